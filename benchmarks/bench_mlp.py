@@ -1,0 +1,419 @@
+"""Time one training step of the standard MLP workloads: chainrule against NumPy and PyTorch.
+
+A step is what a PyTorch training loop does per batch: forward, loss, zero_grad, backward, SGD step.
+The workloads are those of /work/shared/PERF.md:
+
+    seed   10-5-1 ReLU,              batch 100, MSE
+    mnist  784-256-10 ReLU,          batch 128, cross-entropy
+    mlp    784-512-512-10 ReLU,      batch 256, cross-entropy
+    wide   1024-4096-4096-1024 ReLU, batch 512, MSE
+
+Columns: chainrule (PyTorch-style code), the NumPy baseline (python/chainrule/baseline.py, the seed's
+equations with NumPy arrays) and PyTorch when it is importable. All run in one process with the same
+thread count, interleaved in rounds so that a noisy machine slows them alike; the table gives median
+step times and the ratios t(numpy)/t(chainrule) and t(torch)/t(chainrule) (above 1: chainrule faster).
+
+    python benchmarks/bench_mlp.py                       # all workloads, 2 threads, float32
+    python benchmarks/bench_mlp.py --workloads seed,mnist --threads 1 --json results.json
+
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, when set, make NumPy's OpenBLAS pick slower kernels, so the
+script runs itself again without them and reports which kernel OpenBLAS chose (with threadpoolctl).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Before NumPy is imported: OpenBLAS reads these once, when it loads.
+_SLOW_OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_REMOVED_MARKER = "CHAINRULE_BENCH_REMOVED_ENV"
+
+
+def _rerun_without_openblas_overrides() -> None:
+    found = [name for name in _SLOW_OPENBLAS_VARIABLES if name in os.environ]
+    if not found:
+        return
+    environment = {name: value for name, value in os.environ.items() if name not in found}
+    environment[_REMOVED_MARKER] = " ".join(f"{name}={os.environ[name]}" for name in found)
+    arguments = sys.orig_argv[1:] if hasattr(sys, "orig_argv") else sys.argv
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, *arguments], environment)
+
+
+def _threads_from_arguments(default: int = 2) -> int:
+    # argparse runs later; the BLAS thread count has to be in the environment before NumPy loads.
+    for index, argument in enumerate(sys.argv):
+        if argument == "--threads" and index + 1 < len(sys.argv):
+            return int(sys.argv[index + 1])
+        if argument.startswith("--threads="):
+            return int(argument.split("=", 1)[1])
+    return default
+
+
+if __name__ == "__main__":
+    _rerun_without_openblas_overrides()
+    os.environ["OPENBLAS_NUM_THREADS"] = str(_threads_from_arguments())
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import pathlib  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
+LIBRARIES = ("chainrule", "numpy", "torch")
+LEARNING_RATE = 1e-3  # small, so thousands of steps on fixed data neither diverge nor reach NaN
+_blas_limits = None  # threadpoolctl's limit on NumPy's BLAS threads, held for the whole run
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    sizes: tuple[int, ...]
+    batch: int
+    loss: str  # "mse" or "cross_entropy"
+
+    @property
+    def flop(self) -> int:
+        """FLOP per step as PERF.md counts them: three GEMMs of 2 B in out per layer."""
+        return 3 * 2 * self.batch * sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def layers(self) -> str:
+        return "-".join(map(str, self.sizes))
+
+
+WORKLOADS = {
+    w.name: w
+    for w in (
+        Workload("seed", (10, 5, 1), 100, "mse"),
+        Workload("mnist", (784, 256, 10), 128, "cross_entropy"),
+        Workload("mlp", (784, 512, 512, 10), 256, "cross_entropy"),
+        Workload("wide", (1024, 4096, 4096, 1024), 512, "mse"),
+    )
+}
+
+
+@dataclass
+class Runner:
+    """One library's training step on one workload; step() returns the loss as that library gives it."""
+
+    library: str
+    step: Callable[[], object]
+    first_loss: float
+    initial_parameters: "list[np.ndarray] | None" = None  # the NumPy model's, which torch copies
+
+
+def _load_baseline():
+    # By path, not `from chainrule import baseline`: the package import needs the compiled core,
+    # and the NumPy column must work without it.
+    path = REPOSITORY / "python" / "chainrule" / "baseline.py"
+    spec = importlib.util.spec_from_file_location("chainrule_baseline_for_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_data(workload: Workload, dtype: np.dtype):
+    """X (B, in) and the target: (B, out) floats for MSE, (B,) int64 class indices for cross-entropy."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((workload.batch, workload.sizes[0])).astype(dtype)
+    if workload.loss == "cross_entropy":
+        target = rng.integers(0, workload.sizes[-1], size=workload.batch, dtype=np.int64)
+    else:
+        target = rng.standard_normal((workload.batch, workload.sizes[-1])).astype(dtype)
+    return X, target
+
+
+def make_numpy_runner(baseline, workload: Workload, dtype: np.dtype, X, target) -> Runner:
+    model = baseline.MLP.from_sizes(list(workload.sizes), "relu", dtype=dtype, rng=0)
+    initial = [p.copy() for p in model.parameters()]
+
+    def step():
+        return model.train_step(X, target, workload.loss, lr=LEARNING_RATE)
+
+    return Runner("numpy", step, float(step()), initial_parameters=initial)
+
+
+def make_torch_runner(torch, workload: Workload, dtype: np.dtype, X, target, initial_parameters) -> Runner:
+    torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
+    layers = []
+    for index, (fan_in, fan_out) in enumerate(zip(workload.sizes[:-1], workload.sizes[1:])):
+        layers.append(torch.nn.Linear(fan_in, fan_out, dtype=torch_dtype))
+        if index < len(workload.sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    with torch.no_grad():
+        for parameter, value in zip(model.parameters(), initial_parameters):
+            parameter.copy_(torch.from_numpy(value))
+    criterion = torch.nn.MSELoss() if workload.loss == "mse" else torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+    x, y = torch.from_numpy(X), torch.from_numpy(target)
+
+    def step():
+        loss = criterion(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return Runner("torch", step, float(step().item()))
+
+
+def make_chainrule_runner(chainrule, workload: Workload, dtype: np.dtype, X, target) -> Runner:
+    import chainrule.nn as nn
+    import chainrule.optim as optim
+
+    layers = []
+    for index, (fan_in, fan_out) in enumerate(zip(workload.sizes[:-1], workload.sizes[1:])):
+        if dtype == np.float64:
+            layers.append(nn.Linear(fan_in, fan_out, dtype=chainrule.float64))
+        else:
+            layers.append(nn.Linear(fan_in, fan_out))
+        if index < len(workload.sizes) - 2:
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers)
+    criterion = nn.MSELoss() if workload.loss == "mse" else nn.CrossEntropyLoss()
+    optimizer = optim.SGD(model.parameters(), lr=LEARNING_RATE)
+    x, y = chainrule.from_numpy(X), chainrule.from_numpy(target)  # zero-copy views
+
+    def step():
+        loss = criterion(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return Runner("chainrule", step, float(step().item()))
+
+
+def time_runners(runners: list[Runner], repeat: int | None, seconds_per_library: float) -> dict[str, dict]:
+    """Median and minimum step time per library, in seconds.
+
+    The libraries take turns in rounds (a block of steps each), so that a slow spell of a shared
+    machine lands on all of them; within a block the first step is not timed when steps are short,
+    since it pays for the caches the previous library evicted.
+    """
+    estimates = {}
+    for runner in runners:
+        runner.step()  # warm-up: allocator pools, thread pools, first-touch pages
+        start = time.perf_counter()
+        runner.step()
+        estimates[runner.library] = time.perf_counter() - start
+    slowest = max(estimates.values())
+    steps = repeat or max(5, min(2000, round(seconds_per_library / slowest)))
+    rounds = min(5, steps)
+    per_round = math.ceil(steps / rounds)
+    rewarm = slowest < 0.01
+    samples: dict[str, list[float]] = {runner.library: [] for runner in runners}
+    for _ in range(rounds):
+        for runner in runners:
+            if rewarm:
+                runner.step()
+            for _ in range(per_round):
+                start = time.perf_counter()
+                runner.step()
+                samples[runner.library].append(time.perf_counter() - start)
+    return {
+        library: {"median_s": statistics.median(times), "min_s": min(times), "steps": len(times)}
+        for library, times in samples.items()
+    }
+
+
+def blas_report(threads: int) -> tuple[str, list[dict]]:
+    """Limit NumPy's BLAS to `threads` and describe which library and kernel it runs."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return "threadpoolctl not installed: OpenBLAS kernel unknown", []
+    # Kept alive for the whole run; "blas" only, since OpenMP pools belong to torch and chainrule.
+    global _blas_limits
+    _blas_limits = threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
+    pools = threadpoolctl.threadpool_info()
+    numpy_pools = [p for p in pools if p.get("user_api") == "blas" and "numpy" in p.get("filepath", "")]
+    described = numpy_pools or [p for p in pools if p.get("user_api") == "blas"]
+    if not described:
+        return "no BLAS found by threadpoolctl", pools
+    p = described[0]
+    text = (
+        f"{p.get('internal_api')} {p.get('version')}, {p.get('architecture')} kernels, "
+        f"{p.get('num_threads')} threads ({pathlib.Path(p.get('filepath', '?')).name})"
+    )
+    return text, pools
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.3f} s"
+
+
+def format_ratio(numerator: float | None, denominator: float | None) -> str:
+    if numerator is None or denominator is None:
+        return "-"
+    return f"{numerator / denominator:.2f}x"
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {','.join(WORKLOADS)}"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="timed steps per library (default: about 1.5 s' worth, 5 to 2000)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="threads for every library (default 2)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--json", type=pathlib.Path, default=None, help="write the results here as JSON")
+    parser.add_argument(
+        "--seconds", type=float, default=1.5, help="time per library and workload when --repeat is not given"
+    )
+    arguments = parser.parse_args()
+    unknown = [name for name in arguments.workloads.split(",") if name not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workloads {unknown}; choose from {list(WORKLOADS)}")
+    if arguments.repeat is not None and arguments.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return arguments
+
+
+def main() -> int:
+    arguments = parse_arguments()
+    dtype = np.dtype(arguments.dtype)
+    threads = arguments.threads
+
+    baseline = _load_baseline()
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError as error:
+        torch = None
+        print(f"torch: skipped ({error})")
+    try:
+        import chainrule
+
+        chainrule.set_num_threads(threads)
+    except Exception as error:  # an unbuilt or broken core raises more than ImportError
+        chainrule = None
+        print(f"chainrule: skipped, `import chainrule` failed: {type(error).__name__}: {error}")
+
+    blas, pools = blas_report(threads)
+    removed = os.environ.get(_REMOVED_MARKER)
+    print(f"numpy {np.__version__} BLAS: {blas}")
+    if removed:
+        print(f"  (ran without {removed}, which slow OpenBLAS down)")
+    if torch is not None:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"dtype {dtype}, {threads} threads, {platform.processor() or platform.machine()}\n")
+
+    results = []
+    for name in arguments.workloads.split(","):
+        workload = WORKLOADS[name]
+        X, target = make_data(workload, dtype)
+        runners = []
+        numpy_runner = make_numpy_runner(baseline, workload, dtype, X, target)
+        if chainrule is not None:
+            try:
+                runners.append(make_chainrule_runner(chainrule, workload, dtype, X, target))
+            except Exception as error:
+                print(f"{name}: chainrule skipped: {type(error).__name__}: {error}")
+        runners.append(numpy_runner)
+        if torch is not None:
+            torch_runner = make_torch_runner(
+                torch, workload, dtype, X, target, numpy_runner.initial_parameters
+            )
+            runners.append(torch_runner)
+            # Same weights, same data: the first losses must agree, or the two are not doing the same work.
+            if not math.isclose(torch_runner.first_loss, numpy_runner.first_loss, rel_tol=1e-3):
+                print(
+                    f"{name}: WARNING first loss differs: numpy {numpy_runner.first_loss}, "
+                    f"torch {torch_runner.first_loss}"
+                )
+        timings = time_runners(runners, arguments.repeat, arguments.seconds)
+        for runner in runners:
+            results.append(
+                {
+                    "workload": name,
+                    "layers": workload.layers,
+                    "batch": workload.batch,
+                    "loss": workload.loss,
+                    "flop": workload.flop,
+                    "library": runner.library,
+                    "first_loss": runner.first_loss,
+                    **timings[runner.library],
+                    "gflops": workload.flop / timings[runner.library]["median_s"] / 1e9,
+                }
+            )
+        print(f"{name}: done", file=sys.stderr)
+
+    median = {(r["workload"], r["library"]): r["median_s"] for r in results}
+    header = (
+        "workload",
+        "layers",
+        "batch",
+        "chainrule",
+        "numpy",
+        "torch",
+        "numpy/chainrule",
+        "torch/chainrule",
+    )
+    rows = []
+    for name in arguments.workloads.split(","):
+        times = {library: median.get((name, library)) for library in LIBRARIES}
+        rows.append(
+            (
+                name,
+                WORKLOADS[name].layers,
+                str(WORKLOADS[name].batch),
+                *(format_seconds(times[library]) for library in LIBRARIES),
+                format_ratio(times["numpy"], times["chainrule"]),
+                format_ratio(times["torch"], times["chainrule"]),
+            )
+        )
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    print("\nmedian time per training step (ratios above 1: chainrule is faster)")
+    for row in (header, *rows):
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
+    print(
+        "\nnominal GFLOP/s (PERF.md count, 3 GEMMs per layer): "
+        + "; ".join(f"{r['workload']} {r['library']} {r['gflops']:.1f}" for r in results)
+    )
+
+    if arguments.json:
+        report = {
+            "dtype": str(dtype),
+            "threads": threads,
+            "numpy": np.__version__,
+            "numpy_blas": blas,
+            "removed_environment": removed,
+            "threadpools": pools,
+            "torch": getattr(torch, "__version__", None),
+            "chainrule": getattr(chainrule, "__version__", None) if chainrule is not None else None,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "results": results,
+        }
+        arguments.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        print(f"wrote {arguments.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

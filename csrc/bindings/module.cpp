@@ -1,0 +1,171 @@
+// The _core extension module: error translation, factories, functional ops and optimizer steps.
+#include "bindings.h"
+#include "chainrule/gemm.h"
+
+namespace chainrule::bindings {
+
+namespace {
+using cpu::Loss;
+using cpu::Unary;
+
+DType dtype_or_default(const py::object& dtype, DType fallback) {
+  if (dtype.is_none()) return fallback;
+  if (py::isinstance<DType>(dtype)) return dtype.cast<DType>();
+  throw TypeError("dtype must be chainrule.float32, chainrule.float64 or chainrule.int64");
+}
+
+Tensor finish_factory(Tensor t, bool requires_grad) {
+  if (requires_grad) {
+    if (!is_floating(t->dtype)) throw RuntimeError("requires_grad: only floating point tensors can require gradients");
+    t->requires_grad = true;
+  }
+  return t;
+}
+
+Tensor loss_op(Loss loss, py::handle input, py::handle target, const std::string& reduction, double param) {
+  Tensor x = as_tensor_arg(input, "input");
+  Tensor y = as_tensor_arg(target, "target");
+  return ops::elementwise_loss(loss, x, y, ops::parse_reduction(reduction), param);
+}
+
+void sgd_group_step(const std::vector<Tensor>& params, py::list buffers, double lr, double momentum, double dampening,
+                    double weight_decay, bool nesterov, bool maximize) {
+  if (static_cast<size_t>(py::len(buffers)) != params.size())
+    throw ValueError("sgd_step: momentum_buffers must have one entry per parameter");
+  std::vector<Tensor> bufs;
+  for (py::handle h : buffers) bufs.push_back(h.is_none() ? nullptr : h.cast<Tensor>());
+  cpu::SgdOptions opt{lr, momentum, dampening, weight_decay, nesterov, maximize};
+  ops::sgd_step(params, bufs, opt);
+  for (size_t i = 0; i < bufs.size(); ++i) buffers[i] = bufs[i] ? py::cast(bufs[i]) : py::none();
+}
+}  // namespace
+
+void bind_functions(py::module_& m) {
+  // factories
+  m.def("from_numpy", [](py::handle a) {
+    if (!py::isinstance<py::array>(a))
+      throw TypeError("from_numpy: expected a numpy.ndarray, got " + py::str(py::type::of(a).attr("__name__")).cast<std::string>());
+    return tensor_from_numpy(py::reinterpret_borrow<py::array>(a), "from_numpy");
+  }, py::arg("ndarray"));
+  m.def("empty", [](py::args size, py::object dtype, bool requires_grad) {
+    return finish_factory(empty(shape_from_args(size, "size"), dtype_or_default(dtype, DType::Float32)), requires_grad);
+  }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("zeros", [](py::args size, py::object dtype, bool requires_grad) {
+    return finish_factory(zeros(shape_from_args(size, "size"), dtype_or_default(dtype, DType::Float32)), requires_grad);
+  }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("ones", [](py::args size, py::object dtype, bool requires_grad) {
+    return finish_factory(full(shape_from_args(size, "size"), 1.0, dtype_or_default(dtype, DType::Float32)), requires_grad);
+  }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("full", [](py::object size, double value, py::object dtype, bool requires_grad) {
+    return finish_factory(full(shape_from_args(py::make_tuple(size), "size"), value, dtype_or_default(dtype, DType::Float32)),
+                          requires_grad);
+  }, py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("randn", [](py::args size, py::object dtype, bool requires_grad) {
+    DType d = dtype_or_default(dtype, DType::Float32);
+    if (!is_floating(d)) throw TypeError("randn: dtype must be floating point");
+    Tensor t = empty(shape_from_args(size, "size"), d);
+    fill_normal(t, 0.0, 1.0);
+    return finish_factory(t, requires_grad);
+  }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("rand", [](py::args size, py::object dtype, bool requires_grad) {
+    DType d = dtype_or_default(dtype, DType::Float32);
+    if (!is_floating(d)) throw TypeError("rand: dtype must be floating point");
+    Tensor t = empty(shape_from_args(size, "size"), d);
+    fill_uniform(t, 0.0, 1.0);
+    return finish_factory(t, requires_grad);
+  }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("_randint", [](int64_t low, int64_t high, py::object size, py::object dtype) {
+    if (high <= low)
+      throw ValueError("randint: high must be greater than low, got low=" + std::to_string(low) +
+                       " high=" + std::to_string(high));
+    Tensor t = empty(shape_from_args(py::make_tuple(size), "size"), dtype_or_default(dtype, DType::Int64));
+    fill_randint(t, low, high);
+    return t;
+  });
+  m.def("manual_seed", [](int64_t seed) { manual_seed(static_cast<uint64_t>(seed)); }, py::arg("seed"));
+
+  // grad mode and threads
+  m.def("is_grad_enabled", &grad_enabled);
+  m.def("_set_grad_enabled", &set_grad_enabled);
+  m.def("get_num_threads", &get_num_threads);
+  m.def("set_num_threads", &set_num_threads, py::arg("num_threads"));
+  m.def("_cpu_isa", []() { return std::string(cpu::isa_name(cpu::active_isa())); });
+
+  // functional ops
+  m.def("linear", [](py::handle input, const Tensor& weight, const Tensor& bias) {
+    return ops::linear(as_tensor_arg(input, "input"), weight, bias);
+  }, py::arg("input"), py::arg("weight"), py::arg("bias") = nullptr);
+  m.def("matmul", [](py::handle a, py::handle b) {
+    return ops::matmul(as_tensor_arg(a, "input"), as_tensor_arg(b, "other"));
+  });
+  auto unary = [&m](const char* name, Unary op) {
+    m.def(name, [op](py::handle x) { return ops::unary(op, as_tensor_arg(x, "input")); }, py::arg("input"));
+  };
+  unary("relu", Unary::Relu);
+  unary("sigmoid", Unary::Sigmoid);
+  unary("tanh", Unary::Tanh);
+  unary("exp", Unary::Exp);
+  unary("log", Unary::Log);
+  unary("abs", Unary::Abs);
+  unary("sqrt", Unary::Sqrt);
+  m.def("leaky_relu", [](py::handle x, double slope) {
+    return ops::unary(Unary::LeakyRelu, as_tensor_arg(x, "input"), slope);
+  }, py::arg("input"), py::arg("negative_slope") = 0.01);
+  m.def("gelu", [](py::handle x, const std::string& approximate) {
+    if (approximate != "none" && approximate != "tanh")
+      throw ValueError("gelu: approximate must be 'none' or 'tanh', got '" + approximate + "'");
+    return ops::unary(approximate == "none" ? Unary::Gelu : Unary::GeluTanh, as_tensor_arg(x, "input"));
+  }, py::arg("input"), py::arg("approximate") = "none");
+  m.def("softmax", [](py::handle x, int64_t dim) { return ops::softmax(as_tensor_arg(x, "input"), dim, false); },
+        py::arg("input"), py::arg("dim"));
+  m.def("log_softmax", [](py::handle x, int64_t dim) { return ops::softmax(as_tensor_arg(x, "input"), dim, true); },
+        py::arg("input"), py::arg("dim"));
+
+  // losses
+  m.def("mse_loss", [](py::handle x, py::handle y, const std::string& r) { return loss_op(Loss::MSE, x, y, r, 0); },
+        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  m.def("l1_loss", [](py::handle x, py::handle y, const std::string& r) { return loss_op(Loss::L1, x, y, r, 0); },
+        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  m.def("huber_loss", [](py::handle x, py::handle y, const std::string& r, double delta) {
+    return loss_op(Loss::Huber, x, y, r, delta);
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", py::arg("delta") = 1.0);
+  m.def("binary_cross_entropy", [](py::handle x, py::handle y, const std::string& r) {
+    return loss_op(Loss::BCE, x, y, r, 0);
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  m.def("binary_cross_entropy_with_logits", [](py::handle x, py::handle y, const std::string& r) {
+    return loss_op(Loss::BCEWithLogits, x, y, r, 0);
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  m.def("cross_entropy", [](py::handle x, py::handle y, const std::string& r) {
+    return ops::cross_entropy(as_tensor_arg(x, "input"), as_tensor_arg(y, "target"), ops::parse_reduction(r));
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+
+  // optimizers
+  m.def("sgd_step", &sgd_group_step, py::arg("params"), py::arg("momentum_buffers"), py::arg("lr"),
+        py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("maximize"));
+}
+
+}  // namespace chainrule::bindings
+
+PYBIND11_MODULE(_core, m) {
+  using namespace chainrule;
+  m.doc() = "chainrule's C++ core: tensors, autograd and CPU kernels";
+  m.attr("__version__") = CHAINRULE_VERSION;
+  m.attr("_cuda_built") = static_cast<bool>(CHAINRULE_CUDA_BUILT);
+
+  // Our error types become the Python exception of the same name.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const RuntimeError& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+  bindings::bind_tensor(m);
+  bindings::bind_functions(m);
+}

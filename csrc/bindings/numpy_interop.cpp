@@ -1,0 +1,118 @@
+// Zero-copy exchange with NumPy. A Tensor made from an array keeps the array alive through its
+// storage; an array made from a Tensor keeps the Tensor's storage alive through its base object.
+#include "bindings.h"
+
+namespace chainrule::bindings {
+
+DType dtype_from_numpy(const py::dtype& dt, const char* arg) {
+  if (dt.is(py::dtype::of<float>())) return DType::Float32;
+  if (dt.is(py::dtype::of<double>())) return DType::Float64;
+  if (dt.is(py::dtype::of<int64_t>())) return DType::Int64;
+  const char kind = dt.kind();
+  const int size = static_cast<int>(dt.itemsize());
+  if (kind == 'f' && size == 4) return DType::Float32;
+  if (kind == 'f' && size == 8) return DType::Float64;
+  if (kind == 'i' && size == 8) return DType::Int64;
+  throw TypeError(std::string(arg) + ": unsupported NumPy dtype " + py::str(dt).cast<std::string>() +
+                  "; chainrule tensors hold float32, float64 or int64");
+}
+
+py::dtype numpy_dtype(DType d) {
+  switch (d) {
+    case DType::Float32: return py::dtype::of<float>();
+    case DType::Float64: return py::dtype::of<double>();
+    case DType::Int64: return py::dtype::of<int64_t>();
+  }
+  return py::dtype::of<float>();
+}
+
+Tensor tensor_from_numpy(const py::array& array, const char* arg) {
+  const DType dtype = dtype_from_numpy(array.dtype(), arg);
+  if (!(array.flags() & py::array::c_style))
+    throw ValueError(std::string(arg) +
+                     ": the array is not C-contiguous, so it cannot be shared without copying; pass "
+                     "np.ascontiguousarray(array) instead");
+  if (array.dtype().byteorder() == '>')
+    throw ValueError(std::string(arg) + ": the array is not in native byte order; use array.astype(array.dtype.newbyteorder('='))");
+  Shape shape(array.shape(), array.shape() + array.ndim());
+  // The storage owns a reference to the array; dropping it may run the array's destructor, so
+  // it takes the GIL (the last owner can be a C++ thread that released it).
+  auto* keep = new py::object(array);
+  std::shared_ptr<void> owner(keep, [](void* p) {
+    py::gil_scoped_acquire gil;
+    delete static_cast<py::object*>(p);
+  });
+  return from_blob(const_cast<void*>(array.data()), shape, dtype, std::move(owner));
+}
+
+py::array tensor_to_numpy(const Tensor& t) {
+  std::vector<py::ssize_t> shape(t->shape.begin(), t->shape.end());
+  std::vector<py::ssize_t> strides(shape.size());
+  py::ssize_t stride = static_cast<py::ssize_t>(itemsize(t->dtype));
+  for (size_t k = shape.size(); k-- > 0;) {
+    strides[k] = stride;
+    stride *= std::max<py::ssize_t>(shape[k], 1);
+  }
+  // The capsule holds one more reference to the memory block for as long as the array lives.
+  auto* keep = new std::shared_ptr<void>(t->storage);
+  py::capsule base(keep, [](void* p) { delete static_cast<std::shared_ptr<void>*>(p); });
+  return py::array(numpy_dtype(t->dtype), shape, strides, t->data, base);
+}
+
+Tensor as_tensor_arg(py::handle value, const char* arg) {
+  if (py::isinstance<TensorImpl>(value)) return value.cast<Tensor>();
+  if (py::isinstance<py::array>(value)) {
+    py::array a = py::reinterpret_borrow<py::array>(value);
+    try {
+      (void)dtype_from_numpy(a.dtype(), arg);
+    } catch (const TypeError&) {
+      // The one documented conversion: other dtypes become float32 (bool, ints, float16).
+      a = py::array::ensure(a.attr("astype")(py::dtype::of<float>()), py::array::c_style);
+    }
+    if (!(a.flags() & py::array::c_style)) a = py::array::ensure(a, py::array::c_style);
+    return tensor_from_numpy(a, arg);
+  }
+  throw TypeError(std::string(arg) + " must be a chainrule.Tensor or a NumPy array, got " +
+                  py::str(py::type::of(value).attr("__name__")).cast<std::string>());
+}
+
+Tensor as_operand(py::handle value, const Tensor& like, const char* arg) {
+  if (py::isinstance<TensorImpl>(value)) return value.cast<Tensor>();
+  if (py::isinstance<py::bool_>(value) || py::isinstance<py::int_>(value)) {
+    // An integer scalar takes the tensor's dtype (as in PyTorch: int64 stays int64).
+    return full({}, value.cast<double>(), like->dtype);
+  }
+  if (py::isinstance<py::float_>(value)) {
+    return full({}, value.cast<double>(), is_floating(like->dtype) ? like->dtype : DType::Float32);
+  }
+  if (py::isinstance<py::array>(value)) {
+    py::array a = py::reinterpret_borrow<py::array>(value);
+    // A NumPy scalar or array operand is copied in the tensor's dtype.
+    py::array c = py::array::ensure(a.attr("astype")(numpy_dtype(like->dtype)), py::array::c_style);
+    return clone_data(tensor_from_numpy(c, arg));
+  }
+  if (py::hasattr(value, "__float__") && !py::isinstance<py::str>(value)) {
+    return full({}, value.attr("__float__")().cast<double>(), is_floating(like->dtype) ? like->dtype : DType::Float32);
+  }
+  throw TypeError(std::string(arg) + ": unsupported operand type " +
+                  py::str(py::type::of(value).attr("__name__")).cast<std::string>());
+}
+
+Shape shape_from_args(const py::args& args, const char* arg) {
+  py::sequence seq = args;
+  if (args.size() == 1 && !py::isinstance<py::int_>(args[0])) {
+    if (!py::isinstance<py::sequence>(args[0]))
+      throw TypeError(std::string(arg) + " must be ints or a sequence of ints");
+    seq = args[0].cast<py::sequence>();
+  }
+  Shape shape;
+  for (py::handle h : seq) {
+    if (!py::isinstance<py::int_>(h) && !py::hasattr(h, "__index__"))
+      throw TypeError(std::string(arg) + " must contain ints, got " +
+                      py::str(py::type::of(h).attr("__name__")).cast<std::string>());
+    shape.push_back(h.attr("__index__")().cast<int64_t>());
+  }
+  return shape;
+}
+
+}  // namespace chainrule::bindings

@@ -1,0 +1,127 @@
+// The backward engine: a topological walk of the recorded graph from the loss to the leaves.
+#include "chainrule/autograd.h"
+
+#include <unordered_map>
+
+#include "chainrule/ops.h"
+
+namespace chainrule {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+
+// dst += src, elementwise, same shape and dtype (gradient accumulation).
+void add_into(const Tensor& dst, const Tensor& src) { ops::add_(dst, src); }
+}  // namespace
+
+bool grad_enabled() { return g_grad_enabled; }
+void set_grad_enabled(bool enabled) { g_grad_enabled = enabled; }
+
+bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor* t : inputs)
+    if (t && *t && (*t)->requires_grad) return true;
+  return false;
+}
+
+Edge edge_to(const Tensor& input) {
+  Edge e;
+  if (!input || !input->requires_grad) return e;
+  if (input->grad_fn) e.node = input->grad_fn;
+  else e.leaf = input;
+  return e;
+}
+
+void set_history(const Tensor& out, std::shared_ptr<Node> node) {
+  out->requires_grad = true;
+  out->grad_fn = std::move(node);
+}
+
+void run_backward(const Tensor& root, Tensor grad_root, bool retain_graph) {
+  if (!root->requires_grad)
+    throw RuntimeError("backward: the tensor does not require grad and has no grad_fn");
+  if (!grad_root) {
+    if (root->numel != 1)
+      throw RuntimeError("backward: grad can be implicitly created only for scalar outputs; pass gradient= with shape " +
+                         shape_str(root->shape));
+    grad_root = full(root->shape, 1.0, root->dtype);
+  } else {
+    if (grad_root->shape != root->shape)
+      throw ValueError("backward: gradient has shape " + shape_str(grad_root->shape) + " but the tensor has shape " +
+                       shape_str(root->shape));
+    // Our own copy: the engine accumulates into gradients in place.
+    grad_root = cast_data(grad_root, root->dtype);
+  }
+
+  auto accumulate_leaf = [](const Tensor& leaf, const Tensor& g) {
+    if (!leaf->grad) {
+      // A fresh copy: the leaf's .grad must never alias another tensor's memory.
+      leaf->grad = clone_data(g);
+    } else {
+      add_into(leaf->grad, g);
+    }
+  };
+
+  if (!root->grad_fn) {  // backward on a leaf: its gradient is the seed itself
+    accumulate_leaf(root, grad_root);
+    return;
+  }
+
+  // Count, for every node, how many edges from other graph nodes point at it; a node runs
+  // once all of its consumers have delivered their gradient.
+  std::unordered_map<Node*, int> pending;
+  std::vector<Node*> stack{root->grad_fn.get()};
+  pending[root->grad_fn.get()] = 0;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    if (n->released)
+      throw RuntimeError(
+          "backward: trying to backward through the graph a second time (or directly access saved tensors after "
+          "they have already been freed); pass retain_graph=True to the first backward() if you need to");
+    for (const Edge& e : n->next) {
+      if (!e.node) continue;
+      auto it = pending.find(e.node.get());
+      if (it == pending.end()) {
+        pending[e.node.get()] = 1;
+        stack.push_back(e.node.get());
+      } else {
+        it->second += 1;
+      }
+    }
+  }
+
+  std::unordered_map<Node*, Tensor> grads;
+  grads[root->grad_fn.get()] = grad_root;
+  std::vector<std::shared_ptr<Node>> ready{root->grad_fn};
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = std::move(ready.back());
+    ready.pop_back();
+    Tensor g = std::move(grads[node.get()]);
+    grads.erase(node.get());
+    std::vector<Tensor> input_grads = node->backward(g);
+    for (size_t i = 0; i < node->next.size(); ++i) {
+      const Edge& e = node->next[i];
+      const Tensor& gi = input_grads[i];
+      if (e.leaf) {
+        if (gi) accumulate_leaf(e.leaf, gi);
+      } else if (e.node) {
+        Node* target = e.node.get();
+        if (gi) {
+          auto it = grads.find(target);
+          if (it == grads.end()) grads[target] = gi;
+          else add_into(it->second, gi);
+        }
+        if (--pending[target] == 0) {
+          if (grads.find(target) != grads.end()) ready.push_back(e.node);
+        }
+      }
+    }
+    if (!retain_graph) {
+      node->release_saved();
+      node->released = true;
+    }
+  }
+}
+
+}  // namespace chainrule

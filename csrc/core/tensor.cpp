@@ -1,0 +1,213 @@
+// Tensor creation, memory ownership, random numbers and the thread count.
+#include "chainrule/tensor.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <sstream>
+
+#include "chainrule/kernels.h"
+
+namespace chainrule {
+
+const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::Float32: return "float32";
+    case DType::Float64: return "float64";
+    case DType::Int64: return "int64";
+  }
+  return "?";
+}
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream os;
+  os << "(";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  if (s.size() == 1) os << ",";
+  os << ")";
+  return os.str();
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+void check_shape(const Shape& s, DType d, const char* arg) {
+  // Byte counts beyond this cannot be allocated on any machine we run on; checking here turns
+  // an overflowing product into a clear error instead of a tiny allocation.
+  const int64_t max_bytes = std::numeric_limits<int64_t>::max() / 2;
+  int64_t n = 1;
+  for (int64_t dim : s) {
+    if (dim < 0) throw ValueError(std::string(arg) + ": negative dimension in size " + shape_str(s));
+    if (dim != 0 && n > max_bytes / static_cast<int64_t>(itemsize(d)) / dim)
+      throw std::bad_alloc();
+    n *= dim;
+  }
+}
+
+namespace {
+// 64-byte alignment: one cache line, and aligned zmm loads for the kernels.
+std::shared_ptr<void> allocate(size_t nbytes) {
+  size_t rounded = (nbytes + 63) / 64 * 64;
+  if (rounded == 0) rounded = 64;
+  void* p = std::aligned_alloc(64, rounded);
+  if (!p) throw std::bad_alloc();
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+}  // namespace
+
+Tensor empty(const Shape& shape, DType dtype) {
+  check_shape(shape, dtype, "size");
+  auto t = std::make_shared<TensorImpl>();
+  t->shape = shape;
+  t->numel = shape_numel(shape);
+  t->dtype = dtype;
+  t->storage = allocate(t->nbytes());
+  t->data = t->storage.get();
+  return t;
+}
+
+Tensor zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  std::memset(t->data, 0, t->nbytes());  // all-zero bytes are 0 in every dtype we have
+  return t;
+}
+
+template <typename T> static void fill_value(T* p, int64_t n, T v) {
+#pragma omp parallel for if (n > (1 << 18)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) p[i] = v;
+}
+
+Tensor full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  switch (dtype) {
+    case DType::Float32: fill_value(t->ptr<float>(), t->numel, static_cast<float>(value)); break;
+    case DType::Float64: fill_value(t->ptr<double>(), t->numel, value); break;
+    case DType::Int64: fill_value(t->ptr<int64_t>(), t->numel, static_cast<int64_t>(value)); break;
+  }
+  return t;
+}
+
+Tensor empty_like(const Tensor& t) { return empty(t->shape, t->dtype); }
+Tensor zeros_like(const Tensor& t) { return zeros(t->shape, t->dtype); }
+
+Tensor from_blob(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner) {
+  auto t = std::make_shared<TensorImpl>();
+  t->shape = shape;
+  t->numel = shape_numel(shape);
+  t->dtype = dtype;
+  t->storage = std::move(owner);
+  t->data = data;
+  return t;
+}
+
+Tensor alias(const Tensor& t, const Shape& shape, int64_t element_offset) {
+  char* base = static_cast<char*>(t->data) + element_offset * static_cast<int64_t>(itemsize(t->dtype));
+  return from_blob(base, shape, t->dtype, t->storage);
+}
+
+Tensor clone_data(const Tensor& t) {
+  Tensor out = empty_like(t);
+  if (t->nbytes()) std::memcpy(out->data, t->data, t->nbytes());
+  return out;
+}
+
+template <typename From> static void cast_from(const Tensor& out, const From* x, int64_t n) {
+  switch (out->dtype) {
+    case DType::Float32: cpu::cast(out->ptr<float>(), x, n); break;
+    case DType::Float64: cpu::cast(out->ptr<double>(), x, n); break;
+    case DType::Int64: cpu::cast(out->ptr<int64_t>(), x, n); break;
+  }
+}
+
+Tensor cast_data(const Tensor& t, DType to) {
+  if (t->dtype == to) return clone_data(t);
+  Tensor out = empty(t->shape, to);
+  switch (t->dtype) {
+    case DType::Float32: cast_from(out, t->ptr<float>(), t->numel); break;
+    case DType::Float64: cast_from(out, t->ptr<double>(), t->numel); break;
+    case DType::Int64: cast_from(out, t->ptr<int64_t>(), t->numel); break;
+  }
+  return out;
+}
+
+// ---- random numbers ----------------------------------------------------------------------------
+// SplitMix64 over a global counter: each draw is a pure function of (seed, position), so a fill
+// gives the same numbers for any thread count.
+namespace {
+uint64_t g_seed = 0x853c49e6748fea9bULL;
+uint64_t g_counter = 0;
+
+inline uint64_t splitmix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+// Uniform in [0, 1) with 53 random bits.
+inline double uniform01(uint64_t seed, uint64_t i) {
+  return static_cast<double>(splitmix(seed ^ splitmix(i)) >> 11) * (1.0 / 9007199254740992.0);
+}
+uint64_t reserve(int64_t n) {
+  uint64_t start = g_counter;
+  g_counter += static_cast<uint64_t>(n);
+  return start;
+}
+
+template <typename T, typename F> void fill_by_index(const Tensor& t, F f) {
+  T* p = t->ptr<T>();
+  const int64_t n = t->numel;
+  const uint64_t start = reserve(2 * n);  // two draws per element (normal needs a pair)
+  const uint64_t seed = g_seed;
+#pragma omp parallel for if (n > (1 << 16)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(f(seed, start + 2 * static_cast<uint64_t>(i)));
+}
+
+template <typename F> void fill_dispatch(const Tensor& t, F f) {
+  switch (t->dtype) {
+    case DType::Float32: fill_by_index<float>(t, f); break;
+    case DType::Float64: fill_by_index<double>(t, f); break;
+    case DType::Int64: fill_by_index<int64_t>(t, f); break;
+  }
+}
+}  // namespace
+
+void manual_seed(uint64_t seed) {
+  g_seed = splitmix(seed);
+  g_counter = 0;
+}
+
+void fill_uniform(const Tensor& t, double low, double high) {
+  const double width = high - low;
+  fill_dispatch(t, [=](uint64_t seed, uint64_t i) { return low + width * uniform01(seed, i); });
+}
+
+void fill_normal(const Tensor& t, double mean, double stddev) {
+  // Box-Muller on two independent uniforms; 1 - u keeps the logarithm finite.
+  fill_dispatch(t, [=](uint64_t seed, uint64_t i) {
+    double u1 = 1.0 - uniform01(seed, i), u2 = uniform01(seed, i + 1);
+    return mean + stddev * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  });
+}
+
+void fill_randint(const Tensor& t, int64_t low, int64_t high) {
+  const double width = static_cast<double>(high - low);
+  fill_dispatch(t, [=](uint64_t seed, uint64_t i) {
+    int64_t v = low + static_cast<int64_t>(std::floor(width * uniform01(seed, i)));
+    return static_cast<double>(std::min(v, high - 1));
+  });
+}
+
+int get_num_threads() { return omp_get_max_threads(); }
+void set_num_threads(int n) {
+  if (n < 1) throw ValueError("set_num_threads: num_threads must be >= 1, got " + std::to_string(n));
+  omp_set_num_threads(n);
+}
+
+}  // namespace chainrule

@@ -1,0 +1,301 @@
+// Elementwise kernels: activations (unary) and arithmetic with NumPy broadcasting (binary).
+#include <cmath>
+#include <cstring>
+
+#include "chainrule/kernels.h"
+
+namespace chainrule::cpu {
+
+namespace {
+// Below this many elements a parallel region costs more than it saves (PERF.md: 1-2 us fork/join).
+constexpr int64_t kParallelElements = 1 << 15;
+
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+constexpr double kGeluTanhCoef = 0.044715;  // Hendrycks & Gimpel (2016), the tanh approximation
+
+template <typename T> inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+template <typename T, typename F> void map_n(T* out, int64_t n, F f) {
+#pragma omp parallel for if (n > kParallelElements) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = f(i);
+}
+}  // namespace
+
+const char* unary_name(Unary op) {
+  switch (op) {
+    case Unary::Neg: return "neg";
+    case Unary::Exp: return "exp";
+    case Unary::Log: return "log";
+    case Unary::Relu: return "relu";
+    case Unary::Sigmoid: return "sigmoid";
+    case Unary::Tanh: return "tanh";
+    case Unary::Abs: return "abs";
+    case Unary::Sqrt: return "sqrt";
+    case Unary::LeakyRelu: return "leaky_relu";
+    case Unary::Gelu: return "gelu";
+    case Unary::GeluTanh: return "gelu_tanh";
+  }
+  return "?";
+}
+
+template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op, double param) {
+  const T slope = static_cast<T>(param);
+  switch (op) {
+    case Unary::Neg: map_n(out, n, [&](int64_t i) { return -x[i]; }); break;
+    case Unary::Exp: map_n(out, n, [&](int64_t i) { return std::exp(x[i]); }); break;
+    case Unary::Log: map_n(out, n, [&](int64_t i) { return std::log(x[i]); }); break;
+    case Unary::Relu: map_n(out, n, [&](int64_t i) { return x[i] > T(0) ? x[i] : T(0); }); break;
+    case Unary::Sigmoid: map_n(out, n, [&](int64_t i) { return sigmoid(x[i]); }); break;
+    case Unary::Tanh: map_n(out, n, [&](int64_t i) { return std::tanh(x[i]); }); break;
+    case Unary::Abs: map_n(out, n, [&](int64_t i) { return std::abs(x[i]); }); break;
+    case Unary::Sqrt: map_n(out, n, [&](int64_t i) { return std::sqrt(x[i]); }); break;
+    case Unary::LeakyRelu: map_n(out, n, [&](int64_t i) { return x[i] > T(0) ? x[i] : x[i] * slope; }); break;
+    case Unary::Gelu:
+      map_n(out, n, [&](int64_t i) { return T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(kInvSqrt2))); });
+      break;
+    case Unary::GeluTanh:
+      map_n(out, n, [&](int64_t i) {
+        T v = x[i];
+        return T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v)));
+      });
+      break;
+  }
+}
+
+template <typename T>
+void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Unary op, double param) {
+  const T slope = static_cast<T>(param);
+  switch (op) {
+    case Unary::Neg: map_n(dx, n, [&](int64_t i) { return -dout[i]; }); break;
+    case Unary::Exp: map_n(dx, n, [&](int64_t i) { return dout[i] * y[i]; }); break;
+    case Unary::Log: map_n(dx, n, [&](int64_t i) { return dout[i] / x[i]; }); break;
+    case Unary::Relu: map_n(dx, n, [&](int64_t i) { return x[i] > T(0) ? dout[i] : T(0); }); break;
+    case Unary::Sigmoid: map_n(dx, n, [&](int64_t i) { return dout[i] * (T(1) - y[i]) * y[i]; }); break;
+    case Unary::Tanh: map_n(dx, n, [&](int64_t i) { return dout[i] * (T(1) - y[i] * y[i]); }); break;
+    case Unary::Abs:
+      map_n(dx, n, [&](int64_t i) { return x[i] > T(0) ? dout[i] : (x[i] < T(0) ? -dout[i] : T(0)); });
+      break;
+    case Unary::Sqrt: map_n(dx, n, [&](int64_t i) { return dout[i] / (T(2) * y[i]); }); break;
+    case Unary::LeakyRelu: map_n(dx, n, [&](int64_t i) { return x[i] > T(0) ? dout[i] : dout[i] * slope; }); break;
+    case Unary::Gelu:
+      map_n(dx, n, [&](int64_t i) {
+        T v = x[i];
+        T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
+        T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
+        return dout[i] * (cdf + v * pdf);
+      });
+      break;
+    case Unary::GeluTanh:
+      map_n(dx, n, [&](int64_t i) {
+        T v = x[i];
+        T inner = T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v);
+        T t = std::tanh(inner);
+        T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * v * v);
+        return dout[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * dinner);
+      });
+      break;
+  }
+}
+
+// ---- broadcasting ------------------------------------------------------------------------------
+std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out_shape) {
+  const size_t nd = out_shape.size(), offset = nd - shape.size();
+  std::vector<int64_t> strides(nd, 0);
+  int64_t stride = 1;
+  for (size_t k = shape.size(); k-- > 0;) {
+    strides[k + offset] = shape[k] == 1 ? 0 : stride;
+    stride *= shape[k];
+  }
+  return strides;
+}
+
+Broadcast make_broadcast(const Shape& a, const Shape& b) {
+  Broadcast bc;
+  const size_t nd = std::max(a.size(), b.size());
+  bc.out_shape.assign(nd, 1);
+  for (size_t k = 0; k < nd; ++k) {
+    int64_t da = k + a.size() >= nd ? a[k + a.size() - nd] : 1;
+    int64_t db = k + b.size() >= nd ? b[k + b.size() - nd] : 1;
+    if (da != db && da != 1 && db != 1)
+      throw ValueError("shapes " + shape_str(a) + " and " + shape_str(b) + " cannot be broadcast together (dimension " +
+                       std::to_string(k) + ": " + std::to_string(da) + " vs " + std::to_string(db) + ")");
+    bc.out_shape[k] = da == 1 ? db : da;
+  }
+  bc.numel = shape_numel(bc.out_shape);
+  bc.a_numel = shape_numel(a);
+  bc.b_numel = shape_numel(b);
+  bc.a_strides = broadcast_strides(a, bc.out_shape);
+  bc.b_strides = broadcast_strides(b, bc.out_shape);
+  bc.a_full = bc.a_numel == bc.numel;
+  bc.b_full = bc.b_numel == bc.numel;
+  return bc;
+}
+
+namespace {
+// Visits the output in rows of its last dimension: f(out_offset, a_offset, b_offset, len,
+// a_step, b_step). Rows are independent, so `parallel` may split them across threads when no
+// operand is written through a broadcast (which would make rows collide).
+template <typename F> void for_each_row(const Shape& out_shape, const std::vector<int64_t>& sa,
+                                        const std::vector<int64_t>& sb, bool parallel, F f) {
+  const int64_t nd = static_cast<int64_t>(out_shape.size());
+  if (nd == 0) { f(0, 0, 0, 1, 0, 0); return; }
+  const int64_t len = out_shape[nd - 1];
+  if (len == 0) return;
+  const int64_t rows = shape_numel(out_shape) / len;
+  const int64_t a_step = sa[nd - 1], b_step = sb[nd - 1];
+#pragma omp parallel for if (parallel && rows * len > kParallelElements) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t rest = r, ao = 0, bo = 0;
+    for (int64_t k = nd - 2; k >= 0; --k) {
+      int64_t idx = rest % out_shape[k];
+      rest /= out_shape[k];
+      ao += idx * sa[k];
+      bo += idx * sb[k];
+    }
+    f(r * len, ao, bo, len, a_step, b_step);
+  }
+}
+
+template <typename T> inline T apply(Binary op, T a, T b) {
+  switch (op) {
+    case Binary::Add: return a + b;
+    case Binary::Sub: return a - b;
+    case Binary::Mul: return a * b;
+    case Binary::Div: return a / b;
+    case Binary::Pow:
+      if constexpr (std::is_integral_v<T>) {
+        T r = 1;
+        for (T e = 0; e < b; ++e) r *= a;
+        return r;
+      } else {
+        return std::pow(a, b);
+      }
+  }
+  return T(0);
+}
+}  // namespace
+
+template <typename T> void binary_forward(T* out, const T* a, const T* b, const Broadcast& bc, Binary op) {
+  if (bc.a_full && bc.b_full) {
+    switch (op) {  // the hot same-shape case: one branch-free loop per op so it vectorises
+      case Binary::Add: map_n(out, bc.numel, [&](int64_t i) { return a[i] + b[i]; }); return;
+      case Binary::Sub: map_n(out, bc.numel, [&](int64_t i) { return a[i] - b[i]; }); return;
+      case Binary::Mul: map_n(out, bc.numel, [&](int64_t i) { return a[i] * b[i]; }); return;
+      case Binary::Div: map_n(out, bc.numel, [&](int64_t i) { return a[i] / b[i]; }); return;
+      case Binary::Pow: map_n(out, bc.numel, [&](int64_t i) { return apply(op, a[i], b[i]); }); return;
+    }
+  }
+  if (bc.b_numel == 1 && bc.a_full) {
+    const T s = b[0];
+    map_n(out, bc.numel, [&](int64_t i) { return apply(op, a[i], s); });
+    return;
+  }
+  for_each_row(bc.out_shape, bc.a_strides, bc.b_strides, true,
+               [&](int64_t o, int64_t ao, int64_t bo, int64_t len, int64_t as, int64_t bs) {
+                 for (int64_t j = 0; j < len; ++j) out[o + j] = apply(op, a[ao + j * as], b[bo + j * bs]);
+               });
+}
+
+template <typename T>
+void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const Broadcast& bc, Binary op) {
+  // Partial derivatives of a op b at one element, times the incoming gradient g.
+  auto grad_a = [op](T g, T x, T y) -> T {
+    switch (op) {
+      case Binary::Add: case Binary::Sub: return g;
+      case Binary::Mul: return g * y;
+      case Binary::Div: return g / y;
+      case Binary::Pow:
+        if constexpr (std::is_integral_v<T>) return T(0);
+        else return y == T(0) ? T(0) : g * y * std::pow(x, y - T(1));
+    }
+    return T(0);
+  };
+  auto grad_b = [op](T g, T x, T y) -> T {
+    switch (op) {
+      case Binary::Add: return g;
+      case Binary::Sub: return -g;
+      case Binary::Mul: return g * x;
+      case Binary::Div: return -g * x / (y * y);
+      case Binary::Pow:
+        // PyTorch masks 0 ** y (y >= 0), whose log would be -inf, to a zero gradient.
+        if constexpr (std::is_integral_v<T>) return T(0);
+        else return (x == T(0) && y >= T(0)) ? T(0) : g * std::pow(x, y) * std::log(x);
+    }
+    return T(0);
+  };
+  // An operand smaller than the output receives sums over its broadcast dimensions; those sums
+  // run serially in output order so the result does not depend on the thread count.
+  if (da && !bc.a_full) std::memset(da, 0, sizeof(T) * bc.a_numel);
+  if (db && !bc.b_full) std::memset(db, 0, sizeof(T) * bc.b_numel);
+  const bool parallel = (!da || bc.a_full) && (!db || bc.b_full);
+  for_each_row(bc.out_shape, bc.a_strides, bc.b_strides, parallel,
+               [&](int64_t o, int64_t ao, int64_t bo, int64_t len, int64_t as, int64_t bs) {
+                 for (int64_t j = 0; j < len; ++j) {
+                   const T g = dout[o + j], x = a[ao + j * as], y = b[bo + j * bs];
+                   if (da) {
+                     if (bc.a_full) da[o + j] = grad_a(g, x, y);
+                     else da[ao + j * as] += grad_a(g, x, y);
+                   }
+                   if (db) {
+                     if (bc.b_full) db[o + j] = grad_b(g, x, y);
+                     else db[bo + j * bs] += grad_b(g, x, y);
+                   }
+                 }
+               });
+}
+
+template <typename T>
+void sum_to_broadcast(T* dst, const T* src, const Shape& out_shape, const std::vector<int64_t>& dst_strides) {
+  std::vector<int64_t> zero(out_shape.size(), 0);
+  for_each_row(out_shape, dst_strides, zero, false,
+               [&](int64_t o, int64_t d, int64_t, int64_t len, int64_t ds, int64_t) {
+                 for (int64_t j = 0; j < len; ++j) dst[d + j * ds] += src[o + j];
+               });
+}
+
+template <typename T>
+void broadcast_to(T* out, const T* x, const Shape& out_shape, const std::vector<int64_t>& x_strides) {
+  std::vector<int64_t> zero(out_shape.size(), 0);
+  for_each_row(out_shape, x_strides, zero, true,
+               [&](int64_t o, int64_t xo, int64_t, int64_t len, int64_t xs, int64_t) {
+                 for (int64_t j = 0; j < len; ++j) out[o + j] = x[xo + j * xs];
+               });
+}
+
+template <typename To, typename From> void cast(To* out, const From* x, int64_t n) {
+  map_n(out, n, [&](int64_t i) { return static_cast<To>(x[i]); });
+}
+
+template <typename T> void transpose2d(T* out, const T* x, int64_t rows, int64_t cols) {
+  constexpr int64_t kBlock = 32;  // a 32x32 tile of each side stays in L1
+#pragma omp parallel for collapse(2) if (rows * cols > kParallelElements) schedule(static)
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock)
+    for (int64_t c0 = 0; c0 < cols; c0 += kBlock)
+      for (int64_t r = r0; r < std::min(rows, r0 + kBlock); ++r)
+        for (int64_t c = c0; c < std::min(cols, c0 + kBlock); ++c) out[c * rows + r] = x[r * cols + c];
+}
+
+#define CHAINRULE_FLOAT_ELEMENTWISE(T)                                                                  \
+  template void unary_forward<T>(T*, const T*, int64_t, Unary, double);                                 \
+  template void unary_backward<T>(T*, const T*, const T*, const T*, int64_t, Unary, double);
+CHAINRULE_FLOAT_ELEMENTWISE(float)
+CHAINRULE_FLOAT_ELEMENTWISE(double)
+#undef CHAINRULE_FLOAT_ELEMENTWISE
+
+#define CHAINRULE_ALL_ELEMENTWISE(T)                                                                   \
+  template void binary_forward<T>(T*, const T*, const T*, const Broadcast&, Binary);                    \
+  template void binary_backward<T>(T*, T*, const T*, const T*, const T*, const Broadcast&, Binary);     \
+  template void sum_to_broadcast<T>(T*, const T*, const Shape&, const std::vector<int64_t>&);           \
+  template void broadcast_to<T>(T*, const T*, const Shape&, const std::vector<int64_t>&);               \
+  template void transpose2d<T>(T*, const T*, int64_t, int64_t);                                          \
+  template void cast<float, T>(float*, const T*, int64_t);                                               \
+  template void cast<double, T>(double*, const T*, int64_t);                                             \
+  template void cast<int64_t, T>(int64_t*, const T*, int64_t);
+CHAINRULE_ALL_ELEMENTWISE(float)
+CHAINRULE_ALL_ELEMENTWISE(double)
+CHAINRULE_ALL_ELEMENTWISE(int64_t)
+#undef CHAINRULE_ALL_ELEMENTWISE
+
+}  // namespace chainrule::cpu

@@ -1,0 +1,134 @@
+// Reductions and the softmax family. Every summation order is fixed by the shape alone, so
+// results are bitwise identical for any thread count.
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "chainrule/kernels.h"
+
+namespace chainrule::cpu {
+
+namespace {
+constexpr int64_t kParallelElements = 1 << 15;
+constexpr int64_t kSumBlock = 4096;  // sum_all's block: partial sums per block, then over blocks
+
+// Accumulator type: float sums run in double, which keeps large float32 losses accurate.
+template <typename T> using acc_t = std::conditional_t<std::is_same_v<T, float>, double, T>;
+}  // namespace
+
+template <typename T> T sum_all(const T* x, int64_t n) {
+  using A = acc_t<T>;
+  const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
+  if (blocks <= 1) {
+    A s = 0;
+    for (int64_t i = 0; i < n; ++i) s += x[i];
+    return static_cast<T>(s);
+  }
+  std::vector<A> partial(static_cast<size_t>(blocks));
+#pragma omp parallel for if (n > kParallelElements) schedule(static)
+  for (int64_t bi = 0; bi < blocks; ++bi) {
+    A s = 0;
+    const int64_t end = std::min(n, (bi + 1) * kSumBlock);
+    for (int64_t i = bi * kSumBlock; i < end; ++i) s += x[i];
+    partial[bi] = s;
+  }
+  A s = 0;
+  for (A p : partial) s += p;
+  return static_cast<T>(s);
+}
+
+template <typename T> void sum_dim_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner) {
+  using A = acc_t<T>;
+  if (inner == 1) {  // reduce contiguous rows
+#pragma omp parallel for if (outer * n > kParallelElements) schedule(static)
+    for (int64_t o = 0; o < outer; ++o) {
+      A s = 0;
+      const T* row = x + o * n;
+      for (int64_t j = 0; j < n; ++j) s += row[j];
+      out[o] = static_cast<T>(s);
+    }
+    return;
+  }
+  // reduce across rows: add row after row into the output, which keeps the loads contiguous.
+#pragma omp parallel for if (outer * n * inner > kParallelElements) schedule(static)
+  for (int64_t o = 0; o < outer; ++o) {
+    T* dst = out + o * inner;
+    const T* src = x + o * n * inner;
+    std::memset(dst, 0, sizeof(T) * inner);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t k = 0; k < inner; ++k) dst[k] += src[j * inner + k];
+  }
+}
+
+template <typename T> void argmax_dim(int64_t* out, const T* x, int64_t outer, int64_t n, int64_t inner) {
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t k = 0; k < inner; ++k) {
+      const T* p = x + o * n * inner + k;
+      int64_t best = 0;
+      for (int64_t j = 1; j < n; ++j)
+        if (p[j * inner] > p[best * inner] || (std::isnan(static_cast<double>(p[j * inner])) &&
+                                               !std::isnan(static_cast<double>(p[best * inner]))))
+          best = j;
+      out[o * inner + k] = best;
+    }
+}
+
+template <typename T> void softmax_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner, bool log) {
+#pragma omp parallel for collapse(2) if (outer * n * inner > kParallelElements) schedule(static)
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t k = 0; k < inner; ++k) {
+      const T* px = x + o * n * inner + k;
+      T* py = out + o * n * inner + k;
+      // Subtracting the maximum keeps exp() from overflowing (the usual log-sum-exp shift).
+      T mx = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, px[j * inner]);
+      acc_t<T> s = 0;
+      for (int64_t j = 0; j < n; ++j) s += std::exp(px[j * inner] - mx);
+      if (log) {
+        const T lse = mx + static_cast<T>(std::log(s));
+        for (int64_t j = 0; j < n; ++j) py[j * inner] = px[j * inner] - lse;
+      } else {
+        const T inv = static_cast<T>(1.0 / s);
+        for (int64_t j = 0; j < n; ++j) py[j * inner] = std::exp(px[j * inner] - mx) * inv;
+      }
+    }
+}
+
+template <typename T>
+void softmax_backward(T* dx, const T* dout, const T* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+#pragma omp parallel for collapse(2) if (outer * n * inner > kParallelElements) schedule(static)
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t k = 0; k < inner; ++k) {
+      const int64_t base = o * n * inner + k;
+      acc_t<T> s = 0;
+      if (log) {
+        // y = log_softmax(x): dx = dout - softmax(x) * sum(dout)
+        for (int64_t j = 0; j < n; ++j) s += dout[base + j * inner];
+        for (int64_t j = 0; j < n; ++j)
+          dx[base + j * inner] = dout[base + j * inner] - std::exp(y[base + j * inner]) * static_cast<T>(s);
+      } else {
+        // y = softmax(x): dx = y * (dout - sum(dout * y))
+        for (int64_t j = 0; j < n; ++j) s += dout[base + j * inner] * y[base + j * inner];
+        for (int64_t j = 0; j < n; ++j)
+          dx[base + j * inner] = y[base + j * inner] * (dout[base + j * inner] - static_cast<T>(s));
+      }
+    }
+}
+
+#define CHAINRULE_REDUCE(T)                                                                    \
+  template T sum_all<T>(const T*, int64_t);                                                    \
+  template void sum_dim_forward<T>(T*, const T*, int64_t, int64_t, int64_t);                   \
+  template void argmax_dim<T>(int64_t*, const T*, int64_t, int64_t, int64_t);
+CHAINRULE_REDUCE(float)
+CHAINRULE_REDUCE(double)
+CHAINRULE_REDUCE(int64_t)
+#undef CHAINRULE_REDUCE
+#define CHAINRULE_SOFTMAX(T)                                                                      \
+  template void softmax_forward<T>(T*, const T*, int64_t, int64_t, int64_t, bool);                \
+  template void softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, bool);
+CHAINRULE_SOFTMAX(float)
+CHAINRULE_SOFTMAX(double)
+#undef CHAINRULE_SOFTMAX
+
+}  // namespace chainrule::cpu

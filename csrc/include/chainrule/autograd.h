@@ -1,0 +1,48 @@
+// Reverse-mode autograd: every differentiable op records a Node that knows how to turn the
+// gradient of its output into gradients of its inputs (the seed's chain rule, one op at a time).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "chainrule/tensor.h"
+
+namespace chainrule {
+
+// Where a gradient flows next: into another op's node, into a leaf's .grad, or nowhere.
+struct Edge {
+  std::shared_ptr<Node> node;  // set when the input was produced by an op
+  Tensor leaf;                 // set when the input is a leaf that requires grad
+  bool active() const { return node || leaf; }
+};
+
+struct Node {
+  std::vector<Edge> next;  // one per differentiable input, in the op's argument order
+  bool released = false;   // saved tensors freed by a backward without retain_graph
+
+  virtual ~Node() = default;
+  virtual const char* name() const = 0;
+  // grad_output has the shape of the op's output. Returns one gradient per entry of `next`
+  // (nullptr where the edge is inactive). The engine owns the returned gradients and adds into
+  // them in place, so they must not share memory with each other; one of them may be (a view
+  // of) grad_output itself, which the node receives as its only holder.
+  virtual std::vector<Tensor> backward(const Tensor& grad_output) = 0;
+  // Drop saved activations; called after a backward that did not ask to retain the graph.
+  virtual void release_saved() {}
+};
+
+// Grad mode (thread-local, like PyTorch's): when disabled, ops record nothing.
+bool grad_enabled();
+void set_grad_enabled(bool enabled);
+
+// True when the op's output should get a grad_fn: grad mode is on and some input needs grad.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+Edge edge_to(const Tensor& input);  // the edge a node uses to reach `input`
+// Attach `node` (with its edges already filled) as the producer of `out`.
+void set_history(const Tensor& out, std::shared_ptr<Node> node);
+
+// Runs the backward pass from `root`. `grad_root` may be null only when root is a scalar.
+// Gradients are added into leaves' .grad (created on first use), as in PyTorch.
+void run_backward(const Tensor& root, Tensor grad_root, bool retain_graph);
+
+}  // namespace chainrule

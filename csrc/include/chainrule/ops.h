@@ -1,0 +1,59 @@
+// Differentiable tensor operations: each validates its arguments (naming them in errors),
+// allocates the output, calls a CPU kernel and, when a gradient is needed, records a Node whose
+// backward calls the matching *_backward kernel.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "chainrule/autograd.h"
+#include "chainrule/kernels.h"
+
+namespace chainrule::ops {
+
+// elementwise (NumPy broadcasting; mixed dtypes promote int64 < float32 < float64)
+Tensor binary(cpu::Binary op, const Tensor& a, const Tensor& b);
+Tensor unary(cpu::Unary op, const Tensor& x, double param = 0.0);
+Tensor scalar_like(double value, const Tensor& like);  // 0-d tensor of like's dtype
+
+// in place, never recorded: dst += src (same shape and dtype).
+void add_(const Tensor& dst, const Tensor& src);
+
+// linear algebra
+Tensor matmul(const Tensor& a, const Tensor& b);                         // (M,K)@(K,N), (K,)@(K,N), (M,K)@(K,)
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias);  // bias may be null
+
+// shape
+Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed; always a view
+Tensor transpose(const Tensor& x);                    // 2-D (copy); 0-D and 1-D return x itself
+Tensor slice_rows(const Tensor& x, int64_t start, int64_t stop);  // view of rows [start, stop)
+Tensor select_row(const Tensor& x, int64_t index);               // view of row `index`, first dim dropped
+Tensor index_rows(const Tensor& x, const Tensor& indices);       // gather rows (copy), int64 indices
+Tensor cast(const Tensor& x, DType dtype);
+Tensor detach(const Tensor& x);
+Tensor clone(const Tensor& x);
+
+// reductions
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);  // empty dims = all
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim);
+
+// softmax family
+Tensor softmax(const Tensor& x, int64_t dim, bool log);
+
+// losses
+enum class Reduction { None, Mean, Sum };
+Reduction parse_reduction(const std::string& s);
+Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target, Reduction reduction,
+                        double param = 0.0);
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction);
+
+// optimizer: one SGD step over all parameters of a group. momentum_buffers has one entry per
+// parameter (nullptr = not created yet; filled in by the call when momentum != 0).
+void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& momentum_buffers, const cpu::SgdOptions& opt);
+
+// helpers shared by the ops
+int64_t normalize_dim(int64_t dim, int64_t ndim, const char* arg);
+void check_floating(const Tensor& t, const char* op, const char* arg);
+
+}  // namespace chainrule::ops

@@ -1,0 +1,88 @@
+// chainrule's tensor: a dense, row-major, contiguous block of float32, float64 or int64 values.
+//
+// A TensorImpl is always contiguous; views (reshape, first-dimension slices, detach, NumPy
+// arrays) share the memory block through `storage` and differ only in `data`, `shape`.
+// Autograd bookkeeping (requires_grad, grad, grad_fn) sits on the same object, as in PyTorch.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace chainrule {
+
+// ---- errors -------------------------------------------------------------------------------
+// The bindings translate these to the Python exception of the same name. Kernels never throw;
+// ops validate their arguments once, before any work, and name the offending argument.
+struct ValueError : std::invalid_argument { using std::invalid_argument::invalid_argument; };
+struct TypeError : std::invalid_argument { using std::invalid_argument::invalid_argument; };
+struct IndexError : std::out_of_range { using std::out_of_range::out_of_range; };
+struct RuntimeError : std::runtime_error { using std::runtime_error::runtime_error; };
+
+// ---- dtypes -------------------------------------------------------------------------------
+enum class DType : uint8_t { Float32 = 0, Float64 = 1, Int64 = 2 };
+
+inline size_t itemsize(DType d) { return d == DType::Float32 ? 4 : 8; }
+inline bool is_floating(DType d) { return d != DType::Int64; }
+const char* dtype_name(DType d);  // "float32", ...
+// The type both operands of a binary op are promoted to: int64 < float32 < float64.
+inline int promotion_rank(DType d) { return d == DType::Int64 ? 0 : (d == DType::Float32 ? 1 : 2); }
+inline DType promote(DType a, DType b) { return promotion_rank(a) >= promotion_rank(b) ? a : b; }
+
+using Shape = std::vector<int64_t>;
+std::string shape_str(const Shape& s);       // "(3, 4)"
+int64_t shape_numel(const Shape& s);          // product; validated non-negative dims
+// Checks every dim is >= 0 and the byte size fits; `arg` names the argument in the message.
+void check_shape(const Shape& s, DType d, const char* arg);
+
+struct Node;  // autograd.h
+struct TensorImpl;
+using Tensor = std::shared_ptr<TensorImpl>;
+
+struct TensorImpl {
+  std::shared_ptr<void> storage;  // owns (or keeps alive) the memory block
+  void* data = nullptr;           // first element of this tensor inside the block
+  Shape shape;
+  int64_t numel = 0;
+  DType dtype = DType::Float32;
+
+  // autograd
+  bool requires_grad = false;
+  Tensor grad;                     // accumulated gradient of a leaf (or nullptr)
+  std::shared_ptr<Node> grad_fn;   // the op that produced this tensor (nullptr for leaves)
+
+  int64_t dim() const { return static_cast<int64_t>(shape.size()); }
+  size_t nbytes() const { return static_cast<size_t>(numel) * itemsize(dtype); }
+  template <typename T> T* ptr() const { return static_cast<T*>(data); }
+  bool is_leaf() const { return grad_fn == nullptr; }
+};
+
+// ---- creation (all results are fresh, 64-byte aligned, contiguous) --------------------------
+Tensor empty(const Shape& shape, DType dtype);
+Tensor zeros(const Shape& shape, DType dtype);
+Tensor full(const Shape& shape, double value, DType dtype);
+Tensor empty_like(const Tensor& t);
+Tensor zeros_like(const Tensor& t);
+// A tensor over memory someone else owns; `owner` keeps it alive.
+Tensor from_blob(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner);
+// A new TensorImpl over the same memory (no autograd history): detach(), views.
+Tensor alias(const Tensor& t, const Shape& shape, int64_t element_offset);
+Tensor clone_data(const Tensor& t);            // deep copy, no autograd history
+Tensor cast_data(const Tensor& t, DType to);   // converted copy, no autograd history
+
+// ---- random numbers ------------------------------------------------------------------------
+// One global generator (a 64-bit counter-based SplitMix stream), seeded by manual_seed.
+void manual_seed(uint64_t seed);
+void fill_uniform(const Tensor& t, double low, double high);
+void fill_normal(const Tensor& t, double mean, double stddev);
+void fill_randint(const Tensor& t, int64_t low, int64_t high);
+
+// ---- threads ----------------------------------------------------------------------------------
+int get_num_threads();
+void set_num_threads(int n);
+
+}  // namespace chainrule

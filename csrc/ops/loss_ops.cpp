@@ -1,0 +1,176 @@
+// Losses: elementwise ones (MSE, L1, Huber, BCE, BCE with logits) and fused cross-entropy.
+#include "op_utils.h"
+
+namespace chainrule::ops {
+
+Reduction parse_reduction(const std::string& s) {
+  if (s == "mean") return Reduction::Mean;
+  if (s == "sum") return Reduction::Sum;
+  if (s == "none") return Reduction::None;
+  throw ValueError("reduction must be 'mean', 'sum' or 'none', got '" + s + "'");
+}
+
+namespace {
+const char* loss_name(cpu::Loss loss) {
+  switch (loss) {
+    case cpu::Loss::MSE: return "mse_loss";
+    case cpu::Loss::L1: return "l1_loss";
+    case cpu::Loss::Huber: return "huber_loss";
+    case cpu::Loss::BCE: return "binary_cross_entropy";
+    case cpu::Loss::BCEWithLogits: return "binary_cross_entropy_with_logits";
+  }
+  return "loss";
+}
+
+// The incoming gradient of a reduced loss is one number; the mean's 1/n folds into it.
+template <typename T> Tensor scaled_scalar_grad(const Tensor& g, Reduction reduction, int64_t n) {
+  Tensor s = empty({}, g->dtype);
+  T v = g->ptr<T>()[0];
+  s->ptr<T>()[0] = reduction == Reduction::Mean ? v / static_cast<T>(n) : v;
+  return s;
+}
+
+// Per-element losses -> output of the requested reduction.
+Tensor reduce_loss(const Tensor& elems, Reduction reduction) {
+  if (reduction == Reduction::None) return elems;
+  Tensor out = empty({}, elems->dtype);
+  dispatch_floating(elems->dtype, "loss", "input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T s = cpu::sum_all<T>(elems->ptr<T>(), elems->numel);
+    out->ptr<T>()[0] = reduction == Reduction::Mean ? s / static_cast<T>(elems->numel) : s;
+  });
+  return out;
+}
+
+struct ElementwiseLossNode : Node {
+  cpu::Loss loss;
+  Reduction reduction;
+  double param = 0;
+  Tensor pred, target;
+  const char* name() const override { return "LossBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor dpred = wants(*this, 0) ? empty_like(pred) : nullptr;
+    Tensor dtarget = wants(*this, 1) ? empty_like(target) : nullptr;
+    dispatch_floating(g->dtype, loss_name(loss), "grad", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const bool scalar = reduction != Reduction::None;
+      Tensor gs = scalar ? scaled_scalar_grad<T>(g, reduction, pred->numel) : g;
+      cpu::loss_backward<T>(dpred ? dpred->ptr<T>() : nullptr, dtarget ? dtarget->ptr<T>() : nullptr, gs->ptr<T>(),
+                            scalar, pred->ptr<T>(), target->ptr<T>(), pred->numel, loss, param);
+    });
+    return {dpred, dtarget};
+  }
+  void release_saved() override { pred.reset(); target.reset(); }
+};
+
+struct CrossEntropyNode : Node {
+  Reduction reduction;
+  Tensor log_probs, target;  // log_probs (N, C), target (N)
+  Shape input_shape;
+  int64_t N = 0, C = 0;
+  const char* name() const override { return "CrossEntropyBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor dlogits = empty(input_shape, g->dtype);
+    dispatch_floating(g->dtype, "cross_entropy", "grad", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const bool scalar = reduction != Reduction::None;
+      Tensor gs = scalar ? scaled_scalar_grad<T>(g, reduction, N) : g;
+      cpu::cross_entropy_backward<T>(dlogits->ptr<T>(), gs->ptr<T>(), scalar, log_probs->ptr<T>(),
+                                     target->ptr<int64_t>(), N, C);
+    });
+    return {dlogits};
+  }
+  void release_saved() override { log_probs.reset(); target.reset(); }
+};
+}  // namespace
+
+Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target_in, Reduction reduction,
+                        double param) {
+  const char* name = loss_name(loss);
+  check_floating(pred, name, "input");
+  if (pred->shape != target_in->shape)
+    throw ValueError(std::string(name) + ": input has shape " + shape_str(pred->shape) + " but target has shape " +
+                     shape_str(target_in->shape) + "; they must be equal");
+  if (loss == cpu::Loss::Huber && !(param > 0))
+    throw ValueError("huber_loss: delta must be positive, got " + std::to_string(param));
+  // An integer or other-precision target is converted to the input's dtype (labels 0/1 for BCE).
+  Tensor target = target_in->dtype == pred->dtype ? target_in : cast(target_in, pred->dtype);
+  if (loss == cpu::Loss::BCE) {
+    if (needs_grad({&target}))
+      throw RuntimeError("binary_cross_entropy: the derivative for 'target' is not implemented");
+    dispatch_floating(pred->dtype, name, "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* p = pred->ptr<T>();
+      for (int64_t i = 0; i < pred->numel; ++i)
+        if (!(p[i] >= T(0) && p[i] <= T(1)))
+          throw ValueError("binary_cross_entropy: all elements of input should be between 0 and 1 (element " +
+                           std::to_string(i) + " is " + std::to_string(static_cast<double>(p[i])) + ")");
+    });
+  }
+  Tensor elems = empty_like(pred);
+  dispatch_floating(pred->dtype, name, "input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::loss_forward<T>(elems->ptr<T>(), pred->ptr<T>(), target->ptr<T>(), pred->numel, loss, param);
+  });
+  Tensor out = reduce_loss(elems, reduction);
+  if (needs_grad({&pred, &target})) {
+    auto node = make_node<ElementwiseLossNode>({&pred, &target});
+    node->loss = loss;
+    node->reduction = reduction;
+    node->param = param;
+    node->pred = saved(pred);
+    node->target = saved(target);
+    set_history(out, node);
+  }
+  return out;
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction) {
+  check_floating(logits, "cross_entropy", "input");
+  if (logits->dim() != 1 && logits->dim() != 2)
+    throw ValueError("cross_entropy: input must be (N, C) logits or (C,) for one sample, got shape " +
+                     shape_str(logits->shape));
+  if (is_floating(target->dtype)) {
+    // Class probabilities: loss_i = -sum_c target_ic log_softmax(input)_ic, built from ops.
+    if (target->shape != logits->shape)
+      throw ValueError("cross_entropy: probability target has shape " + shape_str(target->shape) +
+                       " but input has shape " + shape_str(logits->shape) + "; they must be equal");
+    const int64_t class_dim = logits->dim() - 1;
+    Tensor logp = softmax(logits, class_dim, /*log=*/true);
+    Tensor t = target->dtype == logits->dtype ? target : cast(target, logits->dtype);
+    Tensor per_sample = unary(cpu::Unary::Neg, sum(binary(cpu::Binary::Mul, t, logp), {class_dim}, false));
+    if (reduction == Reduction::None) return per_sample;
+    return reduction == Reduction::Sum ? sum(per_sample, {}, false) : mean(per_sample, {}, false);
+  }
+  const bool single = logits->dim() == 1;
+  const int64_t N = single ? 1 : logits->shape[0], C = logits->shape.back();
+  const Shape expected = single ? Shape{} : Shape{N};
+  if (target->shape != expected)
+    throw ValueError("cross_entropy: target has shape " + shape_str(target->shape) + " but input has shape " +
+                     shape_str(logits->shape) + "; expected class indices of shape " + shape_str(expected));
+  const int64_t* t = target->ptr<int64_t>();
+  for (int64_t i = 0; i < N; ++i)
+    if (t[i] < 0 || t[i] >= C)
+      throw IndexError("cross_entropy: target " + std::to_string(t[i]) + " at index " + std::to_string(i) +
+                       " is out of bounds for " + std::to_string(C) + " classes");
+  Tensor log_probs = empty(logits->shape, logits->dtype);
+  Tensor losses = empty(expected, logits->dtype);
+  dispatch_floating(logits->dtype, "cross_entropy", "input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::cross_entropy_forward<T>(losses->ptr<T>(), log_probs->ptr<T>(), logits->ptr<T>(), t, N, C);
+  });
+  Tensor out = reduce_loss(losses, reduction);
+  if (needs_grad({&logits})) {
+    auto node = make_node<CrossEntropyNode>({&logits});
+    node->reduction = reduction;
+    node->log_probs = log_probs;
+    node->target = clone_data(target);  // the caller may overwrite its label buffer before backward
+    node->input_shape = logits->shape;
+    node->N = N;
+    node->C = C;
+    set_history(out, node);
+  }
+  return out;
+}
+
+}  // namespace chainrule::ops

@@ -1,0 +1,194 @@
+// Views, copies and casts: reshape, transpose, first-dimension slicing and gathering.
+#include <cstring>
+
+#include "op_utils.h"
+
+namespace chainrule::ops {
+
+namespace {
+// Gradient flows through a view unchanged except for its shape.
+struct ReshapeNode : Node {
+  Shape input_shape;
+  const char* name() const override { return "ReshapeBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {alias(g, input_shape, 0)}; }
+};
+
+struct TransposeNode : Node {
+  const char* name() const override { return "TransposeBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {transpose(detach(g))}; }
+};
+
+// Backward of taking rows [start, start + rows) of x: zeros elsewhere.
+struct SliceRowsNode : Node {
+  Shape input_shape;
+  int64_t start = 0;
+  const char* name() const override { return "SliceBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor dx = zeros(input_shape, g->dtype);
+    const int64_t row = input_shape.empty() ? 1 : shape_numel(input_shape) / std::max<int64_t>(input_shape[0], 1);
+    std::memcpy(static_cast<char*>(dx->data) + start * row * itemsize(g->dtype), g->data, g->nbytes());
+    return {dx};
+  }
+};
+
+struct IndexRowsNode : Node {
+  Shape input_shape;
+  Tensor indices;
+  const char* name() const override { return "IndexBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor dx = zeros(input_shape, g->dtype);
+    const int64_t row = shape_numel(input_shape) / std::max<int64_t>(input_shape[0], 1);
+    const int64_t* idx = indices->ptr<int64_t>();
+    dispatch_floating(g->dtype, "backward", "grad", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      // Serial scatter-add: repeated indices accumulate in a fixed order.
+      for (int64_t i = 0; i < indices->numel; ++i) {
+        T* dst = dx->ptr<T>() + idx[i] * row;
+        const T* src = g->ptr<T>() + i * row;
+        for (int64_t j = 0; j < row; ++j) dst[j] += src[j];
+      }
+    });
+    return {dx};
+  }
+  void release_saved() override { indices.reset(); }
+};
+
+struct CastNode : Node {
+  DType input_dtype;
+  const char* name() const override { return "CastBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {cast_data(g, input_dtype)}; }
+};
+
+struct CloneNode : Node {
+  const char* name() const override { return "CloneBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {g}; }
+};
+}  // namespace
+
+Tensor reshape(const Tensor& x, const Shape& shape_in) {
+  Shape shape = shape_in;
+  int64_t infer = -1, known = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      if (infer >= 0) throw ValueError("reshape: shape " + shape_str(shape_in) + " has more than one -1");
+      infer = static_cast<int64_t>(i);
+    } else if (shape[i] < 0) {
+      throw ValueError("reshape: shape " + shape_str(shape_in) + " has a negative dimension");
+    } else {
+      known *= shape[i];
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || x->numel % known != 0)
+      throw ValueError("reshape: shape " + shape_str(shape_in) + " is invalid for input of size " +
+                       std::to_string(x->numel));
+    shape[infer] = x->numel / known;
+  }
+  if (shape_numel(shape) != x->numel)
+    throw ValueError("reshape: shape " + shape_str(shape_in) + " is invalid for input of shape " + shape_str(x->shape) +
+                     " (" + std::to_string(x->numel) + " elements)");
+  Tensor out = alias(x, shape, 0);
+  if (needs_grad({&x})) {
+    auto node = make_node<ReshapeNode>({&x});
+    node->input_shape = x->shape;
+    set_history(out, node);
+  }
+  return out;
+}
+
+Tensor transpose(const Tensor& x) {
+  if (x->dim() < 2) return x;
+  if (x->dim() != 2)
+    throw ValueError("transpose: .T is supported for tensors of at most 2 dimensions, got shape " + shape_str(x->shape));
+  const int64_t rows = x->shape[0], cols = x->shape[1];
+  Tensor out = empty({cols, rows}, x->dtype);
+  dispatch_all(x->dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::transpose2d<T>(out->ptr<T>(), x->ptr<T>(), rows, cols);
+  });
+  if (needs_grad({&x})) set_history(out, make_node<TransposeNode>({&x}));
+  return out;
+}
+
+Tensor slice_rows(const Tensor& x, int64_t start, int64_t stop) {
+  if (x->dim() == 0) throw IndexError("slice: cannot slice a 0-d tensor");
+  const int64_t n = x->shape[0];
+  start = std::clamp<int64_t>(start, 0, n);
+  stop = std::clamp<int64_t>(stop, start, n);
+  Shape shape = x->shape;
+  shape[0] = stop - start;
+  const int64_t row = n ? x->numel / n : 0;
+  Tensor out = alias(x, shape, start * row);
+  if (needs_grad({&x})) {
+    auto node = make_node<SliceRowsNode>({&x});
+    node->input_shape = x->shape;
+    node->start = start;
+    set_history(out, node);
+  }
+  return out;
+}
+
+Tensor select_row(const Tensor& x, int64_t index) {
+  if (x->dim() == 0) throw IndexError("index: invalid index of a 0-d tensor");
+  const int64_t n = x->shape[0];
+  if (index < -n || index >= n)
+    throw IndexError("index " + std::to_string(index) + " is out of bounds for dimension 0 with size " +
+                     std::to_string(n));
+  if (index < 0) index += n;
+  Tensor rows = slice_rows(x, index, index + 1);
+  return reshape(rows, Shape(x->shape.begin() + 1, x->shape.end()));
+}
+
+Tensor index_rows(const Tensor& x, const Tensor& indices_in) {
+  if (indices_in->dtype != DType::Int64)
+    throw TypeError(std::string("index: tensors used as indices must be int64, got ") + dtype_name(indices_in->dtype));
+  if (indices_in->dim() != 1)
+    throw ValueError("index: index tensors must be 1-D, got shape " + shape_str(indices_in->shape));
+  if (x->dim() == 0) throw IndexError("index: cannot index a 0-d tensor");
+  const int64_t n = x->shape[0], count = indices_in->numel;
+  const int64_t row = n ? x->numel / n : 0;
+  Tensor indices = clone_data(indices_in);
+  int64_t* idx = indices->ptr<int64_t>();
+  for (int64_t i = 0; i < count; ++i) {
+    if (idx[i] < -n || idx[i] >= n)
+      throw IndexError("index " + std::to_string(idx[i]) + " is out of bounds for dimension 0 with size " +
+                       std::to_string(n));
+    if (idx[i] < 0) idx[i] += n;
+  }
+  Shape shape = x->shape;
+  shape[0] = count;
+  Tensor out = empty(shape, x->dtype);
+  const size_t row_bytes = static_cast<size_t>(row) * itemsize(x->dtype);
+  for (int64_t i = 0; i < count; ++i)
+    std::memcpy(static_cast<char*>(out->data) + i * row_bytes, static_cast<const char*>(x->data) + idx[i] * row_bytes,
+                row_bytes);
+  if (needs_grad({&x})) {
+    auto node = make_node<IndexRowsNode>({&x});
+    node->input_shape = x->shape;
+    node->indices = indices;
+    set_history(out, node);
+  }
+  return out;
+}
+
+Tensor cast(const Tensor& x, DType dtype) {
+  if (x->dtype == dtype) return x;
+  Tensor out = cast_data(x, dtype);
+  // Gradients flow only between floating types (an int64 result cannot require grad).
+  if (is_floating(dtype) && needs_grad({&x})) {
+    auto node = make_node<CastNode>({&x});
+    node->input_dtype = x->dtype;
+    set_history(out, node);
+  }
+  return out;
+}
+
+Tensor detach(const Tensor& x) { return alias(x, x->shape, 0); }
+
+Tensor clone(const Tensor& x) {
+  Tensor out = clone_data(x);
+  if (needs_grad({&x})) set_history(out, make_node<CloneNode>({&x}));
+  return out;
+}
+
+}  // namespace chainrule::ops

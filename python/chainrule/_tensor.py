@@ -1,0 +1,136 @@
+"""Python-side pieces of chainrule.Tensor: construction from Python data, printing, tolist.
+
+The Tensor class itself, its operators and autograd live in the C++ core (chainrule._core).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule import _core
+from chainrule._core import Tensor
+
+float32 = _core.dtype.float32
+float64 = _core.dtype.float64
+int64 = _core.dtype.int64
+
+_NUMPY_OF = {float32: np.float32, float64: np.float64, int64: np.int64}
+
+
+def numpy_dtype(dtype) -> type:
+    """The NumPy scalar type that stores a chainrule dtype."""
+    try:
+        return _NUMPY_OF[dtype]
+    except (KeyError, TypeError):
+        raise TypeError(f"dtype must be chainrule.float32, chainrule.float64 or chainrule.int64, got {dtype!r}") from None
+
+
+def dtype_of_numpy(np_dtype) -> "_core.dtype":
+    np_dtype = np.dtype(np_dtype)
+    if np_dtype == np.float64:
+        return float64
+    if np_dtype.kind in "iub":
+        return int64
+    return float32
+
+
+def _default_dtype_for(array: np.ndarray):
+    # PyTorch's inference: Python floats -> float32, ints and bools -> int64. An ndarray keeps its
+    # float64 (torch.tensor(np.float64 array) is float64).
+    if array.dtype.kind in "iub":
+        return int64
+    if array.dtype == np.float64:
+        return float64
+    return float32
+
+
+def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of `data` (nested lists, a number, an array or a Tensor)."""
+    if isinstance(data, Tensor):
+        array = data.detach().numpy()
+    else:
+        array = np.asarray(data)
+        if array.dtype == object:
+            raise TypeError("tensor: data must be numbers or nested sequences of numbers of equal length")
+        if not isinstance(data, np.ndarray) and array.dtype == np.float64:
+            array = array.astype(np.float32)  # Python floats default to float32, as in PyTorch
+    if array.dtype.kind not in "iubf":
+        raise TypeError(f"tensor: unsupported data type {array.dtype}")
+    target = _default_dtype_for(array) if dtype is None else dtype
+    out = _core.from_numpy(np.array(array, dtype=numpy_dtype(target), order="C", copy=True))
+    if requires_grad:
+        out.requires_grad = True
+    return out
+
+
+def as_tensor(data, dtype=None) -> Tensor:
+    """Like tensor(), but shares memory with a C-contiguous NumPy array of a matching dtype."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == dtype else data.to(dtype)
+    if isinstance(data, np.ndarray) and data.flags.c_contiguous and data.dtype.kind in "fi":
+        try:
+            current = dtype_of_numpy(data.dtype) if data.dtype in (np.float32, np.float64, np.int64) else None
+        except TypeError:
+            current = None
+        if current is not None and (dtype is None or dtype == current):
+            return _core.from_numpy(data)
+    return tensor(data, dtype=dtype)
+
+
+def from_numpy(ndarray: np.ndarray) -> Tensor:
+    """A tensor sharing `ndarray`'s memory (float32, float64 or int64, C-contiguous)."""
+    return _core.from_numpy(ndarray)
+
+
+def tolist(self: Tensor):
+    return self.detach().numpy().tolist()
+
+
+def _repr(self: Tensor) -> str:
+    values = self.detach().numpy()
+    body = np.array2string(values, separator=", ", prefix="tensor(", precision=4,
+                           threshold=1000, edgeitems=3)
+    extras = []
+    if self.dtype != float32 and not (self.dtype == int64):
+        extras.append(f"dtype={self.dtype!r}")
+    if self.grad_fn is not None:
+        extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+    elif self.requires_grad:
+        extras.append("requires_grad=True")
+    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+
+def _array(self: Tensor, dtype=None, copy=None):
+    values = self.detach().numpy()
+    return values if dtype is None else values.astype(dtype)
+
+
+def _float(self: Tensor) -> float:
+    return float(self.item())
+
+
+def _int(self: Tensor) -> int:
+    return int(self.item())
+
+
+def _bool(self: Tensor) -> bool:
+    if self.numel() != 1:
+        raise RuntimeError("Boolean value of a Tensor with more than one value is ambiguous")
+    return bool(self.item())
+
+
+def _iter(self: Tensor):
+    if self.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    for i in range(self.shape[0]):
+        yield self[i]
+
+
+Tensor.tolist = tolist
+Tensor.__repr__ = _repr
+Tensor.__str__ = _repr
+Tensor.__array__ = _array
+Tensor.__float__ = _float
+Tensor.__int__ = _int
+Tensor.__bool__ = _bool
+Tensor.__iter__ = _iter
+Tensor.__array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator

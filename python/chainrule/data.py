@@ -1,0 +1,194 @@
+"""Datasets and mini-batch loading.
+
+``TensorDataset`` holds whole arrays, so ``DataLoader`` cuts a batch out of each array at once:
+a slice (a zero-copy view) when reading in order, one gather (``np.take``) when shuffling. Any
+other object with ``__len__`` and ``__getitem__`` also works; its items are fetched one by one and
+stacked.
+
+Every batch is a tuple with one entry per field, even when there is a single field, so the type
+of what a loop receives never depends on the dataset. Entries become chainrule Tensors through
+``_to_tensor``, the one place where this module touches the compiled package.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["TensorDataset", "DataLoader"]
+
+
+def _as_array(value, what):
+    """NumPy arrays pass through; chainrule Tensors (anything with .numpy()) become their view."""
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "numpy"):
+        if hasattr(value, "detach"):  # a tensor that requires grad refuses .numpy() in PyTorch
+            value = value.detach()
+        return np.asarray(value.numpy())
+    raise TypeError(f"{what} must be a NumPy array or a Tensor, got {type(value).__name__}; "
+                    "wrap Python lists with np.asarray(..., dtype=...) to choose the dtype")
+
+
+def _to_tensor(array):
+    """Wrap a batch array as a chainrule Tensor without copying it."""
+    import chainrule  # deferred: chainrule's __init__ may itself import this module
+
+    return chainrule.from_numpy(array)
+
+
+class TensorDataset:
+    """Rows of several arrays that share their first dimension (e.g. inputs and targets).
+
+    ``dataset[i]`` is the tuple ``(arrays[0][i], arrays[1][i], ...)``.
+    """
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise ValueError("TensorDataset: needs at least one array")
+        checked = []
+        for position, value in enumerate(arrays):
+            array = _as_array(value, f"TensorDataset: argument {position}")
+            if array.ndim == 0:
+                raise ValueError(f"TensorDataset: argument {position} is 0-d; every array needs a "
+                                 "first dimension to index rows by")
+            # Made C-contiguous once here (a no-op for the usual case) so that every later batch
+            # slice is itself a contiguous view that from_numpy can wrap without a copy.
+            checked.append(np.ascontiguousarray(array))
+        lengths = [len(array) for array in checked]
+        if len(set(lengths)) != 1:
+            raise ValueError(f"TensorDataset: all arrays must have the same first dimension, got "
+                             f"lengths {lengths}")
+        self.arrays = tuple(checked)
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return tuple(array[index] for array in self.arrays)
+
+    def __repr__(self):
+        fields = ", ".join(f"{a.dtype}{list(a.shape)}" for a in self.arrays)
+        return f"TensorDataset({fields})"
+
+
+class DataLoader:
+    """Iterate over a dataset in mini-batches.
+
+    Args:
+        dataset: a TensorDataset, or any object with ``__len__`` and ``__getitem__`` whose items
+            are arrays, numbers, or tuples of them.
+        batch_size: rows per batch; the last batch may be smaller unless ``drop_last``.
+        shuffle: visit rows in a new random order each epoch.
+        drop_last: skip the final batch when it is smaller than ``batch_size``.
+        seed: makes shuffling reproducible: epoch ``k`` of a loader with seed ``s`` always uses the
+            same order, whatever happened before. With None, a random seed is drawn once.
+
+    Each ``iter(loader)`` starts a new epoch. ``set_epoch`` moves the counter, e.g. on resume.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
+        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+            raise TypeError(f"DataLoader: dataset must define __len__ and __getitem__, got "
+                            f"{type(dataset).__name__}")
+        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool):
+            raise TypeError(f"DataLoader: batch_size must be an int, got "
+                            f"{type(batch_size).__name__}")
+        if batch_size <= 0:
+            raise ValueError(f"DataLoader: batch_size must be positive, got {batch_size}")
+        if not isinstance(shuffle, bool):
+            raise TypeError(f"DataLoader: shuffle must be a bool, got {type(shuffle).__name__}")
+        if not isinstance(drop_last, bool):
+            raise TypeError(f"DataLoader: drop_last must be a bool, got "
+                            f"{type(drop_last).__name__}")
+        if seed is not None:
+            if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+                raise TypeError(f"DataLoader: seed must be an int or None, got "
+                                f"{type(seed).__name__}")
+            if seed < 0:
+                raise ValueError(f"DataLoader: seed must be non-negative, got {seed}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy)
+        self._epoch = 0
+
+    @property
+    def epoch(self):
+        """The epoch the next ``iter(loader)`` will produce (0 for the first)."""
+        return self._epoch
+
+    def set_epoch(self, epoch):
+        if not isinstance(epoch, numbers.Integral) or isinstance(epoch, bool) or epoch < 0:
+            raise ValueError(f"DataLoader: epoch must be a non-negative int, got {epoch!r}")
+        self._epoch = int(epoch)
+
+    def __len__(self):
+        if self.drop_last:
+            return len(self.dataset) // self.batch_size
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        batches = self._iter_numpy()
+        return (tuple(_to_tensor(array) for array in batch) for batch in batches)
+
+    def _iter_numpy(self):
+        """Start the next epoch; return a generator of batches as tuples of NumPy arrays."""
+        # The order is fixed here, not inside the generator, so the epoch counter advances at
+        # iter() even if no batch is ever drawn.
+        order = self._epoch_order()
+        self._epoch += 1
+        bounds = self._batch_bounds()
+        if isinstance(self.dataset, TensorDataset):
+            return self._tensor_batches(self.dataset.arrays, order, bounds)
+        return self._stacked_batches(order, bounds)
+
+    def _epoch_order(self):
+        """The row order for this epoch, or None to read rows in order."""
+        if not self.shuffle:
+            return None
+        # Seeding from (seed, epoch) makes each epoch's order a pure function of the two, so a
+        # resumed run (set_epoch) replays the same orders as an uninterrupted one.
+        rng = np.random.default_rng([self.seed, self._epoch])
+        return rng.permutation(len(self.dataset))
+
+    def _batch_bounds(self):
+        count = len(self.dataset)
+        stop = count - count % self.batch_size if self.drop_last else count
+        return [(start, min(start + self.batch_size, stop))
+                for start in range(0, stop, self.batch_size)]
+
+    @staticmethod
+    def _tensor_batches(arrays, order, bounds):
+        for start, stop in bounds:
+            if order is None:
+                yield tuple(array[start:stop] for array in arrays)
+            else:
+                rows = order[start:stop]
+                # One gather into a fresh array per batch. The batch is handed out as a zero-copy
+                # tensor that the caller may keep, so a buffer reused across batches would
+                # silently rewrite earlier batches.
+                yield tuple(np.take(array, rows, axis=0) for array in arrays)
+
+    def _stacked_batches(self, order, bounds):
+        for start, stop in bounds:
+            indices = range(start, stop) if order is None else order[start:stop]
+            items = [self._item_fields(int(index)) for index in indices]
+            width = len(items[0])
+            if any(len(fields) != width for fields in items):
+                raise ValueError(f"DataLoader: dataset items in rows {start}..{stop - 1} have "
+                                 "different numbers of fields")
+            yield tuple(np.stack([fields[k] for fields in items]) for k in range(width))
+
+    def _item_fields(self, index):
+        item = self.dataset[index]
+        fields = item if isinstance(item, (tuple, list)) else (item,)
+        # Tensors go through their zero-copy .numpy(); numbers and arrays through np.asarray.
+        return [_as_array(field, f"DataLoader: a field of dataset[{index}]")
+                if hasattr(field, "numpy") else np.asarray(field)
+                for field in fields]
+
+    def __repr__(self):
+        return (f"DataLoader(batches={len(self)}, batch_size={self.batch_size}, "
+                f"shuffle={self.shuffle}, drop_last={self.drop_last})")

@@ -1,0 +1,310 @@
+"""Save and load checkpoints in the safetensors format, written here with NumPy and json.
+
+Format (https://huggingface.co/docs/safetensors, "Format" section):
+
+    8 bytes       N, the header size, unsigned little-endian
+    N bytes       JSON object: tensor name -> {"dtype", "shape", "data_offsets": [begin, end]},
+                  plus an optional "__metadata__" object of str -> str; padded with spaces so
+                  the data starts 8-byte aligned
+    rest          the tensors' raw little-endian bytes, back to back; offsets count from here
+
+Nothing is ever unpickled, so loading an untrusted file cannot run code.
+
+What ``save`` accepts: a state_dict (name -> array), or any nesting of dicts, lists and tuples
+whose leaves are arrays or scalars (None, bool, int, float, str; NumPy scalars become these),
+e.g. ``{"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 3}``. Each array
+becomes a safetensors entry named by its dotted path ("model.fc.weight",
+"optimizer.state.0.exp_avg"), so other tools see ordinary named tensors. Everything else — the
+nesting, int dict keys, the scalars — goes into ``__metadata__["chainrule.structure"]`` as JSON,
+and ``load`` uses it to rebuild the same object. Files without that entry (e.g. written by the
+``safetensors`` package) load as a flat dict name -> array.
+"""
+
+import json
+import math
+import os
+import secrets
+
+import numpy as np
+
+__all__ = ["save", "load"]
+
+_STRUCTURE_KEY = "chainrule.structure"
+_HEADER_ALIGNMENT = 8
+# The reference implementation refuses headers over 100 MB; a larger size field means garbage.
+_MAX_HEADER_BYTES = 100_000_000
+
+_DTYPE_TO_CODE = {
+    np.dtype(np.bool_): "BOOL",
+    np.dtype(np.uint8): "U8", np.dtype(np.int8): "I8",
+    np.dtype(np.uint16): "U16", np.dtype(np.int16): "I16",
+    np.dtype(np.uint32): "U32", np.dtype(np.int32): "I32",
+    np.dtype(np.uint64): "U64", np.dtype(np.int64): "I64",
+    np.dtype(np.float16): "F16", np.dtype(np.float32): "F32", np.dtype(np.float64): "F64",
+}
+_CODE_TO_DTYPE = {code: dtype.newbyteorder("<") for dtype, code in _DTYPE_TO_CODE.items()}
+# NumPy has no bfloat16. BF16 tensors (common in PyTorch files) load as float32: a bfloat16 is
+# the high half of a float32, so widening is exact.
+_BF16 = "BF16"
+
+
+class _FormatError(Exception):
+    """Raised inside the parser; load() turns it into a ValueError that names the file."""
+
+
+# ---------------------------------------------------------------------------------------------
+# save
+# ---------------------------------------------------------------------------------------------
+
+def save(obj, path):
+    """Write ``obj`` (a dict, see the module docstring) to ``path`` atomically.
+
+    The bytes go to a temporary file in the same directory, are flushed and fsync'ed, and only
+    then renamed over ``path``; a crash at any point leaves the previous file whole.
+    """
+    if not isinstance(obj, dict):
+        raise TypeError(f"save: obj must be a dict (e.g. a state_dict), got {type(obj).__name__}")
+    path = os.fspath(path)
+    tensors = {}
+    structure = _describe(obj, (), tensors)
+    header, ordered = _build_header(tensors, {_STRUCTURE_KEY: json.dumps(structure)})
+    _write_atomically(path, header, ordered)
+
+
+def _describe(value, key_path, tensors):
+    """Return the JSON description of `value`, moving its arrays into `tensors` by dotted name.
+
+    Each node is a one-key object, so no user key can be mistaken for a node type:
+    {"dict": [[key, node], ...]}, {"list": [...]}, {"tuple": [...]}, {"tensor": name},
+    {"value": scalar}.
+    """
+    where = ".".join(str(k) for k in key_path) or "obj"
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if isinstance(key, bool) or not isinstance(key, (str, int)):
+                raise TypeError(f"save: keys must be str or int, got {type(key).__name__} "
+                                f"{key!r} in {where}")
+            items.append([key, _describe(item, key_path + (key,), tensors)])
+        return {"dict": items}
+    if isinstance(value, (list, tuple)):
+        nodes = [_describe(item, key_path + (i,), tensors) for i, item in enumerate(value)]
+        return {"tuple" if isinstance(value, tuple) else "list": nodes}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"value": value}
+    if isinstance(value, np.generic):  # e.g. a step counter kept as np.int64
+        return {"value": value.item()}
+    array = _leaf_array(value, where)
+    name = ".".join(str(k) for k in key_path)
+    if name == "__metadata__":
+        raise ValueError("save: '__metadata__' is reserved by the safetensors format")
+    if name in tensors:
+        raise ValueError(f"save: two tensors would both be stored as {name!r}; rename a key "
+                         "(nested keys are joined with '.')")
+    tensors[name] = array
+    return {"tensor": name}
+
+
+def _leaf_array(value, where):
+    if isinstance(value, np.ndarray):
+        array = value
+    elif hasattr(value, "numpy"):  # a chainrule (or PyTorch) Tensor
+        if hasattr(value, "detach"):
+            value = value.detach()
+        array = np.asarray(value.numpy())
+    else:
+        raise TypeError(f"save: cannot store {type(value).__name__} at {where}; values must be "
+                        "arrays, tensors, dicts, lists, tuples, or None/bool/int/float/str")
+    if array.dtype.newbyteorder("=") not in _DTYPE_TO_CODE:
+        raise TypeError(f"save: dtype {array.dtype} at {where} has no safetensors code; "
+                        f"supported: {sorted(str(d) for d in _DTYPE_TO_CODE)}")
+    return array
+
+
+def _build_header(tensors, metadata):
+    """Return the padded header bytes and the arrays in file order, little-endian, contiguous."""
+    # Widest items first, as the reference writer does: every tensor then starts at a multiple of
+    # its own item size, so a reader can map it in place without misaligned loads.
+    names = sorted(tensors, key=lambda name: (-tensors[name].dtype.itemsize, name))
+    header = {"__metadata__": metadata}
+    ordered = []
+    offset = 0
+    for name in names:
+        array = tensors[name]
+        # astype, not ascontiguousarray, because the latter turns 0-d arrays into 1-d ones.
+        little = array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
+        header[name] = {"dtype": _DTYPE_TO_CODE[array.dtype.newbyteorder("=")],
+                        "shape": list(little.shape),
+                        "data_offsets": [offset, offset + little.nbytes]}
+        offset += little.nbytes
+        ordered.append(little)
+    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    padding = -(8 + len(encoded)) % _HEADER_ALIGNMENT
+    return encoded + b" " * padding, ordered
+
+
+def _write_atomically(path, header, arrays):
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory,
+                             f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    # os.open with 0o666 lets the umask decide the final permissions, like a plain open() would.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(temporary, flags, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(len(header).to_bytes(8, "little"))
+            file.write(header)
+            for array in arrays:
+                # A flat uint8 view: the file gets the array's own buffer, with no tobytes() copy.
+                file.write(array.reshape(-1).view(np.uint8))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory):
+    """Make the rename itself durable (POSIX); platforms that cannot open a directory skip it."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+# ---------------------------------------------------------------------------------------------
+# load
+# ---------------------------------------------------------------------------------------------
+
+def load(path, to_tensor=None):
+    """Read a safetensors file and rebuild what ``save`` stored.
+
+    Arrays come back as writable NumPy arrays (one read of the file; they share its buffer), or
+    as ``to_tensor(array)`` when a hook is given. A damaged file raises
+    ``ValueError("<path>: not a valid safetensors file: <reason>")``.
+    """
+    path = os.fspath(path)
+    if to_tensor is not None and not callable(to_tensor):
+        raise TypeError(f"load: to_tensor must be callable or None, got {type(to_tensor).__name__}")
+    with open(path, "rb") as file:
+        contents = bytearray(os.fstat(file.fileno()).st_size)
+        read = file.readinto(contents)
+    try:
+        if read != len(contents):
+            raise _FormatError(f"read {read} of {len(contents)} bytes")
+        arrays, metadata = _parse(contents)
+        convert = to_tensor if to_tensor is not None else (lambda array: array)
+        if _STRUCTURE_KEY not in metadata:
+            return {name: convert(array) for name, array in arrays.items()}
+        try:
+            structure = json.loads(metadata[_STRUCTURE_KEY])
+        except json.JSONDecodeError as error:
+            raise _FormatError(f"{_STRUCTURE_KEY} metadata is not JSON ({error})") from None
+        return _rebuild(structure, arrays, convert)
+    except _FormatError as error:
+        raise ValueError(f"{path}: not a valid safetensors file: {error}") from None
+
+
+def _parse(contents):
+    """Check the layout of a whole file; return (name -> array, metadata)."""
+    if len(contents) < 8:
+        raise _FormatError(f"file is {len(contents)} bytes, shorter than the 8-byte header size")
+    header_size = int.from_bytes(contents[:8], "little")
+    if header_size > _MAX_HEADER_BYTES:
+        raise _FormatError(f"header size field is {header_size} bytes, over the "
+                           f"{_MAX_HEADER_BYTES}-byte limit")
+    if 8 + header_size > len(contents):
+        raise _FormatError(f"truncated: header of {header_size} bytes but only "
+                           f"{len(contents) - 8} bytes follow the size field")
+    try:
+        header = json.loads(bytes(contents[8:8 + header_size]).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _FormatError(f"header is not UTF-8 JSON ({error})") from None
+    if not isinstance(header, dict):
+        raise _FormatError(f"header is a JSON {type(header).__name__}, not an object")
+
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise _FormatError("__metadata__ must map strings to strings")
+
+    data = memoryview(contents)[8 + header_size:]
+    entries = sorted(((name, _check_entry(name, entry)) for name, entry in header.items()),
+                     key=lambda item: item[1][2])  # by (begin, end): empty tensors first
+    arrays = {}
+    expected_begin = 0
+    for name, (code, shape, (begin, end)) in entries:
+        if begin != expected_begin:
+            raise _FormatError(f"tensor {name!r} starts at byte {begin}, expected "
+                               f"{expected_begin}; tensors must be back to back")
+        if end > len(data):
+            raise _FormatError(f"truncated: tensor {name!r} ends at byte {end} but the data "
+                               f"section has {len(data)} bytes")
+        arrays[name] = _decode(code, shape, data[begin:end])
+        expected_begin = end
+    if expected_begin != len(data):
+        raise _FormatError(f"{len(data) - expected_begin} bytes after the last tensor")
+    # Header order, not file order: for files without our structure entry, that is the only
+    # order the writer expressed.
+    return {name: arrays[name] for name in header}, metadata
+
+
+def _check_entry(name, entry):
+    if not isinstance(entry, dict):
+        raise _FormatError(f"entry {name!r} is not an object")
+    code, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if code not in _CODE_TO_DTYPE and code != _BF16:
+        raise _FormatError(f"tensor {name!r} has unsupported dtype {code!r}")
+    if not (isinstance(shape, list)
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise _FormatError(f"tensor {name!r} has a bad shape {shape!r}")
+    if not (isinstance(offsets, list) and len(offsets) == 2
+            and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            and 0 <= offsets[0] <= offsets[1]):
+        raise _FormatError(f"tensor {name!r} has bad data_offsets {offsets!r}")
+    itemsize = 2 if code == _BF16 else _CODE_TO_DTYPE[code].itemsize
+    expected_bytes = math.prod(shape) * itemsize
+    if offsets[1] - offsets[0] != expected_bytes:
+        raise _FormatError(f"tensor {name!r} of shape {shape} and dtype {code} needs "
+                           f"{expected_bytes} bytes but data_offsets span "
+                           f"{offsets[1] - offsets[0]}")
+    return code, tuple(shape), tuple(offsets)
+
+
+def _decode(code, shape, raw):
+    if code == _BF16:
+        halves = np.frombuffer(raw, dtype="<u2").astype(np.uint32)
+        return (halves << 16).view(np.float32).reshape(shape)
+    array = np.frombuffer(raw, dtype=_CODE_TO_DTYPE[code]).reshape(shape)
+    # Native byte order (a no-op view on little-endian machines) so callers see plain dtypes.
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+
+def _rebuild(node, arrays, convert):
+    if not isinstance(node, dict) or len(node) != 1:
+        raise _FormatError(f"{_STRUCTURE_KEY} has a malformed node {node!r:.80}")
+    (kind, payload), = node.items()
+    if kind == "tensor":
+        if payload not in arrays:
+            raise _FormatError(f"{_STRUCTURE_KEY} refers to a missing tensor {payload!r}")
+        return convert(arrays[payload])
+    if kind == "value":
+        return payload
+    if kind == "list":
+        return [_rebuild(item, arrays, convert) for item in payload]
+    if kind == "tuple":
+        return tuple(_rebuild(item, arrays, convert) for item in payload)
+    if kind == "dict":
+        return {key: _rebuild(item, arrays, convert) for key, item in payload}
+    raise _FormatError(f"{_STRUCTURE_KEY} has an unknown node kind {kind!r}")

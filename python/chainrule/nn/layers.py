@@ -1,0 +1,146 @@
+"""Layers: Linear, the activations and Softmax/LogSoftmax."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from chainrule import _core
+from chainrule._core import Tensor
+from chainrule._tensor import as_tensor
+from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+
+
+def _input(x, like_dtype=None):
+    """Module inputs may be NumPy arrays: shared without copying when C-contiguous and of the
+    layer's dtype; otherwise converted once to that dtype (the one documented conversion)."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        if like_dtype is None:
+            like_dtype = _core.dtype.float64 if x.dtype == np.float64 else _core.dtype.float32
+        return as_tensor(np.ascontiguousarray(x), dtype=like_dtype)
+    raise TypeError(f"input must be a chainrule.Tensor or a NumPy array, got {type(x).__name__}")
+
+
+class Linear(Module):
+    """y = x W^T + b with W (out_features, in_features), initialised like PyTorch's Linear."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None, device=None):
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"Linear: {name} must be a non-negative int, got {value!r}")
+        if device is not None and str(device) != "cpu":
+            raise ValueError(f"Linear: device '{device}' is not available; this build of chainrule runs on 'cpu'")
+        dtype = _core.dtype.float32 if dtype is None else dtype
+        if not isinstance(dtype, _core.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"Linear: dtype must be chainrule.float32 or chainrule.float64, got {dtype!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.weight = Parameter(_core.empty(self.out_features, self.in_features, dtype=dtype))
+        if bias:
+            self.bias = Parameter(_core.empty(self.out_features, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # PyTorch's default: kaiming_uniform_(a=sqrt(5)) on W, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+        # and the same bound for the bias.
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input):
+        return F.linear(_input(input, self.weight.dtype), self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class _Activation(Module):
+    def forward(self, input):
+        return self._fn(_input(input, None))
+
+
+class ReLU(_Activation):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace  # accepted for compatibility; chainrule always returns a new tensor
+
+    def _fn(self, x):
+        return F.relu(x)
+
+
+class Sigmoid(_Activation):
+    def _fn(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(_Activation):
+    def _fn(self, x):
+        return F.tanh(x)
+
+
+class LeakyReLU(_Activation):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__()
+        if not isinstance(negative_slope, (int, float)):
+            raise TypeError(f"LeakyReLU: negative_slope must be a number, got {type(negative_slope).__name__}")
+        self.negative_slope = float(negative_slope)
+        self.inplace = inplace
+
+    def _fn(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class GELU(_Activation):
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def _fn(self, x):
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate='{self.approximate}'"
+
+
+class Identity(Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input):
+        return input
+
+
+class Softmax(_Activation):
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def _fn(self, x):
+        return F.softmax(x, self.dim if self.dim is not None else _implicit_dim(x))
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    def _fn(self, x):
+        return F.log_softmax(x, self.dim if self.dim is not None else _implicit_dim(x))
+
+
+def _implicit_dim(x: Tensor) -> int:
+    # PyTorch's legacy rule for dim=None: 0 for 0-D, 1-D and 3-D inputs, else 1.
+    return 0 if x.ndim in (0, 1, 3) else 1

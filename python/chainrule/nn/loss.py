@@ -1,0 +1,86 @@
+"""Loss modules. Each accepts Tensors or NumPy arrays and reduction='mean'|'sum'|'none'."""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule import _core
+from chainrule._core import Tensor
+from chainrule.nn import functional as F
+from chainrule.nn.layers import _input
+from chainrule.nn.module import Module
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.reduction = reduction
+
+    def _prepare(self, input, target):
+        input = _input(input, None)
+        if isinstance(target, np.ndarray):
+            # Targets follow the input's dtype (integer class labels stay int64 where needed).
+            target = _input(target, input.dtype if target.dtype.kind == "f" else None)
+        elif not isinstance(target, Tensor):
+            raise TypeError(f"{type(self).__name__}: target must be a chainrule.Tensor or a NumPy array, "
+                            f"got {type(target).__name__}")
+        return input, target
+
+    def extra_repr(self):
+        return "" if self.reduction == "mean" else f"reduction='{self.reduction}'"
+
+
+class MSELoss(_Loss):
+    def forward(self, input, target):
+        return F.mse_loss(*self._prepare(input, target), self.reduction)
+
+
+class L1Loss(_Loss):
+    def forward(self, input, target):
+        return F.l1_loss(*self._prepare(input, target), self.reduction)
+
+
+class HuberLoss(_Loss):
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        if not delta > 0:
+            raise ValueError(f"HuberLoss: delta must be positive, got {delta!r}")
+        self.delta = float(delta)
+
+    def forward(self, input, target):
+        return F.huber_loss(*self._prepare(input, target), self.reduction, self.delta)
+
+
+class BCELoss(_Loss):
+    def forward(self, input, target):
+        return F.binary_cross_entropy(*self._prepare(input, target), self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    def forward(self, input, target):
+        return F.binary_cross_entropy_with_logits(*self._prepare(input, target), self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """Fused log-softmax + negative log-likelihood over (N, C) logits.
+
+    target: int64 class indices (N,), or class probabilities (N, C) of the input's dtype.
+    """
+
+    def _prepare(self, input, target):
+        input = _input(input, None)
+        if isinstance(target, np.ndarray):
+            if target.dtype.kind in "iu":
+                target = _input(target.astype(np.int64, copy=False), _core.dtype.int64)
+            else:
+                target = _input(target, input.dtype)
+        elif not isinstance(target, Tensor):
+            raise TypeError(f"CrossEntropyLoss: target must be a chainrule.Tensor or a NumPy array, "
+                            f"got {type(target).__name__}")
+        return input, target
+
+    def forward(self, input, target):
+        return F.cross_entropy(*self._prepare(input, target), self.reduction)

@@ -1,0 +1,29 @@
+"""nn.Parameter: a leaf Tensor that a Module registers as one of its weights."""
+from __future__ import annotations
+
+from chainrule._core import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that requires grad by default and is collected by Module.parameters().
+
+    It shares memory with `data` (as PyTorch's does), so ``p.detach().numpy()`` is a view of the
+    weights themselves.
+    """
+
+    def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
+        if data is None:
+            from chainrule import empty
+            data = empty(0)
+        if not isinstance(data, Tensor):
+            from chainrule import as_tensor
+            data = as_tensor(data)
+        super().__init__(data)
+        if requires_grad:
+            self.requires_grad = True
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("chainrule never pickles tensors; use chainrule.save(model.state_dict(), path)")

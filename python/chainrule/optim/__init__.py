@@ -1,0 +1,6 @@
+"""chainrule.optim: optimizers (one fused C++ update per parameter group) and LR schedulers."""
+from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.sgd import SGD
+from chainrule.optim import lr_scheduler
+
+__all__ = ["Optimizer", "SGD", "lr_scheduler"]
