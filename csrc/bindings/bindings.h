@@ -24,8 +24,11 @@ Tensor as_operand(py::handle value, const Tensor& like, const char* arg);
 // A Tensor argument that may also be given as a NumPy array (zero-copy when possible).
 Tensor as_tensor_arg(py::handle value, const char* arg);
 Shape shape_from_args(const py::args& args, const char* arg);  // f(2, 3) or f((2, 3))
+int64_t int64_arg(py::handle h, const char* arg);              // an __index__ value; ValueError if out of range
 
 void bind_tensor(py::module_& m);
 void bind_functions(py::module_& m);
+void bind_optimizers(py::module_& m);  // optim_bindings.cpp: Adam/AdamW, RMSprop, Adagrad steps
+void bind_dense_chain(py::module_& m);
 
 }  // namespace chainrule::bindings

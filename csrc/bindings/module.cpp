@@ -136,7 +136,12 @@ void bind_functions(py::module_& m) {
     return loss_op(Loss::BCEWithLogits, x, y, r, 0);
   }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
   m.def("cross_entropy", [](py::handle x, py::handle y, const std::string& r) {
-    return ops::cross_entropy(as_tensor_arg(x, "input"), as_tensor_arg(y, "target"), ops::parse_reduction(r));
+    // Integer label arrays (int32 on some platforms) are class indices: int64, not the float32
+    // that as_tensor_arg makes of other dtypes (which would read them as probabilities).
+    py::object target = py::reinterpret_borrow<py::object>(y);
+    if (py::isinstance<py::array>(y) && std::string("iub").find(py::array(target).dtype().kind()) != std::string::npos)
+      target = py::array::ensure(py::array(target).attr("astype")(py::dtype::of<int64_t>()), py::array::c_style);
+    return ops::cross_entropy(as_tensor_arg(x, "input"), as_tensor_arg(target, "target"), ops::parse_reduction(r));
   }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
 
   // optimizers
@@ -164,8 +169,12 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const RuntimeError& e) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (const MemoryError& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
   bindings::bind_tensor(m);
   bindings::bind_functions(m);
+  bindings::bind_optimizers(m);
+  bindings::bind_dense_chain(m);
 }

@@ -151,7 +151,16 @@ def config() -> dict:
 
 
 from chainrule import autograd, nn, optim  # noqa: E402  (they import the names above)
-from chainrule.io import load, save  # noqa: E402
+from chainrule import io as _io  # noqa: E402
+from chainrule.io import save  # noqa: E402
+
+
+def load(path):
+    """Read a file written by chainrule.save (or any safetensors file); arrays come back as Tensors."""
+    return _io.load(path, to_tensor=from_numpy)
+
+
+from chainrule.fit import History, fit  # noqa: E402
 
 __all__ = [
     "Tensor", "dtype", "float32", "float64", "int64", "float", "double", "long", "device",
@@ -160,5 +169,5 @@ __all__ = [
     "manual_seed", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "get_num_threads", "set_num_threads", "matmul", "exp", "log", "relu", "sigmoid", "tanh", "abs",
     "sqrt", "softmax", "log_softmax", "sum", "mean", "argmax", "is_tensor", "config",
-    "autograd", "nn", "optim", "save", "load",
+    "autograd", "nn", "optim", "save", "load", "fit", "History",
 ]

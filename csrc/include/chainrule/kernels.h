@@ -84,6 +84,22 @@ template <typename T> void matmul_forward(T* out, const T* a, const T* b, int64_
 template <typename T>
 void matmul_backward(T* da, T* db, const T* dout, const T* a, const T* b, int64_t M, int64_t K, int64_t N);
 
+// ---- dense layer epilogues (the fused multi-layer path, csrc/ops/dense_chain.cpp) --------------
+// The activation that follows a Linear layer inside a fused chain.
+enum class Activation : uint8_t { Identity, Relu, Sigmoid, Tanh, LeakyRelu, Gelu, GeluTanh };
+// Whether act'(z) can be computed from the output a = act(z) alone (then z need not be kept).
+bool activation_derivative_from_output(Activation act, double param);
+// a (B, OC) holds x W^T on entry; adds bias (OC, or null), keeps a copy of the pre-activation in
+// z (B, OC) when z is not null, then writes act(.) into a.
+template <typename T>
+void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, Activation act, double param);
+// dz (n) holds dL/da on entry and is overwritten by dL/dz = dL/da * act'(z). a is act(z); z may be
+// null when activation_derivative_from_output(act) holds.
+template <typename T>
+void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activation act, double param);
+// dbias (OC) writes (accumulate == false) or adds (accumulate == true) the column sums of dout (B, OC).
+template <typename T> void bias_grad(T* dbias, const T* dout, int64_t B, int64_t OC, bool accumulate);
+
 // ---- losses -------------------------------------------------------------------------------------
 enum class Loss : uint8_t { MSE, L1, Huber, BCE, BCEWithLogits };
 // out (n) writes the per-element loss l(pred, target). param: Huber's delta.
@@ -111,6 +127,36 @@ struct SgdOptions {
 // null when momentum == 0) is written on the first step and updated after.
 template <typename T>
 void sgd_update(T* param, const T* grad, T* momentum_buffer, int64_t n, const SgdOptions& opt, bool first_step);
+
+struct AdamOptions {
+  double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
+  bool amsgrad = false, maximize = false;
+  bool decoupled_weight_decay = false;  // AdamW: decay the parameter, not the gradient
+};
+// One parameter's Adam/AdamW step number `step` (1 on the first call). param, exp_avg and
+// exp_avg_sq (n) are updated in place; max_exp_avg_sq (n, null unless amsgrad) is updated in place.
+template <typename T>
+void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, int64_t n,
+                 const AdamOptions& opt, int64_t step);
+
+struct RmspropOptions {
+  double lr = 0, alpha = 0, eps = 0, weight_decay = 0, momentum = 0;
+  bool centered = false, maximize = false;
+};
+// One parameter's RMSprop step. param and square_avg (n) are updated in place, as are
+// momentum_buffer (n, null unless momentum > 0) and grad_avg (n, null unless centered).
+template <typename T>
+void rmsprop_update(T* param, const T* grad, T* square_avg, T* momentum_buffer, T* grad_avg, int64_t n,
+                    const RmspropOptions& opt);
+
+struct AdagradOptions {
+  double lr = 0, lr_decay = 0, weight_decay = 0, eps = 0;
+  bool maximize = false;
+};
+// One parameter's Adagrad step number `step` (1 on the first call). param and sum (n) are
+// updated in place.
+template <typename T>
+void adagrad_update(T* param, const T* grad, T* sum, int64_t n, const AdagradOptions& opt, int64_t step);
 
 // ---- copy / cast ---------------------------------------------------------------------------------
 // out (n) writes x converted to the output type.

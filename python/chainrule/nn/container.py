@@ -3,7 +3,36 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from chainrule import _core
+from chainrule.nn import layers
 from chainrule.nn.module import Module
+
+# Built-in activations the fused DenseChain can apply after a Linear, with their parameters.
+_FUSABLE_ACTIVATIONS = {
+    layers.ReLU: lambda m: ("relu", 0.0),
+    layers.Sigmoid: lambda m: ("sigmoid", 0.0),
+    layers.Tanh: lambda m: ("tanh", 0.0),
+    layers.LeakyReLU: lambda m: ("leaky_relu", m.negative_slope),
+    layers.GELU: lambda m: ("gelu" if m.approximate == "none" else "gelu_tanh", 0.0),
+}
+
+
+def _dense_chain_specs(modules):
+    """[(weight, bias, activation, param), ...] when `modules` is Linear layers each followed by
+    at most one built-in activation (Identity anywhere), else None."""
+    specs = []
+    for m in modules:
+        kind = type(m)
+        if kind is layers.Identity:
+            continue
+        if kind is layers.Linear:
+            specs.append([m.weight, m.bias, "identity", 0.0])
+        elif kind in _FUSABLE_ACTIVATIONS and specs and specs[-1][2] == "identity" \
+                and getattr(m, "_record", None) is None:
+            specs[-1][2], specs[-1][3] = _FUSABLE_ACTIVATIONS[kind](m)
+        else:
+            return None
+    return [tuple(s) for s in specs] or None
 
 
 class Sequential(Module):
@@ -21,9 +50,26 @@ class Sequential(Module):
                 self.add_module(str(index), module)
 
     def forward(self, input):
+        chain = self._dense_chain()
+        if chain is not None:
+            # One C++ call for the whole stack (and one graph node for its backward).
+            return chain.forward(layers._input(input, self._chain_dtype()))
         for module in self._modules.values():
             input = module(input)
         return input
+
+    def _dense_chain(self):
+        """The fused DenseChain for this stack, rebuilt after any module attribute changed."""
+        if self.__dict__.get("_chain_version") != Module._structure_version:
+            specs = _dense_chain_specs(self._modules.values())
+            chain = _core.DenseChain(list(specs)) if specs else None
+            object.__setattr__(self, "_chain_first_weight", specs[0][0] if specs else None)
+            object.__setattr__(self, "_chain", chain)
+            object.__setattr__(self, "_chain_version", Module._structure_version)
+        return self.__dict__["_chain"]
+
+    def _chain_dtype(self):
+        return self.__dict__["_chain_first_weight"].dtype
 
     def __len__(self):
         return len(self._modules)

@@ -10,6 +10,7 @@ from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._tensor import numpy_dtype
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.utils.flat import grad_in_arena
 
 
 class Module:
@@ -20,6 +21,9 @@ class Module:
     """
 
     training: bool
+    # Bumped by every attribute assignment on any module: nn.Sequential rebuilds its fused
+    # DenseChain when the structure it was built from may have changed.
+    _structure_version = 0
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -29,15 +33,18 @@ class Module:
 
     # ---- registration --------------------------------------------------------------------------
     def __setattr__(self, name, value):
+        Module._structure_version += 1
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before Module.__init__() call")
         params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
-        if isinstance(value, Parameter):
-            modules.pop(name, None)
-            params[name] = value
-        elif isinstance(value, Module):
-            params.pop(name, None)
-            modules[name] = value
+        buffers = self.__dict__["_buffers"]
+        if isinstance(value, (Parameter, Module)):
+            # As in PyTorch: the name leaves every other registry and the plain attributes, so
+            # `self.w = None; self.w = Parameter(...)` registers the parameter instead of shadowing it.
+            self.__dict__.pop(name, None)
+            buffers.pop(name, None)
+            (modules if isinstance(value, Parameter) else params).pop(name, None)
+            (params if isinstance(value, Parameter) else modules)[name] = value
         elif name in params:
             if value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
@@ -48,6 +55,11 @@ class Module:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
                                 "(nn.Module or None expected)")
             modules[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                                "(Tensor or None expected)")
+            buffers[name] = value
         else:
             object.__setattr__(self, name, value)
 
@@ -59,6 +71,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
+        Module._structure_version += 1
         for registry in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__[registry]:
                 del self.__dict__[registry][name]
@@ -66,6 +79,7 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        Module._structure_version += 1
         if not isinstance(name, str) or not name or "." in name:
             raise KeyError(f"register_parameter: parameter name must be a non-empty string without '.', got {name!r}")
         if param is not None and not isinstance(param, Parameter):
@@ -73,11 +87,13 @@ class Module:
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None) -> None:
+        Module._structure_version += 1
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: expected a Tensor or None for '{name}', got {type(tensor).__name__}")
         self._buffers[name] = tensor
 
     def add_module(self, name: str, module: "Module | None") -> None:
+        Module._structure_version += 1
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {type(module).__name__} is not a Module subclass")
         if not isinstance(name, str) or "." in name or not name:
@@ -160,7 +176,8 @@ class Module:
         for p in self.parameters():
             if p.grad is None:
                 continue
-            if set_to_none:
+            # A flat arena's gradient views are zeroed in place, never dropped (nn.utils.flat).
+            if set_to_none and not grad_in_arena(p):
                 p.grad = None
             else:
                 p.grad.zero_()
@@ -210,11 +227,22 @@ class Module:
         """Parameters and buffers by PyTorch's dotted names ('0.weight', 'fc.bias'), detached."""
         if destination is None:
             destination = OrderedDict()
-        for name, p in self.named_parameters(prefix=prefix.rstrip(".")):
-            destination[name] = p if keep_vars else p.detach()
-        for name, b in self.named_buffers(prefix=prefix.rstrip(".")):
-            destination[name] = b if keep_vars else b.detach()
+        for name, t in self._state_items(prefix):
+            destination[name] = t if keep_vars else t.detach()
         return destination
+
+    def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """PyTorch's state_dict walk: each module's parameters, then its buffers, then its children;
+        a module or parameter reachable by two names (tied weights) appears under both."""
+        for name, p in self._parameters.items():
+            if p is not None:
+                yield prefix + name, p
+        for name, b in self._buffers.items():
+            if b is not None:
+                yield prefix + name, b
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child._state_items(prefix + name + ".")
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy values into this module's parameters (Tensors or NumPy arrays accepted).
@@ -225,8 +253,7 @@ class Module:
         """
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"load_state_dict: expected a dict of name -> Tensor/array, got {type(state_dict).__name__}")
-        own = OrderedDict(self.named_parameters())
-        own.update(self.named_buffers())
+        own = OrderedDict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):

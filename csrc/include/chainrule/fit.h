@@ -1,0 +1,47 @@
+// The native training loop: whole epochs of (gather minibatch, forward, loss, backward, update)
+// over a DenseChain, in C++ with the GIL released. It calls the same kernels, in the same order,
+// as the PyTorch-style Python loop over the same chain, so both give bitwise-identical weights.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "chainrule/dense_chain.h"
+#include "chainrule/ops.h"
+
+namespace chainrule {
+
+// One optimizer parameter group's update from the parameters' .grad (a built-in optimizer).
+struct OptimizerStep {
+  virtual ~OptimizerStep() = default;
+  virtual void step() = 0;
+};
+
+struct SgdGroupStep : OptimizerStep {
+  std::vector<Tensor> params;
+  std::vector<Tensor> momentum_buffers;  // filled on the first step when momentum != 0
+  cpu::SgdOptions options;
+  void step() override { ops::sgd_step(params, momentum_buffers, options); }
+};
+
+enum class FitLoss { MSE, L1, Huber, BCE, BCEWithLogits, CrossEntropy };
+
+struct FitLossSpec {
+  FitLoss kind = FitLoss::MSE;
+  ops::Reduction reduction = ops::Reduction::Mean;
+  double param = 0;  // Huber's delta
+};
+
+struct FitBatchResult {
+  std::vector<double> losses;   // one per minibatch
+  std::vector<int64_t> sizes;   // rows per minibatch
+  int64_t correct = 0;          // argmax == label (cross-entropy with class labels only)
+};
+
+// Runs minibatches [first_batch, last_batch) of one epoch. X (N, C0); y (N, ...) targets
+// (int64 class labels for cross-entropy); order (N) int64 row order or null for 0..N-1.
+FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order,
+                           int64_t batch_size, int64_t first_batch, int64_t last_batch, const FitLossSpec& loss,
+                           const std::vector<std::shared_ptr<OptimizerStep>>& steps, bool count_correct);
+
+}  // namespace chainrule

@@ -1,0 +1,189 @@
+// The fused dense chain: forward with bias+activation epilogues, backward as one node.
+#include "chainrule/dense_chain.h"
+
+#include <cstring>
+
+#include "chainrule/gemm.h"
+#include "op_utils.h"
+
+namespace chainrule {
+
+using cpu::Activation;
+using cpu::Trans;
+
+Tensor Workspace::acquire(size_t slot, const Shape& shape, DType dtype) {
+  if (slot >= slots_.size()) slots_.resize(slot + 1);
+  Tensor& t = slots_[slot];
+  // use_count == 1: only this workspace refers to the block (no saved graph, no user view).
+  if (t && t->dtype == dtype && t->shape == shape && t.use_count() == 1 && t->storage.use_count() == 1) return t;
+  t = empty(shape, dtype);
+  return t;
+}
+
+DenseChain::DenseChain(std::vector<DenseLayer> layers) : layers_(std::move(layers)) {
+  if (layers_.empty()) throw ValueError("DenseChain: layers must not be empty");
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const DenseLayer& L = layers_[l];
+    if (!L.weight || L.weight->dim() != 2)
+      throw ValueError("DenseChain: layer " + std::to_string(l) + " weight must be 2-D");
+    if (l > 0 && L.weight->shape[1] != layers_[l - 1].weight->shape[0])
+      throw ValueError("DenseChain: layer " + std::to_string(l) + " takes " + std::to_string(L.weight->shape[1]) +
+                       " features but layer " + std::to_string(l - 1) + " gives " +
+                       std::to_string(layers_[l - 1].weight->shape[0]));
+  }
+}
+
+void DenseChain::check_input(const Tensor& input) const {
+  // Parameters are read at every call: they may have been re-pointed (.data =) or converted.
+  const DType dtype = layers_.front().weight->dtype;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const DenseLayer& L = layers_[l];
+    if (L.weight->dtype != dtype || (L.bias && L.bias->dtype != dtype))
+      throw TypeError("Sequential: all layers must have one dtype; layer " + std::to_string(l) + " is " +
+                      dtype_name(L.weight->dtype) + " but layer 0 is " + dtype_name(dtype));
+    if (L.weight->dim() != 2 || (l > 0 && L.weight->shape[1] != layers_[l - 1].weight->shape[0]) ||
+        (L.bias && (L.bias->dim() != 1 || L.bias->shape[0] != L.weight->shape[0])))
+      throw ValueError("Sequential: the shape of layer " + std::to_string(l) + "'s parameters changed to " +
+                       shape_str(L.weight->shape) + " and no longer chains with its neighbours");
+  }
+  const int64_t C = in_features();
+  if (input->dim() < 1 || input->shape.back() != C)
+    throw ValueError("linear: input has shape " + shape_str(input->shape) + " but weight has shape " +
+                     shape_str(layers_.front().weight->shape) +
+                     "; the input's last dimension must be in_features=" + std::to_string(C));
+  if (input->dtype != dtype)
+    throw TypeError(std::string("linear: input is ") + dtype_name(input->dtype) + " but weight is " + dtype_name(dtype) +
+                    "; convert one with .to(dtype)");
+}
+
+void DenseChain::forward_into(Activations& acts, const Tensor& input, size_t slot_base) {
+  const size_t L = layers_.size();
+  const DType dtype = input->dtype;
+  const int64_t B = input->numel / in_features();
+  acts.a.assign(L + 1, nullptr);
+  acts.z.assign(L, nullptr);
+  acts.a[0] = input;
+  ops::dispatch_floating(dtype, "Sequential", "input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    for (size_t l = 0; l < L; ++l) {
+      const DenseLayer& layer = layers_[l];
+      const int64_t C = layer.weight->shape[1], OC = layer.weight->shape[0];
+      Tensor out = workspace_.acquire(slot_base + 2 * l, {B, OC}, dtype);
+      Tensor z;
+      if (!cpu::activation_derivative_from_output(layer.act, layer.act_param))
+        z = workspace_.acquire(slot_base + 2 * l + 1, {B, OC}, dtype);
+      // out (B, OC) = a (B, C) W^T, then bias and activation applied to the finished rows.
+      cpu::gemm<T>(Trans::No, Trans::Yes, B, OC, C, acts.a[l]->ptr<T>(), C, layer.weight->ptr<T>(), C, out->ptr<T>(),
+                   OC, false);
+      cpu::bias_activation_forward<T>(out->ptr<T>(), z ? z->ptr<T>() : nullptr,
+                                      layer.bias ? layer.bias->ptr<T>() : nullptr, B, OC, layer.act, layer.act_param);
+      acts.a[l + 1] = out;
+      acts.z[l] = z;
+    }
+  });
+}
+
+namespace {
+// dst (a parameter's .grad) receives a freshly computed gradient: written into a new tensor when
+// the parameter has none, added in place otherwise (PyTorch's accumulation).
+Tensor grad_target(const Tensor& param, bool& accumulate) {
+  if (param->grad && param->grad->shape == param->shape && param->grad->dtype == param->dtype) {
+    accumulate = true;
+    return param->grad;
+  }
+  accumulate = false;
+  param->grad = empty_like(param);
+  return param->grad;
+}
+}  // namespace
+
+void DenseChain::backward_from(const Activations& acts, const Tensor& dout, const Tensor& dinput,
+                               bool accumulate_grads, size_t slot_base) {
+  const size_t L = layers_.size();
+  const DType dtype = dout->dtype;
+  const int64_t B = acts.a[0]->numel / in_features();
+  ops::dispatch_floating(dtype, "Sequential backward", "grad", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor delta = dout;  // (B, OC_l): dL/da of layer l, turned into dL/dz in place
+    for (size_t l = L; l-- > 0;) {
+      const DenseLayer& layer = layers_[l];
+      const int64_t C = layer.weight->shape[1], OC = layer.weight->shape[0];
+      // the seed's delta(l) = dL/da(l) * sigma'(z(l))
+      cpu::activation_backward_inplace<T>(delta->ptr<T>(), acts.a[l + 1]->ptr<T>(),
+                                          acts.z[l] ? acts.z[l]->ptr<T>() : nullptr, B * OC, layer.act,
+                                          layer.act_param);
+      // dL/dW(l) = delta(l)^T a(l-1), dL/db(l) = column sums of delta(l)
+      if (layer.weight->requires_grad) {
+        bool acc = false;
+        Tensor dW = accumulate_grads ? grad_target(layer.weight, acc) : layer.weight->grad;
+        cpu::gemm<T>(Trans::Yes, Trans::No, OC, C, B, delta->ptr<T>(), OC, acts.a[l]->ptr<T>(), C, dW->ptr<T>(), C, acc);
+      }
+      if (layer.bias && layer.bias->requires_grad) {
+        bool acc = false;
+        Tensor db = accumulate_grads ? grad_target(layer.bias, acc) : layer.bias->grad;
+        cpu::bias_grad<T>(db->ptr<T>(), delta->ptr<T>(), B, OC, acc);
+      }
+      // dL/da(l-1) = delta(l) W(l): into a workspace buffer, or the caller's dinput for l == 0
+      if (l > 0) {
+        Tensor next = workspace_.acquire(slot_base + l, {B, C}, dtype);
+        cpu::gemm<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, layer.weight->ptr<T>(), C, next->ptr<T>(), C,
+                     false);
+        delta = next;
+      } else if (dinput) {
+        cpu::gemm<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, layer.weight->ptr<T>(), C,
+                     dinput->ptr<T>(), C, false);
+      }
+    }
+  });
+}
+
+namespace {
+// Workspace slot ranges: forward activations, then backward deltas.
+constexpr size_t kForwardSlots = 0;
+constexpr size_t kBackwardSlots = 1 << 10;
+
+struct DenseChainNode : Node {
+  std::shared_ptr<DenseChain> chain;
+  DenseChain::Activations acts;  // aliases of the workspace buffers, released after backward
+  Shape input_shape, output_shape;
+  const char* name() const override { return "DenseChainBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const int64_t B = acts.a[0]->numel / chain->in_features();
+    Tensor dout = alias(g, {B, chain->out_features()}, 0);
+    Tensor dinput = ops::wants(*this, 0) ? empty(input_shape, g->dtype) : nullptr;
+    chain->backward_from(acts, dout, dinput, /*accumulate_grads=*/true, kBackwardSlots);
+    return {dinput};
+  }
+  void release_saved() override { acts = {}; }
+};
+
+bool any_param_requires_grad(const std::vector<DenseLayer>& layers) {
+  for (const DenseLayer& l : layers)
+    if (l.weight->requires_grad || (l.bias && l.bias->requires_grad)) return true;
+  return false;
+}
+}  // namespace
+
+Tensor DenseChain::forward(const Tensor& input) {
+  check_input(input);
+  const int64_t B = input->numel / in_features();
+  Activations acts;
+  forward_into(acts, alias(input, {B, in_features()}, 0), kForwardSlots);
+  Shape out_shape = input->shape;
+  out_shape.back() = out_features();
+  // The caller gets its own TensorImpl over the workspace block; while it is alive the workspace
+  // sees the block in use and hands out a new one, so a later call never overwrites it.
+  Tensor out = alias(acts.a.back(), out_shape, 0);
+  if (grad_enabled() && (input->requires_grad || any_param_requires_grad(layers_))) {
+    auto node = ops::make_node<DenseChainNode>({&input});
+    node->chain = shared_from_this();
+    node->input_shape = input->shape;
+    node->output_shape = out_shape;
+    node->acts.z = acts.z;
+    node->acts.a = acts.a;
+    set_history(out, node);
+  }
+  return out;
+}
+
+}  // namespace chainrule

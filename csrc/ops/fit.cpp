@@ -1,0 +1,113 @@
+// The native epoch loop (see fit.h).
+#include "chainrule/fit.h"
+
+#include <cstring>
+
+#include "op_utils.h"
+
+namespace chainrule {
+
+namespace {
+// Workspace slots of the loop itself, after the chain's forward (0..) and backward (1024..) ones.
+constexpr size_t kBatchSlot = 1 << 11;
+
+cpu::Loss elementwise_kind(FitLoss k) {
+  switch (k) {
+    case FitLoss::MSE: return cpu::Loss::MSE;
+    case FitLoss::L1: return cpu::Loss::L1;
+    case FitLoss::Huber: return cpu::Loss::Huber;
+    case FitLoss::BCE: return cpu::Loss::BCE;
+    default: return cpu::Loss::BCEWithLogits;
+  }
+}
+
+// Rows `order[lo:hi]` of src into dst (contiguous rows).
+void gather_rows(const Tensor& dst, const Tensor& src, const int64_t* order, int64_t lo, int64_t hi) {
+  const int64_t n = src->shape.empty() ? 1 : src->shape[0];
+  const size_t row_bytes = n ? src->nbytes() / n : 0;
+  for (int64_t i = lo; i < hi; ++i)
+    std::memcpy(static_cast<char*>(dst->data) + (i - lo) * row_bytes,
+                static_cast<const char*>(src->data) + order[i] * row_bytes, row_bytes);
+}
+}  // namespace
+
+FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order,
+                           int64_t batch_size, int64_t first_batch, int64_t last_batch, const FitLossSpec& loss,
+                           const std::vector<std::shared_ptr<OptimizerStep>>& steps, bool count_correct) {
+  const int64_t N = X->shape[0];
+  const DType dtype = X->dtype;
+  const int64_t* ord = order ? order->ptr<int64_t>() : nullptr;
+  Workspace batch_space;  // per call: gathered minibatches and the loss gradient
+  FitBatchResult result;
+  DenseChain::Activations acts;
+  Shape x_row(X->shape.begin() + 1, X->shape.end()), y_row(y->shape.begin() + 1, y->shape.end());
+  for (int64_t bi = first_batch; bi < last_batch; ++bi) {
+    const int64_t lo = bi * batch_size, hi = std::min(N, lo + batch_size), B = hi - lo;
+    // The minibatch: a view of consecutive rows, or a gather into a reused buffer.
+    Shape xs = x_row, ys = y_row;
+    xs.insert(xs.begin(), B);
+    ys.insert(ys.begin(), B);
+    Tensor xb, yb;
+    if (ord) {
+      xb = batch_space.acquire(kBatchSlot, xs, dtype);
+      yb = batch_space.acquire(kBatchSlot + 1, ys, y->dtype);
+      gather_rows(xb, X, ord, lo, hi);
+      gather_rows(yb, y, ord, lo, hi);
+    } else {
+      xb = alias(X, xs, lo * (N ? X->numel / N : 0));
+      yb = alias(y, ys, lo * (N ? y->numel / N : 0));
+    }
+    chain.forward_into(acts, alias(xb, {B, chain.in_features()}, 0), 0);
+    const Tensor& out = acts.a.back();  // (B, OC)
+    Tensor dout = batch_space.acquire(kBatchSlot + 2, out->shape, dtype);
+    double batch_loss = 0;
+    ops::dispatch_floating(dtype, "fit", "X", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      // Loss and dL/d(output) with the kernels, reduction and 1/n scaling the loss ops use.
+      const bool mean = loss.reduction == ops::Reduction::Mean;
+      if (loss.kind == FitLoss::CrossEntropy) {
+        const int64_t C = out->shape[1];
+        Tensor losses = batch_space.acquire(kBatchSlot + 3, {B}, dtype);
+        Tensor log_probs = batch_space.acquire(kBatchSlot + 4, {B, C}, dtype);
+        const int64_t* t = yb->ptr<int64_t>();
+        cpu::cross_entropy_forward<T>(losses->ptr<T>(), log_probs->ptr<T>(), out->ptr<T>(), t, B, C);
+        T s = cpu::sum_all<T>(losses->ptr<T>(), B);
+        batch_loss = static_cast<double>(mean ? s / static_cast<T>(B) : s);
+        const T g = mean ? T(1) / static_cast<T>(B) : T(1);
+        cpu::cross_entropy_backward<T>(dout->ptr<T>(), &g, true, log_probs->ptr<T>(), t, B, C);
+        if (count_correct) {
+          for (int64_t i = 0; i < B; ++i) {
+            const T* row = out->ptr<T>() + i * C;
+            int64_t best = 0;
+            for (int64_t c = 1; c < C; ++c)
+              if (row[c] > row[best]) best = c;
+            result.correct += best == t[i];
+          }
+        }
+      } else {
+        const int64_t n = out->numel;
+        Tensor elems = batch_space.acquire(kBatchSlot + 3, out->shape, dtype);
+        cpu::loss_forward<T>(elems->ptr<T>(), out->ptr<T>(), yb->ptr<T>(), n, elementwise_kind(loss.kind), loss.param);
+        T s = cpu::sum_all<T>(elems->ptr<T>(), n);
+        batch_loss = static_cast<double>(mean ? s / static_cast<T>(n) : s);
+        const T g = mean ? T(1) / static_cast<T>(n) : T(1);
+        cpu::loss_backward<T>(dout->ptr<T>(), nullptr, &g, true, out->ptr<T>(), yb->ptr<T>(), n,
+                              elementwise_kind(loss.kind), loss.param);
+      }
+    });
+    // zero_grad + backward: gradients are written, not added (PyTorch's zero_grad(set_to_none)).
+    for (const DenseLayer& l : chain.layers()) {
+      for (const Tensor* p : {&l.weight, &l.bias}) {
+        if (*p && (*p)->requires_grad && (!(*p)->grad || (*p)->grad->shape != (*p)->shape || (*p)->grad->dtype != dtype))
+          (*p)->grad = empty_like(*p);
+      }
+    }
+    chain.backward_from(acts, dout, nullptr, /*accumulate_grads=*/false, 1 << 10);
+    for (const auto& s : steps) s->step();
+    result.losses.push_back(batch_loss);
+    result.sizes.push_back(B);
+  }
+  return result;
+}
+
+}  // namespace chainrule
