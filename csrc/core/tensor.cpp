@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "chainrule/kernels.h"
+#include "cpu/parallel.h"
 
 namespace chainrule {
 
@@ -33,6 +34,8 @@ std::string shape_str(const Shape& s) {
 }
 
 int64_t shape_numel(const Shape& s) {
+  // An empty shape can have huge other dims (checked by check_shape); don't multiply those.
+  if (std::find(s.begin(), s.end(), 0) != s.end()) return 0;
   int64_t n = 1;
   for (int64_t d : s) n *= d;
   return n;
@@ -42,13 +45,18 @@ void check_shape(const Shape& s, DType d, const char* arg) {
   // Byte counts beyond this cannot be allocated on any machine we run on; checking here turns
   // an overflowing product into a clear error instead of a tiny allocation.
   const int64_t max_bytes = std::numeric_limits<int64_t>::max() / 2;
+  const int64_t max_elements = max_bytes / static_cast<int64_t>(itemsize(d));
   int64_t n = 1;
+  bool empty = false, too_big = false;
   for (int64_t dim : s) {
     if (dim < 0) throw ValueError(std::string(arg) + ": negative dimension in size " + shape_str(s));
-    if (dim != 0 && n > max_bytes / static_cast<int64_t>(itemsize(d)) / dim)
-      throw std::bad_alloc();
-    n *= dim;
+    if (dim == 0) empty = true;
+    else if (n > max_elements / dim) too_big = true;  // the product would not fit: stop multiplying
+    else n *= dim;
   }
+  if (too_big && !empty)
+    throw MemoryError(std::string(arg) + ": a tensor of size " + shape_str(s) + " and dtype " + dtype_name(d) +
+                      " is too large to allocate");
 }
 
 namespace {
@@ -57,7 +65,7 @@ std::shared_ptr<void> allocate(size_t nbytes) {
   size_t rounded = (nbytes + 63) / 64 * 64;
   if (rounded == 0) rounded = 64;
   void* p = std::aligned_alloc(64, rounded);
-  if (!p) throw std::bad_alloc();
+  if (!p) throw MemoryError("out of memory: could not allocate " + std::to_string(nbytes) + " bytes for a tensor");
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 }  // namespace
@@ -80,8 +88,7 @@ Tensor zeros(const Shape& shape, DType dtype) {
 }
 
 template <typename T> static void fill_value(T* p, int64_t n, T v) {
-#pragma omp parallel for if (n > (1 << 18)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) p[i] = v;
+  cpu::parallel_for(n, n > (1 << 18), [&](int64_t i) { p[i] = v; });
 }
 
 Tensor full(const Shape& shape, double value, DType dtype) {
@@ -165,8 +172,7 @@ template <typename T, typename F> void fill_by_index(const Tensor& t, F f) {
   const int64_t n = t->numel;
   const uint64_t start = reserve(2 * n);  // two draws per element (normal needs a pair)
   const uint64_t seed = g_seed;
-#pragma omp parallel for if (n > (1 << 16)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(f(seed, start + 2 * static_cast<uint64_t>(i)));
+  cpu::parallel_for(n, n > (1 << 16), [&](int64_t i) { p[i] = static_cast<T>(f(seed, start + 2 * static_cast<uint64_t>(i))); });
 }
 
 template <typename F> void fill_dispatch(const Tensor& t, F f) {

@@ -4,11 +4,11 @@
 #include <cstring>
 
 #include "chainrule/kernels.h"
+#include "cpu/parallel.h"
 
 namespace chainrule::cpu {
 
 namespace {
-constexpr int64_t kParallelElements = 1 << 15;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
@@ -27,8 +27,7 @@ bool activation_derivative_from_output(Activation act, double param) {
 template <typename T>
 void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, Activation act, double param) {
   const T slope = static_cast<T>(param);
-#pragma omp parallel for if (B * OC > kParallelElements) schedule(static)
-  for (int64_t b = 0; b < B; ++b) {
+  parallel_for(B, B * OC > kParallelElements, [&](int64_t b) {
     T* row = a + b * OC;
     if (bias)
       for (int64_t o = 0; o < OC; ++o) row[o] += bias[o];
@@ -57,7 +56,7 @@ void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, A
         }
         break;
     }
-  }
+  });
 }
 
 template <typename T>
@@ -66,39 +65,33 @@ void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activ
   switch (act) {
     case Activation::Identity: return;
     case Activation::Relu:
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-      for (int64_t i = 0; i < n; ++i) dz[i] = a[i] > T(0) ? dz[i] : T(0);
+      parallel_for(n, n > kParallelElements, [&](int64_t i) { dz[i] = a[i] > T(0) ? dz[i] : T(0); });
       return;
     case Activation::Sigmoid:
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-      for (int64_t i = 0; i < n; ++i) dz[i] = dz[i] * (T(1) - a[i]) * a[i];
+      parallel_for(n, n > kParallelElements, [&](int64_t i) { dz[i] = dz[i] * (T(1) - a[i]) * a[i]; });
       return;
     case Activation::Tanh:
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-      for (int64_t i = 0; i < n; ++i) dz[i] = dz[i] * (T(1) - a[i] * a[i]);
+      parallel_for(n, n > kParallelElements, [&](int64_t i) { dz[i] = dz[i] * (T(1) - a[i] * a[i]); });
       return;
     case Activation::LeakyRelu:
       // With slope > 0 the sign of a is the sign of z; otherwise z was kept.
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-      for (int64_t i = 0; i < n; ++i) dz[i] = (z ? z[i] : a[i]) > T(0) ? dz[i] : dz[i] * slope;
+      parallel_for(n, n > kParallelElements, [&](int64_t i) { dz[i] = (z ? z[i] : a[i]) > T(0) ? dz[i] : dz[i] * slope; });
       return;
     case Activation::Gelu:
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-      for (int64_t i = 0; i < n; ++i) {
+      parallel_for(n, n > kParallelElements, [&](int64_t i) {
         T v = z[i];
         T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
         T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
         dz[i] = dz[i] * (cdf + v * pdf);
-      }
+      });
       return;
     case Activation::GeluTanh:
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-      for (int64_t i = 0; i < n; ++i) {
+      parallel_for(n, n > kParallelElements, [&](int64_t i) {
         T v = z[i];
         T t = std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v));
         T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * v * v);
         dz[i] = dz[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * dinner);
-      }
+      });
       return;
   }
 }

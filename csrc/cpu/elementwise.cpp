@@ -1,15 +1,14 @@
 // Elementwise kernels: activations (unary) and arithmetic with NumPy broadcasting (binary).
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "chainrule/kernels.h"
+#include "cpu/parallel.h"
 
 namespace chainrule::cpu {
 
 namespace {
-// Below this many elements a parallel region costs more than it saves (PERF.md: 1-2 us fork/join).
-constexpr int64_t kParallelElements = 1 << 15;
-
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
@@ -18,8 +17,7 @@ constexpr double kGeluTanhCoef = 0.044715;  // Hendrycks & Gimpel (2016), the ta
 template <typename T> inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
 
 template <typename T, typename F> void map_n(T* out, int64_t n, F f) {
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-  for (int64_t i = 0; i < n; ++i) out[i] = f(i);
+  parallel_for(n, n > kParallelElements, [&](int64_t i) { out[i] = f(i); });
 }
 }  // namespace
 
@@ -145,8 +143,7 @@ template <typename F> void for_each_row(const Shape& out_shape, const std::vecto
   if (len == 0) return;
   const int64_t rows = shape_numel(out_shape) / len;
   const int64_t a_step = sa[nd - 1], b_step = sb[nd - 1];
-#pragma omp parallel for if (parallel && rows * len > kParallelElements) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for(rows, parallel && rows * len > kParallelElements, [&](int64_t r) {
     int64_t rest = r, ao = 0, bo = 0;
     for (int64_t k = nd - 2; k >= 0; --k) {
       int64_t idx = rest % out_shape[k];
@@ -155,7 +152,7 @@ template <typename F> void for_each_row(const Shape& out_shape, const std::vecto
       bo += idx * sb[k];
     }
     f(r * len, ao, bo, len, a_step, b_step);
-  }
+  });
 }
 
 template <typename T> inline T apply(Binary op, T a, T b) {
@@ -166,9 +163,15 @@ template <typename T> inline T apply(Binary op, T a, T b) {
     case Binary::Div: return a / b;
     case Binary::Pow:
       if constexpr (std::is_integral_v<T>) {
-        T r = 1;
-        for (T e = 0; e < b; ++e) r *= a;
-        return r;
+        // Exponentiation by squaring: O(log b) for any exponent, wrapping on overflow like
+        // PyTorch. Negative exponents are refused by ops::binary before we get here.
+        using U = std::make_unsigned_t<T>;
+        U r = 1, base = static_cast<U>(a);
+        for (T e = b; e > 0; e >>= 1) {
+          if (e & 1) r *= base;
+          base *= base;
+        }
+        return static_cast<T>(r);
       } else {
         return std::pow(a, b);
       }
@@ -270,11 +273,13 @@ template <typename To, typename From> void cast(To* out, const From* x, int64_t 
 
 template <typename T> void transpose2d(T* out, const T* x, int64_t rows, int64_t cols) {
   constexpr int64_t kBlock = 32;  // a 32x32 tile of each side stays in L1
-#pragma omp parallel for collapse(2) if (rows * cols > kParallelElements) schedule(static)
-  for (int64_t r0 = 0; r0 < rows; r0 += kBlock)
+  const int64_t row_blocks = (rows + kBlock - 1) / kBlock;
+  parallel_for(row_blocks, rows * cols > kParallelElements, [&](int64_t rb) {
+    const int64_t r0 = rb * kBlock;
     for (int64_t c0 = 0; c0 < cols; c0 += kBlock)
       for (int64_t r = r0; r < std::min(rows, r0 + kBlock); ++r)
         for (int64_t c = c0; c < std::min(cols, c0 + kBlock); ++c) out[c * rows + r] = x[r * cols + c];
+  });
 }
 
 #define CHAINRULE_FLOAT_ELEMENTWISE(T)                                                                  \

@@ -4,11 +4,11 @@
 #include <limits>
 
 #include "chainrule/kernels.h"
+#include "cpu/parallel.h"
 
 namespace chainrule::cpu {
 
 namespace {
-constexpr int64_t kParallelElements = 1 << 15;
 // BCELoss clamps each log term at -100 so that p = 0 or 1 gives a finite loss (PyTorch docs).
 constexpr double kBceLogClamp = -100.0;
 // ... and its gradient divides by max(p (1 - p), 1e-12) (PyTorch's binary_cross_entropy_backward).
@@ -64,20 +64,18 @@ template <typename T> inline T dloss_dtarget(Loss loss, T p, T t, T delta) {
 
 template <typename T> void loss_forward(T* out, const T* pred, const T* target, int64_t n, Loss loss, double param) {
   const T delta = static_cast<T>(param);
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-  for (int64_t i = 0; i < n; ++i) out[i] = loss_at(loss, pred[i], target[i], delta);
+  parallel_for(n, n > kParallelElements, [&](int64_t i) { out[i] = loss_at(loss, pred[i], target[i], delta); });
 }
 
 template <typename T>
 void loss_backward(T* dpred, T* dtarget, const T* dout, bool dout_is_scalar, const T* pred, const T* target,
                    int64_t n, Loss loss, double param) {
   const T delta = static_cast<T>(param);
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for(n, n > kParallelElements, [&](int64_t i) {
     const T g = dout_is_scalar ? dout[0] : dout[i];
     if (dpred) dpred[i] = g * dloss_dpred(loss, pred[i], target[i], delta);
     if (dtarget) dtarget[i] = g * dloss_dtarget(loss, pred[i], target[i], delta);
-  }
+  });
 }
 
 template <typename T>
@@ -89,14 +87,13 @@ void cross_entropy_forward(T* losses, T* log_probs, const T* logits, const int64
 template <typename T>
 void cross_entropy_backward(T* dlogits, const T* dout, bool dout_is_scalar, const T* log_probs,
                             const int64_t* target, int64_t N, int64_t C) {
-#pragma omp parallel for if (N * C > kParallelElements) schedule(static)
-  for (int64_t i = 0; i < N; ++i) {
+  parallel_for(N, N * C > kParallelElements, [&](int64_t i) {
     const T g = dout_is_scalar ? dout[0] : dout[i];
     T* row = dlogits + i * C;
     const T* lp = log_probs + i * C;
     for (int64_t c = 0; c < C; ++c) row[c] = g * std::exp(lp[c]);  // g * softmax
     row[target[i]] -= g;                                           // - g * onehot
-  }
+  });
 }
 
 #define CHAINRULE_LOSS(T)                                                                                    \

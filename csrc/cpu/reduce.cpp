@@ -6,11 +6,11 @@
 #include <vector>
 
 #include "chainrule/kernels.h"
+#include "cpu/parallel.h"
 
 namespace chainrule::cpu {
 
 namespace {
-constexpr int64_t kParallelElements = 1 << 15;
 constexpr int64_t kSumBlock = 4096;  // sum_all's block: partial sums per block, then over blocks
 
 // Accumulator type: float sums run in double, which keeps large float32 losses accurate.
@@ -26,13 +26,12 @@ template <typename T> T sum_all(const T* x, int64_t n) {
     return static_cast<T>(s);
   }
   std::vector<A> partial(static_cast<size_t>(blocks));
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-  for (int64_t bi = 0; bi < blocks; ++bi) {
+  parallel_for(blocks, n > kParallelElements, [&](int64_t bi) {
     A s = 0;
     const int64_t end = std::min(n, (bi + 1) * kSumBlock);
     for (int64_t i = bi * kSumBlock; i < end; ++i) s += x[i];
     partial[bi] = s;
-  }
+  });
   A s = 0;
   for (A p : partial) s += p;
   return static_cast<T>(s);
@@ -41,24 +40,22 @@ template <typename T> T sum_all(const T* x, int64_t n) {
 template <typename T> void sum_dim_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner) {
   using A = acc_t<T>;
   if (inner == 1) {  // reduce contiguous rows
-#pragma omp parallel for if (outer * n > kParallelElements) schedule(static)
-    for (int64_t o = 0; o < outer; ++o) {
+    parallel_for(outer, outer * n > kParallelElements, [&](int64_t o) {
       A s = 0;
       const T* row = x + o * n;
       for (int64_t j = 0; j < n; ++j) s += row[j];
       out[o] = static_cast<T>(s);
-    }
+    });
     return;
   }
   // reduce across rows: add row after row into the output, which keeps the loads contiguous.
-#pragma omp parallel for if (outer * n * inner > kParallelElements) schedule(static)
-  for (int64_t o = 0; o < outer; ++o) {
+  parallel_for(outer, outer * n * inner > kParallelElements, [&](int64_t o) {
     T* dst = out + o * inner;
     const T* src = x + o * n * inner;
     std::memset(dst, 0, sizeof(T) * inner);
     for (int64_t j = 0; j < n; ++j)
       for (int64_t k = 0; k < inner; ++k) dst[k] += src[j * inner + k];
-  }
+  });
 }
 
 template <typename T> void argmax_dim(int64_t* out, const T* x, int64_t outer, int64_t n, int64_t inner) {
@@ -75,9 +72,8 @@ template <typename T> void argmax_dim(int64_t* out, const T* x, int64_t outer, i
 }
 
 template <typename T> void softmax_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner, bool log) {
-#pragma omp parallel for collapse(2) if (outer * n * inner > kParallelElements) schedule(static)
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t k = 0; k < inner; ++k) {
+  parallel_for(outer * inner, outer * n * inner > kParallelElements, [&](int64_t row) {
+      const int64_t o = row / inner, k = row % inner;
       const T* px = x + o * n * inner + k;
       T* py = out + o * n * inner + k;
       // Subtracting the maximum keeps exp() from overflowing (the usual log-sum-exp shift).
@@ -86,20 +82,21 @@ template <typename T> void softmax_forward(T* out, const T* x, int64_t outer, in
       acc_t<T> s = 0;
       for (int64_t j = 0; j < n; ++j) s += std::exp(px[j * inner] - mx);
       if (log) {
-        const T lse = mx + static_cast<T>(std::log(s));
-        for (int64_t j = 0; j < n; ++j) py[j * inner] = px[j * inner] - lse;
+        // (x - max) - log(s), as PyTorch computes it: folding max + log(s) into one number first
+        // would round log(s) away next to a large max (e.g. logits ~5000 in float32).
+        const T log_s = static_cast<T>(std::log(s));
+        for (int64_t j = 0; j < n; ++j) py[j * inner] = (px[j * inner] - mx) - log_s;
       } else {
         const T inv = static_cast<T>(1.0 / s);
         for (int64_t j = 0; j < n; ++j) py[j * inner] = std::exp(px[j * inner] - mx) * inv;
       }
-    }
+  });
 }
 
 template <typename T>
 void softmax_backward(T* dx, const T* dout, const T* y, int64_t outer, int64_t n, int64_t inner, bool log) {
-#pragma omp parallel for collapse(2) if (outer * n * inner > kParallelElements) schedule(static)
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t k = 0; k < inner; ++k) {
+  parallel_for(outer * inner, outer * n * inner > kParallelElements, [&](int64_t row) {
+      const int64_t o = row / inner, k = row % inner;
       const int64_t base = o * n * inner + k;
       acc_t<T> s = 0;
       if (log) {
@@ -113,7 +110,7 @@ void softmax_backward(T* dx, const T* dout, const T* y, int64_t outer, int64_t n
         for (int64_t j = 0; j < n; ++j)
           dx[base + j * inner] = y[base + j * inner] * (dout[base + j * inner] - static_cast<T>(s));
       }
-    }
+  });
 }
 
 #define CHAINRULE_REDUCE(T)                                                                    \

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from chainrule import _core
+from chainrule._core import Tensor
 from chainrule.nn import layers
 from chainrule.nn.module import Module
 
@@ -48,6 +49,16 @@ class Sequential(Module):
                 if not isinstance(module, Module):
                     raise TypeError(f"Sequential: argument {index} is a {type(module).__name__}, not an nn.Module")
                 self.add_module(str(index), module)
+
+    def __call__(self, input):
+        # The training-loop fast path: a Tensor input and an up-to-date fused chain go straight
+        # to C++ (the per-call Python cost matters for small networks).
+        d = self.__dict__
+        if type(input) is Tensor and d.get("_chain_version") == Module._structure_version:
+            chain = d["_chain"]
+            if chain is not None:
+                return chain.forward(input)
+        return self.forward(input)
 
     def forward(self, input):
         chain = self._dense_chain()

@@ -19,6 +19,23 @@ class _Loss(Module):
             raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.reduction = reduction
 
+    # The C++ function computing this loss as f(input, target, reduction); None when the loss
+    # has more parameters (HuberLoss), which then always goes through forward().
+    _functional = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A subclass that overrides forward() (as PyTorch allows) must have it called: it loses
+        # the inherited fast path unless it names its own _functional.
+        if "forward" in cls.__dict__ and "_functional" not in cls.__dict__:
+            cls._functional = None
+
+    def __call__(self, input, target):
+        # The training-loop fast path: two Tensors go straight to C++.
+        if type(input) is Tensor and type(target) is Tensor and self._functional is not None:
+            return self._functional(input, target, self.reduction)
+        return self.forward(input, target)
+
     def _prepare(self, input, target):
         input = _input(input, None)
         if isinstance(target, np.ndarray):
@@ -29,16 +46,17 @@ class _Loss(Module):
                             f"got {type(target).__name__}")
         return input, target
 
-    def extra_repr(self):
-        return "" if self.reduction == "mean" else f"reduction='{self.reduction}'"
-
 
 class MSELoss(_Loss):
+    _functional = staticmethod(F.mse_loss)
+
     def forward(self, input, target):
         return F.mse_loss(*self._prepare(input, target), self.reduction)
 
 
 class L1Loss(_Loss):
+    _functional = staticmethod(F.l1_loss)
+
     def forward(self, input, target):
         return F.l1_loss(*self._prepare(input, target), self.reduction)
 
@@ -55,11 +73,15 @@ class HuberLoss(_Loss):
 
 
 class BCELoss(_Loss):
+    _functional = staticmethod(F.binary_cross_entropy)
+
     def forward(self, input, target):
         return F.binary_cross_entropy(*self._prepare(input, target), self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
+    _functional = staticmethod(F.binary_cross_entropy_with_logits)
+
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(*self._prepare(input, target), self.reduction)
 
@@ -69,6 +91,8 @@ class CrossEntropyLoss(_Loss):
 
     target: int64 class indices (N,), or class probabilities (N, C) of the input's dtype.
     """
+
+    _functional = staticmethod(F.cross_entropy)
 
     def _prepare(self, input, target):
         input = _input(input, None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chainrule import _core
 from chainrule._grad_mode import enable_grad
-from chainrule.optim.optimizer import Optimizer, required
+from chainrule.optim.optimizer import Optimizer, _check_non_negative, required
 
 
 class SGD(Optimizer):
@@ -20,12 +20,8 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
-        for name in ("lr", "momentum", "dampening", "weight_decay"):
-            value = group[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"SGD: {name} must be a number, got {type(value).__name__}")
-            if value < 0:
-                raise ValueError(f"SGD: invalid {name} value: {value} (must be >= 0)")
+        # Any real number (NumPy scalars included) >= 0; NaN is rejected.
+        _check_non_negative("SGD", group, ("lr", "momentum", "dampening", "weight_decay"))
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
 
@@ -34,10 +30,14 @@ class SGD(Optimizer):
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        state = self.state
         for group in self.param_groups:
             self._validate_group(group)  # the group may have been edited (e.g. by a scheduler)
             params = group["params"]
-            buffers = [self.state[p].get("momentum_buffer") if p in self.state else None for p in params]
+            if group["momentum"] == 0:
+                buffers = [None] * len(params)
+            else:
+                buffers = [state[p].get("momentum_buffer") if p in state else None for p in params]
             _core.sgd_step(params, buffers, float(group["lr"]), float(group["momentum"]),
                            float(group["dampening"]), float(group["weight_decay"]), bool(group["nesterov"]),
                            bool(group["maximize"]))

@@ -1,0 +1,458 @@
+// GEMM driver: ISA dispatch, Goto/BLIS-style blocking and packing, threading, and the naive
+// reference every fast path is tested against.
+//
+// Loop nest for one thread's rectangle of C (see run_rectangle):
+//   ic  rows of C in blocks of mc        A block (mc x kc) packed once per (ic, pc); L3
+//   pc  the reduction in blocks of kc    never split across threads: results stay bitwise
+//                                        independent of the thread count
+//   jc  columns in blocks of nc          B block (kc x nc) packed to stay resident in L2
+//   ir  one A micro-panel (mr x kc)      stays in L1 while the jr loop streams B from L2
+//   jr  one micro-tile                   the ISA micro-kernel (csrc/cpu/isa/)
+// Small problems skip packing where the operand can be read in place ("sup" path, PERF.md).
+#include "chainrule/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <type_traits>
+
+#include "isa/gemm_kernels.h"
+
+#ifndef CHAINRULE_HAVE_X86_ISA
+#if defined(__x86_64__) || defined(_M_X64)
+#define CHAINRULE_HAVE_X86_ISA 1
+#else
+#define CHAINRULE_HAVE_X86_ISA 0
+#endif
+#endif
+
+namespace chainrule::cpu {
+namespace {
+
+using detail::MicroTileFn;
+
+// ---------------------------------------------------------------- ISA selection
+
+Isa best_supported_isa() {
+#if CHAINRULE_HAVE_X86_ISA
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("fma")) {
+        return Isa::Avx512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+#endif
+    return Isa::Scalar;
+}
+
+Isa clamp_to_supported(Isa wanted) {
+    static const Isa best = best_supported_isa();
+    return static_cast<int>(wanted) <= static_cast<int>(best) ? wanted : best;
+}
+
+// CHAINRULE_ISA=avx512|avx2|scalar forces a path for testing; one the CPU lacks falls back.
+Isa isa_at_startup() {
+    Isa wanted = Isa::Avx512;
+    if (const char* env = std::getenv("CHAINRULE_ISA")) {
+        std::string name(env);
+        for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (name == "scalar") wanted = Isa::Scalar;
+        if (name == "avx2") wanted = Isa::Avx2;
+    }
+    return clamp_to_supported(wanted);
+}
+
+std::atomic<int>& isa_slot() {
+    static std::atomic<int> slot{static_cast<int>(isa_at_startup())};
+    return slot;
+}
+
+// ---------------------------------------------------------------- micro-kernels
+
+// Portable tile for the scalar path, with the same per-element contract as the ISA kernels
+// (gemm_kernels.h). Baseline x86-64 has no FMA, so each step is a rounded multiply then add.
+constexpr int kScalarRows = 4, kScalarCols = 8;
+
+template <typename T>
+void scalar_tile(int64_t k_len, const T* a, int64_t a_row_stride, int64_t a_k_stride, const T* b,
+                 int64_t b_k_stride, T* c, int64_t ldc, int rows, int cols, bool accumulate) {
+    T acc[kScalarRows][kScalarCols] = {};
+    if (accumulate) {
+        for (int r = 0; r < rows; ++r)
+            for (int j = 0; j < cols; ++j) acc[r][j] = c[r * ldc + j];
+    }
+    for (int64_t k = 0; k < k_len; ++k) {
+        const T* bk = b + k * b_k_stride;
+        for (int r = 0; r < rows; ++r) {
+            const T ar = a[r * a_row_stride + k * a_k_stride];
+            for (int j = 0; j < cols; ++j) acc[r][j] += ar * bk[j];
+        }
+    }
+    for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < cols; ++j) c[r * ldc + j] = acc[r][j];
+}
+
+template <typename T>
+struct MicroKernel {
+    MicroTileFn<T> tile;
+    int mr;  // rows of the register tile
+    int nr;  // columns of the register tile
+    detail::PackTransposedFn<T> pack_transposed;  // null: the portable loop in pack_b_block
+};
+
+template <typename T>
+MicroKernel<T> micro_kernel_for(Isa isa);
+
+template <>
+MicroKernel<float> micro_kernel_for<float>(Isa isa) {
+#if CHAINRULE_HAVE_X86_ISA
+    if (isa == Isa::Avx512) return {detail::gemm_f32_6x64__avx512, detail::kAvx512F32Rows, detail::kAvx512F32Cols,
+                                    detail::pack_transposed_f32__avx512};
+    if (isa == Isa::Avx2) return {detail::gemm_f32_6x16__avx2, detail::kAvx2F32Rows, detail::kAvx2F32Cols, nullptr};
+#endif
+    return {scalar_tile<float>, kScalarRows, kScalarCols, nullptr};
+}
+
+template <>
+MicroKernel<double> micro_kernel_for<double>(Isa isa) {
+#if CHAINRULE_HAVE_X86_ISA
+    if (isa == Isa::Avx512) return {detail::gemm_f64_6x32__avx512, detail::kAvx512F64Rows, detail::kAvx512F64Cols,
+                                    detail::pack_transposed_f64__avx512};
+    if (isa == Isa::Avx2) return {detail::gemm_f64_6x8__avx2, detail::kAvx2F64Rows, detail::kAvx2F64Cols, nullptr};
+#endif
+    return {scalar_tile<double>, kScalarRows, kScalarCols, nullptr};
+}
+
+// ---------------------------------------------------------------- problem and blocking
+
+template <typename T>
+struct Problem {
+    Trans ta, tb;
+    int64_t M, N, K;
+    const T* A;
+    int64_t lda;
+    const T* B;
+    int64_t ldb;
+    T* C;
+    int64_t ldc;
+    bool accumulate;
+
+    // op(A)(i, k) = A[i * a_row_stride() + k * a_k_stride()]
+    int64_t a_row_stride() const { return ta == Trans::No ? lda : 1; }
+    int64_t a_k_stride() const { return ta == Trans::No ? 1 : lda; }
+};
+
+// Cache budgets (PERF.md: L1d 32 KiB, L2 1 MiB per core, L3 32 MiB shared by the two cores).
+constexpr int64_t kKcMax = 256;                   // reduction block: C is re-read K / kc times
+constexpr int64_t kBBlockBytes = 512 * 1024;      // packed B block kc x nc: half of L2
+constexpr int64_t kABlockBytes = 2 * 1024 * 1024;  // packed A block mc x kc: a slice of L3
+constexpr double kParallelMinFlop = 2.0e6;        // below this a fork/join costs more than it saves
+constexpr double kSupMaxFlop = 8.0e6;             // below this, packing overhead would dominate
+constexpr int64_t kPackAMinN = 1024;              // columns that amortise packing A (see below)
+
+struct Blocking {
+    int64_t kc, nc, mc;
+    bool pack_a, pack_b;
+};
+
+template <typename T>
+Blocking choose_blocking(const Problem<T>& p, const MicroKernel<T>& kern) {
+    Blocking bl{};
+    // Equal-sized k blocks, so a K just above kKcMax does not leave a sliver block. Depends on K
+    // only: the thread count must never change how the reduction is cut.
+    const int64_t k_blocks = std::max<int64_t>(1, (p.K + kKcMax - 1) / kKcMax);
+    bl.kc = std::max<int64_t>(1, (p.K + k_blocks - 1) / k_blocks);
+    const int64_t nc_from_cache = kBBlockBytes / (bl.kc * int64_t(sizeof(T)));
+    bl.nc = std::max<int64_t>(kern.nr, nc_from_cache / kern.nr * kern.nr);
+    const int64_t mc_from_cache = kABlockBytes / (bl.kc * int64_t(sizeof(T)));
+    bl.mc = std::max<int64_t>(kern.mr, mc_from_cache / kern.mr * kern.mr);
+
+    const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
+    const bool small = flop < kSupMaxFlop;
+    // The kernel can read op(A) in place (a broadcast per row and k, either layout), and a packed
+    // A block only pays for itself when many B panels sweep it: each thread packs all of its rows
+    // of A (the threads split N), and a packed element costs far more than the FMAs one B panel
+    // spends on it. Measured here (vs NumPy, 2 threads), packing A lost about 10% at N = 256..512
+    // and was even at N = 4096, where it is kept because contiguous panels keep L1 traffic
+    // regular for any lda (op(A) = A^T with a power-of-two lda maps every k to one L1 set).
+    bl.pack_a = !small && p.N >= kPackAMinN;
+    // op(B) = B^T must be packed (the kernel wants rows of op(B) contiguous). op(B) = B is read in
+    // place only when small: a B block read in place is kc row runs ldb apart, which thrash L2
+    // sets and the TLB for a power-of-two ldb; the packed copy is one contiguous run.
+    bl.pack_b = p.tb == Trans::Yes || !small;
+    return bl;
+}
+
+// ---------------------------------------------------------------- packing buffers
+
+// One grow-only, 64-byte aligned buffer per thread and operand, reused across calls, so the
+// steady state allocates nothing. OpenMP keeps its worker threads alive, so these persist.
+class AlignedBuffer {
+public:
+    AlignedBuffer() = default;
+    AlignedBuffer(const AlignedBuffer&) = delete;
+    AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+    ~AlignedBuffer() { release(); }
+
+    template <typename T>
+    T* reserve(int64_t count) {
+        const size_t bytes = size_t(count) * sizeof(T);
+        if (bytes > capacity_) {
+            release();
+            capacity_ = std::max(bytes, 2 * capacity_);
+            data_ = ::operator new(capacity_, std::align_val_t(kAlignment));
+        }
+        return static_cast<T*>(data_);
+    }
+
+private:
+    static constexpr size_t kAlignment = 64;
+    void release() {
+        if (data_) ::operator delete(data_, std::align_val_t(kAlignment));
+        data_ = nullptr;
+        capacity_ = 0;
+    }
+    void* data_ = nullptr;
+    size_t capacity_ = 0;
+};
+
+struct PackWorkspace {
+    AlignedBuffer a, b;
+};
+
+PackWorkspace& thread_workspace() {
+    thread_local PackWorkspace workspace;
+    return workspace;
+}
+
+// Packs op(A)[i0 : i0+m, k0 : k0+kc] as micro-panels of mr rows, each k-major (mr values per k),
+// so the kernel broadcasts consecutive addresses. A short last panel is not padded: the kernel
+// reads only the rows it is told about.
+template <typename T>
+void pack_a_block(const Problem<T>& p, int64_t i0, int64_t m, int64_t k0, int64_t kc, int mr, T* dst) {
+    for (int64_t panel = 0; panel < m; panel += mr) {
+        const int rows = int(std::min<int64_t>(mr, m - panel));
+        T* out = dst + panel * kc;
+        if (p.ta == Trans::Yes) {
+            // op(A) rows are contiguous in A: copy mr values per k.
+            const T* src = p.A + k0 * p.lda + (i0 + panel);
+            for (int64_t k = 0; k < kc; ++k) {
+                for (int r = 0; r < rows; ++r) out[k * mr + r] = src[k * p.lda + r];
+            }
+        } else {
+            // op(A) rows are A rows: read each row along k, scatter into the panel.
+            for (int r = 0; r < rows; ++r) {
+                const T* src = p.A + (i0 + panel + r) * p.lda + k0;
+                for (int64_t k = 0; k < kc; ++k) out[k * mr + r] = src[k];
+            }
+        }
+    }
+}
+
+// Packs op(B)[k0 : k0+kc, j0 : j0+n] as panels of nr columns, each a kc x nr row-major block.
+// A short last panel keeps the nr stride and is not padded (the kernel masks its columns).
+template <typename T>
+void pack_b_block(const Problem<T>& p, const MicroKernel<T>& kern, int64_t k0, int64_t kc, int64_t j0,
+                  int64_t n, T* dst) {
+    const int nr = kern.nr;
+    for (int64_t panel = 0; panel < n; panel += nr) {
+        const int cols = int(std::min<int64_t>(nr, n - panel));
+        T* out = dst + panel * kc;
+        if (p.tb == Trans::Yes && kern.pack_transposed) {
+            kern.pack_transposed(p.B + (j0 + panel) * p.ldb + k0, p.ldb, kc, cols, out, nr);
+        } else if (p.tb == Trans::No) {
+            const T* src = p.B + k0 * p.ldb + (j0 + panel);
+            for (int64_t k = 0; k < kc; ++k) std::memcpy(out + k * nr, src + k * p.ldb, cols * sizeof(T));
+        } else {
+            // op(B) = B^T: each column of the panel is a contiguous run of a B row.
+            for (int j = 0; j < cols; ++j) {
+                const T* src = p.B + (j0 + panel + j) * p.ldb + k0;
+                for (int64_t k = 0; k < kc; ++k) out[k * nr + j] = src[k];
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the blocked driver
+
+// Computes C[m0:m1, n0:n1] completely (all of K), so threads that own disjoint rectangles never
+// touch each other's output.
+template <typename T>
+void run_rectangle(const Problem<T>& p, const MicroKernel<T>& kern, const Blocking& bl,
+                   int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    PackWorkspace& ws = thread_workspace();
+    const int mr = kern.mr, nr = kern.nr;
+    // Panels keep their full mr / nr stride even when short, so round the extents up.
+    const auto round_up = [](int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; };
+    T* packed_a = bl.pack_a ? ws.a.reserve<T>(round_up(std::min(bl.mc, m1 - m0), mr) * bl.kc) : nullptr;
+    T* packed_b = bl.pack_b ? ws.b.reserve<T>(round_up(std::min(bl.nc, n1 - n0), nr) * bl.kc) : nullptr;
+
+    for (int64_t ic = m0; ic < m1; ic += bl.mc) {
+        const int64_t m = std::min(bl.mc, m1 - ic);
+        for (int64_t pc = 0; pc < p.K; pc += bl.kc) {
+            const int64_t kc = std::min(bl.kc, p.K - pc);
+            const bool accumulate = p.accumulate || pc > 0;
+
+            const T* a_block;
+            int64_t a_row_stride, a_k_stride;
+            if (bl.pack_a) {
+                pack_a_block(p, ic, m, pc, kc, mr, packed_a);
+                a_block = packed_a;
+                a_row_stride = 1;
+                a_k_stride = mr;
+            } else {
+                a_row_stride = p.a_row_stride();
+                a_k_stride = p.a_k_stride();
+                a_block = p.A + ic * a_row_stride + pc * a_k_stride;
+            }
+            // Distance between consecutive mr-row panels of A.
+            const int64_t a_panel_step = bl.pack_a ? int64_t(mr) * kc : int64_t(mr) * a_row_stride;
+
+            for (int64_t jc = n0; jc < n1; jc += bl.nc) {
+                const int64_t n = std::min(bl.nc, n1 - jc);
+                const T* b_block;
+                int64_t b_k_stride, b_panel_step;
+                if (bl.pack_b) {
+                    pack_b_block(p, kern, pc, kc, jc, n, packed_b);
+                    b_block = packed_b;
+                    b_k_stride = nr;
+                    b_panel_step = int64_t(nr) * kc;
+                } else {
+                    b_block = p.B + pc * p.ldb + jc;
+                    b_k_stride = p.ldb;
+                    b_panel_step = nr;
+                }
+
+                for (int64_t ir = 0; ir < m; ir += mr) {
+                    const int rows = int(std::min<int64_t>(mr, m - ir));
+                    const T* a_panel = a_block + (ir / mr) * a_panel_step;
+                    T* c_row = p.C + (ic + ir) * p.ldc + jc;
+                    for (int64_t jr = 0; jr < n; jr += nr) {
+                        const int cols = int(std::min<int64_t>(nr, n - jr));
+                        kern.tile(kc, a_panel, a_row_stride, a_k_stride, b_block + (jr / nr) * b_panel_step,
+                                  b_k_stride, c_row + jr, p.ldc, rows, cols, accumulate);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Splits C into a grid of tn x tm rectangles for `threads` threads: columns first (each thread
+// then packs only its own part of B), rows only when the columns run out. A rectangle is a whole
+// number of micro-tiles, so no thread count changes how C is tiled in a way that matters.
+struct Grid {
+    int tn, tm;
+};
+
+Grid choose_grid(int64_t M, int64_t N, int mr, int nr, int threads) {
+    auto fitting = [](int64_t tiles, int want) {
+        int t = int(std::max<int64_t>(1, std::min<int64_t>(want, tiles)));
+        while (want % t != 0) --t;
+        return t;
+    };
+    // A column slice narrower than two register tiles wastes the A packing it repeats.
+    const int tn = fitting(N / (2 * int64_t(nr)), threads);
+    const int tm = fitting(M / (2 * int64_t(mr)), threads / tn);
+    return {tn, tm};
+}
+
+// The [begin, end) share of `part` out of `parts` for a length cut at multiples of `unit`.
+void share(int64_t length, int64_t unit, int part, int parts, int64_t& begin, int64_t& end) {
+    const int64_t units = (length + unit - 1) / unit;
+    begin = std::min(length, units * part / parts * unit);
+    end = std::min(length, units * (part + 1) / parts * unit);
+}
+
+template <typename T>
+void gemm_dispatch(const Problem<T>& p) {
+    if (p.M <= 0 || p.N <= 0) return;
+    if (p.K <= 0) {
+        if (!p.accumulate) {
+            for (int64_t i = 0; i < p.M; ++i) std::fill(p.C + i * p.ldc, p.C + i * p.ldc + p.N, T(0));
+        }
+        return;
+    }
+    const MicroKernel<T> kern = micro_kernel_for<T>(active_isa());
+    const Blocking bl = choose_blocking(p, kern);
+
+    const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
+    const int max_threads = flop < kParallelMinFlop ? 1 : omp_get_max_threads();
+    const Grid grid = choose_grid(p.M, p.N, kern.mr, kern.nr, max_threads);
+    const int threads = grid.tn * grid.tm;
+    if (threads <= 1) {
+        run_rectangle(p, kern, bl, 0, p.M, 0, p.N);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        // The runtime may grant fewer threads than asked (nested regions): re-cut for the team.
+        const int team = omp_get_num_threads();
+        const Grid g = team == threads ? grid : choose_grid(p.M, p.N, kern.mr, kern.nr, team);
+        const int t = omp_get_thread_num();
+        if (t < g.tn * g.tm) {
+            int64_t n0, n1, m0, m1;
+            share(p.N, kern.nr, t % g.tn, g.tn, n0, n1);
+            share(p.M, kern.mr, t / g.tn, g.tm, m0, m1);
+            if (n0 < n1 && m0 < m1) run_rectangle(p, kern, bl, m0, m1, n0, n1);
+        }
+    }
+}
+
+}  // namespace
+
+Isa active_isa() { return static_cast<Isa>(isa_slot().load(std::memory_order_relaxed)); }
+
+const char* isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::Avx512: return "avx512";
+        case Isa::Avx2: return "avx2";
+        case Isa::Scalar: return "scalar";
+    }
+    return "unknown";
+}
+
+void set_isa_for_testing(Isa isa) { isa_slot().store(static_cast<int>(clamp_to_supported(isa))); }
+
+template <typename T>
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+    gemm_dispatch(Problem<T>{ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate});
+}
+
+// The oracle: a plain triple loop, summed in double (long double for double) so that it is more
+// accurate than any path it checks.
+template <typename T>
+void gemm_reference(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+                    const T* B, int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+    using Wide = std::conditional_t<std::is_same_v<T, float>, double, long double>;
+    for (int64_t i = 0; i < M; ++i) {
+        for (int64_t j = 0; j < N; ++j) {
+            Wide sum = accumulate ? Wide(C[i * ldc + j]) : Wide(0);
+            for (int64_t k = 0; k < K; ++k) {
+                const T a = ta == Trans::No ? A[i * lda + k] : A[k * lda + i];
+                const T b = tb == Trans::No ? B[k * ldb + j] : B[j * ldb + k];
+                sum += Wide(a) * Wide(b);
+            }
+            C[i * ldc + j] = T(sum);
+        }
+    }
+}
+
+template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
+                          int64_t, float*, int64_t, bool);
+template void gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
+                           int64_t, double*, int64_t, bool);
+template void gemm_reference<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t,
+                                    const float*, int64_t, float*, int64_t, bool);
+template void gemm_reference<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t,
+                                     const double*, int64_t, double*, int64_t, bool);
+
+}  // namespace chainrule::cpu
