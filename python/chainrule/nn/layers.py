@@ -64,8 +64,16 @@ class Linear(Module):
 
 
 class _Activation(Module):
+    # None unless chainrule.diagnostics.record_activations switched recording on, then a callable
+    # (module, output) that stores statistics of the output. A class attribute, so a forward with
+    # recording off pays one attribute lookup.
+    _record = None
+
     def forward(self, input):
-        return self._fn(_input(input, None))
+        output = self._fn(_input(input, None))
+        if self._record is not None:
+            self._record(self, output)
+        return output
 
 
 class ReLU(_Activation):
@@ -75,6 +83,9 @@ class ReLU(_Activation):
 
     def _fn(self, x):
         return F.relu(x)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Sigmoid(_Activation):
@@ -99,7 +110,7 @@ class LeakyReLU(_Activation):
         return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class GELU(_Activation):

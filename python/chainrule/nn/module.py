@@ -293,13 +293,19 @@ class Module:
         return ""
 
     def __repr__(self):
-        lines = []
+        # PyTorch's layout: a one-line extra_repr stays inline when there are no children;
+        # otherwise each extra line and each child gets its own indented line.
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = []
         for name, child in self._modules.items():
             child_repr = repr(child).replace("\n", "\n  ")
-            lines.append(f"({name}): {child_repr}")
-        main = type(self).__name__ + "(" + self.extra_repr()
-        if lines:
-            main += "\n  " + "\n  ".join(lines) + "\n"
+            children.append(f"({name}): {child_repr}")
+        main = type(self).__name__ + "("
+        if len(lines) == 1 and not children:
+            main += lines[0]
+        elif lines or children:
+            main += "\n  " + "\n  ".join(lines + children) + "\n"
         return main + ")"
 
     def __dir__(self):

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import copy
+import numbers
 from collections import defaultdict
 
 import numpy as np
 
 from chainrule._core import Tensor
+from chainrule.nn.utils.flat import grad_in_arena
 from chainrule._tensor import as_tensor, numpy_dtype
 
 
@@ -16,6 +18,36 @@ class _Required:
 
 
 required = _Required()
+
+
+def _check_non_negative(owner: str, group: dict, names) -> None:
+    """Raises, naming the argument, unless each group[name] is a real number >= 0 (NaN fails)."""
+    for name in names:
+        value = group[name]
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}")
+        if not value >= 0:
+            raise ValueError(f"{owner}: invalid {name} value: {value} (must be >= 0)")
+
+
+def _gather_state(optimizer: "Optimizer", params: list, keys) -> tuple[list, dict]:
+    """One group's state in the form the C++ group steps take: the step counts (0 where a parameter
+    has no state yet) and, per key, the state tensors (None where not created yet)."""
+    states = [optimizer.state.get(p, {}) for p in params]
+    return [s.get("step", 0) for s in states], {k: [s.get(k) for s in states] for k in keys}
+
+
+def _store_state(optimizer: "Optimizer", params: list, steps: list, lists: dict) -> None:
+    """Keeps what a C++ group step created or advanced. It skipped parameters without a gradient,
+    so their state (or its absence) stays as it was, as in PyTorch."""
+    for i, p in enumerate(params):
+        if p.grad is None:
+            continue
+        state = optimizer.state[p]
+        state["step"] = steps[i]
+        for k, values in lists.items():
+            if values[i] is not None:
+                state[k] = values[i]
 
 
 class Optimizer:
@@ -73,7 +105,8 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                if set_to_none:
+                # A flat arena's gradient views are zeroed in place, never dropped (nn.utils.flat).
+                if set_to_none and not grad_in_arena(p):
                     p.grad = None
                 else:
                     p.grad.zero_()
@@ -126,6 +159,8 @@ class Optimizer:
             for k, v in entries.items():
                 if isinstance(v, Tensor):
                     v = v.detach().numpy()
+                elif hasattr(v, "detach") and hasattr(v, "numpy"):  # e.g. a torch tensor
+                    v = v.detach().cpu().numpy()
                 if isinstance(v, np.ndarray):
                     # A copy in the parameter's dtype (the 'step' counter keeps its own).
                     restored[k] = as_tensor(np.array(v, dtype=None if k == "step" else numpy_dtype(p.dtype)))
