@@ -22,6 +22,8 @@ from chainrule._tensor import numpy_dtype
 __all__ = ["fit", "History"]
 
 _METRICS = ("accuracy",)
+# Gradient statuses that fit(monitor=True) warns about (once per parameter and status).
+_UNHEALTHY = ("vanishing", "exploding", "nonfinite")
 
 
 class History:
@@ -354,8 +356,8 @@ def _monitor(model, epoch, warned):
     from chainrule import diagnostics
     entries = diagnostics.gradient_health(model)
     for e in entries:
-        status, name = _entry(e, "status"), _entry(e, "name")
-        if status != "ok" and (name, status) not in warned:
+        status, name = str(_entry(e, "status")), _entry(e, "name")
+        if status in _UNHEALTHY and (name, status) not in warned:
             warned.add((name, status))
             warnings.warn(f"fit: epoch {epoch + 1}: the gradient of '{name}' is {status} "
                           "(see chainrule.diagnostics.gradient_health)", RuntimeWarning, stacklevel=3)
