@@ -62,11 +62,16 @@ void check_shape(const Shape& s, DType d, const char* arg) {
 namespace {
 // 64-byte alignment: one cache line, and aligned zmm loads for the kernels.
 std::shared_ptr<void> allocate(size_t nbytes) {
-  size_t rounded = (nbytes + 63) / 64 * 64;
-  if (rounded == 0) rounded = 64;
-  void* p = std::aligned_alloc(64, rounded);
-  if (!p) throw MemoryError("out of memory: could not allocate " + std::to_string(nbytes) + " bytes for a tensor");
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  // malloc plus manual 64-byte alignment rather than aligned_alloc: small blocks then come from
+  // malloc's per-thread cache, which matters when a small network allocates a few tensors per
+  // step; the block start is stored in the deleter.
+  constexpr size_t kAlign = 64;
+  if (nbytes > std::numeric_limits<size_t>::max() - 2 * kAlign)
+    throw MemoryError("out of memory: could not allocate " + std::to_string(nbytes) + " bytes for a tensor");
+  void* raw = std::malloc(nbytes + kAlign);
+  if (!raw) throw MemoryError("out of memory: could not allocate " + std::to_string(nbytes) + " bytes for a tensor");
+  void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(raw) + kAlign) & ~uintptr_t(kAlign - 1));
+  return std::shared_ptr<void>(aligned, [raw](void*) { std::free(raw); });
 }
 }  // namespace
 

@@ -22,7 +22,9 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     """Scale all gradients together so their joint norm is at most max_norm; returns the norm.
 
     Matches torch.nn.utils.clip_grad_norm_: the scale is max_norm / (total_norm + 1e-6), clamped
-    to 1, and applied to every gradient.
+    to 1, and applied to every gradient (also when the norm is non-finite and error_if_nonfinite
+    is False). The per-tensor norms are accumulated in float64, so a float32 norm can differ from
+    torch's in the last bit.
     """
     from chainrule import tensor
     max_norm = float(max_norm)
@@ -46,7 +48,8 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is non-finite, "
                            "so it cannot be clipped; pass error_if_nonfinite=False to clip anyway")
     clip_coef = dtype.type(max_norm) / (dtype.type(total) + dtype.type(1e-6))
-    if clip_coef < 1:
+    # "not >= 1" rather than "< 1": a NaN norm scales the gradients to NaN, as torch's clamp does.
+    if not clip_coef >= 1:
         for v in views:
             v *= clip_coef
     return tensor(total, dtype=grads[0].dtype)
