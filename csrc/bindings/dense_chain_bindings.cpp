@@ -40,7 +40,8 @@ void bind_dense_chain(py::module_& m) {
       }, py::arg("input"));
 
   // ---- the native fit loop ----
-  py::class_<OptimizerStep, std::shared_ptr<OptimizerStep>>(m, "OptimizerStep");
+  py::class_<OptimizerStep, std::shared_ptr<OptimizerStep>>(m, "OptimizerStep")
+      .def("step", &OptimizerStep::step, "Update the group's parameters from their .grad once.");
   py::class_<SgdGroupStep, OptimizerStep, std::shared_ptr<SgdGroupStep>>(m, "SgdGroupStep")
       .def(py::init([](const std::vector<Tensor>& params, const py::list& buffers, double lr, double momentum,
                        double dampening, double weight_decay, bool nesterov, bool maximize) {

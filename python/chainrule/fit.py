@@ -152,6 +152,7 @@ def _sgd_steps(optimizer):
                                         bool(group["nesterov"]), bool(group["maximize"])))
 
     def sync_back():
+        optimizer._forget_native_steps()
         for group, step in zip(optimizer.param_groups, steps):
             if group["momentum"] != 0:
                 for p, buf in zip(group["params"], step.momentum_buffers):

@@ -171,6 +171,7 @@ class Optimizer:
                     restored[k] = copy.deepcopy(v)
             new_state[p] = restored
         self.state = new_state
+        self.__dict__.pop("_group_steps", None)  # cached C++ steps hold the old state's tensors
         for mine, saved in zip(self.param_groups, saved_groups):
             for k, v in saved.items():
                 if k != "params":

@@ -31,18 +31,35 @@ class SGD(Optimizer):
             with enable_grad():
                 loss = closure()
         state = self.state
+        cache = self.__dict__.setdefault("_group_steps", {})
         for group in self.param_groups:
-            self._validate_group(group)  # the group may have been edited (e.g. by a scheduler)
             params = group["params"]
-            if group["momentum"] == 0:
-                buffers = [None] * len(params)
-            else:
-                buffers = [state[p].get("momentum_buffer") if p in state else None for p in params]
-            _core.sgd_step(params, buffers, float(group["lr"]), float(group["momentum"]),
-                           float(group["dampening"]), float(group["weight_decay"]), bool(group["nesterov"]),
-                           bool(group["maximize"]))
-            if group["momentum"] != 0:
-                for p, buf in zip(params, buffers):
-                    if buf is not None:
-                        self.state[p]["momentum_buffer"] = buf
+            hyper = (group["lr"], group["momentum"], group["dampening"], group["weight_decay"], group["nesterov"],
+                     group["maximize"])
+            key = (hyper, tuple(map(id, params)), id(state))
+            cached = cache.get(id(group))
+            if cached is None or cached[0] != key:
+                # A new or edited group (e.g. a scheduler changed lr): validate it and build its C++
+                # step, which keeps the parameter list and momentum buffers between calls.
+                self._validate_group(group)
+                buffers = [None] * len(params) if group["momentum"] == 0 else \
+                    [state[p].get("momentum_buffer") if p in state else None for p in params]
+                cached = (key, _core.SgdGroupStep(params, buffers, float(group["lr"]), float(group["momentum"]),
+                                                  float(group["dampening"]), float(group["weight_decay"]),
+                                                  bool(group["nesterov"]), bool(group["maximize"])), [False])
+                cache[id(group)] = cached
+            _, native_step, synced = cached
+            native_step.step()
+            if group["momentum"] != 0 and not synced[0]:
+                # Buffers are created by the first step; publish them once in self.state.
+                synced[0] = True
+                for p, buf in zip(params, native_step.momentum_buffers):
+                    if buf is None:
+                        synced[0] = False
+                    else:
+                        state[p]["momentum_buffer"] = buf
         return loss
+
+    def _forget_native_steps(self) -> None:
+        """Drop the cached C++ steps (their buffers may no longer be the ones in self.state)."""
+        self.__dict__.pop("_group_steps", None)
