@@ -12,6 +12,37 @@ thread_local bool g_grad_enabled = true;
 
 // dst += src, elementwise, same shape and dtype (gradient accumulation).
 void add_into(const Tensor& dst, const Tensor& src) { ops::add_(dst, src); }
+
+// The nodes of one backward pass with their pending-consumer counts and gathered gradients.
+// Graphs of a training step have a handful of nodes, so lookups scan a vector; a hash index is
+// built only once a graph grows past kScanLimit nodes.
+struct GraphTask {
+  static constexpr size_t kScanLimit = 32;
+  std::vector<Node*> nodes;
+  std::vector<int> pending;
+  std::vector<Tensor> grads;
+  std::unordered_map<Node*, int> index;
+
+  int find(Node* n) const {
+    if (nodes.size() <= kScanLimit) {
+      for (size_t i = 0; i < nodes.size(); ++i)
+        if (nodes[i] == n) return static_cast<int>(i);
+      return -1;
+    }
+    auto it = index.find(n);
+    return it == index.end() ? -1 : it->second;
+  }
+  int add(Node* n) {
+    nodes.push_back(n);
+    pending.push_back(0);
+    grads.emplace_back();
+    if (nodes.size() == kScanLimit + 1)
+      for (size_t i = 0; i < nodes.size(); ++i) index[nodes[i]] = static_cast<int>(i);
+    else if (nodes.size() > kScanLimit + 1)
+      index[n] = static_cast<int>(nodes.size() - 1);
+    return static_cast<int>(nodes.size() - 1);
+  }
+};
 }  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }
@@ -69,9 +100,9 @@ void run_backward(const Tensor& root, Tensor grad_root, bool retain_graph) {
 
   // Count, for every node, how many edges from other graph nodes point at it; a node runs
   // once all of its consumers have delivered their gradient.
-  std::unordered_map<Node*, int> pending;
+  GraphTask task;
   std::vector<Node*> stack{root->grad_fn.get()};
-  pending[root->grad_fn.get()] = 0;
+  task.add(root->grad_fn.get());
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
@@ -81,40 +112,36 @@ void run_backward(const Tensor& root, Tensor grad_root, bool retain_graph) {
           "they have already been freed); pass retain_graph=True to the first backward() if you need to");
     for (const Edge& e : n->next) {
       if (!e.node) continue;
-      auto it = pending.find(e.node.get());
-      if (it == pending.end()) {
-        pending[e.node.get()] = 1;
+      const int at = task.find(e.node.get());
+      if (at < 0) {
+        task.pending[task.add(e.node.get())] = 1;
         stack.push_back(e.node.get());
       } else {
-        it->second += 1;
+        task.pending[at] += 1;
       }
     }
   }
 
-  std::unordered_map<Node*, Tensor> grads;
-  grads[root->grad_fn.get()] = grad_root;
+  task.grads[0] = grad_root;
   std::vector<std::shared_ptr<Node>> ready{root->grad_fn};
   while (!ready.empty()) {
     std::shared_ptr<Node> node = std::move(ready.back());
     ready.pop_back();
-    Tensor g = std::move(grads[node.get()]);
-    grads.erase(node.get());
+    Tensor g = std::move(task.grads[task.find(node.get())]);
     std::vector<Tensor> input_grads = node->backward(g);
+    g.reset();
     for (size_t i = 0; i < node->next.size(); ++i) {
       const Edge& e = node->next[i];
       const Tensor& gi = input_grads[i];
       if (e.leaf) {
         if (gi) accumulate_leaf(e.leaf, gi);
       } else if (e.node) {
-        Node* target = e.node.get();
+        const int at = task.find(e.node.get());
         if (gi) {
-          auto it = grads.find(target);
-          if (it == grads.end()) grads[target] = gi;
-          else add_into(it->second, gi);
+          if (!task.grads[at]) task.grads[at] = gi;
+          else add_into(task.grads[at], gi);
         }
-        if (--pending[target] == 0) {
-          if (grads.find(target) != grads.end()) ready.push_back(e.node);
-        }
+        if (--task.pending[at] == 0 && task.grads[at]) ready.push_back(e.node);
       }
     }
     if (!retain_graph) {
