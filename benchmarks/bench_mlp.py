@@ -196,30 +196,40 @@ def make_chainrule_runner(chainrule, workload: Workload, dtype: np.dtype, X, tar
     return Runner("chainrule", step, float(step().item()))
 
 
+def _default_steps(estimate: float, seconds_per_library: float) -> int:
+    """About seconds_per_library worth of steps; fewer, down to one, for a step of seconds."""
+    fewest = 5 if estimate < 0.2 else 3 if estimate < 5 else 1
+    return max(fewest, min(2000, round(seconds_per_library / estimate)))
+
+
 def time_runners(runners: list[Runner], repeat: int | None, seconds_per_library: float) -> dict[str, dict]:
     """Median and minimum step time per library, in seconds.
 
-    The libraries take turns in rounds (a block of steps each), so that a slow spell of a shared
-    machine lands on all of them; within a block the first step is not timed when steps are short,
-    since it pays for the caches the previous library evicted.
+    Each library times its own number of steps (--repeat, or about seconds_per_library worth), so a
+    slow column does not stretch the others. The libraries take turns in rounds, a block of steps
+    each, so that a slow spell of a shared machine lands on all of them; when steps are short the
+    first step of a block is not timed, since it pays for the caches the previous library evicted.
+    Every runner has already run one step (its first loss), which warmed allocators and thread pools.
     """
-    estimates = {}
+    samples: dict[str, list[float]] = {}
+    steps: dict[str, int] = {}
+    rewarm: dict[str, bool] = {}
     for runner in runners:
-        runner.step()  # warm-up: allocator pools, thread pools, first-touch pages
         start = time.perf_counter()
         runner.step()
-        estimates[runner.library] = time.perf_counter() - start
-    slowest = max(estimates.values())
-    steps = repeat or max(5, min(2000, round(seconds_per_library / slowest)))
-    rounds = min(5, steps)
-    per_round = math.ceil(steps / rounds)
-    rewarm = slowest < 0.01
-    samples: dict[str, list[float]] = {runner.library: [] for runner in runners}
-    for _ in range(rounds):
+        estimate = time.perf_counter() - start
+        steps[runner.library] = repeat or _default_steps(estimate, seconds_per_library)
+        rewarm[runner.library] = estimate < 0.01
+        # A long step is its own warm-up's equal: keep it rather than pay for another.
+        samples[runner.library] = [estimate] if estimate > 0.1 else []
+    rounds = min(5, max(steps.values()))
+    for round_index in range(rounds):
         for runner in runners:
-            if rewarm:
+            wanted = steps[runner.library] - len(samples[runner.library])
+            block = math.ceil(wanted / (rounds - round_index)) if wanted > 0 else 0
+            if block and rewarm[runner.library]:
                 runner.step()
-            for _ in range(per_round):
+            for _ in range(block):
                 start = time.perf_counter()
                 runner.step()
                 samples[runner.library].append(time.perf_counter() - start)
@@ -276,7 +286,7 @@ def parse_arguments() -> argparse.Namespace:
         "--repeat",
         type=int,
         default=None,
-        help="timed steps per library (default: about 1.5 s' worth, 5 to 2000)",
+        help="timed steps per library (default: about --seconds worth, 5 to 2000; fewer for slow steps)",
     )
     parser.add_argument("--threads", type=int, default=2, help="threads for every library (default 2)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")

@@ -30,5 +30,6 @@ void bind_tensor(py::module_& m);
 void bind_functions(py::module_& m);
 void bind_optimizers(py::module_& m);  // optim_bindings.cpp: Adam/AdamW, RMSprop, Adagrad steps
 void bind_dense_chain(py::module_& m);
+void bind_kernel_tests(py::module_& m);  // kernel_test_bindings.cpp: _gemm for tests and benchmarks
 
 }  // namespace chainrule::bindings

@@ -32,6 +32,8 @@ void sgd_group_step(const std::vector<Tensor>& params, py::list buffers, double 
                     double weight_decay, bool nesterov, bool maximize) {
   if (static_cast<size_t>(py::len(buffers)) != params.size())
     throw ValueError("sgd_step: momentum_buffers must have one entry per parameter");
+  for (size_t i = 0; i < params.size(); ++i)  // pybind11 passes None as a null Tensor
+    if (!params[i]) throw TypeError("sgd_step: params[" + std::to_string(i) + "] must be a chainrule.Tensor, got None");
   std::vector<Tensor> bufs;
   for (py::handle h : buffers) bufs.push_back(h.is_none() ? nullptr : h.cast<Tensor>());
   cpu::SgdOptions opt{lr, momentum, dampening, weight_decay, nesterov, maximize};
@@ -45,7 +47,15 @@ void bind_functions(py::module_& m) {
   m.def("from_numpy", [](py::handle a) {
     if (!py::isinstance<py::array>(a))
       throw TypeError("from_numpy: expected a numpy.ndarray, got " + py::str(py::type::of(a).attr("__name__")).cast<std::string>());
-    return tensor_from_numpy(py::reinterpret_borrow<py::array>(a), "from_numpy");
+    py::array array = py::reinterpret_borrow<py::array>(a);
+    // As in PyTorch: shared read-only memory is allowed (loading, inference) but in-place writes
+    // through the tensor (optimizer steps, zero_) would hit memory NumPy promised not to change.
+    if (!array.writeable() &&
+        PyErr_WarnEx(PyExc_UserWarning,
+                     "from_numpy: the given NumPy array is not writable; writing to the tensor (in-place ops, "
+                     "optimizer steps) is undefined behaviour. Pass array.copy() if it will be written.", 1) < 0)
+      throw py::error_already_set();
+    return tensor_from_numpy(array, "from_numpy");
   }, py::arg("ndarray"));
   m.def("empty", [](py::args size, py::object dtype, bool requires_grad) {
     return finish_factory(empty(shape_from_args(size, "size"), dtype_or_default(dtype, DType::Float32)), requires_grad);
@@ -92,9 +102,11 @@ void bind_functions(py::module_& m) {
   m.def("_cpu_isa", []() { return std::string(cpu::isa_name(cpu::active_isa())); });
 
   // functional ops
-  m.def("linear", [](py::handle input, const Tensor& weight, const Tensor& bias) {
-    return ops::linear(as_tensor_arg(input, "input"), weight, bias);
-  }, py::arg("input"), py::arg("weight"), py::arg("bias") = nullptr);
+  m.def("linear", [](py::handle input, py::handle weight, py::handle bias) {
+    // Taken as handles so that None (or anything else) for weight is a TypeError, not a null Tensor.
+    return ops::linear(as_tensor_arg(input, "input"), as_tensor_arg(weight, "weight"),
+                       bias.is_none() ? nullptr : as_tensor_arg(bias, "bias"));
+  }, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
   m.def("matmul", [](py::handle a, py::handle b) {
     return ops::matmul(as_tensor_arg(a, "input"), as_tensor_arg(b, "other"));
   });
@@ -177,4 +189,5 @@ PYBIND11_MODULE(_core, m) {
   bindings::bind_functions(m);
   bindings::bind_optimizers(m);
   bindings::bind_dense_chain(m);
+  bindings::bind_kernel_tests(m);
 }

@@ -26,6 +26,14 @@ py::dtype numpy_dtype(DType d) {
   return py::dtype::of<float>();
 }
 
+namespace {
+// Integers (Python ints, NumPy integers: anything with __index__) but not tensors or arrays.
+bool is_index_like(py::handle h) {
+  return py::isinstance<py::int_>(h) ||
+         (py::hasattr(h, "__index__") && !py::isinstance<py::array>(h) && !py::isinstance<TensorImpl>(h));
+}
+}  // namespace
+
 Tensor tensor_from_numpy(const py::array& array, const char* arg) {
   const DType dtype = dtype_from_numpy(array.dtype(), arg);
   if (!(array.flags() & py::array::c_style))
@@ -78,17 +86,28 @@ Tensor as_tensor_arg(py::handle value, const char* arg) {
 
 Tensor as_operand(py::handle value, const Tensor& like, const char* arg) {
   if (py::isinstance<TensorImpl>(value)) return value.cast<Tensor>();
-  if (py::isinstance<py::bool_>(value) || py::isinstance<py::int_>(value)) {
-    // An integer scalar takes the tensor's dtype (as in PyTorch: int64 stays int64).
-    return full({}, value.cast<double>(), like->dtype);
-  }
-  if (py::isinstance<py::float_>(value)) {
+  if (py::isinstance<py::float_>(value)) {  // before ints: np.float64 is a float, not an index
     return full({}, value.cast<double>(), is_floating(like->dtype) ? like->dtype : DType::Float32);
+  }
+  if (is_index_like(value)) {
+    // An integer scalar (Python or NumPy) takes the tensor's dtype (as in PyTorch: int64 stays
+    // int64). int64 holds it exactly, which a double would not beyond 2**53.
+    if (like->dtype == DType::Int64) {
+      Tensor t = empty({}, DType::Int64);
+      t->ptr<int64_t>()[0] = int64_arg(value, arg);
+      return t;
+    }
+    return full({}, value.attr("__index__")().cast<double>(), like->dtype);
   }
   if (py::isinstance<py::array>(value)) {
     py::array a = py::reinterpret_borrow<py::array>(value);
-    // A NumPy scalar or array operand is copied in the tensor's dtype.
-    py::array c = py::array::ensure(a.attr("astype")(numpy_dtype(like->dtype)), py::array::c_style);
+    // A NumPy array operand is copied in the tensor's dtype, except that floating values
+    // meeting an int64 tensor are not truncated: they promote it, as a float operand does.
+    const char kind = a.dtype().kind();
+    DType d = like->dtype;
+    if (!is_floating(d) && kind == 'f')
+      d = a.dtype().itemsize() == 8 ? DType::Float64 : DType::Float32;
+    py::array c = py::array::ensure(a.attr("astype")(numpy_dtype(d)), py::array::c_style);
     return clone_data(tensor_from_numpy(c, arg));
   }
   if (py::hasattr(value, "__float__") && !py::isinstance<py::str>(value)) {
@@ -98,19 +117,37 @@ Tensor as_operand(py::handle value, const Tensor& like, const char* arg) {
                   py::str(py::type::of(value).attr("__name__")).cast<std::string>());
 }
 
+
+int64_t int64_arg(py::handle h, const char* arg) {
+  py::int_ v = h.attr("__index__")();
+  int overflow = 0;
+  const long long r = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+  if (overflow)
+    throw ValueError(std::string(arg) + ": " + py::str(v).cast<std::string>() + " does not fit in int64");
+  return static_cast<int64_t>(r);
+}
+
 Shape shape_from_args(const py::args& args, const char* arg) {
   py::sequence seq = args;
-  if (args.size() == 1 && !py::isinstance<py::int_>(args[0])) {
+  if (args.size() == 1 && !is_index_like(args[0])) {
     if (!py::isinstance<py::sequence>(args[0]))
       throw TypeError(std::string(arg) + " must be ints or a sequence of ints");
     seq = args[0].cast<py::sequence>();
   }
   Shape shape;
   for (py::handle h : seq) {
-    if (!py::isinstance<py::int_>(h) && !py::hasattr(h, "__index__"))
+    if (!is_index_like(h))
       throw TypeError(std::string(arg) + " must contain ints, got " +
                       py::str(py::type::of(h).attr("__name__")).cast<std::string>());
-    shape.push_back(h.attr("__index__")().cast<int64_t>());
+    py::int_ v = h.attr("__index__")();
+    int overflow = 0;
+    const long long d = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+    // A dimension beyond int64 is an absurd size, reported like any other too-large size.
+    if (overflow > 0)
+      throw MemoryError(std::string(arg) + ": dimension " + py::str(v).cast<std::string>() + " is too large to allocate");
+    if (overflow < 0)
+      throw ValueError(std::string(arg) + ": negative dimension " + py::str(v).cast<std::string>());
+    shape.push_back(static_cast<int64_t>(d));
   }
   return shape;
 }

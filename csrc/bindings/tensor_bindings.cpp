@@ -9,11 +9,21 @@ namespace {
 using cpu::Binary;
 using cpu::Unary;
 
+// pybind11 turns None into a null Tensor for `const Tensor&` parameters; ops assume non-null.
+const Tensor& not_none(const Tensor& t, const char* arg) {
+  if (!t) throw TypeError(std::string(arg) + " must be a chainrule.Tensor, got None");
+  return t;
+}
+
 std::vector<int64_t> dims_arg(const py::object& dim) {
   if (dim.is_none()) return {};
   if (py::isinstance<py::int_>(dim)) return {dim.cast<int64_t>()};
-  if (py::isinstance<py::sequence>(dim)) {
-    std::vector<int64_t> dims = dim.cast<std::vector<int64_t>>();
+  if (py::isinstance<py::sequence>(dim) && !py::isinstance<py::str>(dim)) {
+    std::vector<int64_t> dims;
+    for (py::handle h : dim.cast<py::sequence>()) {
+      if (!py::isinstance<py::int_>(h)) throw TypeError("dim must be None, an int or a sequence of ints");
+      dims.push_back(h.cast<int64_t>());
+    }
     if (dims.empty()) throw ValueError("dim: an empty list of dims is not allowed; pass dim=None to reduce all");
     return dims;
   }
@@ -27,8 +37,16 @@ Tensor binary_op(Binary op, const Tensor& self, py::handle other, bool reflected
 
 py::object getitem(const Tensor& self, py::handle index) {
   if (py::isinstance<py::int_>(index) || (py::hasattr(index, "__index__") && !py::isinstance<py::array>(index) &&
-                                          !py::isinstance<TensorImpl>(index)))
-    return py::cast(ops::select_row(self, index.attr("__index__")().cast<int64_t>()));
+                                          !py::isinstance<TensorImpl>(index))) {
+    int64_t i = 0;
+    try {
+      i = int64_arg(index, "index");
+    } catch (const ValueError&) {  // beyond int64 is beyond every dimension
+      throw IndexError("index " + py::str(index).cast<std::string>() + " is out of bounds for dimension 0" +
+                       (self->dim() ? " with size " + std::to_string(self->shape[0]) : std::string()));
+    }
+    return py::cast(ops::select_row(self, i));
+  }
   if (py::isinstance<py::slice>(index)) {
     if (self->dim() == 0) throw IndexError("slice: cannot slice a 0-d tensor");
     py::ssize_t start, stop, step, length;
@@ -44,7 +62,7 @@ py::object getitem(const Tensor& self, py::handle index) {
     for (py::handle h : index.cast<py::tuple>()) {
       if (!py::isinstance<py::int_>(h))
         throw IndexError("index: only integers are supported inside a tuple index (t[i, j]); slice rows with t[a:b]");
-      t = ops::select_row(t, h.cast<int64_t>());
+      t = py::cast<Tensor>(getitem(t, h));
     }
     return py::cast(t);
   }
@@ -53,7 +71,18 @@ py::object getitem(const Tensor& self, py::handle index) {
     if (py::isinstance<TensorImpl>(index)) {
       idx = index.cast<Tensor>();
     } else {
-      py::array a = py::module_::import("numpy").attr("asarray")(index, "int64");
+      py::object np = py::module_::import("numpy");
+      py::array a = np.attr("asarray")(index);
+      // A boolean mask selects the rows where it is true (PyTorch's t[mask]); reading it as
+      // 0/1 row numbers would silently gather the wrong rows.
+      if (a.dtype().kind() == 'b') {
+        if (a.ndim() != 1 || self->dim() == 0 || a.shape(0) != self->shape[0])
+          throw IndexError("index: the boolean mask has shape " + shape_str(Shape(a.shape(), a.shape() + a.ndim())) +
+                           " but the tensor has shape " + shape_str(self->shape) +
+                           "; a mask must be 1-D with one entry per row");
+        a = np.attr("flatnonzero")(a);
+      }
+      a = np.attr("asarray")(a, "int64");
       idx = clone_data(tensor_from_numpy(py::array::ensure(a, py::array::c_style), "index"));
     }
     return py::cast(ops::index_rows(self, idx));
@@ -83,21 +112,24 @@ void check_cpu_device(py::handle h) {
 }  // namespace
 
 void bind_tensor(py::module_& m) {
-  py::enum_<DType>(m, "dtype")
-      .value("float32", DType::Float32)
+  py::enum_<DType> dtype(m, "dtype");
+  dtype.value("float32", DType::Float32)
       .value("float64", DType::Float64)
       .value("int64", DType::Int64)
-      .def("__repr__", [](DType d) { return std::string("chainrule.") + dtype_name(d); })
-      .def("__str__", [](DType d) { return std::string("chainrule.") + dtype_name(d); })
       .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
       .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
+  // Replaced, not .def()'d: enum_ already has __repr__/__str__, and .def() would only chain an
+  // overload behind them that never runs.
+  auto dtype_repr = [](DType d) { return std::string("chainrule.") + dtype_name(d); };
+  dtype.attr("__repr__") = py::cpp_function(dtype_repr, py::name("__repr__"), py::is_method(dtype));
+  dtype.attr("__str__") = py::cpp_function(dtype_repr, py::name("__str__"), py::is_method(dtype));
 
   py::class_<Node, std::shared_ptr<Node>>(m, "Node")
       .def("name", [](const Node& n) { return std::string(n.name()); })
       .def("__repr__", [](const Node& n) { return "<" + std::string(n.name()) + ">"; });
 
   py::class_<TensorImpl, std::shared_ptr<TensorImpl>> t(m, "Tensor");
-  t.def(py::init([](const Tensor& other) { return ops::detach(other); }), py::arg("data"),
+  t.def(py::init([](const Tensor& other) { return ops::detach(not_none(other, "data")); }), py::arg("data"),
         "A new tensor sharing `data`'s memory, without its autograd history.")
       .def_property_readonly("shape", [](const Tensor& s) { return py::tuple(py::cast(s->shape)); })
       .def_property_readonly("ndim", [](const Tensor& s) { return s->dim(); })
@@ -157,7 +189,8 @@ void bind_tensor(py::module_& m) {
       .def("detach", &ops::detach)
       .def_property(
           "data", &ops::detach,
-          [](const Tensor& s, const Tensor& other) {
+          [](const Tensor& s, const Tensor& other_in) {
+            const Tensor& other = not_none(other_in, "data");
             // PyTorch's `t.data = x`: s now refers to x's memory, shape and dtype, keeping its
             // identity (and so its place in modules and optimizers).
             if (other->requires_grad == false && s->requires_grad && !is_floating(other->dtype))
@@ -200,6 +233,7 @@ void bind_tensor(py::module_& m) {
       .def("mean", [](const Tensor& s, py::object dim, bool keepdim) { return ops::mean(s, dims_arg(dim), keepdim); },
            py::arg("dim") = py::none(), py::arg("keepdim") = false)
       .def("argmax", [](const Tensor& s, py::object dim, bool keepdim) {
+            if (!dim.is_none() && !py::isinstance<py::int_>(dim)) throw TypeError("argmax: dim must be None or an int");
             return ops::argmax(s, dim.is_none() ? std::nullopt : std::optional<int64_t>(dim.cast<int64_t>()), keepdim);
           }, py::arg("dim") = py::none(), py::arg("keepdim") = false)
       .def("softmax", [](const Tensor& s, int64_t dim) { return ops::softmax(s, dim, false); }, py::arg("dim"))
@@ -228,7 +262,7 @@ void bind_tensor(py::module_& m) {
       .def("__rpow__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Pow, s, o, true); }, py::is_operator())
       .def("__matmul__", [](const Tensor& s, py::handle o) { return ops::matmul(s, as_operand(o, s, "other")); }, py::is_operator())
       .def("__rmatmul__", [](const Tensor& s, py::handle o) { return ops::matmul(as_operand(o, s, "other"), s); }, py::is_operator())
-      .def("matmul", [](const Tensor& s, const Tensor& o) { return ops::matmul(s, o); })
+      .def("matmul", [](const Tensor& s, const Tensor& o) { return ops::matmul(s, not_none(o, "other")); })
       .def("__getitem__", &getitem)
       // In-place updates of a tensor's values; refused on tensors that are part of a graph.
       .def("zero_", [](const Tensor& s) {
@@ -264,7 +298,7 @@ void bind_tensor(py::module_& m) {
             fill_normal(s, mean, std);
             return s;
           }, py::arg("mean") = 0.0, py::arg("std") = 1.0)
-      .def("_is_view_of", [](const Tensor& s, const Tensor& o) { return s->storage == o->storage; })
+      .def("_is_view_of", [](const Tensor& s, const Tensor& o) { return s->storage == not_none(o, "other")->storage; })
       .def("_data_ptr", [](const Tensor& s) { return reinterpret_cast<uintptr_t>(s->data); });
 }
 

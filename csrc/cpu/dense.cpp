@@ -1,5 +1,7 @@
 // Epilogue kernels of the fused dense chain: bias + activation after the forward GEMM, the
-// activation derivative after the input-gradient GEMM, and the bias gradient.
+// activation derivative (and the bias gradient) after the input-gradient GEMM. Each exists as a
+// separate pass too: the unfused reference, and the last layer's backward (no GEMM precedes it).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -24,76 +26,134 @@ bool activation_derivative_from_output(Activation act, double param) {
   }
 }
 
+// One row of a Linear layer's output: row (n) holds x W^T and becomes act(x W^T + bias); zrow
+// (n, or null) writes the pre-activation. The one definition the separate pass and the GEMM
+// epilogue share, so the fused and unfused paths agree bit for bit.
+template <typename T>
+void bias_activation_row(T* row, T* zrow, const T* bias, int64_t n, Activation act, T slope) {
+  if (bias)
+    for (int64_t o = 0; o < n; ++o) row[o] += bias[o];
+  if (zrow) std::memcpy(zrow, row, sizeof(T) * n);
+  switch (act) {
+    case Activation::Identity: break;
+    case Activation::Relu:
+      for (int64_t o = 0; o < n; ++o) row[o] = row[o] > T(0) ? row[o] : T(0);
+      break;
+    case Activation::Sigmoid:
+      for (int64_t o = 0; o < n; ++o) row[o] = T(1) / (T(1) + std::exp(-row[o]));
+      break;
+    case Activation::Tanh:
+      for (int64_t o = 0; o < n; ++o) row[o] = std::tanh(row[o]);
+      break;
+    case Activation::LeakyRelu:
+      for (int64_t o = 0; o < n; ++o) row[o] = row[o] > T(0) ? row[o] : row[o] * slope;
+      break;
+    case Activation::Gelu:
+      for (int64_t o = 0; o < n; ++o) row[o] = T(0.5) * row[o] * (T(1) + std::erf(row[o] * T(kInvSqrt2)));
+      break;
+    case Activation::GeluTanh:
+      for (int64_t o = 0; o < n; ++o) {
+        T v = row[o];
+        row[o] = T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v)));
+      }
+      break;
+  }
+}
+
+// One row of the activation backward: dz (n) holds dL/da and becomes dL/dz; a, z (n) are the
+// layer's output and pre-activation (z may be null, see activation_derivative_from_output).
+template <typename T>
+void activation_backward_row(T* dz, const T* a, const T* z, int64_t n, Activation act, T slope) {
+  switch (act) {
+    case Activation::Identity: return;
+    case Activation::Relu:
+      for (int64_t i = 0; i < n; ++i) dz[i] = a[i] > T(0) ? dz[i] : T(0);
+      return;
+    case Activation::Sigmoid:
+      for (int64_t i = 0; i < n; ++i) dz[i] = dz[i] * (T(1) - a[i]) * a[i];
+      return;
+    case Activation::Tanh:
+      for (int64_t i = 0; i < n; ++i) dz[i] = dz[i] * (T(1) - a[i] * a[i]);
+      return;
+    case Activation::LeakyRelu:
+      // With slope > 0 the sign of a is the sign of z; otherwise z was kept.
+      for (int64_t i = 0; i < n; ++i) dz[i] = (z ? z[i] : a[i]) > T(0) ? dz[i] : dz[i] * slope;
+      return;
+    case Activation::Gelu:
+      for (int64_t i = 0; i < n; ++i) {
+        T v = z[i];
+        T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
+        T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
+        dz[i] = dz[i] * (cdf + v * pdf);
+      }
+      return;
+    case Activation::GeluTanh:
+      for (int64_t i = 0; i < n; ++i) {
+        T v = z[i];
+        T t = std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v));
+        T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * v * v);
+        dz[i] = dz[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * dinner);
+      }
+      return;
+  }
+}
+
 template <typename T>
 void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, Activation act, double param) {
-  const T slope = static_cast<T>(param);
   parallel_for(B, B * OC > kParallelElements, [&](int64_t b) {
-    T* row = a + b * OC;
-    if (bias)
-      for (int64_t o = 0; o < OC; ++o) row[o] += bias[o];
-    if (z) std::memcpy(z + b * OC, row, sizeof(T) * OC);
-    switch (act) {
-      case Activation::Identity: break;
-      case Activation::Relu:
-        for (int64_t o = 0; o < OC; ++o) row[o] = row[o] > T(0) ? row[o] : T(0);
-        break;
-      case Activation::Sigmoid:
-        for (int64_t o = 0; o < OC; ++o) row[o] = T(1) / (T(1) + std::exp(-row[o]));
-        break;
-      case Activation::Tanh:
-        for (int64_t o = 0; o < OC; ++o) row[o] = std::tanh(row[o]);
-        break;
-      case Activation::LeakyRelu:
-        for (int64_t o = 0; o < OC; ++o) row[o] = row[o] > T(0) ? row[o] : row[o] * slope;
-        break;
-      case Activation::Gelu:
-        for (int64_t o = 0; o < OC; ++o) row[o] = T(0.5) * row[o] * (T(1) + std::erf(row[o] * T(kInvSqrt2)));
-        break;
-      case Activation::GeluTanh:
-        for (int64_t o = 0; o < OC; ++o) {
-          T v = row[o];
-          row[o] = T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v)));
-        }
-        break;
-    }
+    bias_activation_row(a + b * OC, z ? z + b * OC : nullptr, bias, OC, act, static_cast<T>(param));
   });
 }
 
 template <typename T>
 void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activation act, double param) {
-  const T slope = static_cast<T>(param);
-  switch (act) {
-    case Activation::Identity: return;
-    case Activation::Relu:
-      parallel_for(n, n > kParallelElements, [&](int64_t i) { dz[i] = a[i] > T(0) ? dz[i] : T(0); });
-      return;
-    case Activation::Sigmoid:
-      parallel_for(n, n > kParallelElements, [&](int64_t i) { dz[i] = dz[i] * (T(1) - a[i]) * a[i]; });
-      return;
-    case Activation::Tanh:
-      parallel_for(n, n > kParallelElements, [&](int64_t i) { dz[i] = dz[i] * (T(1) - a[i] * a[i]); });
-      return;
-    case Activation::LeakyRelu:
-      // With slope > 0 the sign of a is the sign of z; otherwise z was kept.
-      parallel_for(n, n > kParallelElements, [&](int64_t i) { dz[i] = (z ? z[i] : a[i]) > T(0) ? dz[i] : dz[i] * slope; });
-      return;
-    case Activation::Gelu:
-      parallel_for(n, n > kParallelElements, [&](int64_t i) {
-        T v = z[i];
-        T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
-        T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
-        dz[i] = dz[i] * (cdf + v * pdf);
-      });
-      return;
-    case Activation::GeluTanh:
-      parallel_for(n, n > kParallelElements, [&](int64_t i) {
-        T v = z[i];
-        T t = std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v));
-        T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * v * v);
-        dz[i] = dz[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * dinner);
-      });
-      return;
+  if (act == Activation::Identity) return;
+  // Elementwise: chunks of a row-sized length keep each call's loop long and vectorisable.
+  constexpr int64_t kChunk = 4096;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  parallel_for(chunks, n > kParallelElements, [&](int64_t c) {
+    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
+    activation_backward_row(dz + i0, a + i0, z ? z + i0 : nullptr, len, act, static_cast<T>(param));
+  });
+}
+
+template <typename T>
+void bias_activation_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, int64_t col0, int64_t rows,
+                              int64_t cols) {
+  const auto& e = *static_cast<const BiasActivationEpilogue<T>*>(ctx);
+  for (int64_t r = 0; r < rows; ++r) {
+    T* zrow = e.z ? e.z + (row0 + r) * e.ldz + col0 : nullptr;
+    bias_activation_row(c + r * ldc, zrow, e.bias ? e.bias + col0 : nullptr, cols, e.act, static_cast<T>(e.param));
   }
+}
+
+template <typename T>
+void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, int64_t col0, int64_t rows,
+                                  int64_t cols) {
+  const auto& e = *static_cast<const ActivationBackwardEpilogue<T>*>(ctx);
+  for (int64_t r = 0; r < rows; ++r) {
+    T* dz = c + r * ldc;
+    const int64_t at = (row0 + r) * e.ld + col0;
+    activation_backward_row(dz, e.a + at, e.z ? e.z + at : nullptr, cols, e.act, static_cast<T>(e.param));
+    // Row after row, as bias_grad does: the caller guarantees increasing row order per column.
+    if (e.dbias)
+      for (int64_t o = 0; o < cols; ++o) e.dbias[col0 + o] += dz[o];
+  }
+}
+
+template <typename T>
+void activation_backward_bias_grad(T* dz, T* dbias, const T* a, const T* z, int64_t B, int64_t OC, Activation act,
+                                   double param, bool accumulate) {
+  if (dbias && !accumulate) std::memset(dbias, 0, sizeof(T) * OC);
+  const ActivationBackwardEpilogue<T> e{a, z, OC, act, param, dbias};
+  // Threads take disjoint column slices and each walks all rows in order: the sums are those of
+  // bias_grad for any thread count. A slice of 64 columns is whole cache lines of each row.
+  constexpr int64_t kSliceCols = 64;
+  const int64_t slices = (OC + kSliceCols - 1) / kSliceCols;
+  parallel_for(slices, B * OC > kParallelElements, [&](int64_t s) {
+    const int64_t col0 = s * kSliceCols, cols = std::min(kSliceCols, OC - col0);
+    activation_backward_epilogue<T>(&e, dz + col0, OC, 0, col0, B, cols);
+  });
 }
 
 template <typename T> void bias_grad(T* dbias, const T* dout, int64_t B, int64_t OC, bool accumulate) {
@@ -108,7 +168,12 @@ template <typename T> void bias_grad(T* dbias, const T* dout, int64_t B, int64_t
 #define CHAINRULE_DENSE(T)                                                                              \
   template void bias_activation_forward<T>(T*, T*, const T*, int64_t, int64_t, Activation, double);     \
   template void activation_backward_inplace<T>(T*, const T*, const T*, int64_t, Activation, double);    \
-  template void bias_grad<T>(T*, const T*, int64_t, int64_t, bool);
+  template void bias_grad<T>(T*, const T*, int64_t, int64_t, bool);                                     \
+  template void bias_activation_epilogue<T>(const void*, T*, int64_t, int64_t, int64_t, int64_t, int64_t); \
+  template void activation_backward_epilogue<T>(const void*, T*, int64_t, int64_t, int64_t, int64_t,      \
+                                                int64_t);                                               \
+  template void activation_backward_bias_grad<T>(T*, T*, const T*, const T*, int64_t, int64_t, Activation, \
+                                                 double, bool);
 CHAINRULE_DENSE(float)
 CHAINRULE_DENSE(double)
 #undef CHAINRULE_DENSE

@@ -9,6 +9,8 @@
 //   ir  one A micro-panel (mr x kc)      stays in L1 while the jr loop streams B from L2
 //   jr  one micro-tile                   the ISA micro-kernel (csrc/cpu/isa/)
 // Small problems skip packing where the operand can be read in place ("sup" path, PERF.md).
+// Tiny vector-like problems (N or K of 1) skip the tiles altogether (run_direct).
+// An optional epilogue (GemmEpilogue) runs on each strip of C right after its last K block.
 #include "chainrule/gemm.h"
 
 #include <omp.h>
@@ -143,6 +145,7 @@ struct Problem {
     T* C;
     int64_t ldc;
     bool accumulate;
+    GemmEpilogue<T> epilogue;
 
     // op(A)(i, k) = A[i * a_row_stride() + k * a_k_stride()]
     int64_t a_row_stride() const { return ta == Trans::No ? lda : 1; }
@@ -156,6 +159,10 @@ constexpr int64_t kABlockBytes = 2 * 1024 * 1024;  // packed A block mc x kc: a 
 constexpr double kParallelMinFlop = 2.0e6;        // below this a fork/join costs more than it saves
 constexpr double kSupMaxFlop = 8.0e6;             // below this, packing overhead would dominate
 constexpr int64_t kPackAMinN = 1024;              // columns that amortise packing A (see below)
+// Multiply-adds below which a vector-like problem (N or K of 1) runs as plain loops: there a
+// register tile is mostly masked lanes, and the per-tile and packing overheads (about 0.3-0.5 us
+// for the seed net's (100, 1, 5) and (100, 5, 1)) exceed the arithmetic.
+constexpr int64_t kDirectMaxMacs = 1 << 14;
 
 struct Blocking {
     int64_t kc, nc, mc;
@@ -299,6 +306,7 @@ void run_rectangle(const Problem<T>& p, const MicroKernel<T>& kern, const Blocki
         for (int64_t pc = 0; pc < p.K; pc += bl.kc) {
             const int64_t kc = std::min(bl.kc, p.K - pc);
             const bool accumulate = p.accumulate || pc > 0;
+            const bool last_k_block = pc + kc >= p.K;
 
             const T* a_block;
             int64_t a_row_stride, a_k_stride;
@@ -339,6 +347,10 @@ void run_rectangle(const Problem<T>& p, const MicroKernel<T>& kern, const Blocki
                         kern.tile(kc, a_panel, a_row_stride, a_k_stride, b_block + (jr / nr) * b_panel_step,
                                   b_k_stride, c_row + jr, p.ldc, rows, cols, accumulate);
                     }
+                    // The strip (rows x n, at most mr x nc: tens of KiB) was just written: finish
+                    // it while it is in L1/L2 instead of in a later pass over all of C.
+                    if (last_k_block && p.epilogue.apply)
+                        p.epilogue.apply(p.epilogue.ctx, c_row, p.ldc, ic + ir, jc, rows, n);
                 }
             }
         }
@@ -352,7 +364,8 @@ struct Grid {
     int tn, tm;
 };
 
-Grid choose_grid(int64_t M, int64_t N, int mr, int nr, int threads) {
+// split_rows == false keeps every column on one thread (an epilogue that sums over rows).
+Grid choose_grid(int64_t M, int64_t N, int mr, int nr, int threads, bool split_rows) {
     auto fitting = [](int64_t tiles, int want) {
         int t = int(std::max<int64_t>(1, std::min<int64_t>(want, tiles)));
         while (want % t != 0) --t;
@@ -360,7 +373,7 @@ Grid choose_grid(int64_t M, int64_t N, int mr, int nr, int threads) {
     };
     // A column slice narrower than two register tiles wastes the A packing it repeats.
     const int tn = fitting(N / (2 * int64_t(nr)), threads);
-    const int tm = fitting(M / (2 * int64_t(mr)), threads / tn);
+    const int tm = split_rows ? fitting(M / (2 * int64_t(mr)), threads / tn) : 1;
     return {tn, tm};
 }
 
@@ -371,6 +384,51 @@ void share(int64_t length, int64_t unit, int part, int parts, int64_t& begin, in
     end = std::min(length, units * (part + 1) / parts * unit);
 }
 
+// Plain loops for tiny vector-like problems, with the same per-element contract as the tiles:
+// each C(i, j) starts at 0 (or C) and adds op(A)(i, k) * op(B)(k, j) in increasing k.
+// Single-threaded and independent of the ISA, so as deterministic as the tiled path.
+//   N == 1: dot products, four rows at a time so four independent sums hide the add latency.
+//   K == 1: an outer product, one row of C at a time.
+// (M == 1 stays on the tiles: there one tile row already vectorises along N.)
+template <typename T>
+void run_direct(const Problem<T>& p) {
+    const int64_t a_row_stride = p.a_row_stride(), a_k_stride = p.a_k_stride();
+    const int64_t b_k_stride = p.tb == Trans::No ? p.ldb : 1;  // op(B)(k, j) = B[k * b_k_stride + j * b_j_stride]
+    const int64_t b_j_stride = p.tb == Trans::No ? 1 : p.ldb;
+    const T* __restrict b = p.B;
+    if (p.N == 1) {
+        constexpr int kRows = 4;
+        int64_t i = 0;
+        for (; i + kRows <= p.M; i += kRows) {
+            T sum[kRows];
+            for (int r = 0; r < kRows; ++r) sum[r] = p.accumulate ? p.C[(i + r) * p.ldc] : T(0);
+            const T* __restrict a = p.A + i * a_row_stride;
+            for (int64_t k = 0; k < p.K; ++k) {
+                const T bk = b[k * b_k_stride];
+                for (int r = 0; r < kRows; ++r) sum[r] += a[r * a_row_stride + k * a_k_stride] * bk;
+            }
+            for (int r = 0; r < kRows; ++r) p.C[(i + r) * p.ldc] = sum[r];
+        }
+        for (; i < p.M; ++i) {
+            T sum = p.accumulate ? p.C[i * p.ldc] : T(0);
+            const T* __restrict a = p.A + i * a_row_stride;
+            for (int64_t k = 0; k < p.K; ++k) sum += a[k * a_k_stride] * b[k * b_k_stride];
+            p.C[i * p.ldc] = sum;
+        }
+    } else {  // K == 1
+        for (int64_t i = 0; i < p.M; ++i) {
+            const T a = p.A[i * a_row_stride];
+            T* __restrict c = p.C + i * p.ldc;
+            if (p.accumulate) {
+                for (int64_t j = 0; j < p.N; ++j) c[j] += a * b[j * b_j_stride];
+            } else {
+                for (int64_t j = 0; j < p.N; ++j) c[j] = T(0) + a * b[j * b_j_stride];
+            }
+        }
+    }
+    if (p.epilogue.apply) p.epilogue.apply(p.epilogue.ctx, p.C, p.ldc, 0, 0, p.M, p.N);
+}
+
 template <typename T>
 void gemm_dispatch(const Problem<T>& p) {
     if (p.M <= 0 || p.N <= 0) return;
@@ -378,6 +436,11 @@ void gemm_dispatch(const Problem<T>& p) {
         if (!p.accumulate) {
             for (int64_t i = 0; i < p.M; ++i) std::fill(p.C + i * p.ldc, p.C + i * p.ldc + p.N, T(0));
         }
+        if (p.epilogue.apply) p.epilogue.apply(p.epilogue.ctx, p.C, p.ldc, 0, 0, p.M, p.N);
+        return;
+    }
+    if ((p.N == 1 || p.K == 1) && p.M * p.N * p.K <= kDirectMaxMacs) {
+        run_direct(p);
         return;
     }
     const MicroKernel<T> kern = micro_kernel_for<T>(active_isa());
@@ -385,7 +448,8 @@ void gemm_dispatch(const Problem<T>& p) {
 
     const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
     const int max_threads = flop < kParallelMinFlop ? 1 : omp_get_max_threads();
-    const Grid grid = choose_grid(p.M, p.N, kern.mr, kern.nr, max_threads);
+    const bool split_rows = !p.epilogue.sums_over_rows;
+    const Grid grid = choose_grid(p.M, p.N, kern.mr, kern.nr, max_threads, split_rows);
     const int threads = grid.tn * grid.tm;
     if (threads <= 1) {
         run_rectangle(p, kern, bl, 0, p.M, 0, p.N);
@@ -395,7 +459,7 @@ void gemm_dispatch(const Problem<T>& p) {
     {
         // The runtime may grant fewer threads than asked (nested regions): re-cut for the team.
         const int team = omp_get_num_threads();
-        const Grid g = team == threads ? grid : choose_grid(p.M, p.N, kern.mr, kern.nr, team);
+        const Grid g = team == threads ? grid : choose_grid(p.M, p.N, kern.mr, kern.nr, team, split_rows);
         const int t = omp_get_thread_num();
         if (t < g.tn * g.tm) {
             int64_t n0, n1, m0, m1;
@@ -424,7 +488,13 @@ void set_isa_for_testing(Isa isa) { isa_slot().store(static_cast<int>(clamp_to_s
 template <typename T>
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
           int64_t ldb, T* C, int64_t ldc, bool accumulate) {
-    gemm_dispatch(Problem<T>{ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate});
+    gemm_dispatch(Problem<T>{ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate, GemmEpilogue<T>{}});
+}
+
+template <typename T>
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T* C, int64_t ldc, bool accumulate, const GemmEpilogue<T>& epilogue) {
+    gemm_dispatch(Problem<T>{ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate, epilogue});
 }
 
 // The oracle: a plain triple loop, summed in double (long double for double) so that it is more
@@ -450,6 +520,10 @@ template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*,
                           int64_t, float*, int64_t, bool);
 template void gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
                            int64_t, double*, int64_t, bool);
+template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
+                          int64_t, float*, int64_t, bool, const GemmEpilogue<float>&);
+template void gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
+                           int64_t, double*, int64_t, bool, const GemmEpilogue<double>&);
 template void gemm_reference<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t,
                                     const float*, int64_t, float*, int64_t, bool);
 template void gemm_reference<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t,

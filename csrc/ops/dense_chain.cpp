@@ -1,4 +1,6 @@
-// The fused dense chain: forward with bias+activation epilogues, backward as one node.
+// The fused dense chain: forward with bias+activation epilogues, backward as one node whose
+// input-gradient GEMMs apply the previous layer's activation derivative and bias gradient in
+// their epilogue. The separate passes (csrc/cpu/dense.cpp) stay as the reference.
 #include "chainrule/dense_chain.h"
 
 #include <cstring>
@@ -72,11 +74,17 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input, size_t slo
       Tensor z;
       if (!cpu::activation_derivative_from_output(layer.act, layer.act_param))
         z = workspace_.acquire(slot_base + 2 * l + 1, {B, OC}, dtype);
-      // out (B, OC) = a (B, C) W^T, then bias and activation applied to the finished rows.
+      // out (B, OC) = act(a (B, C) W^T + bias), with z = the pre-activation when it is kept: bias,
+      // copy and activation run in the GEMM's epilogue on each strip of out while it is in cache.
+      const cpu::BiasActivationEpilogue<T> finish{layer.bias ? layer.bias->ptr<T>() : nullptr,
+                                                  z ? z->ptr<T>() : nullptr, OC, layer.act, layer.act_param};
+      cpu::GemmEpilogue<T> epilogue;
+      if (finish.bias || finish.z || finish.act != Activation::Identity) {
+        epilogue.apply = cpu::bias_activation_epilogue<T>;
+        epilogue.ctx = &finish;
+      }
       cpu::gemm<T>(Trans::No, Trans::Yes, B, OC, C, acts.a[l]->ptr<T>(), C, layer.weight->ptr<T>(), C, out->ptr<T>(),
-                   OC, false);
-      cpu::bias_activation_forward<T>(out->ptr<T>(), z ? z->ptr<T>() : nullptr,
-                                      layer.bias ? layer.bias->ptr<T>() : nullptr, B, OC, layer.act, layer.act_param);
+                   OC, false, epilogue);
       acts.a[l + 1] = out;
       acts.z[l] = z;
     }
@@ -104,32 +112,54 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
   const int64_t B = acts.a[0]->numel / in_features();
   ops::dispatch_floating(dtype, "Sequential backward", "grad", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    Tensor delta = dout;  // (B, OC_l): dL/da of layer l, turned into dL/dz in place
+    // Where layer l's bias gradient goes: null when it is not wanted; acc says write or add.
+    auto bias_grad_target = [&](const DenseLayer& layer, bool& acc) -> T* {
+      acc = false;
+      if (!layer.bias || !layer.bias->requires_grad) return nullptr;
+      Tensor db = accumulate_grads ? grad_target(layer.bias, acc) : layer.bias->grad;
+      return db->ptr<T>();
+    };
+    // The seed's delta(L-1) = dL/da(L-1) * sigma'(z(L-1)) and dL/db(L-1), in one pass over dout.
+    {
+      const DenseLayer& last = layers_[L - 1];
+      bool acc = false;
+      T* db = bias_grad_target(last, acc);
+      if (db || last.act != Activation::Identity)
+        cpu::activation_backward_bias_grad<T>(dout->ptr<T>(), db, acts.a[L]->ptr<T>(),
+                                              acts.z[L - 1] ? acts.z[L - 1]->ptr<T>() : nullptr, B,
+                                              last.weight->shape[0], last.act, last.act_param, acc);
+    }
+    Tensor delta = dout;  // (B, OC_l): dL/dz of layer l; its bias gradient is already done
     for (size_t l = L; l-- > 0;) {
       const DenseLayer& layer = layers_[l];
       const int64_t C = layer.weight->shape[1], OC = layer.weight->shape[0];
-      // the seed's delta(l) = dL/da(l) * sigma'(z(l))
-      cpu::activation_backward_inplace<T>(delta->ptr<T>(), acts.a[l + 1]->ptr<T>(),
-                                          acts.z[l] ? acts.z[l]->ptr<T>() : nullptr, B * OC, layer.act,
-                                          layer.act_param);
-      // dL/dW(l) = delta(l)^T a(l-1), dL/db(l) = column sums of delta(l)
+      // dL/dW(l) = delta(l)^T a(l-1)
       if (layer.weight->requires_grad) {
         bool acc = false;
         Tensor dW = accumulate_grads ? grad_target(layer.weight, acc) : layer.weight->grad;
         cpu::gemm<T>(Trans::Yes, Trans::No, OC, C, B, delta->ptr<T>(), OC, acts.a[l]->ptr<T>(), C, dW->ptr<T>(), C, acc);
       }
-      if (layer.bias && layer.bias->requires_grad) {
-        bool acc = false;
-        Tensor db = accumulate_grads ? grad_target(layer.bias, acc) : layer.bias->grad;
-        cpu::bias_grad<T>(db->ptr<T>(), delta->ptr<T>(), B, OC, acc);
-      }
-      // dL/da(l-1) = delta(l) W(l): into a workspace buffer, or the caller's dinput for l == 0
       if (l > 0) {
+        // delta(l-1) = (delta(l) W(l)) * sigma'(z(l-1)) and dL/db(l-1) = its column sums: the
+        // derivative and the sums run in the epilogue of the GEMM that makes dL/da(l-1).
+        const DenseLayer& prev = layers_[l - 1];
+        bool acc = false;
+        T* db = bias_grad_target(prev, acc);
+        if (db && !acc) std::memset(db, 0, sizeof(T) * C);
+        const cpu::ActivationBackwardEpilogue<T> finish{acts.a[l]->ptr<T>(), acts.z[l - 1] ? acts.z[l - 1]->ptr<T>() : nullptr,
+                                                        C, prev.act, prev.act_param, db};
+        cpu::GemmEpilogue<T> epilogue;
+        if (db || prev.act != Activation::Identity) {
+          epilogue.apply = cpu::activation_backward_epilogue<T>;
+          epilogue.ctx = &finish;
+          epilogue.sums_over_rows = db != nullptr;
+        }
         Tensor next = workspace_.acquire(slot_base + l, {B, C}, dtype);
         cpu::gemm<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, layer.weight->ptr<T>(), C, next->ptr<T>(), C,
-                     false);
+                     false, epilogue);
         delta = next;
       } else if (dinput) {
+        // dL/dx = delta(0) W(0)
         cpu::gemm<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, layer.weight->ptr<T>(), C,
                      dinput->ptr<T>(), C, false);
       }

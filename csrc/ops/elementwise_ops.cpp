@@ -79,11 +79,25 @@ struct BinaryNode : Node {
 
 Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
   // Type promotion as in PyTorch: int64 < float32 < float64, and true division of integers.
+  // A 0-d operand beside a dimensioned one only decides the result when it is of a higher
+  // category (float vs int): float32 [n] * float64 scalar stays float32, as in torch.
   DType dtype = promote(a_in->dtype, b_in->dtype);
+  if ((a_in->dim() == 0) != (b_in->dim() == 0)) {
+    const Tensor& dimmed = a_in->dim() ? a_in : b_in;
+    const Tensor& scalar = a_in->dim() ? b_in : a_in;
+    dtype = is_floating(scalar->dtype) && !is_floating(dimmed->dtype) ? scalar->dtype : dimmed->dtype;
+  }
   if (op == cpu::Binary::Div && dtype == DType::Int64) dtype = DType::Float32;
   Tensor a = a_in->dtype == dtype ? a_in : cast(a_in, dtype);
   Tensor b = b_in->dtype == dtype ? b_in : cast(b_in, dtype);
 
+  if (op == cpu::Binary::Pow && dtype == DType::Int64) {
+    const int64_t* e = b->ptr<int64_t>();
+    for (int64_t i = 0; i < b->numel; ++i)
+      if (e[i] < 0)
+        throw ValueError("pow: integers to negative integer powers are not allowed (exponent " + std::to_string(e[i]) +
+                         "); use a float base or exponent");
+  }
   cpu::Broadcast bc = cpu::make_broadcast(a->shape, b->shape);
   Tensor out = empty(bc.out_shape, dtype);
   dispatch_all(dtype, [&](auto tag) {

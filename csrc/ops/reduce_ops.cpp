@@ -93,6 +93,13 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   check_floating(x, "mean", "input");
+  // Validated here too so that errors name mean, not the sum it is built on.
+  std::vector<bool> seen(std::max<int64_t>(x->dim(), 1), false);
+  for (int64_t d : dims) {
+    const int64_t k = normalize_dim(d, x->dim(), "mean: dim");
+    if (seen[k]) throw ValueError("mean: dim " + std::to_string(d) + " appears more than once in the list of dims");
+    seen[k] = true;
+  }
   Tensor s = sum(x, dims, keepdim);
   const int64_t count = s->numel ? x->numel / s->numel : 0;
   return binary(cpu::Binary::Mul, s, scalar_like(1.0 / static_cast<double>(count), s));

@@ -1,5 +1,6 @@
 // Views, copies and casts: reshape, transpose, first-dimension slicing and gathering.
 #include <cstring>
+#include <limits>
 
 #include "op_utils.h"
 
@@ -74,6 +75,11 @@ Tensor reshape(const Tensor& x, const Shape& shape_in) {
       infer = static_cast<int64_t>(i);
     } else if (shape[i] < 0) {
       throw ValueError("reshape: shape " + shape_str(shape_in) + " has a negative dimension");
+    } else if (shape[i] != 0 && known > std::numeric_limits<int64_t>::max() / shape[i]) {
+      // The product overflows int64, so it cannot equal the input's element count (and
+      // multiplying on would wrap around to a count that might).
+      throw ValueError("reshape: shape " + shape_str(shape_in) + " is invalid for input of size " +
+                       std::to_string(x->numel));
     } else {
       known *= shape[i];
     }

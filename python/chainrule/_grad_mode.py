@@ -26,12 +26,20 @@ class _GradModeContext:
         return wrapper
 
 
-class no_grad(_GradModeContext):
+class _NoParamContext(_GradModeContext):
+    # Like PyTorch 2.x, `@no_grad` works without parentheses too: no_grad(fn) is the decorated fn.
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+class no_grad(_NoParamContext):
     """Records nothing inside the block: results have no grad_fn (inference, weight updates)."""
     _enabled = False
 
 
-class enable_grad(_GradModeContext):
+class enable_grad(_NoParamContext):
     _enabled = True
 
 
@@ -51,6 +59,12 @@ class set_grad_enabled(_GradModeContext):
     def __exit__(self, *exc):
         _core._set_grad_enabled(self._previous)
         return False
+
+    def __call__(self, fn):
+        # Used as a decorator, the mode must apply inside calls only: undo the switch that
+        # __init__ made at decoration time (as PyTorch does).
+        _core._set_grad_enabled(self._previous)
+        return super().__call__(fn)
 
 
 is_grad_enabled = _core.is_grad_enabled

@@ -51,7 +51,7 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
         array = np.asarray(data)
         if array.dtype == object:
             raise TypeError("tensor: data must be numbers or nested sequences of numbers of equal length")
-        if not isinstance(data, np.ndarray) and array.dtype == np.float64:
+        if dtype is None and not isinstance(data, np.ndarray) and array.dtype == np.float64:
             array = array.astype(np.float32)  # Python floats default to float32, as in PyTorch
     if array.dtype.kind not in "iubf":
         raise TypeError(f"tensor: unsupported data type {array.dtype}")

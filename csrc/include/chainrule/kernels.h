@@ -99,6 +99,41 @@ template <typename T>
 void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activation act, double param);
 // dbias (OC) writes (accumulate == false) or adds (accumulate == true) the column sums of dout (B, OC).
 template <typename T> void bias_grad(T* dbias, const T* dout, int64_t B, int64_t OC, bool accumulate);
+// The two in one pass over dz (B, OC): activation_backward_inplace, then dbias (OC, or null)
+// writes/adds the column sums of the resulting dL/dz, summed in row order like bias_grad.
+template <typename T>
+void activation_backward_bias_grad(T* dz, T* dbias, const T* a, const T* z, int64_t B, int64_t OC, Activation act,
+                                   double param, bool accumulate);
+
+// GEMM epilogues (GemmEpilogue in gemm.h; ctx points at the struct named with each). They apply
+// the passes above to a finished block C[row0 : row0 + rows, col0 : col0 + cols] of a GEMM.
+// Forward, on out = x W^T (B, OC): adds bias (OC, or null), writes the pre-activation into z
+// (B, OC, row stride ldz, or null), then writes act(.) into the block.
+template <typename T> struct BiasActivationEpilogue {
+  const T* bias;
+  T* z;
+  int64_t ldz;
+  Activation act;
+  double param;
+};
+template <typename T>
+void bias_activation_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, int64_t col0, int64_t rows,
+                              int64_t cols);
+// Backward, on dL/da (B, OC) of a layer: overwrites it with dL/dz using the layer's output a and
+// pre-activation z (both (B, OC), row stride ld; z may be null), then adds each block's column
+// sums of dL/dz into dbias (OC, or null; zeroed by the caller first when it is to be written).
+// With dbias, the GEMM must run with sums_over_rows so every column sums in row order.
+template <typename T> struct ActivationBackwardEpilogue {
+  const T* a;
+  const T* z;
+  int64_t ld;
+  Activation act;
+  double param;
+  T* dbias;
+};
+template <typename T>
+void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, int64_t col0, int64_t rows,
+                                  int64_t cols);
 
 // ---- losses -------------------------------------------------------------------------------------
 enum class Loss : uint8_t { MSE, L1, Huber, BCE, BCEWithLogits };

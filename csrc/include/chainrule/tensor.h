@@ -22,6 +22,8 @@ struct ValueError : std::invalid_argument { using std::invalid_argument::invalid
 struct TypeError : std::invalid_argument { using std::invalid_argument::invalid_argument; };
 struct IndexError : std::out_of_range { using std::out_of_range::out_of_range; };
 struct RuntimeError : std::runtime_error { using std::runtime_error::runtime_error; };
+// An allocation that cannot succeed (or did not); unlike std::bad_alloc it says what was asked for.
+struct MemoryError : std::runtime_error { using std::runtime_error::runtime_error; };
 
 // ---- dtypes -------------------------------------------------------------------------------
 enum class DType : uint8_t { Float32 = 0, Float64 = 1, Int64 = 2 };

@@ -1,6 +1,9 @@
 """chainrule.optim: optimizers (one fused C++ update per parameter group) and LR schedulers."""
 from chainrule.optim.optimizer import Optimizer
 from chainrule.optim.sgd import SGD
+from chainrule.optim.adam import Adam, AdamW
+from chainrule.optim.rmsprop import RMSprop
+from chainrule.optim.adagrad import Adagrad
 from chainrule.optim import lr_scheduler
 
-__all__ = ["Optimizer", "SGD", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]

@@ -50,8 +50,9 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     clip_coef = dtype.type(max_norm) / (dtype.type(total) + dtype.type(1e-6))
     # "not >= 1" rather than "< 1": a NaN norm scales the gradients to NaN, as torch's clamp does.
     if not clip_coef >= 1:
-        for v in views:
-            v *= clip_coef
+        with np.errstate(invalid="ignore"):  # inf * 0 is NaN in torch too, without a warning
+            for v in views:
+                v *= clip_coef
     return tensor(total, dtype=grads[0].dtype)
 
 

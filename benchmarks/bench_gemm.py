@@ -1,0 +1,163 @@
+"""The GEMM alone against NumPy's OpenBLAS, at the three GEMMs of a Linear layer.
+
+For each (M, N, K) = (batch, out features, in features) of /work/shared/PERF.md's workloads:
+
+    fwd  Y  = X W^T     (M, N, K)    X (M, K), W (N, K)
+    dX   dX = dY W      (M, K, N)    dY (M, N), W (N, K)
+    dW   dW = dY^T X    (N, K, M)    dY (M, N), X (M, K)
+
+chainrule is called through the test-only binding _core._gemm (one Python call around the
+kernel, nothing else); NumPy through np.matmul(..., out=) on the same (transposed-view) operands.
+Both use the same thread count, interleaved in rounds so a noisy machine slows them alike; the
+table gives median GFLOP/s and the ratio chainrule / NumPy (above 1: chainrule faster).
+
+    python benchmarks/bench_gemm.py                      # 2 threads, float32, JSON to bench_gemm.json
+    python benchmarks/bench_gemm.py --threads 1 --dtype float64 --json out.json
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Before NumPy is imported: OpenBLAS reads these once, when it loads (see bench_mlp.py).
+_SLOW_OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_REMOVED_MARKER = "CHAINRULE_BENCH_REMOVED_ENV"
+
+
+def _rerun_without_openblas_overrides() -> None:
+    found = [name for name in _SLOW_OPENBLAS_VARIABLES if name in os.environ]
+    if not found:
+        return
+    environment = {name: value for name, value in os.environ.items() if name not in found}
+    environment[_REMOVED_MARKER] = " ".join(f"{name}={os.environ[name]}" for name in found)
+    arguments = sys.orig_argv[1:] if hasattr(sys, "orig_argv") else sys.argv
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, *arguments], environment)
+
+
+def _threads_from_arguments(default: int = 2) -> int:
+    for index, argument in enumerate(sys.argv):
+        if argument == "--threads" and index + 1 < len(sys.argv):
+            return int(sys.argv[index + 1])
+        if argument.startswith("--threads="):
+            return int(argument.split("=", 1)[1])
+    return default
+
+
+if __name__ == "__main__":
+    _rerun_without_openblas_overrides()
+    os.environ["OPENBLAS_NUM_THREADS"] = str(_threads_from_arguments())
+    os.environ["OMP_NUM_THREADS"] = str(_threads_from_arguments())
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+SHAPES = [(256, 512, 784), (512, 4096, 1024), (512, 4096, 4096), (128, 256, 784)]
+
+
+def _openblas_kernel() -> str:
+    try:
+        import threadpoolctl
+        for info in threadpoolctl.threadpool_info():
+            if info.get("internal_api") == "openblas":
+                return f"{info.get('architecture')} ({info.get('num_threads')} threads)"
+    except ImportError:
+        pass
+    return "unknown (threadpoolctl not installed)"
+
+
+def _cases(dtype, rng):
+    """(name, M, N, K, chainrule call, numpy call) for every shape and Linear GEMM."""
+    cases = []
+    for batch, out_f, in_f in SHAPES:
+        X = rng.standard_normal((batch, in_f)).astype(dtype)
+        W = rng.standard_normal((out_f, in_f)).astype(dtype)
+        dY = rng.standard_normal((batch, out_f)).astype(dtype)
+        for name, ta, tb, A, B, M, N, K in [
+            ("fwd X W^T", False, True, X, W, batch, out_f, in_f),
+            ("dX  dY W", False, False, dY, W, batch, in_f, out_f),
+            ("dW  dY^T X", True, False, dY, X, out_f, in_f, batch),
+        ]:
+            c_ours = np.empty((M, N), dtype)
+            c_numpy = np.empty((M, N), dtype)
+            opA, opB = (A.T if ta else A), (B.T if tb else B)
+            cases.append((f"{name:11s}", (batch, out_f, in_f), M, N, K,
+                          lambda ta=ta, tb=tb, A=A, B=B, C=c_ours: _core._gemm("", ta, tb, A, B, C, False),
+                          lambda opA=opA, opB=opB, C=c_numpy: np.matmul(opA, opB, out=C)))
+    return cases
+
+
+def _seconds(call, min_time=0.05):
+    """Median-friendly sample: the mean time of enough calls to fill min_time."""
+    call()
+    reps, elapsed = 1, 0.0
+    while True:
+        start = time.perf_counter()
+        for _ in range(reps):
+            call()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time:
+            return elapsed / reps
+        reps *= 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--json", default="bench_gemm.json", help="where to write the results ('' for none)")
+    args = parser.parse_args()
+
+    global _core
+    import chainrule as cr
+    from chainrule import _core
+    cr.set_num_threads(args.threads)
+    try:
+        import threadpoolctl
+        threadpoolctl.threadpool_limits(args.threads)
+    except ImportError:
+        pass
+
+    removed = os.environ.get(_REMOVED_MARKER)
+    print(f"chainrule {cr.config()['cpu_isa']} GEMM vs NumPy {np.__version__} OpenBLAS {_openblas_kernel()}; "
+          f"{args.threads} threads, {args.dtype}, median of {args.rounds} interleaved rounds")
+    if removed:
+        print(f"(unset for this run: {removed})")
+
+    cases = _cases(np.dtype(args.dtype), np.random.default_rng(0))
+    times = {index: ([], []) for index in range(len(cases))}
+    for _ in range(args.rounds):
+        for index, (_, _, _, _, _, ours, numpy_call) in enumerate(cases):
+            times[index][0].append(_seconds(ours))
+            times[index][1].append(_seconds(numpy_call))
+
+    rows = []
+    print(f"{'layer (B,OC,C)':>20s}  {'gemm':11s} {'M':>5s} {'N':>5s} {'K':>5s}  "
+          f"{'chainrule':>10s} {'numpy':>10s}  {'ratio':>6s}")
+    for index, (name, layer, M, N, K, _, _) in enumerate(cases):
+        flop = 2.0 * M * N * K
+        ours = statistics.median(times[index][0])
+        theirs = statistics.median(times[index][1])
+        rows.append(dict(gemm=name.strip(), layer=list(layer), M=M, N=N, K=K,
+                         chainrule_gflops=flop / ours * 1e-9, numpy_gflops=flop / theirs * 1e-9,
+                         ratio=theirs / ours))
+        print(f"{str(layer):>20s}  {name} {M:5d} {N:5d} {K:5d}  {flop / ours * 1e-9:8.1f} G "
+              f"{flop / theirs * 1e-9:8.1f} G  {theirs / ours:6.2f}")
+    geo = float(np.exp(np.mean([np.log(r["ratio"]) for r in rows])))
+    print(f"geometric mean ratio chainrule/numpy: {geo:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(threads=args.threads, dtype=args.dtype, isa=cr.config()["cpu_isa"],
+                           openblas=_openblas_kernel(), removed_env=removed, rows=rows,
+                           geometric_mean_ratio=geo), f, indent=2)
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

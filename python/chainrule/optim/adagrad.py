@@ -1,0 +1,53 @@
+"""Adagrad with PyTorch's update rule (one fused C++ update per parameter group)."""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule import _core
+from chainrule._grad_mode import enable_grad
+from chainrule._tensor import as_tensor, numpy_dtype
+from chainrule.optim.optimizer import Optimizer, _check_non_negative, _gather_state, _store_state
+
+
+class Adagrad(Optimizer):
+    """torch.optim.Adagrad's exact rule (lr decay, weight decay, initial accumulator, maximize).
+
+    State per parameter, as in PyTorch: 'step' (a Python int here, a 0-d tensor in PyTorch) and
+    'sum'. Like PyTorch, the state is created when a parameter joins the optimizer, not at its
+    first step, so state_dict() lists every parameter. foreach, differentiable and fused are
+    accepted so PyTorch code runs unchanged; they do not change the math.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, foreach=None, *, maximize: bool = False,
+                 differentiable: bool = False, fused=None):
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        for p in group["params"]:
+            state = self.state[p]
+            state["step"] = 0
+            state["sum"] = as_tensor(np.full(tuple(p.shape), float(group["initial_accumulator_value"]),
+                                             dtype=numpy_dtype(p.dtype)))
+
+    def _validate_group(self, group):
+        _check_non_negative("Adagrad", group, ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"))
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._validate_group(group)  # the group may have been edited (e.g. by a scheduler)
+            params = group["params"]
+            steps, state = _gather_state(self, params, ("sum",))
+            _core.adagrad_step(params, state["sum"], steps, float(group["lr"]), float(group["lr_decay"]),
+                               float(group["weight_decay"]), float(group["initial_accumulator_value"]),
+                               float(group["eps"]), bool(group["maximize"]))
+            _store_state(self, params, steps, state)
+        return loss

@@ -1,0 +1,63 @@
+"""Adam and AdamW with PyTorch's update rules (one fused C++ update per parameter group)."""
+from __future__ import annotations
+
+import numbers
+
+from chainrule import _core
+from chainrule._grad_mode import enable_grad
+from chainrule.optim.optimizer import Optimizer, _check_non_negative, _gather_state, _store_state
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam's exact rule (weight decay, AMSGrad, maximize).
+
+    State per parameter, as in PyTorch: 'step' (a Python int here, a 0-d tensor in PyTorch),
+    'exp_avg', 'exp_avg_sq' and, with amsgrad, 'max_exp_avg_sq'. decoupled_weight_decay=True is
+    AdamW, as in PyTorch. foreach, capturable, differentiable and fused are accepted so PyTorch
+    code runs unchanged; they do not change the math.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+                 amsgrad: bool = False, *, foreach=None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused=None, decoupled_weight_decay: bool = False):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group):
+        owner = type(self).__name__
+        _check_non_negative(owner, group, ("lr", "eps", "weight_decay"))
+        betas = group["betas"]
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
+        for index, beta in enumerate(betas):
+            if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
+                raise ValueError(f"{owner}: invalid beta parameter at index {index}: {beta}")
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._validate_group(group)  # the group may have been edited (e.g. by a scheduler)
+            params = group["params"]
+            steps, state = _gather_state(self, params, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
+            beta1, beta2 = group["betas"]
+            _core.adam_step(params, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"], steps,
+                            float(group["lr"]), float(beta1), float(beta2), float(group["eps"]),
+                            float(group["weight_decay"]), bool(group["amsgrad"]), bool(group["maximize"]),
+                            bool(group["decoupled_weight_decay"]))
+            _store_state(self, params, steps, state)
+        return loss
+
+
+class AdamW(Adam):
+    """torch.optim.AdamW's exact rule: Adam with decoupled weight decay, p <- p * (1 - lr * weight_decay)
+    before the Adam update (https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False, *, maximize: bool = False, foreach=None, capturable: bool = False,
+                 differentiable: bool = False, fused=None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         maximize=maximize, decoupled_weight_decay=True)
