@@ -36,6 +36,11 @@ OPTIMIZERS = [
     lambda p: optim.SGD(p, lr=0.1),
     lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
     lambda p: optim.SGD(p, lr=0.05, momentum=0.5, dampening=0.1, maximize=False),
+    lambda p: optim.Adam(p, lr=0.01),
+    lambda p: optim.Adam(p, lr=0.01, amsgrad=True, weight_decay=1e-3, maximize=False),
+    lambda p: optim.AdamW(p, lr=0.01, betas=(0.8, 0.99)),
+    lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True),
+    lambda p: optim.Adagrad(p, lr=0.05, lr_decay=1e-3, initial_accumulator_value=0.1),
 ]
 
 

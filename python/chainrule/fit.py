@@ -138,7 +138,45 @@ def _native_reason(model, loss_fn, optimizer, y):
 
 def _native_optimizers():
     from chainrule import optim
-    return {optim.SGD: _sgd_steps}
+    return {optim.SGD: _sgd_steps, optim.Adam: _adam_steps, optim.AdamW: _adam_steps,
+            optim.RMSprop: _rmsprop_steps, optim.Adagrad: _adagrad_steps}
+
+
+def _stateful_steps(optimizer, keys, make):
+    """C++ group steps for an optimizer with per-parameter state, and the function that writes the
+    state they advanced back into optimizer.state (the same layout its Python step keeps)."""
+    from chainrule.optim.optimizer import _gather_state, _store_state
+    steps = []
+    for group in optimizer.param_groups:
+        optimizer._validate_group(group)
+        counts, state = _gather_state(optimizer, group["params"], keys)
+        steps.append(make(group, [int(c) for c in counts], [state[k] for k in keys]))
+
+    def sync_back():
+        for group, step in zip(optimizer.param_groups, steps):
+            _store_state(optimizer, group["params"], list(step.steps), dict(zip(keys, step.state)))
+    return steps, sync_back
+
+
+def _adam_steps(optimizer):
+    return _stateful_steps(optimizer, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), lambda g, counts, lists: (
+        _core.AdamGroupStep(g["params"], *lists, counts, float(g["lr"]), float(g["betas"][0]), float(g["betas"][1]),
+                            float(g["eps"]), float(g["weight_decay"]), bool(g["amsgrad"]), bool(g["maximize"]),
+                            bool(g["decoupled_weight_decay"]))))
+
+
+def _rmsprop_steps(optimizer):
+    return _stateful_steps(optimizer, ("square_avg", "momentum_buffer", "grad_avg"), lambda g, counts, lists: (
+        _core.RmspropGroupStep(g["params"], *lists, counts, float(g["lr"]), float(g["alpha"]), float(g["eps"]),
+                               float(g["weight_decay"]), float(g["momentum"]), bool(g["centered"]),
+                               bool(g["maximize"]))))
+
+
+def _adagrad_steps(optimizer):
+    return _stateful_steps(optimizer, ("sum",), lambda g, counts, lists: (
+        _core.AdagradGroupStep(g["params"], *lists, counts, float(g["lr"]), float(g["lr_decay"]),
+                               float(g["weight_decay"]), float(g["initial_accumulator_value"]), float(g["eps"]),
+                               bool(g["maximize"]))))
 
 
 def _sgd_steps(optimizer):

@@ -24,6 +24,27 @@ struct SgdGroupStep : OptimizerStep {
   void step() override { ops::sgd_step(params, momentum_buffers, options); }
 };
 
+// Adam/AdamW, RMSprop or Adagrad over one group, holding the group's state between steps. The
+// state lists are, per kind: Adam (exp_avg, exp_avg_sq, max_exp_avg_sq), RMSprop (square_avg,
+// momentum_buffer, grad_avg), Adagrad (sum); entries are created by the first step when null.
+struct StatefulGroupStep : OptimizerStep {
+  enum class Kind { Adam, Rmsprop, Adagrad } kind = Kind::Adam;
+  std::vector<Tensor> params;
+  std::vector<std::vector<Tensor>> state;
+  std::vector<int64_t> steps;  // per parameter, the number of steps taken
+  cpu::AdamOptions adam;
+  cpu::RmspropOptions rmsprop;
+  cpu::AdagradOptions adagrad;
+  double initial_accumulator_value = 0;
+  void step() override {
+    switch (kind) {
+      case Kind::Adam: ops::adam_step(params, state[0], state[1], state[2], steps, adam); break;
+      case Kind::Rmsprop: ops::rmsprop_step(params, state[0], state[1], state[2], steps, rmsprop); break;
+      case Kind::Adagrad: ops::adagrad_step(params, state[0], steps, adagrad, initial_accumulator_value); break;
+    }
+  }
+};
+
 enum class FitLoss { MSE, L1, Huber, BCE, BCEWithLogits, CrossEntropy };
 
 struct FitLossSpec {
