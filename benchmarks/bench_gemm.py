@@ -93,7 +93,8 @@ def _cases(dtype, rng):
 
 
 def _seconds(call, min_time=0.05):
-    """Median-friendly sample: the mean time of enough calls to fill min_time."""
+    """One round's sample: the mean time per call over enough calls to fill min_time (main takes
+    the median of the rounds, which discards a round a busy machine slowed)."""
     call()
     reps, elapsed = 1, 0.0
     while True:

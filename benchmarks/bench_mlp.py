@@ -196,6 +196,58 @@ def make_chainrule_runner(chainrule, workload: Workload, dtype: np.dtype, X, tar
     return Runner("chainrule", step, float(step().item()))
 
 
+# Runs in a fresh process so ru_maxrss (the peak resident size, which never goes down) sees only
+# the training loop: the peak before the model exists is the baseline, the peak after a few steps
+# includes parameters, gradients, activations and whatever else the loop allocates.
+_PEAK_MEMORY_SCRIPT = """
+import json, resource, sys
+import numpy as np
+import chainrule, chainrule.nn as nn, chainrule.optim as optim
+sizes, batch, loss_name, dtype_name, threads, steps = json.loads(sys.argv[1])
+chainrule.set_num_threads(threads)
+dtype = np.dtype(dtype_name)
+rng = np.random.default_rng(0)
+X = rng.standard_normal((batch, sizes[0])).astype(dtype)
+target = rng.standard_normal((batch, sizes[-1])).astype(dtype)
+x, y = chainrule.from_numpy(X), chainrule.from_numpy(target)
+def maxrss_bytes():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+before = maxrss_bytes()
+layers = []
+for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    layers.append(nn.Linear(fan_in, fan_out, dtype=chainrule.float64 if dtype == np.float64 else chainrule.float32))
+    if index < len(sizes) - 2:
+        layers.append(nn.ReLU())
+model = nn.Sequential(*layers)
+criterion = nn.MSELoss() if loss_name == "mse" else nn.CrossEntropyLoss()
+optimizer = optim.SGD(model.parameters(), lr=1e-3)
+for _ in range(steps):
+    loss = criterion(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+print(json.dumps({"before": before, "after": maxrss_bytes()}))
+"""
+
+
+def chainrule_peak_memory(workload: Workload, dtype: np.dtype, threads: int, steps: int = 3) -> dict:
+    """Peak-memory growth of chainrule's training loop against what the step has to hold:
+    parameters + gradients (2 x parameter bytes) + one activation per layer output (batch x width)."""
+    import subprocess
+
+    arguments = json.dumps([list(workload.sizes), workload.batch, workload.loss, str(dtype), threads, steps])
+    done = subprocess.run([sys.executable, "-c", _PEAK_MEMORY_SCRIPT, arguments], capture_output=True, text=True,
+                          check=True)
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    sizes = workload.sizes
+    parameters = sum(fan_out * (fan_in + 1) for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+    activations = workload.batch * sum(sizes[1:])
+    needed = (2 * parameters + activations) * dtype.itemsize
+    growth = measured["after"] - measured["before"]
+    return {"workload": workload.name, "maxrss_growth_bytes": growth, "needed_bytes": needed,
+            "ratio": growth / needed, "steps": steps}
+
+
 def _default_steps(estimate: float, seconds_per_library: float) -> int:
     """About seconds_per_library worth of steps; fewer, down to one, for a step of seconds."""
     fewest = 5 if estimate < 0.2 else 3 if estimate < 5 else 1
@@ -291,6 +343,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="threads for every library (default 2)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="write the results here as JSON")
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the wide workload's peak-memory report"
+    )
     parser.add_argument(
         "--seconds", type=float, default=1.5, help="time per library and workload when --repeat is not given"
     )
@@ -406,8 +461,18 @@ def main() -> int:
         + "; ".join(f"{r['workload']} {r['library']} {r['gflops']:.1f}" for r in results)
     )
 
+    memory = None
+    if chainrule is not None and "wide" in arguments.workloads.split(",") and not arguments.no_memory:
+        memory = chainrule_peak_memory(WORKLOADS["wide"], dtype, threads)
+        print(
+            f"\nwide peak memory (chainrule training loop, {memory['steps']} steps, fresh process): ru_maxrss grew "
+            f"{memory['maxrss_growth_bytes'] / 2**20:.1f} MiB for {memory['needed_bytes'] / 2**20:.1f} MiB of "
+            f"parameters + gradients + activations: {memory['ratio']:.2f}x (target <= 1.3x)"
+        )
+
     if arguments.json:
         report = {
+            "peak_memory": memory,
             "dtype": str(dtype),
             "threads": threads,
             "numpy": np.__version__,

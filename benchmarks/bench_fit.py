@@ -1,0 +1,123 @@
+"""Steps per second of whole training epochs: chainrule.fit's native C++ loop against the same
+PyTorch-style loop written with PyTorch (eager) and with chainrule, in one run.
+
+Each epoch shuffles the rows, gathers every minibatch, and runs forward, loss, zero_grad,
+backward and an SGD step. Workloads are PERF.md's seed (10-5-1, batch 100, MSE) and mnist
+(784-256-10, batch 128, cross-entropy) with 64 minibatches per epoch.
+
+    python benchmarks/bench_fit.py [--threads 2] [--epochs 5] [--json fit.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+WORKLOADS = {
+    "seed": ((10, 5, 1), 100, "mse"),
+    "mnist": ((784, 256, 10), 128, "cross_entropy"),
+}
+BATCHES_PER_EPOCH = 64
+
+
+def make_data(sizes, batch, loss, rng):
+    n = batch * BATCHES_PER_EPOCH
+    X = rng.standard_normal((n, sizes[0])).astype(np.float32)
+    if loss == "mse":
+        y = rng.standard_normal((n, sizes[-1])).astype(np.float32)
+    else:
+        y = rng.integers(0, sizes[-1], n).astype(np.int64)
+    return X, y
+
+
+def chainrule_epoch_times(sizes, batch, loss, X, y, epochs, native):
+    import chainrule as cr
+    from chainrule import nn, optim
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]))
+    loss_fn = nn.MSELoss() if loss == "mse" else nn.CrossEntropyLoss()
+    opt = optim.SGD(model.parameters(), lr=1e-3)
+    times = []
+
+    def timer(epoch, logs, state={"t": None}):
+        now = time.perf_counter()
+        times.append(now - state["t"])
+        state["t"] = now
+
+    timer.__defaults__[0]["t"] = time.perf_counter()
+    cr.fit(model, loss_fn, opt, X, y, epochs=epochs, batch_size=batch, seed=0, progress=False, native=native,
+           callbacks=[timer])
+    return times
+
+
+def torch_epoch_times(torch, sizes, batch, loss, X, y, epochs):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(sizes[0], sizes[1]), torch.nn.ReLU(),
+                                torch.nn.Linear(sizes[1], sizes[2]))
+    loss_fn = torch.nn.MSELoss() if loss == "mse" else torch.nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    rng = np.random.default_rng(0)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = torch.from_numpy(rng.permutation(len(X)))
+        for lo in range(0, len(X), batch):
+            idx = order[lo:lo + batch]
+            xb, yb = Xt[idx], yt[idx]
+            out = model(xb)
+            l = loss_fn(out, yb)
+            opt.zero_grad()
+            l.backward()
+            opt.step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=7)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    import chainrule as cr
+    cr.set_num_threads(args.threads)
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+    results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
+               "chainrule": cr.config(), "torch": getattr(torch, "__version__", None), "workloads": {}}
+    print(f"{'workload':8}  {'fit native':>12}  {'cr Python loop':>14}  {'torch eager':>12}  "
+          f"{'native/torch':>12}  {'native/py':>9}   (steps per second, median epoch)")
+    for name, (sizes, batch, loss) in WORKLOADS.items():
+        X, y = make_data(sizes, batch, loss, np.random.default_rng(1))
+        rows = {}
+        # Interleave the three so machine noise hits them alike; the first epoch of each is warm-up.
+        for _ in range(2):
+            rows.setdefault("native", []).extend(chainrule_epoch_times(sizes, batch, loss, X, y, args.epochs, True)[1:])
+            rows.setdefault("python", []).extend(chainrule_epoch_times(sizes, batch, loss, X, y, args.epochs, False)[1:])
+            if torch is not None:
+                rows.setdefault("torch", []).extend(torch_epoch_times(torch, sizes, batch, loss, X, y, args.epochs)[1:])
+        sps = {k: BATCHES_PER_EPOCH / statistics.median(v) for k, v in rows.items()}
+        t = sps.get("torch")
+        print(f"{name:8}  {sps['native']:12.0f}  {sps['python']:14.0f}  {t or float('nan'):12.0f}  "
+              f"{(sps['native'] / t) if t else float('nan'):11.1f}x  {sps['native'] / sps['python']:8.1f}x")
+        results["workloads"][name] = {"steps_per_second": sps,
+                                      "native_over_torch": sps["native"] / t if t else None,
+                                      "native_over_python_loop": sps["native"] / sps["python"]}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
