@@ -20,35 +20,11 @@ from __future__ import annotations
 import os
 import sys
 
-# Before NumPy is imported: OpenBLAS reads these once, when it loads (see bench_mlp.py).
-_SLOW_OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-_REMOVED_MARKER = "CHAINRULE_BENCH_REMOVED_ENV"
-
-
-def _rerun_without_openblas_overrides() -> None:
-    found = [name for name in _SLOW_OPENBLAS_VARIABLES if name in os.environ]
-    if not found:
-        return
-    environment = {name: value for name, value in os.environ.items() if name not in found}
-    environment[_REMOVED_MARKER] = " ".join(f"{name}={os.environ[name]}" for name in found)
-    arguments = sys.orig_argv[1:] if hasattr(sys, "orig_argv") else sys.argv
-    sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, *arguments], environment)
-
-
-def _threads_from_arguments(default: int = 2) -> int:
-    for index, argument in enumerate(sys.argv):
-        if argument == "--threads" and index + 1 < len(sys.argv):
-            return int(sys.argv[index + 1])
-        if argument.startswith("--threads="):
-            return int(argument.split("=", 1)[1])
-    return default
-
-
 if __name__ == "__main__":
-    _rerun_without_openblas_overrides()
-    os.environ["OPENBLAS_NUM_THREADS"] = str(_threads_from_arguments())
-    os.environ["OMP_NUM_THREADS"] = str(_threads_from_arguments())
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _environment  # noqa: E402  (before NumPy: see its docstring)
+
+    _environment.prepare(pin_openmp=True)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -125,7 +101,7 @@ def main() -> None:
     except ImportError:
         pass
 
-    removed = os.environ.get(_REMOVED_MARKER)
+    removed = _environment.removed_variables()
     print(f"chainrule {cr.config()['cpu_isa']} GEMM vs NumPy {np.__version__} OpenBLAS {_openblas_kernel()}; "
           f"{args.threads} threads, {args.dtype}, median of {args.rounds} interleaved rounds")
     if removed:

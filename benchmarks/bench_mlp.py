@@ -25,35 +25,11 @@ from __future__ import annotations
 import os
 import sys
 
-# Before NumPy is imported: OpenBLAS reads these once, when it loads.
-_SLOW_OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-_REMOVED_MARKER = "CHAINRULE_BENCH_REMOVED_ENV"
-
-
-def _rerun_without_openblas_overrides() -> None:
-    found = [name for name in _SLOW_OPENBLAS_VARIABLES if name in os.environ]
-    if not found:
-        return
-    environment = {name: value for name, value in os.environ.items() if name not in found}
-    environment[_REMOVED_MARKER] = " ".join(f"{name}={os.environ[name]}" for name in found)
-    arguments = sys.orig_argv[1:] if hasattr(sys, "orig_argv") else sys.argv
-    sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, *arguments], environment)
-
-
-def _threads_from_arguments(default: int = 2) -> int:
-    # argparse runs later; the BLAS thread count has to be in the environment before NumPy loads.
-    for index, argument in enumerate(sys.argv):
-        if argument == "--threads" and index + 1 < len(sys.argv):
-            return int(sys.argv[index + 1])
-        if argument.startswith("--threads="):
-            return int(argument.split("=", 1)[1])
-    return default
-
-
 if __name__ == "__main__":
-    _rerun_without_openblas_overrides()
-    os.environ["OPENBLAS_NUM_THREADS"] = str(_threads_from_arguments())
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _environment  # noqa: E402  (before NumPy: see its docstring)
+
+    _environment.prepare(pin_openmp=False)
 
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
@@ -380,7 +356,7 @@ def main() -> int:
         print(f"chainrule: skipped, `import chainrule` failed: {type(error).__name__}: {error}")
 
     blas, pools = blas_report(threads)
-    removed = os.environ.get(_REMOVED_MARKER)
+    removed = _environment.removed_variables()
     print(f"numpy {np.__version__} BLAS: {blas}")
     if removed:
         print(f"  (ran without {removed}, which slow OpenBLAS down)")

@@ -10,7 +10,7 @@ from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._tensor import numpy_dtype
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.utils.flat import grad_in_arena
+from chainrule.nn.utils.flat import zero_grads
 
 
 class Module:
@@ -173,14 +173,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            # A flat arena's gradient views are zeroed in place, never dropped (nn.utils.flat).
-            if set_to_none and not grad_in_arena(p):
-                p.grad = None
-            else:
-                p.grad.zero_()
+        zero_grads(self.parameters(), set_to_none)
 
     # ---- dtype / device ------------------------------------------------------------------------
     def _apply_to_tensors(self, fn) -> "Module":

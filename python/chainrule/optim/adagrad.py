@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import _core
-from chainrule._grad_mode import enable_grad
 from chainrule._tensor import as_tensor, numpy_dtype
 from chainrule.optim.optimizer import Optimizer, _check_non_negative, _gather_state, _store_state
 
@@ -37,17 +36,11 @@ class Adagrad(Optimizer):
     def _validate_group(self, group):
         _check_non_negative("Adagrad", group, ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"))
 
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            self._validate_group(group)  # the group may have been edited (e.g. by a scheduler)
-            params = group["params"]
-            steps, state = _gather_state(self, params, ("sum",))
-            _core.adagrad_step(params, state["sum"], steps, float(group["lr"]), float(group["lr_decay"]),
-                               float(group["weight_decay"]), float(group["initial_accumulator_value"]),
-                               float(group["eps"]), bool(group["maximize"]))
-            _store_state(self, params, steps, state)
-        return loss
+    def _step_group(self, group):
+        self._validate_group(group)  # the group may have been edited (e.g. by a scheduler)
+        params = group["params"]
+        steps, state = _gather_state(self, params, ("sum",))
+        _core.adagrad_step(params, state["sum"], steps, float(group["lr"]), float(group["lr_decay"]),
+                           float(group["weight_decay"]), float(group["initial_accumulator_value"]),
+                           float(group["eps"]), bool(group["maximize"]))
+        _store_state(self, params, steps, state)

@@ -8,7 +8,8 @@ from collections import defaultdict
 import numpy as np
 
 from chainrule._core import Tensor
-from chainrule.nn.utils.flat import grad_in_arena
+from chainrule._grad_mode import enable_grad
+from chainrule.nn.utils.flat import zero_grads
 from chainrule._tensor import as_tensor, numpy_dtype
 
 
@@ -101,17 +102,21 @@ class Optimizer:
         """Subclasses check their hyper-parameters here (e.g. lr >= 0)."""
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                # A flat arena's gradient views are zeroed in place, never dropped (nn.utils.flat).
-                if set_to_none and not grad_in_arena(p):
-                    p.grad = None
-                else:
-                    p.grad.zero_()
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure=None):
+        """Re-evaluate the loss with `closure` (grad enabled) when given, then update every group
+        (one C++ call each). Returns the closure's loss."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._step_group(group)
+        return loss
+
+    def _step_group(self, group: dict) -> None:
+        """Subclasses update one parameter group from its parameters' .grad."""
         raise NotImplementedError
 
     # ---- state_dict: parameters are referred to by their index across all groups -----------------

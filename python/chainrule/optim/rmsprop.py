@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from chainrule import _core
-from chainrule._grad_mode import enable_grad
 from chainrule.optim.optimizer import Optimizer, _check_non_negative, _gather_state, _store_state
 
 
@@ -26,18 +25,12 @@ class RMSprop(Optimizer):
         # PyTorch only requires alpha >= 0; alpha > 1 is accepted there too.
         _check_non_negative("RMSprop", group, ("lr", "alpha", "eps", "weight_decay", "momentum"))
 
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            self._validate_group(group)  # the group may have been edited (e.g. by a scheduler)
-            params = group["params"]
-            steps, state = _gather_state(self, params, ("square_avg", "momentum_buffer", "grad_avg"))
-            _core.rmsprop_step(params, state["square_avg"], state["momentum_buffer"], state["grad_avg"], steps,
-                               float(group["lr"]), float(group["alpha"]), float(group["eps"]),
-                               float(group["weight_decay"]), float(group["momentum"]), bool(group["centered"]),
-                               bool(group["maximize"]))
-            _store_state(self, params, steps, state)
-        return loss
+    def _step_group(self, group):
+        self._validate_group(group)  # the group may have been edited (e.g. by a scheduler)
+        params = group["params"]
+        steps, state = _gather_state(self, params, ("square_avg", "momentum_buffer", "grad_avg"))
+        _core.rmsprop_step(params, state["square_avg"], state["momentum_buffer"], state["grad_avg"], steps,
+                           float(group["lr"]), float(group["alpha"]), float(group["eps"]),
+                           float(group["weight_decay"]), float(group["momentum"]), bool(group["centered"]),
+                           bool(group["maximize"]))
+        _store_state(self, params, steps, state)

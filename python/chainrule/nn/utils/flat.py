@@ -51,6 +51,19 @@ def grad_in_arena(tensor) -> bool:
     return ref is not None and ref() is tensor
 
 
+def zero_grads(params, set_to_none: bool = True) -> None:
+    """What Module.zero_grad and Optimizer.zero_grad do: drop each parameter's .grad (or zero it in
+    place with set_to_none=False). A flat arena's gradient views are always zeroed in place, never
+    dropped, so the arena keeps holding every gradient."""
+    for p in params:
+        if p.grad is None:
+            continue
+        if set_to_none and not grad_in_arena(p):
+            p.grad = None
+        else:
+            p.grad.zero_()
+
+
 def _mark_in_arena(tensor, flag: bool) -> None:
     try:
         tensor._grad_in_arena = flag
