@@ -26,36 +26,41 @@ bool activation_derivative_from_output(Activation act, double param) {
   }
 }
 
-// One row of a Linear layer's output: row (n) holds x W^T and becomes act(x W^T + bias); zrow
-// (n, or null) writes the pre-activation. The one definition the separate pass and the GEMM
-// epilogue share, so the fused and unfused paths agree bit for bit.
+// Applies f to every element of a (rows, n) block with leading dimension ld.
+template <typename T, typename F> inline void map_block(T* c, int64_t ld, int64_t rows, int64_t n, F f) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* row = c + r * ld;
+    for (int64_t o = 0; o < n; ++o) row[o] = f(row[o]);
+  }
+}
+
+// A (rows, n) block of a Linear layer's output: c (ld) holds x W^T and becomes
+// act(x W^T + bias); z (ldz, or null) writes the pre-activation. The one definition the separate
+// pass and the GEMM epilogue share, so the fused and unfused paths agree bit for bit. It takes a
+// whole block, with the activation chosen once, because the tiny layers of small networks call it
+// with rows of one or two elements.
 template <typename T>
-void bias_activation_row(T* row, T* zrow, const T* bias, int64_t n, Activation act, T slope) {
-  if (bias)
-    for (int64_t o = 0; o < n; ++o) row[o] += bias[o];
-  if (zrow) std::memcpy(zrow, row, sizeof(T) * n);
+inline void bias_activation_block(T* c, int64_t ld, T* z, int64_t ldz, const T* bias, int64_t rows, int64_t n,
+                                  Activation act, T slope) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* row = c + r * ld;
+    if (bias)
+      for (int64_t o = 0; o < n; ++o) row[o] += bias[o];
+    if (z) std::memcpy(z + r * ldz, row, sizeof(T) * n);
+  }
   switch (act) {
     case Activation::Identity: break;
-    case Activation::Relu:
-      for (int64_t o = 0; o < n; ++o) row[o] = row[o] > T(0) ? row[o] : T(0);
-      break;
-    case Activation::Sigmoid:
-      for (int64_t o = 0; o < n; ++o) row[o] = T(1) / (T(1) + std::exp(-row[o]));
-      break;
-    case Activation::Tanh:
-      for (int64_t o = 0; o < n; ++o) row[o] = std::tanh(row[o]);
-      break;
-    case Activation::LeakyRelu:
-      for (int64_t o = 0; o < n; ++o) row[o] = row[o] > T(0) ? row[o] : row[o] * slope;
-      break;
+    case Activation::Relu: map_block(c, ld, rows, n, [](T v) { return v > T(0) ? v : T(0); }); break;
+    case Activation::Sigmoid: map_block(c, ld, rows, n, [](T v) { return T(1) / (T(1) + std::exp(-v)); }); break;
+    case Activation::Tanh: map_block(c, ld, rows, n, [](T v) { return std::tanh(v); }); break;
+    case Activation::LeakyRelu: map_block(c, ld, rows, n, [slope](T v) { return v > T(0) ? v : v * slope; }); break;
     case Activation::Gelu:
-      for (int64_t o = 0; o < n; ++o) row[o] = T(0.5) * row[o] * (T(1) + std::erf(row[o] * T(kInvSqrt2)));
+      map_block(c, ld, rows, n, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2))); });
       break;
     case Activation::GeluTanh:
-      for (int64_t o = 0; o < n; ++o) {
-        T v = row[o];
-        row[o] = T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v)));
-      }
+      map_block(c, ld, rows, n, [](T v) {
+        return T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v)));
+      });
       break;
   }
 }
@@ -63,7 +68,7 @@ void bias_activation_row(T* row, T* zrow, const T* bias, int64_t n, Activation a
 // One row of the activation backward: dz (n) holds dL/da and becomes dL/dz; a, z (n) are the
 // layer's output and pre-activation (z may be null, see activation_derivative_from_output).
 template <typename T>
-void activation_backward_row(T* dz, const T* a, const T* z, int64_t n, Activation act, T slope) {
+inline void activation_backward_row(T* dz, const T* a, const T* z, int64_t n, Activation act, T slope) {
   switch (act) {
     case Activation::Identity: return;
     case Activation::Relu:
@@ -100,8 +105,11 @@ void activation_backward_row(T* dz, const T* a, const T* z, int64_t n, Activatio
 
 template <typename T>
 void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, Activation act, double param) {
-  parallel_for(B, B * OC > kParallelElements, [&](int64_t b) {
-    bias_activation_row(a + b * OC, z ? z + b * OC : nullptr, bias, OC, act, static_cast<T>(param));
+  constexpr int64_t kRowsPerTask = 16;
+  const int64_t tasks = (B + kRowsPerTask - 1) / kRowsPerTask;
+  parallel_for(tasks, B * OC > kParallelElements, [&](int64_t t) {
+    const int64_t b0 = t * kRowsPerTask, rows = std::min(kRowsPerTask, B - b0);
+    bias_activation_block(a + b0 * OC, OC, z ? z + b0 * OC : nullptr, OC, bias, rows, OC, act, static_cast<T>(param));
   });
 }
 
@@ -121,10 +129,8 @@ template <typename T>
 void bias_activation_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, int64_t col0, int64_t rows,
                               int64_t cols) {
   const auto& e = *static_cast<const BiasActivationEpilogue<T>*>(ctx);
-  for (int64_t r = 0; r < rows; ++r) {
-    T* zrow = e.z ? e.z + (row0 + r) * e.ldz + col0 : nullptr;
-    bias_activation_row(c + r * ldc, zrow, e.bias ? e.bias + col0 : nullptr, cols, e.act, static_cast<T>(e.param));
-  }
+  bias_activation_block(c, ldc, e.z ? e.z + row0 * e.ldz + col0 : nullptr, e.ldz, e.bias ? e.bias + col0 : nullptr,
+                        rows, cols, e.act, static_cast<T>(e.param));
 }
 
 template <typename T>

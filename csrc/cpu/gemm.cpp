@@ -164,6 +164,12 @@ constexpr int64_t kPackAMinN = 1024;              // columns that amortise packi
 // for the seed net's (100, 1, 5) and (100, 5, 1)) exceed the arithmetic.
 constexpr int64_t kDirectMaxMacs = 1 << 14;
 
+// TUNING HOOK (temporary)
+inline int64_t tune(const char* name, int64_t dflt) {
+    const char* v = std::getenv(name);
+    return v ? std::atoll(v) : dflt;
+}
+
 struct Blocking {
     int64_t kc, nc, mc;
     bool pack_a, pack_b;
@@ -174,6 +180,9 @@ Blocking choose_blocking(const Problem<T>& p, const MicroKernel<T>& kern) {
     Blocking bl{};
     // Equal-sized k blocks, so a K just above kKcMax does not leave a sliver block. Depends on K
     // only: the thread count must never change how the reduction is cut.
+    const int64_t kKcMax = tune("TUNE_KC", chainrule::cpu::kKcMax);
+    const int64_t kBBlockBytes = tune("TUNE_NCB", chainrule::cpu::kBBlockBytes);
+    const int64_t kABlockBytes = tune("TUNE_MCB", chainrule::cpu::kABlockBytes);
     const int64_t k_blocks = std::max<int64_t>(1, (p.K + kKcMax - 1) / kKcMax);
     bl.kc = std::max<int64_t>(1, (p.K + k_blocks - 1) / k_blocks);
     const int64_t nc_from_cache = kBBlockBytes / (bl.kc * int64_t(sizeof(T)));
@@ -190,6 +199,7 @@ Blocking choose_blocking(const Problem<T>& p, const MicroKernel<T>& kern) {
     // and was even at N = 4096, where it is kept because contiguous panels keep L1 traffic
     // regular for any lda (op(A) = A^T with a power-of-two lda maps every k to one L1 set).
     bl.pack_a = !small && p.N >= kPackAMinN;
+    if (tune("TUNE_PACKA", -1) >= 0) bl.pack_a = !small && tune("TUNE_PACKA", -1) == 1;
     // op(B) = B^T must be packed (the kernel wants rows of op(B) contiguous). op(B) = B is read in
     // place only when small: a B block read in place is kc row runs ldb apart, which thrash L2
     // sets and the TLB for a power-of-two ldb; the packed copy is one contiguous run.
@@ -372,6 +382,10 @@ Grid choose_grid(int64_t M, int64_t N, int mr, int nr, int threads, bool split_r
         return t;
     };
     // A column slice narrower than two register tiles wastes the A packing it repeats.
+    if (split_rows && tune("TUNE_SPLITM", 0)) {
+        const int tm = fitting(M / (2 * int64_t(mr)), threads);
+        return {fitting(N / (2 * int64_t(nr)), threads / tm), tm};
+    }
     const int tn = fitting(N / (2 * int64_t(nr)), threads);
     const int tm = split_rows ? fitting(M / (2 * int64_t(mr)), threads / tn) : 1;
     return {tn, tm};

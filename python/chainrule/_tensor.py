@@ -134,3 +134,6 @@ Tensor.__int__ = _int
 Tensor.__bool__ = _bool
 Tensor.__iter__ = _iter
 Tensor.__array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
+# Class-level default of the flat-arena marker (chainrule.nn.utils.flat): zero_grad reads it on
+# every parameter every step, and a missing attribute would cost an AttributeError each time.
+Tensor._grad_in_arena = False
