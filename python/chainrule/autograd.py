@@ -1,11 +1,12 @@
 """chainrule.autograd: gradcheck by finite differences, and the grad-mode switches."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
 from chainrule._core import Tensor
+from chainrule._tensor import float64
 from chainrule._grad_mode import enable_grad, no_grad, set_grad_enabled  # noqa: F401
 
 
@@ -30,7 +31,7 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
     if not checked:
         raise ValueError("gradcheck: at least one input must be a Tensor with requires_grad=True")
     for t in checked:
-        if t.dtype.__repr__() != "chainrule.float64":
+        if t.dtype != float64:
             raise TypeError(f"gradcheck: inputs that require grad must be float64, got {t.dtype!r}; use .double()")
         if not t.is_leaf:
             raise ValueError("gradcheck: inputs must be leaf tensors")

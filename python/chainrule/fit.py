@@ -9,7 +9,6 @@ produce bitwise-identical weights.
 """
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -110,13 +109,13 @@ def _prepare_data(model, loss_fn, X, y, name_x="X", name_y="y"):
 
 def _native_reason(model, loss_fn, optimizer, y):
     """None when the native loop can run this training, else why not."""
-    from chainrule import nn, optim
+    from chainrule import nn
     if type(model) is not nn.Sequential:
         return f"the model is a {type(model).__name__}, not an nn.Sequential of built-in layers"
     chain = model._dense_chain()
     if chain is None:
         return "the Sequential is not Linear layers each followed by at most one built-in activation"
-    loss_kind = _LOSS_KINDS.get(type(loss_fn))
+    loss_kind = _native_loss_kind(loss_fn)
     if loss_kind is None:
         return f"the loss {type(loss_fn).__name__} is not a built-in loss"
     if loss_fn.reduction == "none":
@@ -199,18 +198,12 @@ def _sgd_steps(optimizer):
     return steps, sync_back
 
 
-def _loss_kinds():
+def _native_loss_kind(loss_fn):
+    """The name fit_batches knows a built-in loss by, or None (subclasses run in Python)."""
     from chainrule import nn
-    return {nn.MSELoss: "mse", nn.L1Loss: "l1", nn.HuberLoss: "huber", nn.BCELoss: "bce",
-            nn.BCEWithLogitsLoss: "bce_with_logits", nn.CrossEntropyLoss: "cross_entropy"}
-
-
-class _LazyLossKinds(dict):
-    def get(self, key, default=None):
-        return _loss_kinds().get(key, default)
-
-
-_LOSS_KINDS = _LazyLossKinds()
+    kinds = {nn.MSELoss: "mse", nn.L1Loss: "l1", nn.HuberLoss: "huber", nn.BCELoss: "bce",
+             nn.BCEWithLogitsLoss: "bce_with_logits", nn.CrossEntropyLoss: "cross_entropy"}
+    return kinds.get(type(loss_fn))
 
 
 # ---- the loops ----------------------------------------------------------------------------------
@@ -247,10 +240,15 @@ def _python_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_co
 def _native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_correct, on_batch, chunks):
     from chainrule import from_numpy
     chain = model._dense_chain()
-    loss_kind = _LOSS_KINDS.get(type(loss_fn))
+    loss_kind = _native_loss_kind(loss_fn)
     delta = float(getattr(loss_fn, "delta", 0.0))
     steps, sync_back = _native_optimizers()[type(optimizer)](optimizer)
     order_t = None if order is None else from_numpy(order)
+    # The Python loop's first zero_grad drops every gradient, and frozen parameters never get a
+    # new one; the native loop writes only the trainable ones, so drop the frozen ones' here.
+    for p in model.parameters():
+        if not p.requires_grad:
+            p.grad = None
     batches = _batch_count(Xt.shape[0], batch_size)
     losses, sizes, correct = [], [], 0
     bounds = np.linspace(0, batches, min(chunks, batches) + 1).astype(int) if batches else [0]

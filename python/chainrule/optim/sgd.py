@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from chainrule import _core
-from chainrule.optim.optimizer import Optimizer, _check_non_negative, required
+from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
 class SGD(Optimizer):
