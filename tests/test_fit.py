@@ -292,3 +292,19 @@ def test_main_job_help():
     assert out.returncode == 0
     for option in ("--epochs", "--batch-size", "--save", "--plot", "--threads"):
         assert option in out.stdout
+
+
+def test_frozen_parameters_with_stale_gradients_match_the_python_loop():
+    X, y = _data()
+    results = []
+    for native in (True, False):
+        model = _model()
+        model[0].weight.requires_grad = False
+        model[0].weight.grad = cr.ones(*model[0].weight.shape)  # stale: must not be applied
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        h = cr.fit(model, nn.CrossEntropyLoss(), opt, X, y, epochs=2, seed=0, progress=False, native=native)
+        assert h.native is native
+        results.append(_weights(model))
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+    assert np.array_equal(results[0][0], _weights(_model())[0])  # the frozen weight did not move
