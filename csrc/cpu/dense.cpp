@@ -65,40 +65,57 @@ inline void bias_activation_block(T* c, int64_t ld, T* z, int64_t ldz, const T* 
   }
 }
 
-// One row of the activation backward: dz (n) holds dL/da and becomes dL/dz; a, z (n) are the
-// layer's output and pre-activation (z may be null, see activation_derivative_from_output).
+// A (rows, n) block of the activation backward: dz (ld_dz) holds dL/da and becomes dL/dz; a, z
+// (ld) are the layer's output and pre-activation (z may be null, see
+// activation_derivative_from_output). The activation is chosen once per block, as in the forward.
+template <typename T, typename F>
+inline void map_backward_block(T* dz, int64_t ld_dz, const T* a, const T* z, int64_t ld, int64_t rows, int64_t n,
+                               F f) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* d = dz + r * ld_dz;
+    const T* ar = a + r * ld;
+    const T* zr = z ? z + r * ld : nullptr;
+    for (int64_t i = 0; i < n; ++i) d[i] = f(d[i], ar[i], zr ? zr[i] : T(0));
+  }
+}
+
+template <typename T> constexpr const T* kNoZ = nullptr;  // derivatives read from the output alone
+
 template <typename T>
-inline void activation_backward_row(T* dz, const T* a, const T* z, int64_t n, Activation act, T slope) {
+inline void activation_backward_block(T* dz, int64_t ld_dz, const T* a, const T* z, int64_t ld, int64_t rows,
+                                      int64_t n, Activation act, T slope) {
   switch (act) {
     case Activation::Identity: return;
     case Activation::Relu:
-      for (int64_t i = 0; i < n; ++i) dz[i] = a[i] > T(0) ? dz[i] : T(0);
+      map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n, [](T d, T av, T) { return av > T(0) ? d : T(0); });
       return;
     case Activation::Sigmoid:
-      for (int64_t i = 0; i < n; ++i) dz[i] = dz[i] * (T(1) - a[i]) * a[i];
+      map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n, [](T d, T av, T) { return d * (T(1) - av) * av; });
       return;
     case Activation::Tanh:
-      for (int64_t i = 0; i < n; ++i) dz[i] = dz[i] * (T(1) - a[i] * a[i]);
+      map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n, [](T d, T av, T) { return d * (T(1) - av * av); });
       return;
     case Activation::LeakyRelu:
       // With slope > 0 the sign of a is the sign of z; otherwise z was kept.
-      for (int64_t i = 0; i < n; ++i) dz[i] = (z ? z[i] : a[i]) > T(0) ? dz[i] : dz[i] * slope;
+      if (z)
+        map_backward_block(dz, ld_dz, a, z, ld, rows, n, [slope](T d, T, T zv) { return zv > T(0) ? d : d * slope; });
+      else
+        map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n,
+                           [slope](T d, T av, T) { return av > T(0) ? d : d * slope; });
       return;
     case Activation::Gelu:
-      for (int64_t i = 0; i < n; ++i) {
-        T v = z[i];
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) {
         T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
         T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
-        dz[i] = dz[i] * (cdf + v * pdf);
-      }
+        return d * (cdf + v * pdf);
+      });
       return;
     case Activation::GeluTanh:
-      for (int64_t i = 0; i < n; ++i) {
-        T v = z[i];
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) {
         T t = std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v));
         T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * v * v);
-        dz[i] = dz[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * dinner);
-      }
+        return d * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * dinner);
+      });
       return;
   }
 }
@@ -121,7 +138,7 @@ void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activ
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   parallel_for(chunks, n > kParallelElements, [&](int64_t c) {
     const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-    activation_backward_row(dz + i0, a + i0, z ? z + i0 : nullptr, len, act, static_cast<T>(param));
+    activation_backward_block(dz + i0, len, a + i0, z ? z + i0 : nullptr, len, 1, len, act, static_cast<T>(param));
   });
 }
 
@@ -137,14 +154,13 @@ template <typename T>
 void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, int64_t col0, int64_t rows,
                                   int64_t cols) {
   const auto& e = *static_cast<const ActivationBackwardEpilogue<T>*>(ctx);
-  for (int64_t r = 0; r < rows; ++r) {
-    T* dz = c + r * ldc;
-    const int64_t at = (row0 + r) * e.ld + col0;
-    activation_backward_row(dz, e.a + at, e.z ? e.z + at : nullptr, cols, e.act, static_cast<T>(e.param));
-    // Row after row, as bias_grad does: the caller guarantees increasing row order per column.
-    if (e.dbias)
-      for (int64_t o = 0; o < cols; ++o) e.dbias[col0 + o] += dz[o];
-  }
+  const int64_t at = row0 * e.ld + col0;
+  activation_backward_block(c, ldc, e.a + at, e.z ? e.z + at : nullptr, e.ld, rows, cols, e.act,
+                            static_cast<T>(e.param));
+  // Row after row, as bias_grad does: the caller guarantees increasing row order per column.
+  if (e.dbias)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t o = 0; o < cols; ++o) e.dbias[col0 + o] += c[r * ldc + o];
 }
 
 template <typename T>
