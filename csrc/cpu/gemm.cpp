@@ -152,8 +152,12 @@ struct Problem {
     int64_t a_k_stride() const { return ta == Trans::No ? 1 : lda; }
 };
 
-// Cache budgets (PERF.md: L1d 32 KiB, L2 1 MiB per core, L3 32 MiB shared by the two cores).
-constexpr int64_t kKcMax = 256;                   // reduction block: C is re-read K / kc times
+// Cache budgets. The bench machine (lscpu / sysfs, a Zen 5-class EPYC with full 512-bit FMA pipes,
+// not PERF.md's Zen 4): L1d 48 KiB, L2 1 MiB per core, L3 32 MiB shared by the two cores.
+// kc = 512 (was 256) halves the C tile reloads per flop; measured single-thread in CPU time
+// (immune to the other tenants' scheduling) it gained 2-5% on the large fwd / dX / dW shapes
+// and was even elsewhere, float and double.
+constexpr int64_t kKcMax = 512;                   // reduction block: C is re-read K / kc times
 constexpr int64_t kBBlockBytes = 512 * 1024;      // packed B block kc x nc: half of L2
 constexpr int64_t kABlockBytes = 2 * 1024 * 1024;  // packed A block mc x kc: a slice of L3
 constexpr double kParallelMinFlop = 2.0e6;        // below this a fork/join costs more than it saves
@@ -163,12 +167,6 @@ constexpr int64_t kPackAMinN = 1024;              // columns that amortise packi
 // register tile is mostly masked lanes, and the per-tile and packing overheads (about 0.3-0.5 us
 // for the seed net's (100, 1, 5) and (100, 5, 1)) exceed the arithmetic.
 constexpr int64_t kDirectMaxMacs = 1 << 14;
-
-// TUNING HOOK (temporary)
-inline int64_t tune(const char* name, int64_t dflt) {
-    const char* v = std::getenv(name);
-    return v ? std::atoll(v) : dflt;
-}
 
 struct Blocking {
     int64_t kc, nc, mc;
@@ -180,9 +178,6 @@ Blocking choose_blocking(const Problem<T>& p, const MicroKernel<T>& kern) {
     Blocking bl{};
     // Equal-sized k blocks, so a K just above kKcMax does not leave a sliver block. Depends on K
     // only: the thread count must never change how the reduction is cut.
-    const int64_t kKcMax = tune("TUNE_KC", chainrule::cpu::kKcMax);
-    const int64_t kBBlockBytes = tune("TUNE_NCB", chainrule::cpu::kBBlockBytes);
-    const int64_t kABlockBytes = tune("TUNE_MCB", chainrule::cpu::kABlockBytes);
     const int64_t k_blocks = std::max<int64_t>(1, (p.K + kKcMax - 1) / kKcMax);
     bl.kc = std::max<int64_t>(1, (p.K + k_blocks - 1) / k_blocks);
     const int64_t nc_from_cache = kBBlockBytes / (bl.kc * int64_t(sizeof(T)));
@@ -193,13 +188,13 @@ Blocking choose_blocking(const Problem<T>& p, const MicroKernel<T>& kern) {
     const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
     const bool small = flop < kSupMaxFlop;
     // The kernel can read op(A) in place (a broadcast per row and k, either layout), and a packed
-    // A block only pays for itself when many B panels sweep it: each thread packs all of its rows
-    // of A (the threads split N), and a packed element costs far more than the FMAs one B panel
-    // spends on it. Measured here (vs NumPy, 2 threads), packing A lost about 10% at N = 256..512
-    // and was even at N = 4096, where it is kept because contiguous panels keep L1 traffic
-    // regular for any lda (op(A) = A^T with a power-of-two lda maps every k to one L1 set).
-    bl.pack_a = !small && p.N >= kPackAMinN;
-    if (tune("TUNE_PACKA", -1) >= 0) bl.pack_a = !small && tune("TUNE_PACKA", -1) == 1;
+    // A block only pays for itself when many B panels sweep it. op(A) = A is read in place: its
+    // mr rows are mr sequential streams, and packing them lost 0-15% on every Linear shape
+    // (CPU time, one thread; worst at dX, K = 4096, where each thread re-packed all of A).
+    // op(A) = A^T is packed once N is large: read in place its panel is one line per k at a
+    // stride of lda, which for a power-of-two lda maps every k to a few L1/L2 sets (the dW shapes
+    // lost 10-15% without it). Below kPackAMinN columns too few B panels sweep the copy.
+    bl.pack_a = !small && p.ta == Trans::Yes && p.N >= kPackAMinN;
     // op(B) = B^T must be packed (the kernel wants rows of op(B) contiguous). op(B) = B is read in
     // place only when small: a B block read in place is kc row runs ldb apart, which thrash L2
     // sets and the TLB for a power-of-two ldb; the packed copy is one contiguous run.
@@ -249,26 +244,45 @@ PackWorkspace& thread_workspace() {
     return workspace;
 }
 
+// op(A) = A^T: for each k, the mr values of a panel are contiguous in A row k. Walk k in the
+// outer loop over a chunk of panels, so A is read row by row (whole cache lines, consecutive
+// addresses) and the chunk's output lines stay in L1 while they fill. Walking a panel at a time
+// instead reads one line per k at a stride of lda: for a power-of-two lda every k maps to the same
+// L1 and L2 sets, and each line is refetched from L3 by every panel that shares it.
+template <typename T>
+void pack_a_block_transposed(const Problem<T>& p, int64_t i0, int64_t m, int64_t k0, int64_t kc, int mr,
+                             T* dst) {
+    constexpr int64_t kChunkPanels = 32;  // output lines touched per k: a few KiB of L1
+    for (int64_t chunk = 0; chunk < m; chunk += kChunkPanels * mr) {
+        const int64_t chunk_end = std::min(m, chunk + kChunkPanels * mr);
+        for (int64_t k = 0; k < kc; ++k) {
+            const T* src = p.A + (k0 + k) * p.lda + i0;
+            for (int64_t panel = chunk; panel < chunk_end; panel += mr) {
+                const int64_t rows = std::min<int64_t>(mr, m - panel);
+                T* out = dst + panel * kc + k * mr;
+                if (rows == 6) {  // the AVX tiles: a fixed-size copy the compiler inlines
+                    std::memcpy(out, src + panel, 6 * sizeof(T));
+                } else {
+                    for (int64_t r = 0; r < rows; ++r) out[r] = src[panel + r];
+                }
+            }
+        }
+    }
+}
+
 // Packs op(A)[i0 : i0+m, k0 : k0+kc] as micro-panels of mr rows, each k-major (mr values per k),
 // so the kernel broadcasts consecutive addresses. A short last panel is not padded: the kernel
 // reads only the rows it is told about.
 template <typename T>
 void pack_a_block(const Problem<T>& p, int64_t i0, int64_t m, int64_t k0, int64_t kc, int mr, T* dst) {
+    if (p.ta == Trans::Yes) return pack_a_block_transposed(p, i0, m, k0, kc, mr, dst);
     for (int64_t panel = 0; panel < m; panel += mr) {
         const int rows = int(std::min<int64_t>(mr, m - panel));
         T* out = dst + panel * kc;
-        if (p.ta == Trans::Yes) {
-            // op(A) rows are contiguous in A: copy mr values per k.
-            const T* src = p.A + k0 * p.lda + (i0 + panel);
-            for (int64_t k = 0; k < kc; ++k) {
-                for (int r = 0; r < rows; ++r) out[k * mr + r] = src[k * p.lda + r];
-            }
-        } else {
-            // op(A) rows are A rows: read each row along k, scatter into the panel.
-            for (int r = 0; r < rows; ++r) {
-                const T* src = p.A + (i0 + panel + r) * p.lda + k0;
-                for (int64_t k = 0; k < kc; ++k) out[k * mr + r] = src[k];
-            }
+        // op(A) rows are A rows: read each row along k, scatter into the panel.
+        for (int r = 0; r < rows; ++r) {
+            const T* src = p.A + (i0 + panel + r) * p.lda + k0;
+            for (int64_t k = 0; k < kc; ++k) out[k * mr + r] = src[k];
         }
     }
 }
@@ -368,21 +382,23 @@ void run_rectangle(const Problem<T>& p, const MicroKernel<T>& kern, const Blocki
 }
 
 // Splits C into a grid of tn x tm rectangles for `threads` threads: columns first (each thread
-// then packs only its own part of B), rows only when the columns run out. A rectangle is a whole
+// then packs only its own part of B, and A is read in place), rows only when the columns run out.
+// rows_first (A is packed and M >= N, the dW shapes): rows first, so each thread packs only its
+// rows of A and the duplicated copy is the smaller operand, B (dW 4096x1024x512: +5-10%). A rectangle is a whole
 // number of micro-tiles, so no thread count changes how C is tiled in a way that matters.
 struct Grid {
     int tn, tm;
 };
 
 // split_rows == false keeps every column on one thread (an epilogue that sums over rows).
-Grid choose_grid(int64_t M, int64_t N, int mr, int nr, int threads, bool split_rows) {
+Grid choose_grid(int64_t M, int64_t N, int mr, int nr, int threads, bool split_rows, bool rows_first) {
     auto fitting = [](int64_t tiles, int want) {
         int t = int(std::max<int64_t>(1, std::min<int64_t>(want, tiles)));
         while (want % t != 0) --t;
         return t;
     };
     // A column slice narrower than two register tiles wastes the A packing it repeats.
-    if (split_rows && tune("TUNE_SPLITM", 0)) {
+    if (split_rows && rows_first) {
         const int tm = fitting(M / (2 * int64_t(mr)), threads);
         return {fitting(N / (2 * int64_t(nr)), threads / tm), tm};
     }
@@ -463,23 +479,45 @@ void gemm_dispatch(const Problem<T>& p) {
     const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
     const int max_threads = flop < kParallelMinFlop ? 1 : omp_get_max_threads();
     const bool split_rows = !p.epilogue.sums_over_rows;
-    const Grid grid = choose_grid(p.M, p.N, kern.mr, kern.nr, max_threads, split_rows);
+    const bool rows_first = bl.pack_a && p.M >= p.N;
+    const Grid grid = choose_grid(p.M, p.N, kern.mr, kern.nr, max_threads, split_rows, rows_first);
     const int threads = grid.tn * grid.tm;
     if (threads <= 1) {
         run_rectangle(p, kern, bl, 0, p.M, 0, p.N);
         return;
     }
+    // Dynamic schedule: the grid's cut along its split dimension is refined into
+    // kChunksPerThread pieces per thread, and the threads take rectangles from a shared counter.
+    // On this shared two-core machine another tenant often holds one core for milliseconds; with
+    // a static split the whole call then waits for the preempted thread, while here the other
+    // thread takes over its remaining pieces. A piece is a whole number of register tiles and
+    // computes all of K, so the schedule changes no result bit (gemm_kernels.h). Cutting N costs
+    // nothing extra (A is read in place, each B column is packed once); cutting M (rows_first,
+    // A packed) re-packs B once per piece, a few percent at most for the shapes that choose it.
+    std::atomic<int> next_piece{0};
 #pragma omp parallel num_threads(threads)
     {
         // The runtime may grant fewer threads than asked (nested regions): re-cut for the team.
         const int team = omp_get_num_threads();
-        const Grid g = team == threads ? grid : choose_grid(p.M, p.N, kern.mr, kern.nr, team, split_rows);
-        const int t = omp_get_thread_num();
-        if (t < g.tn * g.tm) {
-            int64_t n0, n1, m0, m1;
-            share(p.N, kern.nr, t % g.tn, g.tn, n0, n1);
-            share(p.M, kern.mr, t / g.tn, g.tm, m0, m1);
-            if (n0 < n1 && m0 < m1) run_rectangle(p, kern, bl, m0, m1, n0, n1);
+        const Grid g =
+            team == threads ? grid : choose_grid(p.M, p.N, kern.mr, kern.nr, team, split_rows, rows_first);
+        constexpr int64_t kChunksPerThread = 4;
+        const bool cut_rows = split_rows && rows_first;
+        int64_t pieces_n = g.tn, pieces_m = g.tm;
+        if (cut_rows) {
+            pieces_m = std::max<int64_t>(g.tm, std::min<int64_t>(g.tm * kChunksPerThread, p.M / (2 * kern.mr)));
+        } else {
+            pieces_n = std::max<int64_t>(g.tn, std::min<int64_t>(g.tn * kChunksPerThread, p.N / (2 * kern.nr)));
+        }
+        const int pieces = int(pieces_n * pieces_m);
+        if (omp_get_thread_num() < g.tn * g.tm) {
+            for (int piece = next_piece.fetch_add(1, std::memory_order_relaxed); piece < pieces;
+                 piece = next_piece.fetch_add(1, std::memory_order_relaxed)) {
+                int64_t n0, n1, m0, m1;
+                share(p.N, kern.nr, int(piece % pieces_n), int(pieces_n), n0, n1);
+                share(p.M, kern.mr, int(piece / pieces_n), int(pieces_m), m0, m1);
+                if (n0 < n1 && m0 < m1) run_rectangle(p, kern, bl, m0, m1, n0, n1);
+            }
         }
     }
 }
