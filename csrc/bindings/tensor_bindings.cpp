@@ -107,7 +107,8 @@ void check_inplace(const Tensor& s, const char* op) {
 void check_cpu_device(py::handle h) {
   std::string d = py::str(h).cast<std::string>();
   if (d != "cpu")
-    throw ValueError("to: device '" + d + "' is not available; this build of chainrule runs on 'cpu'");
+    throw ValueError("to: device '" + d + "' is not available: tensors live on 'cpu' only; the CUDA backend "
+                     "(chainrule.cuda) cannot yet hold tensors");
 }
 }  // namespace
 

@@ -150,7 +150,7 @@ def config() -> dict:
     }
 
 
-from chainrule import autograd, data, diagnostics, nn, optim  # noqa: E402  (they import the names above)
+from chainrule import autograd, cuda, data, diagnostics, nn, optim  # noqa: E402  (they import the names above)
 from chainrule import io as _io  # noqa: E402
 from chainrule.io import save  # noqa: E402
 
@@ -169,5 +169,5 @@ __all__ = [
     "manual_seed", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "get_num_threads", "set_num_threads", "matmul", "exp", "log", "relu", "sigmoid", "tanh", "abs",
     "sqrt", "softmax", "log_softmax", "sum", "mean", "argmax", "is_tensor", "config",
-    "autograd", "data", "diagnostics", "nn", "optim", "save", "load", "fit", "History",
+    "autograd", "cuda", "data", "diagnostics", "nn", "optim", "save", "load", "fit", "History",
 ]

@@ -35,7 +35,8 @@ class Linear(Module):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"Linear: {name} must be a non-negative int, got {value!r}")
         if device is not None and str(device) != "cpu":
-            raise ValueError(f"Linear: device '{device}' is not available; this build of chainrule runs on 'cpu'")
+            raise ValueError(f"Linear: device '{device}' is not available: tensors live on 'cpu' only; "
+                             "the CUDA backend (chainrule.cuda) cannot yet hold tensors")
         dtype = _core.dtype.float32 if dtype is None else dtype
         if not isinstance(dtype, _core.dtype) or not dtype.is_floating_point:
             raise TypeError(f"Linear: dtype must be chainrule.float32 or chainrule.float64, got {dtype!r}")

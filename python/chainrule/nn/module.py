@@ -199,7 +199,8 @@ class Module:
             else:
                 device = a
         if device is not None and device_cls(device).type != "cpu":
-            raise ValueError(f"to: device '{device}' is not available; this build of chainrule runs on 'cpu'")
+            raise ValueError(f"to: device '{device}' is not available: tensors live on 'cpu' only; "
+                             "the CUDA backend (chainrule.cuda) cannot yet hold tensors")
         if dtype is not None:
             if not isinstance(dtype, _core.dtype) or not dtype.is_floating_point:
                 raise TypeError(f"to: dtype must be a floating point chainrule dtype, got {dtype!r}")

@@ -1,0 +1,105 @@
+// Optimizer update kernels (the twins of csrc/cpu/optim.cpp): PyTorch's update rules, element by
+// element, with the hyper-parameter arithmetic done once on the host in double and each scalar
+// rounded to T once, exactly as the CPU kernels do (see the comment above adam_update there).
+#include <cmath>
+
+#include "chainrule/cuda_kernels.h"
+#include "cuda/cuda_check.h"
+#include "cuda/device_math.cuh"
+
+namespace chainrule::cuda {
+
+namespace {
+// ATen's lerp: the formula is picked by |weight| < 0.5 so the result is exact at both ends.
+template <typename T> __device__ inline T lerp(T self, T end, T weight) {
+  return abs(weight) < T(0.5) ? self + weight * (end - self) : end - (end - self) * (T(1) - weight);
+}
+
+// torch.maximum propagates NaN.
+template <typename T> __device__ inline T maximum(T a, T b) { return (a != a || b != b) ? a + b : (a < b ? b : a); }
+
+template <typename T> struct SgdScalars {
+  T lr, wd, mom, one_minus_damp, sign;
+  bool use_momentum, nesterov, first_step;
+};
+
+template <typename T>
+__global__ void sgd_kernel(T* param, const T* grad, T* momentum_buffer, int64_t n, SgdScalars<T> s) {
+  CHAINRULE_GRID_STRIDE(i, n) {
+    T g = s.sign * grad[i];
+    if (s.wd != T(0)) g = g + s.wd * param[i];
+    if (s.use_momentum) {
+      T b = s.first_step ? g : s.mom * momentum_buffer[i] + s.one_minus_damp * g;
+      momentum_buffer[i] = b;
+      g = s.nesterov ? g + s.mom * b : b;
+    }
+    param[i] = param[i] - s.lr * g;
+  }
+}
+
+template <typename T> struct AdamScalars {
+  T neg_step_size, bias_correction2_sqrt, one_minus_beta1, beta2, one_minus_beta2, eps, wd, param_scale;
+  bool decay, decoupled, amsgrad, maximize;
+};
+
+template <typename T>
+__global__ void adam_kernel(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, int64_t n,
+                            AdamScalars<T> s) {
+  CHAINRULE_GRID_STRIDE(i, n) {
+    T g = s.maximize ? -grad[i] : grad[i];
+    if (s.decay) {
+      if (s.decoupled) param[i] = param[i] * s.param_scale;
+      else g = g + s.wd * param[i];
+    }
+    exp_avg[i] = lerp(exp_avg[i], g, s.one_minus_beta1);
+    exp_avg_sq[i] = exp_avg_sq[i] * s.beta2 + s.one_minus_beta2 * g * g;
+    T second = exp_avg_sq[i];
+    if (s.amsgrad) second = max_exp_avg_sq[i] = maximum(max_exp_avg_sq[i], second);
+    const T denom = sqrt(second) / s.bias_correction2_sqrt + s.eps;
+    param[i] = param[i] + s.neg_step_size * exp_avg[i] / denom;
+  }
+}
+}  // namespace
+
+template <typename T>
+void sgd_update(T* param, const T* grad, T* momentum_buffer, int64_t n, const SgdOptions& opt, bool first_step,
+                cudaStream_t stream) {
+  if (n <= 0) return;
+  const SgdScalars<T> s{static_cast<T>(opt.lr), static_cast<T>(opt.weight_decay), static_cast<T>(opt.momentum),
+                        static_cast<T>(1.0 - opt.dampening), opt.maximize ? T(-1) : T(1),
+                        opt.momentum != 0.0, opt.nesterov, first_step};
+  sgd_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(param, grad, momentum_buffer, n, s);
+  CHAINRULE_CUDA_CHECK_LAUNCH("sgd_kernel");
+}
+
+template <typename T>
+void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, int64_t n,
+                 const AdamOptions& opt, int64_t step, cudaStream_t stream) {
+  if (n <= 0) return;
+  const double bias_correction1 = 1.0 - std::pow(opt.beta1, static_cast<double>(step));
+  const double bias_correction2 = 1.0 - std::pow(opt.beta2, static_cast<double>(step));
+  const AdamScalars<T> s{static_cast<T>(-(opt.lr / bias_correction1)),
+                         static_cast<T>(std::sqrt(bias_correction2)),
+                         static_cast<T>(1.0 - opt.beta1),
+                         static_cast<T>(opt.beta2),
+                         static_cast<T>(1.0 - opt.beta2),
+                         static_cast<T>(opt.eps),
+                         static_cast<T>(opt.weight_decay),
+                         static_cast<T>(1.0 - opt.lr * opt.weight_decay),
+                         opt.weight_decay != 0.0,
+                         opt.decoupled_weight_decay,
+                         opt.amsgrad,
+                         opt.maximize};
+  adam_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n,
+                                                               s);
+  CHAINRULE_CUDA_CHECK_LAUNCH("adam_kernel");
+}
+
+template void sgd_update<float>(float*, const float*, float*, int64_t, const SgdOptions&, bool, cudaStream_t);
+template void sgd_update<double>(double*, const double*, double*, int64_t, const SgdOptions&, bool, cudaStream_t);
+template void adam_update<float>(float*, const float*, float*, float*, float*, int64_t, const AdamOptions&, int64_t,
+                                 cudaStream_t);
+template void adam_update<double>(double*, const double*, double*, double*, double*, int64_t, const AdamOptions&,
+                                  int64_t, cudaStream_t);
+
+}  // namespace chainrule::cuda
