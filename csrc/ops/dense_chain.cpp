@@ -91,19 +91,18 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input, size_t slo
   });
 }
 
-namespace {
-// dst (a parameter's .grad) receives a freshly computed gradient: written into a new tensor when
-// the parameter has none, added in place otherwise (PyTorch's accumulation).
-Tensor grad_target(const Tensor& param, bool& accumulate) {
+Tensor DenseChain::grad_target(size_t slot, const Tensor& param, bool& accumulate) {
   if (param->grad && param->grad->shape == param->shape && param->grad->dtype == param->dtype) {
     accumulate = true;
     return param->grad;
   }
   accumulate = false;
-  param->grad = empty_like(param);
+  // A gradient that zero_grad() dropped comes back from the workspace: no allocation per step,
+  // and for big layers no fresh pages to fault in. One still referenced elsewhere (a NumPy view,
+  // a name the caller kept) is never handed out again.
+  param->grad = grad_workspace_.acquire(slot, param->shape, param->dtype);
   return param->grad;
 }
-}  // namespace
 
 void DenseChain::backward_from(const Activations& acts, const Tensor& dout, const Tensor& dinput,
                                bool accumulate_grads, size_t slot_base) {
@@ -113,17 +112,18 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
   ops::dispatch_floating(dtype, "Sequential backward", "grad", [&](auto tag) {
     using T = typename decltype(tag)::type;
     // Where layer l's bias gradient goes: null when it is not wanted; acc says write or add.
-    auto bias_grad_target = [&](const DenseLayer& layer, bool& acc) -> T* {
+    auto bias_grad_target = [&](size_t l, bool& acc) -> T* {
       acc = false;
+      const DenseLayer& layer = layers_[l];
       if (!layer.bias || !layer.bias->requires_grad) return nullptr;
-      Tensor db = accumulate_grads ? grad_target(layer.bias, acc) : layer.bias->grad;
+      Tensor db = accumulate_grads ? grad_target(2 * l + 1, layer.bias, acc) : layer.bias->grad;
       return db->ptr<T>();
     };
     // The seed's delta(L-1) = dL/da(L-1) * sigma'(z(L-1)) and dL/db(L-1), in one pass over dout.
     {
       const DenseLayer& last = layers_[L - 1];
       bool acc = false;
-      T* db = bias_grad_target(last, acc);
+      T* db = bias_grad_target(L - 1, acc);
       if (db || last.act != Activation::Identity)
         cpu::activation_backward_bias_grad<T>(dout->ptr<T>(), db, acts.a[L]->ptr<T>(),
                                               acts.z[L - 1] ? acts.z[L - 1]->ptr<T>() : nullptr, B,
@@ -136,7 +136,7 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
       // dL/dW(l) = delta(l)^T a(l-1)
       if (layer.weight->requires_grad) {
         bool acc = false;
-        Tensor dW = accumulate_grads ? grad_target(layer.weight, acc) : layer.weight->grad;
+        Tensor dW = accumulate_grads ? grad_target(2 * l, layer.weight, acc) : layer.weight->grad;
         cpu::gemm<T>(Trans::Yes, Trans::No, OC, C, B, delta->ptr<T>(), OC, acts.a[l]->ptr<T>(), C, dW->ptr<T>(), C, acc);
       }
       if (l > 0) {
@@ -144,7 +144,7 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
         // derivative and the sums run in the epilogue of the GEMM that makes dL/da(l-1).
         const DenseLayer& prev = layers_[l - 1];
         bool acc = false;
-        T* db = bias_grad_target(prev, acc);
+        T* db = bias_grad_target(l - 1, acc);
         if (db && !acc) std::memset(db, 0, sizeof(T) * C);
         const cpu::ActivationBackwardEpilogue<T> finish{acts.a[l]->ptr<T>(), acts.z[l - 1] ? acts.z[l - 1]->ptr<T>() : nullptr,
                                                         C, prev.act, prev.act_param, db};

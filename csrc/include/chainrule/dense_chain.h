@@ -57,8 +57,13 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
   void check_input(const Tensor& input) const;
 
  private:
+  // The .grad a backward writes into: the parameter's own when it has one (added to), else a
+  // workspace buffer (slot 2 l for layer l's weight, 2 l + 1 for its bias) that is written.
+  Tensor grad_target(size_t slot, const Tensor& param, bool& accumulate);
+
   std::vector<DenseLayer> layers_;
   Workspace workspace_;
+  Workspace grad_workspace_;
 };
 
 }  // namespace chainrule

@@ -1,0 +1,47 @@
+"""The fused Sequential reuses its buffers across steps without ever overwriting a tensor the
+caller still holds."""
+import numpy as np
+
+import chainrule as cr
+from chainrule import nn, optim
+
+
+def _step(model, opt, x, y):
+    loss = nn.MSELoss()(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def _setup():
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 2))
+    return model, optim.SGD(model.parameters(), lr=0.1), cr.randn(5, 6), cr.randn(5, 2)
+
+
+def test_gradients_dropped_by_zero_grad_are_reused():
+    model, opt, x, y = _setup()
+    _step(model, opt, x, y)
+    pointers = [p.grad._data_ptr() for p in model.parameters()]
+    _step(model, opt, x, y)
+    assert [p.grad._data_ptr() for p in model.parameters()] == pointers
+
+
+def test_a_gradient_the_caller_keeps_is_not_overwritten():
+    model, opt, x, y = _setup()
+    _step(model, opt, x, y)
+    kept = model[0].weight.grad
+    before = kept.numpy().copy()
+    x.numpy()[...] *= 3.0  # a different step, so different gradients
+    _step(model, opt, x, y)
+    assert np.array_equal(kept.numpy(), before)
+    assert not np.array_equal(model[0].weight.grad.numpy(), before)
+
+
+def test_an_output_the_caller_keeps_is_not_overwritten():
+    model, _, x, _ = _setup()
+    first = model(x)
+    values = first.detach().numpy().copy()
+    model(x * 2.0)
+    assert np.array_equal(first.detach().numpy(), values)
