@@ -45,3 +45,17 @@ def test_an_output_the_caller_keeps_is_not_overwritten():
     values = first.detach().numpy().copy()
     model(x * 2.0)
     assert np.array_equal(first.detach().numpy(), values)
+
+
+def test_changing_an_activation_setting_rebuilds_the_fused_chain():
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU(0.1), nn.Linear(4, 1))
+    x = cr.randn(8, 4)
+    before = model(x).detach().numpy().copy()
+    model[1].negative_slope = 0.5
+    after = model(x).detach().numpy()
+    h = x
+    for m in model:
+        h = m(h) if not isinstance(m, nn.LeakyReLU) else nn.functional.leaky_relu(h, 0.5)
+    np.testing.assert_array_equal(after, h.detach().numpy())
+    assert not np.array_equal(before, after)

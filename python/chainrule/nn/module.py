@@ -13,6 +13,11 @@ from chainrule.nn.parameter import Parameter
 from chainrule.nn.utils.flat import zero_grads
 
 
+# Plain attributes that the fused DenseChain of nn.Sequential reads when it is built: activation
+# settings, and the diagnostics recording switch that turns the fused path off.
+_FUSED_PATH_ATTRIBUTES = frozenset({"negative_slope", "approximate", "_record"})
+
+
 class Module:
     """Base class of layers and models.
 
@@ -21,8 +26,10 @@ class Module:
     """
 
     training: bool
-    # Bumped by every attribute assignment on any module: nn.Sequential rebuilds its fused
-    # DenseChain when the structure it was built from may have changed.
+    # Bumped whenever any module's structure may change (a Parameter, Module or buffer is
+    # (re)assigned, or an attribute the fused path reads): nn.Sequential rebuilds its DenseChain
+    # when the number has moved since it was built. Plain attributes (a loss's reduction, a
+    # counter) leave it alone, so building e.g. a loss module per step costs no rebuild.
     _structure_version = 0
 
     def __init__(self):
@@ -33,11 +40,13 @@ class Module:
 
     # ---- registration --------------------------------------------------------------------------
     def __setattr__(self, name, value):
-        Module._structure_version += 1
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before Module.__init__() call")
         params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
         buffers = self.__dict__["_buffers"]
+        if (isinstance(value, (Parameter, Module)) or name in params or name in modules or name in buffers
+                or name in _FUSED_PATH_ATTRIBUTES):
+            Module._structure_version += 1
         if isinstance(value, (Parameter, Module)):
             # As in PyTorch: the name leaves every other registry and the plain attributes, so
             # `self.w = None; self.w = Parameter(...)` registers the parameter instead of shadowing it.
