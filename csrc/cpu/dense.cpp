@@ -6,16 +6,10 @@
 #include <cstring>
 
 #include "chainrule/kernels.h"
+#include "cpu/activation_math.h"
 #include "cpu/parallel.h"
 
 namespace chainrule::cpu {
-
-namespace {
-constexpr double kInvSqrt2 = 0.70710678118654752440;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-constexpr double kSqrt2OverPi = 0.79788456080286535588;
-constexpr double kGeluTanhCoef = 0.044715;
-}  // namespace
 
 bool activation_derivative_from_output(Activation act, double param) {
   switch (act) {
@@ -50,18 +44,12 @@ inline void bias_activation_block(T* c, int64_t ld, T* z, int64_t ldz, const T* 
   }
   switch (act) {
     case Activation::Identity: break;
-    case Activation::Relu: map_block(c, ld, rows, n, [](T v) { return v > T(0) ? v : T(0); }); break;
-    case Activation::Sigmoid: map_block(c, ld, rows, n, [](T v) { return T(1) / (T(1) + std::exp(-v)); }); break;
+    case Activation::Relu: map_block(c, ld, rows, n, [](T v) { return act::relu(v); }); break;
+    case Activation::Sigmoid: map_block(c, ld, rows, n, [](T v) { return act::sigmoid(v); }); break;
     case Activation::Tanh: map_block(c, ld, rows, n, [](T v) { return std::tanh(v); }); break;
-    case Activation::LeakyRelu: map_block(c, ld, rows, n, [slope](T v) { return v > T(0) ? v : v * slope; }); break;
-    case Activation::Gelu:
-      map_block(c, ld, rows, n, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2))); });
-      break;
-    case Activation::GeluTanh:
-      map_block(c, ld, rows, n, [](T v) {
-        return T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v)));
-      });
-      break;
+    case Activation::LeakyRelu: map_block(c, ld, rows, n, [slope](T v) { return act::leaky_relu(v, slope); }); break;
+    case Activation::Gelu: map_block(c, ld, rows, n, [](T v) { return act::gelu(v); }); break;
+    case Activation::GeluTanh: map_block(c, ld, rows, n, [](T v) { return act::gelu_tanh(v); }); break;
   }
 }
 
@@ -87,35 +75,28 @@ inline void activation_backward_block(T* dz, int64_t ld_dz, const T* a, const T*
   switch (act) {
     case Activation::Identity: return;
     case Activation::Relu:
-      map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n, [](T d, T av, T) { return av > T(0) ? d : T(0); });
+      map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n, [](T d, T av, T) { return act::relu_backward(d, av); });
       return;
     case Activation::Sigmoid:
-      map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n, [](T d, T av, T) { return d * (T(1) - av) * av; });
+      map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n, [](T d, T av, T) { return act::sigmoid_backward(d, av); });
       return;
     case Activation::Tanh:
-      map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n, [](T d, T av, T) { return d * (T(1) - av * av); });
+      map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n, [](T d, T av, T) { return act::tanh_backward(d, av); });
       return;
     case Activation::LeakyRelu:
       // With slope > 0 the sign of a is the sign of z; otherwise z was kept.
       if (z)
-        map_backward_block(dz, ld_dz, a, z, ld, rows, n, [slope](T d, T, T zv) { return zv > T(0) ? d : d * slope; });
+        map_backward_block(dz, ld_dz, a, z, ld, rows, n,
+                           [slope](T d, T, T zv) { return act::leaky_relu_backward(d, zv, slope); });
       else
         map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n,
-                           [slope](T d, T av, T) { return av > T(0) ? d : d * slope; });
+                           [slope](T d, T av, T) { return act::leaky_relu_backward(d, av, slope); });
       return;
     case Activation::Gelu:
-      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) {
-        T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
-        T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
-        return d * (cdf + v * pdf);
-      });
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) { return act::gelu_backward(d, v); });
       return;
     case Activation::GeluTanh:
-      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) {
-        T t = std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v));
-        T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * v * v);
-        return d * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * dinner);
-      });
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) { return act::gelu_tanh_backward(d, v); });
       return;
   }
 }

@@ -4,18 +4,12 @@
 #include <type_traits>
 
 #include "chainrule/kernels.h"
+#include "cpu/activation_math.h"
 #include "cpu/parallel.h"
 
 namespace chainrule::cpu {
 
 namespace {
-constexpr double kInvSqrt2 = 0.70710678118654752440;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-constexpr double kSqrt2OverPi = 0.79788456080286535588;
-constexpr double kGeluTanhCoef = 0.044715;  // Hendrycks & Gimpel (2016), the tanh approximation
-
-template <typename T> inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
-
 template <typename T, typename F> void map_n(T* out, int64_t n, F f) {
   parallel_for(n, n > kParallelElements, [&](int64_t i) { out[i] = f(i); });
 }
@@ -44,21 +38,14 @@ template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op
     case Unary::Neg: map_n(out, n, [&](int64_t i) { return -x[i]; }); break;
     case Unary::Exp: map_n(out, n, [&](int64_t i) { return std::exp(x[i]); }); break;
     case Unary::Log: map_n(out, n, [&](int64_t i) { return std::log(x[i]); }); break;
-    case Unary::Relu: map_n(out, n, [&](int64_t i) { return x[i] > T(0) ? x[i] : T(0); }); break;
-    case Unary::Sigmoid: map_n(out, n, [&](int64_t i) { return sigmoid(x[i]); }); break;
+    case Unary::Relu: map_n(out, n, [&](int64_t i) { return act::relu(x[i]); }); break;
+    case Unary::Sigmoid: map_n(out, n, [&](int64_t i) { return act::sigmoid(x[i]); }); break;
     case Unary::Tanh: map_n(out, n, [&](int64_t i) { return std::tanh(x[i]); }); break;
     case Unary::Abs: map_n(out, n, [&](int64_t i) { return std::abs(x[i]); }); break;
     case Unary::Sqrt: map_n(out, n, [&](int64_t i) { return std::sqrt(x[i]); }); break;
-    case Unary::LeakyRelu: map_n(out, n, [&](int64_t i) { return x[i] > T(0) ? x[i] : x[i] * slope; }); break;
-    case Unary::Gelu:
-      map_n(out, n, [&](int64_t i) { return T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(kInvSqrt2))); });
-      break;
-    case Unary::GeluTanh:
-      map_n(out, n, [&](int64_t i) {
-        T v = x[i];
-        return T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v)));
-      });
-      break;
+    case Unary::LeakyRelu: map_n(out, n, [&](int64_t i) { return act::leaky_relu(x[i], slope); }); break;
+    case Unary::Gelu: map_n(out, n, [&](int64_t i) { return act::gelu(x[i]); }); break;
+    case Unary::GeluTanh: map_n(out, n, [&](int64_t i) { return act::gelu_tanh(x[i]); }); break;
   }
 }
 
@@ -69,31 +56,18 @@ void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Una
     case Unary::Neg: map_n(dx, n, [&](int64_t i) { return -dout[i]; }); break;
     case Unary::Exp: map_n(dx, n, [&](int64_t i) { return dout[i] * y[i]; }); break;
     case Unary::Log: map_n(dx, n, [&](int64_t i) { return dout[i] / x[i]; }); break;
-    case Unary::Relu: map_n(dx, n, [&](int64_t i) { return x[i] > T(0) ? dout[i] : T(0); }); break;
-    case Unary::Sigmoid: map_n(dx, n, [&](int64_t i) { return dout[i] * (T(1) - y[i]) * y[i]; }); break;
-    case Unary::Tanh: map_n(dx, n, [&](int64_t i) { return dout[i] * (T(1) - y[i] * y[i]); }); break;
+    case Unary::Relu: map_n(dx, n, [&](int64_t i) { return act::relu_backward(dout[i], x[i]); }); break;
+    case Unary::Sigmoid: map_n(dx, n, [&](int64_t i) { return act::sigmoid_backward(dout[i], y[i]); }); break;
+    case Unary::Tanh: map_n(dx, n, [&](int64_t i) { return act::tanh_backward(dout[i], y[i]); }); break;
     case Unary::Abs:
       map_n(dx, n, [&](int64_t i) { return x[i] > T(0) ? dout[i] : (x[i] < T(0) ? -dout[i] : T(0)); });
       break;
     case Unary::Sqrt: map_n(dx, n, [&](int64_t i) { return dout[i] / (T(2) * y[i]); }); break;
-    case Unary::LeakyRelu: map_n(dx, n, [&](int64_t i) { return x[i] > T(0) ? dout[i] : dout[i] * slope; }); break;
-    case Unary::Gelu:
-      map_n(dx, n, [&](int64_t i) {
-        T v = x[i];
-        T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
-        T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
-        return dout[i] * (cdf + v * pdf);
-      });
+    case Unary::LeakyRelu:
+      map_n(dx, n, [&](int64_t i) { return act::leaky_relu_backward(dout[i], x[i], slope); });
       break;
-    case Unary::GeluTanh:
-      map_n(dx, n, [&](int64_t i) {
-        T v = x[i];
-        T inner = T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v);
-        T t = std::tanh(inner);
-        T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * v * v);
-        return dout[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * dinner);
-      });
-      break;
+    case Unary::Gelu: map_n(dx, n, [&](int64_t i) { return act::gelu_backward(dout[i], x[i]); }); break;
+    case Unary::GeluTanh: map_n(dx, n, [&](int64_t i) { return act::gelu_tanh_backward(dout[i], x[i]); }); break;
   }
 }
 

@@ -1,0 +1,42 @@
+// The activation functions and their derivatives, one element at a time. Every kernel that
+// applies an activation (the elementwise ops, the fused dense epilogues) calls these, so the
+// fused and unfused paths compute the same bits.
+#pragma once
+
+#include <cmath>
+
+namespace chainrule::cpu::act {
+
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+constexpr double kGeluTanhCoef = 0.044715;  // Hendrycks & Gimpel (2016), the tanh approximation
+
+template <typename T> inline T relu(T v) { return v > T(0) ? v : T(0); }
+template <typename T> inline T sigmoid(T v) { return T(1) / (T(1) + std::exp(-v)); }
+template <typename T> inline T leaky_relu(T v, T slope) { return v > T(0) ? v : v * slope; }
+// PyTorch's GELU(approximate='none'): x * Phi(x) with the exact normal CDF.
+template <typename T> inline T gelu(T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2))); }
+// PyTorch's GELU(approximate='tanh').
+template <typename T> inline T gelu_tanh(T v) {
+  return T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v)));
+}
+
+// Backward: each returns d * act'(.) from what it needs (the output a, or the input v).
+template <typename T> inline T relu_backward(T d, T a) { return a > T(0) ? d : T(0); }
+template <typename T> inline T sigmoid_backward(T d, T a) { return d * (T(1) - a) * a; }
+template <typename T> inline T tanh_backward(T d, T a) { return d * (T(1) - a * a); }
+// `sign` is the input, or the output when the slope is positive (same sign then).
+template <typename T> inline T leaky_relu_backward(T d, T sign, T slope) { return sign > T(0) ? d : d * slope; }
+template <typename T> inline T gelu_backward(T d, T v) {
+  const T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
+  const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
+  return d * (cdf + v * pdf);
+}
+template <typename T> inline T gelu_tanh_backward(T d, T v) {
+  const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kGeluTanhCoef) * v * v * v));
+  const T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * v * v);
+  return d * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * dinner);
+}
+
+}  // namespace chainrule::cpu::act
