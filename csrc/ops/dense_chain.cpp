@@ -13,6 +13,25 @@ namespace chainrule {
 using cpu::Activation;
 using cpu::Trans;
 
+namespace {
+// Outputs up to this many elements stay in cache between the GEMM and its finishing pass, so
+// their epilogue runs once over the whole matrix instead of once per strip of rows: on a small
+// network the per-strip calls cost more than the arithmetic they do. The same function visits the
+// same elements in the same row order, so the results are the same bits either way.
+constexpr int64_t kFinishOnceElements = 1 << 14;
+
+template <typename T>
+void gemm_and_finish(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+                     int64_t ldb, T* C, int64_t ldc, const cpu::GemmEpilogue<T>& epilogue) {
+  if (epilogue.apply && M * N <= kFinishOnceElements) {
+    cpu::gemm<T>(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, false);
+    epilogue.apply(epilogue.ctx, C, ldc, 0, 0, M, N);
+  } else {
+    cpu::gemm<T>(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, false, epilogue);
+  }
+}
+}  // namespace
+
 Tensor Workspace::acquire(size_t slot, const Shape& shape, DType dtype) {
   if (slot >= slots_.size()) slots_.resize(slot + 1);
   Tensor& t = slots_[slot];
@@ -83,8 +102,8 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input, size_t slo
         epilogue.apply = cpu::bias_activation_epilogue<T>;
         epilogue.ctx = &finish;
       }
-      cpu::gemm<T>(Trans::No, Trans::Yes, B, OC, C, acts.a[l]->ptr<T>(), C, layer.weight->ptr<T>(), C, out->ptr<T>(),
-                   OC, false, epilogue);
+      gemm_and_finish<T>(Trans::No, Trans::Yes, B, OC, C, acts.a[l]->ptr<T>(), C, layer.weight->ptr<T>(), C,
+                         out->ptr<T>(), OC, epilogue);
       acts.a[l + 1] = out;
       acts.z[l] = z;
     }
@@ -155,8 +174,8 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
           epilogue.sums_over_rows = db != nullptr;
         }
         Tensor next = workspace_.acquire(slot_base + l, {B, C}, dtype);
-        cpu::gemm<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, layer.weight->ptr<T>(), C, next->ptr<T>(), C,
-                     false, epilogue);
+        gemm_and_finish<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, layer.weight->ptr<T>(), C,
+                           next->ptr<T>(), C, epilogue);
         delta = next;
       } else if (dinput) {
         // dL/dx = delta(0) W(0)
