@@ -241,6 +241,12 @@ void broadcast_to(T* out, const T* x, const Shape& out_shape, const std::vector<
                });
 }
 
+void gather_rows(void* dst, const void* src, const int64_t* rows, int64_t count, size_t row_bytes) {
+  for (int64_t i = 0; i < count; ++i)
+    std::memcpy(static_cast<char*>(dst) + i * row_bytes, static_cast<const char*>(src) + rows[i] * row_bytes,
+                row_bytes);
+}
+
 template <typename To, typename From> void cast(To* out, const From* x, int64_t n) {
   map_n(out, n, [&](int64_t i) { return static_cast<To>(x[i]); });
 }

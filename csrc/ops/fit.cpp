@@ -21,13 +21,10 @@ cpu::Loss elementwise_kind(FitLoss k) {
   }
 }
 
-// Rows `order[lo:hi]` of src into dst (contiguous rows).
-void gather_rows(const Tensor& dst, const Tensor& src, const int64_t* order, int64_t lo, int64_t hi) {
+// Rows order[lo:hi] of src into dst.
+void gather_minibatch(const Tensor& dst, const Tensor& src, const int64_t* order, int64_t lo, int64_t hi) {
   const int64_t n = src->shape.empty() ? 1 : src->shape[0];
-  const size_t row_bytes = n ? src->nbytes() / n : 0;
-  for (int64_t i = lo; i < hi; ++i)
-    std::memcpy(static_cast<char*>(dst->data) + (i - lo) * row_bytes,
-                static_cast<const char*>(src->data) + order[i] * row_bytes, row_bytes);
+  cpu::gather_rows(dst->data, src->data, order + lo, hi - lo, n ? src->nbytes() / n : 0);
 }
 }  // namespace
 
@@ -51,8 +48,8 @@ FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, 
     if (ord) {
       xb = batch_space.acquire(kBatchSlot, xs, dtype);
       yb = batch_space.acquire(kBatchSlot + 1, ys, y->dtype);
-      gather_rows(xb, X, ord, lo, hi);
-      gather_rows(yb, y, ord, lo, hi);
+      gather_minibatch(xb, X, ord, lo, hi);
+      gather_minibatch(yb, y, ord, lo, hi);
     } else {
       xb = alias(X, xs, lo * (N ? X->numel / N : 0));
       yb = alias(y, ys, lo * (N ? y->numel / N : 0));

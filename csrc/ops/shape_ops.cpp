@@ -134,13 +134,19 @@ Tensor slice_rows(const Tensor& x, int64_t start, int64_t stop) {
   return out;
 }
 
-Tensor select_row(const Tensor& x, int64_t index) {
-  if (x->dim() == 0) throw IndexError("index: invalid index of a 0-d tensor");
-  const int64_t n = x->shape[0];
+namespace {
+// A row number in [-n, n) as an offset in [0, n), as Python indexing counts.
+int64_t normalize_row_index(int64_t index, int64_t n) {
   if (index < -n || index >= n)
     throw IndexError("index " + std::to_string(index) + " is out of bounds for dimension 0 with size " +
                      std::to_string(n));
-  if (index < 0) index += n;
+  return index < 0 ? index + n : index;
+}
+}  // namespace
+
+Tensor select_row(const Tensor& x, int64_t index) {
+  if (x->dim() == 0) throw IndexError("index: invalid index of a 0-d tensor");
+  index = normalize_row_index(index, x->shape[0]);
   Tensor rows = slice_rows(x, index, index + 1);
   return reshape(rows, Shape(x->shape.begin() + 1, x->shape.end()));
 }
@@ -155,19 +161,11 @@ Tensor index_rows(const Tensor& x, const Tensor& indices_in) {
   const int64_t row = n ? x->numel / n : 0;
   Tensor indices = clone_data(indices_in);
   int64_t* idx = indices->ptr<int64_t>();
-  for (int64_t i = 0; i < count; ++i) {
-    if (idx[i] < -n || idx[i] >= n)
-      throw IndexError("index " + std::to_string(idx[i]) + " is out of bounds for dimension 0 with size " +
-                       std::to_string(n));
-    if (idx[i] < 0) idx[i] += n;
-  }
+  for (int64_t i = 0; i < count; ++i) idx[i] = normalize_row_index(idx[i], n);
   Shape shape = x->shape;
   shape[0] = count;
   Tensor out = empty(shape, x->dtype);
-  const size_t row_bytes = static_cast<size_t>(row) * itemsize(x->dtype);
-  for (int64_t i = 0; i < count; ++i)
-    std::memcpy(static_cast<char*>(out->data) + i * row_bytes, static_cast<const char*>(x->data) + idx[i] * row_bytes,
-                row_bytes);
+  cpu::gather_rows(out->data, x->data, idx, count, static_cast<size_t>(row) * itemsize(x->dtype));
   if (needs_grad({&x})) {
     auto node = make_node<IndexRowsNode>({&x});
     node->input_shape = x->shape;

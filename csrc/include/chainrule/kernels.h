@@ -194,6 +194,8 @@ template <typename T>
 void adagrad_update(T* param, const T* grad, T* sum, int64_t n, const AdagradOptions& opt, int64_t step);
 
 // ---- copy / cast ---------------------------------------------------------------------------------
+// dst (count rows of row_bytes) writes the rows src[rows[i]] (a gather of minibatch rows).
+void gather_rows(void* dst, const void* src, const int64_t* rows, int64_t count, size_t row_bytes);
 // out (n) writes x converted to the output type.
 template <typename To, typename From> void cast(To* out, const From* x, int64_t n);
 // out (cols, rows) writes the transpose of x (rows, cols).
