@@ -46,3 +46,15 @@ def prepare(pin_openmp: bool = False) -> None:
 def removed_variables() -> str:
     """'NAME=value ...' of what prepare() removed, or ''."""
     return os.environ.get(REMOVED_MARKER, "")
+
+
+# After a call, OpenBLAS keeps a worker thread spinning for about 0.1 s (and OpenMP runtimes spin
+# briefly too); on a 2-core machine the next library timed would share its cores with that
+# spinner. Benchmarks pause this long before each library's block of timed calls.
+SETTLE_SECONDS = 0.2
+
+
+def settle() -> None:
+    """Let the previous library's idle threads go to sleep before timing the next one."""
+    import time
+    time.sleep(SETTLE_SECONDS)

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _environment  # noqa: E402
 
 WORKLOADS = {
     "seed": ((10, 5, 1), 100, "mse"),
@@ -102,9 +106,12 @@ def main():
         rows = {}
         # Interleave the three so machine noise hits them alike; the first epoch of each is warm-up.
         for _ in range(2):
+            _environment.settle()
             rows.setdefault("native", []).extend(chainrule_epoch_times(sizes, batch, loss, X, y, args.epochs, True)[1:])
+            _environment.settle()
             rows.setdefault("python", []).extend(chainrule_epoch_times(sizes, batch, loss, X, y, args.epochs, False)[1:])
             if torch is not None:
+                _environment.settle()
                 rows.setdefault("torch", []).extend(torch_epoch_times(torch, sizes, batch, loss, X, y, args.epochs)[1:])
         sps = {k: BATCHES_PER_EPOCH / statistics.median(v) for k, v in rows.items()}
         t = sps.get("torch")

@@ -8,7 +8,8 @@ For each (M, N, K) = (batch, out features, in features) of /work/shared/PERF.md'
 
 chainrule is called through the test-only binding _core._gemm (one Python call around the
 kernel, nothing else); NumPy through np.matmul(..., out=) on the same (transposed-view) operands.
-Both use the same thread count, interleaved in rounds so a noisy machine slows them alike; the
+Both use the same thread count, interleaved in rounds so a noisy machine slows them alike (each
+block of calls starts after the other library's idle threads have gone to sleep); the
 table gives median GFLOP/s and the ratio chainrule / NumPy (above 1: chainrule faster).
 
     python benchmarks/bench_gemm.py                      # 2 threads, float32, JSON to bench_gemm.json
@@ -70,7 +71,9 @@ def _cases(dtype, rng):
 
 def _seconds(call, min_time=0.05):
     """One round's sample: the mean time per call over enough calls to fill min_time (main takes
-    the median of the rounds, which discards a round a busy machine slowed)."""
+    the median of the rounds, which discards a round a busy machine slowed). It first waits for
+    the other library's idle threads to stop spinning (_environment.settle)."""
+    _environment.settle()
     call()
     reps, elapsed = 1, 0.0
     while True:

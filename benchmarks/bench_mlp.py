@@ -260,6 +260,8 @@ def time_runners(runners: list[Runner], repeat: int | None, seconds_per_library:
         for runner in runners:
             wanted = steps[runner.library] - len(samples[runner.library])
             block = math.ceil(wanted / (rounds - round_index)) if wanted > 0 else 0
+            if block:
+                _environment.settle()  # the previous library's idle threads stop spinning first
             if block and rewarm[runner.library]:
                 runner.step()
             for _ in range(block):
