@@ -18,10 +18,14 @@ class _GradModeContext:
         _core._set_grad_enabled(self._previous)
         return False
 
+    def _fresh(self) -> "_GradModeContext":
+        """A new context with this one's mode, entered at each call of a decorated function."""
+        return type(self)()
+
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__() if not isinstance(self, set_grad_enabled) else set_grad_enabled(self._enabled):
+            with self._fresh():
                 return fn(*args, **kwargs)
         return wrapper
 
@@ -59,6 +63,9 @@ class set_grad_enabled(_GradModeContext):
     def __exit__(self, *exc):
         _core._set_grad_enabled(self._previous)
         return False
+
+    def _fresh(self) -> "set_grad_enabled":
+        return set_grad_enabled(self._enabled)
 
     def __call__(self, fn):
         # Used as a decorator, the mode must apply inside calls only: undo the switch that

@@ -90,7 +90,7 @@ def _repr(self: Tensor) -> str:
     body = np.array2string(values, separator=", ", prefix="tensor(", precision=4,
                            threshold=1000, edgeitems=3)
     extras = []
-    if self.dtype != float32 and not (self.dtype == int64):
+    if self.dtype == float64:  # PyTorch names the dtype unless it is a default (float32, int64)
         extras.append(f"dtype={self.dtype!r}")
     if self.grad_fn is not None:
         extras.append(f"grad_fn=<{self.grad_fn.name()}>")
