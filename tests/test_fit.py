@@ -308,3 +308,26 @@ def test_frozen_parameters_with_stale_gradients_match_the_python_loop():
     for a, b in zip(*results):
         assert np.array_equal(a, b)
     assert np.array_equal(results[0][0], _weights(_model())[0])  # the frozen weight did not move
+
+
+def test_epoch_orders_are_seeded_permutations():
+    from chainrule import _core
+    a = _core.random_permutation(1000, 42).numpy()
+    assert sorted(a.tolist()) == list(range(1000))
+    assert np.array_equal(a, _core.random_permutation(1000, 42).numpy())
+    assert not np.array_equal(a, _core.random_permutation(1000, 43).numpy())
+    assert _core.random_permutation(0, 1).shape == (0,)
+    with pytest.raises(ValueError, match="n"):
+        _core.random_permutation(-1, 1)
+
+
+def test_same_seed_same_training_different_seed_different():
+    X, y = _data()
+    runs = []
+    for seed in (5, 5, 6):
+        model = _model()
+        cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=2, seed=seed,
+               progress=False)
+        runs.append(_weights(model))
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0], runs[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(runs[0], runs[2]))

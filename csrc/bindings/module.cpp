@@ -92,6 +92,8 @@ void bind_functions(py::module_& m) {
     fill_randint(t, low, high);
     return t;
   });
+  m.def("random_permutation", [](int64_t n, uint64_t seed) { return random_permutation(n, seed); }, py::arg("n"),
+        py::arg("seed"));
   m.def("manual_seed", [](int64_t seed) { manual_seed(static_cast<uint64_t>(seed)); }, py::arg("seed"));
 
   // grad mode and threads

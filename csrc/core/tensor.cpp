@@ -215,6 +215,20 @@ void fill_randint(const Tensor& t, int64_t low, int64_t high) {
   });
 }
 
+Tensor random_permutation(int64_t n, uint64_t seed) {
+  check_shape({n}, DType::Int64, "n");
+  Tensor t = empty({n}, DType::Int64);
+  int64_t* p = t->ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  const uint64_t stream = splitmix(seed);
+  for (int64_t i = n - 1; i > 0; --i) {
+    // j uniform in [0, i] from 53 random bits (exact enough for any n a tensor can have).
+    const int64_t j = static_cast<int64_t>(uniform01(stream, static_cast<uint64_t>(i)) * static_cast<double>(i + 1));
+    std::swap(p[i], p[std::min(j, i)]);
+  }
+  return t;
+}
+
 int get_num_threads() { return omp_get_max_threads(); }
 void set_num_threads(int n) {
   if (n < 1) throw ValueError("set_num_threads: num_threads must be >= 1, got " + std::to_string(n));

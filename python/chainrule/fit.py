@@ -213,7 +213,6 @@ def _batch_count(n, batch_size):
 
 
 def _python_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_correct, on_batch):
-    from chainrule import from_numpy
     n = Xt.shape[0]
     losses, sizes, correct = [], [], 0
     for bi in range(_batch_count(n, batch_size)):
@@ -221,7 +220,7 @@ def _python_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_co
         if order is None:
             xb, yb = Xt[lo:hi], yt[lo:hi]
         else:
-            idx = from_numpy(order[lo:hi])
+            idx = order[lo:hi]
             xb, yb = Xt[idx], yt[idx]
         out = model(xb)
         loss = loss_fn(out, yb)
@@ -238,12 +237,10 @@ def _python_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_co
 
 
 def _native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_correct, on_batch, chunks):
-    from chainrule import from_numpy
     chain = model._dense_chain()
     loss_kind = _native_loss_kind(loss_fn)
     delta = float(getattr(loss_fn, "delta", 0.0))
     steps, sync_back = _native_optimizers()[type(optimizer)](optimizer)
-    order_t = None if order is None else from_numpy(order)
     # The Python loop's first zero_grad drops every gradient, and frozen parameters never get a
     # new one; the native loop writes only the trainable ones, so drop the frozen ones' here.
     for p in model.parameters():
@@ -257,7 +254,7 @@ def _native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_co
             if first == last:
                 continue
             chunk_losses, chunk_sizes, chunk_correct = _core.fit_batches(
-                chain, Xt, yt, order_t, batch_size, int(first), int(last), loss_kind, loss_fn.reduction, delta,
+                chain, Xt, yt, order, batch_size, int(first), int(last), loss_kind, loss_fn.reduction, delta,
                 steps, count_correct)
             losses += chunk_losses
             sizes += chunk_sizes
@@ -287,7 +284,8 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
         monitor: bool = False, native=None) -> History:
     """Train `model` on (X, y) for `epochs` passes of minibatches; returns a History.
 
-    - shuffle: a new row order each epoch from numpy.random.default_rng(seed).
+    - shuffle: a new row order each epoch, drawn in C++ from `seed` and the epoch number (the
+      same order for both loops); seed=None draws a fresh seed.
     - validation_data: (X_val, y_val), evaluated after every epoch ('val_loss', 'val_accuracy').
     - scheduler: stepped once per epoch (ReduceLROnPlateau with val_loss, or loss without
       validation data).
@@ -338,14 +336,14 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
     use_native = native is not False and reason is None
 
     Xt, yt = from_numpy(X), from_numpy(y)
-    rng = np.random.default_rng(seed)
+    base_seed = int(np.random.default_rng(seed).integers(2**63))
     history = History()
     history.native = use_native
     warned = set()
     bar_factory = _progress_bar if progress else None
     model.train()
     for epoch in range(int(epochs)):
-        order = rng.permutation(X.shape[0]).astype(np.int64) if shuffle else None
+        order = _core.random_permutation(X.shape[0], (base_seed + epoch) % 2**64) if shuffle else None
         bar = bar_factory(epoch, int(epochs), _batch_count(X.shape[0], batch_size)) if bar_factory else None
         running = [0.0, 0]
 

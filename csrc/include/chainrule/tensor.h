@@ -82,6 +82,9 @@ void manual_seed(uint64_t seed);
 void fill_uniform(const Tensor& t, double low, double high);
 void fill_normal(const Tensor& t, double mean, double stddev);
 void fill_randint(const Tensor& t, int64_t low, int64_t high);
+// 0..n-1 in an order that depends only on `seed` (Fisher-Yates over its own SplitMix stream; the
+// global generator is untouched): the row order of one training epoch.
+Tensor random_permutation(int64_t n, uint64_t seed);
 
 // ---- threads ----------------------------------------------------------------------------------
 int get_num_threads();
