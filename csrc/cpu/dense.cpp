@@ -36,11 +36,18 @@ template <typename T, typename F> inline void map_block(T* c, int64_t ld, int64_
 template <typename T>
 inline void bias_activation_block(T* c, int64_t ld, T* z, int64_t ldz, const T* bias, int64_t rows, int64_t n,
                                   Activation act, T slope) {
-  for (int64_t r = 0; r < rows; ++r) {
-    T* row = c + r * ld;
-    if (bias)
-      for (int64_t o = 0; o < n; ++o) row[o] += bias[o];
-    if (z) std::memcpy(z + r * ldz, row, sizeof(T) * n);
+  if (bias && n == 1) {  // a single output column (regression heads): one scalar bias
+    const T b = bias[0];
+    for (int64_t r = 0; r < rows; ++r) c[r * ld] += b;
+  } else if (bias) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t o = 0; o < n; ++o) c[r * ld + o] += bias[o];
+  }
+  if (z)
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(z + r * ldz, c + r * ld, sizeof(T) * n);
+  if (ld == n) {  // a contiguous block is one long row for the activation
+    n *= rows;
+    rows = 1;
   }
   switch (act) {
     case Activation::Identity: break;
@@ -143,15 +150,18 @@ void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t ro
   // memory would wait on its own store every row); the order of the additions is unchanged.
   if (e.dbias) {
     constexpr int64_t kGroup = 16;
-    for (int64_t o0 = 0; o0 < cols; o0 += kGroup) {
-      const int64_t width = std::min(kGroup, cols - o0);
+    int64_t o0 = 0;
+    for (; o0 + kGroup <= cols; o0 += kGroup) {  // whole groups: a fixed width the compiler keeps in registers
       T sums[kGroup];
-      for (int64_t o = 0; o < width; ++o) sums[o] = e.dbias[col0 + o0 + o];
-      for (int64_t r = 0; r < rows; ++r) {
-        const T* row = c + r * ldc + o0;
-        for (int64_t o = 0; o < width; ++o) sums[o] += row[o];
-      }
-      for (int64_t o = 0; o < width; ++o) e.dbias[col0 + o0 + o] = sums[o];
+      for (int64_t o = 0; o < kGroup; ++o) sums[o] = e.dbias[col0 + o0 + o];
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t o = 0; o < kGroup; ++o) sums[o] += c[r * ldc + o0 + o];
+      for (int64_t o = 0; o < kGroup; ++o) e.dbias[col0 + o0 + o] = sums[o];
+    }
+    for (; o0 < cols; ++o0) {  // the remaining columns one at a time, each sum in a register
+      T sum = e.dbias[col0 + o0];
+      for (int64_t r = 0; r < rows; ++r) sum += c[r * ldc + o0];
+      e.dbias[col0 + o0] = sum;
     }
   }
 }
