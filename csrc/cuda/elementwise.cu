@@ -13,14 +13,14 @@ template <typename T> __device__ inline T unary_at(Unary op, T x, T slope) {
     case Unary::Neg: return -x;
     case Unary::Exp: return exp(x);
     case Unary::Log: return log(x);
-    case Unary::Relu: return x > T(0) ? x : T(0);
-    case Unary::Sigmoid: return sigmoid(x);
+    case Unary::Relu: return cpu::act::relu(x);
+    case Unary::Sigmoid: return cpu::act::sigmoid(x);
     case Unary::Tanh: return tanh(x);
     case Unary::Abs: return abs(x);
     case Unary::Sqrt: return sqrt(x);
-    case Unary::LeakyRelu: return x > T(0) ? x : x * slope;
-    case Unary::Gelu: return gelu(x);
-    case Unary::GeluTanh: return gelu_tanh(x);
+    case Unary::LeakyRelu: return cpu::act::leaky_relu(x, slope);
+    case Unary::Gelu: return cpu::act::gelu(x);
+    case Unary::GeluTanh: return cpu::act::gelu_tanh(x);
   }
   return x;
 }
@@ -30,14 +30,14 @@ template <typename T> __device__ inline T dunary_at(Unary op, T g, T x, T y, T s
     case Unary::Neg: return -g;
     case Unary::Exp: return g * y;
     case Unary::Log: return g / x;
-    case Unary::Relu: return x > T(0) ? g : T(0);
-    case Unary::Sigmoid: return g * (T(1) - y) * y;
-    case Unary::Tanh: return g * (T(1) - y * y);
+    case Unary::Relu: return cpu::act::relu_backward(g, x);
+    case Unary::Sigmoid: return cpu::act::sigmoid_backward(g, y);
+    case Unary::Tanh: return cpu::act::tanh_backward(g, y);
     case Unary::Abs: return x > T(0) ? g : (x < T(0) ? -g : T(0));
     case Unary::Sqrt: return g / (T(2) * y);
-    case Unary::LeakyRelu: return x > T(0) ? g : g * slope;
-    case Unary::Gelu: return g * dgelu(x);
-    case Unary::GeluTanh: return g * dgelu_tanh(x);
+    case Unary::LeakyRelu: return cpu::act::leaky_relu_backward(g, x, slope);
+    case Unary::Gelu: return cpu::act::gelu_backward(g, x);
+    case Unary::GeluTanh: return cpu::act::gelu_tanh_backward(g, x);
   }
   return g;
 }
