@@ -220,11 +220,14 @@ Tensor random_permutation(int64_t n, uint64_t seed) {
   Tensor t = empty({n}, DType::Int64);
   int64_t* p = t->ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i) p[i] = i;
-  const uint64_t stream = splitmix(seed);
+  // Fisher-Yates over one sequential SplitMix64 stream; j uniform in [0, i] from 53 random bits.
+  uint64_t state = seed;
   for (int64_t i = n - 1; i > 0; --i) {
-    // j uniform in [0, i] from 53 random bits (exact enough for any n a tensor can have).
-    const int64_t j = static_cast<int64_t>(uniform01(stream, static_cast<uint64_t>(i)) * static_cast<double>(i + 1));
-    std::swap(p[i], p[std::min(j, i)]);
+    state += 0x9e3779b97f4a7c15ULL;
+    const uint64_t draw = splitmix(state);
+    const double u = static_cast<double>(draw >> 11) * (1.0 / 9007199254740992.0);
+    const int64_t j = std::min(i, static_cast<int64_t>(u * static_cast<double>(i + 1)));
+    std::swap(p[i], p[j]);
   }
   return t;
 }

@@ -232,35 +232,33 @@ def _python_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_co
         if count_correct:
             with no_grad():
                 correct += int(np.sum(out.detach().argmax(dim=1).numpy() == yb.numpy()))
-        on_batch(losses[-1], hi - lo)
+        if on_batch is not None:
+            on_batch(losses[-1], hi - lo)
     return losses, sizes, correct
 
 
 def _native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_correct, on_batch, chunks):
+    """One epoch in C++: in `chunks` calls (for a progress bar), or one. on_batch is None or
+    called with each batch's loss and size after its chunk."""
     chain = model._dense_chain()
     loss_kind = _native_loss_kind(loss_fn)
     delta = float(getattr(loss_fn, "delta", 0.0))
     steps, sync_back = _native_optimizers()[type(optimizer)](optimizer)
-    # The Python loop's first zero_grad drops every gradient, and frozen parameters never get a
-    # new one; the native loop writes only the trainable ones, so drop the frozen ones' here.
-    for p in model.parameters():
-        if not p.requires_grad:
-            p.grad = None
     batches = _batch_count(Xt.shape[0], batch_size)
+    chunks = max(1, min(chunks, batches))
     losses, sizes, correct = [], [], 0
-    bounds = np.linspace(0, batches, min(chunks, batches) + 1).astype(int) if batches else [0]
     try:
-        for first, last in zip(bounds[:-1], bounds[1:]):
-            if first == last:
-                continue
+        for chunk in range(chunks):
+            first, last = batches * chunk // chunks, batches * (chunk + 1) // chunks
             chunk_losses, chunk_sizes, chunk_correct = _core.fit_batches(
-                chain, Xt, yt, order, batch_size, int(first), int(last), loss_kind, loss_fn.reduction, delta,
-                steps, count_correct)
+                chain, Xt, yt, order, batch_size, first, last, loss_kind, loss_fn.reduction, delta, steps,
+                count_correct)
             losses += chunk_losses
             sizes += chunk_sizes
             correct += chunk_correct
-            for value, size in zip(chunk_losses, chunk_sizes):
-                on_batch(value, size)
+            if on_batch is not None:
+                for value, size in zip(chunk_losses, chunk_sizes):
+                    on_batch(value, size)
     finally:
         sync_back()
     return losses, sizes, correct
@@ -335,6 +333,12 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
         raise ValueError(f"fit: native=True but the native loop cannot run: {reason}")
     use_native = native is not False and reason is None
 
+    if use_native:
+        # The Python loop's first zero_grad drops every gradient, and frozen parameters never get
+        # a new one; the native loop writes only the trainable ones, so drop the frozen ones' here.
+        for p in model.parameters():
+            if not p.requires_grad:
+                p.grad = None
     Xt, yt = from_numpy(X), from_numpy(y)
     base_seed = int(np.random.default_rng(seed).integers(2**63))
     history = History()
@@ -348,14 +352,14 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
         running = [0.0, 0]
 
         def on_batch(value, size, bar=bar, running=running):
-            if bar is not None:
-                running[0] += value * size
-                running[1] += size
-                bar.update(1)
-                bar.set_postfix(loss=f"{running[0] / running[1]:.4f}", refresh=False)
+            running[0] += value * size
+            running[1] += size
+            bar.update(1)
+            bar.set_postfix(loss=f"{running[0] / running[1]:.4f}", refresh=False)
 
         run = _native_epoch if use_native else _python_epoch
-        args = (model, loss_fn, optimizer, Xt, yt, order, int(batch_size), count_correct, on_batch)
+        args = (model, loss_fn, optimizer, Xt, yt, order, int(batch_size), count_correct,
+                on_batch if bar is not None else None)
         losses, sizes, correct = run(*args, chunks=20 if bar is not None else 1) if use_native else run(*args)
         n = max(sum(sizes), 1)
         logs = {"loss": float(np.dot(losses, sizes) / n) if loss_fn.reduction == "mean" else float(np.sum(losses) / n)}
