@@ -59,3 +59,31 @@ def test_changing_an_activation_setting_rebuilds_the_fused_chain():
         h = m(h) if not isinstance(m, nn.LeakyReLU) else nn.functional.leaky_relu(h, 0.5)
     np.testing.assert_array_equal(after, h.detach().numpy())
     assert not np.array_equal(before, after)
+
+
+def test_predicting_from_another_thread_while_fit_runs():
+    import threading
+
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 4))
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2048, 16)).astype(np.float32)
+    y = rng.integers(0, 4, 2048)
+    errors = []
+
+    def train():
+        try:
+            cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.01), X, y, epochs=5,
+                   batch_size=32, progress=False, native=True)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=train)
+    worker.start()
+    probe = cr.from_numpy(X[:8])
+    while worker.is_alive():
+        with cr.no_grad():
+            out = model(probe).numpy()
+        assert out.shape == (8, 4) and np.isfinite(out).all()
+    worker.join()
+    assert not errors

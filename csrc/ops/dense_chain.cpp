@@ -200,6 +200,7 @@ struct DenseChainNode : Node {
     const int64_t B = acts.a[0]->numel / chain->in_features();
     Tensor dout = alias(g, {B, chain->out_features()}, 0);
     Tensor dinput = ops::wants(*this, 0) ? empty(input_shape, g->dtype) : nullptr;
+    std::lock_guard<std::mutex> lock(chain->mutex());
     chain->backward_from(acts, dout, dinput, /*accumulate_grads=*/true, kBackwardSlots);
     return {dinput};
   }
@@ -215,6 +216,7 @@ bool any_param_requires_grad(const std::vector<DenseLayer>& layers) {
 
 Tensor DenseChain::forward(const Tensor& input) {
   check_input(input);
+  std::lock_guard<std::mutex> lock(mutex_);
   const int64_t B = input->numel / in_features();
   Activations acts;
   forward_into(acts, alias(input, {B, in_features()}, 0), kForwardSlots);

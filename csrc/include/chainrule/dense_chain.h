@@ -6,6 +6,7 @@
 // Python -> C++ calls, and what the native fit loop runs without Python at all.
 #pragma once
 
+#include <mutex>
 #include <vector>
 
 #include "chainrule/autograd.h"
@@ -56,6 +57,10 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
 
   void check_input(const Tensor& input) const;
 
+  // Held by whoever uses the workspaces: a forward, a backward node, or the native fit loop
+  // (which runs without the GIL, so another Python thread may call the model meanwhile).
+  std::mutex& mutex() { return mutex_; }
+
  private:
   // The .grad a backward writes into: the parameter's own when it has one (added to), else a
   // workspace buffer (slot 2 l for layer l's weight, 2 l + 1 for its bias) that is written.
@@ -64,6 +69,7 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
   std::vector<DenseLayer> layers_;
   Workspace workspace_;
   Workspace grad_workspace_;
+  std::mutex mutex_;
 };
 
 }  // namespace chainrule
