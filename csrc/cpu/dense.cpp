@@ -158,16 +158,10 @@ void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t ro
         for (int64_t o = 0; o < kGroup; ++o) sums[o] += c[r * ldc + o0 + o];
       for (int64_t o = 0; o < kGroup; ++o) e.dbias[col0 + o0 + o] = sums[o];
     }
-    for (; o0 < cols; ++o0) {
-      // The remaining columns one at a time, over four interleaved partial sums: one running sum
-      // would wait on its own previous add every row. The split depends on the row count only,
-      // so the result is the same for any thread count.
-      T part[4] = {T(0), T(0), T(0), T(0)};
-      int64_t r = 0;
-      for (; r + 4 <= rows; r += 4)
-        for (int q = 0; q < 4; ++q) part[q] += c[(r + q) * ldc + o0];
-      for (; r < rows; ++r) part[0] += c[r * ldc + o0];
-      e.dbias[col0 + o0] += (part[0] + part[1]) + (part[2] + part[3]);
+    for (; o0 < cols; ++o0) {  // the remaining columns one at a time, each sum in a register
+      T sum = e.dbias[col0 + o0];
+      for (int64_t r = 0; r < rows; ++r) sum += c[r * ldc + o0];
+      e.dbias[col0 + o0] = sum;
     }
   }
 }
