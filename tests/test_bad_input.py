@@ -513,3 +513,21 @@ def test_none_where_a_tensor_is_required_is_a_type_error():
         cr._core.sgd_step([None], [None], 0.1, 0.0, 0.0, 0.0, False, False)
     with pytest.raises(TypeError, match="other"):
         cr.zeros(2)._is_view_of(None)
+
+
+def test_optimizer_steps_and_fit_loop_refuse_missing_tensors():
+    from chainrule import _core, nn
+    for call in (
+        lambda: _core.SgdGroupStep([None], [None], 0.1, 0, 0, 0, False, False).step(),
+        lambda: _core.sgd_step([None], [None], 0.1, 0, 0, 0, False, False),
+        lambda: _core.adam_step([None], [None], [None], [None], [0], 0.1, 0.9, 0.99, 1e-8, 0, False, False, False),
+        lambda: _core.rmsprop_step([None], [None], [None], [None], [0], 0.1, 0.9, 1e-8, 0, 0, False, False),
+        lambda: _core.adagrad_step([None], [None], [0], 0.1, 0, 0, 0, 1e-10, False),
+    ):
+        with pytest.raises(TypeError, match=r"params\[0\]"):
+            call()
+    chain = nn.Sequential(nn.Linear(2, 2))._dense_chain()
+    with pytest.raises(TypeError, match="X must be a Tensor"):
+        _core.fit_batches(chain, None, None, None, 1, 0, 1, "mse", "mean", 0.0, [], False)
+    with pytest.raises(TypeError, match="steps"):
+        _core.fit_batches(chain, cr.zeros(1, 2), cr.zeros(1, 2), None, 1, 0, 1, "mse", "mean", 0.0, [None], False)

@@ -69,8 +69,6 @@ void bind_dense_chain(py::module_& m) {
   };
   auto make_step = [state_lists](StatefulGroupStep::Kind kind, const std::vector<Tensor>& params,
                                  const std::vector<py::list>& lists, const std::vector<int64_t>& steps) {
-    for (size_t i = 0; i < params.size(); ++i)
-      if (!params[i]) throw TypeError("optimizer: params[" + std::to_string(i) + "] must be a Tensor, got None");
     if (steps.size() != params.size()) throw ValueError("optimizer: steps need one entry per parameter");
     auto s = std::make_shared<StatefulGroupStep>();
     s->kind = kind;
@@ -124,6 +122,9 @@ void bind_dense_chain(py::module_& m) {
     if (spec.reduction == ops::Reduction::None) throw ValueError("fit: the loss must reduce ('mean' or 'sum')");
     spec.param = loss_param;
     // Checked here, once, so the loop itself cannot fail half-way.
+    if (!X || !y) throw TypeError(std::string("fit_batches: ") + (X ? "y" : "X") + " must be a Tensor, got None");
+    for (const auto& step : steps)
+      if (!step) throw TypeError("fit_batches: steps must be optimizer group steps, got None");
     chain.check_input(X);
     if (X->dim() != 2) throw ValueError("fit: X must be 2-D (samples, features), got shape " + shape_str(X->shape));
     if (y->dim() < 1 || y->shape[0] != X->shape[0])

@@ -32,8 +32,6 @@ void sgd_group_step(const std::vector<Tensor>& params, py::list buffers, double 
                     double weight_decay, bool nesterov, bool maximize) {
   if (static_cast<size_t>(py::len(buffers)) != params.size())
     throw ValueError("sgd_step: momentum_buffers must have one entry per parameter");
-  for (size_t i = 0; i < params.size(); ++i)  // pybind11 passes None as a null Tensor
-    if (!params[i]) throw TypeError("sgd_step: params[" + std::to_string(i) + "] must be a chainrule.Tensor, got None");
   std::vector<Tensor> bufs;
   for (py::handle h : buffers) bufs.push_back(h.is_none() ? nullptr : h.cast<Tensor>());
   cpu::SgdOptions opt{lr, momentum, dampening, weight_decay, nesterov, maximize};

@@ -29,9 +29,14 @@ void ensure_state(Tensor& state, const Tensor& p, double init_value, const char*
                      dtype_name(p->dtype) + " " + shape_str(p->shape));
 }
 
-void check_lengths(size_t params, std::initializer_list<size_t> lists, const char* op) {
+// Every group step starts here: one state entry per parameter, and no parameter missing (a None
+// from Python arrives as a null Tensor).
+void check_group(const std::vector<Tensor>& params, std::initializer_list<size_t> lists, const char* op) {
   for (size_t n : lists)
-    if (n != params) throw ValueError(std::string(op) + ": every state list must have one entry per parameter");
+    if (n != params.size())
+      throw ValueError(std::string(op) + ": every state list must have one entry per parameter");
+  for (size_t i = 0; i < params.size(); ++i)
+    if (!params[i]) throw TypeError(std::string(op) + ": params[" + std::to_string(i) + "] must be a Tensor, got None");
 }
 
 template <typename T> T* data_or_null(const Tensor& t) { return t ? t->ptr<T>() : nullptr; }
@@ -39,8 +44,7 @@ template <typename T> T* data_or_null(const Tensor& t) { return t ? t->ptr<T>() 
 }  // namespace
 
 void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& momentum_buffers, const cpu::SgdOptions& opt) {
-  if (momentum_buffers.size() != params.size())
-    throw ValueError("sgd_step: momentum_buffers must have one entry per parameter");
+  check_group(params, {momentum_buffers.size()}, "sgd_step");
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     if (!p->grad) continue;  // PyTorch skips parameters that received no gradient
@@ -62,7 +66,7 @@ void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& momentum_b
 void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& exp_avgs, std::vector<Tensor>& exp_avg_sqs,
                std::vector<Tensor>& max_exp_avg_sqs, std::vector<int64_t>& steps, const cpu::AdamOptions& opt) {
   const char* name = opt.decoupled_weight_decay ? "AdamW" : "Adam";
-  check_lengths(params.size(), {exp_avgs.size(), exp_avg_sqs.size(), max_exp_avg_sqs.size(), steps.size()},
+  check_group(params, {exp_avgs.size(), exp_avg_sqs.size(), max_exp_avg_sqs.size(), steps.size()},
                 "adam_step");
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
@@ -83,7 +87,7 @@ void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& exp_avgs,
 void rmsprop_step(const std::vector<Tensor>& params, std::vector<Tensor>& square_avgs,
                   std::vector<Tensor>& momentum_buffers, std::vector<Tensor>& grad_avgs, std::vector<int64_t>& steps,
                   const cpu::RmspropOptions& opt) {
-  check_lengths(params.size(), {square_avgs.size(), momentum_buffers.size(), grad_avgs.size(), steps.size()},
+  check_group(params, {square_avgs.size(), momentum_buffers.size(), grad_avgs.size(), steps.size()},
                 "rmsprop_step");
   const bool use_momentum = opt.momentum > 0.0;
   for (size_t i = 0; i < params.size(); ++i) {
@@ -105,7 +109,7 @@ void rmsprop_step(const std::vector<Tensor>& params, std::vector<Tensor>& square
 
 void adagrad_step(const std::vector<Tensor>& params, std::vector<Tensor>& sums, std::vector<int64_t>& steps,
                   const cpu::AdagradOptions& opt, double initial_accumulator_value) {
-  check_lengths(params.size(), {sums.size(), steps.size()}, "adagrad_step");
+  check_group(params, {sums.size(), steps.size()}, "adagrad_step");
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     const Tensor g = checked_grad(p, "Adagrad", i);
