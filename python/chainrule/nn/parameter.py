@@ -25,5 +25,7 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
+    __str__ = __repr__  # print(param) shows it too, as in PyTorch
+
     def __reduce_ex__(self, protocol):
         raise TypeError("chainrule never pickles tensors; use chainrule.save(model.state_dict(), path)")
