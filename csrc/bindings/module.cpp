@@ -1,4 +1,6 @@
 // The _core extension module: error translation, factories, functional ops and optimizer steps.
+#include <cstring>
+
 #include "bindings.h"
 #include "chainrule/gemm.h"
 
@@ -90,6 +92,16 @@ void bind_functions(py::module_& m) {
     fill_randint(t, low, high);
     return t;
   });
+  // zero_grad's work for a list of parameters: drop each .grad (set_to_none) or zero it in place.
+  m.def("_clear_grads", [](const std::vector<Tensor>& params, bool set_to_none) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      const Tensor& p = params[i];
+      if (!p) throw TypeError("zero_grad: params[" + std::to_string(i) + "] must be a Tensor, got None");
+      if (!p->grad) continue;
+      if (set_to_none) p->grad.reset();
+      else std::memset(p->grad->data, 0, p->grad->nbytes());
+    }
+  }, py::arg("params"), py::arg("set_to_none"));
   m.def("random_permutation", [](int64_t n, uint64_t seed) { return random_permutation(n, seed); }, py::arg("n"),
         py::arg("seed"));
   m.def("manual_seed", [](int64_t seed) { manual_seed(static_cast<uint64_t>(seed)); }, py::arg("seed"));

@@ -54,14 +54,18 @@ def grad_in_arena(tensor) -> bool:
 def zero_grads(params, set_to_none: bool = True) -> None:
     """What Module.zero_grad and Optimizer.zero_grad do: drop each parameter's .grad (or zero it in
     place with set_to_none=False). A flat arena's gradient views are always zeroed in place, never
-    dropped, so the arena keeps holding every gradient."""
-    for p in params:
-        if p.grad is None:
-            continue
-        if set_to_none and not grad_in_arena(p):
-            p.grad = None
-        else:
-            p.grad.zero_()
+    dropped, so the arena keeps holding every gradient.
+
+    The gradients are dropped or zeroed in one C++ call: reading p.grad from Python would build a
+    Python object per gradient, which costs more than a small network's whole backward pass."""
+    from chainrule import _core
+    params = list(params)
+    if set_to_none:
+        in_arena = [grad_in_arena(p) for p in params]
+        _core._clear_grads([p for p, kept in zip(params, in_arena) if not kept], True)
+        _core._clear_grads([p for p, kept in zip(params, in_arena) if kept], False)
+    else:
+        _core._clear_grads(params, False)
 
 
 def _mark_in_arena(tensor, flag: bool) -> None:
