@@ -102,7 +102,7 @@ class Optimizer:
         """Subclasses check their hyper-parameters here (e.g. lr >= 0)."""
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
+        zero_grads([p for group in self.param_groups for p in group["params"]], set_to_none)
 
     def step(self, closure=None):
         """Re-evaluate the loss with `closure` (grad enabled) when given, then update every group

@@ -38,6 +38,8 @@ from chainrule._tensor import numpy_dtype
 # live in an arena are remembered here: id -> weak reference (the identity check in grad_in_arena
 # guards against a recycled id).
 _plain_in_arena: dict = {}
+# Whether any tensor was ever put in an arena: until then zero_grad need not look for one.
+_arena_ever_used = False
 
 
 def grad_in_arena(tensor) -> bool:
@@ -58,17 +60,18 @@ def zero_grads(params, set_to_none: bool = True) -> None:
 
     The gradients are dropped or zeroed in one C++ call: reading p.grad from Python would build a
     Python object per gradient, which costs more than a small network's whole backward pass."""
-    from chainrule import _core
-    params = list(params)
-    if set_to_none:
+    params = params if isinstance(params, list) else list(params)
+    if not set_to_none or not _arena_ever_used:
+        _core._clear_grads(params, set_to_none)
+    else:
         in_arena = [grad_in_arena(p) for p in params]
         _core._clear_grads([p for p, kept in zip(params, in_arena) if not kept], True)
         _core._clear_grads([p for p, kept in zip(params, in_arena) if kept], False)
-    else:
-        _core._clear_grads(params, False)
 
 
 def _mark_in_arena(tensor, flag: bool) -> None:
+    global _arena_ever_used
+    _arena_ever_used = _arena_ever_used or flag
     try:
         tensor._grad_in_arena = flag
         return
