@@ -230,8 +230,7 @@ Tensor DenseChain::forward(const Tensor& input) {
     node->chain = shared_from_this();
     node->input_shape = input->shape;
     node->output_shape = out_shape;
-    node->acts.z = acts.z;
-    node->acts.a = acts.a;
+    node->acts = std::move(acts);  // the node now holds the activations until its backward
     set_history(out, node);
   }
   return out;

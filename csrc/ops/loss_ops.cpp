@@ -23,11 +23,9 @@ const char* loss_name(cpu::Loss loss) {
 }
 
 // The incoming gradient of a reduced loss is one number; the mean's 1/n folds into it.
-template <typename T> Tensor scaled_scalar_grad(const Tensor& g, Reduction reduction, int64_t n) {
-  Tensor s = empty({}, g->dtype);
-  T v = g->ptr<T>()[0];
-  s->ptr<T>()[0] = reduction == Reduction::Mean ? v / static_cast<T>(n) : v;
-  return s;
+template <typename T> T scaled_scalar_grad(const Tensor& g, Reduction reduction, int64_t n) {
+  const T v = g->ptr<T>()[0];
+  return reduction == Reduction::Mean ? v / static_cast<T>(n) : v;
 }
 
 // Per-element losses -> output of the requested reduction.
@@ -54,9 +52,10 @@ struct ElementwiseLossNode : Node {
     dispatch_floating(g->dtype, loss_name(loss), "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       const bool scalar = reduction != Reduction::None;
-      Tensor gs = scalar ? scaled_scalar_grad<T>(g, reduction, pred->numel) : g;
-      cpu::loss_backward<T>(dpred ? dpred->ptr<T>() : nullptr, dtarget ? dtarget->ptr<T>() : nullptr, gs->ptr<T>(),
-                            scalar, pred->ptr<T>(), target->ptr<T>(), pred->numel, loss, param);
+      const T gs = scalar ? scaled_scalar_grad<T>(g, reduction, pred->numel) : T(0);
+      cpu::loss_backward<T>(dpred ? dpred->ptr<T>() : nullptr, dtarget ? dtarget->ptr<T>() : nullptr,
+                            scalar ? &gs : g->ptr<T>(), scalar, pred->ptr<T>(), target->ptr<T>(), pred->numel, loss,
+                            param);
     });
     return {dpred, dtarget};
   }
@@ -74,8 +73,8 @@ struct CrossEntropyNode : Node {
     dispatch_floating(g->dtype, "cross_entropy", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       const bool scalar = reduction != Reduction::None;
-      Tensor gs = scalar ? scaled_scalar_grad<T>(g, reduction, N) : g;
-      cpu::cross_entropy_backward<T>(dlogits->ptr<T>(), gs->ptr<T>(), scalar, log_probs->ptr<T>(),
+      const T gs = scalar ? scaled_scalar_grad<T>(g, reduction, N) : T(0);
+      cpu::cross_entropy_backward<T>(dlogits->ptr<T>(), scalar ? &gs : g->ptr<T>(), scalar, log_probs->ptr<T>(),
                                      target->ptr<int64_t>(), N, C);
     });
     return {dlogits};
