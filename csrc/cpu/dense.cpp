@@ -138,6 +138,25 @@ void bias_activation_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, 
                         rows, cols, e.act, static_cast<T>(e.param));
 }
 
+// dst[o] += sum over rows of c[r * ldc + o], for a group of W < 16 columns: with W known at
+// compile time the W running sums live in registers and advance side by side, each column still
+// summed in row order (a column at a time, every add would wait for the previous one).
+template <typename T, int W> void add_column_sums(T* dst, const T* c, int64_t ldc, int64_t rows) {
+  T sums[W];
+  for (int o = 0; o < W; ++o) sums[o] = dst[o];
+  for (int64_t r = 0; r < rows; ++r)
+    for (int o = 0; o < W; ++o) sums[o] += c[r * ldc + o];
+  for (int o = 0; o < W; ++o) dst[o] = sums[o];
+}
+
+template <typename T, int W = 1>
+void add_column_sums_narrow(T* dst, const T* c, int64_t ldc, int64_t rows, int64_t width) {
+  if constexpr (W < 16) {
+    if (width == W) return add_column_sums<T, W>(dst, c, ldc, rows);
+    return add_column_sums_narrow<T, W + 1>(dst, c, ldc, rows, width);
+  }
+}
+
 template <typename T>
 void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, int64_t col0, int64_t rows,
                                   int64_t cols) {
@@ -158,11 +177,7 @@ void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t ro
         for (int64_t o = 0; o < kGroup; ++o) sums[o] += c[r * ldc + o0 + o];
       for (int64_t o = 0; o < kGroup; ++o) e.dbias[col0 + o0 + o] = sums[o];
     }
-    for (; o0 < cols; ++o0) {  // the remaining columns one at a time, each sum in a register
-      T sum = e.dbias[col0 + o0];
-      for (int64_t r = 0; r < rows; ++r) sum += c[r * ldc + o0];
-      e.dbias[col0 + o0] = sum;
-    }
+    if (o0 < cols) add_column_sums_narrow(e.dbias + col0 + o0, c + o0, ldc, rows, cols - o0);
   }
 }
 
