@@ -107,8 +107,11 @@ def main(argv=None):
         chainrule.save(model.state_dict(), args.save)
         print(f"saved the model's state_dict to {args.save}")
     if args.plot:
-        history.plot(args.plot)
-        print(f"saved the loss and accuracy curves to {args.plot}")
+        try:
+            history.plot(args.plot)
+            print(f"saved the loss and accuracy curves to {args.plot}")
+        except ImportError as exc:
+            print(f"--plot: {exc}", file=sys.stderr)
 
     if not args.no_baseline:
         # The speed comparison: the same training (same initial weights, epochs, batches) without
