@@ -1,31 +1,11 @@
-"""The NumPy baseline (python/chainrule/baseline.py): finite differences always, PyTorch when importable.
+"""The NumPy baseline (chainrule.baseline): finite differences always, PyTorch when importable."""
 
-baseline.py is loaded by file path, not with `from chainrule import baseline`: importing the package
-runs chainrule/__init__.py, which loads the compiled core, and the baseline must stay testable when
-the core is not built. (The lead may switch this to a plain import once the core always builds.)
-"""
-
-import importlib.util
 import math
-import pathlib
-import sys
 
 import numpy as np
 import pytest
 
-_BASELINE_PATH = pathlib.Path(__file__).resolve().parents[1] / "python" / "chainrule" / "baseline.py"
-
-
-def _load_baseline():
-    spec = importlib.util.spec_from_file_location("chainrule_baseline_under_test", _BASELINE_PATH)
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up in sys.modules while the class is being built.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-baseline = _load_baseline()
+from chainrule import baseline
 Activation = baseline.Activation
 MLP = baseline.MLP
 

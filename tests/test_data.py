@@ -1,7 +1,5 @@
 """TensorDataset and DataLoader at the NumPy level (DataLoader._iter_numpy): no compiled core."""
 
-import importlib.util
-import pathlib
 import re
 import sys
 import types
@@ -9,12 +7,7 @@ import types
 import numpy as np
 import pytest
 
-# The compiled package may not build yet, so load the pure-Python module straight from its file.
-# TODO(lead): switch to `from chainrule import data` once the package imports.
-_MODULE_PATH = pathlib.Path(__file__).resolve().parents[1] / "python" / "chainrule" / "data.py"
-_spec = importlib.util.spec_from_file_location("chainrule_data", _MODULE_PATH)
-data = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(data)
+from chainrule import data
 
 
 def _dataset(rows=10, features=3):

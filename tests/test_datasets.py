@@ -1,33 +1,12 @@
-"""chainrule.datasets: the shipped digits and the train/test split.
+"""chainrule.datasets: the shipped digits (found as package data of the installed package) and the
+train/test split."""
 
-The datasets package is loaded by file path under its own name, not with `import chainrule.datasets`:
-importing chainrule runs chainrule/__init__.py, which loads the compiled core, and the data must stay
-testable when the core is not built. (The lead may switch this to a plain import later.)
-"""
-
-import importlib.util
-import pathlib
-import sys
+from importlib import resources
 
 import numpy as np
 import pytest
 
-_DATASETS_DIR = pathlib.Path(__file__).resolve().parents[1] / "python" / "chainrule" / "datasets"
-
-
-def _load_datasets_package():
-    name = "chainrule_datasets_under_test"
-    spec = importlib.util.spec_from_file_location(
-        name, _DATASETS_DIR / "__init__.py", submodule_search_locations=[str(_DATASETS_DIR)]
-    )
-    package = importlib.util.module_from_spec(spec)
-    # Registered first so that `from .digits import ...` and importlib.resources find the package.
-    sys.modules[name] = package
-    spec.loader.exec_module(package)
-    return package
-
-
-datasets = _load_datasets_package()
+from chainrule import datasets
 
 # Per-class counts of the 1797 digits, as scikit-learn documents them.
 CLASS_COUNTS = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
@@ -71,9 +50,10 @@ def test_digits_match_scikit_learn():
 
 
 def test_data_files_are_small_and_attributed():
-    data_dir = _DATASETS_DIR / "data"
-    assert (data_dir / "digits.npz").stat().st_size < 200_000
-    notes = (data_dir / "README.md").read_text() + (data_dir / "LICENSE").read_text()
+    # The installed package carries the data and its attribution.
+    data_dir = resources.files("chainrule.datasets").joinpath("data")
+    assert len(data_dir.joinpath("digits.npz").read_bytes()) < 200_000
+    notes = data_dir.joinpath("README.md").read_text() + data_dir.joinpath("LICENSE").read_text()
     for phrase in ("Alpaydin", "Kaynak", "CC BY 4.0", "BSD 3-Clause", "scikit-learn developers"):
         assert phrase in notes
 
@@ -124,12 +104,7 @@ def test_split_rejects_bad_arguments(X, y, fraction):
 
 def test_digits_are_learnable_by_the_baseline():
     # End to end with the NumPy baseline: a small MLP beats chance by far on held-out digits.
-    spec = importlib.util.spec_from_file_location(
-        "chainrule_baseline_for_datasets", _DATASETS_DIR.parent / "baseline.py"
-    )
-    baseline = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = baseline
-    spec.loader.exec_module(baseline)
+    from chainrule import baseline
     X, y = datasets.load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = datasets.split(X / 16, y, seed=0)
     model = baseline.MLP.from_sizes([64, 32, 10], dtype=np.float32, rng=0)

@@ -1,6 +1,5 @@
 """save/load: safetensors layout, nested checkpoints, interchange, damaged files, atomic writes."""
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -9,12 +8,7 @@ import re
 import numpy as np
 import pytest
 
-# The compiled package may not build yet, so load the pure-Python module straight from its file.
-# TODO(lead): switch to `from chainrule import io as chainrule_io` once the package imports.
-_MODULE_PATH = pathlib.Path(__file__).resolve().parents[1] / "python" / "chainrule" / "io.py"
-_spec = importlib.util.spec_from_file_location("chainrule_io", _MODULE_PATH)
-chainrule_io = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(chainrule_io)
+from chainrule import io as chainrule_io
 
 
 class FakeTensor:

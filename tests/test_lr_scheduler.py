@@ -1,19 +1,11 @@
 """LR schedulers: step-by-step parity with torch.optim.lr_scheduler, state_dict, bad arguments."""
 
-import importlib.util
 import math
-import pathlib
 import re
 
 import pytest
 
-# The compiled package may not build yet, so load the pure-Python module straight from its file.
-# TODO(lead): switch to `from chainrule.optim import lr_scheduler` once the package imports.
-_MODULE_PATH = (pathlib.Path(__file__).resolve().parents[1]
-                / "python" / "chainrule" / "optim" / "lr_scheduler.py")
-_spec = importlib.util.spec_from_file_location("chainrule_lr_scheduler", _MODULE_PATH)
-lr_scheduler = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lr_scheduler)
+from chainrule.optim import lr_scheduler
 
 STEPS = 50
 
