@@ -224,15 +224,6 @@ void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const 
 }
 
 template <typename T>
-void sum_to_broadcast(T* dst, const T* src, const Shape& out_shape, const std::vector<int64_t>& dst_strides) {
-  std::vector<int64_t> zero(out_shape.size(), 0);
-  for_each_row(out_shape, dst_strides, zero, false,
-               [&](int64_t o, int64_t d, int64_t, int64_t len, int64_t ds, int64_t) {
-                 for (int64_t j = 0; j < len; ++j) dst[d + j * ds] += src[o + j];
-               });
-}
-
-template <typename T>
 void broadcast_to(T* out, const T* x, const Shape& out_shape, const std::vector<int64_t>& x_strides) {
   std::vector<int64_t> zero(out_shape.size(), 0);
   for_each_row(out_shape, x_strides, zero, true,
@@ -272,7 +263,6 @@ CHAINRULE_FLOAT_ELEMENTWISE(double)
 #define CHAINRULE_ALL_ELEMENTWISE(T)                                                                   \
   template void binary_forward<T>(T*, const T*, const T*, const Broadcast&, Binary);                    \
   template void binary_backward<T>(T*, T*, const T*, const T*, const T*, const Broadcast&, Binary);     \
-  template void sum_to_broadcast<T>(T*, const T*, const Shape&, const std::vector<int64_t>&);           \
   template void broadcast_to<T>(T*, const T*, const Shape&, const std::vector<int64_t>&);               \
   template void transpose2d<T>(T*, const T*, int64_t, int64_t);                                          \
   template void cast<float, T>(float*, const T*, int64_t);                                               \

@@ -45,9 +45,6 @@ template <typename T> void binary_forward(T* out, const T* a, const T* b, const 
 // For broadcast operands the gradient is summed over the broadcast dimensions.
 template <typename T>
 void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const Broadcast& bc, Binary op);
-// dst (reduced shape, given by dst_strides over out_shape) adds the sum of src (out_shape).
-template <typename T>
-void sum_to_broadcast(T* dst, const T* src, const Shape& out_shape, const std::vector<int64_t>& dst_strides);
 
 // out (out_shape) writes x (shape given by x_strides over out_shape) repeated along its
 // broadcast dimensions: the backward of a sum, and the forward of expand.
