@@ -10,12 +10,7 @@ template <typename T>
 void linear_forward(T* out, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC) {
   // out (B, OC) = inp (B, C) @ weight^T (C, OC): the transpose is absorbed by the GEMM's packing.
   gemm<T>(Trans::No, Trans::Yes, B, OC, C, inp, C, weight, C, out, OC, false);
-  if (bias) {
-    for (int64_t b = 0; b < B; ++b) {
-      T* row = out + b * OC;
-      for (int64_t o = 0; o < OC; ++o) row[o] += bias[o];
-    }
-  }
+  if (bias) bias_activation_forward<T>(out, nullptr, bias, B, OC, Activation::Identity, 0.0);
 }
 
 template <typename T>
@@ -26,7 +21,7 @@ void linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   // dweight (OC, C) = dout^T (OC, B) @ inp (B, C): the seed's delta a^T summed over the batch
   if (dweight) gemm<T>(Trans::Yes, Trans::No, OC, C, B, dout, OC, inp, C, dweight, C, false);
   // dbias (OC) = column sums of dout
-  if (dbias) sum_dim_forward<T>(dbias, dout, 1, B, OC);
+  if (dbias) bias_grad<T>(dbias, dout, B, OC, /*accumulate=*/false);
 }
 
 template <typename T> void matmul_forward(T* out, const T* a, const T* b, int64_t M, int64_t K, int64_t N) {
