@@ -1,0 +1,229 @@
+// chainrule._core._mlp_*: the native trainer of chainrule.sklearn (csrc/ops/mlp_trainer.cpp).
+// NumPy arrays in, checked once here, then the work runs without the GIL. Parameters and optimizer
+// state are the estimator's own arrays (coefs_, intercepts_, the optimizer's moments), updated in
+// place, so nothing is copied between epochs.
+#include "bindings.h"
+#include "chainrule/mlp_trainer.h"
+
+namespace chainrule::bindings {
+
+namespace {
+
+mlp::Activation parse_activation(const std::string& name) {
+  if (name == "identity") return mlp::Activation::Identity;
+  if (name == "logistic") return mlp::Activation::Logistic;
+  if (name == "tanh") return mlp::Activation::Tanh;
+  if (name == "relu") return mlp::Activation::Relu;
+  if (name == "softmax") return mlp::Activation::Softmax;
+  throw ValueError("mlp: unknown activation '" + name + "'");
+}
+
+mlp::Loss parse_loss(const std::string& name) {
+  if (name == "squared_error") return mlp::Loss::SquaredError;
+  if (name == "log_loss") return mlp::Loss::LogLoss;
+  if (name == "binary_log_loss") return mlp::Loss::BinaryLogLoss;
+  throw ValueError("mlp: unknown loss '" + name + "'");
+}
+
+// A C-contiguous array of T with `count` elements (and, when writable, one we may write).
+template <typename T> T* array_data(const py::handle& h, int64_t count, bool writable, const std::string& what) {
+  if (!py::isinstance<py::array>(h)) throw TypeError("mlp: " + what + " must be a NumPy array");
+  auto a = py::reinterpret_borrow<py::array>(h);
+  if (!a.dtype().is(py::dtype::of<T>()))
+    throw TypeError("mlp: " + what + " has dtype " + py::str(a.dtype()).cast<std::string>() + ", expected " +
+                    py::str(py::dtype::of<T>()).cast<std::string>());
+  if (!(a.flags() & py::array::c_style)) throw ValueError("mlp: " + what + " must be C-contiguous");
+  if (a.size() != count)
+    throw ValueError("mlp: " + what + " has " + std::to_string(a.size()) + " elements, expected " + std::to_string(count));
+  if (writable && !a.writeable()) throw ValueError("mlp: " + what + " must be writable");
+  return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+template <typename T> std::vector<T*> array_list(const py::list& arrays, const std::vector<int64_t>& counts,
+                                                 bool writable, const char* what) {
+  if (arrays.size() != counts.size())
+    throw ValueError(std::string("mlp: ") + what + " has " + std::to_string(arrays.size()) + " arrays, expected " +
+                     std::to_string(counts.size()));
+  std::vector<T*> out;
+  for (size_t i = 0; i < counts.size(); ++i)
+    out.push_back(array_data<T>(arrays[i], counts[i], writable, std::string(what) + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+struct Shapes {
+  std::vector<int64_t> units, coef_sizes, intercept_sizes, param_sizes;
+};
+
+Shapes shapes_of(const py::list& coefs) {
+  Shapes s;
+  if (coefs.size() == 0) throw ValueError("mlp: coefs must not be empty");
+  for (size_t i = 0; i < coefs.size(); ++i) {
+    auto a = coefs[i].cast<py::array>();
+    if (a.ndim() != 2) throw ValueError("mlp: coefs[" + std::to_string(i) + "] must be 2-D");
+    if (i == 0) s.units.push_back(a.shape(0));
+    if (a.shape(0) != s.units.back())
+      throw ValueError("mlp: coefs[" + std::to_string(i) + "] takes " + std::to_string(a.shape(0)) +
+                       " inputs but the layer before gives " + std::to_string(s.units.back()));
+    s.units.push_back(a.shape(1));
+    s.coef_sizes.push_back(a.shape(0) * a.shape(1));
+    s.intercept_sizes.push_back(a.shape(1));
+  }
+  s.param_sizes = s.coef_sizes;
+  s.param_sizes.insert(s.param_sizes.end(), s.intercept_sizes.begin(), s.intercept_sizes.end());
+  return s;
+}
+
+template <typename T>
+mlp::Network<T> network_of(const Shapes& s, const py::list& coefs, const py::list& intercepts, const std::string& hidden,
+                           const std::string& output, const std::string& loss, double alpha) {
+  mlp::Network<T> net;
+  net.units = s.units;
+  net.coefs = array_list<T>(coefs, s.coef_sizes, true, "coefs");
+  net.intercepts = array_list<T>(intercepts, s.intercept_sizes, true, "intercepts");
+  net.hidden = parse_activation(hidden);
+  net.output = parse_activation(output);
+  net.loss = parse_loss(loss);
+  net.alpha = alpha;
+  return net;
+}
+
+int64_t rows_of(const py::array& X, int64_t features, const char* what) {
+  if (X.ndim() != 2 || X.shape(1) != features)
+    throw ValueError(std::string("mlp: ") + what + " must be 2-D with " + std::to_string(features) + " columns");
+  return X.shape(0);
+}
+
+template <typename T>
+py::tuple train_epoch_typed(const py::array& X, const py::array& Y, const py::object& order, int64_t batch_size,
+                            const py::list& coefs, const py::list& intercepts, const std::string& hidden,
+                            const std::string& output, const std::string& loss, double alpha,
+                            const std::string& solver, const py::list& first, const py::list& second,
+                            double learning_rate, double momentum, bool nesterov, double beta_1, double beta_2,
+                            double epsilon, int64_t t) {
+  const Shapes s = shapes_of(coefs);
+  mlp::Network<T> net = network_of<T>(s, coefs, intercepts, hidden, output, loss, alpha);
+  const int64_t n = rows_of(X, s.units.front(), "X");
+  const T* x = array_data<T>(X, n * s.units.front(), false, "X");
+  const T* y = array_data<T>(Y, n * s.units.back(), false, "Y");
+  const int64_t* ord = nullptr;
+  if (!order.is_none()) {
+    ord = array_data<int64_t>(order, n, false, "order");
+    for (int64_t i = 0; i < n; ++i)
+      if (ord[i] < 0 || ord[i] >= n) throw IndexError("mlp: order holds row " + std::to_string(ord[i]) + " of " + std::to_string(n));
+  }
+  if (batch_size < 1) throw ValueError("mlp: batch_size must be >= 1");
+  mlp::SolverState<T> state;
+  if (solver == "sgd") {
+    state.kind = mlp::Solver::Sgd;
+    state.first = array_list<T>(first, s.param_sizes, true, "velocities");
+  } else if (solver == "adam") {
+    state.kind = mlp::Solver::Adam;
+    state.first = array_list<T>(first, s.param_sizes, true, "first moments");
+    state.second = array_list<T>(second, s.param_sizes, true, "second moments");
+  } else {
+    throw ValueError("mlp: unknown solver '" + solver + "'");
+  }
+  state.learning_rate = state.learning_rate_init = learning_rate;
+  state.momentum = momentum;
+  state.nesterov = nesterov;
+  state.beta_1 = beta_1;
+  state.beta_2 = beta_2;
+  state.epsilon = epsilon;
+  state.t = t;
+  double accumulated;
+  {
+    py::gil_scoped_release release;
+    accumulated = mlp::train_epoch<T>(net, state, x, y, n, ord, batch_size);
+  }
+  return py::make_tuple(accumulated, state.t, state.last_adam_learning_rate);
+}
+
+template <typename T>
+double loss_gradient_typed(const py::array& X, const py::array& Y, const py::list& coefs, const py::list& intercepts,
+                           const std::string& hidden, const std::string& output, const std::string& loss, double alpha,
+                           const py::list& dcoefs, const py::list& dintercepts) {
+  const Shapes s = shapes_of(coefs);
+  mlp::Network<T> net = network_of<T>(s, coefs, intercepts, hidden, output, loss, alpha);
+  const int64_t n = rows_of(X, s.units.front(), "X");
+  const T* x = array_data<T>(X, n * s.units.front(), false, "X");
+  const T* y = array_data<T>(Y, n * s.units.back(), false, "Y");
+  std::vector<T*> dW = array_list<T>(dcoefs, s.coef_sizes, true, "coef gradients");
+  std::vector<T*> db = array_list<T>(dintercepts, s.intercept_sizes, true, "intercept gradients");
+  py::gil_scoped_release release;
+  return mlp::loss_and_gradient<T>(net, x, y, n, dW, db);
+}
+
+template <typename T>
+py::array predict_typed(const py::array& X, const py::list& coefs, const py::list& intercepts,
+                        const std::string& hidden, const std::string& output) {
+  const Shapes s = shapes_of(coefs);
+  mlp::Network<T> net = network_of<T>(s, coefs, intercepts, hidden, output, "squared_error", 0);
+  const int64_t n = rows_of(X, s.units.front(), "X");
+  const T* x = array_data<T>(X, n * s.units.front(), false, "X");
+  py::array_t<T> out({n, s.units.back()});
+  T* o = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    mlp::predict<T>(net, x, n, o);
+  }
+  return std::move(out);
+}
+
+bool is_float32(const py::array& X) {
+  if (X.dtype().is(py::dtype::of<float>())) return true;
+  if (X.dtype().is(py::dtype::of<double>())) return false;
+  throw TypeError("mlp: X must be float32 or float64, got " + py::str(X.dtype()).cast<std::string>());
+}
+
+}  // namespace
+
+void bind_mlp_trainer(py::module_& m) {
+  m.def(
+      "_mlp_train_epoch",
+      [](const py::array& X, const py::array& Y, const py::object& order, int64_t batch_size, const py::list& coefs,
+         const py::list& intercepts, const std::string& hidden, const std::string& output, const std::string& loss,
+         double alpha, const std::string& solver, const py::list& first, const py::list& second, double learning_rate,
+         double momentum, bool nesterov, double beta_1, double beta_2, double epsilon, int64_t t) {
+        auto f = is_float32(X) ? &train_epoch_typed<float> : &train_epoch_typed<double>;
+        return f(X, Y, order, batch_size, coefs, intercepts, hidden, output, loss, alpha, solver, first, second,
+                 learning_rate, momentum, nesterov, beta_1, beta_2, epsilon, t);
+      },
+      "One epoch of scikit-learn's MLP minibatch training; returns (sum of batch loss x rows, adam steps, "
+      "adam's last bias-corrected learning rate)",
+      py::arg("X"), py::arg("Y"), py::arg("order"), py::arg("batch_size"), py::arg("coefs"), py::arg("intercepts"),
+      py::arg("hidden_activation"), py::arg("output_activation"), py::arg("loss"), py::arg("alpha"),
+      py::arg("solver"), py::arg("first"), py::arg("second"), py::arg("learning_rate"), py::arg("momentum"),
+      py::arg("nesterov"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"), py::arg("t"));
+  m.def(
+      "_mlp_loss_gradient",
+      [](const py::array& X, const py::array& Y, const py::list& coefs, const py::list& intercepts,
+         const std::string& hidden, const std::string& output, const std::string& loss, double alpha,
+         const py::list& dcoefs, const py::list& dintercepts) {
+        auto f = is_float32(X) ? &loss_gradient_typed<float> : &loss_gradient_typed<double>;
+        return f(X, Y, coefs, intercepts, hidden, output, loss, alpha, dcoefs, dintercepts);
+      },
+      "The full-batch MLP objective; writes its gradient into dcoefs/dintercepts",
+      py::arg("X"), py::arg("Y"), py::arg("coefs"), py::arg("intercepts"), py::arg("hidden_activation"),
+      py::arg("output_activation"), py::arg("loss"), py::arg("alpha"), py::arg("dcoefs"), py::arg("dintercepts"));
+  m.def(
+      "_mlp_predict",
+      [](const py::array& X, const py::list& coefs, const py::list& intercepts, const std::string& hidden,
+         const std::string& output) {
+        return is_float32(X) ? predict_typed<float>(X, coefs, intercepts, hidden, output)
+                             : predict_typed<double>(X, coefs, intercepts, hidden, output);
+      },
+      "The MLP's output activation for X", py::arg("X"), py::arg("coefs"), py::arg("intercepts"),
+      py::arg("hidden_activation"), py::arg("output_activation"));
+}
+
+}  // namespace chainrule::bindings
+
+// The thread limit as plain C symbols, exported from the module so that threadpoolctl's
+// controller for chainrule (chainrule.sklearn._threadpool) finds and drives them like any other
+// native thread pool's (threadpool_limits, and joblib/dask workers that use it).
+extern "C" __attribute__((visibility("default"))) int chainrule_get_num_threads() {
+  return chainrule::get_num_threads();
+}
+extern "C" __attribute__((visibility("default"))) void chainrule_set_num_threads(int num_threads) {
+  if (num_threads >= 1) chainrule::set_num_threads(num_threads);
+}
