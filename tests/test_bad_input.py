@@ -510,7 +510,8 @@ def test_errors_leave_state_usable():
 
 def test_none_where_a_tensor_is_required_is_a_type_error():
     with pytest.raises(TypeError, match=r"params\[0\]"):
-        cr._core.sgd_step([None], [None], 0.1, 0.0, 0.0, 0.0, False, False)
+        cr._core.SgdStep([None], [[None]], [0], lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                         nesterov=False, maximize=False)
     with pytest.raises(TypeError, match="other"):
         cr.zeros(2)._is_view_of(None)
 
@@ -518,11 +519,14 @@ def test_none_where_a_tensor_is_required_is_a_type_error():
 def test_optimizer_steps_and_fit_loop_refuse_missing_tensors():
     from chainrule import _core, nn
     for call in (
-        lambda: _core.SgdGroupStep([None], [None], 0.1, 0, 0, 0, False, False).step(),
-        lambda: _core.sgd_step([None], [None], 0.1, 0, 0, 0, False, False),
-        lambda: _core.adam_step([None], [None], [None], [None], [0], 0.1, 0.9, 0.99, 1e-8, 0, False, False, False),
-        lambda: _core.rmsprop_step([None], [None], [None], [None], [0], 0.1, 0.9, 1e-8, 0, 0, False, False),
-        lambda: _core.adagrad_step([None], [None], [0], 0.1, 0, 0, 0, 1e-10, False),
+        lambda: _core.SgdStep([None], [[None]], [0], lr=0.1, momentum=0, dampening=0, weight_decay=0,
+                              nesterov=False, maximize=False).step(),
+        lambda: _core.AdamStep([None], [[None]] * 3, [0], lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0,
+                               amsgrad=False, maximize=False, decoupled_weight_decay=False),
+        lambda: _core.RmspropStep([None], [[None]] * 3, [0], lr=0.1, alpha=0.9, eps=1e-8, weight_decay=0,
+                                  momentum=0, centered=False, maximize=False),
+        lambda: _core.AdagradStep([None], [[None]], [0], lr=0.1, lr_decay=0, weight_decay=0,
+                                  initial_accumulator_value=0, eps=1e-10, maximize=False),
     ):
         with pytest.raises(TypeError, match=r"params\[0\]"):
             call()

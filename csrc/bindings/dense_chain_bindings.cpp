@@ -40,75 +40,9 @@ void bind_dense_chain(py::module_& m) {
       }, py::arg("input"));
 
   // ---- the native fit loop ----
-  py::class_<OptimizerStep, std::shared_ptr<OptimizerStep>>(m, "OptimizerStep")
-      .def("step", &OptimizerStep::step, "Update the group's parameters from their .grad once.");
-  py::class_<SgdGroupStep, OptimizerStep, std::shared_ptr<SgdGroupStep>>(m, "SgdGroupStep")
-      .def(py::init([](const std::vector<Tensor>& params, const py::list& buffers, double lr, double momentum,
-                       double dampening, double weight_decay, bool nesterov, bool maximize) {
-             auto s = std::make_shared<SgdGroupStep>();
-             s->params = params;
-             for (py::handle h : buffers) s->momentum_buffers.push_back(h.is_none() ? nullptr : h.cast<Tensor>());
-             if (s->momentum_buffers.size() != params.size())
-               throw ValueError("SgdGroupStep: momentum_buffers must have one entry per parameter");
-             s->options = cpu::SgdOptions{lr, momentum, dampening, weight_decay, nesterov, maximize};
-             return s;
-           }))
-      .def_property_readonly("momentum_buffers", [](const SgdGroupStep& s) { return s.momentum_buffers; });
-
-  // The stateful optimizers' group steps; argument lists mirror adam_step / rmsprop_step /
-  // adagrad_step (optim_bindings.cpp) so Python builds either from the same group.
-  auto state_lists = [](const std::vector<py::list>& lists, size_t n) {
-    std::vector<std::vector<Tensor>> out;
-    for (const py::list& l : lists) {
-      if (static_cast<size_t>(py::len(l)) != n) throw ValueError("optimizer state lists need one entry per parameter");
-      std::vector<Tensor> v;
-      for (py::handle h : l) v.push_back(h.is_none() ? nullptr : h.cast<Tensor>());
-      out.push_back(std::move(v));
-    }
-    return out;
-  };
-  auto make_step = [state_lists](StatefulGroupStep::Kind kind, const std::vector<Tensor>& params,
-                                 const std::vector<py::list>& lists, const std::vector<int64_t>& steps) {
-    if (steps.size() != params.size()) throw ValueError("optimizer: steps need one entry per parameter");
-    auto s = std::make_shared<StatefulGroupStep>();
-    s->kind = kind;
-    s->params = params;
-    s->state = state_lists(lists, params.size());
-    s->steps = steps;
-    return s;
-  };
-  py::class_<StatefulGroupStep, OptimizerStep, std::shared_ptr<StatefulGroupStep>>(m, "StatefulGroupStep")
-      .def_property_readonly("state", [](const StatefulGroupStep& s) { return s.state; })
-      .def_property_readonly("steps", [](const StatefulGroupStep& s) { return s.steps; });
-  m.def("AdamGroupStep", [make_step](const std::vector<Tensor>& params, py::list exp_avgs, py::list exp_avg_sqs,
-                                     py::list max_exp_avg_sqs, const std::vector<int64_t>& steps, double lr,
-                                     double beta1, double beta2, double eps, double weight_decay, bool amsgrad,
-                                     bool maximize, bool decoupled_weight_decay) {
-    auto s = make_step(StatefulGroupStep::Kind::Adam, params, {exp_avgs, exp_avg_sqs, max_exp_avg_sqs}, steps);
-    s->adam = cpu::AdamOptions{lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay};
-    return s;
-  });
-  m.def("RmspropGroupStep", [make_step](const std::vector<Tensor>& params, py::list square_avgs,
-                                        py::list momentum_buffers, py::list grad_avgs,
-                                        const std::vector<int64_t>& steps, double lr, double alpha, double eps,
-                                        double weight_decay, double momentum, bool centered, bool maximize) {
-    auto s = make_step(StatefulGroupStep::Kind::Rmsprop, params, {square_avgs, momentum_buffers, grad_avgs}, steps);
-    s->rmsprop = cpu::RmspropOptions{lr, alpha, eps, weight_decay, momentum, centered, maximize};
-    return s;
-  });
-  m.def("AdagradGroupStep", [make_step](const std::vector<Tensor>& params, py::list sums,
-                                        const std::vector<int64_t>& steps, double lr, double lr_decay,
-                                        double weight_decay, double initial_accumulator_value, double eps,
-                                        bool maximize) {
-    auto s = make_step(StatefulGroupStep::Kind::Adagrad, params, {sums}, steps);
-    s->adagrad = cpu::AdagradOptions{lr, lr_decay, weight_decay, eps, maximize};
-    s->initial_accumulator_value = initial_accumulator_value;
-    return s;
-  });
-
   m.def("fit_batches", [](DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
                           int64_t first_batch, int64_t last_batch, const std::string& loss, const std::string& reduction,
-                          double loss_param, const std::vector<std::shared_ptr<OptimizerStep>>& steps,
+                          double loss_param, const std::vector<std::shared_ptr<optim::GroupStep>>& steps,
                           bool count_correct) {
     static const std::pair<const char*, FitLoss> kLosses[] = {
         {"mse", FitLoss::MSE}, {"l1", FitLoss::L1}, {"huber", FitLoss::Huber}, {"bce", FitLoss::BCE},

@@ -30,16 +30,6 @@ Tensor loss_op(Loss loss, py::handle input, py::handle target, const std::string
   return ops::elementwise_loss(loss, x, y, ops::parse_reduction(reduction), param);
 }
 
-void sgd_group_step(const std::vector<Tensor>& params, py::list buffers, double lr, double momentum, double dampening,
-                    double weight_decay, bool nesterov, bool maximize) {
-  if (static_cast<size_t>(py::len(buffers)) != params.size())
-    throw ValueError("sgd_step: momentum_buffers must have one entry per parameter");
-  std::vector<Tensor> bufs;
-  for (py::handle h : buffers) bufs.push_back(h.is_none() ? nullptr : h.cast<Tensor>());
-  cpu::SgdOptions opt{lr, momentum, dampening, weight_decay, nesterov, maximize};
-  ops::sgd_step(params, bufs, opt);
-  for (size_t i = 0; i < bufs.size(); ++i) buffers[i] = bufs[i] ? py::cast(bufs[i]) : py::none();
-}
 }  // namespace
 
 void bind_functions(py::module_& m) {
@@ -168,9 +158,6 @@ void bind_functions(py::module_& m) {
     return ops::cross_entropy(as_tensor_arg(x, "input"), as_tensor_arg(target, "target"), ops::parse_reduction(r));
   }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
 
-  // optimizers
-  m.def("sgd_step", &sgd_group_step, py::arg("params"), py::arg("momentum_buffers"), py::arg("lr"),
-        py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("maximize"));
 }
 
 }  // namespace chainrule::bindings

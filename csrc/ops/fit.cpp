@@ -30,7 +30,7 @@ void gather_minibatch(const Tensor& dst, const Tensor& src, const int64_t* order
 
 FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order,
                            int64_t batch_size, int64_t first_batch, int64_t last_batch, const FitLossSpec& loss,
-                           const std::vector<std::shared_ptr<OptimizerStep>>& steps, bool count_correct) {
+                           const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct) {
   std::lock_guard<std::mutex> lock(chain.mutex());
   const int64_t N = X->shape[0];
   const DType dtype = X->dtype;

@@ -1,126 +1,139 @@
-// Optimizer steps over a whole parameter group in one call.
+// The optimizers' group steps (optim.h): the walk over a group is shared, each optimizer adds its
+// per-parameter update.
+#include "chainrule/optim.h"
+
 #include "op_utils.h"
 
-namespace chainrule::ops {
+namespace chainrule::optim {
 
 namespace {
-
-// params[i]'s gradient after checking it matches the parameter; nullptr when it has none.
-Tensor checked_grad(const Tensor& p, const char* optimizer, size_t i) {
-  const Tensor& g = p->grad;
-  if (g && (g->shape != p->shape || g->dtype != p->dtype))
-    throw ValueError(std::string(optimizer) + ": parameter " + std::to_string(i) + " is " + dtype_name(p->dtype) +
-                     " " + shape_str(p->shape) + " but its grad is " + dtype_name(g->dtype) + " " +
-                     shape_str(g->shape));
-  return g;
-}
-
-// Creates a missing state tensor filled with init_value; checks one that exists (it may have
-// come from load_state_dict) against the parameter.
-void ensure_state(Tensor& state, const Tensor& p, double init_value, const char* optimizer, const char* name,
-                  size_t i) {
-  if (!state) {
-    state = init_value == 0.0 ? zeros_like(p) : full(p->shape, init_value, p->dtype);
-    return;
-  }
-  if (state->shape != p->shape || state->dtype != p->dtype)
-    throw ValueError(std::string(optimizer) + ": state '" + name + "' of parameter " + std::to_string(i) + " is " +
-                     dtype_name(state->dtype) + " " + shape_str(state->shape) + " but the parameter is " +
-                     dtype_name(p->dtype) + " " + shape_str(p->shape));
-}
-
-// Every group step starts here: one state entry per parameter, and no parameter missing (a None
-// from Python arrives as a null Tensor).
-void check_group(const std::vector<Tensor>& params, std::initializer_list<size_t> lists, const char* op) {
-  for (size_t n : lists)
-    if (n != params.size())
-      throw ValueError(std::string(op) + ": every state list must have one entry per parameter");
-  for (size_t i = 0; i < params.size(); ++i)
-    if (!params[i]) throw TypeError(std::string(op) + ": params[" + std::to_string(i) + "] must be a Tensor, got None");
-}
-
 template <typename T> T* data_or_null(const Tensor& t) { return t ? t->ptr<T>() : nullptr; }
-
 }  // namespace
 
-void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& momentum_buffers, const cpu::SgdOptions& opt) {
-  check_group(params, {momentum_buffers.size()}, "sgd_step");
-  for (size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
-    if (!p->grad) continue;  // PyTorch skips parameters that received no gradient
+GroupStep::GroupStep(const char* name, std::vector<const char*> state_names, std::vector<Tensor> params,
+                     std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps)
+    : name_(name),
+      state_names_(std::move(state_names)),
+      params_(std::move(params)),
+      state_(std::move(state)),
+      steps_(std::move(steps)) {
+  const std::string op(name_);
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (!params_[i]) throw TypeError(op + ": params[" + std::to_string(i) + "] must be a Tensor, got None");
+  if (state_.size() != state_names_.size())
+    throw ValueError(op + ": expected " + std::to_string(state_names_.size()) + " state lists, got " +
+                     std::to_string(state_.size()));
+  for (size_t k = 0; k < state_.size(); ++k)
+    if (state_[k].size() != params_.size())
+      throw ValueError(op + ": state '" + state_names_[k] + "' must have one entry per parameter (" +
+                       std::to_string(params_.size()) + "), got " + std::to_string(state_[k].size()));
+  if (steps_.size() != params_.size())
+    throw ValueError(op + ": steps must have one entry per parameter (" + std::to_string(params_.size()) + "), got " +
+                     std::to_string(steps_.size()));
+}
+
+bool GroupStep::step() {
+  created_ = false;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
     const Tensor& g = p->grad;
-    if (g->shape != p->shape || g->dtype != p->dtype)
-      throw ValueError("SGD: parameter " + std::to_string(i) + " has shape " + shape_str(p->shape) +
-                       " but its grad has shape " + shape_str(g->shape));
-    const bool first = !momentum_buffers[i];
-    if (opt.momentum != 0.0 && first) momentum_buffers[i] = empty_like(p);
-    dispatch_floating(p->dtype, "SGD", "params", [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      cpu::sgd_update<T>(p->ptr<T>(), g->ptr<T>(), momentum_buffers[i] ? momentum_buffers[i]->ptr<T>() : nullptr,
-                         p->numel, opt, first);
-    });
-  }
-}
-
-
-void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& exp_avgs, std::vector<Tensor>& exp_avg_sqs,
-               std::vector<Tensor>& max_exp_avg_sqs, std::vector<int64_t>& steps, const cpu::AdamOptions& opt) {
-  const char* name = opt.decoupled_weight_decay ? "AdamW" : "Adam";
-  check_group(params, {exp_avgs.size(), exp_avg_sqs.size(), max_exp_avg_sqs.size(), steps.size()},
-                "adam_step");
-  for (size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
-    const Tensor g = checked_grad(p, name, i);
     if (!g) continue;  // PyTorch skips parameters that received no gradient, step count included
-    ensure_state(exp_avgs[i], p, 0.0, name, "exp_avg", i);
-    ensure_state(exp_avg_sqs[i], p, 0.0, name, "exp_avg_sq", i);
-    if (opt.amsgrad) ensure_state(max_exp_avg_sqs[i], p, 0.0, name, "max_exp_avg_sq", i);
-    const int64_t step = ++steps[i];
-    dispatch_floating(p->dtype, name, "params", [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      cpu::adam_update<T>(p->ptr<T>(), g->ptr<T>(), exp_avgs[i]->ptr<T>(), exp_avg_sqs[i]->ptr<T>(),
-                          opt.amsgrad ? max_exp_avg_sqs[i]->ptr<T>() : nullptr, p->numel, opt, step);
-    });
+    if (g->shape != p->shape || g->dtype != p->dtype)
+      throw ValueError(std::string(name_) + ": parameter " + std::to_string(i) + " is " + dtype_name(p->dtype) + " " +
+                       shape_str(p->shape) + " but its grad is " + dtype_name(g->dtype) + " " + shape_str(g->shape));
+    update(i, p, g, steps_[i] + 1);
+    ++steps_[i];
   }
+  return created_;
 }
 
-void rmsprop_step(const std::vector<Tensor>& params, std::vector<Tensor>& square_avgs,
-                  std::vector<Tensor>& momentum_buffers, std::vector<Tensor>& grad_avgs, std::vector<int64_t>& steps,
-                  const cpu::RmspropOptions& opt) {
-  check_group(params, {square_avgs.size(), momentum_buffers.size(), grad_avgs.size(), steps.size()},
-                "rmsprop_step");
-  const bool use_momentum = opt.momentum > 0.0;
-  for (size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
-    const Tensor g = checked_grad(p, "RMSprop", i);
-    if (!g) continue;
-    ensure_state(square_avgs[i], p, 0.0, "RMSprop", "square_avg", i);
-    if (use_momentum) ensure_state(momentum_buffers[i], p, 0.0, "RMSprop", "momentum_buffer", i);
-    if (opt.centered) ensure_state(grad_avgs[i], p, 0.0, "RMSprop", "grad_avg", i);
-    ++steps[i];
-    dispatch_floating(p->dtype, "RMSprop", "params", [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      cpu::rmsprop_update<T>(p->ptr<T>(), g->ptr<T>(), square_avgs[i]->ptr<T>(),
-                             use_momentum ? momentum_buffers[i]->ptr<T>() : nullptr,
-                             opt.centered ? grad_avgs[i]->ptr<T>() : nullptr, p->numel, opt);
-    });
+Tensor& GroupStep::state_for(size_t k, size_t i, double init_value) {
+  Tensor& state = state_[k][i];
+  const Tensor& p = params_[i];
+  if (!state) {
+    state = init_value == 0.0 ? zeros_like(p) : full(p->shape, init_value, p->dtype);
+    created_ = true;
+  } else if (state->shape != p->shape || state->dtype != p->dtype) {
+    throw ValueError(std::string(name_) + ": state '" + state_names_[k] + "' of parameter " + std::to_string(i) +
+                     " is " + dtype_name(state->dtype) + " " + shape_str(state->shape) + " but the parameter is " +
+                     dtype_name(p->dtype) + " " + shape_str(p->shape));
   }
+  return state;
 }
 
-void adagrad_step(const std::vector<Tensor>& params, std::vector<Tensor>& sums, std::vector<int64_t>& steps,
-                  const cpu::AdagradOptions& opt, double initial_accumulator_value) {
-  check_group(params, {sums.size(), steps.size()}, "adagrad_step");
-  for (size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
-    const Tensor g = checked_grad(p, "Adagrad", i);
-    if (!g) continue;
-    ensure_state(sums[i], p, initial_accumulator_value, "Adagrad", "sum", i);
-    const int64_t step = ++steps[i];
-    dispatch_floating(p->dtype, "Adagrad", "params", [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      cpu::adagrad_update<T>(p->ptr<T>(), g->ptr<T>(), sums[i]->ptr<T>(), p->numel, opt, step);
-    });
+Tensor& GroupStep::state_uninitialised(size_t k, size_t i) {
+  Tensor& state = state_[k][i];
+  if (!state) {
+    state = empty_like(params_[i]);
+    created_ = true;
   }
+  return state;
 }
 
-}  // namespace chainrule::ops
+// ---- SGD ----------------------------------------------------------------------------------------
+SgdStep::SgdStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+                 const cpu::SgdOptions& options)
+    : GroupStep("SGD", {"momentum_buffer"}, std::move(params), std::move(state), std::move(steps)), options(options) {}
+
+void SgdStep::update(size_t i, const Tensor& p, const Tensor& grad, int64_t) {
+  // The momentum buffer is written (not read) by the step that creates it.
+  const bool first = !state()[0][i];
+  Tensor buffer = options.momentum != 0.0 ? state_uninitialised(0, i) : state()[0][i];
+  ops::dispatch_floating(p->dtype, "SGD", "params", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::sgd_update<T>(p->ptr<T>(), grad->ptr<T>(), data_or_null<T>(buffer), p->numel, options, first);
+  });
+}
+
+// ---- Adam / AdamW -------------------------------------------------------------------------------
+AdamStep::AdamStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+                   const cpu::AdamOptions& options)
+    : GroupStep(options.decoupled_weight_decay ? "AdamW" : "Adam", {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+                std::move(params), std::move(state), std::move(steps)),
+      options(options) {}
+
+void AdamStep::update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) {
+  Tensor& exp_avg = state_for(0, i);
+  Tensor& exp_avg_sq = state_for(1, i);
+  Tensor max_exp_avg_sq = options.amsgrad ? state_for(2, i) : nullptr;
+  ops::dispatch_floating(p->dtype, name(), "params", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::adam_update<T>(p->ptr<T>(), grad->ptr<T>(), exp_avg->ptr<T>(), exp_avg_sq->ptr<T>(),
+                        data_or_null<T>(max_exp_avg_sq), p->numel, options, step);
+  });
+}
+
+// ---- RMSprop ------------------------------------------------------------------------------------
+RmspropStep::RmspropStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+                         const cpu::RmspropOptions& options)
+    : GroupStep("RMSprop", {"square_avg", "momentum_buffer", "grad_avg"}, std::move(params), std::move(state),
+                std::move(steps)),
+      options(options) {}
+
+void RmspropStep::update(size_t i, const Tensor& p, const Tensor& grad, int64_t) {
+  Tensor& square_avg = state_for(0, i);
+  Tensor momentum_buffer = options.momentum > 0.0 ? state_for(1, i) : nullptr;
+  Tensor grad_avg = options.centered ? state_for(2, i) : nullptr;
+  ops::dispatch_floating(p->dtype, "RMSprop", "params", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::rmsprop_update<T>(p->ptr<T>(), grad->ptr<T>(), square_avg->ptr<T>(), data_or_null<T>(momentum_buffer),
+                           data_or_null<T>(grad_avg), p->numel, options);
+  });
+}
+
+// ---- Adagrad ------------------------------------------------------------------------------------
+AdagradStep::AdagradStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+                         const cpu::AdagradOptions& options, double initial_accumulator_value)
+    : GroupStep("Adagrad", {"sum"}, std::move(params), std::move(state), std::move(steps)),
+      options(options),
+      initial_accumulator_value(initial_accumulator_value) {}
+
+void AdagradStep::update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) {
+  Tensor& sum = state_for(0, i, initial_accumulator_value);
+  ops::dispatch_floating(p->dtype, "Adagrad", "params", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::adagrad_update<T>(p->ptr<T>(), grad->ptr<T>(), sum->ptr<T>(), p->numel, options, step);
+  });
+}
+
+}  // namespace chainrule::optim

@@ -109,7 +109,7 @@ def _prepare_data(model, loss_fn, X, y, name_x="X", name_y="y"):
 
 def _native_reason(model, loss_fn, optimizer, y):
     """None when the native loop can run this training, else why not."""
-    from chainrule import nn
+    from chainrule import nn, optim
     if type(model) is not nn.Sequential:
         return f"the model is a {type(model).__name__}, not an nn.Sequential of built-in layers"
     chain = model._dense_chain()
@@ -126,76 +126,13 @@ def _native_reason(model, loss_fn, optimizer, y):
         last = [m for m in model if type(m) is not nn.Identity][-1]
         if type(last) is not nn.Sigmoid:
             return "BCELoss natively needs the model to end with Sigmoid"
-    if type(optimizer) not in _native_optimizers():
-        return f"the optimizer {type(optimizer).__name__} has no native step"
+    if type(optimizer).step is not optim.Optimizer.step:
+        return f"the optimizer {type(optimizer).__name__} has its own step()"
     model_params = {id(p) for p in model.parameters()}
     opt_params = [p for g in optimizer.param_groups for p in g["params"]]
     if {id(p) for p in opt_params} != model_params or len(opt_params) != len(model_params):
         return "the optimizer does not hold exactly the model's parameters"
     return None
-
-
-def _native_optimizers():
-    from chainrule import optim
-    return {optim.SGD: _sgd_steps, optim.Adam: _adam_steps, optim.AdamW: _adam_steps,
-            optim.RMSprop: _rmsprop_steps, optim.Adagrad: _adagrad_steps}
-
-
-def _stateful_steps(optimizer, keys, make):
-    """C++ group steps for an optimizer with per-parameter state, and the function that writes the
-    state they advanced back into optimizer.state (the same layout its Python step keeps)."""
-    from chainrule.optim.optimizer import _gather_state, _store_state
-    steps = []
-    for group in optimizer.param_groups:
-        optimizer._validate_group(group)
-        counts, state = _gather_state(optimizer, group["params"], keys)
-        steps.append(make(group, [int(c) for c in counts], [state[k] for k in keys]))
-
-    def sync_back():
-        for group, step in zip(optimizer.param_groups, steps):
-            _store_state(optimizer, group["params"], list(step.steps), dict(zip(keys, step.state)))
-    return steps, sync_back
-
-
-def _adam_steps(optimizer):
-    return _stateful_steps(optimizer, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), lambda g, counts, lists: (
-        _core.AdamGroupStep(g["params"], *lists, counts, float(g["lr"]), float(g["betas"][0]), float(g["betas"][1]),
-                            float(g["eps"]), float(g["weight_decay"]), bool(g["amsgrad"]), bool(g["maximize"]),
-                            bool(g["decoupled_weight_decay"]))))
-
-
-def _rmsprop_steps(optimizer):
-    return _stateful_steps(optimizer, ("square_avg", "momentum_buffer", "grad_avg"), lambda g, counts, lists: (
-        _core.RmspropGroupStep(g["params"], *lists, counts, float(g["lr"]), float(g["alpha"]), float(g["eps"]),
-                               float(g["weight_decay"]), float(g["momentum"]), bool(g["centered"]),
-                               bool(g["maximize"]))))
-
-
-def _adagrad_steps(optimizer):
-    return _stateful_steps(optimizer, ("sum",), lambda g, counts, lists: (
-        _core.AdagradGroupStep(g["params"], *lists, counts, float(g["lr"]), float(g["lr_decay"]),
-                               float(g["weight_decay"]), float(g["initial_accumulator_value"]), float(g["eps"]),
-                               bool(g["maximize"]))))
-
-
-def _sgd_steps(optimizer):
-    steps = []
-    for group in optimizer.param_groups:
-        optimizer._validate_group(group)
-        params = group["params"]
-        buffers = [optimizer.state[p].get("momentum_buffer") if p in optimizer.state else None for p in params]
-        steps.append(_core.SgdGroupStep(params, buffers, float(group["lr"]), float(group["momentum"]),
-                                        float(group["dampening"]), float(group["weight_decay"]),
-                                        bool(group["nesterov"]), bool(group["maximize"])))
-
-    def sync_back():
-        optimizer._forget_native_steps()
-        for group, step in zip(optimizer.param_groups, steps):
-            if group["momentum"] != 0:
-                for p, buf in zip(group["params"], step.momentum_buffers):
-                    if buf is not None:
-                        optimizer.state[p]["momentum_buffer"] = buf
-    return steps, sync_back
 
 
 def _native_loss_kind(loss_fn):
@@ -243,7 +180,7 @@ def _native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_co
     chain = model._dense_chain()
     loss_kind = _native_loss_kind(loss_fn)
     delta = float(getattr(loss_fn, "delta", 0.0))
-    steps, sync_back = _native_optimizers()[type(optimizer)](optimizer)
+    steps = optimizer.group_steps()
     batches = _batch_count(Xt.shape[0], batch_size)
     chunks = max(1, min(chunks, batches))
     losses, sizes, correct = [], [], 0
@@ -260,7 +197,7 @@ def _native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_co
                 for value, size in zip(chunk_losses, chunk_sizes):
                     on_batch(value, size)
     finally:
-        sync_back()
+        optimizer.publish_state()
     return losses, sizes, correct
 
 

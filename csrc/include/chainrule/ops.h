@@ -48,22 +48,6 @@ Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target
                         double param = 0.0);
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction);
 
-// optimizer: one SGD step over all parameters of a group. momentum_buffers has one entry per
-// parameter (nullptr = not created yet; filled in by the call when momentum != 0).
-void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& momentum_buffers, const cpu::SgdOptions& opt);
-// Adam/AdamW, RMSprop and Adagrad steps over a group, same conventions: each state list has one
-// entry per parameter, nullptr = not created yet (the call creates it, zero-filled, when the
-// update needs it); steps[i] counts parameter i's updates and is incremented for each parameter
-// that has a gradient. Parameters without a gradient are skipped and their state left untouched.
-void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& exp_avgs, std::vector<Tensor>& exp_avg_sqs,
-               std::vector<Tensor>& max_exp_avg_sqs, std::vector<int64_t>& steps, const cpu::AdamOptions& opt);
-void rmsprop_step(const std::vector<Tensor>& params, std::vector<Tensor>& square_avgs,
-                  std::vector<Tensor>& momentum_buffers, std::vector<Tensor>& grad_avgs, std::vector<int64_t>& steps,
-                  const cpu::RmspropOptions& opt);
-// Adagrad's sums start at initial_accumulator_value when created here.
-void adagrad_step(const std::vector<Tensor>& params, std::vector<Tensor>& sums, std::vector<int64_t>& steps,
-                  const cpu::AdagradOptions& opt, double initial_accumulator_value);
-
 // helpers shared by the ops
 int64_t normalize_dim(int64_t dim, int64_t ndim, const char* arg);
 void check_floating(const Tensor& t, const char* op, const char* arg);

@@ -5,7 +5,7 @@ import numpy as np
 
 from chainrule import _core
 from chainrule._tensor import as_tensor, numpy_dtype
-from chainrule.optim.optimizer import Optimizer, _check_non_negative, _gather_state, _store_state
+from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
 class Adagrad(Optimizer):
@@ -36,11 +36,10 @@ class Adagrad(Optimizer):
     def _validate_group(self, group):
         _check_non_negative("Adagrad", group, ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"))
 
-    def _step_group(self, group):
-        self._validate_group(group)  # the group may have been edited (e.g. by a scheduler)
-        params = group["params"]
-        steps, state = _gather_state(self, params, ("sum",))
-        _core.adagrad_step(params, state["sum"], steps, float(group["lr"]), float(group["lr_decay"]),
-                           float(group["weight_decay"]), float(group["initial_accumulator_value"]),
-                           float(group["eps"]), bool(group["maximize"]))
-        _store_state(self, params, steps, state)
+    state_keys = ("sum",)
+
+    def _make_group_step(self, group, params, state, steps):
+        return _core.AdagradStep(params, state, steps, lr=float(group["lr"]), lr_decay=float(group["lr_decay"]),
+                                 weight_decay=float(group["weight_decay"]),
+                                 initial_accumulator_value=float(group["initial_accumulator_value"]),
+                                 eps=float(group["eps"]), maximize=bool(group["maximize"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numbers
 
 from chainrule import _core
-from chainrule.optim.optimizer import Optimizer, _check_non_negative, _gather_state, _store_state
+from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
 class Adam(Optimizer):
@@ -33,16 +33,15 @@ class Adam(Optimizer):
             if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
                 raise ValueError(f"{owner}: invalid beta parameter at index {index}: {beta}")
 
-    def _step_group(self, group):
-        self._validate_group(group)  # the group may have been edited (e.g. by a scheduler)
-        params = group["params"]
-        steps, state = _gather_state(self, params, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
+    state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def _make_group_step(self, group, params, state, steps):
         beta1, beta2 = group["betas"]
-        _core.adam_step(params, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"], steps,
-                        float(group["lr"]), float(beta1), float(beta2), float(group["eps"]),
-                        float(group["weight_decay"]), bool(group["amsgrad"]), bool(group["maximize"]),
-                        bool(group["decoupled_weight_decay"]))
-        _store_state(self, params, steps, state)
+        return _core.AdamStep(params, state, steps, lr=float(group["lr"]), beta1=float(beta1), beta2=float(beta2),
+                              eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
+                              amsgrad=bool(group["amsgrad"]), maximize=bool(group["maximize"]),
+                              decoupled_weight_decay=bool(group["decoupled_weight_decay"]))
+
 
 
 class AdamW(Adam):

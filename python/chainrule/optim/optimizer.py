@@ -31,32 +31,21 @@ def _check_non_negative(owner: str, group: dict, names) -> None:
             raise ValueError(f"{owner}: invalid {name} value: {value} (must be >= 0)")
 
 
-def _gather_state(optimizer: "Optimizer", params: list, keys) -> tuple[list, dict]:
-    """One group's state in the form the C++ group steps take: the step counts (0 where a parameter
-    has no state yet) and, per key, the state tensors (None where not created yet)."""
-    states = [optimizer.state.get(p, {}) for p in params]
-    return [s.get("step", 0) for s in states], {k: [s.get(k) for s in states] for k in keys}
-
-
-def _store_state(optimizer: "Optimizer", params: list, steps: list, lists: dict) -> None:
-    """Keeps what a C++ group step created or advanced. It skipped parameters without a gradient,
-    so their state (or its absence) stays as it was, as in PyTorch."""
-    for i, p in enumerate(params):
-        if p.grad is None:
-            continue
-        state = optimizer.state[p]
-        state["step"] = steps[i]
-        for k, values in lists.items():
-            if values[i] is not None:
-                state[k] = values[i]
-
-
 class Optimizer:
     """Holds parameter groups (dicts with 'params' plus hyper-parameters) and per-parameter state.
 
-    Subclasses implement step(); each step calls one C++ kernel per group that updates all of the
-    group's parameters.
+    Each parameter group is updated by one C++ object, a ``chainrule._core.GroupStep``, that owns
+    the group's parameters, their state tensors and step counts: ``step()`` calls it, and so does
+    the native loop of ``chainrule.fit``. A subclass names its state (``state_keys``, in the order
+    its GroupStep keeps them), says whether PyTorch records a 'step' count for it
+    (``records_step``) and builds the GroupStep from a group (``_make_group_step``). The objects
+    are rebuilt, from ``self.state``, whenever a group's hyper-parameters or parameters change.
     """
+
+    #: Names of the per-parameter state tensors, in the order the GroupStep keeps them.
+    state_keys: tuple = ()
+    #: Whether self.state[p] holds a 'step' count (PyTorch's SGD keeps none).
+    records_step: bool = True
 
     def __init__(self, params, defaults: dict):
         self.defaults = defaults
@@ -111,13 +100,60 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            self._step_group(group)
+        for group, native in zip(self.param_groups, self.group_steps()):
+            self._record(group["params"], native, native.step())
         return loss
 
-    def _step_group(self, group: dict) -> None:
-        """Subclasses update one parameter group from its parameters' .grad."""
-        raise NotImplementedError
+    def group_steps(self) -> list:
+        """The C++ object that updates each parameter group (a ``chainrule._core.GroupStep``),
+        built when the group is new or its hyper-parameters, parameters or state were replaced.
+        ``step()`` runs them; ``chainrule.fit`` hands them to its native loop and then calls
+        ``publish_state()``."""
+        cache = self.__dict__.setdefault("_native_steps", {})
+        state = self.state
+        steps = []
+        for group in self.param_groups:
+            params = group["params"]
+            key = (tuple(group[name] for name in self.defaults), tuple(map(id, params)), id(state))
+            cached = cache.get(id(group))
+            if cached is None or cached[0] != key:
+                self._validate_group(group)
+                entries = [state[p] if p in state else {} for p in params]
+                counts = [int(entry.get("step", 0)) for entry in entries]
+                lists = [[entry.get(name) for entry in entries] for name in self.state_keys]
+                cached = (key, self._make_group_step(group, params, lists, counts))
+                cache[id(group)] = cached
+            steps.append(cached[1])
+        return steps
+
+    def publish_state(self) -> None:
+        """Record in ``self.state`` what the group steps created or advanced since they were built
+        (``chainrule.fit`` calls this after running them in its native loop)."""
+        for group, native in zip(self.param_groups, self.group_steps()):
+            self._record(group["params"], native, True)
+
+    def _record(self, params: list, native, created: bool) -> None:
+        # Parameters without a gradient were skipped, so their state (or its absence) stays as it
+        # was, as in PyTorch. State tensors are shared with the C++ object, so they need recording
+        # only when the step created one.
+        state = self.state
+        if self.records_step:
+            for p, count in zip(params, native.steps):
+                if p.grad is not None:
+                    state[p]["step"] = count
+        if created:
+            lists = native.state
+            for i, p in enumerate(params):
+                if p.grad is None:
+                    continue
+                for name, values in zip(self.state_keys, lists):
+                    if values[i] is not None:
+                        state[p][name] = values[i]
+
+    def _make_group_step(self, group: dict, params: list, state: list, steps: list):
+        """Subclasses build their chainrule._core.GroupStep for one group: state[k][i] is
+        state_keys[k] of params[i] (None when not created yet), steps[i] its step count."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _make_group_step")
 
     # ---- state_dict: parameters are referred to by their index across all groups -----------------
     def state_dict(self) -> dict:
@@ -176,7 +212,7 @@ class Optimizer:
                     restored[k] = copy.deepcopy(v)
             new_state[p] = restored
         self.state = new_state
-        self.__dict__.pop("_group_steps", None)  # cached C++ steps hold the old state's tensors
+        self.__dict__.pop("_native_steps", None)  # cached C++ steps hold the old state's tensors
         for mine, saved in zip(self.param_groups, saved_groups):
             for k, v in saved.items():
                 if k != "params":

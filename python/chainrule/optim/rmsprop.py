@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from chainrule import _core
-from chainrule.optim.optimizer import Optimizer, _check_non_negative, _gather_state, _store_state
+from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
 class RMSprop(Optimizer):
@@ -25,12 +25,10 @@ class RMSprop(Optimizer):
         # PyTorch only requires alpha >= 0; alpha > 1 is accepted there too.
         _check_non_negative("RMSprop", group, ("lr", "alpha", "eps", "weight_decay", "momentum"))
 
-    def _step_group(self, group):
-        self._validate_group(group)  # the group may have been edited (e.g. by a scheduler)
-        params = group["params"]
-        steps, state = _gather_state(self, params, ("square_avg", "momentum_buffer", "grad_avg"))
-        _core.rmsprop_step(params, state["square_avg"], state["momentum_buffer"], state["grad_avg"], steps,
-                           float(group["lr"]), float(group["alpha"]), float(group["eps"]),
-                           float(group["weight_decay"]), float(group["momentum"]), bool(group["centered"]),
-                           bool(group["maximize"]))
-        _store_state(self, params, steps, state)
+    state_keys = ("square_avg", "momentum_buffer", "grad_avg")
+
+    def _make_group_step(self, group, params, state, steps):
+        return _core.RmspropStep(params, state, steps, lr=float(group["lr"]), alpha=float(group["alpha"]),
+                                 eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
+                                 momentum=float(group["momentum"]), centered=bool(group["centered"]),
+                                 maximize=bool(group["maximize"]))

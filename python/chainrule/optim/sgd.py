@@ -24,35 +24,10 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
 
-    def _step_group(self, group):
-        state = self.state
-        cache = self.__dict__.setdefault("_group_steps", {})
-        params = group["params"]
-        hyper = (group["lr"], group["momentum"], group["dampening"], group["weight_decay"], group["nesterov"],
-                 group["maximize"])
-        key = (hyper, tuple(map(id, params)), id(state))
-        cached = cache.get(id(group))
-        if cached is None or cached[0] != key:
-            # A new or edited group (e.g. a scheduler changed lr): validate it and build its C++
-            # step, which keeps the parameter list and momentum buffers between calls.
-            self._validate_group(group)
-            buffers = [None] * len(params) if group["momentum"] == 0 else \
-                [state[p].get("momentum_buffer") if p in state else None for p in params]
-            cached = (key, _core.SgdGroupStep(params, buffers, float(group["lr"]), float(group["momentum"]),
-                                              float(group["dampening"]), float(group["weight_decay"]),
-                                              bool(group["nesterov"]), bool(group["maximize"])), [False])
-            cache[id(group)] = cached
-        _, native_step, synced = cached
-        native_step.step()
-        if group["momentum"] != 0 and not synced[0]:
-            # Buffers are created by the first step; publish them once in self.state.
-            synced[0] = True
-            for p, buf in zip(params, native_step.momentum_buffers):
-                if buf is None:
-                    synced[0] = False
-                else:
-                    state[p]["momentum_buffer"] = buf
+    state_keys = ("momentum_buffer",)
+    records_step = False  # PyTorch's SGD keeps no step count
 
-    def _forget_native_steps(self) -> None:
-        """Drop the cached C++ steps (their buffers may no longer be the ones in self.state)."""
-        self.__dict__.pop("_group_steps", None)
+    def _make_group_step(self, group, params, state, steps):
+        return _core.SgdStep(params, state, steps, lr=float(group["lr"]), momentum=float(group["momentum"]),
+                             dampening=float(group["dampening"]), weight_decay=float(group["weight_decay"]),
+                             nesterov=bool(group["nesterov"]), maximize=bool(group["maximize"]))

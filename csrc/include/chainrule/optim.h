@@ -1,0 +1,103 @@
+// Optimizers: one GroupStep object per parameter group. It owns the group's parameter list, each
+// parameter's state tensors and step count, and the hyper-parameters, and updates every parameter
+// of the group from its .grad in one call. optimizer.step() (python/chainrule/optim) and the
+// native fit loop (fit.h) call the same object; there is no other route to the update kernels.
+//
+// Adding an optimizer: a subclass that names its state (state_names) and implements update() for
+// one parameter with the kernel from kernels.h; the base class walks the group, skips parameters
+// without a gradient, counts steps and checks state shapes. Bind it in
+// csrc/bindings/optim_bindings.cpp and give the Python class its state keys (ARCHITECTURE.md).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "chainrule/kernels.h"
+#include "chainrule/tensor.h"
+
+namespace chainrule::optim {
+
+class GroupStep {
+ public:
+  // state[k][i] is state tensor k (named state_names()[k]) of params[i], null when not created
+  // yet; steps[i] counts params[i]'s updates so far. Throws ValueError/TypeError, naming the
+  // argument, when a list does not have one entry per parameter or a parameter is missing.
+  GroupStep(const char* name, std::vector<const char*> state_names, std::vector<Tensor> params,
+            std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps);
+  virtual ~GroupStep() = default;
+
+  const char* name() const { return name_; }  // "Adam", ... (the Python class), for messages
+  const std::vector<const char*>& state_names() const { return state_names_; }
+
+  // Updates every parameter that has a .grad (others keep their state untouched, as in
+  // PyTorch). Returns true when it created a state tensor the caller has not seen yet.
+  bool step();
+
+  const std::vector<Tensor>& params() const { return params_; }
+  const std::vector<std::vector<Tensor>>& state() const { return state_; }
+  const std::vector<int64_t>& steps() const { return steps_; }
+
+ protected:
+  // One parameter's update, step = its step number (1 on the first). grad is checked to match p.
+  virtual void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) = 0;
+  // State tensor k of parameter i: created filled with init_value when null, else checked
+  // against the parameter (it may have come from load_state_dict).
+  Tensor& state_for(size_t k, size_t i, double init_value = 0.0);
+  // State tensor k of parameter i, created uninitialised when null (the kernel writes it first).
+  Tensor& state_uninitialised(size_t k, size_t i);
+
+ private:
+  const char* name_;
+  std::vector<const char*> state_names_;
+  std::vector<Tensor> params_;
+  std::vector<std::vector<Tensor>> state_;
+  std::vector<int64_t> steps_;
+  bool created_ = false;
+};
+
+// state: momentum_buffer (created by the first step when momentum != 0).
+class SgdStep final : public GroupStep {
+ public:
+  SgdStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+          const cpu::SgdOptions& options);
+  cpu::SgdOptions options;
+
+ protected:
+  void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) override;
+};
+
+// Adam and AdamW (options.decoupled_weight_decay). state: exp_avg, exp_avg_sq, max_exp_avg_sq.
+class AdamStep final : public GroupStep {
+ public:
+  AdamStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+           const cpu::AdamOptions& options);
+  cpu::AdamOptions options;
+
+ protected:
+  void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) override;
+};
+
+// state: square_avg, momentum_buffer (momentum > 0), grad_avg (centered).
+class RmspropStep final : public GroupStep {
+ public:
+  RmspropStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+              const cpu::RmspropOptions& options);
+  cpu::RmspropOptions options;
+
+ protected:
+  void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) override;
+};
+
+// state: sum (starting at initial_accumulator_value).
+class AdagradStep final : public GroupStep {
+ public:
+  AdagradStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+              const cpu::AdagradOptions& options, double initial_accumulator_value);
+  cpu::AdagradOptions options;
+  double initial_accumulator_value = 0;
+
+ protected:
+  void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) override;
+};
+
+}  // namespace chainrule::optim
