@@ -16,6 +16,15 @@ DType dtype_or_default(const py::object& dtype, DType fallback) {
   throw TypeError("dtype must be chainrule.float32, chainrule.float64 or chainrule.int64");
 }
 
+// generator=None means the default generator.
+Generator& generator_arg(const py::object& generator) {
+  if (generator.is_none()) return default_generator();
+  if (!py::isinstance<Generator>(generator))
+    throw TypeError("generator must be a chainrule.Generator or None, got " +
+                    py::str(py::type::of(generator).attr("__name__")).cast<std::string>());
+  return generator.cast<Generator&>();
+}
+
 Tensor finish_factory(Tensor t, bool requires_grad) {
   if (requires_grad) {
     if (!is_floating(t->dtype)) throw RuntimeError("requires_grad: only floating point tensors can require gradients");
@@ -33,6 +42,14 @@ Tensor loss_op(Loss loss, py::handle input, py::handle target, const std::string
 }  // namespace
 
 void bind_functions(py::module_& m) {
+  // The state of a random stream; chainrule.Generator (Python) adds PyTorch's methods on top.
+  py::class_<Generator>(m, "_Generator")
+      .def(py::init<>())
+      .def("_seed", [](Generator& g, uint64_t seed) { g.manual_seed(seed); }, py::arg("seed"))
+      .def("_next_u64", &Generator::next_u64)
+      .def_readwrite("_initial_seed", &Generator::initial_seed)
+      .def_readwrite("_key", &Generator::key)
+      .def_readwrite("_offset", &Generator::offset);
   // factories
   m.def("from_numpy", [](py::handle a) {
     if (!py::isinstance<py::array>(a))
@@ -48,40 +65,54 @@ void bind_functions(py::module_& m) {
     return tensor_from_numpy(array, "from_numpy");
   }, py::arg("ndarray"));
   m.def("empty", [](py::args size, py::object dtype, bool requires_grad) {
-    return finish_factory(empty(shape_from_args(size, "size"), dtype_or_default(dtype, DType::Float32)), requires_grad);
+    return finish_factory(empty(shape_from_args(size, "size"), dtype_or_default(dtype, default_float_dtype())), requires_grad);
   }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   m.def("zeros", [](py::args size, py::object dtype, bool requires_grad) {
-    return finish_factory(zeros(shape_from_args(size, "size"), dtype_or_default(dtype, DType::Float32)), requires_grad);
+    return finish_factory(zeros(shape_from_args(size, "size"), dtype_or_default(dtype, default_float_dtype())), requires_grad);
   }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   m.def("ones", [](py::args size, py::object dtype, bool requires_grad) {
-    return finish_factory(full(shape_from_args(size, "size"), 1.0, dtype_or_default(dtype, DType::Float32)), requires_grad);
+    return finish_factory(full(shape_from_args(size, "size"), 1.0, dtype_or_default(dtype, default_float_dtype())), requires_grad);
   }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   m.def("full", [](py::object size, double value, py::object dtype, bool requires_grad) {
-    return finish_factory(full(shape_from_args(py::make_tuple(size), "size"), value, dtype_or_default(dtype, DType::Float32)),
+    return finish_factory(full(shape_from_args(py::make_tuple(size), "size"), value, dtype_or_default(dtype, default_float_dtype())),
                           requires_grad);
   }, py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
-  m.def("randn", [](py::args size, py::object dtype, bool requires_grad) {
-    DType d = dtype_or_default(dtype, DType::Float32);
+  m.def("randn", [](py::args size, py::object dtype, bool requires_grad, py::object generator) {
+    DType d = dtype_or_default(dtype, default_float_dtype());
     if (!is_floating(d)) throw TypeError("randn: dtype must be floating point");
     Tensor t = empty(shape_from_args(size, "size"), d);
-    fill_normal(t, 0.0, 1.0);
+    fill_normal(t, 0.0, 1.0, generator_arg(generator));
     return finish_factory(t, requires_grad);
-  }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
-  m.def("rand", [](py::args size, py::object dtype, bool requires_grad) {
-    DType d = dtype_or_default(dtype, DType::Float32);
+  }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, py::arg("generator") = py::none());
+  m.def("rand", [](py::args size, py::object dtype, bool requires_grad, py::object generator) {
+    DType d = dtype_or_default(dtype, default_float_dtype());
     if (!is_floating(d)) throw TypeError("rand: dtype must be floating point");
     Tensor t = empty(shape_from_args(size, "size"), d);
-    fill_uniform(t, 0.0, 1.0);
+    fill_uniform(t, 0.0, 1.0, generator_arg(generator));
     return finish_factory(t, requires_grad);
-  }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
-  m.def("_randint", [](int64_t low, int64_t high, py::object size, py::object dtype) {
+  }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, py::arg("generator") = py::none());
+  m.def("_randint", [](int64_t low, int64_t high, py::object size, py::object dtype, py::object generator) {
     if (high <= low)
       throw ValueError("randint: high must be greater than low, got low=" + std::to_string(low) +
                        " high=" + std::to_string(high));
     Tensor t = empty(shape_from_args(py::make_tuple(size), "size"), dtype_or_default(dtype, DType::Int64));
-    fill_randint(t, low, high);
+    fill_randint(t, low, high, generator_arg(generator));
     return t;
-  });
+  }, py::arg("low"), py::arg("high"), py::arg("size"), py::arg("dtype") = py::none(), py::arg("generator") = py::none());
+  // In-place fills from a chosen generator (normal_, uniform_ and the distributions' samples).
+  m.def("_fill_normal", [](const Tensor& t, double mean, double std, py::object generator) {
+    fill_normal(t, mean, std, generator_arg(generator));
+  }, py::arg("tensor"), py::arg("mean"), py::arg("std"), py::arg("generator") = py::none());
+  m.def("_fill_uniform", [](const Tensor& t, double low, double high, py::object generator) {
+    fill_uniform(t, low, high, generator_arg(generator));
+  }, py::arg("tensor"), py::arg("low"), py::arg("high"), py::arg("generator") = py::none());
+  m.def("_randperm", [](int64_t n, py::object generator) {
+    if (n < 0) throw ValueError("randperm: n must be non-negative, got " + std::to_string(n));
+    return random_permutation(n, generator_arg(generator).next_u64());
+  }, py::arg("n"), py::arg("generator") = py::none());
+  m.def("_default_generator", []() { return &default_generator(); }, py::return_value_policy::reference);
+  m.def("_set_default_dtype", &set_default_float_dtype, py::arg("dtype"));
+  m.def("_get_default_dtype", &default_float_dtype);
   // zero_grad's work for a list of parameters: drop each .grad (set_to_none) or zero it in place.
   m.def("_clear_grads", [](const std::vector<Tensor>& params, bool set_to_none) {
     for (size_t i = 0; i < params.size(); ++i) {

@@ -87,7 +87,7 @@ Tensor as_tensor_arg(py::handle value, const char* arg) {
 Tensor as_operand(py::handle value, const Tensor& like, const char* arg) {
   if (py::isinstance<TensorImpl>(value)) return value.cast<Tensor>();
   if (py::isinstance<py::float_>(value)) {  // before ints: np.float64 is a float, not an index
-    return full({}, value.cast<double>(), is_floating(like->dtype) ? like->dtype : DType::Float32);
+    return full({}, value.cast<double>(), is_floating(like->dtype) ? like->dtype : default_float_dtype());
   }
   if (is_index_like(value)) {
     // An integer scalar (Python or NumPy) takes the tensor's dtype (as in PyTorch: int64 stays
@@ -111,7 +111,7 @@ Tensor as_operand(py::handle value, const Tensor& like, const char* arg) {
     return clone_data(tensor_from_numpy(c, arg));
   }
   if (py::hasattr(value, "__float__") && !py::isinstance<py::str>(value)) {
-    return full({}, value.attr("__float__")().cast<double>(), is_floating(like->dtype) ? like->dtype : DType::Float32);
+    return full({}, value.attr("__float__")().cast<double>(), is_floating(like->dtype) ? like->dtype : default_float_dtype());
   }
   throw TypeError(std::string(arg) + ": unsupported operand type " +
                   py::str(py::type::of(value).attr("__name__")).cast<std::string>());

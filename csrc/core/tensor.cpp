@@ -150,12 +150,9 @@ Tensor cast_data(const Tensor& t, DType to) {
 }
 
 // ---- random numbers ----------------------------------------------------------------------------
-// SplitMix64 over a global counter: each draw is a pure function of (seed, position), so a fill
-// gives the same numbers for any thread count.
+// SplitMix64 over a per-generator counter: each draw is a pure function of (key, position), so a
+// fill gives the same numbers for any thread count.
 namespace {
-uint64_t g_seed = 0x853c49e6748fea9bULL;
-uint64_t g_counter = 0;
-
 inline uint64_t splitmix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -163,56 +160,72 @@ inline uint64_t splitmix(uint64_t x) {
   return x ^ (x >> 31);
 }
 // Uniform in [0, 1) with 53 random bits.
-inline double uniform01(uint64_t seed, uint64_t i) {
-  return static_cast<double>(splitmix(seed ^ splitmix(i)) >> 11) * (1.0 / 9007199254740992.0);
-}
-uint64_t reserve(int64_t n) {
-  uint64_t start = g_counter;
-  g_counter += static_cast<uint64_t>(n);
-  return start;
+inline double uniform01(uint64_t key, uint64_t i) {
+  return static_cast<double>(splitmix(key ^ splitmix(i)) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-template <typename T, typename F> void fill_by_index(const Tensor& t, F f) {
+template <typename T, typename F> void fill_by_index(const Tensor& t, Generator& gen, F f) {
   T* p = t->ptr<T>();
   const int64_t n = t->numel;
-  const uint64_t start = reserve(2 * n);  // two draws per element (normal needs a pair)
-  const uint64_t seed = g_seed;
-  cpu::parallel_for(n, n > (1 << 16), [&](int64_t i) { p[i] = static_cast<T>(f(seed, start + 2 * static_cast<uint64_t>(i))); });
+  const uint64_t start = gen.offset;  // two draws per element (normal needs a pair)
+  gen.offset += 2 * static_cast<uint64_t>(n);
+  const uint64_t key = gen.key;
+  cpu::parallel_for(n, n > (1 << 16), [&](int64_t i) { p[i] = static_cast<T>(f(key, start + 2 * static_cast<uint64_t>(i))); });
 }
 
-template <typename F> void fill_dispatch(const Tensor& t, F f) {
+template <typename F> void fill_dispatch(const Tensor& t, Generator& gen, F f) {
   switch (t->dtype) {
-    case DType::Float32: fill_by_index<float>(t, f); break;
-    case DType::Float64: fill_by_index<double>(t, f); break;
-    case DType::Int64: fill_by_index<int64_t>(t, f); break;
+    case DType::Float32: fill_by_index<float>(t, gen, f); break;
+    case DType::Float64: fill_by_index<double>(t, gen, f); break;
+    case DType::Int64: fill_by_index<int64_t>(t, gen, f); break;
   }
 }
+
+DType g_default_float_dtype = DType::Float32;
 }  // namespace
 
-void manual_seed(uint64_t seed) {
-  g_seed = splitmix(seed);
-  g_counter = 0;
+void Generator::manual_seed(uint64_t seed) {
+  initial_seed = seed;
+  key = splitmix(seed);
+  offset = 0;
 }
 
-void fill_uniform(const Tensor& t, double low, double high) {
+uint64_t Generator::next_u64() { return splitmix(key ^ splitmix(offset++)); }
+
+Generator& default_generator() {
+  static Generator gen;
+  return gen;
+}
+
+void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+
+void fill_uniform(const Tensor& t, double low, double high, Generator& gen) {
   const double width = high - low;
-  fill_dispatch(t, [=](uint64_t seed, uint64_t i) { return low + width * uniform01(seed, i); });
+  fill_dispatch(t, gen, [=](uint64_t key, uint64_t i) { return low + width * uniform01(key, i); });
 }
 
-void fill_normal(const Tensor& t, double mean, double stddev) {
+void fill_normal(const Tensor& t, double mean, double stddev, Generator& gen) {
   // Box-Muller on two independent uniforms; 1 - u keeps the logarithm finite.
-  fill_dispatch(t, [=](uint64_t seed, uint64_t i) {
-    double u1 = 1.0 - uniform01(seed, i), u2 = uniform01(seed, i + 1);
+  fill_dispatch(t, gen, [=](uint64_t key, uint64_t i) {
+    double u1 = 1.0 - uniform01(key, i), u2 = uniform01(key, i + 1);
     return mean + stddev * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   });
 }
 
-void fill_randint(const Tensor& t, int64_t low, int64_t high) {
+void fill_randint(const Tensor& t, int64_t low, int64_t high, Generator& gen) {
   const double width = static_cast<double>(high - low);
-  fill_dispatch(t, [=](uint64_t seed, uint64_t i) {
-    int64_t v = low + static_cast<int64_t>(std::floor(width * uniform01(seed, i)));
+  fill_dispatch(t, gen, [=](uint64_t key, uint64_t i) {
+    int64_t v = low + static_cast<int64_t>(std::floor(width * uniform01(key, i)));
     return static_cast<double>(std::min(v, high - 1));
   });
+}
+
+DType default_float_dtype() { return g_default_float_dtype; }
+
+void set_default_float_dtype(DType d) {
+  if (!is_floating(d))
+    throw TypeError(std::string("set_default_dtype: only floating point dtypes can be the default, got ") + dtype_name(d));
+  g_default_float_dtype = d;
 }
 
 Tensor random_permutation(int64_t n, uint64_t seed) {

@@ -40,7 +40,7 @@ def _default_dtype_for(array: np.ndarray):
         return int64
     if array.dtype == np.float64:
         return float64
-    return float32
+    return float32 if array.dtype == np.float32 else _core._get_default_dtype()
 
 
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -52,7 +52,8 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
         if array.dtype == object:
             raise TypeError("tensor: data must be numbers or nested sequences of numbers of equal length")
         if dtype is None and not isinstance(data, np.ndarray) and array.dtype == np.float64:
-            array = array.astype(np.float32)  # Python floats default to float32, as in PyTorch
+            # Python floats take the default dtype (float32 unless set_default_dtype says otherwise).
+            array = array.astype(numpy_dtype(_core._get_default_dtype()))
     if array.dtype.kind not in "iubf":
         raise TypeError(f"tensor: unsupported data type {array.dtype}")
     target = _default_dtype_for(array) if dtype is None else dtype
@@ -85,20 +86,6 @@ def tolist(self: Tensor):
     return self.detach().numpy().tolist()
 
 
-def _repr(self: Tensor) -> str:
-    values = self.detach().numpy()
-    body = np.array2string(values, separator=", ", prefix="tensor(", precision=4,
-                           threshold=1000, edgeitems=3)
-    extras = []
-    if self.dtype == float64:  # PyTorch names the dtype unless it is a default (float32, int64)
-        extras.append(f"dtype={self.dtype!r}")
-    if self.grad_fn is not None:
-        extras.append(f"grad_fn=<{self.grad_fn.name()}>")
-    elif self.requires_grad:
-        extras.append("requires_grad=True")
-    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
-
-
 def _array(self: Tensor, dtype=None, copy=None):
     values = self.detach().numpy()
     return values if dtype is None else values.astype(dtype)
@@ -126,8 +113,6 @@ def _iter(self: Tensor):
 
 
 Tensor.tolist = tolist
-Tensor.__repr__ = _repr
-Tensor.__str__ = _repr
 Tensor.__array__ = _array
 Tensor.__float__ = _float
 Tensor.__int__ = _int

@@ -77,14 +77,30 @@ Tensor clone_data(const Tensor& t);            // deep copy, no autograd history
 Tensor cast_data(const Tensor& t, DType to);   // converted copy, no autograd history
 
 // ---- random numbers ------------------------------------------------------------------------
-// One global generator (a 64-bit counter-based SplitMix stream), seeded by manual_seed.
-void manual_seed(uint64_t seed);
-void fill_uniform(const Tensor& t, double low, double high);
-void fill_normal(const Tensor& t, double mean, double stddev);
-void fill_randint(const Tensor& t, int64_t low, int64_t high);
+// A random stream: each draw is a pure function of (key, position), so a fill gives the same
+// numbers for any thread count, and `offset` counts the positions handed out so far. Draws that
+// name no generator use the default one, which manual_seed seeds.
+struct Generator {
+  static constexpr uint64_t kDefaultSeed = 67280421310721ULL;  // PyTorch's default initial seed
+  uint64_t initial_seed = kDefaultSeed;
+  uint64_t key = 0;
+  uint64_t offset = 0;
+  Generator() { manual_seed(kDefaultSeed); }
+  void manual_seed(uint64_t seed);
+  uint64_t next_u64();  // one 64-bit draw (e.g. the seed of a permutation)
+};
+Generator& default_generator();
+void manual_seed(uint64_t seed);  // seeds the default generator
+void fill_uniform(const Tensor& t, double low, double high, Generator& gen = default_generator());
+void fill_normal(const Tensor& t, double mean, double stddev, Generator& gen = default_generator());
+void fill_randint(const Tensor& t, int64_t low, int64_t high, Generator& gen = default_generator());
 // 0..n-1 in an order that depends only on `seed` (Fisher-Yates over its own SplitMix stream; the
 // global generator is untouched): the row order of one training epoch.
 Tensor random_permutation(int64_t n, uint64_t seed);
+
+// The dtype of new floating point tensors that name none (torch.set_default_dtype).
+DType default_float_dtype();
+void set_default_float_dtype(DType d);  // TypeError unless floating point
 
 // ---- threads ----------------------------------------------------------------------------------
 int get_num_threads();
