@@ -35,7 +35,7 @@ from chainrule._random import (
 )
 from chainrule._creation import (
     arange, as_tensor, device, empty, empty_like, eye, full, full_like, get_default_device,
-    get_default_dtype, linspace, logspace, normal, ones, ones_like, rand, rand_like, randint,
+    get_default_dtype, linspace, logspace, multinomial, normal, ones, ones_like, rand, rand_like, randint,
     randint_like, randn, randn_like, randperm, set_default_device, set_default_dtype, tensor, zeros,
     zeros_like,
 )
@@ -98,7 +98,7 @@ __all__ = [
     "get_default_dtype", "set_default_dtype", "get_default_device", "set_default_device",
     "tensor", "as_tensor", "from_numpy", "empty", "zeros", "ones", "full", "zeros_like", "ones_like",
     "empty_like", "full_like", "eye", "arange", "linspace", "logspace",
-    "randn", "rand", "randn_like", "rand_like", "randint", "randint_like", "randperm", "normal",
+    "randn", "rand", "randn_like", "rand_like", "randint", "randint_like", "randperm", "normal", "multinomial",
     "Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
     "set_rng_state", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "get_num_threads", "set_num_threads", "matmul", "exp", "log", "relu", "sigmoid", "tanh", "abs",

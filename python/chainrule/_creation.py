@@ -528,3 +528,51 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
     values = np.asarray(mean_values) + np.asarray(std_values) * standard.numpy()
     return _finish(_tensor.tensor(values.astype(standard.numpy().dtype), dtype=like.dtype),
                    requires_grad, "normal")
+
+
+def multinomial(input, num_samples, replacement: bool = False, *, generator=None, out=None) -> Tensor:
+    """Indices drawn with probability proportional to the (non-negative) weights in each row of `input`.
+
+    Without replacement the draws are an exponential race (each category's key -log(u) / weight,
+    smallest first), which picks the same distribution as drawing one at a time and removing it.
+    """
+    if out is not None:
+        raise TypeError("multinomial: out= is not supported; assign the result instead")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"multinomial: input must be a Tensor, got {type(input).__name__}")
+    if input.ndim not in (1, 2):
+        raise ValueError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {tuple(input.shape)}")
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"multinomial: input must be a floating point tensor, got {input.dtype!r}")
+    num_samples = _int_arg(num_samples, "multinomial: num_samples")
+    if num_samples <= 0:
+        raise ValueError(f"multinomial: cannot sample n_sample <= 0 samples, got {num_samples}")
+    weights = np.array(input.detach().numpy(), dtype=np.float64, ndmin=2)
+    categories = weights.shape[1]
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("multinomial: probability tensor contains either inf, nan or element < 0")
+    if categories == 0 or np.any(weights.sum(axis=1) <= 0):
+        raise ValueError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+    if not replacement:
+        if num_samples > categories:
+            raise ValueError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples without "
+                             f"replacement ({num_samples} > {categories})")
+        if np.any((weights > 0).sum(axis=1) < num_samples):
+            raise ValueError("multinomial: invalid multinomial distribution (with replacement=False, not "
+                             "enough non-negative category to sample)")
+    stream = _stream_arg(generator, "multinomial")
+    rows = weights.shape[0]
+    uniforms = _core.empty(rows, num_samples if replacement else categories, dtype=_tensor.float64)
+    _core._fill_uniform(uniforms, 0.0, 1.0, generator=stream)
+    u = uniforms.numpy()
+    if replacement:
+        cdf = np.cumsum(weights, axis=1)
+        cdf /= cdf[:, -1:]
+        picks = np.stack([np.searchsorted(cdf[r], u[r], side="right") for r in range(rows)])
+        picks = np.minimum(picks, categories - 1)
+    else:
+        with np.errstate(divide="ignore"):
+            keys = -np.log1p(-u) / weights  # zero weights get +inf: never chosen while others remain
+        picks = np.argsort(keys, axis=1, kind="stable")[:, :num_samples]
+    picks = picks.astype(np.int64)
+    return _tensor.tensor(picks[0] if input.ndim == 1 else picks, dtype=_tensor.int64)

@@ -1,4 +1,10 @@
-"""Datasets and mini-batch loading.
+"""Datasets and mini-batch loading at the NumPy level.
+
+PyTorch's API (``torch.utils.data``: Dataset, TensorDataset of tensors, DataLoader with samplers,
+collate functions and workers, random_split, Subset) is ``chainrule.utils.data``; its names that
+this module does not define itself are importable from here too. This module's own
+``TensorDataset`` and ``DataLoader`` are a leaner loader over NumPy arrays, with a ``seed`` for the
+epoch order, that ``chainrule.fit``-style scripts use:
 
 ``TensorDataset`` holds whole arrays, so ``DataLoader`` cuts a batch out of each array at once:
 a slice (a zero-copy view) when reading in order, one gather (``np.take``) when shuffling. Any
@@ -15,7 +21,15 @@ import numbers
 
 import numpy as np
 
-__all__ = ["TensorDataset", "DataLoader"]
+from chainrule.utils.data import (  # noqa: F401 - PyTorch's names, forwarded
+    BatchSampler, ConcatDataset, Dataset, IterableDataset, RandomSampler, Sampler, SequentialSampler, Subset,
+    SubsetRandomSampler, WeightedRandomSampler, default_collate, default_convert, get_worker_info, random_split,
+)
+
+__all__ = ["TensorDataset", "DataLoader", "Dataset", "IterableDataset", "Subset", "ConcatDataset",
+           "random_split", "default_collate", "default_convert", "get_worker_info", "Sampler",
+           "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
+           "BatchSampler"]
 
 
 def _as_array(value, what):
@@ -37,7 +51,7 @@ def _to_tensor(array):
     return chainrule.from_numpy(array)
 
 
-class TensorDataset:
+class TensorDataset(Dataset):
     """Rows of several arrays that share their first dimension (e.g. inputs and targets).
 
     ``dataset[i]`` is the tuple ``(arrays[0][i], arrays[1][i], ...)``.
