@@ -85,7 +85,7 @@ void bind_dense_chain(py::module_& m) {
         if (o[i] < 0 || o[i] >= N) throw IndexError("fit_batches: order entry out of range");
     }
     if (batch_size <= 0) throw ValueError("fit: batch_size must be positive");
-    const int64_t batches = (N + batch_size - 1) / batch_size;
+    const int64_t batches = N / batch_size + (N % batch_size != 0);  // no N + batch_size: it can overflow
     if (first_batch < 0 || last_batch > batches || first_batch > last_batch)
       throw IndexError("fit_batches: batch range out of bounds");
     FitBatchResult r;

@@ -55,12 +55,13 @@ void bind_functions(py::module_& m) {
     if (!py::isinstance<py::array>(a))
       throw TypeError("from_numpy: expected a numpy.ndarray, got " + py::str(py::type::of(a).attr("__name__")).cast<std::string>());
     py::array array = py::reinterpret_borrow<py::array>(a);
-    // As in PyTorch: shared read-only memory is allowed (loading, inference) but in-place writes
-    // through the tensor (optimizer steps, zero_) would hit memory NumPy promised not to change.
+    // As in PyTorch, shared read-only memory is allowed (loading, inference) with a warning; unlike
+    // PyTorch, the tensor then refuses every in-place write (optimizer steps, zero_) instead of
+    // writing memory NumPy promised not to change.
     if (!array.writeable() &&
         PyErr_WarnEx(PyExc_UserWarning,
-                     "from_numpy: the given NumPy array is not writable; writing to the tensor (in-place ops, "
-                     "optimizer steps) is undefined behaviour. Pass array.copy() if it will be written.", 1) < 0)
+                     "from_numpy: the given NumPy array is not writable; the tensor shares its memory and refuses "
+                     "in-place writes (in-place ops, optimizer steps). Pass array.copy() if it will be written.", 1) < 0)
       throw py::error_already_set();
     return tensor_from_numpy(array, "from_numpy");
   }, py::arg("ndarray"));
@@ -120,7 +121,10 @@ void bind_functions(py::module_& m) {
       if (!p) throw TypeError("zero_grad: params[" + std::to_string(i) + "] must be a Tensor, got None");
       if (!p->grad) continue;
       if (set_to_none) p->grad.reset();
-      else std::memset(p->grad->data, 0, p->grad->nbytes());
+      else {
+        mark_inplace_write(p->grad, "zero_grad");
+        std::memset(p->grad->data, 0, p->grad->nbytes());
+      }
     }
   }, py::arg("params"), py::arg("set_to_none"));
   m.def("random_permutation", [](int64_t n, uint64_t seed) { return random_permutation(n, seed); }, py::arg("n"),

@@ -42,6 +42,12 @@ Tensor tensor_from_numpy(const py::array& array, const char* arg) {
                      "np.ascontiguousarray(array) instead");
   if (array.dtype().byteorder() == '>')
     throw ValueError(std::string(arg) + ": the array is not in native byte order; use array.astype(array.dtype.newbyteorder('='))");
+  // A pointer misaligned for its type is undefined behaviour to read through in C++ (and the
+  // kernels' vector loads assume at least element alignment): sharing would need one.
+  if (reinterpret_cast<uintptr_t>(array.data()) % itemsize(dtype) != 0)
+    throw ValueError(std::string(arg) + ": the array's data is not aligned to its " +
+                     std::to_string(itemsize(dtype)) + "-byte elements (a view at an odd byte offset), so it cannot "
+                     "be shared without copying; pass array.copy() instead");
   Shape shape(array.shape(), array.shape() + array.ndim());
   // The storage owns a reference to the array; dropping it may run the array's destructor, so
   // it takes the GIL (the last owner can be a C++ thread that released it).
@@ -50,7 +56,8 @@ Tensor tensor_from_numpy(const py::array& array, const char* arg) {
     py::gil_scoped_acquire gil;
     delete static_cast<py::object*>(p);
   });
-  return from_blob(const_cast<void*>(array.data()), shape, dtype, std::move(owner));
+  // A read-only array stays read-only: the tensor refuses in-place writes (mark_inplace_write).
+  return from_blob(const_cast<void*>(array.data()), shape, dtype, std::move(owner), array.writeable());
 }
 
 py::array tensor_to_numpy(const Tensor& t) {
@@ -62,9 +69,12 @@ py::array tensor_to_numpy(const Tensor& t) {
     stride *= std::max<py::ssize_t>(shape[k], 1);
   }
   // The capsule holds one more reference to the memory block for as long as the array lives.
-  auto* keep = new std::shared_ptr<void>(t->storage);
-  py::capsule base(keep, [](void* p) { delete static_cast<std::shared_ptr<void>*>(p); });
-  return py::array(numpy_dtype(t->dtype), shape, strides, t->data, base);
+  auto* keep = new std::shared_ptr<Storage>(t->storage);
+  py::capsule base(keep, [](void* p) { delete static_cast<std::shared_ptr<Storage>*>(p); });
+  py::array array(numpy_dtype(t->dtype), shape, strides, t->data, base);
+  // Read-only memory gives a read-only array, so NumPy refuses writes the tensor would refuse.
+  if (!t->storage->writeable) array.attr("flags").attr("writeable") = false;
+  return array;
 }
 
 Tensor as_tensor_arg(py::handle value, const char* arg) {
@@ -77,7 +87,11 @@ Tensor as_tensor_arg(py::handle value, const char* arg) {
       // The one documented conversion: other dtypes become float32 (bool, ints, float16).
       a = py::array::ensure(a.attr("astype")(py::dtype::of<float>()), py::array::c_style);
     }
-    if (!(a.flags() & py::array::c_style)) a = py::array::ensure(a, py::array::c_style);
+    // Other layouts are copied once: non-contiguous strides, and data at an address that is not
+    // a multiple of the element size (which cannot be read in place without undefined behaviour).
+    const bool misaligned = reinterpret_cast<uintptr_t>(a.data()) % static_cast<uintptr_t>(a.itemsize()) != 0;
+    if (misaligned) a = py::array(a.attr("copy")());
+    else if (!(a.flags() & py::array::c_style)) a = py::array::ensure(a, py::array::c_style);
     return tensor_from_numpy(a, arg);
   }
   throw TypeError(std::string(arg) + " must be a chainrule.Tensor or a NumPy array, got " +

@@ -97,11 +97,13 @@ DType parse_dtype_arg(py::handle h, const char* arg) {
 }
 
 // PyTorch refuses in-place writes to a leaf that requires grad while autograd records, since
-// they would silently invalidate the graph; under no_grad() they are how weights are set.
+// they would silently invalidate the graph; under no_grad() they are how weights are set. Then
+// the core's gate: read-only memory refuses, and the version moves on.
 void check_inplace(const Tensor& s, const char* op) {
   if (grad_enabled() && s->requires_grad)
     throw RuntimeError(std::string(op) + ": a leaf tensor that requires grad is being used in an in-place operation; "
                        "wrap it in chainrule.no_grad()");
+  mark_inplace_write(s, op);
 }
 
 void check_cpu_device(py::handle h) {
@@ -196,6 +198,9 @@ void bind_tensor(py::module_& m) {
             // identity (and so its place in modules and optimizers).
             if (other->requires_grad == false && s->requires_grad && !is_floating(other->dtype))
               throw RuntimeError("data: a tensor that requires grad needs floating point data");
+            // The old memory's version moves on, so a graph that saved s's old values raises
+            // at backward (their shape may no longer be s's) instead of reading the new ones.
+            s->storage->version.fetch_add(1, std::memory_order_relaxed);
             s->storage = other->storage;
             s->data = other->data;
             s->shape = other->shape;
@@ -299,6 +304,8 @@ void bind_tensor(py::module_& m) {
             fill_normal(s, mean, std);
             return s;
           }, py::arg("mean") = 0.0, py::arg("std") = 1.0)
+      .def_property_readonly("_version", [](const Tensor& s) { return s->version(); },
+                             "How many in-place writes the tensor's memory has seen (PyTorch's t._version).")
       .def("_is_view_of", [](const Tensor& s, const Tensor& o) { return s->storage == not_none(o, "other")->storage; })
       .def("_data_ptr", [](const Tensor& s) { return reinterpret_cast<uintptr_t>(s->data); });
 }

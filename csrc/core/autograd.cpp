@@ -45,6 +45,22 @@ struct GraphTask {
 };
 }  // namespace
 
+SavedTensor::SavedTensor(const Tensor& t) {
+  if (!t) return;
+  tensor_ = alias(t, t->shape, 0);
+  version_ = t->version();
+}
+
+const Tensor& SavedTensor::get() const {
+  if (tensor_ && tensor_->version() != version_)
+    throw RuntimeError("one of the variables needed for gradient computation has been modified by an inplace "
+                       "operation: [" + std::string(dtype_name(tensor_->dtype)) + " " + shape_str(tensor_->shape) +
+                       "] is at version " + std::to_string(tensor_->version()) + "; expected version " +
+                       std::to_string(version_) + " instead. Modify it only after backward(), or use a copy "
+                       "(.clone()) in the forward.");
+  return tensor_;
+}
+
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool enabled) { g_grad_enabled = enabled; }
 

@@ -59,19 +59,35 @@ void check_shape(const Shape& s, DType d, const char* arg) {
                       " is too large to allocate");
 }
 
+Storage::~Storage() { std::free(allocation); }
+
+void mark_inplace_write(const Tensor& t, const char* op) {
+  Storage& s = *t->storage;
+  if (!s.writeable)
+    throw ValueError(std::string(op) + ": the tensor's memory is read-only (it comes from a read-only NumPy array, "
+                     "such as a read-only memmap or an array over bytes); use .clone() to get a writable copy");
+  s.version.fetch_add(1, std::memory_order_relaxed);
+}
+
 namespace {
 // 64-byte alignment: one cache line, and aligned zmm loads for the kernels.
-std::shared_ptr<void> allocate(size_t nbytes) {
+std::shared_ptr<Storage> allocate(size_t nbytes) {
   // malloc plus manual 64-byte alignment rather than aligned_alloc: small blocks then come from
   // malloc's per-thread cache, which matters when a small network allocates a few tensors per
-  // step; the block start is stored in the deleter.
+  // step; the Storage keeps the block start to free it.
   constexpr size_t kAlign = 64;
   if (nbytes > std::numeric_limits<size_t>::max() - 2 * kAlign)
     throw MemoryError("out of memory: could not allocate " + std::to_string(nbytes) + " bytes for a tensor");
-  void* raw = std::malloc(nbytes + kAlign);
-  if (!raw) throw MemoryError("out of memory: could not allocate " + std::to_string(nbytes) + " bytes for a tensor");
-  void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(raw) + kAlign) & ~uintptr_t(kAlign - 1));
-  return std::shared_ptr<void>(aligned, [raw](void*) { std::free(raw); });
+  auto storage = std::make_shared<Storage>();
+  storage->allocation = std::malloc(nbytes + kAlign);
+  if (!storage->allocation)
+    throw MemoryError("out of memory: could not allocate " + std::to_string(nbytes) + " bytes for a tensor");
+  return storage;
+}
+
+void* aligned_start(const Storage& s) {
+  constexpr uintptr_t kAlign = 64;
+  return reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(s.allocation) + kAlign) & ~(kAlign - 1));
 }
 }  // namespace
 
@@ -82,7 +98,7 @@ Tensor empty(const Shape& shape, DType dtype) {
   t->numel = shape_numel(shape);
   t->dtype = dtype;
   t->storage = allocate(t->nbytes());
-  t->data = t->storage.get();
+  t->data = aligned_start(*t->storage);
   return t;
 }
 
@@ -109,19 +125,27 @@ Tensor full(const Shape& shape, double value, DType dtype) {
 Tensor empty_like(const Tensor& t) { return empty(t->shape, t->dtype); }
 Tensor zeros_like(const Tensor& t) { return zeros(t->shape, t->dtype); }
 
-Tensor from_blob(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner) {
+Tensor from_blob(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner, bool writeable) {
+  auto storage = std::make_shared<Storage>();
+  storage->owner = std::move(owner);
+  storage->writeable = writeable;
   auto t = std::make_shared<TensorImpl>();
   t->shape = shape;
   t->numel = shape_numel(shape);
   t->dtype = dtype;
-  t->storage = std::move(owner);
+  t->storage = std::move(storage);
   t->data = data;
   return t;
 }
 
 Tensor alias(const Tensor& t, const Shape& shape, int64_t element_offset) {
-  char* base = static_cast<char*>(t->data) + element_offset * static_cast<int64_t>(itemsize(t->dtype));
-  return from_blob(base, shape, t->dtype, t->storage);
+  auto a = std::make_shared<TensorImpl>();
+  a->shape = shape;
+  a->numel = shape_numel(shape);
+  a->dtype = t->dtype;
+  a->storage = t->storage;
+  a->data = static_cast<char*>(t->data) + element_offset * static_cast<int64_t>(itemsize(t->dtype));
+  return a;
 }
 
 Tensor clone_data(const Tensor& t) {

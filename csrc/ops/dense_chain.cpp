@@ -80,7 +80,7 @@ void DenseChain::check_input(const Tensor& input) const {
 void DenseChain::forward_into(Activations& acts, const Tensor& input, size_t slot_base) {
   const size_t L = layers_.size();
   const DType dtype = input->dtype;
-  const int64_t B = input->numel / in_features();
+  const int64_t B = input->shape[0];  // input is (B, C0); C0 may be 0
   acts.a.assign(L + 1, nullptr);
   acts.z.assign(L, nullptr);
   acts.a[0] = input;
@@ -127,7 +127,7 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
                                bool accumulate_grads, size_t slot_base) {
   const size_t L = layers_.size();
   const DType dtype = dout->dtype;
-  const int64_t B = acts.a[0]->numel / in_features();
+  const int64_t B = acts.a[0]->shape[0];
   ops::dispatch_floating(dtype, "Sequential backward", "grad", [&](auto tag) {
     using T = typename decltype(tag)::type;
     // Where layer l's bias gradient goes: null when it is not wanted; acc says write or add.
@@ -136,6 +136,7 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
       const DenseLayer& layer = layers_[l];
       if (!layer.bias || !layer.bias->requires_grad) return nullptr;
       Tensor db = accumulate_grads ? grad_target(2 * l + 1, layer.bias, acc) : layer.bias->grad;
+      mark_inplace_write(db, "Sequential backward");
       return db->ptr<T>();
     };
     // The seed's delta(L-1) = dL/da(L-1) * sigma'(z(L-1)) and dL/db(L-1), in one pass over dout.
@@ -156,6 +157,7 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
       if (layer.weight->requires_grad) {
         bool acc = false;
         Tensor dW = accumulate_grads ? grad_target(2 * l, layer.weight, acc) : layer.weight->grad;
+        mark_inplace_write(dW, "Sequential backward");
         cpu::gemm<T>(Trans::Yes, Trans::No, OC, C, B, delta->ptr<T>(), OC, acts.a[l]->ptr<T>(), C, dW->ptr<T>(), C, acc);
       }
       if (l > 0) {
@@ -191,20 +193,43 @@ namespace {
 constexpr size_t kForwardSlots = 0;
 constexpr size_t kBackwardSlots = 1 << 10;
 
+// The layers' rows of (B, C) views: the product of every dimension but the last, which may be 0.
+int64_t leading_rows(const Shape& shape) { return shape_numel(Shape(shape.begin(), shape.end() - 1)); }
+
 struct DenseChainNode : Node {
   std::shared_ptr<DenseChain> chain;
   DenseChain::Activations acts;  // aliases of the workspace buffers, released after backward
   Shape input_shape, output_shape;
+  // The input, the output the caller holds and every parameter as the forward saw them: the
+  // backward reads the chain's parameters, so each must still be the same memory, of the same
+  // shape, with no in-place write since (an optimizer step, fill_, `.data =`).
+  std::vector<SavedTensor> inputs_and_params;
+  std::vector<Tensor> params;  // the live parameters, in the order of inputs_and_params[2:]
+
   const char* name() const override { return "DenseChainBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    const int64_t B = acts.a[0]->numel / chain->in_features();
+    std::lock_guard<std::mutex> lock(chain->mutex());
+    for (size_t i = 0; i < inputs_and_params.size(); ++i) {
+      const Tensor& was = inputs_and_params[i].get();  // raises after an in-place write
+      if (i < 2) continue;
+      const Tensor& now = params[i - 2];
+      if (now->storage != was->storage || now->data != was->data || now->shape != was->shape ||
+          now->dtype != was->dtype)
+        throw RuntimeError("one of the variables needed for gradient computation has been modified by an inplace "
+                           "operation: a parameter of the Sequential (" + std::string(dtype_name(was->dtype)) + " " +
+                           shape_str(was->shape) + " in the forward) was replaced before backward()");
+    }
+    const int64_t B = leading_rows(input_shape);
     Tensor dout = alias(g, {B, chain->out_features()}, 0);
     Tensor dinput = ops::wants(*this, 0) ? empty(input_shape, g->dtype) : nullptr;
-    std::lock_guard<std::mutex> lock(chain->mutex());
     chain->backward_from(acts, dout, dinput, /*accumulate_grads=*/true, kBackwardSlots);
     return {dinput};
   }
-  void release_saved() override { acts = {}; }
+  void release_saved() override {
+    acts = {};
+    inputs_and_params.clear();
+    params.clear();
+  }
 };
 
 bool any_param_requires_grad(const std::vector<DenseLayer>& layers) {
@@ -217,7 +242,7 @@ bool any_param_requires_grad(const std::vector<DenseLayer>& layers) {
 Tensor DenseChain::forward(const Tensor& input) {
   check_input(input);
   std::lock_guard<std::mutex> lock(mutex_);
-  const int64_t B = input->numel / in_features();
+  const int64_t B = leading_rows(input->shape);
   Activations acts;
   forward_into(acts, alias(input, {B, in_features()}, 0), kForwardSlots);
   Shape out_shape = input->shape;
@@ -230,6 +255,15 @@ Tensor DenseChain::forward(const Tensor& input) {
     node->chain = shared_from_this();
     node->input_shape = input->shape;
     node->output_shape = out_shape;
+    node->inputs_and_params.emplace_back(input);
+    node->inputs_and_params.emplace_back(out);
+    for (const DenseLayer& layer : layers_) {
+      for (const Tensor* p : {&layer.weight, &layer.bias}) {
+        if (!*p) continue;
+        node->inputs_and_params.emplace_back(*p);
+        node->params.push_back(*p);
+      }
+    }
     node->acts = std::move(acts);  // the node now holds the activations until its backward
     set_history(out, node);
   }

@@ -23,10 +23,10 @@ namespace {
 struct UnaryNode : Node {
   cpu::Unary op;
   double param = 0;
-  Tensor x, y;  // input and output, saved for the derivative
+  SavedTensor x, y;  // input and output, saved for the derivative
   const char* name() const override { return "UnaryBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor dx = empty_like(x);
+    Tensor dx = empty_like(x.get());
     dispatch_floating(x->dtype, "backward", "input", [&](auto tag) {
       using T = typename decltype(tag)::type;
       cpu::unary_backward<T>(dx->ptr<T>(), g->ptr<T>(), x->ptr<T>(), y->ptr<T>(), x->numel, op, param);
@@ -60,7 +60,7 @@ namespace {
 struct BinaryNode : Node {
   cpu::Binary op;
   cpu::Broadcast bc;
-  Tensor a, b;
+  SavedTensor a, b;
   Shape a_shape, b_shape;
   const char* name() const override { return "BinaryBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
@@ -121,6 +121,7 @@ void add_(const Tensor& dst, const Tensor& src) {
   if (dst->shape != src->shape || dst->dtype != src->dtype)
     throw ValueError("add_: tensor has shape " + shape_str(dst->shape) + " " + dtype_name(dst->dtype) +
                      " but other has shape " + shape_str(src->shape) + " " + dtype_name(src->dtype));
+  mark_inplace_write(dst, "add_");
   cpu::Broadcast bc = cpu::make_broadcast(dst->shape, src->shape);
   dispatch_all(dst->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -40,7 +40,8 @@ FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, 
   DenseChain::Activations acts;
   Shape x_row(X->shape.begin() + 1, X->shape.end()), y_row(y->shape.begin() + 1, y->shape.end());
   for (int64_t bi = first_batch; bi < last_batch; ++bi) {
-    const int64_t lo = bi * batch_size, hi = std::min(N, lo + batch_size), B = hi - lo;
+    // lo < N here (the caller checks the batch range), so hi never overflows, whatever batch_size.
+    const int64_t lo = bi * batch_size, B = std::min(batch_size, N - lo), hi = lo + B;
     // The minibatch: a view of consecutive rows, or a gather into a reused buffer.
     Shape xs = x_row, ys = y_row;
     xs.insert(xs.begin(), B);

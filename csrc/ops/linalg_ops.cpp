@@ -5,7 +5,7 @@ namespace chainrule::ops {
 
 namespace {
 struct LinearNode : Node {
-  Tensor input, weight;  // input (B, C), weight (OC, C)
+  SavedTensor input, weight;  // input (B, C), weight (OC, C)
   Shape input_shape;     // the caller's shape, possibly (..., C)
   int64_t B = 0, C = 0, OC = 0;
   bool has_bias = false;
@@ -26,7 +26,7 @@ struct LinearNode : Node {
 };
 
 struct MatmulNode : Node {
-  Tensor a, b;  // a (M, K), b (K, N)
+  SavedTensor a, b;  // a (M, K), b (K, N)
   int64_t M = 0, K = 0, N = 0;
   const char* name() const override { return "MmBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {

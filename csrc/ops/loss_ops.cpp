@@ -44,11 +44,11 @@ struct ElementwiseLossNode : Node {
   cpu::Loss loss;
   Reduction reduction;
   double param = 0;
-  Tensor pred, target;
+  SavedTensor pred, target;
   const char* name() const override { return "LossBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor dpred = wants(*this, 0) ? empty_like(pred) : nullptr;
-    Tensor dtarget = wants(*this, 1) ? empty_like(target) : nullptr;
+    Tensor dpred = wants(*this, 0) ? empty_like(pred.get()) : nullptr;
+    Tensor dtarget = wants(*this, 1) ? empty_like(target.get()) : nullptr;
     dispatch_floating(g->dtype, loss_name(loss), "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       const bool scalar = reduction != Reduction::None;

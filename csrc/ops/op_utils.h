@@ -29,9 +29,9 @@ template <typename F> auto dispatch_all(DType d, F f) {
   return f(type_tag<int64_t>{});
 }
 
-// A tensor a node keeps for its backward: same memory, no autograd history. Saving the output
-// itself would make output -> node -> output a reference cycle.
-inline Tensor saved(const Tensor& t) { return t ? alias(t, t->shape, 0) : nullptr; }
+// A tensor a node keeps for its backward (see SavedTensor): backward reads it back through
+// get() / ->, which raises if an in-place write changed it after the forward.
+inline SavedTensor saved(const Tensor& t) { return SavedTensor(t); }
 
 // The output of an op, with a node attached when a gradient is needed.
 template <typename NodeT> std::shared_ptr<NodeT> make_node(std::initializer_list<const Tensor*> inputs) {

@@ -34,6 +34,10 @@ GroupStep::GroupStep(const char* name, std::vector<const char*> state_names, std
 
 bool GroupStep::step() {
   created_ = false;
+  // The parameters this step writes (those with a gradient) pass the in-place gate before any is
+  // updated, so a read-only one stops the step before it changes anything.
+  for (const Tensor& p : params_)
+    if (p->grad) mark_inplace_write(p, name_);
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     const Tensor& g = p->grad;
@@ -53,10 +57,8 @@ Tensor& GroupStep::state_for(size_t k, size_t i, double init_value) {
   if (!state) {
     state = init_value == 0.0 ? zeros_like(p) : full(p->shape, init_value, p->dtype);
     created_ = true;
-  } else if (state->shape != p->shape || state->dtype != p->dtype) {
-    throw ValueError(std::string(name_) + ": state '" + state_names_[k] + "' of parameter " + std::to_string(i) +
-                     " is " + dtype_name(state->dtype) + " " + shape_str(state->shape) + " but the parameter is " +
-                     dtype_name(p->dtype) + " " + shape_str(p->shape));
+  } else {
+    check_existing_state(k, i);
   }
   return state;
 }
@@ -66,8 +68,22 @@ Tensor& GroupStep::state_uninitialised(size_t k, size_t i) {
   if (!state) {
     state = empty_like(params_[i]);
     created_ = true;
+  } else {
+    check_existing_state(k, i);
   }
   return state;
+}
+
+void GroupStep::check_existing_state(size_t k, size_t i) const {
+  // A state tensor from load_state_dict, or from before `.data =` re-pointed the parameter, must
+  // still match it (PyTorch raises too): the update would otherwise run past the smaller one.
+  const Tensor& state = state_[k][i];
+  const Tensor& p = params_[i];
+  if (state->shape != p->shape || state->dtype != p->dtype)
+    throw ValueError(std::string(name_) + ": state '" + state_names_[k] + "' of parameter " + std::to_string(i) +
+                     " is " + dtype_name(state->dtype) + " " + shape_str(state->shape) + " but the parameter is " +
+                     dtype_name(p->dtype) + " " + shape_str(p->shape));
+  mark_inplace_write(state, name_);
 }
 
 // ---- SGD ----------------------------------------------------------------------------------------

@@ -22,12 +22,12 @@ struct SumNode : Node {
 };
 
 struct SoftmaxNode : Node {
-  Tensor y;
+  SavedTensor y;
   int64_t outer = 0, n = 0, inner = 0;
   bool log = false;
   const char* name() const override { return log ? "LogSoftmaxBackward" : "SoftmaxBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor dx = empty_like(y);
+    Tensor dx = empty_like(y.get());
     dispatch_floating(g->dtype, "softmax backward", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       cpu::softmax_backward<T>(dx->ptr<T>(), g->ptr<T>(), y->ptr<T>(), outer, n, inner, log);

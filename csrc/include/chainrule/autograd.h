@@ -16,6 +16,25 @@ struct Edge {
   bool active() const { return node || leaf; }
 };
 
+// A tensor a node keeps for its backward: an alias of the same memory without autograd history
+// (saving the output itself would make output -> node -> output a reference cycle), with the
+// memory's version at the time it was saved. Reading it back checks that no in-place write
+// happened in between and raises PyTorch's "modified by an inplace operation" error if one did,
+// so a backward never computes with values (or a shape) other than the forward's.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  explicit SavedTensor(const Tensor& t);
+  const Tensor& get() const;  // the checked tensor; RuntimeError if it was written since saving
+  const TensorImpl* operator->() const { return get().get(); }
+  explicit operator bool() const { return static_cast<bool>(tensor_); }
+  void reset() { tensor_.reset(); }
+
+ private:
+  Tensor tensor_;
+  uint64_t version_ = 0;
+};
+
 struct Node {
   std::vector<Edge> next;  // one per differentiable input, in the op's argument order
   bool released = false;   // saved tensors freed by a backward without retain_graph

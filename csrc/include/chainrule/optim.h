@@ -45,6 +45,8 @@ class GroupStep {
   Tensor& state_for(size_t k, size_t i, double init_value = 0.0);
   // State tensor k of parameter i, created uninitialised when null (the kernel writes it first).
   Tensor& state_uninitialised(size_t k, size_t i);
+  // An existing state tensor must match its parameter (ValueError) and is about to be written.
+  void check_existing_state(size_t k, size_t i) const;
 
  private:
   const char* name_;

@@ -2,10 +2,13 @@
 //
 // A TensorImpl is always contiguous; views (reshape, first-dimension slices, detach, NumPy
 // arrays) share the memory block through `storage` and differ only in `data`, `shape`.
+// The block carries what every view must agree on: whether it may be written, and how many
+// in-place writes it has seen (the version autograd checks saved tensors against).
 // Autograd bookkeeping (requires_grad, grad, grad_fn) sits on the same object, as in PyTorch.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -45,8 +48,23 @@ struct Node;  // autograd.h
 struct TensorImpl;
 using Tensor = std::shared_ptr<TensorImpl>;
 
+// The memory block behind a tensor and all of its views.
+struct Storage {
+  void* allocation = nullptr;    // our own block, released with std::free (null for foreign memory)
+  std::shared_ptr<void> owner;   // keeps foreign memory (a NumPy array) alive
+  bool writeable = true;         // false for memory NumPy marks read-only (memmap, bytes)
+  // In-place writes so far (mark_inplace_write). Atomic: the native fit loop steps parameters
+  // without the GIL while another thread may read the version.
+  std::atomic<uint64_t> version{0};
+
+  Storage() = default;
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  ~Storage();
+};
+
 struct TensorImpl {
-  std::shared_ptr<void> storage;  // owns (or keeps alive) the memory block
+  std::shared_ptr<Storage> storage;  // owns (or keeps alive) the memory block
   void* data = nullptr;           // first element of this tensor inside the block
   Shape shape;
   int64_t numel = 0;
@@ -61,7 +79,16 @@ struct TensorImpl {
   size_t nbytes() const { return static_cast<size_t>(numel) * itemsize(dtype); }
   template <typename T> T* ptr() const { return static_cast<T*>(data); }
   bool is_leaf() const { return grad_fn == nullptr; }
+  uint64_t version() const { return storage->version.load(std::memory_order_relaxed); }
 };
+
+// ---- in-place writes ------------------------------------------------------------------------
+// The one gate for every write into an existing tensor's memory: in-place ops, fill_/zero_/
+// copy_, optimizer steps (parameters and their state), gradient accumulation into .grad and
+// `.data =` (which writes the old block's identity away). Call it before writing, naming the
+// operation in `op`: it throws ValueError when the memory is read-only, and otherwise bumps the
+// block's version so that a backward needing the old values raises instead of using new ones.
+void mark_inplace_write(const Tensor& t, const char* op);
 
 // ---- creation (all results are fresh, 64-byte aligned, contiguous) --------------------------
 Tensor empty(const Shape& shape, DType dtype);
@@ -69,8 +96,9 @@ Tensor zeros(const Shape& shape, DType dtype);
 Tensor full(const Shape& shape, double value, DType dtype);
 Tensor empty_like(const Tensor& t);
 Tensor zeros_like(const Tensor& t);
-// A tensor over memory someone else owns; `owner` keeps it alive.
-Tensor from_blob(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner);
+// A tensor over memory someone else owns; `owner` keeps it alive. `data` must be aligned to the
+// dtype's itemsize; `writeable` false makes every in-place write through it an error.
+Tensor from_blob(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner, bool writeable = true);
 // A new TensorImpl over the same memory (no autograd history): detach(), views.
 Tensor alias(const Tensor& t, const Shape& shape, int64_t element_offset);
 Tensor clone_data(const Tensor& t);            // deep copy, no autograd history

@@ -288,7 +288,9 @@ class Module:
                 raise TypeError(f"load_state_dict: value for '{key}' has unsupported dtype {array.dtype}")
             staged.append((target, array))
         for target, array in staged:
-            target.detach().numpy()[...] = array.astype(numpy_dtype(target.dtype), copy=False)
+            # copy_ (not a write through .numpy()): it refuses read-only memory and moves the
+            # version on, so a graph that saved the old values raises at backward.
+            target.detach().copy_(np.array(array, dtype=numpy_dtype(target.dtype), order="C"))
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- printing ------------------------------------------------------------------------------
