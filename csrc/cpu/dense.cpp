@@ -11,15 +11,6 @@
 
 namespace chainrule::cpu {
 
-bool activation_derivative_from_output(Activation act, double param) {
-  switch (act) {
-    case Activation::Gelu: case Activation::GeluTanh: return false;
-    // a > 0 tells z > 0 only when the negative side keeps its sign.
-    case Activation::LeakyRelu: return param > 0;
-    default: return true;
-  }
-}
-
 // Applies f to every element of a (rows, n) block with leading dimension ld.
 template <typename T, typename F> inline void map_block(T* c, int64_t ld, int64_t rows, int64_t n, F f) {
   for (int64_t r = 0; r < rows; ++r) {

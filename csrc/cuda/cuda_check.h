@@ -2,7 +2,8 @@
 //
 // CUDA and cuBLAS report errors as status codes; check() turns a failed one into a
 // chainrule::RuntimeError (RuntimeError in Python) naming the call that failed, so a message reads
-// "cudaMalloc(&ptr, bytes) failed: out of memory (csrc/cuda/...:12)" instead of a bare code.
+// "cudaMalloc(&ptr, bytes) failed: cudaErrorMemoryAllocation: out of memory (csrc/cuda/...:12)" or
+// "cublasLtMatmul(...) failed: CUBLAS_STATUS_INVALID_VALUE (7): ..." instead of a bare code.
 #pragma once
 
 #include <cublasLt.h>
@@ -25,9 +26,17 @@ inline void check(cudaError_t status, const char* call, const char* file, int li
     throw_cuda_error(call, std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status), file, line);
 }
 
+// "CUBLAS_STATUS_NOT_SUPPORTED (15)": the name cuBLASLt gives the status, and its number.
+inline std::string cublas_status_name(cublasStatus_t status) {
+  const char* name = cublasLtGetStatusName(status);
+  return std::string(name ? name : "unknown cuBLAS status") + " (" + std::to_string(static_cast<int>(status)) + ")";
+}
+
 inline void check(cublasStatus_t status, const char* call, const char* file, int line) {
-  if (status != CUBLAS_STATUS_SUCCESS)
-    throw_cuda_error(call, "cuBLAS status " + std::to_string(static_cast<int>(status)), file, line);
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    const char* what = cublasLtGetStatusString(status);
+    throw_cuda_error(call, cublas_status_name(status) + (what ? std::string(": ") + what : std::string()), file, line);
+  }
 }
 
 // CHAINRULE_CUDA_CHECK(cudaMemcpy(...)): the call's own text goes into the message.

@@ -51,6 +51,9 @@ template <typename T>
 void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activation act, double param,
                                  cudaStream_t stream) {
   if (n <= 0 || act == Activation::Identity) return;
+  // A kernel reading through a null z would fault and poison the CUDA context for the process.
+  if (!z && !cpu::activation_derivative_from_output(act, param))
+    throw ValueError("activation_backward_inplace: this activation's derivative needs the pre-activation z");
   activation_backward_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(dz, a, z, n, act,
                                                                               static_cast<T>(param));
   CHAINRULE_CUDA_CHECK_LAUNCH("activation_backward_kernel");

@@ -14,6 +14,8 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "chainrule/kernels.h"
 
@@ -46,7 +48,8 @@ template <typename T>
 void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, Activation act, double param,
                              cudaStream_t stream = nullptr);
 // dz (n) holds dL/da on entry and is overwritten by dL/dz = dL/da * act'(z). a is act(z); z may be
-// null when cpu::activation_derivative_from_output(act, param) holds.
+// null when cpu::activation_derivative_from_output(act, param) holds; otherwise a null z throws
+// ValueError before anything is launched (the kernel would read through it).
 template <typename T>
 void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activation act, double param,
                                  cudaStream_t stream = nullptr);
@@ -57,23 +60,45 @@ template <typename T>
 void bias_grad(T* dbias, const T* dout, int64_t B, int64_t OC, bool accumulate, cudaStream_t stream = nullptr);
 
 // ---- linear layer through cuBLASLt (linear.cu) ----------------------------------------------------
+// What became of the cuBLASLt epilogue a GEMM asked for. cuBLASLt may refuse an epilogue for a type
+// or a shape (float64 epilogues, for one, are not offered everywhere); the caller then runs our own
+// epilogue kernels after a plain GEMM, which gives the same result by another route.
+struct EpilogueRun {
+  const char* epilogue = "none";  // "bias", "relu", "relu_bias", "gelu", "gelu_bias", "bgradb"; "none": not asked
+  bool fused = false;             // cuBLASLt ran it inside the GEMM
+  std::string refusal;            // when asked and not fused: cuBLASLt's status name, or "no algorithm"
+};
+// Every epilogue asked for since the last reset, by call site, epilogue and type: how often it was
+// fused, how often it fell back, and the last refusal (chainrule.cuda.epilogue_paths()).
+struct EpilogueTally {
+  std::string site;     // "linear_forward", "dense_forward", "linear_backward"
+  std::string epilogue;
+  std::string dtype;    // "float32", "float64"
+  int64_t fused = 0, fallback = 0;
+  std::string last_refusal;
+};
+std::vector<EpilogueTally> epilogue_tally();
+void reset_epilogue_tally();
+
 // out (B, OC) writes inp (B, C) weight^T + bias; weight is (OC, C), bias is (OC) or null. The bias
 // rides the GEMM as a cuBLASLt epilogue where cuBLASLt offers one for the type.
 template <typename T>
-void linear_forward(T* out, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
+EpilogueRun linear_forward(T* out, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
                     cudaStream_t stream = nullptr);
 // One layer of the fused dense chain: a (B, OC) writes act(inp weight^T + bias), z (B, OC, or null)
 // the pre-activation. Bias + ReLU and bias + GELU(tanh) run as cuBLASLt epilogues when z is null and
-// `lt_epilogue` is true; every other case (and any cuBLASLt refusal) runs linear_forward and then
+// `lt_epilogue` is true; every other case (and any cuBLASLt refusal) runs a plain GEMM and then
 // bias_activation_forward. lt_epilogue = false forces that reference path (tests compare the two).
+// Returns which path ran.
 template <typename T>
-void dense_forward(T* a, T* z, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
+EpilogueRun dense_forward(T* a, T* z, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
                    Activation act, double param, bool lt_epilogue = true, cudaStream_t stream = nullptr);
 // dinp (B, C) writes dout weight; dweight (OC, C) writes dout^T inp; dbias (OC) writes the column
 // sums of dout (the cuBLASLt BGRADB epilogue of the dweight GEMM where offered, else bias_grad).
-// Any of the three may be null. lt_epilogue = false forces bias_grad.
+// Any of the three may be null. lt_epilogue = false forces bias_grad. Returns which path computed
+// dbias (epilogue "none" when bias_grad was the only route asked for).
 template <typename T>
-void linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, int64_t B,
+EpilogueRun linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, int64_t B,
                      int64_t C, int64_t OC, bool lt_epilogue = true, cudaStream_t stream = nullptr);
 
 // ---- losses (loss.cu) -----------------------------------------------------------------------------

@@ -85,7 +85,15 @@ void matmul_backward(T* da, T* db, const T* dout, const T* a, const T* b, int64_
 // The activation that follows a Linear layer inside a fused chain.
 enum class Activation : uint8_t { Identity, Relu, Sigmoid, Tanh, LeakyRelu, Gelu, GeluTanh };
 // Whether act'(z) can be computed from the output a = act(z) alone (then z need not be kept).
-bool activation_derivative_from_output(Activation act, double param);
+// Inline so the CUDA module, which links no CPU kernel, applies the same rule.
+inline bool activation_derivative_from_output(Activation act, double param) {
+  switch (act) {
+    case Activation::Gelu: case Activation::GeluTanh: return false;
+    // a > 0 tells z > 0 only when the negative side keeps its sign.
+    case Activation::LeakyRelu: return param > 0;
+    default: return true;
+  }
+}
 // a (B, OC) holds x W^T on entry; adds bias (OC, or null), keeps a copy of the pre-activation in
 // z (B, OC) when z is not null, then writes act(.) into a.
 template <typename T>
