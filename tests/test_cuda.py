@@ -39,10 +39,48 @@ def test_api_never_raises():
 
 
 def test_config_reports_the_build():
-    # _core's flag says whether CMake built the backend; the module may still fail to load (no
-    # libcublasLt here), but it can never load where it was not built.
-    if cr.cuda.is_built():
-        assert cr.config()["cuda_built"]
+    # _core's flag says whether CMake built the backend; is_built() reads it without loading CUDA.
+    assert cr.cuda.is_built() == cr.config()["cuda_built"]
+
+
+def test_driver_probe_never_raises():
+    n = cr.cuda._driver_device_count()
+    assert isinstance(n, int) and n >= 0
+
+
+@pytest.fixture
+def broken_backend(monkeypatch):
+    """chainrule.cuda as on a machine where chainrule._cuda was built but fails to import."""
+    monkeypatch.setattr(cr.cuda, "_module", None)
+    monkeypatch.setattr(cr.cuda, "_import_error",
+                        ImportError("libcublasLt.so.13: cannot open shared object file: No such file or directory"))
+    monkeypatch.setattr(cr.cuda, "_built_into_core", lambda: True)
+    return monkeypatch
+
+
+def test_a_broken_backend_raises_where_the_driver_sees_a_gpu(broken_backend):
+    broken_backend.setattr(cr.cuda, "_driver_device_count", lambda: 1)
+    for call in (cr.cuda.is_available, cr.cuda.device_count, cr.cuda.synchronize, cr.cuda.epilogue_paths):
+        with pytest.raises(RuntimeError, match="cannot be imported: libcublasLt.so.13") as info:
+            call()
+        assert isinstance(info.value.__cause__, ImportError)
+    assert cr.cuda.is_built()
+
+
+def test_a_broken_backend_is_unavailable_without_a_driver(broken_backend):
+    broken_backend.setattr(cr.cuda, "_driver_device_count", lambda: 0)
+    assert cr.cuda.is_available() is False
+    assert cr.cuda.device_count() == 0
+    assert cr.cuda.epilogue_paths() == []
+    cr.cuda.synchronize()
+
+
+def test_an_unbuilt_backend_is_unavailable_even_with_a_gpu(monkeypatch):
+    monkeypatch.setattr(cr.cuda, "_module", None)
+    monkeypatch.setattr(cr.cuda, "_import_error", ModuleNotFoundError("No module named 'chainrule._cuda'"))
+    monkeypatch.setattr(cr.cuda, "_built_into_core", lambda: False)
+    monkeypatch.setattr(cr.cuda, "_driver_device_count", lambda: 2)
+    assert cr.cuda.is_available() is False and cr.cuda.device_count() == 0
 
 
 def test_tensors_cannot_move_to_cuda_yet():
@@ -59,9 +97,91 @@ def test_backend_module_surface():
     for name in ("device_count", "synchronize", "runtime_version", "unary_forward", "unary_backward",
                  "bias_activation_forward", "activation_backward_inplace", "bias_grad", "dense_forward",
                  "linear_backward", "loss_forward", "loss_backward", "cross_entropy_forward",
-                 "cross_entropy_backward", "sum_all", "sgd_update", "adam_update"):
+                 "cross_entropy_backward", "sum_all", "sgd_update", "adam_update", "epilogue_paths",
+                 "reset_epilogue_paths", "time_dense_layer"):
         assert callable(getattr(_cuda, name)), name
     assert _cuda.runtime_version() >= 12000
+    assert isinstance(cr.cuda.epilogue_paths(), list)
+
+
+# ---- argument checks, on the host before any CUDA call (so on any machine with the backend) -------
+
+built = pytest.mark.skipif(not cr.cuda.is_built(), reason="chainrule was built without the CUDA backend")
+
+f32 = np.zeros((3, 4), np.float32)
+f64 = np.zeros((3, 4), np.float64)
+v4, v5 = np.zeros(4, np.float32), np.zeros(5, np.float32)
+labels = np.array([0, 1, 3], np.int64)
+ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+
+BAD_ARGUMENTS = [  # (entry point, args, kwargs, exception, message pattern)
+    ("unary_forward", (np.zeros(3, np.int64), "relu"), {}, TypeError, "x must be a float32 or float64"),
+    ("unary_forward", (f32, "softplus"), {}, ValueError, "op must be one of .*got 'softplus'"),
+    ("unary_backward", (np.zeros((3, 5), np.float32), f32, f32, "relu"), {}, ValueError, r"dout must have the shape of x, \(3, 4\)"),
+    ("unary_backward", (f32, f32, np.zeros(12, np.float32), "exp"), {}, ValueError, "y must have the shape of x"),
+    ("unary_backward", (f64, f32, f32, "exp"), {}, TypeError, "dout has dtype float64 but x has float32"),
+    ("bias_activation_forward", (f32, v5, "relu"), {}, ValueError, r"bias must have shape \(OC,\) with OC = 4 \(from a\), got \(5,\)"),
+    ("bias_activation_forward", (v4, None, "relu"), {}, ValueError, r"a must have shape \(B, OC\)"),
+    ("bias_activation_forward", (f32, None, "swish"), {}, ValueError, "act must be one of"),
+    ("activation_backward_inplace", (f32, f32, None, "gelu"), {}, ValueError, "z .* is required for act 'gelu'"),
+    ("activation_backward_inplace", (f32, f32, None, "gelu_tanh"), {}, ValueError, "z .* is required"),
+    ("activation_backward_inplace", (f32, f32, None, "leaky_relu", -0.5), {}, ValueError, "slope <= 0"),
+    ("activation_backward_inplace", (f32, np.zeros((4, 3), np.float32), None, "relu"), {}, ValueError, "a must have the shape of dz"),
+    ("activation_backward_inplace", (f32, f32, np.zeros((3, 5), np.float32), "gelu"), {}, ValueError, "z must have the shape of dz"),
+    ("bias_grad", (f32, v5), {}, ValueError, r"dbias must have shape \(OC,\) with OC = 4"),
+    ("bias_grad", (f32, np.zeros(4)), {}, TypeError, "dbias has dtype float64 but dout has float32"),
+    ("dense_forward", (f32, np.zeros((2, 5), np.float32), None), {}, ValueError, r"weight must have shape \(OC, C\) with C = 4 \(from inp\)"),
+    ("dense_forward", (f32, np.zeros((2, 4), np.float32), v4), {}, ValueError, r"bias must have shape \(OC,\) with OC = 2 \(from weight\)"),
+    ("dense_forward", (f32, np.zeros((2, 4), np.float32), None), dict(offset=-1), ValueError, "offset must be >= 0"),
+    ("linear_backward", (np.zeros((3, 3), np.float32), f32, np.zeros((2, 4), np.float32)), {}, ValueError, r"dout must have shape \(B, OC\) with OC = 2"),
+    ("linear_backward", (np.zeros((2, 2), np.float32), f32, np.zeros((2, 4), np.float32)), {}, ValueError, r"with B = 3"),
+    ("loss_forward", (v4, v5, "mse"), {}, ValueError, "target must have the shape of pred"),
+    ("loss_forward", (v4, v4, "hinge"), {}, ValueError, "loss must be one of"),
+    ("loss_forward", (v4, v4, "huber", 0.0), {}, ValueError, "delta .* must be > 0"),
+    ("loss_backward", (np.zeros(2, np.float32), True, v4, v4, "mse"), {}, ValueError, r"dout must have shape \(1,\)"),
+    ("loss_backward", (v5, False, v4, v4, "mse"), {}, ValueError, "dout must have the shape of pred"),
+    ("cross_entropy_forward", (f32, np.array([0, 1, 4], np.int64)), {}, ValueError, r"target\[2\] = 4 is not a class index in \[0, 4\)"),
+    ("cross_entropy_forward", (f32, np.array([0, -1, 2], np.int64)), {}, ValueError, r"target\[1\] = -1"),
+    ("cross_entropy_forward", (f32, np.array([0, 1], np.int64)), {}, ValueError, r"target must have shape \(N,\) with N = 3"),
+    ("cross_entropy_forward", (f32, labels.astype(np.float32)), {}, TypeError, "target must be an int64 array"),
+    ("cross_entropy_backward", (np.zeros(2, np.float32), False, f32, labels), {}, ValueError, r"dout must have shape \(N,\) with N = 3"),
+    ("cross_entropy_backward", (np.zeros(3, np.float32), False, f32, np.array([0, 9, 1], np.int64)), {}, ValueError, "target.1. = 9"),
+    ("sum_all", (np.zeros(3, bool),), {}, TypeError, "x must be a float32 or float64"),
+    ("sgd_update", (v4, v5, None, 0.1), {}, ValueError, "grad must have the shape of param"),
+    ("sgd_update", (v4, v4, v5, 0.1), dict(momentum=0.9), ValueError, "momentum_buffer must have the shape of param"),
+    ("sgd_update", (v4, v4, None, -0.1), {}, ValueError, "lr must be >= 0"),
+    ("sgd_update", (v4, v4, None, 0.1), dict(momentum=-1.0), ValueError, "momentum must be >= 0"),
+    ("sgd_update", (v4, v4, None, 0.1), dict(weight_decay=-1.0), ValueError, "weight_decay must be >= 0"),
+    ("sgd_update", (v4, v4, None, 0.1), dict(nesterov=True), ValueError, "nesterov needs a momentum"),
+    ("sgd_update", (v4, v4, None, 0.1), dict(momentum=0.9, first_step=False), ValueError, "momentum_buffer is required"),
+    ("adam_update", (v4, v4, v4, v5, None), ADAM, ValueError, "exp_avg_sq must have the shape of param"),
+    ("adam_update", (v4, v4, v5, v4, None), ADAM, ValueError, "exp_avg must have the shape of param"),
+    ("adam_update", (v4, v4, v4, v4, v5), ADAM | dict(amsgrad=True), ValueError, "max_exp_avg_sq must have the shape"),
+    ("adam_update", (v4, v4, v4, v4, None), ADAM | dict(amsgrad=True), ValueError, "amsgrad needs max_exp_avg_sq"),
+    ("adam_update", (v4, v4, v4, v4, None), ADAM | dict(step=0), ValueError, "step must be >= 1"),
+    ("adam_update", (v4, v4, v4, v4, None), ADAM | dict(beta2=1.0), ValueError, r"beta2 must be in \[0, 1\)"),
+    ("adam_update", (v4, v4, v4, v4, None), ADAM | dict(eps=-1.0), ValueError, "eps must be >= 0"),
+    ("adam_update", (v4, v4.astype(np.float64), v4, v4, None), ADAM, TypeError, "grad has dtype float64"),
+    ("time_dense_layer", (f32, np.zeros((2, 4), np.float32), v4, np.zeros((3, 2), np.float32)), {}, ValueError, "bias must have shape"),
+]
+
+
+@built
+@pytest.mark.parametrize("entry, args, kwargs, error, match", BAD_ARGUMENTS,
+                         ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD_ARGUMENTS)])
+def test_bad_arguments_raise_before_any_cuda_call(entry, args, kwargs, error, match):
+    # Without a driver, any CUDA call would raise RuntimeError first: a ValueError/TypeError here
+    # shows the check ran before anything was copied or launched. With a GPU it shows the kernel
+    # never saw the bad sizes (which would write out of bounds and poison the context).
+    with pytest.raises(error, match=match) as info:
+        getattr(_cuda(), entry)(*args, **kwargs)
+    assert str(info.value).startswith(entry + ": ")
+
+
+@built
+def test_epilogue_paths_start_empty_after_a_reset():
+    cr.cuda.reset_epilogue_paths()
+    assert cr.cuda.epilogue_paths() == []
 
 
 # ---- kernels against the CPU, on a GPU -------------------------------------------------------------
@@ -79,6 +199,22 @@ def _cuda():
 
 def _tol(dtype):
     return dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+
+
+def _gelu_tanh_grad_reference(x, dout, dtype):
+    """(reference, tolerance) for gelu_tanh's input gradient at x.
+
+    In float32 the derivative is ill-conditioned where tanh nears -1 or 1: 1 - t*t loses most of
+    its digits there, so one ulp of difference between CUDA's tanhf and glibc's moves the result by
+    about |x| sqrt(2/pi) (1 + 3 * 0.044715 x^2) ulp(1) * |dout| (up to ~17 ulp(1) * |dout| before
+    tanhf rounds to exactly +-1). The reference is then the float64 derivative, and the tolerance
+    allows that many ulps of tanh, for this derivative only.
+    """
+    xt = _t(x.astype(np.float64), requires_grad=True)
+    F.gelu(xt, approximate="tanh").backward(_t(dout.astype(np.float64)))
+    if dtype != np.float32:
+        return _np(xt.grad), _tol(dtype)
+    return _np(xt.grad), dict(rtol=2e-5, atol=1e-5 * max(1.0, float(np.abs(dout).max(initial=0.0))))
 
 
 def _t(a, requires_grad=False):
@@ -128,7 +264,11 @@ def test_unary_forward_backward(name, n, dtype):
     assert y.dtype == dtype
     np.testing.assert_allclose(y, _np(yt), **_tol(dtype))
     dx = _cuda().unary_backward(dout, x, _np(yt), name, param)
-    np.testing.assert_allclose(dx, _np(xt.grad), **_tol(dtype))
+    if name == "gelu_tanh":
+        reference, tol = _gelu_tanh_grad_reference(x, dout, dtype)
+        np.testing.assert_allclose(dx, reference, **tol)
+    else:
+        np.testing.assert_allclose(dx, _np(xt.grad), **_tol(dtype))
 
 
 ACTIVATIONS = {  # name -> CPU op on a Tensor
@@ -159,7 +299,11 @@ def test_bias_activation_forward_and_backward(act, shape, dtype):
     dout = rng.standard_normal(shape).astype(dtype)
     yt.backward(_t(dout))
     dz = _cuda().activation_backward_inplace(dout, _np(yt), _np(zt), act, 0.05)
-    np.testing.assert_allclose(dz, _np(zt.grad), **_tol(dtype))
+    if act == "gelu_tanh":
+        reference, tol = _gelu_tanh_grad_reference(_np(zt), dout, dtype)
+        np.testing.assert_allclose(dz, reference, **tol)
+    else:
+        np.testing.assert_allclose(dz, _np(zt.grad), **_tol(dtype))
     if act in ("identity", "relu", "sigmoid", "tanh", "leaky_relu"):  # derivable from the output alone
         dz = _cuda().activation_backward_inplace(dout, _np(yt), None, act, 0.05)
         np.testing.assert_allclose(dz, _np(zt.grad), **_tol(dtype))
@@ -174,8 +318,13 @@ def test_bias_grad_is_the_cpu_column_sum(shape, dtype):
     cpu = _np(_t(dout).sum(dim=0))
     # Both sum each column row after row in T: equal bit for bit.
     np.testing.assert_array_equal(_cuda().bias_grad(dout), cpu)
+    # Accumulating adds row after row onto init (not init + the column sum): the same order in
+    # NumPy's elementwise adds gives the same bits.
     init = rng.standard_normal(shape[1]).astype(dtype)
-    np.testing.assert_allclose(_cuda().bias_grad(dout, init), init + cpu, **_tol(dtype))
+    expected = init.copy()
+    for row in dout:
+        expected += row
+    np.testing.assert_array_equal(_cuda().bias_grad(dout, init), expected)
 
 
 @gpu
@@ -199,6 +348,51 @@ def test_dense_forward(act, shape, dtype, lt_epilogue):
             np.testing.assert_allclose(z, _np(z_cpu), **tol)
     a, _ = _cuda().dense_forward(x, w, None, act, 0.05, lt_epilogue=lt_epilogue)
     np.testing.assert_allclose(a, _np(ACTIVATIONS[act](F.linear(_t(x), _t(w)))), **tol)
+
+
+@gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("offset", [1, 3, 16])
+def test_dense_layer_on_pointers_less_aligned_than_256_bytes(offset, dtype):
+    # Every device array starts `offset` elements into its allocation (4 to 128 bytes aligned), as a
+    # slice of a parameter arena would: cuBLASLt must be told the real alignment or it refuses.
+    rng = np.random.default_rng(10)
+    B, C, OC = 33, 20, 12
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((B, C), (OC, C), (OC,)))
+    dout = rng.standard_normal((B, OC)).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else _tol(dtype)
+    for act in ("identity", "relu", "gelu_tanh", "sigmoid"):
+        aligned, _ = _cuda().dense_forward(x, w, b, act, lt_epilogue=False)
+        shifted, _ = _cuda().dense_forward(x, w, b, act, offset=offset)
+        np.testing.assert_allclose(shifted, aligned, **tol)
+    reference = _cuda().linear_backward(dout, x, w, lt_epilogue=False)
+    for got, want in zip(_cuda().linear_backward(dout, x, w, offset=offset), reference):
+        np.testing.assert_allclose(got, want, **tol)
+
+
+@gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_epilogue_paths_record_every_cublaslt_epilogue(dtype):
+    rng = np.random.default_rng(11)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((16, 8), (4, 8), (4,)))
+    name = np.dtype(dtype).name
+    cr.cuda.reset_epilogue_paths()
+    _cuda().dense_forward(x, w, b, "relu", lt_epilogue=False)  # the reference path asks cuBLASLt for nothing
+    assert cr.cuda.epilogue_paths() == []
+    _cuda().dense_forward(x, w, b, "relu")
+    _cuda().dense_forward(x, w, b, "relu")
+    _cuda().dense_forward(x, w, None, "gelu_tanh")
+    _cuda().dense_forward(x, w, b, "identity")
+    _cuda().linear_backward(rng.standard_normal((16, 4)).astype(dtype), x, w)
+    seen = {(p["site"], p["epilogue"], p["dtype"]): p for p in cr.cuda.epilogue_paths()}
+    assert set(seen) == {("dense_forward", "relu_bias", name), ("dense_forward", "gelu", name),
+                         ("linear_forward", "bias", name), ("linear_backward", "bgradb", name)}
+    assert seen[("dense_forward", "relu_bias", name)]["fused"] + seen[("dense_forward", "relu_bias", name)]["fallback"] == 2
+    for p in seen.values():
+        if p["fallback"]:
+            assert p["last_refusal"].startswith(("CUBLAS_STATUS_", "no algorithm")), p
+        else:
+            assert p["last_refusal"] is None
 
 
 @gpu
