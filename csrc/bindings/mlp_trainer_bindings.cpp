@@ -29,7 +29,7 @@ mlp::Loss parse_loss(const std::string& name) {
 template <typename T> T* array_data(const py::handle& h, int64_t count, bool writable, const std::string& what) {
   if (!py::isinstance<py::array>(h)) throw TypeError("mlp: " + what + " must be a NumPy array");
   auto a = py::reinterpret_borrow<py::array>(h);
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!a.dtype().equal(py::dtype::of<T>()))
     throw TypeError("mlp: " + what + " has dtype " + py::str(a.dtype()).cast<std::string>() + ", expected " +
                     py::str(py::dtype::of<T>()).cast<std::string>());
   if (!(a.flags() & py::array::c_style)) throw ValueError("mlp: " + what + " must be C-contiguous");
@@ -170,8 +170,8 @@ py::array predict_typed(const py::array& X, const py::list& coefs, const py::lis
 }
 
 bool is_float32(const py::array& X) {
-  if (X.dtype().is(py::dtype::of<float>())) return true;
-  if (X.dtype().is(py::dtype::of<double>())) return false;
+  if (X.dtype().equal(py::dtype::of<float>())) return true;
+  if (X.dtype().equal(py::dtype::of<double>())) return false;
   throw TypeError("mlp: X must be float32 or float64, got " + py::str(X.dtype()).cast<std::string>());
 }
 

@@ -28,7 +28,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as _SklearnMLPClassifier
 from sklearn.neural_network import MLPRegressor as _SklearnMLPRegressor
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
-from sklearn.utils import check_random_state, shuffle
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import validate_data
 
@@ -165,8 +164,12 @@ class _NativeTrainer:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    # scikit-learn's order: a fresh permutation from the random state each epoch.
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    # scikit-learn's order: sklearn.utils.shuffle(sample_idx, random_state), which
+                    # shuffles arange(n) with the estimator's RandomState and indexes by it (done
+                    # here without its per-call input validation).
+                    permutation = np.arange(n_samples)
+                    self._random_state.shuffle(permutation)
+                    sample_idx = sample_idx[permutation]
                 order = np.ascontiguousarray(sample_idx, dtype=np.int64) if self.shuffle else None
                 accumulated_loss, steps, adam_rate = _core._mlp_train_epoch(
                     X_native, Y_native, order, batch_size, self.coefs_, self.intercepts_, self.activation,
