@@ -11,5 +11,6 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         'chainrule.sklearn needs scikit-learn: pip install "chainrule[sklearn]"') from error
 
 from ._mlp import MLPClassifier, MLPRegressor
+from ._neuralnet import NeuralNetClassifier, NeuralNetRegressor
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "NeuralNetClassifier", "NeuralNetRegressor"]
