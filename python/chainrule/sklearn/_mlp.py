@@ -62,7 +62,7 @@ class _ThreadLimit:
         if threads:
             from threadpoolctl import threadpool_limits
 
-            self._limits = threadpool_limits(limits=int(threads), user_api=["chainrule", "openmp"])
+            self._limits = threadpool_limits(limits={"chainrule": int(threads), "openmp": int(threads)})
         return self
 
     def __exit__(self, *exc):
