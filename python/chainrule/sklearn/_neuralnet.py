@@ -27,6 +27,8 @@ import chainrule
 from chainrule import _core, nn, optim
 from chainrule.fit import fit as _fit_loop
 
+from ._mlp import _ThreadLimit
+
 _PREFIXES = ("module__", "criterion__", "optimizer__")
 
 
@@ -177,7 +179,8 @@ class _NeuralNet(BaseEstimator):
         dtype = self._dtype()
         if y.dtype.kind == "f":
             y = y.astype(dtype, copy=False)
-        return self._train(X.astype(dtype, copy=False), y, epochs)
+        with _ThreadLimit():
+            return self._train(X.astype(dtype, copy=False), y, epochs)
 
     def fit(self, X, y):
         """Trains for max_epochs (continuing from the fitted module when warm_start is set)."""
