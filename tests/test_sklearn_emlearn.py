@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-emlearn = pytest.importorskip("emlearn")
+# Importing emlearn switches NumPy to raise on every floating-point warning, process-wide; the
+# other test modules expect NumPy's defaults, so they are put back.
+_numpy_errors = np.geterr()
+try:
+    emlearn = pytest.importorskip("emlearn")
+finally:
+    np.seterr(**_numpy_errors)
 from sklearn.datasets import make_classification  # noqa: E402
 
 from chainrule.sklearn import MLPClassifier  # noqa: E402
