@@ -80,7 +80,7 @@ def config() -> dict:
     }
 
 
-from chainrule import accelerator, autograd, cuda, data, diagnostics, nn, optim, utils  # noqa: E402  (they import the names above)
+from chainrule import accelerator, autograd, cuda, data, diagnostics, distributions, nn, optim, utils  # noqa: E402  (they import the names above)
 from chainrule import io as _io  # noqa: E402
 from chainrule.io import save  # noqa: E402
 
@@ -113,5 +113,5 @@ __all__ = [
     "set_rng_state", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "get_num_threads", "set_num_threads", "matmul", "exp", "log", "relu", "sigmoid", "tanh", "abs",
     "sqrt", "softmax", "log_softmax", "sum", "mean", "argmax", "is_tensor", "config",
-    "accelerator", "autograd", "cuda", "data", "utils", "diagnostics", "nn", "optim", "save", "load", "fit", "History",
+    "accelerator", "autograd", "cuda", "data", "distributions", "utils", "diagnostics", "nn", "optim", "save", "load", "fit", "History",
 ]
