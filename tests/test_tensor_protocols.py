@@ -115,3 +115,20 @@ def test_repr_names_requires_grad_and_grad_fn():
     assert repr(x) == "tensor([1., 2.], requires_grad=True)"
     assert repr(x * 2).startswith("tensor([2., 4.], grad_fn=<") and repr(x * 2).endswith(">)")
     assert repr(x.detach()) == "tensor([1., 2.])"
+
+
+def test_legacy_variable_wrapper():
+    from chainrule.autograd import Variable
+
+    x = cr.ones(2)
+    v = Variable(x, requires_grad=True)
+    assert isinstance(v, cr.Tensor) and v is not x and v._is_view_of(x)
+    assert v.requires_grad and not x.requires_grad and isinstance(x, Variable)
+    (v * 3).sum().backward()
+    assert v.grad.tolist() == [3.0, 3.0]
+    y = Variable(v * 2)
+    assert y.grad_fn is None and not y.requires_grad
+    with pytest.warns(UserWarning, match="volatile"):
+        Variable(x, volatile=True)
+    with pytest.raises(TypeError, match="Variable data has to be a tensor"):
+        Variable([1.0, 2.0])

@@ -39,7 +39,7 @@ from chainrule._creation import (
     randint_like, randn, randn_like, randperm, set_default_device, set_default_dtype, tensor, zeros,
     zeros_like,
 )
-from chainrule import _protocols
+from chainrule import _creation, _protocols
 
 _protocols.install()
 FloatTensor = _protocols.FloatTensor
@@ -80,14 +80,24 @@ def config() -> dict:
     }
 
 
-from chainrule import accelerator, autograd, cuda, data, diagnostics, nn, optim, utils  # noqa: E402  (they import the names above)
+from chainrule import accelerator, autograd, cuda, data, diagnostics, distributions, nn, optim, utils  # noqa: E402  (they import the names above)
 from chainrule import io as _io  # noqa: E402
 from chainrule.io import save  # noqa: E402
 
 
-def load(path):
-    """Read a file written by chainrule.save (or any safetensors file); arrays come back as Tensors."""
-    return _io.load(path, to_tensor=from_numpy)
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
+    """Read a file written by chainrule.save (or any safetensors file); arrays come back as Tensors.
+
+    PyTorch's torch.load arguments are accepted: the file is never unpickled, so weights_only
+    (True or False) changes nothing; map_location may name the CPU only; pickle_module is refused.
+    """
+    if pickle_module is not None:
+        raise TypeError("load: pickle_module is not supported: chainrule files hold no pickled data")
+    if pickle_load_args:
+        raise TypeError(f"load() got an unexpected keyword argument '{next(iter(pickle_load_args))}'")
+    if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
+        _creation._check_device(map_location, "load: map_location")
+    return _io.load(f, to_tensor=from_numpy)
 
 
 from chainrule.fit import History, fit  # noqa: E402
@@ -103,5 +113,5 @@ __all__ = [
     "set_rng_state", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "get_num_threads", "set_num_threads", "matmul", "exp", "log", "relu", "sigmoid", "tanh", "abs",
     "sqrt", "softmax", "log_softmax", "sum", "mean", "argmax", "is_tensor", "config",
-    "accelerator", "autograd", "cuda", "data", "utils", "diagnostics", "nn", "optim", "save", "load", "fit", "History",
+    "accelerator", "autograd", "cuda", "data", "distributions", "utils", "diagnostics", "nn", "optim", "save", "load", "fit", "History",
 ]

@@ -105,3 +105,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None):
     finally:
         for t, s in zip(inputs, saved):
             t.grad = s
+
+
+from chainrule._variable import Variable  # noqa: E402,F401 - the legacy wrapper, by PyTorch's path

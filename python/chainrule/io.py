@@ -60,15 +60,27 @@ def save(obj, path):
     """Write ``obj`` (a dict, see the module docstring) to ``path`` atomically.
 
     The bytes go to a temporary file in the same directory, are flushed and fsync'ed, and only
-    then renamed over ``path``; a crash at any point leaves the previous file whole.
+    then renamed over ``path``; a crash at any point leaves the previous file whole. The format
+    is safetensors whatever the file's extension ("model.pth" too). ``path`` may also be an open
+    binary file (anything with ``write``), which receives the bytes as they are.
     """
     if not isinstance(obj, dict):
-        raise TypeError(f"save: obj must be a dict (e.g. a state_dict), got {type(obj).__name__}")
-    path = os.fspath(path)
+        hint = " (save model.state_dict(), not the model)" if hasattr(obj, "state_dict") else ""
+        raise TypeError(f"save: obj must be a dict (e.g. a state_dict){hint}, got {type(obj).__name__}; "
+                        "chainrule stores no pickled objects")
+    file_object = path if hasattr(path, "write") else None
+    if file_object is None:
+        path = os.fspath(path)
     tensors = {}
     structure = _describe(obj, (), tensors)
     header, ordered = _build_header(tensors, {_STRUCTURE_KEY: json.dumps(structure)})
-    _write_atomically(path, header, ordered)
+    if file_object is None:
+        _write_atomically(path, header, ordered)
+        return
+    file_object.write(len(header).to_bytes(8, "little"))
+    file_object.write(header)
+    for array in ordered:
+        file_object.write(array.reshape(-1).view(np.uint8).tobytes())
 
 
 def _describe(value, key_path, tensors):
@@ -194,12 +206,17 @@ def load(path, to_tensor=None):
     as ``to_tensor(array)`` when a hook is given. A damaged file raises
     ``ValueError("<path>: not a valid safetensors file: <reason>")``.
     """
-    path = os.fspath(path)
     if to_tensor is not None and not callable(to_tensor):
         raise TypeError(f"load: to_tensor must be callable or None, got {type(to_tensor).__name__}")
-    with open(path, "rb") as file:
-        contents = bytearray(os.fstat(file.fileno()).st_size)
-        read = file.readinto(contents)
+    if hasattr(path, "read"):  # an open binary file
+        contents = bytearray(path.read())
+        read = len(contents)
+        path = getattr(path, "name", "<file object>")
+    else:
+        path = os.fspath(path)
+        with open(path, "rb") as file:
+            contents = bytearray(os.fstat(file.fileno()).st_size)
+            read = file.readinto(contents)
     try:
         if read != len(contents):
             raise _FormatError(f"read {read} of {len(contents)} bytes")
@@ -213,7 +230,33 @@ def load(path, to_tensor=None):
             raise _FormatError(f"{_STRUCTURE_KEY} metadata is not JSON ({error})") from None
         return _rebuild(structure, arrays, convert)
     except _FormatError as error:
+        foreign = _foreign_format(contents)
+        if foreign:
+            raise ValueError(f"{path}: {foreign}") from None
         raise ValueError(f"{path}: not a valid safetensors file: {error}") from None
+
+
+_CONVERT_HINT = ("chainrule never unpickles (a pickle can run any code). If you trust the file, convert "
+                 "it once with PyTorch: `chainrule.save(torch.load(path, weights_only=True), new_path)` "
+                 "writes its state dict as safetensors, which chainrule.load reads")
+
+
+def _foreign_format(contents):
+    """What a file that is not safetensors is, judged by its first bytes; None when unknown."""
+    head = bytes(contents[:16])
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return ("this is a zip archive, the format of torch.save (a PyTorch checkpoint holding "
+                "pickled data), not a chainrule file. " + _CONVERT_HINT)
+    if head.startswith(b"\x80") and len(head) > 1 and 2 <= head[1] <= 5:
+        return ("this is a Python pickle (PyTorch's legacy torch.save format, or pickle.dump), "
+                "not a chainrule file. " + _CONVERT_HINT)
+    if head.startswith(b"\x93NUMPY"):
+        return ("this is a NumPy .npy file, not a chainrule file: read it with numpy.load and wrap "
+                "the array with chainrule.from_numpy")
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return ("this is an HDF5 file (e.g. Keras weights), not a chainrule file: read it with h5py "
+                "and save the arrays with chainrule.save")
+    return None
 
 
 def _parse(contents):

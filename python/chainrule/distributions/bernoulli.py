@@ -1,0 +1,85 @@
+"""Bernoulli(probs=... | logits=...): 1 with probability p, else 0."""
+from __future__ import annotations
+
+import chainrule
+from chainrule.distributions.distribution import (
+    Distribution, _as_parameter, _broadcast, _broadcast_shape, _check, _clamp_probs, _describe_parameter, _one_of,
+    _softplus, _values,
+)
+
+__all__ = ["Bernoulli"]
+
+
+class Bernoulli(Distribution):
+    """Bernoulli by ``probs`` in [0, 1] or by ``logits`` (log-odds); exactly one of them."""
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        name, parameter = _one_of(probs, logits)
+        parameter = _as_parameter(parameter, name)
+        self._param_name, self._param = name, parameter
+        if name == "probs":
+            self._probs, self._logits = parameter, None
+        else:
+            self._probs, self._logits = None, parameter
+        super().__init__(batch_shape=tuple(parameter.shape), validate_args=validate_args)
+        if self._validate_args:
+            values = _values(parameter)
+            if name == "probs":
+                _check(((values >= 0) & (values <= 1)).all(), "probs", parameter, "Interval(lower_bound=0.0, upper_bound=1.0)", self)
+            else:
+                _check((values == values).all(), "logits", parameter, "Real()", self)
+
+    @property
+    def probs(self):
+        if self._probs is None:
+            self._probs = self._logits.sigmoid()
+        return self._probs
+
+    @property
+    def logits(self):
+        if self._logits is None:
+            clamped = _clamp_probs(self._probs)
+            self._logits = clamped.log() - (1 - clamped).log()
+        return self._logits
+
+    @property
+    def param_shape(self):
+        return self.batch_shape
+
+    @property
+    def mean(self):
+        return self.probs
+
+    @property
+    def mode(self):
+        with chainrule.no_grad():
+            return chainrule.tensor(_values(self.probs) >= 0.5, dtype=self.probs.dtype)
+
+    @property
+    def variance(self):
+        return self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape=()):
+        """0./1. samples in the parameter's dtype; no graph back to the parameter."""
+        with chainrule.no_grad():
+            probs = self.probs
+            uniform = chainrule.rand(self._extended_shape(sample_shape), dtype=probs.dtype)
+            return chainrule.tensor(_values(uniform) < _values(probs), dtype=probs.dtype)
+
+    def log_prob(self, value):
+        value = _as_parameter(value, "value", like=self.probs if self._probs is not None else self._logits)
+        if self._validate_args:
+            values = _values(value)
+            _check(((values == 0) | (values == 1)).all(), "value", value, "Boolean()", self)
+        logits = self.logits
+        shape = _broadcast_shape(logits, value)
+        logits, value = _broadcast(logits, shape), _broadcast(value, shape)
+        # -binary_cross_entropy_with_logits(logits, value): value * logits - softplus(logits)
+        return value * logits - _softplus(logits)
+
+    def entropy(self):
+        logits = self.logits
+        return _softplus(logits) - self.probs * logits
+
+    def _repr_fields(self):
+        return [_describe_parameter(self._param_name, self._param)]

@@ -1,0 +1,108 @@
+"""Categorical(probs=... | logits=...): one of K categories."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import chainrule
+from chainrule.distributions.distribution import (
+    Distribution, _as_parameter, _broadcast, _check, _clamp_probs, _describe_parameter, _finfo, _one_of, _values,
+)
+
+__all__ = ["Categorical"]
+
+
+class Categorical(Distribution):
+    """Categories 0..K-1 weighted by the last dimension of ``probs`` (normalized) or ``logits``."""
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        name, parameter = _one_of(probs, logits)
+        parameter = _as_parameter(parameter, name)
+        if parameter.ndim < 1:
+            raise ValueError(f"`{name}` parameter must be at least one-dimensional.")
+        super().__init__(batch_shape=tuple(parameter.shape[:-1]), validate_args=validate_args)
+        values = _values(parameter) if self._validate_args else None
+        if name == "probs":
+            if values is not None:
+                _check(np.isfinite(values).all() and (values >= 0).all(), "probs", parameter, "Simplex()", self)
+            self._probs = parameter / parameter.sum(-1, keepdim=True)
+            self._logits = None
+        else:
+            if values is not None:
+                _check((values == values).all(), "logits", parameter, "IndependentConstraint(Real(), 1)", self)
+            self._logits = parameter.log_softmax(-1)
+            self._probs = None
+        self._param_name = name
+        self._param = parameter
+        self._num_events = parameter.shape[-1]
+
+    @property
+    def probs(self):
+        if self._probs is None:
+            self._probs = self._logits.softmax(-1)
+        return self._probs
+
+    @property
+    def logits(self):
+        if self._logits is None:
+            self._logits = _clamp_probs(self._probs).log()
+        return self._logits
+
+    @property
+    def param_shape(self):
+        return tuple(self._param.shape)
+
+    @property
+    def mean(self):
+        return chainrule.full(self._extended_shape(), math.nan, dtype=self._param.dtype)
+
+    @property
+    def variance(self):
+        return chainrule.full(self._extended_shape(), math.nan, dtype=self._param.dtype)
+
+    @property
+    def mode(self):
+        return self.probs.argmax(dim=-1)
+
+    def sample(self, sample_shape=()):
+        """int64 category indices of shape sample_shape + batch_shape."""
+        shape = self._extended_shape(sample_shape)
+        count = int(np.prod(shape[:len(shape) - len(self.batch_shape)], dtype=np.int64))
+        with chainrule.no_grad():
+            probs_2d = self.probs.reshape(-1, self._num_events)
+            if count == 0:
+                return chainrule.zeros(shape, dtype=chainrule.int64)
+            samples_2d = chainrule.multinomial(probs_2d, count, True).T
+        return samples_2d.reshape(shape)
+
+    def log_prob(self, value):
+        if not isinstance(value, chainrule.Tensor):
+            value = chainrule.tensor(value)
+        if self._validate_args:
+            values = _values(value)
+            ok = (values == np.floor(values)).all() and (values >= 0).all() and (values < self._num_events).all()
+            _check(ok, "value", value, f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})", self)
+        # log_pmf[..., value], read by one gather over the flattened logits (the gradient flows back
+        # to the chosen entries only).
+        indices = _values(value).astype(np.int64)
+        shape = tuple(np.broadcast_shapes(indices.shape, self.batch_shape))
+        logits = _broadcast(self.logits, shape + (self._num_events,))
+        flat = np.arange(int(np.prod(shape, dtype=np.int64))) * self._num_events + \
+            np.broadcast_to(indices, shape).reshape(-1)
+        return logits.reshape(-1)[chainrule.from_numpy(flat)].reshape(shape)
+
+    def entropy(self):
+        # -sum p log p over each row. Categories with logit -inf have p = 0 and add nothing, so only
+        # the finite entries are gathered; a constant 0/1 matrix then sums them per row.
+        logits, probs = self.logits, self.probs
+        finite = np.flatnonzero(np.isfinite(_values(logits)).reshape(-1))
+        rows = int(np.prod(self.batch_shape, dtype=np.int64))
+        index = chainrule.from_numpy(finite.astype(np.int64))
+        terms = logits.reshape(-1)[index] * probs.reshape(-1)[index]
+        row_sum = np.zeros((finite.size, rows), dtype=_values(logits).dtype)
+        row_sum[np.arange(finite.size), finite // self._num_events] = 1
+        return -(terms.reshape(1, -1) @ chainrule.from_numpy(row_sum)).reshape(self.batch_shape)
+
+    def _repr_fields(self):
+        return [_describe_parameter(self._param_name, self.probs if self._param_name == "probs" else self.logits)]
