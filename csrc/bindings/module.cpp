@@ -223,6 +223,7 @@ PYBIND11_MODULE(_core, m) {
   bindings::bind_functions(m);
   bindings::bind_optimizers(m);
   bindings::bind_dense_chain(m);
+  bindings::bind_hooks(m);
   bindings::bind_kernel_tests(m);
   bindings::bind_mlp_trainer(m);
 }

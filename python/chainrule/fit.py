@@ -120,6 +120,9 @@ def _native_reason(model, loss_fn, optimizer, y):
         return f"the loss {type(loss_fn).__name__} is not a built-in loss"
     if loss_fn.reduction == "none":
         return "the loss has reduction='none'"
+    if any(getattr(loss_fn, name, None) is not None for name in ("weight", "pos_weight")) \
+            or getattr(loss_fn, "label_smoothing", 0.0) != 0.0 or getattr(loss_fn, "ignore_index", -100) != -100:
+        return "the loss's weight, pos_weight, ignore_index or label_smoothing run in the Python loop"
     if loss_kind == "cross_entropy" and y.dtype != np.int64:
         return "cross-entropy with probability targets runs in the Python loop"
     if loss_kind == "bce":
@@ -203,10 +206,16 @@ def _native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_co
 
 def _evaluate(model, loss_fn, X, y, count_correct):
     from chainrule import from_numpy
-    with no_grad():
-        out = model(from_numpy(X))
-        loss = float(loss_fn(out, from_numpy(y)).item())
-        accuracy = float(np.mean(out.argmax(dim=1).numpy() == y)) if count_correct else None
+    # Validation runs in eval mode (Dropout off, BatchNorm on its running statistics), as a PyTorch
+    # loop would, and training resumes in train mode.
+    model.eval()
+    try:
+        with no_grad():
+            out = model(from_numpy(X))
+            loss = float(loss_fn(out, from_numpy(y)).item())
+            accuracy = float(np.mean(out.argmax(dim=1).numpy() == y)) if count_correct else None
+    finally:
+        model.train()
     return loss, accuracy
 
 

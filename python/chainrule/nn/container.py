@@ -1,12 +1,16 @@
-"""Sequential: modules applied one after another."""
+"""Containers: Sequential (modules applied one after another), ModuleList, ModuleDict,
+ParameterList and ParameterDict."""
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule.nn import layers
 from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
 
 # Built-in activations the fused DenseChain can apply after a Linear, with their parameters.
 _FUSABLE_ACTIVATIONS = {
@@ -24,6 +28,8 @@ def _dense_chain_specs(modules):
     specs = []
     for m in modules:
         kind = type(m)
+        if m._has_hooks():
+            return None  # hooks must see the module's own call
         if kind is layers.Identity:
             continue
         if kind is layers.Linear:
@@ -58,7 +64,7 @@ class Sequential(Module):
             chain = d["_chain"]
             if chain is not None:
                 return chain.forward(input)
-        return self.forward(input)
+        return Module.__call__(self, input)
 
     def forward(self, input):
         chain = self._dense_chain()
@@ -73,6 +79,8 @@ class Sequential(Module):
         """The fused DenseChain for this stack, rebuilt after any module attribute changed."""
         if self.__dict__.get("_chain_version") != Module._structure_version:
             specs = _dense_chain_specs(self._modules.values())
+            if specs and self._has_hooks():
+                specs = None
             chain = _core.DenseChain(list(specs)) if specs else None
             object.__setattr__(self, "_chain_first_weight", specs[0][0] if specs else None)
             object.__setattr__(self, "_chain", chain)
@@ -98,6 +106,327 @@ class Sequential(Module):
             raise IndexError(f"Sequential index {index} is out of range for {len(modules)} modules")
         return modules[index][1]
 
+    def __setitem__(self, index, module):
+        key = self._key_at(index)
+        setattr(self, key, module)
+
+    def __delitem__(self, index):
+        keys = list(self._modules)
+        if isinstance(index, slice):
+            for key in keys[index]:
+                delattr(self, key)
+        else:
+            delattr(self, self._key_at(index))
+        # PyTorch renumbers the remaining modules so str(i) stays the i-th one.
+        remaining = list(self._modules.values())
+        self._modules.clear()
+        for i, m in enumerate(remaining):
+            self._modules[str(i)] = m
+        Module._structure_version += 1
+
+    def _key_at(self, index):
+        keys = list(self._modules)
+        index = operator.index(index)
+        if not -len(keys) <= index < len(keys):
+            raise IndexError(f"index {index} is out of range")
+        return keys[index]
+
     def append(self, module: Module) -> "Sequential":
         self.add_module(str(len(self)), module)
         return self
+
+    def extend(self, sequential) -> "Sequential":
+        for m in sequential:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> "Sequential":
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        n = len(self._modules)
+        if not -n <= index <= n:
+            raise IndexError(f"Index out of range: {index}")
+        if index < 0:
+            index += n
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self._modules[str(i)] = m
+        Module._structure_version += 1
+        return self
+
+    def pop(self, key):
+        module = self[key]
+        del self[key]
+        return module
+
+    def __add__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return Sequential(*self, *other)
+
+
+def _abs_index(index, length: int, owner: str) -> int:
+    index = operator.index(index)
+    if not -length <= index < length:
+        raise IndexError(f"index {index} is out of range")
+    return index + length if index < 0 else index
+
+
+class ModuleList(Module):
+    """A list of modules, registered so parameters() and state_dict() see them ('0.weight', ...).
+    It has no forward: the owner decides how its modules are called."""
+
+    def __init__(self, modules: Iterable[Module] | None = None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return type(self)(list(self._modules.values())[index])
+        return self._modules[str(_abs_index(index, len(self), "ModuleList"))]
+
+    def __setitem__(self, index, module):
+        self.add_module(str(_abs_index(index, len(self), "ModuleList")), module)
+
+    def __delitem__(self, index):
+        keys = list(self._modules)
+        doomed = keys[index] if isinstance(index, slice) else [keys[_abs_index(index, len(keys), "ModuleList")]]
+        for key in doomed:
+            del self._modules[key]
+        remaining = list(self._modules.values())
+        self._modules.clear()
+        for i, m in enumerate(remaining):
+            self._modules[str(i)] = m
+        Module._structure_version += 1
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __add__(self, other):
+        return ModuleList(list(self) + list(other))
+
+    def insert(self, index: int, module: Module) -> None:
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+    def append(self, module: Module) -> "ModuleList":
+        self.add_module(str(len(self)), module)
+        return self
+
+    def pop(self, key=-1):
+        module = self[key]
+        del self[key]
+        return module
+
+    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+        if not isinstance(modules, Iterable) or isinstance(modules, Module) and not hasattr(modules, "__iter__"):
+            raise TypeError("ModuleList.extend should be called with an iterable, but got " + type(modules).__name__)
+        for m in list(modules):
+            self.append(m)
+        return self
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleList has no forward(); iterate over it and call each module")
+
+
+class ModuleDict(Module):
+    """An ordered dict of modules, registered under their keys."""
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable | None = None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+        Module._structure_version += 1
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def clear(self) -> None:
+        self._modules.clear()
+        Module._structure_version += 1
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
+
+    def update(self, modules) -> None:
+        if isinstance(modules, (Mapping, ModuleDict)):
+            for key, module in modules.items():
+                self[key] = module
+            return
+        if not isinstance(modules, Iterable):
+            raise TypeError("ModuleDict.update should be called with an iterable of key/value pairs, but got "
+                            + type(modules).__name__)
+        for index, pair in enumerate(modules):
+            if not isinstance(pair, Iterable) or isinstance(pair, str) or len(pair) != 2:
+                raise ValueError(f"ModuleDict update sequence element #{index} should be an iterable of length 2")
+            self[pair[0]] = pair[1]
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleDict has no forward(); look modules up by key and call them")
+
+
+def _as_parameter(value):
+    if isinstance(value, Parameter) or value is None:
+        return value
+    if isinstance(value, Tensor):
+        return Parameter(value)
+    raise TypeError(f"cannot assign '{type(value).__name__}' as a parameter (Tensor or Parameter expected)")
+
+
+class ParameterList(Module):
+    """A list of parameters registered as '0', '1', ... (plain Tensors become Parameters)."""
+
+    def __init__(self, values: Iterable | None = None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ParameterList(list(self)[index])
+        return self._parameters[str(_abs_index(index, len(self), "ParameterList"))]
+
+    def __setitem__(self, index, param):
+        self.register_parameter(str(_abs_index(index, len(self), "ParameterList")), _as_parameter(param))
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def __iadd__(self, parameters):
+        return self.extend(parameters)
+
+    def append(self, value) -> "ParameterList":
+        self.register_parameter(str(len(self)), _as_parameter(value))
+        return self
+
+    def extend(self, values) -> "ParameterList":
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise TypeError("ParameterList.extend should be called with an iterable, but got " + type(values).__name__)
+        for v in list(values):
+            self.append(v)
+        return self
+
+    def extra_repr(self) -> str:
+        lines = []
+        for i, p in enumerate(self):
+            size = "x".join(str(s) for s in p.shape)
+            lines.append(f"({i}): Parameter containing: [{_dtype_label(p)} of size {size}]")
+        return "\n".join(lines)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ParameterList has no forward()")
+
+
+class ParameterDict(Module):
+    """An ordered dict of parameters registered under their keys (plain Tensors become Parameters)."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str):
+        return self._parameters[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        if key in self._parameters:
+            self._parameters[key] = _as_parameter(value)
+            Module._structure_version += 1
+        else:
+            self.register_parameter(key, _as_parameter(value))
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[key]
+        Module._structure_version += 1
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def items(self):
+        return self._parameters.items()
+
+    def values(self):
+        return self._parameters.values()
+
+    def get(self, key, default=None):
+        return self._parameters.get(key, default)
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+    def clear(self) -> None:
+        self._parameters.clear()
+        Module._structure_version += 1
+
+    def update(self, parameters) -> None:
+        items = parameters.items() if isinstance(parameters, (Mapping, ParameterDict)) else parameters
+        for index, pair in enumerate(items):
+            if not isinstance(pair, Iterable) or isinstance(pair, str) or len(pair) != 2:
+                raise ValueError(f"ParameterDict update sequence element #{index} should be an iterable of length 2")
+            self[pair[0]] = pair[1]
+
+    def extra_repr(self) -> str:
+        lines = []
+        for k, p in self._parameters.items():
+            size = "x".join(str(s) for s in p.shape)
+            lines.append(f"({k}): Parameter containing: [{_dtype_label(p)} of size {size}]")
+        return "\n".join(lines)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ParameterDict has no forward()")
+
+
+def _dtype_label(p) -> str:
+    return "chainrule.float64" if p.dtype == _core.dtype.float64 else "chainrule.float32"

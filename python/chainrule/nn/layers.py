@@ -1,4 +1,4 @@
-"""Layers: Linear, the activations and Softmax/LogSoftmax."""
+"""Layers: Linear, the activations, Softmax/LogSoftmax, PReLU, Flatten and Unflatten."""
 from __future__ import annotations
 
 import math
@@ -10,6 +10,7 @@ from chainrule._core import Tensor
 from chainrule._tensor import as_tensor
 from chainrule.nn import functional as F
 from chainrule.nn import init
+from chainrule.nn import init as init_module
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
@@ -156,3 +157,176 @@ class LogSoftmax(Softmax):
 def _implicit_dim(x: Tensor) -> int:
     # PyTorch's legacy rule for dim=None: 0 for 0-D, 1-D and 3-D inputs, else 1.
     return 0 if x.ndim in (0, 1, 3) else 1
+
+
+# ---- more activations -----------------------------------------------------------------------------
+
+class SiLU(_Activation):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def _fn(self, x):
+        return F.silu(x)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class Mish(SiLU):
+    def _fn(self, x):
+        return F.mish(x)
+
+
+class Hardswish(SiLU):
+    def _fn(self, x):
+        return F.hardswish(x)
+
+
+class SELU(SiLU):
+    def _fn(self, x):
+        return F.selu(x)
+
+
+class ELU(_Activation):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.alpha = _number(type(self).__name__, "alpha", alpha)
+        self.inplace = inplace
+
+    def _fn(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class CELU(ELU):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(alpha, inplace)
+        if self.alpha == 0:
+            raise ValueError("CELU: alpha must not be 0")
+
+    def _fn(self, x):
+        return F.celu(x, self.alpha)
+
+
+class Softplus(_Activation):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta = _number("Softplus", "beta", beta)
+        self.threshold = _number("Softplus", "threshold", threshold)
+        if self.beta == 0:
+            raise ValueError("Softplus: beta must not be 0 (it divides the output)")
+
+    def _fn(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={_short(self.beta)}, threshold={_short(self.threshold)}"
+
+
+class Hardtanh(_Activation):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.min_val = _number(type(self).__name__, "min_val", min_val)
+        self.max_val = _number(type(self).__name__, "max_val", max_val)
+        if self.max_val <= self.min_val:
+            raise ValueError(f"{type(self).__name__}: max_val ({max_val}) must be greater than min_val ({min_val})")
+        self.inplace = inplace
+
+    def _fn(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+
+class ReLU6(Hardtanh):
+    def __init__(self, inplace: bool = False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class LogSigmoid(_Activation):
+    def _fn(self, x):
+        return F.logsigmoid(x)
+
+
+class Softsign(_Activation):
+    def _fn(self, x):
+        return F.softsign(x)
+
+
+class PReLU(Module):
+    """x for x > 0, a * x otherwise, with a learnable a: one value, or one per channel (dim 1)."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
+        super().__init__()
+        if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, np.integer)) or num_parameters < 1:
+            raise ValueError(f"PReLU: num_parameters must be a positive int, got {num_parameters!r}")
+        self.num_parameters = int(num_parameters)
+        self.init = _number("PReLU", "init", init)
+        self.weight = Parameter(_core.full([self.num_parameters], self.init, dtype=_float_dtype("PReLU", dtype)))
+
+    def reset_parameters(self) -> None:
+        init_module.constant_(self.weight, self.init)
+
+    def forward(self, input):
+        return F.prelu(_input(input, self.weight.dtype), self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class Flatten(Module):
+    """Merges dims start_dim..end_dim into one (by default all but the batch dim)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, input):
+        return F.flatten(_input(input, None), self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Splits dim into unflattened_size (a tuple of sizes; one may be -1)."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)) or not all(
+                isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in unflattened_size):
+            raise TypeError(f"Unflatten: unflattened_size must be a tuple of ints, got {unflattened_size!r}")
+        self.dim = dim
+        self.unflattened_size = tuple(unflattened_size)
+
+    def forward(self, input):
+        return F.unflatten(_input(input, None), self.dim, self.unflattened_size)
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+def _number(owner: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _short(value: float):
+    # PyTorch prints Softplus(beta=1.0, threshold=20.0) for the defaults given as floats.
+    return value
+
+
+def _float_dtype(owner: str, dtype):
+    dtype = _core.dtype.float32 if dtype is None else dtype
+    if not isinstance(dtype, _core.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"{owner}: dtype must be chainrule.float32 or chainrule.float64, got {dtype!r}")
+    return dtype

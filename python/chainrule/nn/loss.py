@@ -48,14 +48,14 @@ class _Loss(Module):
 
 
 class MSELoss(_Loss):
-    _functional = staticmethod(F.mse_loss)
+    _functional = staticmethod(_core.mse_loss)
 
     def forward(self, input, target):
         return F.mse_loss(*self._prepare(input, target), self.reduction)
 
 
 class L1Loss(_Loss):
-    _functional = staticmethod(F.l1_loss)
+    _functional = staticmethod(_core.l1_loss)
 
     def forward(self, input, target):
         return F.l1_loss(*self._prepare(input, target), self.reduction)
@@ -73,26 +73,66 @@ class HuberLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    _functional = staticmethod(F.binary_cross_entropy)
+    _functional = staticmethod(_core.binary_cross_entropy)
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(F._legacy_reduction(size_average, reduce, reduction, "BCELoss"))
+        self.register_buffer("weight", _optional_tensor(weight))
+        if weight is not None:
+            self._functional = None  # the weighted form is a composition, not the single C++ op
 
     def forward(self, input, target):
-        return F.binary_cross_entropy(*self._prepare(input, target), self.reduction)
+        return F.binary_cross_entropy(*self._prepare(input, target), weight=self.weight, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
-    _functional = staticmethod(F.binary_cross_entropy_with_logits)
+    """Sigmoid + binary cross-entropy in one stable formula; weight rescales each element and
+    pos_weight (broadcast along the last dim, one per class) the positive term."""
+
+    _functional = staticmethod(_core.binary_cross_entropy_with_logits)
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None):
+        super().__init__(F._legacy_reduction(size_average, reduce, reduction, "BCEWithLogitsLoss"))
+        self.register_buffer("weight", _optional_tensor(weight))
+        self.register_buffer("pos_weight", _optional_tensor(pos_weight))
+        if weight is not None or pos_weight is not None:
+            self._functional = None
 
     def forward(self, input, target):
-        return F.binary_cross_entropy_with_logits(*self._prepare(input, target), self.reduction)
+        return F.binary_cross_entropy_with_logits(*self._prepare(input, target), weight=self.weight,
+                                                  reduction=self.reduction, pos_weight=self.pos_weight)
 
 
 class CrossEntropyLoss(_Loss):
     """Fused log-softmax + negative log-likelihood over (N, C) logits.
 
     target: int64 class indices (N,), or class probabilities (N, C) of the input's dtype.
+    weight (C,) rescales classes, ignore_index drops samples whose target equals it, and
+    label_smoothing mixes the targets with the uniform distribution. Without them the loss is
+    one C++ op (and the native fit loop can run it).
     """
 
-    _functional = staticmethod(F.cross_entropy)
+    _functional = staticmethod(_core.cross_entropy)
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(F._legacy_reduction(size_average, reduce, reduction, "CrossEntropyLoss"))
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be between 0.0 and 1.0, got {label_smoothing!r}")
+        self.register_buffer("weight", _optional_tensor(weight))
+        self.ignore_index = int(ignore_index)
+        self.label_smoothing = float(label_smoothing)
+        if weight is not None or label_smoothing != 0.0 or ignore_index != -100:
+            self._functional = None
+
+    def __call__(self, input, target):
+        if self._functional is not None and type(input) is Tensor and type(target) is Tensor:
+            try:
+                return _core.cross_entropy(input, target, self.reduction)
+            except IndexError:
+                pass  # a target equal to the default ignore_index (-100) is dropped, not an error
+        return self.forward(input, target)
 
     def _prepare(self, input, target):
         input = _input(input, None)
@@ -107,4 +147,91 @@ class CrossEntropyLoss(_Loss):
         return input, target
 
     def forward(self, input, target):
-        return F.cross_entropy(*self._prepare(input, target), self.reduction)
+        return F.cross_entropy(*self._prepare(input, target), weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of class indices given log-probabilities (N, C) (e.g. LogSoftmax's
+    output), with class weight and ignore_index."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(F._legacy_reduction(size_average, reduce, reduction, "NLLLoss"))
+        self.register_buffer("weight", _optional_tensor(weight))
+        self.ignore_index = int(ignore_index)
+
+    _prepare = CrossEntropyLoss._prepare
+
+    def forward(self, input, target):
+        return F.nll_loss(*self._prepare(input, target), weight=self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(F._legacy_reduction(size_average, reduce, reduction, "SmoothL1Loss"))
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)):
+            raise TypeError(f"SmoothL1Loss: beta must be a number, got {type(beta).__name__}")
+        if beta < 0:
+            raise ValueError(f"SmoothL1Loss: beta must be non-negative (smooth_l1_loss does not support negative "
+                             f"values for beta), got beta={beta}")
+        self.beta = float(beta)
+
+    def forward(self, input, target):
+        return F.smooth_l1_loss(*self._prepare(input, target), reduction=self.reduction, beta=self.beta)
+
+
+class KLDivLoss(_Loss):
+    """KL divergence of target from input log-probabilities; use reduction='batchmean' for the
+    true KL divergence per sample."""
+
+    _REDUCTIONS = ("mean", "sum", "none", "batchmean")
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+        if reduction == "batchmean" and size_average is None and reduce is None:
+            super().__init__("mean")
+            self.reduction = "batchmean"
+        else:
+            super().__init__(F._legacy_reduction(size_average, reduce, reduction, "KLDivLoss"))
+        self.log_target = bool(log_target)
+
+    def forward(self, input, target):
+        return F.kl_div(*self._prepare(input, target), reduction=self.reduction, log_target=self.log_target)
+
+
+class PoissonNLLLoss(_Loss):
+    def __init__(self, log_input: bool = True, full: bool = False, size_average=None, eps: float = 1e-8,
+                 reduce=None, reduction: str = "mean"):
+        super().__init__(F._legacy_reduction(size_average, reduce, reduction, "PoissonNLLLoss"))
+        self.log_input = bool(log_input)
+        self.full = bool(full)
+        self.eps = float(eps)
+
+    def forward(self, log_input, target):
+        return F.poisson_nll_loss(*self._prepare(log_input, target), log_input=self.log_input, full=self.full,
+                                  eps=self.eps, reduction=self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+        super().__init__(reduction)
+        if not eps > 0:
+            raise ValueError(f"GaussianNLLLoss: eps must be positive, got {eps!r}")
+        self.full = bool(full)
+        self.eps = float(eps)
+
+    def __call__(self, input, target, var):
+        return self.forward(input, target, var)
+
+    def forward(self, input, target, var):
+        input, target = self._prepare(input, target)
+        return F.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)
+
+
+def _optional_tensor(value):
+    if value is None or isinstance(value, Tensor):
+        return value
+    return _input(np.ascontiguousarray(value), None)

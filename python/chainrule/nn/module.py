@@ -1,8 +1,9 @@
 """nn.Module: the base of every layer, with PyTorch's registration, traversal and state_dict."""
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -36,6 +37,12 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks_with_kwargs", set())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # ---- registration --------------------------------------------------------------------------
@@ -88,45 +95,141 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        Module._structure_version += 1
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"register_parameter: parameter name must be a non-empty string without '.', got {name!r}")
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        _check_member_name(self, "register_parameter", "parameter", name)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: expected nn.Parameter or None for '{name}', got {type(param).__name__}")
+        Module._structure_version += 1
         self._parameters[name] = param
 
-    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
-        Module._structure_version += 1
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """A tensor that belongs to the module's state but is not a parameter (BatchNorm's running
+        statistics). Persistent buffers appear in state_dict(); non-persistent ones do not."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        _check_member_name(self, "register_buffer", "buffer", name)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: expected a Tensor or None for '{name}', got {type(tensor).__name__}")
+        Module._structure_version += 1
         self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
 
     def add_module(self, name: str, module: "Module | None") -> None:
-        Module._structure_version += 1
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {type(module).__name__} is not a Module subclass")
         if not isinstance(name, str) or "." in name or not name:
             raise KeyError(f"add_module: module name must be a non-empty string without '.', got {name!r}")
+        if name in self.__dict__ and name not in self._modules:
+            raise KeyError(f"add_module: attribute '{name}' already exists")
+        Module._structure_version += 1
+        self._parameters.pop(name, None)
+        self._buffers.pop(name, None)
         self._modules[name] = module
+
+    def register_module(self, name: str, module: "Module | None") -> None:
+        self.add_module(name, module)
+
+    def get_submodule(self, target: str) -> "Module":
+        module = self
+        if target == "":
+            return module
+        for item in target.split("."):
+            if item not in module._modules or module._modules[item] is None:
+                raise AttributeError(f"{type(module).__name__} has no attribute `{item}`")
+            module = module._modules[item]
+        return module
 
     # ---- calling -------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        if not (d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"]):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
+        for hook_id, hook in list(self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        backward = _BackwardHookState(self) if self._backward_hooks else None
+        if backward is not None:
+            args = backward.wrap_inputs(args)
+        output = self.forward(*args, **kwargs)
+        for hook_id, hook in list(self._forward_hooks.items()):
+            if hook_id in self._forward_hooks_with_kwargs:
+                result = hook(self, args, kwargs, output)
+            else:
+                result = hook(self, args, output)
+            if result is not None:
+                output = result
+        if backward is not None:
+            output = backward.wrap_outputs(output)
+        return output
+
+    # ---- hooks ---------------------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> "RemovableHandle":
+        """hook(module, args) -> None or new args, called before forward() (with_kwargs:
+        hook(module, args, kwargs) -> None or (args, kwargs))."""
+        return self._add_hook("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> "RemovableHandle":
+        """hook(module, args, output) -> None or a replacement output, called after forward()
+        (with_kwargs: hook(module, args, kwargs, output))."""
+        return self._add_hook("_forward_hooks", "_forward_hooks_with_kwargs", hook, prepend, with_kwargs)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> "RemovableHandle":
+        """hook(module, grad_input, grad_output) -> None or replacement grad_input, called when the
+        gradients with respect to the module's Tensor inputs have been computed. grad_input and
+        grad_output are tuples with one entry per positional Tensor input / output (None where no
+        gradient flows)."""
+        return self._add_hook("_backward_hooks", None, hook, prepend, False)
+
+    def _add_hook(self, registry: str, kwargs_registry, hook, prepend: bool, with_kwargs: bool) -> "RemovableHandle":
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        # Hooks must see every call, so a module with hooks leaves nn.Sequential's fused chain.
+        Module._structure_version += 1
+        hooks = self.__dict__[registry]
+        handle = RemovableHandle(hooks, self.__dict__[kwargs_registry] if kwargs_registry else None)
+        hooks[handle.id] = hook
+        if with_kwargs:
+            self.__dict__[kwargs_registry].add(handle.id)
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def _has_hooks(self) -> bool:
+        d = self.__dict__
+        return bool(d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"])
 
     # ---- traversal -----------------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
         if memo is None:
             memo = set()
-        if id(self) in memo:
-            return
-        memo.add(id(self))
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
             if child is not None:
-                yield from child.named_modules(memo, prefix + ("." if prefix else "") + name)
+                yield from child.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
 
     def modules(self) -> Iterator["Module"]:
         for _, m in self.named_modules():
@@ -141,12 +244,13 @@ class Module:
         for _, child in self.named_children():
             yield child
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
         seen = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mod_prefix, module in modules:
             for name, p in module._parameters.items():
-                if p is None or id(p) in seen:
+                if p is None or (remove_duplicate and id(p) in seen):
                     continue
                 seen.add(id(p))
                 yield mod_prefix + ("." if mod_prefix else "") + name, p
@@ -155,20 +259,35 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        for mod_prefix, module in self.named_modules(prefix=prefix):
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        seen = set()
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for mod_prefix, module in modules:
             for name, b in module._buffers.items():
-                if b is not None:
-                    yield mod_prefix + ("." if mod_prefix else "") + name, b
+                if b is None or (remove_duplicate and id(b) in seen):
+                    continue
+                seen.add(id(b))
+                yield mod_prefix + ("." if mod_prefix else "") + name, b
 
-    def buffers(self) -> Iterator[Tensor]:
-        for _, b in self.named_buffers():
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
             yield b
+
+    def apply(self, fn) -> "Module":
+        """Calls fn(module) on every child (recursively, children first) and then on self, as
+        PyTorch does; the usual way to run nn.init over a model."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     # ---- modes and gradients -------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
+        """Sets training mode on this module and every submodule (Dropout drops and BatchNorm uses
+        batch statistics only in training mode)."""
         if not isinstance(mode, bool):
-            raise ValueError("train: mode must be a bool")
+            raise ValueError("training mode is expected to be boolean")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
@@ -241,7 +360,7 @@ class Module:
             if p is not None:
                 yield prefix + name, p
         for name, b in self._buffers.items():
-            if b is not None:
+            if b is not None and name not in self._non_persistent_buffers_set:
                 yield prefix + name, b
         for name, child in self._modules.items():
             if child is not None:
@@ -317,17 +436,129 @@ class Module:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._modules) | set(self._buffers))
 
 
-class _IncompatibleKeys:
-    """load_state_dict's result: (missing_keys, unexpected_keys), like PyTorch's named tuple."""
+class _IncompatibleKeys(NamedTuple):
+    """load_state_dict's result, PyTorch's named tuple (missing_keys, unexpected_keys)."""
 
-    def __init__(self, missing_keys, unexpected_keys):
-        self.missing_keys = missing_keys
-        self.unexpected_keys = unexpected_keys
-
-    def __iter__(self):
-        return iter((self.missing_keys, self.unexpected_keys))
+    missing_keys: list
+    unexpected_keys: list
 
     def __repr__(self):
         if not self.missing_keys and not self.unexpected_keys:
             return "<All keys matched successfully>"
         return f"_IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
+
+    __str__ = __repr__
+
+
+def _check_member_name(module: Module, fn: str, kind: str, name) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"{fn}: {kind} name should be a string, got {type(name).__name__}")
+    if not name or "." in name:
+        raise KeyError(f"{fn}: {kind} name must be a non-empty string without '.', got {name!r}")
+    registries = {"parameter": "_parameters", "buffer": "_buffers"}
+    if name in module.__dict__ or (kind == "parameter" and name in module._buffers) \
+            or (kind == "buffer" and name in module._parameters) or name in module._modules:
+        raise KeyError(f"{fn}: attribute '{name}' already exists")
+    del registries
+
+
+class RemovableHandle:
+    """Returned by the register_*_hook methods: handle.remove() unregisters the hook (also usable
+    as a context manager)."""
+
+    _next_id = itertools.count()
+
+    def __init__(self, hooks: OrderedDict, extra: set | None = None):
+        self.id = next(RemovableHandle._next_id)
+        self._hooks = hooks
+        self._extra = extra
+
+    def remove(self) -> None:
+        if self.id in self._hooks:
+            Module._structure_version += 1
+            del self._hooks[self.id]
+        if self._extra is not None:
+            self._extra.discard(self.id)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class _BackwardHookState:
+    """One call's full backward hooks: the module's Tensor inputs and outputs pass through identity
+    nodes whose backward reports the gradients. Once the gradient of the outputs has arrived and
+    every input that needs one has its gradient, the hooks run with (grad_input, grad_output) and
+    may replace grad_input."""
+
+    def __init__(self, module: Module):
+        self.module = module
+        self.input_slots: list = []  # positions of Tensor inputs that require grad
+        self.n_inputs = 0
+        self.grad_inputs: dict = {}
+        self.grad_outputs = None
+
+    def wrap_inputs(self, args):
+        self.n_inputs = sum(1 for a in args if isinstance(a, Tensor))
+        wrapped, position = [], 0
+        for a in args:
+            if isinstance(a, Tensor):
+                if a.requires_grad and _core.is_grad_enabled():
+                    slot = position
+                    self.input_slots.append(slot)
+                    a = _core._grad_hook_identity(a, lambda g, slot=slot: self._on_input_grad(slot, g))
+                position += 1
+            wrapped.append(a)
+        return tuple(wrapped)
+
+    def wrap_outputs(self, output):
+        if not _core.is_grad_enabled():
+            return output
+        single = isinstance(output, Tensor)
+        outputs = (output,) if single else tuple(output) if isinstance(output, (tuple, list)) else None
+        if outputs is None:
+            return output
+        self.grad_outputs = [None] * len(outputs)
+        self.n_outputs_pending = sum(1 for o in outputs if isinstance(o, Tensor) and o.requires_grad)
+        wrapped = []
+        for index, o in enumerate(outputs):
+            if isinstance(o, Tensor) and o.requires_grad:
+                o = _core._grad_hook_identity(o, lambda g, index=index: self._on_output_grad(index, g))
+            wrapped.append(o)
+        if single:
+            return wrapped[0]
+        return type(output)(wrapped)
+
+    def _on_output_grad(self, index, grad):
+        self.grad_outputs[index] = grad
+        self.n_outputs_pending -= 1
+        if self.n_outputs_pending == 0 and not self.input_slots:
+            # No input needs a gradient: the hooks run now, with grad_input all None (PyTorch's rule).
+            self._run_hooks()
+        return None
+
+    def _on_input_grad(self, slot, grad):
+        self.grad_inputs[slot] = grad
+        if len(self.grad_inputs) < len(self.input_slots):
+            return None
+        replaced = self._run_hooks()
+        if replaced is None:
+            return None
+        return replaced[slot]
+
+    def _run_hooks(self):
+        grad_input = tuple(self.grad_inputs.get(i) for i in range(self.n_inputs))
+        grad_output = tuple(self.grad_outputs or ())
+        result = None
+        for hook in list(self.module._backward_hooks.values()):
+            out = hook(self.module, grad_input if result is None else result, grad_output)
+            if out is not None:
+                out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+                if len(out) != len(grad_input):
+                    raise RuntimeError(f"backward hook returned an invalid number of grad_input, got {len(out)}, "
+                                       f"but expected {len(grad_input)}")
+                result = out
+        self._replaced = result
+        return result

@@ -17,6 +17,7 @@ ReduceLROnPlateau differs, as in PyTorch: it starts at ``last_epoch == 0`` witho
 and its ``step(metrics)`` takes the monitored value.
 """
 
+import bisect
 import math
 import numbers
 import types
@@ -31,6 +32,12 @@ __all__ = [
     "LinearLR",
     "LambdaLR",
     "ReduceLROnPlateau",
+    "PolynomialLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
+    "OneCycleLR",
+    "SequentialLR",
+    "ChainedScheduler",
 ]
 
 
@@ -118,12 +125,27 @@ class LRScheduler:
         # The initial step moves last_epoch to 0 (or last_epoch + 1 when resuming). While
         # `_is_initial` is set, the chainable schedules keep the lr they find: when resuming, the
         # optimizer already holds the lr of the epoch being restored.
+        self._initial_step()
+
+    def _initial_step(self):
+        """The step a scheduler takes when it is built (SequentialLR calls it again when it hands
+        over to this scheduler)."""
         self._step_count = 0
         self._is_initial = True
         try:
             self.step()
         finally:
             self._is_initial = False
+
+    def _update_lr(self, epoch):
+        """Jump to ``epoch`` (closed form where the schedule has one); SequentialLR restarts a
+        scheduler at epoch 0 with it."""
+        self.last_epoch = epoch
+        closed_form = getattr(self, "_get_closed_form_lr", None)
+        values = closed_form() if closed_form is not None else self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = _current_lrs(self.optimizer)
 
     def get_lr(self):
         """Return the lr of every param group for epoch ``last_epoch`` (called by ``step``)."""
@@ -174,6 +196,9 @@ class StepLR(LRScheduler):
             return _current_lrs(self.optimizer)
         return [lr * self.gamma for lr in _current_lrs(self.optimizer)]
 
+    def _get_closed_form_lr(self):
+        return [base_lr * self.gamma ** (self.last_epoch // self.step_size) for base_lr in self.base_lrs]
+
 
 class MultiStepLR(LRScheduler):
     """Multiply lr by ``gamma`` at each epoch in ``milestones``.
@@ -202,6 +227,10 @@ class MultiStepLR(LRScheduler):
             return _current_lrs(self.optimizer)
         return [lr * self.gamma ** hits for lr in _current_lrs(self.optimizer)]
 
+    def _get_closed_form_lr(self):
+        passed = sum(count for milestone, count in self.milestones.items() if milestone <= self.last_epoch)
+        return [base_lr * self.gamma ** passed for base_lr in self.base_lrs]
+
 
 class ExponentialLR(LRScheduler):
     """Multiply lr by ``gamma`` every epoch: lr = base_lr * gamma ** epoch."""
@@ -215,6 +244,9 @@ class ExponentialLR(LRScheduler):
         if self._is_initial:
             return _current_lrs(self.optimizer)
         return [lr * self.gamma for lr in _current_lrs(self.optimizer)]
+
+    def _get_closed_form_lr(self):
+        return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -248,6 +280,10 @@ class CosineAnnealingLR(LRScheduler):
                  / (1 + math.cos(math.pi * (epoch - 1) / period)))
         return [ratio * (lr - self.eta_min) + self.eta_min for lr in _current_lrs(self.optimizer)]
 
+    def _get_closed_form_lr(self):
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base_lr in self.base_lrs]
+
 
 class LinearLR(LRScheduler):
     """Scale lr linearly from ``start_factor * base_lr`` to ``end_factor * base_lr`` over
@@ -274,6 +310,11 @@ class LinearLR(LRScheduler):
         ratio = 1.0 + slope / (self.total_iters * self.start_factor
                                + (self.last_epoch - 1) * slope)
         return [lr * ratio for lr in lrs]
+
+    def _get_closed_form_lr(self):
+        progress = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
+                for base_lr in self.base_lrs]
 
 
 class LambdaLR(LRScheduler):
@@ -427,3 +468,366 @@ class ReduceLROnPlateau(LRScheduler):
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
                 group["lr"] = new_lr
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedules driven per iteration, and schedulers made of schedulers
+# ---------------------------------------------------------------------------------------------
+
+def _per_group(owner, name, value, groups):
+    """One value per param group: a number for all, or a list/tuple with one per group."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(groups):
+            raise ValueError(f"{owner}: expected {len(groups)} values for {name}, got {len(value)}")
+        return [float(v) for v in value]
+    if not _is_real(value):
+        raise ValueError(f"{owner}: {name} must be a number or a list of numbers, got {value!r}")
+    return [float(value)] * len(groups)
+
+
+def _momentum_key(owner, optimizer):
+    """'betas' when the optimizer keeps Adam's (beta1, beta2), 'momentum' when it has momentum;
+    PyTorch's cycle_momentum needs one of them."""
+    defaults = getattr(optimizer, "defaults", {})
+    if "betas" in defaults:
+        return "betas"
+    if "momentum" in defaults:
+        return "momentum"
+    raise ValueError(f"{owner}: optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+
+
+def _set_momentum(group, key, value):
+    if key == "betas":
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
+class PolynomialLR(LRScheduler):
+    """Decay lr to 0 over ``total_iters`` steps: lr = base_lr * (1 - t / total_iters) ** power,
+    then hold it."""
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters = _check_int("PolynomialLR", "total_iters", total_iters, 1)
+        self.power = _check_real("PolynomialLR", "power", power, "a finite number", lambda p: True)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _current_lrs(self.optimizer)
+        decay = ((1.0 - self.last_epoch / self.total_iters)
+                 / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return [lr * decay for lr in _current_lrs(self.optimizer)]
+
+    def _get_closed_form_lr(self):
+        return [base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+                for base_lr in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter 2017): cosine annealing from base_lr to ``eta_min`` over ``T_0``
+    steps, then a restart at base_lr; each period is ``T_mult`` times the previous one.
+    step(epoch) accepts a fractional epoch, as in PyTorch."""
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        owner = "CosineAnnealingWarmRestarts"
+        self.T_0 = _check_int(owner, "T_0", T_0, 1)
+        self.T_mult = _check_int(owner, "T_mult", T_mult, 1)
+        self.eta_min = _check_real(owner, "eta_min", eta_min, "a finite number", lambda e: True)
+        self.T_i = self.T_0
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base_lr in self.base_lrs]
+
+    def step(self, epoch=None):
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if not _is_real(epoch) or epoch < 0:
+                raise ValueError(f"CosineAnnealingWarmRestarts: epoch must be a non-negative number, got {epoch!r}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    # Which period the epoch falls in: T_0 (T_mult^n - 1) / (T_mult - 1) <= epoch.
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self._step_count += 1
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = _current_lrs(self.optimizer)
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith 2017): lr cycles between ``base_lr`` and ``max_lr``, rising
+    over ``step_size_up`` steps and falling over ``step_size_down``; momentum (or Adam's beta1)
+    cycles the other way between ``max_momentum`` and ``base_momentum``. Step it per batch.
+
+    mode: 'triangular' (constant amplitude), 'triangular2' (halved each cycle) or 'exp_range'
+    (scaled by gamma ** iteration); scale_fn overrides it (scale_mode 'cycle' or 'iterations').
+    """
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
+                 gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
+                 max_momentum=0.9, last_epoch=-1):
+        owner = "CyclicLR"
+        groups = _check_optimizer(owner, optimizer)
+        base_lrs = _per_group(owner, "base_lr", base_lr, groups)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group(owner, "max_lr", max_lr, groups)
+        up = _check_real(owner, "step_size_up", step_size_up, "a positive number", lambda s: s > 0)
+        down = up if step_size_down is None else _check_real(owner, "step_size_down", step_size_down,
+                                                             "a positive number", lambda s: s > 0)
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(f"{owner}: mode must be 'triangular', 'triangular2' or 'exp_range' (or give "
+                             f"scale_fn), got {mode!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"{owner}: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        self.mode = mode
+        self.gamma = _check_real(owner, "gamma", gamma, "a finite number", lambda g: True)
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else \
+            {"triangular": "cycle", "triangular2": "cycle", "exp_range": "iterations"}[mode]
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum:
+            self._momentum_key = _momentum_key(owner, optimizer)
+            self.use_beta1 = self._momentum_key == "betas"
+            self.base_momentums = _per_group(owner, "base_momentum", base_momentum, groups)
+            self.max_momentums = _per_group(owner, "max_momentum", max_momentum, groups)
+            if last_epoch == -1:
+                for high, low, group in zip(self.max_momentums, self.base_momentums, groups):
+                    _set_momentum(group, self._momentum_key, high)
+                    group["max_momentum"] = high
+                    group["base_momentum"] = low
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x):
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        scale_factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        # base_lrs is set after the initial step (which runs inside LRScheduler.__init__), as in PyTorch.
+        base_lrs = getattr(self, "base_lrs", None) or _current_lrs(self.optimizer)
+        lrs = [base_lr + (max_lr - base_lr) * scale_factor * scale
+               for base_lr, max_lr in zip(base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                _set_momentum(group, self._momentum_key, high - (high - low) * scale_factor * scale)
+        return lrs
+
+    def state_dict(self):
+        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_scale_fn_custom")}
+        fn = self._scale_fn_custom
+        state["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) else dict(fn.__dict__)
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        saved_fn = state.pop("_scale_fn_custom", None)
+        self.__dict__.update(state)
+        if saved_fn is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(saved_fn)
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin 2018): lr rises from max_lr / div_factor to ``max_lr`` over
+    the first ``pct_start`` of ``total_steps`` (or epochs * steps_per_epoch), then anneals to
+    initial_lr / final_div_factor; momentum (or beta1) moves the other way. Step it per batch;
+    stepping past total_steps raises, as in PyTorch. three_phase adds a symmetric descent to
+    initial_lr before the final annealing."""
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
+                 div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
+        owner = "OneCycleLR"
+        groups = _check_optimizer(owner, optimizer)
+        if total_steps is not None:
+            self.total_steps = _check_int(owner, "total_steps", total_steps, 1)
+        elif epochs is not None and steps_per_epoch is not None:
+            self.total_steps = (_check_int(owner, "epochs", epochs, 1)
+                                * _check_int(owner, "steps_per_epoch", steps_per_epoch, 1))
+        else:
+            raise ValueError(f"{owner}: You must define either total_steps OR (epochs AND steps_per_epoch)")
+        pct_start = _check_real(owner, "pct_start", pct_start, "a number in [0, 1]", lambda p: 0 <= p <= 1)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"{owner}: anneal_strategy must be one of 'cos' or 'linear', got {anneal_strategy!r}")
+        self.anneal_strategy = anneal_strategy
+        if three_phase:
+            self._phases = [
+                (float(pct_start * self.total_steps) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
+                 "max_momentum"),
+                (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+            ]
+        else:
+            self._phases = [
+                (float(pct_start * self.total_steps) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+            ]
+        max_lrs = _per_group(owner, "max_lr", max_lr, groups)
+        div_factor = _check_real(owner, "div_factor", div_factor, "a positive number", lambda d: d > 0)
+        final_div_factor = _check_real(owner, "final_div_factor", final_div_factor, "a positive number",
+                                       lambda d: d > 0)
+        if last_epoch == -1:
+            for group, top in zip(groups, max_lrs):
+                group["initial_lr"] = top / div_factor
+                group["max_lr"] = top
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum:
+            self._momentum_key = _momentum_key(owner, optimizer)
+            self.use_beta1 = self._momentum_key == "betas"
+            highs = _per_group(owner, "max_momentum", max_momentum, groups)
+            lows = _per_group(owner, "base_momentum", base_momentum, groups)
+            if last_epoch == -1:
+                for high, low, group in zip(highs, lows, groups):
+                    _set_momentum(group, self._momentum_key, high)
+                    group["max_momentum"] = high
+                    group["base_momentum"] = low
+        super().__init__(optimizer, last_epoch)
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self):
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR: Tried to step {step} times. The specified number of total steps is "
+                             f"{self.total_steps}")
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start_step = 0.0
+            for index, (end_step, lr_from, lr_to, m_from, m_to) in enumerate(self._phases):
+                if step <= end_step or index == len(self._phases) - 1:
+                    pct = (step - start_step) / (end_step - start_step)
+                    lrs.append(self._anneal(group[lr_from], group[lr_to], pct))
+                    if self.cycle_momentum:
+                        _set_momentum(group, self._momentum_key, self._anneal(group[m_from], group[m_to], pct))
+                    break
+                start_step = end_step
+        return lrs
+
+
+class SequentialLR(LRScheduler):
+    """Runs ``schedulers[0]`` until ``milestones[0]``, then ``schedulers[1]`` (restarted at its
+    epoch 0) until ``milestones[1]``, and so on; e.g. a LinearLR warm-up followed by cosine decay."""
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        owner = "SequentialLR"
+        groups = _check_optimizer(owner, optimizer)
+        schedulers = list(schedulers)
+        if not schedulers:
+            raise ValueError(f"{owner} expects at least one scheduler, but got no scheduler.")
+        for index, scheduler in enumerate(schedulers):
+            _check_child(owner, index, scheduler, optimizer)
+        milestones = list(milestones)
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"{owner}: expects number of schedulers provided to be one more than the number of "
+                             f"milestone points, but got number of schedulers {len(schedulers)} and the number of "
+                             f"milestones to be equal to {len(milestones)}")
+        self._schedulers = schedulers
+        self._milestones = milestones
+        self.last_epoch = _check_int(owner, "last_epoch", last_epoch, -1) + 1
+        self.optimizer = optimizer
+        for group in groups:
+            group["lr"] = group["initial_lr"]
+        # Undo the initial step each scheduler took when it was built, then take the first one's.
+        for scheduler in _leaves(self):
+            scheduler.last_epoch -= 1
+        first = self._schedulers[bisect.bisect_right(self._milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def step(self):
+        self.last_epoch += 1
+        index = bisect.bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[index]
+        if index > 0 and self._milestones[index - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+    def state_dict(self):
+        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        saved = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for scheduler, s in zip(self._schedulers, saved):
+            scheduler.load_state_dict(s)
+
+
+class ChainedScheduler(SequentialLR):
+    """Steps every scheduler in ``schedulers`` on each step(), so their effects multiply (e.g.
+    ConstantLR-style warm-up and ExponentialLR decay at once)."""
+
+    def __init__(self, schedulers, optimizer=None):
+        owner = "ChainedScheduler"
+        schedulers = list(schedulers)
+        if not schedulers:
+            raise ValueError(f"{owner} expects at least one scheduler to be chained, but got no scheduler.")
+        optimizer = optimizer or schedulers[0].optimizer
+        for index, scheduler in enumerate(schedulers):
+            _check_child(owner, index, scheduler, optimizer)
+        self._schedulers = schedulers
+        self.optimizer = optimizer
+        self._last_lr = _current_lrs(schedulers[-1].optimizer)
+
+    def step(self):
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = _current_lrs(self._schedulers[-1].optimizer)
+
+
+def _check_child(owner, index, scheduler, optimizer):
+    if not hasattr(scheduler, "optimizer"):
+        raise TypeError(f"{owner}: the scheduler at index {index} should have `optimizer` as its attribute.")
+    if isinstance(scheduler, ReduceLROnPlateau):
+        raise ValueError(f"{owner} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs "
+                         f"to be specified when calling `step`, but got one at index {index} in the given "
+                         "schedulers sequence.")
+    if scheduler.optimizer is not optimizer:
+        raise ValueError(f"{owner} expects all schedulers to belong to the same optimizer, but got scheduler "
+                         f"{type(scheduler).__name__} at index {index} with a different optimizer")
+
+
+def _leaves(scheduler):
+    if hasattr(scheduler, "_schedulers"):
+        for child in scheduler._schedulers:
+            yield from _leaves(child)
+    elif hasattr(scheduler, "last_epoch"):
+        yield scheduler
