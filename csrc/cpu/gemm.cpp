@@ -117,7 +117,8 @@ MicroKernel<float> micro_kernel_for<float>(Isa isa) {
 #if CHAINRULE_HAVE_X86_ISA
     if (isa == Isa::Avx512) return {detail::gemm_f32_6x64__avx512, detail::kAvx512F32Rows, detail::kAvx512F32Cols,
                                     detail::pack_transposed_f32__avx512};
-    if (isa == Isa::Avx2) return {detail::gemm_f32_6x16__avx2, detail::kAvx2F32Rows, detail::kAvx2F32Cols, nullptr};
+    if (isa == Isa::Avx2) return {detail::gemm_f32_6x16__avx2, detail::kAvx2F32Rows, detail::kAvx2F32Cols,
+                                  detail::pack_transposed_f32__avx2};
 #endif
     return {scalar_tile<float>, kScalarRows, kScalarCols, nullptr};
 }
@@ -127,7 +128,8 @@ MicroKernel<double> micro_kernel_for<double>(Isa isa) {
 #if CHAINRULE_HAVE_X86_ISA
     if (isa == Isa::Avx512) return {detail::gemm_f64_6x32__avx512, detail::kAvx512F64Rows, detail::kAvx512F64Cols,
                                     detail::pack_transposed_f64__avx512};
-    if (isa == Isa::Avx2) return {detail::gemm_f64_6x8__avx2, detail::kAvx2F64Rows, detail::kAvx2F64Cols, nullptr};
+    if (isa == Isa::Avx2) return {detail::gemm_f64_6x8__avx2, detail::kAvx2F64Rows, detail::kAvx2F64Cols,
+                                  detail::pack_transposed_f64__avx2};
 #endif
     return {scalar_tile<double>, kScalarRows, kScalarCols, nullptr};
 }

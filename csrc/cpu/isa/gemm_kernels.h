@@ -50,5 +50,9 @@ void pack_transposed_f32__avx512(const float* b, int64_t ldb, int64_t k_len, int
                                  int64_t out_k_stride);
 void pack_transposed_f64__avx512(const double* b, int64_t ldb, int64_t k_len, int cols, double* out,
                                  int64_t out_k_stride);
+void pack_transposed_f32__avx2(const float* b, int64_t ldb, int64_t k_len, int cols, float* out,
+                               int64_t out_k_stride);
+void pack_transposed_f64__avx2(const double* b, int64_t ldb, int64_t k_len, int cols, double* out,
+                               int64_t out_k_stride);
 
 }  // namespace chainrule::cpu::detail
