@@ -296,13 +296,19 @@ Blocking choose_blocking(const Problem<T>& p, const MicroKernel<T>& kern) {
     const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
     const bool small = flop < kSupMaxFlop;
     // The kernel can read op(A) in place (a broadcast per row and k, either layout), and a packed
-    // A block only pays for itself when many B panels sweep it. op(A) = A is read in place: its
-    // mr rows are mr sequential streams, and packing them lost 0-15% on every Linear shape
-    // (CPU time, one thread; worst at dX, K = 4096, where each thread re-packed all of A).
+    // A block only pays for itself when many B panels sweep it. With the wide AVX-512 tiles,
+    // op(A) = A is read in place: its mr rows are mr sequential streams, and packing them lost
+    // 0-15% on every Linear shape (CPU time, one thread; worst at dX, K = 4096, where each thread
+    // re-packed all of A).
     // op(A) = A^T is packed once N is large: read in place its panel is one line per k at a
     // stride of lda, which for a power-of-two lda maps every k to a few L1/L2 sets (the dW shapes
     // lost 10-15% without it). Below kPackAMinN columns too few B panels sweep the copy.
-    bl.pack_a = !small && p.ta == Trans::Yes && p.N >= kPackAMinN;
+    // A narrow register tile (at most one cache line of C per row: AVX2's 6x16 float and 6x8
+    // double, NEON, scalar) sweeps each A panel with many more B panels, and its kernel's k-loop
+    // is short enough that the mr strided A streams show: packing A paid for itself on the AVX2
+    // machine for the fwd and dW shapes (+10-35% in CPU time, one thread) and was even on dX.
+    const bool narrow_tile = int64_t(kern.nr) * int64_t(sizeof(T)) <= 64;
+    bl.pack_a = !small && (narrow_tile || (p.ta == Trans::Yes && p.N >= kPackAMinN));
     // op(B) = B^T must be packed (the kernel wants rows of op(B) contiguous). op(B) = B is read in
     // place only when small: a B block read in place is kc row runs ldb apart, which thrash L2
     // sets and the TLB for a power-of-two ldb; the packed copy is one contiguous run.
