@@ -304,11 +304,12 @@ Blocking choose_blocking(const Problem<T>& p, const MicroKernel<T>& kern) {
     // stride of lda, which for a power-of-two lda maps every k to a few L1/L2 sets (the dW shapes
     // lost 10-15% without it). Below kPackAMinN columns too few B panels sweep the copy.
     // A narrow register tile (at most one cache line of C per row: AVX2's 6x16 float and 6x8
-    // double, NEON, scalar) sweeps each A panel with many more B panels, and its kernel's k-loop
-    // is short enough that the mr strided A streams show: packing A paid for itself on the AVX2
-    // machine for the fwd and dW shapes (+10-35% in CPU time, one thread) and was even on dX.
+    // double, NEON, scalar) sweeps each A panel with several times more B panels, so op(A) = A^T
+    // is packed at any N: on the AVX2 machine the dW shapes with N < 1024 gained up to 2x in
+    // float64 (CPU time, one thread). Packing op(A) = A as well measured mixed there (dX lost
+    // 10-20% in float64), so it stays in place.
     const bool narrow_tile = int64_t(kern.nr) * int64_t(sizeof(T)) <= 64;
-    bl.pack_a = !small && (narrow_tile || (p.ta == Trans::Yes && p.N >= kPackAMinN));
+    bl.pack_a = !small && p.ta == Trans::Yes && (narrow_tile || p.N >= kPackAMinN);
     // op(B) = B^T must be packed (the kernel wants rows of op(B) contiguous). op(B) = B is read in
     // place only when small: a B block read in place is kc row runs ldb apart, which thrash L2
     // sets and the TLB for a power-of-two ldb; the packed copy is one contiguous run.
