@@ -58,3 +58,21 @@ def settle() -> None:
     """Let the previous library's idle threads go to sleep before timing the next one."""
     import time
     time.sleep(SETTLE_SECONDS)
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (platform.processor() is often empty or only the architecture)."""
+    import platform
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.split(":")[0].strip() in ("model name", "Model", "Hardware"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """'CPU model, N CPUs', for the header of every benchmark table."""
+    return f"{cpu_model()}, {os.cpu_count()} CPUs"

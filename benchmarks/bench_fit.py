@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -97,7 +96,9 @@ def main():
         torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
-    results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
+    print(f"chainrule {cr.config()['cpu_isa']} path, torch {getattr(torch, '__version__', '-')} eager; "
+          f"{args.threads} threads; {_environment.machine()}")
+    results = {"machine": _environment.machine(), "threads": args.threads,
                "chainrule": cr.config(), "torch": getattr(torch, "__version__", None), "workloads": {}}
     print(f"{'workload':8}  {'fit native':>12}  {'cr Python loop':>14}  {'torch eager':>12}  "
           f"{'native/torch':>12}  {'native/py':>9}   (steps per second, median epoch)")

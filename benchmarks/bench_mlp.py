@@ -9,9 +9,12 @@ The workloads are those of /work/shared/PERF.md:
     wide   1024-4096-4096-1024 ReLU, batch 512, MSE
 
 Columns: chainrule (PyTorch-style code), the NumPy baseline (python/chainrule/baseline.py, the seed's
-equations with NumPy arrays) and PyTorch when it is importable. All run in one process with the same
-thread count, interleaved in rounds so that a noisy machine slows them alike; the table gives median
-step times and the ratios t(numpy)/t(chainrule) and t(torch)/t(chainrule) (above 1: chainrule faster).
+equations with NumPy arrays), PyTorch eager when it is importable, and JAX with the whole step
+(forward, loss, gradients, SGD update) under one jax.jit when jax is importable (never a dependency).
+All run in one process with the same thread count, interleaved in rounds so that a noisy machine
+slows them alike; the table gives median step times and the ratios t(peer)/t(chainrule) (above 1:
+chainrule faster). The header names the machine: CPU model, chainrule's ISA path, threads and the
+peers' versions, with the kernel OpenBLAS chose (threadpoolctl).
 
     python benchmarks/bench_mlp.py                       # all workloads, 2 threads, float32
     python benchmarks/bench_mlp.py --workloads seed,mnist --threads 1 --json results.json
@@ -45,7 +48,7 @@ from typing import Callable  # noqa: E402
 import numpy as np  # noqa: E402
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
-LIBRARIES = ("chainrule", "numpy", "torch")
+LIBRARIES = ("chainrule", "numpy", "torch", "jax")
 LEARNING_RATE = 1e-3  # small, so thousands of steps on fixed data neither diverge nor reach NaN
 _blas_limits = None  # threadpoolctl's limit on NumPy's BLAS threads, held for the whole run
 
@@ -143,6 +146,41 @@ def make_torch_runner(torch, workload: Workload, dtype: np.dtype, X, target, ini
         return loss
 
     return Runner("torch", step, float(step().item()))
+
+
+def make_jax_runner(jax, workload: Workload, dtype: np.dtype, X, target, initial_parameters) -> Runner:
+    """The step as JAX users write it: a pure function of (parameters, batch) under jax.jit that
+    returns the updated parameters and the loss. The parameters stay on the device between steps."""
+    jnp = jax.numpy
+    if dtype == np.float64:
+        jax.config.update("jax_enable_x64", True)
+    layers = len(workload.sizes) - 1
+
+    def loss_of(parameters, x, y):
+        a = x
+        for index in range(layers):
+            weight, bias = parameters[2 * index], parameters[2 * index + 1]
+            a = a @ weight.T + bias
+            if index < layers - 1:
+                a = jnp.maximum(a, 0)
+        if workload.loss == "mse":
+            return jnp.mean((a - y) ** 2)
+        log_probabilities = jax.nn.log_softmax(a, axis=-1)
+        return -jnp.mean(jnp.take_along_axis(log_probabilities, y[:, None], axis=-1))
+
+    @jax.jit
+    def train_step(parameters, x, y):
+        loss, grads = jax.value_and_grad(loss_of)(parameters, x, y)
+        return [p - LEARNING_RATE * g for p, g in zip(parameters, grads)], loss
+
+    state = {"parameters": [jnp.asarray(p) for p in initial_parameters]}
+    x, y = jnp.asarray(X), jnp.asarray(target)
+
+    def step():
+        state["parameters"], loss = train_step(state["parameters"], x, y)
+        return loss.block_until_ready()
+
+    return Runner("jax", step, float(step()))
 
 
 def make_chainrule_runner(chainrule, workload: Workload, dtype: np.dtype, X, target) -> Runner:
@@ -354,6 +392,16 @@ def main() -> int:
     except ImportError as error:
         torch = None
         print(f"torch: skipped ({error})")
+    if threads == 1:  # XLA's CPU client otherwise runs its own thread pool
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    try:
+        import jax
+
+        jax_version = f"jax {jax.__version__} ({jax.default_backend()}, whole step under jax.jit)"
+    except ImportError as error:
+        jax = None
+        jax_version = f"jax: skipped ({error})"
     try:
         import chainrule
 
@@ -368,8 +416,11 @@ def main() -> int:
     if removed:
         print(f"  (ran without {removed}, which slow OpenBLAS down)")
     if torch is not None:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"dtype {dtype}, {threads} threads, {platform.processor() or platform.machine()}\n")
+        print(f"torch {torch.__version__} eager, {torch.get_num_threads()} threads")
+    print(jax_version)
+    isa = chainrule.config()["cpu_isa"] if chainrule is not None else "-"
+    machine = _environment.machine()
+    print(f"chainrule {isa} path; dtype {dtype}, {threads} threads; {machine}\n")
 
     results = []
     for name in arguments.workloads.split(","):
@@ -393,6 +444,14 @@ def main() -> int:
                 print(
                     f"{name}: WARNING first loss differs: numpy {numpy_runner.first_loss}, "
                     f"torch {torch_runner.first_loss}"
+                )
+        if jax is not None:
+            jax_runner = make_jax_runner(jax, workload, dtype, X, target, numpy_runner.initial_parameters)
+            runners.append(jax_runner)
+            if not math.isclose(jax_runner.first_loss, numpy_runner.first_loss, rel_tol=1e-3):
+                print(
+                    f"{name}: WARNING first loss differs: numpy {numpy_runner.first_loss}, "
+                    f"jax {jax_runner.first_loss}"
                 )
         timings = time_runners(runners, arguments.repeat, arguments.seconds)
         for runner in runners:
@@ -419,8 +478,10 @@ def main() -> int:
         "chainrule",
         "numpy",
         "torch",
+        "jax",
         "numpy/chainrule",
         "torch/chainrule",
+        "jax/chainrule",
     )
     rows = []
     for name in arguments.workloads.split(","):
@@ -433,10 +494,12 @@ def main() -> int:
                 *(format_seconds(times[library]) for library in LIBRARIES),
                 format_ratio(times["numpy"], times["chainrule"]),
                 format_ratio(times["torch"], times["chainrule"]),
+                format_ratio(times["jax"], times["chainrule"]),
             )
         )
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    print("\nmedian time per training step (ratios above 1: chainrule is faster)")
+    print(f"\nmedian time per training step (ratios above 1: chainrule is faster); chainrule {isa} path, "
+          f"{threads} threads, {machine}")
     for row in (header, *rows):
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
     print(
@@ -463,7 +526,10 @@ def main() -> int:
             "removed_environment": removed,
             "threadpools": pools,
             "torch": getattr(torch, "__version__", None),
+            "jax": getattr(jax, "__version__", None),
             "chainrule": getattr(chainrule, "__version__", None) if chainrule is not None else None,
+            "chainrule_isa": isa,
+            "cpu": machine,
             "python": platform.python_version(),
             "machine": platform.machine(),
             "results": results,

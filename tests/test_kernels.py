@@ -2,6 +2,7 @@
 the fused dense chain (GEMM epilogues) against the unfused ops, determinism across thread counts,
 and the CHAINRULE_ISA override."""
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,8 @@ import chainrule.nn.functional as F
 import chainrule.optim as optim
 from chainrule import _core
 
-ISAS = ["scalar", "avx2", "avx512"]
+# Lowest first: a path the CPU lacks falls back to a lower one of the same family.
+ISAS = ["scalar", "neon"] if platform.machine().lower() in ("aarch64", "arm64") else ["scalar", "avx2", "avx512"]
 DTYPES = [np.float32, np.float64]
 
 

@@ -13,8 +13,9 @@ namespace {
 cpu::Isa parse_isa(const std::string& name) {
   if (name == "avx512") return cpu::Isa::Avx512;
   if (name == "avx2") return cpu::Isa::Avx2;
+  if (name == "neon") return cpu::Isa::Neon;
   if (name == "scalar") return cpu::Isa::Scalar;
-  throw ValueError("_gemm: isa must be 'avx512', 'avx2', 'scalar', 'reference' or '' (the active one), got '" +
+  throw ValueError("_gemm: isa must be 'avx512', 'avx2', 'neon', 'scalar', 'reference' or '' (the active one), got '" +
                    name + "'");
 }
 

@@ -20,17 +20,33 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <new>
 #include <string>
 #include <type_traits>
 
 #include "isa/gemm_kernels.h"
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
 #ifndef CHAINRULE_HAVE_X86_ISA
 #if defined(__x86_64__) || defined(_M_X64)
 #define CHAINRULE_HAVE_X86_ISA 1
 #else
 #define CHAINRULE_HAVE_X86_ISA 0
+#endif
+#endif
+// Advanced SIMD is part of every AArch64 CPU: the NEON kernels need no run-time check.
+#ifndef CHAINRULE_HAVE_NEON_ISA
+#if defined(__aarch64__) || defined(_M_ARM64)
+#define CHAINRULE_HAVE_NEON_ISA 1
+#else
+#define CHAINRULE_HAVE_NEON_ISA 0
 #endif
 #endif
 
@@ -51,22 +67,38 @@ Isa best_supported_isa() {
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
 #endif
+#if CHAINRULE_HAVE_NEON_ISA
+    return Isa::Neon;
+#endif
     return Isa::Scalar;
+}
+
+bool supported(Isa isa, Isa best) {
+    switch (isa) {
+        case Isa::Scalar: return true;
+        case Isa::Avx2: return best == Isa::Avx2 || best == Isa::Avx512;  // AVX-512 machines have AVX2
+        case Isa::Avx512: return best == Isa::Avx512;
+        case Isa::Neon: return best == Isa::Neon;
+    }
+    return false;
 }
 
 Isa clamp_to_supported(Isa wanted) {
     static const Isa best = best_supported_isa();
-    return static_cast<int>(wanted) <= static_cast<int>(best) ? wanted : best;
+    return supported(wanted, best) ? wanted : best;
 }
 
-// CHAINRULE_ISA=avx512|avx2|scalar forces a path for testing; one the CPU lacks falls back.
+// CHAINRULE_ISA=avx512|avx2|neon|scalar forces a path for testing; one the CPU lacks falls back
+// to the best it has.
 Isa isa_at_startup() {
-    Isa wanted = Isa::Avx512;
+    Isa wanted = best_supported_isa();
     if (const char* env = std::getenv("CHAINRULE_ISA")) {
         std::string name(env);
         for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         if (name == "scalar") wanted = Isa::Scalar;
         if (name == "avx2") wanted = Isa::Avx2;
+        if (name == "avx512") wanted = Isa::Avx512;
+        if (name == "neon") wanted = Isa::Neon;
     }
     return clamp_to_supported(wanted);
 }
@@ -117,7 +149,11 @@ MicroKernel<float> micro_kernel_for<float>(Isa isa) {
 #if CHAINRULE_HAVE_X86_ISA
     if (isa == Isa::Avx512) return {detail::gemm_f32_6x64__avx512, detail::kAvx512F32Rows, detail::kAvx512F32Cols,
                                     detail::pack_transposed_f32__avx512};
-    if (isa == Isa::Avx2) return {detail::gemm_f32_6x16__avx2, detail::kAvx2F32Rows, detail::kAvx2F32Cols, nullptr};
+    if (isa == Isa::Avx2) return {detail::gemm_f32_6x16__avx2, detail::kAvx2F32Rows, detail::kAvx2F32Cols,
+                                  detail::pack_transposed_f32__avx2};
+#endif
+#if CHAINRULE_HAVE_NEON_ISA
+    if (isa == Isa::Neon) return {detail::gemm_f32_8x12__neon, detail::kNeonF32Rows, detail::kNeonF32Cols, nullptr};
 #endif
     return {scalar_tile<float>, kScalarRows, kScalarCols, nullptr};
 }
@@ -127,7 +163,11 @@ MicroKernel<double> micro_kernel_for<double>(Isa isa) {
 #if CHAINRULE_HAVE_X86_ISA
     if (isa == Isa::Avx512) return {detail::gemm_f64_6x32__avx512, detail::kAvx512F64Rows, detail::kAvx512F64Cols,
                                     detail::pack_transposed_f64__avx512};
-    if (isa == Isa::Avx2) return {detail::gemm_f64_6x8__avx2, detail::kAvx2F64Rows, detail::kAvx2F64Cols, nullptr};
+    if (isa == Isa::Avx2) return {detail::gemm_f64_6x8__avx2, detail::kAvx2F64Rows, detail::kAvx2F64Cols,
+                                  detail::pack_transposed_f64__avx2};
+#endif
+#if CHAINRULE_HAVE_NEON_ISA
+    if (isa == Isa::Neon) return {detail::gemm_f64_8x6__neon, detail::kNeonF64Rows, detail::kNeonF64Cols, nullptr};
 #endif
     return {scalar_tile<double>, kScalarRows, kScalarCols, nullptr};
 }
@@ -152,14 +192,81 @@ struct Problem {
     int64_t a_k_stride() const { return ta == Trans::No ? 1 : lda; }
 };
 
-// Cache budgets. The bench machine (lscpu / sysfs, a Zen 5-class EPYC with full 512-bit FMA pipes,
-// not PERF.md's Zen 4): L1d 48 KiB, L2 1 MiB per core, L3 32 MiB shared by the two cores.
-// kc = 512 (was 256) halves the C tile reloads per flop; measured single-thread in CPU time
-// (immune to the other tenants' scheduling) it gained 2-5% on the large fwd / dX / dW shapes
-// and was even elsewhere, float and double.
-constexpr int64_t kKcMax = 512;                   // reduction block: C is re-read K / kc times
-constexpr int64_t kBBlockBytes = 512 * 1024;      // packed B block kc x nc: half of L2
-constexpr int64_t kABlockBytes = 2 * 1024 * 1024;  // packed A block mc x kc: a slice of L3
+// ---------------------------------------------------------------- cache budgets
+
+// Per-core data cache sizes in bytes, as the OS reports them (sysconf, else sysfs, else macOS's
+// sysctl); a level it does not report gets a size typical of current CPUs.
+struct CacheSizes {
+    int64_t l1d = 32 * 1024, l2 = 512 * 1024, l3 = 8 * 1024 * 1024;
+};
+
+int64_t sysfs_cache_size(int level) {
+#if defined(__linux__)
+    for (int index = 0; index < 8; ++index) {
+        const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+        std::ifstream level_file(dir + "level"), type_file(dir + "type"), size_file(dir + "size");
+        int found_level = 0;
+        std::string type, size;
+        if (!(level_file >> found_level) || !(type_file >> type) || !(size_file >> size)) continue;
+        if (found_level != level || type == "Instruction" || size.empty()) continue;
+        int64_t bytes = std::atoll(size.c_str());
+        const char unit = size.back();
+        if (unit == 'K') bytes *= 1024;
+        if (unit == 'M') bytes *= 1024 * 1024;
+        return bytes;
+    }
+#endif
+    (void)level;
+    return 0;
+}
+
+CacheSizes query_cache_sizes() {
+    CacheSizes sizes;
+    int64_t reported[3] = {0, 0, 0};
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) && defined(_SC_LEVEL3_CACHE_SIZE)
+    reported[0] = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    reported[1] = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    reported[2] = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#elif defined(__APPLE__)
+    const char* names[3] = {"hw.l1dcachesize", "hw.l2cachesize", "hw.l3cachesize"};
+    for (int i = 0; i < 3; ++i) {
+        int64_t value = 0;
+        size_t length = sizeof(value);
+        if (sysctlbyname(names[i], &value, &length, nullptr, 0) == 0) reported[i] = value;
+    }
+#endif
+    for (int level = 1; level <= 3; ++level)
+        if (reported[level - 1] <= 0) reported[level - 1] = sysfs_cache_size(level);
+    // Reject nonsense (some hypervisors report 0 or absurd values) rather than block for it.
+    if (reported[0] >= 8 * 1024 && reported[0] <= 1024 * 1024) sizes.l1d = reported[0];
+    if (reported[1] >= 64 * 1024 && reported[1] <= 64 * 1024 * 1024) sizes.l2 = reported[1];
+    if (reported[2] >= 1024 * 1024 && reported[2] <= 4096ll * 1024 * 1024) sizes.l3 = reported[2];
+    return sizes;
+}
+
+const CacheSizes& cache_sizes() {
+    static const CacheSizes sizes = query_cache_sizes();
+    return sizes;
+}
+
+// Blocking from the cache sizes (the Goto/BLIS rules, PERF.md):
+//   kc  the A micro-panel (mr x kc) stays in half of L1 while B panels stream past it; at most
+//       512 (C is re-read K / kc times; 512 measured 2-5% faster than 256 on the large shapes with
+//       a 48 KiB L1) and at least 128.
+//   B block (kc x nc) in half of L2, the rest of L2 for the A panel, C and the prefetch stream.
+//   A block (mc x kc) in a slice of the shared L3 (1/16: the cores and the B blocks share it).
+// The machines these were measured on: L1d 48 KiB / L2 1 MiB (AVX-512 EPYC) and L1d 32 KiB /
+// L2 512 KiB (AVX2 EPYC), so kc is 512 for float on both, and the B block 512 or 256 KiB.
+template <typename T>
+int64_t kc_max(int mr) {
+    const int64_t from_l1 = cache_sizes().l1d / 2 / (int64_t(mr) * int64_t(sizeof(T)));
+    return std::clamp<int64_t>(from_l1 / 16 * 16, 128, 512);
+}
+int64_t b_block_bytes() { return cache_sizes().l2 / 2; }
+// Capped at 2 MiB: A is read from L3 once per B block whatever its size, and a larger block only
+// grows every thread's packing buffer.
+int64_t a_block_bytes() { return std::clamp<int64_t>(cache_sizes().l3 / 16, cache_sizes().l2, 2 * 1024 * 1024); }
+
 constexpr double kParallelMinFlop = 2.0e6;        // below this a fork/join costs more than it saves
 constexpr double kSupMaxFlop = 8.0e6;             // below this, packing overhead would dominate
 constexpr int64_t kPackAMinN = 1024;              // columns that amortise packing A (see below)
@@ -176,25 +283,33 @@ struct Blocking {
 template <typename T>
 Blocking choose_blocking(const Problem<T>& p, const MicroKernel<T>& kern) {
     Blocking bl{};
-    // Equal-sized k blocks, so a K just above kKcMax does not leave a sliver block. Depends on K
+    // Equal-sized k blocks, so a K just above kc_max does not leave a sliver block. Depends on K
     // only: the thread count must never change how the reduction is cut.
-    const int64_t k_blocks = std::max<int64_t>(1, (p.K + kKcMax - 1) / kKcMax);
+    const int64_t kc_limit = kc_max<T>(kern.mr);
+    const int64_t k_blocks = std::max<int64_t>(1, (p.K + kc_limit - 1) / kc_limit);
     bl.kc = std::max<int64_t>(1, (p.K + k_blocks - 1) / k_blocks);
-    const int64_t nc_from_cache = kBBlockBytes / (bl.kc * int64_t(sizeof(T)));
+    const int64_t nc_from_cache = b_block_bytes() / (bl.kc * int64_t(sizeof(T)));
     bl.nc = std::max<int64_t>(kern.nr, nc_from_cache / kern.nr * kern.nr);
-    const int64_t mc_from_cache = kABlockBytes / (bl.kc * int64_t(sizeof(T)));
+    const int64_t mc_from_cache = a_block_bytes() / (bl.kc * int64_t(sizeof(T)));
     bl.mc = std::max<int64_t>(kern.mr, mc_from_cache / kern.mr * kern.mr);
 
     const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
     const bool small = flop < kSupMaxFlop;
     // The kernel can read op(A) in place (a broadcast per row and k, either layout), and a packed
-    // A block only pays for itself when many B panels sweep it. op(A) = A is read in place: its
-    // mr rows are mr sequential streams, and packing them lost 0-15% on every Linear shape
-    // (CPU time, one thread; worst at dX, K = 4096, where each thread re-packed all of A).
+    // A block only pays for itself when many B panels sweep it. With the wide AVX-512 tiles,
+    // op(A) = A is read in place: its mr rows are mr sequential streams, and packing them lost
+    // 0-15% on every Linear shape (CPU time, one thread; worst at dX, K = 4096, where each thread
+    // re-packed all of A).
     // op(A) = A^T is packed once N is large: read in place its panel is one line per k at a
     // stride of lda, which for a power-of-two lda maps every k to a few L1/L2 sets (the dW shapes
     // lost 10-15% without it). Below kPackAMinN columns too few B panels sweep the copy.
-    bl.pack_a = !small && p.ta == Trans::Yes && p.N >= kPackAMinN;
+    // A narrow register tile (at most one cache line of C per row: AVX2's 6x16 float and 6x8
+    // double, NEON, scalar) sweeps each A panel with several times more B panels, so op(A) = A^T
+    // is packed at any N: on the AVX2 machine the dW shapes with N < 1024 gained up to 2x in
+    // float64 (CPU time, one thread). Packing op(A) = A as well measured mixed there (dX lost
+    // 10-20% in float64), so it stays in place.
+    const bool narrow_tile = int64_t(kern.nr) * int64_t(sizeof(T)) <= 64;
+    bl.pack_a = !small && p.ta == Trans::Yes && (narrow_tile || p.N >= kPackAMinN);
     // op(B) = B^T must be packed (the kernel wants rows of op(B) contiguous). op(B) = B is read in
     // place only when small: a B block read in place is kc row runs ldb apart, which thrash L2
     // sets and the TLB for a power-of-two ldb; the packed copy is one contiguous run.
@@ -262,6 +377,8 @@ void pack_a_block_transposed(const Problem<T>& p, int64_t i0, int64_t m, int64_t
                 T* out = dst + panel * kc + k * mr;
                 if (rows == 6) {  // the AVX tiles: a fixed-size copy the compiler inlines
                     std::memcpy(out, src + panel, 6 * sizeof(T));
+                } else if (rows == 8) {  // the NEON tiles
+                    std::memcpy(out, src + panel, 8 * sizeof(T));
                 } else {
                     for (int64_t r = 0; r < rows; ++r) out[r] = src[panel + r];
                 }
@@ -530,6 +647,7 @@ const char* isa_name(Isa isa) {
     switch (isa) {
         case Isa::Avx512: return "avx512";
         case Isa::Avx2: return "avx2";
+        case Isa::Neon: return "neon";
         case Isa::Scalar: return "scalar";
     }
     return "unknown";

@@ -4,6 +4,8 @@
 // instantiated with fewer rows.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "gemm_kernels.h"
 
 namespace chainrule::cpu::detail {
@@ -58,8 +60,14 @@ void tile(int64_t k_len, const T* a, int64_t a_stride, const T* b, int64_t b_k_s
     constexpr int L = V::kLanes;
     const typename V::Mask last = V::first_lanes(MASK_LAST ? cols - (VECTORS - 1) * L : L);
 
+    // Every loop over the tile is fully unrolled, the init and store loops included: with any of
+    // them rolled, acc is indexed by a run-time row and GCC keeps it in memory, so each k-step
+    // would store all 12 accumulators to the stack (one 256-bit store per cycle caps the kernel
+    // at half of FMA peak). tests/test_gemm_codegen.py checks the compiled hot loops.
     typename V::Reg acc[ROWS][VECTORS];
+#pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 4
         for (int v = 0; v < VECTORS; ++v) {
             const T* cp = c + r * ldc + v * L;
             if (!accumulate) {
@@ -75,18 +83,23 @@ void tile(int64_t k_len, const T* a, int64_t a_stride, const T* b, int64_t b_k_s
 #pragma GCC unroll 2
     for (int64_t k = 0; k < k_len; ++k) {
         typename V::Reg bk[VECTORS];
+#pragma GCC unroll 4
         for (int v = 0; v < VECTORS; ++v) {
             bk[v] = (MASK_LAST && v == VECTORS - 1) ? V::load(b + v * L, last) : V::load(b + v * L);
         }
+#pragma GCC unroll 8
         for (int r = 0; r < ROWS; ++r) {
             const typename V::Reg ar =
                 V::broadcast(A_K_CONTIGUOUS ? a + r * a_stride + k : a + k * a_stride + r);
+#pragma GCC unroll 4
             for (int v = 0; v < VECTORS; ++v) acc[r][v] = V::fma(ar, bk[v], acc[r][v]);
         }
         b += b_k_stride;
     }
 
+#pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 4
         for (int v = 0; v < VECTORS; ++v) {
             T* cp = c + r * ldc + v * L;
             if (MASK_LAST && v == VECTORS - 1) {
@@ -134,7 +147,81 @@ void micro_tile(int64_t k_len, const T* a, int64_t a_row_stride, int64_t a_k_str
     }
 }
 
+// In-register transposes. Rows in, columns out: after the call rows[k] holds column k.
+// 8x8 float: interleave pairs of rows within 128-bit lanes, gather 4-row groups with shuffles,
+// then swap 128-bit halves between the upper and lower four rows.
+void transpose_square(__m256 rows[8]) {
+    __m256 pairs[8], quads[8];
+    for (int i = 0; i < 4; ++i) {
+        pairs[2 * i] = _mm256_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+        pairs[2 * i + 1] = _mm256_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+    }
+    // quads[4g + q], 128-bit lane L: rows 4g..4g+3 at column 4L + q.
+    for (int g = 0; g < 2; ++g) {
+        quads[4 * g + 0] = _mm256_shuffle_ps(pairs[4 * g], pairs[4 * g + 2], 0x44);
+        quads[4 * g + 1] = _mm256_shuffle_ps(pairs[4 * g], pairs[4 * g + 2], 0xEE);
+        quads[4 * g + 2] = _mm256_shuffle_ps(pairs[4 * g + 1], pairs[4 * g + 3], 0x44);
+        quads[4 * g + 3] = _mm256_shuffle_ps(pairs[4 * g + 1], pairs[4 * g + 3], 0xEE);
+    }
+    for (int q = 0; q < 4; ++q) {
+        rows[q] = _mm256_permute2f128_ps(quads[q], quads[4 + q], 0x20);
+        rows[4 + q] = _mm256_permute2f128_ps(quads[q], quads[4 + q], 0x31);
+    }
+}
+
+// 4x4 double: pairs of rows interleaved within 128-bit lanes, then the lanes exchanged.
+void transpose_square(__m256d rows[4]) {
+    const __m256d even01 = _mm256_unpacklo_pd(rows[0], rows[1]);  // r0[0] r1[0] | r0[2] r1[2]
+    const __m256d odd01 = _mm256_unpackhi_pd(rows[0], rows[1]);   // r0[1] r1[1] | r0[3] r1[3]
+    const __m256d even23 = _mm256_unpacklo_pd(rows[2], rows[3]);
+    const __m256d odd23 = _mm256_unpackhi_pd(rows[2], rows[3]);
+    rows[0] = _mm256_permute2f128_pd(even01, even23, 0x20);
+    rows[1] = _mm256_permute2f128_pd(odd01, odd23, 0x20);
+    rows[2] = _mm256_permute2f128_pd(even01, even23, 0x31);
+    rows[3] = _mm256_permute2f128_pd(odd01, odd23, 0x31);
+}
+
+// Square L x L blocks: load up to L rows of B (L consecutive k each), transpose, store up to L
+// rows of the panel. Each load reads a contiguous run of a B row, where the plain loop gathers
+// one element per row per step. Partial blocks at the k and column edges go through lane masks.
+template <typename T>
+void pack_transposed(const T* b, int64_t ldb, int64_t k_len, int cols, T* out, int64_t out_k_stride) {
+    using V = Ymm<T>;
+    constexpr int L = V::kLanes;
+    for (int j = 0; j < cols; j += L) {
+        const int block_cols = std::min(L, cols - j);
+        const typename V::Mask col_mask = V::first_lanes(block_cols);
+        for (int64_t k = 0; k < k_len; k += L) {
+            const int block_k = int(std::min<int64_t>(L, k_len - k));
+            typename V::Reg block[L];
+            if (block_k == L && block_cols == L) {
+#pragma GCC unroll 8
+                for (int r = 0; r < L; ++r) block[r] = V::load(b + (j + r) * ldb + k);
+                transpose_square(block);
+#pragma GCC unroll 8
+                for (int r = 0; r < L; ++r) V::store(out + (k + r) * out_k_stride + j, block[r]);
+                continue;
+            }
+            const typename V::Mask k_mask = V::first_lanes(block_k);
+            for (int r = 0; r < L; ++r)
+                block[r] = r < block_cols ? V::load(b + (j + r) * ldb + k, k_mask) : V::zero();
+            transpose_square(block);
+            for (int r = 0; r < block_k; ++r) V::store(out + (k + r) * out_k_stride + j, block[r], col_mask);
+        }
+    }
+}
+
 }  // namespace
+
+void pack_transposed_f32__avx2(const float* b, int64_t ldb, int64_t k_len, int cols, float* out,
+                               int64_t out_k_stride) {
+    pack_transposed<float>(b, ldb, k_len, cols, out, out_k_stride);
+}
+
+void pack_transposed_f64__avx2(const double* b, int64_t ldb, int64_t k_len, int cols, double* out,
+                               int64_t out_k_stride) {
+    pack_transposed<double>(b, ldb, k_len, cols, out, out_k_stride);
+}
 
 static_assert(kAvx2F32Rows == kTileRows && kAvx2F32Cols == kTileVectors * Ymm<float>::kLanes);
 static_assert(kAvx2F64Rows == kTileRows && kAvx2F64Cols == kTileVectors * Ymm<double>::kLanes);

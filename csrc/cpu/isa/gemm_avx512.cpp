@@ -64,8 +64,13 @@ void tile(int64_t k_len, const T* a, int64_t a_stride, const T* b, int64_t b_k_s
     constexpr int L = V::kLanes;
     const typename V::Mask last = V::first_lanes(MASK_LAST ? cols - (VECTORS - 1) * L : L);
 
+    // All loops over the tile fully unrolled, init and store included (see gemm_avx2.cpp): a
+    // rolled one makes GCC keep acc in memory, and the masked edge tiles then spilled their
+    // accumulators to the stack on every k-step.
     typename V::Reg acc[ROWS][VECTORS];
+#pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 4
         for (int v = 0; v < VECTORS; ++v) {
             const T* cp = c + r * ldc + v * L;
             if (!accumulate) {
@@ -81,18 +86,23 @@ void tile(int64_t k_len, const T* a, int64_t a_stride, const T* b, int64_t b_k_s
 #pragma GCC unroll 2
     for (int64_t k = 0; k < k_len; ++k) {
         typename V::Reg bk[VECTORS];
+#pragma GCC unroll 4
         for (int v = 0; v < VECTORS; ++v) {
             bk[v] = (MASK_LAST && v == VECTORS - 1) ? V::load(b + v * L, last) : V::load(b + v * L);
         }
+#pragma GCC unroll 8
         for (int r = 0; r < ROWS; ++r) {
             const typename V::Reg ar =
                 V::broadcast(A_K_CONTIGUOUS ? a + r * a_stride + k : a + k * a_stride + r);
+#pragma GCC unroll 4
             for (int v = 0; v < VECTORS; ++v) acc[r][v] = V::fma(ar, bk[v], acc[r][v]);
         }
         b += b_k_stride;
     }
 
+#pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 4
         for (int v = 0; v < VECTORS; ++v) {
             T* cp = c + r * ldc + v * L;
             if (MASK_LAST && v == VECTORS - 1) {

@@ -25,6 +25,8 @@ constexpr int kAvx512F32Rows = 6, kAvx512F32Cols = 64;  // 24 zmm accumulators
 constexpr int kAvx512F64Rows = 6, kAvx512F64Cols = 32;  // 24 zmm accumulators
 constexpr int kAvx2F32Rows = 6, kAvx2F32Cols = 16;      // 12 ymm accumulators
 constexpr int kAvx2F64Rows = 6, kAvx2F64Cols = 8;       // 12 ymm accumulators
+constexpr int kNeonF32Rows = 8, kNeonF32Cols = 12;      // 24 q-register accumulators
+constexpr int kNeonF64Rows = 8, kNeonF64Cols = 6;       // 24 q-register accumulators
 
 void gemm_f32_6x64__avx512(int64_t k_len, const float* a, int64_t a_row_stride, int64_t a_k_stride,
                            const float* b, int64_t b_k_stride, float* c, int64_t ldc, int rows,
@@ -36,6 +38,12 @@ void gemm_f32_6x16__avx2(int64_t k_len, const float* a, int64_t a_row_stride, in
                          const float* b, int64_t b_k_stride, float* c, int64_t ldc, int rows,
                          int cols, bool accumulate);
 void gemm_f64_6x8__avx2(int64_t k_len, const double* a, int64_t a_row_stride, int64_t a_k_stride,
+                        const double* b, int64_t b_k_stride, double* c, int64_t ldc, int rows,
+                        int cols, bool accumulate);
+void gemm_f32_8x12__neon(int64_t k_len, const float* a, int64_t a_row_stride, int64_t a_k_stride,
+                         const float* b, int64_t b_k_stride, float* c, int64_t ldc, int rows,
+                         int cols, bool accumulate);
+void gemm_f64_8x6__neon(int64_t k_len, const double* a, int64_t a_row_stride, int64_t a_k_stride,
                         const double* b, int64_t b_k_stride, double* c, int64_t ldc, int rows,
                         int cols, bool accumulate);
 
@@ -50,5 +58,9 @@ void pack_transposed_f32__avx512(const float* b, int64_t ldb, int64_t k_len, int
                                  int64_t out_k_stride);
 void pack_transposed_f64__avx512(const double* b, int64_t ldb, int64_t k_len, int cols, double* out,
                                  int64_t out_k_stride);
+void pack_transposed_f32__avx2(const float* b, int64_t ldb, int64_t k_len, int cols, float* out,
+                               int64_t out_k_stride);
+void pack_transposed_f64__avx2(const double* b, int64_t ldb, int64_t k_len, int cols, double* out,
+                               int64_t out_k_stride);
 
 }  // namespace chainrule::cpu::detail

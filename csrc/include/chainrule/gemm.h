@@ -2,7 +2,7 @@
 #include <cstdint>
 namespace chainrule::cpu {
 enum class Trans : bool { No = false, Yes = true };
-enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
 
 // Work done on a block of C once it holds its final value, while it is still in cache (the
 // fused bias + activation of a Linear forward, the activation derivative of a backward).
