@@ -211,6 +211,8 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const IndexError& e) {
       PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const ZeroDivisionError& e) {
+      PyErr_SetString(PyExc_ZeroDivisionError, e.what());
     } catch (const ValueError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const RuntimeError& e) {
@@ -223,6 +225,7 @@ PYBIND11_MODULE(_core, m) {
   bindings::bind_functions(m);
   bindings::bind_optimizers(m);
   bindings::bind_dense_chain(m);
+  bindings::bind_autograd(m);
   bindings::bind_kernel_tests(m);
   bindings::bind_mlp_trainer(m);
 }
