@@ -203,7 +203,13 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = CHAINRULE_VERSION;
   m.attr("_cuda_built") = static_cast<bool>(CHAINRULE_CUDA_BUILT);
 
-  // Our error types become the Python exception of the same name.
+  // Our error types become the Python exception of the same name. A ValueError (bad shapes, bad
+  // values) is also a RuntimeError, the class PyTorch raises for most of them, so code written
+  // for either (`except RuntimeError`, `except ValueError`) catches it.
+  static PyObject* value_error = PyErr_NewExceptionWithDoc(
+      "chainrule.ValueError", "A bad argument value or shape: both a ValueError and a RuntimeError (as PyTorch raises).",
+      py::make_tuple(py::handle(PyExc_ValueError), py::handle(PyExc_RuntimeError)).release().ptr(), nullptr);
+  m.attr("ValueError") = py::handle(value_error);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -214,7 +220,7 @@ PYBIND11_MODULE(_core, m) {
     } catch (const ZeroDivisionError& e) {
       PyErr_SetString(PyExc_ZeroDivisionError, e.what());
     } catch (const ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      PyErr_SetString(value_error, e.what());
     } catch (const RuntimeError& e) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     } catch (const MemoryError& e) {
