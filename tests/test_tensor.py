@@ -30,10 +30,10 @@ def test_tensor_default_dtypes_follow_pytorch():
     assert cr.tensor([1, 2]).dtype == cr.int64
     assert cr.tensor(3.5).dtype == cr.float32
     assert cr.tensor(3).dtype == cr.int64
-    assert cr.tensor([True, False]).dtype == cr.int64
+    assert cr.tensor([True, False]).dtype == cr.bool
     assert cr.tensor(np.zeros(2, np.float64)).dtype == cr.float64
     assert cr.tensor(np.zeros(2, np.float32)).dtype == cr.float32
-    assert cr.tensor(np.zeros(2, np.int32)).dtype == cr.int64
+    assert cr.tensor(np.zeros(2, np.int32)).dtype == cr.int32
     assert cr.tensor([1, 2], dtype=cr.float64).dtype == cr.float64
     assert cr.tensor([1.7, -2.2], dtype=cr.int64).tolist() == [1, -2]
 

@@ -203,7 +203,13 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = CHAINRULE_VERSION;
   m.attr("_cuda_built") = static_cast<bool>(CHAINRULE_CUDA_BUILT);
 
-  // Our error types become the Python exception of the same name.
+  // Our error types become the Python exception of the same name. A ValueError (bad shapes, bad
+  // values) is also a RuntimeError, the class PyTorch raises for most of them, so code written
+  // for either (`except RuntimeError`, `except ValueError`) catches it.
+  static PyObject* value_error = PyErr_NewExceptionWithDoc(
+      "chainrule.ValueError", "A bad argument value or shape: both a ValueError and a RuntimeError (as PyTorch raises).",
+      py::make_tuple(py::handle(PyExc_ValueError), py::handle(PyExc_RuntimeError)).release().ptr(), nullptr);
+  m.attr("ValueError") = py::handle(value_error);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -211,8 +217,10 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const IndexError& e) {
       PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const ZeroDivisionError& e) {
+      PyErr_SetString(PyExc_ZeroDivisionError, e.what());
     } catch (const ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      PyErr_SetString(value_error, e.what());
     } catch (const RuntimeError& e) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     } catch (const MemoryError& e) {
@@ -224,6 +232,7 @@ PYBIND11_MODULE(_core, m) {
   bindings::bind_optimizers(m);
   bindings::bind_dense_chain(m);
   bindings::bind_hooks(m);
+  bindings::bind_autograd(m);
   bindings::bind_kernel_tests(m);
   bindings::bind_mlp_trainer(m);
 }

@@ -10,11 +10,13 @@ DType dtype_from_numpy(const py::dtype& dt, const char* arg) {
   if (dt.is(py::dtype::of<int64_t>())) return DType::Int64;
   const char kind = dt.kind();
   const int size = static_cast<int>(dt.itemsize());
+  if (kind == 'i' && size == 4) return DType::Int32;
+  if (kind == 'b' && size == 1) return DType::Bool;
   if (kind == 'f' && size == 4) return DType::Float32;
   if (kind == 'f' && size == 8) return DType::Float64;
   if (kind == 'i' && size == 8) return DType::Int64;
   throw TypeError(std::string(arg) + ": unsupported NumPy dtype " + py::str(dt).cast<std::string>() +
-                  "; chainrule tensors hold float32, float64 or int64");
+                  "; chainrule tensors hold float32, float64, int64, int32 or bool");
 }
 
 py::dtype numpy_dtype(DType d) {
@@ -22,6 +24,8 @@ py::dtype numpy_dtype(DType d) {
     case DType::Float32: return py::dtype::of<float>();
     case DType::Float64: return py::dtype::of<double>();
     case DType::Int64: return py::dtype::of<int64_t>();
+    case DType::Int32: return py::dtype::of<int32_t>();
+    case DType::Bool: return py::dtype::of<bool>();
   }
   return py::dtype::of<float>();
 }
@@ -100,18 +104,22 @@ Tensor as_tensor_arg(py::handle value, const char* arg) {
 
 Tensor as_operand(py::handle value, const Tensor& like, const char* arg) {
   if (py::isinstance<TensorImpl>(value)) return value.cast<Tensor>();
+  // Python numbers are 0-d tensors that keep the tensor's dtype within its category and lift
+  // it to the default float32 (a float beside integers) or int64 (an int beside bools).
+  if (py::isinstance<py::bool_>(value)) return full({}, value.cast<bool>() ? 1.0 : 0.0, DType::Bool);
   if (py::isinstance<py::float_>(value)) {  // before ints: np.float64 is a float, not an index
     return full({}, value.cast<double>(), is_floating(like->dtype) ? like->dtype : default_float_dtype());
   }
   if (is_index_like(value)) {
-    // An integer scalar (Python or NumPy) takes the tensor's dtype (as in PyTorch: int64 stays
-    // int64). int64 holds it exactly, which a double would not beyond 2**53.
-    if (like->dtype == DType::Int64) {
+    // An integer scalar (Python or NumPy) takes the tensor's dtype (int64 stays int64). int64
+    // holds it exactly, which a double would not beyond 2**53.
+    const DType d = like->dtype == DType::Bool ? DType::Int64 : like->dtype;
+    if (d == DType::Int64) {
       Tensor t = empty({}, DType::Int64);
       t->ptr<int64_t>()[0] = int64_arg(value, arg);
       return t;
     }
-    return full({}, value.attr("__index__")().cast<double>(), like->dtype);
+    return full({}, value.attr("__index__")().cast<double>(), d);
   }
   if (py::isinstance<py::array>(value)) {
     py::array a = py::reinterpret_borrow<py::array>(value);
@@ -121,6 +129,8 @@ Tensor as_operand(py::handle value, const Tensor& like, const char* arg) {
     DType d = like->dtype;
     if (!is_floating(d) && kind == 'f')
       d = a.dtype().itemsize() == 8 ? DType::Float64 : DType::Float32;
+    else if (kind == 'b' || (d == DType::Bool && (kind == 'i' || kind == 'u')))
+      d = kind == 'b' ? (d == DType::Bool ? DType::Bool : d) : DType::Int64;
     py::array c = py::array::ensure(a.attr("astype")(numpy_dtype(d)), py::array::c_style);
     return clone_data(tensor_from_numpy(c, arg));
   }

@@ -35,9 +35,16 @@ Tensor binary_op(Binary op, const Tensor& self, py::handle other, bool reflected
   return reflected ? ops::binary(op, o, self) : ops::binary(op, self, o);
 }
 
+// Indexing beyond an integer or a step-1 slice of rows (those are views, handled here) is
+// implemented in Python (chainrule._indexing), which copies.
+py::object python_indexing(const char* fn) {
+  return py::module_::import("chainrule._indexing").attr(fn);
+}
+
 py::object getitem(const Tensor& self, py::handle index) {
-  if (py::isinstance<py::int_>(index) || (py::hasattr(index, "__index__") && !py::isinstance<py::array>(index) &&
-                                          !py::isinstance<TensorImpl>(index))) {
+  if (!py::isinstance<py::bool_>(index) &&
+      (py::isinstance<py::int_>(index) || (py::hasattr(index, "__index__") && !py::isinstance<py::array>(index) &&
+                                           !py::isinstance<TensorImpl>(index)))) {
     int64_t i = 0;
     try {
       i = int64_arg(index, "index");
@@ -47,60 +54,69 @@ py::object getitem(const Tensor& self, py::handle index) {
     }
     return py::cast(ops::select_row(self, i));
   }
-  if (py::isinstance<py::slice>(index)) {
-    if (self->dim() == 0) throw IndexError("slice: cannot slice a 0-d tensor");
+  if (py::isinstance<py::slice>(index) && self->dim() > 0) {
     py::ssize_t start, stop, step, length;
     if (!index.cast<py::slice>().compute(self->shape[0], &start, &stop, &step, &length))
       throw py::error_already_set();
-    if (step != 1)
-      throw ValueError("index: slices with a step other than 1 are not supported (a view must stay contiguous); "
-                       "index with an int64 tensor of row numbers instead");
-    return py::cast(ops::slice_rows(self, start, start + length));
+    if (step == 1) return py::cast(ops::slice_rows(self, start, start + length));
   }
-  if (py::isinstance<py::tuple>(index)) {
-    Tensor t = self;
-    for (py::handle h : index.cast<py::tuple>()) {
-      if (!py::isinstance<py::int_>(h))
-        throw IndexError("index: only integers are supported inside a tuple index (t[i, j]); slice rows with t[a:b]");
-      t = py::cast<Tensor>(getitem(t, h));
-    }
-    return py::cast(t);
-  }
-  if (py::isinstance<TensorImpl>(index) || py::isinstance<py::array>(index) || py::isinstance<py::list>(index)) {
-    Tensor idx;
-    if (py::isinstance<TensorImpl>(index)) {
-      idx = index.cast<Tensor>();
-    } else {
-      py::object np = py::module_::import("numpy");
-      py::array a = np.attr("asarray")(index);
-      // A boolean mask selects the rows where it is true (PyTorch's t[mask]); reading it as
-      // 0/1 row numbers would silently gather the wrong rows.
-      if (a.dtype().kind() == 'b') {
-        if (a.ndim() != 1 || self->dim() == 0 || a.shape(0) != self->shape[0])
-          throw IndexError("index: the boolean mask has shape " + shape_str(Shape(a.shape(), a.shape() + a.ndim())) +
-                           " but the tensor has shape " + shape_str(self->shape) +
-                           "; a mask must be 1-D with one entry per row");
-        a = np.attr("flatnonzero")(a);
-      }
-      a = np.attr("asarray")(a, "int64");
-      idx = clone_data(tensor_from_numpy(py::array::ensure(a, py::array::c_style), "index"));
-    }
-    return py::cast(ops::index_rows(self, idx));
-  }
-  throw IndexError("index: unsupported index type " +
-                   py::str(py::type::of(index).attr("__name__")).cast<std::string>());
+  return python_indexing("getitem")(self, index);
 }
 
 DType parse_dtype_arg(py::handle h, const char* arg) {
   if (py::isinstance<DType>(h)) return h.cast<DType>();
-  throw TypeError(std::string(arg) + " must be chainrule.float32, chainrule.float64 or chainrule.int64");
+  throw TypeError(std::string(arg) + " must be a chainrule dtype (float32, float64, int64, int32 or bool)");
+}
+
+Tensor compare_op(cpu::Compare op, const Tensor& self, py::handle other, bool reflected) {
+  Tensor o = as_operand(other, self, "other");
+  return reflected ? ops::compare(op, o, self) : ops::compare(op, self, o);
+}
+
+// a & b, a | b, a ^ b: logical on bool tensors; PyTorch's bitwise forms on integers are not
+// supported (they are rare in the programs chainrule runs).
+Tensor logical_op(cpu::Compare op, const Tensor& self, py::handle other, const char* symbol) {
+  Tensor o = as_operand(other, self, "other");
+  if (self->dtype != DType::Bool || o->dtype != DType::Bool)
+    throw TypeError(std::string("operator ") + symbol + ": chainrule supports it on bool tensors only, got " +
+                    dtype_name(self->dtype) + " and " + dtype_name(o->dtype));
+  return ops::compare(op, self, o);
+}
+
+// The in-place form of an op whose result `result` was computed out of place: writes it into
+// `self`'s memory (PyTorch's rules: no broadcasting of self, no float result into an integer
+// tensor) and moves self's autograd history onto the op.
+void write_result(const Tensor& self, const Tensor& result, const char* op) {
+  if (result->shape != self->shape)
+    throw RuntimeError(std::string(op) + ": output with shape " + shape_str(self->shape) +
+                       " doesn't match the broadcast shape " + shape_str(result->shape));
+  if (dtype_category(result->dtype) > dtype_category(self->dtype))
+    throw RuntimeError(std::string(op) + ": result type " + dtype_name(result->dtype) +
+                       " can't be cast to the desired output type " + dtype_name(self->dtype));
+  Tensor values = result->dtype == self->dtype ? result : cast_data(result, self->dtype);
+  if (values->data != self->data && self->nbytes()) std::memmove(self->data, values->data, self->nbytes());
+  if (result->grad_fn && is_floating(self->dtype)) {
+    self->grad_fn = result->grad_fn;
+    self->requires_grad = true;
+  }
+}
+
+std::vector<Tensor> tensor_args(const py::object& value, const char* arg) {
+  std::vector<Tensor> out;
+  if (value.is_none()) return out;
+  if (py::isinstance<TensorImpl>(value)) return {value.cast<Tensor>()};
+  for (py::handle h : value) {
+    if (!py::isinstance<TensorImpl>(h)) throw TypeError(std::string(arg) + " must be a Tensor or a sequence of Tensors");
+    out.push_back(h.cast<Tensor>());
+  }
+  return out;
 }
 
 // PyTorch refuses in-place writes to a leaf that requires grad while autograd records, since
 // they would silently invalidate the graph; under no_grad() they are how weights are set. Then
 // the core's gate: read-only memory refuses, and the version moves on.
 void check_inplace(const Tensor& s, const char* op) {
-  if (grad_enabled() && s->requires_grad)
+  if (grad_enabled() && s->requires_grad && s->is_leaf())
     throw RuntimeError(std::string(op) + ": a leaf tensor that requires grad is being used in an in-place operation; "
                        "wrap it in chainrule.no_grad()");
   mark_inplace_write(s, op);
@@ -119,6 +135,8 @@ void bind_tensor(py::module_& m) {
   dtype.value("float32", DType::Float32)
       .value("float64", DType::Float64)
       .value("int64", DType::Int64)
+      .value("int32", DType::Int32)
+      .value("bool", DType::Bool)
       .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
       .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
   // Replaced, not .def()'d: enum_ already has __repr__/__str__, and .def() would only chain an
@@ -168,11 +186,21 @@ void bind_tensor(py::module_& m) {
             if (s->dim() == 0) throw TypeError("len() of a 0-d tensor");
             return s->shape[0];
           })
-      .def("backward", [](const Tensor& s, const Tensor& gradient, py::object retain_graph, bool create_graph) {
-            if (create_graph)
-              throw ValueError("backward: create_graph=True (higher-order gradients) is not supported by chainrule");
-            run_backward(s, gradient, retain_graph.is_none() ? false : retain_graph.cast<bool>());
-          }, py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(), py::arg("create_graph") = false)
+      .def("backward", [](const Tensor& s, const Tensor& gradient, py::object retain_graph, bool create_graph,
+                          py::object inputs) {
+            BackwardRequest req;
+            req.roots = {s};
+            req.grad_roots = {gradient};
+            req.create_graph = create_graph;
+            req.retain_graph = retain_graph.is_none() ? create_graph : retain_graph.cast<bool>();
+            req.inputs = tensor_args(inputs, "inputs");
+            if (!inputs.is_none() && req.inputs.empty())
+              throw RuntimeError("backward: 'inputs' argument to backward() cannot be empty");
+            for (const Tensor& t : req.inputs)
+              if (!t->requires_grad) throw RuntimeError("backward: one of the inputs does not require grad");
+            run_backward(req);
+          }, py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
+          py::arg("inputs") = py::none())
       .def("item", [](const Tensor& s) -> py::object {
             if (s->numel != 1)
               throw ValueError("item: a Tensor with " + std::to_string(s->numel) +
@@ -181,6 +209,8 @@ void bind_tensor(py::module_& m) {
               case DType::Float32: return py::float_(s->ptr<float>()[0]);
               case DType::Float64: return py::float_(s->ptr<double>()[0]);
               case DType::Int64: return py::int_(s->ptr<int64_t>()[0]);
+              case DType::Int32: return py::int_(s->ptr<int32_t>()[0]);
+              case DType::Bool: return py::bool_(s->ptr<bool>()[0]);
             }
             return py::none();
           })
@@ -225,6 +255,8 @@ void bind_tensor(py::module_& m) {
       .def("float", [](const Tensor& s) { return ops::cast(s, DType::Float32); })
       .def("double", [](const Tensor& s) { return ops::cast(s, DType::Float64); })
       .def("long", [](const Tensor& s) { return ops::cast(s, DType::Int64); })
+      .def("int", [](const Tensor& s) { return ops::cast(s, DType::Int32); })
+      .def("bool", [](const Tensor& s) { return ops::cast(s, DType::Bool); })
       .def("is_floating_point", [](const Tensor& s) { return is_floating(s->dtype); })
       .def_property_readonly("T", &ops::transpose)
       .def("t", [](const Tensor& s) {
@@ -252,6 +284,85 @@ void bind_tensor(py::module_& m) {
       .def("abs", [](const Tensor& s) { return ops::unary(Unary::Abs, s); })
       .def("sqrt", [](const Tensor& s) { return ops::unary(Unary::Sqrt, s); })
       .def("neg", [](const Tensor& s) { return ops::unary(Unary::Neg, s); })
+      .def("sin", [](const Tensor& s) { return ops::unary(Unary::Sin, s); })
+      .def("cos", [](const Tensor& s) { return ops::unary(Unary::Cos, s); })
+      .def("tan", [](const Tensor& s) { return ops::unary(Unary::Tan, s); })
+      .def("log1p", [](const Tensor& s) { return ops::unary(Unary::Log1p, s); })
+      .def("expm1", [](const Tensor& s) { return ops::unary(Unary::Expm1, s); })
+      .def("rsqrt", [](const Tensor& s) { return ops::unary(Unary::Rsqrt, s); })
+      .def("sign", [](const Tensor& s) { return ops::unary(Unary::Sign, s); })
+      .def("floor", [](const Tensor& s) { return ops::unary(Unary::Floor, s); })
+      .def("ceil", [](const Tensor& s) { return ops::unary(Unary::Ceil, s); })
+      .def("square", [](const Tensor& s) { return ops::unary(Unary::Square, s); })
+      .def("reciprocal", [](const Tensor& s) { return ops::unary(Unary::Reciprocal, s); })
+      .def("log2", [](const Tensor& s) { return ops::unary(Unary::Log2, s); })
+      .def("log10", [](const Tensor& s) { return ops::unary(Unary::Log10, s); })
+      .def("erf", [](const Tensor& s) { return ops::unary(Unary::Erf, s); })
+      .def("negative", [](const Tensor& s) { return ops::unary(Unary::Neg, s); })
+      .def("_round", [](const Tensor& s) { return ops::unary(Unary::Round, s); })
+      .def("logical_not", [](const Tensor& s) { return ops::compare(cpu::Compare::Eq, s, full({}, 0, s->dtype)); })
+      .def("__invert__", [](const Tensor& s) {
+            if (s->dtype != DType::Bool)
+              throw TypeError(std::string("operator ~: chainrule supports it on bool tensors only, got ") +
+                              dtype_name(s->dtype));
+            return ops::compare(cpu::Compare::Eq, s, full({}, 0, DType::Bool));
+          })
+      .def("__eq__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Eq, s, o, false); }, py::is_operator())
+      .def("__ne__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Ne, s, o, false); }, py::is_operator())
+      .def("__lt__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Lt, s, o, false); }, py::is_operator())
+      .def("__le__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Le, s, o, false); }, py::is_operator())
+      .def("__gt__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Gt, s, o, false); }, py::is_operator())
+      .def("__ge__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Ge, s, o, false); }, py::is_operator())
+      .def("eq", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Eq, s, o, false); })
+      .def("ne", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Ne, s, o, false); })
+      .def("lt", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Lt, s, o, false); })
+      .def("le", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Le, s, o, false); })
+      .def("gt", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Gt, s, o, false); })
+      .def("ge", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Ge, s, o, false); })
+      .def("logical_and", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::And, s, o, false); })
+      .def("logical_or", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Or, s, o, false); })
+      .def("logical_xor", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Xor, s, o, false); })
+      // Tensors hash by identity, as in PyTorch (== compares values elementwise).
+      .def("__hash__", [](py::handle s) { return py::hash(py::int_(reinterpret_cast<uintptr_t>(s.ptr()))); })
+      .def("__and__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::And, s, o, "&"); }, py::is_operator())
+      .def("__rand__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::And, s, o, "&"); }, py::is_operator())
+      .def("__or__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Or, s, o, "|"); }, py::is_operator())
+      .def("__ror__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Or, s, o, "|"); }, py::is_operator())
+      .def("__xor__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Xor, s, o, "^"); }, py::is_operator())
+      .def("__rxor__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Xor, s, o, "^"); }, py::is_operator())
+      .def("__floordiv__", [](const Tensor& s, py::handle o) { return binary_op(Binary::FloorDiv, s, o, false); }, py::is_operator())
+      .def("__rfloordiv__", [](const Tensor& s, py::handle o) { return binary_op(Binary::FloorDiv, s, o, true); }, py::is_operator())
+      .def("__mod__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Remainder, s, o, false); }, py::is_operator())
+      .def("__rmod__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Remainder, s, o, true); }, py::is_operator())
+      .def("add", [](const Tensor& s, py::handle o) { return binary_op(Binary::Add, s, o, false); })
+      .def("sub", [](const Tensor& s, py::handle o) { return binary_op(Binary::Sub, s, o, false); })
+      .def("mul", [](const Tensor& s, py::handle o) { return binary_op(Binary::Mul, s, o, false); })
+      .def("div", [](const Tensor& s, py::handle o) { return binary_op(Binary::Div, s, o, false); })
+      .def("pow", [](const Tensor& s, py::handle o) { return binary_op(Binary::Pow, s, o, false); })
+      .def("floor_divide", [](const Tensor& s, py::handle o) { return binary_op(Binary::FloorDiv, s, o, false); })
+      .def("remainder", [](const Tensor& s, py::handle o) { return binary_op(Binary::Remainder, s, o, false); })
+      .def("fmod", [](const Tensor& s, py::handle o) {
+            // C's fmod: the remainder takes the dividend's sign. a - trunc(a / b) * b.
+            Tensor q = binary_op(Binary::Div, s, o, false);
+            Tensor trunc = ops::binary(Binary::Mul, ops::unary(Unary::Sign, q), ops::unary(Unary::Floor, ops::unary(Unary::Abs, q)));
+            Tensor r = ops::binary(Binary::Sub, s, ops::binary(Binary::Mul, ops::detach(trunc), as_operand(o, s, "other")));
+            return is_floating(s->dtype) ? r : ops::cast(r, s->dtype);
+          })
+      .def("maximum", [](const Tensor& s, const Tensor& o) { return ops::binary(Binary::Maximum, s, not_none(o, "other")); })
+      .def("minimum", [](const Tensor& s, const Tensor& o) { return ops::binary(Binary::Minimum, s, not_none(o, "other")); })
+      .def("expand", [](const Tensor& s, py::args sizes) {
+            Shape shape;
+            py::sequence seq = sizes;
+            if (sizes.size() == 1 && py::isinstance<py::sequence>(sizes[0])) seq = sizes[0].cast<py::sequence>();
+            for (py::handle h : seq) shape.push_back(int64_arg(h, "expand: size"));
+            return ops::expand(s, shape);
+          })
+      .def("expand_as", [](const Tensor& s, const Tensor& o) { return ops::expand(s, not_none(o, "other")->shape); })
+      .def("_write_result", [](const Tensor& s, const Tensor& result, const std::string& op) {
+            write_result(s, not_none(result, "result"), op.c_str());
+            return s;
+          })
+      .def("_check_inplace", [](const Tensor& s, const std::string& op) { check_inplace(s, op.c_str()); })
       .def("__neg__", [](const Tensor& s) {
             return is_floating(s->dtype) ? ops::unary(Unary::Neg, s) : ops::binary(Binary::Mul, s, full({}, -1, s->dtype));
           })

@@ -1,6 +1,8 @@
 // The backward engine: a topological walk of the recorded graph from the loss to the leaves.
 #include "chainrule/autograd.h"
 
+#include <climits>
+#include <cstdint>
 #include <unordered_map>
 
 #include "chainrule/ops.h"
@@ -84,41 +86,134 @@ void set_history(const Tensor& out, std::shared_ptr<Node> node) {
   out->grad_fn = std::move(node);
 }
 
-void run_backward(const Tensor& root, Tensor grad_root, bool retain_graph) {
-  if (!root->requires_grad)
-    throw RuntimeError("backward: the tensor does not require grad and has no grad_fn");
+namespace {
+// Grad mode for the duration of a backward pass: on exactly when its graph is to be recorded.
+struct GradModeGuard {
+  bool previous;
+  explicit GradModeGuard(bool enabled) : previous(g_grad_enabled) { g_grad_enabled = enabled; }
+  ~GradModeGuard() { g_grad_enabled = previous; }
+};
+
+Tensor seed_gradient(const Tensor& root, Tensor grad_root) {
   if (!grad_root) {
     if (root->numel != 1)
       throw RuntimeError("backward: grad can be implicitly created only for scalar outputs; pass gradient= with shape " +
                          shape_str(root->shape));
-    grad_root = full(root->shape, 1.0, root->dtype);
-  } else {
-    if (grad_root->shape != root->shape)
-      throw ValueError("backward: gradient has shape " + shape_str(grad_root->shape) + " but the tensor has shape " +
-                       shape_str(root->shape));
-    // Our own copy: the engine accumulates into gradients in place.
-    grad_root = cast_data(grad_root, root->dtype);
+    return full(root->shape, 1.0, root->dtype);
   }
+  if (grad_root->shape != root->shape)
+    throw ValueError("backward: gradient has shape " + shape_str(grad_root->shape) + " but the tensor has shape " +
+                     shape_str(root->shape));
+  // Our own copy (the engine accumulates into gradients in place), unless the seed's own graph
+  // is to be kept (create_graph): then it is used as given, through a differentiable cast.
+  if (grad_enabled()) return ops::cast(grad_root, root->dtype);
+  return cast_data(grad_root, root->dtype);
+}
 
-  auto accumulate_leaf = [](const Tensor& leaf, const Tensor& g) {
-    if (!leaf->grad) {
-      // A fresh copy: the leaf's .grad must never alias another tensor's memory.
-      leaf->grad = clone_data(g);
-    } else {
-      add_into(leaf->grad, g);
+// dst + src for gradient sums: in place when nothing is recorded, a new graph node otherwise.
+Tensor accumulate(Tensor dst, const Tensor& src) {
+  if (!dst) return src;
+  if (grad_enabled()) return ops::binary(cpu::Binary::Add, dst, src);
+  add_into(dst, src);
+  return dst;
+}
+
+void accumulate_leaf(const Tensor& leaf, const Tensor& g) {
+  if (grad_enabled()) {
+    // create_graph: .grad keeps the gradient's graph (a fresh node, never the engine's tensor).
+    leaf->grad = leaf->grad ? ops::binary(cpu::Binary::Add, leaf->grad, g) : ops::clone(g);
+  } else if (!leaf->grad) {
+    leaf->grad = clone_data(g);  // the leaf's .grad must never alias another tensor's memory
+  } else if (leaf->grad->grad_fn) {
+    leaf->grad = ops::binary(cpu::Binary::Add, ops::detach(leaf->grad), g);
+  } else {
+    add_into(leaf->grad, g);
+  }
+}
+}  // namespace
+
+std::vector<Tensor> Node::backward_graph(const Tensor& g) {
+  if (!regraph)
+    throw RuntimeError(std::string("backward: ") + name() +
+                       " cannot record its backward (create_graph=True is not supported through it)");
+  const bool record = grad_enabled();
+  Tensor out;
+  {
+    GradModeGuard on(true);
+    out = regraph(inputs);
+  }
+  BackwardRequest inner;
+  inner.roots = {out};
+  inner.grad_roots = {g};
+  std::vector<size_t> slot(next.size(), SIZE_MAX);
+  for (size_t i = 0; i < next.size(); ++i)
+    if (next[i].active() && inputs[i]) {
+      slot[i] = inner.inputs.size();
+      inner.inputs.push_back(inputs[i]);
     }
+  inner.retain_graph = true;
+  inner.create_graph = record;
+  inner.accumulate = false;
+  std::vector<Tensor> found = out->requires_grad ? run_backward(inner) : std::vector<Tensor>(inner.inputs.size());
+  std::vector<Tensor> grads(next.size());
+  for (size_t i = 0; i < next.size(); ++i)
+    if (slot[i] != SIZE_MAX) grads[i] = found[slot[i]];
+  return grads;
+}
+
+Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
+  if (g->shape == shape) return g;
+  const size_t lead = g->shape.size() - shape.size();
+  std::vector<int64_t> dims;
+  for (size_t k = 0; k < g->shape.size(); ++k)
+    if (k < lead || (shape[k - lead] == 1 && g->shape[k] != 1)) dims.push_back(static_cast<int64_t>(k));
+  Tensor s = dims.empty() ? g : ops::sum(g, dims, true);
+  return ops::reshape(s, shape);
+}
+
+std::vector<Tensor> run_backward(const BackwardRequest& req) {
+  GradModeGuard mode(req.create_graph);
+  const bool restricted = !req.inputs.empty();
+  std::vector<Tensor> captured(req.inputs.size());
+  // Where each input's gradient arrives: at its leaf, or at the node that produced it.
+  auto input_index_of_leaf = [&](const TensorImpl* leaf) {
+    for (size_t k = 0; k < req.inputs.size(); ++k)
+      if (req.inputs[k].get() == leaf) return static_cast<int>(k);
+    return -1;
+  };
+  auto input_index_of_node = [&](const Node* n) {
+    for (size_t k = 0; k < req.inputs.size(); ++k)
+      if (req.inputs[k] && req.inputs[k]->grad_fn.get() == n) return static_cast<int>(k);
+    return -1;
+  };
+  auto deliver_to_leaf = [&](const Tensor& leaf, const Tensor& g) {
+    const int k = input_index_of_leaf(leaf.get());
+    if (k >= 0) captured[k] = accumulate(captured[k], g);
+    if (req.accumulate && (!restricted || k >= 0)) accumulate_leaf(leaf, g);
   };
 
-  if (!root->grad_fn) {  // backward on a leaf: its gradient is the seed itself
-    accumulate_leaf(root, grad_root);
-    return;
+  GraphTask task;
+  std::vector<Node*> stack;
+  for (size_t r = 0; r < req.roots.size(); ++r) {
+    const Tensor& root = req.roots[r];
+    if (!root->requires_grad)
+      throw RuntimeError("element " + std::to_string(r) +
+                         " of tensors does not require grad and does not have a grad_fn");
+    Tensor seed = seed_gradient(root, r < req.grad_roots.size() ? req.grad_roots[r] : nullptr);
+    if (!root->grad_fn) {  // a leaf root: its gradient is the seed itself
+      deliver_to_leaf(root, seed);
+      continue;
+    }
+    Node* n = root->grad_fn.get();
+    int at = task.find(n);
+    if (at < 0) {
+      at = task.add(n);
+      stack.push_back(n);
+    }
+    task.grads[at] = accumulate(task.grads[at], seed);
   }
-
   // Count, for every node, how many edges from other graph nodes point at it; a node runs
   // once all of its consumers have delivered their gradient.
-  GraphTask task;
-  std::vector<Node*> stack{root->grad_fn.get()};
-  task.add(root->grad_fn.get());
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
@@ -138,33 +233,84 @@ void run_backward(const Tensor& root, Tensor grad_root, bool retain_graph) {
     }
   }
 
-  task.grads[0] = grad_root;
-  std::vector<std::shared_ptr<Node>> ready{root->grad_fn};
-  while (!ready.empty()) {
-    std::shared_ptr<Node> node = std::move(ready.back());
-    ready.pop_back();
-    Tensor g = std::move(task.grads[task.find(node.get())]);
-    std::vector<Tensor> input_grads = node->backward(g);
-    g.reset();
-    for (size_t i = 0; i < node->next.size(); ++i) {
-      const Edge& e = node->next[i];
-      const Tensor& gi = input_grads[i];
-      if (e.leaf) {
-        if (gi) accumulate_leaf(e.leaf, gi);
-      } else if (e.node) {
-        const int at = task.find(e.node.get());
-        if (gi) {
-          if (!task.grads[at]) task.grads[at] = gi;
-          else add_into(task.grads[at], gi);
+  // With inputs, a node runs only when one of them lies upstream of it: mark, in reverse
+  // topological order, the nodes with an edge to an input or to a marked node.
+  std::vector<char> runs(task.nodes.size(), 1);
+  if (restricted) {
+    std::vector<int> pending = task.pending, order;
+    std::vector<int> frontier;
+    for (size_t i = 0; i < task.nodes.size(); ++i)
+      if (pending[i] == 0) frontier.push_back(static_cast<int>(i));
+    while (!frontier.empty()) {
+      const int i = frontier.back();
+      frontier.pop_back();
+      order.push_back(i);
+      for (const Edge& e : task.nodes[i]->next)
+        if (e.node) {
+          const int at = task.find(e.node.get());
+          if (--pending[at] == 0) frontier.push_back(at);
         }
-        if (--task.pending[at] == 0 && task.grads[at]) ready.push_back(e.node);
-      }
     }
-    if (!retain_graph) {
-      node->release_saved();
-      node->released = true;
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      Node* n = task.nodes[*it];
+      bool needed = false;
+      for (const Edge& e : n->next) {
+        if (e.leaf && input_index_of_leaf(e.leaf.get()) >= 0) needed = true;
+        if (e.node) {
+          const int at = task.find(e.node.get());
+          if (runs[at] || input_index_of_node(e.node.get()) >= 0) needed = true;
+        }
+      }
+      runs[*it] = needed;
     }
   }
+
+  std::vector<int> ready;
+  for (size_t i = 0; i < task.nodes.size(); ++i)
+    if (task.pending[i] == 0) ready.push_back(static_cast<int>(i));
+  while (!ready.empty()) {
+    const int at_node = ready.back();
+    ready.pop_back();
+    Node* node = task.nodes[at_node];
+    Tensor g = std::move(task.grads[at_node]);
+    const int k = restricted ? input_index_of_node(node) : -1;
+    if (k >= 0 && g) captured[k] = accumulate(captured[k], g);
+    if (req.accumulate && g && !restricted) {
+      if (Tensor kept = node->retained_output.lock()) accumulate_leaf(kept, g);
+    }
+    std::vector<Tensor> input_grads;
+    if (g && runs[at_node]) {
+      const bool graph_path = req.create_graph || (node->writes_leaf_grads && (restricted || !req.accumulate));
+      input_grads = graph_path ? node->backward_graph(g) : node->backward(g);
+      g.reset();
+      if (!req.retain_graph) {
+        node->release_saved();
+        node->inputs.clear();
+        node->regraph = nullptr;
+        node->released = true;
+      }
+    }
+    for (size_t i = 0; i < node->next.size(); ++i) {
+      const Edge& e = node->next[i];
+      const Tensor gi = i < input_grads.size() ? input_grads[i] : Tensor();
+      if (e.leaf) {
+        if (gi) deliver_to_leaf(e.leaf, gi);
+      } else if (e.node) {
+        const int at = task.find(e.node.get());
+        if (gi) task.grads[at] = accumulate(task.grads[at], gi);
+        if (--task.pending[at] == 0) ready.push_back(at);
+      }
+    }
+  }
+  return captured;
+}
+
+void run_backward(const Tensor& root, Tensor grad_root, bool retain_graph) {
+  BackwardRequest req;
+  req.roots = {root};
+  req.grad_roots = {std::move(grad_root)};
+  req.retain_graph = retain_graph;
+  run_backward(req);
 }
 
 }  // namespace chainrule

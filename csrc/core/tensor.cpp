@@ -20,6 +20,8 @@ const char* dtype_name(DType d) {
     case DType::Float32: return "float32";
     case DType::Float64: return "float64";
     case DType::Int64: return "int64";
+    case DType::Int32: return "int32";
+    case DType::Bool: return "bool";
   }
   return "?";
 }
@@ -118,6 +120,8 @@ Tensor full(const Shape& shape, double value, DType dtype) {
     case DType::Float32: fill_value(t->ptr<float>(), t->numel, static_cast<float>(value)); break;
     case DType::Float64: fill_value(t->ptr<double>(), t->numel, value); break;
     case DType::Int64: fill_value(t->ptr<int64_t>(), t->numel, static_cast<int64_t>(value)); break;
+    case DType::Int32: fill_value(t->ptr<int32_t>(), t->numel, static_cast<int32_t>(value)); break;
+    case DType::Bool: fill_value(t->ptr<bool>(), t->numel, value != 0.0); break;
   }
   return t;
 }
@@ -159,6 +163,8 @@ template <typename From> static void cast_from(const Tensor& out, const From* x,
     case DType::Float32: cpu::cast(out->ptr<float>(), x, n); break;
     case DType::Float64: cpu::cast(out->ptr<double>(), x, n); break;
     case DType::Int64: cpu::cast(out->ptr<int64_t>(), x, n); break;
+    case DType::Int32: cpu::cast(out->ptr<int32_t>(), x, n); break;
+    case DType::Bool: cpu::cast(out->ptr<bool>(), x, n); break;
   }
 }
 
@@ -169,6 +175,8 @@ Tensor cast_data(const Tensor& t, DType to) {
     case DType::Float32: cast_from(out, t->ptr<float>(), t->numel); break;
     case DType::Float64: cast_from(out, t->ptr<double>(), t->numel); break;
     case DType::Int64: cast_from(out, t->ptr<int64_t>(), t->numel); break;
+    case DType::Int32: cast_from(out, t->ptr<int32_t>(), t->numel); break;
+    case DType::Bool: cast_from(out, t->ptr<bool>(), t->numel); break;
   }
   return out;
 }
@@ -202,6 +210,8 @@ template <typename F> void fill_dispatch(const Tensor& t, Generator& gen, F f) {
     case DType::Float32: fill_by_index<float>(t, gen, f); break;
     case DType::Float64: fill_by_index<double>(t, gen, f); break;
     case DType::Int64: fill_by_index<int64_t>(t, gen, f); break;
+    case DType::Int32: fill_by_index<int32_t>(t, gen, f); break;
+    case DType::Bool: fill_by_index<bool>(t, gen, f); break;
   }
 }
 

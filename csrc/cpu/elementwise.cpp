@@ -28,24 +28,89 @@ const char* unary_name(Unary op) {
     case Unary::LeakyRelu: return "leaky_relu";
     case Unary::Gelu: return "gelu";
     case Unary::GeluTanh: return "gelu_tanh";
+    case Unary::Sin: return "sin";
+    case Unary::Cos: return "cos";
+    case Unary::Tan: return "tan";
+    case Unary::Log1p: return "log1p";
+    case Unary::Expm1: return "expm1";
+    case Unary::Rsqrt: return "rsqrt";
+    case Unary::Sign: return "sign";
+    case Unary::Floor: return "floor";
+    case Unary::Ceil: return "ceil";
+    case Unary::Round: return "round";
+    case Unary::Square: return "square";
+    case Unary::Reciprocal: return "reciprocal";
+    case Unary::Log2: return "log2";
+    case Unary::Log10: return "log10";
+    case Unary::Erf: return "erf";
   }
   return "?";
 }
 
-template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op, double param) {
-  const T slope = static_cast<T>(param);
+bool unary_keeps_integers(Unary op) {
   switch (op) {
-    case Unary::Neg: map_n(out, n, [&](int64_t i) { return -x[i]; }); break;
-    case Unary::Exp: map_n(out, n, [&](int64_t i) { return std::exp(x[i]); }); break;
-    case Unary::Log: map_n(out, n, [&](int64_t i) { return std::log(x[i]); }); break;
-    case Unary::Relu: map_n(out, n, [&](int64_t i) { return act::relu(x[i]); }); break;
-    case Unary::Sigmoid: map_n(out, n, [&](int64_t i) { return act::sigmoid(x[i]); }); break;
-    case Unary::Tanh: map_n(out, n, [&](int64_t i) { return std::tanh(x[i]); }); break;
-    case Unary::Abs: map_n(out, n, [&](int64_t i) { return std::abs(x[i]); }); break;
-    case Unary::Sqrt: map_n(out, n, [&](int64_t i) { return std::sqrt(x[i]); }); break;
-    case Unary::LeakyRelu: map_n(out, n, [&](int64_t i) { return act::leaky_relu(x[i], slope); }); break;
-    case Unary::Gelu: map_n(out, n, [&](int64_t i) { return act::gelu(x[i]); }); break;
-    case Unary::GeluTanh: map_n(out, n, [&](int64_t i) { return act::gelu_tanh(x[i]); }); break;
+    case Unary::Neg: case Unary::Abs: case Unary::Relu: case Unary::Sign: case Unary::Floor: case Unary::Ceil:
+    case Unary::Round: case Unary::Square:
+      return true;
+    default: return false;
+  }
+}
+
+bool unary_is_piecewise_constant(Unary op) {
+  return op == Unary::Sign || op == Unary::Floor || op == Unary::Ceil || op == Unary::Round;
+}
+
+namespace {
+template <typename T> inline T sign_of(T v) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (v != v) return v;  // sign(nan) is nan, as in PyTorch
+  }
+  return static_cast<T>((v > T(0)) - (v < T(0)));
+}
+}  // namespace
+
+template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op, double param) {
+  if constexpr (std::is_integral_v<T>) {
+    switch (op) {
+      case Unary::Neg: map_n(out, n, [&](int64_t i) { return static_cast<T>(-x[i]); }); break;
+      case Unary::Abs: map_n(out, n, [&](int64_t i) { return x[i] < T(0) ? static_cast<T>(-x[i]) : x[i]; }); break;
+      case Unary::Relu: map_n(out, n, [&](int64_t i) { return x[i] > T(0) ? x[i] : T(0); }); break;
+      case Unary::Sign: map_n(out, n, [&](int64_t i) { return sign_of(x[i]); }); break;
+      case Unary::Square: map_n(out, n, [&](int64_t i) { return static_cast<T>(x[i] * x[i]); }); break;
+      default: map_n(out, n, [&](int64_t i) { return x[i]; }); break;  // floor, ceil, round of an integer
+    }
+    return;
+  } else {
+    const T slope = static_cast<T>(param);
+    switch (op) {
+      case Unary::Neg: map_n(out, n, [&](int64_t i) { return -x[i]; }); break;
+      case Unary::Exp: map_n(out, n, [&](int64_t i) { return std::exp(x[i]); }); break;
+      case Unary::Log: map_n(out, n, [&](int64_t i) { return std::log(x[i]); }); break;
+      case Unary::Relu: map_n(out, n, [&](int64_t i) { return act::relu(x[i]); }); break;
+      case Unary::Sigmoid: map_n(out, n, [&](int64_t i) { return act::sigmoid(x[i]); }); break;
+      case Unary::Tanh: map_n(out, n, [&](int64_t i) { return std::tanh(x[i]); }); break;
+      case Unary::Abs: map_n(out, n, [&](int64_t i) { return std::abs(x[i]); }); break;
+      case Unary::Sqrt: map_n(out, n, [&](int64_t i) { return std::sqrt(x[i]); }); break;
+      case Unary::LeakyRelu: map_n(out, n, [&](int64_t i) { return act::leaky_relu(x[i], slope); }); break;
+      case Unary::Gelu: map_n(out, n, [&](int64_t i) { return act::gelu(x[i]); }); break;
+      case Unary::GeluTanh: map_n(out, n, [&](int64_t i) { return act::gelu_tanh(x[i]); }); break;
+      case Unary::Sin: map_n(out, n, [&](int64_t i) { return std::sin(x[i]); }); break;
+      case Unary::Cos: map_n(out, n, [&](int64_t i) { return std::cos(x[i]); }); break;
+      case Unary::Tan: map_n(out, n, [&](int64_t i) { return std::tan(x[i]); }); break;
+      case Unary::Log1p: map_n(out, n, [&](int64_t i) { return std::log1p(x[i]); }); break;
+      case Unary::Expm1: map_n(out, n, [&](int64_t i) { return std::expm1(x[i]); }); break;
+      case Unary::Rsqrt: map_n(out, n, [&](int64_t i) { return T(1) / std::sqrt(x[i]); }); break;
+      case Unary::Sign: map_n(out, n, [&](int64_t i) { return sign_of(x[i]); }); break;
+      case Unary::Floor: map_n(out, n, [&](int64_t i) { return std::floor(x[i]); }); break;
+      case Unary::Ceil: map_n(out, n, [&](int64_t i) { return std::ceil(x[i]); }); break;
+      // Half to even, as PyTorch (and NumPy) round.
+      case Unary::Round: map_n(out, n, [&](int64_t i) { return std::nearbyint(x[i]); }); break;
+      case Unary::Square: map_n(out, n, [&](int64_t i) { return x[i] * x[i]; }); break;
+      case Unary::Reciprocal: map_n(out, n, [&](int64_t i) { return T(1) / x[i]; }); break;
+      case Unary::Log2: map_n(out, n, [&](int64_t i) { return std::log2(x[i]); }); break;
+      case Unary::Log10: map_n(out, n, [&](int64_t i) { return std::log10(x[i]); }); break;
+      case Unary::Erf: map_n(out, n, [&](int64_t i) { return std::erf(x[i]); }); break;
+    }
   }
 }
 
@@ -68,6 +133,22 @@ void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Una
       break;
     case Unary::Gelu: map_n(dx, n, [&](int64_t i) { return act::gelu_backward(dout[i], x[i]); }); break;
     case Unary::GeluTanh: map_n(dx, n, [&](int64_t i) { return act::gelu_tanh_backward(dout[i], x[i]); }); break;
+    case Unary::Sin: map_n(dx, n, [&](int64_t i) { return dout[i] * std::cos(x[i]); }); break;
+    case Unary::Cos: map_n(dx, n, [&](int64_t i) { return -dout[i] * std::sin(x[i]); }); break;
+    case Unary::Tan: map_n(dx, n, [&](int64_t i) { return dout[i] * (T(1) + y[i] * y[i]); }); break;
+    case Unary::Log1p: map_n(dx, n, [&](int64_t i) { return dout[i] / (T(1) + x[i]); }); break;
+    case Unary::Expm1: map_n(dx, n, [&](int64_t i) { return dout[i] * (y[i] + T(1)); }); break;
+    case Unary::Rsqrt: map_n(dx, n, [&](int64_t i) { return T(-0.5) * dout[i] * y[i] * y[i] * y[i]; }); break;
+    case Unary::Sign: case Unary::Floor: case Unary::Ceil: case Unary::Round:
+      map_n(dx, n, [&](int64_t) { return T(0); });
+      break;
+    case Unary::Square: map_n(dx, n, [&](int64_t i) { return T(2) * x[i] * dout[i]; }); break;
+    case Unary::Reciprocal: map_n(dx, n, [&](int64_t i) { return -dout[i] * y[i] * y[i]; }); break;
+    case Unary::Log2: map_n(dx, n, [&](int64_t i) { return dout[i] / (x[i] * T(0.69314718055994530942)); }); break;
+    case Unary::Log10: map_n(dx, n, [&](int64_t i) { return dout[i] / (x[i] * T(2.30258509299404568402)); }); break;
+    case Unary::Erf:
+      map_n(dx, n, [&](int64_t i) { return dout[i] * T(1.12837916709551257390) * std::exp(-x[i] * x[i]); });
+      break;
   }
 }
 
@@ -129,12 +210,48 @@ template <typename F> void for_each_row(const Shape& out_shape, const std::vecto
   });
 }
 
+template <typename T> inline T floor_div(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    if (b == 0) return T(0);  // ops::binary refuses integer division by zero before we get here
+    T q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+    return q;
+  } else {
+    return std::floor(a / b);
+  }
+}
+
+template <typename T> inline T remainder(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    if (b == 0) return T(0);
+    T r = a % b;
+    if (r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+  } else {
+    T r = std::fmod(a, b);
+    if (r != T(0) && ((r < T(0)) != (b < T(0)))) r += b;
+    return r;
+  }
+}
+
 template <typename T> inline T apply(Binary op, T a, T b) {
   switch (op) {
     case Binary::Add: return a + b;
     case Binary::Sub: return a - b;
     case Binary::Mul: return a * b;
     case Binary::Div: return a / b;
+    case Binary::FloorDiv: return floor_div(a, b);
+    case Binary::Remainder: return remainder(a, b);
+    case Binary::Maximum:
+      if constexpr (std::is_floating_point_v<T>) {
+        if (a != a || b != b) return a + b;  // NaN propagates
+      }
+      return a > b ? a : b;
+    case Binary::Minimum:
+      if constexpr (std::is_floating_point_v<T>) {
+        if (a != a || b != b) return a + b;
+      }
+      return a < b ? a : b;
     case Binary::Pow:
       if constexpr (std::is_integral_v<T>) {
         // Exponentiation by squaring: O(log b) for any exponent, wrapping on overflow like
@@ -152,6 +269,21 @@ template <typename T> inline T apply(Binary op, T a, T b) {
   }
   return T(0);
 }
+
+template <typename T> inline bool compare(Compare op, T a, T b) {
+  switch (op) {
+    case Compare::Eq: return a == b;
+    case Compare::Ne: return a != b;
+    case Compare::Lt: return a < b;
+    case Compare::Le: return a <= b;
+    case Compare::Gt: return a > b;
+    case Compare::Ge: return a >= b;
+    case Compare::And: return (a != T(0)) && (b != T(0));
+    case Compare::Or: return (a != T(0)) || (b != T(0));
+    case Compare::Xor: return (a != T(0)) != (b != T(0));
+  }
+  return false;
+}
 }  // namespace
 
 template <typename T> void binary_forward(T* out, const T* a, const T* b, const Broadcast& bc, Binary op) {
@@ -161,7 +293,7 @@ template <typename T> void binary_forward(T* out, const T* a, const T* b, const 
       case Binary::Sub: map_n(out, bc.numel, [&](int64_t i) { return a[i] - b[i]; }); return;
       case Binary::Mul: map_n(out, bc.numel, [&](int64_t i) { return a[i] * b[i]; }); return;
       case Binary::Div: map_n(out, bc.numel, [&](int64_t i) { return a[i] / b[i]; }); return;
-      case Binary::Pow: map_n(out, bc.numel, [&](int64_t i) { return apply(op, a[i], b[i]); }); return;
+      default: map_n(out, bc.numel, [&](int64_t i) { return apply(op, a[i], b[i]); }); return;
     }
   }
   if (bc.b_numel == 1 && bc.a_full) {
@@ -175,14 +307,68 @@ template <typename T> void binary_forward(T* out, const T* a, const T* b, const 
                });
 }
 
+const char* binary_name(Binary op) {
+  switch (op) {
+    case Binary::Add: return "add";
+    case Binary::Sub: return "sub";
+    case Binary::Mul: return "mul";
+    case Binary::Div: return "div";
+    case Binary::Pow: return "pow";
+    case Binary::FloorDiv: return "floor_divide";
+    case Binary::Remainder: return "remainder";
+    case Binary::Maximum: return "maximum";
+    case Binary::Minimum: return "minimum";
+  }
+  return "?";
+}
+
+const char* compare_name(Compare op) {
+  switch (op) {
+    case Compare::Eq: return "eq";
+    case Compare::Ne: return "ne";
+    case Compare::Lt: return "lt";
+    case Compare::Le: return "le";
+    case Compare::Gt: return "gt";
+    case Compare::Ge: return "ge";
+    case Compare::And: return "logical_and";
+    case Compare::Or: return "logical_or";
+    case Compare::Xor: return "logical_xor";
+  }
+  return "?";
+}
+
+template <typename T> void compare_forward(bool* out, const T* a, const T* b, const Broadcast& bc, Compare op) {
+  if (bc.a_full && bc.b_full) {
+    map_n(out, bc.numel, [&](int64_t i) { return compare(op, a[i], b[i]); });
+    return;
+  }
+  if (bc.b_numel == 1 && bc.a_full) {
+    const T s = b[0];
+    switch (op) {  // tensor-vs-scalar comparisons (x > 0, pred == label) vectorise per op
+      case Compare::Eq: map_n(out, bc.numel, [&](int64_t i) { return a[i] == s; }); return;
+      case Compare::Gt: map_n(out, bc.numel, [&](int64_t i) { return a[i] > s; }); return;
+      case Compare::Lt: map_n(out, bc.numel, [&](int64_t i) { return a[i] < s; }); return;
+      default: map_n(out, bc.numel, [&](int64_t i) { return compare(op, a[i], s); }); return;
+    }
+  }
+  for_each_row(bc.out_shape, bc.a_strides, bc.b_strides, true,
+               [&](int64_t o, int64_t ao, int64_t bo, int64_t len, int64_t as, int64_t bs) {
+                 for (int64_t j = 0; j < len; ++j) out[o + j] = compare(op, a[ao + j * as], b[bo + j * bs]);
+               });
+}
+
 template <typename T>
 void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const Broadcast& bc, Binary op) {
   // Partial derivatives of a op b at one element, times the incoming gradient g.
+  // Maximum/Minimum split the gradient evenly between equal operands, as PyTorch does.
   auto grad_a = [op](T g, T x, T y) -> T {
     switch (op) {
-      case Binary::Add: case Binary::Sub: return g;
+      case Binary::Add: case Binary::Sub: case Binary::Remainder: return g;
       case Binary::Mul: return g * y;
       case Binary::Div: return g / y;
+      case Binary::FloorDiv: return T(0);
+      case Binary::Maximum: return x > y ? g : (x == y ? g / T(2) : T(0));
+      case Binary::Minimum: return x < y ? g : (x == y ? g / T(2) : T(0));
       case Binary::Pow:
         if constexpr (std::is_integral_v<T>) return T(0);
         else return y == T(0) ? T(0) : g * y * std::pow(x, y - T(1));
@@ -195,6 +381,12 @@ void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const 
       case Binary::Sub: return -g;
       case Binary::Mul: return g * x;
       case Binary::Div: return -g * x / (y * y);
+      case Binary::FloorDiv: return T(0);
+      case Binary::Remainder:
+        if constexpr (std::is_integral_v<T>) return T(0);
+        else return -g * std::floor(x / y);
+      case Binary::Maximum: return y > x ? g : (x == y ? g / T(2) : T(0));
+      case Binary::Minimum: return y < x ? g : (x == y ? g / T(2) : T(0));
       case Binary::Pow:
         // PyTorch masks 0 ** y (y >= 0), whose log would be -inf, to a zero gradient.
         if constexpr (std::is_integral_v<T>) return T(0);
@@ -254,23 +446,36 @@ template <typename T> void transpose2d(T* out, const T* x, int64_t rows, int64_t
 }
 
 #define CHAINRULE_FLOAT_ELEMENTWISE(T)                                                                  \
-  template void unary_forward<T>(T*, const T*, int64_t, Unary, double);                                 \
   template void unary_backward<T>(T*, const T*, const T*, const T*, int64_t, Unary, double);
 CHAINRULE_FLOAT_ELEMENTWISE(float)
 CHAINRULE_FLOAT_ELEMENTWISE(double)
 #undef CHAINRULE_FLOAT_ELEMENTWISE
 
-#define CHAINRULE_ALL_ELEMENTWISE(T)                                                                   \
+#define CHAINRULE_NUMERIC_ELEMENTWISE(T)                                                               \
+  template void unary_forward<T>(T*, const T*, int64_t, Unary, double);                                 \
   template void binary_forward<T>(T*, const T*, const T*, const Broadcast&, Binary);                    \
   template void binary_backward<T>(T*, T*, const T*, const T*, const T*, const Broadcast&, Binary);     \
+  template void compare_forward<T>(bool*, const T*, const T*, const Broadcast&, Compare);
+CHAINRULE_NUMERIC_ELEMENTWISE(float)
+CHAINRULE_NUMERIC_ELEMENTWISE(double)
+CHAINRULE_NUMERIC_ELEMENTWISE(int64_t)
+CHAINRULE_NUMERIC_ELEMENTWISE(int32_t)
+#undef CHAINRULE_NUMERIC_ELEMENTWISE
+template void compare_forward<bool>(bool*, const bool*, const bool*, const Broadcast&, Compare);
+
+#define CHAINRULE_ALL_ELEMENTWISE(T)                                                                   \
   template void broadcast_to<T>(T*, const T*, const Shape&, const std::vector<int64_t>&);               \
   template void transpose2d<T>(T*, const T*, int64_t, int64_t);                                          \
   template void cast<float, T>(float*, const T*, int64_t);                                               \
   template void cast<double, T>(double*, const T*, int64_t);                                             \
-  template void cast<int64_t, T>(int64_t*, const T*, int64_t);
+  template void cast<int64_t, T>(int64_t*, const T*, int64_t);                                           \
+  template void cast<int32_t, T>(int32_t*, const T*, int64_t);                                           \
+  template void cast<bool, T>(bool*, const T*, int64_t);
 CHAINRULE_ALL_ELEMENTWISE(float)
 CHAINRULE_ALL_ELEMENTWISE(double)
 CHAINRULE_ALL_ELEMENTWISE(int64_t)
+CHAINRULE_ALL_ELEMENTWISE(int32_t)
+CHAINRULE_ALL_ELEMENTWISE(bool)
 #undef CHAINRULE_ALL_ELEMENTWISE
 
 }  // namespace chainrule::cpu

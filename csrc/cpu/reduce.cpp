@@ -120,6 +120,7 @@ void softmax_backward(T* dx, const T* dout, const T* y, int64_t outer, int64_t n
 CHAINRULE_REDUCE(float)
 CHAINRULE_REDUCE(double)
 CHAINRULE_REDUCE(int64_t)
+CHAINRULE_REDUCE(int32_t)
 #undef CHAINRULE_REDUCE
 #define CHAINRULE_SOFTMAX(T)                                                                      \
   template void softmax_forward<T>(T*, const T*, int64_t, int64_t, int64_t, bool);                \

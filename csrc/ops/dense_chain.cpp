@@ -207,8 +207,8 @@ struct DenseChainNode : Node {
   std::vector<Tensor> params;  // the live parameters, in the order of inputs_and_params[2:]
 
   const char* name() const override { return "DenseChainBackward"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    std::lock_guard<std::mutex> lock(chain->mutex());
+  // Raises unless the input, the output and every parameter are as the forward saw them.
+  void check_unchanged() const {
     for (size_t i = 0; i < inputs_and_params.size(); ++i) {
       const Tensor& was = inputs_and_params[i].get();  // raises after an in-place write
       if (i < 2) continue;
@@ -219,11 +219,38 @@ struct DenseChainNode : Node {
                            "operation: a parameter of the Sequential (" + std::string(dtype_name(was->dtype)) + " " +
                            shape_str(was->shape) + " in the forward) was replaced before backward()");
     }
+  }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    std::lock_guard<std::mutex> lock(chain->mutex());
+    check_unchanged();
     const int64_t B = leading_rows(input_shape);
     Tensor dout = alias(g, {B, chain->out_features()}, 0);
     Tensor dinput = ops::wants(*this, 0) ? empty(input_shape, g->dtype) : nullptr;
     chain->backward_from(acts, dout, dinput, /*accumulate_grads=*/true, kBackwardSlots);
     return {dinput};
+  }
+  // The chain again from unfused, recordable ops (linear, then the activation), differentiated
+  // by the engine: gradients for the input and every parameter, each with a graph when recording.
+  std::vector<Tensor> backward_graph(const Tensor& g) override {
+    check_unchanged();
+    std::vector<Tensor> params_in_order;
+    for (const DenseLayer& l : chain->layers()) {
+      params_in_order.push_back(l.weight);
+      params_in_order.push_back(l.bias);
+    }
+    const std::vector<DenseLayer>& layers = chain->layers();
+    regraph = [&layers](const std::vector<Tensor>& in) {
+      Tensor x = in[0];
+      for (size_t l = 0; l < layers.size(); ++l)
+        x = ops::activation(ops::linear_unfused(x, in[1 + 2 * l], in[2 + 2 * l]), layers[l].act, layers[l].act_param);
+      return x;
+    };
+    std::vector<Tensor> saved_inputs = inputs;
+    inputs.insert(inputs.end(), params_in_order.begin(), params_in_order.end());
+    std::vector<Tensor> grads = Node::backward_graph(g);
+    inputs = std::move(saved_inputs);
+    regraph = nullptr;
+    return grads;
   }
   void release_saved() override {
     acts = {};
@@ -251,7 +278,17 @@ Tensor DenseChain::forward(const Tensor& input) {
   // sees the block in use and hands out a new one, so a later call never overwrites it.
   Tensor out = alias(acts.a.back(), out_shape, 0);
   if (grad_enabled() && (input->requires_grad || any_param_requires_grad(layers_))) {
-    auto node = ops::make_node<DenseChainNode>({&input});
+    // Edges to the parameters too, though the fast backward writes their .grad itself (and
+    // returns null for them): a recorded backward, or autograd.grad, goes through backward_graph.
+    auto node = std::make_shared<DenseChainNode>();
+    node->next.reserve(1 + 2 * layers_.size());
+    node->next.push_back(edge_to(input));
+    for (const DenseLayer& l : layers_) {
+      node->next.push_back(edge_to(l.weight));
+      node->next.push_back(l.bias ? edge_to(l.bias) : Edge{});
+    }
+    node->inputs = {input};
+    node->writes_leaf_grads = true;
     node->chain = shared_from_this();
     node->input_shape = input->shape;
     node->output_shape = out_shape;

@@ -18,6 +18,19 @@ void check_floating(const Tensor& t, const char* op, const char* arg) {
 
 Tensor scalar_like(double value, const Tensor& like) { return full({}, value, like->dtype); }
 
+// ---- differentiable building blocks for recorded backwards --------------------------------------
+namespace {
+using cpu::Binary;
+using cpu::Unary;
+Tensor add(const Tensor& a, const Tensor& b) { return binary(Binary::Add, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary(Binary::Sub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(Binary::Mul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary(Binary::Div, a, b); }
+Tensor scalar(double v, const Tensor& like) { return scalar_like(v, like); }
+// 1 where `op` holds between a and b, else 0, in a's dtype (a constant: no gradient).
+Tensor mask(cpu::Compare op, const Tensor& a, const Tensor& b) { return cast(compare(op, a, b), a->dtype); }
+}  // namespace
+
 // ---- unary ---------------------------------------------------------------------------------------
 namespace {
 struct UnaryNode : Node {
@@ -33,12 +46,90 @@ struct UnaryNode : Node {
     });
     return {dx};
   }
+  // d f(x) / dx from differentiable ops of the input itself (the saved output has no history).
+  std::vector<Tensor> backward_graph(const Tensor& g) override {
+    const Tensor& v = inputs[0];
+    auto c = [&](double k) { return scalar(k, v); };
+    switch (op) {
+      case Unary::Neg: return {unary(Unary::Neg, g)};
+      case Unary::Exp: return {mul(g, unary(Unary::Exp, v))};
+      case Unary::Log: return {div(g, v)};
+      case Unary::Relu: return {mul(g, mask(cpu::Compare::Gt, v, c(0)))};
+      case Unary::Sigmoid: {
+        Tensor sg = unary(Unary::Sigmoid, v);
+        return {mul(g, mul(sg, sub(c(1), sg)))};
+      }
+      case Unary::Tanh: {
+        Tensor t = unary(Unary::Tanh, v);
+        return {mul(g, sub(c(1), mul(t, t)))};
+      }
+      case Unary::Abs: return {mul(g, unary(Unary::Sign, v))};
+      case Unary::Sqrt: return {div(g, mul(c(2), unary(Unary::Sqrt, v)))};
+      case Unary::LeakyRelu: {
+        Tensor m = mask(cpu::Compare::Gt, v, c(0));  // slope + (1 - slope) m
+        return {mul(g, add(c(param), mul(c(1 - param), m)))};
+      }
+      case Unary::Gelu: {
+        // Phi(v) + v phi(v)
+        Tensor cdf = mul(c(0.5), add(c(1), unary(Unary::Erf, mul(v, c(0.70710678118654752440)))));
+        Tensor pdf = mul(c(0.39894228040143267794), unary(Unary::Exp, mul(c(-0.5), mul(v, v))));
+        return {mul(g, add(cdf, mul(v, pdf)))};
+      }
+      case Unary::GeluTanh: {
+        Tensor v2 = mul(v, v);
+        Tensor t = unary(Unary::Tanh, mul(c(0.79788456080286535588), add(v, mul(c(0.044715), mul(v2, v)))));
+        Tensor dinner = mul(c(0.79788456080286535588), add(c(1), mul(c(3 * 0.044715), v2)));
+        Tensor d = add(mul(c(0.5), add(c(1), t)), mul(mul(c(0.5), v), mul(sub(c(1), mul(t, t)), dinner)));
+        return {mul(g, d)};
+      }
+      case Unary::Sin: return {mul(g, unary(Unary::Cos, v))};
+      case Unary::Cos: return {unary(Unary::Neg, mul(g, unary(Unary::Sin, v)))};
+      case Unary::Tan: {
+        Tensor t = unary(Unary::Tan, v);
+        return {mul(g, add(c(1), mul(t, t)))};
+      }
+      case Unary::Log1p: return {div(g, add(c(1), v))};
+      case Unary::Expm1: return {mul(g, unary(Unary::Exp, v))};
+      case Unary::Rsqrt: {
+        Tensor r = unary(Unary::Rsqrt, v);
+        return {mul(mul(c(-0.5), g), mul(r, mul(r, r)))};
+      }
+      case Unary::Sign: case Unary::Floor: case Unary::Ceil: case Unary::Round: return {mul(g, c(0))};
+      case Unary::Square: return {mul(g, mul(c(2), v))};
+      case Unary::Reciprocal: {
+        Tensor r = unary(Unary::Reciprocal, v);
+        return {unary(Unary::Neg, mul(g, mul(r, r)))};
+      }
+      case Unary::Log2: return {div(g, mul(v, c(0.69314718055994530942)))};
+      case Unary::Log10: return {div(g, mul(v, c(2.30258509299404568402)))};
+      case Unary::Erf: return {mul(g, mul(c(1.12837916709551257390), unary(Unary::Exp, unary(Unary::Neg, mul(v, v)))))};
+    }
+    return {nullptr};
+  }
   void release_saved() override { x.reset(); y.reset(); }
 };
 }  // namespace
 
-Tensor unary(cpu::Unary op, const Tensor& x, double param) {
+Tensor unary(cpu::Unary op, const Tensor& x_in, double param) {
   const char* name = cpu::unary_name(op);
+  if (!is_floating(x_in->dtype)) {
+    if (cpu::unary_keeps_integers(op)) {
+      if (x_in->dtype == DType::Bool && (op == Unary::Neg || op == Unary::Abs || op == Unary::Sign))
+        throw TypeError(std::string(name) + ": input is a bool tensor, which " + name +
+                        " does not support; convert it with .long() or .float() first");
+      Tensor x = x_in->dtype == DType::Bool ? cast_data(x_in, DType::Int64) : x_in;
+      Tensor out = empty_like(x);
+      if (x->dtype == DType::Int64) cpu::unary_forward<int64_t>(out->ptr<int64_t>(), x->ptr<int64_t>(), x->numel, op, param);
+      else cpu::unary_forward<int32_t>(out->ptr<int32_t>(), x->ptr<int32_t>(), x->numel, op, param);
+      return x_in->dtype == DType::Bool ? cast_data(out, DType::Bool) : out;
+    }
+    // Integer inputs of floating functions (exp, sin, sqrt, ...) give float32, as in PyTorch;
+    // the activations PyTorch defines for floating tensors only refuse them.
+    if (op == Unary::LeakyRelu || op == Unary::Gelu || op == Unary::GeluTanh)
+      throw TypeError(std::string(name) + ": input must be a floating point tensor, got " + dtype_name(x_in->dtype));
+    return unary(op, cast_data(x_in, DType::Float32), param);
+  }
+  const Tensor& x = x_in;
   Tensor out = empty_like(x);
   dispatch_floating(x->dtype, name, "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -50,9 +141,23 @@ Tensor unary(cpu::Unary op, const Tensor& x, double param) {
     node->param = param;
     node->x = saved(x);
     node->y = saved(out);
+    node->inputs = {x};
     set_history(out, node);
   }
   return out;
+}
+
+Tensor activation(const Tensor& x, cpu::Activation act, double param) {
+  switch (act) {
+    case cpu::Activation::Identity: return x;
+    case cpu::Activation::Relu: return unary(Unary::Relu, x);
+    case cpu::Activation::Sigmoid: return unary(Unary::Sigmoid, x);
+    case cpu::Activation::Tanh: return unary(Unary::Tanh, x);
+    case cpu::Activation::LeakyRelu: return unary(Unary::LeakyRelu, x, param);
+    case cpu::Activation::Gelu: return unary(Unary::Gelu, x);
+    case cpu::Activation::GeluTanh: return unary(Unary::GeluTanh, x);
+  }
+  return x;
 }
 
 // ---- binary ----------------------------------------------------------------------------------------
@@ -73,30 +178,88 @@ struct BinaryNode : Node {
     });
     return {da, db};
   }
+  std::vector<Tensor> backward_graph(const Tensor& g) override {
+    const Tensor& x = inputs[0];
+    const Tensor& y = inputs[1];
+    Tensor dx, dy;
+    switch (op) {
+      case Binary::Add: dx = g; dy = g; break;
+      case Binary::Sub: dx = g; dy = unary(Unary::Neg, g); break;
+      case Binary::Mul: dx = mul(g, y); dy = mul(g, x); break;
+      case Binary::Div: dx = div(g, y); dy = unary(Unary::Neg, div(mul(g, x), mul(y, y))); break;
+      case Binary::Pow: {
+        // d/dx = y x^(y-1); d/dy = x^y log(x), with log(0) read as 0 (PyTorch's masking of 0^y).
+        Tensor one = scalar(1, x);
+        dx = mul(g, mul(y, binary(Binary::Pow, x, sub(y, one))));
+        Tensor safe_x = add(x, mask(cpu::Compare::Eq, x, scalar(0, x)));
+        dy = mul(g, mul(binary(Binary::Pow, x, y), unary(Unary::Log, safe_x)));
+        break;
+      }
+      case Binary::FloorDiv: dx = mul(g, scalar(0, g)); dy = dx; break;
+      case Binary::Remainder:
+        dx = g;
+        dy = unary(Unary::Neg, mul(g, unary(Unary::Floor, div(x, y))));
+        break;
+      case Binary::Maximum: case Binary::Minimum: {
+        const cpu::Compare wins = op == Binary::Maximum ? cpu::Compare::Gt : cpu::Compare::Lt;
+        Tensor half_ties = mul(scalar(0.5, x), mask(cpu::Compare::Eq, x, y));
+        dx = mul(g, add(mask(wins, x, y), half_ties));
+        dy = mul(g, add(mask(wins, y, x), half_ties));
+        break;
+      }
+    }
+    return {wants(*this, 0) ? sum_to_shape(dx, a_shape) : nullptr, wants(*this, 1) ? sum_to_shape(dy, b_shape) : nullptr};
+  }
   void release_saved() override { a.reset(); b.reset(); }
 };
+
+// The dtype of a op b under PyTorch's promotion: a 0-d operand beside a dimensioned one only
+// decides the result when it is of a higher category (bool < integer < floating).
+DType result_dtype(const Tensor& a, const Tensor& b) {
+  if ((a->dim() == 0) != (b->dim() == 0)) {
+    const Tensor& dimmed = a->dim() ? a : b;
+    const Tensor& zero_d = a->dim() ? b : a;
+    if (dtype_category(zero_d->dtype) > dtype_category(dimmed->dtype)) return zero_d->dtype;
+    return dimmed->dtype;
+  }
+  return promote(a->dtype, b->dtype);
+}
 }  // namespace
 
+DType binary_result_dtype(const Tensor& a, const Tensor& b) { return result_dtype(a, b); }
+
 Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
-  // Type promotion as in PyTorch: int64 < float32 < float64, and true division of integers.
-  // A 0-d operand beside a dimensioned one only decides the result when it is of a higher
-  // category (float vs int): float32 [n] * float64 scalar stays float32, as in torch.
-  DType dtype = promote(a_in->dtype, b_in->dtype);
-  if ((a_in->dim() == 0) != (b_in->dim() == 0)) {
-    const Tensor& dimmed = a_in->dim() ? a_in : b_in;
-    const Tensor& scalar = a_in->dim() ? b_in : a_in;
-    dtype = is_floating(scalar->dtype) && !is_floating(dimmed->dtype) ? scalar->dtype : dimmed->dtype;
+  if (op == Binary::Sub && (a_in->dtype == DType::Bool || b_in->dtype == DType::Bool))
+    throw TypeError("sub: subtraction, the `-` operator, with a bool tensor is not supported; to invert a mask use "
+                    "the `~` or logical_not() operator instead");
+  DType dtype = result_dtype(a_in, b_in);
+  if (dtype == DType::Bool) {
+    // bool + bool is logical or, bool * bool logical and (as in PyTorch); the rest count as int64.
+    if (op == Binary::Add || op == Binary::Maximum) return compare(cpu::Compare::Or, a_in, b_in);
+    if (op == Binary::Mul || op == Binary::Minimum) return compare(cpu::Compare::And, a_in, b_in);
+    if (op == Binary::Sub)
+      throw TypeError("sub: subtraction, the `-` operator, with two bool tensors is not supported; use the `^` or "
+                      "logical_xor() operator instead");
+    dtype = op == Binary::Div ? DType::Float32 : DType::Int64;
   }
-  if (op == cpu::Binary::Div && dtype == DType::Int64) dtype = DType::Float32;
+  if (op == Binary::Div && !is_floating(dtype)) dtype = DType::Float32;  // true division
   Tensor a = a_in->dtype == dtype ? a_in : cast(a_in, dtype);
   Tensor b = b_in->dtype == dtype ? b_in : cast(b_in, dtype);
 
-  if (op == cpu::Binary::Pow && dtype == DType::Int64) {
-    const int64_t* e = b->ptr<int64_t>();
-    for (int64_t i = 0; i < b->numel; ++i)
-      if (e[i] < 0)
-        throw ValueError("pow: integers to negative integer powers are not allowed (exponent " + std::to_string(e[i]) +
-                         "); use a float base or exponent");
+  if (is_integral(dtype) && (op == Binary::Pow || op == Binary::FloorDiv || op == Binary::Remainder)) {
+    auto check = [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* e = b->ptr<T>();
+      for (int64_t i = 0; i < b->numel; ++i) {
+        if (op == Binary::Pow && e[i] < 0)
+          throw ValueError("pow: integers to negative integer powers are not allowed (exponent " +
+                           std::to_string(e[i]) + "); use a float base or exponent");
+        if (op != Binary::Pow && e[i] == 0)
+          throw ZeroDivisionError(std::string(cpu::binary_name(op)) + ": integer division by zero");
+      }
+    };
+    if (dtype == DType::Int64) check(type_tag<int64_t>{});
+    else check(type_tag<int32_t>{});
   }
   cpu::Broadcast bc = cpu::make_broadcast(a->shape, b->shape);
   Tensor out = empty(bc.out_shape, dtype);
@@ -104,7 +267,7 @@ Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
     using T = typename decltype(tag)::type;
     cpu::binary_forward<T>(out->ptr<T>(), a->ptr<T>(), b->ptr<T>(), bc, op);
   });
-  if (needs_grad({&a, &b})) {
+  if (is_floating(dtype) && needs_grad({&a, &b})) {
     auto node = make_node<BinaryNode>({&a, &b});
     node->op = op;
     node->bc = std::move(bc);
@@ -112,8 +275,23 @@ Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
     node->b = saved(b);
     node->a_shape = a->shape;
     node->b_shape = b->shape;
+    node->inputs = {a, b};
     set_history(out, node);
   }
+  return out;
+}
+
+Tensor compare(cpu::Compare op, const Tensor& a_in, const Tensor& b_in) {
+  // Compared in the promoted dtype (an int tensor against 0.5 compares as float), never recorded.
+  DType dtype = result_dtype(a_in, b_in);
+  Tensor a = a_in->dtype == dtype ? a_in : cast_data(a_in, dtype);
+  Tensor b = b_in->dtype == dtype ? b_in : cast_data(b_in, dtype);
+  cpu::Broadcast bc = cpu::make_broadcast(a->shape, b->shape);
+  Tensor out = empty(bc.out_shape, DType::Bool);
+  dispatch_any(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::compare_forward<T>(out->ptr<bool>(), a->ptr<T>(), b->ptr<T>(), bc, op);
+  });
   return out;
 }
 

@@ -22,6 +22,14 @@ struct LinearNode : Node {
     });
     return {dinput, dweight, dbias};
   }
+  std::vector<Tensor> backward_graph(const Tensor& g) override {
+    // dinput = g W, dweight = g^T x, dbias = column sums of g, over (B, .) views of g and x.
+    Tensor g2d = reshape(g, {B, OC});
+    Tensor dinput = wants(*this, 0) ? reshape(matmul(g2d, inputs[1]), input_shape) : nullptr;
+    Tensor dweight = wants(*this, 1) ? matmul(transpose(g2d), reshape(inputs[0], {B, C})) : nullptr;
+    Tensor dbias = wants(*this, 2) ? sum(g2d, {0}, false) : nullptr;
+    return {dinput, dweight, dbias};
+  }
   void release_saved() override { input.reset(); weight.reset(); }
 };
 
@@ -39,6 +47,11 @@ struct MatmulNode : Node {
     });
     return {da, db};
   }
+  std::vector<Tensor> backward_graph(const Tensor& g) override {
+    // da = g b^T, db = a^T g
+    return {wants(*this, 0) ? matmul(g, transpose(inputs[1])) : nullptr,
+            wants(*this, 1) ? matmul(transpose(inputs[0]), g) : nullptr};
+  }
   void release_saved() override { a.reset(); b.reset(); }
 };
 
@@ -48,6 +61,15 @@ void check_same_dtype(const Tensor& a, const Tensor& b, const char* op, const ch
                     dtype_name(b->dtype) + "; convert one with .to(dtype)");
 }
 }  // namespace
+
+Tensor linear_unfused(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  const int64_t C = weight->shape[1], OC = weight->shape[0];
+  Shape out_shape = input->shape;
+  out_shape.back() = OC;
+  Tensor z = matmul(reshape(input, {C ? input->numel / C : 0, C}), transpose(weight));
+  if (bias) z = binary(cpu::Binary::Add, z, bias);
+  return reshape(z, out_shape);
+}
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   if (weight->dim() != 2) throw ValueError("linear: weight must be 2-D (out_features, in_features), got shape " +
@@ -78,6 +100,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
     node->C = C;
     node->OC = OC;
     node->has_bias = bias != nullptr;
+    node->inputs = {input, weight, bias};
     set_history(out, node);
   }
   return out;
@@ -107,6 +130,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     node->M = M;
     node->K = K;
     node->N = N;
+    node->inputs = {a, b};
     set_history(out, node);
   }
   Shape final_shape;

@@ -81,6 +81,51 @@ struct CrossEntropyNode : Node {
   }
   void release_saved() override { log_probs.reset(); target.reset(); }
 };
+
+// The losses again from differentiable elementwise ops, for recorded backwards (create_graph).
+Tensor reduce_graph(const Tensor& elems, Reduction reduction) {
+  if (reduction == Reduction::None) return elems;
+  return reduction == Reduction::Sum ? sum(elems, {}, false) : mean(elems, {}, false);
+}
+
+Tensor loss_graph(cpu::Loss loss, const Tensor& p, const Tensor& t, Reduction reduction, double param) {
+  using cpu::Binary;
+  using cpu::Unary;
+  auto c = [&](double v) { return scalar_like(v, p); };
+  Tensor elems;
+  switch (loss) {
+    case cpu::Loss::MSE: {
+      Tensor d = binary(Binary::Sub, p, t);
+      elems = binary(Binary::Mul, d, d);
+      break;
+    }
+    case cpu::Loss::L1: elems = unary(Unary::Abs, binary(Binary::Sub, p, t)); break;
+    case cpu::Loss::Huber: {
+      Tensor d = unary(Unary::Abs, binary(Binary::Sub, p, t));
+      Tensor small = cast(compare(cpu::Compare::Lt, d, c(param)), p->dtype);
+      Tensor quadratic = binary(Binary::Mul, c(0.5), binary(Binary::Mul, d, d));
+      Tensor linear_part = binary(Binary::Mul, c(param), binary(Binary::Sub, d, c(0.5 * param)));
+      elems = binary(Binary::Add, binary(Binary::Mul, small, quadratic),
+                     binary(Binary::Mul, binary(Binary::Sub, c(1), small), linear_part));
+      break;
+    }
+    case cpu::Loss::BCE: {
+      // PyTorch clamps each log term at -100.
+      Tensor log_p = binary(Binary::Maximum, unary(Unary::Log, p), c(-100));
+      Tensor log_1mp = binary(Binary::Maximum, unary(Unary::Log, binary(Binary::Sub, c(1), p)), c(-100));
+      elems = unary(Unary::Neg, binary(Binary::Add, binary(Binary::Mul, t, log_p),
+                                       binary(Binary::Mul, binary(Binary::Sub, c(1), t), log_1mp)));
+      break;
+    }
+    case cpu::Loss::BCEWithLogits: {
+      // max(x, 0) - x t + log(1 + exp(-|x|))
+      Tensor softplus = unary(Unary::Log1p, unary(Unary::Exp, unary(Unary::Neg, unary(Unary::Abs, p))));
+      elems = binary(Binary::Add, binary(Binary::Sub, unary(Unary::Relu, p), binary(Binary::Mul, p, t)), softplus);
+      break;
+    }
+  }
+  return reduce_graph(elems, reduction);
+}
 }  // namespace
 
 Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target_in, Reduction reduction,
@@ -119,6 +164,10 @@ Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target
     node->param = param;
     node->pred = saved(pred);
     node->target = saved(target);
+    node->inputs = {pred, target};
+    node->regraph = [loss, reduction, param](const std::vector<Tensor>& in) {
+      return loss_graph(loss, in[0], in[1], reduction, param);
+    };
     set_history(out, node);
   }
   return out;
@@ -167,6 +216,20 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
     node->input_shape = logits->shape;
     node->N = N;
     node->C = C;
+    node->inputs = {logits};
+    Tensor labels = node->target;
+    node->regraph = [labels, reduction, N, C](const std::vector<Tensor>& in) {
+      // -sum(onehot(target) * log_softmax(logits)) per sample.
+      const Tensor& x = in[0];
+      Tensor onehot = zeros(x->shape, x->dtype);
+      dispatch_floating(x->dtype, "cross_entropy", "input", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        for (int64_t i = 0; i < N; ++i) onehot->ptr<T>()[i * C + labels->ptr<int64_t>()[i]] = T(1);
+      });
+      const int64_t class_dim = x->dim() - 1;
+      Tensor picked = sum(binary(cpu::Binary::Mul, onehot, softmax(x, class_dim, true)), {class_dim}, false);
+      return reduce_graph(unary(cpu::Unary::Neg, picked), reduction);
+    };
     set_history(out, node);
   }
   return out;

@@ -20,13 +20,22 @@ template <typename F> auto dispatch_floating(DType d, const char* op, const char
   throw TypeError(std::string(op) + ": " + arg + " must be a floating point tensor, got " + dtype_name(d));
 }
 
+// Calls f(type_tag<T>{}) for the numeric dtypes (no bool: arithmetic kernels are not built for it).
 template <typename F> auto dispatch_all(DType d, F f) {
   switch (d) {
     case DType::Float32: return f(type_tag<float>{});
     case DType::Float64: return f(type_tag<double>{});
+    case DType::Int32: return f(type_tag<int32_t>{});
+    case DType::Bool: throw TypeError("bool tensors are not supported by this operation; convert with .long() or .float()");
     case DType::Int64: break;
   }
   return f(type_tag<int64_t>{});
+}
+
+// Every dtype, bool included (copies, comparisons).
+template <typename F> auto dispatch_any(DType d, F f) {
+  if (d == DType::Bool) return f(type_tag<bool>{});
+  return dispatch_all(d, f);
 }
 
 // A tensor a node keeps for its backward (see SavedTensor): backward reads it back through

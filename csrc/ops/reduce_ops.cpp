@@ -19,11 +19,14 @@ struct SumNode : Node {
     });
     return {dx};
   }
+  std::vector<Tensor> backward_graph(const Tensor& g) override {
+    return {expand(reshape(g, kept_shape), input_shape)};
+  }
 };
 
 struct SoftmaxNode : Node {
   SavedTensor y;
-  int64_t outer = 0, n = 0, inner = 0;
+  int64_t dim = 0, outer = 0, n = 0, inner = 0;
   bool log = false;
   const char* name() const override { return log ? "LogSoftmaxBackward" : "SoftmaxBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
@@ -33,6 +36,13 @@ struct SoftmaxNode : Node {
       cpu::softmax_backward<T>(dx->ptr<T>(), g->ptr<T>(), y->ptr<T>(), outer, n, inner, log);
     });
     return {dx};
+  }
+  std::vector<Tensor> backward_graph(const Tensor& g) override {
+    // softmax: y (g - sum(g y)); log_softmax: g - softmax(x) sum(g), along dim.
+    Tensor out = softmax(inputs[0], dim, false);
+    if (log) return {binary(cpu::Binary::Sub, g, binary(cpu::Binary::Mul, out, sum(g, {dim}, true)))};
+    Tensor gy = sum(binary(cpu::Binary::Mul, g, out), {dim}, true);
+    return {binary(cpu::Binary::Mul, out, binary(cpu::Binary::Sub, g, gy))};
   }
   void release_saved() override { y.reset(); }
 };
@@ -47,7 +57,9 @@ void split_at(const Shape& s, int64_t d, int64_t& outer, int64_t& n, int64_t& in
 }
 }  // namespace
 
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+Tensor sum(const Tensor& x_in, const std::vector<int64_t>& dims_in, bool keepdim) {
+  // Sums of bool and int32 tensors count in int64, as in PyTorch.
+  const Tensor x = (x_in->dtype == DType::Bool || x_in->dtype == DType::Int32) ? cast_data(x_in, DType::Int64) : x_in;
   const int64_t nd = x->dim();
   std::vector<bool> reduce(std::max<int64_t>(nd, 1), dims_in.empty());
   for (int64_t d : dims_in) {
@@ -105,7 +117,8 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   return binary(cpu::Binary::Mul, s, scalar_like(1.0 / static_cast<double>(count), s));
 }
 
-Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+Tensor argmax(const Tensor& x_in, std::optional<int64_t> dim, bool keepdim) {
+  const Tensor x = x_in->dtype == DType::Bool ? cast_data(x_in, DType::Int64) : x_in;
   if (x->numel == 0) throw ValueError("argmax: expected a non-empty tensor");
   Tensor out;
   dispatch_all(x->dtype, [&](auto tag) {
@@ -142,6 +155,8 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log) {
   if (needs_grad({&x})) {
     auto node = make_node<SoftmaxNode>({&x});
     node->y = saved(out);
+    node->inputs = {x};
+    node->dim = d;
     node->outer = outer;
     node->n = n;
     node->inner = inner;

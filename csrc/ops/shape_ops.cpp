@@ -12,11 +12,20 @@ struct ReshapeNode : Node {
   Shape input_shape;
   const char* name() const override { return "ReshapeBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override { return {alias(g, input_shape, 0)}; }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return {reshape(g, input_shape)}; }
+};
+
+struct ExpandNode : Node {
+  Shape input_shape;
+  const char* name() const override { return "ExpandBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {clone_data(sum_to_shape(g, input_shape))}; }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return {sum_to_shape(g, input_shape)}; }
 };
 
 struct TransposeNode : Node {
   const char* name() const override { return "TransposeBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override { return {transpose(detach(g))}; }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return {transpose(g)}; }
 };
 
 // Backward of taking rows [start, start + rows) of x: zeros elsewhere.
@@ -30,7 +39,28 @@ struct SliceRowsNode : Node {
     std::memcpy(static_cast<char*>(dx->data) + start * row * itemsize(g->dtype), g->data, g->nbytes());
     return {dx};
   }
+  std::vector<Tensor> backward_graph(const Tensor& g) override;
 };
+
+// The backward of slice_rows as an op of its own (g placed at rows [start, ...) of zeros), so a
+// recorded backward can be differentiated again: its own gradient slices the rows back out.
+struct PadRowsNode : Node {
+  int64_t start = 0, rows = 0;
+  const char* name() const override { return "SliceBackwardBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {clone_data(slice_rows(detach(g), start, start + rows))}; }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return {slice_rows(g, start, start + rows)}; }
+};
+
+std::vector<Tensor> SliceRowsNode::backward_graph(const Tensor& g) {
+  Tensor dx = backward(detach(g))[0];
+  if (needs_grad({&g})) {
+    auto node = make_node<PadRowsNode>({&g});
+    node->start = start;
+    node->rows = g->dim() ? g->shape[0] : 1;
+    set_history(dx, node);
+  }
+  return {dx};
+}
 
 struct IndexRowsNode : Node {
   Shape input_shape;
@@ -51,18 +81,39 @@ struct IndexRowsNode : Node {
     });
     return {dx};
   }
+  std::vector<Tensor> backward_graph(const Tensor& g) override;
   void release_saved() override { indices.reset(); }
 };
+
+// The scatter-add backward of index_rows as an op: its own gradient gathers the rows again.
+struct ScatterRowsNode : Node {
+  Tensor indices;
+  const char* name() const override { return "IndexBackwardBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {index_rows(detach(g), indices)}; }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return {index_rows(g, indices)}; }
+};
+
+std::vector<Tensor> IndexRowsNode::backward_graph(const Tensor& g) {
+  Tensor dx = backward(detach(g))[0];
+  if (needs_grad({&g})) {
+    auto node = make_node<ScatterRowsNode>({&g});
+    node->indices = indices;
+    set_history(dx, node);
+  }
+  return {dx};
+}
 
 struct CastNode : Node {
   DType input_dtype;
   const char* name() const override { return "CastBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override { return {cast_data(g, input_dtype)}; }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return {cast(g, input_dtype)}; }
 };
 
 struct CloneNode : Node {
   const char* name() const override { return "CloneBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override { return {g}; }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return {g}; }
 };
 }  // namespace
 
@@ -108,7 +159,7 @@ Tensor transpose(const Tensor& x) {
     throw ValueError("transpose: .T is supported for tensors of at most 2 dimensions, got shape " + shape_str(x->shape));
   const int64_t rows = x->shape[0], cols = x->shape[1];
   Tensor out = empty({cols, rows}, x->dtype);
-  dispatch_all(x->dtype, [&](auto tag) {
+  dispatch_any(x->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     cpu::transpose2d<T>(out->ptr<T>(), x->ptr<T>(), rows, cols);
   });
@@ -182,6 +233,42 @@ Tensor cast(const Tensor& x, DType dtype) {
   if (is_floating(dtype) && needs_grad({&x})) {
     auto node = make_node<CastNode>({&x});
     node->input_dtype = x->dtype;
+    set_history(out, node);
+  }
+  return out;
+}
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  if (static_cast<size_t>(x->dim()) > shape.size())
+    throw ValueError("expand: the number of sizes provided (" + std::to_string(shape.size()) +
+                     ") must be greater or equal to the number of dimensions in the tensor (" +
+                     std::to_string(x->dim()) + ")");
+  Shape target = shape;
+  const size_t lead = shape.size() - x->shape.size();
+  for (size_t k = 0; k < shape.size(); ++k) {
+    const int64_t have = k >= lead ? x->shape[k - lead] : 1;
+    if (target[k] == -1) {
+      if (k < lead) throw ValueError("expand: -1 is not allowed in a leading, non-existing dimension " + std::to_string(k));
+      target[k] = have;
+    }
+    if (target[k] < 0) throw ValueError("expand: size " + shape_str(shape) + " has a negative dimension");
+    if (have != target[k] && have != 1)
+      throw ValueError("expand: the expanded size of the tensor (" + std::to_string(target[k]) +
+                       ") must match the existing size (" + std::to_string(have) + ") at non-singleton dimension " +
+                       std::to_string(k) + ".  Target sizes: " + shape_str(shape) + ".  Tensor sizes: " +
+                       shape_str(x->shape));
+  }
+  if (target == x->shape) return x;
+  check_shape(target, x->dtype, "expand: size");
+  Tensor out = empty(target, x->dtype);
+  auto strides = cpu::broadcast_strides(x->shape, target);
+  dispatch_any(x->dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::broadcast_to<T>(out->ptr<T>(), x->ptr<T>(), target, strides);
+  });
+  if (is_floating(x->dtype) && needs_grad({&x})) {
+    auto node = make_node<ExpandNode>({&x});
+    node->input_shape = x->shape;
     set_history(out, node);
   }
   return out;

@@ -29,7 +29,7 @@ from chainrule._core import (
     log_softmax,
 )
 from chainrule._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from chainrule._tensor import float32, float64, int64, numpy_dtype
+from chainrule._tensor import float32, float64, int32, int64, numpy_dtype
 from chainrule._random import (
     Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
 )
@@ -46,6 +46,15 @@ FloatTensor = _protocols.FloatTensor
 DoubleTensor = _protocols.DoubleTensor
 LongTensor = _protocols.LongTensor
 globals().update(_protocols.legacy_types)  # IntTensor, BoolTensor where the dtypes exist
+from chainrule._tensor_ops import (  # noqa: F401  (tensor ops written in Python, and functional forms)
+    Size, absolute, add, allclose, amax, amin, argmin, can_cast, cat, chunk, clamp, clip, count_nonzero, cos,
+    cumsum, div, divide, eq, equal, erf, expm1, flatten, flip, floor, floor_divide, fmod, gather, ge, gt,
+    index_select, isclose, isfinite, isinf, isnan, le, lerp, log1p, log2, log10, logical_and, logical_not,
+    logical_or, logical_xor, logsumexp, lt, maximum, minimum, mul, multiply, narrow, ne, neg, negative,
+    nonzero, norm, numel, permute, prod, promote_types, reciprocal, remainder, reshape, result_type, rsqrt,
+    scatter_add, select, sign, sin, split, square, squeeze, stack, std, sub, subtract, t, tan, transpose,
+    true_divide, unbind, unflatten, unsqueeze, var, where, ceil, clone, detach,
+)
 
 __version__ = _core.__version__
 
@@ -66,6 +75,27 @@ def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return input.argmax(dim=dim, keepdim=keepdim)
 
 
+# PyTorch names that shadow Python builtins (torch.max, torch.int, ...) are served by the module's
+# __getattr__, so that code inside this module keeps the builtins.
+def _builtin_shadowing_names() -> dict:
+    from chainrule import _tensor_ops as ops
+    return {"int": int32, "bool": _core.dtype.bool, "max": ops.max, "min": ops.min, "any": ops.any,
+            "all": ops.all, "round": ops.round, "pow": ops.pow}
+
+
+_SHADOWING = None
+
+
+def __getattr__(name):
+    global _SHADOWING
+    if _SHADOWING is None:
+        _SHADOWING = _builtin_shadowing_names()
+    try:
+        return _SHADOWING[name]
+    except KeyError:
+        raise AttributeError(f"module 'chainrule' has no attribute '{name}'") from None
+
+
 def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
@@ -81,6 +111,7 @@ def config() -> dict:
 
 
 from chainrule import accelerator, autograd, cuda, data, diagnostics, distributions, nn, optim, utils  # noqa: E402  (they import the names above)
+from chainrule.autograd import inference_mode  # noqa: E402
 from chainrule import io as _io  # noqa: E402
 from chainrule.io import save  # noqa: E402
 
@@ -114,4 +145,5 @@ __all__ = [
     "get_num_threads", "set_num_threads", "matmul", "exp", "log", "relu", "sigmoid", "tanh", "abs",
     "sqrt", "softmax", "log_softmax", "sum", "mean", "argmax", "is_tensor", "config",
     "accelerator", "autograd", "cuda", "data", "distributions", "utils", "diagnostics", "nn", "optim", "save", "load", "fit", "History",
+    "int32", "int", "bool", "Size", "max", "min", "any", "all", "round", "pow", "inference_mode",
 ]

@@ -12,8 +12,10 @@ from chainrule._core import Tensor
 float32 = _core.dtype.float32
 float64 = _core.dtype.float64
 int64 = _core.dtype.int64
+int32 = _core.dtype.int32
+bool_ = _core.dtype.bool
 
-_NUMPY_OF = {float32: np.float32, float64: np.float64, int64: np.int64}
+_NUMPY_OF = {float32: np.float32, float64: np.float64, int64: np.int64, int32: np.int32, bool_: np.bool_}
 
 
 def numpy_dtype(dtype) -> type:
@@ -21,22 +23,30 @@ def numpy_dtype(dtype) -> type:
     try:
         return _NUMPY_OF[dtype]
     except (KeyError, TypeError):
-        raise TypeError(f"dtype must be chainrule.float32, chainrule.float64 or chainrule.int64, got {dtype!r}") from None
+        raise TypeError(f"dtype must be a chainrule dtype (float32, float64, int64, int32, bool), got {dtype!r}") from None
 
 
 def dtype_of_numpy(np_dtype) -> "_core.dtype":
     np_dtype = np.dtype(np_dtype)
     if np_dtype == np.float64:
         return float64
-    if np_dtype.kind in "iub":
+    if np_dtype == np.bool_:
+        return bool_
+    if np_dtype == np.int32:
+        return int32
+    if np_dtype.kind in "iu":
         return int64
     return float32
 
 
 def _default_dtype_for(array: np.ndarray):
-    # PyTorch's inference: Python floats -> float32, ints and bools -> int64. An ndarray keeps its
-    # float64 (torch.tensor(np.float64 array) is float64).
-    if array.dtype.kind in "iub":
+    # PyTorch's inference: Python floats -> float32, ints -> int64, bools -> bool. An ndarray keeps
+    # its float64 and int32 (torch.tensor(np.float64 array) is float64).
+    if array.dtype == np.bool_:
+        return bool_
+    if array.dtype == np.int32:
+        return int32
+    if array.dtype.kind in "iu":
         return int64
     if array.dtype == np.float64:
         return float64
@@ -122,3 +132,47 @@ Tensor.__array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's refle
 # Class-level default of the flat-arena marker (chainrule.nn.utils.flat): zero_grad reads it on
 # every parameter every step, and a missing attribute would cost an AttributeError each time.
 Tensor._grad_in_arena = False
+
+
+# ---- ops written in Python (chainrule._tensor_ops) become methods, as in PyTorch -----------------
+def _install_tensor_ops() -> None:
+    from chainrule import _indexing, _tensor_ops as ops
+
+    # the C++ in-place fills, kept under private names for the Python forms that check arguments
+    Tensor._fill = Tensor.fill_
+    Tensor._normal = Tensor.normal_
+    Tensor._uniform = Tensor.uniform_
+    Tensor._flatten_all = Tensor.flatten
+    for name in ("size", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "transpose",
+                 "contiguous", "repeat", "flip", "split", "chunk", "unbind", "select", "narrow", "index_select",
+                 "gather", "scatter_add", "max", "min", "amax", "amin", "argmin", "prod", "var", "std", "norm",
+                 "logsumexp", "cumsum", "any", "all", "count_nonzero", "isnan", "isinf", "isfinite", "equal",
+                 "allclose", "isclose", "clamp", "lerp", "round", "add_", "sub_", "mul_", "div_", "pow_",
+                 "clamp_", "neg_", "abs_", "relu_", "sqrt_", "exp_", "retain_grad", "fill_", "copy_",
+                 "normal_", "uniform_", "div", "add", "sub", "where", "nonzero"):
+        setattr(Tensor, name, getattr(ops, name))
+    Tensor.clip = ops.clamp
+    Tensor.clip_ = ops.clamp_
+    Tensor.absolute = Tensor.abs
+    Tensor.multiply = Tensor.mul
+    Tensor.subtract = Tensor.sub
+    Tensor.divide = ops.div
+    Tensor.true_divide = Tensor.__truediv__
+    Tensor.__iadd__ = ops.iadd
+    Tensor.__isub__ = ops.isub
+    Tensor.__imul__ = ops.imul
+    Tensor.__itruediv__ = ops.itruediv
+    Tensor.__ifloordiv__ = ops.ifloordiv
+    Tensor.__imod__ = ops.imod
+    Tensor.__ipow__ = ops.ipow
+    Tensor.__setitem__ = _indexing.setitem
+    Tensor.mT = property(lambda self: self.transpose(-2, -1))
+
+
+def _where_method(self, condition, other):
+    from chainrule._tensor_ops import where
+    return where(condition, self, other)
+
+
+_install_tensor_ops()
+Tensor.where = _where_method

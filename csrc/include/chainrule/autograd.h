@@ -2,6 +2,7 @@
 // gradient of its output into gradients of its inputs (the seed's chain rule, one op at a time).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,18 @@ class SavedTensor {
 struct Node {
   std::vector<Edge> next;  // one per differentiable input, in the op's argument order
   bool released = false;   // saved tensors freed by a backward without retain_graph
+  // The op's inputs themselves (with their autograd history), one per entry of `next`, for a
+  // backward that is itself recorded (create_graph=True). Unlike the saved aliases a node keeps
+  // for its kernels, these carry grad_fn, so the derivative's graph reaches back through them.
+  std::vector<Tensor> inputs;
+  // Recomputes the op's output from `inputs` with differentiable primitives; the fused ops
+  // (linear, losses, the dense chain) differentiate through this when a graph is requested.
+  std::function<Tensor(const std::vector<Tensor>&)> regraph;
+  // Set by nodes whose fast backward writes some inputs' .grad itself (the fused dense chain): a
+  // backward that must not touch .grad (autograd.grad) or must be recorded runs `regraph`.
+  bool writes_leaf_grads = false;
+  // A non-leaf output whose .grad backward() fills (Tensor.retain_grad()).
+  std::weak_ptr<TensorImpl> retained_output;
 
   virtual ~Node() = default;
   virtual const char* name() const = 0;
@@ -46,6 +59,10 @@ struct Node {
   // them in place, so they must not share memory with each other; one of them may be (a view
   // of) grad_output itself, which the node receives as its only holder.
   virtual std::vector<Tensor> backward(const Tensor& grad_output) = 0;
+  // The same gradients built from differentiable ops while grad mode is on, so that they have a
+  // graph of their own (create_graph=True: higher-order derivatives). The default
+  // differentiates `regraph`; nodes without either raise.
+  virtual std::vector<Tensor> backward_graph(const Tensor& grad_output);
   // Drop saved activations; called after a backward that did not ask to retain the graph.
   virtual void release_saved() {}
 };
@@ -60,8 +77,26 @@ Edge edge_to(const Tensor& input);  // the edge a node uses to reach `input`
 // Attach `node` (with its edges already filled) as the producer of `out`.
 void set_history(const Tensor& out, std::shared_ptr<Node> node);
 
+// One backward pass over the graph behind `roots`.
+struct BackwardRequest {
+  std::vector<Tensor> roots;
+  std::vector<Tensor> grad_roots;  // one per root; null entries only for single-element roots
+  // When not empty, gradients flow only towards these tensors (leaves or not) and the graph
+  // upstream of them is not run; their gradients are returned in this order (null when unused).
+  std::vector<Tensor> inputs;
+  bool retain_graph = false;
+  bool create_graph = false;  // record the backward itself (grad mode on while it runs)
+  // True: add into the leaves' .grad (backward()); false: only return the inputs' gradients
+  // (autograd.grad), touching no .grad.
+  bool accumulate = true;
+};
+std::vector<Tensor> run_backward(const BackwardRequest& request);
+
 // Runs the backward pass from `root`. `grad_root` may be null only when root is a scalar.
 // Gradients are added into leaves' .grad (created on first use), as in PyTorch.
 void run_backward(const Tensor& root, Tensor grad_root, bool retain_graph);
+
+// Sums `g` over the dimensions along which `shape` was broadcast to g's shape (differentiable).
+Tensor sum_to_shape(const Tensor& g, const Shape& shape);
 
 }  // namespace chainrule

@@ -14,16 +14,32 @@
 namespace chainrule::cpu {
 
 // ---- elementwise ------------------------------------------------------------------------------
-enum class Unary : uint8_t { Neg, Exp, Log, Relu, Sigmoid, Tanh, Abs, Sqrt, LeakyRelu, Gelu, GeluTanh };
+enum class Unary : uint8_t {
+  Neg, Exp, Log, Relu, Sigmoid, Tanh, Abs, Sqrt, LeakyRelu, Gelu, GeluTanh,
+  Sin, Cos, Tan, Log1p, Expm1, Rsqrt, Sign, Floor, Ceil, Round, Square, Reciprocal, Log2, Log10, Erf
+};
 const char* unary_name(Unary op);
+// Ops that also run on integer tensors and keep their dtype (neg, abs, relu, sign, floor, ceil,
+// round, square); every other unary op computes in floating point.
+bool unary_keeps_integers(Unary op);
+// Ops whose derivative is zero wherever it exists (sign, floor, ceil, round).
+bool unary_is_piecewise_constant(Unary op);
 
-// out (n) writes f(x). `param` is LeakyRelu's negative slope (unused otherwise).
+// out (n) writes f(x). `param` is LeakyRelu's negative slope (unused otherwise). For integer T
+// only the ops of unary_keeps_integers are valid.
 template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op, double param);
 // dx (n) writes dout * f'(x); y = f(x) is passed because some derivatives are cheaper from it.
 template <typename T>
 void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Unary op, double param);
 
-enum class Binary : uint8_t { Add, Sub, Mul, Div, Pow };
+// FloorDiv and Remainder follow Python (and PyTorch): the quotient rounds down, the remainder
+// takes the divisor's sign. Maximum/Minimum propagate NaN.
+enum class Binary : uint8_t { Add, Sub, Mul, Div, Pow, FloorDiv, Remainder, Maximum, Minimum };
+const char* binary_name(Binary op);
+
+// Comparisons and logical ops: bool results. Logical ops read nonzero as true.
+enum class Compare : uint8_t { Eq, Ne, Lt, Le, Gt, Ge, And, Or, Xor };
+const char* compare_name(Compare op);
 
 // NumPy broadcasting of two operands: every operand gets per-dimension strides over the output
 // shape, 0 where it is broadcast. Built once per op call by make_broadcast.
@@ -45,6 +61,9 @@ template <typename T> void binary_forward(T* out, const T* a, const T* b, const 
 // For broadcast operands the gradient is summed over the broadcast dimensions.
 template <typename T>
 void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const Broadcast& bc, Binary op);
+
+// out (out_shape) writes a `op` b as bool.
+template <typename T> void compare_forward(bool* out, const T* a, const T* b, const Broadcast& bc, Compare op);
 
 // out (out_shape) writes x (shape given by x_strides over out_shape) repeated along its
 // broadcast dimensions: the backward of a sum, and the forward of expand.

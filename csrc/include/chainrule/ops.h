@@ -15,6 +15,12 @@ namespace chainrule::ops {
 Tensor binary(cpu::Binary op, const Tensor& a, const Tensor& b);
 Tensor unary(cpu::Unary op, const Tensor& x, double param = 0.0);
 Tensor scalar_like(double value, const Tensor& like);  // 0-d tensor of like's dtype
+// Comparisons and logical ops: a bool tensor, never recorded.
+Tensor compare(cpu::Compare op, const Tensor& a, const Tensor& b);
+// The dtype a binary op of a and b computes in (PyTorch's promotion, 0-d operands by category).
+DType binary_result_dtype(const Tensor& a, const Tensor& b);
+// x repeated along its size-1 (or missing leading) dimensions to `shape`; a copy.
+Tensor expand(const Tensor& x, const Shape& shape);
 
 // in place, never recorded: dst += src (same shape and dtype).
 void add_(const Tensor& dst, const Tensor& src);
@@ -22,6 +28,10 @@ void add_(const Tensor& dst, const Tensor& src);
 // linear algebra
 Tensor matmul(const Tensor& a, const Tensor& b);                         // (M,K)@(K,N), (K,)@(K,N), (M,K)@(K,)
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias);  // bias may be null
+// The same from matmul, transpose and add: every step has a recordable backward.
+Tensor linear_unfused(const Tensor& input, const Tensor& weight, const Tensor& bias);
+// An activation of the fused chain as an elementwise op.
+Tensor activation(const Tensor& x, cpu::Activation act, double param);
 
 // shape
 Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed; always a view

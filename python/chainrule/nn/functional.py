@@ -6,6 +6,7 @@ import numpy as np
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._tensor import numpy_dtype
+from chainrule._tensor_ops import one_hot  # noqa: F401  (torch.nn.functional.one_hot)
 
 linear = _core.linear
 relu = _core.relu
