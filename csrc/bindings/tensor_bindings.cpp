@@ -171,7 +171,11 @@ void bind_tensor(py::module_& m) {
       .def("backward", [](const Tensor& s, const Tensor& gradient, py::object retain_graph, bool create_graph) {
             if (create_graph)
               throw ValueError("backward: create_graph=True (higher-order gradients) is not supported by chainrule");
-            run_backward(s, gradient, retain_graph.is_none() ? false : retain_graph.cast<bool>());
+            const bool retain = retain_graph.is_none() ? false : retain_graph.cast<bool>();
+            // Every node is C++, so the pass runs without the GIL: a fused node may wait for its
+            // chain's lock (held by a native fit in another thread) without freezing Python.
+            py::gil_scoped_release release;
+            run_backward(s, gradient, retain);
           }, py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(), py::arg("create_graph") = false)
       .def("item", [](const Tensor& s) -> py::object {
             if (s->numel != 1)

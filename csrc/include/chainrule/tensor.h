@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "chainrule/numeric.h"
+
 namespace chainrule {
 
 // ---- errors -------------------------------------------------------------------------------
