@@ -36,7 +36,11 @@ void bind_dense_chain(py::module_& m) {
            }),
            py::arg("layers"))
       .def("forward", [](DenseChain& chain, py::handle input) {
-        return chain.forward(as_tensor_arg(input, "input"));
+        Tensor x = as_tensor_arg(input, "input");
+        // Without the GIL: the chain's lock may be held by a native fit in another thread for a
+        // whole epoch, and every other Python thread must keep running while this one waits.
+        py::gil_scoped_release release;
+        return chain.forward(x);
       }, py::arg("input"));
 
   // ---- the native fit loop ----

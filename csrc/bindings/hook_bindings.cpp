@@ -8,8 +8,14 @@ namespace {
 struct GradHookNode : Node {
   py::object callback;  // callback(grad) -> None (keep grad) or a Tensor of grad's shape to pass on
   Shape shape;
+  ~GradHookNode() override {
+    // Backward runs without the GIL, and the last reference may be dropped there.
+    py::gil_scoped_acquire gil;
+    callback = py::object();
+  }
   const char* name() const override { return "BackwardHookFunctionBackward"; }
   std::vector<Tensor> backward(const Tensor& grad_output) override {
+    py::gil_scoped_acquire gil;  // backward runs without the GIL
     py::object replaced = callback(grad_output);
     if (replaced.is_none()) return {grad_output};
     Tensor g = replaced.cast<Tensor>();

@@ -119,8 +119,8 @@ Tensor full(const Shape& shape, double value, DType dtype) {
   switch (dtype) {
     case DType::Float32: fill_value(t->ptr<float>(), t->numel, static_cast<float>(value)); break;
     case DType::Float64: fill_value(t->ptr<double>(), t->numel, value); break;
-    case DType::Int64: fill_value(t->ptr<int64_t>(), t->numel, static_cast<int64_t>(value)); break;
-    case DType::Int32: fill_value(t->ptr<int32_t>(), t->numel, static_cast<int32_t>(value)); break;
+    case DType::Int64: fill_value(t->ptr<int64_t>(), t->numel, convert_value<int64_t>(value)); break;
+    case DType::Int32: fill_value(t->ptr<int32_t>(), t->numel, convert_value<int32_t>(value)); break;
     case DType::Bool: fill_value(t->ptr<bool>(), t->numel, value != 0.0); break;
   }
   return t;
@@ -247,10 +247,15 @@ void fill_normal(const Tensor& t, double mean, double stddev, Generator& gen) {
 }
 
 void fill_randint(const Tensor& t, int64_t low, int64_t high, Generator& gen) {
-  const double width = static_cast<double>(high - low);
+  // high - low can exceed int64 (low = -2^62, high = 2^62 + 1): the span and the offset are
+  // unsigned, low + offset wraps back into [low, high), and int64 values never pass through a
+  // double (which would round those beyond 2^53).
+  const uint64_t span = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
+  const double width = static_cast<double>(span);
   fill_dispatch(t, gen, [=](uint64_t key, uint64_t i) {
-    int64_t v = low + static_cast<int64_t>(std::floor(width * uniform01(key, i)));
-    return static_cast<double>(std::min(v, high - 1));
+    const double draw = std::floor(width * uniform01(key, i));
+    const uint64_t offset = draw >= width ? span - 1 : std::min(static_cast<uint64_t>(draw), span - 1);
+    return wrapping_add(low, static_cast<int64_t>(offset));
   });
 }
 

@@ -236,9 +236,9 @@ template <typename T> inline T remainder(T a, T b) {
 
 template <typename T> inline T apply(Binary op, T a, T b) {
   switch (op) {
-    case Binary::Add: return a + b;
-    case Binary::Sub: return a - b;
-    case Binary::Mul: return a * b;
+    case Binary::Add: return wrapping_add(a, b);
+    case Binary::Sub: return wrapping_sub(a, b);
+    case Binary::Mul: return wrapping_mul(a, b);
     case Binary::Div: return a / b;
     case Binary::FloorDiv: return floor_div(a, b);
     case Binary::Remainder: return remainder(a, b);
@@ -289,9 +289,9 @@ template <typename T> inline bool compare(Compare op, T a, T b) {
 template <typename T> void binary_forward(T* out, const T* a, const T* b, const Broadcast& bc, Binary op) {
   if (bc.a_full && bc.b_full) {
     switch (op) {  // the hot same-shape case: one branch-free loop per op so it vectorises
-      case Binary::Add: map_n(out, bc.numel, [&](int64_t i) { return a[i] + b[i]; }); return;
-      case Binary::Sub: map_n(out, bc.numel, [&](int64_t i) { return a[i] - b[i]; }); return;
-      case Binary::Mul: map_n(out, bc.numel, [&](int64_t i) { return a[i] * b[i]; }); return;
+      case Binary::Add: map_n(out, bc.numel, [&](int64_t i) { return wrapping_add(a[i], b[i]); }); return;
+      case Binary::Sub: map_n(out, bc.numel, [&](int64_t i) { return wrapping_sub(a[i], b[i]); }); return;
+      case Binary::Mul: map_n(out, bc.numel, [&](int64_t i) { return wrapping_mul(a[i], b[i]); }); return;
       case Binary::Div: map_n(out, bc.numel, [&](int64_t i) { return a[i] / b[i]; }); return;
       default: map_n(out, bc.numel, [&](int64_t i) { return apply(op, a[i], b[i]); }); return;
     }
@@ -431,7 +431,7 @@ void gather_rows(void* dst, const void* src, const int64_t* rows, int64_t count,
 }
 
 template <typename To, typename From> void cast(To* out, const From* x, int64_t n) {
-  map_n(out, n, [&](int64_t i) { return static_cast<To>(x[i]); });
+  map_n(out, n, [&](int64_t i) { return convert_value<To>(x[i]); });
 }
 
 template <typename T> void transpose2d(T* out, const T* x, int64_t rows, int64_t cols) {

@@ -13,8 +13,13 @@ namespace chainrule::cpu {
 namespace {
 constexpr int64_t kSumBlock = 4096;  // sum_all's block: partial sums per block, then over blocks
 
-// Accumulator type: float sums run in double, which keeps large float32 losses accurate.
-template <typename T> using acc_t = std::conditional_t<std::is_same_v<T, float>, double, T>;
+// Accumulator type: float sums run in double, which keeps large float32 losses accurate; integer
+// sums run unsigned, so an overflowing sum wraps (as in NumPy and PyTorch) instead of being
+// undefined behaviour.
+template <typename T> struct accumulator { using type = T; };
+template <> struct accumulator<float> { using type = double; };
+template <> struct accumulator<int64_t> { using type = uint64_t; };
+template <typename T> using acc_t = typename accumulator<T>::type;
 }  // namespace
 
 template <typename T> T sum_all(const T* x, int64_t n) {
@@ -54,7 +59,7 @@ template <typename T> void sum_dim_forward(T* out, const T* x, int64_t outer, in
     const T* src = x + o * n * inner;
     std::memset(dst, 0, sizeof(T) * inner);
     for (int64_t j = 0; j < n; ++j)
-      for (int64_t k = 0; k < inner; ++k) dst[k] += src[j * inner + k];
+      for (int64_t k = 0; k < inner; ++k) dst[k] = wrapping_add(dst[k], src[j * inner + k]);
   });
 }
 

@@ -8,6 +8,8 @@ A C++ core (tensors, autograd, SIMD/OpenMP kernels) under a PyTorch-shaped API:
 """
 from __future__ import annotations
 
+import os as _os
+
 import numpy as _np
 
 from chainrule import _core
@@ -119,6 +121,10 @@ from chainrule.io import save  # noqa: E402
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
     """Read a file written by chainrule.save (or any safetensors file); arrays come back as Tensors.
 
+    Every dtype ``save`` writes loads: arrays of a dtype chainrule tensors hold are shared as they
+    are; the others are widened without loss (integers to int64, float16 to float32).
+    uint64 values beyond int64 raise ValueError naming the file.
+
     PyTorch's torch.load arguments are accepted: the file is never unpickled, so weights_only
     (True or False) changes nothing; map_location may name the CPU only; pickle_module is refused.
     """
@@ -128,7 +134,21 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         raise TypeError(f"load() got an unexpected keyword argument '{next(iter(pickle_load_args))}'")
     if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
         _creation._check_device(map_location, "load: map_location")
-    return _io.load(f, to_tensor=from_numpy)
+    where = getattr(f, "name", f)  # a path, or an open file's name, for error messages
+
+    def to_tensor(array):
+        try:
+            # Aligned (the file's own layout may not be): from_numpy shares only aligned memory.
+            return from_numpy(array if array.flags.aligned else array.copy())
+        except TypeError:
+            pass
+        if array.dtype.kind == "f":
+            return from_numpy(array.astype(_np.float32))
+        if array.dtype == _np.uint64 and array.size and int(array.max()) > _np.iinfo(_np.int64).max:
+            raise ValueError(f"{where}: a uint64 tensor holds values beyond int64, which chainrule tensors cannot hold")
+        return from_numpy(array.astype(_np.int64))
+
+    return _io.load(f, to_tensor=to_tensor)
 
 
 from chainrule.fit import History, fit  # noqa: E402

@@ -77,7 +77,8 @@ def as_tensor(data, dtype=None) -> Tensor:
     """Like tensor(), but shares memory with a C-contiguous NumPy array of a matching dtype."""
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == dtype else data.to(dtype)
-    if isinstance(data, np.ndarray) and data.flags.c_contiguous and data.dtype.kind in "fi":
+    # Shared only when C-contiguous and aligned: an array at an odd byte offset is copied.
+    if isinstance(data, np.ndarray) and data.flags.c_contiguous and data.flags.aligned and data.dtype.kind in "fi":
         try:
             current = dtype_of_numpy(data.dtype) if data.dtype in (np.float32, np.float64, np.int64) else None
         except TypeError:

@@ -48,7 +48,8 @@ def _to_tensor(array):
     """Wrap a batch array as a chainrule Tensor without copying it."""
     import chainrule  # deferred: chainrule's __init__ may itself import this module
 
-    return chainrule.from_numpy(array)
+    # An array at an odd byte offset cannot be shared (from_numpy refuses it): copy that one.
+    return chainrule.from_numpy(array if array.flags.aligned else array.copy())
 
 
 class TensorDataset(Dataset):

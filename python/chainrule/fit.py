@@ -99,11 +99,12 @@ def _prepare_data(model, loss_fn, X, y, name_x="X", name_y="y"):
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"fit: {name_x} has {X.shape[0]} rows but {name_y} has {y.shape[0]}")
     dtype = numpy_dtype(_model_dtype(model))
-    X = np.ascontiguousarray(X, dtype=dtype)
+    # C-contiguous and aligned ("CA"): the tensors share these arrays, so odd layouts are copied.
+    X = np.require(X, dtype=dtype, requirements="CA")
     if isinstance(loss_fn, nn.CrossEntropyLoss) and y.dtype.kind in "iub":
-        y = np.ascontiguousarray(y, dtype=np.int64)
+        y = np.require(y, dtype=np.int64, requirements="CA")
     else:
-        y = np.ascontiguousarray(y, dtype=dtype)
+        y = np.require(y, dtype=dtype, requirements="CA")
     return X, y
 
 
@@ -304,7 +305,9 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
             bar.set_postfix(loss=f"{running[0] / running[1]:.4f}", refresh=False)
 
         run = _native_epoch if use_native else _python_epoch
-        args = (model, loss_fn, optimizer, Xt, yt, order, int(batch_size), count_correct,
+        # One batch of all rows is the most there can be: this keeps any Python int batch_size
+        # (2**63 - 1, 10**30) within the native loop's int64 arithmetic.
+        args = (model, loss_fn, optimizer, Xt, yt, order, int(min(batch_size, max(1, X.shape[0]))), count_correct,
                 on_batch if bar is not None else None)
         losses, sizes, correct = run(*args, chunks=20 if bar is not None else 1) if use_native else run(*args)
         n = max(sum(sizes), 1)

@@ -23,7 +23,9 @@ and ``load`` uses it to rebuild the same object. Files without that entry (e.g. 
 import json
 import math
 import os
+import re
 import secrets
+import threading
 
 import numpy as np
 
@@ -155,12 +157,72 @@ def _build_header(tensors, metadata):
     return encoded + b" " * padding, ordered
 
 
+# The temporaries this process is writing now (their full paths); see _remove_stale_temporaries.
+_ACTIVE_TEMPORARIES = set()
+_ACTIVE_LOCK = threading.Lock()
+
+
+def _remove_stale_temporaries(directory, basename):
+    """Delete what killed saves of the same file left behind.
+
+    A temporary is named ``.<file>.<pid>-<token>.tmp`` after the process writing it; it is stale
+    when that process no longer exists, or is this one but no thread of it is writing it. Names
+    without a pid (``.<file>.<token>.tmp``, from before pids were recorded) are stale too.
+    Temporaries of other files, and of live writers, are left alone.
+    """
+    pattern = re.compile(r"\." + re.escape(basename) + r"\.(?:(\d+)-)?[0-9a-f]{12}\.tmp")
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        full = os.path.join(directory, name)
+        pid = int(match.group(1)) if match.group(1) else None
+        if pid == os.getpid():
+            with _ACTIVE_LOCK:
+                if full in _ACTIVE_TEMPORARIES:
+                    continue
+        elif pid is not None and _process_exists(pid):
+            continue
+        try:
+            os.unlink(full)
+        except OSError:
+            pass
+
+
+def _process_exists(pid):
+    if os.name == "nt":  # no signal-0 probe: keep other processes' temporaries
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def _write_atomically(path, header, arrays):
     directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory,
-                             f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    basename = os.path.basename(path)
+    _remove_stale_temporaries(directory, basename)
+    temporary = os.path.join(directory, f".{basename}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
     # os.open with 0o666 lets the umask decide the final permissions, like a plain open() would.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    with _ACTIVE_LOCK:
+        _ACTIVE_TEMPORARIES.add(temporary)
+    try:
+        _write_and_rename(path, temporary, flags, header, arrays)
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE_TEMPORARIES.discard(temporary)
+    _fsync_directory(directory)
+
+
+def _write_and_rename(path, temporary, flags, header, arrays):
     descriptor = os.open(temporary, flags, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as file:
@@ -178,7 +240,6 @@ def _write_atomically(path, header, arrays):
         except FileNotFoundError:
             pass
         raise
-    _fsync_directory(directory)
 
 
 def _fsync_directory(directory):
@@ -234,6 +295,8 @@ def load(path, to_tensor=None):
         if foreign:
             raise ValueError(f"{path}: {foreign}") from None
         raise ValueError(f"{path}: not a valid safetensors file: {error}") from None
+    except RecursionError:  # json or _rebuild on a header nested thousands deep
+        raise ValueError(f"{path}: not a valid safetensors file: the header is nested too deeply") from None
 
 
 _CONVERT_HINT = ("chainrule never unpickles (a pickle can run any code). If you trust the file, convert "

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "chainrule/numeric.h"
+
 namespace chainrule {
 
 // ---- errors -------------------------------------------------------------------------------
