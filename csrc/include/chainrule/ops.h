@@ -8,6 +8,7 @@
 
 #include "chainrule/autograd.h"
 #include "chainrule/kernels.h"
+#include "chainrule/loss.h"
 
 namespace chainrule::ops {
 
@@ -52,8 +53,6 @@ Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim);
 Tensor softmax(const Tensor& x, int64_t dim, bool log);
 
 // losses
-enum class Reduction { None, Mean, Sum };
-Reduction parse_reduction(const std::string& s);
 Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target, Reduction reduction,
                         double param = 0.0);
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction);

@@ -5,22 +5,30 @@ import numpy as np
 
 from chainrule import _core
 from chainrule._core import Tensor
+from chainrule._kinds import reduction_kind
 from chainrule.nn import functional as F
 from chainrule.nn.layers import _input
 from chainrule.nn.module import Module
-
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.reduction = reduction
 
-    # The C++ function computing this loss as f(input, target, reduction); None when the loss
-    # has more parameters (HuberLoss), which then always goes through forward().
+    @property
+    def reduction(self) -> str:
+        """'mean', 'sum' or 'none' (PyTorch's names); set it to change the reduction."""
+        return self.__dict__["_reduction"]
+
+    @reduction.setter
+    def reduction(self, value: str) -> None:
+        # Mapped once here to the kind the C++ loss functions take.
+        self.__dict__["_reduction_kind"] = reduction_kind(value, type(self).__name__)
+        self.__dict__["_reduction"] = value
+
+    # The C++ function computing this loss as f(input, target, _core.Reduction); None when the
+    # loss has more parameters (HuberLoss), which then always goes through forward().
     _functional = None
 
     def __init_subclass__(cls, **kwargs):
@@ -33,7 +41,7 @@ class _Loss(Module):
     def __call__(self, input, target):
         # The training-loop fast path: two Tensors go straight to C++.
         if type(input) is Tensor and type(target) is Tensor and self._functional is not None:
-            return self._functional(input, target, self.reduction)
+            return self._functional(input, target, self._reduction_kind)
         return self.forward(input, target)
 
     def _prepare(self, input, target):
@@ -48,14 +56,14 @@ class _Loss(Module):
 
 
 class MSELoss(_Loss):
-    _functional = staticmethod(F.mse_loss)
+    _functional = staticmethod(_core.mse_loss)
 
     def forward(self, input, target):
         return F.mse_loss(*self._prepare(input, target), self.reduction)
 
 
 class L1Loss(_Loss):
-    _functional = staticmethod(F.l1_loss)
+    _functional = staticmethod(_core.l1_loss)
 
     def forward(self, input, target):
         return F.l1_loss(*self._prepare(input, target), self.reduction)
@@ -73,14 +81,14 @@ class HuberLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    _functional = staticmethod(F.binary_cross_entropy)
+    _functional = staticmethod(_core.binary_cross_entropy)
 
     def forward(self, input, target):
         return F.binary_cross_entropy(*self._prepare(input, target), self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
-    _functional = staticmethod(F.binary_cross_entropy_with_logits)
+    _functional = staticmethod(_core.binary_cross_entropy_with_logits)
 
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(*self._prepare(input, target), self.reduction)
@@ -92,7 +100,7 @@ class CrossEntropyLoss(_Loss):
     target: int64 class indices (N,), or class probabilities (N, C) of the input's dtype.
     """
 
-    _functional = staticmethod(F.cross_entropy)
+    _functional = staticmethod(_core.cross_entropy)
 
     def _prepare(self, input, target):
         input = _input(input, None)
