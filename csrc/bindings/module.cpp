@@ -2,7 +2,6 @@
 #include <cstring>
 
 #include "bindings.h"
-#include "chainrule/gemm.h"
 
 namespace chainrule::bindings {
 
@@ -159,7 +158,7 @@ void bind_functions(py::module_& m) {
   m.def("_set_grad_enabled", &set_grad_enabled);
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("num_threads"));
-  m.def("_cpu_isa", []() { return std::string(cpu::isa_name(cpu::active_isa())); });
+  m.def("_cpu_isa", []() { return ops::cpu_isa(); });
 
   // functional ops
   m.def("linear", [](py::handle input, py::handle weight, py::handle bias) {

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "chainrule/kernels.h"
-#include "cpu/activation_math.h"
+#include "chainrule/kernel_types.h"
+#include "chainrule/activation_math.h"
 #include "cpu/parallel.h"
 
 namespace chainrule::cpu {
