@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "chainrule/kernel_types.h"
+#include "chainrule/kernels.h"
 #include "chainrule/activation_math.h"
 #include "cpu/parallel.h"
 

@@ -201,7 +201,9 @@ template <typename F> void for_each_row(const Shape& out_shape, const std::vecto
   if (nd == 0) { f(0, 0, 0, 1, 0, 0); return; }
   const int64_t len = out_shape[nd - 1];
   if (len == 0) return;
-  const int64_t rows = shape_numel(out_shape) / len;
+  int64_t rows = 1;
+  for (int64_t d : out_shape) rows *= d;
+  rows /= len;
   const int64_t a_step = sa[nd - 1], b_step = sb[nd - 1];
   parallel_for(rows, parallel && rows * len > kParallelElements, [&](int64_t r) {
     int64_t rest = r, ao = 0, bo = 0;

@@ -23,6 +23,17 @@ enum class Compare : uint8_t { Eq, Ne, Lt, Le, Gt, Ge, And, Or, Xor };
 enum class Activation : uint8_t { Identity, Relu, Sigmoid, Tanh, LeakyRelu, Gelu, GeluTanh };
 enum class Loss : uint8_t { MSE, L1, Huber, BCE, BCEWithLogits };
 
+// Whether act'(z) can be computed from the output a = act(z) alone (then z need not be kept).
+// Inline so the CUDA module, which links no CPU kernel, applies the same rule.
+inline bool activation_derivative_from_output(Activation act, double param) {
+  switch (act) {
+    case Activation::Gelu: case Activation::GeluTanh: return false;
+    // a > 0 tells z > 0 only when the negative side keeps its sign.
+    case Activation::LeakyRelu: return param > 0;
+    default: return true;
+  }
+}
+
 // ---- optimizers (PyTorch's hyper-parameters) -------------------------------------------------
 struct SgdOptions {
   double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;

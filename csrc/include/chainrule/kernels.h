@@ -93,16 +93,6 @@ template <typename T>
 void matmul_backward(T* da, T* db, const T* dout, const T* a, const T* b, int64_t M, int64_t K, int64_t N);
 
 // ---- dense layer epilogues (the fused multi-layer path, csrc/ops/dense_chain.cpp) --------------
-// Whether act'(z) can be computed from the output a = act(z) alone (then z need not be kept).
-// Inline so the CUDA module, which links no CPU kernel, applies the same rule.
-inline bool activation_derivative_from_output(Activation act, double param) {
-  switch (act) {
-    case Activation::Gelu: case Activation::GeluTanh: return false;
-    // a > 0 tells z > 0 only when the negative side keeps its sign.
-    case Activation::LeakyRelu: return param > 0;
-    default: return true;
-  }
-}
 // a (B, OC) holds x W^T on entry; adds bias (OC, or null), keeps a copy of the pre-activation in
 // z (B, OC) when z is not null, then writes act(.) into a.
 template <typename T>
