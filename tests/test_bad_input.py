@@ -536,6 +536,7 @@ def test_optimizer_steps_and_fit_loop_refuse_missing_tensors():
             call()
     chain = nn.Sequential(nn.Linear(2, 2))._dense_chain()
     with pytest.raises(TypeError, match="X must be a Tensor"):
-        _core.fit_batches(chain, None, None, None, 1, 0, 1, "mse", "mean", 0.0, [], False)
+        _core.fit_batches(chain, None, None, None, 1, 0, 1, _core.LossKind.mse, _core.Reduction.mean, 0.0, [], False)
     with pytest.raises(TypeError, match="steps"):
-        _core.fit_batches(chain, cr.zeros(1, 2), cr.zeros(1, 2), None, 1, 0, 1, "mse", "mean", 0.0, [None], False)
+        _core.fit_batches(chain, cr.zeros(1, 2), cr.zeros(1, 2), None, 1, 0, 1, _core.LossKind.mse, _core.Reduction.mean,
+                          0.0, [None], False)

@@ -5,30 +5,18 @@
 
 namespace chainrule::bindings {
 
-namespace {
-cpu::Activation parse_activation(const std::string& name) {
-  if (name == "identity") return cpu::Activation::Identity;
-  if (name == "relu") return cpu::Activation::Relu;
-  if (name == "sigmoid") return cpu::Activation::Sigmoid;
-  if (name == "tanh") return cpu::Activation::Tanh;
-  if (name == "leaky_relu") return cpu::Activation::LeakyRelu;
-  if (name == "gelu") return cpu::Activation::Gelu;
-  if (name == "gelu_tanh") return cpu::Activation::GeluTanh;
-  throw ValueError("DenseChain: unknown activation '" + name + "'");
-}
-}  // namespace
 
 void bind_dense_chain(py::module_& m) {
   py::class_<DenseChain, std::shared_ptr<DenseChain>>(m, "DenseChain")
       .def(py::init([](const py::list& specs) {
-             // specs: [(weight, bias or None, activation name, activation parameter), ...]
+             // specs: [(weight, bias or None, Activation, activation parameter), ...]
              std::vector<DenseLayer> layers;
              for (py::handle h : specs) {
                auto spec = h.cast<py::tuple>();
                DenseLayer layer;
                layer.weight = spec[0].cast<Tensor>();
                layer.bias = spec[1].is_none() ? nullptr : spec[1].cast<Tensor>();
-               layer.act = parse_activation(spec[2].cast<std::string>());
+               layer.act = spec[2].cast<cpu::Activation>();
                layer.act_param = spec[3].cast<double>();
                layers.push_back(std::move(layer));
              }
@@ -45,18 +33,12 @@ void bind_dense_chain(py::module_& m) {
 
   // ---- the native fit loop ----
   m.def("fit_batches", [](DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
-                          int64_t first_batch, int64_t last_batch, const std::string& loss, const std::string& reduction,
+                          int64_t first_batch, int64_t last_batch, ops::LossKind loss, ops::Reduction reduction,
                           double loss_param, const std::vector<std::shared_ptr<optim::GroupStep>>& steps,
                           bool count_correct) {
-    static const std::pair<const char*, FitLoss> kLosses[] = {
-        {"mse", FitLoss::MSE}, {"l1", FitLoss::L1}, {"huber", FitLoss::Huber}, {"bce", FitLoss::BCE},
-        {"bce_with_logits", FitLoss::BCEWithLogits}, {"cross_entropy", FitLoss::CrossEntropy}};
-    FitLossSpec spec;
-    bool found = false;
-    for (const auto& [name, kind] : kLosses)
-      if (loss == name) { spec.kind = kind; found = true; }
-    if (!found) throw ValueError("fit_batches: unknown loss '" + loss + "'");
-    spec.reduction = ops::parse_reduction(reduction);
+    ops::LossSpec spec;
+    spec.kind = loss;
+    spec.reduction = reduction;
     if (spec.reduction == ops::Reduction::None) throw ValueError("fit: the loss must reduce ('mean' or 'sum')");
     spec.param = loss_param;
     // Checked here, once, so the loop itself cannot fail half-way.
@@ -69,7 +51,7 @@ void bind_dense_chain(py::module_& m) {
       throw ValueError("fit: X has shape " + shape_str(X->shape) + " but y has shape " + shape_str(y->shape) +
                        "; they need the same number of rows");
     const int64_t N = X->shape[0], OC = chain.out_features();
-    if (spec.kind == FitLoss::CrossEntropy) {
+    if (spec.kind == ops::LossKind::CrossEntropy) {
       if (y->dtype != DType::Int64 || y->dim() != 1)
         throw TypeError("fit: cross-entropy targets must be int64 class labels of shape (N,)");
       const int64_t* t = y->ptr<int64_t>();

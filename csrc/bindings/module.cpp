@@ -2,7 +2,6 @@
 #include <cstring>
 
 #include "bindings.h"
-#include "chainrule/gemm.h"
 
 namespace chainrule::bindings {
 
@@ -33,10 +32,10 @@ Tensor finish_factory(Tensor t, bool requires_grad) {
   return t;
 }
 
-Tensor loss_op(Loss loss, py::handle input, py::handle target, const std::string& reduction, double param) {
+Tensor loss_op(Loss loss, py::handle input, py::handle target, ops::Reduction reduction, double param) {
   Tensor x = as_tensor_arg(input, "input");
   Tensor y = as_tensor_arg(target, "target");
-  return ops::elementwise_loss(loss, x, y, ops::parse_reduction(reduction), param);
+  return ops::elementwise_loss(loss, x, y, reduction, param);
 }
 
 }  // namespace
@@ -50,6 +49,29 @@ void bind_functions(py::module_& m) {
       .def_readwrite("_initial_seed", &Generator::initial_seed)
       .def_readwrite("_key", &Generator::key)
       .def_readwrite("_offset", &Generator::offset);
+
+  // The kinds Python names once and C++ switches on (python/chainrule/_kinds.py maps the strings
+  // of PyTorch's API to them). Value names are the strings PyTorch uses.
+  py::enum_<ops::Reduction>(m, "Reduction", "How a loss reduces its values: mean, sum or none")
+      .value("none", ops::Reduction::None)
+      .value("mean", ops::Reduction::Mean)
+      .value("sum", ops::Reduction::Sum);
+  py::enum_<ops::LossKind>(m, "LossKind", "A built-in loss, as chainrule.fit's native loop runs it")
+      .value("mse", ops::LossKind::MSE)
+      .value("l1", ops::LossKind::L1)
+      .value("huber", ops::LossKind::Huber)
+      .value("bce", ops::LossKind::BCE)
+      .value("bce_with_logits", ops::LossKind::BCEWithLogits)
+      .value("cross_entropy", ops::LossKind::CrossEntropy);
+  py::enum_<cpu::Activation>(m, "Activation", "The activation that follows a Linear layer in a fused DenseChain")
+      .value("identity", cpu::Activation::Identity)
+      .value("relu", cpu::Activation::Relu)
+      .value("sigmoid", cpu::Activation::Sigmoid)
+      .value("tanh", cpu::Activation::Tanh)
+      .value("leaky_relu", cpu::Activation::LeakyRelu)
+      .value("gelu", cpu::Activation::Gelu)
+      .value("gelu_tanh", cpu::Activation::GeluTanh);
+
   // factories
   m.def("from_numpy", [](py::handle a) {
     if (!py::isinstance<py::array>(a))
@@ -136,7 +158,7 @@ void bind_functions(py::module_& m) {
   m.def("_set_grad_enabled", &set_grad_enabled);
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("num_threads"));
-  m.def("_cpu_isa", []() { return std::string(cpu::isa_name(cpu::active_isa())); });
+  m.def("_cpu_isa", []() { return ops::cpu_isa(); });
 
   // functional ops
   m.def("linear", [](py::handle input, py::handle weight, py::handle bias) {
@@ -171,27 +193,27 @@ void bind_functions(py::module_& m) {
         py::arg("input"), py::arg("dim"));
 
   // losses
-  m.def("mse_loss", [](py::handle x, py::handle y, const std::string& r) { return loss_op(Loss::MSE, x, y, r, 0); },
-        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
-  m.def("l1_loss", [](py::handle x, py::handle y, const std::string& r) { return loss_op(Loss::L1, x, y, r, 0); },
-        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
-  m.def("huber_loss", [](py::handle x, py::handle y, const std::string& r, double delta) {
+  m.def("mse_loss", [](py::handle x, py::handle y, ops::Reduction r) { return loss_op(Loss::MSE, x, y, r, 0); },
+        py::arg("input"), py::arg("target"), py::arg("reduction") = ops::Reduction::Mean);
+  m.def("l1_loss", [](py::handle x, py::handle y, ops::Reduction r) { return loss_op(Loss::L1, x, y, r, 0); },
+        py::arg("input"), py::arg("target"), py::arg("reduction") = ops::Reduction::Mean);
+  m.def("huber_loss", [](py::handle x, py::handle y, ops::Reduction r, double delta) {
     return loss_op(Loss::Huber, x, y, r, delta);
-  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", py::arg("delta") = 1.0);
-  m.def("binary_cross_entropy", [](py::handle x, py::handle y, const std::string& r) {
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = ops::Reduction::Mean, py::arg("delta") = 1.0);
+  m.def("binary_cross_entropy", [](py::handle x, py::handle y, ops::Reduction r) {
     return loss_op(Loss::BCE, x, y, r, 0);
-  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
-  m.def("binary_cross_entropy_with_logits", [](py::handle x, py::handle y, const std::string& r) {
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = ops::Reduction::Mean);
+  m.def("binary_cross_entropy_with_logits", [](py::handle x, py::handle y, ops::Reduction r) {
     return loss_op(Loss::BCEWithLogits, x, y, r, 0);
-  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
-  m.def("cross_entropy", [](py::handle x, py::handle y, const std::string& r) {
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = ops::Reduction::Mean);
+  m.def("cross_entropy", [](py::handle x, py::handle y, ops::Reduction r) {
     // Integer label arrays (int32 on some platforms) are class indices: int64, not the float32
     // that as_tensor_arg makes of other dtypes (which would read them as probabilities).
     py::object target = py::reinterpret_borrow<py::object>(y);
     if (py::isinstance<py::array>(y) && std::string("iub").find(py::array(target).dtype().kind()) != std::string::npos)
       target = py::array::ensure(py::array(target).attr("astype")(py::dtype::of<int64_t>()), py::array::c_style);
-    return ops::cross_entropy(as_tensor_arg(x, "input"), as_tensor_arg(target, "target"), ops::parse_reduction(r));
-  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+    return ops::cross_entropy(as_tensor_arg(x, "input"), as_tensor_arg(target, "target"), r);
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = ops::Reduction::Mean);
 
 }
 

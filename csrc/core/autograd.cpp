@@ -5,15 +5,27 @@
 #include <cstdint>
 #include <unordered_map>
 
-#include "chainrule/ops.h"
+#include "chainrule/kernels.h"
 
 namespace chainrule {
 
 namespace {
 thread_local bool g_grad_enabled = true;
 
-// dst += src, elementwise, same shape and dtype (gradient accumulation).
-void add_into(const Tensor& dst, const Tensor& src) { ops::add_(dst, src); }
+// dst += src, elementwise, same shape and dtype: the engine's own gradient accumulation.
+void add_into(const Tensor& dst, const Tensor& src) {
+  if (dst->shape != src->shape || dst->dtype != src->dtype)
+    throw ValueError("add_: tensor has shape " + shape_str(dst->shape) + " " + dtype_name(dst->dtype) +
+                     " but other has shape " + shape_str(src->shape) + " " + dtype_name(src->dtype));
+  mark_inplace_write(dst, "add_");
+  cpu::Broadcast same;
+  cpu::make_broadcast(dst->shape, src->shape, same);
+  switch (dst->dtype) {
+    case DType::Float32: cpu::binary_forward<float>(dst->ptr<float>(), dst->ptr<float>(), src->ptr<float>(), same, cpu::Binary::Add); break;
+    case DType::Float64: cpu::binary_forward<double>(dst->ptr<double>(), dst->ptr<double>(), src->ptr<double>(), same, cpu::Binary::Add); break;
+    case DType::Int64: cpu::binary_forward<int64_t>(dst->ptr<int64_t>(), dst->ptr<int64_t>(), src->ptr<int64_t>(), same, cpu::Binary::Add); break;
+  }
+}
 
 // The nodes of one backward pass with their pending-consumer counts and gathered gradients.
 // Graphs of a training step have a handful of nodes, so lookups scan a vector; a hash index is

@@ -15,17 +15,6 @@
 
 namespace chainrule {
 
-const char* dtype_name(DType d) {
-  switch (d) {
-    case DType::Float32: return "float32";
-    case DType::Float64: return "float64";
-    case DType::Int64: return "int64";
-    case DType::Int32: return "int32";
-    case DType::Bool: return "bool";
-  }
-  return "?";
-}
-
 std::string shape_str(const Shape& s) {
   std::ostringstream os;
   os << "(";

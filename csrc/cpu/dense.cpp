@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "chainrule/kernels.h"
-#include "cpu/activation_math.h"
+#include "chainrule/activation_math.h"
 #include "cpu/parallel.h"
 
 namespace chainrule::cpu {

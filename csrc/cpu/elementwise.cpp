@@ -4,7 +4,7 @@
 #include <type_traits>
 
 #include "chainrule/kernels.h"
-#include "cpu/activation_math.h"
+#include "chainrule/activation_math.h"
 #include "cpu/parallel.h"
 
 namespace chainrule::cpu {
@@ -164,26 +164,31 @@ std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out_shap
   return strides;
 }
 
-Broadcast make_broadcast(const Shape& a, const Shape& b) {
-  Broadcast bc;
+bool make_broadcast(const Shape& a, const Shape& b, Broadcast& bc, size_t* bad_dim) {
+  auto numel = [](const Shape& s) {
+    int64_t n = 1;
+    for (int64_t d : s) n *= d;
+    return n;
+  };
   const size_t nd = std::max(a.size(), b.size());
   bc.out_shape.assign(nd, 1);
   for (size_t k = 0; k < nd; ++k) {
     int64_t da = k + a.size() >= nd ? a[k + a.size() - nd] : 1;
     int64_t db = k + b.size() >= nd ? b[k + b.size() - nd] : 1;
-    if (da != db && da != 1 && db != 1)
-      throw ValueError("shapes " + shape_str(a) + " and " + shape_str(b) + " cannot be broadcast together (dimension " +
-                       std::to_string(k) + ": " + std::to_string(da) + " vs " + std::to_string(db) + ")");
+    if (da != db && da != 1 && db != 1) {
+      if (bad_dim) *bad_dim = k;
+      return false;
+    }
     bc.out_shape[k] = da == 1 ? db : da;
   }
-  bc.numel = shape_numel(bc.out_shape);
-  bc.a_numel = shape_numel(a);
-  bc.b_numel = shape_numel(b);
+  bc.numel = numel(bc.out_shape);
+  bc.a_numel = numel(a);
+  bc.b_numel = numel(b);
   bc.a_strides = broadcast_strides(a, bc.out_shape);
   bc.b_strides = broadcast_strides(b, bc.out_shape);
   bc.a_full = bc.a_numel == bc.numel;
   bc.b_full = bc.b_numel == bc.numel;
-  return bc;
+  return true;
 }
 
 namespace {
@@ -196,7 +201,9 @@ template <typename F> void for_each_row(const Shape& out_shape, const std::vecto
   if (nd == 0) { f(0, 0, 0, 1, 0, 0); return; }
   const int64_t len = out_shape[nd - 1];
   if (len == 0) return;
-  const int64_t rows = shape_numel(out_shape) / len;
+  int64_t rows = 1;
+  for (int64_t d : out_shape) rows *= d;
+  rows /= len;
   const int64_t a_step = sa[nd - 1], b_step = sb[nd - 1];
   parallel_for(rows, parallel && rows * len > kParallelElements, [&](int64_t r) {
     int64_t rest = r, ao = 0, bo = 0;

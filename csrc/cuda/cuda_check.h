@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <string>
 
-#include "chainrule/tensor.h"
+#include "chainrule/errors.h"
 
 namespace chainrule::cuda {
 

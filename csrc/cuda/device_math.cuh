@@ -1,12 +1,12 @@
 // Per-element helpers of the CUDA kernels. The activation formulas are the CPU's own
-// (csrc/cpu/activation_math.h, compiled for the device too), so results agree with the CPU to
+// (include/chainrule/activation_math.h, compiled for the device too), so results agree with the CPU to
 // rounding (nvcc may fuse a multiply and an add where the CPU compiler does not).
 #pragma once
 
 #include <cstdint>
 
-#include "chainrule/kernels.h"
-#include "cpu/activation_math.h"
+#include "chainrule/kernel_types.h"
+#include "chainrule/activation_math.h"
 
 namespace chainrule::cuda::detail {
 

@@ -261,7 +261,7 @@ Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
     if (dtype == DType::Int64) check(type_tag<int64_t>{});
     else check(type_tag<int32_t>{});
   }
-  cpu::Broadcast bc = cpu::make_broadcast(a->shape, b->shape);
+  cpu::Broadcast bc = broadcast_shapes(a->shape, b->shape);
   Tensor out = empty(bc.out_shape, dtype);
   dispatch_all(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -286,7 +286,7 @@ Tensor compare(cpu::Compare op, const Tensor& a_in, const Tensor& b_in) {
   DType dtype = result_dtype(a_in, b_in);
   Tensor a = a_in->dtype == dtype ? a_in : cast_data(a_in, dtype);
   Tensor b = b_in->dtype == dtype ? b_in : cast_data(b_in, dtype);
-  cpu::Broadcast bc = cpu::make_broadcast(a->shape, b->shape);
+  cpu::Broadcast bc = broadcast_shapes(a->shape, b->shape);
   Tensor out = empty(bc.out_shape, DType::Bool);
   dispatch_any(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -295,12 +295,25 @@ Tensor compare(cpu::Compare op, const Tensor& a_in, const Tensor& b_in) {
   return out;
 }
 
+cpu::Broadcast broadcast_shapes(const Shape& a, const Shape& b) {
+  cpu::Broadcast bc;
+  size_t k = 0;
+  if (!cpu::make_broadcast(a, b, bc, &k)) {
+    const size_t nd = std::max(a.size(), b.size());
+    const int64_t da = k + a.size() >= nd ? a[k + a.size() - nd] : 1;
+    const int64_t db = k + b.size() >= nd ? b[k + b.size() - nd] : 1;
+    throw ValueError("shapes " + shape_str(a) + " and " + shape_str(b) + " cannot be broadcast together (dimension " +
+                     std::to_string(k) + ": " + std::to_string(da) + " vs " + std::to_string(db) + ")");
+  }
+  return bc;
+}
+
 void add_(const Tensor& dst, const Tensor& src) {
   if (dst->shape != src->shape || dst->dtype != src->dtype)
     throw ValueError("add_: tensor has shape " + shape_str(dst->shape) + " " + dtype_name(dst->dtype) +
                      " but other has shape " + shape_str(src->shape) + " " + dtype_name(src->dtype));
   mark_inplace_write(dst, "add_");
-  cpu::Broadcast bc = cpu::make_broadcast(dst->shape, src->shape);
+  cpu::Broadcast bc = broadcast_shapes(dst->shape, src->shape);
   dispatch_all(dst->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     cpu::binary_forward<T>(dst->ptr<T>(), dst->ptr<T>(), src->ptr<T>(), bc, cpu::Binary::Add);

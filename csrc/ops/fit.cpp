@@ -11,16 +11,6 @@ namespace {
 // Workspace slots of the loop itself, after the chain's forward (0..) and backward (1024..) ones.
 constexpr size_t kBatchSlot = 1 << 11;
 
-cpu::Loss elementwise_kind(FitLoss k) {
-  switch (k) {
-    case FitLoss::MSE: return cpu::Loss::MSE;
-    case FitLoss::L1: return cpu::Loss::L1;
-    case FitLoss::Huber: return cpu::Loss::Huber;
-    case FitLoss::BCE: return cpu::Loss::BCE;
-    default: return cpu::Loss::BCEWithLogits;
-  }
-}
-
 // Rows order[lo:hi] of src into dst.
 void gather_minibatch(const Tensor& dst, const Tensor& src, const int64_t* order, int64_t lo, int64_t hi) {
   const int64_t n = src->shape.empty() ? 1 : src->shape[0];
@@ -29,7 +19,7 @@ void gather_minibatch(const Tensor& dst, const Tensor& src, const int64_t* order
 }  // namespace
 
 FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order,
-                           int64_t batch_size, int64_t first_batch, int64_t last_batch, const FitLossSpec& loss,
+                           int64_t batch_size, int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
                            const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct) {
   std::lock_guard<std::mutex> lock(chain.mutex());
   const int64_t N = X->shape[0];
@@ -62,36 +52,27 @@ FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, 
     double batch_loss = 0;
     ops::dispatch_floating(dtype, "fit", "X", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      // Loss and dL/d(output) with the kernels, reduction and 1/n scaling the loss ops use.
-      const bool mean = loss.reduction == ops::Reduction::Mean;
-      if (loss.kind == FitLoss::CrossEntropy) {
-        const int64_t C = out->shape[1];
-        Tensor losses = batch_space.acquire(kBatchSlot + 3, {B}, dtype);
-        Tensor log_probs = batch_space.acquire(kBatchSlot + 4, {B, C}, dtype);
+      // The loss and dL/d(output) of the loss ops, with dL/d(loss) = 1.
+      const int64_t C = out->shape[1];
+      const bool cross_entropy = loss.kind == ops::LossKind::CrossEntropy;
+      const Shape values_shape = cross_entropy ? Shape{B} : out->shape;
+      Tensor values = batch_space.acquire(kBatchSlot + 3, values_shape, dtype);
+      Tensor log_probs = cross_entropy ? batch_space.acquire(kBatchSlot + 4, {B, C}, dtype) : nullptr;
+      const T* pred = out->ptr<T>();
+      T* log_probs_data = log_probs ? log_probs->ptr<T>() : nullptr;
+      ops::loss_values<T>(loss, values->ptr<T>(), log_probs_data, pred, yb->data, B, C);
+      batch_loss = static_cast<double>(ops::reduce_loss<T>(values->ptr<T>(), values->numel, loss.reduction));
+      const T one = T(1);
+      ops::loss_grad<T>(loss, dout->ptr<T>(), nullptr, &one, pred, log_probs_data, yb->data, B, C);
+      if (cross_entropy && count_correct) {
         const int64_t* t = yb->ptr<int64_t>();
-        cpu::cross_entropy_forward<T>(losses->ptr<T>(), log_probs->ptr<T>(), out->ptr<T>(), t, B, C);
-        T s = cpu::sum_all<T>(losses->ptr<T>(), B);
-        batch_loss = static_cast<double>(mean ? s / static_cast<T>(B) : s);
-        const T g = mean ? T(1) / static_cast<T>(B) : T(1);
-        cpu::cross_entropy_backward<T>(dout->ptr<T>(), &g, true, log_probs->ptr<T>(), t, B, C);
-        if (count_correct) {
-          for (int64_t i = 0; i < B; ++i) {
-            const T* row = out->ptr<T>() + i * C;
-            int64_t best = 0;
-            for (int64_t c = 1; c < C; ++c)
-              if (row[c] > row[best]) best = c;
-            result.correct += best == t[i];
-          }
+        for (int64_t i = 0; i < B; ++i) {
+          const T* row = pred + i * C;
+          int64_t best = 0;
+          for (int64_t c = 1; c < C; ++c)
+            if (row[c] > row[best]) best = c;
+          result.correct += best == t[i];
         }
-      } else {
-        const int64_t n = out->numel;
-        Tensor elems = batch_space.acquire(kBatchSlot + 3, out->shape, dtype);
-        cpu::loss_forward<T>(elems->ptr<T>(), out->ptr<T>(), yb->ptr<T>(), n, elementwise_kind(loss.kind), loss.param);
-        T s = cpu::sum_all<T>(elems->ptr<T>(), n);
-        batch_loss = static_cast<double>(mean ? s / static_cast<T>(n) : s);
-        const T g = mean ? T(1) / static_cast<T>(n) : T(1);
-        cpu::loss_backward<T>(dout->ptr<T>(), nullptr, &g, true, out->ptr<T>(), yb->ptr<T>(), n,
-                              elementwise_kind(loss.kind), loss.param);
       }
     });
     // zero_grad + backward: gradients are written, not added (PyTorch's zero_grad(set_to_none)).

@@ -3,14 +3,18 @@
 
 namespace chainrule::ops {
 
-Reduction parse_reduction(const std::string& s) {
-  if (s == "mean") return Reduction::Mean;
-  if (s == "sum") return Reduction::Sum;
-  if (s == "none") return Reduction::None;
-  throw ValueError("reduction must be 'mean', 'sum' or 'none', got '" + s + "'");
+namespace {
+LossKind elementwise_loss_kind(cpu::Loss loss) {
+  switch (loss) {
+    case cpu::Loss::MSE: return LossKind::MSE;
+    case cpu::Loss::L1: return LossKind::L1;
+    case cpu::Loss::Huber: return LossKind::Huber;
+    case cpu::Loss::BCE: return LossKind::BCE;
+    case cpu::Loss::BCEWithLogits: break;
+  }
+  return LossKind::BCEWithLogits;
 }
 
-namespace {
 const char* loss_name(cpu::Loss loss) {
   switch (loss) {
     case cpu::Loss::MSE: return "mse_loss";
@@ -22,28 +26,20 @@ const char* loss_name(cpu::Loss loss) {
   return "loss";
 }
 
-// The incoming gradient of a reduced loss is one number; the mean's 1/n folds into it.
-template <typename T> T scaled_scalar_grad(const Tensor& g, Reduction reduction, int64_t n) {
-  const T v = g->ptr<T>()[0];
-  return reduction == Reduction::Mean ? v / static_cast<T>(n) : v;
-}
-
 // Per-element losses -> output of the requested reduction.
-Tensor reduce_loss(const Tensor& elems, Reduction reduction) {
+Tensor reduced_output(const Tensor& elems, Reduction reduction) {
   if (reduction == Reduction::None) return elems;
   Tensor out = empty({}, elems->dtype);
   dispatch_floating(elems->dtype, "loss", "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    T s = cpu::sum_all<T>(elems->ptr<T>(), elems->numel);
-    out->ptr<T>()[0] = reduction == Reduction::Mean ? s / static_cast<T>(elems->numel) : s;
+    out->ptr<T>()[0] = reduce_loss<T>(elems->ptr<T>(), elems->numel, reduction);
   });
   return out;
 }
 
 struct ElementwiseLossNode : Node {
-  cpu::Loss loss;
-  Reduction reduction;
-  double param = 0;
+  cpu::Loss loss;  // for messages
+  LossSpec spec;
   SavedTensor pred, target;
   const char* name() const override { return "LossBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
@@ -51,11 +47,8 @@ struct ElementwiseLossNode : Node {
     Tensor dtarget = wants(*this, 1) ? empty_like(target.get()) : nullptr;
     dispatch_floating(g->dtype, loss_name(loss), "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      const bool scalar = reduction != Reduction::None;
-      const T gs = scalar ? scaled_scalar_grad<T>(g, reduction, pred->numel) : T(0);
-      cpu::loss_backward<T>(dpred ? dpred->ptr<T>() : nullptr, dtarget ? dtarget->ptr<T>() : nullptr,
-                            scalar ? &gs : g->ptr<T>(), scalar, pred->ptr<T>(), target->ptr<T>(), pred->numel, loss,
-                            param);
+      loss_grad<T>(spec, dpred ? dpred->ptr<T>() : nullptr, dtarget ? dtarget->ptr<T>() : nullptr, g->ptr<T>(),
+                   pred->ptr<T>(), nullptr, target->ptr<T>(), pred->numel, 1);
     });
     return {dpred, dtarget};
   }
@@ -63,7 +56,7 @@ struct ElementwiseLossNode : Node {
 };
 
 struct CrossEntropyNode : Node {
-  Reduction reduction;
+  LossSpec spec;
   Tensor log_probs, target;  // log_probs (N, C), target (N)
   Shape input_shape;
   int64_t N = 0, C = 0;
@@ -72,10 +65,8 @@ struct CrossEntropyNode : Node {
     Tensor dlogits = empty(input_shape, g->dtype);
     dispatch_floating(g->dtype, "cross_entropy", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      const bool scalar = reduction != Reduction::None;
-      const T gs = scalar ? scaled_scalar_grad<T>(g, reduction, N) : T(0);
-      cpu::cross_entropy_backward<T>(dlogits->ptr<T>(), scalar ? &gs : g->ptr<T>(), scalar, log_probs->ptr<T>(),
-                                     target->ptr<int64_t>(), N, C);
+      loss_grad<T>(spec, dlogits->ptr<T>(), nullptr, g->ptr<T>(), nullptr, log_probs->ptr<T>(),
+                   target->ptr<int64_t>(), N, C);
     });
     return {dlogits};
   }
@@ -151,17 +142,17 @@ Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target
                            std::to_string(i) + " is " + std::to_string(static_cast<double>(p[i])) + ")");
     });
   }
+  const LossSpec spec{elementwise_loss_kind(loss), reduction, param};
   Tensor elems = empty_like(pred);
   dispatch_floating(pred->dtype, name, "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    cpu::loss_forward<T>(elems->ptr<T>(), pred->ptr<T>(), target->ptr<T>(), pred->numel, loss, param);
+    loss_values<T>(spec, elems->ptr<T>(), nullptr, pred->ptr<T>(), target->ptr<T>(), pred->numel, 1);
   });
-  Tensor out = reduce_loss(elems, reduction);
+  Tensor out = reduced_output(elems, reduction);
   if (needs_grad({&pred, &target})) {
     auto node = make_node<ElementwiseLossNode>({&pred, &target});
     node->loss = loss;
-    node->reduction = reduction;
-    node->param = param;
+    node->spec = spec;
     node->pred = saved(pred);
     node->target = saved(target);
     node->inputs = {pred, target};
@@ -205,12 +196,13 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   Tensor losses = empty(expected, logits->dtype);
   dispatch_floating(logits->dtype, "cross_entropy", "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    cpu::cross_entropy_forward<T>(losses->ptr<T>(), log_probs->ptr<T>(), logits->ptr<T>(), t, N, C);
+    loss_values<T>(LossSpec{LossKind::CrossEntropy, reduction, 0.0}, losses->ptr<T>(), log_probs->ptr<T>(),
+                   logits->ptr<T>(), t, N, C);
   });
-  Tensor out = reduce_loss(losses, reduction);
+  Tensor out = reduced_output(losses, reduction);
   if (needs_grad({&logits})) {
     auto node = make_node<CrossEntropyNode>({&logits});
-    node->reduction = reduction;
+    node->spec = LossSpec{LossKind::CrossEntropy, reduction, 0.0};
     node->log_probs = log_probs;
     node->target = clone_data(target);  // the caller may overwrite its label buffer before backward
     node->input_shape = logits->shape;

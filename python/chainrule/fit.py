@@ -16,6 +16,7 @@ import numpy as np
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._grad_mode import no_grad
+from chainrule._kinds import reduction_kind
 from chainrule._tensor import numpy_dtype
 
 __all__ = ["fit", "History"]
@@ -124,9 +125,9 @@ def _native_reason(model, loss_fn, optimizer, y):
     if any(getattr(loss_fn, name, None) is not None for name in ("weight", "pos_weight")) \
             or getattr(loss_fn, "label_smoothing", 0.0) != 0.0 or getattr(loss_fn, "ignore_index", -100) != -100:
         return "the loss's weight, pos_weight, ignore_index or label_smoothing run in the Python loop"
-    if loss_kind == "cross_entropy" and y.dtype != np.int64:
+    if loss_kind == _core.LossKind.cross_entropy and y.dtype != np.int64:
         return "cross-entropy with probability targets runs in the Python loop"
-    if loss_kind == "bce":
+    if loss_kind == _core.LossKind.bce:
         last = [m for m in model if type(m) is not nn.Identity][-1]
         if type(last) is not nn.Sigmoid:
             return "BCELoss natively needs the model to end with Sigmoid"
@@ -142,8 +143,9 @@ def _native_reason(model, loss_fn, optimizer, y):
 def _native_loss_kind(loss_fn):
     """The name fit_batches knows a built-in loss by, or None (subclasses run in Python)."""
     from chainrule import nn
-    kinds = {nn.MSELoss: "mse", nn.L1Loss: "l1", nn.HuberLoss: "huber", nn.BCELoss: "bce",
-             nn.BCEWithLogitsLoss: "bce_with_logits", nn.CrossEntropyLoss: "cross_entropy"}
+    kind = _core.LossKind
+    kinds = {nn.MSELoss: kind.mse, nn.L1Loss: kind.l1, nn.HuberLoss: kind.huber, nn.BCELoss: kind.bce,
+             nn.BCEWithLogitsLoss: kind.bce_with_logits, nn.CrossEntropyLoss: kind.cross_entropy}
     return kinds.get(type(loss_fn))
 
 
@@ -192,7 +194,7 @@ def _native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_co
         for chunk in range(chunks):
             first, last = batches * chunk // chunks, batches * (chunk + 1) // chunks
             chunk_losses, chunk_sizes, chunk_correct = _core.fit_batches(
-                chain, Xt, yt, order, batch_size, first, last, loss_kind, loss_fn.reduction, delta, steps,
+                chain, Xt, yt, order, batch_size, first, last, loss_kind, reduction_kind(loss_fn.reduction), delta, steps,
                 count_correct)
             losses += chunk_losses
             sizes += chunk_sizes

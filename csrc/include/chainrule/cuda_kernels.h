@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "chainrule/kernels.h"
+#include "chainrule/kernel_types.h"
 
 namespace chainrule::cuda {
 

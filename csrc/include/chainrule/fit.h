@@ -12,14 +12,6 @@
 
 namespace chainrule {
 
-enum class FitLoss { MSE, L1, Huber, BCE, BCEWithLogits, CrossEntropy };
-
-struct FitLossSpec {
-  FitLoss kind = FitLoss::MSE;
-  ops::Reduction reduction = ops::Reduction::Mean;
-  double param = 0;  // Huber's delta
-};
-
 struct FitBatchResult {
   std::vector<double> losses;   // one per minibatch
   std::vector<int64_t> sizes;   // rows per minibatch
@@ -29,7 +21,7 @@ struct FitBatchResult {
 // Runs minibatches [first_batch, last_batch) of one epoch. X (N, C0); y (N, ...) targets
 // (int64 class labels for cross-entropy); order (N) int64 row order or null for 0..N-1.
 FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order,
-                           int64_t batch_size, int64_t first_batch, int64_t last_batch, const FitLossSpec& loss,
+                           int64_t batch_size, int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
                            const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct);
 
 }  // namespace chainrule

@@ -9,16 +9,15 @@
 #include <cstdint>
 #include <vector>
 
-#include "chainrule/tensor.h"
+#include "chainrule/kernel_types.h"
+#include "chainrule/types.h"
 
 namespace chainrule::cpu {
 
 // ---- elementwise ------------------------------------------------------------------------------
-enum class Unary : uint8_t {
-  Neg, Exp, Log, Relu, Sigmoid, Tanh, Abs, Sqrt, LeakyRelu, Gelu, GeluTanh,
-  Sin, Cos, Tan, Log1p, Expm1, Rsqrt, Sign, Floor, Ceil, Round, Square, Reciprocal, Log2, Log10, Erf
-};
 const char* unary_name(Unary op);
+const char* binary_name(Binary op);
+const char* compare_name(Compare op);
 // Ops that also run on integer tensors and keep their dtype (neg, abs, relu, sign, floor, ceil,
 // round, square); every other unary op computes in floating point.
 bool unary_keeps_integers(Unary op);
@@ -32,14 +31,6 @@ template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op
 template <typename T>
 void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Unary op, double param);
 
-// FloorDiv and Remainder follow Python (and PyTorch): the quotient rounds down, the remainder
-// takes the divisor's sign. Maximum/Minimum propagate NaN.
-enum class Binary : uint8_t { Add, Sub, Mul, Div, Pow, FloorDiv, Remainder, Maximum, Minimum };
-const char* binary_name(Binary op);
-
-// Comparisons and logical ops: bool results. Logical ops read nonzero as true.
-enum class Compare : uint8_t { Eq, Ne, Lt, Le, Gt, Ge, And, Or, Xor };
-const char* compare_name(Compare op);
 
 // NumPy broadcasting of two operands: every operand gets per-dimension strides over the output
 // shape, 0 where it is broadcast. Built once per op call by make_broadcast.
@@ -50,8 +41,9 @@ struct Broadcast {
   int64_t a_numel = 0, b_numel = 0;
   bool a_full = false, b_full = false;  // the operand already has the output's shape
 };
-// Throws ValueError naming both shapes when they do not broadcast.
-Broadcast make_broadcast(const Shape& a, const Shape& b);
+// Fills `out` for operands of shapes a and b; false (out unspecified) when they do not
+// broadcast, with *bad_dim the output dimension where they disagree.
+bool make_broadcast(const Shape& a, const Shape& b, Broadcast& out, size_t* bad_dim = nullptr);
 // Strides of a row-major tensor of shape `shape` seen through `out_shape` (0 on broadcast dims).
 std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out_shape);
 
@@ -101,18 +93,6 @@ template <typename T>
 void matmul_backward(T* da, T* db, const T* dout, const T* a, const T* b, int64_t M, int64_t K, int64_t N);
 
 // ---- dense layer epilogues (the fused multi-layer path, csrc/ops/dense_chain.cpp) --------------
-// The activation that follows a Linear layer inside a fused chain.
-enum class Activation : uint8_t { Identity, Relu, Sigmoid, Tanh, LeakyRelu, Gelu, GeluTanh };
-// Whether act'(z) can be computed from the output a = act(z) alone (then z need not be kept).
-// Inline so the CUDA module, which links no CPU kernel, applies the same rule.
-inline bool activation_derivative_from_output(Activation act, double param) {
-  switch (act) {
-    case Activation::Gelu: case Activation::GeluTanh: return false;
-    // a > 0 tells z > 0 only when the negative side keeps its sign.
-    case Activation::LeakyRelu: return param > 0;
-    default: return true;
-  }
-}
 // a (B, OC) holds x W^T on entry; adds bias (OC, or null), keeps a copy of the pre-activation in
 // z (B, OC) when z is not null, then writes act(.) into a.
 template <typename T>
@@ -160,7 +140,6 @@ void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t ro
                                   int64_t cols);
 
 // ---- losses -------------------------------------------------------------------------------------
-enum class Loss : uint8_t { MSE, L1, Huber, BCE, BCEWithLogits };
 // out (n) writes the per-element loss l(pred, target). param: Huber's delta.
 template <typename T> void loss_forward(T* out, const T* pred, const T* target, int64_t n, Loss loss, double param);
 // dpred / dtarget (n) write dout_i * dl/dpred_i (and dl/dtarget_i); dout has n elements, or 1
@@ -178,40 +157,23 @@ void cross_entropy_backward(T* dlogits, const T* dout, bool dout_is_scalar, cons
                             const int64_t* target, int64_t N, int64_t C);
 
 // ---- optimizers ----------------------------------------------------------------------------------
-struct SgdOptions {
-  double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
-  bool nesterov = false, maximize = false;
-};
 // One parameter's SGD step with PyTorch's rule. param adds the update; momentum_buffer (n or
 // null when momentum == 0) is written on the first step and updated after.
 template <typename T>
 void sgd_update(T* param, const T* grad, T* momentum_buffer, int64_t n, const SgdOptions& opt, bool first_step);
 
-struct AdamOptions {
-  double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
-  bool amsgrad = false, maximize = false;
-  bool decoupled_weight_decay = false;  // AdamW: decay the parameter, not the gradient
-};
 // One parameter's Adam/AdamW step number `step` (1 on the first call). param, exp_avg and
 // exp_avg_sq (n) are updated in place; max_exp_avg_sq (n, null unless amsgrad) is updated in place.
 template <typename T>
 void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, int64_t n,
                  const AdamOptions& opt, int64_t step);
 
-struct RmspropOptions {
-  double lr = 0, alpha = 0, eps = 0, weight_decay = 0, momentum = 0;
-  bool centered = false, maximize = false;
-};
 // One parameter's RMSprop step. param and square_avg (n) are updated in place, as are
 // momentum_buffer (n, null unless momentum > 0) and grad_avg (n, null unless centered).
 template <typename T>
 void rmsprop_update(T* param, const T* grad, T* square_avg, T* momentum_buffer, T* grad_avg, int64_t n,
                     const RmspropOptions& opt);
 
-struct AdagradOptions {
-  double lr = 0, lr_decay = 0, weight_decay = 0, eps = 0;
-  bool maximize = false;
-};
 // One parameter's Adagrad step number `step` (1 on the first call). param and sum (n) are
 // updated in place.
 template <typename T>

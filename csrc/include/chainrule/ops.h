@@ -4,10 +4,12 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "chainrule/autograd.h"
 #include "chainrule/kernels.h"
+#include "chainrule/loss.h"
 
 namespace chainrule::ops {
 
@@ -21,6 +23,9 @@ Tensor compare(cpu::Compare op, const Tensor& a, const Tensor& b);
 DType binary_result_dtype(const Tensor& a, const Tensor& b);
 // x repeated along its size-1 (or missing leading) dimensions to `shape`; a copy.
 Tensor expand(const Tensor& x, const Shape& shape);
+
+// The broadcast of two operands' shapes; ValueError naming both when they do not broadcast.
+cpu::Broadcast broadcast_shapes(const Shape& a, const Shape& b);
 
 // in place, never recorded: dst += src (same shape and dtype).
 void add_(const Tensor& dst, const Tensor& src);
@@ -52,11 +57,18 @@ Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim);
 Tensor softmax(const Tensor& x, int64_t dim, bool log);
 
 // losses
-enum class Reduction { None, Mean, Sum };
-Reduction parse_reduction(const std::string& s);
 Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target, Reduction reduction,
                         double param = 0.0);
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction);
+
+// kernel checks (kernel_checks.cpp): the ISA the GEMM runs ("avx2", ...), and C (M, N) writes
+// (or adds) op(A) op(B) with the kernel of `isa` ("avx512", "avx2", "scalar", "reference" or ""
+// for the active one) for this call only; returns the ISA that ran (a lower one when the CPU
+// lacks the one asked for). Tests and benchmarks only.
+std::string cpu_isa();
+std::string gemm_for_testing(const std::string& isa, bool ta, bool tb, int64_t M, int64_t N, int64_t K, DType dtype,
+                             const void* a, int64_t lda, const void* b, int64_t ldb, void* c, int64_t ldc,
+                             bool accumulate);
 
 // helpers shared by the ops
 int64_t normalize_dim(int64_t dim, int64_t ndim, const char* arg);

@@ -18,49 +18,11 @@
 #include <vector>
 
 #include "chainrule/numeric.h"
+#include "chainrule/errors.h"
+#include "chainrule/types.h"
 
 namespace chainrule {
 
-// ---- errors -------------------------------------------------------------------------------
-// The bindings translate these to the Python exception of the same name. Kernels never throw;
-// ops validate their arguments once, before any work, and name the offending argument.
-struct ValueError : std::invalid_argument { using std::invalid_argument::invalid_argument; };
-struct TypeError : std::invalid_argument { using std::invalid_argument::invalid_argument; };
-struct IndexError : std::out_of_range { using std::out_of_range::out_of_range; };
-struct RuntimeError : std::runtime_error { using std::runtime_error::runtime_error; };
-struct ZeroDivisionError : std::domain_error { using std::domain_error::domain_error; };
-// An allocation that cannot succeed (or did not); unlike std::bad_alloc it says what was asked for.
-struct MemoryError : std::runtime_error { using std::runtime_error::runtime_error; };
-
-// ---- dtypes -------------------------------------------------------------------------------
-enum class DType : uint8_t { Float32 = 0, Float64 = 1, Int64 = 2, Int32 = 3, Bool = 4 };
-
-inline size_t itemsize(DType d) {
-  switch (d) {
-    case DType::Float32: case DType::Int32: return 4;
-    case DType::Bool: return 1;
-    default: return 8;
-  }
-}
-inline bool is_floating(DType d) { return d == DType::Float32 || d == DType::Float64; }
-inline bool is_integral(DType d) { return d == DType::Int64 || d == DType::Int32; }
-const char* dtype_name(DType d);  // "float32", ...
-// PyTorch's type categories: bool < integer < floating. A 0-d operand (or a Python number)
-// beside a dimensioned tensor only decides the result dtype when its category is higher.
-inline int dtype_category(DType d) { return d == DType::Bool ? 0 : (is_integral(d) ? 1 : 2); }
-// The type both operands of a binary op are promoted to: bool < int32 < int64 < float32 < float64.
-inline int promotion_rank(DType d) {
-  switch (d) {
-    case DType::Bool: return 0;
-    case DType::Int32: return 1;
-    case DType::Int64: return 2;
-    case DType::Float32: return 3;
-    default: return 4;
-  }
-}
-inline DType promote(DType a, DType b) { return promotion_rank(a) >= promotion_rank(b) ? a : b; }
-
-using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);       // "(3, 4)"
 int64_t shape_numel(const Shape& s);          // product; validated non-negative dims
 // Checks every dim is >= 0 and the byte size fits; `arg` names the argument in the message.

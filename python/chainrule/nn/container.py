@@ -13,12 +13,13 @@ from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
 # Built-in activations the fused DenseChain can apply after a Linear, with their parameters.
+_Activation = _core.Activation
 _FUSABLE_ACTIVATIONS = {
-    layers.ReLU: lambda m: ("relu", 0.0),
-    layers.Sigmoid: lambda m: ("sigmoid", 0.0),
-    layers.Tanh: lambda m: ("tanh", 0.0),
-    layers.LeakyReLU: lambda m: ("leaky_relu", m.negative_slope),
-    layers.GELU: lambda m: ("gelu" if m.approximate == "none" else "gelu_tanh", 0.0),
+    layers.ReLU: lambda m: (_Activation.relu, 0.0),
+    layers.Sigmoid: lambda m: (_Activation.sigmoid, 0.0),
+    layers.Tanh: lambda m: (_Activation.tanh, 0.0),
+    layers.LeakyReLU: lambda m: (_Activation.leaky_relu, m.negative_slope),
+    layers.GELU: lambda m: (_Activation.gelu if m.approximate == "none" else _Activation.gelu_tanh, 0.0),
 }
 
 
@@ -33,8 +34,8 @@ def _dense_chain_specs(modules):
         if kind is layers.Identity:
             continue
         if kind is layers.Linear:
-            specs.append([m.weight, m.bias, "identity", 0.0])
-        elif kind in _FUSABLE_ACTIVATIONS and specs and specs[-1][2] == "identity" \
+            specs.append([m.weight, m.bias, _Activation.identity, 0.0])
+        elif kind in _FUSABLE_ACTIVATIONS and specs and specs[-1][2] == _Activation.identity \
                 and getattr(m, "_record", None) is None:
             specs[-1][2], specs[-1][3] = _FUSABLE_ACTIVATIONS[kind](m)
         else:

@@ -6,6 +6,7 @@ import numpy as np
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._tensor import numpy_dtype
+from chainrule._kinds import reduction_kind
 from chainrule._tensor_ops import one_hot  # noqa: F401  (torch.nn.functional.one_hot)
 
 linear = _core.linear
@@ -445,7 +446,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     target = _as_input(target, "cross_entropy", "target", like=x if isinstance(x, Tensor) else None)
     if weight is None and ignore_index == -100 and label_smoothing == 0.0:
         try:
-            return _core.cross_entropy(x, target, reduction)  # the plain case: one fused C++ op
+            return _core.cross_entropy(x, target, reduction_kind(reduction))  # the plain case: one fused C++ op
         except IndexError:
             if target.is_floating_point() or not (target.numpy() == -100).any():
                 raise
@@ -481,26 +482,26 @@ def _pointwise_pair(input, target, fn: str) -> tuple[Tensor, Tensor]:
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
-    return _core.mse_loss(input, target, _legacy_reduction(size_average, reduce, reduction, "mse_loss"))
+    return _core.mse_loss(input, target, reduction_kind(_legacy_reduction(size_average, reduce, reduction, "mse_loss")))
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
-    return _core.l1_loss(input, target, _legacy_reduction(size_average, reduce, reduction, "l1_loss"))
+    return _core.l1_loss(input, target, reduction_kind(_legacy_reduction(size_average, reduce, reduction, "l1_loss")))
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
     if weight is not None:
         raise ValueError("huber_loss: weight is not supported")
-    return _core.huber_loss(input, target, _legacy_reduction(None, None, reduction, "huber_loss"), delta)
+    return _core.huber_loss(input, target, reduction_kind(_legacy_reduction(None, None, reduction, "huber_loss")), delta)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction: str = "mean") -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy")
     if weight is None:
-        return _core.binary_cross_entropy(input, target, reduction)
+        return _core.binary_cross_entropy(input, target, reduction_kind(reduction))
     x, y = _pointwise_pair(input, target, "binary_cross_entropy")
-    loss = _core.binary_cross_entropy(x, y, "none") * _as_input(weight, "binary_cross_entropy", "weight", like=x)
+    loss = _core.binary_cross_entropy(x, y, _core.Reduction.none) * _as_input(weight, "binary_cross_entropy", "weight", like=x)
     return _reduce(loss, reduction)
 
 
@@ -510,7 +511,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     (1 - y) x + (1 + (pos_weight - 1) y) softplus(-x)."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
     if weight is None and pos_weight is None:
-        return _core.binary_cross_entropy_with_logits(input, target, reduction)
+        return _core.binary_cross_entropy_with_logits(input, target, reduction_kind(reduction))
     x, y = _pointwise_pair(input, target, "binary_cross_entropy_with_logits")
     softplus_neg = _core.relu(-x) + ((-x.abs()).exp() + 1.0).log()
     if pos_weight is not None:
@@ -533,8 +534,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     if beta < 0:
         raise ValueError(f"smooth_l1_loss does not support negative values for beta (got beta={beta})")
     if beta == 0:
-        return _core.l1_loss(input, target, reduction)
-    return _core.huber_loss(input, target, reduction, float(beta)) * (1.0 / float(beta))
+        return _core.l1_loss(input, target, reduction_kind(reduction))
+    return _core.huber_loss(input, target, reduction_kind(reduction), float(beta)) * (1.0 / float(beta))
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",

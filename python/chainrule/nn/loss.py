@@ -5,22 +5,30 @@ import numpy as np
 
 from chainrule import _core
 from chainrule._core import Tensor
+from chainrule._kinds import reduction_kind
 from chainrule.nn import functional as F
 from chainrule.nn.layers import _input
 from chainrule.nn.module import Module
-
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.reduction = reduction
 
-    # The C++ function computing this loss as f(input, target, reduction); None when the loss
-    # has more parameters (HuberLoss), which then always goes through forward().
+    @property
+    def reduction(self) -> str:
+        """'mean', 'sum' or 'none' (PyTorch's names); set it to change the reduction."""
+        return self.__dict__["_reduction"]
+
+    @reduction.setter
+    def reduction(self, value: str) -> None:
+        # Mapped once here to the kind the C++ loss functions take.
+        self.__dict__["_reduction_kind"] = reduction_kind(value, type(self).__name__)
+        self.__dict__["_reduction"] = value
+
+    # The C++ function computing this loss as f(input, target, _core.Reduction); None when the
+    # loss has more parameters (HuberLoss), which then always goes through forward().
     _functional = None
 
     def __init_subclass__(cls, **kwargs):
@@ -33,7 +41,7 @@ class _Loss(Module):
     def __call__(self, input, target):
         # The training-loop fast path: two Tensors go straight to C++.
         if type(input) is Tensor and type(target) is Tensor and self._functional is not None:
-            return self._functional(input, target, self.reduction)
+            return self._functional(input, target, self._reduction_kind)
         return self.forward(input, target)
 
     def _prepare(self, input, target):
@@ -129,7 +137,7 @@ class CrossEntropyLoss(_Loss):
     def __call__(self, input, target):
         if self._functional is not None and type(input) is Tensor and type(target) is Tensor:
             try:
-                return _core.cross_entropy(input, target, self.reduction)
+                return _core.cross_entropy(input, target, self._reduction_kind)
             except IndexError:
                 pass  # a target equal to the default ignore_index (-100) is dropped, not an error
         return self.forward(input, target)

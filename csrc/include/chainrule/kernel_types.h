@@ -1,0 +1,59 @@
+// The kinds and options kernels are called with, shared by the CPU kernels (kernels.h), their CUDA
+// twins (cuda_kernels.h) and the ops above them, so a caller picks an activation or a loss once
+// for both backends.
+#pragma once
+
+#include <cstdint>
+
+namespace chainrule::cpu {
+
+// ---- elementwise ----------------------------------------------------------------------------
+enum class Unary : uint8_t {
+  Neg, Exp, Log, Relu, Sigmoid, Tanh, Abs, Sqrt, LeakyRelu, Gelu, GeluTanh,
+  Sin, Cos, Tan, Log1p, Expm1, Rsqrt, Sign, Floor, Ceil, Round, Square, Reciprocal, Log2, Log10, Erf
+};
+// FloorDiv and Remainder follow Python (and PyTorch): the quotient rounds down, the remainder
+// takes the divisor's sign. Maximum/Minimum propagate NaN.
+enum class Binary : uint8_t { Add, Sub, Mul, Div, Pow, FloorDiv, Remainder, Maximum, Minimum };
+// Comparisons and logical ops: bool results. Logical ops read nonzero as true.
+enum class Compare : uint8_t { Eq, Ne, Lt, Le, Gt, Ge, And, Or, Xor };
+
+// ---- dense layers and losses -----------------------------------------------------------------
+// The activation that follows a Linear layer inside a fused chain.
+enum class Activation : uint8_t { Identity, Relu, Sigmoid, Tanh, LeakyRelu, Gelu, GeluTanh };
+enum class Loss : uint8_t { MSE, L1, Huber, BCE, BCEWithLogits };
+
+// Whether act'(z) can be computed from the output a = act(z) alone (then z need not be kept).
+// Inline so the CUDA module, which links no CPU kernel, applies the same rule.
+inline bool activation_derivative_from_output(Activation act, double param) {
+  switch (act) {
+    case Activation::Gelu: case Activation::GeluTanh: return false;
+    // a > 0 tells z > 0 only when the negative side keeps its sign.
+    case Activation::LeakyRelu: return param > 0;
+    default: return true;
+  }
+}
+
+// ---- optimizers (PyTorch's hyper-parameters) -------------------------------------------------
+struct SgdOptions {
+  double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false, maximize = false;
+};
+
+struct AdamOptions {
+  double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
+  bool amsgrad = false, maximize = false;
+  bool decoupled_weight_decay = false;  // AdamW: decay the parameter, not the gradient
+};
+
+struct RmspropOptions {
+  double lr = 0, alpha = 0, eps = 0, weight_decay = 0, momentum = 0;
+  bool centered = false, maximize = false;
+};
+
+struct AdagradOptions {
+  double lr = 0, lr_decay = 0, weight_decay = 0, eps = 0;
+  bool maximize = false;
+};
+
+}  // namespace chainrule::cpu

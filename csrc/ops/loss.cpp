@@ -1,0 +1,59 @@
+// The built-in losses on raw buffers (loss.h).
+#include "chainrule/loss.h"
+
+namespace chainrule::ops {
+
+namespace {
+cpu::Loss elementwise_kind(LossKind kind) {
+  switch (kind) {
+    case LossKind::MSE: return cpu::Loss::MSE;
+    case LossKind::L1: return cpu::Loss::L1;
+    case LossKind::Huber: return cpu::Loss::Huber;
+    case LossKind::BCE: return cpu::Loss::BCE;
+    case LossKind::BCEWithLogits:
+    case LossKind::CrossEntropy: break;
+  }
+  return cpu::Loss::BCEWithLogits;
+}
+}  // namespace
+
+template <typename T>
+void loss_values(const LossSpec& spec, T* values, T* log_probs, const T* pred, const void* target, int64_t N,
+                 int64_t C) {
+  if (spec.kind == LossKind::CrossEntropy) {
+    cpu::cross_entropy_forward<T>(values, log_probs, pred, static_cast<const int64_t*>(target), N, C);
+  } else {
+    cpu::loss_forward<T>(values, pred, static_cast<const T*>(target), N * C, elementwise_kind(spec.kind), spec.param);
+  }
+}
+
+template <typename T> T reduce_loss(const T* values, int64_t count, Reduction reduction) {
+  const T sum = cpu::sum_all<T>(values, count);
+  return reduction == Reduction::Mean ? sum / static_cast<T>(count) : sum;
+}
+
+template <typename T>
+void loss_grad(const LossSpec& spec, T* dpred, T* dtarget, const T* dout, const T* pred, const T* log_probs,
+               const void* target, int64_t N, int64_t C) {
+  // A reduced loss hands every value the same gradient: dout, divided by the count for the mean.
+  const bool reduced = spec.reduction != Reduction::None;
+  const int64_t count = loss_value_count(spec, N, C);
+  const T scaled = reduced ? (spec.reduction == Reduction::Mean ? dout[0] / static_cast<T>(count) : dout[0]) : T(0);
+  const T* upstream = reduced ? &scaled : dout;
+  if (spec.kind == LossKind::CrossEntropy) {
+    cpu::cross_entropy_backward<T>(dpred, upstream, reduced, log_probs, static_cast<const int64_t*>(target), N, C);
+  } else {
+    cpu::loss_backward<T>(dpred, dtarget, upstream, reduced, pred, static_cast<const T*>(target), N * C,
+                          elementwise_kind(spec.kind), spec.param);
+  }
+}
+
+#define CHAINRULE_INSTANTIATE_LOSS(T)                                                                          \
+  template void loss_values<T>(const LossSpec&, T*, T*, const T*, const void*, int64_t, int64_t);              \
+  template T reduce_loss<T>(const T*, int64_t, Reduction);                                                     \
+  template void loss_grad<T>(const LossSpec&, T*, T*, const T*, const T*, const T*, const void*, int64_t, int64_t);
+CHAINRULE_INSTANTIATE_LOSS(float)
+CHAINRULE_INSTANTIATE_LOSS(double)
+#undef CHAINRULE_INSTANTIATE_LOSS
+
+}  // namespace chainrule::ops
