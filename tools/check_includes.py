@@ -19,6 +19,7 @@ CSRC = ROOT / "csrc"
 # (path prefix relative to csrc/, layer); first match wins, so specific files come first.
 LAYERS = [
     ("include/chainrule/errors.h", "base"),
+    ("include/chainrule/numeric.h", "base"),
     ("include/chainrule/types.h", "base"),
     ("include/chainrule/kernel_types.h", "base"),
     ("include/chainrule/activation_math.h", "base"),

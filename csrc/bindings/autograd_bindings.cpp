@@ -6,6 +6,15 @@
 namespace chainrule::bindings {
 
 namespace {
+// Whether `from` broadcasts to exactly `to` (right-aligned dimensions equal or 1).
+bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  const size_t lead = to.size() - from.size();
+  for (size_t k = 0; k < from.size(); ++k)
+    if (from[k] != 1 && from[k] != to[lead + k]) return false;
+  return true;
+}
+
 // A node whose backward calls a Python function g -> one gradient (or None) per input. The
 // function is built from chainrule ops, so when the engine records the backward
 // (create_graph=True) the gradients get a graph of their own.
@@ -49,14 +58,11 @@ struct PyNode : Node {
       Tensor gi = items[i].cast<Tensor>();
       if (gi->shape != input_shapes[i]) {
         // A gradient of a broadcast shape is summed back, as PyTorch does; others are errors.
-        try {
-          if (cpu::make_broadcast(gi->shape, input_shapes[i]).out_shape != gi->shape) throw ValueError("");
-          gi = sum_to_shape(gi, input_shapes[i]);
-        } catch (const ValueError&) {
+        if (!broadcasts_to(input_shapes[i], gi->shape))
           throw RuntimeError("function " + op_name + " returned an invalid gradient at index " + std::to_string(i) +
                              " - got " + shape_str(gi->shape) + " but expected shape compatible with " +
                              shape_str(input_shapes[i]));
-        }
+        gi = ops::sum_to_shape(gi, input_shapes[i]);
       }
       if (gi->dtype != input_dtypes[i]) gi = ops::cast(gi, input_dtypes[i]);
       // Outside a recorded backward the engine adds into gradients in place: give it its own copy

@@ -118,14 +118,14 @@ Tensor seed_gradient(const Tensor& root, Tensor grad_root) {
                      shape_str(root->shape));
   // Our own copy (the engine accumulates into gradients in place), unless the seed's own graph
   // is to be kept (create_graph): then it is used as given, through a differentiable cast.
-  if (grad_enabled()) return ops::cast(grad_root, root->dtype);
+  if (grad_enabled()) return recording_ops().cast(grad_root, root->dtype);
   return cast_data(grad_root, root->dtype);
 }
 
 // dst + src for gradient sums: in place when nothing is recorded, a new graph node otherwise.
 Tensor accumulate(Tensor dst, const Tensor& src) {
   if (!dst) return src;
-  if (grad_enabled()) return ops::binary(cpu::Binary::Add, dst, src);
+  if (grad_enabled()) return recording_ops().add(dst, src);
   add_into(dst, src);
   return dst;
 }
@@ -133,11 +133,11 @@ Tensor accumulate(Tensor dst, const Tensor& src) {
 void accumulate_leaf(const Tensor& leaf, const Tensor& g) {
   if (grad_enabled()) {
     // create_graph: .grad keeps the gradient's graph (a fresh node, never the engine's tensor).
-    leaf->grad = leaf->grad ? ops::binary(cpu::Binary::Add, leaf->grad, g) : ops::clone(g);
+    leaf->grad = leaf->grad ? recording_ops().add(leaf->grad, g) : recording_ops().clone(g);
   } else if (!leaf->grad) {
     leaf->grad = clone_data(g);  // the leaf's .grad must never alias another tensor's memory
   } else if (leaf->grad->grad_fn) {
-    leaf->grad = ops::binary(cpu::Binary::Add, ops::detach(leaf->grad), g);
+    leaf->grad = recording_ops().add(recording_ops().detach(leaf->grad), g);
   } else {
     add_into(leaf->grad, g);
   }
@@ -173,14 +173,9 @@ std::vector<Tensor> Node::backward_graph(const Tensor& g) {
   return grads;
 }
 
-Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
-  if (g->shape == shape) return g;
-  const size_t lead = g->shape.size() - shape.size();
-  std::vector<int64_t> dims;
-  for (size_t k = 0; k < g->shape.size(); ++k)
-    if (k < lead || (shape[k - lead] == 1 && g->shape[k] != 1)) dims.push_back(static_cast<int64_t>(k));
-  Tensor s = dims.empty() ? g : ops::sum(g, dims, true);
-  return ops::reshape(s, shape);
+RecordingOps& recording_ops() {
+  static RecordingOps table;
+  return table;
 }
 
 std::vector<Tensor> run_backward(const BackwardRequest& req) {

@@ -5,6 +5,7 @@
 
 #include "chainrule/kernels.h"
 #include "chainrule/activation_math.h"
+#include "chainrule/numeric.h"
 #include "cpu/parallel.h"
 
 namespace chainrule::cpu {

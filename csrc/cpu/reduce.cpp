@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "chainrule/kernels.h"
+#include "chainrule/numeric.h"
 #include "cpu/parallel.h"
 
 namespace chainrule::cpu {

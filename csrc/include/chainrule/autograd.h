@@ -97,6 +97,15 @@ std::vector<Tensor> run_backward(const BackwardRequest& request);
 void run_backward(const Tensor& root, Tensor grad_root, bool retain_graph);
 
 // Sums `g` over the dimensions along which `shape` was broadcast to g's shape (differentiable).
-Tensor sum_to_shape(const Tensor& g, const Shape& shape);
+// The differentiable ops the engine uses when it records a backward (create_graph=True): gradient
+// sums and the seed's cast must then be graph nodes themselves. They live in ops/, above the engine,
+// which fills this table once at load time (ops/recording_ops.cpp), so core never includes ops.
+struct RecordingOps {
+  Tensor (*add)(const Tensor& a, const Tensor& b) = nullptr;
+  Tensor (*cast)(const Tensor& x, DType dtype) = nullptr;
+  Tensor (*clone)(const Tensor& x) = nullptr;
+  Tensor (*detach)(const Tensor& x) = nullptr;
+};
+RecordingOps& recording_ops();
 
 }  // namespace chainrule

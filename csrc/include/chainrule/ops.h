@@ -47,6 +47,8 @@ Tensor index_rows(const Tensor& x, const Tensor& indices);       // gather rows 
 Tensor cast(const Tensor& x, DType dtype);
 Tensor detach(const Tensor& x);
 Tensor clone(const Tensor& x);
+// g summed over the dimensions broadcasting added or stretched, back to `shape` (differentiable).
+Tensor sum_to_shape(const Tensor& g, const Shape& shape);
 
 // reductions
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);  // empty dims = all
