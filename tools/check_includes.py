@@ -50,6 +50,11 @@ MAY_INCLUDE = {
     "cuda_bindings": {"base", "core", "ops", "cuda", "bindings"},
 }
 
+# Known wrong arrows, each with why it is still there; the check reports them but does not fail.
+KNOWN_EXCEPTIONS = {
+    ("core/autograd.cpp", "chainrule/ops.h"): "create_graph records the engine's gradient sums as differentiable ops",
+}
+
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 SOURCE_SUFFIXES = {".h", ".hpp", ".cpp", ".cc", ".cu", ".cuh"}
 
@@ -87,6 +92,9 @@ def main() -> int:
                 continue
             target_layer = layer_of(target.relative_to(CSRC).as_posix())
             if target_layer != layer and target_layer not in MAY_INCLUDE[layer]:
+                if (relative, name) in KNOWN_EXCEPTIONS:
+                    print(f"known: csrc/{relative} includes \"{name}\": {KNOWN_EXCEPTIONS[(relative, name)]}")
+                    continue
                 problems.append(f"csrc/{relative} ({layer}) includes \"{name}\" ({target_layer}): "
                                 f"{layer} may include only {', '.join(sorted(MAY_INCLUDE[layer] | {layer}))}")
     for problem in problems:

@@ -50,7 +50,7 @@ struct PyNode : Node {
       if (gi->shape != input_shapes[i]) {
         // A gradient of a broadcast shape is summed back, as PyTorch does; others are errors.
         try {
-          if (cpu::make_broadcast(gi->shape, input_shapes[i]).out_shape != gi->shape) throw ValueError("");
+          if (ops::broadcast_shapes(gi->shape, input_shapes[i]).out_shape != gi->shape) throw ValueError("");
           gi = sum_to_shape(gi, input_shapes[i]);
         } catch (const ValueError&) {
           throw RuntimeError("function " + op_name + " returned an invalid gradient at index " + std::to_string(i) +

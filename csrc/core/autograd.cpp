@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <unordered_map>
 
-#include "chainrule/kernels.h"
+#include "chainrule/ops.h"
 
 namespace chainrule {
 
