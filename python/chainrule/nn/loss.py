@@ -23,9 +23,16 @@ class _Loss(Module):
 
     @reduction.setter
     def reduction(self, value: str) -> None:
-        # Mapped once here to the kind the C++ loss functions take.
-        self.__dict__["_reduction_kind"] = reduction_kind(value, type(self).__name__)
+        # Mapped once here to the kind the C++ loss functions take. A reduction only one loss knows
+        # ('batchmean' of KLDivLoss) has no C++ kind: such a loss computes it in forward().
+        if value in self._extra_reductions:
+            self.__dict__["_reduction_kind"] = None
+        else:
+            self.__dict__["_reduction_kind"] = reduction_kind(value, type(self).__name__)
         self.__dict__["_reduction"] = value
+
+    # Reductions beyond PyTorch's common three that this loss accepts (see KLDivLoss).
+    _extra_reductions: tuple = ()
 
     # The C++ function computing this loss as f(input, target, _core.Reduction); None when the
     # loss has more parameters (HuberLoss), which then always goes through forward().
@@ -197,6 +204,7 @@ class KLDivLoss(_Loss):
     true KL divergence per sample."""
 
     _REDUCTIONS = ("mean", "sum", "none", "batchmean")
+    _extra_reductions = ("batchmean",)
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
         if reduction == "batchmean" and size_average is None and reduce is None:
