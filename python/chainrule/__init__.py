@@ -134,7 +134,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         raise TypeError(f"load() got an unexpected keyword argument '{next(iter(pickle_load_args))}'")
     if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
         _creation._check_device(map_location, "load: map_location")
-    where = getattr(f, "name", f)  # a path, or an open file's name, for error messages
+    # The path, or an open file's name, for error messages.
+    where = _os.fspath(f) if isinstance(f, (str, bytes, _os.PathLike)) else getattr(f, "name", f)
 
     def to_tensor(array):
         try:
