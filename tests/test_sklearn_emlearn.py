@@ -19,7 +19,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
-def test_emlearn_convert_predicts_as_ours(n_classes):
+def test_emlearn_convert_predicts_as_ours(n_classes, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # emlearn compiles the generated C under ./tmp
     X, y = make_classification(200, 6, n_informative=4, n_classes=n_classes, random_state=0)
     X = X.astype(np.float32)
     clf = MLPClassifier(hidden_layer_sizes=(10, 6), max_iter=60, learning_rate_init=0.01, random_state=0).fit(X, y)
