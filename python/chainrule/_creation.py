@@ -343,18 +343,23 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, layout=None, device
     return _finish(_tensor.tensor(values, dtype=dtype), requires_grad, "arange")
 
 
+def _spaced_args(fn: str, start, end, steps, out, dtype, device):
+    """The checked (start, end, steps, dtype) of linspace and logspace."""
+    if out is not None:
+        raise TypeError(f"{fn}: out= is not supported; assign the result instead")
+    _check_device(device, fn)
+    start = _number_arg(start, f"{fn}: start")
+    end = _number_arg(end, f"{fn}: end")
+    steps = _int_arg(steps, f"{fn}: steps")
+    if steps < 0:
+        raise ValueError(f"{fn}: number of steps must be non-negative, got {steps}")
+    return start, end, steps, _dtype_arg(dtype, fn) or get_default_dtype()
+
+
 def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=None,
              requires_grad: bool = False) -> Tensor:
     """`steps` values evenly spaced from start to end, both included."""
-    if out is not None:
-        raise TypeError("linspace: out= is not supported; assign the result instead")
-    _check_device(device, "linspace")
-    start = _number_arg(start, "linspace: start")
-    end = _number_arg(end, "linspace: end")
-    steps = _int_arg(steps, "linspace: steps")
-    if steps < 0:
-        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
-    dtype = _dtype_arg(dtype, "linspace") or get_default_dtype()
+    start, end, steps, dtype = _spaced_args("linspace", start, end, steps, out, dtype, device)
     return _finish(_tensor.tensor(_linspace_values(start, end, steps, dtype), dtype=dtype),
                    requires_grad, "linspace")
 
@@ -377,16 +382,8 @@ def _linspace_values(start, end, steps, dtype):
 def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None,
              requires_grad: bool = False) -> Tensor:
     """base ** linspace(start, end, steps)."""
-    if out is not None:
-        raise TypeError("logspace: out= is not supported; assign the result instead")
-    _check_device(device, "logspace")
-    start = _number_arg(start, "logspace: start")
-    end = _number_arg(end, "logspace: end")
+    start, end, steps, dtype = _spaced_args("logspace", start, end, steps, out, dtype, device)
     base = _number_arg(base, "logspace: base")
-    steps = _int_arg(steps, "logspace: steps")
-    if steps < 0:
-        raise ValueError(f"logspace: number of steps must be non-negative, got {steps}")
-    dtype = _dtype_arg(dtype, "logspace") or get_default_dtype()
     exponents = _linspace_values(start, end, steps, dtype)
     values = np.power(exponents.dtype.type(base), exponents)
     return _finish(_tensor.tensor(values, dtype=dtype), requires_grad, "logspace")
