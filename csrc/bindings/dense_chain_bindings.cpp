@@ -7,29 +7,61 @@ namespace chainrule::bindings {
 
 
 void bind_dense_chain(py::module_& m) {
-  py::class_<DenseChain, std::shared_ptr<DenseChain>>(m, "DenseChain")
-      .def(py::init([](const py::list& specs) {
-             // specs: [(weight, bias or None, Activation, activation parameter), ...]
-             std::vector<DenseLayer> layers;
-             for (py::handle h : specs) {
-               auto spec = h.cast<py::tuple>();
-               DenseLayer layer;
-               layer.weight = spec[0].cast<Tensor>();
-               layer.bias = spec[1].is_none() ? nullptr : spec[1].cast<Tensor>();
-               layer.act = spec[2].cast<cpu::Activation>();
-               layer.act_param = spec[3].cast<double>();
-               layers.push_back(std::move(layer));
-             }
-             return std::make_shared<DenseChain>(std::move(layers));
+  py::enum_<StageKind>(m, "StageKind", "What a stage of a fused DenseChain does before its activation")
+      .value("linear", StageKind::Linear)
+      .value("batch_norm", StageKind::BatchNorm)
+      .value("layer_norm", StageKind::LayerNorm)
+      .value("dropout", StageKind::Dropout)
+      .value("activation", StageKind::Activation);
+
+  py::class_<ChainStage>(m, "ChainStage", "One stage of a fused DenseChain (see dense_chain.h)")
+      .def(py::init([](StageKind kind, std::optional<Tensor> weight, std::optional<Tensor> bias,
+                       cpu::Activation activation, double activation_param, double activation_param2,
+                       std::optional<Tensor> running_mean, std::optional<Tensor> running_var,
+                       std::optional<Tensor> num_batches_tracked, double eps, std::optional<double> momentum,
+                       double p, int64_t features, bool training) {
+             ChainStage st;
+             st.kind = kind;
+             st.weight = weight.value_or(nullptr);
+             st.bias = bias.value_or(nullptr);
+             st.act = activation;
+             st.act_param = activation_param;
+             st.act_param2 = activation_param2;
+             st.running_mean = running_mean.value_or(nullptr);
+             st.running_var = running_var.value_or(nullptr);
+             st.num_batches_tracked = num_batches_tracked.value_or(nullptr);
+             st.eps = eps;
+             st.momentum = momentum ? *momentum : -1.0;
+             st.p = p;
+             st.features = features;
+             st.training = training;
+             return st;
            }),
-           py::arg("layers"))
+           py::arg("kind"), py::kw_only(), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+           py::arg("activation") = cpu::Activation::Identity, py::arg("activation_param") = 0.0,
+           py::arg("activation_param2") = 0.0, py::arg("running_mean") = py::none(),
+           py::arg("running_var") = py::none(), py::arg("num_batches_tracked") = py::none(), py::arg("eps") = 1e-5,
+           py::arg("momentum") = 0.1, py::arg("p") = 0.0, py::arg("features") = 0, py::arg("training") = true)
+      .def_readonly("kind", &ChainStage::kind)
+      .def_readonly("activation", &ChainStage::act);
+
+  py::class_<DenseChain, std::shared_ptr<DenseChain>>(m, "DenseChain")
+      .def(py::init([](std::vector<ChainStage> stages) { return std::make_shared<DenseChain>(std::move(stages)); }),
+           py::arg("stages"))
       .def("forward", [](DenseChain& chain, py::handle input) {
         Tensor x = as_tensor_arg(input, "input");
         // Without the GIL: the chain's lock may be held by a native fit in another thread for a
         // whole epoch, and every other Python thread must keep running while this one waits.
         py::gil_scoped_release release;
         return chain.forward(x);
-      }, py::arg("input"));
+      }, py::arg("input"))
+      .def("set_training", [](DenseChain& chain, const std::vector<bool>& training) {
+        py::gil_scoped_release release;
+        chain.set_training(training);
+      }, py::arg("training"))
+      .def_property_readonly("has_batch_norm", &DenseChain::has_batch_norm)
+      .def_property_readonly("in_features", &DenseChain::in_features)
+      .def_property_readonly("out_features", &DenseChain::out_features);
 
   // ---- the native fit loop ----
   m.def("fit_batches", [](DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
@@ -72,6 +104,11 @@ void bind_dense_chain(py::module_& m) {
     }
     if (batch_size <= 0) throw ValueError("fit: batch_size must be positive");
     const int64_t batches = N / batch_size + (N % batch_size != 0);  // no N + batch_size: it can overflow
+    // A batch of one row cannot give batch statistics: PyTorch's error, before any batch runs.
+    for (int64_t bi = first_batch; bi < last_batch && bi < batches; ++bi) {
+      const int64_t rows = std::min(batch_size, N - bi * batch_size);
+      if (rows <= 1) chain.check_batch_rows(rows, {rows, X->shape[1]});
+    }
     if (first_batch < 0 || last_batch > batches || first_batch > last_batch)
       throw IndexError("fit_batches: batch range out of bounds");
     FitBatchResult r;

@@ -63,14 +63,24 @@ void bind_functions(py::module_& m) {
       .value("bce", ops::LossKind::BCE)
       .value("bce_with_logits", ops::LossKind::BCEWithLogits)
       .value("cross_entropy", ops::LossKind::CrossEntropy);
-  py::enum_<cpu::Activation>(m, "Activation", "The activation that follows a Linear layer in a fused DenseChain")
+  py::enum_<cpu::Activation>(m, "Activation", "The activation that follows a stage of a fused DenseChain")
       .value("identity", cpu::Activation::Identity)
       .value("relu", cpu::Activation::Relu)
       .value("sigmoid", cpu::Activation::Sigmoid)
       .value("tanh", cpu::Activation::Tanh)
       .value("leaky_relu", cpu::Activation::LeakyRelu)
       .value("gelu", cpu::Activation::Gelu)
-      .value("gelu_tanh", cpu::Activation::GeluTanh);
+      .value("gelu_tanh", cpu::Activation::GeluTanh)
+      .value("silu", cpu::Activation::Silu)
+      .value("elu", cpu::Activation::Elu)
+      .value("selu", cpu::Activation::Selu)
+      .value("celu", cpu::Activation::Celu)
+      .value("softplus", cpu::Activation::Softplus)
+      .value("mish", cpu::Activation::Mish)
+      .value("hardtanh", cpu::Activation::Hardtanh)
+      .value("hardswish", cpu::Activation::Hardswish)
+      .value("log_sigmoid", cpu::Activation::LogSigmoid)
+      .value("softsign", cpu::Activation::Softsign);
 
   // factories
   m.def("from_numpy", [](py::handle a) {

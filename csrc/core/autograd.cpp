@@ -131,18 +131,27 @@ Tensor accumulate(Tensor dst, const Tensor& src) {
 }
 
 void accumulate_leaf(const Tensor& leaf, const Tensor& g) {
-  if (grad_enabled()) {
-    // create_graph: .grad keeps the gradient's graph (a fresh node, never the engine's tensor).
-    leaf->grad = leaf->grad ? recording_ops().add(leaf->grad, g) : recording_ops().clone(g);
-  } else if (!leaf->grad) {
-    leaf->grad = clone_data(g);  // the leaf's .grad must never alias another tensor's memory
-  } else if (leaf->grad->grad_fn) {
-    leaf->grad = recording_ops().add(recording_ops().detach(leaf->grad), g);
-  } else {
-    add_into(leaf->grad, g);
-  }
+  // create_graph: .grad keeps the gradient's graph (a fresh node, never the engine's tensor).
+  // Otherwise a new .grad is a copy: the leaf's .grad must never alias another tensor's memory.
+  const bool record = grad_enabled();
+  const LeafGradDestination dest =
+      leaf_grad_destination(leaf, [&] { return record ? recording_ops().clone(g) : clone_data(g); });
+  if (!dest.add) return;
+  if (record)
+    leaf->grad = recording_ops().add(dest.grad, g);
+  else if (dest.grad->grad_fn)  // a .grad with a graph (from create_graph) is replaced, not written
+    leaf->grad = recording_ops().add(recording_ops().detach(dest.grad), g);
+  else
+    add_into(dest.grad, g);
 }
 }  // namespace
+
+LeafGradDestination leaf_grad_destination(const Tensor& leaf, const std::function<Tensor()>& make_grad) {
+  const Tensor& grad = leaf->grad;
+  if (grad && grad->shape == leaf->shape && grad->dtype == leaf->dtype) return {grad, true};
+  leaf->grad = make_grad();
+  return {leaf->grad, false};
+}
 
 std::vector<Tensor> Node::backward_graph(const Tensor& g) {
   if (!regraph)

@@ -26,7 +26,7 @@ template <typename T, typename F> inline void map_block(T* c, int64_t ld, int64_
 // with rows of one or two elements.
 template <typename T>
 inline void bias_activation_block(T* c, int64_t ld, T* z, int64_t ldz, const T* bias, int64_t rows, int64_t n,
-                                  Activation act, T slope) {
+                                  Activation act, T slope, T param2) {
   if (bias && n == 1) {  // a single output column (regression heads): one scalar bias
     const T b = bias[0];
     for (int64_t r = 0; r < rows; ++r) c[r * ld] += b;
@@ -48,6 +48,22 @@ inline void bias_activation_block(T* c, int64_t ld, T* z, int64_t ldz, const T* 
     case Activation::LeakyRelu: map_block(c, ld, rows, n, [slope](T v) { return act::leaky_relu(v, slope); }); break;
     case Activation::Gelu: map_block(c, ld, rows, n, [](T v) { return act::gelu(v); }); break;
     case Activation::GeluTanh: map_block(c, ld, rows, n, [](T v) { return act::gelu_tanh(v); }); break;
+    case Activation::Silu: map_block(c, ld, rows, n, [](T v) { return act::silu(v); }); break;
+    case Activation::Elu: map_block(c, ld, rows, n, [slope](T v) { return act::elu(v, slope); }); break;
+    case Activation::Selu:
+      map_block(c, ld, rows, n, [](T v) { return T(act::kSeluScale) * act::elu(v, T(act::kSeluAlpha)); });
+      break;
+    case Activation::Celu: map_block(c, ld, rows, n, [slope](T v) { return act::celu(v, slope); }); break;
+    case Activation::Softplus:
+      map_block(c, ld, rows, n, [slope, param2](T v) { return act::softplus(v, slope, param2); });
+      break;
+    case Activation::Mish: map_block(c, ld, rows, n, [](T v) { return act::mish(v); }); break;
+    case Activation::Hardtanh:
+      map_block(c, ld, rows, n, [slope, param2](T v) { return act::hardtanh(v, slope, param2); });
+      break;
+    case Activation::Hardswish: map_block(c, ld, rows, n, [](T v) { return act::hardswish(v); }); break;
+    case Activation::LogSigmoid: map_block(c, ld, rows, n, [](T v) { return act::log_sigmoid(v); }); break;
+    case Activation::Softsign: map_block(c, ld, rows, n, [](T v) { return act::softsign(v); }); break;
   }
 }
 
@@ -69,7 +85,7 @@ template <typename T> constexpr const T* kNoZ = nullptr;  // derivatives read fr
 
 template <typename T>
 inline void activation_backward_block(T* dz, int64_t ld_dz, const T* a, const T* z, int64_t ld, int64_t rows,
-                                      int64_t n, Activation act, T slope) {
+                                      int64_t n, Activation act, T slope, T param2) {
   switch (act) {
     case Activation::Identity: return;
     case Activation::Relu:
@@ -96,28 +112,68 @@ inline void activation_backward_block(T* dz, int64_t ld_dz, const T* a, const T*
     case Activation::GeluTanh:
       map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) { return act::gelu_tanh_backward(d, v); });
       return;
+    case Activation::Silu:
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) { return act::silu_backward(d, v); });
+      return;
+    case Activation::Elu:
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n,
+                         [slope](T d, T, T v) { return act::elu_backward(d, v, slope); });
+      return;
+    case Activation::Selu:
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) {
+        return act::elu_backward(d * T(act::kSeluScale), v, T(act::kSeluAlpha));
+      });
+      return;
+    case Activation::Celu:
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n,
+                         [slope](T d, T, T v) { return act::celu_backward(d, v, slope); });
+      return;
+    case Activation::Softplus:
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n,
+                         [slope, param2](T d, T, T v) { return act::softplus_backward(d, v, slope, param2); });
+      return;
+    case Activation::Mish:
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) { return act::mish_backward(d, v); });
+      return;
+    case Activation::Hardtanh:  // from the output, which lies strictly inside exactly when the input does
+      map_backward_block(dz, ld_dz, a, kNoZ<T>, ld, rows, n,
+                         [slope, param2](T d, T av, T) { return act::hardtanh_backward(d, av, slope, param2); });
+      return;
+    case Activation::Hardswish:
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) { return act::hardswish_backward(d, v); });
+      return;
+    case Activation::LogSigmoid:
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) { return act::log_sigmoid_backward(d, v); });
+      return;
+    case Activation::Softsign:
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) { return act::softsign_backward(d, v); });
+      return;
   }
 }
 
 template <typename T>
-void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, Activation act, double param) {
+void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, Activation act, double param,
+                             double param2) {
   constexpr int64_t kRowsPerTask = 16;
   const int64_t tasks = (B + kRowsPerTask - 1) / kRowsPerTask;
   parallel_for(tasks, B * OC > kParallelElements, [&](int64_t t) {
     const int64_t b0 = t * kRowsPerTask, rows = std::min(kRowsPerTask, B - b0);
-    bias_activation_block(a + b0 * OC, OC, z ? z + b0 * OC : nullptr, OC, bias, rows, OC, act, static_cast<T>(param));
+    bias_activation_block(a + b0 * OC, OC, z ? z + b0 * OC : nullptr, OC, bias, rows, OC, act, static_cast<T>(param),
+                          static_cast<T>(param2));
   });
 }
 
 template <typename T>
-void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activation act, double param) {
+void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activation act, double param,
+                                 double param2) {
   if (act == Activation::Identity) return;
   // Elementwise: chunks of a row-sized length keep each call's loop long and vectorisable.
   constexpr int64_t kChunk = 4096;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   parallel_for(chunks, n > kParallelElements, [&](int64_t c) {
     const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-    activation_backward_block(dz + i0, len, a + i0, z ? z + i0 : nullptr, len, 1, len, act, static_cast<T>(param));
+    activation_backward_block(dz + i0, len, a + i0, z ? z + i0 : nullptr, len, 1, len, act, static_cast<T>(param),
+                              static_cast<T>(param2));
   });
 }
 
@@ -126,7 +182,7 @@ void bias_activation_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, 
                               int64_t cols) {
   const auto& e = *static_cast<const BiasActivationEpilogue<T>*>(ctx);
   bias_activation_block(c, ldc, e.z ? e.z + row0 * e.ldz + col0 : nullptr, e.ldz, e.bias ? e.bias + col0 : nullptr,
-                        rows, cols, e.act, static_cast<T>(e.param));
+                        rows, cols, e.act, static_cast<T>(e.param), static_cast<T>(e.param2));
 }
 
 // dst[o] += sum over rows of c[r * ldc + o], for a group of W < 16 columns: with W known at
@@ -154,7 +210,7 @@ void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t ro
   const auto& e = *static_cast<const ActivationBackwardEpilogue<T>*>(ctx);
   const int64_t at = row0 * e.ld + col0;
   activation_backward_block(c, ldc, e.a + at, e.z ? e.z + at : nullptr, e.ld, rows, cols, e.act,
-                            static_cast<T>(e.param));
+                            static_cast<T>(e.param), static_cast<T>(e.param2));
   // Row after row, as bias_grad does: the caller guarantees increasing row order per column.
   // The running sums of a group of columns stay in registers across the rows (a sum kept in
   // memory would wait on its own store every row); the order of the additions is unchanged.
@@ -174,9 +230,9 @@ void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t ro
 
 template <typename T>
 void activation_backward_bias_grad(T* dz, T* dbias, const T* a, const T* z, int64_t B, int64_t OC, Activation act,
-                                   double param, bool accumulate) {
+                                   double param, bool accumulate, double param2) {
   if (dbias && !accumulate) std::memset(dbias, 0, sizeof(T) * OC);
-  const ActivationBackwardEpilogue<T> e{a, z, OC, act, param, dbias};
+  const ActivationBackwardEpilogue<T> e{a, z, OC, act, param, dbias, param2};
   // Threads take disjoint column slices and each walks all rows in order: the sums are those of
   // bias_grad for any thread count. A slice of 64 columns is whole cache lines of each row.
   constexpr int64_t kSliceCols = 64;
@@ -196,15 +252,208 @@ template <typename T> void bias_grad(T* dbias, const T* dout, int64_t B, int64_t
   }
 }
 
+
+// ---- normalisation and dropout stages ------------------------------------------------------------
+// Column statistics walk the rows in order inside a slice of columns, and threads take whole
+// slices, so every sum (and every result) is the same for any thread count.
+constexpr int64_t kNormSliceCols = 64;
+
+template <typename T>
+void batch_norm_forward(T* out, T* mean, T* rstd, T* batch_var, const T* x, const T* gamma, const T* beta,
+                        const T* running_mean, const T* running_var, int64_t B, int64_t F, double eps,
+                        bool use_batch_stats) {
+  const int64_t slices = (F + kNormSliceCols - 1) / kNormSliceCols;
+  parallel_for(slices, B * F > kParallelElements, [&](int64_t s) {
+    const int64_t f0 = s * kNormSliceCols, n = std::min(F, f0 + kNormSliceCols) - f0;
+    double var[kNormSliceCols];
+    if (use_batch_stats) {
+      // Two passes in double: the mean, then the biased variance around it.
+      double sum[kNormSliceCols];
+      for (int64_t f = 0; f < n; ++f) sum[f] = var[f] = 0;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t f = 0; f < n; ++f) sum[f] += x[b * F + f0 + f];
+      for (int64_t f = 0; f < n; ++f) mean[f0 + f] = static_cast<T>(sum[f] / static_cast<double>(B));
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t f = 0; f < n; ++f) {
+          const double d = static_cast<double>(x[b * F + f0 + f]) - static_cast<double>(mean[f0 + f]);
+          var[f] += d * d;
+        }
+      for (int64_t f = 0; f < n; ++f) {
+        var[f] /= static_cast<double>(B);
+        if (batch_var) batch_var[f0 + f] = static_cast<T>(var[f]);
+      }
+    } else {
+      for (int64_t f = 0; f < n; ++f) {
+        mean[f0 + f] = running_mean[f0 + f];
+        var[f] = static_cast<double>(running_var[f0 + f]);
+      }
+    }
+    T scale[kNormSliceCols], shift[kNormSliceCols];
+    for (int64_t f = 0; f < n; ++f) {
+      rstd[f0 + f] = static_cast<T>(1.0 / std::sqrt(var[f] + eps));
+      scale[f] = gamma ? rstd[f0 + f] * gamma[f0 + f] : rstd[f0 + f];
+      shift[f] = beta ? beta[f0 + f] : T(0);
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      const T* xr = x + b * F + f0;
+      T* o = out + b * F + f0;
+      for (int64_t f = 0; f < n; ++f) o[f] = (xr[f] - mean[f0 + f]) * scale[f] + shift[f];
+    }
+  });
+}
+
+template <typename T>
+void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const T* mean, const T* rstd,
+                         const T* gamma, int64_t B, int64_t F, bool use_batch_stats, bool accumulate) {
+  const int64_t slices = (F + kNormSliceCols - 1) / kNormSliceCols;
+  parallel_for(slices, B * F > kParallelElements, [&](int64_t s) {
+    const int64_t f0 = s * kNormSliceCols, f1 = std::min(F, f0 + kNormSliceCols), n = f1 - f0;
+    // sum_dy = sum_b dy, sum_dy_xhat = sum_b dy * xhat, per column, in row order.
+    T sum_dy[kNormSliceCols], sum_dy_xhat[kNormSliceCols];
+    for (int64_t f = 0; f < n; ++f) sum_dy[f] = sum_dy_xhat[f] = T(0);
+    for (int64_t b = 0; b < B; ++b) {
+      const T* d = dout + b * F + f0;
+      const T* xr = x + b * F + f0;
+      for (int64_t f = 0; f < n; ++f) {
+        sum_dy[f] += d[f];
+        sum_dy_xhat[f] += d[f] * ((xr[f] - mean[f0 + f]) * rstd[f0 + f]);
+      }
+    }
+    for (int64_t f = 0; f < n; ++f) {
+      if (dgamma) dgamma[f0 + f] = (accumulate ? dgamma[f0 + f] : T(0)) + sum_dy_xhat[f];
+      if (dbeta) dbeta[f0 + f] = (accumulate ? dbeta[f0 + f] : T(0)) + sum_dy[f];
+    }
+    if (!dx) return;
+    // Train: dx = g rstd (dy - mean(dy) - xhat mean(dy xhat)); eval: dx = g rstd dy.
+    const T inv_b = T(1) / static_cast<T>(B);
+    for (int64_t b = 0; b < B; ++b) {
+      const T* d = dout + b * F + f0;
+      const T* xr = x + b * F + f0;
+      T* o = dx + b * F + f0;
+      for (int64_t f = 0; f < n; ++f) {
+        const T k = (gamma ? gamma[f0 + f] : T(1)) * rstd[f0 + f];
+        if (use_batch_stats) {
+          const T xhat = (xr[f] - mean[f0 + f]) * rstd[f0 + f];
+          o[f] = k * (d[f] - sum_dy[f] * inv_b - xhat * (sum_dy_xhat[f] * inv_b));
+        } else {
+          o[f] = k * d[f];
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void layer_norm_forward(T* out, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int64_t B, int64_t F,
+                        double eps) {
+  constexpr int64_t kRowsPerTask = 8;
+  const int64_t tasks = (B + kRowsPerTask - 1) / kRowsPerTask;
+  parallel_for(tasks, B * F > kParallelElements, [&](int64_t t) {
+    for (int64_t b = t * kRowsPerTask; b < std::min(B, (t + 1) * kRowsPerTask); ++b) {
+      const T* xr = x + b * F;
+      T* o = out + b * F;
+      double sum = 0;
+      for (int64_t f = 0; f < F; ++f) sum += xr[f];
+      const T m = static_cast<T>(sum / static_cast<double>(F));
+      double sq = 0;
+      for (int64_t f = 0; f < F; ++f) {
+        const double d = static_cast<double>(xr[f]) - static_cast<double>(m);
+        sq += d * d;
+      }
+      const T r = static_cast<T>(1.0 / std::sqrt(sq / static_cast<double>(F) + eps));
+      mean[b] = m;
+      rstd[b] = r;
+      for (int64_t f = 0; f < F; ++f) {
+        const T xhat = (xr[f] - m) * r;
+        o[f] = gamma ? (beta ? xhat * gamma[f] + beta[f] : xhat * gamma[f]) : (beta ? xhat + beta[f] : xhat);
+      }
+    }
+  });
+}
+
+template <typename T>
+void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const T* mean, const T* rstd,
+                         const T* gamma, int64_t B, int64_t F, bool accumulate) {
+  // The parameters' gradients: column sums in row order, threads over column slices.
+  if (dgamma || dbeta) {
+    const int64_t slices = (F + kNormSliceCols - 1) / kNormSliceCols;
+    parallel_for(slices, B * F > kParallelElements, [&](int64_t s) {
+      const int64_t f0 = s * kNormSliceCols, n = std::min(F, f0 + kNormSliceCols) - f0;
+      T sum_dy[kNormSliceCols], sum_dy_xhat[kNormSliceCols];
+      for (int64_t f = 0; f < n; ++f) sum_dy[f] = sum_dy_xhat[f] = T(0);
+      for (int64_t b = 0; b < B; ++b) {
+        const T* d = dout + b * F + f0;
+        const T* xr = x + b * F + f0;
+        for (int64_t f = 0; f < n; ++f) {
+          sum_dy[f] += d[f];
+          sum_dy_xhat[f] += d[f] * ((xr[f] - mean[b]) * rstd[b]);
+        }
+      }
+      for (int64_t f = 0; f < n; ++f) {
+        if (dgamma) dgamma[f0 + f] = (accumulate ? dgamma[f0 + f] : T(0)) + sum_dy_xhat[f];
+        if (dbeta) dbeta[f0 + f] = (accumulate ? dbeta[f0 + f] : T(0)) + sum_dy[f];
+      }
+    });
+  }
+  if (!dx) return;
+  // dx = rstd (g - mean(g) - xhat mean(g xhat)) per row, with g = dy * gamma.
+  constexpr int64_t kRowsPerTask = 8;
+  const int64_t tasks = (B + kRowsPerTask - 1) / kRowsPerTask;
+  parallel_for(tasks, B * F > kParallelElements, [&](int64_t t) {
+    for (int64_t b = t * kRowsPerTask; b < std::min(B, (t + 1) * kRowsPerTask); ++b) {
+      const T* d = dout + b * F;
+      const T* xr = x + b * F;
+      T* o = dx + b * F;
+      const T m = mean[b], r = rstd[b];
+      T sum_g = 0, sum_g_xhat = 0;
+      for (int64_t f = 0; f < F; ++f) {
+        const T g = gamma ? d[f] * gamma[f] : d[f];
+        sum_g += g;
+        sum_g_xhat += g * ((xr[f] - m) * r);
+      }
+      const T inv_f = T(1) / static_cast<T>(F);
+      const T mean_g = sum_g * inv_f, mean_g_xhat = sum_g_xhat * inv_f;
+      for (int64_t f = 0; f < F; ++f) {
+        const T g = gamma ? d[f] * gamma[f] : d[f];
+        o[f] = r * (g - mean_g - ((xr[f] - m) * r) * mean_g_xhat);
+      }
+    }
+  });
+}
+
+template <typename T> void dropout_forward(T* out, T* mask, const T* x, int64_t n, double p) {
+  // mask holds uniform [0, 1) draws on entry. The comparison and the scale are rounded to T, as
+  // the unfused Dropout rounds them, so both keep the same elements with the same factor.
+  const T keep_below = static_cast<T>(1.0 - p);
+  const T scale = p >= 1.0 ? T(0) : static_cast<T>(1.0 / (1.0 - p));
+  for (int64_t i = 0; i < n; ++i) {
+    mask[i] = (p < 1.0 && mask[i] < keep_below) ? scale : T(0);
+    out[i] = x[i] * mask[i];
+  }
+}
+
+template <typename T> void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = dout[i] * mask[i];
+}
+
 #define CHAINRULE_DENSE(T)                                                                              \
-  template void bias_activation_forward<T>(T*, T*, const T*, int64_t, int64_t, Activation, double);     \
-  template void activation_backward_inplace<T>(T*, const T*, const T*, int64_t, Activation, double);    \
+  template void bias_activation_forward<T>(T*, T*, const T*, int64_t, int64_t, Activation, double, double); \
+  template void activation_backward_inplace<T>(T*, const T*, const T*, int64_t, Activation, double, double); \
   template void bias_grad<T>(T*, const T*, int64_t, int64_t, bool);                                     \
   template void bias_activation_epilogue<T>(const void*, T*, int64_t, int64_t, int64_t, int64_t, int64_t); \
   template void activation_backward_epilogue<T>(const void*, T*, int64_t, int64_t, int64_t, int64_t,      \
                                                 int64_t);                                               \
   template void activation_backward_bias_grad<T>(T*, T*, const T*, const T*, int64_t, int64_t, Activation, \
-                                                 double, bool);
+                                                 double, bool, double);                            \
+  template void batch_norm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,  \
+                                      int64_t, int64_t, double, bool);                                         \
+  template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, \
+                                       int64_t, bool, bool);                                           \
+  template void layer_norm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, double); \
+  template void layer_norm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, \
+                                       int64_t, bool);                                                 \
+  template void dropout_forward<T>(T*, T*, const T*, int64_t, double);                                 \
+  template void dropout_backward<T>(T*, const T*, const T*, int64_t);
 CHAINRULE_DENSE(float)
 CHAINRULE_DENSE(double)
 #undef CHAINRULE_DENSE

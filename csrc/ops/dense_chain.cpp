@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "chainrule/activation_math.h"
 #include "chainrule/gemm.h"
 #include "op_utils.h"
 
@@ -41,160 +42,439 @@ Tensor Workspace::acquire(size_t slot, const Shape& shape, DType dtype) {
   return t;
 }
 
-DenseChain::DenseChain(std::vector<DenseLayer> layers) : layers_(std::move(layers)) {
-  if (layers_.empty()) throw ValueError("DenseChain: layers must not be empty");
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const DenseLayer& L = layers_[l];
-    if (!L.weight || L.weight->dim() != 2)
-      throw ValueError("DenseChain: layer " + std::to_string(l) + " weight must be 2-D");
-    if (l > 0 && L.weight->shape[1] != layers_[l - 1].weight->shape[0])
-      throw ValueError("DenseChain: layer " + std::to_string(l) + " takes " + std::to_string(L.weight->shape[1]) +
-                       " features but layer " + std::to_string(l - 1) + " gives " +
-                       std::to_string(layers_[l - 1].weight->shape[0]));
+namespace {
+const char* stage_name(StageKind kind) {
+  switch (kind) {
+    case StageKind::Linear: return "Linear";
+    case StageKind::BatchNorm: return "BatchNorm1d";
+    case StageKind::LayerNorm: return "LayerNorm";
+    case StageKind::Dropout: return "Dropout";
+    case StageKind::Activation: return "activation";
   }
+  return "stage";
+}
+
+bool is_norm(StageKind kind) { return kind == StageKind::BatchNorm || kind == StageKind::LayerNorm; }
+}  // namespace
+
+DenseChain::DenseChain(std::vector<ChainStage> stages) : stages_(std::move(stages)) {
+  // Widths: a Linear maps C -> OC, a normalisation keeps its F, the others keep what they get.
+  // Stages before the first one that knows its width take that stage's input width.
+  int64_t width = -1;
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    const ChainStage& st = stages_[s];
+    const std::string where = "DenseChain: stage " + std::to_string(s) + " (" + stage_name(st.kind) + ")";
+    int64_t takes = -1, gives = -1;
+    if (st.kind == StageKind::Linear) {
+      if (!st.weight || st.weight->dim() != 2) throw ValueError(where + ": weight must be 2-D");
+      takes = st.weight->shape[1];
+      gives = st.weight->shape[0];
+    } else if (is_norm(st.kind)) {
+      if (st.features <= 0) throw ValueError(where + ": features must be positive");
+      takes = gives = st.features;
+      for (const Tensor* t : {&st.weight, &st.bias, &st.running_mean, &st.running_var})
+        if (*t && ((*t)->dim() != 1 || (*t)->shape[0] != st.features))
+          throw ValueError(where + ": its parameters and running statistics must have shape (" +
+                           std::to_string(st.features) + ")");
+      if (st.kind == StageKind::BatchNorm && (!st.running_mean != !st.running_var))
+        throw ValueError(where + ": running_mean and running_var must both be given or both be None");
+    } else if (st.kind == StageKind::Dropout && !(st.p >= 0 && st.p <= 1)) {
+      throw ValueError(where + ": p must be in [0, 1]");
+    }
+    if (takes >= 0) {
+      if (width >= 0 && takes != width)
+        throw ValueError(where + " takes " + std::to_string(takes) + " features but the stage before gives " +
+                         std::to_string(width));
+      if (width < 0) in_features_ = takes;
+      width = gives;
+    }
+  }
+  if (width < 0) throw ValueError("DenseChain: at least one stage must be a Linear layer or a normalisation");
+  out_features_ = width;
+}
+
+bool DenseChain::has_batch_norm() const {
+  for (const ChainStage& st : stages_)
+    if (st.kind == StageKind::BatchNorm) return true;
+  return false;
+}
+
+bool DenseChain::uses_batch_statistics() const {
+  for (const ChainStage& st : stages_)
+    if (st.kind == StageKind::BatchNorm && (st.training || !st.running_mean)) return true;
+  return false;
+}
+
+void DenseChain::set_training(const std::vector<bool>& training) {
+  if (training.size() != stages_.size())
+    throw ValueError("DenseChain.set_training: one flag per stage expected (" + std::to_string(stages_.size()) +
+                     "), got " + std::to_string(training.size()));
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (size_t s = 0; s < stages_.size(); ++s) stages_[s].training = training[s];
+}
+
+void DenseChain::check_batch_rows(int64_t rows, const Shape& shape) const {
+  if (rows <= 1 && uses_batch_statistics())
+    throw ValueError("Expected more than 1 value per channel when training, got input size " + shape_str(shape));
 }
 
 void DenseChain::check_input(const Tensor& input) const {
   // Parameters are read at every call: they may have been re-pointed (.data =) or converted.
-  const DType dtype = layers_.front().weight->dtype;
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const DenseLayer& L = layers_[l];
-    if (L.weight->dtype != dtype || (L.bias && L.bias->dtype != dtype))
-      throw TypeError("Sequential: all layers must have one dtype; layer " + std::to_string(l) + " is " +
-                      dtype_name(L.weight->dtype) + " but layer 0 is " + dtype_name(dtype));
-    if (L.weight->dim() != 2 || (l > 0 && L.weight->shape[1] != layers_[l - 1].weight->shape[0]) ||
-        (L.bias && (L.bias->dim() != 1 || L.bias->shape[0] != L.weight->shape[0])))
-      throw ValueError("Sequential: the shape of layer " + std::to_string(l) + "'s parameters changed to " +
-                       shape_str(L.weight->shape) + " and no longer chains with its neighbours");
+  const DType dtype = input->dtype;
+  DType params_dtype = dtype;
+  bool have_dtype = false;
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    const ChainStage& st = stages_[s];
+    for (const Tensor* t : {&st.weight, &st.bias, &st.running_mean, &st.running_var}) {
+      if (!*t) continue;
+      if (!have_dtype) {
+        params_dtype = (*t)->dtype;
+        have_dtype = true;
+      } else if ((*t)->dtype != params_dtype) {
+        throw TypeError("Sequential: all layers must have one dtype; layer " + std::to_string(s) + " is " +
+                        dtype_name((*t)->dtype) + " but an earlier one is " + dtype_name(params_dtype));
+      }
+    }
+    const bool linear_ok = st.kind != StageKind::Linear ||
+                           (st.weight->dim() == 2 && (!st.bias || (st.bias->dim() == 1 && st.bias->shape[0] == st.weight->shape[0])));
+    bool norm_ok = true;
+    if (is_norm(st.kind))
+      for (const Tensor* t : {&st.weight, &st.bias, &st.running_mean, &st.running_var})
+        if (*t && ((*t)->dim() != 1 || (*t)->shape[0] != st.features)) norm_ok = false;
+    if (!linear_ok || !norm_ok)
+      throw ValueError("Sequential: the shape of layer " + std::to_string(s) + "'s parameters changed to " +
+                       shape_str(st.weight ? st.weight->shape : Shape{}) + " and no longer chains with its neighbours");
+  }
+  // The Linear widths are checked again: a weight may have been re-pointed since the chain was built.
+  int64_t width = in_features_;
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    const ChainStage& st = stages_[s];
+    if (st.kind != StageKind::Linear) continue;
+    if (st.weight->shape[1] != width && s > 0)
+      throw ValueError("Sequential: the shape of layer " + std::to_string(s) + "'s parameters changed to " +
+                       shape_str(st.weight->shape) + " and no longer chains with its neighbours");
+    width = st.weight->shape[0];
   }
   const int64_t C = in_features();
-  if (input->dim() < 1 || input->shape.back() != C)
-    throw ValueError("linear: input has shape " + shape_str(input->shape) + " but weight has shape " +
-                     shape_str(layers_.front().weight->shape) +
-                     "; the input's last dimension must be in_features=" + std::to_string(C));
-  if (input->dtype != dtype)
-    throw TypeError(std::string("linear: input is ") + dtype_name(input->dtype) + " but weight is " + dtype_name(dtype) +
-                    "; convert one with .to(dtype)");
+  if (input->dim() < 1 || input->shape.back() != C) {
+    const ChainStage& first = stages_.front();
+    if (first.kind == StageKind::Linear)
+      throw ValueError("linear: input has shape " + shape_str(input->shape) + " but weight has shape " +
+                       shape_str(first.weight->shape) + "; the input's last dimension must be in_features=" +
+                       std::to_string(C));
+    throw ValueError("Sequential: input has shape " + shape_str(input->shape) +
+                     " but the first layer takes " + std::to_string(C) + " features in its last dimension");
+  }
+  if (have_dtype && input->dtype != params_dtype)
+    throw TypeError(std::string("linear: input is ") + dtype_name(input->dtype) + " but weight is " +
+                    dtype_name(params_dtype) + "; convert one with .to(dtype)");
+  if (!is_floating(dtype))
+    throw TypeError(std::string("Sequential: input must be a floating point tensor, got ") + dtype_name(dtype));
 }
 
-void DenseChain::forward_into(Activations& acts, const Tensor& input, size_t slot_base) {
-  const size_t L = layers_.size();
-  const DType dtype = input->dtype;
-  const int64_t B = input->shape[0];  // input is (B, C0); C0 may be 0
-  acts.a.assign(L + 1, nullptr);
-  acts.z.assign(L, nullptr);
-  acts.a[0] = input;
-  ops::dispatch_floating(dtype, "Sequential", "input", [&](auto tag) {
+void DenseChain::update_running_stats(const ChainStage& st, const Tensor& stats, int64_t rows) {
+  // PyTorch's update, in the parameters' dtype: running = (1 - f) running + f batch, with the
+  // unbiased batch variance; f = momentum, or 1 / num_batches_tracked for the cumulative average.
+  int64_t& batches = *st.num_batches_tracked->ptr<int64_t>();
+  batches += 1;
+  const double factor = st.momentum < 0 ? 1.0 / static_cast<double>(batches) : st.momentum;
+  ops::dispatch_floating(st.running_mean->dtype, "BatchNorm1d", "running_mean", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    for (size_t l = 0; l < L; ++l) {
-      const DenseLayer& layer = layers_[l];
-      const int64_t C = layer.weight->shape[1], OC = layer.weight->shape[0];
-      Tensor out = workspace_.acquire(slot_base + 2 * l, {B, OC}, dtype);
-      Tensor z;
-      if (!cpu::activation_derivative_from_output(layer.act, layer.act_param))
-        z = workspace_.acquire(slot_base + 2 * l + 1, {B, OC}, dtype);
-      // out (B, OC) = act(a (B, C) W^T + bias), with z = the pre-activation when it is kept: bias,
-      // copy and activation run in the GEMM's epilogue on each strip of out while it is in cache.
-      const cpu::BiasActivationEpilogue<T> finish{layer.bias ? layer.bias->ptr<T>() : nullptr,
-                                                  z ? z->ptr<T>() : nullptr, OC, layer.act, layer.act_param};
-      cpu::GemmEpilogue<T> epilogue;
-      if (finish.bias || finish.z || finish.act != Activation::Identity) {
-        epilogue.apply = cpu::bias_activation_epilogue<T>;
-        epilogue.ctx = &finish;
-      }
-      gemm_and_finish<T>(Trans::No, Trans::Yes, B, OC, C, acts.a[l]->ptr<T>(), C, layer.weight->ptr<T>(), C,
-                         out->ptr<T>(), OC, epilogue);
-      acts.a[l + 1] = out;
-      acts.z[l] = z;
+    const int64_t F = st.features;
+    const T* mean = stats->ptr<T>();
+    const T* var = mean + 2 * F;  // the biased batch variance
+    T* rm = st.running_mean->ptr<T>();
+    T* rv = st.running_var->ptr<T>();
+    const T keep = static_cast<T>(1.0 - factor), f = static_cast<T>(factor);
+    const T unbias = static_cast<T>(static_cast<double>(rows) / static_cast<double>(rows - 1));
+    for (int64_t i = 0; i < F; ++i) {
+      rm[i] = rm[i] * keep + f * mean[i];
+      rv[i] = rv[i] * keep + f * (var[i] * unbias);
     }
   });
 }
 
-Tensor DenseChain::grad_target(size_t slot, const Tensor& param, bool& accumulate) {
-  if (param->grad && param->grad->shape == param->shape && param->grad->dtype == param->dtype) {
-    accumulate = true;
-    return param->grad;
-  }
-  accumulate = false;
+void DenseChain::forward_into(Activations& acts, const Tensor& input) {
+  const size_t S = stages_.size();
+  const DType dtype = input->dtype;
+  const int64_t B = input->shape[0];  // input is (B, C0); C0 may be 0
+  acts.a.assign(S + 1, nullptr);
+  acts.z.assign(S, nullptr);
+  acts.stats.assign(S, nullptr);
+  acts.batch_statistics.assign(S, false);
+  acts.a[0] = input;
+  ops::dispatch_floating(dtype, "Sequential", "input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    int64_t width = in_features_;
+    for (size_t s = 0; s < S; ++s) {
+      const ChainStage& st = stages_[s];
+      const Tensor& x = acts.a[s];
+      const bool keep_z = !cpu::activation_derivative_from_output(st.act, st.act_param);
+      const T* gamma = st.weight && st.kind != StageKind::Linear ? st.weight->ptr<T>() : nullptr;
+      const T* beta = st.bias && st.kind != StageKind::Linear ? st.bias->ptr<T>() : nullptr;
+      if (st.kind == StageKind::Linear) {
+        const int64_t C = st.weight->shape[1], OC = st.weight->shape[0];
+        width = OC;
+        Tensor out = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kOutput), {B, OC}, dtype);
+        Tensor z = keep_z ? workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kPreActivation), {B, OC}, dtype)
+                          : nullptr;
+        // out (B, OC) = act(x (B, C) W^T + bias), with z = the pre-activation when it is kept: bias,
+        // copy and activation run in the GEMM's epilogue on each strip of out while it is in cache.
+        const cpu::BiasActivationEpilogue<T> finish{st.bias ? st.bias->ptr<T>() : nullptr, z ? z->ptr<T>() : nullptr,
+                                                    OC, st.act, st.act_param, st.act_param2};
+        cpu::GemmEpilogue<T> epilogue;
+        if (finish.bias || finish.z || finish.act != Activation::Identity) {
+          epilogue.apply = cpu::bias_activation_epilogue<T>;
+          epilogue.ctx = &finish;
+        }
+        gemm_and_finish<T>(Trans::No, Trans::Yes, B, OC, C, x->ptr<T>(), C, st.weight->ptr<T>(), C, out->ptr<T>(), OC,
+                           epilogue);
+        acts.a[s + 1] = out;
+        acts.z[s] = z;
+        continue;
+      }
+      const int64_t F = width;
+      Tensor out;  // the stage's output before its activation
+      if (st.kind == StageKind::BatchNorm) {
+        const bool batch_stats = st.training || !st.running_mean;
+        // stats (3, F): mean, rstd and the biased batch variance.
+        Tensor stats = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kStatistics), {3, F}, dtype);
+        out = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kOutput), {B, F}, dtype);
+        T* mean = stats->ptr<T>();
+        cpu::batch_norm_forward<T>(out->ptr<T>(), mean, mean + F, mean + 2 * F, x->ptr<T>(), gamma, beta,
+                                   st.running_mean ? st.running_mean->ptr<T>() : nullptr,
+                                   st.running_var ? st.running_var->ptr<T>() : nullptr, B, F, st.eps, batch_stats);
+        if (st.training && st.running_mean) update_running_stats(st, stats, B);
+        acts.stats[s] = stats;
+        acts.batch_statistics[s] = batch_stats;
+      } else if (st.kind == StageKind::LayerNorm) {
+        Tensor stats = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kStatistics), {2, B}, dtype);
+        out = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kOutput), {B, F}, dtype);
+        cpu::layer_norm_forward<T>(out->ptr<T>(), stats->ptr<T>(), stats->ptr<T>() + B, x->ptr<T>(), gamma, beta, B,
+                                   F, st.eps);
+        acts.stats[s] = stats;
+      } else if (!st.is_identity()) {  // Dropout while training: the mask from chainrule's generator
+        Tensor mask = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kStatistics), {B, F}, dtype);
+        fill_uniform(mask, 0.0, 1.0);
+        out = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kOutput), {B, F}, dtype);
+        cpu::dropout_forward<T>(out->ptr<T>(), mask->ptr<T>(), x->ptr<T>(), B * F, st.p);
+        acts.stats[s] = mask;
+      }
+      if (st.act == Activation::Identity) {
+        acts.a[s + 1] = out ? out : x;  // an identity stage passes its input on
+        continue;
+      }
+      if (!out) {  // an identity stage with an activation: its input is the pre-activation
+        out = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kOutput), {B, F}, dtype);
+        if (B * F > 0) std::memcpy(out->ptr<T>(), x->ptr<T>(), sizeof(T) * B * F);
+        acts.z[s] = keep_z ? x : nullptr;
+        cpu::bias_activation_forward<T>(out->ptr<T>(), nullptr, nullptr, B, F, st.act, st.act_param, st.act_param2);
+      } else {
+        Tensor z = keep_z ? workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kPreActivation), {B, F}, dtype)
+                          : nullptr;
+        cpu::bias_activation_forward<T>(out->ptr<T>(), z ? z->ptr<T>() : nullptr, nullptr, B, F, st.act, st.act_param,
+                                        st.act_param2);
+        acts.z[s] = z;
+      }
+      acts.a[s + 1] = out;
+    }
+  });
+}
+
+Tensor DenseChain::grad_target(size_t stage, ChainSlots::Param which, const Tensor& param, bool& accumulate) {
   // A gradient that zero_grad() dropped comes back from the workspace: no allocation per step,
   // and for big layers no fresh pages to fault in. One still referenced elsewhere (a NumPy view,
   // a name the caller kept) is never handed out again.
-  param->grad = grad_workspace_.acquire(slot, param->shape, param->dtype);
-  return param->grad;
+  const LeafGradDestination dest = leaf_grad_destination(
+      param, [&] { return grad_workspace_.acquire(ChainSlots::param(stage, which), param->shape, param->dtype); });
+  accumulate = dest.add;
+  mark_inplace_write(dest.grad, "Sequential backward");
+  return dest.grad;
 }
 
-void DenseChain::backward_from(const Activations& acts, const Tensor& dout, const Tensor& dinput,
-                               bool accumulate_grads, size_t slot_base) {
-  const size_t L = layers_.size();
+void DenseChain::backward_from(const Activations& acts, const Tensor& dout, const Tensor& dinput) {
+  const size_t S = stages_.size();
   const DType dtype = dout->dtype;
   const int64_t B = acts.a[0]->shape[0];
   ops::dispatch_floating(dtype, "Sequential backward", "grad", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    // Where layer l's bias gradient goes: null when it is not wanted; acc says write or add.
-    auto bias_grad_target = [&](size_t l, bool& acc) -> T* {
+    // Where a parameter's gradient goes: null when it is not wanted; acc says write or add.
+    auto param_grad = [&](size_t s, ChainSlots::Param which, const Tensor& param, bool& acc) -> T* {
       acc = false;
-      const DenseLayer& layer = layers_[l];
-      if (!layer.bias || !layer.bias->requires_grad) return nullptr;
-      Tensor db = accumulate_grads ? grad_target(2 * l + 1, layer.bias, acc) : layer.bias->grad;
-      mark_inplace_write(db, "Sequential backward");
-      return db->ptr<T>();
+      if (!param || !param->requires_grad) return nullptr;
+      return grad_target(s, which, param, acc)->template ptr<T>();
     };
-    // The seed's delta(L-1) = dL/da(L-1) * sigma'(z(L-1)) and dL/db(L-1), in one pass over dout.
-    {
-      const DenseLayer& last = layers_[L - 1];
-      bool acc = false;
-      T* db = bias_grad_target(L - 1, acc);
-      if (db || last.act != Activation::Identity)
-        cpu::activation_backward_bias_grad<T>(dout->ptr<T>(), db, acts.a[L]->ptr<T>(),
-                                              acts.z[L - 1] ? acts.z[L - 1]->ptr<T>() : nullptr, B,
-                                              last.weight->shape[0], last.act, last.act_param, acc);
-    }
-    Tensor delta = dout;  // (B, OC_l): dL/dz of layer l; its bias gradient is already done
-    for (size_t l = L; l-- > 0;) {
-      const DenseLayer& layer = layers_[l];
-      const int64_t C = layer.weight->shape[1], OC = layer.weight->shape[0];
-      // dL/dW(l) = delta(l)^T a(l-1)
-      if (layer.weight->requires_grad) {
-        bool acc = false;
-        Tensor dW = accumulate_grads ? grad_target(2 * l, layer.weight, acc) : layer.weight->grad;
-        mark_inplace_write(dW, "Sequential backward");
-        cpu::gemm<T>(Trans::Yes, Trans::No, OC, C, B, delta->ptr<T>(), OC, acts.a[l]->ptr<T>(), C, dW->ptr<T>(), C, acc);
-      }
-      if (l > 0) {
-        // delta(l-1) = (delta(l) W(l)) * sigma'(z(l-1)) and dL/db(l-1) = its column sums: the
-        // derivative and the sums run in the epilogue of the GEMM that makes dL/da(l-1).
-        const DenseLayer& prev = layers_[l - 1];
-        bool acc = false;
-        T* db = bias_grad_target(l - 1, acc);
-        if (db && !acc) std::memset(db, 0, sizeof(T) * C);
-        const cpu::ActivationBackwardEpilogue<T> finish{acts.a[l]->ptr<T>(), acts.z[l - 1] ? acts.z[l - 1]->ptr<T>() : nullptr,
-                                                        C, prev.act, prev.act_param, db};
-        cpu::GemmEpilogue<T> epilogue;
-        if (db || prev.act != Activation::Identity) {
-          epilogue.apply = cpu::activation_backward_epilogue<T>;
-          epilogue.ctx = &finish;
-          epilogue.sums_over_rows = db != nullptr;
+    auto width_of = [&](size_t s) { return acts.a[s + 1]->shape[1]; };
+    // delta (B, width of stage s's output): dL/d(output of stage s). Once a Linear's input-gradient
+    // GEMM has applied the previous stage's activation derivative (and a Linear's bias gradient)
+    // in its epilogue, `activated` says so.
+    Tensor delta = dout;
+    bool activated = false;
+    for (size_t s = S; s-- > 0;) {
+      const ChainStage& st = stages_[s];
+      const int64_t F = width_of(s);
+      if (!activated) {
+        if (st.kind == StageKind::Linear) {
+          // delta = dL/da * act'(z) and dL/db in one pass over delta.
+          bool acc = false;
+          T* db = param_grad(s, ChainSlots::kBias, st.bias, acc);
+          if (db || st.act != Activation::Identity)
+            cpu::activation_backward_bias_grad<T>(delta->ptr<T>(), db, acts.a[s + 1]->ptr<T>(),
+                                                  acts.z[s] ? acts.z[s]->ptr<T>() : nullptr, B, F, st.act,
+                                                  st.act_param, acc, st.act_param2);
+        } else if (st.act != Activation::Identity) {
+          cpu::activation_backward_inplace<T>(delta->ptr<T>(), acts.a[s + 1]->ptr<T>(),
+                                              acts.z[s] ? acts.z[s]->ptr<T>() : nullptr, B * F, st.act, st.act_param,
+                                              st.act_param2);
         }
-        Tensor next = workspace_.acquire(slot_base + l, {B, C}, dtype);
-        gemm_and_finish<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, layer.weight->ptr<T>(), C,
-                           next->ptr<T>(), C, epilogue);
-        delta = next;
-      } else if (dinput) {
-        // dL/dx = delta(0) W(0)
-        cpu::gemm<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, layer.weight->ptr<T>(), C,
-                     dinput->ptr<T>(), C, false);
+      }
+      activated = false;
+      const bool want_input_grad = s > 0 || dinput;
+      const int64_t C = acts.a[s]->shape[1];
+      if (st.kind == StageKind::Linear) {
+        const int64_t OC = F;
+        // dL/dW = delta^T x
+        bool acc = false;
+        if (T* dW = param_grad(s, ChainSlots::kWeight, st.weight, acc))
+          cpu::gemm<T>(Trans::Yes, Trans::No, OC, C, B, delta->ptr<T>(), OC, acts.a[s]->ptr<T>(), C, dW, C, acc);
+        if (s > 0) {
+          // dL/d(output of s-1) = delta W, with stage s-1's activation derivative (and, for a
+          // Linear, its bias gradient as column sums) in the epilogue of that GEMM.
+          const ChainStage& prev = stages_[s - 1];
+          bool db_acc = false;
+          T* db = prev.kind == StageKind::Linear ? param_grad(s - 1, ChainSlots::kBias, prev.bias, db_acc) : nullptr;
+          if (db && !db_acc) std::memset(db, 0, sizeof(T) * C);
+          const cpu::ActivationBackwardEpilogue<T> finish{acts.a[s]->ptr<T>(),
+                                                          acts.z[s - 1] ? acts.z[s - 1]->ptr<T>() : nullptr,
+                                                          C, prev.act, prev.act_param, db, prev.act_param2};
+          cpu::GemmEpilogue<T> epilogue;
+          if (db || prev.act != Activation::Identity) {
+            epilogue.apply = cpu::activation_backward_epilogue<T>;
+            epilogue.ctx = &finish;
+            epilogue.sums_over_rows = db != nullptr;
+          }
+          Tensor next = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kDelta), {B, C}, dtype);
+          gemm_and_finish<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, st.weight->ptr<T>(), C,
+                             next->ptr<T>(), C, epilogue);
+          delta = next;
+          activated = true;
+        } else if (dinput) {
+          // dL/dx = delta W
+          cpu::gemm<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, st.weight->ptr<T>(), C,
+                       dinput->ptr<T>(), C, false);
+        }
+        continue;
+      }
+      // The other stages keep the width; their input gradient overwrites delta in place (each
+      // kernel reads a row or a column of delta before it writes it), or lands in dinput.
+      T* dx = s > 0 ? delta->ptr<T>() : (dinput ? dinput->ptr<T>() : nullptr);
+      const T* gamma = st.weight ? st.weight->ptr<T>() : nullptr;
+      if (is_norm(st.kind)) {
+        bool g_acc = false, b_acc = false;
+        T* dgamma = param_grad(s, ChainSlots::kWeight, st.weight, g_acc);
+        T* dbeta = param_grad(s, ChainSlots::kBias, st.bias, b_acc);
+        // The kernels write or add both gradients alike: a .grad to add into and a fresh one
+        // cannot both occur unless one was dropped alone, so the fresh one is zeroed first.
+        if (dgamma && dbeta && g_acc != b_acc) {
+          if (!g_acc) std::memset(dgamma, 0, sizeof(T) * F);
+          if (!b_acc) std::memset(dbeta, 0, sizeof(T) * F);
+          g_acc = b_acc = true;
+        }
+        const bool acc = dgamma ? g_acc : b_acc;
+        const T* mean = acts.stats[s]->ptr<T>();
+        if (st.kind == StageKind::BatchNorm)
+          cpu::batch_norm_backward<T>(dx, dgamma, dbeta, delta->ptr<T>(), acts.a[s]->ptr<T>(), mean, mean + F, gamma, B,
+                                      F, acts.batch_statistics[s], acc);
+        else
+          cpu::layer_norm_backward<T>(dx, dgamma, dbeta, delta->ptr<T>(), acts.a[s]->ptr<T>(), mean, mean + B, gamma,
+                                      B, F, acc);
+      } else if (want_input_grad) {
+        if (acts.stats[s])  // a Dropout that dropped (the mode may have changed since the forward)
+          cpu::dropout_backward<T>(dx, delta->ptr<T>(), acts.stats[s]->ptr<T>(), B * F);
+        else if (s == 0 && B * F > 0)
+          std::memcpy(dx, delta->ptr<T>(), sizeof(T) * B * F);
       }
     }
   });
 }
 
 namespace {
-// Workspace slot ranges: forward activations, then backward deltas.
-constexpr size_t kForwardSlots = 0;
-constexpr size_t kBackwardSlots = 1 << 10;
-
 // The layers' rows of (B, C) views: the product of every dimension but the last, which may be 0.
 int64_t leading_rows(const Shape& shape) { return shape_numel(Shape(shape.begin(), shape.end() - 1)); }
+
+// ---- the chain again from recordable ops, for backward_graph ------------------------------------
+Tensor constant(double v, const Tensor& like) { return ops::scalar_like(v, like); }
+Tensor add(const Tensor& a, const Tensor& b) { return ops::binary(cpu::Binary::Add, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return ops::binary(cpu::Binary::Sub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return ops::binary(cpu::Binary::Mul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return ops::binary(cpu::Binary::Div, a, b); }
+Tensor unary(cpu::Unary op, const Tensor& x) { return ops::unary(op, x); }
+// A 0/1 mask of `condition` in x's dtype, without a gradient (a branch taken per element).
+Tensor mask_of(cpu::Compare op, const Tensor& x, double v) {
+  return ops::cast(ops::compare(op, ops::detach(x), constant(v, x)), x->dtype);
+}
+Tensor negative_part(const Tensor& x) { return sub(x, unary(cpu::Unary::Relu, x)); }  // min(x, 0)
+Tensor elu_graph(const Tensor& x, double alpha, double input_scale) {
+  // relu(x) + alpha (exp(min(x, 0) * input_scale) - 1)
+  Tensor e = unary(cpu::Unary::Exp, mul(negative_part(x), constant(input_scale, x)));
+  return add(unary(cpu::Unary::Relu, x), mul(sub(e, constant(1, x)), constant(alpha, x)));
+}
+Tensor softplus_graph(const Tensor& x, double beta, double threshold) {
+  Tensor bx = mul(x, constant(beta, x));
+  Tensor tail = unary(cpu::Unary::Log1p, unary(cpu::Unary::Exp, unary(cpu::Unary::Neg, unary(cpu::Unary::Abs, bx))));
+  Tensor smooth = div(add(unary(cpu::Unary::Relu, bx), tail), constant(beta, x));
+  Tensor linear = mask_of(cpu::Compare::Gt, bx, threshold);
+  return add(mul(x, linear), mul(smooth, sub(constant(1, x), linear)));
+}
+
+Tensor activation_graph(const Tensor& x, Activation act, double p1, double p2) {
+  switch (act) {
+    case Activation::Identity: case Activation::Relu: case Activation::Sigmoid: case Activation::Tanh:
+    case Activation::LeakyRelu: case Activation::Gelu: case Activation::GeluTanh:
+      return ops::activation(x, act, p1);
+    case Activation::Silu: return mul(x, unary(cpu::Unary::Sigmoid, x));
+    case Activation::Elu: return elu_graph(x, p1, 1.0);
+    case Activation::Selu: return mul(elu_graph(x, cpu::act::kSeluAlpha, 1.0), constant(cpu::act::kSeluScale, x));
+    case Activation::Celu: return elu_graph(x, p1, 1.0 / p1);
+    case Activation::Softplus: return softplus_graph(x, p1, p2);
+    case Activation::Mish: return mul(x, unary(cpu::Unary::Tanh, softplus_graph(x, 1.0, 20.0)));
+    case Activation::Hardtanh: {
+      Tensor inside = mul(mask_of(cpu::Compare::Gt, x, p1), mask_of(cpu::Compare::Lt, x, p2));
+      Tensor low = mul(mask_of(cpu::Compare::Le, x, p1), constant(p1, x));
+      Tensor high = mul(mask_of(cpu::Compare::Ge, x, p2), constant(p2, x));
+      return add(mul(x, inside), add(low, high));
+    }
+    case Activation::Hardswish: {
+      // x (x + 3) / 6 on [-3, 3], x above, 0 below.
+      Tensor middle = mul(mask_of(cpu::Compare::Ge, x, -3.0), mask_of(cpu::Compare::Le, x, 3.0));
+      Tensor above = mask_of(cpu::Compare::Gt, x, 3.0);
+      return add(mul(mul(x, add(x, constant(3, x))), mul(middle, constant(1.0 / 6.0, x))), mul(x, above));
+    }
+    case Activation::LogSigmoid:
+      return sub(negative_part(x),
+                 unary(cpu::Unary::Log1p, unary(cpu::Unary::Exp, unary(cpu::Unary::Neg, unary(cpu::Unary::Abs, x)))));
+    case Activation::Softsign: return div(x, add(unary(cpu::Unary::Abs, x), constant(1, x)));
+  }
+  return x;
+}
+
+// (x - mean) * rstd * gamma + beta along `dim` (0: BatchNorm's columns, 1: LayerNorm's rows), with
+// the biased variance; the statistics of a BatchNorm in eval mode are the running ones (constants).
+Tensor norm_graph(const ChainStage& st, bool batch_statistics, const Tensor& x, const Tensor& gamma, const Tensor& beta) {
+  Tensor out;
+  if (st.kind == StageKind::BatchNorm && !batch_statistics) {
+    Tensor rstd = unary(cpu::Unary::Rsqrt, add(ops::cast(st.running_var, x->dtype), constant(st.eps, x)));
+    out = mul(sub(x, ops::cast(st.running_mean, x->dtype)), ops::detach(rstd));
+  } else {
+    const int64_t dim = st.kind == StageKind::BatchNorm ? 0 : 1;
+    Tensor centered = sub(x, ops::mean(x, {dim}, true));
+    Tensor var = ops::mean(mul(centered, centered), {dim}, true);
+    out = mul(centered, unary(cpu::Unary::Rsqrt, add(var, constant(st.eps, x))));
+  }
+  if (gamma) out = mul(out, gamma);
+  if (beta) out = add(out, beta);
+  return out;
+}
 
 struct DenseChainNode : Node {
   std::shared_ptr<DenseChain> chain;
@@ -226,24 +506,39 @@ struct DenseChainNode : Node {
     const int64_t B = leading_rows(input_shape);
     Tensor dout = alias(g, {B, chain->out_features()}, 0);
     Tensor dinput = ops::wants(*this, 0) ? empty(input_shape, g->dtype) : nullptr;
-    chain->backward_from(acts, dout, dinput, /*accumulate_grads=*/true, kBackwardSlots);
+    chain->backward_from(acts, dout, dinput);
     return {dinput};
   }
-  // The chain again from unfused, recordable ops (linear, then the activation), differentiated
-  // by the engine: gradients for the input and every parameter, each with a graph when recording.
+  // The chain again from unfused, recordable ops (linear, normalisation, the saved dropout masks,
+  // the activations), differentiated by the engine: gradients for the input and every parameter,
+  // each with a graph when recording.
   std::vector<Tensor> backward_graph(const Tensor& g) override {
     check_unchanged();
     std::vector<Tensor> params_in_order;
-    for (const DenseLayer& l : chain->layers()) {
-      params_in_order.push_back(l.weight);
-      params_in_order.push_back(l.bias);
+    for (const ChainStage& st : chain->stages()) {
+      params_in_order.push_back(st.weight);
+      params_in_order.push_back(st.bias);
     }
-    const std::vector<DenseLayer>& layers = chain->layers();
-    regraph = [&layers](const std::vector<Tensor>& in) {
-      Tensor x = in[0];
-      for (size_t l = 0; l < layers.size(); ++l)
-        x = ops::activation(ops::linear_unfused(x, in[1 + 2 * l], in[2 + 2 * l]), layers[l].act, layers[l].act_param);
-      return x;
+    const std::vector<ChainStage>& stages = chain->stages();
+    const DenseChain::Activations& saved = acts;
+    regraph = [&stages, &saved](const std::vector<Tensor>& in) {
+      const int64_t rows = leading_rows(in[0]->shape);
+      Tensor x = ops::reshape(in[0], {rows, in[0]->shape.back()});
+      for (size_t s = 0; s < stages.size(); ++s) {
+        const ChainStage& st = stages[s];
+        const Tensor& weight = in[1 + 2 * s];
+        const Tensor& bias = in[2 + 2 * s];
+        if (st.kind == StageKind::Linear)
+          x = ops::linear_unfused(x, weight, bias);
+        else if (st.kind == StageKind::BatchNorm || st.kind == StageKind::LayerNorm)
+          x = norm_graph(st, saved.batch_statistics[s], x, weight, bias);
+        else if (saved.stats[s])  // the forward's dropout mask
+          x = mul(x, saved.stats[s]);
+        x = activation_graph(x, st.act, st.act_param, st.act_param2);
+      }
+      Shape out_shape = in[0]->shape;
+      out_shape.back() = x->shape.back();
+      return ops::reshape(x, out_shape);
     };
     std::vector<Tensor> saved_inputs = inputs;
     inputs.insert(inputs.end(), params_in_order.begin(), params_in_order.end());
@@ -259,33 +554,38 @@ struct DenseChainNode : Node {
   }
 };
 
-bool any_param_requires_grad(const std::vector<DenseLayer>& layers) {
-  for (const DenseLayer& l : layers)
-    if (l.weight->requires_grad || (l.bias && l.bias->requires_grad)) return true;
+bool any_param_requires_grad(const std::vector<ChainStage>& stages) {
+  for (const ChainStage& st : stages)
+    if ((st.weight && st.weight->requires_grad) || (st.bias && st.bias->requires_grad)) return true;
   return false;
 }
 }  // namespace
 
 Tensor DenseChain::forward(const Tensor& input) {
   check_input(input);
-  std::lock_guard<std::mutex> lock(mutex_);
   const int64_t B = leading_rows(input->shape);
+  if (has_batch_norm() && input->dim() != 2)
+    throw ValueError("Sequential: BatchNorm1d in a fused chain takes 2-D input (batch, features), got shape " +
+                     shape_str(input->shape));
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_batch_rows(B, input->shape);
   Activations acts;
-  forward_into(acts, alias(input, {B, in_features()}, 0), kForwardSlots);
+  forward_into(acts, alias(input, {B, in_features()}, 0));
   Shape out_shape = input->shape;
   out_shape.back() = out_features();
   // The caller gets its own TensorImpl over the workspace block; while it is alive the workspace
-  // sees the block in use and hands out a new one, so a later call never overwrites it.
+  // sees the block in use and hands out a new one, so a later call never overwrites it. (A chain
+  // of identity stages hands back a view of the input itself, as the unfused modules would.)
   Tensor out = alias(acts.a.back(), out_shape, 0);
-  if (grad_enabled() && (input->requires_grad || any_param_requires_grad(layers_))) {
+  if (grad_enabled() && (input->requires_grad || any_param_requires_grad(stages_))) {
     // Edges to the parameters too, though the fast backward writes their .grad itself (and
     // returns null for them): a recorded backward, or autograd.grad, goes through backward_graph.
     auto node = std::make_shared<DenseChainNode>();
-    node->next.reserve(1 + 2 * layers_.size());
+    node->next.reserve(1 + 2 * stages_.size());
     node->next.push_back(edge_to(input));
-    for (const DenseLayer& l : layers_) {
-      node->next.push_back(edge_to(l.weight));
-      node->next.push_back(l.bias ? edge_to(l.bias) : Edge{});
+    for (const ChainStage& st : stages_) {
+      node->next.push_back(st.weight ? edge_to(st.weight) : Edge{});
+      node->next.push_back(st.bias ? edge_to(st.bias) : Edge{});
     }
     node->inputs = {input};
     node->writes_leaf_grads = true;
@@ -294,8 +594,8 @@ Tensor DenseChain::forward(const Tensor& input) {
     node->output_shape = out_shape;
     node->inputs_and_params.emplace_back(input);
     node->inputs_and_params.emplace_back(out);
-    for (const DenseLayer& layer : layers_) {
-      for (const Tensor* p : {&layer.weight, &layer.bias}) {
+    for (const ChainStage& st : stages_) {
+      for (const Tensor* p : {&st.weight, &st.bias}) {
         if (!*p) continue;
         node->inputs_and_params.emplace_back(*p);
         node->params.push_back(*p);

@@ -8,8 +8,8 @@
 namespace chainrule {
 
 namespace {
-// Workspace slots of the loop itself, after the chain's forward (0..) and backward (1024..) ones.
-constexpr size_t kBatchSlot = 1 << 11;
+// The loop's own buffers, in a workspace of its own (the chain's hold its stages' buffers).
+enum BatchSlot : size_t { kInputs, kTargets, kOutputGrad, kLossValues, kLogProbs };
 
 // Rows order[lo:hi] of src into dst.
 void gather_minibatch(const Tensor& dst, const Tensor& src, const int64_t* order, int64_t lo, int64_t hi) {
@@ -38,17 +38,17 @@ FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, 
     ys.insert(ys.begin(), B);
     Tensor xb, yb;
     if (ord) {
-      xb = batch_space.acquire(kBatchSlot, xs, dtype);
-      yb = batch_space.acquire(kBatchSlot + 1, ys, y->dtype);
+      xb = batch_space.acquire(kInputs, xs, dtype);
+      yb = batch_space.acquire(kTargets, ys, y->dtype);
       gather_minibatch(xb, X, ord, lo, hi);
       gather_minibatch(yb, y, ord, lo, hi);
     } else {
       xb = alias(X, xs, lo * (N ? X->numel / N : 0));
       yb = alias(y, ys, lo * (N ? y->numel / N : 0));
     }
-    chain.forward_into(acts, alias(xb, {B, chain.in_features()}, 0), 0);
+    chain.forward_into(acts, alias(xb, {B, chain.in_features()}, 0));
     const Tensor& out = acts.a.back();  // (B, OC)
-    Tensor dout = batch_space.acquire(kBatchSlot + 2, out->shape, dtype);
+    Tensor dout = batch_space.acquire(kOutputGrad, out->shape, dtype);
     double batch_loss = 0;
     ops::dispatch_floating(dtype, "fit", "X", [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -56,8 +56,8 @@ FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, 
       const int64_t C = out->shape[1];
       const bool cross_entropy = loss.kind == ops::LossKind::CrossEntropy;
       const Shape values_shape = cross_entropy ? Shape{B} : out->shape;
-      Tensor values = batch_space.acquire(kBatchSlot + 3, values_shape, dtype);
-      Tensor log_probs = cross_entropy ? batch_space.acquire(kBatchSlot + 4, {B, C}, dtype) : nullptr;
+      Tensor values = batch_space.acquire(kLossValues, values_shape, dtype);
+      Tensor log_probs = cross_entropy ? batch_space.acquire(kLogProbs, {B, C}, dtype) : nullptr;
       const T* pred = out->ptr<T>();
       T* log_probs_data = log_probs ? log_probs->ptr<T>() : nullptr;
       ops::loss_values<T>(loss, values->ptr<T>(), log_probs_data, pred, yb->data, B, C);
@@ -75,14 +75,12 @@ FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, 
         }
       }
     });
-    // zero_grad + backward: gradients are written, not added (PyTorch's zero_grad(set_to_none)).
-    for (const DenseLayer& l : chain.layers()) {
-      for (const Tensor* p : {&l.weight, &l.bias}) {
-        if (*p && (*p)->requires_grad && (!(*p)->grad || (*p)->grad->shape != (*p)->shape || (*p)->grad->dtype != dtype))
-          (*p)->grad = empty_like(*p);
-      }
-    }
-    chain.backward_from(acts, dout, nullptr, /*accumulate_grads=*/false, 1 << 10);
+    // zero_grad() (set_to_none), then the chain's backward, which creates each trainable
+    // parameter's .grad by the gradient-ownership rule, as the Python loop's backward() does.
+    for (const ChainStage& st : chain.stages())
+      for (const Tensor* p : {&st.weight, &st.bias})
+        if (*p && (*p)->requires_grad) (*p)->grad = nullptr;
+    chain.backward_from(acts, dout, nullptr);
     for (const auto& s : steps) s->step();
     result.losses.push_back(batch_loss);
     result.sizes.push_back(B);

@@ -67,6 +67,18 @@ struct Node {
   virtual void release_saved() {}
 };
 
+// The gradient-ownership rule (ARCHITECTURE.md, "Who owns what"), the one place it is decided: a
+// backward pass adds a fresh gradient into a leaf's .grad when it holds one and creates .grad when
+// it is None. A .grad of another shape or dtype than the leaf (left over from before the leaf was
+// re-pointed with `.data =`) counts as none. Returns the .grad to add into (add == true), or
+// installs make_grad() as the leaf's new .grad and returns it (add == false: the caller writes it,
+// or has already). The engine, the fused dense chain and the native fit loop all call this.
+struct LeafGradDestination {
+  Tensor grad;
+  bool add = false;
+};
+LeafGradDestination leaf_grad_destination(const Tensor& leaf, const std::function<Tensor()>& make_grad);
+
 // Grad mode (thread-local, like PyTorch's): when disabled, ops record nothing.
 bool grad_enabled();
 void set_grad_enabled(bool enabled);

@@ -19,8 +19,13 @@ enum class Binary : uint8_t { Add, Sub, Mul, Div, Pow, FloorDiv, Remainder, Maxi
 enum class Compare : uint8_t { Eq, Ne, Lt, Le, Gt, Ge, And, Or, Xor };
 
 // ---- dense layers and losses -----------------------------------------------------------------
-// The activation that follows a Linear layer inside a fused chain.
-enum class Activation : uint8_t { Identity, Relu, Sigmoid, Tanh, LeakyRelu, Gelu, GeluTanh };
+// The activation that follows a stage of a fused chain (a Linear layer, a normalisation, ...).
+// Parameters: LeakyRelu (slope), Elu and Celu (alpha), Softplus (beta, threshold), Hardtanh
+// (min_val, max_val; ReLU6 is Hardtanh(0, 6)); Selu has its constants built in.
+enum class Activation : uint8_t {
+  Identity, Relu, Sigmoid, Tanh, LeakyRelu, Gelu, GeluTanh,
+  Silu, Elu, Selu, Celu, Softplus, Mish, Hardtanh, Hardswish, LogSigmoid, Softsign
+};
 enum class Loss : uint8_t { MSE, L1, Huber, BCE, BCEWithLogits };
 
 // Whether act'(z) can be computed from the output a = act(z) alone (then z need not be kept).
@@ -30,7 +35,10 @@ inline bool activation_derivative_from_output(Activation act, double param) {
     case Activation::Gelu: case Activation::GeluTanh: return false;
     // a > 0 tells z > 0 only when the negative side keeps its sign.
     case Activation::LeakyRelu: return param > 0;
-    default: return true;
+    case Activation::Identity: case Activation::Relu: case Activation::Sigmoid: case Activation::Tanh:
+    case Activation::Hardtanh:
+      return true;
+    default: return false;
   }
 }
 

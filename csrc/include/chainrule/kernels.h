@@ -96,18 +96,20 @@ void matmul_backward(T* da, T* db, const T* dout, const T* a, const T* b, int64_
 // a (B, OC) holds x W^T on entry; adds bias (OC, or null), keeps a copy of the pre-activation in
 // z (B, OC) when z is not null, then writes act(.) into a.
 template <typename T>
-void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, Activation act, double param);
+void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, Activation act, double param,
+                             double param2 = 0);
 // dz (n) holds dL/da on entry and is overwritten by dL/dz = dL/da * act'(z). a is act(z); z may be
 // null when activation_derivative_from_output(act) holds.
 template <typename T>
-void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activation act, double param);
+void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activation act, double param,
+                                 double param2 = 0);
 // dbias (OC) writes (accumulate == false) or adds (accumulate == true) the column sums of dout (B, OC).
 template <typename T> void bias_grad(T* dbias, const T* dout, int64_t B, int64_t OC, bool accumulate);
 // The two in one pass over dz (B, OC): activation_backward_inplace, then dbias (OC, or null)
 // writes/adds the column sums of the resulting dL/dz, summed in row order like bias_grad.
 template <typename T>
 void activation_backward_bias_grad(T* dz, T* dbias, const T* a, const T* z, int64_t B, int64_t OC, Activation act,
-                                   double param, bool accumulate);
+                                   double param, bool accumulate, double param2 = 0);
 
 // GEMM epilogues (GemmEpilogue in gemm.h; ctx points at the struct named with each). They apply
 // the passes above to a finished block C[row0 : row0 + rows, col0 : col0 + cols] of a GEMM.
@@ -119,6 +121,7 @@ template <typename T> struct BiasActivationEpilogue {
   int64_t ldz;
   Activation act;
   double param;
+  double param2 = 0;  // the activation's second parameter (Softplus' threshold, Hardtanh's max_val)
 };
 template <typename T>
 void bias_activation_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, int64_t col0, int64_t rows,
@@ -134,10 +137,35 @@ template <typename T> struct ActivationBackwardEpilogue {
   Activation act;
   double param;
   T* dbias;
+  double param2 = 0;
 };
 template <typename T>
 void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, int64_t col0, int64_t rows,
                                   int64_t cols);
+
+// ---- normalisation and dropout stages of the fused chain ------------------------------------------
+// BatchNorm over the rows of x (B, F), per column: out = (x - mean) * rstd * gamma + beta (gamma,
+// beta (F) or null). With use_batch_stats, mean and rstd (F) are written from the batch (biased
+// variance, also written into batch_var (F) when not null); otherwise from running_mean/var.
+template <typename T>
+void batch_norm_forward(T* out, T* mean, T* rstd, T* batch_var, const T* x, const T* gamma, const T* beta,
+                        const T* running_mean, const T* running_var, int64_t B, int64_t F, double eps,
+                        bool use_batch_stats);
+// dx (B, F, or null) writes dL/dx; dgamma, dbeta (F, or null) write (accumulate == false) or add.
+template <typename T>
+void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const T* mean, const T* rstd,
+                         const T* gamma, int64_t B, int64_t F, bool use_batch_stats, bool accumulate);
+// LayerNorm over each row of x (B, F): mean and rstd (B) are written; gamma, beta (F) or null.
+template <typename T>
+void layer_norm_forward(T* out, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int64_t B, int64_t F,
+                        double eps);
+template <typename T>
+void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const T* mean, const T* rstd,
+                         const T* gamma, int64_t B, int64_t F, bool accumulate);
+// mask (n) holds uniform [0, 1) draws on entry and becomes 1 / (1 - p) where kept, 0 where dropped;
+// out (n) writes x * mask.
+template <typename T> void dropout_forward(T* out, T* mask, const T* x, int64_t n, double p);
+template <typename T> void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n);
 
 // ---- losses -------------------------------------------------------------------------------------
 // out (n) writes the per-element loss l(pred, target). param: Huber's delta.

@@ -12,39 +12,97 @@ from chainrule.nn import layers
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
-# Built-in activations the fused DenseChain can apply after a Linear, with their parameters.
+# Built-in activations the fused DenseChain applies after a stage: (kind, parameter, parameter 2).
 _Activation = _core.Activation
 _FUSABLE_ACTIVATIONS = {
-    layers.ReLU: lambda m: (_Activation.relu, 0.0),
-    layers.Sigmoid: lambda m: (_Activation.sigmoid, 0.0),
-    layers.Tanh: lambda m: (_Activation.tanh, 0.0),
-    layers.LeakyReLU: lambda m: (_Activation.leaky_relu, m.negative_slope),
-    layers.GELU: lambda m: (_Activation.gelu if m.approximate == "none" else _Activation.gelu_tanh, 0.0),
+    layers.ReLU: lambda m: (_Activation.relu, 0.0, 0.0),
+    layers.Sigmoid: lambda m: (_Activation.sigmoid, 0.0, 0.0),
+    layers.Tanh: lambda m: (_Activation.tanh, 0.0, 0.0),
+    layers.LeakyReLU: lambda m: (_Activation.leaky_relu, m.negative_slope, 0.0),
+    layers.GELU: lambda m: (_Activation.gelu if m.approximate == "none" else _Activation.gelu_tanh, 0.0, 0.0),
+    layers.SiLU: lambda m: (_Activation.silu, 0.0, 0.0),
+    layers.Mish: lambda m: (_Activation.mish, 0.0, 0.0),
+    layers.Hardswish: lambda m: (_Activation.hardswish, 0.0, 0.0),
+    layers.SELU: lambda m: (_Activation.selu, 0.0, 0.0),
+    layers.ELU: lambda m: (_Activation.elu, m.alpha, 0.0),
+    layers.CELU: lambda m: (_Activation.celu, m.alpha, 0.0),
+    layers.Softplus: lambda m: (_Activation.softplus, m.beta, m.threshold),
+    layers.Hardtanh: lambda m: (_Activation.hardtanh, m.min_val, m.max_val),
+    layers.ReLU6: lambda m: (_Activation.hardtanh, m.min_val, m.max_val),
+    layers.LogSigmoid: lambda m: (_Activation.log_sigmoid, 0.0, 0.0),
+    layers.Softsign: lambda m: (_Activation.softsign, 0.0, 0.0),
 }
+_Stage = _core.StageKind
 
 
-def _dense_chain_specs(modules):
-    """[(weight, bias, activation, param), ...] when `modules` is Linear layers each followed by
-    at most one built-in activation (Identity anywhere), else None."""
-    specs = []
+class _ChainPlan:
+    """How a Sequential maps onto a DenseChain: its stages, the module whose training mode each
+    stage follows (BatchNorm1d, Dropout; None for the others), and whether input must be 2-D."""
+
+    def __init__(self):
+        self.stages = []        # keyword arguments of _core.ChainStage, one dict per stage
+        self.mode_modules = []  # per stage: the module whose .training it follows, or None
+        self.needs_2d = False   # a BatchNorm1d stage: 3-D input keeps the module-by-module path
+
+    def add(self, kind, module=None, **kwargs):
+        self.stages.append(dict(kind=kind, **kwargs))
+        self.mode_modules.append(module)
+
+    def attach_activation(self, activation):
+        kind, param, param2 = activation
+        last = self.stages[-1] if self.stages else None
+        if last is None or last.get("activation", _Activation.identity) != _Activation.identity:
+            self.add(_Stage.activation)
+            last = self.stages[-1]
+        last.update(activation=kind, activation_param=float(param), activation_param2=float(param2))
+
+
+def _chain_plan(modules):
+    """The _ChainPlan of `modules` when each is a Linear, a built-in activation, Dropout,
+    BatchNorm1d or LayerNorm over the last dimension (Identity anywhere), their widths chain and
+    at least one of them sets a width; else None (the module-by-module path)."""
+    from chainrule.nn import normalization
+    plan = _ChainPlan()
+    width = None  # the width flowing between stages, once a stage has set it
     for m in modules:
         kind = type(m)
         if m._has_hooks():
             return None  # hooks must see the module's own call
         if kind is layers.Identity:
             continue
+        takes = None
         if kind is layers.Linear:
-            specs.append([m.weight, m.bias, _Activation.identity, 0.0])
-        elif kind in _FUSABLE_ACTIVATIONS and specs and specs[-1][2] == _Activation.identity \
-                and getattr(m, "_record", None) is None:
-            specs[-1][2], specs[-1][3] = _FUSABLE_ACTIVATIONS[kind](m)
+            takes, width_out = m.in_features, m.out_features
+            plan.add(_Stage.linear, weight=m.weight, bias=m.bias)
+        elif kind in _FUSABLE_ACTIVATIONS and getattr(m, "_record", None) is None:
+            plan.attach_activation(_FUSABLE_ACTIVATIONS[kind](m))
+            continue
+        elif kind is normalization.Dropout:
+            plan.add(_Stage.dropout, m, p=m.p, training=m.training)
+            continue
+        elif kind is normalization.BatchNorm1d:
+            takes = width_out = m.num_features
+            plan.add(_Stage.batch_norm, m, weight=m.weight, bias=m.bias, running_mean=m.running_mean,
+                     running_var=m.running_var, num_batches_tracked=m.num_batches_tracked, eps=m.eps,
+                     momentum=m.momentum, features=m.num_features, training=m.training)
+            plan.needs_2d = True
+        elif kind is normalization.LayerNorm and len(m.normalized_shape) == 1:
+            takes = width_out = m.normalized_shape[0]
+            plan.add(_Stage.layer_norm, weight=m.weight, bias=m.bias, eps=m.eps, features=takes)
         else:
             return None
-    return [tuple(s) for s in specs] or None
+        if width is not None and takes != width:
+            return None  # the modules' own calls raise the error a user expects
+        width = width_out
+    return plan if width is not None else None
 
 
 class Sequential(Module):
-    """Sequential(m1, m2, ...) or Sequential(OrderedDict(name=module, ...))."""
+    """Sequential(m1, m2, ...) or Sequential(OrderedDict(name=module, ...)).
+
+    A Sequential of Linear layers, built-in activations, Dropout, BatchNorm1d (2-D input) and
+    LayerNorm (over the last dimension), in any order, runs as one fused C++ op: see fused_chain().
+    """
 
     def __init__(self, *args):
         super().__init__()
@@ -63,33 +121,66 @@ class Sequential(Module):
         d = self.__dict__
         if type(input) is Tensor and d.get("_chain_version") == Module._structure_version:
             chain = d["_chain"]
-            if chain is not None:
+            if chain is not None and (not d["_chain_needs_2d"] or input.ndim == 2):
+                if d["_chain_mode_modules"]:
+                    self._sync_chain_modes()
                 return chain.forward(input)
         return Module.__call__(self, input)
 
     def forward(self, input):
-        chain = self._dense_chain()
+        chain = self.fused_chain()
         if chain is not None:
-            # One C++ call for the whole stack (and one graph node for its backward).
-            return chain.forward(layers._input(input, self._chain_dtype()))
+            x = layers._input(input, self._chain_dtype())
+            if not self.__dict__["_chain_needs_2d"] or x.ndim == 2:
+                # One C++ call for the whole stack (and one graph node for its backward).
+                return chain.forward(x)
         for module in self._modules.values():
             input = module(input)
         return input
 
-    def _dense_chain(self):
-        """The fused DenseChain for this stack, rebuilt after any module attribute changed."""
+    def fused_chain(self):
+        """The fused ``_core.DenseChain`` that runs this Sequential in one C++ call, set to the
+        modules' current training modes, or None when a module keeps it on the module-by-module
+        path (a user module, a hook, BatchNorm1d widths that do not chain, ...). Rebuilt after any
+        structural change. ``chainrule.fit`` runs its native loop on it."""
         if self.__dict__.get("_chain_version") != Module._structure_version:
-            specs = _dense_chain_specs(self._modules.values())
-            if specs and self._has_hooks():
-                specs = None
-            chain = _core.DenseChain(list(specs)) if specs else None
-            object.__setattr__(self, "_chain_first_weight", specs[0][0] if specs else None)
+            plan = _chain_plan(self._modules.values())
+            if plan is not None and self._has_hooks():
+                plan = None
+            chain = None
+            if plan is not None:
+                chain = _core.DenseChain([_core.ChainStage(**stage) for stage in plan.stages])
+            dtype_source = None
+            if plan is not None:
+                dtype_source = next((st[k] for st in plan.stages for k in ("weight", "bias", "running_mean")
+                                     if st.get(k) is not None), None)
+            d = self.__dict__
+            object.__setattr__(self, "_chain_dtype_source", dtype_source)
             object.__setattr__(self, "_chain", chain)
+            object.__setattr__(self, "_chain_needs_2d", plan.needs_2d if plan else False)
+            stage_modules = plan.mode_modules if plan else []
+            object.__setattr__(self, "_chain_stage_modules", stage_modules)
+            object.__setattr__(self, "_chain_mode_modules", [m for m in stage_modules if m is not None])
+            object.__setattr__(self, "_chain_modes", tuple(m.training for m in d["_chain_mode_modules"]))
             object.__setattr__(self, "_chain_version", Module._structure_version)
+        if self.__dict__["_chain_mode_modules"]:
+            self._sync_chain_modes()
         return self.__dict__["_chain"]
 
+    # The name the native loop and the tests used before fused_chain() was public.
+    _dense_chain = fused_chain
+
+    def _sync_chain_modes(self):
+        """Hands the chain the training modes of its BatchNorm1d and Dropout modules when one changed."""
+        d = self.__dict__
+        modes = tuple(m.training for m in d["_chain_mode_modules"])
+        if modes != d["_chain_modes"]:
+            d["_chain"].set_training([m.training if m is not None else True for m in d["_chain_stage_modules"]])
+            object.__setattr__(self, "_chain_modes", modes)
+
     def _chain_dtype(self):
-        return self.__dict__["_chain_first_weight"].dtype
+        source = self.__dict__["_chain_dtype_source"]
+        return source.dtype if source is not None else None
 
     def __len__(self):
         return len(self._modules)

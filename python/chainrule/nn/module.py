@@ -14,9 +14,11 @@ from chainrule.nn.parameter import Parameter
 from chainrule.nn.utils.flat import zero_grads
 
 
-# Plain attributes that the fused DenseChain of nn.Sequential reads when it is built: activation
-# settings, and the diagnostics recording switch that turns the fused path off.
-_FUSED_PATH_ATTRIBUTES = frozenset({"negative_slope", "approximate", "_record"})
+# Plain attributes that the fused DenseChain of nn.Sequential reads when it is built: activation,
+# dropout and normalisation settings, and the diagnostics recording switch that turns the fused
+# path off.
+_FUSED_PATH_ATTRIBUTES = frozenset({"negative_slope", "approximate", "alpha", "beta", "threshold", "min_val",
+                                    "max_val", "p", "eps", "momentum", "_record"})
 
 
 class Module:
