@@ -1,0 +1,139 @@
+"""chainrule.fit: a Keras-like epoch loop, run natively in C++ when the model allows it.
+
+The native loop (chainrule.training.native) needs an nn.Sequential whose fused_chain() exists
+(Linear, built-in activations, Dropout, BatchNorm1d, LayerNorm), a built-in loss and a built-in
+optimizer over exactly the model's parameters. Anything else runs the same steps as a Python loop
+(chainrule.training.loops). For the same seed and thread count both loops produce
+bitwise-identical weights (and BatchNorm running statistics).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule import _core
+from chainrule.training.data import batch_count, prepare_data
+from chainrule.training.history import History
+from chainrule.training.loops import evaluate, python_epoch
+from chainrule.training.monitoring import monitor_gradients
+from chainrule.training.native import native_epoch, native_reason
+from chainrule.training.progress import progress_bar
+
+__all__ = ["fit"]
+
+_METRICS = ("accuracy",)
+
+
+def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
+        seed=None, validation_data=None, scheduler=None, metrics=None, callbacks=None, progress: bool = True,
+        monitor: bool = False, native=None) -> History:
+    """Train `model` on (X, y) for `epochs` passes of minibatches; returns a History.
+
+    - shuffle: a new row order each epoch, drawn in C++ from `seed` and the epoch number (the
+      same order for both loops); seed=None draws a fresh seed.
+    - validation_data: (X_val, y_val), evaluated after every epoch ('val_loss', 'val_accuracy').
+    - scheduler: stepped once per epoch (ReduceLROnPlateau with val_loss, or loss without
+      validation data).
+    - metrics: ['accuracy'] for classification with CrossEntropyLoss and class labels.
+    - callbacks: callables cb(epoch, logs) (or objects with on_epoch_end(epoch, logs)) run after
+      each epoch; one returning True stops training.
+    - progress: a tqdm bar per epoch showing the running loss.
+    - monitor: record chainrule.diagnostics.gradient_health after each epoch ('gradient_health')
+      and warn once when a layer turns vanishing, exploding or non-finite.
+    - native: None picks the C++ loop when possible; True demands it (ValueError saying why it
+      cannot run); False forces the Python loop.
+
+    The epoch 'loss' is the mean over the epoch's samples of the per-batch losses (weighted by
+    batch size; with reduction='sum' it is the per-sample sum).
+    """
+    from chainrule import from_numpy, nn, optim
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"fit: model must be an nn.Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"fit: loss_fn must be callable, got {type(loss_fn).__name__}")
+    if not isinstance(optimizer, optim.Optimizer):
+        raise TypeError(f"fit: optimizer must be a chainrule.optim.Optimizer, got {type(optimizer).__name__}")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "epochs" else 1):
+            raise ValueError(f"fit: {name} must be a {'non-negative' if name == 'epochs' else 'positive'} int, got {value!r}")
+    if native not in (None, True, False):
+        raise ValueError(f"fit: native must be None, True or False, got {native!r}")
+    metrics = list(metrics or [])
+    for m in metrics:
+        if m not in _METRICS:
+            raise ValueError(f"fit: unknown metric {m!r}; supported: {', '.join(_METRICS)}")
+    count_correct = "accuracy" in metrics
+    if count_correct and not isinstance(loss_fn, nn.CrossEntropyLoss):
+        raise ValueError("fit: the 'accuracy' metric needs CrossEntropyLoss with class labels")
+    callbacks = list(callbacks or [])
+
+    X, y = prepare_data(model, loss_fn, X, y)
+    if count_correct and y.dtype != np.int64:
+        raise ValueError("fit: the 'accuracy' metric needs integer class labels as y")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("fit: validation_data must be a tuple (X_val, y_val)")
+        X_val, y_val = prepare_data(model, loss_fn, *validation_data, name_x="X_val", name_y="y_val")
+
+    reason = native_reason(model, loss_fn, optimizer, y)
+    if native is True and reason is not None:
+        raise ValueError(f"fit: native=True but the native loop cannot run: {reason}")
+    use_native = native is not False and reason is None
+
+    if use_native:
+        # The Python loop's first zero_grad drops every gradient, and frozen parameters never get
+        # a new one; the native loop writes only the trainable ones, so drop the frozen ones' here.
+        for p in model.parameters():
+            if not p.requires_grad:
+                p.grad = None
+    Xt, yt = from_numpy(X), from_numpy(y)
+    base_seed = int(np.random.default_rng(seed).integers(2**63))
+    history = History()
+    history.native = use_native
+    warned = set()
+    bar_factory = progress_bar if progress else None
+    model.train()
+    for epoch in range(int(epochs)):
+        order = _core.random_permutation(X.shape[0], (base_seed + epoch) % 2**64) if shuffle else None
+        bar = bar_factory(epoch, int(epochs), batch_count(X.shape[0], batch_size)) if bar_factory else None
+        running = [0.0, 0]
+
+        def on_batch(value, size, bar=bar, running=running):
+            running[0] += value * size
+            running[1] += size
+            bar.update(1)
+            bar.set_postfix(loss=f"{running[0] / running[1]:.4f}", refresh=False)
+
+        run = native_epoch if use_native else python_epoch
+        # One batch of all rows is the most there can be: this keeps any Python int batch_size
+        # (2**63 - 1, 10**30) within the native loop's int64 arithmetic.
+        args = (model, loss_fn, optimizer, Xt, yt, order, int(min(batch_size, max(1, X.shape[0]))), count_correct,
+                on_batch if bar is not None else None)
+        losses, sizes, correct = run(*args, chunks=20 if bar is not None else 1) if use_native else run(*args)
+        n = max(sum(sizes), 1)
+        logs = {"loss": float(np.dot(losses, sizes) / n) if loss_fn.reduction == "mean" else float(np.sum(losses) / n)}
+        if count_correct:
+            logs["accuracy"] = correct / n
+        if validation_data is not None:
+            val_loss, val_accuracy = evaluate(model, loss_fn, X_val, y_val, count_correct)
+            logs["val_loss"] = val_loss
+            if count_correct:
+                logs["val_accuracy"] = val_accuracy
+        logs["lr"] = float(optimizer.param_groups[0]["lr"])
+        if monitor:
+            logs["gradient_health"] = monitor_gradients(model, epoch, warned)
+        if bar is not None:
+            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if isinstance(v, float) and k != "lr"})
+            bar.close()
+        history._record(epoch, logs)
+        if scheduler is not None:
+            if type(scheduler).__name__ == "ReduceLROnPlateau":
+                scheduler.step(logs.get("val_loss", logs["loss"]))
+            else:
+                scheduler.step()
+        stop = False
+        for cb in callbacks:
+            hook = getattr(cb, "on_epoch_end", cb)
+            stop = bool(hook(epoch, logs)) or stop
+        if stop:
+            break
+    return history
