@@ -8,6 +8,12 @@ The workloads are those of /work/shared/PERF.md:
     mlp    784-512-512-10 ReLU,      batch 256, cross-entropy
     wide   1024-4096-4096-1024 ReLU, batch 512, MSE
 
+and two models of benchmarks/_models.py, trained with AdamW (chainrule and PyTorch only: the NumPy
+baseline and the JAX step are the plain ReLU stack):
+
+    tabular  64-512-512-1, BatchNorm1d + ReLU + Dropout(0.1) after each hidden Linear, batch 256, MSE
+    deep     20 x (Linear 128 + LayerNorm + GELU) and a 10-class head, batch 128, cross-entropy
+
 Columns: chainrule (PyTorch-style code), the NumPy baseline (python/chainrule/baseline.py, the seed's
 equations with NumPy arrays), PyTorch eager when it is importable, and JAX with the whole step
 (forward, loss, gradients, SGD update) under one jax.jit when jax is importable (never a dependency).
@@ -18,6 +24,7 @@ peers' versions, with the kernel OpenBLAS chose (threadpoolctl).
 
     python benchmarks/bench_mlp.py                       # all workloads, 2 threads, float32
     python benchmarks/bench_mlp.py --workloads seed,mnist --threads 1 --json results.json
+    python benchmarks/bench_mlp.py --workloads tabular,deep
 
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, when set, make NumPy's OpenBLAS pick slower kernels, so the
 script runs itself again without them and reports which kernel OpenBLAS chose (with threadpoolctl).
@@ -47,6 +54,8 @@ from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+import _models  # noqa: E402
+
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 LIBRARIES = ("chainrule", "numpy", "torch", "jax")
 LEARNING_RATE = 1e-3  # small, so thousands of steps on fixed data neither diverge nor reach NaN
@@ -59,15 +68,21 @@ class Workload:
     sizes: tuple[int, ...]
     batch: int
     loss: str  # "mse" or "cross_entropy"
+    model: "_models.ModelSpec | None" = None  # None: Linear + ReLU layers of `sizes`, trained with SGD
 
     @property
     def flop(self) -> int:
-        """FLOP per step as PERF.md counts them: three GEMMs of 2 B in out per layer."""
-        return 3 * 2 * self.batch * sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        """FLOP per step as PERF.md counts them: three GEMMs of 2 B in out per Linear layer."""
+        shapes = self.model.linear_shapes if self.model else list(zip(self.sizes[:-1], self.sizes[1:]))
+        return 3 * 2 * self.batch * sum(a * b for a, b in shapes)
 
     @property
     def layers(self) -> str:
-        return "-".join(map(str, self.sizes))
+        return self.model.description if self.model else "-".join(map(str, self.sizes))
+
+
+def _model_workload(spec: "_models.ModelSpec") -> Workload:
+    return Workload(spec.name, (spec.features, spec.outputs), spec.batch, spec.loss, spec)
 
 
 WORKLOADS = {
@@ -77,6 +92,7 @@ WORKLOADS = {
         Workload("mnist", (784, 256, 10), 128, "cross_entropy"),
         Workload("mlp", (784, 512, 512, 10), 256, "cross_entropy"),
         Workload("wide", (1024, 4096, 4096, 1024), 512, "mse"),
+        *(_model_workload(spec) for spec in _models.MODELS.values()),
     )
 }
 
@@ -181,6 +197,47 @@ def make_jax_runner(jax, workload: Workload, dtype: np.dtype, X, target, initial
         return loss.block_until_ready()
 
     return Runner("jax", step, float(step()))
+
+
+def make_model_runners(chainrule, torch, workload: Workload, dtype: np.dtype, X, target) -> list[Runner]:
+    """chainrule and PyTorch on a _models workload: the same modules from the same weights, AdamW."""
+    import chainrule.nn as nn
+    import chainrule.optim as optim
+    chainrule.manual_seed(0)
+    model = _models.build(nn, workload.model)
+    if dtype == np.float64:
+        model = model.double()
+    criterion = nn.MSELoss() if workload.loss == "mse" else nn.CrossEntropyLoss()
+    optimizer = optim.AdamW(model.parameters(), lr=LEARNING_RATE)
+    x, y = chainrule.from_numpy(X), chainrule.from_numpy(target)
+
+    def step():
+        loss = criterion(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    runners = []
+    if torch is not None:
+        torch_model = _models.build(torch.nn, workload.model)
+        if dtype == np.float64:
+            torch_model = torch_model.double()
+        _models.copy_state(torch, torch_model, model)
+        torch_criterion = torch.nn.MSELoss() if workload.loss == "mse" else torch.nn.CrossEntropyLoss()
+        torch_optimizer = torch.optim.AdamW(torch_model.parameters(), lr=LEARNING_RATE)
+        tx, ty = torch.from_numpy(X), torch.from_numpy(target)
+
+        def torch_step():
+            loss = torch_criterion(torch_model(tx), ty)
+            torch_optimizer.zero_grad()
+            loss.backward()
+            torch_optimizer.step()
+            return loss
+
+        runners.append(Runner("torch", torch_step, float(torch_step().item())))
+    runners.insert(0, Runner("chainrule", step, float(step().item())))
+    return runners
 
 
 def make_chainrule_runner(chainrule, workload: Workload, dtype: np.dtype, X, target) -> Runner:
@@ -426,6 +483,16 @@ def main() -> int:
     for name in arguments.workloads.split(","):
         workload = WORKLOADS[name]
         X, target = make_data(workload, dtype)
+        if workload.model is not None:
+            runners = make_model_runners(chainrule, torch, workload, dtype, X, target) if chainrule else []
+            timings = time_runners(runners, arguments.repeat, arguments.seconds)
+            for runner in runners:
+                results.append({"workload": name, "layers": workload.layers, "batch": workload.batch,
+                                "loss": workload.loss, "flop": workload.flop, "library": runner.library,
+                                "first_loss": runner.first_loss, **timings[runner.library],
+                                "gflops": workload.flop / timings[runner.library]["median_s"] / 1e9})
+            print(f"{name}: done", file=sys.stderr)
+            continue
         runners = []
         numpy_runner = make_numpy_runner(baseline, workload, dtype, X, target)
         if chainrule is not None:

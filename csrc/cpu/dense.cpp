@@ -308,18 +308,25 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
   const int64_t slices = (F + kNormSliceCols - 1) / kNormSliceCols;
   parallel_for(slices, B * F > kParallelElements, [&](int64_t s) {
     const int64_t f0 = s * kNormSliceCols, f1 = std::min(F, f0 + kNormSliceCols), n = f1 - f0;
-    // sum_dy = sum_b dy, sum_dy_xhat = sum_b dy * xhat, per column, in row order.
-    T sum_dy[kNormSliceCols], sum_dy_xhat[kNormSliceCols];
-    for (int64_t f = 0; f < n; ++f) sum_dy[f] = sum_dy_xhat[f] = T(0);
+    // sum_dy = sum_b dy, sum_dy_xhat = sum_b dy * xhat, per column, in row order and in double:
+    // these sums largely cancel (the batch's dy is centred by the layers above), so float
+    // accumulation would leave little of their value.
+    double sums[2][kNormSliceCols];
+    double(&sum_dy_d)[kNormSliceCols] = sums[0];
+    double(&sum_dy_xhat_d)[kNormSliceCols] = sums[1];
+    for (int64_t f = 0; f < n; ++f) sum_dy_d[f] = sum_dy_xhat_d[f] = 0;
     for (int64_t b = 0; b < B; ++b) {
       const T* d = dout + b * F + f0;
       const T* xr = x + b * F + f0;
       for (int64_t f = 0; f < n; ++f) {
-        sum_dy[f] += d[f];
-        sum_dy_xhat[f] += d[f] * ((xr[f] - mean[f0 + f]) * rstd[f0 + f]);
+        sum_dy_d[f] += static_cast<double>(d[f]);
+        sum_dy_xhat_d[f] += static_cast<double>(d[f]) * static_cast<double>((xr[f] - mean[f0 + f]) * rstd[f0 + f]);
       }
     }
+    T sum_dy[kNormSliceCols], sum_dy_xhat[kNormSliceCols];
     for (int64_t f = 0; f < n; ++f) {
+      sum_dy[f] = static_cast<T>(sum_dy_d[f]);
+      sum_dy_xhat[f] = static_cast<T>(sum_dy_xhat_d[f]);
       if (dgamma) dgamma[f0 + f] = (accumulate ? dgamma[f0 + f] : T(0)) + sum_dy_xhat[f];
       if (dbeta) dbeta[f0 + f] = (accumulate ? dbeta[f0 + f] : T(0)) + sum_dy[f];
     }
@@ -343,6 +350,33 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
   });
 }
 
+// Sums of a row, in double and in eight interleaved partial sums (lanes i mod 8, then a fixed
+// tree): the adds of one sum no longer wait on each other, and the order stays the same for any
+// thread count. row_sum_squares sums (x - center)^2.
+template <typename T> double row_sum(const T* x, int64_t n) {
+  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) lanes[j] += static_cast<double>(x[i + j]);
+  for (int j = 0; i < n; ++i, ++j) lanes[j] += static_cast<double>(x[i]);
+  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+}
+
+template <typename T> double row_sum_squares(const T* x, double center, int64_t n) {
+  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      const double d = static_cast<double>(x[i + j]) - center;
+      lanes[j] += d * d;
+    }
+  for (int j = 0; i < n; ++i, ++j) {
+    const double d = static_cast<double>(x[i]) - center;
+    lanes[j] += d * d;
+  }
+  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+}
+
 template <typename T>
 void layer_norm_forward(T* out, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int64_t B, int64_t F,
                         double eps) {
@@ -352,14 +386,8 @@ void layer_norm_forward(T* out, T* mean, T* rstd, const T* x, const T* gamma, co
     for (int64_t b = t * kRowsPerTask; b < std::min(B, (t + 1) * kRowsPerTask); ++b) {
       const T* xr = x + b * F;
       T* o = out + b * F;
-      double sum = 0;
-      for (int64_t f = 0; f < F; ++f) sum += xr[f];
-      const T m = static_cast<T>(sum / static_cast<double>(F));
-      double sq = 0;
-      for (int64_t f = 0; f < F; ++f) {
-        const double d = static_cast<double>(xr[f]) - static_cast<double>(m);
-        sq += d * d;
-      }
+      const T m = static_cast<T>(row_sum(xr, F) / static_cast<double>(F));
+      const double sq = row_sum_squares(xr, static_cast<double>(m), F);
       const T r = static_cast<T>(1.0 / std::sqrt(sq / static_cast<double>(F) + eps));
       mean[b] = m;
       rstd[b] = r;
@@ -379,19 +407,19 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
     const int64_t slices = (F + kNormSliceCols - 1) / kNormSliceCols;
     parallel_for(slices, B * F > kParallelElements, [&](int64_t s) {
       const int64_t f0 = s * kNormSliceCols, n = std::min(F, f0 + kNormSliceCols) - f0;
-      T sum_dy[kNormSliceCols], sum_dy_xhat[kNormSliceCols];
-      for (int64_t f = 0; f < n; ++f) sum_dy[f] = sum_dy_xhat[f] = T(0);
+      double sum_dy[kNormSliceCols], sum_dy_xhat[kNormSliceCols];  // in double, as in batch_norm_backward
+      for (int64_t f = 0; f < n; ++f) sum_dy[f] = sum_dy_xhat[f] = 0;
       for (int64_t b = 0; b < B; ++b) {
         const T* d = dout + b * F + f0;
         const T* xr = x + b * F + f0;
         for (int64_t f = 0; f < n; ++f) {
-          sum_dy[f] += d[f];
-          sum_dy_xhat[f] += d[f] * ((xr[f] - mean[b]) * rstd[b]);
+          sum_dy[f] += static_cast<double>(d[f]);
+          sum_dy_xhat[f] += static_cast<double>(d[f]) * static_cast<double>((xr[f] - mean[b]) * rstd[b]);
         }
       }
       for (int64_t f = 0; f < n; ++f) {
-        if (dgamma) dgamma[f0 + f] = (accumulate ? dgamma[f0 + f] : T(0)) + sum_dy_xhat[f];
-        if (dbeta) dbeta[f0 + f] = (accumulate ? dbeta[f0 + f] : T(0)) + sum_dy[f];
+        if (dgamma) dgamma[f0 + f] = (accumulate ? dgamma[f0 + f] : T(0)) + static_cast<T>(sum_dy_xhat[f]);
+        if (dbeta) dbeta[f0 + f] = (accumulate ? dbeta[f0 + f] : T(0)) + static_cast<T>(sum_dy[f]);
       }
     });
   }
@@ -405,17 +433,32 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
       const T* xr = x + b * F;
       T* o = dx + b * F;
       const T m = mean[b], r = rstd[b];
-      T sum_g = 0, sum_g_xhat = 0;
-      for (int64_t f = 0; f < F; ++f) {
+      // Two sums over the row, each in 16 interleaved partial sums (see row_sum).
+      constexpr int kLanes = 16;
+      T lanes_g[kLanes] = {}, lanes_gx[kLanes] = {};
+      int64_t f = 0;
+      for (; f + kLanes <= F; f += kLanes)
+        for (int j = 0; j < kLanes; ++j) {
+          const T g = gamma ? d[f + j] * gamma[f + j] : d[f + j];
+          lanes_g[j] += g;
+          lanes_gx[j] += g * ((xr[f + j] - m) * r);
+        }
+      for (int j = 0; f < F; ++f, ++j) {
         const T g = gamma ? d[f] * gamma[f] : d[f];
-        sum_g += g;
-        sum_g_xhat += g * ((xr[f] - m) * r);
+        lanes_g[j] += g;
+        lanes_gx[j] += g * ((xr[f] - m) * r);
       }
+      for (int width = kLanes / 2; width > 0; width /= 2)
+        for (int j = 0; j < width; ++j) {
+          lanes_g[j] += lanes_g[j + width];
+          lanes_gx[j] += lanes_gx[j + width];
+        }
+      const T sum_g = lanes_g[0], sum_g_xhat = lanes_gx[0];
       const T inv_f = T(1) / static_cast<T>(F);
       const T mean_g = sum_g * inv_f, mean_g_xhat = sum_g_xhat * inv_f;
-      for (int64_t f = 0; f < F; ++f) {
-        const T g = gamma ? d[f] * gamma[f] : d[f];
-        o[f] = r * (g - mean_g - ((xr[f] - m) * r) * mean_g_xhat);
+      for (int64_t k = 0; k < F; ++k) {
+        const T g = gamma ? d[k] * gamma[k] : d[k];
+        o[k] = r * (g - mean_g - ((xr[k] - m) * r) * mean_g_xhat);
       }
     }
   });

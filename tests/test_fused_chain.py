@@ -1,0 +1,372 @@
+"""The fused chain with normalisation, dropout and every built-in activation: fused against the
+module-by-module path (forward, gradients, 25 training steps), gradcheck, 1 vs 2 threads, BatchNorm
+modes and running statistics, the native fit loop against the Python loop, and whole training runs
+of the benchmark models against PyTorch."""
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn, optim
+from chainrule.autograd import gradcheck
+
+ACTIVATIONS = [
+    nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, lambda: nn.GELU(approximate="tanh"), nn.LeakyReLU,
+    lambda: nn.LeakyReLU(-0.2), nn.SiLU, nn.ELU, lambda: nn.ELU(alpha=0.5), nn.SELU, lambda: nn.CELU(alpha=2.0),
+    nn.Softplus, lambda: nn.Softplus(beta=2.0, threshold=1.0), nn.Mish, nn.Hardtanh,
+    lambda: nn.Hardtanh(-0.5, 0.25), nn.ReLU6, nn.Hardswish, nn.LogSigmoid, nn.Softsign,
+]
+
+# Each builds a Sequential (6 input features, 3 outputs) around one module kind.
+MODELS = {
+    **{f"activation{i}": (lambda make=make: nn.Sequential(nn.Linear(6, 12), make(), nn.Linear(12, 3), make()))
+       for i, make in enumerate(ACTIVATIONS)},
+    "activation_first_and_twice": lambda: nn.Sequential(nn.Tanh(), nn.Linear(6, 12), nn.SiLU(), nn.Softsign(),
+                                                        nn.Linear(12, 3)),
+    "batch_norm": lambda: nn.Sequential(nn.Linear(6, 12), nn.BatchNorm1d(12), nn.ReLU(), nn.Linear(12, 3)),
+    "batch_norm_first": lambda: nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 12), nn.GELU(), nn.Linear(12, 3)),
+    "batch_norm_cumulative": lambda: nn.Sequential(nn.Linear(6, 12), nn.BatchNorm1d(12, momentum=None), nn.ELU(),
+                                                   nn.Linear(12, 3), nn.BatchNorm1d(3, affine=False)),
+    "batch_norm_untracked": lambda: nn.Sequential(nn.Linear(6, 12), nn.BatchNorm1d(12, track_running_stats=False),
+                                                  nn.Linear(12, 3)),
+    "layer_norm": lambda: nn.Sequential(nn.Linear(6, 12), nn.LayerNorm(12), nn.GELU(), nn.Linear(12, 3)),
+    "layer_norm_plain": lambda: nn.Sequential(nn.LayerNorm(6, elementwise_affine=False), nn.Linear(6, 12),
+                                              nn.LayerNorm(12, bias=False), nn.Mish(), nn.Linear(12, 3)),
+    "dropout": lambda: nn.Sequential(nn.Dropout(0.2), nn.Linear(6, 12), nn.ReLU(), nn.Dropout(0.5),
+                                     nn.Linear(12, 3)),
+    "everything": lambda: nn.Sequential(nn.Linear(6, 12), nn.BatchNorm1d(12), nn.SiLU(), nn.Dropout(0.3),
+                                        nn.Linear(12, 12), nn.LayerNorm(12), nn.Hardswish(), nn.Identity(),
+                                        nn.Dropout(0.1), nn.Softplus(), nn.Linear(12, 3)),
+}
+
+TOLERANCE = {cr.float32: dict(rtol=1e-5, atol=1e-6), cr.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def _build(name, dtype, seed=0):
+    cr.manual_seed(seed)
+    model = MODELS[name]()
+    return model.double() if dtype == cr.float64 else model
+
+
+def _unfused(model, x):
+    """The module-by-module path: every module's own call, as a Sequential that cannot fuse runs."""
+    for module in model:
+        x = module(x)
+    return x
+
+
+def _state(model):
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+def _data(dtype, rows=10, seed=1):
+    rng = np.random.default_rng(seed)
+    return cr.from_numpy(rng.standard_normal((rows, 6)).astype(np.float64 if dtype == cr.float64 else np.float32))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_model_takes_the_fused_path(name):
+    assert _build(name, cr.float32).fused_chain() is not None
+
+
+@pytest.mark.parametrize("dtype", [cr.float32, cr.float64])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_fused_equals_unfused_forward_gradients_and_25_steps(name, dtype):
+    x = _data(dtype)
+    target = _data(dtype, seed=2)[:, :3]
+    runs = []
+    for forward in (lambda m, x: m(x), _unfused):
+        model = _build(name, dtype)
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        cr.manual_seed(11)  # the same dropout masks for both paths
+        first_out = first_grads = None
+        for step in range(25):
+            out = forward(model, x)
+            loss = ((out - target) * (out - target)).mean()
+            opt.zero_grad()
+            loss.backward()
+            if step == 0:
+                first_out = out.detach().numpy().copy()
+                first_grads = [p.grad.numpy().copy() for p in model.parameters()]
+            opt.step()
+        runs.append((first_out, first_grads, _state(model)))
+    (out_f, grads_f, state_f), (out_u, grads_u, state_u) = runs
+    tol = TOLERANCE[dtype]
+    np.testing.assert_allclose(out_f, out_u, **tol)
+    if name == "dropout":
+        assert np.array_equal(out_f == 0, out_u == 0)  # the same elements dropped
+    for a, b in zip(grads_f, grads_u):
+        np.testing.assert_allclose(a, b, **tol)
+    assert state_f.keys() == state_u.keys()
+    for key in state_f:
+        np.testing.assert_allclose(state_f[key], state_u[key], rtol=tol["rtol"] * 100, atol=tol["atol"] * 100,
+                                   err_msg=key)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_gradcheck_of_fused_chains(name):
+    model = _build(name, cr.float64)
+    assert model.fused_chain() is not None
+    x = _data(cr.float64, rows=6)
+    x.requires_grad = True
+    params = list(model.parameters())
+
+    def fn(x, *params):
+        cr.manual_seed(5)  # the same dropout masks at every evaluation
+        return model(x)
+
+    assert gradcheck(fn, (x, *params), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["activation7", "activation13", "layer_norm", "batch_norm", "dropout", "everything"])
+def test_autograd_grad_with_create_graph_matches_unfused(name):
+    """autograd.grad and double backward go through the chain's recordable replay."""
+    results = []
+    for forward in (lambda m, x: m(x), _unfused):
+        model = _build(name, cr.float64)
+        x = _data(cr.float64, rows=5)
+        x.requires_grad = True
+        cr.manual_seed(3)
+        out = forward(model, x)
+        (dx,) = cr.autograd.grad(out.sum(), [x], create_graph=True)
+        penalty = (dx * dx).sum()
+        penalty.backward()
+        results.append((dx.detach().numpy().copy(), [p.grad.numpy().copy() for p in model.parameters()
+                                                     if p.grad is not None]))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-9, atol=1e-11)
+    assert len(results[0][1]) == len(results[1][1])
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+
+
+def _tabular(features=64, hidden=256, p=0.1, dtype=cr.float32):
+    layers = []
+    for fan_in in (features, hidden):
+        layers += [nn.Linear(fan_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(p)]
+    model = nn.Sequential(*layers, nn.Linear(hidden, 1))
+    return model.double() if dtype == cr.float64 else model
+
+
+def _deep(blocks=6, width=128, classes=10, dtype=cr.float32):
+    layers = []
+    for _ in range(blocks):
+        layers += [nn.Linear(width, width), nn.LayerNorm(width), nn.GELU()]
+    model = nn.Sequential(*layers, nn.Linear(width, classes))
+    return model.double() if dtype == cr.float64 else model
+
+
+def test_one_and_two_threads_give_the_same_bits():
+    """Big enough that every kernel's parallel branch runs (batch x width above the serial cutoff)."""
+    rng = np.random.default_rng(0)
+    x = cr.from_numpy(rng.standard_normal((256, 64)).astype(np.float32))
+    y = cr.from_numpy(rng.standard_normal((256, 1)).astype(np.float32))
+    previous = cr.get_num_threads()
+    states = []
+    try:
+        for threads in (1, 2):
+            cr.set_num_threads(threads)
+            cr.manual_seed(0)
+            model = nn.Sequential(nn.LayerNorm(64), *_tabular(hidden=256), nn.Tanh())
+            opt = optim.AdamW(model.parameters(), lr=1e-3)
+            for _ in range(5):
+                loss = nn.MSELoss()(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            states.append(_state(model))
+    finally:
+        cr.set_num_threads(previous)
+    for key in states[0]:
+        assert np.array_equal(states[0][key], states[1][key]), key
+
+
+def test_batch_norm_train_and_eval_modes_and_running_statistics():
+    model = _build("batch_norm_cumulative", cr.float64)
+    reference = _build("batch_norm_cumulative", cr.float64)
+    for step in range(3):
+        x = _data(cr.float64, rows=8, seed=step)
+        np.testing.assert_allclose(model(x).detach().numpy(), _unfused(reference, x).detach().numpy(), rtol=1e-12)
+    state, expected = _state(model), _state(reference)
+    for key in expected:
+        np.testing.assert_allclose(state[key], expected[key], rtol=1e-12, err_msg=key)
+    assert int(model[1].num_batches_tracked.item()) == 3
+    # Eval mode: the running statistics, no update; the same module by module.
+    model.eval()
+    reference.eval()
+    x = _data(cr.float64, rows=1, seed=9)  # a batch of one is fine in eval mode
+    np.testing.assert_allclose(model(x).detach().numpy(), _unfused(reference, x).detach().numpy(), rtol=1e-12)
+    assert int(model[1].num_batches_tracked.item()) == 3
+    np.testing.assert_array_equal(_state(model)["1.running_mean"], state["1.running_mean"])
+    # One module back in training mode: its own flag counts, as in PyTorch.
+    model[1].train()
+    reference[1].train()
+    x = _data(cr.float64, rows=4, seed=10)
+    np.testing.assert_allclose(model(x).detach().numpy(), _unfused(reference, x).detach().numpy(), rtol=1e-12)
+    assert int(model[1].num_batches_tracked.item()) == 4
+
+
+def test_batch_of_one_in_training_mode_raises_pytorchs_error():
+    model = _build("batch_norm", cr.float32)
+    running = _state(model)
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
+        model(_data(cr.float32, rows=1))
+    assert all(np.array_equal(running[k], v) for k, v in _state(model).items())  # nothing updated
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((33, 6)).astype(np.float32)  # 32 + a last batch of one row
+    y = rng.standard_normal((33, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
+        cr.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), X, y, batch_size=32, progress=False,
+               native=True)
+
+
+def test_modules_the_chain_cannot_take_keep_the_module_path():
+    # BatchNorm1d on 3-D input (channels in dim 1) runs module by module, with the same result.
+    model = nn.Sequential(nn.BatchNorm1d(4), nn.ReLU())
+    assert model.fused_chain() is not None
+    x = cr.randn(3, 4, 5)
+    np.testing.assert_allclose(model(x).detach().numpy(), _unfused(model, x).detach().numpy(), rtol=1e-6)
+    # Softmax over dim 0, a LayerNorm over two dims and widths that do not chain are not fused.
+    assert nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=0)).fused_chain() is None
+    assert nn.Sequential(nn.Linear(4, 6), nn.LayerNorm((2, 3))).fused_chain() is None
+    bad = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(5))
+    assert bad.fused_chain() is None
+    with pytest.raises(ValueError, match="num_features"):
+        bad(cr.randn(3, 4))
+
+
+def test_changing_a_setting_reaches_the_fused_chain():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.0), nn.Softplus())
+    x = cr.randn(50, 4)
+    with cr.no_grad():
+        assert (model(x).numpy() != 0).all()
+        model[1].p = 1.0
+        np.testing.assert_array_equal(model(x).numpy(), nn.Softplus()(cr.zeros(50, 4)).numpy())
+        model[2].beta = 3.0
+        model[1].p = 0.0
+        np.testing.assert_allclose(model(x).numpy(), _unfused(model, x).numpy(), rtol=1e-6)
+        model.eval()
+        model[1].p = 1.0
+        np.testing.assert_allclose(model(x).numpy(), _unfused(model, x).numpy(), rtol=1e-6)
+
+
+FIT_MODELS = {
+    "tabular": (lambda: _tabular(features=6, hidden=32), nn.MSELoss, 1),
+    "tabular_cumulative": (lambda: nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 16),
+                                                 nn.BatchNorm1d(16, momentum=None), nn.SiLU(), nn.Dropout(0.25),
+                                                 nn.Linear(16, 1)), nn.MSELoss, 1),
+    "deep": (lambda: nn.Sequential(nn.Linear(6, 16), *_deep(blocks=3, width=16, classes=3)), nn.CrossEntropyLoss, 3),
+}
+
+
+@pytest.mark.parametrize("dtype", [cr.float32, cr.float64])
+@pytest.mark.parametrize("name", list(FIT_MODELS))
+def test_native_fit_equals_the_python_loop(name, dtype):
+    build, loss, outputs = FIT_MODELS[name]
+    rng = np.random.default_rng(0)
+    npdtype = np.float64 if dtype == cr.float64 else np.float32
+    X = rng.standard_normal((203, 6)).astype(npdtype)
+    y = rng.integers(0, 3, 203) if outputs == 3 else rng.standard_normal((203, 1)).astype(npdtype)
+    runs = []
+    for native in (True, False):
+        cr.manual_seed(1)
+        model = build()
+        model = model.double() if dtype == cr.float64 else model
+        cr.manual_seed(2)
+        history = cr.fit(model, loss(), optim.AdamW(model.parameters(), lr=1e-2), X, y, epochs=3, batch_size=32,
+                         seed=4, progress=False, native=native, validation_data=(X[:40], y[:40]))
+        assert history.native is native
+        runs.append((history.history, _state(model)))
+    (h1, s1), (h2, s2) = runs
+    assert h1["loss"] == h2["loss"]
+    assert h1["val_loss"] == h2["val_loss"]
+    for key in s1:
+        assert np.array_equal(s1[key], s2[key]), key
+
+
+# ---- whole training runs of the benchmark models against PyTorch ------------------------------------
+def _torch():
+    return pytest.importorskip("torch", reason="PyTorch is not installed: the parity checks need it")
+
+
+def _torch_copy(torch, model, build_torch):
+    t_model = build_torch()
+    with torch.no_grad():
+        state = model.state_dict()
+        for key, value in t_model.state_dict().items():
+            value.copy_(torch.from_numpy(state[key].numpy().copy()))
+    return t_model
+
+
+def _assert_close_normwise(actual, expected, rtol, what):
+    """|actual - expected| / |expected| over the whole tensor: a parameter's entries near zero (a
+    bias in front of BatchNorm, whose gradient is only rounding) do not dominate the comparison."""
+    scale = max(np.linalg.norm(expected), np.finfo(expected.dtype).tiny)
+    assert np.linalg.norm(actual - expected) / scale <= rtol, what
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", ["tabular", "deep"])
+def test_benchmark_models_train_as_in_pytorch(kind, dtype, optimizer):
+    """25 steps of the bench_mlp models (Dropout at p=0: the libraries draw different masks).
+
+    AdamW only in float64: its first steps move every weight by about lr * sign(gradient), so an
+    entry whose gradient is rounding noise in float32 (the bias in front of a BatchNorm, whose
+    gradient is exactly zero in exact arithmetic) moves by +-lr in either library, whichever way
+    its float32 rounding went."""
+    torch = _torch()
+    if optimizer == "adamw" and dtype == "float32":
+        pytest.skip("AdamW turns float32 rounding noise into lr-sized steps; compared in float64")
+    cr_dtype, t_dtype = (cr.float64, torch.float64) if dtype == "float64" else (cr.float32, torch.float32)
+    np_dtype = np.float64 if dtype == "float64" else np.float32
+    rng = np.random.default_rng(0)
+    if kind == "tabular":
+        X = rng.standard_normal((256, 64)).astype(np_dtype)
+        y = rng.standard_normal((256, 1)).astype(np_dtype)
+        cr.manual_seed(0)
+        model = _tabular(features=64, hidden=512, p=0.0, dtype=cr_dtype)
+        lr = 0.005
+
+        def build_torch():
+            layers = []
+            for fan_in in (64, 512):
+                layers += [torch.nn.Linear(fan_in, 512), torch.nn.BatchNorm1d(512), torch.nn.ReLU(),
+                           torch.nn.Dropout(0.0)]
+            return torch.nn.Sequential(*layers, torch.nn.Linear(512, 1)).to(t_dtype)
+        losses = nn.MSELoss(), torch.nn.MSELoss()
+    else:
+        X = rng.standard_normal((128, 128)).astype(np_dtype)
+        y = rng.integers(0, 10, 128)
+        cr.manual_seed(0)
+        model = _deep(blocks=20, dtype=cr_dtype)
+        lr = 0.05
+
+        def build_torch():
+            layers = []
+            for _ in range(20):
+                layers += [torch.nn.Linear(128, 128), torch.nn.LayerNorm(128), torch.nn.GELU()]
+            return torch.nn.Sequential(*layers, torch.nn.Linear(128, 10)).to(t_dtype)
+        losses = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
+    assert model.fused_chain() is not None
+    t_model = _torch_copy(torch, model, build_torch)
+    if optimizer == "sgd":
+        opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        t_opt = torch.optim.SGD(t_model.parameters(), lr=lr, momentum=0.9)
+    else:
+        opt = optim.AdamW(model.parameters(), lr=1e-3)
+        t_opt = torch.optim.AdamW(t_model.parameters(), lr=1e-3)
+    x, target = cr.from_numpy(X), cr.from_numpy(y)
+    tx, t_target = torch.from_numpy(X), torch.from_numpy(y)
+    for _ in range(25):
+        loss = losses[0](model(x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        t_loss = losses[1](t_model(tx), t_target)
+        t_opt.zero_grad()
+        t_loss.backward()
+        t_opt.step()
+    rtol = 1e-5 if dtype == "float32" else 1e-10
+    np.testing.assert_allclose(float(loss.item()), float(t_loss.item()), rtol=rtol)
+    state = model.state_dict()
+    for key, value in t_model.state_dict().items():
+        _assert_close_normwise(state[key].numpy().astype(np.float64), value.numpy().astype(np.float64), rtol, key)
