@@ -146,13 +146,6 @@ void accumulate_leaf(const Tensor& leaf, const Tensor& g) {
 }
 }  // namespace
 
-LeafGradDestination leaf_grad_destination(const Tensor& leaf, const std::function<Tensor()>& make_grad) {
-  const Tensor& grad = leaf->grad;
-  if (grad && grad->shape == leaf->shape && grad->dtype == leaf->dtype) return {grad, true};
-  leaf->grad = make_grad();
-  return {leaf->grad, false};
-}
-
 std::vector<Tensor> Node::backward_graph(const Tensor& g) {
   if (!regraph)
     throw RuntimeError(std::string("backward: ") + name() +

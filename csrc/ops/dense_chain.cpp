@@ -91,15 +91,14 @@ DenseChain::DenseChain(std::vector<ChainStage> stages) : stages_(std::move(stage
   }
   if (width < 0) throw ValueError("DenseChain: at least one stage must be a Linear layer or a normalisation");
   out_features_ = width;
-}
-
-bool DenseChain::has_batch_norm() const {
-  for (const ChainStage& st : stages_)
-    if (st.kind == StageKind::BatchNorm) return true;
-  return false;
+  for (const ChainStage& st : stages_) {
+    has_batch_norm_ = has_batch_norm_ || st.kind == StageKind::BatchNorm;
+    has_statistics_ = has_statistics_ || (st.kind != StageKind::Linear && st.kind != StageKind::Activation);
+  }
 }
 
 bool DenseChain::uses_batch_statistics() const {
+  if (!has_batch_norm_) return false;
   for (const ChainStage& st : stages_)
     if (st.kind == StageKind::BatchNorm && (st.training || !st.running_mean)) return true;
   return false;
@@ -200,8 +199,10 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input) {
   const int64_t B = input->shape[0];  // input is (B, C0); C0 may be 0
   acts.a.assign(S + 1, nullptr);
   acts.z.assign(S, nullptr);
-  acts.stats.assign(S, nullptr);
-  acts.batch_statistics.assign(S, false);
+  // Only normalisation and dropout stages keep statistics or masks (small networks of Linear
+  // layers and activations skip the two allocations).
+  acts.stats.assign(has_statistics_ ? S : 0, nullptr);
+  acts.batch_statistics.assign(has_statistics_ ? S : 0, false);
   acts.a[0] = input;
   ops::dispatch_floating(dtype, "Sequential", "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -389,7 +390,7 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
           cpu::layer_norm_backward<T>(dx, dgamma, dbeta, delta->ptr<T>(), acts.a[s]->ptr<T>(), mean, mean + B, gamma,
                                       B, F, acc);
       } else if (want_input_grad) {
-        if (acts.stats[s])  // a Dropout that dropped (the mode may have changed since the forward)
+        if (!acts.stats.empty() && acts.stats[s])  // a Dropout that dropped (its mode may have changed since)
           cpu::dropout_backward<T>(dx, delta->ptr<T>(), acts.stats[s]->ptr<T>(), B * F);
         else if (s == 0 && B * F > 0)
           std::memcpy(dx, delta->ptr<T>(), sizeof(T) * B * F);
@@ -532,7 +533,7 @@ struct DenseChainNode : Node {
           x = ops::linear_unfused(x, weight, bias);
         else if (st.kind == StageKind::BatchNorm || st.kind == StageKind::LayerNorm)
           x = norm_graph(st, saved.batch_statistics[s], x, weight, bias);
-        else if (saved.stats[s])  // the forward's dropout mask
+        else if (!saved.stats.empty() && saved.stats[s])  // the forward's dropout mask
           x = mul(x, saved.stats[s]);
         x = activation_graph(x, st.act, st.act_param, st.act_param2);
       }

@@ -77,7 +77,13 @@ struct LeafGradDestination {
   Tensor grad;
   bool add = false;
 };
-LeafGradDestination leaf_grad_destination(const Tensor& leaf, const std::function<Tensor()>& make_grad);
+template <typename MakeGrad>  // Tensor make_grad(); a template, so a call costs no std::function
+LeafGradDestination leaf_grad_destination(const Tensor& leaf, MakeGrad&& make_grad) {
+  const Tensor& grad = leaf->grad;
+  if (grad && grad->shape == leaf->shape && grad->dtype == leaf->dtype) return {grad, true};
+  leaf->grad = make_grad();
+  return {leaf->grad, false};
+}
 
 // Grad mode (thread-local, like PyTorch's): when disabled, ops record nothing.
 bool grad_enabled();

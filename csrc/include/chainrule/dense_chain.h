@@ -77,7 +77,7 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
   int64_t out_features() const { return out_features_; }
   // Whether a stage computes batch statistics, so a batch needs 2-D input of at least 2 rows.
   bool uses_batch_statistics() const;
-  bool has_batch_norm() const;
+  bool has_batch_norm() const { return has_batch_norm_; }
   // One flag per stage (read by BatchNorm and Dropout stages): the modules' training modes.
   void set_training(const std::vector<bool>& training);
 
@@ -87,8 +87,10 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
   struct Activations {
     std::vector<Tensor> a;      // a[0] input (B, C0), a[s + 1] output of stage s
     std::vector<Tensor> z;      // z[s] stage s's output before its activation, or null when not needed
-    std::vector<Tensor> stats;  // BatchNorm/LayerNorm mean and rstd, Dropout's mask, or null
-    std::vector<bool> batch_statistics;  // BatchNorm: normalised with the batch's own statistics
+    // Per stage, or empty when the chain has no normalisation or Dropout stage: BatchNorm/LayerNorm
+    // mean and rstd, Dropout's mask, or null; and whether a BatchNorm used the batch's statistics.
+    std::vector<Tensor> stats;
+    std::vector<bool> batch_statistics;
   };
   void forward_into(Activations& acts, const Tensor& input);
   // dout (B, OC_last) is overwritten. dinput (B, C0) is written when not null.
@@ -110,6 +112,8 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
 
   std::vector<ChainStage> stages_;
   int64_t in_features_ = 0, out_features_ = 0;
+  bool has_batch_norm_ = false;
+  bool has_statistics_ = false;  // a normalisation or Dropout stage (Activations::stats is kept)
   Workspace workspace_;
   Workspace grad_workspace_;
   std::mutex mutex_;

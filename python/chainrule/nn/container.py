@@ -120,10 +120,12 @@ class Sequential(Module):
         # to C++ (the per-call Python cost matters for small networks).
         d = self.__dict__
         if type(input) is Tensor and d.get("_chain_version") == Module._structure_version:
+            chain = d["_chain_without_modes"]  # no BatchNorm1d or Dropout: nothing to check first
+            if chain is not None:
+                return chain.forward(input)
             chain = d["_chain"]
             if chain is not None and (not d["_chain_needs_2d"] or input.ndim == 2):
-                if d["_chain_mode_modules"]:
-                    self._sync_chain_modes()
+                self._sync_chain_modes()
                 return chain.forward(input)
         return Module.__call__(self, input)
 
@@ -162,6 +164,8 @@ class Sequential(Module):
             object.__setattr__(self, "_chain_stage_modules", stage_modules)
             object.__setattr__(self, "_chain_mode_modules", [m for m in stage_modules if m is not None])
             object.__setattr__(self, "_chain_modes", tuple(m.training for m in d["_chain_mode_modules"]))
+            simple = chain is not None and not d["_chain_mode_modules"] and not d["_chain_needs_2d"]
+            object.__setattr__(self, "_chain_without_modes", chain if simple else None)
             object.__setattr__(self, "_chain_version", Module._structure_version)
         if self.__dict__["_chain_mode_modules"]:
             self._sync_chain_modes()
