@@ -165,7 +165,8 @@ def test_one_and_two_threads_give_the_same_bits():
         for threads in (1, 2):
             cr.set_num_threads(threads)
             cr.manual_seed(0)
-            model = nn.Sequential(nn.LayerNorm(64), *_tabular(hidden=256), nn.Tanh())
+            model = nn.Sequential(nn.LayerNorm(64), *_tabular(hidden=256), nn.Linear(1, 300), nn.GELU(),
+                                  nn.Linear(300, 1), nn.Tanh())
             opt = optim.AdamW(model.parameters(), lr=1e-3)
             for _ in range(5):
                 loss = nn.MSELoss()(model(x), y)
@@ -370,3 +371,47 @@ def test_benchmark_models_train_as_in_pytorch(kind, dtype, optimizer):
     state = model.state_dict()
     for key, value in t_model.state_dict().items():
         _assert_close_normwise(state[key].numpy().astype(np.float64), value.numpy().astype(np.float64), rtol, key)
+
+
+# ---- the vectorised float GELU of the fused chain, on every ISA path -----------------------------------
+_GELU_SCRIPT = """
+import json, math, numpy as np, chainrule as cr, chainrule.nn as nn
+v = np.concatenate([np.linspace(-12, 12, 4001), [0.0, -0.0, 1e-30, -1e-30, 3e38, -3e38, np.inf, -np.inf, np.nan]])
+model = nn.Sequential(nn.Linear(1, 1, bias=False), nn.GELU())
+with cr.no_grad():
+    model[0].weight.fill_(1.0)
+x = cr.from_numpy(v.astype(np.float32).reshape(-1, 1))
+x.requires_grad = True
+out = model(x)
+out.backward(cr.ones_like(out))
+print(json.dumps({"isa": cr.config()["cpu_isa"], "out": [repr(float(a)) for a in out.detach().numpy().ravel()],
+                  "grad": [repr(float(a)) for a in x.grad.numpy().ravel()]}))
+"""
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+def test_fused_float32_gelu_is_exact_to_float_rounding_on_every_isa(isa):
+    import json
+    import math
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, CHAINRULE_ISA=isa)
+    done = subprocess.run([sys.executable, "-c", _GELU_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    out = np.array([float(s) for s in result["out"]])
+    grad = np.array([float(s) for s in result["grad"]])
+    v = np.concatenate([np.linspace(-12, 12, 4001), [0.0, -0.0, 1e-30, -1e-30, 3e38, -3e38]]).astype(np.float32)
+    v = v.astype(np.float64)
+    cdf = np.array([0.5 * math.erfc(-a / math.sqrt(2)) for a in v])
+    pdf = np.exp(-0.5 * np.minimum(v * v, 1e300)) / math.sqrt(2 * math.pi)
+    n = len(v)
+    # The vector paths keep float's relative precision into the far tail; the portable one computes
+    # 0.5 x (1 + erf) in float, where 1 + erf cancels below x = -3 (absolute error ~1e-7).
+    tol = dict(rtol=3e-7, atol=1e-37) if result["isa"] != "scalar" else dict(rtol=1e-6, atol=2e-7)
+    np.testing.assert_allclose(out[:n], v * cdf, **tol)
+    np.testing.assert_allclose(grad[:n], cdf + v * pdf, rtol=3e-7, atol=3e-7)
+    # inf, -inf, nan: as the formula x Phi(x) gives them (the derivative NaN at both infinities).
+    assert out[n] == np.inf and np.isnan(out[n + 1]) and np.isnan(out[n + 2])
+    assert np.isnan(grad[n:]).all()

@@ -5,11 +5,38 @@
 #include <cmath>
 #include <cstring>
 
+#include <type_traits>
+
 #include "chainrule/kernels.h"
 #include "chainrule/activation_math.h"
+#include "chainrule/gemm.h"
+#include "cpu/isa/gelu_kernels.h"
 #include "cpu/parallel.h"
 
+#ifndef CHAINRULE_HAVE_X86_ISA
+#define CHAINRULE_HAVE_X86_ISA 0
+#endif
+
 namespace chainrule::cpu {
+
+namespace {
+// The vectorised float GELU of the CPU this runs on (cpu/isa/gelu_kernels.h), or nulls for the
+// portable formula of activation_math.h.
+struct GeluF32Kernels {
+  void (*forward)(float* x, int64_t n) = nullptr;
+  void (*backward)(float* d, const float* z, int64_t n) = nullptr;
+};
+GeluF32Kernels gelu_f32_kernels() {
+#if CHAINRULE_HAVE_X86_ISA
+  switch (active_isa()) {
+    case Isa::Avx512: return {detail::gelu_f32__avx512, detail::gelu_backward_f32__avx512};
+    case Isa::Avx2: return {detail::gelu_f32__avx2, detail::gelu_backward_f32__avx2};
+    default: break;
+  }
+#endif
+  return {};
+}
+}  // namespace
 
 // Applies f to every element of a (rows, n) block with leading dimension ld.
 template <typename T, typename F> inline void map_block(T* c, int64_t ld, int64_t rows, int64_t n, F f) {
@@ -46,7 +73,15 @@ inline void bias_activation_block(T* c, int64_t ld, T* z, int64_t ldz, const T* 
     case Activation::Sigmoid: map_block(c, ld, rows, n, [](T v) { return act::sigmoid(v); }); break;
     case Activation::Tanh: map_block(c, ld, rows, n, [](T v) { return std::tanh(v); }); break;
     case Activation::LeakyRelu: map_block(c, ld, rows, n, [slope](T v) { return act::leaky_relu(v, slope); }); break;
-    case Activation::Gelu: map_block(c, ld, rows, n, [](T v) { return act::gelu(v); }); break;
+    case Activation::Gelu:
+      if constexpr (std::is_same_v<T, float>) {
+        if (const auto forward = gelu_f32_kernels().forward) {
+          for (int64_t r = 0; r < rows; ++r) forward(c + r * ld, n);
+          break;
+        }
+      }
+      map_block(c, ld, rows, n, [](T v) { return act::gelu(v); });
+      break;
     case Activation::GeluTanh: map_block(c, ld, rows, n, [](T v) { return act::gelu_tanh(v); }); break;
     case Activation::Silu: map_block(c, ld, rows, n, [](T v) { return act::silu(v); }); break;
     case Activation::Elu: map_block(c, ld, rows, n, [slope](T v) { return act::elu(v, slope); }); break;
@@ -107,6 +142,12 @@ inline void activation_backward_block(T* dz, int64_t ld_dz, const T* a, const T*
                            [slope](T d, T av, T) { return act::leaky_relu_backward(d, av, slope); });
       return;
     case Activation::Gelu:
+      if constexpr (std::is_same_v<T, float>) {
+        if (const auto backward = gelu_f32_kernels().backward) {
+          for (int64_t r = 0; r < rows; ++r) backward(dz + r * ld_dz, z + r * ld, n);
+          return;
+        }
+      }
       map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) { return act::gelu_backward(d, v); });
       return;
     case Activation::GeluTanh:
