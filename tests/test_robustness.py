@@ -195,12 +195,25 @@ def test_forward_during_fit_does_not_freeze_other_threads():
 
 # ---- 0-d inputs keep their shape -------------------------------------------------------------------
 
-@pytest.mark.parametrize("loss", [nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss])
+@pytest.mark.parametrize("loss", [nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
+                                  nn.SmoothL1Loss, nn.KLDivLoss, nn.PoissonNLLLoss])
 def test_zero_dim_inputs_keep_their_shape_in_unreduced_losses(loss):
     x, t = cr.tensor(0.25), cr.tensor(1.0)
     out = loss(reduction="none")(x, t)
     assert out.shape == ()
     assert loss(reduction="mean")(x, t).shape == ()
+
+
+def test_zero_dim_numpy_values_stay_zero_dim():
+    # np.ascontiguousarray would make them (1,); PyTorch keeps ().
+    from chainrule.utils.data import default_convert
+    assert default_convert(np.array(2.0)).shape == ()
+    assert nn.Embedding(5, 3)(np.array(2)).shape == (3,)
+    x = cr.tensor(0.5, requires_grad=True)
+    out = nn.functional.kl_div(x, cr.tensor(0.3), reduction="none")
+    assert out.shape == ()
+    out.backward()
+    assert x.grad.shape == ()
 
 
 def test_linear_rejects_zero_dim_input():

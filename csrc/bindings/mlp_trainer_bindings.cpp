@@ -2,6 +2,8 @@
 // NumPy arrays in, checked once here, then the work runs without the GIL. Parameters and optimizer
 // state are the estimator's own arrays (coefs_, intercepts_, the optimizer's moments), updated in
 // place, so nothing is copied between epochs.
+#include <cstdint>
+
 #include "bindings.h"
 #include "chainrule/mlp_trainer.h"
 
@@ -33,6 +35,10 @@ template <typename T> T* array_data(const py::handle& h, int64_t count, bool wri
     throw TypeError("mlp: " + what + " has dtype " + py::str(a.dtype()).cast<std::string>() + ", expected " +
                     py::str(py::dtype::of<T>()).cast<std::string>());
   if (!(a.flags() & py::array::c_style)) throw ValueError("mlp: " + what + " must be C-contiguous");
+  // A view at an odd byte offset would be read through misaligned T pointers (undefined behaviour).
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T) != 0)
+    throw ValueError("mlp: " + what + " is not aligned to its " + std::to_string(sizeof(T)) +
+                     "-byte elements; pass a copy (array.copy())");
   if (a.size() != count)
     throw ValueError("mlp: " + what + " has " + std::to_string(a.size()) + " elements, expected " + std::to_string(count));
   if (writable && !a.writeable()) throw ValueError("mlp: " + what + " must be writable");

@@ -5,6 +5,7 @@ from typing import Callable
 
 import numpy as np
 
+from chainrule._arrays import c_contiguous
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._tensor import float64
@@ -58,7 +59,7 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
         for w, o in zip(weights, outputs):
             if not o.requires_grad:
                 continue
-            term = (o * from_numpy(np.ascontiguousarray(w, dtype=np.float64))).sum()
+            term = (o * from_numpy(c_contiguous(w, dtype=np.float64))).sum()
             total = term if total is None else total + term
     if total is not None:
         total.backward()

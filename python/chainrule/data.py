@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 
+from chainrule._arrays import c_contiguous
 from chainrule.utils.data import (  # noqa: F401 - PyTorch's names, forwarded
     BatchSampler, ConcatDataset, Dataset, IterableDataset, RandomSampler, Sampler, SequentialSampler, Subset,
     SubsetRandomSampler, WeightedRandomSampler, default_collate, default_convert, get_worker_info, random_split,
@@ -69,7 +70,7 @@ class TensorDataset(Dataset):
                                  "first dimension to index rows by")
             # Made C-contiguous once here (a no-op for the usual case) so that every later batch
             # slice is itself a contiguous view that from_numpy can wrap without a copy.
-            checked.append(np.ascontiguousarray(array))
+            checked.append(c_contiguous(array))
         lengths = [len(array) for array in checked]
         if len(set(lengths)) != 1:
             raise ValueError(f"TensorDataset: all arrays must have the same first dimension, got "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule._arrays import c_contiguous
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._tensor import numpy_dtype
@@ -41,7 +42,7 @@ def _check_tensor(x, fn: str, arg: str = "input") -> Tensor:
 
 def _constant(array, like: Tensor) -> Tensor:
     """A constant (no grad) tensor of like's dtype from a NumPy array."""
-    return _core.from_numpy(np.ascontiguousarray(array, dtype=numpy_dtype(like.dtype)))
+    return _core.from_numpy(c_contiguous(array, dtype=numpy_dtype(like.dtype)))
 
 
 def _mask(condition, like: Tensor) -> Tensor:
@@ -262,7 +263,7 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
 def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of weight picked by the int64 indices in input (any shape): output input.shape + (D,).
     The row at padding_idx receives no gradient."""
-    indices = input if isinstance(input, Tensor) else _core.from_numpy(np.ascontiguousarray(input, dtype=np.int64))
+    indices = input if isinstance(input, Tensor) else _core.from_numpy(c_contiguous(input, dtype=np.int64))
     if indices.is_floating_point():
         raise TypeError(f"embedding: indices must be an integer tensor, got {indices.dtype!r}")
     num, dim = weight.shape
@@ -355,10 +356,10 @@ def _as_input(x, fn: str, arg: str = "input", like: Tensor | None = None) -> Ten
     if isinstance(x, np.ndarray) or np.isscalar(x):
         array = np.asarray(x)
         if array.dtype.kind in "iub":
-            return _core.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
+            return _core.from_numpy(c_contiguous(array, dtype=np.int64))
         dtype = like.dtype if like is not None else (_core.dtype.float64 if array.dtype == np.float64
                                                      else _core.dtype.float32)
-        return _core.from_numpy(np.ascontiguousarray(array, dtype=numpy_dtype(dtype)))
+        return _core.from_numpy(c_contiguous(array, dtype=numpy_dtype(dtype)))
     raise TypeError(f"{fn}: {arg} must be a chainrule.Tensor or a NumPy array, got {type(x).__name__}")
 
 

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from chainrule._arrays import c_contiguous
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._tensor import as_tensor
@@ -23,7 +24,7 @@ def _input(x, like_dtype=None):
     if isinstance(x, np.ndarray):
         if like_dtype is None:
             like_dtype = _core.dtype.float64 if x.dtype == np.float64 else _core.dtype.float32
-        return as_tensor(np.ascontiguousarray(x), dtype=like_dtype)
+        return as_tensor(c_contiguous(x), dtype=like_dtype)
     raise TypeError(f"input must be a chainrule.Tensor or a NumPy array, got {type(x).__name__}")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule._arrays import c_contiguous
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._kinds import reduction_kind
@@ -250,4 +251,4 @@ class GaussianNLLLoss(_Loss):
 def _optional_tensor(value):
     if value is None or isinstance(value, Tensor):
         return value
-    return _input(np.ascontiguousarray(value), None)
+    return _input(c_contiguous(value), None)

@@ -72,9 +72,16 @@ class _ThreadLimit:
 
 
 def _contiguous_parameters(arrays, dtype):
-    """The arrays as C-contiguous, writable arrays of dtype (the trainer updates them in place)."""
-    return [a if (a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable) else np.array(a, dtype=dtype, order="C")
-            for a in arrays]
+    """The arrays as C-contiguous, aligned, writable arrays of dtype (the trainer updates them in place)."""
+    return [a if (a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned and a.flags.writeable)
+            else np.array(a, dtype=dtype, order="C") for a in arrays]
+
+
+def _native_input(array, dtype=None):
+    """`array` as the C++ trainer reads it: C-contiguous and aligned to its elements (a view at an
+    odd byte offset is copied), of `dtype` when given; no copy when it already is."""
+    array = np.asarray(array, dtype=dtype)
+    return array if (array.flags.c_contiguous and array.flags.aligned) else np.array(array, order="C")
 
 
 class _NativeTrainer:
@@ -149,8 +156,8 @@ class _NativeTrainer:
                 y_val = self._label_binarizer.inverse_transform(y_val)
 
         n_samples = X.shape[0]
-        X_native = np.ascontiguousarray(X)
-        Y_native = np.ascontiguousarray(y, dtype=X.dtype)  # (n, n_outputs); booleans for classifiers
+        X_native = _native_input(X)
+        Y_native = _native_input(y, dtype=X.dtype)  # (n, n_outputs); booleans for classifiers
         sample_idx = np.arange(n_samples, dtype=np.int64)
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -232,8 +239,8 @@ class _NativeTrainer:
         gradient = np.empty(start, dtype=dtype)
         dcoefs = [gradient[a:b].reshape(shape) for a, b, shape in self._coef_indptr]
         dintercepts = [gradient[a:b] for a, b in self._intercept_indptr]
-        X_native = np.ascontiguousarray(X)
-        Y_native = np.ascontiguousarray(y, dtype=dtype)
+        X_native = _native_input(X)
+        Y_native = _native_input(y, dtype=dtype)
         loss_name = self._loss_function_name()
 
         def objective(packed):
@@ -266,7 +273,7 @@ class _NativeTrainer:
                 or dtype not in _FLOAT_DTYPES or any(p.dtype != dtype for p in self.coefs_ + self.intercepts_)
                 or (X.dtype in _FLOAT_DTYPES and X.dtype != dtype)):
             return super()._forward_pass_fast(X, check_input=False)
-        X = np.ascontiguousarray(X, dtype=dtype)
+        X = _native_input(X, dtype=dtype)
         coefs = _contiguous_parameters(self.coefs_, dtype)
         intercepts = _contiguous_parameters(self.intercepts_, dtype)
         return _core._mlp_predict(X, coefs, intercepts, self.activation, self.out_activation_)

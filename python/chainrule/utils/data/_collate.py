@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from chainrule._arrays import c_contiguous
 from chainrule._core import Tensor
 
 __all__ = ["default_collate", "default_convert"]
@@ -27,7 +28,7 @@ def _stack(tensors):
         return chainrule.stack(tensors, 0)
     dtype = first.dtype
     values = np.stack([t.detach().numpy() for t in tensors])
-    return chainrule.from_numpy(np.ascontiguousarray(values, dtype=values.dtype)).to(dtype)
+    return chainrule.from_numpy(c_contiguous(values, dtype=values.dtype)).to(dtype)
 
 
 def _array_to_tensor(array):
@@ -35,7 +36,7 @@ def _array_to_tensor(array):
 
     if array.dtype.kind not in "biuf":
         raise TypeError(_NOT_COLLATABLE.format(array.dtype))
-    return chainrule.as_tensor(np.ascontiguousarray(array))
+    return chainrule.as_tensor(c_contiguous(array))
 
 
 def default_collate(batch):
