@@ -204,8 +204,9 @@ def test_odd_array_layouts_train_and_predict_like_plain_arrays(solver, layout):
 
 def test_native_trainer_refuses_misaligned_arrays():
     from chainrule import _core
+    from chainrule._kinds import mlp_activation
 
     X = _misaligned(np.ones((3, 2)))
     coefs, intercepts = [np.ones((2, 1))], [np.zeros(1)]
     with pytest.raises(ValueError, match="not aligned"):
-        _core._mlp_predict(X, coefs, intercepts, "relu", "identity")
+        _core._mlp_predict(X, coefs, intercepts, mlp_activation("relu"), mlp_activation("identity"))
