@@ -1,4 +1,4 @@
-"""Inputs that once crashed the process or ran into undefined behaviour: each now gives a value or a
+"""Inputs that could crash the process or run into undefined behaviour: each gives a value or a
 clear Python exception (regression tests for the hostile-input report)."""
 import json
 import os
@@ -56,7 +56,7 @@ def test_fit_with_zero_samples():
            progress=False)
 
 
-# ---- optimizer state that no longer matches its parameter (once a heap overflow) ---------------
+# ---- optimizer state that no longer matches its parameter (unchecked, a heap overflow) ---------
 
 def test_sgd_momentum_buffer_shape_is_checked():
     m = nn.Linear(4, 4)
@@ -105,7 +105,7 @@ def test_misaligned_arrays_are_refused_by_from_numpy_and_copied_elsewhere(dtype)
     np.testing.assert_allclose((cr.ones(7, dtype=cr.float64) + _misaligned(np.float64)).numpy(), np.arange(7) + 1)
 
 
-# ---- integer overflow wraps (once signed overflow) ------------------------------------------------
+# ---- integer overflow wraps, as in NumPy, without signed-overflow UB ------------------------------
 
 def test_int64_arithmetic_wraps_like_numpy():
     a = np.array([2**62, -2**63, 2**63 - 1, 3], np.int64)
