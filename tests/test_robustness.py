@@ -13,7 +13,7 @@ import chainrule as cr
 from chainrule import nn, optim
 
 
-# ---- zero-size dimensions (once SIGFPE in the fused chain) -------------------------------------
+# ---- zero-size dimensions (an integer division by zero in the fused chain would raise SIGFPE) ----
 
 @pytest.mark.parametrize("shape_in", [(5, 0), (0, 0), (2, 3, 0)])
 def test_fused_chain_with_zero_in_features(shape_in):
