@@ -10,6 +10,7 @@ import operator
 import os
 
 from chainrule import _core
+from chainrule._device import device as device_class
 
 _UINT64 = 1 << 64
 
@@ -29,8 +30,6 @@ def _seed_arg(seed, where: str) -> int:
 
 
 def _device_type(device) -> str:
-    from chainrule._creation import device as device_class
-
     return device_class(device).type
 
 
@@ -49,9 +48,7 @@ class Generator:
 
     @property
     def device(self):
-        from chainrule._creation import device
-
-        return device("cpu")
+        return device_class("cpu")
 
     def manual_seed(self, seed) -> "Generator":
         self._stream._seed(_seed_arg(seed, "manual_seed"))

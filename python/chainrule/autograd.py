@@ -6,7 +6,7 @@ from typing import Callable
 import numpy as np
 
 from chainrule import _core
-from chainrule._core import Tensor
+from chainrule._core import Tensor, from_numpy
 from chainrule._tensor import float64
 from chainrule._grad_mode import _GradModeContext, enable_grad, no_grad, set_grad_enabled  # noqa: F401
 
@@ -36,8 +36,6 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
             raise TypeError(f"gradcheck: inputs that require grad must be float64, got {t.dtype!r}; use .double()")
         if not t.is_leaf:
             raise ValueError("gradcheck: inputs must be leaf tensors")
-
-    from chainrule import from_numpy
 
     with enable_grad():
         outputs = [o for o in _as_tuple(fn(*inputs)) if isinstance(o, Tensor)]
@@ -146,7 +144,6 @@ def gradgradcheck(fn: Callable, inputs, grad_outputs=None, eps: float = 1e-6, at
     with enable_grad():
         outputs = [o for o in _as_tuple(fn(*inputs)) if isinstance(o, Tensor) and o.requires_grad]
     rng = np.random.default_rng(4321)
-    from chainrule import from_numpy
     weights = [from_numpy(np.array(rng.standard_normal(tuple(o.shape)), dtype=np.float64)) for o in outputs]
 
     def first_derivatives(*xs):

@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 
+from chainrule._core import from_numpy as _from_numpy
 from chainrule.utils.data import (  # noqa: F401 - PyTorch's names, forwarded
     BatchSampler, ConcatDataset, Dataset, IterableDataset, RandomSampler, Sampler, SequentialSampler, Subset,
     SubsetRandomSampler, WeightedRandomSampler, default_collate, default_convert, get_worker_info, random_split,
@@ -46,10 +47,8 @@ def _as_array(value, what):
 
 def _to_tensor(array):
     """Wrap a batch array as a chainrule Tensor without copying it."""
-    import chainrule  # deferred: chainrule's __init__ may itself import this module
-
     # An array at an odd byte offset cannot be shared (from_numpy refuses it): copy that one.
-    return chainrule.from_numpy(array if array.flags.aligned else array.copy())
+    return _from_numpy(array if array.flags.aligned else array.copy())
 
 
 class TensorDataset(Dataset):

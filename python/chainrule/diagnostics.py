@@ -11,9 +11,10 @@ Two tools:
 Recording contract (for code that bypasses per-module forwards, such as nn.Sequential's fused
 path): an activation module records when its ``_record`` attribute is not None. The class default
 is None, so a forward with recording off costs one attribute lookup. record_activations assigns
-``_record`` through Module.__setattr__, so it bumps Module._structure_version and cached fused
-chains are rebuilt. A fused path must run the per-module forwards whenever ``is_recording(child)``
-(or ``child._record is not None``) holds for a child it would fuse; otherwise nothing is recorded.
+``_record`` through Module.__setattr__; nn.Sequential watches that name (nn._structure), so its
+cached fused chain is rebuilt. A fused path must run the per-module forwards whenever
+``is_recording(child)`` (or ``child._record is not None``) holds for a child it would fuse;
+otherwise nothing is recorded.
 Only module forwards record: functional calls (F.relu(x)) are not seen.
 
 Usage::
@@ -319,8 +320,8 @@ def _record_output(module, output) -> None:
         "zero_fraction": zero,
         "saturation_fraction": saturated,
     }
-    # Straight into __dict__: Module.__setattr__ would bump Module._structure_version on every
-    # recorded forward and make nn.Sequential rebuild its fused chain each time.
+    # Straight into __dict__: statistics are not module structure, and a recorded forward should
+    # not pay for Module.__setattr__'s registry checks.
     module.__dict__["_activation_stats"] = stats
 
 

@@ -1,7 +1,8 @@
 """Bernoulli(probs=... | logits=...): 1 with probability p, else 0."""
 from __future__ import annotations
 
-import chainrule
+from chainrule._creation import rand, tensor
+from chainrule._grad_mode import no_grad
 from chainrule.distributions.distribution import (
     Distribution, _as_parameter, _broadcast, _broadcast_shape, _check, _clamp_probs, _describe_parameter, _one_of,
     _softplus, _values,
@@ -52,8 +53,8 @@ class Bernoulli(Distribution):
 
     @property
     def mode(self):
-        with chainrule.no_grad():
-            return chainrule.tensor(_values(self.probs) >= 0.5, dtype=self.probs.dtype)
+        with no_grad():
+            return tensor(_values(self.probs) >= 0.5, dtype=self.probs.dtype)
 
     @property
     def variance(self):
@@ -61,10 +62,10 @@ class Bernoulli(Distribution):
 
     def sample(self, sample_shape=()):
         """0./1. samples in the parameter's dtype; no graph back to the parameter."""
-        with chainrule.no_grad():
+        with no_grad():
             probs = self.probs
-            uniform = chainrule.rand(self._extended_shape(sample_shape), dtype=probs.dtype)
-            return chainrule.tensor(_values(uniform) < _values(probs), dtype=probs.dtype)
+            uniform = rand(self._extended_shape(sample_shape), dtype=probs.dtype)
+            return tensor(_values(uniform) < _values(probs), dtype=probs.dtype)
 
     def log_prob(self, value):
         value = _as_parameter(value, "value", like=self.probs if self._probs is not None else self._logits)

@@ -5,7 +5,10 @@ import math
 
 import numpy as np
 
-import chainrule
+from chainrule._core import Tensor, from_numpy
+from chainrule._creation import full, multinomial, tensor, zeros
+from chainrule._grad_mode import no_grad
+from chainrule._tensor import int64
 from chainrule.distributions.distribution import (
     Distribution, _as_parameter, _broadcast, _check, _clamp_probs, _describe_parameter, _finfo, _one_of, _values,
 )
@@ -55,11 +58,11 @@ class Categorical(Distribution):
 
     @property
     def mean(self):
-        return chainrule.full(self._extended_shape(), math.nan, dtype=self._param.dtype)
+        return full(self._extended_shape(), math.nan, dtype=self._param.dtype)
 
     @property
     def variance(self):
-        return chainrule.full(self._extended_shape(), math.nan, dtype=self._param.dtype)
+        return full(self._extended_shape(), math.nan, dtype=self._param.dtype)
 
     @property
     def mode(self):
@@ -69,16 +72,16 @@ class Categorical(Distribution):
         """int64 category indices of shape sample_shape + batch_shape."""
         shape = self._extended_shape(sample_shape)
         count = int(np.prod(shape[:len(shape) - len(self.batch_shape)], dtype=np.int64))
-        with chainrule.no_grad():
+        with no_grad():
             probs_2d = self.probs.reshape(-1, self._num_events)
             if count == 0:
-                return chainrule.zeros(shape, dtype=chainrule.int64)
-            samples_2d = chainrule.multinomial(probs_2d, count, True).T
+                return zeros(shape, dtype=int64)
+            samples_2d = multinomial(probs_2d, count, True).T
         return samples_2d.reshape(shape)
 
     def log_prob(self, value):
-        if not isinstance(value, chainrule.Tensor):
-            value = chainrule.tensor(value)
+        if not isinstance(value, Tensor):
+            value = tensor(value)
         if self._validate_args:
             values = _values(value)
             ok = (values == np.floor(values)).all() and (values >= 0).all() and (values < self._num_events).all()
@@ -90,7 +93,7 @@ class Categorical(Distribution):
         logits = _broadcast(self.logits, shape + (self._num_events,))
         flat = np.arange(int(np.prod(shape, dtype=np.int64))) * self._num_events + \
             np.broadcast_to(indices, shape).reshape(-1)
-        return logits.reshape(-1)[chainrule.from_numpy(flat)].reshape(shape)
+        return logits.reshape(-1)[from_numpy(flat)].reshape(shape)
 
     def entropy(self):
         # -sum p log p over each row. Categories with logit -inf have p = 0 and add nothing, so only
@@ -98,11 +101,11 @@ class Categorical(Distribution):
         logits, probs = self.logits, self.probs
         finite = np.flatnonzero(np.isfinite(_values(logits)).reshape(-1))
         rows = int(np.prod(self.batch_shape, dtype=np.int64))
-        index = chainrule.from_numpy(finite.astype(np.int64))
+        index = from_numpy(finite.astype(np.int64))
         terms = logits.reshape(-1)[index] * probs.reshape(-1)[index]
         row_sum = np.zeros((finite.size, rows), dtype=_values(logits).dtype)
         row_sum[np.arange(finite.size), finite // self._num_events] = 1
-        return -(terms.reshape(1, -1) @ chainrule.from_numpy(row_sum)).reshape(self.batch_shape)
+        return -(terms.reshape(1, -1) @ from_numpy(row_sum)).reshape(self.batch_shape)
 
     def _repr_fields(self):
         return [_describe_parameter(self._param_name, self.probs if self._param_name == "probs" else self.logits)]

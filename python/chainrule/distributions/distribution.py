@@ -5,7 +5,9 @@ import numbers
 
 import numpy as np
 
-import chainrule
+from chainrule._creation import get_default_dtype, tensor, zeros
+from chainrule._grad_mode import no_grad
+from chainrule._tensor import numpy_dtype
 from chainrule._core import Tensor
 
 __all__ = ["Distribution"]
@@ -50,7 +52,7 @@ class Distribution:
 
     def sample(self, sample_shape=()):
         """A sample (or sample_shape samples), with no graph back to the parameters."""
-        with chainrule.no_grad():
+        with no_grad():
             return self.rsample(sample_shape)
 
     def rsample(self, sample_shape=()):
@@ -93,11 +95,11 @@ def _as_parameter(value, name: str, like=None) -> Tensor:
     """A distribution parameter as a floating point tensor (numbers take the default dtype)."""
     if isinstance(value, Tensor):
         if not value.dtype.is_floating_point:
-            return value.to(chainrule.get_default_dtype())
+            return value.to(get_default_dtype())
         return value
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         dtype = like.dtype if isinstance(like, Tensor) and like.dtype.is_floating_point else None
-        return chainrule.tensor(float(value), dtype=dtype)
+        return tensor(float(value), dtype=dtype)
     raise TypeError(f"{name} must be a Tensor or a number, got {type(value).__name__}")
 
 
@@ -131,7 +133,7 @@ def _broadcast(t: Tensor, shape: tuple) -> Tensor:
     """t broadcast to `shape` (differentiable; t itself when it already has that shape)."""
     if tuple(t.shape) == tuple(shape):
         return t
-    return t + chainrule.zeros(shape, dtype=t.dtype)
+    return t + zeros(shape, dtype=t.dtype)
 
 
 def _one_of(probs, logits):
@@ -141,7 +143,7 @@ def _one_of(probs, logits):
 
 
 def _finfo(dtype):
-    return np.finfo(chainrule.numpy_dtype(dtype))
+    return np.finfo(numpy_dtype(dtype))
 
 
 def _clamp(x: Tensor, low: float, high: float = None) -> Tensor:

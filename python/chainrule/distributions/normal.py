@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-import chainrule
+from chainrule._creation import randn
 from chainrule.distributions.distribution import (
     Distribution, _as_parameter, _broadcast, _broadcast_shape, _check, _describe_parameter, _values,
 )
@@ -47,7 +47,7 @@ class Normal(Distribution):
 
     def rsample(self, sample_shape=()):
         """loc + scale * eps with eps ~ N(0, 1): differentiable in loc and scale."""
-        noise = chainrule.randn(self._extended_shape(sample_shape), dtype=self.loc.dtype)
+        noise = randn(self._extended_shape(sample_shape), dtype=self.loc.dtype)
         return self.loc + noise * self.scale
 
     def log_prob(self, value):

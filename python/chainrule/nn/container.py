@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 
 from chainrule import _core
 from chainrule._core import Tensor
-from chainrule.nn import layers
+from chainrule.nn import _structure, layers
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
@@ -21,6 +21,11 @@ _FUSABLE_ACTIVATIONS = {
     layers.LeakyReLU: lambda m: (_Activation.leaky_relu, m.negative_slope),
     layers.GELU: lambda m: (_Activation.gelu if m.approximate == "none" else _Activation.gelu_tanh, 0.0),
 }
+
+# Plain attributes the fused chain reads when it is built: activation settings, and the
+# diagnostics recording switch that turns the fused path off. Assigning one rebuilds the chain.
+_FUSED_PATH_ATTRIBUTES = frozenset({"negative_slope", "approximate", "_record"})
+_structure.watched_attributes.update(_FUSED_PATH_ATTRIBUTES)
 
 
 def _dense_chain_specs(modules):
@@ -61,7 +66,7 @@ class Sequential(Module):
         # The training-loop fast path: a Tensor input and an up-to-date fused chain go straight
         # to C++ (the per-call Python cost matters for small networks).
         d = self.__dict__
-        if type(input) is Tensor and d.get("_chain_version") == Module._structure_version:
+        if type(input) is Tensor and d.get("_chain_version") == _structure.version:
             chain = d["_chain"]
             if chain is not None:
                 return chain.forward(input)
@@ -78,14 +83,14 @@ class Sequential(Module):
 
     def _dense_chain(self):
         """The fused DenseChain for this stack, rebuilt after any module attribute changed."""
-        if self.__dict__.get("_chain_version") != Module._structure_version:
+        if self.__dict__.get("_chain_version") != _structure.version:
             specs = _dense_chain_specs(self._modules.values())
             if specs and self._has_hooks():
                 specs = None
             chain = _core.DenseChain(list(specs)) if specs else None
             object.__setattr__(self, "_chain_first_weight", specs[0][0] if specs else None)
             object.__setattr__(self, "_chain", chain)
-            object.__setattr__(self, "_chain_version", Module._structure_version)
+            object.__setattr__(self, "_chain_version", _structure.version)
         return self.__dict__["_chain"]
 
     def _chain_dtype(self):
@@ -123,7 +128,7 @@ class Sequential(Module):
         self._modules.clear()
         for i, m in enumerate(remaining):
             self._modules[str(i)] = m
-        Module._structure_version += 1
+        _structure.bump()
 
     def _key_at(self, index):
         keys = list(self._modules)
@@ -154,7 +159,7 @@ class Sequential(Module):
         self._modules.clear()
         for i, m in enumerate(modules):
             self._modules[str(i)] = m
-        Module._structure_version += 1
+        _structure.bump()
         return self
 
     def pop(self, key):
@@ -201,7 +206,7 @@ class ModuleList(Module):
         self._modules.clear()
         for i, m in enumerate(remaining):
             self._modules[str(i)] = m
-        Module._structure_version += 1
+        _structure.bump()
 
     def __len__(self):
         return len(self._modules)
@@ -258,7 +263,7 @@ class ModuleDict(Module):
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
-        Module._structure_version += 1
+        _structure.bump()
 
     def __len__(self):
         return len(self._modules)
@@ -271,7 +276,7 @@ class ModuleDict(Module):
 
     def clear(self) -> None:
         self._modules.clear()
-        Module._structure_version += 1
+        _structure.bump()
 
     def pop(self, key: str) -> Module:
         module = self[key]
@@ -373,13 +378,13 @@ class ParameterDict(Module):
     def __setitem__(self, key: str, value) -> None:
         if key in self._parameters:
             self._parameters[key] = _as_parameter(value)
-            Module._structure_version += 1
+            _structure.bump()
         else:
             self.register_parameter(key, _as_parameter(value))
 
     def __delitem__(self, key: str) -> None:
         del self._parameters[key]
-        Module._structure_version += 1
+        _structure.bump()
 
     def __len__(self):
         return len(self._parameters)
@@ -409,7 +414,7 @@ class ParameterDict(Module):
 
     def clear(self) -> None:
         self._parameters.clear()
-        Module._structure_version += 1
+        _structure.bump()
 
     def update(self, parameters) -> None:
         items = parameters.items() if isinstance(parameters, (Mapping, ParameterDict)) else parameters

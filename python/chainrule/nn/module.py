@@ -9,14 +9,11 @@ import numpy as np
 
 from chainrule import _core
 from chainrule._core import Tensor
+from chainrule._device import device as device_cls
 from chainrule._tensor import numpy_dtype
+from chainrule.nn import _structure
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.utils.flat import zero_grads
-
-
-# Plain attributes that the fused DenseChain of nn.Sequential reads when it is built: activation
-# settings, and the diagnostics recording switch that turns the fused path off.
-_FUSED_PATH_ATTRIBUTES = frozenset({"negative_slope", "approximate", "_record"})
+from chainrule._grads import zero_grads
 
 
 class Module:
@@ -27,11 +24,6 @@ class Module:
     """
 
     training: bool
-    # Bumped whenever any module's structure may change (a Parameter, Module or buffer is
-    # (re)assigned, or an attribute the fused path reads): nn.Sequential rebuilds its DenseChain
-    # when the number has moved since it was built. Plain attributes (a loss's reduction, a
-    # counter) leave it alone, so building e.g. a loss module per step costs no rebuild.
-    _structure_version = 0
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -52,8 +44,8 @@ class Module:
         params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
         buffers = self.__dict__["_buffers"]
         if (isinstance(value, (Parameter, Module)) or name in params or name in modules or name in buffers
-                or name in _FUSED_PATH_ATTRIBUTES):
-            Module._structure_version += 1
+                or name in _structure.watched_attributes):
+            _structure.bump()
         if isinstance(value, (Parameter, Module)):
             # As in PyTorch: the name leaves every other registry and the plain attributes, so
             # `self.w = None; self.w = Parameter(...)` registers the parameter instead of shadowing it.
@@ -87,7 +79,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
-        Module._structure_version += 1
+        _structure.bump()
         for registry in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__[registry]:
                 del self.__dict__[registry][name]
@@ -100,7 +92,7 @@ class Module:
         _check_member_name(self, "register_parameter", "parameter", name)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: expected nn.Parameter or None for '{name}', got {type(param).__name__}")
-        Module._structure_version += 1
+        _structure.bump()
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -111,7 +103,7 @@ class Module:
         _check_member_name(self, "register_buffer", "buffer", name)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: expected a Tensor or None for '{name}', got {type(tensor).__name__}")
-        Module._structure_version += 1
+        _structure.bump()
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -125,7 +117,7 @@ class Module:
             raise KeyError(f"add_module: module name must be a non-empty string without '.', got {name!r}")
         if name in self.__dict__ and name not in self._modules:
             raise KeyError(f"add_module: attribute '{name}' already exists")
-        Module._structure_version += 1
+        _structure.bump()
         self._parameters.pop(name, None)
         self._buffers.pop(name, None)
         self._modules[name] = module
@@ -204,7 +196,7 @@ class Module:
         if not callable(hook):
             raise TypeError(f"hook must be callable, got {type(hook).__name__}")
         # Hooks must see every call, so a module with hooks leaves nn.Sequential's fused chain.
-        Module._structure_version += 1
+        _structure.bump()
         hooks = self.__dict__[registry]
         handle = RemovableHandle(hooks, self.__dict__[kwargs_registry] if kwargs_registry else None)
         hooks[handle.id] = hook
@@ -320,7 +312,6 @@ class Module:
 
     def to(self, *args, dtype=None, device=None) -> "Module":
         """to(dtype), to(device) or to(device, dtype): converts floating parameters in place."""
-        from chainrule import device as device_cls
         for a in args:
             if isinstance(a, _core.dtype):
                 dtype = a
@@ -475,7 +466,7 @@ class RemovableHandle:
 
     def remove(self) -> None:
         if self.id in self._hooks:
-            Module._structure_version += 1
+            _structure.bump()
             del self._hooks[self.id]
         if self._extra is not None:
             self._extra.discard(self.id)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from chainrule._core import Tensor
+from chainrule._creation import as_tensor, empty
 
 
 class Parameter(Tensor):
@@ -13,10 +14,8 @@ class Parameter(Tensor):
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
         if data is None:
-            from chainrule import empty
             data = empty(0)
         if not isinstance(data, Tensor):
-            from chainrule import as_tensor
             data = as_tensor(data)
         super().__init__(data)
         if requires_grad:

@@ -9,7 +9,7 @@ import numpy as np
 
 from chainrule._core import Tensor
 from chainrule._grad_mode import enable_grad
-from chainrule.nn.utils.flat import zero_grads
+from chainrule._grads import zero_grads
 from chainrule._tensor import as_tensor, numpy_dtype
 
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from chainrule._core import Tensor
+from chainrule._creation import tensor
 
 
 def _grads(parameters):
@@ -26,7 +27,6 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     is False). The per-tensor norms are accumulated in float64, so a float32 norm can differ from
     torch's in the last bit.
     """
-    from chainrule import tensor
     max_norm = float(max_norm)
     norm_type = float(norm_type)
     if max_norm < 0 or math.isnan(max_norm):

@@ -7,6 +7,9 @@ import numbers
 import numpy as np
 
 from chainrule._core import Tensor
+from chainrule._creation import as_tensor, tensor
+from chainrule._tensor import float64
+from chainrule._tensor_ops import stack
 
 __all__ = ["default_collate", "default_convert"]
 
@@ -16,26 +19,18 @@ _NOT_COLLATABLE = ("default_collate: batch must contain tensors, numpy arrays, n
 
 def _stack(tensors):
     """torch.stack(tensors, 0): one new tensor with a leading batch dimension."""
-    import chainrule
-
     first = tensors[0]
     for position, t in enumerate(tensors):
         if tuple(t.shape) != tuple(first.shape):
             raise RuntimeError(f"default_collate: stack expects each tensor to be equal size, but got "
                                f"{list(first.shape)} at entry 0 and {list(t.shape)} at entry {position}")
-    if hasattr(chainrule, "stack"):
-        return chainrule.stack(tensors, 0)
-    dtype = first.dtype
-    values = np.stack([t.detach().numpy() for t in tensors])
-    return chainrule.from_numpy(np.ascontiguousarray(values, dtype=values.dtype)).to(dtype)
+    return stack(tensors, 0)
 
 
 def _array_to_tensor(array):
-    import chainrule
-
     if array.dtype.kind not in "biuf":
         raise TypeError(_NOT_COLLATABLE.format(array.dtype))
-    return chainrule.as_tensor(np.ascontiguousarray(array))
+    return as_tensor(np.ascontiguousarray(array))
 
 
 def default_collate(batch):
@@ -54,14 +49,12 @@ def default_collate(batch):
         return _stack([_array_to_tensor(b) for b in batch])
     if isinstance(elem, np.generic):
         return _array_to_tensor(np.array(batch))
-    import chainrule
-
     if isinstance(elem, bool):
-        return chainrule.tensor(batch)
+        return tensor(batch)
     if isinstance(elem, float):
-        return chainrule.tensor(batch, dtype=chainrule.float64)
+        return tensor(batch, dtype=float64)
     if isinstance(elem, numbers.Integral):
-        return chainrule.tensor(batch)
+        return tensor(batch)
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, collections.abc.Mapping):
