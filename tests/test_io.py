@@ -365,7 +365,7 @@ def test_failed_rename_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monk
     def crash(*args, **kwargs):
         raise OSError("simulated crash before the rename")
 
-    monkeypatch.setattr(chainrule_io.os, "replace", crash)
+    monkeypatch.setattr(chainrule_io._os, "replace", crash)
     with pytest.raises(OSError, match="simulated crash"):
         chainrule_io.save({"w": np.zeros(1000)}, path)
     assert path.read_bytes() == before
@@ -395,17 +395,17 @@ def test_failure_midway_through_the_data_keeps_the_old_file(tmp_path, monkeypatc
 def test_interrupt_before_the_rename_keeps_the_old_file(tmp_path, monkeypatch):
     path = _valid_file(tmp_path)
     before = path.read_bytes()
-    real_fsync = chainrule_io.os.fsync
+    real_fsync = chainrule_io._os.fsync
     calls = []
 
     def crash_on_first_fsync(descriptor):
         calls.append(descriptor)
         raise KeyboardInterrupt  # not an Exception subclass: cleanup must still run
 
-    monkeypatch.setattr(chainrule_io.os, "fsync", crash_on_first_fsync)
+    monkeypatch.setattr(chainrule_io._os, "fsync", crash_on_first_fsync)
     with pytest.raises(KeyboardInterrupt):
         chainrule_io.save({"w": np.ones(10_000)}, path)
-    monkeypatch.setattr(chainrule_io.os, "fsync", real_fsync)
+    monkeypatch.setattr(chainrule_io._os, "fsync", real_fsync)
     assert calls and path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
     _assert_same(chainrule_io.load(path),

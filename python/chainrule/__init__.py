@@ -6,7 +6,7 @@ A C++ core (tensors, autograd, SIMD/OpenMP kernels) under a PyTorch-shaped API:
     import chainrule.nn as nn
     import chainrule.optim as optim
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
 import os as _os
 

@@ -1,9 +1,9 @@
 """chainrule.autograd: gradcheck by finite differences, and the grad-mode switches."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
 from typing import Callable
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor, from_numpy
@@ -39,13 +39,13 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
 
     with enable_grad():
         outputs = [o for o in _as_tuple(fn(*inputs)) if isinstance(o, Tensor)]
-    rng = np.random.default_rng(1234)
-    weights = [rng.standard_normal(o.shape) if o.ndim else np.asarray(rng.standard_normal()) for o in outputs]
+    rng = _np.random.default_rng(1234)
+    weights = [rng.standard_normal(o.shape) if o.ndim else _np.asarray(rng.standard_normal()) for o in outputs]
 
     def scalar_objective() -> float:
         with no_grad():
             outs = [o for o in _as_tuple(fn(*inputs)) if isinstance(o, Tensor)]
-        return float(sum(np.sum(w * o.detach().numpy()) for w, o in zip(weights, outs)))
+        return float(sum(_np.sum(w * o.detach().numpy()) for w, o in zip(weights, outs)))
 
     # Analytic gradient: backward of sum(w * out).
     for t in checked:
@@ -56,16 +56,16 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
         for w, o in zip(weights, outputs):
             if not o.requires_grad:
                 continue
-            term = (o * from_numpy(np.ascontiguousarray(w, dtype=np.float64))).sum()
+            term = (o * from_numpy(_np.ascontiguousarray(w, dtype=_np.float64))).sum()
             total = term if total is None else total + term
     if total is not None:
         total.backward()
-    analytic = [np.zeros(t.shape) if t.grad is None else t.grad.numpy().copy() for t in checked]
+    analytic = [_np.zeros(t.shape) if t.grad is None else t.grad.numpy().copy() for t in checked]
 
     for t, grad in zip(checked, analytic):
         values = t.detach().numpy()  # a view: perturbing it perturbs the input in place
         flat = values.reshape(-1)
-        numeric = np.zeros(flat.shape)
+        numeric = _np.zeros(flat.shape)
         for i in range(flat.size):
             original = flat[i]
             flat[i] = original + eps
@@ -75,8 +75,8 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
             flat[i] = original
             numeric[i] = (plus - minus) / (2 * eps)
         numeric = numeric.reshape(values.shape)
-        if not np.allclose(grad, numeric, atol=atol, rtol=rtol):
-            worst = np.unravel_index(np.argmax(np.abs(grad - numeric)), grad.shape) if grad.size else ()
+        if not _np.allclose(grad, numeric, atol=atol, rtol=rtol):
+            worst = _np.unravel_index(_np.argmax(_np.abs(grad - numeric)), grad.shape) if grad.size else ()
             message = (f"gradcheck: analytic and numerical gradients differ for an input of shape {tuple(t.shape)}; "
                        f"largest difference at index {tuple(int(i) for i in worst)}: analytic "
                        f"{grad[worst]!r} vs numerical {numeric[worst]!r}")
@@ -143,8 +143,8 @@ def gradgradcheck(fn: Callable, inputs, grad_outputs=None, eps: float = 1e-6, at
     checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     with enable_grad():
         outputs = [o for o in _as_tuple(fn(*inputs)) if isinstance(o, Tensor) and o.requires_grad]
-    rng = np.random.default_rng(4321)
-    weights = [from_numpy(np.array(rng.standard_normal(tuple(o.shape)), dtype=np.float64)) for o in outputs]
+    rng = _np.random.default_rng(4321)
+    weights = [from_numpy(_np.array(rng.standard_normal(tuple(o.shape)), dtype=_np.float64)) for o in outputs]
 
     def first_derivatives(*xs):
         with enable_grad():

@@ -25,13 +25,13 @@ Usage::
     print(diagnostics.format_health(diagnostics.gradient_health(model)))
     print(diagnostics.format_activation_stats(diagnostics.activation_stats(model)))
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import enum
-import math
+import enum as _enum
+import math as _math
 from dataclasses import dataclass
 
-import numpy as np
+import numpy as _np
 
 from chainrule.nn.layers import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from chainrule.nn.module import Module
@@ -76,7 +76,7 @@ EXPLODING_FACTOR = 1e4
 EXPLODING_RATIO = 1e3
 
 
-class Status(str, enum.Enum):
+class Status(str, _enum.Enum):
     """A parameter's gradient status; a str, so ``entry.status == 'ok'`` works."""
 
     OK = "ok"
@@ -118,23 +118,23 @@ def _check_module(model, where: str) -> None:
         raise TypeError(f"{where}: model must be a chainrule.nn.Module, got {type(model).__name__}")
 
 
-def _norm(values: np.ndarray) -> float:
+def _norm(values: _np.ndarray) -> float:
     """L2 norm in float64, scaled by the largest magnitude so float64 weights near 1e200 do not
     overflow; inf or nan when any element is not finite."""
-    v = np.asarray(values, dtype=np.float64).ravel()
+    v = _np.asarray(values, dtype=_np.float64).ravel()
     if v.size == 0:
         return 0.0
-    if not np.isfinite(v).all():
-        return float("nan") if np.isnan(v).any() else float("inf")
-    scale = float(np.max(np.abs(v)))
+    if not _np.isfinite(v).all():
+        return float("nan") if _np.isnan(v).any() else float("inf")
+    scale = float(_np.max(_np.abs(v)))
     if scale == 0.0:
         return 0.0
     v = v / scale
-    return scale * math.sqrt(float(np.dot(v, v)))
+    return scale * _math.sqrt(float(_np.dot(v, v)))
 
 
 def _ratio(grad_norm: float, weight_norm: float) -> float:
-    if not (math.isfinite(grad_norm) and math.isfinite(weight_norm)):
+    if not (_math.isfinite(grad_norm) and _math.isfinite(weight_norm)):
         return float("nan")
     if weight_norm == 0.0:
         return 0.0 if grad_norm == 0.0 else float("inf")
@@ -175,11 +175,11 @@ def gradient_health(model: Module, anchor: str | None = None) -> list:
             grad_norm, rms = 0.0, 0.0
         else:
             grad_norm = _norm(grad.numpy())
-            rms = grad_norm / math.sqrt(grad.numel()) if grad.numel() else 0.0
+            rms = grad_norm / _math.sqrt(grad.numel()) if grad.numel() else 0.0
         rows.append((name, p, grad is not None, grad_norm, weight_norm, rms))
 
     def usable(row):
-        return row[2] and math.isfinite(row[3]) and math.isfinite(row[4]) and row[5] > 0.0
+        return row[2] and _math.isfinite(row[3]) and _math.isfinite(row[4]) and row[5] > 0.0
 
     pool = rows
     if anchor is not None:
@@ -203,7 +203,7 @@ def gradient_health(model: Module, anchor: str | None = None) -> list:
         relative = rms / reference if (has_grad and reference) else float("nan")
         if not has_grad:
             status = Status.NO_GRAD
-        elif not (math.isfinite(grad_norm) and math.isfinite(weight_norm)):
+        elif not (_math.isfinite(grad_norm) and _math.isfinite(weight_norm)):
             status = Status.NONFINITE
         elif (reference and rms > reference * EXPLODING_FACTOR) or \
                 (p.ndim >= 2 and weight_norm > 0.0 and ratio > EXPLODING_RATIO):
@@ -234,7 +234,7 @@ def check_gradients(model: Module, anchor: str | None = None) -> Status:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.3g}" if math.isfinite(x) else str(x)
+    return f"{x:.3g}" if _math.isfinite(x) else str(x)
 
 
 def _table(header, rows) -> str:
@@ -293,7 +293,7 @@ class ActivationStats:
 def _record_output(module, output) -> None:
     """The `_record` callable: computes the statistics of one forward's output and stores them."""
     a = output.detach().numpy()
-    rows = a.reshape(1, -1) if a.ndim < 2 else a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1])
+    rows = a.reshape(1, -1) if a.ndim < 2 else a.reshape(int(_np.prod(a.shape[:-1])), a.shape[-1])
     dead = zero = saturated = None
     if isinstance(module, ReLU):
         inactive = rows == 0
@@ -309,13 +309,13 @@ def _record_output(module, output) -> None:
     elif isinstance(module, Sigmoid):
         saturated = float(((rows < SIGMOID_SATURATION) | (rows > 1.0 - SIGMOID_SATURATION)).mean()) if rows.size else 0.0
     else:
-        saturated = float((np.abs(rows) > TANH_SATURATION).mean()) if rows.size else 0.0
+        saturated = float((_np.abs(rows) > TANH_SATURATION).mean()) if rows.size else 0.0
     stats = {
         "kind": type(module).__name__,
         "num_samples": int(rows.shape[0]),
         "num_units": int(rows.shape[1]),
-        "mean": float(rows.mean(dtype=np.float64)) if rows.size else 0.0,
-        "std": float(rows.std(dtype=np.float64)) if rows.size else 0.0,
+        "mean": float(rows.mean(dtype=_np.float64)) if rows.size else 0.0,
+        "std": float(rows.std(dtype=_np.float64)) if rows.size else 0.0,
         "dead_fraction": dead,
         "zero_fraction": zero,
         "saturation_fraction": saturated,

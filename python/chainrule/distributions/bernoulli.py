@@ -1,5 +1,5 @@
 """Bernoulli(probs=... | logits=...): 1 with probability p, else 0."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
 from chainrule._creation import rand, tensor
 from chainrule._grad_mode import no_grad

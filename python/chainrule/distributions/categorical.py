@@ -1,9 +1,9 @@
 """Categorical(probs=... | logits=...): one of K categories."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import math
+import math as _math
 
-import numpy as np
+import numpy as _np
 
 from chainrule._core import Tensor, from_numpy
 from chainrule._creation import full, multinomial, tensor, zeros
@@ -28,7 +28,7 @@ class Categorical(Distribution):
         values = _values(parameter) if self._validate_args else None
         if name == "probs":
             if values is not None:
-                _check(np.isfinite(values).all() and (values >= 0).all(), "probs", parameter, "Simplex()", self)
+                _check(_np.isfinite(values).all() and (values >= 0).all(), "probs", parameter, "Simplex()", self)
             self._probs = parameter / parameter.sum(-1, keepdim=True)
             self._logits = None
         else:
@@ -58,11 +58,11 @@ class Categorical(Distribution):
 
     @property
     def mean(self):
-        return full(self._extended_shape(), math.nan, dtype=self._param.dtype)
+        return full(self._extended_shape(), _math.nan, dtype=self._param.dtype)
 
     @property
     def variance(self):
-        return full(self._extended_shape(), math.nan, dtype=self._param.dtype)
+        return full(self._extended_shape(), _math.nan, dtype=self._param.dtype)
 
     @property
     def mode(self):
@@ -71,7 +71,7 @@ class Categorical(Distribution):
     def sample(self, sample_shape=()):
         """int64 category indices of shape sample_shape + batch_shape."""
         shape = self._extended_shape(sample_shape)
-        count = int(np.prod(shape[:len(shape) - len(self.batch_shape)], dtype=np.int64))
+        count = int(_np.prod(shape[:len(shape) - len(self.batch_shape)], dtype=_np.int64))
         with no_grad():
             probs_2d = self.probs.reshape(-1, self._num_events)
             if count == 0:
@@ -84,27 +84,27 @@ class Categorical(Distribution):
             value = tensor(value)
         if self._validate_args:
             values = _values(value)
-            ok = (values == np.floor(values)).all() and (values >= 0).all() and (values < self._num_events).all()
+            ok = (values == _np.floor(values)).all() and (values >= 0).all() and (values < self._num_events).all()
             _check(ok, "value", value, f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})", self)
         # log_pmf[..., value], read by one gather over the flattened logits (the gradient flows back
         # to the chosen entries only).
-        indices = _values(value).astype(np.int64)
-        shape = tuple(np.broadcast_shapes(indices.shape, self.batch_shape))
+        indices = _values(value).astype(_np.int64)
+        shape = tuple(_np.broadcast_shapes(indices.shape, self.batch_shape))
         logits = _broadcast(self.logits, shape + (self._num_events,))
-        flat = np.arange(int(np.prod(shape, dtype=np.int64))) * self._num_events + \
-            np.broadcast_to(indices, shape).reshape(-1)
+        flat = _np.arange(int(_np.prod(shape, dtype=_np.int64))) * self._num_events + \
+            _np.broadcast_to(indices, shape).reshape(-1)
         return logits.reshape(-1)[from_numpy(flat)].reshape(shape)
 
     def entropy(self):
         # -sum p log p over each row. Categories with logit -inf have p = 0 and add nothing, so only
         # the finite entries are gathered; a constant 0/1 matrix then sums them per row.
         logits, probs = self.logits, self.probs
-        finite = np.flatnonzero(np.isfinite(_values(logits)).reshape(-1))
-        rows = int(np.prod(self.batch_shape, dtype=np.int64))
-        index = from_numpy(finite.astype(np.int64))
+        finite = _np.flatnonzero(_np.isfinite(_values(logits)).reshape(-1))
+        rows = int(_np.prod(self.batch_shape, dtype=_np.int64))
+        index = from_numpy(finite.astype(_np.int64))
         terms = logits.reshape(-1)[index] * probs.reshape(-1)[index]
-        row_sum = np.zeros((finite.size, rows), dtype=_values(logits).dtype)
-        row_sum[np.arange(finite.size), finite // self._num_events] = 1
+        row_sum = _np.zeros((finite.size, rows), dtype=_values(logits).dtype)
+        row_sum[_np.arange(finite.size), finite // self._num_events] = 1
         return -(terms.reshape(1, -1) @ from_numpy(row_sum)).reshape(self.batch_shape)
 
     def _repr_fields(self):

@@ -1,9 +1,9 @@
 """The Distribution base class: shapes, argument checks and the sample/rsample split."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numbers
+import numbers as _numbers
 
-import numpy as np
+import numpy as _np
 
 from chainrule._creation import get_default_dtype, tensor, zeros
 from chainrule._grad_mode import no_grad
@@ -82,7 +82,7 @@ class Distribution:
 
 
 def _shape_arg(sample_shape) -> tuple:
-    if isinstance(sample_shape, numbers.Integral) and not isinstance(sample_shape, bool):
+    if isinstance(sample_shape, _numbers.Integral) and not isinstance(sample_shape, bool):
         return (int(sample_shape),)
     try:
         shape = tuple(int(d) for d in sample_shape)
@@ -97,7 +97,7 @@ def _as_parameter(value, name: str, like=None) -> Tensor:
         if not value.dtype.is_floating_point:
             return value.to(get_default_dtype())
         return value
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if isinstance(value, _numbers.Real) and not isinstance(value, bool):
         dtype = like.dtype if isinstance(like, Tensor) and like.dtype.is_floating_point else None
         return tensor(float(value), dtype=dtype)
     raise TypeError(f"{name} must be a Tensor or a number, got {type(value).__name__}")
@@ -105,7 +105,7 @@ def _as_parameter(value, name: str, like=None) -> Tensor:
 
 def _broadcast_shape(*tensors) -> tuple:
     try:
-        return tuple(np.broadcast_shapes(*(tuple(t.shape) for t in tensors)))
+        return tuple(_np.broadcast_shapes(*(tuple(t.shape) for t in tensors)))
     except ValueError:
         shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
         raise ValueError(f"the parameters' shapes {shapes} do not broadcast together") from None
@@ -125,7 +125,7 @@ def _describe_parameter(name: str, value) -> str:
     return f"{name}: {value if value.numel() == 1 else value.size()}"
 
 
-def _values(t: Tensor) -> np.ndarray:
+def _values(t: Tensor) -> _np.ndarray:
     return t.detach().numpy()
 
 
@@ -143,7 +143,7 @@ def _one_of(probs, logits):
 
 
 def _finfo(dtype):
-    return np.finfo(numpy_dtype(dtype))
+    return _np.finfo(numpy_dtype(dtype))
 
 
 def _clamp(x: Tensor, low: float, high: float = None) -> Tensor:

@@ -1,7 +1,7 @@
 """Normal(loc, scale): the Gaussian, with reparameterized samples."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import math
+import math as _math
 
 from chainrule._creation import randn
 from chainrule.distributions.distribution import (
@@ -10,7 +10,7 @@ from chainrule.distributions.distribution import (
 
 __all__ = ["Normal"]
 
-_HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
+_HALF_LOG_TWO_PI = 0.5 * _math.log(2 * _math.pi)
 
 
 class Normal(Distribution):

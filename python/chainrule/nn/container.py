@@ -1,8 +1,8 @@
 """Containers: Sequential (modules applied one after another), ModuleList, ModuleDict,
 ParameterList and ParameterDict."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import operator
+import operator as _operator
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
@@ -132,7 +132,7 @@ class Sequential(Module):
 
     def _key_at(self, index):
         keys = list(self._modules)
-        index = operator.index(index)
+        index = _operator.index(index)
         if not -len(keys) <= index < len(keys):
             raise IndexError(f"index {index} is out of range")
         return keys[index]
@@ -174,7 +174,7 @@ class Sequential(Module):
 
 
 def _abs_index(index, length: int, owner: str) -> int:
-    index = operator.index(index)
+    index = _operator.index(index)
     if not -length <= index < length:
         raise IndexError(f"index {index} is out of range")
     return index + length if index < 0 else index

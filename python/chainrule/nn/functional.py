@@ -1,7 +1,7 @@
 """chainrule.nn.functional: the stateless functions behind the modules (all computed in C++)."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
@@ -41,7 +41,7 @@ def _check_tensor(x, fn: str, arg: str = "input") -> Tensor:
 
 def _constant(array, like: Tensor) -> Tensor:
     """A constant (no grad) tensor of like's dtype from a NumPy array."""
-    return _core.from_numpy(np.ascontiguousarray(array, dtype=numpy_dtype(like.dtype)))
+    return _core.from_numpy(_np.ascontiguousarray(array, dtype=numpy_dtype(like.dtype)))
 
 
 def _mask(condition, like: Tensor) -> Tensor:
@@ -110,7 +110,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
         raise ValueError(f"hardtanh: min_val ({min_val}) must be <= max_val ({max_val})")
     values = x.detach().numpy()
     inside = (values > min_val) & (values < max_val)
-    clamped = np.where(values >= max_val, max_val, np.where(values <= min_val, min_val, 0.0))
+    clamped = _np.where(values >= max_val, max_val, _np.where(values <= min_val, min_val, 0.0))
     return x * _mask(inside, x) + _constant(clamped, x)
 
 
@@ -160,7 +160,7 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 # ---- dropout and normalisation ---------------------------------------------------------------------
 
 def _check_probability(p, fn: str) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0.0 <= float(p) <= 1.0:
+    if isinstance(p, bool) or not isinstance(p, (int, float, _np.floating, _np.integer)) or not 0.0 <= float(p) <= 1.0:
         raise ValueError(f"{fn}: dropout probability has to be between 0 and 1, but got p={p!r}")
     return float(p)
 
@@ -172,7 +172,7 @@ def dropout_mask(shape, p: float, dtype) -> Tensor:
     if p >= 1.0:
         return _core.zeros(*shape, dtype=dtype)
     scale = 1.0 / (1.0 - p)
-    return _core.from_numpy(np.where(uniform < 1.0 - p, scale, 0.0).astype(uniform.dtype))
+    return _core.from_numpy(_np.where(uniform < 1.0 - p, scale, 0.0).astype(uniform.dtype))
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -229,7 +229,7 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
         rm = running_mean.detach().numpy().astype(numpy_dtype(x.dtype)).reshape(channel_shape)
         rv = running_var.detach().numpy().astype(numpy_dtype(x.dtype)).reshape(channel_shape)
-        inv_std = 1.0 / np.sqrt(rv + eps)
+        inv_std = 1.0 / _np.sqrt(rv + eps)
         output = (x - _constant(rm, x)) * _constant(inv_std, x)
     if weight is not None:
         output = output * weight.reshape(*channel_shape)
@@ -242,7 +242,7 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
     """Normalises over the trailing dims given by normalized_shape (Ba et al. 2016), with the
     biased variance, then scales by weight and shifts by bias (both of normalized_shape)."""
     x = _check_tensor(input, "layer_norm")
-    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, _np.integer)) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
         raise ValueError(f"layer_norm: normalized_shape={list(shape)} does not match the input: expected input "
@@ -262,7 +262,7 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
 def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of weight picked by the int64 indices in input (any shape): output input.shape + (D,).
     The row at padding_idx receives no gradient."""
-    indices = input if isinstance(input, Tensor) else _core.from_numpy(np.ascontiguousarray(input, dtype=np.int64))
+    indices = input if isinstance(input, Tensor) else _core.from_numpy(_np.ascontiguousarray(input, dtype=_np.int64))
     if indices.is_floating_point():
         raise TypeError(f"embedding: indices must be an integer tensor, got {indices.dtype!r}")
     num, dim = weight.shape
@@ -352,20 +352,20 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _as_input(x, fn: str, arg: str = "input", like: Tensor | None = None) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, np.ndarray) or np.isscalar(x):
-        array = np.asarray(x)
+    if isinstance(x, _np.ndarray) or _np.isscalar(x):
+        array = _np.asarray(x)
         if array.dtype.kind in "iub":
-            return _core.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
-        dtype = like.dtype if like is not None else (_core.dtype.float64 if array.dtype == np.float64
+            return _core.from_numpy(_np.ascontiguousarray(array, dtype=_np.int64))
+        dtype = like.dtype if like is not None else (_core.dtype.float64 if array.dtype == _np.float64
                                                      else _core.dtype.float32)
-        return _core.from_numpy(np.ascontiguousarray(array, dtype=numpy_dtype(dtype)))
+        return _core.from_numpy(_np.ascontiguousarray(array, dtype=numpy_dtype(dtype)))
     raise TypeError(f"{fn}: {arg} must be a chainrule.Tensor or a NumPy array, got {type(x).__name__}")
 
 
 def _class_weight(weight, classes: int, like: Tensor, fn: str):
     if weight is None:
         return None
-    w = weight.detach().numpy() if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight.detach().numpy() if isinstance(weight, Tensor) else _np.asarray(weight)
     if w.shape != (classes,):
         raise ValueError(f"{fn}: weight must have one entry per class, shape ({classes},), got {tuple(w.shape)}")
     return w.astype(numpy_dtype(like.dtype))
@@ -388,17 +388,17 @@ def _class_targets(target: Tensor, input: Tensor, fn: str, ignore_index: int):
     return t
 
 
-def _indexed_log_prob_loss(log_probs: Tensor, t: np.ndarray, weight, ignore_index: int, reduction: str,
+def _indexed_log_prob_loss(log_probs: Tensor, t: _np.ndarray, weight, ignore_index: int, reduction: str,
                            label_smoothing: float, squeeze: bool) -> Tensor:
     """-sum_c A[i, c] log_probs[i, c] per sample, with A the (label-smoothed, weighted) one-hot
     coefficients of the targets; mean divides by the total weight of the non-ignored targets, as
     PyTorch does."""
     n, classes = log_probs.shape
     dtype = numpy_dtype(log_probs.dtype)
-    w = np.ones(classes, dtype=dtype) if weight is None else weight
+    w = _np.ones(classes, dtype=dtype) if weight is None else weight
     kept = t != ignore_index
-    rows = np.arange(n)[kept]
-    coefficients = np.zeros((n, classes), dtype=dtype)
+    rows = _np.arange(n)[kept]
+    coefficients = _np.zeros((n, classes), dtype=dtype)
     coefficients[rows, t[kept]] = w[t[kept]] * (1.0 - label_smoothing)
     if label_smoothing > 0:
         coefficients[kept] += w * (label_smoothing / classes)
@@ -408,7 +408,7 @@ def _indexed_log_prob_loss(log_probs: Tensor, t: np.ndarray, weight, ignore_inde
     total = per_sample.sum()
     if reduction == "sum":
         return total
-    denominator = w[t[kept]].astype(np.float64).sum()
+    denominator = w[t[kept]].astype(_np.float64).sum()
     return total * (1.0 / denominator) if denominator != 0 else total * float("nan")
 
 
@@ -552,8 +552,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
         loss = y * (y + zero).log() - y * x
     else:
         t = y.numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xlogy = np.where(t == 0, 0.0, t * np.log(np.where(t == 0, 1.0, t)))
+        with _np.errstate(divide="ignore", invalid="ignore"):
+            xlogy = _np.where(t == 0, 0.0, t * _np.log(_np.where(t == 0, 1.0, t)))
         loss = _constant(xlogy, x) - y * x
     if reduction == "batchmean":
         return loss.sum() * (1.0 / x.shape[0]) if x.ndim else loss.sum()
@@ -572,10 +572,10 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     else:
         loss = x - y * (x + float(eps)).log()
     if full:
-        t = y.detach().numpy().astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stirling = np.where(t > 1, t * np.log(np.where(t > 1, t, 1.0)) - t
-                                + 0.5 * np.log(2 * np.pi * np.where(t > 1, t, 1.0)), 0.0)
+        t = y.detach().numpy().astype(_np.float64)
+        with _np.errstate(divide="ignore", invalid="ignore"):
+            stirling = _np.where(t > 1, t * _np.log(_np.where(t > 1, t, 1.0)) - t
+                                + 0.5 * _np.log(2 * _np.pi * _np.where(t > 1, t, 1.0)), 0.0)
         loss = loss + _constant(stirling, x)
     return _reduce(loss, reduction)
 
@@ -599,11 +599,11 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     values = v.detach().numpy()
     if (values < 0).any():
         raise ValueError("gaussian_nll_loss: var has negative entry/entries")
-    clamped = np.maximum(values, eps)
+    clamped = _np.maximum(values, eps)
     if (clamped != values).any():
         v = v + _constant(clamped - values, x)
     diff = x - y
     loss = (v.log() + diff * diff / v) * 0.5
     if full:
-        loss = loss + 0.5 * float(np.log(2 * np.pi))
+        loss = loss + 0.5 * float(_np.log(2 * _np.pi))
     return _reduce(loss, reduction)

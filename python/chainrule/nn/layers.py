@@ -1,9 +1,9 @@
 """Layers: Linear, the activations, Softmax/LogSoftmax, PReLU, Flatten and Unflatten."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import math
+import math as _math
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
@@ -20,10 +20,10 @@ def _input(x, like_dtype=None):
     layer's dtype; otherwise converted once to that dtype (the one documented conversion)."""
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, np.ndarray):
+    if isinstance(x, _np.ndarray):
         if like_dtype is None:
-            like_dtype = _core.dtype.float64 if x.dtype == np.float64 else _core.dtype.float32
-        return as_tensor(np.ascontiguousarray(x), dtype=like_dtype)
+            like_dtype = _core.dtype.float64 if x.dtype == _np.float64 else _core.dtype.float32
+        return as_tensor(_np.ascontiguousarray(x), dtype=like_dtype)
     raise TypeError(f"input must be a chainrule.Tensor or a NumPy array, got {type(x).__name__}")
 
 
@@ -33,7 +33,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None, device=None):
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, _np.integer)) or value < 0:
                 raise ValueError(f"Linear: {name} must be a non-negative int, got {value!r}")
         if device is not None and str(device) != "cpu":
             raise ValueError(f"Linear: device '{device}' is not available: tensors live on 'cpu' only; "
@@ -53,9 +53,9 @@ class Linear(Module):
     def reset_parameters(self) -> None:
         # PyTorch's default: kaiming_uniform_(a=sqrt(5)) on W, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
         # and the same bound for the bias.
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        init.kaiming_uniform_(self.weight, a=_math.sqrt(5))
         if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+            bound = 1.0 / _math.sqrt(self.in_features) if self.in_features > 0 else 0.0
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
@@ -265,7 +265,7 @@ class PReLU(Module):
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
         super().__init__()
-        if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, np.integer)) or num_parameters < 1:
+        if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, _np.integer)) or num_parameters < 1:
             raise ValueError(f"PReLU: num_parameters must be a positive int, got {num_parameters!r}")
         self.num_parameters = int(num_parameters)
         self.init = _number("PReLU", "init", init)
@@ -302,7 +302,7 @@ class Unflatten(Module):
     def __init__(self, dim: int, unflattened_size):
         super().__init__()
         if not isinstance(unflattened_size, (tuple, list)) or not all(
-                isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in unflattened_size):
+                isinstance(s, (int, _np.integer)) and not isinstance(s, bool) for s in unflattened_size):
             raise TypeError(f"Unflatten: unflattened_size must be a tuple of ints, got {unflattened_size!r}")
         self.dim = dim
         self.unflattened_size = tuple(unflattened_size)
@@ -315,7 +315,7 @@ class Unflatten(Module):
 
 
 def _number(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, _np.integer, _np.floating)):
         raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}")
     return float(value)
 

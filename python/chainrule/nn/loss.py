@@ -1,7 +1,7 @@
 """Loss modules. Each accepts Tensors or NumPy arrays and reduction='mean'|'sum'|'none'."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
@@ -53,7 +53,7 @@ class _Loss(Module):
 
     def _prepare(self, input, target):
         input = _input(input, None)
-        if isinstance(target, np.ndarray):
+        if isinstance(target, _np.ndarray):
             # Targets follow the input's dtype (integer class labels stay int64 where needed).
             target = _input(target, input.dtype if target.dtype.kind == "f" else None)
         elif not isinstance(target, Tensor):
@@ -151,9 +151,9 @@ class CrossEntropyLoss(_Loss):
 
     def _prepare(self, input, target):
         input = _input(input, None)
-        if isinstance(target, np.ndarray):
+        if isinstance(target, _np.ndarray):
             if target.dtype.kind in "iu":
-                target = _input(target.astype(np.int64, copy=False), _core.dtype.int64)
+                target = _input(target.astype(_np.int64, copy=False), _core.dtype.int64)
             else:
                 target = _input(target, input.dtype)
         elif not isinstance(target, Tensor):
@@ -250,4 +250,4 @@ class GaussianNLLLoss(_Loss):
 def _optional_tensor(value):
     if value is None or isinstance(value, Tensor):
         return value
-    return _input(np.ascontiguousarray(value), None)
+    return _input(_np.ascontiguousarray(value), None)

@@ -1,11 +1,11 @@
 """nn.Module: the base of every layer, with PyTorch's registration, traversal and state_dict."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import itertools
+import itertools as _itertools
 from collections import OrderedDict
 from typing import Iterator, NamedTuple
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
@@ -384,8 +384,8 @@ class Module:
             value = state_dict[key]
             if isinstance(value, Tensor):
                 array = value.detach().numpy()
-            elif isinstance(value, np.ndarray) or np.isscalar(value):
-                array = np.asarray(value)
+            elif isinstance(value, _np.ndarray) or _np.isscalar(value):
+                array = _np.asarray(value)
             elif hasattr(value, "detach") and hasattr(value, "numpy"):  # e.g. a torch tensor
                 array = value.detach().cpu().numpy()
             else:
@@ -400,7 +400,7 @@ class Module:
         for target, array in staged:
             # copy_ (not a write through .numpy()): it refuses read-only memory and moves the
             # version on, so a graph that saved the old values raises at backward.
-            target.detach().copy_(np.array(array, dtype=numpy_dtype(target.dtype), order="C"))
+            target.detach().copy_(_np.array(array, dtype=numpy_dtype(target.dtype), order="C"))
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- printing ------------------------------------------------------------------------------
@@ -457,7 +457,7 @@ class RemovableHandle:
     """Returned by the register_*_hook methods: handle.remove() unregisters the hook (also usable
     as a context manager)."""
 
-    _next_id = itertools.count()
+    _next_id = _itertools.count()
 
     def __init__(self, hooks: OrderedDict, extra: set | None = None):
         self.id = next(RemovableHandle._next_id)

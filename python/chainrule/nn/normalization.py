@@ -1,9 +1,9 @@
 """Dropout, BatchNorm1d, LayerNorm and Embedding with PyTorch's arguments, buffers and modes."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numbers
+import numbers as _numbers
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule.nn import functional as F
@@ -30,7 +30,7 @@ class Dropout(Module):
 
 
 def _positive_int(owner: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, _np.integer)) or value <= 0:
         raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
     return int(value)
 
@@ -48,9 +48,9 @@ class BatchNorm1d(Module):
                  track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         self.num_features = _positive_int("BatchNorm1d", "num_features", num_features)
-        if not isinstance(eps, numbers.Real) or not eps >= 0:
+        if not isinstance(eps, _numbers.Real) or not eps >= 0:
             raise ValueError(f"BatchNorm1d: eps must be a non-negative number, got {eps!r}")
-        if momentum is not None and (not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1):
+        if momentum is not None and (not isinstance(momentum, _numbers.Real) or not 0 <= momentum <= 1):
             raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum!r}")
         dtype = _float_dtype("BatchNorm1d", dtype)
         self.eps = float(eps)
@@ -118,13 +118,13 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
                  device=None, dtype=None):
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
+        if isinstance(normalized_shape, (int, _np.integer)) and not isinstance(normalized_shape, bool):
             normalized_shape = (int(normalized_shape),)
         if not isinstance(normalized_shape, (tuple, list)) or not normalized_shape or not all(
-                isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in normalized_shape):
+                isinstance(s, (int, _np.integer)) and not isinstance(s, bool) and s > 0 for s in normalized_shape):
             raise ValueError(f"LayerNorm: normalized_shape must be a positive int or a non-empty tuple of positive "
                              f"ints, got {normalized_shape!r}")
-        if not isinstance(eps, numbers.Real) or not eps >= 0:
+        if not isinstance(eps, _numbers.Real) or not eps >= 0:
             raise ValueError(f"LayerNorm: eps must be a non-negative number, got {eps!r}")
         dtype = _float_dtype("LayerNorm", dtype)
         self.normalized_shape = tuple(int(s) for s in normalized_shape)

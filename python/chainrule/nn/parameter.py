@@ -1,5 +1,5 @@
 """nn.Parameter: a leaf Tensor that a Module registers as one of its weights."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
 from chainrule._core import Tensor
 from chainrule._creation import as_tensor, empty

@@ -1,7 +1,7 @@
 """Adagrad with PyTorch's update rule (one fused C++ update per parameter group)."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule._tensor import as_tensor, numpy_dtype
@@ -30,7 +30,7 @@ class Adagrad(Optimizer):
         for p in group["params"]:
             state = self.state[p]
             state["step"] = 0
-            state["sum"] = as_tensor(np.full(tuple(p.shape), float(group["initial_accumulator_value"]),
+            state["sum"] = as_tensor(_np.full(tuple(p.shape), float(group["initial_accumulator_value"]),
                                              dtype=numpy_dtype(p.dtype)))
 
     def _validate_group(self, group):

@@ -1,7 +1,7 @@
 """Adam and AdamW with PyTorch's update rules (one fused C++ update per parameter group)."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numbers
+import numbers as _numbers
 
 from chainrule import _core
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
@@ -30,7 +30,7 @@ class Adam(Optimizer):
         if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
             raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
         for index, beta in enumerate(betas):
-            if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
+            if isinstance(beta, bool) or not isinstance(beta, _numbers.Real) or not 0.0 <= beta < 1.0:
                 raise ValueError(f"{owner}: invalid beta parameter at index {index}: {beta}")
 
     state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")

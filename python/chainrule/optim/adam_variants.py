@@ -4,16 +4,16 @@ Their updates run as NumPy array expressions on each parameter's memory (in the 
 dtype, in PyTorch's operation order), not yet as C++ group steps like SGD/Adam/RMSprop/Adagrad, so
 chainrule.fit trains with them in its Python loop.
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numpy as np
+import numpy as _np
 
 from chainrule._tensor import as_tensor
 from chainrule.optim.adam import Adam
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
-def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
+def _lerp(start: _np.ndarray, end: _np.ndarray, weight: float) -> _np.ndarray:
     # ATen's lerp: the formula is picked by |weight| < 0.5 so the result is exact at both ends.
     if abs(weight) < 0.5:
         return start + weight * (end - start)
@@ -40,7 +40,7 @@ class _NumpyStepOptimizer(Optimizer):
                 if "step" not in state:
                     state["step"] = 0
                     for name in self.state_keys:
-                        state[name] = as_tensor(np.zeros_like(p.detach().numpy()))
+                        state[name] = as_tensor(_np.zeros_like(p.detach().numpy()))
                     self._init_extra_state(state)
                 state["step"] += 1
                 grad = p.grad.numpy()
@@ -92,7 +92,7 @@ class NAdam(_NumpyStepOptimizer):
         state["mu_product"] = mu_product = state["mu_product"] * mu
         exp_avg[...] = _lerp(exp_avg, grad, 1 - beta1)
         exp_avg_sq[...] = exp_avg_sq * beta2 + (1 - beta2) * grad * grad
-        denom = np.sqrt(exp_avg_sq / bias_correction2) + group["eps"]
+        denom = _np.sqrt(exp_avg_sq / bias_correction2) + group["eps"]
         param += (-lr * (1.0 - mu) / (1.0 - mu_product)) * grad / denom
         param += ((-lr * mu_next) / (1.0 - mu_product * mu_next)) * exp_avg / denom
 
@@ -131,7 +131,7 @@ class RAdam(_NumpyStepOptimizer):
         rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
         if rho_t > 5.0:
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-            adaptive = (bias_correction2 ** 0.5) / (np.sqrt(exp_avg_sq) + group["eps"])
+            adaptive = (bias_correction2 ** 0.5) / (_np.sqrt(exp_avg_sq) + group["eps"])
             param += -1.0 * (corrected * lr * adaptive * rect)
         else:
             param += -1.0 * (corrected * lr)
@@ -157,6 +157,6 @@ class Adamax(_NumpyStepOptimizer):
         if wd != 0:
             grad = grad + wd * param
         exp_avg[...] = _lerp(exp_avg, grad, 1 - beta1)
-        np.maximum(exp_inf * beta2, np.abs(grad) + group["eps"], out=exp_inf)
+        _np.maximum(exp_inf * beta2, _np.abs(grad) + group["eps"], out=exp_inf)
         clr = lr / (1 - beta1 ** step)
         param += -clr * exp_avg / exp_inf

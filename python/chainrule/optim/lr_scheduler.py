@@ -17,10 +17,10 @@ ReduceLROnPlateau differs, as in PyTorch: it starts at ``last_epoch == 0`` witho
 and its ``step(metrics)`` takes the monitored value.
 """
 
-import bisect
-import math
-import numbers
-import types
+import bisect as _bisect
+import math as _math
+import numbers as _numbers
+import types as _types
 from collections import Counter
 
 __all__ = [
@@ -48,11 +48,11 @@ __all__ = [
 
 def _is_int(value):
     # bool is an int subclass, but step_size=True is a bug, not a 1.
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return isinstance(value, _numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return isinstance(value, _numbers.Real) and not isinstance(value, bool)
 
 
 def _check_int(owner, name, value, minimum):
@@ -63,7 +63,7 @@ def _check_int(owner, name, value, minimum):
 
 
 def _check_real(owner, name, value, requirement, accept):
-    if not _is_real(value) or not math.isfinite(value) or not accept(value):
+    if not _is_real(value) or not _math.isfinite(value) or not accept(value):
         raise ValueError(f"{owner}: {name} must be {requirement}, got {value!r}")
     return float(value)
 
@@ -273,15 +273,15 @@ class CosineAnnealingLR(LRScheduler):
         if (epoch - 1 - period) % (2 * period) == 0:
             # The previous epoch sat at the bottom of the cosine (lr == eta_min), where the ratio
             # below would divide by zero; add the first step's increment instead.
-            rise = (1 - math.cos(math.pi / period)) / 2
+            rise = (1 - _math.cos(_math.pi / period)) / 2
             return [lr + (base_lr - self.eta_min) * rise
                     for lr, base_lr in zip(_current_lrs(self.optimizer), self.base_lrs)]
-        ratio = ((1 + math.cos(math.pi * epoch / period))
-                 / (1 + math.cos(math.pi * (epoch - 1) / period)))
+        ratio = ((1 + _math.cos(_math.pi * epoch / period))
+                 / (1 + _math.cos(_math.pi * (epoch - 1) / period)))
         return [ratio * (lr - self.eta_min) + self.eta_min for lr in _current_lrs(self.optimizer)]
 
     def _get_closed_form_lr(self):
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + _math.cos(_math.pi * self.last_epoch / self.T_max)) / 2
                 for base_lr in self.base_lrs]
 
 
@@ -351,7 +351,7 @@ class LambdaLR(LRScheduler):
     def state_dict(self):
         state = {key: value for key, value in self.__dict__.items()
                  if key not in ("optimizer", "lr_lambdas")}
-        state["lr_lambdas"] = [None if isinstance(function, types.FunctionType)
+        state["lr_lambdas"] = [None if isinstance(function, _types.FunctionType)
                                else dict(function.__dict__)
                                for function in self.lr_lambdas]
         return state
@@ -416,7 +416,7 @@ class ReduceLROnPlateau(LRScheduler):
         # No initial step here (as in PyTorch): the first step() needs a metric.
         self.last_epoch = 0
         self._last_lr = _current_lrs(optimizer)
-        self.best = math.inf if mode == "min" else -math.inf
+        self.best = _math.inf if mode == "min" else -_math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
 
@@ -539,7 +539,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + _math.cos(_math.pi * self.T_cur / self.T_i)) / 2
                 for base_lr in self.base_lrs]
 
     def step(self, epoch=None):
@@ -559,14 +559,14 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                     self.T_cur = epoch % self.T_0
                 else:
                     # Which period the epoch falls in: T_0 (T_mult^n - 1) / (T_mult - 1) <= epoch.
-                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    n = int(_math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
                     self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
                     self.T_i = self.T_0 * self.T_mult ** n
             else:
                 self.T_i = self.T_0
                 self.T_cur = epoch
         self._step_count += 1
-        self.last_epoch = math.floor(epoch)
+        self.last_epoch = _math.floor(epoch)
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr
         self._last_lr = _current_lrs(self.optimizer)
@@ -630,7 +630,7 @@ class CyclicLR(LRScheduler):
         return self.gamma ** x
 
     def get_lr(self):
-        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        cycle = _math.floor(1 + self.last_epoch / self.total_size)
         x = 1.0 + self.last_epoch / self.total_size - cycle
         scale_factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
         scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
@@ -646,7 +646,7 @@ class CyclicLR(LRScheduler):
     def state_dict(self):
         state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_scale_fn_custom")}
         fn = self._scale_fn_custom
-        state["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) else dict(fn.__dict__)
+        state["_scale_fn_custom"] = None if fn is None or isinstance(fn, _types.FunctionType) else dict(fn.__dict__)
         return state
 
     def load_state_dict(self, state_dict):
@@ -716,7 +716,7 @@ class OneCycleLR(LRScheduler):
 
     def _anneal(self, start, end, pct):
         if self.anneal_strategy == "cos":
-            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+            return end + (start - end) / 2.0 * (_math.cos(_math.pi * pct) + 1)
         return (end - start) * pct + start
 
     def get_lr(self):
@@ -764,13 +764,13 @@ class SequentialLR(LRScheduler):
         # Undo the initial step each scheduler took when it was built, then take the first one's.
         for scheduler in _leaves(self):
             scheduler.last_epoch -= 1
-        first = self._schedulers[bisect.bisect_right(self._milestones, 0)]
+        first = self._schedulers[_bisect.bisect_right(self._milestones, 0)]
         first._initial_step()
         self._last_lr = first.get_last_lr()
 
     def step(self):
         self.last_epoch += 1
-        index = bisect.bisect_right(self._milestones, self.last_epoch)
+        index = _bisect.bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[index]
         if index > 0 and self._milestones[index - 1] == self.last_epoch:
             scheduler._update_lr(0)

@@ -1,11 +1,11 @@
 """Optimizer base class with PyTorch's param_groups / state / state_dict layout."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import copy
-import numbers
+import copy as _copy
+import numbers as _numbers
 from collections import defaultdict
 
-import numpy as np
+import numpy as _np
 
 from chainrule._core import Tensor
 from chainrule._grad_mode import enable_grad
@@ -25,7 +25,7 @@ def _check_non_negative(owner: str, group: dict, names) -> None:
     """Raises, naming the argument, unless each group[name] is a real number >= 0 (NaN fails)."""
     for name in names:
         value = group[name]
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if isinstance(value, bool) or not isinstance(value, _numbers.Real):
             raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}")
         if not value >= 0:
             raise ValueError(f"{owner}: invalid {name} value: {value} (must be >= 0)")
@@ -202,21 +202,21 @@ class Optimizer:
                     v = v.detach().numpy()
                 elif hasattr(v, "detach") and hasattr(v, "numpy"):  # e.g. a torch tensor
                     v = v.detach().cpu().numpy()
-                if isinstance(v, np.ndarray):
+                if isinstance(v, _np.ndarray):
                     # A copy in the parameter's dtype (the 'step' counter keeps its own).
-                    restored[k] = as_tensor(np.array(v, dtype=None if k == "step" else numpy_dtype(p.dtype)))
+                    restored[k] = as_tensor(_np.array(v, dtype=None if k == "step" else numpy_dtype(p.dtype)))
                     if k != "step" and tuple(v.shape) != tuple(p.shape):
                         raise ValueError(f"load_state_dict: state '{k}' of parameter {idx} has shape "
                                          f"{tuple(v.shape)}, the parameter has shape {tuple(p.shape)}")
                 else:
-                    restored[k] = copy.deepcopy(v)
+                    restored[k] = _copy.deepcopy(v)
             new_state[p] = restored
         self.state = new_state
         self.__dict__.pop("_native_steps", None)  # cached C++ steps hold the old state's tensors
         for mine, saved in zip(self.param_groups, saved_groups):
             for k, v in saved.items():
                 if k != "params":
-                    mine[k] = copy.deepcopy(v)
+                    mine[k] = _copy.deepcopy(v)
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]

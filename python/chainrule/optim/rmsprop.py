@@ -1,5 +1,5 @@
 """RMSprop with PyTorch's update rule (one fused C++ update per parameter group)."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
 from chainrule import _core
 from chainrule.optim.optimizer import Optimizer, _check_non_negative

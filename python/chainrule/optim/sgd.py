@@ -1,5 +1,5 @@
 """Stochastic gradient descent, the seed's W <- W - lr dL/dW, with PyTorch's options."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
 from chainrule import _core
 from chainrule.optim.optimizer import Optimizer, _check_non_negative

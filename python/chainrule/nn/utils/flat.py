@@ -24,9 +24,9 @@ set_to_none=False. Parameters with requires_grad=False get no gradient view: the
 What breaks the arena: anything that re-points a parameter (``p.data = other``, Module.to(dtype),
 or assigning ``p.grad = other``). ``flat.is_intact()`` says whether every view is still in place.
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
@@ -85,7 +85,7 @@ class FlatParameters:
         self.tensors = tuple(p for _, p in named)
         self.shapes = tuple(tuple(p.shape) for p in self.tensors)
         sizes = [p.numel() for p in self.tensors]
-        self.offsets = tuple(int(o) for o in np.concatenate([[0], np.cumsum(sizes)[:-1]]))
+        self.offsets = tuple(int(o) for o in _np.concatenate([[0], _np.cumsum(sizes)[:-1]]))
         self.numel = int(sum(sizes))
 
         self.param_buffer = _core.zeros(self.numel, dtype=self.dtype)
@@ -102,20 +102,20 @@ class FlatParameters:
                 mark_in_arena(p, True)
 
     # ---- whole-model vector ----------------------------------------------------------------------
-    def get_flat(self) -> np.ndarray:
+    def get_flat(self) -> _np.ndarray:
         """A copy of all parameters as one 1-D array (params is the zero-copy view)."""
         return self.params.copy()
 
     def set_flat(self, array) -> None:
         """Copy a 1-D array of numel values (any real dtype, converted) into the parameters."""
-        values = np.asarray(array)
+        values = _np.asarray(array)
         if values.ndim != 1 or values.shape[0] != self.numel:
             raise ValueError(f"set_flat: array must be 1-D with {self.numel} values, got shape {values.shape}")
         if values.dtype.kind not in "fiu":
             raise TypeError(f"set_flat: array must hold real numbers, got dtype {values.dtype}")
         self.params[...] = values.astype(numpy_dtype(self.dtype), copy=False)
 
-    def get_flat_grad(self) -> np.ndarray:
+    def get_flat_grad(self) -> _np.ndarray:
         """A copy of all gradients as one 1-D array."""
         self._need_grads("get_flat_grad")
         return self.grads.copy()

@@ -13,13 +13,13 @@ For a ``TensorDataset`` (or a ``Subset`` of one) with the default collate functi
 gathered with one indexing call per tensor instead of stacking rows one by one; the result is the
 same list of tensors.
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import itertools
-import numbers
-import queue
-import threading
-import warnings
+import itertools as _itertools
+import numbers as _numbers
+import queue as _queue
+import threading as _threading
+import warnings as _warnings
 
 from chainrule._core import Tensor
 from chainrule.utils.data._collate import default_collate, default_convert
@@ -42,7 +42,7 @@ class WorkerInfo:
         return f"WorkerInfo(id={self.id}, num_workers={self.num_workers})"
 
 
-_worker_state = threading.local()
+_worker_state = _threading.local()
 
 
 def get_worker_info():
@@ -97,7 +97,7 @@ def _iterable_batches(dataset, auto_collation, batch_size, drop_last, collate_fn
             yield collate_fn(item)
         return
     while True:
-        chunk = list(itertools.islice(items, batch_size))
+        chunk = list(_itertools.islice(items, batch_size))
         if not chunk or (drop_last and len(chunk) < batch_size):
             return
         yield collate_fn(chunk)
@@ -114,7 +114,7 @@ class _WorkerFailure:
 _STOP = object()
 
 
-class _Worker(threading.Thread):
+class _Worker(_threading.Thread):
     def __init__(self, info, init_fn, tasks, results):
         super().__init__(name=f"chainrule DataLoader worker {info.id}", daemon=True)
         self.info = info
@@ -146,8 +146,8 @@ class _WorkerPool:
     """num_workers threads, each with its own task queue, sharing one result queue."""
 
     def __init__(self, loader, base_seed):
-        self.results = queue.Queue()
-        self.task_queues = [queue.Queue() for _ in range(loader.num_workers)]
+        self.results = _queue.Queue()
+        self.task_queues = [_queue.Queue() for _ in range(loader.num_workers)]
         self.workers = []
         for worker_id, tasks in enumerate(self.task_queues):
             info = WorkerInfo(worker_id, loader.num_workers, base_seed + worker_id, loader.dataset)
@@ -161,7 +161,7 @@ class _WorkerPool:
     def get(self, timeout):
         try:
             number, result = self.results.get(timeout=timeout if timeout > 0 else None)
-        except queue.Empty:
+        except _queue.Empty:
             raise RuntimeError(f"DataLoader timed out after {timeout} seconds waiting for a batch") from None
         if isinstance(result, _WorkerFailure):
             raise RuntimeError(f"DataLoader worker {result.worker_id} raised "
@@ -176,7 +176,7 @@ class _WorkerPool:
 
 
 def _check_int(value, where, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, _numbers.Integral) or value < minimum:
         raise ValueError(f"DataLoader: {where} should be an int >= {minimum}, got {value!r}")
     return int(value)
 
@@ -223,7 +223,7 @@ class DataLoader:
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError("DataLoader: collate_fn must be callable or None")
         if pin_memory:
-            warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device "
+            _warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device "
                           "pinned memory won't be used.", stacklevel=2)
 
         if isinstance(dataset, IterableDataset):

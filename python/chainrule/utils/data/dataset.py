@@ -1,10 +1,10 @@
 """Datasets: the map-style base class, TensorDataset, Subset, ConcatDataset, random_split."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import bisect
-import math
-import numbers
-import warnings
+import bisect as _bisect
+import math as _math
+import numbers as _numbers
+import warnings as _warnings
 
 from chainrule._core import Tensor
 
@@ -95,7 +95,7 @@ class ConcatDataset(Dataset):
             if -index > len(self):
                 raise ValueError("ConcatDataset: absolute value of index should not exceed dataset length")
             index = len(self) + index
-        which = bisect.bisect_right(self.cumulative_sizes, index)
+        which = _bisect.bisect_right(self.cumulative_sizes, index)
         start = self.cumulative_sizes[which - 1] if which else 0
         return self.datasets[which][index - start]
 
@@ -103,22 +103,22 @@ class ConcatDataset(Dataset):
 def _split_lengths(lengths, total):
     """Integer lengths; fractions summing to 1 become floors with the remainder dealt round-robin."""
     lengths = list(lengths)
-    if lengths and all(isinstance(x, numbers.Real) and not isinstance(x, numbers.Integral) for x in lengths) \
-            and math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+    if lengths and all(isinstance(x, _numbers.Real) and not isinstance(x, _numbers.Integral) for x in lengths) \
+            and _math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         counts = []
         for i, fraction in enumerate(lengths):
             if fraction < 0 or fraction > 1:
                 raise ValueError(f"random_split: fraction at index {i} is not between 0 and 1")
-            counts.append(int(math.floor(total * fraction)))
+            counts.append(int(_math.floor(total * fraction)))
         for i in range(total - sum(counts)):
             counts[i % len(counts)] += 1
         for i, count in enumerate(counts):
             if count == 0:
-                warnings.warn(f"random_split: length of split at index {i} is 0; this might result in "
+                _warnings.warn(f"random_split: length of split at index {i} is 0; this might result in "
                               "an empty dataset", stacklevel=3)
         return counts
     for i, x in enumerate(lengths):
-        if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 0:
+        if isinstance(x, bool) or not isinstance(x, _numbers.Integral) or x < 0:
             raise ValueError(f"random_split: lengths must be non-negative ints or fractions summing to "
                              f"1, got {x!r} at index {i}")
     if sum(lengths) != total:

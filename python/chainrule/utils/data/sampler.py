@@ -3,11 +3,11 @@
 Random samplers draw from their ``generator`` (a chainrule.Generator); without one they seed a
 private generator from the default one each epoch, so ``chainrule.manual_seed`` makes them repeat.
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numbers
+import numbers as _numbers
 
-import numpy as np
+import numpy as _np
 
 from chainrule._core import Tensor
 
@@ -37,7 +37,7 @@ def _epoch_generator(generator):
 
 
 def _positive_int(value, where):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, _numbers.Integral) or value <= 0:
         raise ValueError(f"{where} should be a positive integer value, but got {where}={value!r}")
     return int(value)
 
@@ -115,12 +115,12 @@ class WeightedRandomSampler(Sampler):
         num_samples = _positive_int(num_samples, "num_samples")
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got replacement={replacement!r}")
-        values = weights.detach().numpy() if isinstance(weights, Tensor) else np.asarray(weights)
+        values = weights.detach().numpy() if isinstance(weights, Tensor) else _np.asarray(weights)
         if values.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape {tuple(values.shape)}")
         from chainrule._tensor import float64, tensor
 
-        self.weights = tensor(values.astype(np.float64), dtype=float64)
+        self.weights = tensor(values.astype(_np.float64), dtype=float64)
         self.num_samples = num_samples
         self.replacement = replacement
         self.generator = generator
