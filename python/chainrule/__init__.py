@@ -48,14 +48,18 @@ FloatTensor = _protocols.FloatTensor
 DoubleTensor = _protocols.DoubleTensor
 LongTensor = _protocols.LongTensor
 globals().update(_protocols.legacy_types)  # IntTensor, BoolTensor where the dtypes exist
-from chainrule._tensor_ops import (  # noqa: F401  (tensor ops written in Python, and functional forms)
-    Size, absolute, add, allclose, amax, amin, argmin, can_cast, cat, chunk, clamp, clip, count_nonzero, cos,
-    cumsum, div, divide, eq, equal, erf, expm1, flatten, flip, floor, floor_divide, fmod, gather, ge, gt,
-    index_select, isclose, isfinite, isinf, isnan, le, lerp, log1p, log2, log10, logical_and, logical_not,
-    logical_or, logical_xor, logsumexp, lt, maximum, minimum, mul, multiply, narrow, ne, neg, negative,
-    nonzero, norm, numel, permute, prod, promote_types, reciprocal, remainder, reshape, result_type, rsqrt,
-    scatter_add, select, sign, sin, split, square, squeeze, stack, std, sub, subtract, t, tan, transpose,
-    true_divide, unbind, unflatten, unsqueeze, var, where, ceil, clone, detach,
+from chainrule._tensor_ops import (  # noqa: F401  (tensor ops written in Python)
+    Size, absolute, add, allclose, amax, amin, argmin, can_cast, cat, chunk, clamp, clip, count_nonzero, cumsum,
+    div, divide, equal, flatten, flip, gather, index_select, isclose, isfinite, isinf, isnan, lerp, logical_and,
+    logical_not, logical_or, logical_xor, logsumexp, maximum, minimum, narrow, nonzero, norm, permute, prod,
+    promote_types, result_type, scatter_add, select, split, squeeze, stack, std, sub, subtract, transpose,
+    true_divide, unbind, unflatten, unsqueeze, var, where,
+)
+# The functional forms of Tensor methods (torch.sin(x) is x.sin()), which _tensor_ops makes in a loop
+# that type checkers cannot follow.
+from chainrule._tensor_ops import (  # type: ignore[attr-defined]  # noqa: F401
+    cos, eq, erf, expm1, floor, floor_divide, fmod, ge, gt, le, log1p, log2, log10, lt, mul, multiply, ne, neg,
+    negative, numel, reciprocal, remainder, reshape, rsqrt, sign, sin, square, t, tan, ceil, clone, detach,
 )
 
 __version__ = _core.__version__

@@ -117,7 +117,7 @@ def _cuda(self: Tensor, device=None, non_blocking: bool = False, memory_format=N
     raise _device._cuda_refusal("cuda", "cuda" if device is None else device)
 
 
-_TYPE_NAMES = {}  # "FloatTensor" -> dtype, filled below with the dtypes this build has
+_TYPE_NAMES: dict[str, _core.dtype] = {}  # "FloatTensor" -> dtype, filled below with the dtypes this build has
 
 
 def _type(self: Tensor, dtype=None, non_blocking: bool = False, **kwargs):
@@ -143,6 +143,8 @@ def _type(self: Tensor, dtype=None, non_blocking: bool = False, **kwargs):
 
 class _LegacyTensorType(type):
     """torch.FloatTensor and friends: isinstance checks the dtype; calling one makes a tensor."""
+
+    dtype: _core.dtype  # the dtype of the tensors this type names
 
     def __instancecheck__(cls, obj):
         return isinstance(obj, Tensor) and obj.dtype == cls.dtype

@@ -43,8 +43,8 @@ def _as_tensor(value, like: Tensor | None = None) -> Tensor:
     if isinstance(value, Tensor):
         return value
     if like is not None and isinstance(value, numbers.Number):
-        return _core.full((), value, dtype=like.dtype) if like.dtype.is_floating_point or isinstance(
-            value, (int, bool)) else _core.full((), value, dtype=_core.dtype.float32)
+        return _core.full((), value, dtype=like.dtype) if like.dtype.is_floating_point or isinstance(  # type: ignore[arg-type]
+            value, (int, bool)) else _core.full((), value, dtype=_core.dtype.float32)  # type: ignore[arg-type]
     array = np.asarray(value)
     if array.dtype == np.float64 and not isinstance(value, np.ndarray):
         array = array.astype(np.float32)
@@ -369,7 +369,7 @@ def scatter_add(self: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if not isinstance(tensor, Tensor) or tensor.dtype not in (_int64, _core.dtype.int32):
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    values = _np(tensor).astype(np.int64)
+    values: np.ndarray = _np(tensor).astype(np.int64)
     if values.size and values.min() < 0:
         raise RuntimeError("Class values must be non-negative.")
     if num_classes == -1:
@@ -463,7 +463,7 @@ def round(input: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
 
 
 # ---- reductions -----------------------------------------------------------------------------------
-ReturnTypes = collections.namedtuple("return_types", ["values", "indices"])
+ReturnTypes = collections.namedtuple("return_types", ["values", "indices"])  # type: ignore[name-match]
 
 
 class _MinMax(tuple):
@@ -670,7 +670,7 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
         m = where(m.abs() == float("inf"), _core.zeros(1, dtype=x.dtype).reshape(()), m)
     s = (x - m).exp().sum(dim=dims, keepdim=True).log() + m
     if not keepdim and x.ndim:
-        s = s.reshape(tuple(d for i, d in enumerate(x.shape) if i not in dims))
+        s = s.reshape(tuple(d for i, d in enumerate(x.shape) if i not in dims))  # type: ignore[operator]
     return s if x.ndim else s.reshape(())
 
 

@@ -86,7 +86,8 @@ class Status(str, _enum.Enum):
     NONFINITE = "nonfinite"
 
     __str__ = str.__str__
-    __format__ = str.__format__
+    def __format__(self, format_spec: str) -> str:
+        return str.__format__(self, format_spec)
 
 
 # Severity order for check_gradients: the worst status wins.

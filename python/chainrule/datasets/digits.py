@@ -38,7 +38,7 @@ def load_digits(return_X_y: bool = False, dtype: _npt.DTypeLike = _np.float32):
     dtype = _np.dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"dtype must be a floating type, got {dtype}")
-    data_file = _resources.files(__package__).joinpath("data", _DIGITS_FILE)
+    data_file = _resources.files(__package__).joinpath("data").joinpath(_DIGITS_FILE)
     with data_file.open("rb") as stream, _np.load(stream, allow_pickle=False) as archive:
         data = archive["images"].astype(dtype)  # (1797, 64)
         target = archive["labels"].astype(_np.int64)  # (1797,)

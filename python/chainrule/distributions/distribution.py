@@ -146,7 +146,7 @@ def _finfo(dtype):
     return _np.finfo(numpy_dtype(dtype))
 
 
-def _clamp(x: Tensor, low: float, high: float = None) -> Tensor:
+def _clamp(x: Tensor, low: float, high: float | None = None) -> Tensor:
     """x limited to [low, high], with clamp's gradient (1 inside, 0 outside)."""
     x = low + (x - low).relu()
     return x if high is None else high - (high - x).relu()

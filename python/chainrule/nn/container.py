@@ -301,9 +301,9 @@ class ModuleDict(Module):
             raise TypeError("ModuleDict.update should be called with an iterable of key/value pairs, but got "
                             + type(modules).__name__)
         for index, pair in enumerate(modules):
-            if not isinstance(pair, Iterable) or isinstance(pair, str) or len(pair) != 2:
+            if not isinstance(pair, Iterable) or isinstance(pair, str) or len(pair) != 2:  # type: ignore[arg-type]
                 raise ValueError(f"ModuleDict update sequence element #{index} should be an iterable of length 2")
-            self[pair[0]] = pair[1]
+            self[pair[0]] = pair[1]  # type: ignore[index]
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleDict has no forward(); look modules up by key and call them")
@@ -419,9 +419,9 @@ class ParameterDict(Module):
     def update(self, parameters) -> None:
         items = parameters.items() if isinstance(parameters, (Mapping, ParameterDict)) else parameters
         for index, pair in enumerate(items):
-            if not isinstance(pair, Iterable) or isinstance(pair, str) or len(pair) != 2:
+            if not isinstance(pair, Iterable) or isinstance(pair, str) or len(pair) != 2:  # type: ignore[arg-type]
                 raise ValueError(f"ParameterDict update sequence element #{index} should be an iterable of length 2")
-            self[pair[0]] = pair[1]
+            self[pair[0]] = pair[1]  # type: ignore[index]
 
     def extra_repr(self) -> str:
         lines = []

@@ -572,7 +572,7 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     else:
         loss = x - y * (x + float(eps)).log()
     if full:
-        t = y.detach().numpy().astype(_np.float64)
+        t: _np.ndarray = y.detach().numpy().astype(_np.float64)
         with _np.errstate(divide="ignore", invalid="ignore"):
             stirling = _np.where(t > 1, t * _np.log(_np.where(t > 1, t, 1.0)) - t
                                 + 0.5 * _np.log(2 * _np.pi * _np.where(t > 1, t, 1.0)), 0.0)

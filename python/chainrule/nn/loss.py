@@ -1,6 +1,8 @@
 """Loss modules. Each accepts Tensors or NumPy arrays and reduction='mean'|'sum'|'none'."""
 from __future__ import annotations as _annotations
 
+from typing import Callable
+
 import numpy as _np
 
 from chainrule import _core
@@ -9,6 +11,9 @@ from chainrule._kinds import reduction_kind
 from chainrule.nn import functional as F
 from chainrule.nn.layers import _input
 from chainrule.nn.module import Module
+
+# A C++ loss as f(input, target, reduction), without the module's argument checks.
+_FunctionalLoss = Callable[[Tensor, Tensor, _core.Reduction], Tensor]
 
 
 class _Loss(Module):
@@ -36,7 +41,7 @@ class _Loss(Module):
 
     # The C++ function computing this loss as f(input, target, _core.Reduction); None when the
     # loss has more parameters (HuberLoss), which then always goes through forward().
-    _functional = None
+    _functional: _FunctionalLoss | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -94,7 +99,7 @@ class BCELoss(_Loss):
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "BCELoss"))
         self.register_buffer("weight", _optional_tensor(weight))
         if weight is not None:
-            self._functional = None  # the weighted form is a composition, not the single C++ op
+            self._functional = None  # type: ignore[assignment]  # the weighted form is a composition, not the single C++ op
 
     def forward(self, input, target):
         return F.binary_cross_entropy(*self._prepare(input, target), weight=self.weight, reduction=self.reduction)
@@ -111,7 +116,7 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("weight", _optional_tensor(weight))
         self.register_buffer("pos_weight", _optional_tensor(pos_weight))
         if weight is not None or pos_weight is not None:
-            self._functional = None
+            self._functional = None  # type: ignore[assignment]
 
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(*self._prepare(input, target), weight=self.weight,
@@ -139,7 +144,7 @@ class CrossEntropyLoss(_Loss):
         self.ignore_index = int(ignore_index)
         self.label_smoothing = float(label_smoothing)
         if weight is not None or label_smoothing != 0.0 or ignore_index != -100:
-            self._functional = None
+            self._functional = None  # type: ignore[assignment]
 
     def __call__(self, input, target):
         if self._functional is not None and type(input) is Tensor and type(target) is Tensor:

@@ -44,6 +44,11 @@ class BatchNorm1d(Module):
     num_batches_tracked.
     """
 
+    affine: bool
+    track_running_stats: bool
+    weight: Parameter | None
+    bias: Parameter | None
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
@@ -83,7 +88,7 @@ class BatchNorm1d(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
+        if self.affine and self.weight is not None:
             init.ones_(self.weight)
             if self.bias is not None:
                 init.zeros_(self.bias)
@@ -115,6 +120,10 @@ class LayerNorm(Module):
     """Layer normalisation (Ba et al. 2016) over the trailing normalized_shape dims, with an
     elementwise weight (ones) and bias (zeros) when elementwise_affine."""
 
+    elementwise_affine: bool
+    weight: Parameter | None
+    bias: Parameter | None
+
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
                  device=None, dtype=None):
         super().__init__()
@@ -141,7 +150,7 @@ class LayerNorm(Module):
             self.register_parameter("bias", None)
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
+        if self.elementwise_affine and self.weight is not None:
             init.ones_(self.weight)
             if self.bias is not None:
                 init.zeros_(self.bias)

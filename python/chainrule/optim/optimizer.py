@@ -157,7 +157,7 @@ class Optimizer:
 
     # ---- state_dict: parameters are referred to by their index across all groups -----------------
     def state_dict(self) -> dict:
-        index_of = {}
+        index_of: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
@@ -190,7 +190,7 @@ class Optimizer:
         for mine, saved in zip(self.param_groups, saved_groups):
             for p, idx in zip(mine["params"], saved["params"]):
                 param_of[int(idx)] = p
-        new_state = defaultdict(dict)
+        new_state: defaultdict[Tensor, dict] = defaultdict(dict)
         for idx, entries in state_dict["state"].items():
             idx = int(idx)
             if idx not in param_of:

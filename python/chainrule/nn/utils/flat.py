@@ -74,7 +74,7 @@ class FlatParameters:
                 raise ValueError(f"flatten_parameters: parameter '{name}' is not a leaf tensor")
         dtypes = {p.dtype for _, p in named}
         if len(dtypes) != 1:
-            by_dtype = {}
+            by_dtype: dict[str, list[str]] = {}
             for name, p in named:
                 by_dtype.setdefault(repr(p.dtype), []).append(name)
             listing = "; ".join(f"{d}: {', '.join(names)}" for d, names in by_dtype.items())
@@ -91,11 +91,11 @@ class FlatParameters:
         self.param_buffer = _core.zeros(self.numel, dtype=self.dtype)
         self.params = self.param_buffer.numpy()
         self.grad_buffer = _core.zeros(self.numel, dtype=self.dtype) if with_grads else None
-        self.grads = self.grad_buffer.numpy() if with_grads else None
+        self.grads = self.grad_buffer.numpy() if self.grad_buffer is not None else None
         for p, offset, n, shape in zip(self.tensors, self.offsets, sizes, self.shapes):
             self.params[offset:offset + n] = p.detach().numpy().ravel()
             p.data = self.param_buffer[offset:offset + n].reshape(*shape)
-            if with_grads and p.requires_grad:
+            if self.grad_buffer is not None and self.grads is not None and p.requires_grad:
                 if p.grad is not None:  # keep what has been accumulated so far
                     self.grads[offset:offset + n] = p.grad.numpy().ravel()
                 p.grad = self.grad_buffer[offset:offset + n].reshape(*shape)
@@ -117,17 +117,17 @@ class FlatParameters:
 
     def get_flat_grad(self) -> _np.ndarray:
         """A copy of all gradients as one 1-D array."""
-        self._need_grads("get_flat_grad")
-        return self.grads.copy()
+        return self._need_grads("get_flat_grad").copy()
 
     def zero_grad(self) -> None:
         """Zero every gradient in place, with one memset-like write over the gradient buffer."""
-        self._need_grads("zero_grad")
-        self.grads[...] = 0
+        self._need_grads("zero_grad")[...] = 0
 
-    def _need_grads(self, where: str) -> None:
+    def _need_grads(self, where: str) -> _np.ndarray:
+        """The gradient buffer's view; a RuntimeError naming `where` when there is none."""
         if self.grads is None:
             raise RuntimeError(f"FlatParameters.{where}: built with with_grads=False, there is no gradient buffer")
+        return self.grads
 
     # ---- checks ----------------------------------------------------------------------------------
     def is_intact(self) -> bool:
