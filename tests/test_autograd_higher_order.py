@@ -2,12 +2,13 @@
 grad-mode switches, against PyTorch; a physics-informed net trained with second derivatives."""
 import numpy as np
 import pytest
+from optional_dependencies import require
 
 import chainrule as cr
 from chainrule import nn
 from chainrule.autograd import Function, gradcheck, gradgradcheck
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 def t64(a):

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
 from chainrule import baseline
 Activation = baseline.Activation
@@ -228,7 +229,7 @@ def test_training_reduces_the_seed_loss():
 @pytest.fixture(scope="module")
 def torch():
     """PyTorch, or a skip of the test that asks for it (the tests above still run without it)."""
-    return pytest.importorskip("torch")
+    return require("torch")
 
 
 def _torch_activation(torch, activation):

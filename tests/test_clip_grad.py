@@ -3,8 +3,9 @@ import math
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402

@@ -5,6 +5,7 @@ from importlib import resources
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
 from chainrule import datasets
 
@@ -42,7 +43,7 @@ def test_digits_calls_do_not_share_arrays():
 
 
 def test_digits_match_scikit_learn():
-    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    sklearn_datasets = require("sklearn.datasets")
     reference = sklearn_datasets.load_digits()
     digits = datasets.load_digits(dtype=np.float64)
     np.testing.assert_array_equal(digits.data, reference.data)

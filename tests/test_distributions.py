@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
 import chainrule as cr
 from chainrule.distributions import Bernoulli, Categorical, Normal
@@ -16,7 +17,7 @@ def _np(t):
 # ---- Normal ------------------------------------------------------------------------------------
 
 def test_normal_log_prob_entropy_and_moments_match_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     loc = np.array([[0.0, 1.5, -2.0]])
     scale = np.array([[1.0], [0.5]])
     value = np.array([0.3, -1.0, 2.0])
@@ -68,7 +69,7 @@ def test_normal_validation():
 
 @pytest.mark.parametrize("by", ["probs", "logits"])
 def test_bernoulli_matches_torch(by):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     parameter = np.array([0.1, 0.5, 0.9]) if by == "probs" else np.array([-2.0, 0.0, 30.0])
     value = np.array([1.0, 0.0, 1.0])
     ours = Bernoulli(**{by: cr.tensor(parameter)})
@@ -102,7 +103,7 @@ def test_bernoulli_gradients_and_sampling():
 
 @pytest.mark.parametrize("by", ["probs", "logits"])
 def test_categorical_matches_torch(by):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     parameter = np.array([[1.0, 2.0, 7.0], [0.2, 0.2, 0.6]]) if by == "probs" else np.array([[0.5, -1.0, 2.0], [0.0, 0.0, 0.0]])
     value = np.array([2, 0])
     ours = Categorical(**{by: cr.tensor(parameter)})
@@ -148,13 +149,13 @@ def test_categorical_validation():
 
 
 def test_reprs():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     assert repr(Normal(0.0, 1.0)) == repr(torch.distributions.Normal(0.0, 1.0))
     assert repr(Bernoulli(probs=cr.tensor(0.25))) == repr(torch.distributions.Bernoulli(probs=torch.tensor(0.25)))
 
 
 def test_categorical_masked_logits_and_unbatched_match_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     logits = np.array([[1.0, -np.inf, 0.5], [-np.inf, 2.0, -np.inf]])
     ours = Categorical(logits=cr.tensor(logits, requires_grad=True))
     theirs = torch.distributions.Categorical(logits=torch.tensor(logits))

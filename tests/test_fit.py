@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
 import chainrule as cr
 from chainrule import nn, optim
@@ -180,7 +181,7 @@ def test_progress_bar_runs(capsys):
 
 
 def test_history_plot_writes_png(tmp_path):
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     X, y = _data(64)
     model = _model()
     h = cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=2,
@@ -244,8 +245,8 @@ def test_checkpoint_round_trip_of_model_and_optimizer(tmp_path):
 
 
 def test_checkpoint_interchange_with_pytorch(tmp_path):
-    torch = pytest.importorskip("torch")
-    st_torch = pytest.importorskip("safetensors.torch")
+    torch = require("torch")
+    st_torch = require("safetensors.torch")
     tmodel = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
     path = tmp_path / "from_torch.safetensors"
     st_torch.save_file(tmodel.state_dict(), str(path))

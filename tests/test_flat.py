@@ -4,6 +4,7 @@ import runpy
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
@@ -180,7 +181,7 @@ def test_bad_input():
 
 
 def test_lbfgs_example_reduces_the_loss():
-    pytest.importorskip("scipy")
+    require("scipy")
     example = runpy.run_path(os.path.join(EXAMPLES, "lbfgs_scipy.py"))
     before, after = example["main"](maxiter=30, n=64, verbose=False)
     assert after < 0.1 * before

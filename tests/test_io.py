@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
 from chainrule import io as chainrule_io
 
@@ -198,7 +199,7 @@ def test_save_bad_objects(tmp_path, obj, error, message):
 # --------------------------------------------------------------------------------------------
 
 def test_files_from_the_safetensors_package_load(tmp_path):
-    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    safetensors_numpy = require("safetensors.numpy")
     state = _model_state(np.random.default_rng(4))
     state["flags"] = np.array([True, False])
     state["scalar"] = np.array(2.0, dtype=np.float64)
@@ -211,7 +212,7 @@ def test_files_from_the_safetensors_package_load(tmp_path):
 
 
 def test_files_we_write_load_in_safetensors_numpy(tmp_path):
-    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    safetensors_numpy = require("safetensors.numpy")
     rng = np.random.default_rng(5)
     state = _model_state(rng)
     state["scalar"] = np.array(1.25, dtype=np.float32)
@@ -226,8 +227,8 @@ def test_files_we_write_load_in_safetensors_numpy(tmp_path):
 
 
 def test_nested_checkpoint_loads_in_safetensors_torch_with_prefixed_names(tmp_path):
-    torch = pytest.importorskip("torch")
-    safetensors_torch = pytest.importorskip("safetensors.torch")
+    torch = require("torch")
+    safetensors_torch = require("safetensors.torch")
     rng = np.random.default_rng(6)
     checkpoint = {"model": _model_state(rng), "optimizer": _optimizer_state(rng)}
     path = str(tmp_path / "ours.safetensors")
@@ -242,8 +243,8 @@ def test_nested_checkpoint_loads_in_safetensors_torch_with_prefixed_names(tmp_pa
 
 
 def test_torch_tensors_save_and_bf16_files_load_as_float32(tmp_path):
-    torch = pytest.importorskip("torch")
-    safetensors_torch = pytest.importorskip("safetensors.torch")
+    torch = require("torch")
+    safetensors_torch = require("safetensors.torch")
     weight = torch.randn(3, 4, requires_grad=True)
     chainrule_io.save({"w": weight}, tmp_path / "from_torch.safetensors")
     np.testing.assert_array_equal(
@@ -423,7 +424,7 @@ def test_bad_object_never_touches_the_old_file(tmp_path):
 
 def test_new_file_gets_umask_permissions(tmp_path):
     if os.name != "posix":
-        pytest.skip("POSIX permissions")
+        pytest.skip("file permissions here are not POSIX ones (umask, mode bits), which this test checks")
     umask = os.umask(0o022)
     os.umask(umask)
     path = tmp_path / "perm.safetensors"

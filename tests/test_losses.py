@@ -4,13 +4,14 @@ probability targets), BCEWithLogitsLoss (weight, pos_weight), BCELoss(weight), S
 KLDivLoss, PoissonNLLLoss, GaussianNLLLoss."""
 import numpy as np
 import pytest
+from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F
 from chainrule.autograd import gradcheck
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 DTYPES = {
     "float32": (np.float32, torch.float32, cr.float32, dict(rtol=1e-5, atol=1e-6)),

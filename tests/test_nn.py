@@ -4,6 +4,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
@@ -12,7 +13,7 @@ import chainrule.optim as optim
 
 
 def _torch():
-    return pytest.importorskip("torch")
+    return require("torch")
 
 
 def _seed_model(mod):

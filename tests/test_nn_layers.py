@@ -3,6 +3,7 @@ Embedding, PReLU and the activations, against PyTorch (forward, gradients, train
 by gradcheck in float64, and their errors."""
 import numpy as np
 import pytest
+from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
@@ -10,7 +11,7 @@ import chainrule.nn.functional as F
 import chainrule.optim as optim
 from chainrule.autograd import gradcheck
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 DTYPES = {
     "float32": (np.float32, torch.float32, cr.float32, dict(rtol=1e-5, atol=1e-6)),

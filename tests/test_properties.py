@@ -6,8 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
-hypothesis = pytest.importorskip("hypothesis")
+hypothesis = require("hypothesis")
 from hypothesis import assume, given, strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 

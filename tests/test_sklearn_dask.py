@@ -5,9 +5,10 @@ import sys
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
-pytest.importorskip("sklearn")
-distributed = pytest.importorskip("distributed")
+require("sklearn")
+distributed = require("distributed")
 import cloudpickle  # noqa: E402
 import joblib  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402

@@ -5,8 +5,9 @@ import pickle
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
-pytest.importorskip("sklearn")
+require("sklearn")
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402

@@ -1,11 +1,12 @@
 """Shape ops, joining/splitting, indexing (read and write) and in-place ops, against PyTorch."""
 import numpy as np
 import pytest
+from optional_dependencies import require
 
 import chainrule as cr
 from chainrule.autograd import gradcheck, gradgradcheck
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 def pair(shape, seed=0, dtype=np.float64):

@@ -9,8 +9,9 @@ import itertools
 
 import numpy as np
 import pytest
+from optional_dependencies import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
