@@ -3,7 +3,7 @@ from __future__ import annotations as _annotations
 
 import itertools as _itertools
 from collections import OrderedDict
-from typing import Iterator, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, TypeVar
 
 import numpy as _np
 
@@ -15,6 +15,9 @@ from chainrule.nn import _structure
 from chainrule.nn.parameter import Parameter
 from chainrule._grads import zero_grads
 
+# The type of self in the methods that return it (model.train() is still the model's own type).
+_M = TypeVar("_M", bound="Module")
+
 
 class Module:
     """Base class of layers and models.
@@ -25,7 +28,7 @@ class Module:
 
     training: bool
 
-    def __init__(self):
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
@@ -38,7 +41,7 @@ class Module:
         object.__setattr__(self, "training", True)
 
     # ---- registration --------------------------------------------------------------------------
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before Module.__init__() call")
         params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
@@ -71,14 +74,14 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         d = self.__dict__
         for registry in ("_parameters", "_buffers", "_modules"):
             if registry in d and name in d[registry]:
                 return d[registry][name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         _structure.bump()
         for registry in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__[registry]:
@@ -136,10 +139,10 @@ class Module:
         return module
 
     # ---- calling -------------------------------------------------------------------------------
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
         if not (d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"]):
             return self.forward(*args, **kwargs)
@@ -174,18 +177,19 @@ class Module:
         return output
 
     # ---- hooks ---------------------------------------------------------------------------------
-    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> "RemovableHandle":
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> "RemovableHandle":
         """hook(module, args) -> None or new args, called before forward() (with_kwargs:
         hook(module, args, kwargs) -> None or (args, kwargs))."""
         return self._add_hook("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", hook, prepend, with_kwargs)
 
-    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False,
                               always_call: bool = False) -> "RemovableHandle":
         """hook(module, args, output) -> None or a replacement output, called after forward()
         (with_kwargs: hook(module, args, kwargs, output))."""
         return self._add_hook("_forward_hooks", "_forward_hooks_with_kwargs", hook, prepend, with_kwargs)
 
-    def register_full_backward_hook(self, hook, prepend: bool = False) -> "RemovableHandle":
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> "RemovableHandle":
         """hook(module, grad_input, grad_output) -> None or replacement grad_input, called when the
         gradients with respect to the module's Tensor inputs have been computed. grad_input and
         grad_output are tuples with one entry per positional Tensor input / output (None where no
@@ -211,7 +215,8 @@ class Module:
         return bool(d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"])
 
     # ---- traversal -----------------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, memo: set[int] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
         if memo is None:
             memo = set()
         if remove_duplicate:
@@ -266,7 +271,7 @@ class Module:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    def apply(self, fn) -> "Module":
+    def apply(self: _M, fn: Callable[[Module], Any]) -> _M:
         """Calls fn(module) on every child (recursively, children first) and then on self, as
         PyTorch does; the usual way to run nn.init over a model."""
         for child in self.children():
@@ -275,7 +280,7 @@ class Module:
         return self
 
     # ---- modes and gradients -------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self: _M, mode: bool = True) -> _M:
         """Sets training mode on this module and every submodule (Dropout drops and BatchNorm uses
         batch statistics only in training mode)."""
         if not isinstance(mode, bool):
@@ -284,10 +289,10 @@ class Module:
             object.__setattr__(m, "training", mode)
         return self
 
-    def eval(self) -> "Module":
+    def eval(self: _M) -> _M:
         return self.train(False)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+    def requires_grad_(self: _M, requires_grad: bool = True) -> _M:
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self
@@ -310,7 +315,7 @@ class Module:
                     module._buffers[name] = fn(b)
         return self
 
-    def to(self, *args, dtype=None, device=None) -> "Module":
+    def to(self: _M, *args: Any, dtype: _core.dtype | None = None, device: Any = None) -> _M:
         """to(dtype), to(device) or to(device, dtype): converts floating parameters in place."""
         for a in args:
             if isinstance(a, _core.dtype):
@@ -326,17 +331,18 @@ class Module:
             self._apply_to_tensors(lambda t: t.to(dtype) if t.is_floating_point() else t)
         return self
 
-    def float(self) -> "Module":
+    def float(self: _M) -> _M:
         return self.to(_core.dtype.float32)
 
-    def double(self) -> "Module":
+    def double(self: _M) -> _M:
         return self.to(_core.dtype.float64)
 
-    def cpu(self) -> "Module":
+    def cpu(self: _M) -> _M:
         return self
 
     # ---- state_dict ----------------------------------------------------------------------------
-    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+    def state_dict(self, destination: OrderedDict[str, Tensor] | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict[str, Tensor]:
         """Parameters and buffers by PyTorch's dotted names ('0.weight', 'fc.bias'), detached."""
         if destination is None:
             destination = OrderedDict()
@@ -357,7 +363,7 @@ class Module:
             if child is not None:
                 yield from child._state_items(prefix + name + ".")
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> _IncompatibleKeys:
         """Copy values into this module's parameters (Tensors or NumPy arrays accepted).
 
         With strict=True, missing and unexpected keys raise a KeyError that lists them. A value
@@ -407,7 +413,7 @@ class Module:
     def extra_repr(self) -> str:
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         # PyTorch's layout: a one-line extra_repr stays inline when there are no children;
         # otherwise each extra line and each child gets its own indented line.
         extra = self.extra_repr()
@@ -423,7 +429,7 @@ class Module:
             main += "\n  " + "\n  ".join(lines + children) + "\n"
         return main + ")"
 
-    def __dir__(self):
+    def __dir__(self) -> Iterable[str]:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._modules) | set(self._buffers))
 
 
@@ -472,10 +478,10 @@ class RemovableHandle:
         if self._extra is not None:
             self._extra.discard(self.id)
 
-    def __enter__(self):
+    def __enter__(self) -> RemovableHandle:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.remove()
 
 

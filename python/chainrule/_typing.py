@@ -1,0 +1,19 @@
+"""Type aliases used in the public API's annotations."""
+from __future__ import annotations as _annotations
+
+from typing import Any, Sequence, Union
+
+import numpy as _np
+
+from chainrule._core import Tensor
+from chainrule._device import device
+
+# What an argument that takes a tensor also accepts and converts: a NumPy array, a Python
+# number, or (nested) lists of numbers.
+TensorLike = Union[Tensor, _np.ndarray, float, int, Sequence[Any]]
+# What a module's forward takes: a Tensor, or a NumPy array it converts once (nn.Linear and the like).
+TensorOrArray = Union[Tensor, _np.ndarray]
+# A device as PyTorch spells it: "cpu", "cuda:0", a chainrule.device, an int (a CUDA index) or None.
+DeviceLike = Union[str, int, device, None]
+# A shape: one int, or a sequence of them.
+ShapeLike = Union[int, Sequence[int]]
