@@ -348,6 +348,7 @@ def _targets(loss_name, rng, batch, outputs, dtype):
 TOLERANCES = {np.float64: {"rtol": 1e-10, "atol": 1e-12}, np.float32: {"rtol": 2e-4, "atol": 2e-5}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("case", list(PARITY_CASES), ids=list(PARITY_CASES))
 def test_training_matches_torch(torch, case, dtype):

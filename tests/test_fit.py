@@ -180,6 +180,7 @@ def test_progress_bar_runs(capsys):
     assert "epoch 1/1" in captured.err + captured.out
 
 
+@pytest.mark.slow
 def test_history_plot_writes_png(tmp_path):
     require("matplotlib")
     X, y = _data(64)
@@ -277,6 +278,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 # ---- the main job -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_main_job_runs(tmp_path):
     ckpt = tmp_path / "digits.safetensors"
     out = subprocess.run([sys.executable, "-m", "chainrule", "--epochs", "3", "--no-progress", "--save", str(ckpt)],
@@ -288,6 +290,7 @@ def test_main_job_runs(tmp_path):
     model.load_state_dict(cr.load(ckpt))
 
 
+@pytest.mark.slow
 def test_main_job_help():
     out = subprocess.run([sys.executable, "-m", "chainrule", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0

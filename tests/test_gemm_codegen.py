@@ -83,6 +83,7 @@ def stack_vector_moves(body, start, end):
             if start <= a <= end and X86_VECTOR.search(ops) and STACK_OPERAND.search(ops)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", sorted(ISA_FLAGS))
 def test_micro_kernel_hot_loops_keep_accumulators_in_registers(source, tmp_path):
     import platform

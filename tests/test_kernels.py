@@ -251,6 +251,7 @@ def _run_with_isa(isa):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_forced_isa_is_reported_and_agrees():
     default = _run_with_isa(None)
     for isa in ISAS:

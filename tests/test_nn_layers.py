@@ -340,6 +340,7 @@ def _mlp(m, dtype):
                         m.Linear(16, 8, dtype=dtype), m.ELU(), m.Linear(8, 3, dtype=dtype))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", list(DTYPES))
 def test_25_training_steps_match_torch(dtype):
     np_dtype, t_dtype, c_dtype, tol = DTYPES[dtype]

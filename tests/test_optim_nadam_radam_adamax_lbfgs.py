@@ -112,6 +112,7 @@ def test_add_param_group_and_state_dict_round_trip():
         optim.NAdam(model.parameters(), momentum_decay=-1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", list(DTYPES))
 @pytest.mark.parametrize("line_search", [None, "strong_wolfe"])
 def test_lbfgs_matches_torch(line_search, dtype):

@@ -53,6 +53,7 @@ def odd_layout_arrays(draw):
 
 # ---- tensor creation --------------------------------------------------------------------------
 
+@pytest.mark.slow
 @given(odd_layout_arrays())
 def test_from_numpy_shares_exactly_or_refuses(a):
     """from_numpy gives a tensor over the same memory with the same values, or a TypeError (dtype)

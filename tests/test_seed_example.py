@@ -136,6 +136,7 @@ def _run_seed_program(lib, source, weights, data, monkeypatch):
     return np.array(losses), namespace["model"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_example_loss_per_epoch_equals_pytorch(seed, monkeypatch, capsys):
     torch = require("torch")

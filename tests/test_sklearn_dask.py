@@ -45,6 +45,7 @@ def _threads_inside_a_fit():
         return chainrule.get_num_threads()
 
 
+@pytest.mark.slow
 def test_grid_search_on_the_cluster_matches_sequential(client):
     X, y = make_classification(200, 8, n_informative=5, n_classes=3, random_state=0)
     grid = {"alpha": [1e-4, 1e-2], "hidden_layer_sizes": [(8,), (16,)]}

@@ -174,6 +174,7 @@ def test_reductions(loss, reduction, container):
     _assert_same(*_train_both("relu", loss, "momentum", "float64", reduction=reduction, container=container))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", list(DTYPES))
 def test_longer_training(dtype):
     # More steps: errors would compound; the agreement must hold all along.
@@ -184,6 +185,7 @@ def test_longer_training(dtype):
     _assert_same(t_model, c_model, t_losses, c_losses, tol)
 
 
+@pytest.mark.slow
 def test_seed_architecture_full_batch_float32():
     # The seed's Linear(10, 5) -> ReLU -> Linear(5, 1) with MSE and SGD(lr=0.01), 100 epochs.
     torch.manual_seed(0)

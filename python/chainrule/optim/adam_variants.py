@@ -6,10 +6,13 @@ chainrule.fit trains with them in its Python loop.
 """
 from __future__ import annotations as _annotations
 
+from typing import Any, Callable
+
 import numpy as _np
 
 from chainrule._tensor import as_tensor
 from chainrule.optim.adam import Adam
+from chainrule._typing import ParamsT
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
@@ -25,7 +28,7 @@ class _NumpyStepOptimizer(Optimizer):
     Tensors (so state_dict() saves them as for every optimizer), updated through their NumPy
     views."""
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         from chainrule._grad_mode import enable_grad
         loss = None
         if closure is not None:
@@ -49,11 +52,15 @@ class _NumpyStepOptimizer(Optimizer):
                 self._update(group, p.detach().numpy(), grad, state)
         return loss
 
-    def group_steps(self):
+    def group_steps(self) -> list:
         raise NotImplementedError(f"{type(self).__name__} has no C++ group step yet; it runs in Python")
 
-    def _init_extra_state(self, state):
+    def _init_extra_state(self, state: dict) -> None:
         pass
+
+    def _update(self, group: dict, param: _np.ndarray, grad: _np.ndarray, state: dict) -> None:
+        """One parameter's update, in place on its NumPy view."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _update")
 
 
 class NAdam(_NumpyStepOptimizer):
@@ -63,9 +70,10 @@ class NAdam(_NumpyStepOptimizer):
 
     state_keys = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
-                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, foreach=None,
-                 maximize: bool = False, capturable: bool = False, differentiable: bool = False):
+    def __init__(self, params: ParamsT, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0,
+                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         super().__init__(params, defaults)
@@ -104,9 +112,10 @@ class RAdam(_NumpyStepOptimizer):
 
     state_keys = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
-                 decoupled_weight_decay: bool = False, *, foreach=None, maximize: bool = False,
-                 capturable: bool = False, differentiable: bool = False):
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0,
+                 decoupled_weight_decay: bool = False, *, foreach: bool | None = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         super().__init__(params, defaults)
@@ -143,8 +152,9 @@ class Adamax(_NumpyStepOptimizer):
 
     state_keys = ("exp_avg", "exp_inf")
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
-                 foreach=None, *, maximize: bool = False, differentiable: bool = False, capturable: bool = False):
+    def __init__(self, params: ParamsT, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, capturable: bool = False):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 

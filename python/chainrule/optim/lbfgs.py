@@ -3,9 +3,12 @@ several inner iterations per step(closure), an optional strong-Wolfe line search
 and 3.6, cubic interpolation), and the same stopping tests and state."""
 from __future__ import annotations as _annotations
 
+from typing import Any, Callable
+
 import numpy as _np
 
 from chainrule._grad_mode import enable_grad, no_grad
+from chainrule._typing import ParamsT
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
@@ -104,8 +107,9 @@ class LBFGS(Optimizer):
     a fixed step lr or line_search_fn='strong_wolfe'. One parameter group only, as in PyTorch.
     Meant for full-batch problems (small regressions, physics-informed networks)."""
 
-    def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval=None, tolerance_grad: float = 1e-7,
-                 tolerance_change: float = 1e-9, history_size: int = 100, line_search_fn=None):
+    def __init__(self, params: ParamsT, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
+                 tolerance_grad: float = 1e-7,
+                 tolerance_change: float = 1e-9, history_size: int = 100, line_search_fn: str | None = None) -> None:
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
@@ -152,7 +156,7 @@ class LBFGS(Optimizer):
         for p, values in zip(self._params, saved):
             p.detach().numpy()[...] = values
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         if closure is None:
             raise RuntimeError("LBFGS.step needs a closure that re-evaluates the model and returns the loss")
         group = self.param_groups[0]

@@ -1,6 +1,8 @@
 """Optimizer base class with PyTorch's param_groups / state / state_dict layout."""
 from __future__ import annotations as _annotations
 
+from typing import Any, Callable
+
 import copy as _copy
 import numbers as _numbers
 from collections import defaultdict
@@ -11,10 +13,11 @@ from chainrule._core import Tensor
 from chainrule._grad_mode import enable_grad
 from chainrule._grads import zero_grads
 from chainrule._tensor import as_tensor, numpy_dtype
+from chainrule._typing import ParamsT
 
 
 class _Required:
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<required parameter>"
 
 
@@ -47,14 +50,14 @@ class Optimizer:
     #: Whether self.state[p] holds a 'step' count (PyTorch's SGD keeps none).
     records_step: bool = True
 
-    def __init__(self, params, defaults: dict):
+    def __init__(self, params: ParamsT, defaults: dict) -> None:
         self.defaults = defaults
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                             "but got a Tensor")
-        param_groups = list(params)
+        param_groups: list = list(params)
         if not param_groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(param_groups[0], dict):
@@ -93,7 +96,7 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         zero_grads([p for group in self.param_groups for p in group["params"]], set_to_none)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Re-evaluate the loss with `closure` (grad enabled) when given, then update every group
         (one C++ call each). Returns the closure's loss."""
         loss = None
@@ -218,7 +221,7 @@ class Optimizer:
                 if k != "params":
                     mine[k] = _copy.deepcopy(v)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
         for i, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")
