@@ -16,7 +16,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "python" / "chainrule"
 ANNOTATED_MODULES = [
     "nn/module.py", "nn/layers.py", "nn/loss.py", "nn/normalization.py", "nn/parameter.py",
     "optim/optimizer.py", "optim/sgd.py", "optim/adam.py", "optim/adam_variants.py", "optim/rmsprop.py",
-    "optim/adagrad.py", "optim/lbfgs.py", "optim/lr_scheduler.py",
+    "optim/adagrad.py", "optim/lbfgs.py", "optim/lr_scheduler.py", "autograd.py", "utils/data/dataset.py",
+    "utils/data/sampler.py", "utils/data/dataloader.py", "utils/data/_collate.py",
 ]
 
 

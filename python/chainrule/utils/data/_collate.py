@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections.abc
 import numbers
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def _array_to_tensor(array):
     return as_tensor(np.ascontiguousarray(array))
 
 
-def default_collate(batch):
+def default_collate(batch: Sequence[Any]) -> Any:
     """Stack a list of items into a batch, recursing into tuples, lists and dicts.
 
     Tensors and NumPy arrays are stacked along a new first dimension; Python floats become a
@@ -60,7 +61,7 @@ def default_collate(batch):
     if isinstance(elem, collections.abc.Mapping):
         collated = {key: default_collate([d[key] for d in batch]) for key in elem}
         try:
-            return type(elem)(collated)
+            return type(elem)(collated)  # type: ignore[call-arg]
         except TypeError:
             return collated
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # a namedtuple
@@ -73,7 +74,7 @@ def default_collate(batch):
     raise TypeError(_NOT_COLLATABLE.format(type(elem)))
 
 
-def default_convert(data):
+def default_convert(data: Any) -> Any:
     """What batch_size=None loading applies to each item: NumPy arrays become tensors, recursively."""
     if isinstance(data, Tensor):
         return data
@@ -84,7 +85,7 @@ def default_convert(data):
     if isinstance(data, collections.abc.Mapping):
         converted = {key: default_convert(value) for key, value in data.items()}
         try:
-            return type(data)(converted)
+            return type(data)(converted)  # type: ignore[call-arg]
         except TypeError:
             return converted
     if isinstance(data, tuple) and hasattr(data, "_fields"):
@@ -93,7 +94,7 @@ def default_convert(data):
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
         try:
-            return type(data)([default_convert(d) for d in data])
+            return type(data)([default_convert(d) for d in data])  # type: ignore[call-arg]
         except TypeError:
             return [default_convert(d) for d in data]
     return data

@@ -6,7 +6,10 @@ import math as _math
 import numbers as _numbers
 import warnings as _warnings
 
+from typing import Any, Iterable, Iterator, Sequence
+
 from chainrule._core import Tensor
+from chainrule._random import Generator
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
 
@@ -14,10 +17,10 @@ __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDatas
 class Dataset:
     """A map-style dataset: ``dataset[i]`` is item i. Subclasses define __getitem__ (and __len__)."""
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
 
-    def __add__(self, other):
+    def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])
 
 
@@ -25,17 +28,17 @@ class IterableDataset(Dataset):
     """A stream of items: subclasses define __iter__. With workers, each worker runs its own copy
     of the iterator (split the work with ``get_worker_info()``, as in PyTorch)."""
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
-    def __add__(self, other):
+    def __add__(self, other: Dataset) -> Any:
         raise TypeError("IterableDataset: '+' is only defined for map-style datasets")
 
 
 class TensorDataset(Dataset):
     """Rows of tensors that share their first dimension: ``dataset[i] == (t[i] for t in tensors)``."""
 
-    def __init__(self, *tensors: Tensor):
+    def __init__(self, *tensors: Tensor) -> None:
         for position, t in enumerate(tensors):
             if not isinstance(t, Tensor):
                 raise TypeError(f"TensorDataset: argument {position} must be a Tensor, got "
@@ -48,33 +51,33 @@ class TensorDataset(Dataset):
                              f"{[t.shape[0] for t in tensors]}")
         self.tensors = tensors
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
         return tuple(t[index] for t in self.tensors)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.tensors[0].shape[0] if self.tensors else 0
 
 
 class Subset(Dataset):
     """The items of `dataset` at `indices`, in that order."""
 
-    def __init__(self, dataset, indices):
+    def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
         self.dataset = dataset
         self.indices = indices
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:
         if isinstance(index, list):
             return self.dataset[[self.indices[i] for i in index]]
         return self.dataset[self.indices[index]]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.indices)
 
 
 class ConcatDataset(Dataset):
     """Several map-style datasets one after the other."""
 
-    def __init__(self, datasets):
+    def __init__(self, datasets: Iterable[Dataset]) -> None:
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("ConcatDataset: datasets should not be an empty iterable")
@@ -84,13 +87,13 @@ class ConcatDataset(Dataset):
         self.cumulative_sizes = []
         total = 0
         for d in self.datasets:
-            total += len(d)
+            total += len(d)  # type: ignore[arg-type]
             self.cumulative_sizes.append(total)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.cumulative_sizes[-1]
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:
         if index < 0:
             if -index > len(self):
                 raise ValueError("ConcatDataset: absolute value of index should not exceed dataset length")
@@ -127,11 +130,11 @@ def _split_lengths(lengths, total):
     return [int(x) for x in lengths]
 
 
-def random_split(dataset, lengths, generator=None):
+def random_split(dataset: Dataset, lengths: Sequence[int | float], generator: Generator | None = None) -> list[Subset]:
     """Split `dataset` into non-overlapping random Subsets of the given lengths (or fractions)."""
     from chainrule._creation import randperm
 
-    counts = _split_lengths(lengths, len(dataset))
+    counts = _split_lengths(lengths, len(dataset))  # type: ignore[arg-type]
     order = randperm(sum(counts), generator=generator).tolist()
     subsets, start = [], 0
     for count in counts:
