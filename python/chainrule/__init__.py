@@ -9,6 +9,7 @@ A C++ core (tensors, autograd, SIMD/OpenMP kernels) under a PyTorch-shaped API:
 from __future__ import annotations as _annotations
 
 import os as _os
+import typing as _typing
 
 import numpy as _np
 
@@ -69,15 +70,15 @@ double = float64
 long = int64
 
 
-def sum(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def sum(input: Tensor, dim: int | _typing.Sequence[int] | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     return input.sum(dim=dim, keepdim=keepdim)
 
 
-def mean(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def mean(input: Tensor, dim: int | _typing.Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     return input.mean(dim=dim, keepdim=keepdim)
 
 
-def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     return input.argmax(dim=dim, keepdim=keepdim)
 
 
@@ -92,7 +93,7 @@ def _builtin_shadowing_names() -> dict:
 _SHADOWING = None
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> _typing.Any:
     global _SHADOWING
     if _SHADOWING is None:
         _SHADOWING = _builtin_shadowing_names()
@@ -102,7 +103,7 @@ def __getattr__(name):
         raise AttributeError(f"module 'chainrule' has no attribute '{name}'") from None
 
 
-def is_tensor(obj) -> bool:
+def is_tensor(obj: object) -> bool:
     return isinstance(obj, Tensor)
 
 
@@ -122,7 +123,8 @@ from chainrule import io as _io  # noqa: E402
 from chainrule.io import save  # noqa: E402
 
 
-def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
+def load(f: str | _os.PathLike | _typing.BinaryIO, map_location: _typing.Any = None, pickle_module: _typing.Any = None,
+         *, weights_only: bool | None = None, mmap: bool | None = None, **pickle_load_args: _typing.Any) -> _typing.Any:
     """Read a file written by chainrule.save (or any safetensors file); arrays come back as Tensors.
 
     Every dtype ``save`` writes loads: arrays of a dtype chainrule tensors hold are shared as they

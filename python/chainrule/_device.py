@@ -5,6 +5,7 @@ Tensors live on the CPU; every factory checks its ``device=`` argument with ``_c
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 _DEVICE_TYPES = ("cpu", "cuda")
 
@@ -17,8 +18,10 @@ class device:
     """
 
     __slots__ = ("type", "index")
+    type: str
+    index: int | None
 
-    def __init__(self, type="cpu", index=None):  # noqa: A002 - PyTorch's argument names
+    def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:  # noqa: A002 - PyTorch's names
         if isinstance(type, device):
             if index is not None:
                 raise TypeError("device: an index cannot be given with a device object")
@@ -41,7 +44,7 @@ class device:
             index = int(index)
         self.type, self.index = name, index
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
             try:
                 other = device(other)
@@ -49,18 +52,18 @@ class device:
                 return False
         return isinstance(other, device) and (other.type, other.index) == (self.type, self.index)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self.type, self.index))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.index is None:
             return f"device(type='{self.type}')"
         return f"device(type='{self.type}', index={self.index})"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, tuple[str, int | None]]:
         return device, (self.type, self.index)
 
 
@@ -76,7 +79,7 @@ def _check_device(value, where: str) -> None:
     if isinstance(value, str) or isinstance(value, device):
         parsed = device(value)
     elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        parsed = device("cuda", value)  # PyTorch reads a bare int as a CUDA device index
+        parsed = device("cuda", int(value))  # PyTorch reads a bare int as a CUDA device index
     else:
         raise TypeError(f"{where}: device must be a string like 'cpu' or a chainrule.device, "
                         f"got {type(value).__name__}")
@@ -87,7 +90,7 @@ def _check_device(value, where: str) -> None:
 _default_device = device("cpu")
 
 
-def set_default_device(device_arg) -> None:
+def set_default_device(device_arg: str | int | device | None) -> None:
     """Where factories put tensors that name no device. Only the CPU can hold tensors."""
     global _default_device
     _check_device(device_arg, "set_default_device")
