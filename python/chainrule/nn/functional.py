@@ -1,10 +1,13 @@
 """chainrule.nn.functional: the stateless functions behind the modules (all computed in C++)."""
 from __future__ import annotations as _annotations
 
+from typing import Sequence
+
 import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
+from chainrule._typing import ShapeLike, TensorLike
 from chainrule._tensor import numpy_dtype
 from chainrule._kinds import reduction_kind
 from chainrule._tensor_ops import one_hot  # noqa: F401  (torch.nn.functional.one_hot)
@@ -165,7 +168,7 @@ def _check_probability(p, fn: str) -> float:
     return float(p)
 
 
-def dropout_mask(shape, p: float, dtype) -> Tensor:
+def dropout_mask(shape: Sequence[int], p: float, dtype: _core.dtype) -> Tensor:
     """keep / (1 - p) per element, keep ~ Bernoulli(1 - p), drawn from chainrule's generator
     (chainrule.manual_seed makes it reproducible)."""
     uniform = _core.rand(*shape, dtype=dtype).numpy()
@@ -185,8 +188,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return x * dropout_mask(tuple(x.shape), p, x.dtype)
 
 
-def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None, training: bool = False,
-               momentum: float | None = 0.1, eps: float = 1e-5, num_batches_tracked=None) -> Tensor:
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float | None = 0.1, eps: float = 1e-5,
+               num_batches_tracked: Tensor | None = None) -> Tensor:
     """Normalises each channel (dim 1) of (N, C) or (N, C, L) input over the other dims.
 
     training=True uses the batch statistics and, when running_mean/running_var are given, updates
@@ -238,7 +242,8 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
     return output
 
 
-def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+def layer_norm(input: Tensor, normalized_shape: ShapeLike, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
     """Normalises over the trailing dims given by normalized_shape (Ba et al. 2016), with the
     biased variance, then scales by weight and shifts by bias (both of normalized_shape)."""
     x = _check_tensor(input, "layer_norm")
@@ -259,7 +264,7 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
     return output
 
 
-def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+def embedding(input: TensorLike, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of weight picked by the int64 indices in input (any shape): output input.shape + (D,).
     The row at padding_idx receives no gradient."""
     indices = input if isinstance(input, Tensor) else _core.from_numpy(_np.ascontiguousarray(input, dtype=_np.int64))
@@ -297,7 +302,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return x.reshape(*(shape[:start] + [merged] + shape[end + 1:]))
 
 
-def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
+def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     x = input
     nd = x.ndim
     d = dim + nd if dim < 0 else dim
@@ -422,8 +427,8 @@ def _class_input(input, fn: str) -> tuple[Tensor, bool]:
     return x, False
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-             reduction: str = "mean") -> Tensor:
+def nll_loss(input: TensorLike, target: TensorLike, weight: TensorLike | None = None, size_average: bool | None = None,
+             ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of class indices given log-probabilities input (N, C) or (C,)."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "nll_loss")
     x, squeeze = _class_input(input, "nll_loss")
@@ -433,7 +438,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     return _indexed_log_prob_loss(x, t, w, ignore_index, reduction, 0.0, squeeze)
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+def cross_entropy(input: TensorLike, target: TensorLike, weight: TensorLike | None = None,
+                  size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """log_softmax over classes + negative log-likelihood; target holds class indices (N,) or class
     probabilities (N, C). weight rescales classes, ignore_index drops samples, label_smoothing
@@ -481,21 +487,25 @@ def _pointwise_pair(input, target, fn: str) -> tuple[Tensor, Tensor]:
     return x, y
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+def mse_loss(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
+             reduction: str = "mean") -> Tensor:
     return _core.mse_loss(input, target, reduction_kind(_legacy_reduction(size_average, reduce, reduction, "mse_loss")))
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+def l1_loss(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
+            reduction: str = "mean") -> Tensor:
     return _core.l1_loss(input, target, reduction_kind(_legacy_reduction(size_average, reduce, reduction, "l1_loss")))
 
 
-def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
+def huber_loss(input: TensorLike, target: TensorLike, reduction: str = "mean", delta: float = 1.0,
+               weight: TensorLike | None = None) -> Tensor:
     if weight is not None:
         raise ValueError("huber_loss: weight is not supported")
     return _core.huber_loss(input, target, reduction_kind(_legacy_reduction(None, None, reduction, "huber_loss")), delta)
 
 
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+def binary_cross_entropy(input: TensorLike, target: TensorLike, weight: TensorLike | None = None,
+                         size_average: bool | None = None, reduce: bool | None = None,
                          reduction: str = "mean") -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy")
     if weight is None:
@@ -505,8 +515,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return _reduce(loss, reduction)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
-                                     reduction: str = "mean", pos_weight=None) -> Tensor:
+def binary_cross_entropy_with_logits(input: TensorLike, target: TensorLike, weight: TensorLike | None = None,
+                                     size_average: bool | None = None, reduce: bool | None = None,
+                                     reduction: str = "mean", pos_weight: TensorLike | None = None) -> Tensor:
     """-w [pos_weight y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))], computed stably as
     (1 - y) x + (1 + (pos_weight - 1) y) softplus(-x)."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
@@ -524,8 +535,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _reduce(loss, reduction)
 
 
-def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
-                   beta: float = 1.0) -> Tensor:
+def smooth_l1_loss(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta = 0 is L1.
     Equal to huber_loss(delta=beta) / beta."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "smooth_l1_loss")
@@ -538,8 +549,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     return _core.huber_loss(input, target, reduction_kind(reduction), float(beta)) * (1.0 / float(beta))
 
 
-def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",
-           log_target: bool = False) -> Tensor:
+def kl_div(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
     """Pointwise target * (log(target) - input) with input log-probabilities (target as
     log-probabilities too when log_target). reduction='batchmean' divides the sum by the batch
     size (the mathematically correct KL divergence); 'mean' divides by the element count."""
@@ -560,8 +571,9 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     return _reduce(loss, reduction)
 
 
-def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, size_average=None,
-                     eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
+def poisson_nll_loss(input: TensorLike, target: TensorLike, log_input: bool = True, full: bool = False,
+                     size_average: bool | None = None, eps: float = 1e-8, reduce: bool | None = None,
+                     reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of target ~ Poisson(rate): exp(input) - target * input when
     log_input (input is log(rate)), else input - target * log(input + eps); full adds Stirling's
     approximation of log(target!) for target > 1."""
@@ -580,8 +592,8 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     return _reduce(loss, reduction)
 
 
-def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
-                      reduction: str = "mean") -> Tensor:
+def gaussian_nll_loss(input: TensorLike, target: TensorLike, var: TensorLike | float, full: bool = False,
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
     """0.5 (log(max(var, eps)) + (input - target)^2 / max(var, eps)) (+ 0.5 log(2 pi) when full).
     var has the input's shape, or one dim fewer / a last dim of 1 (one variance per sample), or
     is a number; its clamping to eps carries no gradient, as in PyTorch."""

@@ -72,14 +72,14 @@ class MSELoss(_Loss):
     _functional = staticmethod(_core.mse_loss)
 
     def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
-        return F.mse_loss(*self._prepare(input, target), self.reduction)
+        return F.mse_loss(*self._prepare(input, target), reduction=self.reduction)
 
 
 class L1Loss(_Loss):
     _functional = staticmethod(_core.l1_loss)
 
     def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
-        return F.l1_loss(*self._prepare(input, target), self.reduction)
+        return F.l1_loss(*self._prepare(input, target), reduction=self.reduction)
 
 
 class HuberLoss(_Loss):
