@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn.functional as F
 from chainrule.autograd import GradcheckError, gradcheck
+from optional_dependencies import require
 
 
 def leaf(*shape, seed=0, low=-2.0, high=2.0, requires_grad=True):
@@ -417,7 +417,7 @@ def test_set_grad_enabled_as_decorator_does_not_leak():
 def test_grad_mode_is_restored_after_exceptions():
     with pytest.raises(ZeroDivisionError):
         with cr.no_grad():
-            1 / 0
+            _ = 1 / 0
     assert cr.is_grad_enabled()
 
 

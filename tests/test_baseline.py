@@ -4,9 +4,10 @@ import math
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 from chainrule import baseline
+from optional_dependencies import require
+
 Activation = baseline.Activation
 MLP = baseline.MLP
 

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+
 from optional_dependencies import require
 
 torch = require("torch")

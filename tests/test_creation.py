@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
+from optional_dependencies import require
 
 
 def _values(t):

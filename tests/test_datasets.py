@@ -5,9 +5,9 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 from chainrule import datasets
+from optional_dependencies import require
 
 # Per-class counts of the 1797 digits, as scikit-learn documents them.
 CLASS_COUNTS = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]

@@ -1,13 +1,12 @@
 """chainrule.distributions: Normal, Bernoulli, Categorical against torch.distributions."""
 
-import math
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 from chainrule.distributions import Bernoulli, Categorical, Normal
+from optional_dependencies import require
 
 
 def _np(t):
@@ -86,7 +85,7 @@ def test_bernoulli_gradients_and_sampling():
     assert cr.autograd.gradcheck(lambda p: Bernoulli(probs=p).log_prob(value), [probs])
     assert cr.autograd.gradcheck(lambda p: Bernoulli(probs=p).entropy(), [probs])
     logits = cr.tensor([-1.0, 0.0, 2.5], dtype=cr.float64, requires_grad=True)
-    assert cr.autograd.gradcheck(lambda l: Bernoulli(logits=l).log_prob(value), [logits])
+    assert cr.autograd.gradcheck(lambda lg: Bernoulli(logits=lg).log_prob(value), [logits])
     cr.manual_seed(1)
     draws = Bernoulli(probs=cr.tensor([0.1, 0.9])).sample((5000,))
     assert tuple(draws.shape) == (5000, 2) and set(np.unique(_np(draws))) <= {0.0, 1.0}
@@ -134,7 +133,7 @@ def test_categorical_sampling_and_policy_gradient():
     probs = np.exp(_np(logits)) / np.exp(_np(logits)).sum()
     expected = -2.0 * (np.eye(3)[action.tolist()] - probs)
     np.testing.assert_allclose(_np(logits.grad), expected, rtol=1e-10)
-    assert cr.autograd.gradcheck(lambda l: Categorical(logits=l).entropy(), [logits.detach().requires_grad_()])
+    assert cr.autograd.gradcheck(lambda lg: Categorical(logits=lg).entropy(), [logits.detach().requires_grad_()])
     assert cr.autograd.gradcheck(lambda p: Categorical(probs=p).log_prob(cr.tensor([2])),
                                  [cr.tensor([[0.2, 0.3, 0.5]], dtype=cr.float64, requires_grad=True)])
 

@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 from chainrule import nn, optim
+from optional_dependencies import require
 
 
 def _data(n=200, features=8, classes=3, seed=0, dtype=np.float32):

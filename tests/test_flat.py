@@ -4,12 +4,12 @@ import runpy
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.optim as optim
 from chainrule.nn.utils import FlatParameters, flatten_parameters, grad_in_arena
+from optional_dependencies import require
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
 

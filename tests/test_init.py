@@ -4,11 +4,11 @@ import math
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
 from chainrule.nn import init
+from optional_dependencies import require
 
 ROWS, COLS = 300, 400  # 120,000 draws: a standard deviation of the sample mean of ~0.003 sigma
 

@@ -7,9 +7,9 @@ import re
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 from chainrule import io as chainrule_io
+from optional_dependencies import require
 
 
 class FakeTensor:

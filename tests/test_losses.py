@@ -4,12 +4,12 @@ probability targets), BCEWithLogitsLoss (weight, pos_weight), BCELoss(weight), S
 KLDivLoss, PoissonNLLLoss, GaussianNLLLoss."""
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F
 from chainrule.autograd import gradcheck
+from optional_dependencies import require
 
 torch = require("torch")
 

@@ -6,12 +6,12 @@ import re
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.optim as optim
 from chainrule.optim import lr_scheduler
+from optional_dependencies import require
 
 STEPS = 50
 

@@ -2,10 +2,10 @@
 train/eval, apply, buffers (persistent or not), hooks, dtype conversion and load_state_dict."""
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
+from optional_dependencies import require
 
 
 class Net(nn.Module):

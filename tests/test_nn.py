@@ -4,12 +4,12 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F
 import chainrule.optim as optim
+from optional_dependencies import require
 
 
 def _torch():
@@ -88,7 +88,7 @@ def test_reassigning_and_deleting_registered_names():
     del net.head
     assert "head" not in dict(net.named_children())
     with pytest.raises(AttributeError, match="head"):
-        net.head
+        _ = net.head
 
 
 def test_plain_attribute_then_parameter_registers_it():

@@ -3,13 +3,13 @@ Embedding, PReLU and the activations, against PyTorch (forward, gradients, train
 by gradcheck in float64, and their errors."""
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F
 import chainrule.optim as optim
 from chainrule.autograd import gradcheck
+from optional_dependencies import require
 
 torch = require("torch")
 
@@ -176,7 +176,7 @@ def test_batchnorm_train_and_eval_match_torch(dtype, shape, options):
             if t_bn.bias is not None:
                 t_bn.bias.uniform_(-0.5, 0.5)
     c_bn.load_state_dict({k: v.numpy() for k, v in t_bn.state_dict().items()})
-    for step in range(4):
+    for _ in range(4):
         x = (rng.standard_normal(shape) * 3 + 1).astype(np_dtype)
         _compare_batch(t_bn, c_bn, x, tol)
         for key, value in t_bn.state_dict().items():

@@ -5,6 +5,7 @@ and every step's loss, the final weights and the optimizer state must agree to r
 """
 import numpy as np
 import pytest
+
 from optional_dependencies import require
 
 torch = require("torch")

@@ -4,11 +4,11 @@ import contextlib
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.optim as optim
+from optional_dependencies import require
 
 torch = require("torch")
 

@@ -1,11 +1,11 @@
 """chainrule.optim: Optimizer base and SGD, step by step against torch.optim.SGD."""
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.optim as optim
+from optional_dependencies import require
 
 
 def _params(seed=0, dtype=np.float64, shapes=((3, 4), (4,), (2, 3))):

@@ -6,10 +6,12 @@ import warnings
 
 import numpy as np
 import pytest
+
 from optional_dependencies import require
 
 hypothesis = require("hypothesis")
-from hypothesis import assume, given, strategies as st  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import chainrule as cr  # noqa: E402

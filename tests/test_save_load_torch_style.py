@@ -5,10 +5,10 @@ import pickle
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 from chainrule import nn
+from optional_dependencies import require
 
 
 @pytest.mark.parametrize("name", ["model.pth", "model.pt", "weights.bin", "checkpoint"])

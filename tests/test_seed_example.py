@@ -11,9 +11,9 @@ import runpy
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
+from optional_dependencies import require
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "seed_example.py"

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from optional_dependencies import require
 
 require("sklearn")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from optional_dependencies import require
 
 require("sklearn")

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from optional_dependencies import require
 
 require("sklearn")

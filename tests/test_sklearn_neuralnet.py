@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+
 from optional_dependencies import require
 
 require("sklearn")
@@ -14,7 +15,6 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-import chainrule  # noqa: E402
 from chainrule import nn, optim  # noqa: E402
 from chainrule.sklearn import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
 

@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
+from optional_dependencies import require
 
 FLOATS = [cr.float32, cr.float64]
 NP = {cr.float32: np.float32, cr.float64: np.float64, cr.int64: np.int64}

@@ -2,10 +2,10 @@
 and dtypes, plus gradcheck in float64 for every differentiable op."""
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 from chainrule.autograd import gradcheck, gradgradcheck
+from optional_dependencies import require
 
 torch = require("torch")
 

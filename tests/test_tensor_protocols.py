@@ -5,9 +5,9 @@ import pickle
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
+from optional_dependencies import require
 
 
 def test_numbers_from_one_element_tensors():

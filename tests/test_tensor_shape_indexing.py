@@ -1,10 +1,10 @@
 """Shape ops, joining/splitting, indexing (read and write) and in-place ops, against PyTorch."""
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 from chainrule.autograd import gradcheck, gradgradcheck
+from optional_dependencies import require
 
 torch = require("torch")
 

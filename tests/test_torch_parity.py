@@ -9,6 +9,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 from optional_dependencies import require
 
 torch = require("torch")
@@ -139,7 +140,7 @@ def _assert_same(t_model, c_model, t_losses, c_losses, tol):
 
 # Every activation x every loss x both dtypes, each with one SGD variant (cycled so that every
 # option meets several activations and losses).
-_CASES = [(a, l, d) for a, l, d in itertools.product(ACTIVATIONS, LOSSES, DTYPES)]
+_CASES = [(a, loss, d) for a, loss, d in itertools.product(ACTIVATIONS, LOSSES, DTYPES)]
 _SGD_CYCLE = list(SGD_OPTIONS)
 
 

@@ -3,18 +3,28 @@
 import collections
 import threading
 import time
-import warnings
 
 import numpy as np
 import pytest
-from optional_dependencies import require
 
 import chainrule as cr
 from chainrule.utils.data import (
-    BatchSampler, ConcatDataset, DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler,
-    Subset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler, default_collate, get_worker_info,
+    BatchSampler,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    TensorDataset,
+    WeightedRandomSampler,
+    default_collate,
+    get_worker_info,
     random_split,
 )
+from optional_dependencies import require
 
 
 def _dataset(rows=10):

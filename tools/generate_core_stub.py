@@ -34,7 +34,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STUB = REPO / "python" / "chainrule" / "_core.pyi"
-ENUMS = ("Reduction", "LossKind", "Activation")
 HEADER = ("# The type stub of chainrule._core, written by tools/generate_core_stub.py from the built module:\n"
           "# change the bindings (csrc/bindings/) or the methods Python adds to Tensor, then rerun it.\n")
 # Annotations and defaults copied from Python signatures only when they mean the same in the stub.
@@ -64,8 +63,10 @@ loader.exec_module(core)
 sys.modules["chainrule._core"] = package._core = core
 import pybind11_stubgen
 arguments = ["chainrule._core", "-o", {str(workdir)!r}]
-for name in {list(ENUMS)!r}:
-    arguments += ["--enum-class-locations", name + ":chainrule._core"]
+# Every bound enum (a class with __members__), so defaults such as Reduction.mean print as such.
+for name, value in vars(core).items():
+    if isinstance(value, type) and hasattr(value, "__members__"):
+        arguments += ["--enum-class-locations", name + ":chainrule._core"]
 pybind11_stubgen.main(arguments)
 print(json.dumps(sorted(vars(core.Tensor))))
 """

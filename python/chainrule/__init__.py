@@ -32,24 +32,26 @@ from chainrule._core import (
     log_softmax,
 )
 from chainrule._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from chainrule._tensor import float32, float64, int32, int64, numpy_dtype
+from chainrule._tensor import float32, float64, int32, int64
+from chainrule._tensor import numpy_dtype  # noqa: F401  (chainrule.numpy_dtype: a dtype's NumPy dtype)
 from chainrule._random import (
     Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
 )
+from chainrule._device import device, get_default_device, set_default_device
 from chainrule._creation import (
-    arange, as_tensor, device, empty, empty_like, eye, full, full_like, get_default_device,
+    arange, as_tensor, empty, empty_like, eye, full, full_like,
     get_default_dtype, linspace, logspace, multinomial, normal, ones, ones_like, rand, rand_like, randint,
-    randint_like, randn, randn_like, randperm, set_default_device, set_default_dtype, tensor, zeros,
+    randint_like, randn, randn_like, randperm, set_default_dtype, tensor, zeros,
     zeros_like,
 )
-from chainrule import _creation, _protocols
+from chainrule import _device, _protocols
 
 _protocols.install()
 FloatTensor = _protocols.FloatTensor
 DoubleTensor = _protocols.DoubleTensor
 LongTensor = _protocols.LongTensor
 globals().update(_protocols.legacy_types)  # IntTensor, BoolTensor where the dtypes exist
-from chainrule._tensor_ops import (  # noqa: F401  (tensor ops written in Python)
+from chainrule._tensor_ops import (  # noqa: E402, F401  (tensor ops written in Python)
     Size, absolute, add, allclose, amax, amin, argmin, can_cast, cat, chunk, clamp, clip, count_nonzero, cumsum,
     div, divide, equal, flatten, flip, gather, index_select, isclose, isfinite, isinf, isnan, lerp, logical_and,
     logical_not, logical_or, logical_xor, logsumexp, maximum, minimum, narrow, nonzero, norm, permute, prod,
@@ -58,7 +60,7 @@ from chainrule._tensor_ops import (  # noqa: F401  (tensor ops written in Python
 )
 # The functional forms of Tensor methods (torch.sin(x) is x.sin()), which _tensor_ops makes in a loop
 # that type checkers cannot follow.
-from chainrule._tensor_ops import (  # type: ignore[attr-defined]  # noqa: F401
+from chainrule._tensor_ops import (  # type: ignore[attr-defined]  # noqa: E402, F401
     cos, eq, erf, expm1, floor, floor_divide, fmod, ge, gt, le, log1p, log2, log10, lt, mul, multiply, ne, neg,
     negative, numel, reciprocal, remainder, reshape, rsqrt, sign, sin, square, t, tan, ceil, clone, detach,
 )
@@ -139,9 +141,9 @@ def load(f: str | _os.PathLike | _typing.BinaryIO, map_location: _typing.Any = N
     if pickle_load_args:
         raise TypeError(f"load() got an unexpected keyword argument '{next(iter(pickle_load_args))}'")
     if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
-        _creation._check_device(map_location, "load: map_location")
+        _device._check_device(map_location, "load: map_location")
     # The path, or an open file's name, for error messages.
-    where = _os.fspath(f) if isinstance(f, (str, bytes, _os.PathLike)) else getattr(f, "name", f)
+    source = _os.fspath(f) if isinstance(f, (str, bytes, _os.PathLike)) else getattr(f, "name", f)
 
     def to_tensor(array):
         try:
@@ -152,7 +154,7 @@ def load(f: str | _os.PathLike | _typing.BinaryIO, map_location: _typing.Any = N
         if array.dtype.kind == "f":
             return from_numpy(array.astype(_np.float32))
         if array.dtype == _np.uint64 and array.size and int(array.max()) > _np.iinfo(_np.int64).max:
-            raise ValueError(f"{where}: a uint64 tensor holds values beyond int64, which chainrule tensors cannot hold")
+            raise ValueError(f"{source}: a uint64 tensor holds values beyond int64, which chainrule tensors cannot hold")
         return from_numpy(array.astype(_np.int64))
 
     return _io.load(f, to_tensor=to_tensor)

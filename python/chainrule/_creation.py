@@ -10,16 +10,13 @@ import builtins
 import math
 import numbers
 import operator
-
 from typing import Any, Callable, cast
 
 import numpy as np
 
-from chainrule import _core
-from chainrule import _tensor
+from chainrule import _core, _tensor
 from chainrule._core import Tensor
-# Re-exported: chainrule's __init__ takes the device names from here with the factories.
-from chainrule._device import _check_device, device, get_default_device, set_default_device  # noqa: F401
+from chainrule._device import _check_device
 from chainrule._random import Generator, _stream_arg
 from chainrule._typing import DeviceLike, ShapeLike
 

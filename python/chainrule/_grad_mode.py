@@ -22,7 +22,7 @@ class _GradModeContext:
         _core._set_grad_enabled(self._previous)
         return False
 
-    def _fresh(self) -> "_GradModeContext":
+    def _fresh(self) -> _GradModeContext:
         """A new context with this one's mode, entered at each call of a decorated function."""
         return type(self)()
 
@@ -68,7 +68,7 @@ class set_grad_enabled(_GradModeContext):
         _core._set_grad_enabled(self._previous)
         return False
 
-    def _fresh(self) -> "set_grad_enabled":
+    def _fresh(self) -> set_grad_enabled:
         return set_grad_enabled(self._enabled)
 
     def __call__(self, fn: _F) -> _F:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import collections
-import math
 import numbers
 
 import numpy as np

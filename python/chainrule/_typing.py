@@ -1,7 +1,8 @@
 """Type aliases used in the public API's annotations."""
 from __future__ import annotations as _annotations
 
-from typing import Any, Dict, Iterable, List, Protocol, Sequence, Union
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, Union
 
 import numpy as _np
 
@@ -18,11 +19,11 @@ DeviceLike = Union[str, int, device, None]
 # A shape: one int, or a sequence of them.
 ShapeLike = Union[int, Sequence[int]]
 # What an optimizer takes: parameters, or parameter groups (dicts with 'params' and options).
-ParamsT = Union[Iterable[Tensor], Iterable[Dict[str, Any]]]
+ParamsT = Union[Iterable[Tensor], Iterable[dict[str, Any]]]
 
 
 class OptimizerLike(Protocol):
     """What a learning-rate scheduler drives: anything with param_groups, dicts that hold an 'lr'
     (a chainrule optimizer, a PyTorch one, or any object of that shape)."""
 
-    param_groups: List[Dict[str, Any]]
+    param_groups: list[dict[str, Any]]

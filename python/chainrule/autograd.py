@@ -1,14 +1,15 @@
 """chainrule.autograd: gradcheck by finite differences, and the grad-mode switches."""
 from __future__ import annotations as _annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor, from_numpy
-from chainrule._tensor import float64
 from chainrule._grad_mode import _GradModeContext, enable_grad, no_grad, set_grad_enabled  # noqa: F401
+from chainrule._tensor import float64
 
 
 class GradcheckError(RuntimeError):
@@ -145,7 +146,6 @@ def gradgradcheck(fn: Callable, inputs: Tensor | Sequence[Tensor],
     """Checks second derivatives: gradcheck of the function x -> d/dx sum(w * fn(x)), whose
     gradient comes from a recorded backward (create_graph=True)."""
     inputs = _as_tuple(inputs)
-    checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     with enable_grad():
         outputs = [o for o in _as_tuple(fn(*inputs)) if isinstance(o, Tensor) and o.requires_grad]
     rng = _np.random.default_rng(4321)
@@ -254,7 +254,7 @@ class inference_mode(_GradModeContext):
     def __init__(self, mode: bool = True) -> None:
         self._enabled = not mode
 
-    def _fresh(self) -> "inference_mode":
+    def _fresh(self) -> inference_mode:
         return inference_mode(not self._enabled)
 
 

@@ -27,8 +27,9 @@ Typical use::
 from __future__ import annotations as _annotations
 
 import math as _math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from typing import Callable, Union
 
 import numpy as _np
 import numpy.typing as _npt
@@ -276,7 +277,7 @@ def bce_loss(probabilities: _np.ndarray, target: _np.ndarray, reduction: str = "
     return _reduce(elementwise, dout, reduction, p.size)
 
 
-LOSSES: "dict[str, LossFunction]" = {
+LOSSES: dict[str, LossFunction] = {
     "mse": mse_loss,
     "l1": l1_loss,
     "huber": huber_loss,
@@ -353,8 +354,8 @@ class MLP:
         output_activation: ActivationLike = "identity",
         *,
         dtype: _npt.DTypeLike = _np.float32,
-        rng: "_np.random.Generator | int | None" = None,
-    ) -> "MLP":
+        rng: _np.random.Generator | int | None = None,
+    ) -> MLP:
         """Layers sizes[0] -> sizes[1] -> ... -> sizes[-1], `activation` between them.
 
         Initialised as torch.nn.Linear does by default: weight and bias uniform in
@@ -401,7 +402,7 @@ class MLP:
 
     __call__ = forward
 
-    def backward(self, doutput: _np.ndarray) -> "tuple[list[_np.ndarray], list[_np.ndarray]]":
+    def backward(self, doutput: _np.ndarray) -> tuple[list[_np.ndarray], list[_np.ndarray]]:
         """The delta recursion from dL/d(output) (B, sizes[-1]); writes and returns (dweights, dbiases).
 
         dL/dX is not formed: the input needs no gradient, and skipping it saves a matrix product.
@@ -471,7 +472,7 @@ class MLP:
         self,
         X: _np.ndarray,
         target: _np.ndarray,
-        loss: "str | LossFunction" = "mse",
+        loss: str | LossFunction = "mse",
         lr: float = 0.01,
         *,
         reduction: str = "mean",

@@ -23,8 +23,20 @@ import numpy as _np
 
 from chainrule._core import from_numpy as _from_numpy
 from chainrule.utils.data import (  # noqa: F401 - PyTorch's names, forwarded
-    BatchSampler, ConcatDataset, Dataset, IterableDataset, RandomSampler, Sampler, SequentialSampler, Subset,
-    SubsetRandomSampler, WeightedRandomSampler, default_collate, default_convert, get_worker_info, random_split,
+    BatchSampler,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+    default_collate,
+    default_convert,
+    get_worker_info,
+    random_split,
 )
 
 __all__ = ["TensorDataset", "DataLoader", "Dataset", "IterableDataset", "Subset", "ConcatDataset",

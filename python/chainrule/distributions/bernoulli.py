@@ -4,8 +4,16 @@ from __future__ import annotations as _annotations
 from chainrule._creation import rand, tensor
 from chainrule._grad_mode import no_grad
 from chainrule.distributions.distribution import (
-    Distribution, _as_parameter, _broadcast, _broadcast_shape, _check, _clamp_probs, _describe_parameter, _one_of,
-    _softplus, _values,
+    Distribution,
+    _as_parameter,
+    _broadcast,
+    _broadcast_shape,
+    _check,
+    _clamp_probs,
+    _describe_parameter,
+    _one_of,
+    _softplus,
+    _values,
 )
 
 __all__ = ["Bernoulli"]

@@ -10,7 +10,14 @@ from chainrule._creation import full, multinomial, tensor, zeros
 from chainrule._grad_mode import no_grad
 from chainrule._tensor import int64
 from chainrule.distributions.distribution import (
-    Distribution, _as_parameter, _broadcast, _check, _clamp_probs, _describe_parameter, _finfo, _one_of, _values,
+    Distribution,
+    _as_parameter,
+    _broadcast,
+    _check,
+    _clamp_probs,
+    _describe_parameter,
+    _one_of,
+    _values,
 )
 
 __all__ = ["Categorical"]

@@ -5,10 +5,10 @@ import numbers as _numbers
 
 import numpy as _np
 
+from chainrule._core import Tensor
 from chainrule._creation import get_default_dtype, tensor, zeros
 from chainrule._grad_mode import no_grad
 from chainrule._tensor import numpy_dtype
-from chainrule._core import Tensor
 
 __all__ = ["Distribution"]
 

@@ -5,7 +5,13 @@ import math as _math
 
 from chainrule._creation import randn
 from chainrule.distributions.distribution import (
-    Distribution, _as_parameter, _broadcast, _broadcast_shape, _check, _describe_parameter, _values,
+    Distribution,
+    _as_parameter,
+    _broadcast,
+    _broadcast_shape,
+    _check,
+    _describe_parameter,
+    _values,
 )
 
 __all__ = ["Normal"]

@@ -1,16 +1,16 @@
 """chainrule.nn.functional: the stateless functions behind the modules (all computed in C++)."""
 from __future__ import annotations as _annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
-from chainrule._typing import ShapeLike, TensorLike
-from chainrule._tensor import numpy_dtype
 from chainrule._kinds import reduction_kind
+from chainrule._tensor import numpy_dtype
 from chainrule._tensor_ops import one_hot  # noqa: F401  (torch.nn.functional.one_hot)
+from chainrule._typing import ShapeLike, TensorLike
 
 linear = _core.linear
 relu = _core.relu

@@ -2,15 +2,14 @@
 from __future__ import annotations as _annotations
 
 import math as _math
-
 from typing import Any
 
 import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
-from chainrule._typing import DeviceLike, TensorOrArray
 from chainrule._tensor import as_tensor
+from chainrule._typing import DeviceLike, TensorOrArray
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn import init as init_module

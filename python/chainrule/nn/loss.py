@@ -7,8 +7,8 @@ import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
-from chainrule._typing import TensorOrArray
 from chainrule._kinds import reduction_kind
+from chainrule._typing import TensorOrArray
 from chainrule.nn import functional as F
 from chainrule.nn.layers import _input
 from chainrule.nn.module import Module

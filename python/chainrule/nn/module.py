@@ -3,17 +3,18 @@ from __future__ import annotations as _annotations
 
 import itertools as _itertools
 from collections import OrderedDict
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, TypeVar
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Callable, NamedTuple, TypeVar
 
 import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._device import device as device_cls
+from chainrule._grads import zero_grads
 from chainrule._tensor import numpy_dtype
 from chainrule.nn import _structure
 from chainrule.nn.parameter import Parameter
-from chainrule._grads import zero_grads
 
 # The type of self in the methods that return it (model.train() is still the model's own type).
 _M = TypeVar("_M", bound="Module")
@@ -113,7 +114,7 @@ class Module:
         else:
             self._non_persistent_buffers_set.add(name)
 
-    def add_module(self, name: str, module: "Module | None") -> None:
+    def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {type(module).__name__} is not a Module subclass")
         if not isinstance(name, str) or "." in name or not name:
@@ -125,10 +126,10 @@ class Module:
         self._buffers.pop(name, None)
         self._modules[name] = module
 
-    def register_module(self, name: str, module: "Module | None") -> None:
+    def register_module(self, name: str, module: Module | None) -> None:
         self.add_module(name, module)
 
-    def get_submodule(self, target: str) -> "Module":
+    def get_submodule(self, target: str) -> Module:
         module = self
         if target == "":
             return module
@@ -178,25 +179,25 @@ class Module:
 
     # ---- hooks ---------------------------------------------------------------------------------
     def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
-                                  with_kwargs: bool = False) -> "RemovableHandle":
+                                  with_kwargs: bool = False) -> RemovableHandle:
         """hook(module, args) -> None or new args, called before forward() (with_kwargs:
         hook(module, args, kwargs) -> None or (args, kwargs))."""
         return self._add_hook("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", hook, prepend, with_kwargs)
 
     def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False,
-                              always_call: bool = False) -> "RemovableHandle":
+                              always_call: bool = False) -> RemovableHandle:
         """hook(module, args, output) -> None or a replacement output, called after forward()
         (with_kwargs: hook(module, args, kwargs, output))."""
         return self._add_hook("_forward_hooks", "_forward_hooks_with_kwargs", hook, prepend, with_kwargs)
 
-    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> "RemovableHandle":
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
         """hook(module, grad_input, grad_output) -> None or replacement grad_input, called when the
         gradients with respect to the module's Tensor inputs have been computed. grad_input and
         grad_output are tuples with one entry per positional Tensor input / output (None where no
         gradient flows)."""
         return self._add_hook("_backward_hooks", None, hook, prepend, False)
 
-    def _add_hook(self, registry: str, kwargs_registry, hook, prepend: bool, with_kwargs: bool) -> "RemovableHandle":
+    def _add_hook(self, registry: str, kwargs_registry, hook, prepend: bool, with_kwargs: bool) -> RemovableHandle:
         if not callable(hook):
             raise TypeError(f"hook must be callable, got {type(hook).__name__}")
         # Hooks must see every call, so a module with hooks leaves nn.Sequential's fused chain.
@@ -216,7 +217,7 @@ class Module:
 
     # ---- traversal -----------------------------------------------------------------------------
     def named_modules(self, memo: set[int] | None = None, prefix: str = "",
-                      remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         if memo is None:
             memo = set()
         if remove_duplicate:
@@ -228,16 +229,16 @@ class Module:
             if child is not None:
                 yield from child.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, child in self._modules.items():
             if child is not None:
                 yield name, child
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         for _, child in self.named_children():
             yield child
 
@@ -301,7 +302,7 @@ class Module:
         zero_grads(self.parameters(), set_to_none)
 
     # ---- dtype / device ------------------------------------------------------------------------
-    def _apply_to_tensors(self, fn) -> "Module":
+    def _apply_to_tensors(self, fn) -> Module:
         # Parameters keep their identity (optimizers hold them): only their data is replaced.
         for module in self.modules():
             for p in module._parameters.values():

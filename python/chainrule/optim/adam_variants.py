@@ -11,8 +11,8 @@ from typing import Any, Callable
 import numpy as _np
 
 from chainrule._tensor import as_tensor
-from chainrule.optim.adam import Adam
 from chainrule._typing import ParamsT
+from chainrule.optim.adam import Adam
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 

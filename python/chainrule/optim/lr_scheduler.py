@@ -23,7 +23,8 @@ import math as _math
 import numbers as _numbers
 import types as _types
 from collections import Counter
-from typing import Any, Callable, Iterable, Sequence, SupportsFloat
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable, SupportsFloat
 
 from chainrule._typing import OptimizerLike
 

@@ -1,11 +1,10 @@
 """Optimizer base class with PyTorch's param_groups / state / state_dict layout."""
 from __future__ import annotations as _annotations
 
-from typing import Any, Callable
-
 import copy as _copy
 import numbers as _numbers
 from collections import defaultdict
+from typing import Any, Callable
 
 import numpy as _np
 

@@ -15,8 +15,8 @@ layers). A fitted estimator pickles: its module's tensors travel as NumPy arrays
 
 from __future__ import annotations as _annotations
 
-import io
 import inspect
+import io
 import pickle
 from typing import Any, Callable
 

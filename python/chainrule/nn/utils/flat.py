@@ -34,6 +34,7 @@ from chainrule._grads import grad_in_arena, mark_in_arena
 from chainrule._tensor import numpy_dtype
 from chainrule.nn.module import Module
 
+
 def _named_tensors(model_or_params):
     if isinstance(model_or_params, Module):
         return list(model_or_params.named_parameters())

@@ -20,9 +20,9 @@ import numbers as _numbers
 import queue as _queue
 import threading as _threading
 import warnings as _warnings
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable
 
-from chainrule._core import Tensor
 from chainrule._random import Generator
 from chainrule.utils.data._collate import default_collate, default_convert
 from chainrule.utils.data.dataset import IterableDataset, Subset, TensorDataset

@@ -5,8 +5,8 @@ import bisect as _bisect
 import math as _math
 import numbers as _numbers
 import warnings as _warnings
-
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from chainrule._core import Tensor
 from chainrule._random import Generator

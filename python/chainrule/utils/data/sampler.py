@@ -6,8 +6,8 @@ private generator from the default one each epoch, so ``chainrule.manual_seed`` 
 from __future__ import annotations as _annotations
 
 import numbers as _numbers
-
-from typing import Any, Iterable, Iterator, Sequence, Sized
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from typing import Any
 
 import numpy as _np
 
