@@ -19,6 +19,7 @@ ANNOTATED_MODULES = [
     "optim/adagrad.py", "optim/lbfgs.py", "optim/lr_scheduler.py", "autograd.py", "utils/data/dataset.py",
     "utils/data/sampler.py", "utils/data/dataloader.py", "utils/data/_collate.py", "__init__.py", "_creation.py",
     "_random.py", "_grad_mode.py", "_device.py", "sklearn/_neuralnet.py", "nn/functional.py", "nn/init.py",
+    "_tensor.py", "_tensor_ops.py", "_indexing.py",
 ]
 
 

@@ -36,8 +36,41 @@ REPO = Path(__file__).resolve().parent.parent
 STUB = REPO / "python" / "chainrule" / "_core.pyi"
 HEADER = ("# The type stub of chainrule._core, written by tools/generate_core_stub.py from the built module:\n"
           "# change the bindings (csrc/bindings/) or the methods Python adds to Tensor, then rerun it.\n")
-# Annotations and defaults copied from Python signatures only when they mean the same in the stub.
-PLAIN_TYPES = {"Tensor", "bool", "int", "float", "str", "None", "dtype"}
+# How the names in the Python methods' annotations are spelled in the stub; an annotation that
+# names anything else is left out (the parameter is then untyped there).
+STUB_NAMES = {"Tensor": "Tensor", "bool": "bool", "int": "int", "float": "float", "str": "str", "None": "None",
+              "dtype": "dtype", "tuple": "tuple", "list": "list", "dict": "dict", "Any": "typing.Any",
+              "Sequence": "typing.Sequence", "Generator": "typing.Any",
+              "TensorLike": "Tensor | _numpy.ndarray | float | int | typing.Sequence[typing.Any]"}
+
+
+def _stub_annotation(text: str | None) -> str | None:
+    """The annotation `text` (from a Python signature) as the stub spells it, or None."""
+    if text is None:
+        return None
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return None
+
+    class Rename(ast.NodeTransformer):
+        failed = False
+
+        def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+            if ast.unparse(node) == "_core.dtype":
+                return ast.Name("dtype", ast.Load())
+            self.failed = True
+            return node
+
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            if node.id not in STUB_NAMES:
+                self.failed = True
+                return node
+            return ast.parse(STUB_NAMES[node.id], mode="eval").body
+
+    renamer = Rename()
+    renamed = renamer.visit(tree)
+    return None if renamer.failed else ast.unparse(renamed)
 # Class attributes every Python class has; they are not part of Tensor's interface.
 IGNORED_MEMBERS = {"__module__", "__doc__", "__dict__", "__weakref__", "__qualname__"}
 
@@ -118,8 +151,9 @@ def _python_signature(record: dict) -> str:
 
     def render(argument: ast.arg, default: ast.expr | None) -> str:
         piece = argument.arg
-        if annotations.get(argument.arg) in PLAIN_TYPES:
-            piece += f": {annotations[argument.arg]}"
+        annotation = _stub_annotation(annotations.get(argument.arg))
+        if annotation is not None:
+            piece += f": {annotation}"
         if default is not None:
             literal = isinstance(default, ast.Constant) and isinstance(default.value, (bool, int, float, str, type(None)))
             value = ast.unparse(default) if literal else "..."
@@ -139,7 +173,7 @@ def _python_signature(record: dict) -> str:
     if arguments.kwarg:
         pieces.append("**" + arguments.kwarg.arg)
     returns = annotations.get("return")
-    result = f" -> {returns}" if returns in PLAIN_TYPES else ""
+    result = f" -> {_stub_annotation(returns)}" if _stub_annotation(returns) is not None else ""
     return f"def {record['name']}({', '.join(pieces)}){result}:"
 
 
@@ -175,7 +209,8 @@ def _rewrite(bare_stub: str, records: list[dict]) -> str:
     # pybind11-stubgen reads an unqualified `dtype` in a signature as numpy's; here it is ours.
     text = bare_stub.replace("numpy.dtype[typing.Any]", "dtype")
     # chainrule's ValueError is both a ValueError and a RuntimeError (module.cpp).
-    text = text.replace("from chainrule import ValueError\n", "import builtins\n")
+    # numpy as _numpy too: inside class Tensor the name numpy is the Tensor.numpy method.
+    text = text.replace("from chainrule import ValueError\n", "import builtins\nimport chainrule._core\nimport numpy as _numpy\n")
     lines = text.splitlines()
     tree = ast.parse(text)
     tensor = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Tensor")
@@ -208,34 +243,43 @@ def _rewrite(bare_stub: str, records: list[dict]) -> str:
 
 
 class _TypeFixes(ast.NodeTransformer):
-    """Inside classes, builtin type names become builtins.X (Tensor has methods named int, float,
-    bool, and dtype has a member named bool, which would shadow them); a parameter whose default
+    """Inside a class, a type named like one of the class's members is spelled in full: builtin
+    types as builtins.X (Tensor has methods named int, float and bool) and the module's own
+    classes as chainrule._core.X (Tensor has a property named dtype). A parameter whose default
     is None admits None."""
 
     BUILTIN_TYPES = {"bool", "int", "float", "str", "type"}
 
     def __init__(self) -> None:
-        self.class_depth = 0
+        self.class_members: list[set[str]] = []
 
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
-        self.class_depth += 1
+        members = {getattr(n, "name", None) for n in node.body}
+        members |= {n.target.id for n in node.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+        self.class_members.append({m for m in members if m} | self.BUILTIN_TYPES)
         self.generic_visit(node)
-        self.class_depth -= 1
+        self.class_members.pop()
         return node
 
+    def _spelled_out(self, name: ast.Name) -> ast.expr:
+        if not self.class_members or name.id not in self.class_members[-1]:
+            return name
+        if name.id in self.BUILTIN_TYPES:
+            return ast.Attribute(ast.Name("builtins", ast.Load()), name.id, ast.Load())
+        return ast.Attribute(ast.Attribute(ast.Name("chainrule", ast.Load()), "_core", ast.Load()), name.id, ast.Load())
+
     def _annotation(self, annotation: ast.expr | None) -> ast.expr | None:
-        if annotation is None or not self.class_depth:
+        if annotation is None or not self.class_members:
             return annotation
         for node in ast.walk(annotation):
             for field, value in ast.iter_fields(node):
-                if isinstance(value, ast.Name) and value.id in self.BUILTIN_TYPES:
-                    setattr(node, field, ast.Attribute(ast.Name("builtins", ast.Load()), value.id, ast.Load()))
+                if isinstance(node, ast.Attribute) and field == "value":
+                    continue  # the module in numpy.ndarray, not a type
+                if isinstance(value, ast.Name):
+                    setattr(node, field, self._spelled_out(value))
                 elif isinstance(value, list):
-                    value[:] = [ast.Attribute(ast.Name("builtins", ast.Load()), v.id, ast.Load())
-                                if isinstance(v, ast.Name) and v.id in self.BUILTIN_TYPES else v for v in value]
-        if isinstance(annotation, ast.Name) and annotation.id in self.BUILTIN_TYPES:
-            return ast.Attribute(ast.Name("builtins", ast.Load()), annotation.id, ast.Load())
-        return annotation
+                    value[:] = [self._spelled_out(v) if isinstance(v, ast.Name) else v for v in value]
+        return self._spelled_out(annotation) if isinstance(annotation, ast.Name) else annotation
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
         arguments = node.args

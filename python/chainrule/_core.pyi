@@ -5,6 +5,8 @@ chainrule's C++ core: tensors, autograd and CPU kernels
 """
 from __future__ import annotations
 import builtins
+import chainrule._core
+import numpy as _numpy
 import collections.abc
 import numpy
 import typing
@@ -434,7 +436,7 @@ class Tensor:
         ...
 
     @property
-    def dtype(self) -> dtype:
+    def dtype(self) -> chainrule._core.dtype:
         ...
 
     @property
@@ -469,16 +471,16 @@ class Tensor:
     def __format__(self: Tensor, spec: builtins.str) -> builtins.str:
         ...
 
-    def __iadd__(self, other):
+    def __iadd__(self: Tensor, other: typing.Any) -> Tensor:
         ...
 
-    def __ifloordiv__(self, other):
+    def __ifloordiv__(self: Tensor, other: typing.Any) -> Tensor:
         ...
 
-    def __imod__(self, other):
+    def __imod__(self: Tensor, other: typing.Any) -> Tensor:
         ...
 
-    def __imul__(self, other):
+    def __imul__(self: Tensor, other: typing.Any) -> Tensor:
         ...
 
     def __index__(self: Tensor) -> builtins.int:
@@ -487,16 +489,16 @@ class Tensor:
     def __int__(self: Tensor) -> builtins.int:
         ...
 
-    def __ipow__(self, other):
+    def __ipow__(self: Tensor, other: typing.Any) -> Tensor:
         ...
 
-    def __isub__(self, other):
+    def __isub__(self: Tensor, other: typing.Any) -> Tensor:
         ...
 
     def __iter__(self: Tensor):
         ...
 
-    def __itruediv__(self, other):
+    def __itruediv__(self: Tensor, other: typing.Any) -> Tensor:
         ...
 
     def __reduce__(self: Tensor):
@@ -505,7 +507,7 @@ class Tensor:
     def __repr__(self: Tensor) -> builtins.str:
         ...
 
-    def __setitem__(t: Tensor, index, value) -> None:
+    def __setitem__(t: Tensor, index: typing.Any, value: typing.Any) -> None:
         ...
 
     def __str__(self: Tensor) -> builtins.str:
@@ -524,58 +526,58 @@ class Tensor:
     def _uniform(self: Tensor, a: typing.SupportsFloat | typing.SupportsIndex=0.0, b: typing.SupportsFloat | typing.SupportsIndex=1.0) -> Tensor:
         ...
 
-    def abs_(self):
+    def abs_(self: Tensor) -> Tensor:
         ...
 
     def absolute(self: Tensor) -> Tensor:
         ...
 
-    def add(input, other, *, alpha=1):
+    def add(input: typing.Any, other: typing.Any, *, alpha: builtins.float=1) -> Tensor:
         ...
 
-    def add_(self, other, *, alpha=1):
+    def add_(self: Tensor, other: typing.Any, *, alpha: builtins.float=1) -> Tensor:
         ...
 
-    def all(input: Tensor, dim=None, keepdim: builtins.bool=False) -> Tensor:
+    def all(input: Tensor, dim: builtins.int | typing.Sequence[builtins.int] | None=None, keepdim: builtins.bool=False) -> Tensor:
         ...
 
     def allclose(input: Tensor, other: Tensor, rtol: builtins.float=1e-05, atol: builtins.float=1e-08, equal_nan: builtins.bool=False) -> builtins.bool:
         ...
 
-    def amax(input: Tensor, dim=..., keepdim: builtins.bool=False) -> Tensor:
+    def amax(input: Tensor, dim: builtins.int | typing.Sequence[builtins.int]=..., keepdim: builtins.bool=False) -> Tensor:
         ...
 
-    def amin(input: Tensor, dim=..., keepdim: builtins.bool=False) -> Tensor:
+    def amin(input: Tensor, dim: builtins.int | typing.Sequence[builtins.int]=..., keepdim: builtins.bool=False) -> Tensor:
         ...
 
-    def any(input: Tensor, dim=None, keepdim: builtins.bool=False) -> Tensor:
+    def any(input: Tensor, dim: builtins.int | typing.Sequence[builtins.int] | None=None, keepdim: builtins.bool=False) -> Tensor:
         ...
 
-    def argmin(input: Tensor, dim=None, keepdim: builtins.bool=False) -> Tensor:
+    def argmin(input: Tensor, dim: builtins.int | None=None, keepdim: builtins.bool=False) -> Tensor:
         ...
 
-    def chunk(self: Tensor, chunks: builtins.int, dim: builtins.int=0):
+    def chunk(self: Tensor, chunks: builtins.int, dim: builtins.int=0) -> tuple[Tensor, ...]:
         ...
 
-    def clamp(input: Tensor, min=None, max=None) -> Tensor:
+    def clamp(input: Tensor, min: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any] | None=None, max: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any] | None=None) -> Tensor:
         ...
 
-    def clamp_(self, min=None, max=None):
+    def clamp_(self: Tensor, min: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any] | None=None, max: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any] | None=None) -> Tensor:
         ...
 
-    def clip(input: Tensor, min=None, max=None) -> Tensor:
+    def clip(input: Tensor, min: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any] | None=None, max: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any] | None=None) -> Tensor:
         ...
 
-    def clip_(self, min=None, max=None):
+    def clip_(self: Tensor, min: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any] | None=None, max: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any] | None=None) -> Tensor:
         ...
 
-    def contiguous(self: Tensor, memory_format=None) -> Tensor:
+    def contiguous(self: Tensor, memory_format: typing.Any=None) -> Tensor:
         ...
 
-    def copy_(self: Tensor, src, non_blocking: builtins.bool=False) -> Tensor:
+    def copy_(self: Tensor, src: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any], non_blocking: builtins.bool=False) -> Tensor:
         ...
 
-    def count_nonzero(input: Tensor, dim=None) -> Tensor:
+    def count_nonzero(input: Tensor, dim: builtins.int | typing.Sequence[builtins.int] | None=None) -> Tensor:
         ...
 
     def cpu(self: Tensor, memory_format=None) -> Tensor:
@@ -584,31 +586,31 @@ class Tensor:
     def cuda(self: Tensor, device=None, non_blocking: builtins.bool=False, memory_format=None) -> Tensor:
         ...
 
-    def cumsum(input: Tensor, dim: builtins.int, *, dtype=None) -> Tensor:
+    def cumsum(input: Tensor, dim: builtins.int, *, dtype: chainrule._core.dtype | None=None) -> Tensor:
         ...
 
-    def div(input: Tensor, other, *, rounding_mode=None) -> Tensor:
+    def div(input: Tensor, other: typing.Any, *, rounding_mode: builtins.str | None=None) -> Tensor:
         ...
 
-    def div_(self, other, *, rounding_mode=None):
+    def div_(self: Tensor, other: typing.Any, *, rounding_mode: builtins.str | None=None) -> Tensor:
         ...
 
-    def divide(input: Tensor, other, *, rounding_mode=None) -> Tensor:
+    def divide(input: Tensor, other: typing.Any, *, rounding_mode: builtins.str | None=None) -> Tensor:
         ...
 
     def equal(input: Tensor, other: Tensor) -> builtins.bool:
         ...
 
-    def exp_(self):
+    def exp_(self: Tensor) -> Tensor:
         ...
 
-    def fill_(self: Tensor, value) -> Tensor:
+    def fill_(self: Tensor, value: builtins.float) -> Tensor:
         ...
 
     def flatten(self: Tensor, start_dim: builtins.int=0, end_dim: builtins.int=...) -> Tensor:
         ...
 
-    def flip(self: Tensor, dims) -> Tensor:
+    def flip(self: Tensor, dims: builtins.int | typing.Sequence[builtins.int]) -> Tensor:
         ...
 
     def gather(self: Tensor, dim: builtins.int, index: Tensor) -> Tensor:
@@ -625,7 +627,7 @@ class Tensor:
     def is_cuda(self) -> typing.Any:
         ...
 
-    def isclose(input: Tensor, other, rtol: builtins.float=1e-05, atol: builtins.float=1e-08, equal_nan: builtins.bool=False) -> Tensor:
+    def isclose(input: Tensor, other: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any], rtol: builtins.float=1e-05, atol: builtins.float=1e-08, equal_nan: builtins.bool=False) -> Tensor:
         ...
 
     def isfinite(input: Tensor) -> Tensor:
@@ -637,23 +639,23 @@ class Tensor:
     def isnan(input: Tensor) -> Tensor:
         ...
 
-    def lerp(input: Tensor, end, weight) -> Tensor:
+    def lerp(input: Tensor, end: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any], weight: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any]) -> Tensor:
         ...
 
-    def logsumexp(input: Tensor, dim, keepdim: builtins.bool=False) -> Tensor:
+    def logsumexp(input: Tensor, dim: builtins.int | typing.Sequence[builtins.int], keepdim: builtins.bool=False) -> Tensor:
         ...
 
     @property
     def mT(self) -> typing.Any:
         ...
 
-    def max(input: Tensor, dim=None, keepdim: builtins.bool=False, *, out=None):
+    def max(input: Tensor, dim: builtins.int | typing.Sequence[builtins.int] | None=None, keepdim: builtins.bool=False, *, out: Tensor | None=None) -> typing.Any:
         ...
 
-    def min(input: Tensor, dim=None, keepdim: builtins.bool=False, *, out=None):
+    def min(input: Tensor, dim: builtins.int | typing.Sequence[builtins.int] | None=None, keepdim: builtins.bool=False, *, out: Tensor | None=None) -> typing.Any:
         ...
 
-    def mul_(self, other):
+    def mul_(self: Tensor, other: typing.Any) -> Tensor:
         ...
 
     def multiply(self: Tensor, arg0: object) -> Tensor:
@@ -662,7 +664,7 @@ class Tensor:
     def narrow(self: Tensor, dim: builtins.int, start: builtins.int, length: builtins.int) -> Tensor:
         ...
 
-    def neg_(self):
+    def neg_(self: Tensor) -> Tensor:
         ...
 
     def new_empty(self: Tensor, *size, dtype=None, device=None, requires_grad: builtins.bool=False, **kwargs):
@@ -680,25 +682,25 @@ class Tensor:
     def new_zeros(self: Tensor, *size, dtype=None, device=None, requires_grad: builtins.bool=False, **kwargs):
         ...
 
-    def nonzero(input: Tensor, *, as_tuple: builtins.bool=False):
+    def nonzero(input: Tensor, *, as_tuple: builtins.bool=False) -> typing.Any:
         ...
 
-    def norm(input: Tensor, p='fro', dim=None, keepdim: builtins.bool=False, dtype=None) -> Tensor:
+    def norm(input: Tensor, p: builtins.float | builtins.str='fro', dim: builtins.int | typing.Sequence[builtins.int] | None=None, keepdim: builtins.bool=False, dtype: chainrule._core.dtype | None=None) -> Tensor:
         ...
 
-    def normal_(self: Tensor, mean: builtins.float=0.0, std: builtins.float=1.0, *, generator=None) -> Tensor:
+    def normal_(self: Tensor, mean: builtins.float=0.0, std: builtins.float=1.0, *, generator: typing.Any | None=None) -> Tensor:
         ...
 
     def permute(self: Tensor, *dims) -> Tensor:
         ...
 
-    def pow_(self, exponent):
+    def pow_(self: Tensor, exponent: typing.Any) -> Tensor:
         ...
 
-    def prod(input: Tensor, dim=None, keepdim: builtins.bool=False, *, dtype=None) -> Tensor:
+    def prod(input: Tensor, dim: builtins.int | typing.Sequence[builtins.int] | None=None, keepdim: builtins.bool=False, *, dtype: chainrule._core.dtype | None=None) -> Tensor:
         ...
 
-    def relu_(self):
+    def relu_(self: Tensor) -> Tensor:
         ...
 
     def repeat(self: Tensor, *sizes) -> Tensor:
@@ -716,34 +718,34 @@ class Tensor:
     def select(self: Tensor, dim: builtins.int, index: builtins.int) -> Tensor:
         ...
 
-    def size(self: Tensor, dim=None):
+    def size(self: Tensor, dim: builtins.int | None=None) -> typing.Any:
         ...
 
-    def split(self: Tensor, split_size_or_sections, dim: builtins.int=0):
+    def split(self: Tensor, split_size_or_sections: typing.Any, dim: builtins.int=0) -> tuple[Tensor, ...]:
         ...
 
-    def sqrt_(self):
+    def sqrt_(self: Tensor) -> Tensor:
         ...
 
-    def squeeze(self: Tensor, dim=None) -> Tensor:
+    def squeeze(self: Tensor, dim: builtins.int | typing.Sequence[builtins.int] | None=None) -> Tensor:
         ...
 
-    def std(input: Tensor, dim=None, unbiased=None, keepdim: builtins.bool=False, *, correction=None) -> Tensor:
+    def std(input: Tensor, dim: builtins.int | typing.Sequence[builtins.int] | None=None, unbiased: builtins.bool | None=None, keepdim: builtins.bool=False, *, correction: builtins.int | None=None) -> Tensor:
         ...
 
-    def sub(input, other, *, alpha=1):
+    def sub(input: typing.Any, other: typing.Any, *, alpha: builtins.float=1) -> Tensor:
         ...
 
-    def sub_(self, other, *, alpha=1):
+    def sub_(self: Tensor, other: typing.Any, *, alpha: builtins.float=1) -> Tensor:
         ...
 
-    def subtract(input, other, *, alpha=1):
+    def subtract(input: typing.Any, other: typing.Any, *, alpha: builtins.float=1) -> Tensor:
         ...
 
     def to(self: Tensor, *args, **kwargs) -> Tensor:
         ...
 
-    def tolist(self: Tensor):
+    def tolist(self: Tensor) -> typing.Any:
         ...
 
     def transpose(self: Tensor, dim0: builtins.int, dim1: builtins.int) -> Tensor:
@@ -755,22 +757,22 @@ class Tensor:
     def type(self: Tensor, dtype=None, non_blocking: builtins.bool=False, **kwargs):
         ...
 
-    def unbind(self: Tensor, dim: builtins.int=0):
+    def unbind(self: Tensor, dim: builtins.int=0) -> tuple[Tensor, ...]:
         ...
 
-    def unflatten(self: Tensor, dim: builtins.int, sizes) -> Tensor:
+    def unflatten(self: Tensor, dim: builtins.int, sizes: typing.Sequence[builtins.int]) -> Tensor:
         ...
 
-    def uniform_(self: Tensor, a: builtins.float=0.0, b: builtins.float=1.0, *, generator=None) -> Tensor:
+    def uniform_(self: Tensor, a: builtins.float=0.0, b: builtins.float=1.0, *, generator: typing.Any | None=None) -> Tensor:
         ...
 
     def unsqueeze(self: Tensor, dim: builtins.int) -> Tensor:
         ...
 
-    def var(input: Tensor, dim=None, unbiased=None, keepdim: builtins.bool=False, *, correction=None) -> Tensor:
+    def var(input: Tensor, dim: builtins.int | typing.Sequence[builtins.int] | None=None, unbiased: builtins.bool | None=None, keepdim: builtins.bool=False, *, correction: builtins.int | None=None) -> Tensor:
         ...
 
-    def view(self: Tensor, *shape):
+    def view(self: Tensor, *shape) -> Tensor:
         ...
 
     def where(self, condition, other):
