@@ -9,6 +9,8 @@ from __future__ import annotations
 import operator
 import os
 
+import numpy as _np
+
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._device import device as device_class
@@ -67,19 +69,16 @@ class Generator:
 
     def get_state(self) -> Tensor:
         """The stream position as an int64 tensor [initial seed, key, offset] (bit patterns)."""
-        from chainrule._tensor import int64, tensor
-
-        def signed(value):
+        def signed(value: int) -> int:
             return value - _UINT64 if value >= 1 << 63 else value
 
         stream = self._stream
-        return tensor([signed(stream._initial_seed), signed(stream._key), signed(stream._offset)],
-                      dtype=int64)
+        state = [signed(stream._initial_seed), signed(stream._key), signed(stream._offset)]
+        return _core.from_numpy(_np.array(state, dtype=_np.int64))
 
     def set_state(self, new_state: Tensor) -> Generator:
-        from chainrule._tensor import int64
-
-        if not isinstance(new_state, _core.Tensor) or new_state.dtype != int64 or tuple(new_state.shape) != (3,):
+        if (not isinstance(new_state, _core.Tensor) or new_state.dtype != _core.dtype.int64
+                or tuple(new_state.shape) != (3,)):
             raise TypeError("set_state: new_state must be a state from Generator.get_state() "
                             "(an int64 tensor of 3 values)")
         initial_seed, key, offset = (value % _UINT64 for value in new_state.tolist())
