@@ -11,7 +11,8 @@ from __future__ import annotations
 import builtins
 import collections
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
