@@ -2,6 +2,8 @@
 from __future__ import annotations as _annotations
 
 import math as _math
+from collections.abc import Sequence
+from typing import cast
 
 import numpy as _np
 
@@ -9,6 +11,7 @@ from chainrule._core import Tensor, from_numpy
 from chainrule._creation import full, multinomial, tensor, zeros
 from chainrule._grad_mode import no_grad
 from chainrule._tensor import int64
+from chainrule._typing import TensorLike
 from chainrule.distributions.distribution import (
     Distribution,
     _as_parameter,
@@ -26,7 +29,12 @@ __all__ = ["Categorical"]
 class Categorical(Distribution):
     """Categories 0..K-1 weighted by the last dimension of ``probs`` (normalized) or ``logits``."""
 
-    def __init__(self, probs=None, logits=None, validate_args=None):
+    # One parameterization is given; the other is computed on first use.
+    _probs: Tensor | None
+    _logits: Tensor | None
+
+    def __init__(self, probs: TensorLike | None = None, logits: TensorLike | None = None,
+                 validate_args: bool | None = None) -> None:
         name, parameter = _one_of(probs, logits)
         parameter = _as_parameter(parameter, name)
         if parameter.ndim < 1:
@@ -48,34 +56,34 @@ class Categorical(Distribution):
         self._num_events = parameter.shape[-1]
 
     @property
-    def probs(self):
+    def probs(self) -> Tensor:
         if self._probs is None:
-            self._probs = self._logits.softmax(-1)
+            self._probs = cast(Tensor, self._logits).softmax(-1)
         return self._probs
 
     @property
-    def logits(self):
+    def logits(self) -> Tensor:
         if self._logits is None:
-            self._logits = _clamp_probs(self._probs).log()
+            self._logits = _clamp_probs(cast(Tensor, self._probs)).log()
         return self._logits
 
     @property
-    def param_shape(self):
+    def param_shape(self) -> tuple[int, ...]:
         return tuple(self._param.shape)
 
     @property
-    def mean(self):
+    def mean(self) -> Tensor:
         return full(self._extended_shape(), _math.nan, dtype=self._param.dtype)
 
     @property
-    def variance(self):
+    def variance(self) -> Tensor:
         return full(self._extended_shape(), _math.nan, dtype=self._param.dtype)
 
     @property
-    def mode(self):
+    def mode(self) -> Tensor:
         return self.probs.argmax(dim=-1)
 
-    def sample(self, sample_shape=()):
+    def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         """int64 category indices of shape sample_shape + batch_shape."""
         shape = self._extended_shape(sample_shape)
         count = int(_np.prod(shape[:len(shape) - len(self.batch_shape)], dtype=_np.int64))
@@ -86,7 +94,7 @@ class Categorical(Distribution):
             samples_2d = multinomial(probs_2d, count, True).T
         return samples_2d.reshape(shape)
 
-    def log_prob(self, value):
+    def log_prob(self, value: TensorLike) -> Tensor:
         if not isinstance(value, Tensor):
             value = tensor(value)
         if self._validate_args:
@@ -95,14 +103,14 @@ class Categorical(Distribution):
             _check(ok, "value", value, f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})", self)
         # log_pmf[..., value], read by one gather over the flattened logits (the gradient flows back
         # to the chosen entries only).
-        indices = _values(value).astype(_np.int64)
+        indices: _np.ndarray = _values(value).astype(_np.int64)
         shape = tuple(_np.broadcast_shapes(indices.shape, self.batch_shape))
         logits = _broadcast(self.logits, shape + (self._num_events,))
         flat = _np.arange(int(_np.prod(shape, dtype=_np.int64))) * self._num_events + \
             _np.broadcast_to(indices, shape).reshape(-1)
         return logits.reshape(-1)[from_numpy(flat)].reshape(shape)
 
-    def entropy(self):
+    def entropy(self) -> Tensor:
         # -sum p log p over each row. Categories with logit -inf have p = 0 and add nothing, so only
         # the finite entries are gathered; a constant 0/1 matrix then sums them per row.
         logits, probs = self.logits, self.probs

@@ -2,6 +2,7 @@
 from __future__ import annotations as _annotations
 
 import numbers as _numbers
+from collections.abc import Sequence
 
 import numpy as _np
 
@@ -9,6 +10,7 @@ from chainrule._core import Tensor
 from chainrule._creation import get_default_dtype, tensor, zeros
 from chainrule._grad_mode import no_grad
 from chainrule._tensor import numpy_dtype
+from chainrule._typing import TensorLike
 
 __all__ = ["Distribution"]
 
@@ -19,7 +21,8 @@ class Distribution:
     has_rsample = False
     _validate_default = True
 
-    def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
+    def __init__(self, batch_shape: Sequence[int] = (), event_shape: Sequence[int] = (),
+                 validate_args: bool | None = None) -> None:
         self._batch_shape = tuple(batch_shape)
         self._event_shape = tuple(event_shape)
         self._validate_args = self._validate_default if validate_args is None else bool(validate_args)
@@ -31,50 +34,50 @@ class Distribution:
         Distribution._validate_default = value
 
     @property
-    def batch_shape(self):
+    def batch_shape(self) -> tuple[int, ...]:
         return self._batch_shape
 
     @property
-    def event_shape(self):
+    def event_shape(self) -> tuple[int, ...]:
         return self._event_shape
 
     @property
-    def mean(self):
+    def mean(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement mean")
 
     @property
-    def variance(self):
+    def variance(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement variance")
 
     @property
-    def stddev(self):
+    def stddev(self) -> Tensor:
         return self.variance.sqrt()
 
-    def sample(self, sample_shape=()):
+    def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         """A sample (or sample_shape samples), with no graph back to the parameters."""
         with no_grad():
             return self.rsample(sample_shape)
 
-    def rsample(self, sample_shape=()):
+    def rsample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no reparameterized sampling (rsample); "
                                   "use sample(), and a score-function estimator with log_prob for gradients")
 
-    def sample_n(self, n):
+    def sample_n(self, n: int) -> Tensor:
         return self.sample((n,))
 
-    def log_prob(self, value):
+    def log_prob(self, value: TensorLike) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement log_prob")
 
-    def entropy(self):
+    def entropy(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement entropy")
 
-    def perplexity(self):
+    def perplexity(self) -> Tensor:
         return self.entropy().exp()
 
     def _extended_shape(self, sample_shape=()):
         return _shape_arg(sample_shape) + self._batch_shape + self._event_shape
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(self._repr_fields())})"
 
     def _repr_fields(self):
