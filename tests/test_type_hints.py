@@ -19,7 +19,10 @@ ANNOTATED_MODULES = [
     "optim/adagrad.py", "optim/lbfgs.py", "optim/lr_scheduler.py", "autograd.py", "utils/data/dataset.py",
     "utils/data/sampler.py", "utils/data/dataloader.py", "utils/data/_collate.py", "__init__.py", "_creation.py",
     "_random.py", "_grad_mode.py", "_device.py", "sklearn/_neuralnet.py", "nn/functional.py", "nn/init.py",
-    "_tensor.py", "_tensor_ops.py", "_indexing.py",
+    "_tensor.py", "_tensor_ops.py", "_indexing.py", "distributions/distribution.py", "distributions/normal.py",
+    "distributions/bernoulli.py", "distributions/categorical.py", "data.py", "diagnostics.py", "baseline.py",
+    "accelerator.py", "io.py", "cuda.py", "datasets/digits.py", "_grads.py", "_variable.py", "_kinds.py",
+    "_printing.py", "_protocols.py",
 ]
 
 

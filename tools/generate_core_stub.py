@@ -198,7 +198,8 @@ def _member_lines(record: dict) -> list[str]:
             lines += [f"@{name}.setter", f"def {name}(self, value: typing.Any) -> None:", "    ..."]
         return lines
     if kind == "attribute":
-        return [f"{name}: typing.ClassVar[{record['type']}]"]
+        # Not ClassVar: such an attribute is a class-level default that instances may override.
+        return [f"{name}: {record['type']}"]
     if kind == "hash":
         return ["def __hash__(self) -> int:", "    ..."]
     raise AssertionError(kind)

@@ -457,7 +457,7 @@ class Tensor:
 
     def __array__(self: Tensor, dtype=None, copy=None):
         ...
-    __array_priority__: typing.ClassVar[builtins.int]
+    __array_priority__: builtins.int
 
     def __bool__(self: Tensor) -> builtins.bool:
         ...
@@ -518,7 +518,7 @@ class Tensor:
 
     def _flatten_all(self: Tensor) -> Tensor:
         ...
-    _grad_in_arena: typing.ClassVar[builtins.bool]
+    _grad_in_arena: builtins.bool
 
     def _normal(self: Tensor, mean: typing.SupportsFloat | typing.SupportsIndex=0.0, std: typing.SupportsFloat | typing.SupportsIndex=1.0) -> Tensor:
         ...

@@ -4,8 +4,10 @@ zeroes in place instead of dropping."""
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 
 from chainrule import _core
+from chainrule._core import Tensor
 
 # Plain chainrule Tensors (not nn.Parameter) cannot carry Python attributes, so the ones whose grads
 # live in an arena are remembered here: id -> weak reference (the identity check in grad_in_arena
@@ -15,7 +17,7 @@ _plain_in_arena: dict = {}
 _arena_ever_used = False
 
 
-def grad_in_arena(tensor) -> bool:
+def grad_in_arena(tensor: Tensor) -> bool:
     """True when `tensor`'s .grad is a view into a FlatParameters gradient buffer, which
     zero_grad must zero in place rather than drop."""
     if getattr(tensor, "_grad_in_arena", False):
@@ -26,7 +28,7 @@ def grad_in_arena(tensor) -> bool:
     return ref is not None and ref() is tensor
 
 
-def zero_grads(params, set_to_none: bool = True) -> None:
+def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
     """What Module.zero_grad and Optimizer.zero_grad do: drop each parameter's .grad (or zero it in
     place with set_to_none=False). A flat arena's gradient views are always zeroed in place, never
     dropped, so the arena keeps holding every gradient.
@@ -42,7 +44,8 @@ def zero_grads(params, set_to_none: bool = True) -> None:
         _core._clear_grads([p for p, kept in zip(params, in_arena) if kept], False)
 
 
-def mark_in_arena(tensor, flag: bool) -> None:
+def mark_in_arena(tensor: Tensor, flag: bool) -> None:
+    """Record whether `tensor`'s .grad is a view into an arena (`flag`), for grad_in_arena."""
     global _arena_ever_used
     _arena_ever_used = _arena_ever_used or flag
     try:

@@ -11,7 +11,7 @@ from chainrule import _core
 _REDUCTIONS = {name: kind for name, kind in _core.Reduction.__members__.items()}
 
 
-def reduction_kind(reduction, owner: str = "") -> _core.Reduction:
+def reduction_kind(reduction: str, owner: str = "") -> _core.Reduction:
     """The _core.Reduction named by `reduction`; ValueError naming it when it is not one."""
     kind = _REDUCTIONS.get(reduction) if isinstance(reduction, str) else None
     if kind is None:

@@ -197,21 +197,22 @@ def _reduce(elementwise: _np.ndarray, dout: _np.ndarray, reduction: str, count: 
     return float(elementwise.mean()), dout / dout.dtype.type(count)
 
 
-def mse_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean"):
+def mse_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean") -> tuple[float, _np.ndarray]:
     """(output - target)^2, like torch.nn.MSELoss."""
     _check_reduction(reduction)
     diff = output - _regression_target(output, target)
     return _reduce(diff * diff, 2 * diff, reduction, diff.size)
 
 
-def l1_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean"):
+def l1_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean") -> tuple[float, _np.ndarray]:
     """|output - target|, like torch.nn.L1Loss (gradient 0 where they are equal)."""
     _check_reduction(reduction)
     diff = output - _regression_target(output, target)
     return _reduce(_np.abs(diff), _np.sign(diff), reduction, diff.size)
 
 
-def huber_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean", delta: float = 1.0):
+def huber_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean",
+               delta: float = 1.0) -> tuple[float, _np.ndarray]:
     """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta); d = output - target. torch.nn.HuberLoss."""
     _check_reduction(reduction)
     if delta <= 0:
@@ -223,7 +224,7 @@ def huber_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean"
     return _reduce(elementwise, dout, reduction, diff.size)
 
 
-def cross_entropy_loss(logits: _np.ndarray, labels: _np.ndarray, reduction: str = "mean"):
+def cross_entropy_loss(logits: _np.ndarray, labels: _np.ndarray, reduction: str = "mean") -> tuple[float, _np.ndarray]:
     """-log softmax(logits)[label], like torch.nn.CrossEntropyLoss with class-index targets.
 
     logits is (B, C); labels is (B,) of integers in [0, C). "mean" divides by B.
@@ -248,7 +249,8 @@ def cross_entropy_loss(logits: _np.ndarray, labels: _np.ndarray, reduction: str 
     return _reduce(-log_probs[rows, labels], dlogits, reduction, batch)
 
 
-def bce_with_logits_loss(logits: _np.ndarray, target: _np.ndarray, reduction: str = "mean"):
+def bce_with_logits_loss(logits: _np.ndarray, target: _np.ndarray,
+                         reduction: str = "mean") -> tuple[float, _np.ndarray]:
     """-(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))), like torch.nn.BCEWithLogitsLoss."""
     _check_reduction(reduction)
     target = _regression_target(logits, target)
@@ -264,7 +266,7 @@ _BCE_LOG_FLOOR = -100.0
 _BCE_GRAD_EPSILON = float(_np.float32(1e-12))
 
 
-def bce_loss(probabilities: _np.ndarray, target: _np.ndarray, reduction: str = "mean"):
+def bce_loss(probabilities: _np.ndarray, target: _np.ndarray, reduction: str = "mean") -> tuple[float, _np.ndarray]:
     """-(y log p + (1 - y) log(1 - p)) for p in [0, 1], like torch.nn.BCELoss."""
     _check_reduction(reduction)
     p = probabilities

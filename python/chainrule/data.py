@@ -15,13 +15,18 @@ Every batch is a tuple with one entry per field, even when there is a single fie
 of what a loop receives never depends on the dataset. Entries become chainrule Tensors through
 ``_to_tensor``, the one place where this module touches the compiled package.
 """
+from __future__ import annotations as _annotations
 
 import math as _math
 import numbers as _numbers
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as _np
 
+from chainrule._core import Tensor
 from chainrule._core import from_numpy as _from_numpy
+from chainrule._typing import TensorOrArray
 from chainrule.utils.data import (  # noqa: F401 - PyTorch's names, forwarded
     BatchSampler,
     ConcatDataset,
@@ -69,7 +74,7 @@ class TensorDataset(Dataset):
     ``dataset[i]`` is the tuple ``(arrays[0][i], arrays[1][i], ...)``.
     """
 
-    def __init__(self, *arrays):
+    def __init__(self, *arrays: TensorOrArray) -> None:
         if not arrays:
             raise ValueError("TensorDataset: needs at least one array")
         checked = []
@@ -87,13 +92,13 @@ class TensorDataset(Dataset):
                              f"lengths {lengths}")
         self.arrays = tuple(checked)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.arrays[0])
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> tuple[Any, ...]:
         return tuple(array[index] for array in self.arrays)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         fields = ", ".join(f"{a.dtype}{list(a.shape)}" for a in self.arrays)
         return f"TensorDataset({fields})"
 
@@ -113,7 +118,13 @@ class DataLoader:
     Each ``iter(loader)`` starts a new epoch. ``set_epoch`` moves the counter, e.g. on resume.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
+    dataset: Any
+    batch_size: int
+    shuffle: bool
+    drop_last: bool
+    _epoch: int
+
+    def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, seed: int | None = None) -> None:
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(f"DataLoader: dataset must define __len__ and __getitem__, got "
                             f"{type(dataset).__name__}")
@@ -141,21 +152,21 @@ class DataLoader:
         self._epoch = 0
 
     @property
-    def epoch(self):
+    def epoch(self) -> int:
         """The epoch the next ``iter(loader)`` will produce (0 for the first)."""
         return self._epoch
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         if not isinstance(epoch, _numbers.Integral) or isinstance(epoch, bool) or epoch < 0:
             raise ValueError(f"DataLoader: epoch must be a non-negative int, got {epoch!r}")
         self._epoch = int(epoch)
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self.drop_last:
             return len(self.dataset) // self.batch_size
         return _math.ceil(len(self.dataset) / self.batch_size)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         batches = self._iter_numpy()
         return (tuple(_to_tensor(array) for array in batch) for batch in batches)
 
@@ -215,6 +226,6 @@ class DataLoader:
                 if hasattr(field, "numpy") else _np.asarray(field)
                 for field in fields]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"DataLoader(batches={len(self)}, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, drop_last={self.drop_last})")

@@ -29,7 +29,9 @@ from __future__ import annotations as _annotations
 
 import enum as _enum
 import math as _math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as _np
 
@@ -146,7 +148,7 @@ def _owner(name: str) -> str:
     return name.rpartition(".")[0]
 
 
-def gradient_health(model: Module, anchor: str | None = None) -> list:
+def gradient_health(model: Module, anchor: str | None = None) -> list[GradientHealth]:
     """One GradientHealth per parameter of `model`, in named_parameters() order.
 
     Call it after backward(). Statuses, checked in this order:
@@ -219,7 +221,7 @@ def gradient_health(model: Module, anchor: str | None = None) -> list:
     return entries
 
 
-def worst_status(entries) -> Status:
+def worst_status(entries: Iterable[GradientHealth]) -> Status:
     """The most severe status among GradientHealth entries ('ok' for none)."""
     worst = Status.OK
     for e in entries:
@@ -245,7 +247,7 @@ def _table(header, rows) -> str:
     return "\n".join(lines)
 
 
-def format_health(entries) -> str:
+def format_health(entries: Iterable[GradientHealth]) -> str:
     """A text table of gradient_health() entries, one line per parameter."""
     header = ("name", "shape", "grad_norm", "weight_norm", "ratio", "relative", "status")
     rows = [(e.name, "x".join(map(str, e.shape)) or "()", _fmt(e.grad_norm), _fmt(e.weight_norm), _fmt(e.ratio),
@@ -334,13 +336,13 @@ class ActivationRecording:
     """Returned by record_activations; as a context manager it restores each module's previous
     recording state on exit (the statistics stay readable)."""
 
-    def __init__(self, previous):
+    def __init__(self, previous: list[tuple[Module, Any]]) -> None:
         self._previous = previous
 
     def __enter__(self) -> ActivationRecording:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         for module, record in self._previous:
             module._record = record
 
@@ -355,7 +357,7 @@ def record_activations(model: Module, enabled: bool = True) -> ActivationRecordi
     _check_module(model, "record_activations")
     if not isinstance(enabled, bool):
         raise TypeError(f"record_activations: enabled must be a bool, got {type(enabled).__name__}")
-    previous = []
+    previous: list[tuple[Module, Any]] = []
     for _, m in _activation_modules(model):
         previous.append((m, m._record))
         if enabled:
@@ -371,7 +373,7 @@ def is_recording(module: Module) -> bool:
     return any(getattr(m, "_record", None) is not None for m in module.modules())
 
 
-def activation_stats(model: Module) -> list:
+def activation_stats(model: Module) -> list[ActivationStats]:
     """ActivationStats for each activation module of `model` (named_modules order) that recorded a
     forward; modules that recorded nothing yet are left out."""
     _check_module(model, "activation_stats")
@@ -383,7 +385,7 @@ def activation_stats(model: Module) -> list:
     return out
 
 
-def format_activation_stats(entries) -> str:
+def format_activation_stats(entries: Iterable[ActivationStats]) -> str:
     """A text table of activation_stats() entries."""
     def opt(x):
         return "-" if x is None else f"{x:.3f}"

@@ -19,6 +19,7 @@ nesting, int dict keys, the scalars — goes into ``__metadata__["chainrule.stru
 and ``load`` uses it to rebuild the same object. Files without that entry (e.g. written by the
 ``safetensors`` package) load as a flat dict name -> array.
 """
+from __future__ import annotations as _annotations
 
 import json as _json
 import math as _math
@@ -26,6 +27,8 @@ import os as _os
 import re as _re
 import secrets as _secrets
 import threading as _threading
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO
 
 import numpy as _np
 
@@ -58,7 +61,7 @@ class _FormatError(Exception):
 # save
 # ---------------------------------------------------------------------------------------------
 
-def save(obj, path):
+def save(obj: Mapping[str, Any], path: str | _os.PathLike | BinaryIO) -> None:
     """Write ``obj`` (a dict, see the module docstring) to ``path`` atomically.
 
     The bytes go to a temporary file in the same directory, are flushed and fsync'ed, and only
@@ -72,8 +75,8 @@ def save(obj, path):
                         "chainrule stores no pickled objects")
     file_object = path if hasattr(path, "write") else None
     if file_object is None:
-        path = _os.fspath(path)
-    tensors = {}
+        path = _os.fspath(path)  # type: ignore[arg-type]  # a path here: file objects have write()
+    tensors: dict[str, Any] = {}
     structure = _describe(obj, (), tensors)
     header, ordered = _build_header(tensors, {_STRUCTURE_KEY: _json.dumps(structure)})
     if file_object is None:
@@ -260,7 +263,7 @@ def _fsync_directory(directory):
 # load
 # ---------------------------------------------------------------------------------------------
 
-def load(path, to_tensor=None):
+def load(path: str | _os.PathLike | BinaryIO, to_tensor: Callable[[_np.ndarray], Any] | None = None) -> Any:
     """Read a safetensors file and rebuild what ``save`` stored.
 
     Arrays come back as writable NumPy arrays (one read of the file; they share its buffer), or
