@@ -92,7 +92,8 @@ def test_tensors_cannot_move_to_cuda_yet():
 
 def test_backend_module_surface():
     if not cr.cuda.is_built():
-        pytest.skip("chainrule was built without the CUDA backend (rebuild with CHAINRULE_CUDA=ON; README, CUDA backend)")
+        pytest.skip("chainrule was built without the CUDA backend "
+                    "(rebuild with CHAINRULE_CUDA=ON; README, CUDA backend)")
     from chainrule import _cuda
     for name in ("device_count", "synchronize", "runtime_version", "unary_forward", "unary_backward",
                  "bias_activation_forward", "activation_backward_inplace", "bias_grad", "dense_forward",

@@ -386,7 +386,8 @@ def test_scheduler_errors_and_state_dict():
     with pytest.raises(ValueError, match="milestone"):
         lr_scheduler.SequentialLR(c_opt, [lr_scheduler.StepLR(c_opt, 2), lr_scheduler.StepLR(c_opt, 3)], milestones=[])
     _, c_opt = _pair("SGD")
-    seq = lr_scheduler.SequentialLR(c_opt, [lr_scheduler.LinearLR(c_opt, total_iters=2), lr_scheduler.ExponentialLR(c_opt, 0.5)], [2])
+    phases = [lr_scheduler.LinearLR(c_opt, total_iters=2), lr_scheduler.ExponentialLR(c_opt, 0.5)]
+    seq = lr_scheduler.SequentialLR(c_opt, phases, [2])
     for _ in range(4):
         seq.step()
     saved = seq.state_dict()

@@ -155,7 +155,8 @@ def _python_signature(record: dict) -> str:
         if annotation is not None:
             piece += f": {annotation}"
         if default is not None:
-            literal = isinstance(default, ast.Constant) and isinstance(default.value, (bool, int, float, str, type(None)))
+            literal = isinstance(default, ast.Constant) and isinstance(default.value,
+                                                                       (bool, int, float, str, type(None)))
             value = ast.unparse(default) if literal else "..."
             piece += f" = {value}" if ":" in piece else f"={value}"
         return piece
@@ -211,7 +212,8 @@ def _rewrite(bare_stub: str, records: list[dict]) -> str:
     text = bare_stub.replace("numpy.dtype[typing.Any]", "dtype")
     # chainrule's ValueError is both a ValueError and a RuntimeError (module.cpp).
     # numpy as _numpy too: inside class Tensor the name numpy is the Tensor.numpy method.
-    text = text.replace("from chainrule import ValueError\n", "import builtins\nimport chainrule._core\nimport numpy as _numpy\n")
+    text = text.replace("from chainrule import ValueError\n",
+                        "import builtins\nimport chainrule._core\nimport numpy as _numpy\n")
     lines = text.splitlines()
     tree = ast.parse(text)
     tensor = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Tensor")
@@ -237,9 +239,10 @@ def _rewrite(bare_stub: str, records: list[dict]) -> str:
     out = out.replace("def grad_fn(self) -> Node:", "def grad_fn(self) -> Node | None:")
     # Tensor's == and != compare elementwise and return a Tensor, as PyTorch's do.
     out = re.sub(r"(def __(?:eq|ne)__\(self.*\) -> Tensor:)", r"\1  # type: ignore[override]", out)
-    out = out.replace("__all__: list[str] = [", "class ValueError(builtins.ValueError, builtins.RuntimeError):\n"
-                      "    \"\"\"A bad argument value or shape: both a ValueError and a RuntimeError (as PyTorch raises).\"\"\"\n"
-                      "__all__: list[str] = [", 1)
+    value_error = ("class ValueError(builtins.ValueError, builtins.RuntimeError):\n"
+                   "    \"\"\"A bad argument value or shape: both a ValueError and a RuntimeError"
+                   " (as PyTorch raises).\"\"\"\n")
+    out = out.replace("__all__: list[str] = [", value_error + "__all__: list[str] = [", 1)
     return HEADER + out
 
 

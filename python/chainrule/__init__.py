@@ -154,7 +154,8 @@ def load(f: str | _os.PathLike | _typing.BinaryIO, map_location: _typing.Any = N
         if array.dtype.kind == "f":
             return from_numpy(array.astype(_np.float32))
         if array.dtype == _np.uint64 and array.size and int(array.max()) > _np.iinfo(_np.int64).max:
-            raise ValueError(f"{source}: a uint64 tensor holds values beyond int64, which chainrule tensors cannot hold")
+            raise ValueError(f"{source}: a uint64 tensor holds values beyond int64, "
+                             "which chainrule tensors cannot hold")
         return from_numpy(array.astype(_np.int64))
 
     return _io.load(f, to_tensor=to_tensor)

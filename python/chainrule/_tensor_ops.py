@@ -46,8 +46,10 @@ def _as_tensor(value, like: Tensor | None = None) -> Tensor:
     if isinstance(value, Tensor):
         return value
     if like is not None and isinstance(value, numbers.Number):
-        return _core.full((), value, dtype=like.dtype) if like.dtype.is_floating_point or isinstance(  # type: ignore[arg-type]
-            value, (int, bool)) else _core.full((), value, dtype=_core.dtype.float32)  # type: ignore[arg-type]
+        # (a numbers.Number here is a Python or NumPy int, float or bool, which full() takes)
+        if like.dtype.is_floating_point or isinstance(value, (int, bool)):
+            return _core.full((), value, dtype=like.dtype)  # type: ignore[arg-type]
+        return _core.full((), value, dtype=_core.dtype.float32)  # type: ignore[arg-type]
     array = np.asarray(value)
     if array.dtype == np.float64 and not isinstance(value, np.ndarray):
         array = array.astype(np.float32)

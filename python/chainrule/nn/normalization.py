@@ -131,8 +131,8 @@ class LayerNorm(Module):
     weight: Parameter | None
     bias: Parameter | None
 
-    def __init__(self, normalized_shape: ShapeLike, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
-                 device: DeviceLike = None, dtype: _core.dtype | None = None) -> None:
+    def __init__(self, normalized_shape: ShapeLike, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device: DeviceLike = None, dtype: _core.dtype | None = None) -> None:
         super().__init__()
         if isinstance(normalized_shape, (int, _np.integer)) and not isinstance(normalized_shape, bool):
             normalized_shape = (int(normalized_shape),)
