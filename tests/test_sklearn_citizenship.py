@@ -2,6 +2,7 @@
 pickles, pandas, string labels, multi-output, and scikit-learn's errors for bad input."""
 
 import pickle
+import warnings
 import subprocess
 import sys
 
@@ -164,3 +165,50 @@ def test_threadpoolctl_sees_and_limits_chainrule():
     with threadpoolctl.threadpool_limits(limits=1, user_api="chainrule"):
         assert chainrule.get_num_threads() == 1
     assert chainrule.get_num_threads() == before
+
+
+def _misaligned(a):
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    view = raw[1:].view(a.dtype).reshape(a.shape)
+    view[...] = a
+    return view
+
+
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("layout", [_misaligned, _read_only, np.asfortranarray, lambda a: np.repeat(a, 2, axis=0)[::2]],
+                         ids=["misaligned", "read-only", "fortran", "strided"])
+def test_odd_array_layouts_train_and_predict_like_plain_arrays(solver, layout):
+    """The native trainer reads only aligned C-contiguous arrays: any other layout of the same
+    values is copied first, and gives exactly the plain array's model and predictions."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    y = X[:, 1] * 2 - X[:, 0]
+    plain = MLPRegressor(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0)
+    odd = MLPRegressor(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning after 5 iterations
+        plain.fit(X, y)
+        odd.fit(layout(X), layout(y))
+    np.testing.assert_array_equal(odd.predict(layout(X)), plain.predict(X))
+    labels = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proba = MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0).fit(
+            layout(X), labels).predict_proba(layout(X))
+    assert proba.shape == (40, 2) and np.all(np.isfinite(proba))
+
+
+def test_native_trainer_refuses_misaligned_arrays():
+    from chainrule import _core
+    from chainrule._kinds import mlp_activation
+
+    X = _misaligned(np.ones((3, 2)))
+    coefs, intercepts = [np.ones((2, 1))], [np.zeros(1)]
+    with pytest.raises(ValueError, match="not aligned"):
+        _core._mlp_predict(X, coefs, intercepts, mlp_activation("relu"), mlp_activation("identity"))

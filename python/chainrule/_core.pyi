@@ -12,7 +12,7 @@ import numpy
 import typing
 class ValueError(builtins.ValueError, builtins.RuntimeError):
     """A bad argument value or shape: both a ValueError and a RuntimeError (as PyTorch raises)."""
-__all__: list[str] = ['Activation', 'AdagradStep', 'AdamStep', 'DenseChain', 'GroupStep', 'LossKind', 'Node', 'Reduction', 'RmspropStep', 'SgdStep', 'Tensor', 'ValueError', 'abs', 'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'cross_entropy', 'dtype', 'empty', 'exp', 'fit_batches', 'from_numpy', 'full', 'gelu', 'get_num_threads', 'huber_loss', 'is_grad_enabled', 'l1_loss', 'leaky_relu', 'linear', 'log', 'log_softmax', 'manual_seed', 'matmul', 'mse_loss', 'ones', 'rand', 'randn', 'random_permutation', 'relu', 'set_num_threads', 'sigmoid', 'softmax', 'sqrt', 'tanh', 'zeros']
+__all__: list[str] = ['Activation', 'AdagradStep', 'AdamStep', 'DenseChain', 'GroupStep', 'LossKind', 'MlpActivation', 'MlpLoss', 'MlpSolver', 'Node', 'Reduction', 'RmspropStep', 'SgdStep', 'Tensor', 'ValueError', 'abs', 'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'cross_entropy', 'dtype', 'empty', 'exp', 'fit_batches', 'from_numpy', 'full', 'gelu', 'get_num_threads', 'huber_loss', 'is_grad_enabled', 'l1_loss', 'leaky_relu', 'linear', 'log', 'log_softmax', 'manual_seed', 'matmul', 'mse_loss', 'ones', 'rand', 'randn', 'random_permutation', 'relu', 'set_num_threads', 'sigmoid', 'softmax', 'sqrt', 'tanh', 'zeros']
 
 class dtype:
     """
@@ -1103,6 +1103,204 @@ class DenseChain:
     def forward(self, input: typing.Any) -> Tensor:
         ...
 
+class MlpActivation:
+    """
+    A hidden or output activation of chainrule.sklearn's MLPs
+    
+    Members:
+    
+      identity
+    
+      logistic
+    
+      tanh
+    
+      relu
+    
+      softmax
+    """
+    __members__: typing.ClassVar[dict[builtins.str, MlpActivation]]
+    identity: typing.ClassVar[MlpActivation]
+    logistic: typing.ClassVar[MlpActivation]
+    relu: typing.ClassVar[MlpActivation]
+    softmax: typing.ClassVar[MlpActivation]
+    tanh: typing.ClassVar[MlpActivation]
+
+    @typing.overload
+    def __eq__(self, other: MlpActivation) -> builtins.bool:
+        ...
+
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> builtins.bool:
+        ...
+
+    def __getstate__(self) -> builtins.int:
+        ...
+
+    def __hash__(self) -> builtins.int:
+        ...
+
+    def __index__(self) -> builtins.int:
+        ...
+
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+
+    def __int__(self) -> builtins.int:
+        ...
+
+    @typing.overload
+    def __ne__(self, other: MlpActivation) -> builtins.bool:
+        ...
+
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> builtins.bool:
+        ...
+
+    def __repr__(self) -> builtins.str:
+        ...
+
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+
+    def __str__(self) -> builtins.str:
+        ...
+
+    @property
+    def name(self) -> builtins.str:
+        ...
+
+    @property
+    def value(self) -> builtins.int:
+        ...
+
+class MlpLoss:
+    """
+    The loss of chainrule.sklearn's MLPs
+    
+    Members:
+    
+      squared_error
+    
+      log_loss
+    
+      binary_log_loss
+    """
+    __members__: typing.ClassVar[dict[builtins.str, MlpLoss]]
+    binary_log_loss: typing.ClassVar[MlpLoss]
+    log_loss: typing.ClassVar[MlpLoss]
+    squared_error: typing.ClassVar[MlpLoss]
+
+    @typing.overload
+    def __eq__(self, other: MlpLoss) -> builtins.bool:
+        ...
+
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> builtins.bool:
+        ...
+
+    def __getstate__(self) -> builtins.int:
+        ...
+
+    def __hash__(self) -> builtins.int:
+        ...
+
+    def __index__(self) -> builtins.int:
+        ...
+
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+
+    def __int__(self) -> builtins.int:
+        ...
+
+    @typing.overload
+    def __ne__(self, other: MlpLoss) -> builtins.bool:
+        ...
+
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> builtins.bool:
+        ...
+
+    def __repr__(self) -> builtins.str:
+        ...
+
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+
+    def __str__(self) -> builtins.str:
+        ...
+
+    @property
+    def name(self) -> builtins.str:
+        ...
+
+    @property
+    def value(self) -> builtins.int:
+        ...
+
+class MlpSolver:
+    """
+    The stochastic solver of chainrule.sklearn's MLPs
+    
+    Members:
+    
+      sgd
+    
+      adam
+    """
+    __members__: typing.ClassVar[dict[builtins.str, MlpSolver]]
+    adam: typing.ClassVar[MlpSolver]
+    sgd: typing.ClassVar[MlpSolver]
+
+    @typing.overload
+    def __eq__(self, other: MlpSolver) -> builtins.bool:
+        ...
+
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> builtins.bool:
+        ...
+
+    def __getstate__(self) -> builtins.int:
+        ...
+
+    def __hash__(self) -> builtins.int:
+        ...
+
+    def __index__(self) -> builtins.int:
+        ...
+
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+
+    def __int__(self) -> builtins.int:
+        ...
+
+    @typing.overload
+    def __ne__(self, other: MlpSolver) -> builtins.bool:
+        ...
+
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> builtins.bool:
+        ...
+
+    def __repr__(self) -> builtins.str:
+        ...
+
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+
+    def __str__(self) -> builtins.str:
+        ...
+
+    @property
+    def name(self) -> builtins.str:
+        ...
+
+    @property
+    def value(self) -> builtins.int:
+        ...
+
 def _clear_grads(params: collections.abc.Sequence[Tensor], set_to_none: bool) -> None:
     ...
 
@@ -1132,17 +1330,17 @@ def _grad_hook_identity(input: Tensor, callback: typing.Any) -> Tensor:
     An alias of input whose backward calls callback(grad) and passes on its result (grad when None).
     """
 
-def _mlp_loss_gradient(X: numpy.ndarray, Y: numpy.ndarray, coefs: list, intercepts: list, hidden_activation: str, output_activation: str, loss: str, alpha: typing.SupportsFloat | typing.SupportsIndex, dcoefs: list, dintercepts: list) -> float:
+def _mlp_loss_gradient(X: numpy.ndarray, Y: numpy.ndarray, coefs: list, intercepts: list, hidden_activation: MlpActivation, output_activation: MlpActivation, loss: MlpLoss, alpha: typing.SupportsFloat | typing.SupportsIndex, dcoefs: list, dintercepts: list) -> float:
     """
     The full-batch MLP objective; writes its gradient into dcoefs/dintercepts
     """
 
-def _mlp_predict(X: numpy.ndarray, coefs: list, intercepts: list, hidden_activation: str, output_activation: str) -> numpy.ndarray:
+def _mlp_predict(X: numpy.ndarray, coefs: list, intercepts: list, hidden_activation: MlpActivation, output_activation: MlpActivation) -> numpy.ndarray:
     """
     The MLP's output activation for X
     """
 
-def _mlp_train_epoch(X: numpy.ndarray, Y: numpy.ndarray, order: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex, coefs: list, intercepts: list, hidden_activation: str, output_activation: str, loss: str, alpha: typing.SupportsFloat | typing.SupportsIndex, solver: str, first: list, second: list, learning_rate: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, beta_1: typing.SupportsFloat | typing.SupportsIndex, beta_2: typing.SupportsFloat | typing.SupportsIndex, epsilon: typing.SupportsFloat | typing.SupportsIndex, t: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+def _mlp_train_epoch(X: numpy.ndarray, Y: numpy.ndarray, order: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex, coefs: list, intercepts: list, hidden_activation: MlpActivation, output_activation: MlpActivation, loss: MlpLoss, alpha: typing.SupportsFloat | typing.SupportsIndex, solver: MlpSolver, first: list, second: list, learning_rate: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, beta_1: typing.SupportsFloat | typing.SupportsIndex, beta_2: typing.SupportsFloat | typing.SupportsIndex, epsilon: typing.SupportsFloat | typing.SupportsIndex, t: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     One epoch of scikit-learn's MLP minibatch training; returns (sum of batch loss x rows, adam steps, adam's last bias-corrected learning rate)
     """

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import numpy as _np
 
+from chainrule._arrays import c_contiguous
 from chainrule import _core
 from chainrule._core import Tensor, from_numpy
 from chainrule._grad_mode import _GradModeContext, enable_grad, no_grad, set_grad_enabled  # noqa: F401
@@ -57,7 +58,7 @@ def gradcheck(fn: Callable, inputs: Tensor | Sequence[Tensor], eps: float = 1e-6
         for w, o in zip(weights, outputs):
             if not o.requires_grad:
                 continue
-            term = (o * from_numpy(_np.ascontiguousarray(w, dtype=_np.float64))).sum()
+            term = (o * from_numpy(c_contiguous(w, dtype=_np.float64))).sum()
             total = term if total is None else total + term
     if total is not None:
         total.backward()

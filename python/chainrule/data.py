@@ -27,6 +27,7 @@ import numpy as _np
 from chainrule._core import Tensor
 from chainrule._core import from_numpy as _from_numpy
 from chainrule._typing import TensorOrArray
+from chainrule._arrays import c_contiguous
 from chainrule.utils.data import (  # noqa: F401 - PyTorch's names, forwarded
     BatchSampler,
     ConcatDataset,
@@ -85,7 +86,7 @@ class TensorDataset(Dataset):
                                  "first dimension to index rows by")
             # Made C-contiguous once here (a no-op for the usual case) so that every later batch
             # slice is itself a contiguous view that from_numpy can wrap without a copy.
-            checked.append(_np.ascontiguousarray(array))
+            checked.append(c_contiguous(array))
         lengths = [len(array) for array in checked]
         if len(set(lengths)) != 1:
             raise ValueError(f"TensorDataset: all arrays must have the same first dimension, got "

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 import numpy as _np
 
+from chainrule._arrays import c_contiguous
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._kinds import reduction_kind
@@ -44,7 +45,7 @@ def _check_tensor(x, fn: str, arg: str = "input") -> Tensor:
 
 def _constant(array, like: Tensor) -> Tensor:
     """A constant (no grad) tensor of like's dtype from a NumPy array."""
-    return _core.from_numpy(_np.ascontiguousarray(array, dtype=numpy_dtype(like.dtype)))
+    return _core.from_numpy(c_contiguous(array, dtype=numpy_dtype(like.dtype)))
 
 
 def _mask(condition, like: Tensor) -> Tensor:
@@ -267,7 +268,7 @@ def layer_norm(input: Tensor, normalized_shape: ShapeLike, weight: Tensor | None
 def embedding(input: TensorLike, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of weight picked by the int64 indices in input (any shape): output input.shape + (D,).
     The row at padding_idx receives no gradient."""
-    indices = input if isinstance(input, Tensor) else _core.from_numpy(_np.ascontiguousarray(input, dtype=_np.int64))
+    indices = input if isinstance(input, Tensor) else _core.from_numpy(c_contiguous(input, dtype=_np.int64))
     if indices.is_floating_point():
         raise TypeError(f"embedding: indices must be an integer tensor, got {indices.dtype!r}")
     num, dim = weight.shape
@@ -360,10 +361,10 @@ def _as_input(x, fn: str, arg: str = "input", like: Tensor | None = None) -> Ten
     if isinstance(x, _np.ndarray) or _np.isscalar(x):
         array = _np.asarray(x)
         if array.dtype.kind in "iub":
-            return _core.from_numpy(_np.ascontiguousarray(array, dtype=_np.int64))
+            return _core.from_numpy(c_contiguous(array, dtype=_np.int64))
         dtype = like.dtype if like is not None else (_core.dtype.float64 if array.dtype == _np.float64
                                                      else _core.dtype.float32)
-        return _core.from_numpy(_np.ascontiguousarray(array, dtype=numpy_dtype(dtype)))
+        return _core.from_numpy(c_contiguous(array, dtype=numpy_dtype(dtype)))
     raise TypeError(f"{fn}: {arg} must be a chainrule.Tensor or a NumPy array, got {type(x).__name__}")
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as _np
 
+from chainrule._arrays import c_contiguous
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._tensor import as_tensor
@@ -25,7 +26,7 @@ def _input(x: TensorOrArray, like_dtype: _core.dtype | None = None) -> Tensor:
     if isinstance(x, _np.ndarray):
         if like_dtype is None:
             like_dtype = _core.dtype.float64 if x.dtype == _np.float64 else _core.dtype.float32
-        return as_tensor(_np.ascontiguousarray(x), dtype=like_dtype)
+        return as_tensor(c_contiguous(x), dtype=like_dtype)
     raise TypeError(f"input must be a chainrule.Tensor or a NumPy array, got {type(x).__name__}")
 
 

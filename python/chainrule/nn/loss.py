@@ -5,6 +5,7 @@ from typing import Callable
 
 import numpy as _np
 
+from chainrule._arrays import c_contiguous
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._kinds import reduction_kind
@@ -265,4 +266,4 @@ class GaussianNLLLoss(_Loss):
 def _optional_tensor(value: TensorOrArray | None) -> Tensor | None:
     if value is None or isinstance(value, Tensor):
         return value
-    return _input(_np.ascontiguousarray(value), None)
+    return _input(c_contiguous(value), None)

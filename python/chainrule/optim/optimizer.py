@@ -3,6 +3,7 @@ from __future__ import annotations as _annotations
 
 import copy as _copy
 import numbers as _numbers
+import operator as _operator
 from collections import defaultdict
 from typing import Any, Callable
 
@@ -102,8 +103,11 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        records_step = self.records_step
         for group, native in zip(self.param_groups, self.group_steps()):
-            self._record(group["params"], native, native.step())
+            created = native.step()
+            if created or records_step:
+                self._record(group["params"], native, created)
         return loss
 
     def group_steps(self) -> list:
@@ -113,10 +117,18 @@ class Optimizer:
         ``publish_state()``."""
         cache = self.__dict__.setdefault("_native_steps", {})
         state = self.state
+        # The hyper-parameters' values, read by one C-level call (this runs on every step).
+        defaults = self.defaults
+        getter = cache.get("hyper-parameters")
+        if getter is None or getter[0] is not defaults or getter[1] != len(defaults):
+            names = tuple(defaults)
+            getter = (defaults, len(names), _operator.itemgetter(*names) if names else (lambda group: ()))
+            cache["hyper-parameters"] = getter
+        hyper_parameters = getter[2]
         steps = []
         for group in self.param_groups:
             params = group["params"]
-            key = (tuple(group[name] for name in self.defaults), tuple(map(id, params)), id(state))
+            key = (hyper_parameters(group), tuple(map(id, params)), id(state))
             cached = cache.get(id(group))
             if cached is None or cached[0] != key:
                 self._validate_group(group)

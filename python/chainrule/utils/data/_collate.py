@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._arrays import c_contiguous
 from chainrule._core import Tensor
 from chainrule._creation import as_tensor, tensor
 from chainrule._tensor import float64
@@ -32,7 +33,7 @@ def _stack(tensors):
 def _array_to_tensor(array):
     if array.dtype.kind not in "biuf":
         raise TypeError(_NOT_COLLATABLE.format(array.dtype))
-    return as_tensor(np.ascontiguousarray(array))
+    return as_tensor(c_contiguous(array))
 
 
 def default_collate(batch: Sequence[Any]) -> Any:
