@@ -33,4 +33,5 @@ _WHY = {
 
 def require(module: str) -> Any:
     """The module, imported; or the calling test skips with the reason listed above."""
+    __tracebackhide__ = True  # the skip is reported at the caller's line, in the test file
     return pytest.importorskip(module, reason=_WHY[module])
