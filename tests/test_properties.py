@@ -7,8 +7,11 @@ import warnings
 import numpy as np
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import assume, given, strategies as st  # noqa: E402
+from optional_dependencies import require
+
+hypothesis = require("hypothesis")
+from hypothesis import assume, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import chainrule as cr  # noqa: E402
@@ -52,6 +55,7 @@ def odd_layout_arrays(draw):
 
 # ---- tensor creation --------------------------------------------------------------------------
 
+@pytest.mark.slow
 @given(odd_layout_arrays())
 def test_from_numpy_shares_exactly_or_refuses(a):
     """from_numpy gives a tensor over the same memory with the same values, or a TypeError (dtype)

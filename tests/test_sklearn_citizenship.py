@@ -9,7 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn")
+from optional_dependencies import require
+
+require("sklearn")
 import joblib  # noqa: E402
 from sklearn import neural_network as reference  # noqa: E402
 from sklearn.base import clone  # noqa: E402
@@ -79,7 +81,7 @@ def test_pickle_and_joblib_round_trips(tmp_path, classification):
 
 
 def test_pandas_feature_names_and_string_labels():
-    pd = pytest.importorskip("pandas")
+    pd = require("pandas")
     X, y = make_classification(120, 4, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
     labels = np.array(["cat", "dog", "emu"])[y]
@@ -154,7 +156,7 @@ def test_bad_input_raises_as_scikit_learn_does(case):
 
 
 def test_threadpoolctl_sees_and_limits_chainrule():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    threadpoolctl = require("threadpoolctl")
     import chainrule
 
     info = [lib for lib in threadpoolctl.threadpool_info() if lib["internal_api"] == "chainrule"]

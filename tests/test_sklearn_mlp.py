@@ -7,7 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn")
+from optional_dependencies import require
+
+require("sklearn")
 from sklearn import neural_network as reference  # noqa: E402
 from sklearn.datasets import make_classification, make_multilabel_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
