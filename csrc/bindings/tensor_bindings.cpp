@@ -122,6 +122,22 @@ void check_inplace(const Tensor& s, const char* op) {
   mark_inplace_write(s, op);
 }
 
+// chainrule.Size, the tuple subclass of shapes (defined in Python, registered at import by
+// _set_size_type). Until then shapes are plain tuples.
+PyTypeObject* size_type = nullptr;
+
+// A shape as a chainrule.Size. tuple's own constructor builds the subclass instance, so the
+// object is complete on every Python version (no Python-level __new__ runs: the ints are valid).
+py::object shape_object(const Shape& shape) {
+  py::tuple plain(shape.size());
+  for (size_t k = 0; k < shape.size(); ++k) plain[k] = py::int_(shape[k]);
+  if (!size_type) return std::move(plain);
+  py::tuple args = py::make_tuple(plain);
+  PyObject* size = PyTuple_Type.tp_new(size_type, args.ptr(), nullptr);
+  if (!size) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(size);
+}
+
 void check_cpu_device(py::handle h) {
   std::string d = py::str(h).cast<std::string>();
   if (d != "cpu")
@@ -149,10 +165,17 @@ void bind_tensor(py::module_& m) {
       .def("name", [](const Node& n) { return std::string(n.name()); })
       .def("__repr__", [](const Node& n) { return "<" + std::string(n.name()) + ">"; });
 
+  m.def("_set_size_type", [](py::object type) {
+    if (!PyType_Check(type.ptr()) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(type.ptr()), &PyTuple_Type))
+      throw TypeError("_set_size_type: type must be a subclass of tuple");
+    Py_XDECREF(reinterpret_cast<PyObject*>(size_type));
+    size_type = reinterpret_cast<PyTypeObject*>(type.release().ptr());
+  });
+
   py::class_<TensorImpl, std::shared_ptr<TensorImpl>> t(m, "Tensor");
   t.def(py::init([](const Tensor& other) { return ops::detach(not_none(other, "data")); }), py::arg("data"),
         "A new tensor sharing `data`'s memory, without its autograd history.")
-      .def_property_readonly("shape", [](const Tensor& s) { return py::tuple(py::cast(s->shape)); })
+      .def_property_readonly("shape", [](const Tensor& s) { return shape_object(s->shape); })
       .def_property_readonly("ndim", [](const Tensor& s) { return s->dim(); })
       .def_property_readonly("dtype", [](const Tensor& s) { return s->dtype; })
       .def_property_readonly("device", [](const Tensor&) { return py::module_::import("chainrule").attr("device")("cpu"); })
@@ -179,7 +202,7 @@ void bind_tensor(py::module_& m) {
       .def("dim", [](const Tensor& s) { return s->dim(); })
       .def("numel", [](const Tensor& s) { return s->numel; })
       .def("size", [](const Tensor& s, py::object dim) -> py::object {
-            if (dim.is_none()) return py::tuple(py::cast(s->shape));
+            if (dim.is_none()) return shape_object(s->shape);
             return py::cast(s->shape[ops::normalize_dim(dim.cast<int64_t>(), s->dim(), "size: dim")]);
           }, py::arg("dim") = py::none())
       .def("__len__", [](const Tensor& s) {

@@ -18,6 +18,55 @@ bool_ = _core.dtype.bool
 _NUMPY_OF = {float32: np.float32, float64: np.float64, int64: np.int64, int32: np.int32, bool_: np.bool_}
 
 
+class Size(tuple):
+    """A tensor's shape, as torch.Size: a tuple of ints (equal to the plain tuple of the same ints),
+    with numel(). Slicing, + and * give a Size; indexing gives an int."""
+
+    __slots__ = ()
+    __module__ = "chainrule"
+
+    def __new__(cls, sizes=()):
+        items = tuple(sizes)
+        for k, item in enumerate(items):
+            if isinstance(item, bool) or not hasattr(item, "__index__"):
+                raise TypeError(f"Size() takes an iterable of 'int' (item {k} is '{type(item).__name__}')")
+        return tuple.__new__(cls, (item.__index__() for item in items))
+
+    def numel(self) -> int:
+        """The number of elements of a tensor of this shape (1 for the empty shape)."""
+        count = 1
+        for extent in self:
+            count *= extent
+        return count
+
+    def __getitem__(self, index):
+        item = tuple.__getitem__(self, index)
+        return tuple.__new__(Size, item) if isinstance(index, slice) else item
+
+    def __add__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(self, other))
+
+    def __radd__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(other, self))
+
+    def __mul__(self, times):
+        if not hasattr(times, "__index__"):
+            return NotImplemented
+        return tuple.__new__(Size, tuple.__mul__(self, times))
+
+    __rmul__ = __mul__
+
+    def __repr__(self) -> str:
+        return f"chainrule.Size({list(self)})"
+
+    def __reduce__(self):
+        return Size, (tuple(self),)
+
+
 def numpy_dtype(dtype) -> type:
     """The NumPy scalar type that stores a chainrule dtype."""
     try:
@@ -123,6 +172,8 @@ def _iter(self: Tensor):
         yield self[i]
 
 
+# .shape and .size() build a Size directly in C++ (as cheap as a plain tuple).
+_core._set_size_type(Size)
 Tensor.tolist = tolist
 Tensor.__array__ = _array
 Tensor.__float__ = _float

@@ -18,6 +18,7 @@ import numpy as np
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._indexing import getitem_np
+from chainrule._tensor import Size
 
 _bool = _core.dtype.bool
 _int64 = _core.dtype.int64
@@ -89,18 +90,13 @@ def _float_mask(mask: Tensor, like: Tensor) -> Tensor:
     return mask.to(like.dtype)
 
 
-Size = type("Size", (tuple,), {
-    "__doc__": "A tensor's shape: a tuple of ints, as torch.Size.",
-    "__repr__": lambda self: f"torch.Size({list(self)})",
-    "numel": lambda self: int(np.prod(self, dtype=np.int64)) if len(self) else 1,
-})
 
 
 # ---- shape ----------------------------------------------------------------------------------------
 def size(self: Tensor, dim=None):
     shape = self.shape
     if dim is None:
-        return Size(shape)
+        return shape
     return shape[_dim(dim, self.ndim)]
 
 
