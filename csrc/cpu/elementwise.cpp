@@ -164,7 +164,12 @@ template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op
       case Unary::Exp: map_n(out, n, [&](int64_t i) { return std::exp(x[i]); }); break;
       case Unary::Log: map_n(out, n, [&](int64_t i) { return std::log(x[i]); }); break;
       case Unary::Relu: map_n(out, n, [&](int64_t i) { return act::relu(x[i]); }); break;
-      case Unary::Sigmoid: map_n(out, n, [&](int64_t i) { return act::sigmoid(x[i]); }); break;
+      case Unary::Sigmoid:  // e^x / (1 + e^x) below 0: exact deep in the negative tail, where e^-x overflows
+        map_n(out, n, [&](int64_t i) {
+          const T e = std::exp(-std::abs(x[i]));
+          return (x[i] >= T(0) ? T(1) : e) / (T(1) + e);
+        });
+        break;
       case Unary::Tanh: map_n(out, n, [&](int64_t i) { return std::tanh(x[i]); }); break;
       case Unary::Abs: map_n(out, n, [&](int64_t i) { return std::abs(x[i]); }); break;
       case Unary::Sqrt: map_n(out, n, [&](int64_t i) { return std::sqrt(x[i]); }); break;
