@@ -30,7 +30,33 @@ std::vector<int64_t> dims_arg(const py::object& dim) {
   throw TypeError("dim must be None, an int or a sequence of ints");
 }
 
+// A Python float, or an int within int64, beside a floating tensor: the value (as a double) the
+// op computes with (the tensor's dtype then decides the result, as for any 0-d operand).
+bool python_scalar_for_floating(const Tensor& self, py::handle other, double& value) {
+  if (!is_floating(self->dtype)) return false;
+  PyObject* o = other.ptr();
+  if (PyFloat_CheckExact(o)) {
+    value = PyFloat_AS_DOUBLE(o);
+    return true;
+  }
+  if (PyLong_CheckExact(o)) {
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+      PyErr_Clear();
+      return false;
+    }
+    value = static_cast<double>(v);
+    return true;
+  }
+  return false;
+}
+
 Tensor binary_op(Binary op, const Tensor& self, py::handle other, bool reflected) {
+  double value = 0;
+  if (python_scalar_for_floating(self, other, value)) {
+    if (Tensor out = ops::binary_with_scalar(op, self, value, reflected)) return out;
+  }
   Tensor o = as_operand(other, self, "other");
   return reflected ? ops::binary(op, o, self) : ops::binary(op, self, o);
 }
@@ -69,6 +95,10 @@ DType parse_dtype_arg(py::handle h, const char* arg) {
 }
 
 Tensor compare_op(cpu::Compare op, const Tensor& self, py::handle other, bool reflected) {
+  double value = 0;
+  if (python_scalar_for_floating(self, other, value)) {
+    if (Tensor out = ops::compare_with_scalar(op, self, value, reflected)) return out;
+  }
   Tensor o = as_operand(other, self, "other");
   return reflected ? ops::compare(op, o, self) : ops::compare(op, self, o);
 }

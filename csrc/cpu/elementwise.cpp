@@ -487,6 +487,31 @@ template <typename T> void compare_forward(bool* out, const T* a, const T* b, co
 }
 
 template <typename T>
+void binary_strided_forward(T* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n, Binary op) {
+  const detail::ElementwiseKernels<T>* simd = nullptr;
+  if constexpr (std::is_floating_point_v<T>) simd = detail::binary_has_simd_kernel(op) ? simd_kernels<T>() : nullptr;
+  for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
+    const T* a_chunk = a + begin * a_step;
+    const T* b_chunk = b + begin * b_step;
+    if (simd) simd->binary(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+    else binary_run(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+  });
+}
+
+template <typename T>
+void compare_strided_forward(bool* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n,
+                             Compare op) {
+  const detail::ElementwiseKernels<T>* simd = nullptr;
+  if constexpr (std::is_floating_point_v<T>) simd = simd_kernels<T>();
+  for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
+    const T* a_chunk = a + begin * a_step;
+    const T* b_chunk = b + begin * b_step;
+    if (simd) simd->compare(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+    else compare_run(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+  });
+}
+
+template <typename T>
 void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const Broadcast& bc, Binary op) {
   // Partial derivatives of a op b at one element, times the incoming gradient g.
   // Maximum/Minimum split the gradient evenly between equal operands, as PyTorch does.
@@ -584,13 +609,16 @@ CHAINRULE_FLOAT_ELEMENTWISE(double)
   template void unary_forward<T>(T*, const T*, int64_t, Unary, double);                                 \
   template void binary_forward<T>(T*, const T*, const T*, const Broadcast&, Binary);                    \
   template void binary_backward<T>(T*, T*, const T*, const T*, const T*, const Broadcast&, Binary);     \
-  template void compare_forward<T>(bool*, const T*, const T*, const Broadcast&, Compare);
+  template void compare_forward<T>(bool*, const T*, const T*, const Broadcast&, Compare);                 \
+  template void binary_strided_forward<T>(T*, const T*, int64_t, const T*, int64_t, int64_t, Binary);    \
+  template void compare_strided_forward<T>(bool*, const T*, int64_t, const T*, int64_t, int64_t, Compare);
 CHAINRULE_NUMERIC_ELEMENTWISE(float)
 CHAINRULE_NUMERIC_ELEMENTWISE(double)
 CHAINRULE_NUMERIC_ELEMENTWISE(int64_t)
 CHAINRULE_NUMERIC_ELEMENTWISE(int32_t)
 #undef CHAINRULE_NUMERIC_ELEMENTWISE
 template void compare_forward<bool>(bool*, const bool*, const bool*, const Broadcast&, Compare);
+template void compare_strided_forward<bool>(bool*, const bool*, int64_t, const bool*, int64_t, int64_t, Compare);
 
 #define CHAINRULE_ALL_ELEMENTWISE(T)                                                                   \
   template void broadcast_to<T>(T*, const T*, const Shape&, const std::vector<int64_t>&);               \

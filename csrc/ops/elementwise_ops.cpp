@@ -229,6 +229,16 @@ DType result_dtype(const Tensor& a, const Tensor& b) {
 DType binary_result_dtype(const Tensor& a, const Tensor& b) { return result_dtype(a, b); }
 
 Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
+  // Two floating tensors of one shape and dtype, nothing recorded: no promotion, no Broadcast.
+  if (a_in->dtype == b_in->dtype && is_floating(a_in->dtype) && a_in->shape == b_in->shape &&
+      !needs_grad({&a_in, &b_in})) {
+    Tensor out = empty(a_in->shape, a_in->dtype);
+    dispatch_floating(a_in->dtype, cpu::binary_name(op), "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::binary_strided_forward<T>(out->ptr<T>(), a_in->ptr<T>(), 1, b_in->ptr<T>(), 1, a_in->numel, op);
+    });
+    return out;
+  }
   if (op == Binary::Sub && (a_in->dtype == DType::Bool || b_in->dtype == DType::Bool))
     throw TypeError("sub: subtraction, the `-` operator, with a bool tensor is not supported; to invert a mask use "
                     "the `~` or logical_not() operator instead");
@@ -282,6 +292,14 @@ Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
 }
 
 Tensor compare(cpu::Compare op, const Tensor& a_in, const Tensor& b_in) {
+  if (a_in->dtype == b_in->dtype && a_in->shape == b_in->shape) {  // no promotion, no Broadcast
+    Tensor out = empty(a_in->shape, DType::Bool);
+    dispatch_any(a_in->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::compare_strided_forward<T>(out->ptr<bool>(), a_in->ptr<T>(), 1, b_in->ptr<T>(), 1, a_in->numel, op);
+    });
+    return out;
+  }
   // Compared in the promoted dtype (an int tensor against 0.5 compares as float), never recorded.
   DType dtype = result_dtype(a_in, b_in);
   Tensor a = a_in->dtype == dtype ? a_in : cast_data(a_in, dtype);
@@ -291,6 +309,33 @@ Tensor compare(cpu::Compare op, const Tensor& a_in, const Tensor& b_in) {
   dispatch_any(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     cpu::compare_forward<T>(out->ptr<bool>(), a->ptr<T>(), b->ptr<T>(), bc, op);
+  });
+  return out;
+}
+
+Tensor binary_with_scalar(cpu::Binary op, const Tensor& t, double s, bool scalar_first) {
+  const bool arithmetic = op == Binary::Add || op == Binary::Sub || op == Binary::Mul || op == Binary::Div;
+  if (!arithmetic || !is_floating(t->dtype) || needs_grad({&t})) return nullptr;
+  Tensor out = empty(t->shape, t->dtype);
+  dispatch_floating(t->dtype, cpu::binary_name(op), "input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T value = static_cast<T>(s);
+    const T* x = t->ptr<T>();
+    if (scalar_first) cpu::binary_strided_forward<T>(out->ptr<T>(), &value, 0, x, 1, t->numel, op);
+    else cpu::binary_strided_forward<T>(out->ptr<T>(), x, 1, &value, 0, t->numel, op);
+  });
+  return out;
+}
+
+Tensor compare_with_scalar(cpu::Compare op, const Tensor& t, double s, bool scalar_first) {
+  if (!is_floating(t->dtype)) return nullptr;
+  Tensor out = empty(t->shape, DType::Bool);
+  dispatch_floating(t->dtype, cpu::compare_name(op), "input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T value = static_cast<T>(s);
+    const T* x = t->ptr<T>();
+    if (scalar_first) cpu::compare_strided_forward<T>(out->ptr<bool>(), &value, 0, x, 1, t->numel, op);
+    else cpu::compare_strided_forward<T>(out->ptr<bool>(), x, 1, &value, 0, t->numel, op);
   });
   return out;
 }

@@ -19,6 +19,12 @@ Tensor unary(cpu::Unary op, const Tensor& x, double param = 0.0);
 Tensor scalar_like(double value, const Tensor& like);  // 0-d tensor of like's dtype
 // Comparisons and logical ops: a bool tensor, never recorded.
 Tensor compare(cpu::Compare op, const Tensor& a, const Tensor& b);
+// t op s (s op t when scalar_first) for a Python number s on a floating tensor t, computed in t's
+// dtype without building a 0-d tensor for s: the same values as binary() / compare() with
+// scalar_like(s, t). binary_with_scalar covers add, sub, mul and div when nothing is recorded;
+// both return null where they do not apply, and the caller falls back to the general op.
+Tensor binary_with_scalar(cpu::Binary op, const Tensor& t, double s, bool scalar_first);
+Tensor compare_with_scalar(cpu::Compare op, const Tensor& t, double s, bool scalar_first);
 // The dtype a binary op of a and b computes in (PyTorch's promotion, 0-d operands by category).
 DType binary_result_dtype(const Tensor& a, const Tensor& b);
 // x repeated along its size-1 (or missing leading) dimensions to `shape`; a copy.
