@@ -203,3 +203,60 @@ def test_broadcast_rows_and_in_place(isa):
         z = cr.from_numpy(x_np.copy())
         z.exp_()
         np.testing.assert_array_equal(z.numpy(), x.exp().numpy())
+
+
+# ---------------------------------------------------------------- clamp and where
+@pytest.mark.parametrize("bounds", [(-0.5, 0.5), (None, 0.25), (-0.25, None), (0.5, -0.5), (0, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_clamp_with_number_bounds_matches_pytorch(bounds, dtype):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: the comparison needs it")
+    x_np = np.concatenate([np.random.default_rng(7).uniform(-1, 1, 200), [-0.5, 0.5, 0.25, -0.25, 0, 1, np.nan]])
+    x_np = x_np.astype(dtype)
+    x = cr.tensor(x_np, requires_grad=True)
+    tx = torch.tensor(x_np, requires_grad=True)
+    out, tout = x.clamp(*bounds), tx.clamp(*bounds)
+    np.testing.assert_array_equal(out.detach().numpy(), tout.detach().numpy())
+    weights = np.random.default_rng(8).standard_normal(x_np.shape).astype(dtype)
+    (out * cr.tensor(weights)).sum().backward()
+    (tout * torch.tensor(weights)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_clamp_second_derivative_and_functional_forms():
+    x = cr.tensor([-2.0, -0.5, 0.0, 0.5, 2.0], dtype=cr.float64, requires_grad=True)
+    (g,) = cr.autograd.grad((x.clamp(-1, 1) ** 2).sum(), x, create_graph=True)
+    np.testing.assert_array_equal(g.detach().numpy(), [0.0, -1.0, 0.0, 1.0, 0.0])
+    (gg,) = cr.autograd.grad(g.sum(), x)
+    np.testing.assert_array_equal(gg.numpy(), [0.0, 2.0, 2.0, 2.0, 0.0])
+    np.testing.assert_array_equal(cr.clip(x, max=0.0).detach().numpy(), [-2.0, -0.5, 0.0, 0.0, 0.0])
+    with pytest.raises(RuntimeError, match="min"):
+        x.clamp()
+
+
+@pytest.mark.parametrize("shapes", [((5, 4), (5, 4), (5, 4)), ((5, 1), (1, 4), (4,)), ((4,), (5, 4), ()),
+                                    ((1,), (3, 1), (1, 2))])
+def test_where_broadcasts_and_sums_gradients_as_pytorch(shapes):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: the comparison needs it")
+    rng = np.random.default_rng(9)
+    c_shape, a_shape, b_shape = shapes
+    cond_np = rng.random(c_shape) > 0.5
+    a_np, b_np = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    a, b = cr.tensor(a_np, requires_grad=True), cr.tensor(b_np, requires_grad=True)
+    ta, tb = torch.tensor(a_np, requires_grad=True), torch.tensor(b_np, requires_grad=True)
+    out, tout = cr.where(cr.tensor(cond_np), a, b), torch.where(torch.tensor(cond_np), ta, tb)
+    np.testing.assert_array_equal(out.detach().numpy(), tout.detach().numpy())
+    weights = rng.standard_normal(tuple(tout.shape))
+    (out * cr.tensor(weights)).sum().backward()
+    (tout * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
+
+
+def test_where_with_numbers_and_mixed_dtypes():
+    x = cr.tensor([-1.0, 2.0, -3.0])
+    np.testing.assert_array_equal(cr.where(x > 0, x, 0.0).numpy(), [0.0, 2.0, 0.0])
+    np.testing.assert_array_equal(cr.where(x > 0, 1.0, x).numpy(), [-1.0, 1.0, -3.0])
+    mixed = cr.where(x > 0, cr.tensor([1, 2, 3]), x)
+    assert mixed.dtype == cr.float32 and mixed.tolist() == [-1.0, 2.0, -3.0]
+    with pytest.raises(RuntimeError, match="boolean"):
+        cr.where(x, x, x)

@@ -511,6 +511,38 @@ void compare_strided_forward(bool* out, const T* a, int64_t a_step, const T* b, 
   });
 }
 
+template <typename T> void clamp_forward(T* out, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi) {
+  for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
+    if (has_lo && has_hi) {
+      for (int64_t i = begin; i < end; ++i) {
+        const T v = x[i] < lo ? lo : x[i];
+        out[i] = v > hi ? hi : v;
+      }
+    } else if (has_lo) {
+      for (int64_t i = begin; i < end; ++i) out[i] = x[i] < lo ? lo : x[i];
+    } else {
+      for (int64_t i = begin; i < end; ++i) out[i] = x[i] > hi ? hi : x[i];
+    }
+  });
+}
+
+template <typename T>
+void clamp_backward(T* dx, const T* dout, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi) {
+  for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const T v = has_lo && x[i] < lo ? lo : x[i];  // what the upper bound saw
+      const bool passes = (!has_lo || x[i] >= lo) && (!has_hi || v <= hi);  // false at NaN, as in PyTorch
+      dx[i] = passes ? dout[i] : T(0);
+    }
+  });
+}
+
+template <typename T> void where_forward(T* out, const bool* condition, const T* a, const T* b, int64_t n) {
+  for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = condition[i] ? a[i] : b[i];
+  });
+}
+
 template <typename T>
 void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const Broadcast& bc, Binary op) {
   // Partial derivatives of a op b at one element, times the incoming gradient g.
@@ -600,7 +632,9 @@ template <typename T> void transpose2d(T* out, const T* x, int64_t rows, int64_t
 }
 
 #define CHAINRULE_FLOAT_ELEMENTWISE(T)                                                                  \
-  template void unary_backward<T>(T*, const T*, const T*, const T*, int64_t, Unary, double);
+  template void unary_backward<T>(T*, const T*, const T*, const T*, int64_t, Unary, double);            \
+  template void clamp_forward<T>(T*, const T*, int64_t, T, T, bool, bool);                              \
+  template void clamp_backward<T>(T*, const T*, const T*, int64_t, T, T, bool, bool);
 CHAINRULE_FLOAT_ELEMENTWISE(float)
 CHAINRULE_FLOAT_ELEMENTWISE(double)
 #undef CHAINRULE_FLOAT_ELEMENTWISE
@@ -622,6 +656,7 @@ template void compare_strided_forward<bool>(bool*, const bool*, int64_t, const b
 
 #define CHAINRULE_ALL_ELEMENTWISE(T)                                                                   \
   template void broadcast_to<T>(T*, const T*, const Shape&, const std::vector<int64_t>&);               \
+  template void where_forward<T>(T*, const bool*, const T*, const T*, int64_t);                         \
   template void transpose2d<T>(T*, const T*, int64_t, int64_t);                                          \
   template void cast<float, T>(float*, const T*, int64_t);                                               \
   template void cast<double, T>(double*, const T*, int64_t);                                             \

@@ -340,6 +340,103 @@ Tensor compare_with_scalar(cpu::Compare op, const Tensor& t, double s, bool scal
   return out;
 }
 
+// ---- clamp and where -----------------------------------------------------------------------------
+namespace {
+struct ClampNode : Node {
+  double lo = 0, hi = 0;
+  bool has_lo = false, has_hi = false;
+  SavedTensor x;
+  const char* name() const override { return "ClampBackward"; }
+  // 1 where the clamp passes its input through, else 0: a constant of x's values.
+  Tensor pass_mask() {
+    const Tensor& v = x.get();
+    Tensor mask = empty_like(v);
+    dispatch_floating(v->dtype, "backward", "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      Tensor ones = full(v->shape, 1.0, v->dtype);
+      cpu::clamp_backward<T>(mask->ptr<T>(), ones->ptr<T>(), v->ptr<T>(), v->numel, static_cast<T>(lo),
+                             static_cast<T>(hi), has_lo, has_hi);
+    });
+    return mask;
+  }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor& v = x.get();
+    Tensor dx = empty_like(v);
+    dispatch_floating(v->dtype, "backward", "grad", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::clamp_backward<T>(dx->ptr<T>(), g->ptr<T>(), v->ptr<T>(), v->numel, static_cast<T>(lo), static_cast<T>(hi),
+                             has_lo, has_hi);
+    });
+    return {dx};
+  }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return {mul(g, pass_mask())}; }
+  void release_saved() override { x.reset(); }
+};
+
+struct WhereNode : Node {
+  SavedTensor condition;
+  Shape a_shape, b_shape;
+  const char* name() const override { return "WhereBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    // Built from ops, so the same code records a graph of itself when g has one.
+    Tensor zero = scalar_like(0, g);
+    return {wants(*this, 0) ? sum_to_shape(where(condition.get(), g, zero), a_shape) : nullptr,
+            wants(*this, 1) ? sum_to_shape(where(condition.get(), zero, g), b_shape) : nullptr};
+  }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return backward(g); }
+  void release_saved() override { condition.reset(); }
+};
+}  // namespace
+
+Tensor clamp(const Tensor& x, double lo, double hi, bool has_lo, bool has_hi) {
+  if (!has_lo && !has_hi) throw RuntimeError("clamp: at least one of 'min' or 'max' must not be None");
+  check_floating(x, "clamp", "input");
+  Tensor out = empty_like(x);
+  dispatch_floating(x->dtype, "clamp", "input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::clamp_forward<T>(out->ptr<T>(), x->ptr<T>(), x->numel, static_cast<T>(lo), static_cast<T>(hi), has_lo, has_hi);
+  });
+  if (needs_grad({&x})) {
+    auto node = make_node<ClampNode>({&x});
+    node->lo = lo;
+    node->hi = hi;
+    node->has_lo = has_lo;
+    node->has_hi = has_hi;
+    node->x = saved(x);
+    node->inputs = {x};
+    set_history(out, node);
+  }
+  return out;
+}
+
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  if (condition->dtype != DType::Bool)
+    throw RuntimeError(std::string("where: condition must be a bool tensor, got ") + dtype_name(condition->dtype));
+  if (a->dtype != b->dtype)
+    throw TypeError(std::string("where: input and other must have one dtype, got ") + dtype_name(a->dtype) + " and " +
+                    dtype_name(b->dtype));
+  const Shape shape = broadcast_shapes(condition->shape, broadcast_shapes(a->shape, b->shape).out_shape).out_shape;
+  // Operands of another shape are expanded to the output's first (copies without history: the
+  // node below sums their gradients back).
+  Tensor c = condition->shape == shape ? condition : expand(detach(condition), shape);
+  Tensor av = a->shape == shape ? a : expand(detach(a), shape);
+  Tensor bv = b->shape == shape ? b : expand(detach(b), shape);
+  Tensor out = empty(shape, a->dtype);
+  dispatch_any(a->dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::where_forward<T>(out->ptr<T>(), c->ptr<bool>(), av->ptr<T>(), bv->ptr<T>(), out->numel);
+  });
+  if (is_floating(a->dtype) && needs_grad({&a, &b})) {
+    auto node = make_node<WhereNode>({&a, &b});
+    node->condition = saved(condition);
+    node->a_shape = a->shape;
+    node->b_shape = b->shape;
+    node->inputs = {a, b};
+    set_history(out, node);
+  }
+  return out;
+}
+
 cpu::Broadcast broadcast_shapes(const Shape& a, const Shape& b) {
   cpu::Broadcast bc;
   size_t k = 0;

@@ -386,18 +386,10 @@ def where(condition, input=None, other=None):
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
     x = _as_tensor(input, like)
     y = _as_tensor(other, like)
-    dtype = result_type(x, y)
-    cond = _np(condition)
-    out = _wrap(np.where(cond, _np(x).astype(_NUMPY[dtype]), _np(y).astype(_NUMPY[dtype])))
-    cond_t = condition
-
-    def backward(g):
-        zero = _core.zeros(1, dtype=g.dtype).reshape(())
-        return (_sum_to(where(cond_t, g, zero), tuple(x.shape)) if x.requires_grad else None,
-                _sum_to(where(cond_t, zero, g), tuple(y.shape)) if y.requires_grad else None)
-
-    _core._record(out, backward, [x, y], "WhereBackward")
-    return out
+    if x.dtype != y.dtype:
+        dtype = result_type(x, y)
+        x, y = x.to(dtype), y.to(dtype)
+    return _core._where(condition, x, y)
 
 
 def nonzero(input: Tensor, *, as_tuple: bool = False):
@@ -410,12 +402,21 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
 def clamp(input: Tensor, min=None, max=None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if (isinstance(input, Tensor) and input.dtype.is_floating_point and (min is None or _is_real_number(min))
+            and (max is None or _is_real_number(max))):
+        # number bounds on a floating tensor: one C++ op (the gradient passes where min <= x <= max)
+        return _core._clamp(input, 0.0 if min is None else float(min), 0.0 if max is None else float(max),
+                            min is not None, max is not None)
     out = input
     if min is not None:
         out = maximum(out, _as_tensor(min, input)) if isinstance(min, Tensor) else _clamp_scalar(out, min, True)
     if max is not None:
         out = minimum(out, _as_tensor(max, input)) if isinstance(max, Tensor) else _clamp_scalar(out, max, False)
     return out
+
+
+def _is_real_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _clamp_scalar(x: Tensor, bound, lower: bool) -> Tensor:
@@ -976,6 +977,10 @@ for _name in ("sin", "cos", "tan", "log1p", "expm1", "rsqrt", "sign", "floor", "
               "floor_divide", "remainder", "fmod", "t", "reshape", "numel", "exp", "log", "sqrt", "abs",
               "sigmoid", "tanh", "relu", "softmax", "log_softmax", "detach", "clone", "sum", "mean"):
     globals()[_name] = _method_as_function(_name)
+# The common float functions go to C++ in one call (a Python wrapper costs as much as the op on a
+# small tensor).
+for _name in ("sin", "cos", "tan", "log1p", "expm1", "rsqrt", "exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu"):
+    globals()[_name] = getattr(_core, _name)
 del _name
 
 true_divide = divide = div

@@ -25,6 +25,11 @@ Tensor compare(cpu::Compare op, const Tensor& a, const Tensor& b);
 // both return null where they do not apply, and the caller falls back to the general op.
 Tensor binary_with_scalar(cpu::Binary op, const Tensor& t, double s, bool scalar_first);
 Tensor compare_with_scalar(cpu::Compare op, const Tensor& t, double s, bool scalar_first);
+// x clamped to number bounds (each used only when has_lo / has_hi): a floating x keeps its dtype,
+// NaN stays NaN, and the gradient passes where lo <= x <= hi (not at NaN), as in PyTorch.
+Tensor clamp(const Tensor& x, double lo, double hi, bool has_lo, bool has_hi);
+// condition ? a : b with the three broadcast together; a and b of one dtype, condition bool.
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 // The dtype a binary op of a and b computes in (PyTorch's promotion, 0-d operands by category).
 DType binary_result_dtype(const Tensor& a, const Tensor& b);
 // x repeated along its size-1 (or missing leading) dimensions to `shape`; a copy.
