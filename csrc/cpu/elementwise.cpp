@@ -512,16 +512,12 @@ void compare_strided_forward(bool* out, const T* a, int64_t a_step, const T* b, 
 }
 
 template <typename T> void clamp_forward(T* out, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi) {
+  const detail::ElementwiseKernels<T>* simd = simd_kernels<T>();
   for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
-    if (has_lo && has_hi) {
-      for (int64_t i = begin; i < end; ++i) {
-        const T v = x[i] < lo ? lo : x[i];
-        out[i] = v > hi ? hi : v;
-      }
-    } else if (has_lo) {
-      for (int64_t i = begin; i < end; ++i) out[i] = x[i] < lo ? lo : x[i];
-    } else {
-      for (int64_t i = begin; i < end; ++i) out[i] = x[i] > hi ? hi : x[i];
+    if (simd) return simd->clamp(out + begin, x + begin, end - begin, lo, hi, has_lo, has_hi);
+    for (int64_t i = begin; i < end; ++i) {
+      T v = has_lo && x[i] < lo ? lo : x[i];
+      out[i] = has_hi && v > hi ? hi : v;
     }
   });
 }
@@ -538,8 +534,13 @@ void clamp_backward(T* dx, const T* dout, const T* x, int64_t n, T lo, T hi, boo
 }
 
 template <typename T> void where_forward(T* out, const bool* condition, const T* a, const T* b, int64_t n) {
+  const detail::ElementwiseKernels<T>* simd = simd_kernels<T>();
   for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) out[i] = condition[i] ? a[i] : b[i];
+    if (simd) return simd->where(out + begin, condition + begin, a + begin, b + begin, end - begin);
+    for (int64_t i = begin; i < end; ++i) {  // both read: a blend, not a branch per element
+      const T x = a[i], y = b[i];
+      out[i] = condition[i] ? x : y;
+    }
   });
 }
 

@@ -383,6 +383,8 @@ def where(condition, input=None, other=None):
         return nonzero(condition, as_tuple=True)
     if not isinstance(condition, Tensor) or condition.dtype != _bool:
         raise RuntimeError("where expected condition to be a boolean tensor")
+    if type(input) is Tensor and type(other) is Tensor and input.dtype == other.dtype:
+        return _core._where(condition, input, other)
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
     x = _as_tensor(input, like)
     y = _as_tensor(other, like)
@@ -402,8 +404,9 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
 def clamp(input: Tensor, min=None, max=None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-    if (isinstance(input, Tensor) and input.dtype.is_floating_point and (min is None or _is_real_number(min))
-            and (max is None or _is_real_number(max))):
+    if (type(input) is Tensor and (min is None or type(min) in _NUMBER_BOUNDS or _is_real_number(min))
+            and (max is None or type(max) in _NUMBER_BOUNDS or _is_real_number(max))
+            and input.dtype.is_floating_point):
         # number bounds on a floating tensor: one C++ op (the gradient passes where min <= x <= max)
         return _core._clamp(input, 0.0 if min is None else float(min), 0.0 if max is None else float(max),
                             min is not None, max is not None)
@@ -413,6 +416,9 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:
     if max is not None:
         out = minimum(out, _as_tensor(max, input)) if isinstance(max, Tensor) else _clamp_scalar(out, max, False)
     return out
+
+
+_NUMBER_BOUNDS = (float, int)  # checked first: an ABC isinstance costs more than a small clamp
 
 
 def _is_real_number(value) -> bool:

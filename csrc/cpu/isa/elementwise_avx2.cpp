@@ -15,6 +15,7 @@ struct Avx2F32 {
   using VD = double __attribute__((vector_size(64)));
   using ID = int64_t __attribute__((vector_size(64)));
   static constexpr int kLanes = 8;
+  using Bytes = uint8_t __attribute__((vector_size(8)));  // one bool per lane
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static bool any(I mask) { return !_mm256_testz_si256(__m256i(mask), __m256i(mask)); }
 };
@@ -27,6 +28,7 @@ struct Avx2F64 {
   using VD = V;
   using ID = I;
   static constexpr int kLanes = 4;
+  using Bytes = uint8_t __attribute__((vector_size(4)));  // one bool per lane
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static bool any(I mask) { return !_mm256_testz_si256(__m256i(mask), __m256i(mask)); }
 };

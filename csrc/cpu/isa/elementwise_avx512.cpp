@@ -15,6 +15,7 @@ struct Avx512F32 {
   using VD = double __attribute__((vector_size(128)));
   using ID = int64_t __attribute__((vector_size(128)));
   static constexpr int kLanes = 16;
+  using Bytes = uint8_t __attribute__((vector_size(16)));  // one bool per lane
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static bool any(I mask) { return _mm512_test_epi32_mask(__m512i(mask), __m512i(mask)) != 0; }
 };
@@ -27,6 +28,7 @@ struct Avx512F64 {
   using VD = V;
   using ID = I;
   static constexpr int kLanes = 8;
+  using Bytes = uint8_t __attribute__((vector_size(8)));  // one bool per lane
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static bool any(I mask) { return _mm512_test_epi64_mask(__m512i(mask), __m512i(mask)) != 0; }
 };

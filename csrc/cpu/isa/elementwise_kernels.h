@@ -5,6 +5,8 @@
 //   unary:   out[i] = f(x[i])                                   i < n
 //   binary:  out[i] = a[i * a_step] op b[i * b_step]            a_step, b_step in {0, 1}
 //   compare: out[i] = a[i * a_step] cmp b[i * b_step]           (bool out)
+//   clamp:   out[i] = x[i] clamped to [lo, hi] (each bound only when has_lo / has_hi)
+//   where:   out[i] = condition[i] ? a[i] : b[i]
 //
 // A step of 0 reads one scalar operand for every element (x * 2.0, 1 - p). out may be a or b
 // itself (in-place ops). Every element's result depends only on its own operands, never on its
@@ -40,11 +42,17 @@ template <typename T>
 using CompareKernelFn = void (*)(bool* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n,
                                  Compare op);
 
+template <typename T>
+using ClampKernelFn = void (*)(T* out, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi);
+template <typename T> using WhereKernelFn = void (*)(T* out, const bool* condition, const T* a, const T* b, int64_t n);
+
 // One ISA's kernels for one element type.
 template <typename T> struct ElementwiseKernels {
   UnaryKernelFn<T> unary;
   BinaryKernelFn<T> binary;
   CompareKernelFn<T> compare;
+  ClampKernelFn<T> clamp;
+  WhereKernelFn<T> where;
 };
 
 extern const ElementwiseKernels<float> kElementwiseF32Avx512;

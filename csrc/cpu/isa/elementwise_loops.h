@@ -114,8 +114,48 @@ void compare_kernel(bool* out, const typename K::S* a, int64_t a_step, const typ
   }
 }
 
+// NaN stays NaN: each comparison with it is false.
+template <class K>
+void clamp_kernel(typename K::S* out, const typename K::S* x, int64_t n, typename K::S lo, typename K::S hi,
+                  bool has_lo, bool has_hi) {
+  using S = typename K::S;
+  if (has_lo && has_hi) {
+    map_scalars(out, x, n, [lo, hi](S v) {
+      v = v < lo ? lo : v;
+      return v > hi ? hi : v;
+    });
+  } else if (has_lo) {
+    map_scalars(out, x, n, [lo](S v) { return v < lo ? lo : v; });
+  } else {
+    map_scalars(out, x, n, [hi](S v) { return v > hi ? hi : v; });
+  }
+}
+
+// A vector select on the condition bytes widened to lanes: a plain loop compiles to a branch per
+// element, which a random condition mispredicts half the time.
+template <class K>
+void where_kernel(typename K::S* out, const bool* condition, const typename K::S* a, const typename K::S* b,
+                  int64_t n) {
+  using V = typename K::V;
+  using I = typename K::I;
+  using Bytes = typename K::Bytes;
+  constexpr int64_t kLanes = K::kLanes;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    Bytes c;
+    V x, y;
+    std::memcpy(&c, condition + i, sizeof c);
+    std::memcpy(&x, a + i, sizeof x);
+    std::memcpy(&y, b + i, sizeof y);
+    const I take_a = __builtin_convertvector(c, I) != 0;
+    const V r = take_a ? x : y;
+    std::memcpy(out + i, &r, sizeof r);
+  }
+  for (; i < n; ++i) out[i] = condition[i] ? a[i] : b[i];
+}
+
 template <class K> constexpr ElementwiseKernels<typename K::S> kernels_of() {
-  return {unary_kernel<K>, binary_kernel<K>, compare_kernel<K>};
+  return {unary_kernel<K>, binary_kernel<K>, compare_kernel<K>, clamp_kernel<K>, where_kernel<K>};
 }
 
 }  // namespace

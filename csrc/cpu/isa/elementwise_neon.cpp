@@ -15,6 +15,7 @@ struct NeonF32 {
   using VD = double __attribute__((vector_size(32)));
   using ID = int64_t __attribute__((vector_size(32)));
   static constexpr int kLanes = 4;
+  using Bytes = uint8_t __attribute__((vector_size(4)));  // one bool per lane
   static V fma(V a, V b, V c) { return V(vfmaq_f32(float32x4_t(c), float32x4_t(a), float32x4_t(b))); }
   static bool any(I mask) { return vmaxvq_u32(uint32x4_t(mask)) != 0; }
 };
@@ -27,6 +28,7 @@ struct NeonF64 {
   using VD = V;
   using ID = I;
   static constexpr int kLanes = 2;
+  using Bytes = uint8_t __attribute__((vector_size(2)));  // one bool per lane
   static V fma(V a, V b, V c) { return V(vfmaq_f64(float64x2_t(c), float64x2_t(a), float64x2_t(b))); }
   static bool any(I mask) { return vmaxvq_u32(uint32x4_t(mask)) != 0; }
 };

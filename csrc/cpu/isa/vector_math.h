@@ -7,6 +7,7 @@
 //   K::V    a vector of K::kLanes elements; K::I / K::U the signed / unsigned integers of the same
 //           width and lanes (comparisons of V give I lanes of all ones or zeros)
 //   K::VD   K::kLanes doubles (V itself for double); K::ID their int64 lanes
+//   K::Bytes  K::kLanes bytes (bool masks in memory)
 //   K::fma(a, b, c)  a * b + c with one rounding (the ISA's FMA instruction)
 //   K::any(mask)     whether any lane of a comparison result is set
 //
