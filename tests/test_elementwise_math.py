@@ -177,6 +177,9 @@ def test_arithmetic_and_comparisons_at_edge_sizes(isa, dtype):
                     cases.append((getattr(a, op)(b), getattr(np, {"eq": "equal", "ne": "not_equal", "lt": "less",
                                                                   "le": "less_equal", "gt": "greater",
                                                                   "ge": "greater_equal"}[op])(a_np, b_np)))
+                cases.append((a.clamp(-0.5, 0.5), np.clip(a_np, dtype(-0.5), dtype(0.5))))
+                cases.append((a.clamp(max=0.1), np.minimum(a_np, dtype(0.1))))
+                cases.append((cr.where(a > b, a, b), np.where(a_np > b_np, a_np, b_np)))
                 cases.append((a > 0.25, a_np > dtype(0.25)))
                 cases.append((0.25 <= a, dtype(0.25) <= a_np))
             for got, want in cases:
