@@ -409,12 +409,14 @@ Tensor clamp(const Tensor& x, double lo, double hi, bool has_lo, bool has_hi) {
   return out;
 }
 
-Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+Tensor where(const Tensor& condition, const Tensor& a_in, const Tensor& b_in) {
   if (condition->dtype != DType::Bool)
-    throw RuntimeError(std::string("where: condition must be a bool tensor, got ") + dtype_name(condition->dtype));
-  if (a->dtype != b->dtype)
-    throw TypeError(std::string("where: input and other must have one dtype, got ") + dtype_name(a->dtype) + " and " +
-                    dtype_name(b->dtype));
+    throw RuntimeError(std::string("where expected condition to be a boolean tensor, got ") +
+                       dtype_name(condition->dtype));
+  // input and other promote as for a binary op (a 0-d operand decides only by category).
+  const DType dtype = result_dtype(a_in, b_in);
+  const Tensor a = a_in->dtype == dtype ? a_in : cast(a_in, dtype);
+  const Tensor b = b_in->dtype == dtype ? b_in : cast(b_in, dtype);
   const Shape shape = broadcast_shapes(condition->shape, broadcast_shapes(a->shape, b->shape).out_shape).out_shape;
   // Operands of another shape are expanded to the output's first (copies without history: the
   // node below sums their gradients back).

@@ -379,19 +379,14 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 # ---- selection and clamping -------------------------------------------------------------------
 def where(condition, input=None, other=None):
+    if type(condition) is Tensor and type(input) is Tensor and type(other) is Tensor:
+        return _core._where(condition, input, other)  # checks the condition and promotes in C++
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
     if not isinstance(condition, Tensor) or condition.dtype != _bool:
         raise RuntimeError("where expected condition to be a boolean tensor")
-    if type(input) is Tensor and type(other) is Tensor and input.dtype == other.dtype:
-        return _core._where(condition, input, other)
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
-    x = _as_tensor(input, like)
-    y = _as_tensor(other, like)
-    if x.dtype != y.dtype:
-        dtype = result_type(x, y)
-        x, y = x.to(dtype), y.to(dtype)
-    return _core._where(condition, x, y)
+    return _core._where(condition, _as_tensor(input, like), _as_tensor(other, like))
 
 
 def nonzero(input: Tensor, *, as_tuple: bool = False):

@@ -28,7 +28,8 @@ Tensor compare_with_scalar(cpu::Compare op, const Tensor& t, double s, bool scal
 // x clamped to number bounds (each used only when has_lo / has_hi): a floating x keeps its dtype,
 // NaN stays NaN, and the gradient passes where lo <= x <= hi (not at NaN), as in PyTorch.
 Tensor clamp(const Tensor& x, double lo, double hi, bool has_lo, bool has_hi);
-// condition ? a : b with the three broadcast together; a and b of one dtype, condition bool.
+// condition ? a : b with the three broadcast together, a and b promoted as for binary(); condition
+// must be bool.
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 // The dtype a binary op of a and b computes in (PyTorch's promotion, 0-d operands by category).
 DType binary_result_dtype(const Tensor& a, const Tensor& b);
