@@ -159,10 +159,17 @@ PyTypeObject* size_type = nullptr;
 // A shape as a chainrule.Size. tuple's own constructor builds the subclass instance, so the
 // object is complete on every Python version (no Python-level __new__ runs: the ints are valid).
 py::object shape_object(const Shape& shape) {
-  py::tuple plain(shape.size());
-  for (size_t k = 0; k < shape.size(); ++k) plain[k] = py::int_(shape[k]);
-  if (!size_type) return std::move(plain);
-  py::tuple args = py::make_tuple(plain);
+  const auto n = static_cast<Py_ssize_t>(shape.size());
+  py::object plain = py::reinterpret_steal<py::object>(PyTuple_New(n));
+  if (!plain) throw py::error_already_set();
+  for (Py_ssize_t k = 0; k < n; ++k) {
+    PyObject* extent = PyLong_FromLongLong(shape[k]);
+    if (!extent) throw py::error_already_set();
+    PyTuple_SET_ITEM(plain.ptr(), k, extent);
+  }
+  if (!size_type) return plain;
+  py::object args = py::reinterpret_steal<py::object>(PyTuple_Pack(1, plain.ptr()));
+  if (!args) throw py::error_already_set();
   PyObject* size = PyTuple_Type.tp_new(size_type, args.ptr(), nullptr);
   if (!size) throw py::error_already_set();
   return py::reinterpret_steal<py::object>(size);
