@@ -199,6 +199,17 @@ template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op
 template <typename T>
 void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Unary op, double param) {
   const T slope = static_cast<T>(param);
+  // sin' = cos and cos' = -sin: the SIMD sin/cos into dx, then times dout (negated for cos).
+  const detail::ElementwiseKernels<T>* simd = simd_kernels<T>();
+  if (simd && (op == Unary::Sin || op == Unary::Cos)) {
+    const T sign = op == Unary::Sin ? T(1) : T(-1);
+    for_chunks(n, kParallelTranscendental, [&](int64_t begin, int64_t end) {
+      simd->unary(dx + begin, x + begin, end - begin, op == Unary::Sin ? Unary::Cos : Unary::Sin);
+      simd->binary(dx + begin, dx + begin, 1, dout + begin, 1, end - begin, Binary::Mul);
+      if (sign < 0) simd->unary(dx + begin, dx + begin, end - begin, Unary::Neg);
+    });
+    return;
+  }
   switch (op) {
     case Unary::Neg: map_n(dx, n, [&](int64_t i) { return -dout[i]; }); break;
     case Unary::Exp: map_n(dx, n, [&](int64_t i) { return dout[i] * y[i]; }); break;
