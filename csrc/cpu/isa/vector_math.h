@@ -111,10 +111,12 @@ template <class K, size_t N> inline typename K::V horner(typename K::V r, const 
   return p;
 }
 
-// 2^n for integer lanes n whose biased exponent is in the normal range.
+// 2^n for integer lanes n whose biased exponent is in the normal range. Unsigned arithmetic: the
+// lanes of a NaN input hold garbage n, whose result the NaN overrides anyway.
 template <class K> inline typename K::V pow2(typename K::I n) {
   using C = MathConstants<typename K::S>;
-  return bits_as<typename K::V>((n + C::kExponentBias) << C::kMantissaBits);
+  using U = typename K::U;
+  return bits_as<typename K::V>((bits_as<U>(n) + bits_as<U>(splat_int<K>(C::kExponentBias))) << C::kMantissaBits);
 }
 
 // Taylor coefficients 1/k! of exp on |r| <= ln2/2 (+ rounding slack). The truncation error is
@@ -213,7 +215,7 @@ template <class K> inline typename K::V vlog(typename K::V x) {
   const I ix = bits_as<I>(xs);
   // e = floor(log2(x / sqrt(1/2))): the offset's sign bit flipped makes it non-negative, so a
   // logical shift (AVX2 has no arithmetic one for 64-bit lanes) takes the exponent field.
-  const U offset = bits_as<U>(ix - splat_int<K>(C::kSqrtHalfBits)) ^ bits_as<U>(sign_bits<K>());
+  const U offset = (bits_as<U>(ix) - bits_as<U>(splat_int<K>(C::kSqrtHalfBits))) ^ bits_as<U>(sign_bits<K>());
   const I e = bits_as<I>(offset >> C::kMantissaBits) - splat_int<K>(int64_t(1) << (kBits - 1 - C::kMantissaBits));
   const V m = bits_as<V>(bits_as<U>(ix) - (bits_as<U>(e) << C::kMantissaBits));  // in [sqrt(1/2), sqrt(2))
   const V magic = splat<K>(C::kRoundMagic);
@@ -274,7 +276,9 @@ template <class K> inline typename K::V vsincos(typename K::V x, int cos_shift) 
   using I = typename K::I;
   using VD = typename K::VD;
   using ID = typename K::ID;
-  const VD xd = __builtin_convertvector(x, VD);
+  const auto outside = ~(abs<K>(x) <= splat<K>(S(kTrigReduceMax)));  // NaN lanes too
+  const V inside = outside ? splat<K>(S(0)) : x;  // so the quadrant below is always small
+  const VD xd = __builtin_convertvector(inside, VD);
   VD magic;
   for (int i = 0; i < K::kLanes; ++i) magic[i] = kRoundMagicDouble;
   const VD t = xd * kTwoOverPi + magic;
@@ -291,7 +295,6 @@ template <class K> inline typename K::V vsincos(typename K::V x, int cos_shift) 
   y = (quadrant & 2) != 0 ? -y : y;
   if (!cos_shift) y = x == splat<K>(S(0)) ? x : y;  // sin(-0) is -0
 
-  const auto outside = ~(abs<K>(x) <= splat<K>(S(kTrigReduceMax)));  // NaN lanes too
   if (K::any(outside)) {
     for (int i = 0; i < K::kLanes; ++i)
       if (outside[i]) y[i] = cos_shift ? std::cos(x[i]) : std::sin(x[i]);
