@@ -4,6 +4,9 @@ The Tensor class itself, its operators and autograd live in the C++ core (chainr
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, SupportsIndex, overload
+
 import numpy as np
 
 from chainrule import _core
@@ -18,14 +21,14 @@ bool_ = _core.dtype.bool
 _NUMPY_OF = {float32: np.float32, float64: np.float64, int64: np.int64, int32: np.int32, bool_: np.bool_}
 
 
-class Size(tuple):
+class Size(tuple[int, ...]):
     """A tensor's shape, as torch.Size: a tuple of ints (equal to the plain tuple of the same ints),
     with numel(). Slicing, + and * give a Size; indexing gives an int."""
 
     __slots__ = ()
     __module__ = "chainrule"
 
-    def __new__(cls, sizes=()):
+    def __new__(cls, sizes: Iterable[SupportsIndex] = ()) -> Size:
         items = tuple(sizes)
         for k, item in enumerate(items):
             if isinstance(item, bool) or not hasattr(item, "__index__"):
@@ -39,22 +42,29 @@ class Size(tuple):
             count *= extent
         return count
 
-    def __getitem__(self, index):
-        item = tuple.__getitem__(self, index)
-        return tuple.__new__(Size, item) if isinstance(index, slice) else item
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> int: ...
 
-    def __add__(self, other):
+    @overload
+    def __getitem__(self, index: slice) -> Size: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> int | Size:
+        if isinstance(index, slice):
+            return tuple.__new__(Size, tuple.__getitem__(self, index))
+        return tuple.__getitem__(self, index)
+
+    def __add__(self, other: object) -> Any:
         if not isinstance(other, tuple):
             return NotImplemented
         return Size(tuple.__add__(self, other))
 
-    def __radd__(self, other):
+    def __radd__(self, other: object) -> Any:
         if not isinstance(other, tuple):
             return NotImplemented
         return Size(tuple.__add__(other, self))
 
-    def __mul__(self, times):
-        if not hasattr(times, "__index__"):
+    def __mul__(self, times: object) -> Any:
+        if not isinstance(times, SupportsIndex):
             return NotImplemented
         return tuple.__new__(Size, tuple.__mul__(self, times))
 
@@ -63,11 +73,11 @@ class Size(tuple):
     def __repr__(self) -> str:
         return f"chainrule.Size({list(self)})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Size], tuple[tuple[int, ...]]]:
         return Size, (tuple(self),)
 
 
-def numpy_dtype(dtype) -> type:
+def numpy_dtype(dtype: _core.dtype) -> type:
     """The NumPy scalar type that stores a chainrule dtype."""
     try:
         return _NUMPY_OF[dtype]
@@ -75,7 +85,7 @@ def numpy_dtype(dtype) -> type:
         raise TypeError(f"dtype must be a chainrule dtype (float32, float64, int64, int32, bool), got {dtype!r}") from None
 
 
-def dtype_of_numpy(np_dtype) -> "_core.dtype":
+def dtype_of_numpy(np_dtype: Any) -> _core.dtype:
     np_dtype = np.dtype(np_dtype)
     if np_dtype == np.float64:
         return float64
@@ -102,7 +112,7 @@ def _default_dtype_for(array: np.ndarray):
     return float32 if array.dtype == np.float32 else _core._get_default_dtype()
 
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+def tensor(data: Any, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (nested lists, a number, an array or a Tensor)."""
     if isinstance(data, Tensor):
         array = data.detach().numpy()
@@ -122,7 +132,7 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     return out
 
 
-def as_tensor(data, dtype=None) -> Tensor:
+def as_tensor(data: Any, dtype: _core.dtype | None = None) -> Tensor:
     """Like tensor(), but shares memory with a C-contiguous NumPy array of a matching dtype."""
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == dtype else data.to(dtype)
@@ -142,7 +152,7 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     return _core.from_numpy(ndarray)
 
 
-def tolist(self: Tensor):
+def tolist(self: Tensor) -> Any:
     return self.detach().numpy().tolist()
 
 

@@ -85,8 +85,12 @@ void binary_kernel(typename K::S* out, const typename K::S* a, int64_t a_step, c
     case Binary::Mul: zip(out, a, a_step, b, b_step, n, [](S x, S y) { return x * y; }); return;
     case Binary::Div: zip(out, a, a_step, b, b_step, n, [](S x, S y) { return x / y; }); return;
     // NaN propagates from either side, as in PyTorch.
-    case Binary::Maximum: zip(out, a, a_step, b, b_step, n, [](S x, S y) { return (x > y) | (x != x) ? x : y; }); return;
-    case Binary::Minimum: zip(out, a, a_step, b, b_step, n, [](S x, S y) { return (x < y) | (x != x) ? x : y; }); return;
+    case Binary::Maximum:
+      zip(out, a, a_step, b, b_step, n, [](S x, S y) { return ((x > y) | (x != x)) ? x : y; });
+      return;
+    case Binary::Minimum:
+      zip(out, a, a_step, b, b_step, n, [](S x, S y) { return ((x < y) | (x != x)) ? x : y; });
+      return;
     default: return;  // not binary_has_simd_kernel
   }
 }

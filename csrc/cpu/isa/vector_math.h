@@ -231,7 +231,7 @@ template <class K> inline typename K::V vlog(typename K::V x) {
   const V inf = splat<K>(S(INFINITY));
   y = x == inf ? x : y;
   y = x == splat<K>(S(0)) ? -inf : y;
-  y = (x < splat<K>(S(0))) | (x != x) ? splat<K>(S(NAN)) : y;
+  y = ((x < splat<K>(S(0))) | (x != x)) ? splat<K>(S(NAN)) : y;
   return y;
 }
 

@@ -1,14 +1,15 @@
 """Containers: Sequential (modules applied one after another), ModuleList, ModuleDict,
 ParameterList and ParameterDict."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import operator
+import operator as _operator
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from typing import Any, NoReturn
 
 from chainrule import _core
 from chainrule._core import Tensor
-from chainrule.nn import layers
+from chainrule.nn import _structure, layers
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
@@ -21,6 +22,11 @@ _FUSABLE_ACTIVATIONS = {
     layers.LeakyReLU: lambda m: (_Activation.leaky_relu, m.negative_slope),
     layers.GELU: lambda m: (_Activation.gelu if m.approximate == "none" else _Activation.gelu_tanh, 0.0),
 }
+
+# Plain attributes the fused chain reads when it is built: activation settings, and the
+# diagnostics recording switch that turns the fused path off. Assigning one rebuilds the chain.
+_FUSED_PATH_ATTRIBUTES = frozenset({"negative_slope", "approximate", "_record"})
+_structure.watched_attributes.update(_FUSED_PATH_ATTRIBUTES)
 
 
 def _dense_chain_specs(modules):
@@ -61,7 +67,7 @@ class Sequential(Module):
         # The training-loop fast path: a Tensor input and an up-to-date fused chain go straight
         # to C++ (the per-call Python cost matters for small networks).
         d = self.__dict__
-        if type(input) is Tensor and d.get("_chain_version") == Module._structure_version:
+        if type(input) is Tensor and d.get("_chain_version") == _structure.version:
             chain = d["_chain"]
             if chain is not None:
                 return chain.forward(input)
@@ -78,26 +84,26 @@ class Sequential(Module):
 
     def _dense_chain(self):
         """The fused DenseChain for this stack, rebuilt after any module attribute changed."""
-        if self.__dict__.get("_chain_version") != Module._structure_version:
+        if self.__dict__.get("_chain_version") != _structure.version:
             specs = _dense_chain_specs(self._modules.values())
             if specs and self._has_hooks():
                 specs = None
             chain = _core.DenseChain(list(specs)) if specs else None
             object.__setattr__(self, "_chain_first_weight", specs[0][0] if specs else None)
             object.__setattr__(self, "_chain", chain)
-            object.__setattr__(self, "_chain_version", Module._structure_version)
+            object.__setattr__(self, "_chain_version", _structure.version)
         return self.__dict__["_chain"]
 
     def _chain_dtype(self):
         return self.__dict__["_chain_first_weight"].dtype
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Module | Sequential:
         modules = list(self._modules.items())
         if isinstance(index, slice):
             return Sequential(OrderedDict(modules[index]))
@@ -107,11 +113,11 @@ class Sequential(Module):
             raise IndexError(f"Sequential index {index} is out of range for {len(modules)} modules")
         return modules[index][1]
 
-    def __setitem__(self, index, module):
+    def __setitem__(self, index: int, module: Module) -> None:
         key = self._key_at(index)
         setattr(self, key, module)
 
-    def __delitem__(self, index):
+    def __delitem__(self, index: int | slice) -> None:
         keys = list(self._modules)
         if isinstance(index, slice):
             for key in keys[index]:
@@ -123,11 +129,11 @@ class Sequential(Module):
         self._modules.clear()
         for i, m in enumerate(remaining):
             self._modules[str(i)] = m
-        Module._structure_version += 1
+        _structure.bump()
 
     def _key_at(self, index):
         keys = list(self._modules)
-        index = operator.index(index)
+        index = _operator.index(index)
         if not -len(keys) <= index < len(keys):
             raise IndexError(f"index {index} is out of range")
         return keys[index]
@@ -136,7 +142,7 @@ class Sequential(Module):
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, sequential) -> "Sequential":
+    def extend(self, sequential: Iterable[Module]) -> "Sequential":
         for m in sequential:
             self.append(m)
         return self
@@ -154,22 +160,22 @@ class Sequential(Module):
         self._modules.clear()
         for i, m in enumerate(modules):
             self._modules[str(i)] = m
-        Module._structure_version += 1
+        _structure.bump()
         return self
 
-    def pop(self, key):
+    def pop(self, key: int) -> Module:
         module = self[key]
         del self[key]
         return module
 
-    def __add__(self, other):
+    def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
             raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
         return Sequential(*self, *other)
 
 
 def _abs_index(index, length: int, owner: str) -> int:
-    index = operator.index(index)
+    index = _operator.index(index)
     if not -length <= index < length:
         raise IndexError(f"index {index} is out of range")
     return index + length if index < 0 else index
@@ -179,20 +185,20 @@ class ModuleList(Module):
     """A list of modules, registered so parameters() and state_dict() see them ('0.weight', ...).
     It has no forward: the owner decides how its modules are called."""
 
-    def __init__(self, modules: Iterable[Module] | None = None):
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Module | ModuleList:
         if isinstance(index, slice):
             return type(self)(list(self._modules.values())[index])
         return self._modules[str(_abs_index(index, len(self), "ModuleList"))]
 
-    def __setitem__(self, index, module):
+    def __setitem__(self, index: int, module: Module) -> None:
         self.add_module(str(_abs_index(index, len(self), "ModuleList")), module)
 
-    def __delitem__(self, index):
+    def __delitem__(self, index: int | slice) -> None:
         keys = list(self._modules)
         doomed = keys[index] if isinstance(index, slice) else [keys[_abs_index(index, len(keys), "ModuleList")]]
         for key in doomed:
@@ -201,18 +207,18 @@ class ModuleList(Module):
         self._modules.clear()
         for i, m in enumerate(remaining):
             self._modules[str(i)] = m
-        Module._structure_version += 1
+        _structure.bump()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __iadd__(self, modules):
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
 
-    def __add__(self, other):
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
         return ModuleList(list(self) + list(other))
 
     def insert(self, index: int, module: Module) -> None:
@@ -226,7 +232,7 @@ class ModuleList(Module):
         self.add_module(str(len(self)), module)
         return self
 
-    def pop(self, key=-1):
+    def pop(self, key: int = -1) -> Module:
         module = self[key]
         del self[key]
         return module
@@ -238,14 +244,14 @@ class ModuleList(Module):
             self.append(m)
         return self
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("ModuleList has no forward(); iterate over it and call each module")
 
 
 class ModuleDict(Module):
     """An ordered dict of modules, registered under their keys."""
 
-    def __init__(self, modules: Mapping[str, Module] | Iterable | None = None):
+    def __init__(self, modules: Mapping[str, Module] | Iterable | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
@@ -258,36 +264,36 @@ class ModuleDict(Module):
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
-        Module._structure_version += 1
+        _structure.bump()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._modules)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self._modules
 
     def clear(self) -> None:
         self._modules.clear()
-        Module._structure_version += 1
+        _structure.bump()
 
     def pop(self, key: str) -> Module:
         module = self[key]
         del self[key]
         return module
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._modules.keys()
 
-    def items(self):
+    def items(self) -> ItemsView[str, Module]:
         return self._modules.items()
 
-    def values(self):
+    def values(self) -> ValuesView[Module]:
         return self._modules.values()
 
-    def update(self, modules) -> None:
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
         if isinstance(modules, (Mapping, ModuleDict)):
             for key, module in modules.items():
                 self[key] = module
@@ -300,7 +306,7 @@ class ModuleDict(Module):
                 raise ValueError(f"ModuleDict update sequence element #{index} should be an iterable of length 2")
             self[pair[0]] = pair[1]
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("ModuleDict has no forward(); look modules up by key and call them")
 
 
@@ -315,33 +321,33 @@ def _as_parameter(value):
 class ParameterList(Module):
     """A list of parameters registered as '0', '1', ... (plain Tensors become Parameters)."""
 
-    def __init__(self, values: Iterable | None = None):
+    def __init__(self, values: Iterable | None = None) -> None:
         super().__init__()
         if values is not None:
             self.extend(values)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Parameter | ParameterList:
         if isinstance(index, slice):
             return ParameterList(list(self)[index])
         return self._parameters[str(_abs_index(index, len(self), "ParameterList"))]
 
-    def __setitem__(self, index, param):
+    def __setitem__(self, index: int, param: Tensor) -> None:
         self.register_parameter(str(_abs_index(index, len(self), "ParameterList")), _as_parameter(param))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._parameters)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Parameter]:
         return iter(self._parameters.values())
 
-    def __iadd__(self, parameters):
+    def __iadd__(self, parameters: Iterable[Tensor]) -> ParameterList:
         return self.extend(parameters)
 
-    def append(self, value) -> "ParameterList":
+    def append(self, value: Tensor) -> "ParameterList":
         self.register_parameter(str(len(self)), _as_parameter(value))
         return self
 
-    def extend(self, values) -> "ParameterList":
+    def extend(self, values: Iterable[Tensor]) -> "ParameterList":
         if not isinstance(values, Iterable) or isinstance(values, Tensor):
             raise TypeError("ParameterList.extend should be called with an iterable, but got " + type(values).__name__)
         for v in list(values):
@@ -355,63 +361,63 @@ class ParameterList(Module):
             lines.append(f"({i}): Parameter containing: [{_dtype_label(p)} of size {size}]")
         return "\n".join(lines)
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("ParameterList has no forward()")
 
 
 class ParameterDict(Module):
     """An ordered dict of parameters registered under their keys (plain Tensors become Parameters)."""
 
-    def __init__(self, parameters=None):
+    def __init__(self, parameters: Mapping[str, Tensor] | Iterable[tuple[str, Tensor]] | None = None) -> None:
         super().__init__()
         if parameters is not None:
             self.update(parameters)
 
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> Parameter | None:
         return self._parameters[key]
 
-    def __setitem__(self, key: str, value) -> None:
+    def __setitem__(self, key: str, value: Tensor | None) -> None:
         if key in self._parameters:
             self._parameters[key] = _as_parameter(value)
-            Module._structure_version += 1
+            _structure.bump()
         else:
             self.register_parameter(key, _as_parameter(value))
 
     def __delitem__(self, key: str) -> None:
         del self._parameters[key]
-        Module._structure_version += 1
+        _structure.bump()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._parameters)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._parameters)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self._parameters
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._parameters.keys()
 
-    def items(self):
+    def items(self) -> ItemsView[str, Parameter | None]:
         return self._parameters.items()
 
-    def values(self):
+    def values(self) -> ValuesView[Parameter | None]:
         return self._parameters.values()
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         return self._parameters.get(key, default)
 
-    def pop(self, key):
+    def pop(self, key: str) -> Parameter | None:
         value = self[key]
         del self[key]
         return value
 
     def clear(self) -> None:
         self._parameters.clear()
-        Module._structure_version += 1
+        _structure.bump()
 
-    def update(self, parameters) -> None:
+    def update(self, parameters: Mapping[str, Tensor] | Iterable[tuple[str, Tensor]]) -> None:
         items = parameters.items() if isinstance(parameters, (Mapping, ParameterDict)) else parameters
         for index, pair in enumerate(items):
             if not isinstance(pair, Iterable) or isinstance(pair, str) or len(pair) != 2:
@@ -425,7 +431,7 @@ class ParameterDict(Module):
             lines.append(f"({k}): Parameter containing: [{_dtype_label(p)} of size {size}]")
         return "\n".join(lines)
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("ParameterDict has no forward()")
 
 
