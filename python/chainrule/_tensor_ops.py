@@ -20,7 +20,7 @@ from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._indexing import getitem_np
 from chainrule._random import Generator
-from chainrule._tensor import Size
+from chainrule._size import Size
 from chainrule._typing import TensorLike
 
 _bool = _core.dtype.bool
