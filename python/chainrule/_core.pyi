@@ -12,7 +12,7 @@ import numpy
 import typing
 class ValueError(builtins.ValueError, builtins.RuntimeError):
     """A bad argument value or shape: both a ValueError and a RuntimeError (as PyTorch raises)."""
-__all__: list[str] = ['Activation', 'AdagradStep', 'AdamStep', 'DenseChain', 'GroupStep', 'LossKind', 'MlpActivation', 'MlpLoss', 'MlpSolver', 'Node', 'Reduction', 'RmspropStep', 'SgdStep', 'Tensor', 'ValueError', 'abs', 'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'cross_entropy', 'dtype', 'empty', 'exp', 'fit_batches', 'from_numpy', 'full', 'gelu', 'get_num_threads', 'huber_loss', 'is_grad_enabled', 'l1_loss', 'leaky_relu', 'linear', 'log', 'log_softmax', 'manual_seed', 'matmul', 'mse_loss', 'ones', 'rand', 'randn', 'random_permutation', 'relu', 'set_num_threads', 'sigmoid', 'softmax', 'sqrt', 'tanh', 'zeros']
+__all__: list[str] = ['Activation', 'AdagradStep', 'AdamStep', 'DenseChain', 'GroupStep', 'LossKind', 'MlpActivation', 'MlpLoss', 'MlpSolver', 'Node', 'Reduction', 'RmspropStep', 'SgdStep', 'Tensor', 'ValueError', 'abs', 'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'cos', 'cross_entropy', 'dtype', 'empty', 'exp', 'expm1', 'fit_batches', 'from_numpy', 'full', 'gelu', 'get_num_threads', 'huber_loss', 'is_grad_enabled', 'l1_loss', 'leaky_relu', 'linear', 'log', 'log1p', 'log_softmax', 'manual_seed', 'matmul', 'mse_loss', 'ones', 'rand', 'randn', 'random_permutation', 'relu', 'rsqrt', 'set_num_threads', 'sigmoid', 'sin', 'softmax', 'sqrt', 'tan', 'tanh', 'zeros']
 
 class dtype:
     """
@@ -452,7 +452,7 @@ class Tensor:
         ...
 
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> typing.Any:
         ...
 
     def __array__(self: Tensor, dtype=None, copy=None):
@@ -1301,6 +1301,9 @@ class MlpSolver:
     def value(self) -> builtins.int:
         ...
 
+def _clamp(input: Tensor, lo: typing.SupportsFloat | typing.SupportsIndex, hi: typing.SupportsFloat | typing.SupportsIndex, has_lo: bool, has_hi: bool) -> Tensor:
+    ...
+
 def _clear_grads(params: collections.abc.Sequence[Tensor], set_to_none: bool) -> None:
     ...
 
@@ -1369,6 +1372,15 @@ def _set_default_dtype(dtype: dtype) -> None:
 def _set_grad_enabled(arg0: bool) -> None:
     ...
 
+def _set_isa(isa: str) -> str:
+    ...
+
+def _set_size_type(arg0: typing.Any) -> None:
+    ...
+
+def _where(condition: Tensor, input: Tensor, other: Tensor) -> Tensor:
+    ...
+
 def abs(input: typing.Any) -> Tensor:
     ...
 
@@ -1378,6 +1390,9 @@ def binary_cross_entropy(input: typing.Any, target: typing.Any, reduction: Reduc
 def binary_cross_entropy_with_logits(input: typing.Any, target: typing.Any, reduction: Reduction=Reduction.mean) -> Tensor:
     ...
 
+def cos(input: typing.Any) -> Tensor:
+    ...
+
 def cross_entropy(input: typing.Any, target: typing.Any, reduction: Reduction=Reduction.mean) -> Tensor:
     ...
 
@@ -1385,6 +1400,9 @@ def empty(*args, dtype: typing.Any=None, requires_grad: bool=False) -> Tensor:
     ...
 
 def exp(input: typing.Any) -> Tensor:
+    ...
+
+def expm1(input: typing.Any) -> Tensor:
     ...
 
 def fit_batches(arg0: DenseChain, arg1: Tensor, arg2: Tensor, arg3: Tensor, arg4: typing.SupportsInt | typing.SupportsIndex, arg5: typing.SupportsInt | typing.SupportsIndex, arg6: typing.SupportsInt | typing.SupportsIndex, arg7: LossKind, arg8: Reduction, arg9: typing.SupportsFloat | typing.SupportsIndex, arg10: collections.abc.Sequence[GroupStep], arg11: bool) -> tuple[list[float], list[int], int]:
@@ -1420,6 +1438,9 @@ def linear(input: typing.Any, weight: typing.Any, bias: typing.Any=None) -> Tens
 def log(input: typing.Any) -> Tensor:
     ...
 
+def log1p(input: typing.Any) -> Tensor:
+    ...
+
 def log_softmax(input: typing.Any, dim: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
     ...
 
@@ -1447,16 +1468,25 @@ def random_permutation(n: typing.SupportsInt | typing.SupportsIndex, seed: typin
 def relu(input: typing.Any) -> Tensor:
     ...
 
+def rsqrt(input: typing.Any) -> Tensor:
+    ...
+
 def set_num_threads(num_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
     ...
 
 def sigmoid(input: typing.Any) -> Tensor:
     ...
 
+def sin(input: typing.Any) -> Tensor:
+    ...
+
 def softmax(input: typing.Any, dim: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
     ...
 
 def sqrt(input: typing.Any) -> Tensor:
+    ...
+
+def tan(input: typing.Any) -> Tensor:
     ...
 
 def tanh(input: typing.Any) -> Tensor:

@@ -10,6 +10,7 @@ import numpy as np
 
 from chainrule import _core
 from chainrule._core import Tensor
+from chainrule._size import Size
 
 float32 = _core.dtype.float32
 float64 = _core.dtype.float64
@@ -125,6 +126,8 @@ def _iter(self: Tensor):
         yield self[i]
 
 
+# .shape and .size() build a Size directly in C++ (40 ns over a plain tuple).
+_core._set_size_type(Size)
 Tensor.tolist = tolist
 Tensor.__array__ = _array
 Tensor.__float__ = _float

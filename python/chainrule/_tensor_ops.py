@@ -12,7 +12,7 @@ import builtins
 import collections
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, SupportsFloat, cast
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._indexing import getitem_np
 from chainrule._random import Generator
+from chainrule._size import Size
 from chainrule._typing import TensorLike
 
 _bool = _core.dtype.bool
@@ -94,18 +95,13 @@ def _float_mask(mask: Tensor, like: Tensor) -> Tensor:
     return mask.to(like.dtype)
 
 
-Size = type("Size", (tuple,), {
-    "__doc__": "A tensor's shape: a tuple of ints, as torch.Size.",
-    "__repr__": lambda self: f"torch.Size({list(self)})",
-    "numel": lambda self: int(np.prod(self, dtype=np.int64)) if len(self) else 1,
-})
 
 
 # ---- shape ----------------------------------------------------------------------------------------
 def size(self: Tensor, dim: int | None = None) -> Any:
     shape = self.shape
     if dim is None:
-        return Size(shape)
+        return shape
     return shape[_dim(dim, self.ndim)]
 
 
@@ -388,25 +384,14 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 # ---- selection and clamping -------------------------------------------------------------------
 def where(condition: Tensor, input: TensorLike | None = None, other: TensorLike | None = None) -> Any:
+    if type(condition) is Tensor and type(input) is Tensor and type(other) is Tensor:
+        return _core._where(condition, input, other)  # checks the condition and promotes in C++
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
     if not isinstance(condition, Tensor) or condition.dtype != _bool:
         raise RuntimeError("where expected condition to be a boolean tensor")
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
-    x = _as_tensor(input, like)
-    y = _as_tensor(other, like)
-    dtype = result_type(x, y)
-    cond = _np(condition)
-    out = _wrap(np.where(cond, _np(x).astype(_NUMPY[dtype]), _np(y).astype(_NUMPY[dtype])))
-    cond_t = condition
-
-    def backward(g):
-        zero = _core.zeros(1, dtype=g.dtype).reshape(())
-        return (_sum_to(where(cond_t, g, zero), tuple(x.shape)) if x.requires_grad else None,
-                _sum_to(where(cond_t, zero, g), tuple(y.shape)) if y.requires_grad else None)
-
-    _core._record(out, backward, [x, y], "WhereBackward")
-    return out
+    return _core._where(condition, _as_tensor(input, like), _as_tensor(other, like))
 
 
 def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
@@ -419,12 +404,26 @@ def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
 def clamp(input: Tensor, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if (type(input) is Tensor and (min is None or type(min) in _NUMBER_BOUNDS or _is_real_number(min))
+            and (max is None or type(max) in _NUMBER_BOUNDS or _is_real_number(max))
+            and input.dtype.is_floating_point):
+        # number bounds on a floating tensor: one C++ op (the gradient passes where min <= x <= max)
+        lo = 0.0 if min is None else float(cast(SupportsFloat, min))
+        hi = 0.0 if max is None else float(cast(SupportsFloat, max))
+        return _core._clamp(input, lo, hi, min is not None, max is not None)
     out = input
     if min is not None:
         out = maximum(out, _as_tensor(min, input)) if isinstance(min, Tensor) else _clamp_scalar(out, min, True)
     if max is not None:
         out = minimum(out, _as_tensor(max, input)) if isinstance(max, Tensor) else _clamp_scalar(out, max, False)
     return out
+
+
+_NUMBER_BOUNDS = (float, int)  # checked first: an ABC isinstance costs more than a small clamp
+
+
+def _is_real_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _clamp_scalar(x: Tensor, bound, lower: bool) -> Tensor:
@@ -992,6 +991,10 @@ for _name in ("sin", "cos", "tan", "log1p", "expm1", "rsqrt", "sign", "floor", "
               "floor_divide", "remainder", "fmod", "t", "reshape", "numel", "exp", "log", "sqrt", "abs",
               "sigmoid", "tanh", "relu", "softmax", "log_softmax", "detach", "clone", "sum", "mean"):
     globals()[_name] = _method_as_function(_name)
+# The common float functions go to C++ in one call (a Python wrapper costs as much as the op on a
+# small tensor).
+for _name in ("sin", "cos", "tan", "log1p", "expm1", "rsqrt", "exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu"):
+    globals()[_name] = getattr(_core, _name)
 del _name
 
 true_divide = divide = div
