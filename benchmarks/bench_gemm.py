@@ -1,6 +1,6 @@
 """The GEMM alone against NumPy's OpenBLAS, at the three GEMMs of a Linear layer.
 
-For each (M, N, K) = (batch, out features, in features) of /work/shared/PERF.md's workloads:
+For each (M, N, K) = (batch, out features, in features) of the standard MLP workloads (bench_mlp.py):
 
     fwd  Y  = X W^T     (M, N, K)    X (M, K), W (N, K)
     dX   dX = dY W      (M, K, N)    dY (M, N), W (N, K)

@@ -6,8 +6,9 @@ import pytest
 import chainrule as cr
 from chainrule import nn
 from chainrule.autograd import Function, gradcheck, gradgradcheck
+from optional_dependencies import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 def t64(a):
@@ -217,7 +218,7 @@ def test_physics_informed_net_matches_pytorch_step_for_step():
         boundary = lib.tensor([[0.0], [1.0]], dtype=lib.float64)
         losses = []
         for _ in range(5):
-            def net(v):
+            def net(v, lib=lib, ps=ps):
                 h = lib.tanh(v @ ps[0].T + ps[1])
                 return h @ ps[2].T + ps[3]
             u = net(x)

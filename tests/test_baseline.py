@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from chainrule import baseline
+from optional_dependencies import require
+
 Activation = baseline.Activation
 MLP = baseline.MLP
 
@@ -228,7 +230,7 @@ def test_training_reduces_the_seed_loss():
 @pytest.fixture(scope="module")
 def torch():
     """PyTorch, or a skip of the test that asks for it (the tests above still run without it)."""
-    return pytest.importorskip("torch")
+    return require("torch")
 
 
 def _torch_activation(torch, activation):
@@ -347,6 +349,7 @@ def _targets(loss_name, rng, batch, outputs, dtype):
 TOLERANCES = {np.float64: {"rtol": 1e-10, "atol": 1e-12}, np.float32: {"rtol": 2e-4, "atol": 2e-5}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("case", list(PARITY_CASES), ids=list(PARITY_CASES))
 def test_training_matches_torch(torch, case, dtype):

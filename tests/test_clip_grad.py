@@ -4,7 +4,9 @@ import math
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from optional_dependencies import require
+
+torch = require("torch")
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from optional_dependencies import require
 
 
 def _values(t):
@@ -101,7 +102,7 @@ def test_arange_dtypes_and_values():
 @pytest.mark.parametrize("args", [(0, 1, 5), (-3.5, 7.25, 11), (2, 2, 1), (0, 1, 0), (10, -10, 7), (0, 1, 100)])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_linspace_and_logspace_match_torch(args, dtype):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     ours = cr.linspace(*args, dtype=getattr(cr, dtype))
     theirs = torch.linspace(*args, dtype=getattr(torch, dtype))
     # Both ends exact; inside, to rounding (PyTorch's vectorized kernel rounds some entries differently).
@@ -118,7 +119,7 @@ def test_linspace_and_logspace_match_torch(args, dtype):
 
 @pytest.mark.parametrize("args", [(5,), (1, 7, 2), (0.5, 3), (-1, 1, 0.25), (10, 0, -3), (0, 1, 0.1)])
 def test_arange_matches_torch(args):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     ours, theirs = cr.arange(*args), torch.arange(*args)
     assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]
     np.testing.assert_allclose(_values(ours), theirs.numpy(), rtol=1e-6)

@@ -92,7 +92,8 @@ def test_tensors_cannot_move_to_cuda_yet():
 
 def test_backend_module_surface():
     if not cr.cuda.is_built():
-        pytest.skip("chainrule was built without the CUDA backend")
+        pytest.skip("chainrule was built without the CUDA backend "
+                    "(rebuild with CHAINRULE_CUDA=ON; README, CUDA backend)")
     from chainrule import _cuda
     for name in ("device_count", "synchronize", "runtime_version", "unary_forward", "unary_backward",
                  "bias_activation_forward", "activation_backward_inplace", "bias_grad", "dense_forward",
@@ -106,7 +107,8 @@ def test_backend_module_surface():
 
 # ---- argument checks, on the host before any CUDA call (so on any machine with the backend) -------
 
-built = pytest.mark.skipif(not cr.cuda.is_built(), reason="chainrule was built without the CUDA backend")
+built = pytest.mark.skipif(not cr.cuda.is_built(), reason="chainrule was built without the CUDA backend "
+                           "(rebuild with CHAINRULE_CUDA=ON; README, CUDA backend)")
 
 f32 = np.zeros((3, 4), np.float32)
 f64 = np.zeros((3, 4), np.float64)
@@ -186,7 +188,8 @@ def test_epilogue_paths_start_empty_after_a_reset():
 
 # ---- kernels against the CPU, on a GPU -------------------------------------------------------------
 
-gpu = pytest.mark.skipif(not cr.cuda.is_available(), reason="no CUDA device (or the backend is not built)")
+gpu = pytest.mark.skipif(not cr.cuda.is_available(), reason="no CUDA GPU here (or chainrule was built without "
+                         "the CUDA backend): the GPU tests need one")
 DTYPES = [np.float32, np.float64]
 # Sizes below, at and above a block of 256 threads, and one that makes the grid-stride loop wrap.
 SIZES = [1, 7, 256, 257, 1000, 300_001]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from chainrule import datasets
+from optional_dependencies import require
 
 # Per-class counts of the 1797 digits, as scikit-learn documents them.
 CLASS_COUNTS = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
@@ -42,7 +43,7 @@ def test_digits_calls_do_not_share_arrays():
 
 
 def test_digits_match_scikit_learn():
-    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    sklearn_datasets = require("sklearn.datasets")
     reference = sklearn_datasets.load_digits()
     digits = datasets.load_digits(dtype=np.float64)
     np.testing.assert_array_equal(digits.data, reference.data)

@@ -1,12 +1,12 @@
 """chainrule.distributions: Normal, Bernoulli, Categorical against torch.distributions."""
 
-import math
 
 import numpy as np
 import pytest
 
 import chainrule as cr
 from chainrule.distributions import Bernoulli, Categorical, Normal
+from optional_dependencies import require
 
 
 def _np(t):
@@ -16,7 +16,7 @@ def _np(t):
 # ---- Normal ------------------------------------------------------------------------------------
 
 def test_normal_log_prob_entropy_and_moments_match_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     loc = np.array([[0.0, 1.5, -2.0]])
     scale = np.array([[1.0], [0.5]])
     value = np.array([0.3, -1.0, 2.0])
@@ -68,7 +68,7 @@ def test_normal_validation():
 
 @pytest.mark.parametrize("by", ["probs", "logits"])
 def test_bernoulli_matches_torch(by):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     parameter = np.array([0.1, 0.5, 0.9]) if by == "probs" else np.array([-2.0, 0.0, 30.0])
     value = np.array([1.0, 0.0, 1.0])
     ours = Bernoulli(**{by: cr.tensor(parameter)})
@@ -85,7 +85,7 @@ def test_bernoulli_gradients_and_sampling():
     assert cr.autograd.gradcheck(lambda p: Bernoulli(probs=p).log_prob(value), [probs])
     assert cr.autograd.gradcheck(lambda p: Bernoulli(probs=p).entropy(), [probs])
     logits = cr.tensor([-1.0, 0.0, 2.5], dtype=cr.float64, requires_grad=True)
-    assert cr.autograd.gradcheck(lambda l: Bernoulli(logits=l).log_prob(value), [logits])
+    assert cr.autograd.gradcheck(lambda lg: Bernoulli(logits=lg).log_prob(value), [logits])
     cr.manual_seed(1)
     draws = Bernoulli(probs=cr.tensor([0.1, 0.9])).sample((5000,))
     assert tuple(draws.shape) == (5000, 2) and set(np.unique(_np(draws))) <= {0.0, 1.0}
@@ -102,7 +102,7 @@ def test_bernoulli_gradients_and_sampling():
 
 @pytest.mark.parametrize("by", ["probs", "logits"])
 def test_categorical_matches_torch(by):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     parameter = np.array([[1.0, 2.0, 7.0], [0.2, 0.2, 0.6]]) if by == "probs" else np.array([[0.5, -1.0, 2.0], [0.0, 0.0, 0.0]])
     value = np.array([2, 0])
     ours = Categorical(**{by: cr.tensor(parameter)})
@@ -133,7 +133,7 @@ def test_categorical_sampling_and_policy_gradient():
     probs = np.exp(_np(logits)) / np.exp(_np(logits)).sum()
     expected = -2.0 * (np.eye(3)[action.tolist()] - probs)
     np.testing.assert_allclose(_np(logits.grad), expected, rtol=1e-10)
-    assert cr.autograd.gradcheck(lambda l: Categorical(logits=l).entropy(), [logits.detach().requires_grad_()])
+    assert cr.autograd.gradcheck(lambda lg: Categorical(logits=lg).entropy(), [logits.detach().requires_grad_()])
     assert cr.autograd.gradcheck(lambda p: Categorical(probs=p).log_prob(cr.tensor([2])),
                                  [cr.tensor([[0.2, 0.3, 0.5]], dtype=cr.float64, requires_grad=True)])
 
@@ -148,13 +148,13 @@ def test_categorical_validation():
 
 
 def test_reprs():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     assert repr(Normal(0.0, 1.0)) == repr(torch.distributions.Normal(0.0, 1.0))
     assert repr(Bernoulli(probs=cr.tensor(0.25))) == repr(torch.distributions.Bernoulli(probs=torch.tensor(0.25)))
 
 
 def test_categorical_masked_logits_and_unbatched_match_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     logits = np.array([[1.0, -np.inf, 0.5], [-np.inf, 2.0, -np.inf]])
     ours = Categorical(logits=cr.tensor(logits, requires_grad=True))
     theirs = torch.distributions.Categorical(logits=torch.tensor(logits))

@@ -9,6 +9,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import nn, optim
+from optional_dependencies import require
 
 
 def _data(n=200, features=8, classes=3, seed=0, dtype=np.float32):
@@ -179,8 +180,9 @@ def test_progress_bar_runs(capsys):
     assert "epoch 1/1" in captured.err + captured.out
 
 
+@pytest.mark.slow
 def test_history_plot_writes_png(tmp_path):
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     X, y = _data(64)
     model = _model()
     h = cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=2,
@@ -244,8 +246,8 @@ def test_checkpoint_round_trip_of_model_and_optimizer(tmp_path):
 
 
 def test_checkpoint_interchange_with_pytorch(tmp_path):
-    torch = pytest.importorskip("torch")
-    st_torch = pytest.importorskip("safetensors.torch")
+    torch = require("torch")
+    st_torch = require("safetensors.torch")
     tmodel = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
     path = tmp_path / "from_torch.safetensors"
     st_torch.save_file(tmodel.state_dict(), str(path))
@@ -276,6 +278,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 # ---- the main job -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_main_job_runs(tmp_path):
     ckpt = tmp_path / "digits.safetensors"
     out = subprocess.run([sys.executable, "-m", "chainrule", "--epochs", "3", "--no-progress", "--save", str(ckpt)],
@@ -287,6 +290,7 @@ def test_main_job_runs(tmp_path):
     model.load_state_dict(cr.load(ckpt))
 
 
+@pytest.mark.slow
 def test_main_job_help():
     out = subprocess.run([sys.executable, "-m", "chainrule", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0

@@ -9,6 +9,7 @@ import chainrule as cr
 import chainrule.nn as nn
 import chainrule.optim as optim
 from chainrule.nn.utils import FlatParameters, flatten_parameters, grad_in_arena
+from optional_dependencies import require
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
 
@@ -180,7 +181,7 @@ def test_bad_input():
 
 
 def test_lbfgs_example_reduces_the_loss():
-    pytest.importorskip("scipy")
+    require("scipy")
     example = runpy.run_path(os.path.join(EXAMPLES, "lbfgs_scipy.py"))
     before, after = example["main"](maxiter=30, n=64, verbose=False)
     assert after < 0.1 * before

@@ -83,15 +83,18 @@ def stack_vector_moves(body, start, end):
             if start <= a <= end and X86_VECTOR.search(ops) and STACK_OPERAND.search(ops)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", sorted(ISA_FLAGS))
 def test_micro_kernel_hot_loops_keep_accumulators_in_registers(source, tmp_path):
     import platform
     if platform.machine().lower() not in ("x86_64", "amd64"):
-        pytest.skip("the x86 kernels are built on x86-64 only")
+        pytest.skip("this machine is not x86-64: the AVX2/AVX-512 kernels whose machine code this test reads "
+                    "are compiled only there")
     compiler = _tool("g++", "c++", "clang++")
     objdump = _tool("objdump")
     if compiler is None or objdump is None:
-        pytest.skip("needs a C++ compiler and objdump")
+        pytest.skip("no C++ compiler (g++, c++ or clang++) or no objdump on PATH: this test compiles the "
+                    "kernels and reads their machine code (apt-get install g++ binutils)")
     listing = compile_and_disassemble(source, compiler, ISA_FLAGS[source], tmp_path, objdump)
     tiles = {name: body for name, body in functions(listing).items() if "tile<" in name}
     assert tiles, f"no tile functions found in the disassembly of {source}"

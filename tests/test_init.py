@@ -8,6 +8,7 @@ import pytest
 import chainrule as cr
 import chainrule.nn as nn
 from chainrule.nn import init
+from optional_dependencies import require
 
 ROWS, COLS = 300, 400  # 120,000 draws: a standard deviation of the sample mean of ~0.003 sigma
 
@@ -23,7 +24,7 @@ def _check_moments(values, mean, std):
 
 
 def test_calculate_gain_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     for name, param in [("linear", None), ("sigmoid", None), ("tanh", None), ("relu", None),
                         ("leaky_relu", None), ("leaky_relu", 0.2), ("selu", None), ("conv2d", None)]:
         assert init.calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param))

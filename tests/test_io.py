@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from chainrule import io as chainrule_io
+from optional_dependencies import require
 
 
 class FakeTensor:
@@ -198,7 +199,7 @@ def test_save_bad_objects(tmp_path, obj, error, message):
 # --------------------------------------------------------------------------------------------
 
 def test_files_from_the_safetensors_package_load(tmp_path):
-    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    safetensors_numpy = require("safetensors.numpy")
     state = _model_state(np.random.default_rng(4))
     state["flags"] = np.array([True, False])
     state["scalar"] = np.array(2.0, dtype=np.float64)
@@ -211,7 +212,7 @@ def test_files_from_the_safetensors_package_load(tmp_path):
 
 
 def test_files_we_write_load_in_safetensors_numpy(tmp_path):
-    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    safetensors_numpy = require("safetensors.numpy")
     rng = np.random.default_rng(5)
     state = _model_state(rng)
     state["scalar"] = np.array(1.25, dtype=np.float32)
@@ -226,8 +227,8 @@ def test_files_we_write_load_in_safetensors_numpy(tmp_path):
 
 
 def test_nested_checkpoint_loads_in_safetensors_torch_with_prefixed_names(tmp_path):
-    torch = pytest.importorskip("torch")
-    safetensors_torch = pytest.importorskip("safetensors.torch")
+    torch = require("torch")
+    safetensors_torch = require("safetensors.torch")
     rng = np.random.default_rng(6)
     checkpoint = {"model": _model_state(rng), "optimizer": _optimizer_state(rng)}
     path = str(tmp_path / "ours.safetensors")
@@ -242,8 +243,8 @@ def test_nested_checkpoint_loads_in_safetensors_torch_with_prefixed_names(tmp_pa
 
 
 def test_torch_tensors_save_and_bf16_files_load_as_float32(tmp_path):
-    torch = pytest.importorskip("torch")
-    safetensors_torch = pytest.importorskip("safetensors.torch")
+    torch = require("torch")
+    safetensors_torch = require("safetensors.torch")
     weight = torch.randn(3, 4, requires_grad=True)
     chainrule_io.save({"w": weight}, tmp_path / "from_torch.safetensors")
     np.testing.assert_array_equal(
@@ -365,7 +366,7 @@ def test_failed_rename_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monk
     def crash(*args, **kwargs):
         raise OSError("simulated crash before the rename")
 
-    monkeypatch.setattr(chainrule_io.os, "replace", crash)
+    monkeypatch.setattr(chainrule_io._os, "replace", crash)
     with pytest.raises(OSError, match="simulated crash"):
         chainrule_io.save({"w": np.zeros(1000)}, path)
     assert path.read_bytes() == before
@@ -395,17 +396,17 @@ def test_failure_midway_through_the_data_keeps_the_old_file(tmp_path, monkeypatc
 def test_interrupt_before_the_rename_keeps_the_old_file(tmp_path, monkeypatch):
     path = _valid_file(tmp_path)
     before = path.read_bytes()
-    real_fsync = chainrule_io.os.fsync
+    real_fsync = chainrule_io._os.fsync
     calls = []
 
     def crash_on_first_fsync(descriptor):
         calls.append(descriptor)
         raise KeyboardInterrupt  # not an Exception subclass: cleanup must still run
 
-    monkeypatch.setattr(chainrule_io.os, "fsync", crash_on_first_fsync)
+    monkeypatch.setattr(chainrule_io._os, "fsync", crash_on_first_fsync)
     with pytest.raises(KeyboardInterrupt):
         chainrule_io.save({"w": np.ones(10_000)}, path)
-    monkeypatch.setattr(chainrule_io.os, "fsync", real_fsync)
+    monkeypatch.setattr(chainrule_io._os, "fsync", real_fsync)
     assert calls and path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
     _assert_same(chainrule_io.load(path),
@@ -423,7 +424,7 @@ def test_bad_object_never_touches_the_old_file(tmp_path):
 
 def test_new_file_gets_umask_permissions(tmp_path):
     if os.name != "posix":
-        pytest.skip("POSIX permissions")
+        pytest.skip("file permissions here are not POSIX ones (umask, mode bits), which this test checks")
     umask = os.umask(0o022)
     os.umask(umask)
     path = tmp_path / "perm.safetensors"

@@ -9,8 +9,9 @@ import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F
 from chainrule.autograd import gradcheck
+from optional_dependencies import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 DTYPES = {
     "float32": (np.float32, torch.float32, cr.float32, dict(rtol=1e-5, atol=1e-6)),

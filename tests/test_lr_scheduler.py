@@ -1,11 +1,17 @@
-"""LR schedulers: step-by-step parity with torch.optim.lr_scheduler, state_dict, bad arguments."""
+"""LR schedulers: step-by-step parity with torch.optim.lr_scheduler, state_dict, bad arguments; the
+cyclic, warm-restart and composed schedulers also on real optimizers of both libraries (lr and momentum)."""
 
 import math
 import re
 
+import numpy as np
 import pytest
 
+import chainrule as cr
+import chainrule.nn as nn
+import chainrule.optim as optim
 from chainrule.optim import lr_scheduler
+from optional_dependencies import require
 
 STEPS = 50
 
@@ -24,7 +30,7 @@ def _torch_optimizer(torch, lrs):
 
 def _run_both(name, lrs, args=(), kwargs=None, metrics=None):
     """Build the same scheduler on both sides; return the two get_last_lr() traces."""
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     kwargs = kwargs or {}
     ours_opt = FakeOptimizer(lrs)
     torch_opt = _torch_optimizer(torch, lrs)
@@ -120,7 +126,7 @@ def test_reduce_lr_on_plateau_matches_torch(kwargs, metrics):
 
 
 def test_reduce_lr_on_plateau_accepts_0d_array_metric():
-    numpy = pytest.importorskip("numpy")
+    import numpy
     optimizer = FakeOptimizer([1.0])
     scheduler = lr_scheduler.ReduceLROnPlateau(optimizer, patience=0)
     scheduler.step(numpy.float32(1.0))
@@ -204,7 +210,7 @@ def test_lambda_lr_state_dict_saves_callable_objects_not_functions():
 
 
 def test_resume_with_last_epoch_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     ours_opt = FakeOptimizer([0.1])
     torch_opt = _torch_optimizer(torch, [0.1])
     for group in ours_opt.param_groups + torch_opt.param_groups:
@@ -294,3 +300,95 @@ def test_param_group_without_lr_is_a_value_error(name):
 def test_base_class_requires_get_lr():
     with pytest.raises(NotImplementedError, match="must implement get_lr"):
         lr_scheduler.LRScheduler(FakeOptimizer([0.1]))
+
+
+# ---- schedulers on real optimizers, lr and momentum together ------------------------------------------
+
+def _pair(opt_name="SGD", groups=2, **opt_kwargs):
+    """The same optimizer over `groups` one-element groups, in PyTorch and in chainrule."""
+    torch = require("torch")
+    t_params = [torch.nn.Parameter(torch.zeros(1)) for _ in range(groups)]
+    c_params = [nn.Parameter(cr.zeros(1)) for _ in range(groups)]
+    lrs = [0.1 * (i + 1) for i in range(groups)]
+    t_opt = getattr(torch.optim, opt_name)([{"params": [p], "lr": lr} for p, lr in zip(t_params, lrs)], **opt_kwargs)
+    c_opt = getattr(optim, opt_name)([{"params": [p], "lr": lr} for p, lr in zip(c_params, lrs)], **opt_kwargs)
+    return t_opt, c_opt
+
+
+def _momentum(group):
+    return group["betas"][0] if "betas" in group else group.get("momentum")
+
+
+SCHEDULERS = {
+    "polynomial": ("SGD", {}, lambda m, o: m.PolynomialLR(o, total_iters=6, power=2.0), 10),
+    "warm_restarts": ("SGD", {}, lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.01), 25),
+    "warm_restarts_mult1": ("SGD", {}, lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=4), 12),
+    "cyclic": ("SGD", dict(momentum=0.9), lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=[0.1, 0.2],
+                                                                   step_size_up=3, step_size_down=5), 20),
+    "cyclic_triangular2": ("SGD", dict(momentum=0.9), lambda m, o: m.CyclicLR(o, 0.01, 0.1, step_size_up=2,
+                                                                               mode="triangular2"), 15),
+    "cyclic_exp_range_adam": ("Adam", {}, lambda m, o: m.CyclicLR(o, 0.001, 0.01, step_size_up=4, mode="exp_range",
+                                                                   gamma=0.9), 15),
+    "cyclic_no_momentum": ("Adam", {}, lambda m, o: m.CyclicLR(o, 0.001, 0.01, step_size_up=4,
+                                                                cycle_momentum=False), 10),
+    "one_cycle": ("SGD", dict(momentum=0.9), lambda m, o: m.OneCycleLR(o, max_lr=[0.5, 1.0], total_steps=20), 19),
+    "one_cycle_linear_adam": ("Adam", {}, lambda m, o: m.OneCycleLR(o, max_lr=0.01, epochs=3, steps_per_epoch=5,
+                                                                     anneal_strategy="linear", pct_start=0.4), 14),
+    "one_cycle_three_phase": ("SGD", dict(momentum=0.9), lambda m, o: m.OneCycleLR(o, 0.3, total_steps=15,
+                                                                                    three_phase=True), 14),
+    "sequential": ("SGD", {}, lambda m, o: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.1, total_iters=3), m.CosineAnnealingLR(o, T_max=5)], milestones=[3]), 12),
+    "sequential_three": ("SGD", {}, lambda m, o: m.SequentialLR(
+        o, [m.ExponentialLR(o, gamma=0.9), m.StepLR(o, step_size=2, gamma=0.5), m.PolynomialLR(o, total_iters=4)],
+        milestones=[2, 6]), 12),
+    "chained": ("SGD", {}, lambda m, o: m.ChainedScheduler(
+        [m.LinearLR(o, start_factor=0.5, total_iters=4), m.ExponentialLR(o, gamma=0.9)]), 10),
+}
+
+
+@pytest.mark.parametrize("case", list(SCHEDULERS))
+def test_scheduler_matches_torch(case):
+    opt_name, opt_kwargs, make, steps = SCHEDULERS[case]
+    t_opt, c_opt = _pair(opt_name, **opt_kwargs)
+    torch = require("torch")
+    t_sched = make(torch.optim.lr_scheduler, t_opt)
+    c_sched = make(lr_scheduler, c_opt)
+
+    def compare(step):
+        for t_group, c_group in zip(t_opt.param_groups, c_opt.param_groups):
+            assert c_group["lr"] == pytest.approx(t_group["lr"], rel=1e-12, abs=1e-15), f"lr at step {step}"
+            if _momentum(t_group) is not None:
+                assert _momentum(c_group) == pytest.approx(_momentum(t_group), rel=1e-12), f"momentum at {step}"
+        np.testing.assert_allclose(c_sched.get_last_lr(), t_sched.get_last_lr(), rtol=1e-12)
+    compare(0)
+    for step in range(1, steps + 1):
+        t_opt.step()
+        c_opt.step()
+        t_sched.step()
+        c_sched.step()
+        compare(step)
+
+
+def test_scheduler_errors_and_state_dict():
+    _, c_opt = _pair("SGD", momentum=0.9)
+    one_cycle = lr_scheduler.OneCycleLR(c_opt, max_lr=0.1, total_steps=3)
+    for _ in range(3):
+        one_cycle.step()
+    with pytest.raises(ValueError, match="Tried to step 4 times"):
+        one_cycle.step()
+    with pytest.raises(ValueError, match="total_steps"):
+        lr_scheduler.OneCycleLR(c_opt, max_lr=0.1)
+    with pytest.raises(ValueError, match="T_0"):
+        lr_scheduler.CosineAnnealingWarmRestarts(c_opt, T_0=0)
+    _, adagrad = _pair("Adagrad")
+    with pytest.raises(ValueError, match="momentum"):
+        lr_scheduler.CyclicLR(adagrad, 0.01, 0.1)
+    with pytest.raises(ValueError, match="milestone"):
+        lr_scheduler.SequentialLR(c_opt, [lr_scheduler.StepLR(c_opt, 2), lr_scheduler.StepLR(c_opt, 3)], milestones=[])
+    _, c_opt = _pair("SGD")
+    phases = [lr_scheduler.LinearLR(c_opt, total_iters=2), lr_scheduler.ExponentialLR(c_opt, 0.5)]
+    seq = lr_scheduler.SequentialLR(c_opt, phases, [2])
+    for _ in range(4):
+        seq.step()
+    saved = seq.state_dict()
+    assert len(saved["_schedulers"]) == 2 and saved["last_epoch"] == 4

@@ -5,6 +5,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.nn as nn
+from optional_dependencies import require
 
 
 class Net(nn.Module):
@@ -165,7 +166,7 @@ def test_forward_hooks_and_pre_hooks():
 
 
 def test_full_backward_hook_sees_and_replaces_gradients():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
     t_model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
     model.double().load_state_dict({k: v.detach().numpy() for k, v in t_model.state_dict().items()})

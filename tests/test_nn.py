@@ -9,10 +9,11 @@ import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F
 import chainrule.optim as optim
+from optional_dependencies import require
 
 
 def _torch():
-    return pytest.importorskip("torch")
+    return require("torch")
 
 
 def _seed_model(mod):
@@ -87,7 +88,7 @@ def test_reassigning_and_deleting_registered_names():
     del net.head
     assert "head" not in dict(net.named_children())
     with pytest.raises(AttributeError, match="head"):
-        net.head
+        _ = net.head
 
 
 def test_plain_attribute_then_parameter_registers_it():
@@ -800,3 +801,14 @@ def test_loss_subclass_overriding_forward_is_called():
     assert Recording()(x, y).item() == pytest.approx(5.0)
     assert calls == [1]
     assert nn.MSELoss()(x, y).item() == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("loss_cls", [nn.MSELoss, nn.L1Loss])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_losses_given_numpy_arrays_honour_the_reduction(loss_cls, reduction):
+    # NumPy inputs take the module's forward() instead of the fused C++ call for two Tensors.
+    inputs, targets = np.arange(6.0).reshape(2, 3), np.zeros((2, 3))
+    from_arrays = loss_cls(reduction=reduction)(inputs, targets)
+    from_tensors = loss_cls(reduction=reduction)(cr.tensor(inputs), cr.tensor(targets))
+    assert from_arrays.shape == from_tensors.shape
+    np.testing.assert_array_equal(from_arrays.numpy(), from_tensors.numpy())

@@ -9,8 +9,9 @@ import chainrule.nn as nn
 import chainrule.nn.functional as F
 import chainrule.optim as optim
 from chainrule.autograd import gradcheck
+from optional_dependencies import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 DTYPES = {
     "float32": (np.float32, torch.float32, cr.float32, dict(rtol=1e-5, atol=1e-6)),
@@ -175,7 +176,7 @@ def test_batchnorm_train_and_eval_match_torch(dtype, shape, options):
             if t_bn.bias is not None:
                 t_bn.bias.uniform_(-0.5, 0.5)
     c_bn.load_state_dict({k: v.numpy() for k, v in t_bn.state_dict().items()})
-    for step in range(4):
+    for _ in range(4):
         x = (rng.standard_normal(shape) * 3 + 1).astype(np_dtype)
         _compare_batch(t_bn, c_bn, x, tol)
         for key, value in t_bn.state_dict().items():
@@ -339,6 +340,7 @@ def _mlp(m, dtype):
                         m.Linear(16, 8, dtype=dtype), m.ELU(), m.Linear(8, 3, dtype=dtype))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", list(DTYPES))
 def test_25_training_steps_match_torch(dtype):
     np_dtype, t_dtype, c_dtype, tol = DTYPES[dtype]

@@ -7,8 +7,11 @@ import warnings
 import numpy as np
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import assume, given, strategies as st  # noqa: E402
+from optional_dependencies import require
+
+hypothesis = require("hypothesis")
+from hypothesis import assume, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import chainrule as cr  # noqa: E402
@@ -52,6 +55,7 @@ def odd_layout_arrays(draw):
 
 # ---- tensor creation --------------------------------------------------------------------------
 
+@pytest.mark.slow
 @given(odd_layout_arrays())
 def test_from_numpy_shares_exactly_or_refuses(a):
     """from_numpy gives a tensor over the same memory with the same values, or a TypeError (dtype)
@@ -200,6 +204,11 @@ LOSSES = {
     "huber": (nn.HuberLoss, lambda x, t: np.where(np.abs(x - t) < 1, 0.5 * (x - t) ** 2, np.abs(x - t) - 0.5)),
     "bce": (nn.BCELoss, lambda x, t: -(t * np.maximum(np.log(x), -100) + (1 - t) * np.maximum(np.log1p(-x), -100))),
     "bce_logits": (nn.BCEWithLogitsLoss, lambda x, t: (1 - t) * x + _softplus(-x)),
+    "smooth_l1": (nn.SmoothL1Loss, lambda x, t: np.where(np.abs(x - t) < 1, 0.5 * (x - t) ** 2, np.abs(x - t) - 0.5)),
+    # x: log-probabilities, t: probabilities; a zero target contributes 0 (0 * log 0 = 0).
+    "kl_div": (nn.KLDivLoss, lambda x, t: np.where(t > 0, t * (np.log(np.where(t > 0, t, 1)) - x), 0.0)),
+    # log_input=True (the default): exp(x) - t * x.
+    "poisson_nll": (nn.PoissonNLLLoss, lambda x, t: np.exp(x) - t * x),
 }
 
 
@@ -214,7 +223,10 @@ def test_elementwise_losses_match_numpy(name, reduction, shape, data):
     with np.errstate(all="ignore"):
         elems = formula(x, t)
         expected = {"none": elems, "sum": elems.sum(), "mean": elems.mean() if elems.size else np.nan}[reduction]
-    got = cls(reduction=reduction)(cr.tensor(x), cr.tensor(t))
+    with warnings.catch_warnings():
+        # KLDivLoss warns that 'mean' is not the KL divergence (PyTorch's advice: 'batchmean').
+        warnings.filterwarnings("ignore", message=".*batchmean.*")
+        got = cls(reduction=reduction)(cr.tensor(x), cr.tensor(t))
     assert got.shape == np.shape(expected)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-7, atol=1e-9, equal_nan=True)
     with pytest.raises(BAD_INPUT):
@@ -241,6 +253,46 @@ def test_cross_entropy_matches_numpy(n, c, reduction, data):
             nn.CrossEntropyLoss()(cr.tensor(logits), cr.tensor(bad))
 
 
+@given(st.integers(0, 5), st.integers(1, 5), st.sampled_from(["none", "mean", "sum"]), st.data())
+def test_nll_loss_matches_numpy(n, c, reduction, data):
+    """nll_loss of log-probabilities and labels is -input[i, label_i]; ignore_index rows drop out of
+    the sum and of the mean's count; a label out of range raises."""
+    log_probs = data.draw(float_arrays((n, c), lo=-30, hi=0))
+    labels = data.draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, c - 1)))
+    ignore = data.draw(st.sampled_from([-100, 0]))
+    kept = labels != ignore
+    elems = np.where(kept, -log_probs[np.arange(n), labels], 0.0)
+    with np.errstate(all="ignore"):
+        expected = {"none": elems, "sum": elems.sum(),
+                    "mean": elems.sum() / kept.sum() if kept.sum() else np.nan}[reduction]
+    got = nn.NLLLoss(reduction=reduction, ignore_index=ignore)(cr.tensor(log_probs), cr.tensor(labels))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-9, atol=1e-9, equal_nan=True)
+    if n:
+        bad = labels.copy()
+        bad[0] = data.draw(st.sampled_from([-1, c, c + 100]))
+        assume(bad[0] != ignore)
+        with pytest.raises((IndexError, ValueError)):
+            nn.NLLLoss()(cr.tensor(log_probs), cr.tensor(bad))
+
+
+@given(st.integers(0, 5), st.integers(1, 4), st.sampled_from(["none", "mean", "sum"]), st.data())
+def test_gaussian_nll_loss_matches_numpy(n, d, reduction, data):
+    """GaussianNLLLoss is 0.5 * (log(max(var, eps)) + (x - t)^2 / max(var, eps)) per element; a
+    negative variance raises ValueError."""
+    x = data.draw(float_arrays((n, d), lo=-10, hi=10))
+    t = data.draw(float_arrays((n, d), lo=-10, hi=10))
+    var = data.draw(float_arrays((n, d), lo=0, hi=10))
+    v = np.maximum(var, 1e-6)
+    elems = 0.5 * (np.log(v) + (x - t) ** 2 / v)
+    with np.errstate(all="ignore"):
+        expected = {"none": elems, "sum": elems.sum(), "mean": elems.mean() if elems.size else np.nan}[reduction]
+    got = nn.GaussianNLLLoss(reduction=reduction)(cr.tensor(x), cr.tensor(t), cr.tensor(var))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-9, atol=1e-9, equal_nan=True)
+    if n:
+        with pytest.raises(ValueError):
+            nn.GaussianNLLLoss()(cr.tensor(x), cr.tensor(t), cr.tensor(var - 20.0))
+
+
 # ---- optimizers and fit with hostile arguments ------------------------------------------------
 
 hostile_floats = st.one_of(st.floats(), st.sampled_from([0.0, -0.0, -1.0, 1e308, -1e-308, float("nan"),
@@ -249,10 +301,12 @@ hostile_values = st.one_of(hostile_floats, st.booleans(), st.none(), st.text(max
                            st.tuples(hostile_floats, hostile_floats), st.tuples(hostile_floats))
 
 
-@given(st.sampled_from(["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]),
+@given(st.sampled_from(["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax", "LBFGS"]),
        st.dictionaries(st.sampled_from(["lr", "momentum", "dampening", "weight_decay", "nesterov", "betas", "eps",
                                         "alpha", "centered", "lr_decay", "initial_accumulator_value", "amsgrad",
-                                        "maximize"]), hostile_values, max_size=4))
+                                        "maximize", "momentum_decay", "decoupled_weight_decay", "max_iter",
+                                        "history_size", "tolerance_grad", "line_search_fn"]),
+                       hostile_values, max_size=4))
 def test_optimizer_construction_with_hostile_hyper_parameters(name, kwargs):
     """A constructor either refuses (ValueError/TypeError) or builds an optimizer whose step runs;
     a step never crashes, and it writes each parameter in place (its shape and identity stay)."""
@@ -262,9 +316,16 @@ def test_optimizer_construction_with_hostile_hyper_parameters(name, kwargs):
     except (ValueError, TypeError):
         return
     p.grad = cr.ones(3, 2)
+
+    def closure():  # LBFGS needs one; the others ignore it
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
     for _ in range(2):
         try:
-            opt.step()
+            opt.step(closure) if name == "LBFGS" else opt.step()
         except BAD_INPUT:
             pass
     assert p.shape == (3, 2)

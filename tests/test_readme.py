@@ -2,6 +2,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -13,6 +15,7 @@ def test_readme_has_examples():
     assert len(_python_blocks()) >= 2
 
 
+@pytest.mark.slow
 def test_readme_examples_run(capsys):
     for block in _python_blocks():
         exec(compile(block, str(README), "exec"), {"__name__": "readme_example"})

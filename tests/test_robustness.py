@@ -1,4 +1,4 @@
-"""Inputs that once crashed the process or ran into undefined behaviour: each now gives a value or a
+"""Inputs that could crash the process or run into undefined behaviour: each gives a value or a
 clear Python exception (regression tests for the hostile-input report)."""
 import json
 import os
@@ -13,7 +13,7 @@ import chainrule as cr
 from chainrule import nn, optim
 
 
-# ---- zero-size dimensions (once SIGFPE in the fused chain) -------------------------------------
+# ---- zero-size dimensions (an integer division by zero in the fused chain would raise SIGFPE) ----
 
 @pytest.mark.parametrize("shape_in", [(5, 0), (0, 0), (2, 3, 0)])
 def test_fused_chain_with_zero_in_features(shape_in):
@@ -56,7 +56,7 @@ def test_fit_with_zero_samples():
            progress=False)
 
 
-# ---- optimizer state that no longer matches its parameter (once a heap overflow) ---------------
+# ---- optimizer state that no longer matches its parameter (unchecked, a heap overflow) ---------
 
 def test_sgd_momentum_buffer_shape_is_checked():
     m = nn.Linear(4, 4)
@@ -105,7 +105,7 @@ def test_misaligned_arrays_are_refused_by_from_numpy_and_copied_elsewhere(dtype)
     np.testing.assert_allclose((cr.ones(7, dtype=cr.float64) + _misaligned(np.float64)).numpy(), np.arange(7) + 1)
 
 
-# ---- integer overflow wraps (once signed overflow) ------------------------------------------------
+# ---- integer overflow wraps, as in NumPy, without signed-overflow UB ------------------------------
 
 def test_int64_arithmetic_wraps_like_numpy():
     a = np.array([2**62, -2**63, 2**63 - 1, 3], np.int64)
@@ -195,12 +195,25 @@ def test_forward_during_fit_does_not_freeze_other_threads():
 
 # ---- 0-d inputs keep their shape -------------------------------------------------------------------
 
-@pytest.mark.parametrize("loss", [nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss])
+@pytest.mark.parametrize("loss", [nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
+                                  nn.SmoothL1Loss, nn.KLDivLoss, nn.PoissonNLLLoss])
 def test_zero_dim_inputs_keep_their_shape_in_unreduced_losses(loss):
     x, t = cr.tensor(0.25), cr.tensor(1.0)
     out = loss(reduction="none")(x, t)
     assert out.shape == ()
     assert loss(reduction="mean")(x, t).shape == ()
+
+
+def test_zero_dim_numpy_values_stay_zero_dim():
+    # np.ascontiguousarray would make them (1,); PyTorch keeps ().
+    from chainrule.utils.data import default_convert
+    assert default_convert(np.array(2.0)).shape == ()
+    assert nn.Embedding(5, 3)(np.array(2)).shape == (3,)
+    x = cr.tensor(0.5, requires_grad=True)
+    out = nn.functional.kl_div(x, cr.tensor(0.3), reduction="none")
+    assert out.shape == ()
+    out.backward()
+    assert x.grad.shape == ()
 
 
 def test_linear_rejects_zero_dim_input():

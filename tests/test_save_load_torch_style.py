@@ -8,6 +8,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import nn
+from optional_dependencies import require
 
 
 @pytest.mark.parametrize("name", ["model.pth", "model.pt", "weights.bin", "checkpoint"])
@@ -57,7 +58,7 @@ def test_a_plain_pickle_is_recognised(tmp_path):
 
 
 def test_real_pytorch_files_are_recognised_and_the_hint_works(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     theirs = torch.nn.Linear(3, 2)
     path = tmp_path / "torch_model.pth"
     torch.save(theirs.state_dict(), path)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from optional_dependencies import require
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "seed_example.py"
@@ -58,7 +59,8 @@ TORCH_IMPORTS = ["import torch", "import torch.nn as nn", "import torch.optim as
 def test_seed_program_constant_is_the_seed_documents():
     files = sorted(SEED_DIR.glob("*.txt")) if SEED_DIR.is_dir() else []
     if not files:
-        pytest.skip("the seed document is not available here")
+        pytest.skip(f"the seed document (a .txt file in {SEED_DIR}, beside the repository) is not there: it comes "
+                    "with the project's shared folder; place it there to compare the example with it")
     text = files[0].read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert SEED_PROGRAM in blocks
@@ -134,9 +136,10 @@ def _run_seed_program(lib, source, weights, data, monkeypatch):
     return np.array(losses), namespace["model"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_example_loss_per_epoch_equals_pytorch(seed, monkeypatch, capsys):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     torch.manual_seed(seed)
     reference = torch.nn.Sequential(torch.nn.Linear(10, 5), torch.nn.ReLU(), torch.nn.Linear(5, 1))
     weights = {k: v.detach().numpy().copy() for k, v in reference.state_dict().items()}

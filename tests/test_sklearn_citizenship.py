@@ -2,13 +2,16 @@
 pickles, pandas, string labels, multi-output, and scikit-learn's errors for bad input."""
 
 import pickle
+import warnings
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn")
+from optional_dependencies import require
+
+require("sklearn")
 import joblib  # noqa: E402
 from sklearn import neural_network as reference  # noqa: E402
 from sklearn.base import clone  # noqa: E402
@@ -78,7 +81,7 @@ def test_pickle_and_joblib_round_trips(tmp_path, classification):
 
 
 def test_pandas_feature_names_and_string_labels():
-    pd = pytest.importorskip("pandas")
+    pd = require("pandas")
     X, y = make_classification(120, 4, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
     labels = np.array(["cat", "dog", "emu"])[y]
@@ -153,7 +156,7 @@ def test_bad_input_raises_as_scikit_learn_does(case):
 
 
 def test_threadpoolctl_sees_and_limits_chainrule():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    threadpoolctl = require("threadpoolctl")
     import chainrule
 
     info = [lib for lib in threadpoolctl.threadpool_info() if lib["internal_api"] == "chainrule"]
@@ -162,3 +165,50 @@ def test_threadpoolctl_sees_and_limits_chainrule():
     with threadpoolctl.threadpool_limits(limits=1, user_api="chainrule"):
         assert chainrule.get_num_threads() == 1
     assert chainrule.get_num_threads() == before
+
+
+def _misaligned(a):
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    view = raw[1:].view(a.dtype).reshape(a.shape)
+    view[...] = a
+    return view
+
+
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("layout", [_misaligned, _read_only, np.asfortranarray, lambda a: np.repeat(a, 2, axis=0)[::2]],
+                         ids=["misaligned", "read-only", "fortran", "strided"])
+def test_odd_array_layouts_train_and_predict_like_plain_arrays(solver, layout):
+    """The native trainer reads only aligned C-contiguous arrays: any other layout of the same
+    values is copied first, and gives exactly the plain array's model and predictions."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    y = X[:, 1] * 2 - X[:, 0]
+    plain = MLPRegressor(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0)
+    odd = MLPRegressor(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning after 5 iterations
+        plain.fit(X, y)
+        odd.fit(layout(X), layout(y))
+    np.testing.assert_array_equal(odd.predict(layout(X)), plain.predict(X))
+    labels = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proba = MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0).fit(
+            layout(X), labels).predict_proba(layout(X))
+    assert proba.shape == (40, 2) and np.all(np.isfinite(proba))
+
+
+def test_native_trainer_refuses_misaligned_arrays():
+    from chainrule import _core
+    from chainrule._kinds import mlp_activation
+
+    X = _misaligned(np.ones((3, 2)))
+    coefs, intercepts = [np.ones((2, 1))], [np.zeros(1)]
+    with pytest.raises(ValueError, match="not aligned"):
+        _core._mlp_predict(X, coefs, intercepts, mlp_activation("relu"), mlp_activation("identity"))

@@ -6,8 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn")
-distributed = pytest.importorskip("distributed")
+from optional_dependencies import require
+
+require("sklearn")
+distributed = require("distributed")
 import cloudpickle  # noqa: E402
 import joblib  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
@@ -44,6 +46,7 @@ def _threads_inside_a_fit():
         return chainrule.get_num_threads()
 
 
+@pytest.mark.slow
 def test_grid_search_on_the_cluster_matches_sequential(client):
     X, y = make_classification(200, 8, n_informative=5, n_classes=3, random_state=0)
     grid = {"alpha": [1e-4, 1e-2], "hidden_layer_sizes": [(8,), (16,)]}

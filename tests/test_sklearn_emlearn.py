@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn")
+from optional_dependencies import require
+
+require("sklearn")
 # Importing emlearn switches NumPy to raise on every floating-point warning, process-wide; the
 # other test modules expect NumPy's defaults, so they are put back.
 _numpy_errors = np.geterr()
 try:
-    emlearn = pytest.importorskip("emlearn")
+    emlearn = require("emlearn")
 finally:
     np.seterr(**_numpy_errors)
 from sklearn.datasets import make_classification  # noqa: E402

@@ -1,8 +1,8 @@
 """scikit-learn's own estimator checks on chainrule.sklearn's MLPs."""
 
-import pytest
+from optional_dependencies import require
 
-pytest.importorskip("sklearn")
+require("sklearn")
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402

@@ -7,7 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn")
+from optional_dependencies import require
+
+require("sklearn")
 from sklearn import neural_network as reference  # noqa: E402
 from sklearn.datasets import make_classification, make_multilabel_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
@@ -204,16 +206,26 @@ def test_scikit_learn_code_covers_sparse_and_sample_weight():
 
 
 def test_native_trainer_checks_its_arguments():
+    from chainrule._kinds import mlp_activation, mlp_loss, mlp_solver
+
     core = mlp_module._core
+    relu, identity = mlp_activation("relu"), mlp_activation("identity")
     X = np.zeros((4, 3))
     coefs, intercepts = [np.zeros((3, 2))], [np.zeros(2)]
     with pytest.raises(TypeError, match="dtype"):
-        core._mlp_predict(X.astype(np.float32), coefs, intercepts, "relu", "identity")
+        core._mlp_predict(X.astype(np.float32), coefs, intercepts, relu, identity)
     with pytest.raises(ValueError, match="columns"):
-        core._mlp_predict(np.zeros((4, 5)), coefs, intercepts, "relu", "identity")
-    with pytest.raises(ValueError, match="unknown activation"):
-        core._mlp_predict(X, coefs, intercepts, "swish", "identity")
+        core._mlp_predict(np.zeros((4, 5)), coefs, intercepts, relu, identity)
+    with pytest.raises(ValueError, match="takes 4 inputs"):
+        core._mlp_predict(X, [np.zeros((3, 2)), np.zeros((4, 1))], [np.zeros(2), np.zeros(1)], relu, identity)
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        mlp_activation("swish")
+    with pytest.raises(TypeError):  # strings do not cross the binding
+        core._mlp_predict(X, coefs, intercepts, "relu", "identity")
+    epoch_args = (mlp_loss("squared_error"), 0.0, mlp_solver("sgd"), [np.zeros((3, 2)), np.zeros(2)], [], 0.1, 0.9,
+                  True, 0.9, 0.999, 1e-8, 0)
     with pytest.raises(IndexError, match="order"):
-        core._mlp_train_epoch(X, np.zeros((4, 2)), np.array([0, 1, 2, 9]), 2, coefs, intercepts, "relu", "identity",
-                              "squared_error", 0.0, "sgd", [np.zeros((3, 2)), np.zeros(2)], [], 0.1, 0.9, True,
-                              0.9, 0.999, 1e-8, 0)
+        core._mlp_train_epoch(X, np.zeros((4, 2)), np.array([0, 1, 2, 9]), 2, coefs, intercepts, relu, identity,
+                              *epoch_args)
+    with pytest.raises(ValueError, match="batch_size"):
+        core._mlp_train_epoch(X, np.zeros((4, 2)), None, 0, coefs, intercepts, relu, identity, *epoch_args)

@@ -6,14 +6,15 @@ import pickle
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn")
+from optional_dependencies import require
+
+require("sklearn")
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-import chainrule  # noqa: E402
 from chainrule import nn, optim  # noqa: E402
 from chainrule.sklearn import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
 

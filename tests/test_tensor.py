@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from optional_dependencies import require
 
 FLOATS = [cr.float32, cr.float64]
 NP = {cr.float32: np.float32, cr.float64: np.float64, cr.int64: np.int64}
@@ -297,7 +298,7 @@ def test_int64_arithmetic_like_pytorch():
 def test_int64_pow_large_exponent_wraps_quickly():
     # exponentiation by squaring; 1 ** huge is 1 without looping huge times
     assert (cr.tensor([1, -1, 0]) ** (10 ** 15 + 1)).tolist() == [1, -1, 0]
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     x = torch.tensor([3, 7, -5]) ** 40
     assert (cr.tensor([3, 7, -5]) ** 40).tolist() == x.tolist()
 
@@ -523,7 +524,7 @@ def test_softmax_is_stable_for_large_logits():
 # ---- torch comparison ---------------------------------------------------------------------------
 
 def test_forward_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     a, b = rnd(4, 6, dtype=cr.float64), rnd(6, dtype=cr.float64, seed=9)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     ca, cb = cr.from_numpy(a), cr.from_numpy(b)
@@ -553,6 +554,6 @@ def test_zero_dim_operands_promote_like_pytorch():
     w = cr.tensor(3.0, dtype=cr.float64, requires_grad=True)
     (x * w).sum().backward()
     assert w.grad.dtype == cr.float64 and w.grad.item() == 3.0 and x.grad.tolist() == [3.0, 3.0]
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     assert str((torch.ones(2) * torch.tensor(2.0, dtype=torch.float64)).dtype) == "torch.float32"
     assert str((torch.tensor([1, 2]) + torch.tensor(2.0, dtype=torch.float64)).dtype) == "torch.float64"

@@ -5,8 +5,9 @@ import pytest
 
 import chainrule as cr
 from chainrule.autograd import gradcheck, gradgradcheck
+from optional_dependencies import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 DTYPES = {"float32": (cr.float32, torch.float32), "float64": (cr.float64, torch.float64),
           "int64": (cr.int64, torch.int64), "int32": (cr.int32, torch.int32), "bool": (cr.bool, torch.bool)}
@@ -97,7 +98,7 @@ def test_unary_forward_and_grad(shape, op, dtype):
     positive = op in ("log", "log1p", "sqrt", "rsqrt", "log2", "log10", "reciprocal")
     a, ta = make(shape, dtype, 3, positive=positive)
     if dtype == "int64" and op in ("relu",):
-        pytest.skip("relu of integers: PyTorch keeps int64 too, covered by neg/abs")
+        pytest.skip("no such case: relu of an integer tensor stays int64, as the neg and abs cases check")
     ours = getattr(cr, op)(a) if hasattr(cr, op) else getattr(a, op)()
     check(ours, getattr(torch, op)(ta), atol=1e-5)
     if dtype.startswith("float"):
@@ -162,14 +163,14 @@ def test_reductions(shape, dim, keepdim, op):
         kwargs, tkwargs = {}, {}
     elif dim is None:
         if keepdim:
-            pytest.skip("whole-tensor form takes no keepdim")
+            pytest.skip("no such case: the whole-tensor form (no dim) takes no keepdim")
         kwargs, tkwargs = {}, {}
     else:
         kwargs = tkwargs = {"dim": dim, "keepdim": keepdim}
     if isinstance(dim, tuple) and len(shape) == 1:
-        pytest.skip("0 and -1 name the same dim of a 1-D tensor")
+        pytest.skip("no such case: dims 0 and -1 are the same dim of a 1-D tensor")
     if op == "prod" and isinstance(dim, tuple):
-        pytest.skip("PyTorch's prod takes one dim")
+        pytest.skip("no such case: PyTorch's prod reduces over one dim, not a tuple of dims")
     if op == "norm" and dim is not None:
         tfn = lambda t: torch.linalg.vector_norm(t, dim=dim, keepdim=keepdim)  # noqa: E731
     else:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from optional_dependencies import require
 
 
 def test_numbers_from_one_element_tensors():
@@ -104,7 +105,7 @@ def _repr_cases(lib):
 
 
 def test_repr_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     for ours, theirs in zip(_repr_cases(cr), _repr_cases(torch)):
         assert repr(ours) == repr(theirs).replace("torch.", "chainrule."), repr(theirs)
         assert str(ours) == str(theirs).replace("torch.", "chainrule.")

@@ -10,7 +10,9 @@ import itertools
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from optional_dependencies import require
+
+torch = require("torch")
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402
@@ -138,7 +140,7 @@ def _assert_same(t_model, c_model, t_losses, c_losses, tol):
 
 # Every activation x every loss x both dtypes, each with one SGD variant (cycled so that every
 # option meets several activations and losses).
-_CASES = [(a, l, d) for a, l, d in itertools.product(ACTIVATIONS, LOSSES, DTYPES)]
+_CASES = [(a, loss, d) for a, loss, d in itertools.product(ACTIVATIONS, LOSSES, DTYPES)]
 _SGD_CYCLE = list(SGD_OPTIONS)
 
 
@@ -173,6 +175,7 @@ def test_reductions(loss, reduction, container):
     _assert_same(*_train_both("relu", loss, "momentum", "float64", reduction=reduction, container=container))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", list(DTYPES))
 def test_longer_training(dtype):
     # More steps: errors would compound; the agreement must hold all along.
@@ -183,6 +186,7 @@ def test_longer_training(dtype):
     _assert_same(t_model, c_model, t_losses, c_losses, tol)
 
 
+@pytest.mark.slow
 def test_seed_architecture_full_batch_float32():
     # The seed's Linear(10, 5) -> ReLU -> Linear(5, 1) with MSE and SGD(lr=0.01), 100 epochs.
     torch.manual_seed(0)

@@ -3,17 +3,28 @@
 import collections
 import threading
 import time
-import warnings
 
 import numpy as np
 import pytest
 
 import chainrule as cr
 from chainrule.utils.data import (
-    BatchSampler, ConcatDataset, DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler,
-    Subset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler, default_collate, get_worker_info,
+    BatchSampler,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    TensorDataset,
+    WeightedRandomSampler,
+    default_collate,
+    get_worker_info,
     random_split,
 )
+from optional_dependencies import require
 
 
 def _dataset(rows=10):
@@ -84,7 +95,7 @@ def test_random_split_lengths_fractions_and_generator():
 
 
 def test_random_split_fraction_lengths_match_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     for n, fractions in [(10, [0.5, 0.3, 0.2]), (11, [0.5, 0.5]), (7, [0.1, 0.2, 0.7]), (100, [0.33, 0.33, 0.34])]:
         ours = [len(p) for p in random_split(range(n), fractions)]
         theirs = [len(p) for p in torch.utils.data.random_split(range(n), fractions)]
@@ -94,7 +105,7 @@ def test_random_split_fraction_lengths_match_torch():
 # ---- collate -----------------------------------------------------------------------------------
 
 def test_default_collate_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     Point = collections.namedtuple("Point", "x y")
     batches = [
         lambda lib: [lib.tensor([1.0, 2.0]), lib.tensor([3.0, 4.0])],
@@ -355,7 +366,7 @@ def test_iterable_dataset_with_and_without_workers():
 
 
 def test_loader_len_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     for rows, bs, drop in [(10, 3, False), (10, 3, True), (0, 2, False), (7, 7, True)]:
         ours = DataLoader(range(rows), batch_size=bs, drop_last=drop)
         theirs = torch.utils.data.DataLoader(range(rows), batch_size=bs, drop_last=drop)

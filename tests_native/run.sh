@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and runs tests_native/test_gemm_kernels.cpp: the GEMM and the dense epilogues against the
-# reference on every ISA path the target CPU runs, without Python.
+# Builds and runs tests_native/test_gemm_kernels.cpp (the GEMM and the dense epilogues against the
+# reference) and tests_native/test_elementwise_kernels.cpp (the SIMD elementwise kernels against a
+# long double reference) on every ISA path the target CPU runs, without Python.
 #   tests_native/run.sh            this machine's compiler and CPU (x86-64: AVX-512/AVX2 + scalar)
 #   tests_native/run.sh aarch64    cross-compiled with Debian's aarch64 toolchain and run under
 #                                  qemu-aarch64: the NEON kernels + scalar, on any x86 machine
@@ -22,6 +23,8 @@ need() {  # need COMMAND DEBIAN-PACKAGE...
 
 sources=(tests_native/test_gemm_kernels.cpp csrc/cpu/gemm.cpp csrc/cpu/dense.cpp)
 flags=(-std=c++17 -O2 -fopenmp -fno-math-errno -Icsrc/include -Icsrc -Wall -Wextra -Wno-unused-parameter)
+# As CMakeLists.txt builds them: multiply-adds fuse only where the kernels say so.
+elementwise_flags=(-ffp-contract=off -Wno-psabi)
 case "$target" in
   native)
     need g++ g++
@@ -32,19 +35,31 @@ case "$target" in
         *_avx512.cpp) isa_flags=(-mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2) ;;
         *) isa_flags=(-mavx2 -mfma) ;;
       esac
+      case "$isa_source" in
+        */elementwise_*) isa_flags+=("${elementwise_flags[@]}") ;;
+      esac
       object="$out/$(basename "$isa_source" .cpp).o"
       g++ "${flags[@]}" "${isa_flags[@]}" -c "$isa_source" -o "$object"
       objects+=("$object")
     done
-    if [ "$(uname -m)" = aarch64 ]; then sources+=(csrc/cpu/isa/*_neon.cpp); fi
+    if [ "$(uname -m)" = aarch64 ]; then
+      sources+=(csrc/cpu/isa/gemm_neon.cpp)
+      objects+=(csrc/cpu/isa/elementwise_neon.cpp)
+    fi
     g++ "${flags[@]}" "${sources[@]}" "${objects[@]}" -o "$out/test_gemm_kernels"
     "$out/test_gemm_kernels"
+    g++ "${flags[@]}" "${elementwise_flags[@]}" tests_native/test_elementwise_kernels.cpp "${objects[@]}" \
+        -o "$out/test_elementwise_kernels"
+    "$out/test_elementwise_kernels"
     ;;
   aarch64)
     need aarch64-linux-gnu-g++ g++-aarch64-linux-gnu
     need qemu-aarch64 qemu-user
-    aarch64-linux-gnu-g++ "${flags[@]}" "${sources[@]}" csrc/cpu/isa/*_neon.cpp -o "$out/test_gemm_kernels"
+    aarch64-linux-gnu-g++ "${flags[@]}" "${sources[@]}" csrc/cpu/isa/gemm_neon.cpp -o "$out/test_gemm_kernels"
     OMP_NUM_THREADS=2 qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/test_gemm_kernels"
+    aarch64-linux-gnu-g++ "${flags[@]}" "${elementwise_flags[@]}" tests_native/test_elementwise_kernels.cpp \
+        csrc/cpu/isa/elementwise_neon.cpp -o "$out/test_elementwise_kernels"
+    qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/test_elementwise_kernels"
     ;;
   *)
     echo "usage: $0 [native|aarch64]" >&2

@@ -40,6 +40,9 @@ void bind_kernel_tests(py::module_& m) {
                                                   accumulate);
     return ran;
   }, py::arg("isa"), py::arg("ta"), py::arg("tb"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("accumulate"));
+  // Switches the kernel path of all later ops (tests of the elementwise kernels per ISA); returns
+  // the path that runs, a lower one when the CPU lacks the one asked for.
+  m.def("_set_isa", [](const std::string& isa) { return ops::select_isa_for_testing(isa); }, py::arg("isa"));
 }
 
 }  // namespace chainrule::bindings

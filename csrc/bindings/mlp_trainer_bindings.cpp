@@ -2,28 +2,14 @@
 // NumPy arrays in, checked once here, then the work runs without the GIL. Parameters and optimizer
 // state are the estimator's own arrays (coefs_, intercepts_, the optimizer's moments), updated in
 // place, so nothing is copied between epochs.
+#include <cstdint>
+
 #include "bindings.h"
 #include "chainrule/mlp_trainer.h"
 
 namespace chainrule::bindings {
 
 namespace {
-
-mlp::Activation parse_activation(const std::string& name) {
-  if (name == "identity") return mlp::Activation::Identity;
-  if (name == "logistic") return mlp::Activation::Logistic;
-  if (name == "tanh") return mlp::Activation::Tanh;
-  if (name == "relu") return mlp::Activation::Relu;
-  if (name == "softmax") return mlp::Activation::Softmax;
-  throw ValueError("mlp: unknown activation '" + name + "'");
-}
-
-mlp::Loss parse_loss(const std::string& name) {
-  if (name == "squared_error") return mlp::Loss::SquaredError;
-  if (name == "log_loss") return mlp::Loss::LogLoss;
-  if (name == "binary_log_loss") return mlp::Loss::BinaryLogLoss;
-  throw ValueError("mlp: unknown loss '" + name + "'");
-}
 
 // A C-contiguous array of T with `count` elements (and, when writable, one we may write).
 template <typename T> T* array_data(const py::handle& h, int64_t count, bool writable, const std::string& what) {
@@ -33,6 +19,10 @@ template <typename T> T* array_data(const py::handle& h, int64_t count, bool wri
     throw TypeError("mlp: " + what + " has dtype " + py::str(a.dtype()).cast<std::string>() + ", expected " +
                     py::str(py::dtype::of<T>()).cast<std::string>());
   if (!(a.flags() & py::array::c_style)) throw ValueError("mlp: " + what + " must be C-contiguous");
+  // A view at an odd byte offset would be read through misaligned T pointers (undefined behaviour).
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T) != 0)
+    throw ValueError("mlp: " + what + " is not aligned to its " + std::to_string(sizeof(T)) +
+                     "-byte elements; pass a copy (array.copy())");
   if (a.size() != count)
     throw ValueError("mlp: " + what + " has " + std::to_string(a.size()) + " elements, expected " + std::to_string(count));
   if (writable && !a.writeable()) throw ValueError("mlp: " + what + " must be writable");
@@ -55,49 +45,46 @@ struct Shapes {
 };
 
 Shapes shapes_of(const py::list& coefs) {
+  std::vector<std::vector<int64_t>> coef_shapes;
+  for (const py::handle& coef : coefs) {
+    if (!py::isinstance<py::array>(coef)) throw TypeError("mlp: coefs must hold NumPy arrays");
+    auto a = py::reinterpret_borrow<py::array>(coef);
+    coef_shapes.emplace_back(a.shape(), a.shape() + a.ndim());
+  }
   Shapes s;
-  if (coefs.size() == 0) throw ValueError("mlp: coefs must not be empty");
-  for (size_t i = 0; i < coefs.size(); ++i) {
-    auto a = coefs[i].cast<py::array>();
-    if (a.ndim() != 2) throw ValueError("mlp: coefs[" + std::to_string(i) + "] must be 2-D");
-    if (i == 0) s.units.push_back(a.shape(0));
-    if (a.shape(0) != s.units.back())
-      throw ValueError("mlp: coefs[" + std::to_string(i) + "] takes " + std::to_string(a.shape(0)) +
-                       " inputs but the layer before gives " + std::to_string(s.units.back()));
-    s.units.push_back(a.shape(1));
-    s.coef_sizes.push_back(a.shape(0) * a.shape(1));
-    s.intercept_sizes.push_back(a.shape(1));
+  s.units = mlp::units_of(coef_shapes);
+  for (size_t i = 0; i + 1 < s.units.size(); ++i) {
+    s.coef_sizes.push_back(s.units[i] * s.units[i + 1]);
+    s.intercept_sizes.push_back(s.units[i + 1]);
   }
   s.param_sizes = s.coef_sizes;
   s.param_sizes.insert(s.param_sizes.end(), s.intercept_sizes.begin(), s.intercept_sizes.end());
   return s;
 }
 
+int64_t rows_of(const py::array& X, int64_t columns, const char* what) {
+  return mlp::rows_of(std::vector<int64_t>(X.shape(), X.shape() + X.ndim()), columns, what);
+}
+
 template <typename T>
-mlp::Network<T> network_of(const Shapes& s, const py::list& coefs, const py::list& intercepts, const std::string& hidden,
-                           const std::string& output, const std::string& loss, double alpha) {
+mlp::Network<T> network_of(const Shapes& s, const py::list& coefs, const py::list& intercepts, mlp::Activation hidden,
+                           mlp::Activation output, mlp::Loss loss, double alpha) {
   mlp::Network<T> net;
   net.units = s.units;
   net.coefs = array_list<T>(coefs, s.coef_sizes, true, "coefs");
   net.intercepts = array_list<T>(intercepts, s.intercept_sizes, true, "intercepts");
-  net.hidden = parse_activation(hidden);
-  net.output = parse_activation(output);
-  net.loss = parse_loss(loss);
+  net.hidden = hidden;
+  net.output = output;
+  net.loss = loss;
   net.alpha = alpha;
   return net;
 }
 
-int64_t rows_of(const py::array& X, int64_t features, const char* what) {
-  if (X.ndim() != 2 || X.shape(1) != features)
-    throw ValueError(std::string("mlp: ") + what + " must be 2-D with " + std::to_string(features) + " columns");
-  return X.shape(0);
-}
-
 template <typename T>
 py::tuple train_epoch_typed(const py::array& X, const py::array& Y, const py::object& order, int64_t batch_size,
-                            const py::list& coefs, const py::list& intercepts, const std::string& hidden,
-                            const std::string& output, const std::string& loss, double alpha,
-                            const std::string& solver, const py::list& first, const py::list& second,
+                            const py::list& coefs, const py::list& intercepts, mlp::Activation hidden,
+                            mlp::Activation output, mlp::Loss loss, double alpha, mlp::Solver solver,
+                            const py::list& first, const py::list& second,
                             double learning_rate, double momentum, bool nesterov, double beta_1, double beta_2,
                             double epsilon, int64_t t) {
   const Shapes s = shapes_of(coefs);
@@ -106,23 +93,11 @@ py::tuple train_epoch_typed(const py::array& X, const py::array& Y, const py::ob
   const T* x = array_data<T>(X, n * s.units.front(), false, "X");
   const T* y = array_data<T>(Y, n * s.units.back(), false, "Y");
   const int64_t* ord = nullptr;
-  if (!order.is_none()) {
-    ord = array_data<int64_t>(order, n, false, "order");
-    for (int64_t i = 0; i < n; ++i)
-      if (ord[i] < 0 || ord[i] >= n) throw IndexError("mlp: order holds row " + std::to_string(ord[i]) + " of " + std::to_string(n));
-  }
-  if (batch_size < 1) throw ValueError("mlp: batch_size must be >= 1");
+  if (!order.is_none()) ord = array_data<int64_t>(order, n, false, "order");
   mlp::SolverState<T> state;
-  if (solver == "sgd") {
-    state.kind = mlp::Solver::Sgd;
-    state.first = array_list<T>(first, s.param_sizes, true, "velocities");
-  } else if (solver == "adam") {
-    state.kind = mlp::Solver::Adam;
-    state.first = array_list<T>(first, s.param_sizes, true, "first moments");
-    state.second = array_list<T>(second, s.param_sizes, true, "second moments");
-  } else {
-    throw ValueError("mlp: unknown solver '" + solver + "'");
-  }
+  state.kind = solver;
+  state.first = array_list<T>(first, s.param_sizes, true, solver == mlp::Solver::Sgd ? "velocities" : "first moments");
+  if (solver == mlp::Solver::Adam) state.second = array_list<T>(second, s.param_sizes, true, "second moments");
   state.learning_rate = state.learning_rate_init = learning_rate;
   state.momentum = momentum;
   state.nesterov = nesterov;
@@ -140,7 +115,7 @@ py::tuple train_epoch_typed(const py::array& X, const py::array& Y, const py::ob
 
 template <typename T>
 double loss_gradient_typed(const py::array& X, const py::array& Y, const py::list& coefs, const py::list& intercepts,
-                           const std::string& hidden, const std::string& output, const std::string& loss, double alpha,
+                           mlp::Activation hidden, mlp::Activation output, mlp::Loss loss, double alpha,
                            const py::list& dcoefs, const py::list& dintercepts) {
   const Shapes s = shapes_of(coefs);
   mlp::Network<T> net = network_of<T>(s, coefs, intercepts, hidden, output, loss, alpha);
@@ -155,9 +130,9 @@ double loss_gradient_typed(const py::array& X, const py::array& Y, const py::lis
 
 template <typename T>
 py::array predict_typed(const py::array& X, const py::list& coefs, const py::list& intercepts,
-                        const std::string& hidden, const std::string& output) {
+                        mlp::Activation hidden, mlp::Activation output) {
   const Shapes s = shapes_of(coefs);
-  mlp::Network<T> net = network_of<T>(s, coefs, intercepts, hidden, output, "squared_error", 0);
+  mlp::Network<T> net = network_of<T>(s, coefs, intercepts, hidden, output, mlp::Loss::SquaredError, 0);
   const int64_t n = rows_of(X, s.units.front(), "X");
   const T* x = array_data<T>(X, n * s.units.front(), false, "X");
   py::array_t<T> out({n, s.units.back()});
@@ -178,11 +153,25 @@ bool is_float32(const py::array& X) {
 }  // namespace
 
 void bind_mlp_trainer(py::module_& m) {
+  // scikit-learn's names for the kinds, mapped once in Python (chainrule/_kinds.py).
+  py::enum_<mlp::Activation>(m, "MlpActivation", "A hidden or output activation of chainrule.sklearn's MLPs")
+      .value("identity", mlp::Activation::Identity)
+      .value("logistic", mlp::Activation::Logistic)
+      .value("tanh", mlp::Activation::Tanh)
+      .value("relu", mlp::Activation::Relu)
+      .value("softmax", mlp::Activation::Softmax);
+  py::enum_<mlp::Loss>(m, "MlpLoss", "The loss of chainrule.sklearn's MLPs")
+      .value("squared_error", mlp::Loss::SquaredError)
+      .value("log_loss", mlp::Loss::LogLoss)
+      .value("binary_log_loss", mlp::Loss::BinaryLogLoss);
+  py::enum_<mlp::Solver>(m, "MlpSolver", "The stochastic solver of chainrule.sklearn's MLPs")
+      .value("sgd", mlp::Solver::Sgd)
+      .value("adam", mlp::Solver::Adam);
   m.def(
       "_mlp_train_epoch",
       [](const py::array& X, const py::array& Y, const py::object& order, int64_t batch_size, const py::list& coefs,
-         const py::list& intercepts, const std::string& hidden, const std::string& output, const std::string& loss,
-         double alpha, const std::string& solver, const py::list& first, const py::list& second, double learning_rate,
+         const py::list& intercepts, mlp::Activation hidden, mlp::Activation output, mlp::Loss loss,
+         double alpha, mlp::Solver solver, const py::list& first, const py::list& second, double learning_rate,
          double momentum, bool nesterov, double beta_1, double beta_2, double epsilon, int64_t t) {
         auto f = is_float32(X) ? &train_epoch_typed<float> : &train_epoch_typed<double>;
         return f(X, Y, order, batch_size, coefs, intercepts, hidden, output, loss, alpha, solver, first, second,
@@ -197,7 +186,7 @@ void bind_mlp_trainer(py::module_& m) {
   m.def(
       "_mlp_loss_gradient",
       [](const py::array& X, const py::array& Y, const py::list& coefs, const py::list& intercepts,
-         const std::string& hidden, const std::string& output, const std::string& loss, double alpha,
+         mlp::Activation hidden, mlp::Activation output, mlp::Loss loss, double alpha,
          const py::list& dcoefs, const py::list& dintercepts) {
         auto f = is_float32(X) ? &loss_gradient_typed<float> : &loss_gradient_typed<double>;
         return f(X, Y, coefs, intercepts, hidden, output, loss, alpha, dcoefs, dintercepts);
@@ -207,8 +196,8 @@ void bind_mlp_trainer(py::module_& m) {
       py::arg("output_activation"), py::arg("loss"), py::arg("alpha"), py::arg("dcoefs"), py::arg("dintercepts"));
   m.def(
       "_mlp_predict",
-      [](const py::array& X, const py::list& coefs, const py::list& intercepts, const std::string& hidden,
-         const std::string& output) {
+      [](const py::array& X, const py::list& coefs, const py::list& intercepts, mlp::Activation hidden,
+         mlp::Activation output) {
         return is_float32(X) ? predict_typed<float>(X, coefs, intercepts, hidden, output)
                              : predict_typed<double>(X, coefs, intercepts, hidden, output);
       },

@@ -189,6 +189,19 @@ void bind_functions(py::module_& m) {
   unary("log", Unary::Log);
   unary("abs", Unary::Abs);
   unary("sqrt", Unary::Sqrt);
+  unary("sin", Unary::Sin);
+  unary("cos", Unary::Cos);
+  unary("tan", Unary::Tan);
+  unary("log1p", Unary::Log1p);
+  unary("expm1", Unary::Expm1);
+  unary("rsqrt", Unary::Rsqrt);
+  // The kernels behind chainrule.clamp with number bounds and chainrule.where, which convert
+  // and check their arguments in Python first.
+  m.def("_clamp", [](const Tensor& x, double lo, double hi, bool has_lo, bool has_hi) {
+    return ops::clamp(x, lo, hi, has_lo, has_hi);
+  }, py::arg("input"), py::arg("lo"), py::arg("hi"), py::arg("has_lo"), py::arg("has_hi"));
+  m.def("_where", [](const Tensor& condition, const Tensor& a, const Tensor& b) { return ops::where(condition, a, b); },
+        py::arg("condition"), py::arg("input"), py::arg("other"));
   m.def("leaky_relu", [](py::handle x, double slope) {
     return ops::unary(Unary::LeakyRelu, as_tensor_arg(x, "input"), slope);
   }, py::arg("input"), py::arg("negative_slope") = 0.01);

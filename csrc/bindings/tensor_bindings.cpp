@@ -30,7 +30,33 @@ std::vector<int64_t> dims_arg(const py::object& dim) {
   throw TypeError("dim must be None, an int or a sequence of ints");
 }
 
+// A Python float, or an int within int64, beside a floating tensor: the value (as a double) the
+// op computes with (the tensor's dtype then decides the result, as for any 0-d operand).
+bool python_scalar_for_floating(const Tensor& self, py::handle other, double& value) {
+  if (!is_floating(self->dtype)) return false;
+  PyObject* o = other.ptr();
+  if (PyFloat_CheckExact(o)) {
+    value = PyFloat_AS_DOUBLE(o);
+    return true;
+  }
+  if (PyLong_CheckExact(o)) {
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+      PyErr_Clear();
+      return false;
+    }
+    value = static_cast<double>(v);
+    return true;
+  }
+  return false;
+}
+
 Tensor binary_op(Binary op, const Tensor& self, py::handle other, bool reflected) {
+  double value = 0;
+  if (python_scalar_for_floating(self, other, value)) {
+    if (Tensor out = ops::binary_with_scalar(op, self, value, reflected)) return out;
+  }
   Tensor o = as_operand(other, self, "other");
   return reflected ? ops::binary(op, o, self) : ops::binary(op, self, o);
 }
@@ -69,6 +95,10 @@ DType parse_dtype_arg(py::handle h, const char* arg) {
 }
 
 Tensor compare_op(cpu::Compare op, const Tensor& self, py::handle other, bool reflected) {
+  double value = 0;
+  if (python_scalar_for_floating(self, other, value)) {
+    if (Tensor out = ops::compare_with_scalar(op, self, value, reflected)) return out;
+  }
   Tensor o = as_operand(other, self, "other");
   return reflected ? ops::compare(op, o, self) : ops::compare(op, self, o);
 }
@@ -122,6 +152,29 @@ void check_inplace(const Tensor& s, const char* op) {
   mark_inplace_write(s, op);
 }
 
+// chainrule.Size, the tuple subclass of shapes (defined in Python, registered at import by
+// _set_size_type). Until then shapes are plain tuples.
+PyTypeObject* size_type = nullptr;
+
+// A shape as a chainrule.Size. tuple's own constructor builds the subclass instance, so the
+// object is complete on every Python version (no Python-level __new__ runs: the ints are valid).
+py::object shape_object(const Shape& shape) {
+  const auto n = static_cast<Py_ssize_t>(shape.size());
+  py::object plain = py::reinterpret_steal<py::object>(PyTuple_New(n));
+  if (!plain) throw py::error_already_set();
+  for (Py_ssize_t k = 0; k < n; ++k) {
+    PyObject* extent = PyLong_FromLongLong(shape[k]);
+    if (!extent) throw py::error_already_set();
+    PyTuple_SET_ITEM(plain.ptr(), k, extent);
+  }
+  if (!size_type) return plain;
+  py::object args = py::reinterpret_steal<py::object>(PyTuple_Pack(1, plain.ptr()));
+  if (!args) throw py::error_already_set();
+  PyObject* size = PyTuple_Type.tp_new(size_type, args.ptr(), nullptr);
+  if (!size) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(size);
+}
+
 void check_cpu_device(py::handle h) {
   std::string d = py::str(h).cast<std::string>();
   if (d != "cpu")
@@ -149,10 +202,17 @@ void bind_tensor(py::module_& m) {
       .def("name", [](const Node& n) { return std::string(n.name()); })
       .def("__repr__", [](const Node& n) { return "<" + std::string(n.name()) + ">"; });
 
+  m.def("_set_size_type", [](py::object type) {
+    if (!PyType_Check(type.ptr()) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(type.ptr()), &PyTuple_Type))
+      throw TypeError("_set_size_type: type must be a subclass of tuple");
+    Py_XDECREF(reinterpret_cast<PyObject*>(size_type));
+    size_type = reinterpret_cast<PyTypeObject*>(type.release().ptr());
+  });
+
   py::class_<TensorImpl, std::shared_ptr<TensorImpl>> t(m, "Tensor");
   t.def(py::init([](const Tensor& other) { return ops::detach(not_none(other, "data")); }), py::arg("data"),
         "A new tensor sharing `data`'s memory, without its autograd history.")
-      .def_property_readonly("shape", [](const Tensor& s) { return py::tuple(py::cast(s->shape)); })
+      .def_property_readonly("shape", [](const Tensor& s) { return shape_object(s->shape); })
       .def_property_readonly("ndim", [](const Tensor& s) { return s->dim(); })
       .def_property_readonly("dtype", [](const Tensor& s) { return s->dtype; })
       .def_property_readonly("device", [](const Tensor&) { return py::module_::import("chainrule").attr("device")("cpu"); })
@@ -179,7 +239,7 @@ void bind_tensor(py::module_& m) {
       .def("dim", [](const Tensor& s) { return s->dim(); })
       .def("numel", [](const Tensor& s) { return s->numel; })
       .def("size", [](const Tensor& s, py::object dim) -> py::object {
-            if (dim.is_none()) return py::tuple(py::cast(s->shape));
+            if (dim.is_none()) return shape_object(s->shape);
             return py::cast(s->shape[ops::normalize_dim(dim.cast<int64_t>(), s->dim(), "size: dim")]);
           }, py::arg("dim") = py::none())
       .def("__len__", [](const Tensor& s) {

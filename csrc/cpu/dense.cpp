@@ -13,8 +13,12 @@
 #include "cpu/isa/gelu_kernels.h"
 #include "cpu/parallel.h"
 
-#ifndef CHAINRULE_HAVE_X86_ISA
+#ifndef CHAINRULE_HAVE_X86_ISA  // as gemm.cpp decides it when the build does not say
+#if defined(__x86_64__) || defined(_M_X64)
+#define CHAINRULE_HAVE_X86_ISA 1
+#else
 #define CHAINRULE_HAVE_X86_ISA 0
+#endif
 #endif
 
 namespace chainrule::cpu {

@@ -1,18 +1,85 @@
 // Elementwise kernels: activations (unary) and arithmetic with NumPy broadcasting (binary).
+//
+// Floating-point ops with a SIMD kernel (isa/elementwise_kernels.h) run it on the ISA the GEMM
+// dispatches to (CHAINRULE_ISA applies to both); the scalar loops here are the reference and the
+// fallback, with the C library's exp, log, sin, ... Large tensors are cut into fixed chunks that
+// threads share; every element's result depends only on its operands, so the thread count and
+// the chunking never change a bit.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
 
 #include "chainrule/kernels.h"
 #include "chainrule/activation_math.h"
+#include "chainrule/gemm.h"
 #include "chainrule/numeric.h"
 #include "cpu/parallel.h"
+#include "isa/elementwise_kernels.h"
+
+#ifndef CHAINRULE_HAVE_X86_ISA
+#if defined(__x86_64__) || defined(_M_X64)
+#define CHAINRULE_HAVE_X86_ISA 1
+#else
+#define CHAINRULE_HAVE_X86_ISA 0
+#endif
+#endif
+#ifndef CHAINRULE_HAVE_NEON_ISA
+#if defined(__aarch64__) || defined(_M_ARM64)
+#define CHAINRULE_HAVE_NEON_ISA 1
+#else
+#define CHAINRULE_HAVE_NEON_ISA 0
+#endif
+#endif
 
 namespace chainrule::cpu {
 
 namespace {
 template <typename T, typename F> void map_n(T* out, int64_t n, F f) {
   parallel_for(n, n > kParallelElements, [&](int64_t i) { out[i] = f(i); });
+}
+
+// The grain of parallel elementwise work: big enough to amortise a task, small enough to
+// balance two threads on a megabyte tensor.
+constexpr int64_t kChunkElements = 1 << 14;
+// exp, sin, tanh, ... cost some 10x an add per element, so they go parallel on smaller tensors.
+constexpr int64_t kParallelTranscendental = 1 << 13;
+
+// f(begin, end) over [0, n) in chunks of kChunkElements, threads sharing the chunks when n
+// exceeds `parallel_above`.
+template <typename F> void for_chunks(int64_t n, int64_t parallel_above, F f) {
+  const int64_t chunks = (n + kChunkElements - 1) / kChunkElements;
+  parallel_for(chunks, n > parallel_above, [&](int64_t c) {
+    const int64_t begin = c * kChunkElements;
+    f(begin, std::min(n, begin + kChunkElements));
+  });
+}
+
+// The SIMD kernels of the active ISA, or null on the scalar path.
+template <typename T> const detail::ElementwiseKernels<T>* simd_kernels() { return nullptr; }
+template <> const detail::ElementwiseKernels<float>* simd_kernels<float>() {
+  switch (active_isa()) {
+#if CHAINRULE_HAVE_X86_ISA
+    case Isa::Avx512: return &detail::kElementwiseF32Avx512;
+    case Isa::Avx2: return &detail::kElementwiseF32Avx2;
+#endif
+#if CHAINRULE_HAVE_NEON_ISA
+    case Isa::Neon: return &detail::kElementwiseF32Neon;
+#endif
+    default: return nullptr;
+  }
+}
+template <> const detail::ElementwiseKernels<double>* simd_kernels<double>() {
+  switch (active_isa()) {
+#if CHAINRULE_HAVE_X86_ISA
+    case Isa::Avx512: return &detail::kElementwiseF64Avx512;
+    case Isa::Avx2: return &detail::kElementwiseF64Avx2;
+#endif
+#if CHAINRULE_HAVE_NEON_ISA
+    case Isa::Neon: return &detail::kElementwiseF64Neon;
+#endif
+    default: return nullptr;
+  }
 }
 }  // namespace
 
@@ -71,6 +138,15 @@ template <typename T> inline T sign_of(T v) {
 }  // namespace
 
 template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op, double param) {
+  if constexpr (std::is_floating_point_v<T>) {
+    const detail::ElementwiseKernels<T>* simd = simd_kernels<T>();
+    if (simd && detail::unary_has_simd_kernel(op)) {
+      const bool cheap = op == Unary::Neg || op == Unary::Abs || op == Unary::Relu || op == Unary::Square;
+      for_chunks(n, cheap ? kParallelElements : kParallelTranscendental,
+                 [&](int64_t begin, int64_t end) { simd->unary(out + begin, x + begin, end - begin, op); });
+      return;
+    }
+  }
   if constexpr (std::is_integral_v<T>) {
     switch (op) {
       case Unary::Neg: map_n(out, n, [&](int64_t i) { return static_cast<T>(-x[i]); }); break;
@@ -88,7 +164,12 @@ template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op
       case Unary::Exp: map_n(out, n, [&](int64_t i) { return std::exp(x[i]); }); break;
       case Unary::Log: map_n(out, n, [&](int64_t i) { return std::log(x[i]); }); break;
       case Unary::Relu: map_n(out, n, [&](int64_t i) { return act::relu(x[i]); }); break;
-      case Unary::Sigmoid: map_n(out, n, [&](int64_t i) { return act::sigmoid(x[i]); }); break;
+      case Unary::Sigmoid:  // e^x / (1 + e^x) below 0: exact deep in the negative tail, where e^-x overflows
+        map_n(out, n, [&](int64_t i) {
+          const T e = std::exp(-std::abs(x[i]));
+          return (x[i] >= T(0) ? T(1) : e) / (T(1) + e);
+        });
+        break;
       case Unary::Tanh: map_n(out, n, [&](int64_t i) { return std::tanh(x[i]); }); break;
       case Unary::Abs: map_n(out, n, [&](int64_t i) { return std::abs(x[i]); }); break;
       case Unary::Sqrt: map_n(out, n, [&](int64_t i) { return std::sqrt(x[i]); }); break;
@@ -118,6 +199,17 @@ template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op
 template <typename T>
 void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Unary op, double param) {
   const T slope = static_cast<T>(param);
+  // sin' = cos and cos' = -sin: the SIMD sin/cos into dx, then times dout (negated for cos).
+  const detail::ElementwiseKernels<T>* simd = simd_kernels<T>();
+  if (simd && (op == Unary::Sin || op == Unary::Cos)) {
+    const T sign = op == Unary::Sin ? T(1) : T(-1);
+    for_chunks(n, kParallelTranscendental, [&](int64_t begin, int64_t end) {
+      simd->unary(dx + begin, x + begin, end - begin, op == Unary::Sin ? Unary::Cos : Unary::Sin);
+      simd->binary(dx + begin, dx + begin, 1, dout + begin, 1, end - begin, Binary::Mul);
+      if (sign < 0) simd->unary(dx + begin, dx + begin, end - begin, Unary::Neg);
+    });
+    return;
+  }
   switch (op) {
     case Unary::Neg: map_n(dx, n, [&](int64_t i) { return -dout[i]; }); break;
     case Unary::Exp: map_n(dx, n, [&](int64_t i) { return dout[i] * y[i]; }); break;
@@ -218,6 +310,24 @@ template <typename F> void for_each_row(const Shape& out_shape, const std::vecto
   });
 }
 
+// out[i] = f(a[i * a_step], b[i * b_step]) for steps of 0 or 1, one loop per step pattern so
+// each vectorises.
+template <typename T, typename R, typename F>
+inline void zip(R* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n, F f) {
+  if (a_step && b_step) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  } else if (a_step) {
+    const T y = b[0];
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], y);
+  } else if (b_step) {
+    const T x = a[0];
+    for (int64_t i = 0; i < n; ++i) out[i] = f(x, b[i]);
+  } else {
+    const R v = f(a[0], b[0]);
+    for (int64_t i = 0; i < n; ++i) out[i] = v;
+  }
+}
+
 template <typename T> inline T floor_div(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
     if (b == 0) return T(0);  // ops::binary refuses integer division by zero before we get here
@@ -292,27 +402,60 @@ template <typename T> inline bool compare(Compare op, T a, T b) {
   }
   return false;
 }
+
+// out[i] = a[i * a_step] op b[i * b_step] (steps 0 or 1) on the scalar path, one loop per op.
+template <typename T> void binary_run(T* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n,
+                                      Binary op) {
+  switch (op) {
+    case Binary::Add: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return wrapping_add(x, y); }); return;
+    case Binary::Sub: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return wrapping_sub(x, y); }); return;
+    case Binary::Mul: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return wrapping_mul(x, y); }); return;
+    case Binary::Div: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return x / y; }); return;
+    case Binary::Maximum: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return apply(Binary::Maximum, x, y); }); return;
+    case Binary::Minimum: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return apply(Binary::Minimum, x, y); }); return;
+    default: zip(out, a, a_step, b, b_step, n, [op](T x, T y) { return apply(op, x, y); }); return;
+  }
+}
+
+template <typename T> void compare_run(bool* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n,
+                                       Compare op) {
+  switch (op) {
+    case Compare::Eq: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return x == y; }); return;
+    case Compare::Ne: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return x != y; }); return;
+    case Compare::Lt: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return x < y; }); return;
+    case Compare::Le: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return x <= y; }); return;
+    case Compare::Gt: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return x > y; }); return;
+    case Compare::Ge: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return x >= y; }); return;
+    default: zip(out, a, a_step, b, b_step, n, [op](T x, T y) { return compare(op, x, y); }); return;
+  }
+}
+
+// Runs kernel(out, a, a_step, b, b_step, len) over the broadcast of a and b: in chunks when the
+// operands are whole tensors or one of them a single value, else row by row of the output.
+template <typename T, typename R, typename Kernel>
+void broadcast_run(R* out, const T* a, const T* b, const Broadcast& bc, Kernel kernel) {
+  auto chunked = [&](int64_t a_step, int64_t b_step) {
+    for_chunks(bc.numel, kParallelElements, [&](int64_t begin, int64_t end) {
+      kernel(out + begin, a + begin * a_step, a_step, b + begin * b_step, b_step, end - begin);
+    });
+  };
+  if (bc.a_full && bc.b_full) return chunked(1, 1);
+  if (bc.a_full && bc.b_numel == 1) return chunked(1, 0);
+  if (bc.b_full && bc.a_numel == 1) return chunked(0, 1);
+  for_each_row(bc.out_shape, bc.a_strides, bc.b_strides, true,
+               [&](int64_t o, int64_t ao, int64_t bo, int64_t len, int64_t as, int64_t bs) {
+                 kernel(out + o, a + ao, as, b + bo, bs, len);
+               });
+}
 }  // namespace
 
 template <typename T> void binary_forward(T* out, const T* a, const T* b, const Broadcast& bc, Binary op) {
-  if (bc.a_full && bc.b_full) {
-    switch (op) {  // the hot same-shape case: one branch-free loop per op so it vectorises
-      case Binary::Add: map_n(out, bc.numel, [&](int64_t i) { return wrapping_add(a[i], b[i]); }); return;
-      case Binary::Sub: map_n(out, bc.numel, [&](int64_t i) { return wrapping_sub(a[i], b[i]); }); return;
-      case Binary::Mul: map_n(out, bc.numel, [&](int64_t i) { return wrapping_mul(a[i], b[i]); }); return;
-      case Binary::Div: map_n(out, bc.numel, [&](int64_t i) { return a[i] / b[i]; }); return;
-      default: map_n(out, bc.numel, [&](int64_t i) { return apply(op, a[i], b[i]); }); return;
-    }
-  }
-  if (bc.b_numel == 1 && bc.a_full) {
-    const T s = b[0];
-    map_n(out, bc.numel, [&](int64_t i) { return apply(op, a[i], s); });
-    return;
-  }
-  for_each_row(bc.out_shape, bc.a_strides, bc.b_strides, true,
-               [&](int64_t o, int64_t ao, int64_t bo, int64_t len, int64_t as, int64_t bs) {
-                 for (int64_t j = 0; j < len; ++j) out[o + j] = apply(op, a[ao + j * as], b[bo + j * bs]);
-               });
+  const detail::ElementwiseKernels<T>* simd = nullptr;
+  if constexpr (std::is_floating_point_v<T>) simd = detail::binary_has_simd_kernel(op) ? simd_kernels<T>() : nullptr;
+  broadcast_run(out, a, b, bc, [&](T* o, const T* x, int64_t xs, const T* y, int64_t ys, int64_t n) {
+    if (simd) simd->binary(o, x, xs, y, ys, n, op);
+    else binary_run(o, x, xs, y, ys, n, op);
+  });
 }
 
 const char* binary_name(Binary op) {
@@ -346,23 +489,70 @@ const char* compare_name(Compare op) {
 }
 
 template <typename T> void compare_forward(bool* out, const T* a, const T* b, const Broadcast& bc, Compare op) {
-  if (bc.a_full && bc.b_full) {
-    map_n(out, bc.numel, [&](int64_t i) { return compare(op, a[i], b[i]); });
-    return;
-  }
-  if (bc.b_numel == 1 && bc.a_full) {
-    const T s = b[0];
-    switch (op) {  // tensor-vs-scalar comparisons (x > 0, pred == label) vectorise per op
-      case Compare::Eq: map_n(out, bc.numel, [&](int64_t i) { return a[i] == s; }); return;
-      case Compare::Gt: map_n(out, bc.numel, [&](int64_t i) { return a[i] > s; }); return;
-      case Compare::Lt: map_n(out, bc.numel, [&](int64_t i) { return a[i] < s; }); return;
-      default: map_n(out, bc.numel, [&](int64_t i) { return compare(op, a[i], s); }); return;
+  const detail::ElementwiseKernels<T>* simd = nullptr;
+  if constexpr (std::is_floating_point_v<T>) simd = simd_kernels<T>();
+  broadcast_run(out, a, b, bc, [&](bool* o, const T* x, int64_t xs, const T* y, int64_t ys, int64_t n) {
+    if (simd) simd->compare(o, x, xs, y, ys, n, op);
+    else compare_run(o, x, xs, y, ys, n, op);
+  });
+}
+
+template <typename T>
+void binary_strided_forward(T* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n, Binary op) {
+  const detail::ElementwiseKernels<T>* simd = nullptr;
+  if constexpr (std::is_floating_point_v<T>) simd = detail::binary_has_simd_kernel(op) ? simd_kernels<T>() : nullptr;
+  for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
+    const T* a_chunk = a + begin * a_step;
+    const T* b_chunk = b + begin * b_step;
+    if (simd) simd->binary(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+    else binary_run(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+  });
+}
+
+template <typename T>
+void compare_strided_forward(bool* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n,
+                             Compare op) {
+  const detail::ElementwiseKernels<T>* simd = nullptr;
+  if constexpr (std::is_floating_point_v<T>) simd = simd_kernels<T>();
+  for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
+    const T* a_chunk = a + begin * a_step;
+    const T* b_chunk = b + begin * b_step;
+    if (simd) simd->compare(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+    else compare_run(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+  });
+}
+
+template <typename T> void clamp_forward(T* out, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi) {
+  const detail::ElementwiseKernels<T>* simd = simd_kernels<T>();
+  for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
+    if (simd) return simd->clamp(out + begin, x + begin, end - begin, lo, hi, has_lo, has_hi);
+    for (int64_t i = begin; i < end; ++i) {
+      T v = has_lo && x[i] < lo ? lo : x[i];
+      out[i] = has_hi && v > hi ? hi : v;
     }
-  }
-  for_each_row(bc.out_shape, bc.a_strides, bc.b_strides, true,
-               [&](int64_t o, int64_t ao, int64_t bo, int64_t len, int64_t as, int64_t bs) {
-                 for (int64_t j = 0; j < len; ++j) out[o + j] = compare(op, a[ao + j * as], b[bo + j * bs]);
-               });
+  });
+}
+
+template <typename T>
+void clamp_backward(T* dx, const T* dout, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi) {
+  for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const T v = has_lo && x[i] < lo ? lo : x[i];  // what the upper bound saw
+      const bool passes = (!has_lo || x[i] >= lo) && (!has_hi || v <= hi);  // false at NaN, as in PyTorch
+      dx[i] = passes ? dout[i] : T(0);
+    }
+  });
+}
+
+template <typename T> void where_forward(T* out, const bool* condition, const T* a, const T* b, int64_t n) {
+  const detail::ElementwiseKernels<T>* simd = simd_kernels<T>();
+  for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
+    if (simd) return simd->where(out + begin, condition + begin, a + begin, b + begin, end - begin);
+    for (int64_t i = begin; i < end; ++i) {  // both read: a blend, not a branch per element
+      const T x = a[i], y = b[i];
+      out[i] = condition[i] ? x : y;
+    }
+  });
 }
 
 template <typename T>
@@ -454,7 +644,9 @@ template <typename T> void transpose2d(T* out, const T* x, int64_t rows, int64_t
 }
 
 #define CHAINRULE_FLOAT_ELEMENTWISE(T)                                                                  \
-  template void unary_backward<T>(T*, const T*, const T*, const T*, int64_t, Unary, double);
+  template void unary_backward<T>(T*, const T*, const T*, const T*, int64_t, Unary, double);            \
+  template void clamp_forward<T>(T*, const T*, int64_t, T, T, bool, bool);                              \
+  template void clamp_backward<T>(T*, const T*, const T*, int64_t, T, T, bool, bool);
 CHAINRULE_FLOAT_ELEMENTWISE(float)
 CHAINRULE_FLOAT_ELEMENTWISE(double)
 #undef CHAINRULE_FLOAT_ELEMENTWISE
@@ -463,16 +655,20 @@ CHAINRULE_FLOAT_ELEMENTWISE(double)
   template void unary_forward<T>(T*, const T*, int64_t, Unary, double);                                 \
   template void binary_forward<T>(T*, const T*, const T*, const Broadcast&, Binary);                    \
   template void binary_backward<T>(T*, T*, const T*, const T*, const T*, const Broadcast&, Binary);     \
-  template void compare_forward<T>(bool*, const T*, const T*, const Broadcast&, Compare);
+  template void compare_forward<T>(bool*, const T*, const T*, const Broadcast&, Compare);                 \
+  template void binary_strided_forward<T>(T*, const T*, int64_t, const T*, int64_t, int64_t, Binary);    \
+  template void compare_strided_forward<T>(bool*, const T*, int64_t, const T*, int64_t, int64_t, Compare);
 CHAINRULE_NUMERIC_ELEMENTWISE(float)
 CHAINRULE_NUMERIC_ELEMENTWISE(double)
 CHAINRULE_NUMERIC_ELEMENTWISE(int64_t)
 CHAINRULE_NUMERIC_ELEMENTWISE(int32_t)
 #undef CHAINRULE_NUMERIC_ELEMENTWISE
 template void compare_forward<bool>(bool*, const bool*, const bool*, const Broadcast&, Compare);
+template void compare_strided_forward<bool>(bool*, const bool*, int64_t, const bool*, int64_t, int64_t, Compare);
 
 #define CHAINRULE_ALL_ELEMENTWISE(T)                                                                   \
   template void broadcast_to<T>(T*, const T*, const Shape&, const std::vector<int64_t>&);               \
+  template void where_forward<T>(T*, const bool*, const T*, const T*, int64_t);                         \
   template void transpose2d<T>(T*, const T*, int64_t, int64_t);                                          \
   template void cast<float, T>(float*, const T*, int64_t);                                               \
   template void cast<double, T>(double*, const T*, int64_t);                                             \

@@ -8,7 +8,7 @@
 //   jc  columns in blocks of nc          B block (kc x nc) packed to stay resident in L2
 //   ir  one A micro-panel (mr x kc)      stays in L1 while the jr loop streams B from L2
 //   jr  one micro-tile                   the ISA micro-kernel (csrc/cpu/isa/)
-// Small problems skip packing where the operand can be read in place ("sup" path, PERF.md).
+// Small problems skip packing where the operand can be read in place (the "sup" path of BLIS).
 // Tiny vector-like problems (N or K of 1) skip the tiles altogether (run_direct).
 // An optional epilogue (GemmEpilogue) runs on each strip of C right after its last K block.
 #include "chainrule/gemm.h"
@@ -249,7 +249,7 @@ const CacheSizes& cache_sizes() {
     return sizes;
 }
 
-// Blocking from the cache sizes (the Goto/BLIS rules, PERF.md):
+// Blocking from the cache sizes (the Goto/BLIS rules):
 //   kc  the A micro-panel (mr x kc) stays in half of L1 while B panels stream past it; at most
 //       512 (C is re-read K / kc times; 512 measured 2-5% faster than 256 on the large shapes with
 //       a 48 KiB L1) and at least 128.

@@ -229,6 +229,16 @@ DType result_dtype(const Tensor& a, const Tensor& b) {
 DType binary_result_dtype(const Tensor& a, const Tensor& b) { return result_dtype(a, b); }
 
 Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
+  // Two floating tensors of one shape and dtype, nothing recorded: no promotion, no Broadcast.
+  if (a_in->dtype == b_in->dtype && is_floating(a_in->dtype) && a_in->shape == b_in->shape &&
+      !needs_grad({&a_in, &b_in})) {
+    Tensor out = empty(a_in->shape, a_in->dtype);
+    dispatch_floating(a_in->dtype, cpu::binary_name(op), "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::binary_strided_forward<T>(out->ptr<T>(), a_in->ptr<T>(), 1, b_in->ptr<T>(), 1, a_in->numel, op);
+    });
+    return out;
+  }
   if (op == Binary::Sub && (a_in->dtype == DType::Bool || b_in->dtype == DType::Bool))
     throw TypeError("sub: subtraction, the `-` operator, with a bool tensor is not supported; to invert a mask use "
                     "the `~` or logical_not() operator instead");
@@ -282,6 +292,14 @@ Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
 }
 
 Tensor compare(cpu::Compare op, const Tensor& a_in, const Tensor& b_in) {
+  if (a_in->dtype == b_in->dtype && a_in->shape == b_in->shape) {  // no promotion, no Broadcast
+    Tensor out = empty(a_in->shape, DType::Bool);
+    dispatch_any(a_in->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::compare_strided_forward<T>(out->ptr<bool>(), a_in->ptr<T>(), 1, b_in->ptr<T>(), 1, a_in->numel, op);
+    });
+    return out;
+  }
   // Compared in the promoted dtype (an int tensor against 0.5 compares as float), never recorded.
   DType dtype = result_dtype(a_in, b_in);
   Tensor a = a_in->dtype == dtype ? a_in : cast_data(a_in, dtype);
@@ -292,6 +310,132 @@ Tensor compare(cpu::Compare op, const Tensor& a_in, const Tensor& b_in) {
     using T = typename decltype(tag)::type;
     cpu::compare_forward<T>(out->ptr<bool>(), a->ptr<T>(), b->ptr<T>(), bc, op);
   });
+  return out;
+}
+
+Tensor binary_with_scalar(cpu::Binary op, const Tensor& t, double s, bool scalar_first) {
+  const bool arithmetic = op == Binary::Add || op == Binary::Sub || op == Binary::Mul || op == Binary::Div;
+  if (!arithmetic || !is_floating(t->dtype) || needs_grad({&t})) return nullptr;
+  Tensor out = empty(t->shape, t->dtype);
+  dispatch_floating(t->dtype, cpu::binary_name(op), "input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T value = static_cast<T>(s);
+    const T* x = t->ptr<T>();
+    if (scalar_first) cpu::binary_strided_forward<T>(out->ptr<T>(), &value, 0, x, 1, t->numel, op);
+    else cpu::binary_strided_forward<T>(out->ptr<T>(), x, 1, &value, 0, t->numel, op);
+  });
+  return out;
+}
+
+Tensor compare_with_scalar(cpu::Compare op, const Tensor& t, double s, bool scalar_first) {
+  if (!is_floating(t->dtype)) return nullptr;
+  Tensor out = empty(t->shape, DType::Bool);
+  dispatch_floating(t->dtype, cpu::compare_name(op), "input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T value = static_cast<T>(s);
+    const T* x = t->ptr<T>();
+    if (scalar_first) cpu::compare_strided_forward<T>(out->ptr<bool>(), &value, 0, x, 1, t->numel, op);
+    else cpu::compare_strided_forward<T>(out->ptr<bool>(), x, 1, &value, 0, t->numel, op);
+  });
+  return out;
+}
+
+// ---- clamp and where -----------------------------------------------------------------------------
+namespace {
+struct ClampNode : Node {
+  double lo = 0, hi = 0;
+  bool has_lo = false, has_hi = false;
+  SavedTensor x;
+  const char* name() const override { return "ClampBackward"; }
+  // 1 where the clamp passes its input through, else 0: a constant of x's values.
+  Tensor pass_mask() {
+    const Tensor& v = x.get();
+    Tensor mask = empty_like(v);
+    dispatch_floating(v->dtype, "backward", "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      Tensor ones = full(v->shape, 1.0, v->dtype);
+      cpu::clamp_backward<T>(mask->ptr<T>(), ones->ptr<T>(), v->ptr<T>(), v->numel, static_cast<T>(lo),
+                             static_cast<T>(hi), has_lo, has_hi);
+    });
+    return mask;
+  }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor& v = x.get();
+    Tensor dx = empty_like(v);
+    dispatch_floating(v->dtype, "backward", "grad", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::clamp_backward<T>(dx->ptr<T>(), g->ptr<T>(), v->ptr<T>(), v->numel, static_cast<T>(lo), static_cast<T>(hi),
+                             has_lo, has_hi);
+    });
+    return {dx};
+  }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return {mul(g, pass_mask())}; }
+  void release_saved() override { x.reset(); }
+};
+
+struct WhereNode : Node {
+  SavedTensor condition;
+  Shape a_shape, b_shape;
+  const char* name() const override { return "WhereBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    // Built from ops, so the same code records a graph of itself when g has one.
+    Tensor zero = scalar_like(0, g);
+    return {wants(*this, 0) ? sum_to_shape(where(condition.get(), g, zero), a_shape) : nullptr,
+            wants(*this, 1) ? sum_to_shape(where(condition.get(), zero, g), b_shape) : nullptr};
+  }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return backward(g); }
+  void release_saved() override { condition.reset(); }
+};
+}  // namespace
+
+Tensor clamp(const Tensor& x, double lo, double hi, bool has_lo, bool has_hi) {
+  if (!has_lo && !has_hi) throw RuntimeError("clamp: at least one of 'min' or 'max' must not be None");
+  check_floating(x, "clamp", "input");
+  Tensor out = empty_like(x);
+  dispatch_floating(x->dtype, "clamp", "input", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::clamp_forward<T>(out->ptr<T>(), x->ptr<T>(), x->numel, static_cast<T>(lo), static_cast<T>(hi), has_lo, has_hi);
+  });
+  if (needs_grad({&x})) {
+    auto node = make_node<ClampNode>({&x});
+    node->lo = lo;
+    node->hi = hi;
+    node->has_lo = has_lo;
+    node->has_hi = has_hi;
+    node->x = saved(x);
+    node->inputs = {x};
+    set_history(out, node);
+  }
+  return out;
+}
+
+Tensor where(const Tensor& condition, const Tensor& a_in, const Tensor& b_in) {
+  if (condition->dtype != DType::Bool)
+    throw RuntimeError(std::string("where expected condition to be a boolean tensor, got ") +
+                       dtype_name(condition->dtype));
+  // input and other promote as for a binary op (a 0-d operand decides only by category).
+  const DType dtype = result_dtype(a_in, b_in);
+  const Tensor a = a_in->dtype == dtype ? a_in : cast(a_in, dtype);
+  const Tensor b = b_in->dtype == dtype ? b_in : cast(b_in, dtype);
+  const Shape shape = broadcast_shapes(condition->shape, broadcast_shapes(a->shape, b->shape).out_shape).out_shape;
+  // Operands of another shape are expanded to the output's first (copies without history: the
+  // node below sums their gradients back).
+  Tensor c = condition->shape == shape ? condition : expand(detach(condition), shape);
+  Tensor av = a->shape == shape ? a : expand(detach(a), shape);
+  Tensor bv = b->shape == shape ? b : expand(detach(b), shape);
+  Tensor out = empty(shape, a->dtype);
+  dispatch_any(a->dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::where_forward<T>(out->ptr<T>(), c->ptr<bool>(), av->ptr<T>(), bv->ptr<T>(), out->numel);
+  });
+  if (is_floating(a->dtype) && needs_grad({&a, &b})) {
+    auto node = make_node<WhereNode>({&a, &b});
+    node->condition = saved(condition);
+    node->a_shape = a->shape;
+    node->b_shape = b->shape;
+    node->inputs = {a, b};
+    set_history(out, node);
+  }
   return out;
 }
 

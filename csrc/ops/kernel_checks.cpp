@@ -55,4 +55,9 @@ std::string gemm_for_testing(const std::string& isa, bool ta, bool tb, int64_t M
   return ran;
 }
 
+std::string select_isa_for_testing(const std::string& isa) {
+  cpu::set_isa_for_testing(parse_isa(isa));
+  return cpu::isa_name(cpu::active_isa());
+}
+
 }  // namespace chainrule::ops

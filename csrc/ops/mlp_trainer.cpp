@@ -6,6 +6,9 @@
 #include <cstring>
 #include <limits>
 
+#include <string>
+
+#include "chainrule/errors.h"
 #include "chainrule/gemm.h"
 #include "cpu/parallel.h"
 
@@ -249,9 +252,35 @@ template <typename T> std::vector<T*> pointers(std::vector<std::vector<T>>& buff
 
 }  // namespace
 
+std::vector<int64_t> units_of(const std::vector<std::vector<int64_t>>& coef_shapes) {
+  if (coef_shapes.empty()) throw ValueError("mlp: coefs must not be empty");
+  std::vector<int64_t> units;
+  for (size_t i = 0; i < coef_shapes.size(); ++i) {
+    const std::vector<int64_t>& shape = coef_shapes[i];
+    if (shape.size() != 2) throw ValueError("mlp: coefs[" + std::to_string(i) + "] must be 2-D");
+    if (i == 0) units.push_back(shape[0]);
+    if (shape[0] != units.back())
+      throw ValueError("mlp: coefs[" + std::to_string(i) + "] takes " + std::to_string(shape[0]) +
+                       " inputs but the layer before gives " + std::to_string(units.back()));
+    units.push_back(shape[1]);
+  }
+  return units;
+}
+
+int64_t rows_of(const std::vector<int64_t>& shape, int64_t columns, const char* what) {
+  if (shape.size() != 2 || shape[1] != columns)
+    throw ValueError(std::string("mlp: ") + what + " must be 2-D with " + std::to_string(columns) + " columns");
+  return shape[0];
+}
+
 template <typename T>
 double train_epoch(const Network<T>& net, SolverState<T>& state, const T* X, const T* Y, int64_t n,
                    const int64_t* order, int64_t batch_size) {
+  if (batch_size < 1) throw ValueError("mlp: batch_size must be >= 1");
+  if (order)
+    for (int64_t i = 0; i < n; ++i)
+      if (order[i] < 0 || order[i] >= n)
+        throw IndexError("mlp: order holds row " + std::to_string(order[i]) + " of " + std::to_string(n));
   const int64_t F = net.units.front(), K = net.units.back();
   Workspace<T> ws(net, std::min(batch_size, n), order != nullptr, true);
   const std::vector<T*> dW = pointers(ws.dcoefs), db = pointers(ws.dintercepts);

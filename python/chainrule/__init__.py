@@ -6,9 +6,10 @@ A C++ core (tensors, autograd, SIMD/OpenMP kernels) under a PyTorch-shaped API:
     import chainrule.nn as nn
     import chainrule.optim as optim
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
 import os as _os
+import typing as _typing
 
 import numpy as _np
 
@@ -31,31 +32,37 @@ from chainrule._core import (
     log_softmax,
 )
 from chainrule._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from chainrule._tensor import float32, float64, int32, int64, numpy_dtype
+from chainrule._tensor import float32, float64, int32, int64
+from chainrule._tensor import numpy_dtype  # noqa: F401  (chainrule.numpy_dtype: a dtype's NumPy dtype)
 from chainrule._random import (
     Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
 )
+from chainrule._device import device, get_default_device, set_default_device
 from chainrule._creation import (
-    arange, as_tensor, device, empty, empty_like, eye, full, full_like, get_default_device,
+    arange, as_tensor, empty, empty_like, eye, full, full_like,
     get_default_dtype, linspace, logspace, multinomial, normal, ones, ones_like, rand, rand_like, randint,
-    randint_like, randn, randn_like, randperm, set_default_device, set_default_dtype, tensor, zeros,
+    randint_like, randn, randn_like, randperm, set_default_dtype, tensor, zeros,
     zeros_like,
 )
-from chainrule import _creation, _protocols
+from chainrule import _device, _protocols
 
 _protocols.install()
 FloatTensor = _protocols.FloatTensor
 DoubleTensor = _protocols.DoubleTensor
 LongTensor = _protocols.LongTensor
 globals().update(_protocols.legacy_types)  # IntTensor, BoolTensor where the dtypes exist
-from chainrule._tensor_ops import (  # noqa: F401  (tensor ops written in Python, and functional forms)
-    Size, absolute, add, allclose, amax, amin, argmin, can_cast, cat, chunk, clamp, clip, count_nonzero, cos,
-    cumsum, div, divide, eq, equal, erf, expm1, flatten, flip, floor, floor_divide, fmod, gather, ge, gt,
-    index_select, isclose, isfinite, isinf, isnan, le, lerp, log1p, log2, log10, logical_and, logical_not,
-    logical_or, logical_xor, logsumexp, lt, maximum, minimum, mul, multiply, narrow, ne, neg, negative,
-    nonzero, norm, numel, permute, prod, promote_types, reciprocal, remainder, reshape, result_type, rsqrt,
-    scatter_add, select, sign, sin, split, square, squeeze, stack, std, sub, subtract, t, tan, transpose,
-    true_divide, unbind, unflatten, unsqueeze, var, where, ceil, clone, detach,
+from chainrule._tensor_ops import (  # noqa: E402, F401  (tensor ops written in Python)
+    Size, absolute, add, allclose, amax, amin, argmin, can_cast, cat, chunk, clamp, clip, count_nonzero, cumsum,
+    div, divide, equal, flatten, flip, gather, index_select, isclose, isfinite, isinf, isnan, lerp, logical_and,
+    logical_not, logical_or, logical_xor, logsumexp, maximum, minimum, narrow, nonzero, norm, permute, prod,
+    promote_types, result_type, scatter_add, select, split, squeeze, stack, std, sub, subtract, transpose,
+    true_divide, unbind, unflatten, unsqueeze, var, where,
+)
+# The functional forms of Tensor methods (torch.sin(x) is x.sin()), which _tensor_ops makes in a loop
+# that type checkers cannot follow.
+from chainrule._tensor_ops import (  # type: ignore[attr-defined]  # noqa: E402, F401
+    cos, eq, erf, expm1, floor, floor_divide, fmod, ge, gt, le, log1p, log2, log10, lt, mul, multiply, ne, neg,
+    negative, numel, reciprocal, remainder, reshape, rsqrt, sign, sin, square, t, tan, ceil, clone, detach,
 )
 
 __version__ = _core.__version__
@@ -65,15 +72,15 @@ double = float64
 long = int64
 
 
-def sum(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def sum(input: Tensor, dim: int | _typing.Sequence[int] | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     return input.sum(dim=dim, keepdim=keepdim)
 
 
-def mean(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def mean(input: Tensor, dim: int | _typing.Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     return input.mean(dim=dim, keepdim=keepdim)
 
 
-def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     return input.argmax(dim=dim, keepdim=keepdim)
 
 
@@ -88,7 +95,7 @@ def _builtin_shadowing_names() -> dict:
 _SHADOWING = None
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> _typing.Any:
     global _SHADOWING
     if _SHADOWING is None:
         _SHADOWING = _builtin_shadowing_names()
@@ -98,7 +105,7 @@ def __getattr__(name):
         raise AttributeError(f"module 'chainrule' has no attribute '{name}'") from None
 
 
-def is_tensor(obj) -> bool:
+def is_tensor(obj: object) -> bool:
     return isinstance(obj, Tensor)
 
 
@@ -118,7 +125,8 @@ from chainrule import io as _io  # noqa: E402
 from chainrule.io import save  # noqa: E402
 
 
-def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
+def load(f: str | _os.PathLike | _typing.BinaryIO, map_location: _typing.Any = None, pickle_module: _typing.Any = None,
+         *, weights_only: bool | None = None, mmap: bool | None = None, **pickle_load_args: _typing.Any) -> _typing.Any:
     """Read a file written by chainrule.save (or any safetensors file); arrays come back as Tensors.
 
     Every dtype ``save`` writes loads: arrays of a dtype chainrule tensors hold are shared as they
@@ -133,9 +141,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     if pickle_load_args:
         raise TypeError(f"load() got an unexpected keyword argument '{next(iter(pickle_load_args))}'")
     if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
-        _creation._check_device(map_location, "load: map_location")
+        _device._check_device(map_location, "load: map_location")
     # The path, or an open file's name, for error messages.
-    where = _os.fspath(f) if isinstance(f, (str, bytes, _os.PathLike)) else getattr(f, "name", f)
+    source = _os.fspath(f) if isinstance(f, (str, bytes, _os.PathLike)) else getattr(f, "name", f)
 
     def to_tensor(array):
         try:
@@ -146,7 +154,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         if array.dtype.kind == "f":
             return from_numpy(array.astype(_np.float32))
         if array.dtype == _np.uint64 and array.size and int(array.max()) > _np.iinfo(_np.int64).max:
-            raise ValueError(f"{where}: a uint64 tensor holds values beyond int64, which chainrule tensors cannot hold")
+            raise ValueError(f"{source}: a uint64 tensor holds values beyond int64, "
+                             "which chainrule tensors cannot hold")
         return from_numpy(array.astype(_np.int64))
 
     return _io.load(f, to_tensor=to_tensor)

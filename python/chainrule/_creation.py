@@ -1,4 +1,4 @@
-"""Tensor creation as PyTorch spells it: devices, the default dtype, and the factory functions.
+"""Tensor creation as PyTorch spells it: the default dtype and the factory functions (devices are in _device).
 
 Each factory checks its arguments here (size, dtype, device, generator) and hands the work to one
 C++ call. Random factories take ``generator=`` (a chainrule.Generator) and otherwise draw from the
@@ -10,122 +10,29 @@ import builtins
 import math
 import numbers
 import operator
+from typing import Any, Callable, cast
 
 import numpy as np
 
-from chainrule import _core
-from chainrule import _tensor
+from chainrule import _core, _tensor
 from chainrule._core import Tensor
-from chainrule._random import _stream_arg
-
-# ---------------------------------------------------------------------------------------------
-# devices
-# ---------------------------------------------------------------------------------------------
-
-_DEVICE_TYPES = ("cpu", "cuda")
-
-
-class device:
-    """A device: ``device("cpu")``, ``device("cuda:0")`` or ``device("cuda", 0)``.
-
-    Tensors live on the CPU; naming 'cuda' is allowed here (as in PyTorch, where a device object
-    may name hardware that is absent) and refused where a tensor would have to be placed there.
-    """
-
-    __slots__ = ("type", "index")
-
-    def __init__(self, type="cpu", index=None):  # noqa: A002 - PyTorch's argument names
-        if isinstance(type, device):
-            if index is not None:
-                raise TypeError("device: an index cannot be given with a device object")
-            self.type, self.index = type.type, type.index
-            return
-        if not isinstance(type, str):
-            raise TypeError(f"device: expected a string like 'cpu' or a device, got {type!r}")
-        name, _, suffix = type.partition(":")
-        if name not in _DEVICE_TYPES:
-            raise ValueError(f"device: unknown device type '{type}'; expected 'cpu' or 'cuda'")
-        if suffix:
-            if index is not None:
-                raise ValueError(f"device: the index is given twice in device('{type}', {index})")
-            if not suffix.isdigit():
-                raise ValueError(f"device: invalid device string '{type}'; expected e.g. 'cuda:0'")
-            index = int(suffix)
-        if index is not None:
-            if isinstance(index, bool) or not isinstance(index, numbers.Integral) or index < 0:
-                raise ValueError(f"device: index must be a non-negative int, got {index!r}")
-            index = int(index)
-        self.type, self.index = name, index
-
-    def __eq__(self, other):
-        if isinstance(other, str):
-            try:
-                other = device(other)
-            except (TypeError, ValueError):
-                return False
-        return isinstance(other, device) and (other.type, other.index) == (self.type, self.index)
-
-    def __hash__(self):
-        return hash((self.type, self.index))
-
-    def __repr__(self):
-        if self.index is None:
-            return f"device(type='{self.type}')"
-        return f"device(type='{self.type}', index={self.index})"
-
-    def __str__(self):
-        return self.type if self.index is None else f"{self.type}:{self.index}"
-
-    def __reduce__(self):
-        return device, (self.type, self.index)
-
-
-def _cuda_refusal(where: str, name) -> ValueError:
-    return ValueError(f"{where}: device '{name}' is not available: tensors live on 'cpu' only; the "
-                      "CUDA backend (chainrule.cuda) cannot yet hold tensors")
-
-
-def _check_device(value, where: str) -> None:
-    """Accept None and the CPU in any spelling; refuse 'cuda' with the reason."""
-    if value is None:
-        return
-    if isinstance(value, str) or isinstance(value, device):
-        parsed = device(value)
-    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        parsed = device("cuda", value)  # PyTorch reads a bare int as a CUDA device index
-    else:
-        raise TypeError(f"{where}: device must be a string like 'cpu' or a chainrule.device, "
-                        f"got {type(value).__name__}")
-    if parsed.type != "cpu":
-        raise _cuda_refusal(where, parsed)
-
-
-_default_device = device("cpu")
-
-
-def set_default_device(device_arg) -> None:
-    """Where factories put tensors that name no device. Only the CPU can hold tensors."""
-    global _default_device
-    _check_device(device_arg, "set_default_device")
-    _default_device = device("cpu")
-
-
-def get_default_device() -> device:
-    return _default_device
-
+from chainrule._device import _check_device
+from chainrule._random import Generator, _stream_arg
+from chainrule._typing import DeviceLike, ShapeLike
 
 # ---------------------------------------------------------------------------------------------
 # the default dtype
 # ---------------------------------------------------------------------------------------------
 
-def set_default_dtype(d) -> None:
+
+def set_default_dtype(d: _core.dtype) -> None:
     """The dtype of floating point tensors that name none: float32 (the start) or float64."""
     if not isinstance(d, _core.dtype):
         raise TypeError(f"set_default_dtype: d must be a chainrule dtype, got {d!r}")
     _core._set_default_dtype(d)
 
 
-def get_default_dtype():
+def get_default_dtype() -> _core.dtype:
     return _core._get_default_dtype()
 
 
@@ -187,13 +94,14 @@ def _finish(t: Tensor, requires_grad: bool, where: str) -> Tensor:
 # from data
 # ---------------------------------------------------------------------------------------------
 
-def tensor(data, *, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+def tensor(data: Any, *, dtype: _core.dtype | None = None, device: DeviceLike = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (nested lists, a number, an array or a Tensor)."""
     _check_device(device, "tensor")
     return _tensor.tensor(data, dtype=_dtype_arg(dtype, "tensor"), requires_grad=requires_grad)
 
 
-def as_tensor(data, dtype=None, device=None) -> Tensor:
+def as_tensor(data: Any, dtype: _core.dtype | None = None, device: DeviceLike = None) -> Tensor:
     """Like tensor(), but shares memory with a Tensor or a C-contiguous NumPy array when the dtype matches."""
     _check_device(device, "as_tensor")
     return _tensor.as_tensor(data, dtype=_dtype_arg(dtype, "as_tensor"))
@@ -203,9 +111,10 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 # filled
 # ---------------------------------------------------------------------------------------------
 
-def _filled(core_factory, where):
-    def factory(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False,
-                pin_memory: bool = False, memory_format=None, **keywords):
+def _filled(core_factory: Callable[..., Tensor], where: str) -> Callable[..., Tensor]:
+    def factory(*size: Any, out: Tensor | None = None, dtype: _core.dtype | None = None, layout: Any = None,
+                device: DeviceLike = None, requires_grad: bool = False, pin_memory: bool = False,
+                memory_format: Any = None, **keywords: Any) -> Tensor:
         size_keyword = keywords.pop("size", None)
         if keywords:
             raise TypeError(f"{where}() got an unexpected keyword argument '{next(iter(keywords))}'")
@@ -246,7 +155,8 @@ def _scalar_arg(value, where):
     return value
 
 
-def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False,
+def full(size: ShapeLike | None, fill_value: float, *, out: Tensor | None = None, dtype: _core.dtype | None = None,
+         layout: Any = None, device: DeviceLike = None, requires_grad: bool = False,
          pin_memory: bool = False) -> Tensor:
     """A tensor of `size` filled with `fill_value` (dtype inferred from it when not given)."""
     if out is not None:
@@ -258,9 +168,9 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, re
     return _finish(_core.full(shape, fill_value, dtype=dtype), requires_grad, "full")
 
 
-def _like(where, make):
-    def factory(input, *, dtype=None, layout=None, device=None, requires_grad: bool = False,
-                memory_format=None, **keywords):
+def _like(where: str, make: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    def factory(input: Tensor, *, dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
+                requires_grad: bool = False, memory_format: Any = None, **keywords: Any) -> Tensor:
         if not isinstance(input, Tensor):
             raise TypeError(f"{where}: input must be a Tensor, got {type(input).__name__}")
         _check_device(device, where)
@@ -276,8 +186,8 @@ ones_like = _like("ones_like", lambda shape, dtype: _core.ones(*shape, dtype=dty
 empty_like = _like("empty_like", lambda shape, dtype: _core.empty(*shape, dtype=dtype))
 
 
-def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requires_grad: bool = False,
-              memory_format=None) -> Tensor:
+def full_like(input: Tensor, fill_value: float, *, dtype: _core.dtype | None = None, layout: Any = None,
+              device: DeviceLike = None, requires_grad: bool = False, memory_format: Any = None) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"full_like: input must be a Tensor, got {type(input).__name__}")
     _check_device(device, "full_like")
@@ -286,7 +196,8 @@ def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requir
     return _finish(_core.full(tuple(input.shape), fill_value, dtype=dtype), requires_grad, "full_like")
 
 
-def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, *, out: Tensor | None = None, dtype: _core.dtype | None = None,
+        layout: Any = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     """The n x m identity matrix (m defaults to n)."""
     if out is not None:
         raise TypeError("eye: out= is not supported; assign the result instead")
@@ -314,7 +225,8 @@ def _number_arg(value, where):
     return value
 
 
-def arange(start, end=None, step=1, *, out=None, dtype=None, layout=None, device=None,
+def arange(start: float, end: float | None = None, step: float = 1, *, out: Tensor | None = None,
+           dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
            requires_grad: bool = False) -> Tensor:
     """Values from start (default 0) up to, not including, end, spaced by step.
 
@@ -356,8 +268,8 @@ def _spaced_args(fn: str, start, end, steps, out, dtype, device):
     return start, end, steps, _dtype_arg(dtype, fn) or get_default_dtype()
 
 
-def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=None,
-             requires_grad: bool = False) -> Tensor:
+def linspace(start: float, end: float, steps: int, *, out: Tensor | None = None, dtype: _core.dtype | None = None,
+             layout: Any = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     """`steps` values evenly spaced from start to end, both included."""
     start, end, steps, dtype = _spaced_args("linspace", start, end, steps, out, dtype, device)
     return _finish(_tensor.tensor(_linspace_values(start, end, steps, dtype), dtype=dtype),
@@ -379,7 +291,8 @@ def _linspace_values(start, end, steps, dtype):
     return values.astype(compute)
 
 
-def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None,
+def logspace(start: float, end: float, steps: int, base: float = 10.0, *, out: Tensor | None = None,
+             dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
              requires_grad: bool = False) -> Tensor:
     """base ** linspace(start, end, steps)."""
     start, end, steps, dtype = _spaced_args("logspace", start, end, steps, out, dtype, device)
@@ -393,9 +306,10 @@ def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None,
 # random
 # ---------------------------------------------------------------------------------------------
 
-def _random(core_factory, where):
-    def factory(*size, generator=None, out=None, dtype=None, layout=None, device=None,
-                requires_grad: bool = False, pin_memory: bool = False, **keywords):
+def _random(core_factory: Callable[..., Tensor], where: str) -> Callable[..., Tensor]:
+    def factory(*size: Any, generator: Generator | None = None, out: Tensor | None = None,
+                dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
+                requires_grad: bool = False, pin_memory: bool = False, **keywords: Any) -> Tensor:
         size_keyword = keywords.pop("size", None)
         if keywords:
             raise TypeError(f"{where}() got an unexpected keyword argument '{next(iter(keywords))}'")
@@ -419,23 +333,24 @@ rand.__doc__ = "Uniform random values in [0, 1): rand(2, 3, generator=None, dtyp
 randn.__doc__ = "Standard normal random values: randn(2, 3, generator=None, dtype=None)."
 
 
-def rand_like(input, *, dtype=None, layout=None, device=None, requires_grad: bool = False,
-              memory_format=None, generator=None) -> Tensor:
+def rand_like(input: Tensor, *, dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
+              requires_grad: bool = False, memory_format: Any = None, generator: Generator | None = None) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"rand_like: input must be a Tensor, got {type(input).__name__}")
     return rand(*input.shape, dtype=_dtype_arg(dtype, "rand_like") or input.dtype, device=device,
                 requires_grad=requires_grad, generator=generator)
 
 
-def randn_like(input, *, dtype=None, layout=None, device=None, requires_grad: bool = False,
-               memory_format=None, generator=None) -> Tensor:
+def randn_like(input: Tensor, *, dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
+               requires_grad: bool = False, memory_format: Any = None, generator: Generator | None = None) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"randn_like: input must be a Tensor, got {type(input).__name__}")
     return randn(*input.shape, dtype=_dtype_arg(dtype, "randn_like") or input.dtype, device=device,
                  requires_grad=requires_grad, generator=generator)
 
 
-def randint(*args, size=None, generator=None, out=None, dtype=None, layout=None, device=None,
+def randint(*args: Any, size: ShapeLike | None = None, generator: Generator | None = None, out: Tensor | None = None,
+            dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
             requires_grad: bool = False) -> Tensor:
     """randint(high, size) or randint(low, high, size): uniform integers in [low, high)."""
     if out is not None:
@@ -460,8 +375,9 @@ def randint(*args, size=None, generator=None, out=None, dtype=None, layout=None,
     return _finish(result, requires_grad, "randint")
 
 
-def randint_like(input, low=0, high=None, *, dtype=None, layout=None, device=None,
-                 requires_grad: bool = False, memory_format=None, generator=None) -> Tensor:
+def randint_like(input: Tensor, low: int = 0, high: int | None = None, *, dtype: _core.dtype | None = None,
+                 layout: Any = None, device: DeviceLike = None, requires_grad: bool = False, memory_format: Any = None,
+                 generator: Generator | None = None) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"randint_like: input must be a Tensor, got {type(input).__name__}")
     if high is None:
@@ -470,8 +386,9 @@ def randint_like(input, low=0, high=None, *, dtype=None, layout=None, device=Non
                    device=device, requires_grad=requires_grad, generator=generator)
 
 
-def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=None,
-             requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+def randperm(n: int, *, generator: Generator | None = None, out: Tensor | None = None, dtype: _core.dtype | None = None,
+             layout: Any = None, device: DeviceLike = None, requires_grad: bool = False,
+             pin_memory: bool = False) -> Tensor:
     """A random permutation of 0..n-1 (int64 unless dtype says otherwise)."""
     if out is not None:
         raise TypeError("randperm: out= is not supported; assign the result instead")
@@ -486,8 +403,9 @@ def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=Non
     return _finish(result, requires_grad, "randperm")
 
 
-def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None,
-           device=None, requires_grad: bool = False) -> Tensor:
+def normal(mean: float | Tensor = 0.0, std: float | Tensor = 1.0, size: ShapeLike | None = None, *,
+           generator: Generator | None = None, out: Tensor | None = None, dtype: _core.dtype | None = None,
+           layout: Any = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     """Normal samples: normal(mean, std, size) with numbers, or elementwise with tensor mean/std."""
     if out is not None:
         raise TypeError("normal: out= is not supported; assign the result instead")
@@ -514,12 +432,12 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
             raise TypeError(f"normal: {name} must be a floating point tensor, got {value.dtype!r}")
     # The samples do not depend differentiably on mean and std here: PyTorch's normal() gives
     # them zero gradient, and reparameterized sampling is spelled mean + std * randn_like(...).
-    mean_values = mean.detach().numpy() if mean_is_tensor else mean
-    std_values = std.detach().numpy() if std_is_tensor else std
+    mean_values = mean.detach().numpy() if isinstance(mean, Tensor) else mean
+    std_values = std.detach().numpy() if isinstance(std, Tensor) else std
     if np.any(np.asarray(std_values) < 0):
         raise ValueError("normal: std must be >= 0.0 everywhere")
     shape = np.broadcast_shapes(np.shape(mean_values), np.shape(std_values))
-    like = mean if mean_is_tensor else std
+    like = cast(Tensor, mean if mean_is_tensor else std)  # one of the two is a tensor here
     standard = _core.empty(*shape, dtype=like.dtype)
     _core._fill_normal(standard, 0.0, 1.0, generator=stream)
     values = np.asarray(mean_values) + np.asarray(std_values) * standard.numpy()
@@ -527,7 +445,8 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
                    requires_grad, "normal")
 
 
-def multinomial(input, num_samples, replacement: bool = False, *, generator=None, out=None) -> Tensor:
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator: Generator | None = None,
+                out: Tensor | None = None) -> Tensor:
     """Indices drawn with probability proportional to the (non-negative) weights in each row of `input`.
 
     Without replacement the draws are an exponential race (each category's key -log(u) / weight,

@@ -8,6 +8,8 @@ Assignment (`t[index] = value`) writes into t's own memory.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from chainrule import _core
@@ -52,7 +54,7 @@ def _index_component(item):
                      "or int64/bool tensors")
 
 
-def numpy_index(index):
+def numpy_index(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(_index_component(i) for i in index)
     if isinstance(index, list):
@@ -98,7 +100,7 @@ def _scatter_add(shape, idx, grad: Tensor) -> Tensor:
     return out
 
 
-def getitem_np(t: Tensor, idx) -> Tensor:
+def getitem_np(t: Tensor, idx: Any) -> Tensor:
     _check_bool_masks(t.shape, idx)
     out = _core.from_numpy(_gather(t.detach().numpy(), idx))
     shape = tuple(t.shape)
@@ -106,14 +108,14 @@ def getitem_np(t: Tensor, idx) -> Tensor:
     return out
 
 
-def getitem(t: Tensor, index) -> Tensor:
+def getitem(t: Tensor, index: Any) -> Tensor:
     if t.ndim == 0 and not isinstance(index, (tuple, type(None), type(Ellipsis), bool)) and not (
             isinstance(index, Tensor) and index.dtype == _core.dtype.bool):
         raise IndexError("index: invalid index of a 0-d tensor; use tensor.item() for its value")
     return getitem_np(t, numpy_index(index))
 
 
-def setitem(t: Tensor, index, value) -> None:
+def setitem(t: Tensor, index: Any, value: Any) -> None:
     """t[index] = value, written into t's memory; recorded when autograd is on."""
     idx = numpy_index(index)
     _check_bool_masks(t.shape, idx)

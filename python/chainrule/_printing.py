@@ -9,9 +9,11 @@ unless it is the default floating dtype, int64 or bool.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
+from chainrule._core import Tensor
 from chainrule._creation import get_default_dtype
 
 PRECISION = 4
@@ -53,7 +55,7 @@ class _ElementFormat:
                 width = len(f"{value:.{PRECISION}f}")
             self.width = max(self.width, width)
 
-    def __call__(self, value) -> str:
+    def __call__(self, value: Any) -> str:
         if not self.floating:
             text = str(value)
         elif self.sci_mode:
@@ -117,7 +119,7 @@ def _names_dtype(dtype) -> bool:
     return str(dtype).rsplit(".", 1)[-1] not in ("int64", "bool") and dtype != get_default_dtype()
 
 
-def tensor_repr(t, prefix: str = "tensor(") -> str:
+def tensor_repr(t: Tensor, prefix: str = "tensor(") -> str:
     values = t.detach().numpy()
     indent = len(prefix)
     suffixes = []

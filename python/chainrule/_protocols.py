@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from chainrule import _core, _creation, _printing, _tensor
+from chainrule import _core, _creation, _device, _printing, _tensor
 from chainrule._core import Tensor
 
 _native_to = Tensor.to  # the C++ conversion; the Python .to below sorts out its arguments first
@@ -91,7 +91,7 @@ def _split_to_arguments(args, kwargs):
     for value in positional:
         if isinstance(value, _core.dtype):
             dtype = value
-        elif isinstance(value, (str, _creation.device)) or (isinstance(value, numbers.Integral)
+        elif isinstance(value, (str, _device.device)) or (isinstance(value, numbers.Integral)
                                                              and not isinstance(value, bool)):
             device = value
         elif isinstance(value, bool):  # to(dtype, non_blocking, copy) passes them positionally
@@ -103,7 +103,7 @@ def _split_to_arguments(args, kwargs):
 
 def _to(self: Tensor, *args, **kwargs) -> Tensor:
     device, dtype, copy = _split_to_arguments(args, kwargs)
-    _creation._check_device(device, "to")
+    _device._check_device(device, "to")
     if dtype is not None and dtype != self.dtype:
         return _native_to(self, dtype)
     return self.clone() if copy else self
@@ -114,10 +114,10 @@ def _cpu(self: Tensor, memory_format=None) -> Tensor:
 
 
 def _cuda(self: Tensor, device=None, non_blocking: bool = False, memory_format=None) -> Tensor:
-    raise _creation._cuda_refusal("cuda", "cuda" if device is None else device)
+    raise _device._cuda_refusal("cuda", "cuda" if device is None else device)
 
 
-_TYPE_NAMES = {}  # "FloatTensor" -> dtype, filled below with the dtypes this build has
+_TYPE_NAMES: dict[str, _core.dtype] = {}  # "FloatTensor" -> dtype, filled below with the dtypes this build has
 
 
 def _type(self: Tensor, dtype=None, non_blocking: bool = False, **kwargs):
@@ -144,11 +144,13 @@ def _type(self: Tensor, dtype=None, non_blocking: bool = False, **kwargs):
 class _LegacyTensorType(type):
     """torch.FloatTensor and friends: isinstance checks the dtype; calling one makes a tensor."""
 
+    dtype: _core.dtype  # the dtype of the tensors this type names
+
     def __instancecheck__(cls, obj):
         return isinstance(obj, Tensor) and obj.dtype == cls.dtype
 
     def __call__(cls, *args, device=None):
-        _creation._check_device(device, cls.__name__)
+        _device._check_device(device, cls.__name__)
         if not args:
             return _core.empty(0, dtype=cls.dtype)
         if all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in args):

@@ -9,7 +9,12 @@ from __future__ import annotations
 import operator
 import os
 
+import numpy as _np
+
 from chainrule import _core
+from chainrule._core import Tensor
+from chainrule._device import device as device_class
+from chainrule._typing import DeviceLike
 
 _UINT64 = 1 << 64
 
@@ -29,8 +34,6 @@ def _seed_arg(seed, where: str) -> int:
 
 
 def _device_type(device) -> str:
-    from chainrule._creation import device as device_class
-
     return device_class(device).type
 
 
@@ -41,19 +44,17 @@ class Generator:
     ``set_state()`` save and restore the position in the stream.
     """
 
-    def __init__(self, device="cpu"):
+    def __init__(self, device: DeviceLike = "cpu") -> None:
         if _device_type(device) != "cpu":
             raise RuntimeError(f"Generator: device '{device}' has no random generator: chainrule's "
                                "random numbers come from the CPU")
         self._stream = _core._Generator()  # the C++ state that random functions advance
 
     @property
-    def device(self):
-        from chainrule._creation import device
+    def device(self) -> device_class:
+        return device_class("cpu")
 
-        return device("cpu")
-
-    def manual_seed(self, seed) -> "Generator":
+    def manual_seed(self, seed: int) -> Generator:
         self._stream._seed(_seed_arg(seed, "manual_seed"))
         return self
 
@@ -66,21 +67,18 @@ class Generator:
     def initial_seed(self) -> int:
         return self._stream._initial_seed
 
-    def get_state(self):
+    def get_state(self) -> Tensor:
         """The stream position as an int64 tensor [initial seed, key, offset] (bit patterns)."""
-        from chainrule._tensor import int64, tensor
-
-        def signed(value):
+        def signed(value: int) -> int:
             return value - _UINT64 if value >= 1 << 63 else value
 
         stream = self._stream
-        return tensor([signed(stream._initial_seed), signed(stream._key), signed(stream._offset)],
-                      dtype=int64)
+        state = [signed(stream._initial_seed), signed(stream._key), signed(stream._offset)]
+        return _core.from_numpy(_np.array(state, dtype=_np.int64))
 
-    def set_state(self, new_state) -> "Generator":
-        from chainrule._tensor import int64
-
-        if not isinstance(new_state, _core.Tensor) or new_state.dtype != int64 or tuple(new_state.shape) != (3,):
+    def set_state(self, new_state: Tensor) -> Generator:
+        if (not isinstance(new_state, _core.Tensor) or new_state.dtype != _core.dtype.int64
+                or tuple(new_state.shape) != (3,)):
             raise TypeError("set_state: new_state must be a state from Generator.get_state() "
                             "(an int64 tensor of 3 values)")
         initial_seed, key, offset = (value % _UINT64 for value in new_state.tolist())
@@ -91,7 +89,7 @@ class Generator:
         """A 64-bit seed drawn from this stream (for samplers and permutations)."""
         return self._stream._next_u64()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<chainrule.Generator initial_seed={self.initial_seed()}>"
 
 
@@ -124,7 +122,7 @@ def _draw_seed(generator, where: str) -> int:
     return generator._draw_seed()
 
 
-def manual_seed(seed) -> Generator:
+def manual_seed(seed: int) -> Generator:
     """Seeds the default generator (every random draw that names no generator); returns it."""
     return default_generator.manual_seed(seed)
 
@@ -138,9 +136,9 @@ def initial_seed() -> int:
     return default_generator.initial_seed()
 
 
-def get_rng_state():
+def get_rng_state() -> Tensor:
     return default_generator.get_state()
 
 
-def set_rng_state(new_state) -> None:
+def set_rng_state(new_state: Tensor) -> None:
     default_generator.set_state(new_state)

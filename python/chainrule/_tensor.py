@@ -4,10 +4,13 @@ The Tensor class itself, its operators and autograd live in the C++ core (chainr
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from chainrule import _core
 from chainrule._core import Tensor
+from chainrule._size import Size
 
 float32 = _core.dtype.float32
 float64 = _core.dtype.float64
@@ -18,7 +21,7 @@ bool_ = _core.dtype.bool
 _NUMPY_OF = {float32: np.float32, float64: np.float64, int64: np.int64, int32: np.int32, bool_: np.bool_}
 
 
-def numpy_dtype(dtype) -> type:
+def numpy_dtype(dtype: _core.dtype) -> type:
     """The NumPy scalar type that stores a chainrule dtype."""
     try:
         return _NUMPY_OF[dtype]
@@ -26,7 +29,7 @@ def numpy_dtype(dtype) -> type:
         raise TypeError(f"dtype must be a chainrule dtype (float32, float64, int64, int32, bool), got {dtype!r}") from None
 
 
-def dtype_of_numpy(np_dtype) -> "_core.dtype":
+def dtype_of_numpy(np_dtype: Any) -> _core.dtype:
     np_dtype = np.dtype(np_dtype)
     if np_dtype == np.float64:
         return float64
@@ -53,7 +56,7 @@ def _default_dtype_for(array: np.ndarray):
     return float32 if array.dtype == np.float32 else _core._get_default_dtype()
 
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+def tensor(data: Any, dtype: _core.dtype | None = None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (nested lists, a number, an array or a Tensor)."""
     if isinstance(data, Tensor):
         array = data.detach().numpy()
@@ -73,7 +76,7 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     return out
 
 
-def as_tensor(data, dtype=None) -> Tensor:
+def as_tensor(data: Any, dtype: _core.dtype | None = None) -> Tensor:
     """Like tensor(), but shares memory with a C-contiguous NumPy array of a matching dtype."""
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == dtype else data.to(dtype)
@@ -93,7 +96,7 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     return _core.from_numpy(ndarray)
 
 
-def tolist(self: Tensor):
+def tolist(self: Tensor) -> Any:
     return self.detach().numpy().tolist()
 
 
@@ -123,6 +126,8 @@ def _iter(self: Tensor):
         yield self[i]
 
 
+# .shape and .size() build a Size directly in C++ (40 ns over a plain tuple).
+_core._set_size_type(Size)
 Tensor.tolist = tolist
 Tensor.__array__ = _array
 Tensor.__float__ = _float

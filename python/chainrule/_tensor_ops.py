@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import builtins
 import collections
-import math
 import numbers
+from collections.abc import Sequence
+from typing import Any, SupportsFloat, cast
 
 import numpy as np
 
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._indexing import getitem_np
+from chainrule._random import Generator
+from chainrule._size import Size
+from chainrule._typing import TensorLike
 
 _bool = _core.dtype.bool
 _int64 = _core.dtype.int64
@@ -43,8 +47,10 @@ def _as_tensor(value, like: Tensor | None = None) -> Tensor:
     if isinstance(value, Tensor):
         return value
     if like is not None and isinstance(value, numbers.Number):
-        return _core.full((), value, dtype=like.dtype) if like.dtype.is_floating_point or isinstance(
-            value, (int, bool)) else _core.full((), value, dtype=_core.dtype.float32)
+        # (a numbers.Number here is a Python or NumPy int, float or bool, which full() takes)
+        if like.dtype.is_floating_point or isinstance(value, (int, bool)):
+            return _core.full((), value, dtype=like.dtype)  # type: ignore[arg-type]
+        return _core.full((), value, dtype=_core.dtype.float32)  # type: ignore[arg-type]
     array = np.asarray(value)
     if array.dtype == np.float64 and not isinstance(value, np.ndarray):
         array = array.astype(np.float32)
@@ -89,22 +95,17 @@ def _float_mask(mask: Tensor, like: Tensor) -> Tensor:
     return mask.to(like.dtype)
 
 
-Size = type("Size", (tuple,), {
-    "__doc__": "A tensor's shape: a tuple of ints, as torch.Size.",
-    "__repr__": lambda self: f"torch.Size({list(self)})",
-    "numel": lambda self: int(np.prod(self, dtype=np.int64)) if len(self) else 1,
-})
 
 
 # ---- shape ----------------------------------------------------------------------------------------
-def size(self: Tensor, dim=None):
+def size(self: Tensor, dim: int | None = None) -> Any:
     shape = self.shape
     if dim is None:
-        return Size(shape)
+        return shape
     return shape[_dim(dim, self.ndim)]
 
 
-def view(self: Tensor, *shape):
+def view(self: Tensor, *shape: Any) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], _core.dtype):
         raise TypeError("view(dtype) is not supported by chainrule; use .to(dtype)")
     return self.reshape(*shape)
@@ -121,13 +122,13 @@ def flatten(self: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if 0 not in shape else self.reshape(shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:])
 
 
-def unflatten(self: Tensor, dim: int, sizes) -> Tensor:
+def unflatten(self: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     d = _dim(dim, self.ndim)
     shape = tuple(self.shape)
     return self.reshape(shape[:d] + tuple(sizes) + shape[d + 1:])
 
 
-def squeeze(self: Tensor, dim=None) -> Tensor:
+def squeeze(self: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
     shape = tuple(self.shape)
     if dim is None:
         return self.reshape(tuple(s for s in shape if s != 1))
@@ -144,7 +145,7 @@ def unsqueeze(self: Tensor, dim: int) -> Tensor:
     return self.reshape(shape[:d] + (1,) + shape[d:])
 
 
-def permute(self: Tensor, *dims) -> Tensor:
+def permute(self: Tensor, *dims: Any) -> Tensor:
     if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
         dims = tuple(dims[0])
     if len(dims) != self.ndim:
@@ -173,11 +174,11 @@ def transpose(self: Tensor, dim0: int, dim1: int) -> Tensor:
     return permute(self, order)
 
 
-def contiguous(self: Tensor, memory_format=None) -> Tensor:
+def contiguous(self: Tensor, memory_format: Any = None) -> Tensor:
     return self
 
 
-def repeat(self: Tensor, *sizes) -> Tensor:
+def repeat(self: Tensor, *sizes: Any) -> Tensor:
     if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
         sizes = tuple(sizes[0])
     sizes = tuple(int(s) for s in sizes)
@@ -198,13 +199,13 @@ def repeat(self: Tensor, *sizes) -> Tensor:
     return out
 
 
-def flip(self: Tensor, dims) -> Tensor:
+def flip(self: Tensor, dims: int | Sequence[int]) -> Tensor:
     dims = _dims(dims if isinstance(dims, (list, tuple)) else (dims,), self.ndim)
     index = tuple(slice(None, None, -1) if i in dims else slice(None) for i in range(self.ndim))
     return getitem_np(self, index)
 
 
-def cat(tensors, dim: int = 0) -> Tensor:
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
@@ -240,7 +241,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     return out
 
 
-def stack(tensors, dim: int = 0) -> Tensor:
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
@@ -255,7 +256,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     return cat([unsqueeze(t, dim) for t in tensors], dim=dim)
 
 
-def split(self: Tensor, split_size_or_sections, dim: int = 0):
+def split(self: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
     d = _dim(dim, self.ndim)
     n = self.shape[d]
     if isinstance(split_size_or_sections, (list, tuple)):
@@ -276,7 +277,7 @@ def split(self: Tensor, split_size_or_sections, dim: int = 0):
     return tuple(out)
 
 
-def chunk(self: Tensor, chunks: int, dim: int = 0):
+def chunk(self: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     n = self.shape[_dim(dim, self.ndim)]
@@ -284,7 +285,7 @@ def chunk(self: Tensor, chunks: int, dim: int = 0):
     return split(self, builtins.max(step, 1), dim)
 
 
-def unbind(self: Tensor, dim: int = 0):
+def unbind(self: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     d = _dim(dim, self.ndim)
     return tuple(select(self, d, i) for i in range(self.shape[d]))
 
@@ -369,7 +370,7 @@ def scatter_add(self: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if not isinstance(tensor, Tensor) or tensor.dtype not in (_int64, _core.dtype.int32):
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    values = _np(tensor).astype(np.int64)
+    values: np.ndarray = _np(tensor).astype(np.int64)
     if values.size and values.min() < 0:
         raise RuntimeError("Class values must be non-negative.")
     if num_classes == -1:
@@ -382,44 +383,47 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 
 # ---- selection and clamping -------------------------------------------------------------------
-def where(condition, input=None, other=None):
+def where(condition: Tensor, input: TensorLike | None = None, other: TensorLike | None = None) -> Any:
+    if type(condition) is Tensor and type(input) is Tensor and type(other) is Tensor:
+        return _core._where(condition, input, other)  # checks the condition and promotes in C++
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
     if not isinstance(condition, Tensor) or condition.dtype != _bool:
         raise RuntimeError("where expected condition to be a boolean tensor")
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
-    x = _as_tensor(input, like)
-    y = _as_tensor(other, like)
-    dtype = result_type(x, y)
-    cond = _np(condition)
-    out = _wrap(np.where(cond, _np(x).astype(_NUMPY[dtype]), _np(y).astype(_NUMPY[dtype])))
-    cond_t = condition
-
-    def backward(g):
-        zero = _core.zeros(1, dtype=g.dtype).reshape(())
-        return (_sum_to(where(cond_t, g, zero), tuple(x.shape)) if x.requires_grad else None,
-                _sum_to(where(cond_t, zero, g), tuple(y.shape)) if y.requires_grad else None)
-
-    _core._record(out, backward, [x, y], "WhereBackward")
-    return out
+    return _core._where(condition, _as_tensor(input, like), _as_tensor(other, like))
 
 
-def nonzero(input: Tensor, *, as_tuple: bool = False):
+def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
     idx = np.nonzero(_np(input))
     if as_tuple:
         return tuple(_wrap(i.astype(np.int64)) for i in idx)
     return _wrap(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), dtype=np.int64))
 
 
-def clamp(input: Tensor, min=None, max=None) -> Tensor:
+def clamp(input: Tensor, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if (type(input) is Tensor and (min is None or type(min) in _NUMBER_BOUNDS or _is_real_number(min))
+            and (max is None or type(max) in _NUMBER_BOUNDS or _is_real_number(max))
+            and input.dtype.is_floating_point):
+        # number bounds on a floating tensor: one C++ op (the gradient passes where min <= x <= max)
+        lo = 0.0 if min is None else float(cast(SupportsFloat, min))
+        hi = 0.0 if max is None else float(cast(SupportsFloat, max))
+        return _core._clamp(input, lo, hi, min is not None, max is not None)
     out = input
     if min is not None:
         out = maximum(out, _as_tensor(min, input)) if isinstance(min, Tensor) else _clamp_scalar(out, min, True)
     if max is not None:
         out = minimum(out, _as_tensor(max, input)) if isinstance(max, Tensor) else _clamp_scalar(out, max, False)
     return out
+
+
+_NUMBER_BOUNDS = (float, int)  # checked first: an ABC isinstance costs more than a small clamp
+
+
+def _is_real_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _clamp_scalar(x: Tensor, bound, lower: bool) -> Tensor:
@@ -451,7 +455,7 @@ def minimum(input: Tensor, other: Tensor) -> Tensor:
     return input.minimum(other)
 
 
-def lerp(input: Tensor, end, weight) -> Tensor:
+def lerp(input: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
     return input + weight * (end - input)
 
 
@@ -463,7 +467,7 @@ def round(input: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
 
 
 # ---- reductions -----------------------------------------------------------------------------------
-ReturnTypes = collections.namedtuple("return_types", ["values", "indices"])
+ReturnTypes = collections.namedtuple("return_types", ["values", "indices"])  # type: ignore[name-match]
 
 
 class _MinMax(tuple):
@@ -510,11 +514,11 @@ def _arg_extreme(x: Tensor, dim, keepdim: bool, largest: bool, name: str) -> Ten
     return _wrap(np.expand_dims(idx, d) if keepdim else idx)
 
 
-def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     return _arg_extreme(input, dim, keepdim, True, "argmax")
 
 
-def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     return _arg_extreme(input, dim, keepdim, False, "argmin")
 
 
@@ -539,11 +543,13 @@ def _extreme(x: Tensor, dim, keepdim: bool, largest: bool, name: str):
     return _MinMax(values, idx, name)
 
 
-def max(input: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
+def max(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+        out: Tensor | None = None) -> Any:  # noqa: A001
     return _extreme(input, dim, keepdim, True, "max")
 
 
-def min(input: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
+def min(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+        out: Tensor | None = None) -> Any:  # noqa: A001
     return _extreme(input, dim, keepdim, False, "min")
 
 
@@ -569,15 +575,16 @@ def _amax(x: Tensor, dim, keepdim: bool, largest: bool) -> Tensor:
     return out
 
 
-def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+def amax(input: Tensor, dim: int | Sequence[int] = (), keepdim: bool = False) -> Tensor:
     return _amax(input, None if dim == () else dim, keepdim, True)
 
 
-def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+def amin(input: Tensor, dim: int | Sequence[int] = (), keepdim: bool = False) -> Tensor:
     return _amax(input, None if dim == () else dim, keepdim, False)
 
 
-def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def prod(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+         dtype: _core.dtype | None = None) -> Tensor:
     x = input if dtype is None else input.to(dtype)
     if not x.dtype.is_floating_point and x.dtype != _int64:
         x = x.to(_int64)
@@ -612,7 +619,8 @@ def _prod_of_others(values: np.ndarray, dims) -> np.ndarray:
     return np.moveaxis(result, list(range(len(dims))), dims)
 
 
-def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+def var(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: int | None = None) -> Tensor:
     if isinstance(dim, bool):  # var(x, False): the positional `unbiased` of the dim-less overload
         unbiased, dim = dim, None
     if correction is None:
@@ -627,11 +635,13 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
     return squares / builtins.max(n - correction, 0) if n - correction > 0 else squares / 0.0
 
 
-def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+def std(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: int | None = None) -> Tensor:
     return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
 
 
-def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+def norm(input: Tensor, p: float | str = "fro", dim: int | Sequence[int] | None = None, keepdim: bool = False,
+         dtype: _core.dtype | None = None) -> Tensor:
     x = input if dtype is None else input.to(dtype)
     if not x.dtype.is_floating_point:
         raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as input.")
@@ -661,7 +671,7 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     return (x.abs() ** p).sum(dim=dims, keepdim=keepdim) ** (1.0 / p)
 
 
-def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
+def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
     x = input if input.dtype.is_floating_point else input.to(_core.dtype.float32)
     dims = list(_dims(dim, x.ndim)) if x.ndim else None
     with _no_grad():
@@ -670,11 +680,11 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
         m = where(m.abs() == float("inf"), _core.zeros(1, dtype=x.dtype).reshape(()), m)
     s = (x - m).exp().sum(dim=dims, keepdim=True).log() + m
     if not keepdim and x.ndim:
-        s = s.reshape(tuple(d for i, d in enumerate(x.shape) if i not in dims))
+        s = s.reshape(tuple(d for i, d in enumerate(x.shape) if i not in dims))  # type: ignore[operator]
     return s if x.ndim else s.reshape(())
 
 
-def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+def cumsum(input: Tensor, dim: int, *, dtype: _core.dtype | None = None) -> Tensor:
     x = input if dtype is None else input.to(dtype)
     if x.dtype in (_bool, _core.dtype.int32):
         x = x.to(_int64)
@@ -688,17 +698,17 @@ def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     return out
 
 
-def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def any(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     dims = _dims(dim, input.ndim) if dim is not None else None
     return _wrap(np.any(_np(input), axis=dims if input.ndim else None, keepdims=keepdim if dims else False))
 
 
-def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def all(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     dims = _dims(dim, input.ndim) if dim is not None else None
     return _wrap(np.all(_np(input), axis=dims if input.ndim else None, keepdims=keepdim if dims else False))
 
 
-def count_nonzero(input: Tensor, dim=None) -> Tensor:
+def count_nonzero(input: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
     dims = _dims(dim, input.ndim) if dim is not None else None
     return _wrap(np.asarray(np.count_nonzero(_np(input), axis=dims), dtype=np.int64))
 
@@ -730,7 +740,8 @@ def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e
     return bool(isclose(input, other, rtol, atol, equal_nan).all())
 
 
-def isclose(input: Tensor, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+def isclose(input: Tensor, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
     b = _np(other) if isinstance(other, Tensor) else np.asarray(other)
     return _wrap(np.isclose(_np(input), b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
@@ -739,15 +750,15 @@ def logical_not(input: Tensor) -> Tensor:
     return input.logical_not()
 
 
-def logical_and(input: Tensor, other) -> Tensor:
+def logical_and(input: Tensor, other: TensorLike) -> Tensor:
     return input.logical_and(other)
 
 
-def logical_or(input: Tensor, other) -> Tensor:
+def logical_or(input: Tensor, other: TensorLike) -> Tensor:
     return input.logical_or(other)
 
 
-def logical_xor(input: Tensor, other) -> Tensor:
+def logical_xor(input: Tensor, other: TensorLike) -> Tensor:
     return input.logical_xor(other)
 
 
@@ -756,7 +767,7 @@ _NUMPY = {_core.dtype.float32: np.float32, _core.dtype.float64: np.float64, _int
           _core.dtype.int32: np.int32, _bool: np.bool_}
 
 
-def result_type(a, b):
+def result_type(a: Any, b: Any) -> _core.dtype:
     """The dtype of a binary op between a and b (tensors, numbers or dtypes), as PyTorch promotes."""
     def as_probe(v):
         if isinstance(v, _core.dtype):
@@ -784,11 +795,11 @@ def result_type(a, b):
     return _core._result_type(pa, pb)
 
 
-def promote_types(a, b):
+def promote_types(a: _core.dtype, b: _core.dtype) -> _core.dtype:
     return _core._result_type(_core.zeros(1, dtype=a), _core.zeros(1, dtype=b))
 
 
-def can_cast(from_, to) -> bool:
+def can_cast(from_: _core.dtype, to: _core.dtype) -> bool:
     return _core._dtype_category(from_) <= _core._dtype_category(to)
 
 
@@ -816,79 +827,79 @@ def _inplace(self: Tensor, result_fn, name: str) -> Tensor:
     return self._write_result(result, name)
 
 
-def add_(self, other, *, alpha=1):
+def add_(self: Tensor, other: Any, *, alpha: float = 1) -> Tensor:
     return _inplace(self, lambda s: s + (other if alpha == 1 else other * alpha), "add_")
 
 
-def sub_(self, other, *, alpha=1):
+def sub_(self: Tensor, other: Any, *, alpha: float = 1) -> Tensor:
     return _inplace(self, lambda s: s - (other if alpha == 1 else other * alpha), "sub_")
 
 
-def mul_(self, other):
+def mul_(self: Tensor, other: Any) -> Tensor:
     return _inplace(self, lambda s: s * other, "mul_")
 
 
-def div_(self, other, *, rounding_mode=None):
+def div_(self: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     return _inplace(self, lambda s: div(s, other, rounding_mode=rounding_mode), "div_")
 
 
-def pow_(self, exponent):
+def pow_(self: Tensor, exponent: Any) -> Tensor:
     return _inplace(self, lambda s: s ** exponent, "pow_")
 
 
-def clamp_(self, min=None, max=None):
+def clamp_(self: Tensor, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
     return _inplace(self, lambda s: clamp(s, min, max), "clamp_")
 
 
-def neg_(self):
+def neg_(self: Tensor) -> Tensor:
     return _inplace(self, lambda s: -s, "neg_")
 
 
-def abs_(self):
+def abs_(self: Tensor) -> Tensor:
     return _inplace(self, lambda s: s.abs(), "abs_")
 
 
-def relu_(self):
+def relu_(self: Tensor) -> Tensor:
     return _inplace(self, lambda s: s.relu(), "relu_")
 
 
-def sqrt_(self):
+def sqrt_(self: Tensor) -> Tensor:
     return _inplace(self, lambda s: s.sqrt(), "sqrt_")
 
 
-def exp_(self):
+def exp_(self: Tensor) -> Tensor:
     return _inplace(self, lambda s: s.exp(), "exp_")
 
 
-def iadd(self, other):
+def iadd(self: Tensor, other: Any) -> Tensor:
     return _inplace(self, lambda s: s + other, "add_")
 
 
-def isub(self, other):
+def isub(self: Tensor, other: Any) -> Tensor:
     return _inplace(self, lambda s: s - other, "sub_")
 
 
-def imul(self, other):
+def imul(self: Tensor, other: Any) -> Tensor:
     return _inplace(self, lambda s: s * other, "mul_")
 
 
-def itruediv(self, other):
+def itruediv(self: Tensor, other: Any) -> Tensor:
     return _inplace(self, lambda s: s / other, "div_")
 
 
-def ifloordiv(self, other):
+def ifloordiv(self: Tensor, other: Any) -> Tensor:
     return _inplace(self, lambda s: s // other, "floor_divide_")
 
 
-def imod(self, other):
+def imod(self: Tensor, other: Any) -> Tensor:
     return _inplace(self, lambda s: s % other, "remainder_")
 
 
-def ipow(self, other):
+def ipow(self: Tensor, other: Any) -> Tensor:
     return _inplace(self, lambda s: s ** other, "pow_")
 
 
-def div(input: Tensor, other, *, rounding_mode=None) -> Tensor:
+def div(input: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode is None:
         return input / other
     if rounding_mode == "floor":
@@ -901,19 +912,19 @@ def div(input: Tensor, other, *, rounding_mode=None) -> Tensor:
     raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
 
 
-def add(input, other, *, alpha=1):
+def add(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
     if not isinstance(input, Tensor):
         return _as_tensor(input, other if isinstance(other, Tensor) else None) + (other if alpha == 1 else other * alpha)
     return input + (other if alpha == 1 else other * alpha)
 
 
-def sub(input, other, *, alpha=1):
+def sub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
     if not isinstance(input, Tensor):
         return _as_tensor(input, other if isinstance(other, Tensor) else None) - (other if alpha == 1 else other * alpha)
     return input - (other if alpha == 1 else other * alpha)
 
 
-def pow(input, exponent) -> Tensor:  # noqa: A001
+def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001
     if not isinstance(input, Tensor):
         return exponent.__rpow__(input)
     return input ** exponent
@@ -927,7 +938,7 @@ def retain_grad(self: Tensor) -> None:
     _core._retain_grad(self)
 
 
-def fill_(self: Tensor, value) -> Tensor:
+def fill_(self: Tensor, value: float) -> Tensor:
     if isinstance(value, Tensor):
         if value.ndim:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
@@ -936,7 +947,7 @@ def fill_(self: Tensor, value) -> Tensor:
     return self._fill(value)
 
 
-def copy_(self: Tensor, src, non_blocking: bool = False) -> Tensor:
+def copy_(self: Tensor, src: TensorLike, non_blocking: bool = False) -> Tensor:
     src_t = src if isinstance(src, Tensor) else _as_tensor(src)
 
     try:
@@ -956,11 +967,11 @@ def copy_(self: Tensor, src, non_blocking: bool = False) -> Tensor:
     return _inplace(self, values, "copy_")
 
 
-def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Generator | None = None) -> Tensor:
     return self._normal(mean, std)
 
 
-def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Generator | None = None) -> Tensor:
     return self._uniform(a, b)
 
 
@@ -980,6 +991,10 @@ for _name in ("sin", "cos", "tan", "log1p", "expm1", "rsqrt", "sign", "floor", "
               "floor_divide", "remainder", "fmod", "t", "reshape", "numel", "exp", "log", "sqrt", "abs",
               "sigmoid", "tanh", "relu", "softmax", "log_softmax", "detach", "clone", "sum", "mean"):
     globals()[_name] = _method_as_function(_name)
+# The common float functions go to C++ in one call (a Python wrapper costs as much as the op on a
+# small tensor).
+for _name in ("sin", "cos", "tan", "log1p", "expm1", "rsqrt", "exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu"):
+    globals()[_name] = getattr(_core, _name)
 del _name
 
 true_divide = divide = div

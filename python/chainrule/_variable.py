@@ -11,14 +11,14 @@ from chainrule._core import Tensor
 
 
 class _VariableMeta(type):
-    def __instancecheck__(cls, instance):
+    def __instancecheck__(cls, instance: object) -> bool:
         return isinstance(instance, Tensor)
 
 
 class Variable(metaclass=_VariableMeta):
     """Variable(data, requires_grad=False): ``data.detach()``, requiring grad if asked."""
 
-    def __new__(cls, data, requires_grad: bool = False, volatile: bool = False):
+    def __new__(cls, data: Tensor, requires_grad: bool = False, volatile: bool = False) -> Tensor:  # type: ignore[misc]
         if not isinstance(data, Tensor):
             raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
         if volatile:

@@ -1,14 +1,16 @@
 """chainrule.autograd: gradcheck by finite differences, and the grad-mode switches."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-from typing import Callable
+from collections.abc import Sequence
+from typing import Any, Callable
 
-import numpy as np
+import numpy as _np
 
+from chainrule._arrays import c_contiguous
 from chainrule import _core
-from chainrule._core import Tensor
-from chainrule._tensor import float64
+from chainrule._core import Tensor, from_numpy
 from chainrule._grad_mode import _GradModeContext, enable_grad, no_grad, set_grad_enabled  # noqa: F401
+from chainrule._tensor import float64
 
 
 class GradcheckError(RuntimeError):
@@ -19,8 +21,8 @@ def _as_tuple(x):
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
-def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True) -> bool:
+def gradcheck(fn: Callable, inputs: Tensor | Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-5,
+              rtol: float = 1e-3, raise_exception: bool = True) -> bool:
     """Compare autograd's gradients of `fn` with central finite differences.
 
     Every input that requires grad must be float64 (finite differences in float32 are too noisy to
@@ -37,17 +39,15 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
         if not t.is_leaf:
             raise ValueError("gradcheck: inputs must be leaf tensors")
 
-    from chainrule import from_numpy
-
     with enable_grad():
         outputs = [o for o in _as_tuple(fn(*inputs)) if isinstance(o, Tensor)]
-    rng = np.random.default_rng(1234)
-    weights = [rng.standard_normal(o.shape) if o.ndim else np.asarray(rng.standard_normal()) for o in outputs]
+    rng = _np.random.default_rng(1234)
+    weights = [rng.standard_normal(o.shape) if o.ndim else _np.asarray(rng.standard_normal()) for o in outputs]
 
     def scalar_objective() -> float:
         with no_grad():
             outs = [o for o in _as_tuple(fn(*inputs)) if isinstance(o, Tensor)]
-        return float(sum(np.sum(w * o.detach().numpy()) for w, o in zip(weights, outs)))
+        return float(sum(_np.sum(w * o.detach().numpy()) for w, o in zip(weights, outs)))
 
     # Analytic gradient: backward of sum(w * out).
     for t in checked:
@@ -58,16 +58,16 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
         for w, o in zip(weights, outputs):
             if not o.requires_grad:
                 continue
-            term = (o * from_numpy(np.ascontiguousarray(w, dtype=np.float64))).sum()
+            term = (o * from_numpy(c_contiguous(w, dtype=_np.float64))).sum()
             total = term if total is None else total + term
     if total is not None:
         total.backward()
-    analytic = [np.zeros(t.shape) if t.grad is None else t.grad.numpy().copy() for t in checked]
+    analytic = [_np.zeros(t.shape) if t.grad is None else t.grad.numpy().copy() for t in checked]
 
     for t, grad in zip(checked, analytic):
         values = t.detach().numpy()  # a view: perturbing it perturbs the input in place
         flat = values.reshape(-1)
-        numeric = np.zeros(flat.shape)
+        numeric = _np.zeros(flat.shape)
         for i in range(flat.size):
             original = flat[i]
             flat[i] = original + eps
@@ -77,8 +77,8 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
             flat[i] = original
             numeric[i] = (plus - minus) / (2 * eps)
         numeric = numeric.reshape(values.shape)
-        if not np.allclose(grad, numeric, atol=atol, rtol=rtol):
-            worst = np.unravel_index(np.argmax(np.abs(grad - numeric)), grad.shape) if grad.size else ()
+        if not _np.allclose(grad, numeric, atol=atol, rtol=rtol):
+            worst = _np.unravel_index(_np.argmax(_np.abs(grad - numeric)), grad.shape) if grad.size else ()
             message = (f"gradcheck: analytic and numerical gradients differ for an input of shape {tuple(t.shape)}; "
                        f"largest difference at index {tuple(int(i) for i in worst)}: analytic "
                        f"{grad[worst]!r} vs numerical {numeric[worst]!r}")
@@ -90,8 +90,10 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
     return True
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
-         only_inputs: bool = True, allow_unused=None, is_grads_batched: bool = False, materialize_grads: bool = False):
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Tensor | Sequence[Tensor | None] | None = None, retain_graph: bool | None = None,
+         create_graph: bool = False, only_inputs: bool = True, allow_unused: bool | None = None,
+         is_grads_batched: bool = False, materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
     """Gradients of `outputs` with respect to `inputs`, returned instead of accumulated into .grad.
 
     create_graph=True records the backward itself, so the returned gradients can be
@@ -128,7 +130,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     return tuple(result)
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
+def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Tensor | Sequence[Tensor | None] | None = None,
+             retain_graph: bool | None = None, create_graph: bool = False,
+             inputs: Tensor | Sequence[Tensor] | None = None) -> None:
     """torch.autograd.backward: backward() from several outputs at once."""
     tensors = _as_tuple(tensors)
     grad_tensors = _as_tuple(grad_tensors) if grad_tensors is not None else (None,) * len(tensors)
@@ -137,17 +141,16 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
                         retain, create_graph, True)
 
 
-def gradgradcheck(fn: Callable, inputs, grad_outputs=None, eps: float = 1e-6, atol: float = 1e-5,
+def gradgradcheck(fn: Callable, inputs: Tensor | Sequence[Tensor],
+                  grad_outputs: Tensor | Sequence[Tensor | None] | None = None, eps: float = 1e-6, atol: float = 1e-5,
                   rtol: float = 1e-3, raise_exception: bool = True) -> bool:
     """Checks second derivatives: gradcheck of the function x -> d/dx sum(w * fn(x)), whose
     gradient comes from a recorded backward (create_graph=True)."""
     inputs = _as_tuple(inputs)
-    checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     with enable_grad():
         outputs = [o for o in _as_tuple(fn(*inputs)) if isinstance(o, Tensor) and o.requires_grad]
-    rng = np.random.default_rng(4321)
-    from chainrule import from_numpy
-    weights = [from_numpy(np.array(rng.standard_normal(tuple(o.shape)), dtype=np.float64)) for o in outputs]
+    rng = _np.random.default_rng(4321)
+    weights = [from_numpy(_np.array(rng.standard_normal(tuple(o.shape)), dtype=_np.float64)) for o in outputs]
 
     def first_derivatives(*xs):
         with enable_grad():
@@ -164,25 +167,25 @@ def gradgradcheck(fn: Callable, inputs, grad_outputs=None, eps: float = 1e-6, at
 class FunctionCtx:
     """The `ctx` of a custom Function: what forward leaves for backward."""
 
-    def __init__(self):
-        self.saved_tensors = ()
-        self.needs_input_grad = ()
+    def __init__(self) -> None:
+        self.saved_tensors: tuple[Tensor | None, ...] = ()
+        self.needs_input_grad: tuple[bool, ...] = ()
         self._materialize = True
 
-    def save_for_backward(self, *tensors) -> None:
+    def save_for_backward(self, *tensors: Tensor | None) -> None:
         for t in tensors:
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError("save_for_backward can only save variables, but argument is of type "
                                 f"{type(t).__name__}")
         self.saved_tensors = tuple(tensors)
 
-    def mark_non_differentiable(self, *tensors) -> None:
+    def mark_non_differentiable(self, *tensors: Tensor) -> None:
         self._non_differentiable = set(id(t) for t in tensors)
 
     def set_materialize_grads(self, value: bool) -> None:
         self._materialize = bool(value)
 
-    def mark_dirty(self, *tensors) -> None:
+    def mark_dirty(self, *tensors: Tensor) -> None:
         pass
 
 
@@ -193,20 +196,20 @@ class Function:
     backward is built from chainrule ops, so it can itself be differentiated (create_graph=True).
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
 
     @staticmethod
-    def forward(ctx, *args, **kwargs):
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
 
     @staticmethod
-    def backward(ctx, *grad_outputs):
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:
         raise NotImplementedError("You must implement either the backward or vjp method for your custom "
                                   "autograd.Function to use it with backward mode AD.")
 
     @classmethod
-    def apply(cls, *args, **kwargs):
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
@@ -215,7 +218,7 @@ class Function:
             return result
         single = not isinstance(result, tuple)
         outputs = (result,) if single else result
-        non_diff = getattr(ctx, "_non_differentiable", set())
+        non_diff: set[int] = getattr(ctx, "_non_differentiable", set())
         # An output that is one of the inputs gets a fresh alias, so the input keeps its history.
         input_ids = {id(a) for a in args if isinstance(a, Tensor)}
         outputs = tuple(o.detach() if isinstance(o, Tensor) and id(o) in input_ids else o for o in outputs)
@@ -249,10 +252,10 @@ def zeros_like(t: Tensor) -> Tensor:
 class inference_mode(_GradModeContext):
     """Like no_grad: nothing is recorded inside (chainrule has no separate inference tensors)."""
 
-    def __init__(self, mode: bool = True):
+    def __init__(self, mode: bool = True) -> None:
         self._enabled = not mode
 
-    def _fresh(self) -> "inference_mode":
+    def _fresh(self) -> inference_mode:
         return inference_mode(not self._enabled)
 
 

@@ -24,14 +24,15 @@ Typical use::
         loss = model.train_step(X, y, loss="mse", lr=0.01)
 """
 
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import math
+import math as _math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from typing import Callable, Union
 
-import numpy as np
-import numpy.typing as npt
+import numpy as _np
+import numpy.typing as _npt
 
 __all__ = [
     "Activation",
@@ -48,7 +49,7 @@ __all__ = [
     "mse_loss",
 ]
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_FLOAT_DTYPES = (_np.dtype(_np.float32), _np.dtype(_np.float64))
 _REDUCTIONS = ("mean", "sum")
 
 
@@ -56,7 +57,7 @@ _REDUCTIONS = ("mean", "sum")
 # erf, for the exact GELU: NumPy has none, and the baseline must not depend on SciPy.
 
 
-def erf(x: np.ndarray) -> np.ndarray:
+def erf(x: _np.ndarray) -> _np.ndarray:
     """The error function, elementwise, accurate to about 1e-14 absolute in float64.
 
     Uses the series erf(x) = 2/sqrt(pi) exp(-x^2) sum_n 2^n x^(2n+1) / (1*3*...*(2n+1))
@@ -64,8 +65,8 @@ def erf(x: np.ndarray) -> np.ndarray:
     |x| is clipped at 6, where erf already rounds to +-1 in float64. Computed in float64 and
     returned in the input's dtype.
     """
-    x = np.asarray(x)
-    x64 = np.clip(x.astype(np.float64, copy=False), -6.0, 6.0)
+    x = _np.asarray(x)
+    x64 = _np.clip(x.astype(_np.float64, copy=False), -6.0, 6.0)
     two_x_squared = 2.0 * x64 * x64
     term = x64.copy()
     total = x64.copy()
@@ -73,10 +74,10 @@ def erf(x: np.ndarray) -> np.ndarray:
     for n in range(1, 200):
         term *= two_x_squared / (2 * n + 1)
         total += term
-        if np.all(np.abs(term) <= 1e-17 * np.abs(total)):
+        if _np.all(_np.abs(term) <= 1e-17 * _np.abs(total)):
             break
-    result = (2.0 / math.sqrt(math.pi)) * np.exp(-x64 * x64) * total
-    return result.astype(x.dtype if x.dtype in _FLOAT_DTYPES else np.float64, copy=False)
+    result = (2.0 / _math.sqrt(_math.pi)) * _np.exp(-x64 * x64) * total
+    return result.astype(x.dtype if x.dtype in _FLOAT_DTYPES else _np.float64, copy=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -85,14 +86,14 @@ def erf(x: np.ndarray) -> np.ndarray:
 _ACTIVATION_NAMES = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu")
 
 # GELU's tanh form, as torch.nn.GELU(approximate="tanh") writes it (Hendrycks and Gimpel 2016, eq. 2).
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_SQRT_2_OVER_PI = _math.sqrt(2.0 / _math.pi)
 _GELU_TANH_CUBIC = 0.044715
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def _sigmoid(z: _np.ndarray) -> _np.ndarray:
     # exp(-|z|) never overflows; the two branches are the same function rearranged.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    e = _np.exp(-_np.abs(z))
+    return _np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
 @dataclass(frozen=True)
@@ -116,42 +117,42 @@ class Activation:
         if self.approximate not in ("none", "tanh"):
             raise ValueError(f"gelu approximate must be 'none' or 'tanh', got {self.approximate!r}")
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
+    def forward(self, z: _np.ndarray) -> _np.ndarray:
         """a = sigma(z); may return z itself (identity)."""
         if self.name == "identity":
             return z
         if self.name == "relu":
-            return np.maximum(z, 0)
+            return _np.maximum(z, 0)
         if self.name == "leaky_relu":
-            return np.where(z > 0, z, z * self.negative_slope)
+            return _np.where(z > 0, z, z * self.negative_slope)
         if self.name == "sigmoid":
             return _sigmoid(z)
         if self.name == "tanh":
-            return np.tanh(z)
+            return _np.tanh(z)
         if self.approximate == "tanh":
             inner = _SQRT_2_OVER_PI * (z + _GELU_TANH_CUBIC * z**3)
-            return 0.5 * z * (1 + np.tanh(inner))
-        return z * (0.5 * (1 + erf(z / math.sqrt(2.0))))
+            return 0.5 * z * (1 + _np.tanh(inner))
+        return z * (0.5 * (1 + erf(z / _math.sqrt(2.0))))
 
-    def backward(self, da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def backward(self, da: _np.ndarray, z: _np.ndarray, a: _np.ndarray) -> _np.ndarray:
         """dz = da * sigma'(z), given the forward's z and a = sigma(z); may return da itself."""
         if self.name == "identity":
             return da
         if self.name == "relu":
             return da * (z > 0)
         if self.name == "leaky_relu":
-            return np.where(z > 0, da, da * self.negative_slope)
+            return _np.where(z > 0, da, da * self.negative_slope)
         if self.name == "sigmoid":
             return da * (a * (1 - a))
         if self.name == "tanh":
             return da * (1 - a * a)
         if self.approximate == "tanh":
-            t = np.tanh(_SQRT_2_OVER_PI * (z + _GELU_TANH_CUBIC * z**3))
+            t = _np.tanh(_SQRT_2_OVER_PI * (z + _GELU_TANH_CUBIC * z**3))
             dinner = _SQRT_2_OVER_PI * (1 + 3 * _GELU_TANH_CUBIC * z * z)
             return da * (0.5 * (1 + t) + 0.5 * z * (1 - t * t) * dinner)
         # d/dz [z Phi(z)] = Phi(z) + z phi(z), phi the standard normal density.
-        cdf = 0.5 * (1 + erf(z / math.sqrt(2.0)))
-        pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+        cdf = 0.5 * (1 + erf(z / _math.sqrt(2.0)))
+        pdf = _np.exp(-0.5 * z * z) / _math.sqrt(2.0 * _math.pi)
         return da * (cdf + z * pdf)
 
     def __repr__(self) -> str:
@@ -174,7 +175,7 @@ def _as_activation(spec: ActivationLike) -> Activation:
 # loss as a Python float and the gradient with the output's shape and dtype. reduction is
 # "mean" (over every element; over the batch for cross_entropy) or "sum", as in torch.nn.
 
-LossFunction = Callable[..., "tuple[float, np.ndarray]"]
+LossFunction = Callable[..., "tuple[float, _np.ndarray]"]
 
 
 def _check_reduction(reduction: str) -> None:
@@ -182,53 +183,54 @@ def _check_reduction(reduction: str) -> None:
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
 
-def _regression_target(output: np.ndarray, target: np.ndarray) -> np.ndarray:
-    target = np.asarray(target, dtype=output.dtype)
+def _regression_target(output: _np.ndarray, target: _np.ndarray) -> _np.ndarray:
+    target = _np.asarray(target, dtype=output.dtype)
     if target.shape != output.shape:
         # PyTorch broadcasts here with a warning; (B, 1) against (B,) is almost always a bug.
         raise ValueError(f"target shape {target.shape} differs from output shape {output.shape}")
     return target
 
 
-def _reduce(elementwise: np.ndarray, dout: np.ndarray, reduction: str, count: int):
+def _reduce(elementwise: _np.ndarray, dout: _np.ndarray, reduction: str, count: int):
     if reduction == "sum":
         return float(elementwise.sum()), dout
     return float(elementwise.mean()), dout / dout.dtype.type(count)
 
 
-def mse_loss(output: np.ndarray, target: np.ndarray, reduction: str = "mean"):
+def mse_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean") -> tuple[float, _np.ndarray]:
     """(output - target)^2, like torch.nn.MSELoss."""
     _check_reduction(reduction)
     diff = output - _regression_target(output, target)
     return _reduce(diff * diff, 2 * diff, reduction, diff.size)
 
 
-def l1_loss(output: np.ndarray, target: np.ndarray, reduction: str = "mean"):
+def l1_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean") -> tuple[float, _np.ndarray]:
     """|output - target|, like torch.nn.L1Loss (gradient 0 where they are equal)."""
     _check_reduction(reduction)
     diff = output - _regression_target(output, target)
-    return _reduce(np.abs(diff), np.sign(diff), reduction, diff.size)
+    return _reduce(_np.abs(diff), _np.sign(diff), reduction, diff.size)
 
 
-def huber_loss(output: np.ndarray, target: np.ndarray, reduction: str = "mean", delta: float = 1.0):
+def huber_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean",
+               delta: float = 1.0) -> tuple[float, _np.ndarray]:
     """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta); d = output - target. torch.nn.HuberLoss."""
     _check_reduction(reduction)
     if delta <= 0:
         raise ValueError(f"huber delta must be positive, got {delta}")
     diff = output - _regression_target(output, target)
-    quadratic = np.abs(diff) <= delta
-    elementwise = np.where(quadratic, 0.5 * diff * diff, delta * (np.abs(diff) - 0.5 * delta))
-    dout = np.clip(diff, -delta, delta)
+    quadratic = _np.abs(diff) <= delta
+    elementwise = _np.where(quadratic, 0.5 * diff * diff, delta * (_np.abs(diff) - 0.5 * delta))
+    dout = _np.clip(diff, -delta, delta)
     return _reduce(elementwise, dout, reduction, diff.size)
 
 
-def cross_entropy_loss(logits: np.ndarray, labels: np.ndarray, reduction: str = "mean"):
+def cross_entropy_loss(logits: _np.ndarray, labels: _np.ndarray, reduction: str = "mean") -> tuple[float, _np.ndarray]:
     """-log softmax(logits)[label], like torch.nn.CrossEntropyLoss with class-index targets.
 
     logits is (B, C); labels is (B,) of integers in [0, C). "mean" divides by B.
     """
     _check_reduction(reduction)
-    labels = np.asarray(labels)
+    labels = _np.asarray(labels)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy expects (B, C) logits, got shape {logits.shape}")
     batch, classes = logits.shape
@@ -240,19 +242,20 @@ def cross_entropy_loss(logits: np.ndarray, labels: np.ndarray, reduction: str = 
         raise ValueError(f"labels must lie in [0, {classes})")
     # Subtracting the row maximum keeps exp() from overflowing; log_softmax is unchanged by it.
     shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    rows = np.arange(batch)
-    dlogits = np.exp(log_probs)  # softmax(logits) - onehot(labels)
+    log_probs = shifted - _np.log(_np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = _np.arange(batch)
+    dlogits = _np.exp(log_probs)  # softmax(logits) - onehot(labels)
     dlogits[rows, labels] -= 1
     return _reduce(-log_probs[rows, labels], dlogits, reduction, batch)
 
 
-def bce_with_logits_loss(logits: np.ndarray, target: np.ndarray, reduction: str = "mean"):
+def bce_with_logits_loss(logits: _np.ndarray, target: _np.ndarray,
+                         reduction: str = "mean") -> tuple[float, _np.ndarray]:
     """-(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))), like torch.nn.BCEWithLogitsLoss."""
     _check_reduction(reduction)
     target = _regression_target(logits, target)
     # The same value rewritten so exp() sees only -|x|: max(x, 0) - x y + log(1 + exp(-|x|)).
-    elementwise = np.maximum(logits, 0) - logits * target + np.log1p(np.exp(-np.abs(logits)))
+    elementwise = _np.maximum(logits, 0) - logits * target + _np.log1p(_np.exp(-_np.abs(logits)))
     return _reduce(elementwise, _sigmoid(logits) - target, reduction, logits.size)
 
 
@@ -260,23 +263,23 @@ def bce_with_logits_loss(logits: np.ndarray, target: np.ndarray, reduction: str 
 # divides by max(p (1 - p), 1e-12) (aten/src/ATen/native/Loss.cpp), that 1e-12 being a C++ float:
 # both are reproduced here so that the two agree even at p = 0 or 1.
 _BCE_LOG_FLOOR = -100.0
-_BCE_GRAD_EPSILON = float(np.float32(1e-12))
+_BCE_GRAD_EPSILON = float(_np.float32(1e-12))
 
 
-def bce_loss(probabilities: np.ndarray, target: np.ndarray, reduction: str = "mean"):
+def bce_loss(probabilities: _np.ndarray, target: _np.ndarray, reduction: str = "mean") -> tuple[float, _np.ndarray]:
     """-(y log p + (1 - y) log(1 - p)) for p in [0, 1], like torch.nn.BCELoss."""
     _check_reduction(reduction)
     p = probabilities
     target = _regression_target(p, target)
-    with np.errstate(divide="ignore"):  # log(0) = -inf, then clamped
-        log_p = np.maximum(np.log(p), _BCE_LOG_FLOOR)
-        log_1mp = np.maximum(np.log1p(-p), _BCE_LOG_FLOOR)
+    with _np.errstate(divide="ignore"):  # log(0) = -inf, then clamped
+        log_p = _np.maximum(_np.log(p), _BCE_LOG_FLOOR)
+        log_1mp = _np.maximum(_np.log1p(-p), _BCE_LOG_FLOOR)
     elementwise = -(target * log_p + (1 - target) * log_1mp)
-    dout = (p - target) / np.maximum(p * (1 - p), p.dtype.type(_BCE_GRAD_EPSILON))
+    dout = (p - target) / _np.maximum(p * (1 - p), p.dtype.type(_BCE_GRAD_EPSILON))
     return _reduce(elementwise, dout, reduction, p.size)
 
 
-LOSSES: "dict[str, LossFunction]" = {
+LOSSES: dict[str, LossFunction] = {
     "mse": mse_loss,
     "l1": l1_loss,
     "huber": huber_loss,
@@ -304,8 +307,8 @@ class MLP:
 
     def __init__(
         self,
-        weights: Sequence[np.ndarray],
-        biases: Sequence[np.ndarray],
+        weights: Sequence[_np.ndarray],
+        biases: Sequence[_np.ndarray],
         activations: Sequence[ActivationLike],
     ) -> None:
         if not (len(weights) == len(biases) == len(activations)) or not weights:
@@ -313,14 +316,14 @@ class MLP:
                 f"need one weight, bias and activation per layer, got {len(weights)}, "
                 f"{len(biases)} and {len(activations)}"
             )
-        dtype = np.asarray(weights[0]).dtype
+        dtype = _np.asarray(weights[0]).dtype
         if dtype not in _FLOAT_DTYPES:
             raise TypeError(f"parameters must be float32 or float64, got {dtype}")
-        self.dtype: np.dtype = dtype
-        self.weights: list[np.ndarray] = []
-        self.biases: list[np.ndarray] = []
+        self.dtype: _np.dtype = dtype
+        self.weights: list[_np.ndarray] = []
+        self.biases: list[_np.ndarray] = []
         for layer, (weight, bias) in enumerate(zip(weights, biases)):
-            weight, bias = np.asarray(weight), np.asarray(bias)
+            weight, bias = _np.asarray(weight), _np.asarray(bias)
             if weight.dtype != dtype or bias.dtype != dtype:
                 raise TypeError(
                     f"layer {layer}: parameters must all be {dtype}, got {weight.dtype}, {bias.dtype}"
@@ -335,15 +338,15 @@ class MLP:
                     f"layer {layer} takes {weight.shape[1]} inputs "
                     f"but layer {layer - 1} gives {self.weights[-1].shape[0]}"
                 )
-            self.weights.append(np.array(weight, order="C", copy=True))
-            self.biases.append(np.array(bias, copy=True))
+            self.weights.append(_np.array(weight, order="C", copy=True))
+            self.biases.append(_np.array(bias, copy=True))
         self.activations: list[Activation] = [_as_activation(spec) for spec in activations]
 
-        self.z: list[np.ndarray] = []
-        self.a: list[np.ndarray] = []
-        self.dweights: list[np.ndarray] = []
-        self.dbiases: list[np.ndarray] = []
-        self.momentum_buffers: list[np.ndarray | None] = [None] * (2 * len(self.weights))
+        self.z: list[_np.ndarray] = []
+        self.a: list[_np.ndarray] = []
+        self.dweights: list[_np.ndarray] = []
+        self.dbiases: list[_np.ndarray] = []
+        self.momentum_buffers: list[_np.ndarray | None] = [None] * (2 * len(self.weights))
 
     @classmethod
     def from_sizes(
@@ -352,9 +355,9 @@ class MLP:
         activation: ActivationLike = "relu",
         output_activation: ActivationLike = "identity",
         *,
-        dtype: npt.DTypeLike = np.float32,
-        rng: "np.random.Generator | int | None" = None,
-    ) -> "MLP":
+        dtype: _npt.DTypeLike = _np.float32,
+        rng: _np.random.Generator | int | None = None,
+    ) -> MLP:
         """Layers sizes[0] -> sizes[1] -> ... -> sizes[-1], `activation` between them.
 
         Initialised as torch.nn.Linear does by default: weight and bias uniform in
@@ -362,10 +365,10 @@ class MLP:
         """
         if len(sizes) < 2:
             raise ValueError(f"need at least an input and an output size, got {list(sizes)}")
-        rng = np.random.default_rng(rng)
+        rng = _np.random.default_rng(rng)
         weights, biases = [], []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            bound = 1.0 / math.sqrt(fan_in)
+            bound = 1.0 / _math.sqrt(fan_in)
             weights.append(rng.uniform(-bound, bound, size=(fan_out, fan_in)).astype(dtype))
             biases.append(rng.uniform(-bound, bound, size=fan_out).astype(dtype))
         activations = [activation] * (len(sizes) - 2) + [output_activation]
@@ -375,17 +378,17 @@ class MLP:
     def sizes(self) -> list[int]:
         return [self.weights[0].shape[1]] + [weight.shape[0] for weight in self.weights]
 
-    def parameters(self) -> list[np.ndarray]:
+    def parameters(self) -> list[_np.ndarray]:
         """[W0, b0, W1, b1, ...], the order of torch's Sequential(...).parameters()."""
         return [p for pair in zip(self.weights, self.biases) for p in pair]
 
-    def gradients(self) -> list[np.ndarray]:
+    def gradients(self) -> list[_np.ndarray]:
         """[dW0, db0, dW1, db1, ...], matching parameters(); empty before the first backward()."""
         return [g for pair in zip(self.dweights, self.dbiases) for g in pair]
 
-    def forward(self, X: np.ndarray) -> np.ndarray:
+    def forward(self, X: _np.ndarray) -> _np.ndarray:
         """The network's output (B, sizes[-1]) for X (B, sizes[0]); keeps every z and a for backward."""
-        X = np.asarray(X)
+        X = _np.asarray(X)
         if X.dtype != self.dtype:
             raise TypeError(f"input is {X.dtype} but the model is {self.dtype}")
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
@@ -401,21 +404,21 @@ class MLP:
 
     __call__ = forward
 
-    def backward(self, doutput: np.ndarray) -> "tuple[list[np.ndarray], list[np.ndarray]]":
+    def backward(self, doutput: _np.ndarray) -> tuple[list[_np.ndarray], list[_np.ndarray]]:
         """The delta recursion from dL/d(output) (B, sizes[-1]); writes and returns (dweights, dbiases).
 
         dL/dX is not formed: the input needs no gradient, and skipping it saves a matrix product.
         """
         if not self.z:
             raise RuntimeError("backward() needs a forward() first")
-        doutput = np.asarray(doutput)
+        doutput = _np.asarray(doutput)
         if doutput.shape != self.a[-1].shape or doutput.dtype != self.dtype:
             raise ValueError(
                 f"doutput must be {self.a[-1].shape} {self.dtype}, got {doutput.shape} {doutput.dtype}"
             )
         layers = len(self.weights)
-        dweights: list[np.ndarray] = [None] * layers  # type: ignore[list-item]
-        dbiases: list[np.ndarray] = [None] * layers  # type: ignore[list-item]
+        dweights: list[_np.ndarray] = [None] * layers  # type: ignore[list-item]
+        dbiases: list[_np.ndarray] = [None] * layers  # type: ignore[list-item]
         # delta(L) = dL/da(L) * sigma'(z(L))
         delta = self.activations[-1].backward(doutput, self.z[-1], self.a[-1])
         for layer in reversed(range(layers)):
@@ -469,9 +472,9 @@ class MLP:
 
     def train_step(
         self,
-        X: np.ndarray,
-        target: np.ndarray,
-        loss: "str | LossFunction" = "mse",
+        X: _np.ndarray,
+        target: _np.ndarray,
+        loss: str | LossFunction = "mse",
         lr: float = 0.01,
         *,
         reduction: str = "mean",

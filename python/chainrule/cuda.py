@@ -13,11 +13,11 @@ RuntimeError with the reason, instead of every GPU code path quietly being skipp
 Status: the kernels are compiled and can be run on NumPy arrays (``chainrule._cuda``'s test entry
 points), but tensors cannot yet live on a GPU: ``Tensor.to('cuda')`` raises.
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import ctypes
-import importlib
-import operator
+import ctypes as _ctypes
+import importlib as _importlib
+import operator as _operator
 
 __all__ = ["is_built", "is_available", "device_count", "synchronize", "manual_seed", "manual_seed_all",
            "initial_seed", "epilogue_paths", "reset_epilogue_paths"]
@@ -45,12 +45,12 @@ def _driver_device_count() -> int:
         _driver_devices = 0
         for name in _DRIVER_LIBRARIES:
             try:
-                driver = ctypes.CDLL(name)
+                driver = _ctypes.CDLL(name)
             except OSError:
                 continue
-            count = ctypes.c_int(0)
+            count = _ctypes.c_int(0)
             # cuInit and cuDeviceGetCount return CUDA_SUCCESS (0) or an error code.
-            if driver.cuInit(0) == 0 and driver.cuDeviceGetCount(ctypes.byref(count)) == 0:
+            if driver.cuInit(0) == 0 and driver.cuDeviceGetCount(_ctypes.byref(count)) == 0:
                 _driver_devices = int(count.value)
             break
     return _driver_devices
@@ -61,7 +61,7 @@ def _load_backend():
     global _module, _import_error
     if _module is None and _import_error is None:
         try:
-            _module = importlib.import_module("chainrule._cuda")
+            _module = _importlib.import_module("chainrule._cuda")
         except ImportError as e:  # not built, or built and not loadable (libcublasLt missing, ...)
             _import_error = e
     return _module
@@ -143,7 +143,7 @@ def manual_seed(seed: int) -> None:
     """
     global _seed
     try:
-        seed = operator.index(seed)
+        seed = _operator.index(seed)
     except TypeError:
         raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}") from None
     _seed = seed & 0xFFFF_FFFF_FFFF_FFFF  # torch accepts negative seeds the same way

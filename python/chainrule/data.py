@@ -15,15 +15,34 @@ Every batch is a tuple with one entry per field, even when there is a single fie
 of what a loop receives never depends on the dataset. Entries become chainrule Tensors through
 ``_to_tensor``, the one place where this module touches the compiled package.
 """
+from __future__ import annotations as _annotations
 
-import math
-import numbers
+import math as _math
+import numbers as _numbers
+from collections.abc import Iterator
+from typing import Any
 
-import numpy as np
+import numpy as _np
 
+from chainrule._core import Tensor
+from chainrule._core import from_numpy as _from_numpy
+from chainrule._typing import TensorOrArray
+from chainrule._arrays import c_contiguous
 from chainrule.utils.data import (  # noqa: F401 - PyTorch's names, forwarded
-    BatchSampler, ConcatDataset, Dataset, IterableDataset, RandomSampler, Sampler, SequentialSampler, Subset,
-    SubsetRandomSampler, WeightedRandomSampler, default_collate, default_convert, get_worker_info, random_split,
+    BatchSampler,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+    default_collate,
+    default_convert,
+    get_worker_info,
+    random_split,
 )
 
 __all__ = ["TensorDataset", "DataLoader", "Dataset", "IterableDataset", "Subset", "ConcatDataset",
@@ -34,22 +53,20 @@ __all__ = ["TensorDataset", "DataLoader", "Dataset", "IterableDataset", "Subset"
 
 def _as_array(value, what):
     """NumPy arrays pass through; chainrule Tensors (anything with .numpy()) become their view."""
-    if isinstance(value, np.ndarray):
+    if isinstance(value, _np.ndarray):
         return value
     if hasattr(value, "numpy"):
         if hasattr(value, "detach"):  # a tensor that requires grad refuses .numpy() in PyTorch
             value = value.detach()
-        return np.asarray(value.numpy())
+        return _np.asarray(value.numpy())
     raise TypeError(f"{what} must be a NumPy array or a Tensor, got {type(value).__name__}; "
                     "wrap Python lists with np.asarray(..., dtype=...) to choose the dtype")
 
 
 def _to_tensor(array):
     """Wrap a batch array as a chainrule Tensor without copying it."""
-    import chainrule  # deferred: chainrule's __init__ may itself import this module
-
     # An array at an odd byte offset cannot be shared (from_numpy refuses it): copy that one.
-    return chainrule.from_numpy(array if array.flags.aligned else array.copy())
+    return _from_numpy(array if array.flags.aligned else array.copy())
 
 
 class TensorDataset(Dataset):
@@ -58,7 +75,7 @@ class TensorDataset(Dataset):
     ``dataset[i]`` is the tuple ``(arrays[0][i], arrays[1][i], ...)``.
     """
 
-    def __init__(self, *arrays):
+    def __init__(self, *arrays: TensorOrArray) -> None:
         if not arrays:
             raise ValueError("TensorDataset: needs at least one array")
         checked = []
@@ -69,20 +86,20 @@ class TensorDataset(Dataset):
                                  "first dimension to index rows by")
             # Made C-contiguous once here (a no-op for the usual case) so that every later batch
             # slice is itself a contiguous view that from_numpy can wrap without a copy.
-            checked.append(np.ascontiguousarray(array))
+            checked.append(c_contiguous(array))
         lengths = [len(array) for array in checked]
         if len(set(lengths)) != 1:
             raise ValueError(f"TensorDataset: all arrays must have the same first dimension, got "
                              f"lengths {lengths}")
         self.arrays = tuple(checked)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.arrays[0])
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> tuple[Any, ...]:
         return tuple(array[index] for array in self.arrays)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         fields = ", ".join(f"{a.dtype}{list(a.shape)}" for a in self.arrays)
         return f"TensorDataset({fields})"
 
@@ -102,11 +119,18 @@ class DataLoader:
     Each ``iter(loader)`` starts a new epoch. ``set_epoch`` moves the counter, e.g. on resume.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
+    dataset: Any
+    batch_size: int
+    shuffle: bool
+    drop_last: bool
+    _epoch: int
+
+    def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
+                 seed: int | None = None) -> None:
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(f"DataLoader: dataset must define __len__ and __getitem__, got "
                             f"{type(dataset).__name__}")
-        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool):
+        if not isinstance(batch_size, _numbers.Integral) or isinstance(batch_size, bool):
             raise TypeError(f"DataLoader: batch_size must be an int, got "
                             f"{type(batch_size).__name__}")
         if batch_size <= 0:
@@ -117,7 +141,7 @@ class DataLoader:
             raise TypeError(f"DataLoader: drop_last must be a bool, got "
                             f"{type(drop_last).__name__}")
         if seed is not None:
-            if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+            if not isinstance(seed, _numbers.Integral) or isinstance(seed, bool):
                 raise TypeError(f"DataLoader: seed must be an int or None, got "
                                 f"{type(seed).__name__}")
             if seed < 0:
@@ -126,25 +150,25 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy)
+        self.seed = int(seed) if seed is not None else int(_np.random.SeedSequence().entropy)
         self._epoch = 0
 
     @property
-    def epoch(self):
+    def epoch(self) -> int:
         """The epoch the next ``iter(loader)`` will produce (0 for the first)."""
         return self._epoch
 
-    def set_epoch(self, epoch):
-        if not isinstance(epoch, numbers.Integral) or isinstance(epoch, bool) or epoch < 0:
+    def set_epoch(self, epoch: int) -> None:
+        if not isinstance(epoch, _numbers.Integral) or isinstance(epoch, bool) or epoch < 0:
             raise ValueError(f"DataLoader: epoch must be a non-negative int, got {epoch!r}")
         self._epoch = int(epoch)
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self.drop_last:
             return len(self.dataset) // self.batch_size
-        return math.ceil(len(self.dataset) / self.batch_size)
+        return _math.ceil(len(self.dataset) / self.batch_size)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         batches = self._iter_numpy()
         return (tuple(_to_tensor(array) for array in batch) for batch in batches)
 
@@ -165,7 +189,7 @@ class DataLoader:
             return None
         # Seeding from (seed, epoch) makes each epoch's order a pure function of the two, so a
         # resumed run (set_epoch) replays the same orders as an uninterrupted one.
-        rng = np.random.default_rng([self.seed, self._epoch])
+        rng = _np.random.default_rng([self.seed, self._epoch])
         return rng.permutation(len(self.dataset))
 
     def _batch_bounds(self):
@@ -184,7 +208,7 @@ class DataLoader:
                 # One gather into a fresh array per batch. The batch is handed out as a zero-copy
                 # tensor that the caller may keep, so a buffer reused across batches would
                 # silently rewrite earlier batches.
-                yield tuple(np.take(array, rows, axis=0) for array in arrays)
+                yield tuple(_np.take(array, rows, axis=0) for array in arrays)
 
     def _stacked_batches(self, order, bounds):
         for start, stop in bounds:
@@ -194,16 +218,16 @@ class DataLoader:
             if any(len(fields) != width for fields in items):
                 raise ValueError(f"DataLoader: dataset items in rows {start}..{stop - 1} have "
                                  "different numbers of fields")
-            yield tuple(np.stack([fields[k] for fields in items]) for k in range(width))
+            yield tuple(_np.stack([fields[k] for fields in items]) for k in range(width))
 
     def _item_fields(self, index):
         item = self.dataset[index]
         fields = item if isinstance(item, (tuple, list)) else (item,)
         # Tensors go through their zero-copy .numpy(); numbers and arrays through np.asarray.
         return [_as_array(field, f"DataLoader: a field of dataset[{index}]")
-                if hasattr(field, "numpy") else np.asarray(field)
+                if hasattr(field, "numpy") else _np.asarray(field)
                 for field in fields]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"DataLoader(batches={len(self)}, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, drop_last={self.drop_last})")

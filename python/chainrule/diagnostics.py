@@ -11,9 +11,10 @@ Two tools:
 Recording contract (for code that bypasses per-module forwards, such as nn.Sequential's fused
 path): an activation module records when its ``_record`` attribute is not None. The class default
 is None, so a forward with recording off costs one attribute lookup. record_activations assigns
-``_record`` through Module.__setattr__, so it bumps Module._structure_version and cached fused
-chains are rebuilt. A fused path must run the per-module forwards whenever ``is_recording(child)``
-(or ``child._record is not None``) holds for a child it would fuse; otherwise nothing is recorded.
+``_record`` through Module.__setattr__; nn.Sequential watches that name (nn._structure), so its
+cached fused chain is rebuilt. A fused path must run the per-module forwards whenever
+``is_recording(child)`` (or ``child._record is not None``) holds for a child it would fuse;
+otherwise nothing is recorded.
 Only module forwards record: functional calls (F.relu(x)) are not seen.
 
 Usage::
@@ -24,13 +25,15 @@ Usage::
     print(diagnostics.format_health(diagnostics.gradient_health(model)))
     print(diagnostics.format_activation_stats(diagnostics.activation_stats(model)))
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import enum
-import math
+import enum as _enum
+import math as _math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
+import numpy as _np
 
 from chainrule.nn.layers import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from chainrule.nn.module import Module
@@ -75,7 +78,7 @@ EXPLODING_FACTOR = 1e4
 EXPLODING_RATIO = 1e3
 
 
-class Status(str, enum.Enum):
+class Status(str, _enum.Enum):
     """A parameter's gradient status; a str, so ``entry.status == 'ok'`` works."""
 
     OK = "ok"
@@ -85,7 +88,8 @@ class Status(str, enum.Enum):
     NONFINITE = "nonfinite"
 
     __str__ = str.__str__
-    __format__ = str.__format__
+    def __format__(self, format_spec: str) -> str:
+        return str.__format__(self, format_spec)
 
 
 # Severity order for check_gradients: the worst status wins.
@@ -117,23 +121,23 @@ def _check_module(model, where: str) -> None:
         raise TypeError(f"{where}: model must be a chainrule.nn.Module, got {type(model).__name__}")
 
 
-def _norm(values: np.ndarray) -> float:
+def _norm(values: _np.ndarray) -> float:
     """L2 norm in float64, scaled by the largest magnitude so float64 weights near 1e200 do not
     overflow; inf or nan when any element is not finite."""
-    v = np.asarray(values, dtype=np.float64).ravel()
+    v = _np.asarray(values, dtype=_np.float64).ravel()
     if v.size == 0:
         return 0.0
-    if not np.isfinite(v).all():
-        return float("nan") if np.isnan(v).any() else float("inf")
-    scale = float(np.max(np.abs(v)))
+    if not _np.isfinite(v).all():
+        return float("nan") if _np.isnan(v).any() else float("inf")
+    scale = float(_np.max(_np.abs(v)))
     if scale == 0.0:
         return 0.0
     v = v / scale
-    return scale * math.sqrt(float(np.dot(v, v)))
+    return scale * _math.sqrt(float(_np.dot(v, v)))
 
 
 def _ratio(grad_norm: float, weight_norm: float) -> float:
-    if not (math.isfinite(grad_norm) and math.isfinite(weight_norm)):
+    if not (_math.isfinite(grad_norm) and _math.isfinite(weight_norm)):
         return float("nan")
     if weight_norm == 0.0:
         return 0.0 if grad_norm == 0.0 else float("inf")
@@ -144,7 +148,7 @@ def _owner(name: str) -> str:
     return name.rpartition(".")[0]
 
 
-def gradient_health(model: Module, anchor: str | None = None) -> list:
+def gradient_health(model: Module, anchor: str | None = None) -> list[GradientHealth]:
     """One GradientHealth per parameter of `model`, in named_parameters() order.
 
     Call it after backward(). Statuses, checked in this order:
@@ -174,11 +178,11 @@ def gradient_health(model: Module, anchor: str | None = None) -> list:
             grad_norm, rms = 0.0, 0.0
         else:
             grad_norm = _norm(grad.numpy())
-            rms = grad_norm / math.sqrt(grad.numel()) if grad.numel() else 0.0
+            rms = grad_norm / _math.sqrt(grad.numel()) if grad.numel() else 0.0
         rows.append((name, p, grad is not None, grad_norm, weight_norm, rms))
 
     def usable(row):
-        return row[2] and math.isfinite(row[3]) and math.isfinite(row[4]) and row[5] > 0.0
+        return row[2] and _math.isfinite(row[3]) and _math.isfinite(row[4]) and row[5] > 0.0
 
     pool = rows
     if anchor is not None:
@@ -202,7 +206,7 @@ def gradient_health(model: Module, anchor: str | None = None) -> list:
         relative = rms / reference if (has_grad and reference) else float("nan")
         if not has_grad:
             status = Status.NO_GRAD
-        elif not (math.isfinite(grad_norm) and math.isfinite(weight_norm)):
+        elif not (_math.isfinite(grad_norm) and _math.isfinite(weight_norm)):
             status = Status.NONFINITE
         elif (reference and rms > reference * EXPLODING_FACTOR) or \
                 (p.ndim >= 2 and weight_norm > 0.0 and ratio > EXPLODING_RATIO):
@@ -217,7 +221,7 @@ def gradient_health(model: Module, anchor: str | None = None) -> list:
     return entries
 
 
-def worst_status(entries) -> Status:
+def worst_status(entries: Iterable[GradientHealth]) -> Status:
     """The most severe status among GradientHealth entries ('ok' for none)."""
     worst = Status.OK
     for e in entries:
@@ -233,7 +237,7 @@ def check_gradients(model: Module, anchor: str | None = None) -> Status:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.3g}" if math.isfinite(x) else str(x)
+    return f"{x:.3g}" if _math.isfinite(x) else str(x)
 
 
 def _table(header, rows) -> str:
@@ -243,7 +247,7 @@ def _table(header, rows) -> str:
     return "\n".join(lines)
 
 
-def format_health(entries) -> str:
+def format_health(entries: Iterable[GradientHealth]) -> str:
     """A text table of gradient_health() entries, one line per parameter."""
     header = ("name", "shape", "grad_norm", "weight_norm", "ratio", "relative", "status")
     rows = [(e.name, "x".join(map(str, e.shape)) or "()", _fmt(e.grad_norm), _fmt(e.weight_norm), _fmt(e.ratio),
@@ -292,7 +296,7 @@ class ActivationStats:
 def _record_output(module, output) -> None:
     """The `_record` callable: computes the statistics of one forward's output and stores them."""
     a = output.detach().numpy()
-    rows = a.reshape(1, -1) if a.ndim < 2 else a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1])
+    rows = a.reshape(1, -1) if a.ndim < 2 else a.reshape(int(_np.prod(a.shape[:-1])), a.shape[-1])
     dead = zero = saturated = None
     if isinstance(module, ReLU):
         inactive = rows == 0
@@ -308,19 +312,19 @@ def _record_output(module, output) -> None:
     elif isinstance(module, Sigmoid):
         saturated = float(((rows < SIGMOID_SATURATION) | (rows > 1.0 - SIGMOID_SATURATION)).mean()) if rows.size else 0.0
     else:
-        saturated = float((np.abs(rows) > TANH_SATURATION).mean()) if rows.size else 0.0
+        saturated = float((_np.abs(rows) > TANH_SATURATION).mean()) if rows.size else 0.0
     stats = {
         "kind": type(module).__name__,
         "num_samples": int(rows.shape[0]),
         "num_units": int(rows.shape[1]),
-        "mean": float(rows.mean(dtype=np.float64)) if rows.size else 0.0,
-        "std": float(rows.std(dtype=np.float64)) if rows.size else 0.0,
+        "mean": float(rows.mean(dtype=_np.float64)) if rows.size else 0.0,
+        "std": float(rows.std(dtype=_np.float64)) if rows.size else 0.0,
         "dead_fraction": dead,
         "zero_fraction": zero,
         "saturation_fraction": saturated,
     }
-    # Straight into __dict__: Module.__setattr__ would bump Module._structure_version on every
-    # recorded forward and make nn.Sequential rebuild its fused chain each time.
+    # Straight into __dict__: statistics are not module structure, and a recorded forward should
+    # not pay for Module.__setattr__'s registry checks.
     module.__dict__["_activation_stats"] = stats
 
 
@@ -332,13 +336,13 @@ class ActivationRecording:
     """Returned by record_activations; as a context manager it restores each module's previous
     recording state on exit (the statistics stay readable)."""
 
-    def __init__(self, previous):
+    def __init__(self, previous: list[tuple[Module, Any]]) -> None:
         self._previous = previous
 
     def __enter__(self) -> ActivationRecording:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         for module, record in self._previous:
             module._record = record
 
@@ -353,7 +357,7 @@ def record_activations(model: Module, enabled: bool = True) -> ActivationRecordi
     _check_module(model, "record_activations")
     if not isinstance(enabled, bool):
         raise TypeError(f"record_activations: enabled must be a bool, got {type(enabled).__name__}")
-    previous = []
+    previous: list[tuple[Module, Any]] = []
     for _, m in _activation_modules(model):
         previous.append((m, m._record))
         if enabled:
@@ -369,7 +373,7 @@ def is_recording(module: Module) -> bool:
     return any(getattr(m, "_record", None) is not None for m in module.modules())
 
 
-def activation_stats(model: Module) -> list:
+def activation_stats(model: Module) -> list[ActivationStats]:
     """ActivationStats for each activation module of `model` (named_modules order) that recorded a
     forward; modules that recorded nothing yet are left out."""
     _check_module(model, "activation_stats")
@@ -381,7 +385,7 @@ def activation_stats(model: Module) -> list:
     return out
 
 
-def format_activation_stats(entries) -> str:
+def format_activation_stats(entries: Iterable[ActivationStats]) -> str:
     """A text table of activation_stats() entries."""
     def opt(x):
         return "-" if x is None else f"{x:.3f}"

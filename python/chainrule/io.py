@@ -19,15 +19,18 @@ nesting, int dict keys, the scalars — goes into ``__metadata__["chainrule.stru
 and ``load`` uses it to rebuild the same object. Files without that entry (e.g. written by the
 ``safetensors`` package) load as a flat dict name -> array.
 """
+from __future__ import annotations as _annotations
 
-import json
-import math
-import os
-import re
-import secrets
-import threading
+import json as _json
+import math as _math
+import os as _os
+import re as _re
+import secrets as _secrets
+import threading as _threading
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO
 
-import numpy as np
+import numpy as _np
 
 __all__ = ["save", "load"]
 
@@ -37,12 +40,12 @@ _HEADER_ALIGNMENT = 8
 _MAX_HEADER_BYTES = 100_000_000
 
 _DTYPE_TO_CODE = {
-    np.dtype(np.bool_): "BOOL",
-    np.dtype(np.uint8): "U8", np.dtype(np.int8): "I8",
-    np.dtype(np.uint16): "U16", np.dtype(np.int16): "I16",
-    np.dtype(np.uint32): "U32", np.dtype(np.int32): "I32",
-    np.dtype(np.uint64): "U64", np.dtype(np.int64): "I64",
-    np.dtype(np.float16): "F16", np.dtype(np.float32): "F32", np.dtype(np.float64): "F64",
+    _np.dtype(_np.bool_): "BOOL",
+    _np.dtype(_np.uint8): "U8", _np.dtype(_np.int8): "I8",
+    _np.dtype(_np.uint16): "U16", _np.dtype(_np.int16): "I16",
+    _np.dtype(_np.uint32): "U32", _np.dtype(_np.int32): "I32",
+    _np.dtype(_np.uint64): "U64", _np.dtype(_np.int64): "I64",
+    _np.dtype(_np.float16): "F16", _np.dtype(_np.float32): "F32", _np.dtype(_np.float64): "F64",
 }
 _CODE_TO_DTYPE = {code: dtype.newbyteorder("<") for dtype, code in _DTYPE_TO_CODE.items()}
 # NumPy has no bfloat16. BF16 tensors (common in PyTorch files) load as float32: a bfloat16 is
@@ -58,7 +61,7 @@ class _FormatError(Exception):
 # save
 # ---------------------------------------------------------------------------------------------
 
-def save(obj, path):
+def save(obj: Mapping[str, Any], path: str | _os.PathLike | BinaryIO) -> None:
     """Write ``obj`` (a dict, see the module docstring) to ``path`` atomically.
 
     The bytes go to a temporary file in the same directory, are flushed and fsync'ed, and only
@@ -72,17 +75,17 @@ def save(obj, path):
                         "chainrule stores no pickled objects")
     file_object = path if hasattr(path, "write") else None
     if file_object is None:
-        path = os.fspath(path)
-    tensors = {}
+        path = _os.fspath(path)  # type: ignore[arg-type]  # a path here: file objects have write()
+    tensors: dict[str, Any] = {}
     structure = _describe(obj, (), tensors)
-    header, ordered = _build_header(tensors, {_STRUCTURE_KEY: json.dumps(structure)})
+    header, ordered = _build_header(tensors, {_STRUCTURE_KEY: _json.dumps(structure)})
     if file_object is None:
         _write_atomically(path, header, ordered)
         return
     file_object.write(len(header).to_bytes(8, "little"))
     file_object.write(header)
     for array in ordered:
-        file_object.write(array.reshape(-1).view(np.uint8).tobytes())
+        file_object.write(array.reshape(-1).view(_np.uint8).tobytes())
 
 
 def _describe(value, key_path, tensors):
@@ -106,7 +109,7 @@ def _describe(value, key_path, tensors):
         return {"tuple" if isinstance(value, tuple) else "list": nodes}
     if value is None or isinstance(value, (bool, int, float, str)):
         return {"value": value}
-    if isinstance(value, np.generic):  # e.g. a step counter kept as np.int64
+    if isinstance(value, _np.generic):  # e.g. a step counter kept as np.int64
         return {"value": value.item()}
     array = _leaf_array(value, where)
     name = ".".join(str(k) for k in key_path)
@@ -120,12 +123,12 @@ def _describe(value, key_path, tensors):
 
 
 def _leaf_array(value, where):
-    if isinstance(value, np.ndarray):
+    if isinstance(value, _np.ndarray):
         array = value
     elif hasattr(value, "numpy"):  # a chainrule (or PyTorch) Tensor
         if hasattr(value, "detach"):
             value = value.detach()
-        array = np.asarray(value.numpy())
+        array = _np.asarray(value.numpy())
     else:
         raise TypeError(f"save: cannot store {type(value).__name__} at {where}; values must be "
                         "arrays, tensors, dicts, lists, tuples, or None/bool/int/float/str")
@@ -152,14 +155,14 @@ def _build_header(tensors, metadata):
                         "data_offsets": [offset, offset + little.nbytes]}
         offset += little.nbytes
         ordered.append(little)
-    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    encoded = _json.dumps(header, separators=(",", ":")).encode("utf-8")
     padding = -(8 + len(encoded)) % _HEADER_ALIGNMENT
     return encoded + b" " * padding, ordered
 
 
 # The temporaries this process is writing now (their full paths); see _remove_stale_temporaries.
 _ACTIVE_TEMPORARIES = set()
-_ACTIVE_LOCK = threading.Lock()
+_ACTIVE_LOCK = _threading.Lock()
 
 
 def _remove_stale_temporaries(directory, basename):
@@ -170,34 +173,34 @@ def _remove_stale_temporaries(directory, basename):
     without a pid (``.<file>.<token>.tmp``, from before pids were recorded) are stale too.
     Temporaries of other files, and of live writers, are left alone.
     """
-    pattern = re.compile(r"\." + re.escape(basename) + r"\.(?:(\d+)-)?[0-9a-f]{12}\.tmp")
+    pattern = _re.compile(r"\." + _re.escape(basename) + r"\.(?:(\d+)-)?[0-9a-f]{12}\.tmp")
     try:
-        names = os.listdir(directory)
+        names = _os.listdir(directory)
     except OSError:
         return
     for name in names:
         match = pattern.fullmatch(name)
         if match is None:
             continue
-        full = os.path.join(directory, name)
+        full = _os.path.join(directory, name)
         pid = int(match.group(1)) if match.group(1) else None
-        if pid == os.getpid():
+        if pid == _os.getpid():
             with _ACTIVE_LOCK:
                 if full in _ACTIVE_TEMPORARIES:
                     continue
         elif pid is not None and _process_exists(pid):
             continue
         try:
-            os.unlink(full)
+            _os.unlink(full)
         except OSError:
             pass
 
 
 def _process_exists(pid):
-    if os.name == "nt":  # no signal-0 probe: keep other processes' temporaries
+    if _os.name == "nt":  # no signal-0 probe: keep other processes' temporaries
         return True
     try:
-        os.kill(pid, 0)
+        _os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError):
@@ -206,12 +209,12 @@ def _process_exists(pid):
 
 
 def _write_atomically(path, header, arrays):
-    directory = os.path.dirname(os.path.abspath(path))
-    basename = os.path.basename(path)
+    directory = _os.path.dirname(_os.path.abspath(path))
+    basename = _os.path.basename(path)
     _remove_stale_temporaries(directory, basename)
-    temporary = os.path.join(directory, f".{basename}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
+    temporary = _os.path.join(directory, f".{basename}.{_os.getpid()}-{_secrets.token_hex(6)}.tmp")
     # os.open with 0o666 lets the umask decide the final permissions, like a plain open() would.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    flags = _os.O_WRONLY | _os.O_CREAT | _os.O_EXCL | getattr(_os, "O_BINARY", 0)
     with _ACTIVE_LOCK:
         _ACTIVE_TEMPORARIES.add(temporary)
     try:
@@ -223,20 +226,20 @@ def _write_atomically(path, header, arrays):
 
 
 def _write_and_rename(path, temporary, flags, header, arrays):
-    descriptor = os.open(temporary, flags, 0o666)
+    descriptor = _os.open(temporary, flags, 0o666)
     try:
-        with os.fdopen(descriptor, "wb") as file:
+        with _os.fdopen(descriptor, "wb") as file:
             file.write(len(header).to_bytes(8, "little"))
             file.write(header)
             for array in arrays:
                 # A flat uint8 view: the file gets the array's own buffer, with no tobytes() copy.
-                file.write(array.reshape(-1).view(np.uint8))
+                file.write(array.reshape(-1).view(_np.uint8))
             file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
+            _os.fsync(file.fileno())
+        _os.replace(temporary, path)
     except BaseException:
         try:
-            os.unlink(temporary)
+            _os.unlink(temporary)
         except FileNotFoundError:
             pass
         raise
@@ -245,22 +248,22 @@ def _write_and_rename(path, temporary, flags, header, arrays):
 def _fsync_directory(directory):
     """Make the rename itself durable (POSIX); platforms that cannot open a directory skip it."""
     try:
-        descriptor = os.open(directory, os.O_RDONLY)
+        descriptor = _os.open(directory, _os.O_RDONLY)
     except OSError:
         return
     try:
-        os.fsync(descriptor)
+        _os.fsync(descriptor)
     except OSError:
         pass
     finally:
-        os.close(descriptor)
+        _os.close(descriptor)
 
 
 # ---------------------------------------------------------------------------------------------
 # load
 # ---------------------------------------------------------------------------------------------
 
-def load(path, to_tensor=None):
+def load(path: str | _os.PathLike | BinaryIO, to_tensor: Callable[[_np.ndarray], Any] | None = None) -> Any:
     """Read a safetensors file and rebuild what ``save`` stored.
 
     Arrays come back as writable NumPy arrays (one read of the file; they share its buffer), or
@@ -274,9 +277,9 @@ def load(path, to_tensor=None):
         read = len(contents)
         path = getattr(path, "name", "<file object>")
     else:
-        path = os.fspath(path)
+        path = _os.fspath(path)
         with open(path, "rb") as file:
-            contents = bytearray(os.fstat(file.fileno()).st_size)
+            contents = bytearray(_os.fstat(file.fileno()).st_size)
             read = file.readinto(contents)
     try:
         if read != len(contents):
@@ -286,8 +289,8 @@ def load(path, to_tensor=None):
         if _STRUCTURE_KEY not in metadata:
             return {name: convert(array) for name, array in arrays.items()}
         try:
-            structure = json.loads(metadata[_STRUCTURE_KEY])
-        except json.JSONDecodeError as error:
+            structure = _json.loads(metadata[_STRUCTURE_KEY])
+        except _json.JSONDecodeError as error:
             raise _FormatError(f"{_STRUCTURE_KEY} metadata is not JSON ({error})") from None
         return _rebuild(structure, arrays, convert)
     except _FormatError as error:
@@ -334,8 +337,8 @@ def _parse(contents):
         raise _FormatError(f"truncated: header of {header_size} bytes but only "
                            f"{len(contents) - 8} bytes follow the size field")
     try:
-        header = json.loads(bytes(contents[8:8 + header_size]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        header = _json.loads(bytes(contents[8:8 + header_size]).decode("utf-8"))
+    except (UnicodeDecodeError, _json.JSONDecodeError) as error:
         raise _FormatError(f"header is not UTF-8 JSON ({error})") from None
     if not isinstance(header, dict):
         raise _FormatError(f"header is a JSON {type(header).__name__}, not an object")
@@ -380,7 +383,7 @@ def _check_entry(name, entry):
             and 0 <= offsets[0] <= offsets[1]):
         raise _FormatError(f"tensor {name!r} has bad data_offsets {offsets!r}")
     itemsize = 2 if code == _BF16 else _CODE_TO_DTYPE[code].itemsize
-    expected_bytes = math.prod(shape) * itemsize
+    expected_bytes = _math.prod(shape) * itemsize
     if offsets[1] - offsets[0] != expected_bytes:
         raise _FormatError(f"tensor {name!r} of shape {shape} and dtype {code} needs "
                            f"{expected_bytes} bytes but data_offsets span "
@@ -390,9 +393,9 @@ def _check_entry(name, entry):
 
 def _decode(code, shape, raw):
     if code == _BF16:
-        halves = np.frombuffer(raw, dtype="<u2").astype(np.uint32)
-        return (halves << 16).view(np.float32).reshape(shape)
-    array = np.frombuffer(raw, dtype=_CODE_TO_DTYPE[code]).reshape(shape)
+        halves = _np.frombuffer(raw, dtype="<u2").astype(_np.uint32)
+        return (halves << 16).view(_np.float32).reshape(shape)
+    array = _np.frombuffer(raw, dtype=_CODE_TO_DTYPE[code]).reshape(shape)
     # Native byte order (a no-op view on little-endian machines) so callers see plain dtypes.
     return array.astype(array.dtype.newbyteorder("="), copy=False)
 

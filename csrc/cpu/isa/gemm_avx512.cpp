@@ -1,6 +1,6 @@
 // AVX-512 GEMM micro-kernels: a 6-row register tile, four zmm wide (6x64 float, 6x32 double).
 // 24 accumulators + 4 B vectors + 1 broadcast fit the 32 zmm registers; per k the tile issues
-// 4 loads and 6 broadcasts for 24 FMAs, well inside Zen 4's two load ports (PERF.md).
+// 4 loads and 6 broadcasts for 24 FMAs, well inside the two load ports of Zen 4 and recent Intel cores.
 // Column edges use AVX-512 masks; row edges use a tile instantiated with fewer rows.
 #include <immintrin.h>
 

@@ -57,6 +57,23 @@ void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const 
 // out (out_shape) writes a `op` b as bool.
 template <typename T> void compare_forward(bool* out, const T* a, const T* b, const Broadcast& bc, Compare op);
 
+// out (n) writes a[i * a_step] op b[i * b_step] for steps of 0 (one value for every element) or 1:
+// two operands of one shape, or a tensor and a scalar on either side, without a Broadcast.
+template <typename T>
+void binary_strided_forward(T* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n, Binary op);
+// out (n) writes a[i * a_step] `op` b[i * b_step] as bool, steps as above.
+template <typename T>
+void compare_strided_forward(bool* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n, Compare op);
+
+// out (n) writes x clamped to [lo, hi] (each bound only when has_lo / has_hi; lo first, so hi
+// wins when lo > hi); NaN stays NaN.
+template <typename T> void clamp_forward(T* out, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi);
+// dx (n) writes dout where the clamp passed x through (lo <= x <= hi), else 0 (also at NaN).
+template <typename T>
+void clamp_backward(T* dx, const T* dout, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi);
+// out (n) writes condition ? a : b, all three of n elements.
+template <typename T> void where_forward(T* out, const bool* condition, const T* a, const T* b, int64_t n);
+
 // out (out_shape) writes x (shape given by x_strides over out_shape) repeated along its
 // broadcast dimensions: the backward of a sum, and the forward of expand.
 template <typename T>

@@ -50,9 +50,18 @@ template <typename T> struct SolverState {
   std::vector<T*> first, second;
 };
 
+// The checks of what the bindings hand over (ValueError/IndexError naming the argument), made
+// once before any work:
+// the layer sizes (n_features, hidden sizes..., n_outputs) of a network whose coefs have these
+// shapes; each must be 2-D and take what the layer before gives.
+std::vector<int64_t> units_of(const std::vector<std::vector<int64_t>>& coef_shapes);
+// the rows of a data matrix `what` of this shape, which must be (n, columns).
+int64_t rows_of(const std::vector<int64_t>& shape, int64_t columns, const char* what);
+
 // One epoch of minibatch training over X (n, units[0]) and Y (n, units[L]): batches of batch_size
 // consecutive entries of `order` (a permutation of the rows; null: rows in order), the last one
 // shorter; one optimizer step per batch. Returns the sum over batches of batch loss x batch rows.
+// ValueError for batch_size < 1, IndexError for an order entry outside [0, n).
 template <typename T>
 double train_epoch(const Network<T>& net, SolverState<T>& state, const T* X, const T* Y, int64_t n,
                    const int64_t* order, int64_t batch_size);

@@ -19,6 +19,18 @@ Tensor unary(cpu::Unary op, const Tensor& x, double param = 0.0);
 Tensor scalar_like(double value, const Tensor& like);  // 0-d tensor of like's dtype
 // Comparisons and logical ops: a bool tensor, never recorded.
 Tensor compare(cpu::Compare op, const Tensor& a, const Tensor& b);
+// t op s (s op t when scalar_first) for a Python number s on a floating tensor t, computed in t's
+// dtype without building a 0-d tensor for s: the same values as binary() / compare() with
+// scalar_like(s, t). binary_with_scalar covers add, sub, mul and div when nothing is recorded;
+// both return null where they do not apply, and the caller falls back to the general op.
+Tensor binary_with_scalar(cpu::Binary op, const Tensor& t, double s, bool scalar_first);
+Tensor compare_with_scalar(cpu::Compare op, const Tensor& t, double s, bool scalar_first);
+// x clamped to number bounds (each used only when has_lo / has_hi): a floating x keeps its dtype,
+// NaN stays NaN, and the gradient passes where lo <= x <= hi (not at NaN), as in PyTorch.
+Tensor clamp(const Tensor& x, double lo, double hi, bool has_lo, bool has_hi);
+// condition ? a : b with the three broadcast together, a and b promoted as for binary(); condition
+// must be bool.
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 // The dtype a binary op of a and b computes in (PyTorch's promotion, 0-d operands by category).
 DType binary_result_dtype(const Tensor& a, const Tensor& b);
 // x repeated along its size-1 (or missing leading) dimensions to `shape`; a copy.
@@ -71,6 +83,9 @@ std::string cpu_isa();
 std::string gemm_for_testing(const std::string& isa, bool ta, bool tb, int64_t M, int64_t N, int64_t K, DType dtype,
                              const void* a, int64_t lda, const void* b, int64_t ldb, void* c, int64_t ldc,
                              bool accumulate);
+// Makes `isa` ('avx512', 'avx2', 'neon', 'scalar') the kernel path of every later op (GEMM and
+// elementwise), or the best the CPU has when it lacks that one; returns the path now active.
+std::string select_isa_for_testing(const std::string& isa);
 
 // helpers shared by the ops
 int64_t normalize_dim(int64_t dim, int64_t ndim, const char* arg);

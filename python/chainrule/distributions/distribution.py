@@ -1,12 +1,16 @@
 """The Distribution base class: shapes, argument checks and the sample/rsample split."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numbers
+import numbers as _numbers
+from collections.abc import Sequence
 
-import numpy as np
+import numpy as _np
 
-import chainrule
 from chainrule._core import Tensor
+from chainrule._creation import get_default_dtype, tensor, zeros
+from chainrule._grad_mode import no_grad
+from chainrule._tensor import numpy_dtype
+from chainrule._typing import TensorLike
 
 __all__ = ["Distribution"]
 
@@ -17,7 +21,8 @@ class Distribution:
     has_rsample = False
     _validate_default = True
 
-    def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
+    def __init__(self, batch_shape: Sequence[int] = (), event_shape: Sequence[int] = (),
+                 validate_args: bool | None = None) -> None:
         self._batch_shape = tuple(batch_shape)
         self._event_shape = tuple(event_shape)
         self._validate_args = self._validate_default if validate_args is None else bool(validate_args)
@@ -29,50 +34,50 @@ class Distribution:
         Distribution._validate_default = value
 
     @property
-    def batch_shape(self):
+    def batch_shape(self) -> tuple[int, ...]:
         return self._batch_shape
 
     @property
-    def event_shape(self):
+    def event_shape(self) -> tuple[int, ...]:
         return self._event_shape
 
     @property
-    def mean(self):
+    def mean(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement mean")
 
     @property
-    def variance(self):
+    def variance(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement variance")
 
     @property
-    def stddev(self):
+    def stddev(self) -> Tensor:
         return self.variance.sqrt()
 
-    def sample(self, sample_shape=()):
+    def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         """A sample (or sample_shape samples), with no graph back to the parameters."""
-        with chainrule.no_grad():
+        with no_grad():
             return self.rsample(sample_shape)
 
-    def rsample(self, sample_shape=()):
+    def rsample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no reparameterized sampling (rsample); "
                                   "use sample(), and a score-function estimator with log_prob for gradients")
 
-    def sample_n(self, n):
+    def sample_n(self, n: int) -> Tensor:
         return self.sample((n,))
 
-    def log_prob(self, value):
+    def log_prob(self, value: TensorLike) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement log_prob")
 
-    def entropy(self):
+    def entropy(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement entropy")
 
-    def perplexity(self):
+    def perplexity(self) -> Tensor:
         return self.entropy().exp()
 
     def _extended_shape(self, sample_shape=()):
         return _shape_arg(sample_shape) + self._batch_shape + self._event_shape
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(self._repr_fields())})"
 
     def _repr_fields(self):
@@ -80,7 +85,7 @@ class Distribution:
 
 
 def _shape_arg(sample_shape) -> tuple:
-    if isinstance(sample_shape, numbers.Integral) and not isinstance(sample_shape, bool):
+    if isinstance(sample_shape, _numbers.Integral) and not isinstance(sample_shape, bool):
         return (int(sample_shape),)
     try:
         shape = tuple(int(d) for d in sample_shape)
@@ -93,17 +98,17 @@ def _as_parameter(value, name: str, like=None) -> Tensor:
     """A distribution parameter as a floating point tensor (numbers take the default dtype)."""
     if isinstance(value, Tensor):
         if not value.dtype.is_floating_point:
-            return value.to(chainrule.get_default_dtype())
+            return value.to(get_default_dtype())
         return value
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if isinstance(value, _numbers.Real) and not isinstance(value, bool):
         dtype = like.dtype if isinstance(like, Tensor) and like.dtype.is_floating_point else None
-        return chainrule.tensor(float(value), dtype=dtype)
+        return tensor(float(value), dtype=dtype)
     raise TypeError(f"{name} must be a Tensor or a number, got {type(value).__name__}")
 
 
 def _broadcast_shape(*tensors) -> tuple:
     try:
-        return tuple(np.broadcast_shapes(*(tuple(t.shape) for t in tensors)))
+        return tuple(_np.broadcast_shapes(*(tuple(t.shape) for t in tensors)))
     except ValueError:
         shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
         raise ValueError(f"the parameters' shapes {shapes} do not broadcast together") from None
@@ -123,7 +128,7 @@ def _describe_parameter(name: str, value) -> str:
     return f"{name}: {value if value.numel() == 1 else value.size()}"
 
 
-def _values(t: Tensor) -> np.ndarray:
+def _values(t: Tensor) -> _np.ndarray:
     return t.detach().numpy()
 
 
@@ -131,7 +136,7 @@ def _broadcast(t: Tensor, shape: tuple) -> Tensor:
     """t broadcast to `shape` (differentiable; t itself when it already has that shape)."""
     if tuple(t.shape) == tuple(shape):
         return t
-    return t + chainrule.zeros(shape, dtype=t.dtype)
+    return t + zeros(shape, dtype=t.dtype)
 
 
 def _one_of(probs, logits):
@@ -141,10 +146,10 @@ def _one_of(probs, logits):
 
 
 def _finfo(dtype):
-    return np.finfo(chainrule.numpy_dtype(dtype))
+    return _np.finfo(numpy_dtype(dtype))
 
 
-def _clamp(x: Tensor, low: float, high: float = None) -> Tensor:
+def _clamp(x: Tensor, low: float, high: float | None = None) -> Tensor:
     """x limited to [low, high], with clamp's gradient (1 inside, 0 outside)."""
     x = low + (x - low).relu()
     return x if high is None else high - (high - x).relu()

@@ -1,16 +1,25 @@
 """Normal(loc, scale): the Gaussian, with reparameterized samples."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import math
+import math as _math
+from collections.abc import Sequence
 
-import chainrule
+from chainrule._core import Tensor
+from chainrule._creation import randn
+from chainrule._typing import TensorLike
 from chainrule.distributions.distribution import (
-    Distribution, _as_parameter, _broadcast, _broadcast_shape, _check, _describe_parameter, _values,
+    Distribution,
+    _as_parameter,
+    _broadcast,
+    _broadcast_shape,
+    _check,
+    _describe_parameter,
+    _values,
 )
 
 __all__ = ["Normal"]
 
-_HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
+_HALF_LOG_TWO_PI = 0.5 * _math.log(2 * _math.pi)
 
 
 class Normal(Distribution):
@@ -18,7 +27,7 @@ class Normal(Distribution):
 
     has_rsample = True
 
-    def __init__(self, loc, scale, validate_args=None):
+    def __init__(self, loc: TensorLike, scale: TensorLike, validate_args: bool | None = None) -> None:
         loc = _as_parameter(loc, "loc", like=scale)
         scale = _as_parameter(scale, "scale", like=loc)
         shape = _broadcast_shape(loc, scale)
@@ -30,34 +39,34 @@ class Normal(Distribution):
             _check((scale_values > 0).all(), "scale", self.scale, "GreaterThan(lower_bound=0.0)", self)
 
     @property
-    def mean(self):
+    def mean(self) -> Tensor:
         return self.loc
 
     @property
-    def mode(self):
+    def mode(self) -> Tensor:
         return self.loc
 
     @property
-    def stddev(self):
+    def stddev(self) -> Tensor:
         return self.scale
 
     @property
-    def variance(self):
+    def variance(self) -> Tensor:
         return self.scale ** 2
 
-    def rsample(self, sample_shape=()):
+    def rsample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         """loc + scale * eps with eps ~ N(0, 1): differentiable in loc and scale."""
-        noise = chainrule.randn(self._extended_shape(sample_shape), dtype=self.loc.dtype)
+        noise = randn(self._extended_shape(sample_shape), dtype=self.loc.dtype)
         return self.loc + noise * self.scale
 
-    def log_prob(self, value):
+    def log_prob(self, value: TensorLike) -> Tensor:
         value = _as_parameter(value, "value", like=self.loc)
         if self._validate_args:
             values = _values(value)
             _check((values == values).all(), "value", value, "Real()", self)
         return -((value - self.loc) ** 2) / (2 * self.variance) - self.scale.log() - _HALF_LOG_TWO_PI
 
-    def entropy(self):
+    def entropy(self) -> Tensor:
         return 0.5 + _HALF_LOG_TWO_PI + self.scale.log()
 
     def _repr_fields(self):

@@ -1,14 +1,15 @@
 """Containers: Sequential (modules applied one after another), ModuleList, ModuleDict,
 ParameterList and ParameterDict."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import operator
+import operator as _operator
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from typing import Any, NoReturn
 
 from chainrule import _core
 from chainrule._core import Tensor
-from chainrule.nn import layers
+from chainrule.nn import _structure, layers
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
@@ -33,6 +34,13 @@ _FUSABLE_ACTIVATIONS = {
     layers.Softsign: lambda m: (_Activation.softsign, 0.0, 0.0),
 }
 _Stage = _core.StageKind
+
+# Plain attributes the fused chain reads when it is built: activation, dropout and normalisation
+# settings, and the diagnostics recording switch that turns the fused path off. Assigning one
+# rebuilds the chain.
+_FUSED_PATH_ATTRIBUTES = frozenset({"negative_slope", "approximate", "alpha", "beta", "threshold", "min_val",
+                                    "max_val", "p", "eps", "momentum", "_record"})
+_structure.watched_attributes.update(_FUSED_PATH_ATTRIBUTES)
 
 
 class _ChainPlan:
@@ -119,7 +127,7 @@ class Sequential(Module):
         # The training-loop fast path: a Tensor input and an up-to-date fused chain go straight
         # to C++ (the per-call Python cost matters for small networks).
         d = self.__dict__
-        if type(input) is Tensor and d.get("_chain_version") == Module._structure_version:
+        if type(input) is Tensor and d.get("_chain_version") == _structure.version:
             chain = d["_chain_without_modes"]  # no BatchNorm1d or Dropout: nothing to check first
             if chain is not None:
                 return chain.forward(input)
@@ -145,7 +153,7 @@ class Sequential(Module):
         modules' current training modes, or None when a module keeps it on the module-by-module
         path (a user module, a hook, BatchNorm1d widths that do not chain, ...). Rebuilt after any
         structural change. ``chainrule.fit`` runs its native loop on it."""
-        if self.__dict__.get("_chain_version") != Module._structure_version:
+        if self.__dict__.get("_chain_version") != _structure.version:
             plan = _chain_plan(self._modules.values())
             if plan is not None and self._has_hooks():
                 plan = None
@@ -166,7 +174,7 @@ class Sequential(Module):
             object.__setattr__(self, "_chain_modes", tuple(m.training for m in d["_chain_mode_modules"]))
             simple = chain is not None and not d["_chain_mode_modules"] and not d["_chain_needs_2d"]
             object.__setattr__(self, "_chain_without_modes", chain if simple else None)
-            object.__setattr__(self, "_chain_version", Module._structure_version)
+            object.__setattr__(self, "_chain_version", _structure.version)
         if self.__dict__["_chain_mode_modules"]:
             self._sync_chain_modes()
         return self.__dict__["_chain"]
@@ -186,13 +194,13 @@ class Sequential(Module):
         source = self.__dict__["_chain_dtype_source"]
         return source.dtype if source is not None else None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Module | Sequential:
         modules = list(self._modules.items())
         if isinstance(index, slice):
             return Sequential(OrderedDict(modules[index]))
@@ -202,11 +210,11 @@ class Sequential(Module):
             raise IndexError(f"Sequential index {index} is out of range for {len(modules)} modules")
         return modules[index][1]
 
-    def __setitem__(self, index, module):
+    def __setitem__(self, index: int, module: Module) -> None:
         key = self._key_at(index)
         setattr(self, key, module)
 
-    def __delitem__(self, index):
+    def __delitem__(self, index: int | slice) -> None:
         keys = list(self._modules)
         if isinstance(index, slice):
             for key in keys[index]:
@@ -218,11 +226,11 @@ class Sequential(Module):
         self._modules.clear()
         for i, m in enumerate(remaining):
             self._modules[str(i)] = m
-        Module._structure_version += 1
+        _structure.bump()
 
     def _key_at(self, index):
         keys = list(self._modules)
-        index = operator.index(index)
+        index = _operator.index(index)
         if not -len(keys) <= index < len(keys):
             raise IndexError(f"index {index} is out of range")
         return keys[index]
@@ -231,7 +239,7 @@ class Sequential(Module):
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, sequential) -> "Sequential":
+    def extend(self, sequential: Iterable[Module]) -> "Sequential":
         for m in sequential:
             self.append(m)
         return self
@@ -249,22 +257,22 @@ class Sequential(Module):
         self._modules.clear()
         for i, m in enumerate(modules):
             self._modules[str(i)] = m
-        Module._structure_version += 1
+        _structure.bump()
         return self
 
-    def pop(self, key):
+    def pop(self, key: int) -> Module:
         module = self[key]
         del self[key]
         return module
 
-    def __add__(self, other):
+    def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
             raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
         return Sequential(*self, *other)
 
 
 def _abs_index(index, length: int, owner: str) -> int:
-    index = operator.index(index)
+    index = _operator.index(index)
     if not -length <= index < length:
         raise IndexError(f"index {index} is out of range")
     return index + length if index < 0 else index
@@ -274,20 +282,20 @@ class ModuleList(Module):
     """A list of modules, registered so parameters() and state_dict() see them ('0.weight', ...).
     It has no forward: the owner decides how its modules are called."""
 
-    def __init__(self, modules: Iterable[Module] | None = None):
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Module | ModuleList:
         if isinstance(index, slice):
             return type(self)(list(self._modules.values())[index])
         return self._modules[str(_abs_index(index, len(self), "ModuleList"))]
 
-    def __setitem__(self, index, module):
+    def __setitem__(self, index: int, module: Module) -> None:
         self.add_module(str(_abs_index(index, len(self), "ModuleList")), module)
 
-    def __delitem__(self, index):
+    def __delitem__(self, index: int | slice) -> None:
         keys = list(self._modules)
         doomed = keys[index] if isinstance(index, slice) else [keys[_abs_index(index, len(keys), "ModuleList")]]
         for key in doomed:
@@ -296,18 +304,18 @@ class ModuleList(Module):
         self._modules.clear()
         for i, m in enumerate(remaining):
             self._modules[str(i)] = m
-        Module._structure_version += 1
+        _structure.bump()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __iadd__(self, modules):
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
 
-    def __add__(self, other):
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
         return ModuleList(list(self) + list(other))
 
     def insert(self, index: int, module: Module) -> None:
@@ -321,7 +329,7 @@ class ModuleList(Module):
         self.add_module(str(len(self)), module)
         return self
 
-    def pop(self, key=-1):
+    def pop(self, key: int = -1) -> Module:
         module = self[key]
         del self[key]
         return module
@@ -333,14 +341,14 @@ class ModuleList(Module):
             self.append(m)
         return self
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("ModuleList has no forward(); iterate over it and call each module")
 
 
 class ModuleDict(Module):
     """An ordered dict of modules, registered under their keys."""
 
-    def __init__(self, modules: Mapping[str, Module] | Iterable | None = None):
+    def __init__(self, modules: Mapping[str, Module] | Iterable | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
@@ -353,36 +361,36 @@ class ModuleDict(Module):
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
-        Module._structure_version += 1
+        _structure.bump()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._modules)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self._modules
 
     def clear(self) -> None:
         self._modules.clear()
-        Module._structure_version += 1
+        _structure.bump()
 
     def pop(self, key: str) -> Module:
         module = self[key]
         del self[key]
         return module
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._modules.keys()
 
-    def items(self):
+    def items(self) -> ItemsView[str, Module]:
         return self._modules.items()
 
-    def values(self):
+    def values(self) -> ValuesView[Module]:
         return self._modules.values()
 
-    def update(self, modules) -> None:
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
         if isinstance(modules, (Mapping, ModuleDict)):
             for key, module in modules.items():
                 self[key] = module
@@ -395,7 +403,7 @@ class ModuleDict(Module):
                 raise ValueError(f"ModuleDict update sequence element #{index} should be an iterable of length 2")
             self[pair[0]] = pair[1]
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("ModuleDict has no forward(); look modules up by key and call them")
 
 
@@ -410,33 +418,33 @@ def _as_parameter(value):
 class ParameterList(Module):
     """A list of parameters registered as '0', '1', ... (plain Tensors become Parameters)."""
 
-    def __init__(self, values: Iterable | None = None):
+    def __init__(self, values: Iterable | None = None) -> None:
         super().__init__()
         if values is not None:
             self.extend(values)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Parameter | ParameterList:
         if isinstance(index, slice):
             return ParameterList(list(self)[index])
         return self._parameters[str(_abs_index(index, len(self), "ParameterList"))]
 
-    def __setitem__(self, index, param):
+    def __setitem__(self, index: int, param: Tensor) -> None:
         self.register_parameter(str(_abs_index(index, len(self), "ParameterList")), _as_parameter(param))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._parameters)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Parameter]:
         return iter(self._parameters.values())
 
-    def __iadd__(self, parameters):
+    def __iadd__(self, parameters: Iterable[Tensor]) -> ParameterList:
         return self.extend(parameters)
 
-    def append(self, value) -> "ParameterList":
+    def append(self, value: Tensor) -> "ParameterList":
         self.register_parameter(str(len(self)), _as_parameter(value))
         return self
 
-    def extend(self, values) -> "ParameterList":
+    def extend(self, values: Iterable[Tensor]) -> "ParameterList":
         if not isinstance(values, Iterable) or isinstance(values, Tensor):
             raise TypeError("ParameterList.extend should be called with an iterable, but got " + type(values).__name__)
         for v in list(values):
@@ -450,63 +458,63 @@ class ParameterList(Module):
             lines.append(f"({i}): Parameter containing: [{_dtype_label(p)} of size {size}]")
         return "\n".join(lines)
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("ParameterList has no forward()")
 
 
 class ParameterDict(Module):
     """An ordered dict of parameters registered under their keys (plain Tensors become Parameters)."""
 
-    def __init__(self, parameters=None):
+    def __init__(self, parameters: Mapping[str, Tensor] | Iterable[tuple[str, Tensor]] | None = None) -> None:
         super().__init__()
         if parameters is not None:
             self.update(parameters)
 
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> Parameter | None:
         return self._parameters[key]
 
-    def __setitem__(self, key: str, value) -> None:
+    def __setitem__(self, key: str, value: Tensor | None) -> None:
         if key in self._parameters:
             self._parameters[key] = _as_parameter(value)
-            Module._structure_version += 1
+            _structure.bump()
         else:
             self.register_parameter(key, _as_parameter(value))
 
     def __delitem__(self, key: str) -> None:
         del self._parameters[key]
-        Module._structure_version += 1
+        _structure.bump()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._parameters)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._parameters)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self._parameters
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._parameters.keys()
 
-    def items(self):
+    def items(self) -> ItemsView[str, Parameter | None]:
         return self._parameters.items()
 
-    def values(self):
+    def values(self) -> ValuesView[Parameter | None]:
         return self._parameters.values()
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         return self._parameters.get(key, default)
 
-    def pop(self, key):
+    def pop(self, key: str) -> Parameter | None:
         value = self[key]
         del self[key]
         return value
 
     def clear(self) -> None:
         self._parameters.clear()
-        Module._structure_version += 1
+        _structure.bump()
 
-    def update(self, parameters) -> None:
+    def update(self, parameters: Mapping[str, Tensor] | Iterable[tuple[str, Tensor]]) -> None:
         items = parameters.items() if isinstance(parameters, (Mapping, ParameterDict)) else parameters
         for index, pair in enumerate(items):
             if not isinstance(pair, Iterable) or isinstance(pair, str) or len(pair) != 2:
@@ -520,7 +528,7 @@ class ParameterDict(Module):
             lines.append(f"({k}): Parameter containing: [{_dtype_label(p)} of size {size}]")
         return "\n".join(lines)
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("ParameterDict has no forward()")
 
 

@@ -1,13 +1,17 @@
 """chainrule.nn.functional: the stateless functions behind the modules (all computed in C++)."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numpy as np
+from collections.abc import Sequence
 
+import numpy as _np
+
+from chainrule._arrays import c_contiguous
 from chainrule import _core
 from chainrule._core import Tensor
-from chainrule._tensor import numpy_dtype
 from chainrule._kinds import reduction_kind
+from chainrule._tensor import numpy_dtype
 from chainrule._tensor_ops import one_hot  # noqa: F401  (torch.nn.functional.one_hot)
+from chainrule._typing import ShapeLike, TensorLike
 
 linear = _core.linear
 relu = _core.relu
@@ -41,7 +45,7 @@ def _check_tensor(x, fn: str, arg: str = "input") -> Tensor:
 
 def _constant(array, like: Tensor) -> Tensor:
     """A constant (no grad) tensor of like's dtype from a NumPy array."""
-    return _core.from_numpy(np.ascontiguousarray(array, dtype=numpy_dtype(like.dtype)))
+    return _core.from_numpy(c_contiguous(array, dtype=numpy_dtype(like.dtype)))
 
 
 def _mask(condition, like: Tensor) -> Tensor:
@@ -110,7 +114,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
         raise ValueError(f"hardtanh: min_val ({min_val}) must be <= max_val ({max_val})")
     values = x.detach().numpy()
     inside = (values > min_val) & (values < max_val)
-    clamped = np.where(values >= max_val, max_val, np.where(values <= min_val, min_val, 0.0))
+    clamped = _np.where(values >= max_val, max_val, _np.where(values <= min_val, min_val, 0.0))
     return x * _mask(inside, x) + _constant(clamped, x)
 
 
@@ -160,19 +164,19 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 # ---- dropout and normalisation ---------------------------------------------------------------------
 
 def _check_probability(p, fn: str) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0.0 <= float(p) <= 1.0:
+    if isinstance(p, bool) or not isinstance(p, (int, float, _np.floating, _np.integer)) or not 0.0 <= float(p) <= 1.0:
         raise ValueError(f"{fn}: dropout probability has to be between 0 and 1, but got p={p!r}")
     return float(p)
 
 
-def dropout_mask(shape, p: float, dtype) -> Tensor:
+def dropout_mask(shape: Sequence[int], p: float, dtype: _core.dtype) -> Tensor:
     """keep / (1 - p) per element, keep ~ Bernoulli(1 - p), drawn from chainrule's generator
     (chainrule.manual_seed makes it reproducible)."""
     uniform = _core.rand(*shape, dtype=dtype).numpy()
     if p >= 1.0:
         return _core.zeros(*shape, dtype=dtype)
     scale = 1.0 / (1.0 - p)
-    return _core.from_numpy(np.where(uniform < 1.0 - p, scale, 0.0).astype(uniform.dtype))
+    return _core.from_numpy(_np.where(uniform < 1.0 - p, scale, 0.0).astype(uniform.dtype))
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -185,8 +189,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return x * dropout_mask(tuple(x.shape), p, x.dtype)
 
 
-def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None, training: bool = False,
-               momentum: float | None = 0.1, eps: float = 1e-5, num_batches_tracked=None) -> Tensor:
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float | None = 0.1, eps: float = 1e-5,
+               num_batches_tracked: Tensor | None = None) -> Tensor:
     """Normalises each channel (dim 1) of (N, C) or (N, C, L) input over the other dims.
 
     training=True uses the batch statistics and, when running_mean/running_var are given, updates
@@ -229,7 +234,7 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
         rm = running_mean.detach().numpy().astype(numpy_dtype(x.dtype)).reshape(channel_shape)
         rv = running_var.detach().numpy().astype(numpy_dtype(x.dtype)).reshape(channel_shape)
-        inv_std = 1.0 / np.sqrt(rv + eps)
+        inv_std = 1.0 / _np.sqrt(rv + eps)
         output = (x - _constant(rm, x)) * _constant(inv_std, x)
     if weight is not None:
         output = output * weight.reshape(*channel_shape)
@@ -238,11 +243,12 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
     return output
 
 
-def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+def layer_norm(input: Tensor, normalized_shape: ShapeLike, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
     """Normalises over the trailing dims given by normalized_shape (Ba et al. 2016), with the
     biased variance, then scales by weight and shifts by bias (both of normalized_shape)."""
     x = _check_tensor(input, "layer_norm")
-    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, _np.integer)) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
         raise ValueError(f"layer_norm: normalized_shape={list(shape)} does not match the input: expected input "
@@ -259,10 +265,10 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: flo
     return output
 
 
-def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+def embedding(input: TensorLike, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of weight picked by the int64 indices in input (any shape): output input.shape + (D,).
     The row at padding_idx receives no gradient."""
-    indices = input if isinstance(input, Tensor) else _core.from_numpy(np.ascontiguousarray(input, dtype=np.int64))
+    indices = input if isinstance(input, Tensor) else _core.from_numpy(c_contiguous(input, dtype=_np.int64))
     if indices.is_floating_point():
         raise TypeError(f"embedding: indices must be an integer tensor, got {indices.dtype!r}")
     num, dim = weight.shape
@@ -297,7 +303,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return x.reshape(*(shape[:start] + [merged] + shape[end + 1:]))
 
 
-def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
+def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     x = input
     nd = x.ndim
     d = dim + nd if dim < 0 else dim
@@ -352,20 +358,20 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _as_input(x, fn: str, arg: str = "input", like: Tensor | None = None) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, np.ndarray) or np.isscalar(x):
-        array = np.asarray(x)
+    if isinstance(x, _np.ndarray) or _np.isscalar(x):
+        array = _np.asarray(x)
         if array.dtype.kind in "iub":
-            return _core.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
-        dtype = like.dtype if like is not None else (_core.dtype.float64 if array.dtype == np.float64
+            return _core.from_numpy(c_contiguous(array, dtype=_np.int64))
+        dtype = like.dtype if like is not None else (_core.dtype.float64 if array.dtype == _np.float64
                                                      else _core.dtype.float32)
-        return _core.from_numpy(np.ascontiguousarray(array, dtype=numpy_dtype(dtype)))
+        return _core.from_numpy(c_contiguous(array, dtype=numpy_dtype(dtype)))
     raise TypeError(f"{fn}: {arg} must be a chainrule.Tensor or a NumPy array, got {type(x).__name__}")
 
 
 def _class_weight(weight, classes: int, like: Tensor, fn: str):
     if weight is None:
         return None
-    w = weight.detach().numpy() if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight.detach().numpy() if isinstance(weight, Tensor) else _np.asarray(weight)
     if w.shape != (classes,):
         raise ValueError(f"{fn}: weight must have one entry per class, shape ({classes},), got {tuple(w.shape)}")
     return w.astype(numpy_dtype(like.dtype))
@@ -388,17 +394,17 @@ def _class_targets(target: Tensor, input: Tensor, fn: str, ignore_index: int):
     return t
 
 
-def _indexed_log_prob_loss(log_probs: Tensor, t: np.ndarray, weight, ignore_index: int, reduction: str,
+def _indexed_log_prob_loss(log_probs: Tensor, t: _np.ndarray, weight, ignore_index: int, reduction: str,
                            label_smoothing: float, squeeze: bool) -> Tensor:
     """-sum_c A[i, c] log_probs[i, c] per sample, with A the (label-smoothed, weighted) one-hot
     coefficients of the targets; mean divides by the total weight of the non-ignored targets, as
     PyTorch does."""
     n, classes = log_probs.shape
     dtype = numpy_dtype(log_probs.dtype)
-    w = np.ones(classes, dtype=dtype) if weight is None else weight
+    w = _np.ones(classes, dtype=dtype) if weight is None else weight
     kept = t != ignore_index
-    rows = np.arange(n)[kept]
-    coefficients = np.zeros((n, classes), dtype=dtype)
+    rows = _np.arange(n)[kept]
+    coefficients = _np.zeros((n, classes), dtype=dtype)
     coefficients[rows, t[kept]] = w[t[kept]] * (1.0 - label_smoothing)
     if label_smoothing > 0:
         coefficients[kept] += w * (label_smoothing / classes)
@@ -408,7 +414,7 @@ def _indexed_log_prob_loss(log_probs: Tensor, t: np.ndarray, weight, ignore_inde
     total = per_sample.sum()
     if reduction == "sum":
         return total
-    denominator = w[t[kept]].astype(np.float64).sum()
+    denominator = w[t[kept]].astype(_np.float64).sum()
     return total * (1.0 / denominator) if denominator != 0 else total * float("nan")
 
 
@@ -422,8 +428,8 @@ def _class_input(input, fn: str) -> tuple[Tensor, bool]:
     return x, False
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-             reduction: str = "mean") -> Tensor:
+def nll_loss(input: TensorLike, target: TensorLike, weight: TensorLike | None = None, size_average: bool | None = None,
+             ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of class indices given log-probabilities input (N, C) or (C,)."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "nll_loss")
     x, squeeze = _class_input(input, "nll_loss")
@@ -433,7 +439,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     return _indexed_log_prob_loss(x, t, w, ignore_index, reduction, 0.0, squeeze)
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+def cross_entropy(input: TensorLike, target: TensorLike, weight: TensorLike | None = None,
+                  size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """log_softmax over classes + negative log-likelihood; target holds class indices (N,) or class
     probabilities (N, C). weight rescales classes, ignore_index drops samples, label_smoothing
@@ -481,21 +488,25 @@ def _pointwise_pair(input, target, fn: str) -> tuple[Tensor, Tensor]:
     return x, y
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+def mse_loss(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
+             reduction: str = "mean") -> Tensor:
     return _core.mse_loss(input, target, reduction_kind(_legacy_reduction(size_average, reduce, reduction, "mse_loss")))
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+def l1_loss(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
+            reduction: str = "mean") -> Tensor:
     return _core.l1_loss(input, target, reduction_kind(_legacy_reduction(size_average, reduce, reduction, "l1_loss")))
 
 
-def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
+def huber_loss(input: TensorLike, target: TensorLike, reduction: str = "mean", delta: float = 1.0,
+               weight: TensorLike | None = None) -> Tensor:
     if weight is not None:
         raise ValueError("huber_loss: weight is not supported")
     return _core.huber_loss(input, target, reduction_kind(_legacy_reduction(None, None, reduction, "huber_loss")), delta)
 
 
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+def binary_cross_entropy(input: TensorLike, target: TensorLike, weight: TensorLike | None = None,
+                         size_average: bool | None = None, reduce: bool | None = None,
                          reduction: str = "mean") -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy")
     if weight is None:
@@ -505,8 +516,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return _reduce(loss, reduction)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
-                                     reduction: str = "mean", pos_weight=None) -> Tensor:
+def binary_cross_entropy_with_logits(input: TensorLike, target: TensorLike, weight: TensorLike | None = None,
+                                     size_average: bool | None = None, reduce: bool | None = None,
+                                     reduction: str = "mean", pos_weight: TensorLike | None = None) -> Tensor:
     """-w [pos_weight y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))], computed stably as
     (1 - y) x + (1 + (pos_weight - 1) y) softplus(-x)."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
@@ -524,8 +536,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _reduce(loss, reduction)
 
 
-def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
-                   beta: float = 1.0) -> Tensor:
+def smooth_l1_loss(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta = 0 is L1.
     Equal to huber_loss(delta=beta) / beta."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "smooth_l1_loss")
@@ -538,8 +550,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     return _core.huber_loss(input, target, reduction_kind(reduction), float(beta)) * (1.0 / float(beta))
 
 
-def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",
-           log_target: bool = False) -> Tensor:
+def kl_div(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
     """Pointwise target * (log(target) - input) with input log-probabilities (target as
     log-probabilities too when log_target). reduction='batchmean' divides the sum by the batch
     size (the mathematically correct KL divergence); 'mean' divides by the element count."""
@@ -552,16 +564,17 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
         loss = y * (y + zero).log() - y * x
     else:
         t = y.numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xlogy = np.where(t == 0, 0.0, t * np.log(np.where(t == 0, 1.0, t)))
+        with _np.errstate(divide="ignore", invalid="ignore"):
+            xlogy = _np.where(t == 0, 0.0, t * _np.log(_np.where(t == 0, 1.0, t)))
         loss = _constant(xlogy, x) - y * x
     if reduction == "batchmean":
         return loss.sum() * (1.0 / x.shape[0]) if x.ndim else loss.sum()
     return _reduce(loss, reduction)
 
 
-def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, size_average=None,
-                     eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
+def poisson_nll_loss(input: TensorLike, target: TensorLike, log_input: bool = True, full: bool = False,
+                     size_average: bool | None = None, eps: float = 1e-8, reduce: bool | None = None,
+                     reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of target ~ Poisson(rate): exp(input) - target * input when
     log_input (input is log(rate)), else input - target * log(input + eps); full adds Stirling's
     approximation of log(target!) for target > 1."""
@@ -572,16 +585,16 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     else:
         loss = x - y * (x + float(eps)).log()
     if full:
-        t = y.detach().numpy().astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stirling = np.where(t > 1, t * np.log(np.where(t > 1, t, 1.0)) - t
-                                + 0.5 * np.log(2 * np.pi * np.where(t > 1, t, 1.0)), 0.0)
+        t: _np.ndarray = y.detach().numpy().astype(_np.float64)
+        with _np.errstate(divide="ignore", invalid="ignore"):
+            stirling = _np.where(t > 1, t * _np.log(_np.where(t > 1, t, 1.0)) - t
+                                + 0.5 * _np.log(2 * _np.pi * _np.where(t > 1, t, 1.0)), 0.0)
         loss = loss + _constant(stirling, x)
     return _reduce(loss, reduction)
 
 
-def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
-                      reduction: str = "mean") -> Tensor:
+def gaussian_nll_loss(input: TensorLike, target: TensorLike, var: TensorLike | float, full: bool = False,
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
     """0.5 (log(max(var, eps)) + (input - target)^2 / max(var, eps)) (+ 0.5 log(2 pi) when full).
     var has the input's shape, or one dim fewer / a last dim of 1 (one variance per sample), or
     is a number; its clamping to eps carries no gradient, as in PyTorch."""
@@ -599,11 +612,11 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     values = v.detach().numpy()
     if (values < 0).any():
         raise ValueError("gaussian_nll_loss: var has negative entry/entries")
-    clamped = np.maximum(values, eps)
+    clamped = _np.maximum(values, eps)
     if (clamped != values).any():
         v = v + _constant(clamped - values, x)
     diff = x - y
     loss = (v.log() + diff * diff / v) * 0.5
     if full:
-        loss = loss + 0.5 * float(np.log(2 * np.pi))
+        loss = loss + 0.5 * float(_np.log(2 * _np.pi))
     return _reduce(loss, reduction)

@@ -3,11 +3,11 @@
 Random draws come from chainrule's generator (chainrule.manual_seed), not PyTorch's, so the
 values differ from PyTorch's for the same seed; the distributions are the same.
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import math
+import math as _math
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
@@ -18,14 +18,14 @@ _LINEAR_LIKE = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "con
                 "conv_transpose3d", "sigmoid")
 
 
-def calculate_gain(nonlinearity: str, param=None) -> float:
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for a nonlinearity (PyTorch's table)."""
     if nonlinearity in _LINEAR_LIKE:
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
-        return math.sqrt(2.0)
+        return _math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
         if param is None:
             slope = 0.01
@@ -33,7 +33,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
             slope = param
         else:
             raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
-        return math.sqrt(2.0 / (1 + slope ** 2))
+        return _math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4  # PyTorch's value, chosen empirically for self-normalising networks
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
@@ -86,13 +86,13 @@ def ones_(tensor: Tensor) -> Tensor:
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     fan_in, fan_out = _fans(tensor)
-    bound = gain * math.sqrt(6.0 / float(fan_in + fan_out))
+    bound = gain * _math.sqrt(6.0 / float(fan_in + fan_out))
     return uniform_(tensor, -bound, bound)
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     fan_in, fan_out = _fans(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * _math.sqrt(2.0 / float(fan_in + fan_out)))
 
 
 def _kaiming_std(tensor, a, mode, nonlinearity):
@@ -102,11 +102,11 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
     fan = fan_in if mode == "fan_in" else fan_out
     if fan == 0:
         return 0.0
-    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return calculate_gain(nonlinearity, a) / _math.sqrt(fan)
 
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
-    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
+    bound = _math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound)
 
 
@@ -122,15 +122,15 @@ def eye_(tensor: Tensor) -> Tensor:
     with no_grad():
         values = tensor.detach().numpy()
         values[...] = 0
-        np.fill_diagonal(values, 1)
+        _np.fill_diagonal(values, 1)
     return tensor
 
 
-def _draw_normal(shape, dtype) -> np.ndarray:
+def _draw_normal(shape, dtype) -> _np.ndarray:
     return _core.randn(*shape, dtype=dtype).numpy()
 
 
-def _draw_uniform(shape, dtype) -> np.ndarray:
+def _draw_uniform(shape, dtype) -> _np.ndarray:
     return _core.rand(*shape, dtype=dtype).numpy()
 
 
@@ -148,8 +148,8 @@ def orthogonal_(tensor: Tensor, gain: float = 1) -> Tensor:
     flat = _draw_normal((rows, cols), float64)
     if rows < cols:
         flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q = q * np.sign(np.diag(r))
+    q, r = _np.linalg.qr(flat)
+    q = q * _np.sign(_np.diag(r))
     if rows < cols:
         q = q.T
     with no_grad():
@@ -166,8 +166,8 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     if std < 0:
         raise ValueError(f"trunc_normal_: std must be non-negative, got {std}")
     n = tensor.numel()
-    values = np.empty(n)
-    pending = np.arange(n)
+    values = _np.empty(n)
+    pending = _np.arange(n)
     for _ in range(10_000):
         if pending.size == 0:
             break
@@ -192,10 +192,10 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
     if not 0 <= sparsity <= 1:
         raise ValueError(f"sparse_: sparsity must be in [0, 1], got {sparsity}")
     rows, cols = tensor.shape
-    zeros = int(math.ceil(sparsity * rows))
+    zeros = int(_math.ceil(sparsity * rows))
     values = std * _draw_normal((rows, cols), float64)
     for col in range(cols):
-        order = np.argsort(_draw_uniform((rows,), float64), kind="stable")
+        order = _np.argsort(_draw_uniform((rows,), float64), kind="stable")
         values[order[:zeros], col] = 0
     with no_grad():
         tensor.detach().numpy()[...] = values

@@ -1,18 +1,25 @@
 """Loss modules. Each accepts Tensors or NumPy arrays and reduction='mean'|'sum'|'none'."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numpy as np
+from typing import Callable
 
+import numpy as _np
+
+from chainrule._arrays import c_contiguous
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._kinds import reduction_kind
+from chainrule._typing import TensorOrArray
 from chainrule.nn import functional as F
 from chainrule.nn.layers import _input
 from chainrule.nn.module import Module
 
+# A C++ loss as f(input, target, reduction), without the module's argument checks.
+_FunctionalLoss = Callable[[Tensor, Tensor, _core.Reduction], Tensor]
+
 
 class _Loss(Module):
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = reduction
 
@@ -36,7 +43,7 @@ class _Loss(Module):
 
     # The C++ function computing this loss as f(input, target, _core.Reduction); None when the
     # loss has more parameters (HuberLoss), which then always goes through forward().
-    _functional = None
+    _functional: _FunctionalLoss | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -45,58 +52,60 @@ class _Loss(Module):
         if "forward" in cls.__dict__ and "_functional" not in cls.__dict__:
             cls._functional = None
 
-    def __call__(self, input, target):
+    def __call__(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
         # The training-loop fast path: two Tensors go straight to C++.
         if type(input) is Tensor and type(target) is Tensor and self._functional is not None:
             return self._functional(input, target, self._reduction_kind)
         return self.forward(input, target)
 
-    def _prepare(self, input, target):
-        input = _input(input, None)
-        if isinstance(target, np.ndarray):
+    def _prepare(self, input: TensorOrArray, target: TensorOrArray) -> tuple[Tensor, Tensor]:
+        x = _input(input, None)
+        if isinstance(target, _np.ndarray):
             # Targets follow the input's dtype (integer class labels stay int64 where needed).
-            target = _input(target, input.dtype if target.dtype.kind == "f" else None)
-        elif not isinstance(target, Tensor):
+            return x, _input(target, x.dtype if target.dtype.kind == "f" else None)
+        if not isinstance(target, Tensor):
             raise TypeError(f"{type(self).__name__}: target must be a chainrule.Tensor or a NumPy array, "
                             f"got {type(target).__name__}")
-        return input, target
+        return x, target
 
 
 class MSELoss(_Loss):
     _functional = staticmethod(_core.mse_loss)
 
-    def forward(self, input, target):
-        return F.mse_loss(*self._prepare(input, target), self.reduction)
+    def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
+        return F.mse_loss(*self._prepare(input, target), reduction=self.reduction)
 
 
 class L1Loss(_Loss):
     _functional = staticmethod(_core.l1_loss)
 
-    def forward(self, input, target):
-        return F.l1_loss(*self._prepare(input, target), self.reduction)
+    def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
+        return F.l1_loss(*self._prepare(input, target), reduction=self.reduction)
 
 
 class HuberLoss(_Loss):
-    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
         if not delta > 0:
             raise ValueError(f"HuberLoss: delta must be positive, got {delta!r}")
         self.delta = float(delta)
 
-    def forward(self, input, target):
+    def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
         return F.huber_loss(*self._prepare(input, target), self.reduction, self.delta)
 
 
 class BCELoss(_Loss):
     _functional = staticmethod(_core.binary_cross_entropy)
 
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+    def __init__(self, weight: TensorOrArray | None = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "BCELoss"))
         self.register_buffer("weight", _optional_tensor(weight))
         if weight is not None:
-            self._functional = None  # the weighted form is a composition, not the single C++ op
+            # The weighted form is a composition, not the single C++ op.
+            self._functional = None  # type: ignore[assignment]
 
-    def forward(self, input, target):
+    def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
         return F.binary_cross_entropy(*self._prepare(input, target), weight=self.weight, reduction=self.reduction)
 
 
@@ -106,14 +115,15 @@ class BCEWithLogitsLoss(_Loss):
 
     _functional = staticmethod(_core.binary_cross_entropy_with_logits)
 
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None):
+    def __init__(self, weight: TensorOrArray | None = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean", pos_weight: TensorOrArray | None = None) -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "BCEWithLogitsLoss"))
         self.register_buffer("weight", _optional_tensor(weight))
         self.register_buffer("pos_weight", _optional_tensor(pos_weight))
         if weight is not None or pos_weight is not None:
-            self._functional = None
+            self._functional = None  # type: ignore[assignment]
 
-    def forward(self, input, target):
+    def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
         return F.binary_cross_entropy_with_logits(*self._prepare(input, target), weight=self.weight,
                                                   reduction=self.reduction, pos_weight=self.pos_weight)
 
@@ -129,8 +139,9 @@ class CrossEntropyLoss(_Loss):
 
     _functional = staticmethod(_core.cross_entropy)
 
-    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-                 reduction: str = "mean", label_smoothing: float = 0.0):
+    def __init__(self, weight: TensorOrArray | None = None, size_average: bool | None = None, ignore_index: int = -100,
+                 reduce: bool | None = None,
+                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "CrossEntropyLoss"))
         if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
                 or not 0.0 <= label_smoothing <= 1.0:
@@ -139,9 +150,9 @@ class CrossEntropyLoss(_Loss):
         self.ignore_index = int(ignore_index)
         self.label_smoothing = float(label_smoothing)
         if weight is not None or label_smoothing != 0.0 or ignore_index != -100:
-            self._functional = None
+            self._functional = None  # type: ignore[assignment]
 
-    def __call__(self, input, target):
+    def __call__(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
         if self._functional is not None and type(input) is Tensor and type(target) is Tensor:
             try:
                 return _core.cross_entropy(input, target, self._reduction_kind)
@@ -149,19 +160,18 @@ class CrossEntropyLoss(_Loss):
                 pass  # a target equal to the default ignore_index (-100) is dropped, not an error
         return self.forward(input, target)
 
-    def _prepare(self, input, target):
-        input = _input(input, None)
-        if isinstance(target, np.ndarray):
+    def _prepare(self, input: TensorOrArray, target: TensorOrArray) -> tuple[Tensor, Tensor]:
+        x = _input(input, None)
+        if isinstance(target, _np.ndarray):
             if target.dtype.kind in "iu":
-                target = _input(target.astype(np.int64, copy=False), _core.dtype.int64)
-            else:
-                target = _input(target, input.dtype)
-        elif not isinstance(target, Tensor):
+                return x, _input(target.astype(_np.int64, copy=False), _core.dtype.int64)
+            return x, _input(target, x.dtype)
+        if not isinstance(target, Tensor):
             raise TypeError(f"CrossEntropyLoss: target must be a chainrule.Tensor or a NumPy array, "
                             f"got {type(target).__name__}")
-        return input, target
+        return x, target
 
-    def forward(self, input, target):
+    def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
         return F.cross_entropy(*self._prepare(input, target), weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
@@ -170,15 +180,17 @@ class NLLLoss(_Loss):
     """Negative log-likelihood of class indices given log-probabilities (N, C) (e.g. LogSoftmax's
     output), with class weight and ignore_index."""
 
-    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-                 reduction: str = "mean"):
+    def __init__(self, weight: TensorOrArray | None = None, size_average: bool | None = None, ignore_index: int = -100,
+                 reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "NLLLoss"))
         self.register_buffer("weight", _optional_tensor(weight))
         self.ignore_index = int(ignore_index)
 
-    _prepare = CrossEntropyLoss._prepare
+    def _prepare(self, input: TensorOrArray, target: TensorOrArray) -> tuple[Tensor, Tensor]:
+        return CrossEntropyLoss._prepare(self, input, target)  # type: ignore[arg-type]  # the same conversion
 
-    def forward(self, input, target):
+    def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
         return F.nll_loss(*self._prepare(input, target), weight=self.weight, ignore_index=self.ignore_index,
                           reduction=self.reduction)
 
@@ -186,7 +198,8 @@ class NLLLoss(_Loss):
 class SmoothL1Loss(_Loss):
     """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target)."""
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean",
+                 beta: float = 1.0) -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "SmoothL1Loss"))
         if isinstance(beta, bool) or not isinstance(beta, (int, float)):
             raise TypeError(f"SmoothL1Loss: beta must be a number, got {type(beta).__name__}")
@@ -195,7 +208,7 @@ class SmoothL1Loss(_Loss):
                              f"values for beta), got beta={beta}")
         self.beta = float(beta)
 
-    def forward(self, input, target):
+    def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
         return F.smooth_l1_loss(*self._prepare(input, target), reduction=self.reduction, beta=self.beta)
 
 
@@ -206,7 +219,8 @@ class KLDivLoss(_Loss):
     _REDUCTIONS = ("mean", "sum", "none", "batchmean")
     _extra_reductions = ("batchmean",)
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean",
+                 log_target: bool = False) -> None:
         if reduction == "batchmean" and size_average is None and reduce is None:
             super().__init__("mean")
             self.reduction = "batchmean"
@@ -214,40 +228,42 @@ class KLDivLoss(_Loss):
             super().__init__(F._legacy_reduction(size_average, reduce, reduction, "KLDivLoss"))
         self.log_target = bool(log_target)
 
-    def forward(self, input, target):
+    def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
         return F.kl_div(*self._prepare(input, target), reduction=self.reduction, log_target=self.log_target)
 
 
 class PoissonNLLLoss(_Loss):
-    def __init__(self, log_input: bool = True, full: bool = False, size_average=None, eps: float = 1e-8,
-                 reduce=None, reduction: str = "mean"):
+    def __init__(self, log_input: bool = True, full: bool = False, size_average: bool | None = None, eps: float = 1e-8,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "PoissonNLLLoss"))
         self.log_input = bool(log_input)
         self.full = bool(full)
         self.eps = float(eps)
 
-    def forward(self, log_input, target):
+    def forward(self, log_input: TensorOrArray, target: TensorOrArray) -> Tensor:
         return F.poisson_nll_loss(*self._prepare(log_input, target), log_input=self.log_input, full=self.full,
                                   eps=self.eps, reduction=self.reduction)
 
 
 class GaussianNLLLoss(_Loss):
-    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
         super().__init__(reduction)
         if not eps > 0:
             raise ValueError(f"GaussianNLLLoss: eps must be positive, got {eps!r}")
         self.full = bool(full)
         self.eps = float(eps)
 
-    def __call__(self, input, target, var):
+    # The variance is a third argument, as in PyTorch, which other losses do not take.
+    def __call__(  # type: ignore[override]
+            self, input: TensorOrArray, target: TensorOrArray, var: TensorOrArray | float) -> Tensor:
         return self.forward(input, target, var)
 
-    def forward(self, input, target, var):
-        input, target = self._prepare(input, target)
-        return F.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)
+    def forward(self, input: TensorOrArray, target: TensorOrArray, var: TensorOrArray | float) -> Tensor:
+        x, y = self._prepare(input, target)
+        return F.gaussian_nll_loss(x, y, var, full=self.full, eps=self.eps, reduction=self.reduction)
 
 
-def _optional_tensor(value):
+def _optional_tensor(value: TensorOrArray | None) -> Tensor | None:
     if value is None or isinstance(value, Tensor):
         return value
-    return _input(np.ascontiguousarray(value), None)
+    return _input(c_contiguous(value), None)

@@ -1,24 +1,23 @@
 """nn.Module: the base of every layer, with PyTorch's registration, traversal and state_dict."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import itertools
+import itertools as _itertools
 from collections import OrderedDict
-from typing import Iterator, NamedTuple
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Callable, NamedTuple, TypeVar
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
+from chainrule._device import device as device_cls
+from chainrule._grads import zero_grads
 from chainrule._tensor import numpy_dtype
+from chainrule.nn import _structure
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.utils.flat import zero_grads
 
-
-# Plain attributes that the fused DenseChain of nn.Sequential reads when it is built: activation,
-# dropout and normalisation settings, and the diagnostics recording switch that turns the fused
-# path off.
-_FUSED_PATH_ATTRIBUTES = frozenset({"negative_slope", "approximate", "alpha", "beta", "threshold", "min_val",
-                                    "max_val", "p", "eps", "momentum", "_record"})
+# The type of self in the methods that return it (model.train() is still the model's own type).
+_M = TypeVar("_M", bound="Module")
 
 
 class Module:
@@ -29,13 +28,8 @@ class Module:
     """
 
     training: bool
-    # Bumped whenever any module's structure may change (a Parameter, Module or buffer is
-    # (re)assigned, or an attribute the fused path reads): nn.Sequential rebuilds its DenseChain
-    # when the number has moved since it was built. Plain attributes (a loss's reduction, a
-    # counter) leave it alone, so building e.g. a loss module per step costs no rebuild.
-    _structure_version = 0
 
-    def __init__(self):
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
@@ -48,14 +42,14 @@ class Module:
         object.__setattr__(self, "training", True)
 
     # ---- registration --------------------------------------------------------------------------
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before Module.__init__() call")
         params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
         buffers = self.__dict__["_buffers"]
         if (isinstance(value, (Parameter, Module)) or name in params or name in modules or name in buffers
-                or name in _FUSED_PATH_ATTRIBUTES):
-            Module._structure_version += 1
+                or name in _structure.watched_attributes):
+            _structure.bump()
         if isinstance(value, (Parameter, Module)):
             # As in PyTorch: the name leaves every other registry and the plain attributes, so
             # `self.w = None; self.w = Parameter(...)` registers the parameter instead of shadowing it.
@@ -81,15 +75,15 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         d = self.__dict__
         for registry in ("_parameters", "_buffers", "_modules"):
             if registry in d and name in d[registry]:
                 return d[registry][name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
-    def __delattr__(self, name):
-        Module._structure_version += 1
+    def __delattr__(self, name: str) -> None:
+        _structure.bump()
         for registry in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__[registry]:
                 del self.__dict__[registry][name]
@@ -102,7 +96,7 @@ class Module:
         _check_member_name(self, "register_parameter", "parameter", name)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: expected nn.Parameter or None for '{name}', got {type(param).__name__}")
-        Module._structure_version += 1
+        _structure.bump()
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -113,29 +107,29 @@ class Module:
         _check_member_name(self, "register_buffer", "buffer", name)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: expected a Tensor or None for '{name}', got {type(tensor).__name__}")
-        Module._structure_version += 1
+        _structure.bump()
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
         else:
             self._non_persistent_buffers_set.add(name)
 
-    def add_module(self, name: str, module: "Module | None") -> None:
+    def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {type(module).__name__} is not a Module subclass")
         if not isinstance(name, str) or "." in name or not name:
             raise KeyError(f"add_module: module name must be a non-empty string without '.', got {name!r}")
         if name in self.__dict__ and name not in self._modules:
             raise KeyError(f"add_module: attribute '{name}' already exists")
-        Module._structure_version += 1
+        _structure.bump()
         self._parameters.pop(name, None)
         self._buffers.pop(name, None)
         self._modules[name] = module
 
-    def register_module(self, name: str, module: "Module | None") -> None:
+    def register_module(self, name: str, module: Module | None) -> None:
         self.add_module(name, module)
 
-    def get_submodule(self, target: str) -> "Module":
+    def get_submodule(self, target: str) -> Module:
         module = self
         if target == "":
             return module
@@ -146,10 +140,10 @@ class Module:
         return module
 
     # ---- calling -------------------------------------------------------------------------------
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
         if not (d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"]):
             return self.forward(*args, **kwargs)
@@ -184,29 +178,30 @@ class Module:
         return output
 
     # ---- hooks ---------------------------------------------------------------------------------
-    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> "RemovableHandle":
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
         """hook(module, args) -> None or new args, called before forward() (with_kwargs:
         hook(module, args, kwargs) -> None or (args, kwargs))."""
         return self._add_hook("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", hook, prepend, with_kwargs)
 
-    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
-                              always_call: bool = False) -> "RemovableHandle":
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
         """hook(module, args, output) -> None or a replacement output, called after forward()
         (with_kwargs: hook(module, args, kwargs, output))."""
         return self._add_hook("_forward_hooks", "_forward_hooks_with_kwargs", hook, prepend, with_kwargs)
 
-    def register_full_backward_hook(self, hook, prepend: bool = False) -> "RemovableHandle":
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
         """hook(module, grad_input, grad_output) -> None or replacement grad_input, called when the
         gradients with respect to the module's Tensor inputs have been computed. grad_input and
         grad_output are tuples with one entry per positional Tensor input / output (None where no
         gradient flows)."""
         return self._add_hook("_backward_hooks", None, hook, prepend, False)
 
-    def _add_hook(self, registry: str, kwargs_registry, hook, prepend: bool, with_kwargs: bool) -> "RemovableHandle":
+    def _add_hook(self, registry: str, kwargs_registry, hook, prepend: bool, with_kwargs: bool) -> RemovableHandle:
         if not callable(hook):
             raise TypeError(f"hook must be callable, got {type(hook).__name__}")
         # Hooks must see every call, so a module with hooks leaves nn.Sequential's fused chain.
-        Module._structure_version += 1
+        _structure.bump()
         hooks = self.__dict__[registry]
         handle = RemovableHandle(hooks, self.__dict__[kwargs_registry] if kwargs_registry else None)
         hooks[handle.id] = hook
@@ -221,7 +216,8 @@ class Module:
         return bool(d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"])
 
     # ---- traversal -----------------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, memo: set[int] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         if memo is None:
             memo = set()
         if remove_duplicate:
@@ -233,16 +229,16 @@ class Module:
             if child is not None:
                 yield from child.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, child in self._modules.items():
             if child is not None:
                 yield name, child
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         for _, child in self.named_children():
             yield child
 
@@ -276,7 +272,7 @@ class Module:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    def apply(self, fn) -> "Module":
+    def apply(self: _M, fn: Callable[[Module], Any]) -> _M:
         """Calls fn(module) on every child (recursively, children first) and then on self, as
         PyTorch does; the usual way to run nn.init over a model."""
         for child in self.children():
@@ -285,7 +281,7 @@ class Module:
         return self
 
     # ---- modes and gradients -------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self: _M, mode: bool = True) -> _M:
         """Sets training mode on this module and every submodule (Dropout drops and BatchNorm uses
         batch statistics only in training mode)."""
         if not isinstance(mode, bool):
@@ -294,10 +290,10 @@ class Module:
             object.__setattr__(m, "training", mode)
         return self
 
-    def eval(self) -> "Module":
+    def eval(self: _M) -> _M:
         return self.train(False)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+    def requires_grad_(self: _M, requires_grad: bool = True) -> _M:
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self
@@ -306,7 +302,7 @@ class Module:
         zero_grads(self.parameters(), set_to_none)
 
     # ---- dtype / device ------------------------------------------------------------------------
-    def _apply_to_tensors(self, fn) -> "Module":
+    def _apply_to_tensors(self, fn) -> Module:
         # Parameters keep their identity (optimizers hold them): only their data is replaced.
         for module in self.modules():
             for p in module._parameters.values():
@@ -320,9 +316,8 @@ class Module:
                     module._buffers[name] = fn(b)
         return self
 
-    def to(self, *args, dtype=None, device=None) -> "Module":
+    def to(self: _M, *args: Any, dtype: _core.dtype | None = None, device: Any = None) -> _M:
         """to(dtype), to(device) or to(device, dtype): converts floating parameters in place."""
-        from chainrule import device as device_cls
         for a in args:
             if isinstance(a, _core.dtype):
                 dtype = a
@@ -337,17 +332,18 @@ class Module:
             self._apply_to_tensors(lambda t: t.to(dtype) if t.is_floating_point() else t)
         return self
 
-    def float(self) -> "Module":
+    def float(self: _M) -> _M:
         return self.to(_core.dtype.float32)
 
-    def double(self) -> "Module":
+    def double(self: _M) -> _M:
         return self.to(_core.dtype.float64)
 
-    def cpu(self) -> "Module":
+    def cpu(self: _M) -> _M:
         return self
 
     # ---- state_dict ----------------------------------------------------------------------------
-    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+    def state_dict(self, destination: OrderedDict[str, Tensor] | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict[str, Tensor]:
         """Parameters and buffers by PyTorch's dotted names ('0.weight', 'fc.bias'), detached."""
         if destination is None:
             destination = OrderedDict()
@@ -368,7 +364,7 @@ class Module:
             if child is not None:
                 yield from child._state_items(prefix + name + ".")
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> _IncompatibleKeys:
         """Copy values into this module's parameters (Tensors or NumPy arrays accepted).
 
         With strict=True, missing and unexpected keys raise a KeyError that lists them. A value
@@ -395,8 +391,8 @@ class Module:
             value = state_dict[key]
             if isinstance(value, Tensor):
                 array = value.detach().numpy()
-            elif isinstance(value, np.ndarray) or np.isscalar(value):
-                array = np.asarray(value)
+            elif isinstance(value, _np.ndarray) or _np.isscalar(value):
+                array = _np.asarray(value)
             elif hasattr(value, "detach") and hasattr(value, "numpy"):  # e.g. a torch tensor
                 array = value.detach().cpu().numpy()
             else:
@@ -411,14 +407,14 @@ class Module:
         for target, array in staged:
             # copy_ (not a write through .numpy()): it refuses read-only memory and moves the
             # version on, so a graph that saved the old values raises at backward.
-            target.detach().copy_(np.array(array, dtype=numpy_dtype(target.dtype), order="C"))
+            target.detach().copy_(_np.array(array, dtype=numpy_dtype(target.dtype), order="C"))
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- printing ------------------------------------------------------------------------------
     def extra_repr(self) -> str:
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         # PyTorch's layout: a one-line extra_repr stays inline when there are no children;
         # otherwise each extra line and each child gets its own indented line.
         extra = self.extra_repr()
@@ -434,7 +430,7 @@ class Module:
             main += "\n  " + "\n  ".join(lines + children) + "\n"
         return main + ")"
 
-    def __dir__(self):
+    def __dir__(self) -> Iterable[str]:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._modules) | set(self._buffers))
 
 
@@ -444,12 +440,13 @@ class _IncompatibleKeys(NamedTuple):
     missing_keys: list
     unexpected_keys: list
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if not self.missing_keys and not self.unexpected_keys:
             return "<All keys matched successfully>"
         return f"_IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.__repr__()
 
 
 def _check_member_name(module: Module, fn: str, kind: str, name) -> None:
@@ -468,7 +465,7 @@ class RemovableHandle:
     """Returned by the register_*_hook methods: handle.remove() unregisters the hook (also usable
     as a context manager)."""
 
-    _next_id = itertools.count()
+    _next_id = _itertools.count()
 
     def __init__(self, hooks: OrderedDict, extra: set | None = None):
         self.id = next(RemovableHandle._next_id)
@@ -477,15 +474,15 @@ class RemovableHandle:
 
     def remove(self) -> None:
         if self.id in self._hooks:
-            Module._structure_version += 1
+            _structure.bump()
             del self._hooks[self.id]
         if self._extra is not None:
             self._extra.discard(self.id)
 
-    def __enter__(self):
+    def __enter__(self) -> RemovableHandle:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.remove()
 
 

@@ -1,11 +1,13 @@
 """Dropout, BatchNorm1d, LayerNorm and Embedding with PyTorch's arguments, buffers and modes."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numbers
+import numbers as _numbers
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
+from chainrule._core import Tensor
+from chainrule._typing import DeviceLike, ShapeLike, TensorOrArray
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.layers import _float_dtype, _input
@@ -17,20 +19,20 @@ class Dropout(Module):
     """Zeroes each element with probability p while training and scales the kept ones by
     1 / (1 - p); the identity in eval mode. Masks come from chainrule's generator."""
 
-    def __init__(self, p: float = 0.5, inplace: bool = False):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         self.p = F._check_probability(p, "Dropout")
         self.inplace = inplace
 
-    def forward(self, input):
+    def forward(self, input: TensorOrArray) -> Tensor:
         return F.dropout(_input(input, None), self.p, self.training)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
 
 
 def _positive_int(owner: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, _np.integer)) or value <= 0:
         raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
     return int(value)
 
@@ -44,13 +46,21 @@ class BatchNorm1d(Module):
     num_batches_tracked.
     """
 
+    eps: float
+    momentum: float | None
+    affine: bool
+    track_running_stats: bool
+    weight: Parameter | None
+    bias: Parameter | None
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
+                 track_running_stats: bool = True, device: DeviceLike = None, dtype: _core.dtype | None = None, *,
+                 bias: bool = True) -> None:
         super().__init__()
         self.num_features = _positive_int("BatchNorm1d", "num_features", num_features)
-        if not isinstance(eps, numbers.Real) or not eps >= 0:
+        if not isinstance(eps, _numbers.Real) or not eps >= 0:
             raise ValueError(f"BatchNorm1d: eps must be a non-negative number, got {eps!r}")
-        if momentum is not None and (not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1):
+        if momentum is not None and (not isinstance(momentum, _numbers.Real) or not 0 <= momentum <= 1):
             raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum!r}")
         dtype = _float_dtype("BatchNorm1d", dtype)
         self.eps = float(eps)
@@ -83,12 +93,12 @@ class BatchNorm1d(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
+        if self.affine and self.weight is not None:
             init.ones_(self.weight)
             if self.bias is not None:
                 init.zeros_(self.bias)
 
-    def forward(self, input):
+    def forward(self, input: TensorOrArray) -> Tensor:
         x = _input(input, self.weight.dtype if self.weight is not None else None)
         if x.ndim not in (2, 3):
             raise ValueError(f"BatchNorm1d: expected 2D or 3D input (got {x.ndim}D input)")
@@ -106,7 +116,7 @@ class BatchNorm1d(Module):
                             self.weight, self.bias, use_batch_stats, self.momentum, self.eps,
                             self.num_batches_tracked)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
@@ -115,16 +125,22 @@ class LayerNorm(Module):
     """Layer normalisation (Ba et al. 2016) over the trailing normalized_shape dims, with an
     elementwise weight (ones) and bias (zeros) when elementwise_affine."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
-                 device=None, dtype=None):
+    normalized_shape: tuple[int, ...]
+    eps: float
+    elementwise_affine: bool
+    weight: Parameter | None
+    bias: Parameter | None
+
+    def __init__(self, normalized_shape: ShapeLike, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device: DeviceLike = None, dtype: _core.dtype | None = None) -> None:
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
+        if isinstance(normalized_shape, (int, _np.integer)) and not isinstance(normalized_shape, bool):
             normalized_shape = (int(normalized_shape),)
         if not isinstance(normalized_shape, (tuple, list)) or not normalized_shape or not all(
-                isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in normalized_shape):
+                isinstance(s, (int, _np.integer)) and not isinstance(s, bool) and s > 0 for s in normalized_shape):
             raise ValueError(f"LayerNorm: normalized_shape must be a positive int or a non-empty tuple of positive "
                              f"ints, got {normalized_shape!r}")
-        if not isinstance(eps, numbers.Real) or not eps >= 0:
+        if not isinstance(eps, _numbers.Real) or not eps >= 0:
             raise ValueError(f"LayerNorm: eps must be a non-negative number, got {eps!r}")
         dtype = _float_dtype("LayerNorm", dtype)
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
@@ -141,16 +157,16 @@ class LayerNorm(Module):
             self.register_parameter("bias", None)
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
+        if self.elementwise_affine and self.weight is not None:
             init.ones_(self.weight)
             if self.bias is not None:
                 init.zeros_(self.bias)
 
-    def forward(self, input):
+    def forward(self, input: TensorOrArray) -> Tensor:
         x = _input(input, self.weight.dtype if self.weight is not None else None)
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
                 f"bias={self.bias is not None}")
 
@@ -165,7 +181,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
-                 sparse: bool = False, _weight=None, _freeze: bool = False, device=None, dtype=None):
+                 sparse: bool = False, _weight: TensorOrArray | None = None, _freeze: bool = False,
+                 device: DeviceLike = None, dtype: _core.dtype | None = None) -> None:
         super().__init__()
         self.num_embeddings = _positive_int("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _positive_int("Embedding", "embedding_dim", embedding_dim)
@@ -201,18 +218,19 @@ class Embedding(Module):
             self.weight.detach().numpy()[self.padding_idx] = 0
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None, max_norm=None, norm_type=2.0,
-                        scale_grad_by_freq=False, sparse=False):
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None,
+                        max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False) -> Embedding:
         if embeddings.ndim != 2:
             raise ValueError("Embedding.from_pretrained: embeddings parameter is expected to be 2-dimensional")
         rows, cols = embeddings.shape
         return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
                    _weight=embeddings.detach().clone(), _freeze=freeze)
 
-    def forward(self, input):
+    def forward(self, input: TensorOrArray) -> Tensor:
         return F.embedding(input, self.weight, self.padding_idx)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"

@@ -1,7 +1,11 @@
 """nn.Parameter: a leaf Tensor that a Module registers as one of its weights."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
+
+from typing import NoReturn, SupportsIndex
 
 from chainrule._core import Tensor
+from chainrule._creation import as_tensor, empty
+from chainrule._typing import TensorLike
 
 
 class Parameter(Tensor):
@@ -11,21 +15,19 @@ class Parameter(Tensor):
     weights themselves.
     """
 
-    def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
+    def __init__(self, data: TensorLike | None = None, requires_grad: bool = True) -> None:
         if data is None:
-            from chainrule import empty
             data = empty(0)
         if not isinstance(data, Tensor):
-            from chainrule import as_tensor
             data = as_tensor(data)
         super().__init__(data)
         if requires_grad:
             self.requires_grad = True
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
     __str__ = __repr__  # print(param) shows it too, as in PyTorch
 
-    def __reduce_ex__(self, protocol):
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
         raise TypeError("chainrule never pickles tensors; use chainrule.save(model.state_dict(), path)")

@@ -1,10 +1,11 @@
 """Adagrad with PyTorch's update rule (one fused C++ update per parameter group)."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule._tensor import as_tensor, numpy_dtype
+from chainrule._typing import ParamsT
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
@@ -17,9 +18,9 @@ class Adagrad(Optimizer):
     accepted so PyTorch code runs unchanged; they do not change the math.
     """
 
-    def __init__(self, params, lr=1e-2, lr_decay: float = 0, weight_decay: float = 0,
-                 initial_accumulator_value: float = 0, eps: float = 1e-10, foreach=None, *, maximize: bool = False,
-                 differentiable: bool = False, fused=None):
+    def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, fused: bool | None = None) -> None:
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults)
@@ -30,7 +31,7 @@ class Adagrad(Optimizer):
         for p in group["params"]:
             state = self.state[p]
             state["step"] = 0
-            state["sum"] = as_tensor(np.full(tuple(p.shape), float(group["initial_accumulator_value"]),
+            state["sum"] = as_tensor(_np.full(tuple(p.shape), float(group["initial_accumulator_value"]),
                                              dtype=numpy_dtype(p.dtype)))
 
     def _validate_group(self, group):

@@ -1,9 +1,10 @@
 """Adam and AdamW with PyTorch's update rules (one fused C++ update per parameter group)."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numbers
+import numbers as _numbers
 
 from chainrule import _core
+from chainrule._typing import ParamsT
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
@@ -16,9 +17,10 @@ class Adam(Optimizer):
     code runs unchanged; they do not change the math.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
-                 amsgrad: bool = False, *, foreach=None, maximize: bool = False, capturable: bool = False,
-                 differentiable: bool = False, fused=None, decoupled_weight_decay: bool = False):
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, decoupled_weight_decay: bool = False) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
@@ -30,7 +32,7 @@ class Adam(Optimizer):
         if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
             raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
         for index, beta in enumerate(betas):
-            if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
+            if isinstance(beta, bool) or not isinstance(beta, _numbers.Real) or not 0.0 <= beta < 1.0:
                 raise ValueError(f"{owner}: invalid beta parameter at index {index}: {beta}")
 
     state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -48,8 +50,9 @@ class AdamW(Adam):
     """torch.optim.AdamW's exact rule: Adam with decoupled weight decay, p <- p * (1 - lr * weight_decay)
     before the Adam update (https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html)."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
-                 amsgrad: bool = False, *, maximize: bool = False, foreach=None, capturable: bool = False,
-                 differentiable: bool = False, fused=None):
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          maximize=maximize, decoupled_weight_decay=True)

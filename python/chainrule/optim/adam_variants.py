@@ -4,16 +4,19 @@ Their updates run as NumPy array expressions on each parameter's memory (in the 
 dtype, in PyTorch's operation order), not yet as C++ group steps like SGD/Adam/RMSprop/Adagrad, so
 chainrule.fit trains with them in its Python loop.
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numpy as np
+from typing import Any, Callable
+
+import numpy as _np
 
 from chainrule._tensor import as_tensor
+from chainrule._typing import ParamsT
 from chainrule.optim.adam import Adam
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
-def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
+def _lerp(start: _np.ndarray, end: _np.ndarray, weight: float) -> _np.ndarray:
     # ATen's lerp: the formula is picked by |weight| < 0.5 so the result is exact at both ends.
     if abs(weight) < 0.5:
         return start + weight * (end - start)
@@ -25,7 +28,7 @@ class _NumpyStepOptimizer(Optimizer):
     Tensors (so state_dict() saves them as for every optimizer), updated through their NumPy
     views."""
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         from chainrule._grad_mode import enable_grad
         loss = None
         if closure is not None:
@@ -40,7 +43,7 @@ class _NumpyStepOptimizer(Optimizer):
                 if "step" not in state:
                     state["step"] = 0
                     for name in self.state_keys:
-                        state[name] = as_tensor(np.zeros_like(p.detach().numpy()))
+                        state[name] = as_tensor(_np.zeros_like(p.detach().numpy()))
                     self._init_extra_state(state)
                 state["step"] += 1
                 grad = p.grad.numpy()
@@ -49,11 +52,15 @@ class _NumpyStepOptimizer(Optimizer):
                 self._update(group, p.detach().numpy(), grad, state)
         return loss
 
-    def group_steps(self):
+    def group_steps(self) -> list:
         raise NotImplementedError(f"{type(self).__name__} has no C++ group step yet; it runs in Python")
 
-    def _init_extra_state(self, state):
+    def _init_extra_state(self, state: dict) -> None:
         pass
+
+    def _update(self, group: dict, param: _np.ndarray, grad: _np.ndarray, state: dict) -> None:
+        """One parameter's update, in place on its NumPy view."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _update")
 
 
 class NAdam(_NumpyStepOptimizer):
@@ -63,9 +70,10 @@ class NAdam(_NumpyStepOptimizer):
 
     state_keys = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
-                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, foreach=None,
-                 maximize: bool = False, capturable: bool = False, differentiable: bool = False):
+    def __init__(self, params: ParamsT, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0,
+                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         super().__init__(params, defaults)
@@ -92,7 +100,7 @@ class NAdam(_NumpyStepOptimizer):
         state["mu_product"] = mu_product = state["mu_product"] * mu
         exp_avg[...] = _lerp(exp_avg, grad, 1 - beta1)
         exp_avg_sq[...] = exp_avg_sq * beta2 + (1 - beta2) * grad * grad
-        denom = np.sqrt(exp_avg_sq / bias_correction2) + group["eps"]
+        denom = _np.sqrt(exp_avg_sq / bias_correction2) + group["eps"]
         param += (-lr * (1.0 - mu) / (1.0 - mu_product)) * grad / denom
         param += ((-lr * mu_next) / (1.0 - mu_product * mu_next)) * exp_avg / denom
 
@@ -104,9 +112,10 @@ class RAdam(_NumpyStepOptimizer):
 
     state_keys = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
-                 decoupled_weight_decay: bool = False, *, foreach=None, maximize: bool = False,
-                 capturable: bool = False, differentiable: bool = False):
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0,
+                 decoupled_weight_decay: bool = False, *, foreach: bool | None = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         super().__init__(params, defaults)
@@ -131,7 +140,7 @@ class RAdam(_NumpyStepOptimizer):
         rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
         if rho_t > 5.0:
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-            adaptive = (bias_correction2 ** 0.5) / (np.sqrt(exp_avg_sq) + group["eps"])
+            adaptive = (bias_correction2 ** 0.5) / (_np.sqrt(exp_avg_sq) + group["eps"])
             param += -1.0 * (corrected * lr * adaptive * rect)
         else:
             param += -1.0 * (corrected * lr)
@@ -143,8 +152,9 @@ class Adamax(_NumpyStepOptimizer):
 
     state_keys = ("exp_avg", "exp_inf")
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
-                 foreach=None, *, maximize: bool = False, differentiable: bool = False, capturable: bool = False):
+    def __init__(self, params: ParamsT, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, capturable: bool = False):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
@@ -157,6 +167,6 @@ class Adamax(_NumpyStepOptimizer):
         if wd != 0:
             grad = grad + wd * param
         exp_avg[...] = _lerp(exp_avg, grad, 1 - beta1)
-        np.maximum(exp_inf * beta2, np.abs(grad) + group["eps"], out=exp_inf)
+        _np.maximum(exp_inf * beta2, _np.abs(grad) + group["eps"], out=exp_inf)
         clr = lr / (1 - beta1 ** step)
         param += -clr * exp_avg / exp_inf

@@ -1,11 +1,14 @@
 """L-BFGS (Nocedal & Wright, Numerical Optimization, Algorithm 7.4/7.5) with PyTorch's rules:
 several inner iterations per step(closure), an optional strong-Wolfe line search (Algorithms 3.5
 and 3.6, cubic interpolation), and the same stopping tests and state."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import numpy as np
+from typing import Any, Callable
+
+import numpy as _np
 
 from chainrule._grad_mode import enable_grad, no_grad
+from chainrule._typing import ParamsT
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
@@ -16,7 +19,7 @@ def _cubic_minimum(x1, f1, g1, x2, f2, g2, bounds=None):
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1 ** 2 - g1 * g2
     if d2_square >= 0:
-        d2 = np.sqrt(d2_square)
+        d2 = _np.sqrt(d2_square)
         if x1 <= x2:
             position = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
         else:
@@ -28,7 +31,7 @@ def _cubic_minimum(x1, f1, g1, x2, f2, g2, bounds=None):
 def _strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
     """Step length t along d satisfying the strong Wolfe conditions: bracketing, then zoom.
     evaluate(t) -> (loss, flat gradient) at x + t d. Returns (loss, gradient, t, evaluations)."""
-    d_norm = np.abs(d).max()
+    d_norm = _np.abs(d).max()
     g = g.copy()
     f_new, g_new = evaluate(t)
     evaluations = 1
@@ -104,8 +107,9 @@ class LBFGS(Optimizer):
     a fixed step lr or line_search_fn='strong_wolfe'. One parameter group only, as in PyTorch.
     Meant for full-batch problems (small regressions, physics-informed networks)."""
 
-    def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval=None, tolerance_grad: float = 1e-7,
-                 tolerance_change: float = 1e-9, history_size: int = 100, line_search_fn=None):
+    def __init__(self, params: ParamsT, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
+                 tolerance_grad: float = 1e-7,
+                 tolerance_change: float = 1e-9, history_size: int = 100, line_search_fn: str | None = None) -> None:
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
@@ -130,14 +134,14 @@ class LBFGS(Optimizer):
             raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {group['line_search_fn']!r}")
 
     # ---- flat views over the parameters -------------------------------------------------------
-    def _flat_grad(self) -> np.ndarray:
+    def _flat_grad(self) -> _np.ndarray:
         views = []
         for p in self._params:
-            views.append(np.zeros(p.numel(), dtype=p.detach().numpy().dtype) if p.grad is None
+            views.append(_np.zeros(p.numel(), dtype=p.detach().numpy().dtype) if p.grad is None
                          else p.grad.numpy().reshape(-1))
-        return np.concatenate(views)
+        return _np.concatenate(views)
 
-    def _add_to_params(self, step_size, direction: np.ndarray) -> None:
+    def _add_to_params(self, step_size, direction: _np.ndarray) -> None:
         offset = 0
         for p in self._params:
             values = p.detach().numpy()
@@ -152,7 +156,7 @@ class LBFGS(Optimizer):
         for p, values in zip(self._params, saved):
             p.detach().numpy()[...] = values
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         if closure is None:
             raise RuntimeError("LBFGS.step needs a closure that re-evaluates the model and returns the loss")
         group = self.param_groups[0]
@@ -173,7 +177,7 @@ class LBFGS(Optimizer):
         current_evals = 1
         state["func_evals"] += 1
         flat_grad = self._flat_grad()
-        if np.abs(flat_grad).max() <= tolerance_grad:
+        if _np.abs(flat_grad).max() <= tolerance_grad:
             return orig_loss
 
         d, t = state.get("d"), state.get("t")
@@ -220,7 +224,7 @@ class LBFGS(Optimizer):
                 prev_loss = loss
                 # The first step is scaled by the gradient's size, as in PyTorch.
                 if state["n_iter"] == 1:
-                    t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr
+                    t = min(1.0, 1.0 / _np.abs(flat_grad).sum()) * lr
                 else:
                     t = lr
                 gtd = flat_grad.dot(d)
@@ -239,20 +243,20 @@ class LBFGS(Optimizer):
                     loss, flat_grad, t, evaluations = _strong_wolfe(directional, t, d, loss, flat_grad, gtd,
                                                                     max_ls=max_eval - current_evals)
                     self._add_to_params(t, d)
-                    optimal = np.abs(flat_grad).max() <= tolerance_grad
+                    optimal = _np.abs(flat_grad).max() <= tolerance_grad
                 else:
                     self._add_to_params(t, d)
                     optimal = False
                     if n_iter != max_iter:
                         loss = float(evaluate())
                         flat_grad = self._flat_grad()
-                        optimal = np.abs(flat_grad).max() <= tolerance_grad
+                        optimal = _np.abs(flat_grad).max() <= tolerance_grad
                         evaluations = 1
                 current_evals += evaluations
                 state["func_evals"] += evaluations
                 if n_iter == max_iter or current_evals >= max_eval or optimal:
                     break
-                if np.abs(d * t).max() <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
+                if _np.abs(d * t).max() <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
                     break
         state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
                      prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)

@@ -16,12 +16,17 @@ The semantics follow https://pytorch.org/docs/stable/optim.html#how-to-adjust-le
 ReduceLROnPlateau differs, as in PyTorch: it starts at ``last_epoch == 0`` without an initial step
 and its ``step(metrics)`` takes the monitored value.
 """
+from __future__ import annotations as _annotations
 
-import bisect
-import math
-import numbers
-import types
+import bisect as _bisect
+import math as _math
+import numbers as _numbers
+import types as _types
 from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable, SupportsFloat
+
+from chainrule._typing import OptimizerLike
 
 __all__ = [
     "LRScheduler",
@@ -48,11 +53,11 @@ __all__ = [
 
 def _is_int(value):
     # bool is an int subclass, but step_size=True is a bug, not a 1.
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return isinstance(value, _numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return isinstance(value, _numbers.Real) and not isinstance(value, bool)
 
 
 def _check_int(owner, name, value, minimum):
@@ -63,7 +68,7 @@ def _check_int(owner, name, value, minimum):
 
 
 def _check_real(owner, name, value, requirement, accept):
-    if not _is_real(value) or not math.isfinite(value) or not accept(value):
+    if not _is_real(value) or not _math.isfinite(value) or not accept(value):
         raise ValueError(f"{owner}: {name} must be {requirement}, got {value!r}")
     return float(value)
 
@@ -101,7 +106,7 @@ class LRScheduler:
             "resuming", and then every group must already carry ``'initial_lr'``.
     """
 
-    def __init__(self, optimizer, last_epoch=-1):
+    def __init__(self, optimizer: OptimizerLike, last_epoch: int = -1) -> None:
         owner = type(self).__name__
         groups = _check_optimizer(owner, optimizer)
         last_epoch = _check_int(owner, "last_epoch", last_epoch, -1)
@@ -137,7 +142,7 @@ class LRScheduler:
         finally:
             self._is_initial = False
 
-    def _update_lr(self, epoch):
+    def _update_lr(self, epoch: int) -> None:
         """Jump to ``epoch`` (closed form where the schedule has one); SequentialLR restarts a
         scheduler at epoch 0 with it."""
         self.last_epoch = epoch
@@ -147,11 +152,11 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = _current_lrs(self.optimizer)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         """Return the lr of every param group for epoch ``last_epoch`` (called by ``step``)."""
         raise NotImplementedError(f"{type(self).__name__} must implement get_lr()")
 
-    def step(self):
+    def step(self) -> None:
         """Advance one epoch and write the new lrs into ``optimizer.param_groups``."""
         self._step_count += 1
         self.last_epoch += 1
@@ -160,19 +165,19 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = _current_lrs(self.optimizer)
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         """Return the lrs set by the latest step, one per param group (a new list each call)."""
         return list(self._last_lr)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Return every attribute except the optimizer (which has its own state_dict)."""
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore attributes saved by ``state_dict()``."""
         self.__dict__.update(state_dict)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(last_epoch={self.last_epoch}, last_lr={self._last_lr})"
 
 
@@ -186,12 +191,12 @@ class StepLR(LRScheduler):
     Closed form: lr = base_lr * gamma ** (epoch // step_size).
     """
 
-    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+    def __init__(self, optimizer: OptimizerLike, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
         self.step_size = _check_int("StepLR", "step_size", step_size, 1)
         self.gamma = _check_real("StepLR", "gamma", gamma, "a finite number > 0", lambda g: g > 0)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return _current_lrs(self.optimizer)
         return [lr * self.gamma for lr in _current_lrs(self.optimizer)]
@@ -206,7 +211,8 @@ class MultiStepLR(LRScheduler):
     A milestone listed n times multiplies by ``gamma ** n`` (PyTorch counts repeats).
     """
 
-    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+    def __init__(self, optimizer: OptimizerLike, milestones: Iterable[int], gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
         try:
             milestone_list = list(milestones)
         except TypeError:
@@ -221,7 +227,7 @@ class MultiStepLR(LRScheduler):
                                  lambda g: g > 0)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         hits = self.milestones.get(self.last_epoch, 0)
         if hits == 0:
             return _current_lrs(self.optimizer)
@@ -235,12 +241,12 @@ class MultiStepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """Multiply lr by ``gamma`` every epoch: lr = base_lr * gamma ** epoch."""
 
-    def __init__(self, optimizer, gamma, last_epoch=-1):
+    def __init__(self, optimizer: OptimizerLike, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = _check_real("ExponentialLR", "gamma", gamma, "a finite number > 0",
                                  lambda g: g > 0)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self._is_initial:
             return _current_lrs(self.optimizer)
         return [lr * self.gamma for lr in _current_lrs(self.optimizer)]
@@ -260,28 +266,28 @@ class CosineAnnealingLR(LRScheduler):
     recursive form) so results agree with torch bit for bit and the schedule stays chainable.
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+    def __init__(self, optimizer: OptimizerLike, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
         self.T_max = _check_int("CosineAnnealingLR", "T_max", T_max, 1)
         self.eta_min = _check_real("CosineAnnealingLR", "eta_min", eta_min, "a finite number >= 0",
                                    lambda e: e >= 0)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self._is_initial:
             return _current_lrs(self.optimizer)
         epoch, period = self.last_epoch, self.T_max
         if (epoch - 1 - period) % (2 * period) == 0:
             # The previous epoch sat at the bottom of the cosine (lr == eta_min), where the ratio
             # below would divide by zero; add the first step's increment instead.
-            rise = (1 - math.cos(math.pi / period)) / 2
+            rise = (1 - _math.cos(_math.pi / period)) / 2
             return [lr + (base_lr - self.eta_min) * rise
                     for lr, base_lr in zip(_current_lrs(self.optimizer), self.base_lrs)]
-        ratio = ((1 + math.cos(math.pi * epoch / period))
-                 / (1 + math.cos(math.pi * (epoch - 1) / period)))
+        ratio = ((1 + _math.cos(_math.pi * epoch / period))
+                 / (1 + _math.cos(_math.pi * (epoch - 1) / period)))
         return [ratio * (lr - self.eta_min) + self.eta_min for lr in _current_lrs(self.optimizer)]
 
     def _get_closed_form_lr(self):
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + _math.cos(_math.pi * self.last_epoch / self.T_max)) / 2
                 for base_lr in self.base_lrs]
 
 
@@ -289,8 +295,8 @@ class LinearLR(LRScheduler):
     """Scale lr linearly from ``start_factor * base_lr`` to ``end_factor * base_lr`` over
     ``total_iters`` epochs, then hold it (a common warm-up)."""
 
-    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
-                 last_epoch=-1):
+    def __init__(self, optimizer: OptimizerLike, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5, last_epoch: int = -1) -> None:
         self.start_factor = _check_real("LinearLR", "start_factor", start_factor,
                                         "a number in (0, 1]", lambda f: 0 < f <= 1)
         self.end_factor = _check_real("LinearLR", "end_factor", end_factor,
@@ -298,7 +304,7 @@ class LinearLR(LRScheduler):
         self.total_iters = _check_int("LinearLR", "total_iters", total_iters, 1)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         lrs = _current_lrs(self.optimizer)
         if self.last_epoch == 0:
             return [lr * self.start_factor for lr in lrs]
@@ -324,7 +330,8 @@ class LambdaLR(LRScheduler):
     like PyTorch it stores None for them and the ``__dict__`` of callable objects.
     """
 
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+    def __init__(self, optimizer: OptimizerLike, lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+                 last_epoch: int = -1) -> None:
         groups = _check_optimizer("LambdaLR", optimizer)
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != len(groups):
@@ -344,19 +351,19 @@ class LambdaLR(LRScheduler):
         self.lr_lambdas = lambdas
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         return [base_lr * function(self.last_epoch)
                 for function, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         state = {key: value for key, value in self.__dict__.items()
                  if key not in ("optimizer", "lr_lambdas")}
-        state["lr_lambdas"] = [None if isinstance(function, types.FunctionType)
+        state["lr_lambdas"] = [None if isinstance(function, _types.FunctionType)
                                else dict(function.__dict__)
                                for function in self.lr_lambdas]
         return state
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = dict(state_dict)  # leave the caller's dict as it was
         saved_lambdas = state.pop("lr_lambdas")
         self.__dict__.update(state)
@@ -385,8 +392,9 @@ class ReduceLROnPlateau(LRScheduler):
         eps: a reduction smaller than eps is skipped.
     """
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
+    def __init__(self, optimizer: OptimizerLike, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float | Sequence[float] = 0, eps: float = 1e-8) -> None:
         owner = "ReduceLROnPlateau"
         groups = _check_optimizer(owner, optimizer)
         if mode not in ("min", "max"):
@@ -416,12 +424,12 @@ class ReduceLROnPlateau(LRScheduler):
         # No initial step here (as in PyTorch): the first step() needs a metric.
         self.last_epoch = 0
         self._last_lr = _current_lrs(optimizer)
-        self.best = math.inf if mode == "min" else -math.inf
+        self.best = _math.inf if mode == "min" else -_math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
 
     @property
-    def in_cooldown(self):
+    def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
 
     def _is_improvement(self, metric):
@@ -433,7 +441,7 @@ class ReduceLROnPlateau(LRScheduler):
                else self.best + self.threshold)
         return metric > bar
 
-    def step(self, metrics):
+    def step(self, metrics: SupportsFloat) -> None:  # type: ignore[override]  # the metric, as in PyTorch
         """Record one value of the monitored metric (a number, or a 0-d tensor/array)."""
         metric = float(metrics.item() if hasattr(metrics, "item") else metrics)
         self.last_epoch += 1
@@ -507,12 +515,13 @@ class PolynomialLR(LRScheduler):
     """Decay lr to 0 over ``total_iters`` steps: lr = base_lr * (1 - t / total_iters) ** power,
     then hold it."""
 
-    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+    def __init__(self, optimizer: OptimizerLike, total_iters: int = 5, power: float = 1.0,
+                 last_epoch: int = -1) -> None:
         self.total_iters = _check_int("PolynomialLR", "total_iters", total_iters, 1)
         self.power = _check_real("PolynomialLR", "power", power, "a finite number", lambda p: True)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         if self._is_initial or self.last_epoch > self.total_iters:
             return _current_lrs(self.optimizer)
         decay = ((1.0 - self.last_epoch / self.total_iters)
@@ -529,7 +538,10 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     steps, then a restart at base_lr; each period is ``T_mult`` times the previous one.
     step(epoch) accepts a fractional epoch, as in PyTorch."""
 
-    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+    T_cur: float  # epochs since the last restart; fractional when step() is given a fractional epoch
+
+    def __init__(self, optimizer: OptimizerLike, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 last_epoch: int = -1) -> None:
         owner = "CosineAnnealingWarmRestarts"
         self.T_0 = _check_int(owner, "T_0", T_0, 1)
         self.T_mult = _check_int(owner, "T_mult", T_mult, 1)
@@ -538,11 +550,11 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+    def get_lr(self) -> list[float]:
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + _math.cos(_math.pi * self.T_cur / self.T_i)) / 2
                 for base_lr in self.base_lrs]
 
-    def step(self, epoch=None):
+    def step(self, epoch: float | None = None) -> None:
         if epoch is None and self.last_epoch < 0:
             epoch = 0
         if epoch is None:
@@ -559,14 +571,14 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                     self.T_cur = epoch % self.T_0
                 else:
                     # Which period the epoch falls in: T_0 (T_mult^n - 1) / (T_mult - 1) <= epoch.
-                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    n = int(_math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
                     self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
                     self.T_i = self.T_0 * self.T_mult ** n
             else:
                 self.T_i = self.T_0
                 self.T_cur = epoch
         self._step_count += 1
-        self.last_epoch = math.floor(epoch)
+        self.last_epoch = _math.floor(epoch)
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr
         self._last_lr = _current_lrs(self.optimizer)
@@ -581,9 +593,11 @@ class CyclicLR(LRScheduler):
     (scaled by gamma ** iteration); scale_fn overrides it (scale_mode 'cycle' or 'iterations').
     """
 
-    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
-                 gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
-                 max_momentum=0.9, last_epoch=-1):
+    def __init__(self, optimizer: OptimizerLike, base_lr: float | Sequence[float], max_lr: float | Sequence[float],
+                 step_size_up: int = 2000, step_size_down: int | None = None, mode: str = "triangular",
+                 gamma: float = 1.0, scale_fn: Callable[[float], float] | None = None, scale_mode: str = "cycle",
+                 cycle_momentum: bool = True, base_momentum: float | Sequence[float] = 0.8,
+                 max_momentum: float | Sequence[float] = 0.9, last_epoch: int = -1) -> None:
         owner = "CyclicLR"
         groups = _check_optimizer(owner, optimizer)
         base_lrs = _per_group(owner, "base_lr", base_lr, groups)
@@ -620,7 +634,7 @@ class CyclicLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
-    def scale_fn(self, x):
+    def scale_fn(self, x: float) -> float:
         if self._scale_fn_custom is not None:
             return self._scale_fn_custom(x)
         if self.mode == "triangular":
@@ -629,8 +643,8 @@ class CyclicLR(LRScheduler):
             return 1 / (2.0 ** (x - 1))
         return self.gamma ** x
 
-    def get_lr(self):
-        cycle = math.floor(1 + self.last_epoch / self.total_size)
+    def get_lr(self) -> list[float]:
+        cycle = _math.floor(1 + self.last_epoch / self.total_size)
         x = 1.0 + self.last_epoch / self.total_size - cycle
         scale_factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
         scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
@@ -643,13 +657,13 @@ class CyclicLR(LRScheduler):
                 _set_momentum(group, self._momentum_key, high - (high - low) * scale_factor * scale)
         return lrs
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_scale_fn_custom")}
         fn = self._scale_fn_custom
-        state["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) else dict(fn.__dict__)
+        state["_scale_fn_custom"] = None if fn is None or isinstance(fn, _types.FunctionType) else dict(fn.__dict__)
         return state
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = dict(state_dict)
         saved_fn = state.pop("_scale_fn_custom", None)
         self.__dict__.update(state)
@@ -664,9 +678,12 @@ class OneCycleLR(LRScheduler):
     stepping past total_steps raises, as in PyTorch. three_phase adds a symmetric descent to
     initial_lr before the final annealing."""
 
-    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
-                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
-                 div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
+    def __init__(self, optimizer: OptimizerLike, max_lr: float | Sequence[float], total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: float | Sequence[float] = 0.85, max_momentum: float | Sequence[float] = 0.95,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4, three_phase: bool = False,
+                 last_epoch: int = -1) -> None:
         owner = "OneCycleLR"
         groups = _check_optimizer(owner, optimizer)
         if total_steps is not None:
@@ -716,10 +733,10 @@ class OneCycleLR(LRScheduler):
 
     def _anneal(self, start, end, pct):
         if self.anneal_strategy == "cos":
-            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+            return end + (start - end) / 2.0 * (_math.cos(_math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR: Tried to step {step} times. The specified number of total steps is "
@@ -742,7 +759,8 @@ class SequentialLR(LRScheduler):
     """Runs ``schedulers[0]`` until ``milestones[0]``, then ``schedulers[1]`` (restarted at its
     epoch 0) until ``milestones[1]``, and so on; e.g. a LinearLR warm-up followed by cosine decay."""
 
-    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+    def __init__(self, optimizer: OptimizerLike, schedulers: Sequence[LRScheduler], milestones: Sequence[int],
+                 last_epoch: int = -1) -> None:
         owner = "SequentialLR"
         groups = _check_optimizer(owner, optimizer)
         schedulers = list(schedulers)
@@ -764,13 +782,13 @@ class SequentialLR(LRScheduler):
         # Undo the initial step each scheduler took when it was built, then take the first one's.
         for scheduler in _leaves(self):
             scheduler.last_epoch -= 1
-        first = self._schedulers[bisect.bisect_right(self._milestones, 0)]
+        first = self._schedulers[_bisect.bisect_right(self._milestones, 0)]
         first._initial_step()
         self._last_lr = first.get_last_lr()
 
-    def step(self):
+    def step(self) -> None:
         self.last_epoch += 1
-        index = bisect.bisect_right(self._milestones, self.last_epoch)
+        index = _bisect.bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[index]
         if index > 0 and self._milestones[index - 1] == self.last_epoch:
             scheduler._update_lr(0)
@@ -778,12 +796,12 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_schedulers")}
         state["_schedulers"] = [s.state_dict() for s in self._schedulers]
         return state
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = dict(state_dict)
         saved = state.pop("_schedulers")
         self.__dict__.update(state)
@@ -795,7 +813,7 @@ class ChainedScheduler(SequentialLR):
     """Steps every scheduler in ``schedulers`` on each step(), so their effects multiply (e.g.
     ConstantLR-style warm-up and ExponentialLR decay at once)."""
 
-    def __init__(self, schedulers, optimizer=None):
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer: OptimizerLike | None = None) -> None:
         owner = "ChainedScheduler"
         schedulers = list(schedulers)
         if not schedulers:
@@ -807,7 +825,7 @@ class ChainedScheduler(SequentialLR):
         self.optimizer = optimizer
         self._last_lr = _current_lrs(schedulers[-1].optimizer)
 
-    def step(self):
+    def step(self) -> None:
         for scheduler in self._schedulers:
             scheduler.step()
         self._last_lr = _current_lrs(self._schedulers[-1].optimizer)

@@ -1,20 +1,23 @@
 """Optimizer base class with PyTorch's param_groups / state / state_dict layout."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import copy
-import numbers
+import copy as _copy
+import numbers as _numbers
+import operator as _operator
 from collections import defaultdict
+from typing import Any, Callable
 
-import numpy as np
+import numpy as _np
 
 from chainrule._core import Tensor
 from chainrule._grad_mode import enable_grad
-from chainrule.nn.utils.flat import zero_grads
+from chainrule._grads import zero_grads
 from chainrule._tensor import as_tensor, numpy_dtype
+from chainrule._typing import ParamsT
 
 
 class _Required:
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<required parameter>"
 
 
@@ -25,7 +28,7 @@ def _check_non_negative(owner: str, group: dict, names) -> None:
     """Raises, naming the argument, unless each group[name] is a real number >= 0 (NaN fails)."""
     for name in names:
         value = group[name]
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if isinstance(value, bool) or not isinstance(value, _numbers.Real):
             raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}")
         if not value >= 0:
             raise ValueError(f"{owner}: invalid {name} value: {value} (must be >= 0)")
@@ -47,14 +50,14 @@ class Optimizer:
     #: Whether self.state[p] holds a 'step' count (PyTorch's SGD keeps none).
     records_step: bool = True
 
-    def __init__(self, params, defaults: dict):
+    def __init__(self, params: ParamsT, defaults: dict) -> None:
         self.defaults = defaults
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                             "but got a Tensor")
-        param_groups = list(params)
+        param_groups: list = list(params)
         if not param_groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(param_groups[0], dict):
@@ -93,15 +96,18 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         zero_grads([p for group in self.param_groups for p in group["params"]], set_to_none)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Re-evaluate the loss with `closure` (grad enabled) when given, then update every group
         (one C++ call each). Returns the closure's loss."""
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        records_step = self.records_step
         for group, native in zip(self.param_groups, self.group_steps()):
-            self._record(group["params"], native, native.step())
+            created = native.step()
+            if created or records_step:
+                self._record(group["params"], native, created)
         return loss
 
     def group_steps(self) -> list:
@@ -111,10 +117,18 @@ class Optimizer:
         ``publish_state()``."""
         cache = self.__dict__.setdefault("_native_steps", {})
         state = self.state
+        # The hyper-parameters' values, read by one C-level call (this runs on every step).
+        defaults = self.defaults
+        getter = cache.get("hyper-parameters")
+        if getter is None or getter[0] is not defaults or getter[1] != len(defaults):
+            names = tuple(defaults)
+            getter = (defaults, len(names), _operator.itemgetter(*names) if names else (lambda group: ()))
+            cache["hyper-parameters"] = getter
+        hyper_parameters = getter[2]
         steps = []
         for group in self.param_groups:
             params = group["params"]
-            key = (tuple(group[name] for name in self.defaults), tuple(map(id, params)), id(state))
+            key = (hyper_parameters(group), tuple(map(id, params)), id(state))
             cached = cache.get(id(group))
             if cached is None or cached[0] != key:
                 self._validate_group(group)
@@ -157,7 +171,7 @@ class Optimizer:
 
     # ---- state_dict: parameters are referred to by their index across all groups -----------------
     def state_dict(self) -> dict:
-        index_of = {}
+        index_of: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
@@ -190,7 +204,7 @@ class Optimizer:
         for mine, saved in zip(self.param_groups, saved_groups):
             for p, idx in zip(mine["params"], saved["params"]):
                 param_of[int(idx)] = p
-        new_state = defaultdict(dict)
+        new_state: defaultdict[Tensor, dict] = defaultdict(dict)
         for idx, entries in state_dict["state"].items():
             idx = int(idx)
             if idx not in param_of:
@@ -202,23 +216,23 @@ class Optimizer:
                     v = v.detach().numpy()
                 elif hasattr(v, "detach") and hasattr(v, "numpy"):  # e.g. a torch tensor
                     v = v.detach().cpu().numpy()
-                if isinstance(v, np.ndarray):
+                if isinstance(v, _np.ndarray):
                     # A copy in the parameter's dtype (the 'step' counter keeps its own).
-                    restored[k] = as_tensor(np.array(v, dtype=None if k == "step" else numpy_dtype(p.dtype)))
+                    restored[k] = as_tensor(_np.array(v, dtype=None if k == "step" else numpy_dtype(p.dtype)))
                     if k != "step" and tuple(v.shape) != tuple(p.shape):
                         raise ValueError(f"load_state_dict: state '{k}' of parameter {idx} has shape "
                                          f"{tuple(v.shape)}, the parameter has shape {tuple(p.shape)}")
                 else:
-                    restored[k] = copy.deepcopy(v)
+                    restored[k] = _copy.deepcopy(v)
             new_state[p] = restored
         self.state = new_state
         self.__dict__.pop("_native_steps", None)  # cached C++ steps hold the old state's tensors
         for mine, saved in zip(self.param_groups, saved_groups):
             for k, v in saved.items():
                 if k != "params":
-                    mine[k] = copy.deepcopy(v)
+                    mine[k] = _copy.deepcopy(v)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
         for i, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")

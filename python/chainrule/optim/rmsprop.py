@@ -1,7 +1,8 @@
 """RMSprop with PyTorch's update rule (one fused C++ update per parameter group)."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
 from chainrule import _core
+from chainrule._typing import ParamsT
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
@@ -13,9 +14,10 @@ class RMSprop(Optimizer):
     capturable, differentiable are accepted so PyTorch code runs unchanged; they do not change the math.
     """
 
-    def __init__(self, params, lr=1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
-                 momentum: float = 0, centered: bool = False, capturable: bool = False, foreach=None,
-                 maximize: bool = False, differentiable: bool = False):
+    def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0,
+                 momentum: float = 0, centered: bool = False, capturable: bool = False, foreach: bool | None = None,
+                 maximize: bool = False, differentiable: bool = False) -> None:
         # The argument order is PyTorch's: maximize is not keyword-only there.
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)

@@ -1,7 +1,8 @@
 """Stochastic gradient descent, the seed's W <- W - lr dL/dW, with PyTorch's options."""
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
 from chainrule import _core
+from chainrule._typing import ParamsT
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
@@ -11,9 +12,9 @@ class SGD(Optimizer):
     One C++ call per parameter group updates every parameter of the group.
     """
 
-    def __init__(self, params, lr=1e-3, momentum: float = 0, dampening: float = 0, weight_decay: float = 0,
-                 nesterov: bool = False, *, maximize: bool = False, foreach=None, differentiable: bool = False,
-                 fused=None):
+    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)

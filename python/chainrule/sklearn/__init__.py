@@ -5,7 +5,7 @@
 """
 
 try:
-    import sklearn  # noqa: F401
+    import sklearn as _sklearn  # noqa: F401
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
         'chainrule.sklearn needs scikit-learn: pip install "chainrule[sklearn]"') from error

@@ -32,6 +32,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import validate_data
 
 from .. import _core
+from .._kinds import mlp_activation, mlp_loss, mlp_solver
 from ._threadpool import register as _register_threadpool_controller
 
 _register_threadpool_controller()
@@ -72,9 +73,16 @@ class _ThreadLimit:
 
 
 def _contiguous_parameters(arrays, dtype):
-    """The arrays as C-contiguous, writable arrays of dtype (the trainer updates them in place)."""
-    return [a if (a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable) else np.array(a, dtype=dtype, order="C")
-            for a in arrays]
+    """The arrays as C-contiguous, aligned, writable arrays of dtype (the trainer updates them in place)."""
+    return [a if (a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned and a.flags.writeable)
+            else np.array(a, dtype=dtype, order="C") for a in arrays]
+
+
+def _native_input(array, dtype=None):
+    """`array` as the C++ trainer reads it: C-contiguous and aligned to its elements (a view at an
+    odd byte offset is copied), of `dtype` when given; no copy when it already is."""
+    array = np.asarray(array, dtype=dtype)
+    return array if (array.flags.c_contiguous and array.flags.aligned) else np.array(array, order="C")
 
 
 class _NativeTrainer:
@@ -149,8 +157,8 @@ class _NativeTrainer:
                 y_val = self._label_binarizer.inverse_transform(y_val)
 
         n_samples = X.shape[0]
-        X_native = np.ascontiguousarray(X)
-        Y_native = np.ascontiguousarray(y, dtype=X.dtype)  # (n, n_outputs); booleans for classifiers
+        X_native = _native_input(X)
+        Y_native = _native_input(y, dtype=X.dtype)  # (n, n_outputs); booleans for classifiers
         sample_idx = np.arange(n_samples, dtype=np.int64)
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -158,7 +166,8 @@ class _NativeTrainer:
             if self.batch_size > n_samples:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        loss_name = self._loss_function_name()
+        hidden, output = mlp_activation(self.activation), mlp_activation(self.out_activation_)
+        loss_kind, solver = mlp_loss(self._loss_function_name()), mlp_solver(self.solver)
 
         try:
             self.n_iter_ = 0
@@ -172,8 +181,8 @@ class _NativeTrainer:
                     sample_idx = sample_idx[permutation]
                 order = np.ascontiguousarray(sample_idx, dtype=np.int64) if self.shuffle else None
                 accumulated_loss, steps, adam_rate = _core._mlp_train_epoch(
-                    X_native, Y_native, order, batch_size, self.coefs_, self.intercepts_, self.activation,
-                    self.out_activation_, loss_name, float(self.alpha), self.solver, first, second,
+                    X_native, Y_native, order, batch_size, self.coefs_, self.intercepts_, hidden, output, loss_kind,
+                    float(self.alpha), solver, first, second,
                     float(optimizer.learning_rate if self.solver == "sgd" else optimizer.learning_rate_init),
                     float(self.momentum), bool(self.nesterovs_momentum), float(self.beta_1), float(self.beta_2),
                     float(self.epsilon), int(getattr(optimizer, "t", 0)))
@@ -232,14 +241,15 @@ class _NativeTrainer:
         gradient = np.empty(start, dtype=dtype)
         dcoefs = [gradient[a:b].reshape(shape) for a, b, shape in self._coef_indptr]
         dintercepts = [gradient[a:b] for a, b in self._intercept_indptr]
-        X_native = np.ascontiguousarray(X)
-        Y_native = np.ascontiguousarray(y, dtype=dtype)
-        loss_name = self._loss_function_name()
+        X_native = _native_input(X)
+        Y_native = _native_input(y, dtype=dtype)
+        hidden, output = mlp_activation(self.activation), mlp_activation(self.out_activation_)
+        loss_kind = mlp_loss(self._loss_function_name())
 
         def objective(packed):
             self._unpack_as(packed, dtype)
-            loss = _core._mlp_loss_gradient(X_native, Y_native, self.coefs_, self.intercepts_, self.activation,
-                                            self.out_activation_, loss_name, float(self.alpha), dcoefs, dintercepts)
+            loss = _core._mlp_loss_gradient(X_native, Y_native, self.coefs_, self.intercepts_, hidden, output,
+                                            loss_kind, float(self.alpha), dcoefs, dintercepts)
             return loss, gradient.astype(np.float64)
 
         packed = np.hstack([p.ravel() for p in self.coefs_ + self.intercepts_]).astype(np.float64)
@@ -266,10 +276,11 @@ class _NativeTrainer:
                 or dtype not in _FLOAT_DTYPES or any(p.dtype != dtype for p in self.coefs_ + self.intercepts_)
                 or (X.dtype in _FLOAT_DTYPES and X.dtype != dtype)):
             return super()._forward_pass_fast(X, check_input=False)
-        X = np.ascontiguousarray(X, dtype=dtype)
+        X = _native_input(X, dtype=dtype)
         coefs = _contiguous_parameters(self.coefs_, dtype)
         intercepts = _contiguous_parameters(self.intercepts_, dtype)
-        return _core._mlp_predict(X, coefs, intercepts, self.activation, self.out_activation_)
+        return _core._mlp_predict(X, coefs, intercepts, mlp_activation(self.activation),
+                                  mlp_activation(self.out_activation_))
 
 
 def _lbfgs_verbosity_options(iprint):

@@ -13,11 +13,15 @@ Training runs chainrule.fit (its native C++ loop when the model is an nn.Sequent
 layers). A fitted estimator pickles: its module's tensors travel as NumPy arrays.
 """
 
-import io
+from __future__ import annotations as _annotations
+
 import inspect
+import io
 import pickle
+from typing import Any, Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
@@ -72,8 +76,10 @@ def _load_module(data):
 class _NeuralNet(BaseEstimator):
     """The shared estimator; see the module docstring."""
 
-    def __init__(self, module, criterion=None, optimizer=optim.SGD, lr=0.01, max_epochs=10, batch_size=128,
-                 shuffle=True, random_state=None, warm_start=False, verbose=0, **kwargs):
+    def __init__(self, module: nn.Module | Callable[..., nn.Module], criterion: Any = None,
+                 optimizer: Callable[..., optim.Optimizer] = optim.SGD, lr: float = 0.01, max_epochs: int = 10,
+                 batch_size: int = 128, shuffle: bool = True, random_state: int | None = None, warm_start: bool = False,
+                 verbose: int = 0, **kwargs: Any) -> None:
         self.module = module
         self.criterion = criterion
         self.optimizer = optimizer
@@ -96,12 +102,12 @@ class _NeuralNet(BaseEstimator):
     def _routed_keys(self):
         return sorted(k for k in vars(self) if k.startswith(_PREFIXES))
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         params = super().get_params(deep=False)
         params.update({k: getattr(self, k) for k in self._routed_keys()})
         return params
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> _NeuralNet:
         routed = {k: v for k, v in params.items() if k.startswith(_PREFIXES)}
         for key, value in routed.items():
             setattr(self, key, value)
@@ -182,11 +188,11 @@ class _NeuralNet(BaseEstimator):
         with _ThreadLimit():
             return self._train(X.astype(dtype, copy=False), y, epochs)
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> _NeuralNet:
         """Trains for max_epochs (continuing from the fitted module when warm_start is set)."""
         return self._fit(X, y, int(self.max_epochs), partial=False)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> _NeuralNet:
         """One more epoch on (X, y); the first call builds the module."""
         return self._fit(X, y, 1, partial=True, classes=classes)
 
@@ -236,7 +242,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             raise ValueError(f"y contains previously unseen labels: {unseen.tolist()}")
         return self._label_encoder.transform(y).astype(np.int64)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
         logits = self._forward(X)
@@ -244,7 +250,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         proba = np.exp(logits)
         return proba / proba.sum(axis=1, keepdims=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
@@ -261,7 +267,7 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
             self._n_outputs = 1 if y.ndim == 1 else y.shape[1]
         return y.reshape(len(y), -1)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
         out = self._forward(X)

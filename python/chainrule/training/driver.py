@@ -72,7 +72,8 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a tuple (X_val, y_val)")
-        X_val, y_val = prepare_data(model, loss_fn, *validation_data, name_x="X_val", name_y="y_val")
+        X_val, y_val = prepare_data(model, loss_fn, validation_data[0], validation_data[1], name_x="X_val",
+                                    name_y="y_val")
 
     reason = native_reason(model, loss_fn, optimizer, y)
     if native is True and reason is not None:
@@ -89,7 +90,7 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
     base_seed = int(np.random.default_rng(seed).integers(2**63))
     history = History()
     history.native = use_native
-    warned = set()
+    warned: set[tuple[str, str]] = set()  # (parameter name, status) pairs already warned about
     bar_factory = progress_bar if progress else None
     model.train()
     for epoch in range(int(epochs)):
@@ -103,12 +104,16 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
             bar.update(1)
             bar.set_postfix(loss=f"{running[0] / running[1]:.4f}", refresh=False)
 
-        run = native_epoch if use_native else python_epoch
         # One batch of all rows is the most there can be: this keeps any Python int batch_size
         # (2**63 - 1, 10**30) within the native loop's int64 arithmetic.
-        args = (model, loss_fn, optimizer, Xt, yt, order, int(min(batch_size, max(1, X.shape[0]))), count_correct,
-                on_batch if bar is not None else None)
-        losses, sizes, correct = run(*args, chunks=20 if bar is not None else 1) if use_native else run(*args)
+        rows_per_batch = int(min(batch_size, max(1, X.shape[0])))
+        report = on_batch if bar is not None else None
+        if use_native:
+            losses, sizes, correct = native_epoch(model, loss_fn, optimizer, Xt, yt, order, rows_per_batch,
+                                                  count_correct, report, chunks=20 if bar is not None else 1)
+        else:
+            losses, sizes, correct = python_epoch(model, loss_fn, optimizer, Xt, yt, order, rows_per_batch,
+                                                  count_correct, report)
         n = max(sum(sizes), 1)
         logs = {"loss": float(np.dot(losses, sizes) / n) if loss_fn.reduction == "mean" else float(np.sum(losses) / n)}
         if count_correct:

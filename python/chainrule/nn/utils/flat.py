@@ -24,69 +24,18 @@ set_to_none=False. Parameters with requires_grad=False get no gradient view: the
 What breaks the arena: anything that re-points a parameter (``p.data = other``, Module.to(dtype),
 or assigning ``p.grad = other``). ``flat.is_intact()`` says whether every view is still in place.
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import weakref
-
-import numpy as np
+import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
+from chainrule._grads import grad_in_arena, mark_in_arena
 from chainrule._tensor import numpy_dtype
-
-# Plain chainrule Tensors (not nn.Parameter) cannot carry Python attributes, so the ones whose grads
-# live in an arena are remembered here: id -> weak reference (the identity check in grad_in_arena
-# guards against a recycled id).
-_plain_in_arena: dict = {}
-# Whether any tensor was ever put in an arena: until then zero_grad need not look for one.
-_arena_ever_used = False
-
-
-def grad_in_arena(tensor) -> bool:
-    """True when `tensor`'s .grad is a view into a FlatParameters gradient buffer, which
-    zero_grad must zero in place rather than drop."""
-    if getattr(tensor, "_grad_in_arena", False):
-        return True
-    if not _plain_in_arena:
-        return False
-    ref = _plain_in_arena.get(id(tensor))
-    return ref is not None and ref() is tensor
-
-
-def zero_grads(params, set_to_none: bool = True) -> None:
-    """What Module.zero_grad and Optimizer.zero_grad do: drop each parameter's .grad (or zero it in
-    place with set_to_none=False). A flat arena's gradient views are always zeroed in place, never
-    dropped, so the arena keeps holding every gradient.
-
-    The gradients are dropped or zeroed in one C++ call: reading p.grad from Python would build a
-    Python object per gradient, which costs more than a small network's whole backward pass."""
-    params = params if isinstance(params, list) else list(params)
-    if not set_to_none or not _arena_ever_used:
-        _core._clear_grads(params, set_to_none)
-    else:
-        in_arena = [grad_in_arena(p) for p in params]
-        _core._clear_grads([p for p, kept in zip(params, in_arena) if not kept], True)
-        _core._clear_grads([p for p, kept in zip(params, in_arena) if kept], False)
-
-
-def _mark_in_arena(tensor, flag: bool) -> None:
-    global _arena_ever_used
-    _arena_ever_used = _arena_ever_used or flag
-    try:
-        tensor._grad_in_arena = flag
-        return
-    except AttributeError:
-        pass
-    for key in [k for k, r in _plain_in_arena.items() if r() is None]:
-        del _plain_in_arena[key]
-    if flag:
-        _plain_in_arena[id(tensor)] = weakref.ref(tensor)
-    else:
-        _plain_in_arena.pop(id(tensor), None)
+from chainrule.nn.module import Module
 
 
 def _named_tensors(model_or_params):
-    from chainrule.nn.module import Module
     if isinstance(model_or_params, Module):
         return list(model_or_params.named_parameters())
     if isinstance(model_or_params, Tensor):
@@ -126,7 +75,7 @@ class FlatParameters:
                 raise ValueError(f"flatten_parameters: parameter '{name}' is not a leaf tensor")
         dtypes = {p.dtype for _, p in named}
         if len(dtypes) != 1:
-            by_dtype = {}
+            by_dtype: dict[str, list[str]] = {}
             for name, p in named:
                 by_dtype.setdefault(repr(p.dtype), []).append(name)
             listing = "; ".join(f"{d}: {', '.join(names)}" for d, names in by_dtype.items())
@@ -137,49 +86,49 @@ class FlatParameters:
         self.tensors = tuple(p for _, p in named)
         self.shapes = tuple(tuple(p.shape) for p in self.tensors)
         sizes = [p.numel() for p in self.tensors]
-        self.offsets = tuple(int(o) for o in np.concatenate([[0], np.cumsum(sizes)[:-1]]))
+        self.offsets = tuple(int(o) for o in _np.concatenate([[0], _np.cumsum(sizes)[:-1]]))
         self.numel = int(sum(sizes))
 
         self.param_buffer = _core.zeros(self.numel, dtype=self.dtype)
         self.params = self.param_buffer.numpy()
         self.grad_buffer = _core.zeros(self.numel, dtype=self.dtype) if with_grads else None
-        self.grads = self.grad_buffer.numpy() if with_grads else None
+        self.grads = self.grad_buffer.numpy() if self.grad_buffer is not None else None
         for p, offset, n, shape in zip(self.tensors, self.offsets, sizes, self.shapes):
             self.params[offset:offset + n] = p.detach().numpy().ravel()
             p.data = self.param_buffer[offset:offset + n].reshape(*shape)
-            if with_grads and p.requires_grad:
+            if self.grad_buffer is not None and self.grads is not None and p.requires_grad:
                 if p.grad is not None:  # keep what has been accumulated so far
                     self.grads[offset:offset + n] = p.grad.numpy().ravel()
                 p.grad = self.grad_buffer[offset:offset + n].reshape(*shape)
-                _mark_in_arena(p, True)
+                mark_in_arena(p, True)
 
     # ---- whole-model vector ----------------------------------------------------------------------
-    def get_flat(self) -> np.ndarray:
+    def get_flat(self) -> _np.ndarray:
         """A copy of all parameters as one 1-D array (params is the zero-copy view)."""
         return self.params.copy()
 
     def set_flat(self, array) -> None:
         """Copy a 1-D array of numel values (any real dtype, converted) into the parameters."""
-        values = np.asarray(array)
+        values = _np.asarray(array)
         if values.ndim != 1 or values.shape[0] != self.numel:
             raise ValueError(f"set_flat: array must be 1-D with {self.numel} values, got shape {values.shape}")
         if values.dtype.kind not in "fiu":
             raise TypeError(f"set_flat: array must hold real numbers, got dtype {values.dtype}")
         self.params[...] = values.astype(numpy_dtype(self.dtype), copy=False)
 
-    def get_flat_grad(self) -> np.ndarray:
+    def get_flat_grad(self) -> _np.ndarray:
         """A copy of all gradients as one 1-D array."""
-        self._need_grads("get_flat_grad")
-        return self.grads.copy()
+        return self._need_grads("get_flat_grad").copy()
 
     def zero_grad(self) -> None:
         """Zero every gradient in place, with one memset-like write over the gradient buffer."""
-        self._need_grads("zero_grad")
-        self.grads[...] = 0
+        self._need_grads("zero_grad")[...] = 0
 
-    def _need_grads(self, where: str) -> None:
+    def _need_grads(self, where: str) -> _np.ndarray:
+        """The gradient buffer's view; a RuntimeError naming `where` when there is none."""
         if self.grads is None:
             raise RuntimeError(f"FlatParameters.{where}: built with with_grads=False, there is no gradient buffer")
+        return self.grads
 
     # ---- checks ----------------------------------------------------------------------------------
     def is_intact(self) -> bool:

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import collections.abc
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from chainrule._arrays import c_contiguous
 from chainrule._core import Tensor
+from chainrule._creation import as_tensor, tensor
+from chainrule._tensor import float64
+from chainrule._tensor_ops import stack
 
 __all__ = ["default_collate", "default_convert"]
 
@@ -16,29 +22,21 @@ _NOT_COLLATABLE = ("default_collate: batch must contain tensors, numpy arrays, n
 
 def _stack(tensors):
     """torch.stack(tensors, 0): one new tensor with a leading batch dimension."""
-    import chainrule
-
     first = tensors[0]
     for position, t in enumerate(tensors):
         if tuple(t.shape) != tuple(first.shape):
             raise RuntimeError(f"default_collate: stack expects each tensor to be equal size, but got "
                                f"{list(first.shape)} at entry 0 and {list(t.shape)} at entry {position}")
-    if hasattr(chainrule, "stack"):
-        return chainrule.stack(tensors, 0)
-    dtype = first.dtype
-    values = np.stack([t.detach().numpy() for t in tensors])
-    return chainrule.from_numpy(np.ascontiguousarray(values, dtype=values.dtype)).to(dtype)
+    return stack(tensors, 0)
 
 
 def _array_to_tensor(array):
-    import chainrule
-
     if array.dtype.kind not in "biuf":
         raise TypeError(_NOT_COLLATABLE.format(array.dtype))
-    return chainrule.as_tensor(np.ascontiguousarray(array))
+    return as_tensor(c_contiguous(array))
 
 
-def default_collate(batch):
+def default_collate(batch: Sequence[Any]) -> Any:
     """Stack a list of items into a batch, recursing into tuples, lists and dicts.
 
     Tensors and NumPy arrays are stacked along a new first dimension; Python floats become a
@@ -54,20 +52,18 @@ def default_collate(batch):
         return _stack([_array_to_tensor(b) for b in batch])
     if isinstance(elem, np.generic):
         return _array_to_tensor(np.array(batch))
-    import chainrule
-
     if isinstance(elem, bool):
-        return chainrule.tensor(batch)
+        return tensor(batch)
     if isinstance(elem, float):
-        return chainrule.tensor(batch, dtype=chainrule.float64)
+        return tensor(batch, dtype=float64)
     if isinstance(elem, numbers.Integral):
-        return chainrule.tensor(batch)
+        return tensor(batch)
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, collections.abc.Mapping):
         collated = {key: default_collate([d[key] for d in batch]) for key in elem}
         try:
-            return type(elem)(collated)
+            return type(elem)(collated)  # type: ignore[call-arg]
         except TypeError:
             return collated
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # a namedtuple
@@ -80,7 +76,7 @@ def default_collate(batch):
     raise TypeError(_NOT_COLLATABLE.format(type(elem)))
 
 
-def default_convert(data):
+def default_convert(data: Any) -> Any:
     """What batch_size=None loading applies to each item: NumPy arrays become tensors, recursively."""
     if isinstance(data, Tensor):
         return data
@@ -91,7 +87,7 @@ def default_convert(data):
     if isinstance(data, collections.abc.Mapping):
         converted = {key: default_convert(value) for key, value in data.items()}
         try:
-            return type(data)(converted)
+            return type(data)(converted)  # type: ignore[call-arg]
         except TypeError:
             return converted
     if isinstance(data, tuple) and hasattr(data, "_fields"):
@@ -100,7 +96,7 @@ def default_convert(data):
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
         try:
-            return type(data)([default_convert(d) for d in data])
+            return type(data)([default_convert(d) for d in data])  # type: ignore[call-arg]
         except TypeError:
             return [default_convert(d) for d in data]
     return data

@@ -13,15 +13,17 @@ For a ``TensorDataset`` (or a ``Subset`` of one) with the default collate functi
 gathered with one indexing call per tensor instead of stacking rows one by one; the result is the
 same list of tensors.
 """
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-import itertools
-import numbers
-import queue
-import threading
-import warnings
+import itertools as _itertools
+import numbers as _numbers
+import queue as _queue
+import threading as _threading
+import warnings as _warnings
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable
 
-from chainrule._core import Tensor
+from chainrule._random import Generator
 from chainrule.utils.data._collate import default_collate, default_convert
 from chainrule.utils.data.dataset import IterableDataset, Subset, TensorDataset
 from chainrule.utils.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
@@ -32,20 +34,20 @@ __all__ = ["DataLoader", "get_worker_info", "WorkerInfo"]
 class WorkerInfo:
     """What get_worker_info() returns inside a worker: id, num_workers, seed, dataset."""
 
-    def __init__(self, id, num_workers, seed, dataset):  # noqa: A002 - PyTorch's name
+    def __init__(self, id: int, num_workers: int, seed: int, dataset: Any) -> None:  # noqa: A002 - PyTorch's name
         self.id = id
         self.num_workers = num_workers
         self.seed = seed
         self.dataset = dataset
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"WorkerInfo(id={self.id}, num_workers={self.num_workers})"
 
 
-_worker_state = threading.local()
+_worker_state = _threading.local()
 
 
-def get_worker_info():
+def get_worker_info() -> WorkerInfo | None:
     """The WorkerInfo of the calling worker thread; None in the main thread."""
     return getattr(_worker_state, "info", None)
 
@@ -97,7 +99,7 @@ def _iterable_batches(dataset, auto_collation, batch_size, drop_last, collate_fn
             yield collate_fn(item)
         return
     while True:
-        chunk = list(itertools.islice(items, batch_size))
+        chunk = list(_itertools.islice(items, batch_size))
         if not chunk or (drop_last and len(chunk) < batch_size):
             return
         yield collate_fn(chunk)
@@ -114,7 +116,7 @@ class _WorkerFailure:
 _STOP = object()
 
 
-class _Worker(threading.Thread):
+class _Worker(_threading.Thread):
     def __init__(self, info, init_fn, tasks, results):
         super().__init__(name=f"chainrule DataLoader worker {info.id}", daemon=True)
         self.info = info
@@ -146,8 +148,8 @@ class _WorkerPool:
     """num_workers threads, each with its own task queue, sharing one result queue."""
 
     def __init__(self, loader, base_seed):
-        self.results = queue.Queue()
-        self.task_queues = [queue.Queue() for _ in range(loader.num_workers)]
+        self.results = _queue.Queue()
+        self.task_queues = [_queue.Queue() for _ in range(loader.num_workers)]
         self.workers = []
         for worker_id, tasks in enumerate(self.task_queues):
             info = WorkerInfo(worker_id, loader.num_workers, base_seed + worker_id, loader.dataset)
@@ -161,7 +163,7 @@ class _WorkerPool:
     def get(self, timeout):
         try:
             number, result = self.results.get(timeout=timeout if timeout > 0 else None)
-        except queue.Empty:
+        except _queue.Empty:
             raise RuntimeError(f"DataLoader timed out after {timeout} seconds waiting for a batch") from None
         if isinstance(result, _WorkerFailure):
             raise RuntimeError(f"DataLoader worker {result.worker_id} raised "
@@ -176,7 +178,7 @@ class _WorkerPool:
 
 
 def _check_int(value, where, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, _numbers.Integral) or value < minimum:
         raise ValueError(f"DataLoader: {where} should be an int >= {minimum}, got {value!r}")
     return int(value)
 
@@ -193,10 +195,14 @@ class DataLoader:
     warns and loads as without it.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
-                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
-                 worker_init_fn=None, multiprocessing_context=None, generator=None, *,
-                 prefetch_factor=None, persistent_workers=False, pin_memory_device="", in_order=True):
+    def __init__(self, dataset: Any, batch_size: int | None = 1, shuffle: bool | None = None,
+                 sampler: Sampler | Iterable[Any] | None = None,
+                 batch_sampler: Sampler | Iterable[list[int]] | None = None, num_workers: int = 0,
+                 collate_fn: Callable[[list[Any]], Any] | None = None, pin_memory: bool = False,
+                 drop_last: bool = False, timeout: float = 0, worker_init_fn: Callable[[int], None] | None = None,
+                 multiprocessing_context: Any = None, generator: Generator | None = None, *,
+                 prefetch_factor: int | None = None, persistent_workers: bool = False, pin_memory_device: str = "",
+                 in_order: bool = True) -> None:
         if not hasattr(dataset, "__getitem__") and not isinstance(dataset, IterableDataset) \
                 and not hasattr(dataset, "__iter__"):
             raise TypeError(f"DataLoader: dataset must define __getitem__ (map-style) or be an "
@@ -223,7 +229,7 @@ class DataLoader:
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError("DataLoader: collate_fn must be callable or None")
         if pin_memory:
-            warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device "
+            _warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device "
                           "pinned memory won't be used.", stacklevel=2)
 
         if isinstance(dataset, IterableDataset):
@@ -286,9 +292,10 @@ class DataLoader:
     def _index_sampler(self):
         return self.batch_sampler if self.batch_sampler is not None else self.sampler
 
-    def __len__(self):
+    def __len__(self) -> int:
         if isinstance(self.dataset, IterableDataset):
-            length = len(self.dataset)  # TypeError when the dataset has no length, as in PyTorch
+            # A TypeError when the dataset has no length, as in PyTorch.
+            length = len(self.dataset)  # type: ignore[arg-type]
             if self.batch_size is not None:
                 full, rest = divmod(length, self.batch_size)
                 return full if self.drop_last or not rest else full + 1
@@ -300,7 +307,7 @@ class DataLoader:
 
         return _draw_seed(self.generator, "DataLoader") % (1 << 63)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         # Every epoch draws a base seed first, with or without workers (as PyTorch does), so the
         # sampler's draws and therefore the batches are the same either way.
         base_seed = self._base_seed()
@@ -392,7 +399,7 @@ class DataLoader:
                 else:
                     yield batch
 
-    def __del__(self):
+    def __del__(self) -> None:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.close()

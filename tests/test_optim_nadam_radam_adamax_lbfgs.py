@@ -1,6 +1,5 @@
 """NAdam, RAdam, Adamax and LBFGS against PyTorch (25 training steps from identical weights, both
-dtypes, per-group options, add_param_group), and the schedulers OneCycleLR,
-CosineAnnealingWarmRestarts, CyclicLR, PolynomialLR, SequentialLR and ChainedScheduler step by step."""
+dtypes, per-group options, add_param_group)."""
 import contextlib
 
 import numpy as np
@@ -9,9 +8,9 @@ import pytest
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.optim as optim
-from chainrule.optim import lr_scheduler as sched
+from optional_dependencies import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 DTYPES = {
     "float32": (np.float32, torch.float32, cr.float32, dict(rtol=1e-5, atol=1e-6)),
@@ -113,6 +112,7 @@ def test_add_param_group_and_state_dict_round_trip():
         optim.NAdam(model.parameters(), momentum_decay=-1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", list(DTYPES))
 @pytest.mark.parametrize("line_search", [None, "strong_wolfe"])
 def test_lbfgs_matches_torch(line_search, dtype):
@@ -162,91 +162,3 @@ def test_lbfgs_rejects_groups_and_missing_closure():
         opt.step()
     with pytest.raises(ValueError, match="line_search_fn"):
         optim.LBFGS(model.parameters(), line_search_fn="armijo")
-
-
-# ---- schedulers -------------------------------------------------------------------------------------
-
-def _pair(opt_name="SGD", groups=2, **opt_kwargs):
-    t_params = [torch.nn.Parameter(torch.zeros(1)) for _ in range(groups)]
-    c_params = [nn.Parameter(cr.zeros(1)) for _ in range(groups)]
-    lrs = [0.1 * (i + 1) for i in range(groups)]
-    t_opt = getattr(torch.optim, opt_name)([{"params": [p], "lr": lr} for p, lr in zip(t_params, lrs)], **opt_kwargs)
-    c_opt = getattr(optim, opt_name)([{"params": [p], "lr": lr} for p, lr in zip(c_params, lrs)], **opt_kwargs)
-    return t_opt, c_opt
-
-
-def _momentum(group):
-    return group["betas"][0] if "betas" in group else group.get("momentum")
-
-
-SCHEDULERS = {
-    "polynomial": ("SGD", {}, lambda m, o: m.PolynomialLR(o, total_iters=6, power=2.0), 10),
-    "warm_restarts": ("SGD", {}, lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.01), 25),
-    "warm_restarts_mult1": ("SGD", {}, lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=4), 12),
-    "cyclic": ("SGD", dict(momentum=0.9), lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=[0.1, 0.2],
-                                                                   step_size_up=3, step_size_down=5), 20),
-    "cyclic_triangular2": ("SGD", dict(momentum=0.9), lambda m, o: m.CyclicLR(o, 0.01, 0.1, step_size_up=2,
-                                                                               mode="triangular2"), 15),
-    "cyclic_exp_range_adam": ("Adam", {}, lambda m, o: m.CyclicLR(o, 0.001, 0.01, step_size_up=4, mode="exp_range",
-                                                                   gamma=0.9), 15),
-    "cyclic_no_momentum": ("Adam", {}, lambda m, o: m.CyclicLR(o, 0.001, 0.01, step_size_up=4,
-                                                                cycle_momentum=False), 10),
-    "one_cycle": ("SGD", dict(momentum=0.9), lambda m, o: m.OneCycleLR(o, max_lr=[0.5, 1.0], total_steps=20), 19),
-    "one_cycle_linear_adam": ("Adam", {}, lambda m, o: m.OneCycleLR(o, max_lr=0.01, epochs=3, steps_per_epoch=5,
-                                                                     anneal_strategy="linear", pct_start=0.4), 14),
-    "one_cycle_three_phase": ("SGD", dict(momentum=0.9), lambda m, o: m.OneCycleLR(o, 0.3, total_steps=15,
-                                                                                    three_phase=True), 14),
-    "sequential": ("SGD", {}, lambda m, o: m.SequentialLR(
-        o, [m.LinearLR(o, start_factor=0.1, total_iters=3), m.CosineAnnealingLR(o, T_max=5)], milestones=[3]), 12),
-    "sequential_three": ("SGD", {}, lambda m, o: m.SequentialLR(
-        o, [m.ExponentialLR(o, gamma=0.9), m.StepLR(o, step_size=2, gamma=0.5), m.PolynomialLR(o, total_iters=4)],
-        milestones=[2, 6]), 12),
-    "chained": ("SGD", {}, lambda m, o: m.ChainedScheduler(
-        [m.LinearLR(o, start_factor=0.5, total_iters=4), m.ExponentialLR(o, gamma=0.9)]), 10),
-}
-
-
-@pytest.mark.parametrize("case", list(SCHEDULERS))
-def test_scheduler_matches_torch(case):
-    opt_name, opt_kwargs, make, steps = SCHEDULERS[case]
-    t_opt, c_opt = _pair(opt_name, **opt_kwargs)
-    t_sched = make(torch.optim.lr_scheduler, t_opt)
-    c_sched = make(sched, c_opt)
-
-    def compare(step):
-        for t_group, c_group in zip(t_opt.param_groups, c_opt.param_groups):
-            assert c_group["lr"] == pytest.approx(t_group["lr"], rel=1e-12, abs=1e-15), f"lr at step {step}"
-            if _momentum(t_group) is not None:
-                assert _momentum(c_group) == pytest.approx(_momentum(t_group), rel=1e-12), f"momentum at {step}"
-        np.testing.assert_allclose(c_sched.get_last_lr(), t_sched.get_last_lr(), rtol=1e-12)
-    compare(0)
-    for step in range(1, steps + 1):
-        t_opt.step()
-        c_opt.step()
-        t_sched.step()
-        c_sched.step()
-        compare(step)
-
-
-def test_scheduler_errors_and_state_dict():
-    _, c_opt = _pair("SGD", momentum=0.9)
-    one_cycle = sched.OneCycleLR(c_opt, max_lr=0.1, total_steps=3)
-    for _ in range(3):
-        one_cycle.step()
-    with pytest.raises(ValueError, match="Tried to step 4 times"):
-        one_cycle.step()
-    with pytest.raises(ValueError, match="total_steps"):
-        sched.OneCycleLR(c_opt, max_lr=0.1)
-    with pytest.raises(ValueError, match="T_0"):
-        sched.CosineAnnealingWarmRestarts(c_opt, T_0=0)
-    _, adagrad = _pair("Adagrad")
-    with pytest.raises(ValueError, match="momentum"):
-        sched.CyclicLR(adagrad, 0.01, 0.1)
-    with pytest.raises(ValueError, match="milestone"):
-        sched.SequentialLR(c_opt, [sched.StepLR(c_opt, 2), sched.StepLR(c_opt, 3)], milestones=[])
-    _, c_opt = _pair("SGD")
-    seq = sched.SequentialLR(c_opt, [sched.LinearLR(c_opt, total_iters=2), sched.ExponentialLR(c_opt, 0.5)], [2])
-    for _ in range(4):
-        seq.step()
-    saved = seq.state_dict()
-    assert len(saved["_schedulers"]) == 2 and saved["last_epoch"] == 4

@@ -6,7 +6,9 @@ and every step's loss, the final weights and the optimizer state must agree to r
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from optional_dependencies import require
+
+torch = require("torch")
 
 import chainrule as cr  # noqa: E402
 import chainrule.nn as nn  # noqa: E402

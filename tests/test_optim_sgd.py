@@ -5,6 +5,7 @@ import pytest
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.optim as optim
+from optional_dependencies import require
 
 
 def _params(seed=0, dtype=np.float64, shapes=((3, 4), (4,), (2, 3))):
@@ -77,7 +78,7 @@ def test_sgd_matches_numpy_rule(options, dtype):
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_sgd_matches_torch_step_by_step(options, dtype):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     arrays = _params(dtype=np.dtype(dtype).type)
     params = _cr_params(arrays)
     t_params = [torch.tensor(a, requires_grad=True) for a in arrays]
@@ -113,7 +114,7 @@ def test_one_sgd_call_updates_params_in_place():
 
 
 def test_params_with_grad_none_are_skipped():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     arrays = _params()
     params = _cr_params(arrays)
     t_params = [torch.tensor(a, requires_grad=True) for a in arrays]
@@ -203,7 +204,7 @@ def test_param_groups_layout_and_defaults():
 
 
 def test_per_group_options_match_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     arrays = _params()
     params = _cr_params(arrays)
     t_params = [torch.tensor(a, requires_grad=True) for a in arrays]
@@ -226,7 +227,7 @@ def test_per_group_options_match_torch():
 
 
 def test_add_param_group():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     arrays = _params()
     params = _cr_params(arrays)
     t_params = [torch.tensor(a, requires_grad=True) for a in arrays]
@@ -384,7 +385,7 @@ def test_state_dict_round_trip_continues_training_exactly(options):
 
 
 def test_state_dict_layout_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     arrays = _params()
     params = _cr_params(arrays)
     t_params = [torch.tensor(a, requires_grad=True) for a in arrays]
@@ -450,7 +451,7 @@ def test_load_state_dict_bad_input():
 
 def test_load_torch_optimizer_state_dict():
     # torch's optimizer state_dict (torch tensors as buffers) loads into chainrule's SGD.
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     arrays = _params()
     params = _cr_params(arrays)
     t_params = [torch.tensor(a, requires_grad=True) for a in arrays]
