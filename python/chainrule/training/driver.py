@@ -45,7 +45,8 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
     The epoch 'loss' is the mean over the epoch's samples of the per-batch losses (weighted by
     batch size; with reduction='sum' it is the per-sample sum).
     """
-    from chainrule import from_numpy, nn, optim
+    from chainrule import nn, optim
+    from chainrule._core import from_numpy
     if not isinstance(model, nn.Module):
         raise TypeError(f"fit: model must be an nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):

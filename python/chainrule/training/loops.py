@@ -33,7 +33,7 @@ def python_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_cor
 
 
 def evaluate(model, loss_fn, X, y, count_correct):
-    from chainrule import from_numpy
+    from chainrule._core import from_numpy
     # Validation runs in eval mode (Dropout off, BatchNorm on its running statistics), as a PyTorch
     # loop would, and training resumes in train mode.
     model.eval()
