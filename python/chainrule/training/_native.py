@@ -10,7 +10,7 @@ import numpy as np
 
 from chainrule import _core
 from chainrule._kinds import reduction_kind
-from chainrule.training.data import batch_count
+from chainrule.training._data import batch_count
 
 
 def native_reason(model, loss_fn, optimizer, y):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._grad_mode import no_grad
-from chainrule.training.data import batch_count
+from chainrule.training._data import batch_count
 
 
 def python_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_correct, on_batch):

@@ -1,9 +1,9 @@
 """chainrule.fit: a Keras-like epoch loop, run natively in C++ when the model allows it.
 
-The native loop (chainrule.training.native) needs an nn.Sequential whose fused_chain() exists
+The native loop (chainrule.training._native) needs an nn.Sequential whose fused_chain() exists
 (Linear, built-in activations, Dropout, BatchNorm1d, LayerNorm), a built-in loss and a built-in
 optimizer over exactly the model's parameters. Anything else runs the same steps as a Python loop
-(chainrule.training.loops). For the same seed and thread count both loops produce
+(chainrule.training._loops). For the same seed and thread count both loops produce
 bitwise-identical weights (and BatchNorm running statistics).
 """
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import _core
-from chainrule.training.data import batch_count, prepare_data
-from chainrule.training.history import History
-from chainrule.training.loops import evaluate, python_epoch
-from chainrule.training.monitoring import monitor_gradients
-from chainrule.training.native import native_epoch, native_reason
-from chainrule.training.progress import progress_bar
+from chainrule.training._data import batch_count, prepare_data
+from chainrule.training._history import History
+from chainrule.training._loops import evaluate, python_epoch
+from chainrule.training._monitoring import monitor_gradients
+from chainrule.training._native import native_epoch, native_reason
+from chainrule.training._progress import progress_bar
 
 __all__ = ["fit"]
 
