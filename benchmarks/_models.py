@@ -6,6 +6,7 @@ torch.nn (both have the same module names and arguments):
     deep     128 features, 20 x (Linear 128 + LayerNorm + GELU), then a Linear 128 -> 10 head;
              batch 128, cross-entropy, AdamW
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

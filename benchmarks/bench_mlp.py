@@ -68,7 +68,7 @@ class Workload:
     sizes: tuple[int, ...]
     batch: int
     loss: str  # "mse" or "cross_entropy"
-    model: "_models.ModelSpec | None" = None  # None: Linear + ReLU layers of `sizes`, trained with SGD
+    model: _models.ModelSpec | None = None  # None: Linear + ReLU layers of `sizes`, trained with SGD
 
     @property
     def flop(self) -> int:
@@ -81,7 +81,7 @@ class Workload:
         return self.model.description if self.model else "-".join(map(str, self.sizes))
 
 
-def _model_workload(spec: "_models.ModelSpec") -> Workload:
+def _model_workload(spec: _models.ModelSpec) -> Workload:
     return Workload(spec.name, (spec.features, spec.outputs), spec.batch, spec.loss, spec)
 
 

@@ -2,6 +2,7 @@
 module-by-module path (forward, gradients, 25 training steps), gradcheck, 1 vs 2 threads, BatchNorm
 modes and running statistics, the native fit loop against the Python loop, and whole training runs
 of the benchmark models against PyTorch."""
+
 import numpy as np
 import pytest
 
@@ -10,32 +11,68 @@ from chainrule import nn, optim
 from chainrule.autograd import gradcheck
 
 ACTIVATIONS = [
-    nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, lambda: nn.GELU(approximate="tanh"), nn.LeakyReLU,
-    lambda: nn.LeakyReLU(-0.2), nn.SiLU, nn.ELU, lambda: nn.ELU(alpha=0.5), nn.SELU, lambda: nn.CELU(alpha=2.0),
-    nn.Softplus, lambda: nn.Softplus(beta=2.0, threshold=1.0), nn.Mish, nn.Hardtanh,
-    lambda: nn.Hardtanh(-0.5, 0.25), nn.ReLU6, nn.Hardswish, nn.LogSigmoid, nn.Softsign,
+    nn.ReLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.GELU,
+    lambda: nn.GELU(approximate="tanh"),
+    nn.LeakyReLU,
+    lambda: nn.LeakyReLU(-0.2),
+    nn.SiLU,
+    nn.ELU,
+    lambda: nn.ELU(alpha=0.5),
+    nn.SELU,
+    lambda: nn.CELU(alpha=2.0),
+    nn.Softplus,
+    lambda: nn.Softplus(beta=2.0, threshold=1.0),
+    nn.Mish,
+    nn.Hardtanh,
+    lambda: nn.Hardtanh(-0.5, 0.25),
+    nn.ReLU6,
+    nn.Hardswish,
+    nn.LogSigmoid,
+    nn.Softsign,
 ]
 
 # Each builds a Sequential (6 input features, 3 outputs) around one module kind.
 MODELS = {
-    **{f"activation{i}": (lambda make=make: nn.Sequential(nn.Linear(6, 12), make(), nn.Linear(12, 3), make()))
-       for i, make in enumerate(ACTIVATIONS)},
-    "activation_first_and_twice": lambda: nn.Sequential(nn.Tanh(), nn.Linear(6, 12), nn.SiLU(), nn.Softsign(),
-                                                        nn.Linear(12, 3)),
+    **{
+        f"activation{i}": (lambda make=make: nn.Sequential(nn.Linear(6, 12), make(), nn.Linear(12, 3), make()))
+        for i, make in enumerate(ACTIVATIONS)
+    },
+    "activation_first_and_twice": lambda: nn.Sequential(
+        nn.Tanh(), nn.Linear(6, 12), nn.SiLU(), nn.Softsign(), nn.Linear(12, 3)
+    ),
     "batch_norm": lambda: nn.Sequential(nn.Linear(6, 12), nn.BatchNorm1d(12), nn.ReLU(), nn.Linear(12, 3)),
     "batch_norm_first": lambda: nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 12), nn.GELU(), nn.Linear(12, 3)),
-    "batch_norm_cumulative": lambda: nn.Sequential(nn.Linear(6, 12), nn.BatchNorm1d(12, momentum=None), nn.ELU(),
-                                                   nn.Linear(12, 3), nn.BatchNorm1d(3, affine=False)),
-    "batch_norm_untracked": lambda: nn.Sequential(nn.Linear(6, 12), nn.BatchNorm1d(12, track_running_stats=False),
-                                                  nn.Linear(12, 3)),
+    "batch_norm_cumulative": lambda: nn.Sequential(
+        nn.Linear(6, 12), nn.BatchNorm1d(12, momentum=None), nn.ELU(), nn.Linear(12, 3), nn.BatchNorm1d(3, affine=False)
+    ),
+    "batch_norm_untracked": lambda: nn.Sequential(
+        nn.Linear(6, 12), nn.BatchNorm1d(12, track_running_stats=False), nn.Linear(12, 3)
+    ),
     "layer_norm": lambda: nn.Sequential(nn.Linear(6, 12), nn.LayerNorm(12), nn.GELU(), nn.Linear(12, 3)),
-    "layer_norm_plain": lambda: nn.Sequential(nn.LayerNorm(6, elementwise_affine=False), nn.Linear(6, 12),
-                                              nn.LayerNorm(12, bias=False), nn.Mish(), nn.Linear(12, 3)),
-    "dropout": lambda: nn.Sequential(nn.Dropout(0.2), nn.Linear(6, 12), nn.ReLU(), nn.Dropout(0.5),
-                                     nn.Linear(12, 3)),
-    "everything": lambda: nn.Sequential(nn.Linear(6, 12), nn.BatchNorm1d(12), nn.SiLU(), nn.Dropout(0.3),
-                                        nn.Linear(12, 12), nn.LayerNorm(12), nn.Hardswish(), nn.Identity(),
-                                        nn.Dropout(0.1), nn.Softplus(), nn.Linear(12, 3)),
+    "layer_norm_plain": lambda: nn.Sequential(
+        nn.LayerNorm(6, elementwise_affine=False),
+        nn.Linear(6, 12),
+        nn.LayerNorm(12, bias=False),
+        nn.Mish(),
+        nn.Linear(12, 3),
+    ),
+    "dropout": lambda: nn.Sequential(nn.Dropout(0.2), nn.Linear(6, 12), nn.ReLU(), nn.Dropout(0.5), nn.Linear(12, 3)),
+    "everything": lambda: nn.Sequential(
+        nn.Linear(6, 12),
+        nn.BatchNorm1d(12),
+        nn.SiLU(),
+        nn.Dropout(0.3),
+        nn.Linear(12, 12),
+        nn.LayerNorm(12),
+        nn.Hardswish(),
+        nn.Identity(),
+        nn.Dropout(0.1),
+        nn.Softplus(),
+        nn.Linear(12, 3),
+    ),
 }
 
 TOLERANCE = {cr.float32: dict(rtol=1e-5, atol=1e-6), cr.float64: dict(rtol=1e-10, atol=1e-12)}
@@ -98,8 +135,9 @@ def test_fused_equals_unfused_forward_gradients_and_25_steps(name, dtype):
         np.testing.assert_allclose(a, b, **tol)
     assert state_f.keys() == state_u.keys()
     for key in state_f:
-        np.testing.assert_allclose(state_f[key], state_u[key], rtol=tol["rtol"] * 100, atol=tol["atol"] * 100,
-                                   err_msg=key)
+        np.testing.assert_allclose(
+            state_f[key], state_u[key], rtol=tol["rtol"] * 100, atol=tol["atol"] * 100, err_msg=key
+        )
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -130,8 +168,9 @@ def test_autograd_grad_with_create_graph_matches_unfused(name):
         (dx,) = cr.autograd.grad(out.sum(), [x], create_graph=True)
         penalty = (dx * dx).sum()
         penalty.backward()
-        results.append((dx.detach().numpy().copy(), [p.grad.numpy().copy() for p in model.parameters()
-                                                     if p.grad is not None]))
+        results.append(
+            (dx.detach().numpy().copy(), [p.grad.numpy().copy() for p in model.parameters() if p.grad is not None])
+        )
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-9, atol=1e-11)
     assert len(results[0][1]) == len(results[1][1])
     for a, b in zip(results[0][1], results[1][1]):
@@ -165,8 +204,9 @@ def test_one_and_two_threads_give_the_same_bits():
         for threads in (1, 2):
             cr.set_num_threads(threads)
             cr.manual_seed(0)
-            model = nn.Sequential(nn.LayerNorm(64), *_tabular(hidden=256), nn.Linear(1, 300), nn.GELU(),
-                                  nn.Linear(300, 1), nn.Tanh())
+            model = nn.Sequential(
+                nn.LayerNorm(64), *_tabular(hidden=256), nn.Linear(1, 300), nn.GELU(), nn.Linear(300, 1), nn.Tanh()
+            )
             opt = optim.AdamW(model.parameters(), lr=1e-3)
             for _ in range(5):
                 loss = nn.MSELoss()(model(x), y)
@@ -215,8 +255,9 @@ def test_batch_of_one_in_training_mode_raises_pytorchs_error():
     X = rng.standard_normal((33, 6)).astype(np.float32)  # 32 + a last batch of one row
     y = rng.standard_normal((33, 3)).astype(np.float32)
     with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
-        cr.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), X, y, batch_size=32, progress=False,
-               native=True)
+        cr.fit(
+            model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), X, y, batch_size=32, progress=False, native=True
+        )
 
 
 def test_modules_the_chain_cannot_take_keep_the_module_path():
@@ -251,9 +292,18 @@ def test_changing_a_setting_reaches_the_fused_chain():
 
 FIT_MODELS = {
     "tabular": (lambda: _tabular(features=6, hidden=32), nn.MSELoss, 1),
-    "tabular_cumulative": (lambda: nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 16),
-                                                 nn.BatchNorm1d(16, momentum=None), nn.SiLU(), nn.Dropout(0.25),
-                                                 nn.Linear(16, 1)), nn.MSELoss, 1),
+    "tabular_cumulative": (
+        lambda: nn.Sequential(
+            nn.BatchNorm1d(6),
+            nn.Linear(6, 16),
+            nn.BatchNorm1d(16, momentum=None),
+            nn.SiLU(),
+            nn.Dropout(0.25),
+            nn.Linear(16, 1),
+        ),
+        nn.MSELoss,
+        1,
+    ),
     "deep": (lambda: nn.Sequential(nn.Linear(6, 16), *_deep(blocks=3, width=16, classes=3)), nn.CrossEntropyLoss, 3),
 }
 
@@ -272,8 +322,19 @@ def test_native_fit_equals_the_python_loop(name, dtype):
         model = build()
         model = model.double() if dtype == cr.float64 else model
         cr.manual_seed(2)
-        history = cr.fit(model, loss(), optim.AdamW(model.parameters(), lr=1e-2), X, y, epochs=3, batch_size=32,
-                         seed=4, progress=False, native=native, validation_data=(X[:40], y[:40]))
+        history = cr.fit(
+            model,
+            loss(),
+            optim.AdamW(model.parameters(), lr=1e-2),
+            X,
+            y,
+            epochs=3,
+            batch_size=32,
+            seed=4,
+            progress=False,
+            native=native,
+            validation_data=(X[:40], y[:40]),
+        )
         assert history.native is native
         runs.append((history.history, _state(model)))
     (h1, s1), (h2, s2) = runs
@@ -330,9 +391,14 @@ def test_benchmark_models_train_as_in_pytorch(kind, dtype, optimizer):
         def build_torch():
             layers = []
             for fan_in in (64, 512):
-                layers += [torch.nn.Linear(fan_in, 512), torch.nn.BatchNorm1d(512), torch.nn.ReLU(),
-                           torch.nn.Dropout(0.0)]
+                layers += [
+                    torch.nn.Linear(fan_in, 512),
+                    torch.nn.BatchNorm1d(512),
+                    torch.nn.ReLU(),
+                    torch.nn.Dropout(0.0),
+                ]
             return torch.nn.Sequential(*layers, torch.nn.Linear(512, 1)).to(t_dtype)
+
         losses = nn.MSELoss(), torch.nn.MSELoss()
     else:
         X = rng.standard_normal((128, 128)).astype(np_dtype)
@@ -346,6 +412,7 @@ def test_benchmark_models_train_as_in_pytorch(kind, dtype, optimizer):
             for _ in range(20):
                 layers += [torch.nn.Linear(128, 128), torch.nn.LayerNorm(128), torch.nn.GELU()]
             return torch.nn.Sequential(*layers, torch.nn.Linear(128, 10)).to(t_dtype)
+
         losses = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
     assert model.fused_chain() is not None
     t_model = _torch_copy(torch, model, build_torch)
@@ -396,6 +463,7 @@ def test_fused_float32_gelu_is_exact_to_float_rounding_on_every_isa(isa):
     import os
     import subprocess
     import sys
+
     env = dict(os.environ, CHAINRULE_ISA=isa)
     done = subprocess.run([sys.executable, "-c", _GELU_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

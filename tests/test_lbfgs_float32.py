@@ -4,6 +4,7 @@ and the two-loop recursion, so any two float32 runs drift apart, PyTorch's from 
 run as much as ours. Checked here against the float64 trajectory: both float32 runs leave it at
 the same pace, to about 1e-5 of the weights' norm after 25 steps (per element, near-zero weights
 make that the 2e-3 of the direct comparison)."""
+
 import numpy as np
 import pytest
 
@@ -41,8 +42,9 @@ def _trajectory(library, dtype, line_search):
     steps = []
     for _ in range(25):
         opt.step(closure)
-        steps.append(np.concatenate([np.asarray(p.detach().numpy(), dtype=np.float64).ravel()
-                                     for p in model.parameters()]))
+        steps.append(
+            np.concatenate([np.asarray(p.detach().numpy(), dtype=np.float64).ravel() for p in model.parameters()])
+        )
     return np.array(steps)
 
 

@@ -3,6 +3,7 @@
 The implementation lives in chainrule.training (one module per job); this module keeps the
 import path ``from chainrule.fit import fit, History``.
 """
+
 from chainrule.training import History, fit
 
 __all__ = ["fit", "History"]

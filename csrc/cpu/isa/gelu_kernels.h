@@ -20,13 +20,15 @@ void gelu_f32__avx512(float* x, int64_t n);
 void gelu_backward_f32__avx512(float* d, const float* z, int64_t n);
 
 namespace gelu_lanes {
-template <int W> struct Lanes {
+template <int W>
+struct Lanes {
   typedef double D __attribute__((vector_size(8 * W)));
   typedef int64_t I __attribute__((vector_size(8 * W)));
   typedef float F __attribute__((vector_size(4 * W)));
 };
 
-template <int W, size_t N> inline typename Lanes<W>::D horner(const double (&c)[N], typename Lanes<W>::D x) {
+template <int W, size_t N>
+inline typename Lanes<W>::D horner(const double (&c)[N], typename Lanes<W>::D x) {
   typename Lanes<W>::D sum = typename Lanes<W>::D{} + c[N - 1];
   for (size_t k = N - 1; k-- > 0;) sum = sum * x + c[k];
   return sum;
@@ -35,7 +37,8 @@ template <int W, size_t N> inline typename Lanes<W>::D horner(const double (&c)[
 // exp(y) for -700 <= y <= 0 (callers cap their arguments): y = n ln2 + r with |r| <= ln2 / 2, exp(r)
 // by its Taylor series to r^11 (truncation below 1e-14), times 2^n built in the exponent bits; n
 // is rounded by adding 1.5 * 2^52, which also leaves it in the low bits of the sum.
-template <int W> inline typename Lanes<W>::D exp_nonpositive(typename Lanes<W>::D y) {
+template <int W>
+inline typename Lanes<W>::D exp_nonpositive(typename Lanes<W>::D y) {
   using D = typename Lanes<W>::D;
   using I = typename Lanes<W>::I;
   const D round = D{} + 6755399441055744.0;  // 1.5 * 2^52
@@ -54,17 +57,19 @@ template <int W> inline typename Lanes<W>::D exp_nonpositive(typename Lanes<W>::
 // |x| <= 2 (erf's error below 2e-11), and erfc(x) x exp(x^2) as a polynomial of degree 10 in 1/x
 // for |x| > 2 (relative error below 5e-9). Beyond |x| = 26 erfc is below 1e-295: 0, so
 // Phi(-inf) = 0 and Phi(inf) = 1.
-template <int W> inline typename Lanes<W>::D normal_cdf(typename Lanes<W>::D v, typename Lanes<W>::D* density) {
+template <int W>
+inline typename Lanes<W>::D normal_cdf(typename Lanes<W>::D v, typename Lanes<W>::D* density) {
   using D = typename Lanes<W>::D;
   using I = typename Lanes<W>::I;
-  constexpr double kErfOverX[13] = {
-      1.128379167087809, -0.37612638867693077, 0.1128379126624408, -0.02686615054386534, 0.005223923206069939,
-      -0.0008547424531269442, 0.00012045520480447786, -1.4852806603992184e-05, 1.608440169427755e-06,
-      -1.4984982934670964e-07, 1.1254450057746636e-08, -5.927331344298338e-10, 1.590273182200404e-11};
-  constexpr double kScaledErfc[11] = {
-      0.5641895810454712, 6.811556313906508e-07, -0.2821405226873056, 0.001323671692946881, 0.40265150023639235,
-      0.1879670747889504, -2.1229458556668024, 3.662464675762439, -2.858539499756468, 0.7967102486059512,
-      0.10192218739954076};
+  constexpr double kErfOverX[13] = {1.128379167087809,       -0.37612638867693077,    0.1128379126624408,
+                                    -0.02686615054386534,    0.005223923206069939,    -0.0008547424531269442,
+                                    0.00012045520480447786,  -1.4852806603992184e-05, 1.608440169427755e-06,
+                                    -1.4984982934670964e-07, 1.1254450057746636e-08,  -5.927331344298338e-10,
+                                    1.590273182200404e-11};
+  constexpr double kScaledErfc[11] = {0.5641895810454712,   6.811556313906508e-07, -0.2821405226873056,
+                                      0.001323671692946881, 0.40265150023639235,   0.1879670747889504,
+                                      -2.1229458556668024,  3.662464675762439,     -2.858539499756468,
+                                      0.7967102486059512,   0.10192218739954076};
   const D x = v * 0.70710678118654752440;
   const I magnitude_bits = ((I)x) & INT64_MAX;
   const D ax = (D)magnitude_bits;
@@ -82,7 +87,8 @@ template <int W> inline typename Lanes<W>::D normal_cdf(typename Lanes<W>::D v, 
 }
 
 // One group of W elements (len <= W of them real; the rest of the lanes are zeros and dropped).
-template <int W> inline void gelu_group(float* x, int64_t len) {
+template <int W>
+inline void gelu_group(float* x, int64_t len) {
   using D = typename Lanes<W>::D;
   using F = typename Lanes<W>::F;
   F lanes = F{};
@@ -92,7 +98,8 @@ template <int W> inline void gelu_group(float* x, int64_t len) {
   std::memcpy(x, &out, sizeof(float) * len);
 }
 
-template <int W> inline void gelu_backward_group(float* d, const float* z, int64_t len) {
+template <int W>
+inline void gelu_backward_group(float* d, const float* z, int64_t len) {
   using D = typename Lanes<W>::D;
   using F = typename Lanes<W>::F;
   F d_lanes = F{}, z_lanes = F{};
@@ -107,13 +114,15 @@ template <int W> inline void gelu_backward_group(float* d, const float* z, int64
 }
 
 // Whole groups with a constant length (plain vector loads and stores), then the tail.
-template <int W> inline void gelu(float* x, int64_t n) {
+template <int W>
+inline void gelu(float* x, int64_t n) {
   int64_t i = 0;
   for (; i + W <= n; i += W) gelu_group<W>(x + i, W);
   if (i < n) gelu_group<W>(x + i, n - i);
 }
 
-template <int W> inline void gelu_backward(float* d, const float* z, int64_t n) {
+template <int W>
+inline void gelu_backward(float* d, const float* z, int64_t n) {
   int64_t i = 0;
   for (; i + W <= n; i += W) gelu_backward_group<W>(d + i, z + i, W);
   if (i < n) gelu_backward_group<W>(d + i, z + i, n - i);

@@ -6,6 +6,7 @@
 - _data: fit's arguments as arrays; _history: History; _progress: the per-epoch display;
   _monitoring: fit(monitor=True)
 """
+
 from chainrule.training._driver import fit
 from chainrule.training._history import History
 

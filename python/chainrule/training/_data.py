@@ -1,4 +1,5 @@
 """fit's arguments as the NumPy arrays both loops train on."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,9 +29,12 @@ def prepare_data(model, loss_fn, X, y, name_x="X", name_y="y"):
     """NumPy arrays in the layout the loops use: X (N, features) in the model's dtype, y int64
     class labels for cross-entropy, else in the model's dtype. Copies only when needed."""
     from chainrule import nn
+
     X, y = as_array(X, name_x), as_array(y, name_y)
     if X.ndim < 1 or y.ndim < 1:
-        raise ValueError(f"fit: {name_x} and {name_y} need a first (sample) dimension, got shapes {X.shape} and {y.shape}")
+        raise ValueError(
+            f"fit: {name_x} and {name_y} need a first (sample) dimension, got shapes {X.shape} and {y.shape}"
+        )
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"fit: {name_x} has {X.shape[0]} rows but {name_y} has {y.shape[0]}")
     dtype = numpy_dtype(model_dtype(model))

@@ -6,6 +6,7 @@ optimizer over exactly the model's parameters. Anything else runs the same steps
 (chainrule.training._loops). For the same seed and thread count both loops produce
 bitwise-identical weights (and BatchNorm running statistics).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,9 +24,25 @@ __all__ = ["fit"]
 _METRICS = ("accuracy",)
 
 
-def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
-        seed=None, validation_data=None, scheduler=None, metrics=None, callbacks=None, progress: bool = True,
-        monitor: bool = False, native=None) -> History:
+def fit(
+    model,
+    loss_fn,
+    optimizer,
+    X,
+    y,
+    *,
+    epochs: int = 1,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    seed=None,
+    validation_data=None,
+    scheduler=None,
+    metrics=None,
+    callbacks=None,
+    progress: bool = True,
+    monitor: bool = False,
+    native=None,
+) -> History:
     """Train `model` on (X, y) for `epochs` passes of minibatches; returns a History.
 
     - shuffle: a new row order each epoch, drawn in C++ from `seed` and the epoch number (the
@@ -47,6 +64,7 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
     """
     from chainrule import nn, optim
     from chainrule._core import from_numpy
+
     if not isinstance(model, nn.Module):
         raise TypeError(f"fit: model must be an nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):
@@ -54,8 +72,14 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
     if not isinstance(optimizer, optim.Optimizer):
         raise TypeError(f"fit: optimizer must be a chainrule.optim.Optimizer, got {type(optimizer).__name__}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "epochs" else 1):
-            raise ValueError(f"fit: {name} must be a {'non-negative' if name == 'epochs' else 'positive'} int, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or value < (0 if name == "epochs" else 1)
+        ):
+            raise ValueError(
+                f"fit: {name} must be a {'non-negative' if name == 'epochs' else 'positive'} int, got {value!r}"
+            )
     if native not in (None, True, False):
         raise ValueError(f"fit: native must be None, True or False, got {native!r}")
     metrics = list(metrics or [])
@@ -73,8 +97,9 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a tuple (X_val, y_val)")
-        X_val, y_val = prepare_data(model, loss_fn, validation_data[0], validation_data[1], name_x="X_val",
-                                    name_y="y_val")
+        X_val, y_val = prepare_data(
+            model, loss_fn, validation_data[0], validation_data[1], name_x="X_val", name_y="y_val"
+        )
 
     reason = native_reason(model, loss_fn, optimizer, y)
     if native is True and reason is not None:
@@ -110,11 +135,22 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs: int = 1, batch_size: int = 3
         rows_per_batch = int(min(batch_size, max(1, X.shape[0])))
         report = on_batch if bar is not None else None
         if use_native:
-            losses, sizes, correct = native_epoch(model, loss_fn, optimizer, Xt, yt, order, rows_per_batch,
-                                                  count_correct, report, chunks=20 if bar is not None else 1)
+            losses, sizes, correct = native_epoch(
+                model,
+                loss_fn,
+                optimizer,
+                Xt,
+                yt,
+                order,
+                rows_per_batch,
+                count_correct,
+                report,
+                chunks=20 if bar is not None else 1,
+            )
         else:
-            losses, sizes, correct = python_epoch(model, loss_fn, optimizer, Xt, yt, order, rows_per_batch,
-                                                  count_correct, report)
+            losses, sizes, correct = python_epoch(
+                model, loss_fn, optimizer, Xt, yt, order, rows_per_batch, count_correct, report
+            )
         n = max(sum(sizes), 1)
         logs = {"loss": float(np.dot(losses, sizes) / n) if loss_fn.reduction == "mean" else float(np.sum(losses) / n)}
         if count_correct:

@@ -1,4 +1,5 @@
 """History: what chainrule.fit recorded, one value per epoch."""
+
 from __future__ import annotations
 
 __all__ = ["History"]
@@ -22,6 +23,7 @@ class History:
         """Write a PNG of the loss (and accuracy) curves to `path` (needs matplotlib: the 'plot' extra)."""
         try:
             import matplotlib
+
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError as exc:  # pragma: no cover - depends on the environment

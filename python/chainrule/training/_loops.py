@@ -1,4 +1,5 @@
 """The Python loop (model(x), loss, zero_grad, backward, step per minibatch) and validation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,6 +35,7 @@ def python_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_cor
 
 def evaluate(model, loss_fn, X, y, count_correct):
     from chainrule._core import from_numpy
+
     # Validation runs in eval mode (Dropout off, BatchNorm on its running statistics), as a PyTorch
     # loop would, and training resumes in train mode.
     model.eval()

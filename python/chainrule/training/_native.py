@@ -4,6 +4,7 @@ It runs when the model is an nn.Sequential whose fused_chain() exists, the loss 
 the optimizer's step() is the base class's: each epoch then gathers the shuffled minibatch, runs
 forward, loss, backward and the optimizer's own group steps in C++ with the GIL released.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,18 +17,24 @@ from chainrule.training._data import batch_count
 def native_reason(model, loss_fn, optimizer, y):
     """None when the native loop can run this training, else why not."""
     from chainrule import nn, optim
+
     if type(model) is not nn.Sequential:
         return f"the model is a {type(model).__name__}, not an nn.Sequential of built-in layers"
     if model.fused_chain() is None:
-        return ("the Sequential has a module the fused chain cannot take (only Linear, built-in activations, "
-                "Dropout, BatchNorm1d on 2-D input and LayerNorm over the last dimension)")
+        return (
+            "the Sequential has a module the fused chain cannot take (only Linear, built-in activations, "
+            "Dropout, BatchNorm1d on 2-D input and LayerNorm over the last dimension)"
+        )
     loss_kind = native_loss_kind(loss_fn)
     if loss_kind is None:
         return f"the loss {type(loss_fn).__name__} is not a built-in loss"
     if loss_fn.reduction == "none":
         return "the loss has reduction='none'"
-    if any(getattr(loss_fn, name, None) is not None for name in ("weight", "pos_weight")) \
-            or getattr(loss_fn, "label_smoothing", 0.0) != 0.0 or getattr(loss_fn, "ignore_index", -100) != -100:
+    if (
+        any(getattr(loss_fn, name, None) is not None for name in ("weight", "pos_weight"))
+        or getattr(loss_fn, "label_smoothing", 0.0) != 0.0
+        or getattr(loss_fn, "ignore_index", -100) != -100
+    ):
         return "the loss's weight, pos_weight, ignore_index or label_smoothing run in the Python loop"
     if loss_kind == _core.LossKind.cross_entropy and y.dtype != np.int64:
         return "cross-entropy with probability targets runs in the Python loop"
@@ -47,9 +54,16 @@ def native_reason(model, loss_fn, optimizer, y):
 def native_loss_kind(loss_fn):
     """The name fit_batches knows a built-in loss by, or None (subclasses run in Python)."""
     from chainrule import nn
+
     kind = _core.LossKind
-    kinds = {nn.MSELoss: kind.mse, nn.L1Loss: kind.l1, nn.HuberLoss: kind.huber, nn.BCELoss: kind.bce,
-             nn.BCEWithLogitsLoss: kind.bce_with_logits, nn.CrossEntropyLoss: kind.cross_entropy}
+    kinds = {
+        nn.MSELoss: kind.mse,
+        nn.L1Loss: kind.l1,
+        nn.HuberLoss: kind.huber,
+        nn.BCELoss: kind.bce,
+        nn.BCEWithLogitsLoss: kind.bce_with_logits,
+        nn.CrossEntropyLoss: kind.cross_entropy,
+    }
     return kinds.get(type(loss_fn))
 
 
@@ -67,8 +81,19 @@ def native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_cor
         for chunk in range(chunks):
             first, last = batches * chunk // chunks, batches * (chunk + 1) // chunks
             chunk_losses, chunk_sizes, chunk_correct = _core.fit_batches(
-                chain, Xt, yt, order, batch_size, first, last, loss_kind, reduction_kind(loss_fn.reduction), delta, steps,
-                count_correct)
+                chain,
+                Xt,
+                yt,
+                order,
+                batch_size,
+                first,
+                last,
+                loss_kind,
+                reduction_kind(loss_fn.reduction),
+                delta,
+                steps,
+                count_correct,
+            )
             losses += chunk_losses
             sizes += chunk_sizes
             correct += chunk_correct

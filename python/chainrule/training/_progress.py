@@ -1,5 +1,6 @@
 """fit's progress display: a tqdm bar per epoch on a terminal (or in a notebook), else one line per
 epoch, so logs and pipes do not get each epoch two or three times."""
+
 from __future__ import annotations
 
 import sys
