@@ -12,9 +12,8 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "python"
 
-# Edges known to close a cycle, as (importer, imported): chainrule.fit still takes from_numpy from
-# the package (`from chainrule import from_numpy`) instead of from chainrule._core.
-KNOWN_EDGES = {("chainrule.fit", "chainrule")}
+# Edges known to close a cycle, as (importer, imported); none today.
+KNOWN_EDGES: set = set()
 # The compiled extension modules: submodules with no Python source, which import nothing of ours.
 COMPILED_MODULES = {"chainrule._core", "chainrule._cuda"}
 

@@ -156,8 +156,9 @@ Tensor activation(const Tensor& x, cpu::Activation act, double param) {
     case cpu::Activation::LeakyRelu: return unary(Unary::LeakyRelu, x, param);
     case cpu::Activation::Gelu: return unary(Unary::Gelu, x);
     case cpu::Activation::GeluTanh: return unary(Unary::GeluTanh, x);
+    default: break;  // the fused chain's other activations replay through their own stages
   }
-  return x;
+  throw ValueError("activation: no differentiable elementwise form for this fused-chain activation");
 }
 
 // ---- binary ----------------------------------------------------------------------------------------
