@@ -3,7 +3,9 @@
 // their epilogue. The separate passes (csrc/cpu/dense.cpp) stay as the reference.
 #include "chainrule/dense_chain.h"
 
+#include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "chainrule/activation_math.h"
 #include "chainrule/gemm.h"
@@ -481,25 +483,48 @@ struct DenseChainNode : Node {
   std::shared_ptr<DenseChain> chain;
   DenseChain::Activations acts;  // aliases of the workspace buffers, released after backward
   Shape input_shape, output_shape;
-  // The input, the output the caller holds and every parameter as the forward saw them: the
-  // backward reads the chain's parameters, so each must still be the same memory, of the same
-  // shape, with no in-place write since (an optimizer step, fill_, `.data =`).
-  std::vector<SavedTensor> inputs_and_params;
-  std::vector<Tensor> params;  // the live parameters, in the order of inputs_and_params[2:]
+  // The input and the output the caller holds, as the forward saw them.
+  SavedTensor saved_input, saved_output;
+  // Every parameter as the forward read it. The backward reads the chain's parameters, so each must
+  // still be the same memory, of the same shape, with no in-place write since (an optimizer step,
+  // fill_, `.data =`). A snapshot of those facts, not a saved alias: a training step creates one
+  // per parameter, and an alias would cost two allocations each.
+  struct ParamSnapshot {
+    static constexpr size_t kMaxDims = 4;  // chain parameters are 1-D or 2-D
+    Tensor live;
+    const Storage* storage = nullptr;
+    const void* data = nullptr;
+    int64_t dims[kMaxDims] = {};
+    size_t ndim = 0;
+    DType dtype = DType::Float32;
+    uint64_t version = 0;
+
+    explicit ParamSnapshot(const Tensor& p)
+        : live(p), storage(p->storage.get()), data(p->data), ndim(p->shape.size()), dtype(p->dtype),
+          version(p->version()) {
+      if (ndim > kMaxDims) throw std::logic_error("DenseChain: a parameter of more than 4 dimensions");
+      std::copy(p->shape.begin(), p->shape.end(), dims);
+    }
+    bool unchanged() const {
+      const TensorImpl& now = *live;
+      if (now.storage.get() != storage || now.data != data || now.dtype != dtype || now.shape.size() != ndim)
+        return false;
+      return std::equal(now.shape.begin(), now.shape.end(), dims) && now.version() == version;
+    }
+    Shape shape() const { return Shape(dims, dims + ndim); }
+  };
+  std::vector<ParamSnapshot> params;
 
   const char* name() const override { return "DenseChainBackward"; }
   // Raises unless the input, the output and every parameter are as the forward saw them.
   void check_unchanged() const {
-    for (size_t i = 0; i < inputs_and_params.size(); ++i) {
-      const Tensor& was = inputs_and_params[i].get();  // raises after an in-place write
-      if (i < 2) continue;
-      const Tensor& now = params[i - 2];
-      if (now->storage != was->storage || now->data != was->data || now->shape != was->shape ||
-          now->dtype != was->dtype)
+    saved_input.get();  // each raises after an in-place write
+    saved_output.get();
+    for (const ParamSnapshot& p : params)
+      if (!p.unchanged())
         throw RuntimeError("one of the variables needed for gradient computation has been modified by an inplace "
-                           "operation: a parameter of the Sequential (" + std::string(dtype_name(was->dtype)) + " " +
-                           shape_str(was->shape) + " in the forward) was replaced before backward()");
-    }
+                           "operation: a parameter of the Sequential (" + std::string(dtype_name(p.dtype)) + " " +
+                           shape_str(p.shape()) + " in the forward) was written or replaced before backward()");
   }
   std::vector<Tensor> backward(const Tensor& g) override {
     std::lock_guard<std::mutex> lock(chain->mutex());
@@ -550,7 +575,8 @@ struct DenseChainNode : Node {
   }
   void release_saved() override {
     acts = {};
-    inputs_and_params.clear();
+    saved_input.reset();
+    saved_output.reset();
     params.clear();
   }
 };
@@ -593,14 +619,12 @@ Tensor DenseChain::forward(const Tensor& input) {
     node->chain = shared_from_this();
     node->input_shape = input->shape;
     node->output_shape = out_shape;
-    node->inputs_and_params.emplace_back(input);
-    node->inputs_and_params.emplace_back(out);
+    node->saved_input = SavedTensor(input);
+    node->saved_output = SavedTensor(out);
+    node->params.reserve(2 * stages_.size());
     for (const ChainStage& st : stages_) {
-      for (const Tensor* p : {&st.weight, &st.bias}) {
-        if (!*p) continue;
-        node->inputs_and_params.emplace_back(*p);
-        node->params.push_back(*p);
-      }
+      if (st.weight) node->params.emplace_back(st.weight);
+      if (st.bias) node->params.emplace_back(st.bias);
     }
     node->acts = std::move(acts);  // the node now holds the activations until its backward
     set_history(out, node);
