@@ -1,7 +1,9 @@
 // The native epoch loop (see fit.h).
 #include "chainrule/fit.h"
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "op_utils.h"
 
@@ -16,11 +18,56 @@ void gather_minibatch(const Tensor& dst, const Tensor& src, const int64_t* order
   const int64_t n = src->shape.empty() ? 1 : src->shape[0];
   cpu::gather_rows(dst->data, src->data, order + lo, hi - lo, n ? src->nbytes() / n : 0);
 }
+// The arguments' checks, made once before any batch runs, so the loop itself cannot fail half-way.
+void check_fit_arguments(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
+                         int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
+                         const std::vector<std::shared_ptr<optim::GroupStep>>& steps) {
+  if (loss.reduction == ops::Reduction::None) throw ValueError("fit: the loss must reduce ('mean' or 'sum')");
+  if (!X || !y) throw TypeError(std::string("fit_batches: ") + (X ? "y" : "X") + " must be a Tensor, got None");
+  for (const auto& step : steps)
+    if (!step) throw TypeError("fit_batches: steps must be optimizer group steps, got None");
+  chain.check_input(X);
+  if (X->dim() != 2) throw ValueError("fit: X must be 2-D (samples, features), got shape " + shape_str(X->shape));
+  if (y->dim() < 1 || y->shape[0] != X->shape[0])
+    throw ValueError("fit: X has shape " + shape_str(X->shape) + " but y has shape " + shape_str(y->shape) +
+                     "; they need the same number of rows");
+  const int64_t N = X->shape[0], OC = chain.out_features();
+  if (loss.kind == ops::LossKind::CrossEntropy) {
+    if (y->dtype != DType::Int64 || y->dim() != 1)
+      throw TypeError("fit: cross-entropy targets must be int64 class labels of shape (N,)");
+    const int64_t* t = y->ptr<int64_t>();
+    for (int64_t i = 0; i < N; ++i)
+      if (t[i] < 0 || t[i] >= OC)
+        throw IndexError("fit: target " + std::to_string(t[i]) + " at index " + std::to_string(i) +
+                         " is out of bounds for " + std::to_string(OC) + " classes");
+  } else if (y->dtype != X->dtype || y->numel != N * OC) {
+    throw ValueError("fit: y has shape " + shape_str(y->shape) + " " + dtype_name(y->dtype) + " but the model gives (" +
+                     std::to_string(N) + ", " + std::to_string(OC) + ") " + dtype_name(X->dtype) + " outputs");
+  }
+  if (order) {
+    if (order->dtype != DType::Int64 || order->numel != N)
+      throw ValueError("fit_batches: order must be an int64 permutation of length " + std::to_string(N));
+    const int64_t* o = order->ptr<int64_t>();
+    for (int64_t i = 0; i < N; ++i)
+      if (o[i] < 0 || o[i] >= N) throw IndexError("fit_batches: order entry out of range");
+  }
+  if (batch_size <= 0) throw ValueError("fit: batch_size must be positive");
+  const int64_t batches = N / batch_size + (N % batch_size != 0);  // no N + batch_size: it can overflow
+  // A batch of one row cannot give batch statistics: PyTorch's error, before any batch runs.
+  for (int64_t bi = first_batch; bi < last_batch && bi < batches; ++bi) {
+    const int64_t rows = std::min(batch_size, N - bi * batch_size);
+    if (rows <= 1) chain.check_batch_rows(rows, {rows, X->shape[1]});
+  }
+  if (first_batch < 0 || last_batch > batches || first_batch > last_batch)
+    throw IndexError("fit_batches: batch range out of bounds");
+}
+
 }  // namespace
 
 FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order,
                            int64_t batch_size, int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
                            const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct) {
+  check_fit_arguments(chain, X, y, order, batch_size, first_batch, last_batch, loss, steps);
   std::lock_guard<std::mutex> lock(chain.mutex());
   const int64_t N = X->shape[0];
   const DType dtype = X->dtype;
