@@ -5,6 +5,7 @@ machines set them), and OpenBLAS reads them and its thread count once, when it l
 benchmark calls prepare() first thing: it re-executes the script without those variables
 (remembering what it removed, for the report) and pins the BLAS thread count to --threads.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,12 +58,14 @@ SETTLE_SECONDS = 0.2
 def settle() -> None:
     """Let the previous library's idle threads go to sleep before timing the next one."""
     import time
+
     time.sleep(SETTLE_SECONDS)
 
 
 def cpu_model() -> str:
     """The CPU's marketing name (platform.processor() is often empty or only the architecture)."""
     import platform
+
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:

@@ -18,6 +18,7 @@ autograd engine, the optimizer, the loss) is not included: this compares the lay
 
 Needs a GPU and chainrule built with its CUDA backend (README, "CUDA backend").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,7 @@ def time_chainrule(cuda, B, C, OC, act, lt_epilogue, warmup, iters, rng):
 def time_torch(torch, B, C, OC, act, warmup, iters):
     device = torch.device("cuda")
     x = torch.randn(B, C, device=device, requires_grad=True)
-    w = (torch.randn(OC, C, device=device) / C ** 0.5).requires_grad_()
+    w = (torch.randn(OC, C, device=device) / C**0.5).requires_grad_()
     b = torch.randn(OC, device=device, requires_grad=True)
     dout = torch.randn(B, OC, device=device)
     activation = torch.relu if act == "relu" else (lambda v: v)
@@ -104,27 +105,35 @@ def run(workloads, warmup=10, iters=100, log=print):
             row = {"workload": name, "layer": index, "B": B, "C": C, "OC": OC, "act": act}
             fused = time_chainrule(_cuda, B, C, OC, act, True, warmup, iters, rng)
             plain = time_chainrule(_cuda, B, C, OC, act, False, warmup, iters, rng)
-            row.update(chainrule_forward_us=fused["forward_us"], chainrule_backward_us=fused["backward_us"],
-                       chainrule_no_lt_epilogue_forward_us=plain["forward_us"],
-                       chainrule_no_lt_epilogue_backward_us=plain["backward_us"])
+            row.update(
+                chainrule_forward_us=fused["forward_us"],
+                chainrule_backward_us=fused["backward_us"],
+                chainrule_no_lt_epilogue_forward_us=plain["forward_us"],
+                chainrule_no_lt_epilogue_backward_us=plain["backward_us"],
+            )
             if torch is not None:
                 reference = time_torch(torch, B, C, OC, act, warmup, iters)
                 row.update(torch_forward_us=reference["forward_us"], torch_backward_us=reference["backward_us"])
-                row["torch_over_chainrule"] = ((reference["forward_us"] + reference["backward_us"])
-                                               / (fused["forward_us"] + fused["backward_us"]))
+                row["torch_over_chainrule"] = (reference["forward_us"] + reference["backward_us"]) / (
+                    fused["forward_us"] + fused["backward_us"]
+                )
             rows.append(row)
             log(format_row(row))
     return rows
 
 
 def format_row(row):
-    text = (f"{row['workload']:>6} layer {row['layer']} ({row['B']}x{row['C']} -> {row['OC']}, {row['act']}): "
-            f"chainrule fwd {row['chainrule_forward_us']:8.1f} us bwd {row['chainrule_backward_us']:8.1f} us "
-            f"(no cuBLASLt epilogue: {row['chainrule_no_lt_epilogue_forward_us']:.1f} / "
-            f"{row['chainrule_no_lt_epilogue_backward_us']:.1f} us)")
+    text = (
+        f"{row['workload']:>6} layer {row['layer']} ({row['B']}x{row['C']} -> {row['OC']}, {row['act']}): "
+        f"chainrule fwd {row['chainrule_forward_us']:8.1f} us bwd {row['chainrule_backward_us']:8.1f} us "
+        f"(no cuBLASLt epilogue: {row['chainrule_no_lt_epilogue_forward_us']:.1f} / "
+        f"{row['chainrule_no_lt_epilogue_backward_us']:.1f} us)"
+    )
     if "torch_forward_us" in row:
-        text += (f" | torch fwd {row['torch_forward_us']:8.1f} us bwd {row['torch_backward_us']:8.1f} us"
-                 f" | torch/chainrule {row['torch_over_chainrule']:.2f}x")
+        text += (
+            f" | torch fwd {row['torch_forward_us']:8.1f} us bwd {row['torch_backward_us']:8.1f} us"
+            f" | torch/chainrule {row['torch_over_chainrule']:.2f}x"
+        )
     return text
 
 

@@ -11,6 +11,7 @@ per epoch. chainrule and PyTorch start from the same weights.
 
     python benchmarks/bench_fit.py [--threads 2] [--epochs 5] [--json fit.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,6 +48,7 @@ def make_data(sizes, batch, loss, rng):
 def chainrule_model(name, sizes):
     import chainrule as cr
     from chainrule import nn, optim
+
     cr.manual_seed(0)
     if name in _models.MODELS:
         model = _models.build(nn, _models.MODELS[name])
@@ -58,18 +60,31 @@ def chainrule_model(name, sizes):
 def chainrule_epoch_times(name, sizes, batch, loss, X, y, epochs, native):
     import chainrule as cr
     from chainrule import nn
+
     model, opt = chainrule_model(name, sizes)
     loss_fn = nn.MSELoss() if loss == "mse" else nn.CrossEntropyLoss()
     times = []
+    state = {"t": None}
 
-    def timer(epoch, logs, state={"t": None}):
+    def timer(epoch, logs):
         now = time.perf_counter()
         times.append(now - state["t"])
         state["t"] = now
 
-    timer.__defaults__[0]["t"] = time.perf_counter()
-    history = cr.fit(model, loss_fn, opt, X, y, epochs=epochs, batch_size=batch, seed=0, progress=False,
-                     native=native, callbacks=[timer])
+    state["t"] = time.perf_counter()
+    history = cr.fit(
+        model,
+        loss_fn,
+        opt,
+        X,
+        y,
+        epochs=epochs,
+        batch_size=batch,
+        seed=0,
+        progress=False,
+        native=native,
+        callbacks=[timer],
+    )
     assert history.native == native, "fit did not take the loop it was asked for"
     return times
 
@@ -81,8 +96,9 @@ def torch_epoch_times(torch, name, sizes, batch, loss, X, y, epochs):
         _models.copy_state(torch, model, chainrule_model(name, sizes)[0])
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     else:
-        model = torch.nn.Sequential(torch.nn.Linear(sizes[0], sizes[1]), torch.nn.ReLU(),
-                                    torch.nn.Linear(sizes[1], sizes[2]))
+        model = torch.nn.Sequential(
+            torch.nn.Linear(sizes[0], sizes[1]), torch.nn.ReLU(), torch.nn.Linear(sizes[1], sizes[2])
+        )
         opt = torch.optim.SGD(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.MSELoss() if loss == "mse" else torch.nn.CrossEntropyLoss()
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
@@ -92,12 +108,12 @@ def torch_epoch_times(torch, name, sizes, batch, loss, X, y, epochs):
         start = time.perf_counter()
         order = torch.from_numpy(rng.permutation(len(X)))
         for lo in range(0, len(X), batch):
-            idx = order[lo:lo + batch]
+            idx = order[lo : lo + batch]
             xb, yb = Xt[idx], yt[idx]
             out = model(xb)
-            l = loss_fn(out, yb)
+            loss = loss_fn(out, yb)
             opt.zero_grad()
-            l.backward()
+            loss.backward()
             opt.step()
         times.append(time.perf_counter() - start)
     return times
@@ -115,18 +131,29 @@ def main():
         parser.error(f"unknown workloads {unknown}; choose from {list(WORKLOADS)}")
 
     import chainrule as cr
+
     cr.set_num_threads(args.threads)
     try:
         import torch
+
         torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
-    print(f"chainrule {cr.config()['cpu_isa']} path, torch {getattr(torch, '__version__', '-')} eager; "
-          f"{args.threads} threads; {_environment.machine()}")
-    results = {"machine": _environment.machine(), "threads": args.threads,
-               "chainrule": cr.config(), "torch": getattr(torch, "__version__", None), "workloads": {}}
-    print(f"{'workload':8}  {'fit native':>12}  {'cr Python loop':>14}  {'torch eager':>12}  "
-          f"{'native/torch':>12}  {'python/torch':>12}  {'native/py':>9}   (steps per second, median epoch)")
+    print(
+        f"chainrule {cr.config()['cpu_isa']} path, torch {getattr(torch, '__version__', '-')} eager; "
+        f"{args.threads} threads; {_environment.machine()}"
+    )
+    results = {
+        "machine": _environment.machine(),
+        "threads": args.threads,
+        "chainrule": cr.config(),
+        "torch": getattr(torch, "__version__", None),
+        "workloads": {},
+    }
+    print(
+        f"{'workload':8}  {'fit native':>12}  {'cr Python loop':>14}  {'torch eager':>12}  "
+        f"{'native/torch':>12}  {'python/torch':>12}  {'native/py':>9}   (steps per second, median epoch)"
+    )
     for name in args.workloads.split(","):
         sizes, batch, loss = WORKLOADS[name]
         X, y = make_data(sizes, batch, loss, np.random.default_rng(1))
@@ -134,21 +161,31 @@ def main():
         # Interleave the three so machine noise hits them alike; the first epoch of each is warm-up.
         for _ in range(2):
             _environment.settle()
-            rows.setdefault("native", []).extend(chainrule_epoch_times(name, sizes, batch, loss, X, y, args.epochs, True)[1:])
+            rows.setdefault("native", []).extend(
+                chainrule_epoch_times(name, sizes, batch, loss, X, y, args.epochs, True)[1:]
+            )
             _environment.settle()
-            rows.setdefault("python", []).extend(chainrule_epoch_times(name, sizes, batch, loss, X, y, args.epochs, False)[1:])
+            rows.setdefault("python", []).extend(
+                chainrule_epoch_times(name, sizes, batch, loss, X, y, args.epochs, False)[1:]
+            )
             if torch is not None:
                 _environment.settle()
-                rows.setdefault("torch", []).extend(torch_epoch_times(torch, name, sizes, batch, loss, X, y, args.epochs)[1:])
+                rows.setdefault("torch", []).extend(
+                    torch_epoch_times(torch, name, sizes, batch, loss, X, y, args.epochs)[1:]
+                )
         sps = {k: BATCHES_PER_EPOCH / statistics.median(v) for k, v in rows.items()}
         t = sps.get("torch")
-        print(f"{name:8}  {sps['native']:12.0f}  {sps['python']:14.0f}  {t or float('nan'):12.0f}  "
-              f"{(sps['native'] / t) if t else float('nan'):11.2f}x  {(sps['python'] / t) if t else float('nan'):11.2f}x  "
-              f"{sps['native'] / sps['python']:8.2f}x")
-        results["workloads"][name] = {"steps_per_second": sps,
-                                      "native_over_torch": sps["native"] / t if t else None,
-                                      "python_over_torch": sps["python"] / t if t else None,
-                                      "native_over_python_loop": sps["native"] / sps["python"]}
+        print(
+            f"{name:8}  {sps['native']:12.0f}  {sps['python']:14.0f}  {t or float('nan'):12.0f}  "
+            f"{(sps['native'] / t) if t else float('nan'):11.2f}x  {(sps['python'] / t) if t else float('nan'):11.2f}x  "
+            f"{sps['native'] / sps['python']:8.2f}x"
+        )
+        results["workloads"][name] = {
+            "steps_per_second": sps,
+            "native_over_torch": sps["native"] / t if t else None,
+            "python_over_torch": sps["python"] / t if t else None,
+            "native_over_python_loop": sps["native"] / sps["python"],
+        }
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -46,6 +46,7 @@ SHAPES = [(256, 512, 784), (512, 4096, 1024), (512, 4096, 4096), (128, 256, 784)
 def _openblas_kernel() -> str:
     try:
         import threadpoolctl
+
         for info in threadpoolctl.threadpool_info():
             if info.get("internal_api") == "openblas":
                 return f"{info.get('architecture')} ({info.get('num_threads')} threads)"
@@ -69,9 +70,17 @@ def _cases(dtype, rng):
             c_ours = np.empty((M, N), dtype)
             c_numpy = np.empty((M, N), dtype)
             opA, opB = (A.T if ta else A), (B.T if tb else B)
-            cases.append((f"{name:11s}", (batch, out_f, in_f), M, N, K,
-                          lambda ta=ta, tb=tb, A=A, B=B, C=c_ours: _core._gemm("", ta, tb, A, B, C, False),
-                          lambda opA=opA, opB=opB, C=c_numpy: np.matmul(opA, opB, out=C)))
+            cases.append(
+                (
+                    f"{name:11s}",
+                    (batch, out_f, in_f),
+                    M,
+                    N,
+                    K,
+                    lambda ta=ta, tb=tb, A=A, B=B, C=c_ours: _core._gemm("", ta, tb, A, B, C, False),
+                    lambda opA=opA, opB=opB, C=c_numpy: np.matmul(opA, opB, out=C),
+                )
+            )
     return cases
 
 
@@ -97,8 +106,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="cpu: the calling thread's CPU time (with --threads 1 only)")
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: the calling thread's CPU time (with --threads 1 only)",
+    )
     parser.add_argument("--json", default="bench_gemm.json", help="where to write the results ('' for none)")
     args = parser.parse_args()
     if args.clock == "cpu" and args.threads != 1:
@@ -108,17 +121,21 @@ def main() -> None:
     global _core
     import chainrule as cr
     from chainrule import _core
+
     cr.set_num_threads(args.threads)
     try:
         import threadpoolctl
+
         threadpoolctl.threadpool_limits(args.threads)
     except ImportError:
         pass
 
     removed = _environment.removed_variables()
-    print(f"chainrule {cr.config()['cpu_isa']} GEMM vs NumPy {np.__version__} OpenBLAS {_openblas_kernel()}; "
-          f"{args.threads} threads, {args.dtype}, median of {args.rounds} interleaved rounds, {args.clock} clock; "
-          f"{_environment.machine()}")
+    print(
+        f"chainrule {cr.config()['cpu_isa']} GEMM vs NumPy {np.__version__} OpenBLAS {_openblas_kernel()}; "
+        f"{args.threads} threads, {args.dtype}, median of {args.rounds} interleaved rounds, {args.clock} clock; "
+        f"{_environment.machine()}"
+    )
     if removed:
         print(f"(unset for this run: {removed})")
 
@@ -130,24 +147,49 @@ def main() -> None:
             times[index][1].append(_seconds(numpy_call, clock=clock))
 
     rows = []
-    print(f"{'layer (B,OC,C)':>20s}  {'gemm':11s} {'M':>5s} {'N':>5s} {'K':>5s}  "
-          f"{'chainrule':>10s} {'numpy':>10s}  {'ratio':>6s}")
+    print(
+        f"{'layer (B,OC,C)':>20s}  {'gemm':11s} {'M':>5s} {'N':>5s} {'K':>5s}  "
+        f"{'chainrule':>10s} {'numpy':>10s}  {'ratio':>6s}"
+    )
     for index, (name, layer, M, N, K, _, _) in enumerate(cases):
         flop = 2.0 * M * N * K
         ours = statistics.median(times[index][0])
         theirs = statistics.median(times[index][1])
-        rows.append(dict(gemm=name.strip(), layer=list(layer), M=M, N=N, K=K,
-                         chainrule_gflops=flop / ours * 1e-9, numpy_gflops=flop / theirs * 1e-9,
-                         ratio=theirs / ours))
-        print(f"{str(layer):>20s}  {name} {M:5d} {N:5d} {K:5d}  {flop / ours * 1e-9:8.1f} G "
-              f"{flop / theirs * 1e-9:8.1f} G  {theirs / ours:6.2f}")
+        rows.append(
+            dict(
+                gemm=name.strip(),
+                layer=list(layer),
+                M=M,
+                N=N,
+                K=K,
+                chainrule_gflops=flop / ours * 1e-9,
+                numpy_gflops=flop / theirs * 1e-9,
+                ratio=theirs / ours,
+            )
+        )
+        print(
+            f"{str(layer):>20s}  {name} {M:5d} {N:5d} {K:5d}  {flop / ours * 1e-9:8.1f} G "
+            f"{flop / theirs * 1e-9:8.1f} G  {theirs / ours:6.2f}"
+        )
     geo = float(np.exp(np.mean([np.log(r["ratio"]) for r in rows])))
     print(f"geometric mean ratio chainrule/numpy: {geo:.2f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(threads=args.threads, dtype=args.dtype, isa=cr.config()["cpu_isa"], cpu=_environment.machine(), clock=args.clock,
-                           openblas=_openblas_kernel(), removed_env=removed, rows=rows,
-                           geometric_mean_ratio=geo), f, indent=2)
+            json.dump(
+                dict(
+                    threads=args.threads,
+                    dtype=args.dtype,
+                    isa=cr.config()["cpu_isa"],
+                    cpu=_environment.machine(),
+                    clock=args.clock,
+                    openblas=_openblas_kernel(),
+                    removed_env=removed,
+                    rows=rows,
+                    geometric_mean_ratio=geo,
+                ),
+                f,
+                indent=2,
+            )
         print(f"wrote {args.json}")
 
 

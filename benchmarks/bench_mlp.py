@@ -104,7 +104,7 @@ class Runner:
     library: str
     step: Callable[[], object]
     first_loss: float
-    initial_parameters: "list[np.ndarray] | None" = None  # the NumPy model's, which torch copies
+    initial_parameters: list[np.ndarray] | None = None  # the NumPy model's, which torch copies
 
 
 def _load_baseline():
@@ -203,6 +203,7 @@ def make_model_runners(chainrule, torch, workload: Workload, dtype: np.dtype, X,
     """chainrule and PyTorch on a _models workload: the same modules from the same weights, AdamW."""
     import chainrule.nn as nn
     import chainrule.optim as optim
+
     chainrule.manual_seed(0)
     model = _models.build(nn, workload.model)
     if dtype == np.float64:
@@ -312,16 +313,22 @@ def chainrule_peak_memory(workload: Workload, dtype: np.dtype, threads: int, ste
     import subprocess
 
     arguments = json.dumps([list(workload.sizes), workload.batch, workload.loss, str(dtype), threads, steps])
-    done = subprocess.run([sys.executable, "-c", _PEAK_MEMORY_SCRIPT, arguments], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_MEMORY_SCRIPT, arguments], capture_output=True, text=True, check=True
+    )
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     sizes = workload.sizes
     parameters = sum(fan_out * (fan_in + 1) for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
     activations = workload.batch * sum(sizes[1:])
     needed = (2 * parameters + activations) * dtype.itemsize
     growth = measured["after"] - measured["before"]
-    return {"workload": workload.name, "maxrss_growth_bytes": growth, "needed_bytes": needed,
-            "ratio": growth / needed, "steps": steps}
+    return {
+        "workload": workload.name,
+        "maxrss_growth_bytes": growth,
+        "needed_bytes": needed,
+        "ratio": growth / needed,
+        "steps": steps,
+    }
 
 
 def _default_steps(estimate: float, seconds_per_library: float) -> int:
@@ -409,9 +416,7 @@ def format_ratio(numerator: float | None, denominator: float | None) -> str:
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {','.join(WORKLOADS)}"
-    )
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {','.join(WORKLOADS)}")
     parser.add_argument(
         "--repeat",
         type=int,
@@ -421,9 +426,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="threads for every library (default 2)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="write the results here as JSON")
-    parser.add_argument(
-        "--no-memory", action="store_true", help="skip the wide workload's peak-memory report"
-    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the wide workload's peak-memory report")
     parser.add_argument(
         "--seconds", type=float, default=1.5, help="time per library and workload when --repeat is not given"
     )
@@ -450,8 +453,9 @@ def main() -> int:
         torch = None
         print(f"torch: skipped ({error})")
     if threads == 1:  # XLA's CPU client otherwise runs its own thread pool
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        )
     try:
         import jax
 
@@ -487,10 +491,19 @@ def main() -> int:
             runners = make_model_runners(chainrule, torch, workload, dtype, X, target) if chainrule else []
             timings = time_runners(runners, arguments.repeat, arguments.seconds)
             for runner in runners:
-                results.append({"workload": name, "layers": workload.layers, "batch": workload.batch,
-                                "loss": workload.loss, "flop": workload.flop, "library": runner.library,
-                                "first_loss": runner.first_loss, **timings[runner.library],
-                                "gflops": workload.flop / timings[runner.library]["median_s"] / 1e9})
+                results.append(
+                    {
+                        "workload": name,
+                        "layers": workload.layers,
+                        "batch": workload.batch,
+                        "loss": workload.loss,
+                        "flop": workload.flop,
+                        "library": runner.library,
+                        "first_loss": runner.first_loss,
+                        **timings[runner.library],
+                        "gflops": workload.flop / timings[runner.library]["median_s"] / 1e9,
+                    }
+                )
             print(f"{name}: done", file=sys.stderr)
             continue
         runners = []
@@ -502,9 +515,7 @@ def main() -> int:
                 print(f"{name}: chainrule skipped: {type(error).__name__}: {error}")
         runners.append(numpy_runner)
         if torch is not None:
-            torch_runner = make_torch_runner(
-                torch, workload, dtype, X, target, numpy_runner.initial_parameters
-            )
+            torch_runner = make_torch_runner(torch, workload, dtype, X, target, numpy_runner.initial_parameters)
             runners.append(torch_runner)
             # Same weights, same data: the first losses must agree, or the two are not doing the same work.
             if not math.isclose(torch_runner.first_loss, numpy_runner.first_loss, rel_tol=1e-3):
@@ -517,8 +528,7 @@ def main() -> int:
             runners.append(jax_runner)
             if not math.isclose(jax_runner.first_loss, numpy_runner.first_loss, rel_tol=1e-3):
                 print(
-                    f"{name}: WARNING first loss differs: numpy {numpy_runner.first_loss}, "
-                    f"jax {jax_runner.first_loss}"
+                    f"{name}: WARNING first loss differs: numpy {numpy_runner.first_loss}, jax {jax_runner.first_loss}"
                 )
         timings = time_runners(runners, arguments.repeat, arguments.seconds)
         for runner in runners:
@@ -565,8 +575,10 @@ def main() -> int:
             )
         )
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    print(f"\nmedian time per training step (ratios above 1: chainrule is faster); chainrule {isa} path, "
-          f"{threads} threads, {machine}")
+    print(
+        f"\nmedian time per training step (ratios above 1: chainrule is faster); chainrule {isa} path, "
+        f"{threads} threads, {machine}"
+    )
     for row in (header, *rows):
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
     print(

@@ -12,6 +12,7 @@ digits, sequential against a local dask.distributed cluster of 2 workers x 1 thr
 
 Both libraries run with --threads threads (OpenBLAS for NumPy, OpenMP for chainrule).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,9 +47,12 @@ def compare(name, params, X_train, X_test, y_train, y_test):
     t_theirs = timed_fit(theirs, X_train, y_train)
     acc_ours, acc_theirs = ours.score(X_test, y_test), theirs.score(X_test, y_test)
     curve = np.abs(np.subtract(ours.loss_curve_, theirs.loss_curve_)) / np.abs(theirs.loss_curve_)
-    print(f"{name:10s} {X_train.shape[0]:>7d}x{X_train.shape[1]:<4d} {str(params['hidden_layer_sizes']):>11s} "
-          f"{ours.n_iter_:>6d} {t_theirs:>10.2f} {t_ours:>10.2f} {t_theirs / t_ours:>7.1f}x "
-          f"{100 * acc_theirs:>8.2f} {100 * acc_ours:>8.2f} {curve.max():>10.1e}", flush=True)
+    print(
+        f"{name:10s} {X_train.shape[0]:>7d}x{X_train.shape[1]:<4d} {str(params['hidden_layer_sizes']):>11s} "
+        f"{ours.n_iter_:>6d} {t_theirs:>10.2f} {t_ours:>10.2f} {t_theirs / t_ours:>7.1f}x "
+        f"{100 * acc_theirs:>8.2f} {100 * acc_ours:>8.2f} {curve.max():>10.1e}",
+        flush=True,
+    )
 
 
 def dask_search(X, y, threads):
@@ -64,17 +68,24 @@ def dask_search(X, y, threads):
     sequential = search.fit(X, y)
     t_seq = time.perf_counter() - start
     best_seq = (sequential.best_params_, sequential.best_score_)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=40) as cluster, distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
         search = GridSearchCV(MLPClassifier(max_iter=50, random_state=0), grid, cv=3, n_jobs=-1)
         start = time.perf_counter()
         with joblib.parallel_backend("dask"):
             search.fit(X, y)
         t_dask = time.perf_counter() - start
     same = (search.best_params_, search.best_score_) == best_seq
-    print(f"\n16-candidate GridSearchCV (cv=3, 48 fits) on digits: sequential ({threads} threads) {t_seq:.1f} s, "
-          f"dask LocalCluster 2 workers x 1 thread {t_dask:.1f} s ({t_seq / t_dask:.2f}x); same best params "
-          f"and score: {same}", flush=True)
+    print(
+        f"\n16-candidate GridSearchCV (cv=3, 48 fits) on digits: sequential ({threads} threads) {t_seq:.1f} s, "
+        f"dask LocalCluster 2 workers x 1 thread {t_dask:.1f} s ({t_seq / t_dask:.2f}x); same best params "
+        f"and score: {same}",
+        flush=True,
+    )
 
 
 def main():
@@ -88,17 +99,22 @@ def main():
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    import chainrule
-    from chainrule.datasets import load_digits
     from sklearn.datasets import make_classification
     from sklearn.model_selection import train_test_split
 
+    import chainrule
+    from chainrule.datasets import load_digits
+
     chainrule.set_num_threads(args.threads)
     removed = _environment.removed_variables()
-    print(f"chainrule {chainrule.__version__} ({chainrule.config()['cpu_isa']}), {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, {args.threads} threads, {args.dtype}" + (f" (removed {removed})" if removed else ""))
-    print(f"{'workload':10s} {'data':>12s} {'hidden':>11s} {'epochs':>6s} {'sklearn s':>10s} {'chainrule s':>10s} "
-          f"{'speedup':>8s} {'acc sk %':>8s} {'acc cr %':>8s} {'curve rel':>10s}")
+    print(
+        f"chainrule {chainrule.__version__} ({chainrule.config()['cpu_isa']}), {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, {args.threads} threads, {args.dtype}" + (f" (removed {removed})" if removed else "")
+    )
+    print(
+        f"{'workload':10s} {'data':>12s} {'hidden':>11s} {'epochs':>6s} {'sklearn s':>10s} {'chainrule s':>10s} "
+        f"{'speedup':>8s} {'acc sk %':>8s} {'acc cr %':>8s} {'curve rel':>10s}"
+    )
     dtype = np.dtype(args.dtype)
 
     X, y = load_digits(return_X_y=True, dtype=dtype)
@@ -109,8 +125,18 @@ def main():
     if not args.skip_synthetic:
         X, y = make_classification(int(args.rows * 1.25), 50, n_informative=30, n_classes=2, random_state=0)
         split = train_test_split(X.astype(dtype), y, test_size=0.2, random_state=0)
-        compare("synthetic", dict(hidden_layer_sizes=(256, 256), solver="adam", max_iter=args.epochs, tol=0.0,
-                                  n_iter_no_change=args.epochs + 1, random_state=0), *split)
+        compare(
+            "synthetic",
+            dict(
+                hidden_layer_sizes=(256, 256),
+                solver="adam",
+                max_iter=args.epochs,
+                tol=0.0,
+                n_iter_no_change=args.epochs + 1,
+                random_state=0,
+            ),
+            *split,
+        )
     if args.dask:
         X, y = load_digits(return_X_y=True, dtype=np.float64)
         dask_search(X / 16, y, args.threads)

@@ -8,6 +8,7 @@ The two libraries' calls alternate within each timed round, so load on a shared 
 alike; each figure is the best round (the least disturbed one). Prints one markdown table;
 ratio > 1 means chainrule is faster.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="threads for both libraries (default: chainrule's)")
     args = parser.parse_args()
     import torch
+
     if args.threads:
         cr.set_num_threads(args.threads)
     torch.set_num_threads(cr.get_num_threads())
@@ -101,18 +103,23 @@ def main() -> None:
     theirs_small = [torch.from_numpy(x.copy()) for x in small]
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"CPU: {cpu_name()}; chainrule ISA path: {cr.config()['cpu_isa']}; threads: {cr.get_num_threads()}; "
-          f"torch {torch.__version__}; load average {load:.2f}")
+    print(
+        f"CPU: {cpu_name()}; chainrule ISA path: {cr.config()['cpu_isa']}; threads: {cr.get_num_threads()}; "
+        f"torch {torch.__version__}; load average {load:.2f}"
+    )
     print("| op | 1M float32: chainrule µs | PyTorch µs | ratio | 100 elements: chainrule µs/call | PyTorch µs/call |")
     print("|---|---|---|---|---|---|")
     ours_ops, theirs_ops = ops_for(cr), ops_for(torch)
     for name in ours_ops:
         f, g = ours_ops[name], theirs_ops[name]
-        ours, theirs = interleaved_best(lambda: f(*ours_big), lambda: g(*theirs_big), args.repeat, 1)
-        ours_s, theirs_s = interleaved_best(lambda: f(*ours_small), lambda: g(*theirs_small), max(args.repeat // 10, 5),
-                                            2000)
-        print(f"| `{name}` | {ours * 1e6:.0f} | {theirs * 1e6:.0f} | {theirs / ours:.2f}x | "
-              f"{ours_s * 1e6:.2f} | {theirs_s * 1e6:.2f} |")
+        ours, theirs = interleaved_best(lambda f=f: f(*ours_big), lambda g=g: g(*theirs_big), args.repeat, 1)
+        ours_s, theirs_s = interleaved_best(
+            lambda f=f: f(*ours_small), lambda g=g: g(*theirs_small), max(args.repeat // 10, 5), 2000
+        )
+        print(
+            f"| `{name}` | {ours * 1e6:.0f} | {theirs * 1e6:.0f} | {theirs / ours:.2f}x | "
+            f"{ours_s * 1e6:.2f} | {theirs_s * 1e6:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ A failed step fails the check (exit status 1); later steps that need it are reco
 their GPU cases) and records the GPU steps as skipped: for trying this script on a machine without
 one. --skip-build tests the chainrule already installed in this Python.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,13 +60,15 @@ def run_command(command, timeout, **kwargs):
 
 # ---- the machine ----------------------------------------------------------------------------------
 
+
 def query_gpu():
     """nvidia-smi's view of the GPUs: [{name, compute_cap, driver_version, memory_total}], [] if none."""
     if shutil.which("nvidia-smi") is None:
         return []
     fields = "name,compute_cap,driver_version,memory.total"
-    result = subprocess.run(["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"], capture_output=True, text=True, timeout=60
+    )
     if result.returncode != 0:
         log(f"nvidia-smi failed: {result.stdout}{result.stderr}")
         return []
@@ -107,7 +110,8 @@ def find_wheel_cublas(major):
 def toolkit_has_cublas(nvcc):
     root = pathlib.Path(nvcc).resolve().parents[1]
     return (root / "include" / "cublasLt.h").is_file() and any(
-        (root / lib).glob("libcublasLt.so*") for lib in ("lib64", "lib", "targets/x86_64-linux/lib"))
+        (root / lib).glob("libcublasLt.so*") for lib in ("lib64", "lib", "targets/x86_64-linux/lib")
+    )
 
 
 def ensure_cublas(nvcc, major):
@@ -122,18 +126,31 @@ def ensure_cublas(nvcc, major):
         importlib.invalidate_caches()
         root = find_wheel_cublas(major)
         if status != 0 or root is None:
-            raise StepFailed(f"could not install {package} (cuBLASLt); without network, bring its wheel and "
-                             f"pip install it first")
+            raise StepFailed(
+                f"could not install {package} (cuBLASLt); without network, bring its wheel and pip install it first"
+            )
     return {"from": "nvidia-cublas wheel", "root": root}
 
 
 # ---- the steps ------------------------------------------------------------------------------------
 
+
 def step_build(arch, cublas, timeout):
     """pip install of this checkout with CHAINRULE_CUDA=ON for `arch` only, into this Python."""
-    command = [sys.executable, "-m", "pip", "install", "-v", "--no-build-isolation", "--no-deps", "--force-reinstall",
-               str(REPOSITORY), f"-Cbuild-dir={BUILD_DIR}", "-Ccmake.define.CHAINRULE_CUDA=ON",
-               f"-Ccmake.define.CMAKE_CUDA_ARCHITECTURES={arch}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-v",
+        "--no-build-isolation",
+        "--no-deps",
+        "--force-reinstall",
+        str(REPOSITORY),
+        f"-Cbuild-dir={BUILD_DIR}",
+        "-Ccmake.define.CHAINRULE_CUDA=ON",
+        f"-Ccmake.define.CMAKE_CUDA_ARCHITECTURES={arch}",
+    ]
     if cublas["root"]:
         command.append(f"-Ccmake.define.CHAINRULE_CUBLAS_ROOT={cublas['root']}")
     environment = dict(os.environ, CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
@@ -159,8 +176,9 @@ print("GPU_CHECK_IMPORT " + json.dumps({
 def step_import(expect_gpu):
     """chainrule._cuda must import (a failure here is the whole point of the check) and see the GPU."""
     # From a directory outside the checkout, so the installed package is the one imported.
-    result = subprocess.run([sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, timeout=120,
-                            cwd=tempfile.gettempdir())
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir()
+    )
     log(result.stdout + result.stderr)
     found = [line for line in result.stdout.splitlines() if line.startswith("GPU_CHECK_IMPORT ")]
     if result.returncode != 0 or not found:
@@ -175,8 +193,17 @@ def step_import(expect_gpu):
 
 def step_tests(expect_gpu, out_dir):
     junit = pathlib.Path(out_dir) / "gpu_check_tests.xml"
-    command = [sys.executable, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider", f"--junitxml={junit}",
-               str(REPOSITORY / "tests" / "test_cuda.py")]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-rfEs",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit}",
+        str(REPOSITORY / "tests" / "test_cuda.py"),
+    ]
     start = time.monotonic()
     status, output = run_command(command, timeout=TEST_TIMEOUT_S, cwd=REPOSITORY)
     report = {"exit_status": status, "seconds": round(time.monotonic() - start, 1)}
@@ -186,8 +213,11 @@ def step_tests(expect_gpu, out_dir):
         for key in ("tests", "failures", "errors", "skipped"):
             report[key] = int(suite.get(key, 0))
         skipped = [case.get("name") for case in suite.iter("testcase") if case.find("skipped") is not None]
-        failed = [case.get("name") for case in suite.iter("testcase")
-                  if case.find("failure") is not None or case.find("error") is not None]
+        failed = [
+            case.get("name")
+            for case in suite.iter("testcase")
+            if case.find("failure") is not None or case.find("error") is not None
+        ]
         report["failed_tests"] = failed[:50]
         report["skipped_tests"] = skipped[:50]
     if status != 0:
@@ -210,7 +240,7 @@ def step_epilogue_paths():
     rng = np.random.default_rng(0)
     cr.cuda.reset_epilogue_paths()
     for sizes, batch in bench_cuda_kernels.WORKLOADS.values():
-        for B, C, OC, act in bench_cuda_kernels.layers(sizes, batch):
+        for B, C, OC, _act in bench_cuda_kernels.layers(sizes, batch):
             for dtype in (np.float32, np.float64):
                 x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((B, C), (OC, C), (OC,)))
                 dout = rng.standard_normal((B, OC)).astype(dtype)
@@ -220,8 +250,10 @@ def step_epilogue_paths():
                 _cuda.linear_backward(dout, x, w)
     paths = cr.cuda.epilogue_paths()
     for p in paths:
-        log(f"  {p['site']:>15} {p['epilogue']:>9} {p['dtype']}: fused {p['fused']:3d}, fallback {p['fallback']:3d}"
-            + (f" (last refusal: {p['last_refusal']})" if p["last_refusal"] else ""))
+        log(
+            f"  {p['site']:>15} {p['epilogue']:>9} {p['dtype']}: fused {p['fused']:3d}, fallback {p['fallback']:3d}"
+            + (f" (last refusal: {p['last_refusal']})" if p["last_refusal"] else "")
+        )
     return paths
 
 
@@ -231,6 +263,7 @@ def step_benchmark():
 
     try:
         import torch
+
         torch_version = torch.__version__ if torch.cuda.is_available() else None
     except ImportError:
         torch_version = None
@@ -239,6 +272,7 @@ def step_benchmark():
 
 
 # ---- the report -----------------------------------------------------------------------------------
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -250,9 +284,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out_dir = pathlib.Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "python": sys.version.split()[0], "executable": sys.executable, "platform": platform.platform(),
-              "no_gpu": args.no_gpu, "steps": {}}
+    report = {
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "no_gpu": args.no_gpu,
+        "steps": {},
+    }
     expect_gpu = not args.no_gpu
 
     def record(name, function, *function_args, needs=()):
@@ -271,8 +310,11 @@ def main(argv=None):
             if len(failure.args) > 1:
                 entry["result"] = failure.args[1]
         except Exception as error:  # noqa: BLE001 - any crash of a step is a failed step, with its traceback
-            entry = {"status": "failed", "error": f"{type(error).__name__}: {error}",
-                     "traceback": traceback.format_exc()}
+            entry = {
+                "status": "failed",
+                "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc(),
+            }
         entry["seconds"] = round(time.monotonic() - start, 1)
         report["steps"][name] = entry
         log(f"== {name}: {entry['status'].upper()}" + (f": {entry['error']}" if "error" in entry else ""))
@@ -287,16 +329,23 @@ def main(argv=None):
             raise StepFailed("no GPU to take the architecture from: pass --arch")
         nvcc = find_nvcc()
         major, minor = nvcc_version(nvcc)
-        return {"gpus": gpus, "arch": arch, "nvcc": nvcc, "nvcc_version": f"{major}.{minor}",
-                "cpu_count": os.cpu_count()}
+        return {
+            "gpus": gpus,
+            "arch": arch,
+            "nvcc": nvcc,
+            "nvcc_version": f"{major}.{minor}",
+            "cpu_count": os.cpu_count(),
+        }
 
     info = record("machine", machine)
     if args.skip_build:
         report["steps"]["build"] = {"status": "passed", "result": "skipped by --skip-build"}
     else:
+
         def build():
             major = int(info["nvcc_version"].split(".")[0])
             return step_build(info["arch"], ensure_cublas(info["nvcc"], major), args.build_timeout)
+
         record("build", build, needs=("machine",))
     record("import", step_import, expect_gpu, needs=("build",))
     record("tests", step_tests, expect_gpu, out_dir, needs=("import",))
@@ -312,8 +361,10 @@ def main(argv=None):
     report["ok"] = all(step["status"] != "failed" for step in report["steps"].values())
     path = out_dir / "gpu_check.json"
     path.write_text(json.dumps(report, indent=1, default=str))
-    log(f"\nGPU check {'PASSED' if report['ok'] else 'FAILED'}: "
-        + ", ".join(f"{name} {step['status']}" for name, step in report["steps"].items()))
+    log(
+        f"\nGPU check {'PASSED' if report['ok'] else 'FAILED'}: "
+        + ", ".join(f"{name} {step['status']}" for name, step in report["steps"].items())
+    )
     log(f"report: {path}")
     return 0 if report["ok"] else 1
 

@@ -3,6 +3,7 @@ health, save a checkpoint and load it back.
 
     python examples/digits_fit.py
 """
+
 import tempfile
 from pathlib import Path
 
@@ -22,9 +23,21 @@ def main(epochs: int = 10) -> float:
     model = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 10))
     optimizer = optim.Adam(model.parameters(), lr=3e-3)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    history = cr.fit(model, nn.CrossEntropyLoss(), optimizer, X_train, y_train, epochs=epochs, batch_size=64,
-                     seed=0, validation_data=(X_val, y_val), metrics=["accuracy"], scheduler=scheduler,
-                     monitor=True, progress=False)
+    history = cr.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optimizer,
+        X_train,
+        y_train,
+        epochs=epochs,
+        batch_size=64,
+        seed=0,
+        validation_data=(X_val, y_val),
+        metrics=["accuracy"],
+        scheduler=scheduler,
+        monitor=True,
+        progress=False,
+    )
     print(f"trained natively in C++: {history.native}")
     for epoch, (loss, acc) in enumerate(zip(history.history["loss"], history.history["val_accuracy"]), 1):
         print(f"epoch {epoch:2d}  loss {loss:.4f}  validation accuracy {acc:.2%}")

@@ -6,6 +6,7 @@ gradient into another (flat.grads), so the bridge is two copies per evaluation.
 
     python examples/lbfgs_scipy.py
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,12 +36,15 @@ def main(maxiter: int = 200, n: int = 256, seed: int = 0, verbose: bool = True) 
         return float(loss.item()), flat.grads.astype(np.float64)
 
     before, _ = loss_and_grad(flat.get_flat().astype(np.float64))
-    result = minimize(loss_and_grad, flat.get_flat().astype(np.float64), jac=True, method="L-BFGS-B",
-                      options={"maxiter": maxiter})
+    result = minimize(
+        loss_and_grad, flat.get_flat().astype(np.float64), jac=True, method="L-BFGS-B", options={"maxiter": maxiter}
+    )
     after, _ = loss_and_grad(result.x)  # leaves the model at the optimum SciPy returned
     if verbose:
-        print(f"L-BFGS-B on {flat.numel} parameters: MSE {before:.4g} -> {after:.3g} "
-              f"({result.nit} iterations, {result.nfev} evaluations)")
+        print(
+            f"L-BFGS-B on {flat.numel} parameters: MSE {before:.4g} -> {after:.3g} "
+            f"({result.nit} iterations, {result.nfev} evaluations)"
+        )
     return before, after
 
 

@@ -1,5 +1,4 @@
 """Shared pytest configuration: the --fuzz option and the hypothesis profiles it picks."""
-import pytest
 
 try:
     from hypothesis import HealthCheck, settings
@@ -8,15 +7,19 @@ except ImportError:  # hypothesis is in the test extra; without it the property 
 
 
 def pytest_addoption(parser):
-    parser.addoption("--fuzz", action="store_true", default=False,
-                     help="run the property-based tests with many more examples (slow)")
+    parser.addoption(
+        "--fuzz", action="store_true", default=False, help="run the property-based tests with many more examples (slow)"
+    )
 
 
 def pytest_configure(config):
     if settings is None:
         return
-    common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-                  derandomize=not config.getoption("--fuzz"))
+    common = dict(
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        derandomize=not config.getoption("--fuzz"),
+    )
     # The normal suite: a few thousand examples over all properties, derandomized so CI is
     # reproducible. --fuzz: fresh random examples, many more of them.
     settings.register_profile("chainrule-default", max_examples=60, **common)

@@ -28,11 +28,19 @@ BINARY = {
     "sub": lambda a, b: a - b,
     "mul": lambda a, b: a * b,
     "div": lambda a, b: a / b,
-    "pow": lambda a, b: a ** b,
+    "pow": lambda a, b: a**b,
 }
 
-SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 4), (1, 4)), ((3, 1), (1, 4)), ((2, 3, 4), (3, 1)),
-          ((4,), (2, 3, 4)), ((), (2, 3)), ((2, 3), ())]
+SHAPES = [
+    ((3, 4), (3, 4)),
+    ((3, 4), (4,)),
+    ((3, 4), (1, 4)),
+    ((3, 1), (1, 4)),
+    ((2, 3, 4), (3, 1)),
+    ((4,), (2, 3, 4)),
+    ((), (2, 3)),
+    ((2, 3), ()),
+]
 
 
 @pytest.mark.parametrize("sa,sb", SHAPES)
@@ -54,9 +62,19 @@ def test_gradcheck_binary_one_side_requires_grad(op):
 @pytest.mark.parametrize("scalar", [2, 0.5, -1.5])
 def test_gradcheck_scalar_and_reflected(scalar):
     x = leaf(2, 3, low=0.5)
-    for f in (lambda t: t + scalar, lambda t: scalar + t, lambda t: t - scalar, lambda t: scalar - t,
-              lambda t: t * scalar, lambda t: scalar * t, lambda t: t / scalar, lambda t: scalar / t,
-              lambda t: t ** scalar, lambda t: abs(scalar) ** t, lambda t: -t):
+    for f in (
+        lambda t: t + scalar,
+        lambda t: scalar + t,
+        lambda t: t - scalar,
+        lambda t: scalar - t,
+        lambda t: t * scalar,
+        lambda t: scalar * t,
+        lambda t: t / scalar,
+        lambda t: scalar / t,
+        lambda t: t**scalar,
+        lambda t: abs(scalar) ** t,
+        lambda t: -t,
+    ):
         assert gradcheck(f, (x,))
 
 
@@ -66,7 +84,7 @@ def test_gradcheck_same_tensor_twice_in_one_op():
     assert gradcheck(lambda t: t + t, (x,))
     assert gradcheck(lambda t: t / (t * t + 1), (x,))
     y = leaf(3, 3, low=0.5)
-    assert gradcheck(lambda t: t ** t, (y,))
+    assert gradcheck(lambda t: t**t, (y,))
     assert gradcheck(lambda t: t @ t, (y,))
 
 
@@ -111,6 +129,7 @@ def test_unary_gradients_at_kinks_match_pytorch():
 
 # ---- linear algebra -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("sa,sb", [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)), ((1, 1), (1, 3))])
 def test_gradcheck_matmul(sa, sb):
     a, b = leaf(*sa, seed=4), leaf(*sb, seed=5)
@@ -137,6 +156,7 @@ def test_gradcheck_linear_only_some_inputs_require_grad():
 
 
 # ---- shape ops ------------------------------------------------------------------------------------
+
 
 def test_gradcheck_reshape_view_transpose():
     x = leaf(2, 6)
@@ -182,6 +202,7 @@ def test_gradcheck_clone():
 
 
 # ---- reductions and softmax ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dim", [None, 0, 1, 2, -1, (0, 2), (0, 1, 2)])
 @pytest.mark.parametrize("keepdim", [False, True])
@@ -281,8 +302,13 @@ def test_losses_match_torch_forward_and_backward():
         np.testing.assert_allclose(cx.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-14)
     p = rng.uniform(0.01, 0.99, (4, 3))
     y = rng.uniform(0, 1, (4, 3))
-    pairs = [("binary_cross_entropy", p), ("binary_cross_entropy_with_logits", logits[:4, :3]),
-             ("mse_loss", logits[:4, :3]), ("l1_loss", logits[:4, :3]), ("huber_loss", logits[:4, :3])]
+    pairs = [
+        ("binary_cross_entropy", p),
+        ("binary_cross_entropy_with_logits", logits[:4, :3]),
+        ("mse_loss", logits[:4, :3]),
+        ("l1_loss", logits[:4, :3]),
+        ("huber_loss", logits[:4, :3]),
+    ]
     for name, inp in pairs:
         cx = cr.tensor(inp, requires_grad=True)
         tx = torch.tensor(inp, requires_grad=True)
@@ -303,8 +329,9 @@ def test_mlp_backward_matches_torch():
     tp = [torch.tensor(a, requires_grad=True) for a in (w1, b1, w2, b2)]
     cl = F.cross_entropy(F.linear(F.gelu(F.linear(cr.from_numpy(x), cp[0], cp[1])), cp[2], cp[3]), cr.from_numpy(y))
     tf = torch.nn.functional
-    tl = tf.cross_entropy(tf.linear(tf.gelu(tf.linear(torch.from_numpy(x), tp[0], tp[1])), tp[2], tp[3]),
-                          torch.from_numpy(y))
+    tl = tf.cross_entropy(
+        tf.linear(tf.gelu(tf.linear(torch.from_numpy(x), tp[0], tp[1])), tp[2], tp[3]), torch.from_numpy(y)
+    )
     cl.backward()
     tl.backward()
     np.testing.assert_allclose(cl.item(), tl.item(), rtol=1e-12)
@@ -314,12 +341,13 @@ def test_mlp_backward_matches_torch():
 
 # ---- gradcheck itself ------------------------------------------------------------------------------
 
+
 def test_gradcheck_reports_wrong_gradients():
     x = leaf(4, seed=13)
     with pytest.raises(GradcheckError, match="differ"):
         gradcheck(lambda t: t * t.detach(), (x,))  # analytic says x, the truth is 2x
     assert gradcheck(lambda t: t * t.detach(), (x,), raise_exception=False) is False
-    assert gradcheck(lambda t: (t.detach() * 2), (x,), raise_exception=False) is False
+    assert gradcheck(lambda t: t.detach() * 2, (x,), raise_exception=False) is False
 
 
 def test_gradcheck_validates_inputs():
@@ -330,6 +358,7 @@ def test_gradcheck_validates_inputs():
 
 
 # ---- engine semantics -----------------------------------------------------------------------------
+
 
 def test_gradients_accumulate_until_zeroed():
     x = cr.tensor([1.0, 2.0], requires_grad=True)
@@ -379,6 +408,7 @@ def test_no_grad_records_nothing():
     @cr.no_grad()
     def f(t):
         return t * 2
+
     assert f(x).grad_fn is None and cr.is_grad_enabled()
     with cr.no_grad():
         with cr.enable_grad():
@@ -409,6 +439,7 @@ def test_set_grad_enabled_as_decorator_does_not_leak():
     @cr.set_grad_enabled(False)
     def f(t):
         return t * 2
+
     assert cr.is_grad_enabled()  # decorating switched nothing
     assert f(x).grad_fn is None
     assert cr.is_grad_enabled()
@@ -438,7 +469,7 @@ def test_deep_chain_and_shared_intermediates():
     for _ in range(200):
         y = y * 1.01 + y * 0.0  # every step uses y twice
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [1.01 ** 200])
+    np.testing.assert_allclose(x.grad.numpy(), [1.01**200])
 
 
 def test_backward_on_a_leaf():
@@ -476,11 +507,19 @@ def test_grad_fn_names_and_is_leaf():
     x = cr.tensor([[1.0, 2.0]], requires_grad=True)
     w = cr.tensor([[1.0, 2.0]], requires_grad=True)
     cases = {
-        "BinaryBackward": x * 2, "UnaryBackward": x.exp(), "SumBackward": x.sum(),
-        "ReshapeBackward": x.reshape(2), "TransposeBackward": x.T, "SliceBackward": x[0:1],
-        "IndexBackward": x[np.array([0])], "MmBackward": x @ w.T, "LinearBackward": F.linear(x, w),
-        "SoftmaxBackward": cr.softmax(x, 1), "LogSoftmaxBackward": cr.log_softmax(x, 1),
-        "CastBackward": x.double(), "LossBackward": F.mse_loss(x, w),
+        "BinaryBackward": x * 2,
+        "UnaryBackward": x.exp(),
+        "SumBackward": x.sum(),
+        "ReshapeBackward": x.reshape(2),
+        "TransposeBackward": x.T,
+        "SliceBackward": x[0:1],
+        "IndexBackward": x[np.array([0])],
+        "MmBackward": x @ w.T,
+        "LinearBackward": F.linear(x, w),
+        "SoftmaxBackward": cr.softmax(x, 1),
+        "LogSoftmaxBackward": cr.log_softmax(x, 1),
+        "CastBackward": x.double(),
+        "LossBackward": F.mse_loss(x, w),
         "CrossEntropyBackward": F.cross_entropy(x, cr.tensor([1])),
     }
     for name, t in cases.items():
@@ -591,6 +630,7 @@ def test_no_grad_and_enable_grad_as_bare_decorators():
     @cr.enable_grad
     def g(t):
         return t * 2
+
     assert f(x).grad_fn is None and f.__name__ == "f"
     with cr.no_grad():
         assert g(x).grad_fn is not None

@@ -1,5 +1,6 @@
 """autograd.grad, create_graph (higher-order derivatives), custom Functions, retain_grad and the
 grad-mode switches, against PyTorch; a physics-informed net trained with second derivatives."""
+
 import numpy as np
 import pytest
 
@@ -29,7 +30,7 @@ def test_second_and_third_derivatives_of_a_scalar_function():
     tx = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64, requires_grad=True)
     outs = []
     for v, lib in ((x, cr), (tx, torch)):
-        y = (lib.sin(v) * v ** 3 + lib.exp(-v * v)).sum()
+        y = (lib.sin(v) * v**3 + lib.exp(-v * v)).sum()
         (d1,) = lib.autograd.grad(y, v, create_graph=True)
         (d2,) = lib.autograd.grad(d1.sum(), v, create_graph=True)
         (d3,) = lib.autograd.grad(d2.sum(), v)
@@ -40,7 +41,7 @@ def test_second_and_third_derivatives_of_a_scalar_function():
 
 def test_backward_with_create_graph_then_backward_of_grad():
     x = cr.tensor([1.5, -0.5], dtype=cr.float64, requires_grad=True)
-    y = (x ** 3).sum()
+    y = (x**3).sum()
     y.backward(create_graph=True)
     g = x.grad
     assert g.requires_grad
@@ -58,7 +59,7 @@ def test_grad_outputs_allow_unused_and_non_leaf_inputs():
     assert gh.tolist() == pytest.approx([4.0, 4.0]) and gz is None
     with pytest.raises(RuntimeError, match="allow_unused"):
         cr.autograd.grad((x * 2).sum(), [x, z])
-    gz, = cr.autograd.grad((x * 2).sum(), [z], allow_unused=True, materialize_grads=True)
+    (gz,) = cr.autograd.grad((x * 2).sum(), [z], allow_unused=True, materialize_grads=True)
     assert gz.tolist() == [0.0]
 
 
@@ -92,12 +93,12 @@ class Cube(Function):
     def forward(ctx, x, scale):
         ctx.save_for_backward(x)
         ctx.scale = scale
-        return x ** 3 * scale
+        return x**3 * scale
 
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output * 3 * x ** 2 * ctx.scale, None
+        return grad_output * 3 * x**2 * ctx.scale, None
 
 
 def test_custom_function_forward_backward_and_needs_input_grad():
@@ -199,7 +200,7 @@ def test_fused_sequential_gives_double_backward_and_input_gradients():
         (du,) = lib.autograd.grad(u.sum(), x, create_graph=True)
         (d2,) = lib.autograd.grad(du[:, 0].sum(), x, create_graph=True)
         params = list(m.parameters())
-        gp = lib.autograd.grad((d2 ** 2).sum(), params, allow_unused=True, materialize_grads=True)
+        gp = lib.autograd.grad((d2**2).sum(), params, allow_unused=True, materialize_grads=True)
         results.append([du.detach().numpy(), d2.detach().numpy()] + [g.numpy() for g in gp])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
@@ -218,14 +219,16 @@ def test_physics_informed_net_matches_pytorch_step_for_step():
         boundary = lib.tensor([[0.0], [1.0]], dtype=lib.float64)
         losses = []
         for _ in range(5):
+
             def net(v, lib=lib, ps=ps):
                 h = lib.tanh(v @ ps[0].T + ps[1])
                 return h @ ps[2].T + ps[3]
+
             u = net(x)
             (du,) = lib.autograd.grad(u.sum(), x, create_graph=True)
             (d2u,) = lib.autograd.grad(du.sum(), x, create_graph=True)
-            residual = d2u + np.pi ** 2 * lib.sin(np.pi * x)
-            loss = (residual ** 2).mean() + (net(boundary) ** 2).mean()
+            residual = d2u + np.pi**2 * lib.sin(np.pi * x)
+            loss = (residual**2).mean() + (net(boundary) ** 2).mean()
             for p in ps:
                 p.grad = None
             loss.backward()

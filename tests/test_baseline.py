@@ -93,9 +93,7 @@ def test_loss_gradient_matches_finite_differences(name, options, reduction):
     loss_function = baseline.LOSSES[name]
     value, doutput = loss_function(output, target, reduction=reduction, **options)
     assert isinstance(value, float) and doutput.shape == output.shape
-    expected = _numerical_gradient(
-        lambda: loss_function(output, target, reduction=reduction, **options)[0], output
-    )
+    expected = _numerical_gradient(lambda: loss_function(output, target, reduction=reduction, **options)[0], output)
     np.testing.assert_allclose(doutput, expected, rtol=1e-6, atol=1e-8)
 
 
@@ -115,9 +113,7 @@ def test_mlp_backward_matches_finite_differences():
         np.testing.assert_allclose(
             dweights[layer], _numerical_gradient(loss, model.weights[layer]), rtol=1e-6, atol=1e-9
         )
-        np.testing.assert_allclose(
-            dbiases[layer], _numerical_gradient(loss, model.biases[layer]), rtol=1e-6, atol=1e-9
-        )
+        np.testing.assert_allclose(dbiases[layer], _numerical_gradient(loss, model.biases[layer]), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -372,14 +368,10 @@ def test_training_matches_torch(torch, case, dtype):
         reference_loss.backward()
         optimizer.step()
 
-        np.testing.assert_allclose(
-            loss, reference_loss.item(), **TOLERANCES[dtype], err_msg=f"loss at step {step}"
-        )
+        np.testing.assert_allclose(loss, reference_loss.item(), **TOLERANCES[dtype], err_msg=f"loss at step {step}")
 
     for index, (ours, theirs) in enumerate(zip(model.parameters(), reference.parameters())):
-        np.testing.assert_allclose(
-            ours, theirs.detach().numpy(), **TOLERANCES[dtype], err_msg=f"parameter {index}"
-        )
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), **TOLERANCES[dtype], err_msg=f"parameter {index}")
 
 
 @pytest.mark.parametrize("activation", ALL_ACTIVATIONS, ids=_ids(ALL_ACTIVATIONS))

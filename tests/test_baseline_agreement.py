@@ -1,6 +1,7 @@
 """chainrule against its oracle, the NumPy baseline (chainrule.baseline): the seed's backprop
 equations written out in NumPy. Same initial weights and data; the loss of every step and the
 final weights must agree, on several architectures (deep, wide, every activation and loss)."""
+
 import numpy as np
 import pytest
 
@@ -33,19 +34,53 @@ A = baseline.Activation
 ARCHITECTURES = {
     "seed": ([10, 5, 1], A("relu"), A("identity"), "mse", {}, dict(lr=0.01), 30),
     "deep_tanh": ([6, 8, 8, 8, 8, 8, 8, 3], A("tanh"), A("identity"), "mse", {}, dict(lr=0.1, momentum=0.9), 20),
-    "deep_sigmoid_l1": ([5, 7, 7, 7, 7, 2], A("sigmoid"), A("identity"), "l1", {},
-                        dict(lr=0.2, momentum=0.5, dampening=0.5), 20),
-    "wide_relu_ce": ([20, 256, 4], A("relu"), A("identity"), "cross_entropy", {},
-                     dict(lr=0.1, nesterov=True, momentum=0.9), 20),
-    "very_wide_leaky_huber": ([3, 512, 512, 2], A("leaky_relu", negative_slope=0.2), A("identity"), "huber",
-                              {"delta": 0.5}, dict(lr=0.05, weight_decay=0.01), 10),
+    "deep_sigmoid_l1": (
+        [5, 7, 7, 7, 7, 2],
+        A("sigmoid"),
+        A("identity"),
+        "l1",
+        {},
+        dict(lr=0.2, momentum=0.5, dampening=0.5),
+        20,
+    ),
+    "wide_relu_ce": (
+        [20, 256, 4],
+        A("relu"),
+        A("identity"),
+        "cross_entropy",
+        {},
+        dict(lr=0.1, nesterov=True, momentum=0.9),
+        20,
+    ),
+    "very_wide_leaky_huber": (
+        [3, 512, 512, 2],
+        A("leaky_relu", negative_slope=0.2),
+        A("identity"),
+        "huber",
+        {"delta": 0.5},
+        dict(lr=0.05, weight_decay=0.01),
+        10,
+    ),
     "gelu_tanh_bce": ([4, 12, 12, 1], A("gelu", approximate="tanh"), A("sigmoid"), "bce", {}, dict(lr=0.5), 20),
-    "gelu_bce_logits": ([4, 16, 3], A("gelu"), A("identity"), "bce_with_logits", {},
-                        dict(lr=0.3, momentum=0.8, weight_decay=1e-3), 20),
-    "identity_ce_maximize": ([6, 6, 5], A("identity"), A("identity"), "cross_entropy", {},
-                             dict(lr=0.01, maximize=True), 10),
-    "tanh_output_mse": ([3, 10, 10, 2], A("relu"), A("tanh"), "mse", {}, dict(lr=0.1, momentum=0.9, nesterov=True),
-                        20),
+    "gelu_bce_logits": (
+        [4, 16, 3],
+        A("gelu"),
+        A("identity"),
+        "bce_with_logits",
+        {},
+        dict(lr=0.3, momentum=0.8, weight_decay=1e-3),
+        20,
+    ),
+    "identity_ce_maximize": (
+        [6, 6, 5],
+        A("identity"),
+        A("identity"),
+        "cross_entropy",
+        {},
+        dict(lr=0.01, maximize=True),
+        10,
+    ),
+    "tanh_output_mse": ([3, 10, 10, 2], A("relu"), A("tanh"), "mse", {}, dict(lr=0.1, momentum=0.9, nesterov=True), 20),
 }
 
 
@@ -122,8 +157,19 @@ def test_training_agrees_with_numpy_baseline(arch, dtype, reduction):
         np.testing.assert_allclose(state[f"{name}.bias"].numpy(), b, **tol, err_msg=f"{name}.bias")
 
 
-@pytest.mark.parametrize("activation", [A("identity"), A("relu"), A("leaky_relu", negative_slope=0.1), A("sigmoid"),
-                                        A("tanh"), A("gelu"), A("gelu", approximate="tanh")], ids=repr)
+@pytest.mark.parametrize(
+    "activation",
+    [
+        A("identity"),
+        A("relu"),
+        A("leaky_relu", negative_slope=0.1),
+        A("sigmoid"),
+        A("tanh"),
+        A("gelu"),
+        A("gelu", approximate="tanh"),
+    ],
+    ids=repr,
+)
 @pytest.mark.parametrize("loss", ["mse", "l1", "huber", "cross_entropy", "bce_with_logits", "bce"])
 def test_single_step_gradients_agree(activation, loss):
     # One backward, float64: chainrule's gradients are the baseline's delta recursion to ~1e-12.

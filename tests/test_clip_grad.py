@@ -1,4 +1,5 @@
 """chainrule.nn.utils.clip_grad_norm_ / clip_grad_value_ against torch.nn.utils."""
+
 import math
 
 import numpy as np
@@ -130,8 +131,10 @@ def test_clipping_inside_training_matches_torch():
     t_opt = torch.optim.SGD(t_model.parameters(), lr=0.1)
     c_opt = cr.optim.SGD(c_model.parameters(), lr=0.1)
     for _ in range(5):
-        for model, opt, xs, ys, crit in ((t_model, t_opt, torch.from_numpy(x), torch.from_numpy(y), torch.nn.MSELoss()),
-                                         (c_model, c_opt, cr.from_numpy(x), cr.from_numpy(y), nn.MSELoss())):
+        for model, opt, xs, ys, crit in (
+            (t_model, t_opt, torch.from_numpy(x), torch.from_numpy(y), torch.nn.MSELoss()),
+            (c_model, c_opt, cr.from_numpy(x), cr.from_numpy(y), nn.MSELoss()),
+        ):
             opt.zero_grad()
             crit(model(xs), ys).backward()
             (torch.nn.utils.clip_grad_norm_ if model is t_model else clip_grad_norm_)(model.parameters(), 0.5)

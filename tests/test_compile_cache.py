@@ -1,5 +1,6 @@
 """tools/compile_cache.py, the launcher that keeps objects across pip's isolated builds: a second
 identical compile is served from the cache, and any change the compiler would see misses."""
+
 import os
 import pathlib
 import subprocess
@@ -44,8 +45,25 @@ def _compile(project_dir, compiler, *flags):
     out, dep = project_dir / "a.o", project_dir / "a.o.d"
     for path in (out, dep):
         path.unlink(missing_ok=True)  # as after scikit-build-core clears CMakeFiles/
-    subprocess.run([sys.executable, str(LAUNCHER), str(project_dir / "cache"), str(compiler), *flags, "-MD", "-MT",
-                    str(out), "-MF", str(dep), "-o", str(out), "-c", str(project_dir / "a.c")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(LAUNCHER),
+            str(project_dir / "cache"),
+            str(compiler),
+            *flags,
+            "-MD",
+            "-MT",
+            str(out),
+            "-MF",
+            str(dep),
+            "-o",
+            str(out),
+            "-c",
+            str(project_dir / "a.c"),
+        ],
+        check=True,
+    )
     compiles = (project_dir / "compiles.log").read_text().count("compile")
     return out.read_text(), dep.read_text(), compiles
 
@@ -74,8 +92,12 @@ def test_what_the_compiler_would_see_differently_misses(project, change):
 
 def test_anything_but_a_compile_runs_the_compiler_unchanged(project):
     project_dir, compiler = project
-    out = subprocess.run([sys.executable, str(LAUNCHER), str(project_dir / "cache"), str(compiler), "-E",
-                          str(project_dir / "a.c")], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, str(LAUNCHER), str(project_dir / "cache"), str(compiler), "-E", str(project_dir / "a.c")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "int h;" in out.stdout
     assert not (project_dir / "compiles.log").exists()
     assert not os.path.exists(project_dir / "cache")

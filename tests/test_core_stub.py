@@ -4,6 +4,7 @@ The stub is written by tools/generate_core_stub.py; these tests fail when the mo
 loses a name (a function, a class, a class member) that the stub does not list, so the stub
 cannot fall behind the bindings. Regenerate it with the tool after changing them.
 """
+
 from __future__ import annotations
 
 import ast
@@ -15,8 +16,16 @@ from chainrule import _core
 STUB = Path(__file__).resolve().parent.parent / "python" / "chainrule" / "_core.pyi"
 REGENERATE = "regenerate the stub: python tools/generate_core_stub.py"
 # Every class has these; they are not part of its interface.
-IGNORED = {"__module__", "__doc__", "__dict__", "__weakref__", "__qualname__", "__entries", "__all__",
-           "_pybind11_conduit_v1_"}  # pybind11's own hook between extension modules
+IGNORED = {
+    "__module__",
+    "__doc__",
+    "__dict__",
+    "__weakref__",
+    "__qualname__",
+    "__entries",
+    "__all__",
+    "_pybind11_conduit_v1_",
+}  # pybind11's own hook between extension modules
 
 
 def _defined_names(body: list[ast.stmt]) -> set[str]:

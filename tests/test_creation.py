@@ -13,6 +13,7 @@ def _values(t):
 
 # ---- shapes, dtypes, requires_grad ----------------------------------------------------------
 
+
 @pytest.mark.parametrize("factory", [cr.zeros, cr.ones, cr.empty, cr.rand, cr.randn])
 @pytest.mark.parametrize("size", [(), (0,), (3,), (2, 3), (2, 0, 4)])
 def test_size_spellings(factory, size):
@@ -28,14 +29,17 @@ def test_requires_grad_and_device_keywords(factory):
     assert factory(2, device=cr.device("cpu")).device == "cpu"
 
 
-@pytest.mark.parametrize("where,call", [
-    ("zeros", lambda: cr.zeros(2, device="cuda")),
-    ("tensor", lambda: cr.tensor([1.0], device="cuda:0")),
-    ("randn", lambda: cr.randn(2, device=cr.device("cuda"))),
-    ("arange", lambda: cr.arange(3, device="cuda")),
-    ("to", lambda: cr.zeros(2).to(cr.device("cuda", 0))),
-    ("cuda", lambda: cr.zeros(2).cuda()),
-])
+@pytest.mark.parametrize(
+    "where,call",
+    [
+        ("zeros", lambda: cr.zeros(2, device="cuda")),
+        ("tensor", lambda: cr.tensor([1.0], device="cuda:0")),
+        ("randn", lambda: cr.randn(2, device=cr.device("cuda"))),
+        ("arange", lambda: cr.arange(3, device="cuda")),
+        ("to", lambda: cr.zeros(2).to(cr.device("cuda", 0))),
+        ("cuda", lambda: cr.zeros(2).cuda()),
+    ],
+)
 def test_cuda_is_refused_with_the_reason(where, call):
     with pytest.raises(ValueError, match=f"^{where}: device 'cuda.*cannot yet hold tensors"):
         call()
@@ -89,6 +93,7 @@ def test_bad_arguments_name_themselves():
 
 # ---- ranges ------------------------------------------------------------------------------------
 
+
 def test_arange_dtypes_and_values():
     assert cr.arange(5).dtype == cr.int64 and cr.arange(5).tolist() == [0, 1, 2, 3, 4]
     assert cr.arange(1, 2.5, 0.5).dtype == cr.float32
@@ -126,6 +131,7 @@ def test_arange_matches_torch(args):
 
 
 # ---- the default dtype -------------------------------------------------------------------------
+
 
 def test_set_default_dtype_changes_float_factories_and_python_floats():
     assert cr.get_default_dtype() == cr.float32
@@ -173,13 +179,19 @@ def test_accelerator_says_there_is_none():
 
 # ---- generators --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("draw", [
-    lambda g: cr.rand(5, generator=g), lambda g: cr.randn(2, 3, generator=g),
-    lambda g: cr.randint(0, 100, (6,), generator=g), lambda g: cr.randperm(20, generator=g),
-    lambda g: cr.normal(1.0, 2.0, size=(4,), generator=g),
-    lambda g: cr.normal(cr.zeros(3), cr.ones(3), generator=g),
-    lambda g: cr.rand_like(cr.zeros(3), generator=g),
-])
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda g: cr.rand(5, generator=g),
+        lambda g: cr.randn(2, 3, generator=g),
+        lambda g: cr.randint(0, 100, (6,), generator=g),
+        lambda g: cr.randperm(20, generator=g),
+        lambda g: cr.normal(1.0, 2.0, size=(4,), generator=g),
+        lambda g: cr.normal(cr.zeros(3), cr.ones(3), generator=g),
+        lambda g: cr.rand_like(cr.zeros(3), generator=g),
+    ],
+)
 def test_seeded_generators_repeat_and_leave_the_default_stream_alone(draw):
     cr.manual_seed(5)
     expected_default = cr.rand(3).tolist()
@@ -201,7 +213,7 @@ def test_generator_state_round_trip():
     assert a != b
     g.set_state(state)
     assert cr.randn(4, generator=g).tolist() == a
-    assert g.manual_seed(-1).initial_seed() == 2 ** 64 - 1
+    assert g.manual_seed(-1).initial_seed() == 2**64 - 1
     fresh = g.seed()
     assert g.initial_seed() == fresh
     with pytest.raises(TypeError, match="set_state"):
@@ -209,7 +221,7 @@ def test_generator_state_round_trip():
     with pytest.raises(TypeError, match="manual_seed: seed"):
         g.manual_seed(1.5)
     with pytest.raises(ValueError, match="manual_seed"):
-        g.manual_seed(2 ** 64)
+        g.manual_seed(2**64)
     assert g.device == "cpu"
 
 

@@ -4,6 +4,7 @@ where a GPU is present (the kernel tests skip elsewhere).
 The kernel tests run chainrule._cuda's test entry points (NumPy in, NumPy out) and compare them
 with the CPU kernels reached through chainrule's own ops and autograd, in float32 and float64.
 """
+
 import subprocess
 import sys
 
@@ -52,8 +53,11 @@ def test_driver_probe_never_raises():
 def broken_backend(monkeypatch):
     """chainrule.cuda as on a machine where chainrule._cuda was built but fails to import."""
     monkeypatch.setattr(cr.cuda, "_module", None)
-    monkeypatch.setattr(cr.cuda, "_import_error",
-                        ImportError("libcublasLt.so.13: cannot open shared object file: No such file or directory"))
+    monkeypatch.setattr(
+        cr.cuda,
+        "_import_error",
+        ImportError("libcublasLt.so.13: cannot open shared object file: No such file or directory"),
+    )
     monkeypatch.setattr(cr.cuda, "_built_into_core", lambda: True)
     return monkeypatch
 
@@ -92,14 +96,33 @@ def test_tensors_cannot_move_to_cuda_yet():
 
 def test_backend_module_surface():
     if not cr.cuda.is_built():
-        pytest.skip("chainrule was built without the CUDA backend "
-                    "(rebuild with CHAINRULE_CUDA=ON; README, CUDA backend)")
+        pytest.skip(
+            "chainrule was built without the CUDA backend (rebuild with CHAINRULE_CUDA=ON; README, CUDA backend)"
+        )
     from chainrule import _cuda
-    for name in ("device_count", "synchronize", "runtime_version", "unary_forward", "unary_backward",
-                 "bias_activation_forward", "activation_backward_inplace", "bias_grad", "dense_forward",
-                 "linear_backward", "loss_forward", "loss_backward", "cross_entropy_forward",
-                 "cross_entropy_backward", "sum_all", "sgd_update", "adam_update", "epilogue_paths",
-                 "reset_epilogue_paths", "time_dense_layer"):
+
+    for name in (
+        "device_count",
+        "synchronize",
+        "runtime_version",
+        "unary_forward",
+        "unary_backward",
+        "bias_activation_forward",
+        "activation_backward_inplace",
+        "bias_grad",
+        "dense_forward",
+        "linear_backward",
+        "loss_forward",
+        "loss_backward",
+        "cross_entropy_forward",
+        "cross_entropy_backward",
+        "sum_all",
+        "sgd_update",
+        "adam_update",
+        "epilogue_paths",
+        "reset_epilogue_paths",
+        "time_dense_layer",
+    ):
         assert callable(getattr(_cuda, name)), name
     assert _cuda.runtime_version() >= 12000
     assert isinstance(cr.cuda.epilogue_paths(), list)
@@ -107,8 +130,10 @@ def test_backend_module_surface():
 
 # ---- argument checks, on the host before any CUDA call (so on any machine with the backend) -------
 
-built = pytest.mark.skipif(not cr.cuda.is_built(), reason="chainrule was built without the CUDA backend "
-                           "(rebuild with CHAINRULE_CUDA=ON; README, CUDA backend)")
+built = pytest.mark.skipif(
+    not cr.cuda.is_built(),
+    reason="chainrule was built without the CUDA backend (rebuild with CHAINRULE_CUDA=ON; README, CUDA backend)",
+)
 
 f32 = np.zeros((3, 4), np.float32)
 f64 = np.zeros((3, 4), np.float64)
@@ -119,35 +144,107 @@ ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
 BAD_ARGUMENTS = [  # (entry point, args, kwargs, exception, message pattern)
     ("unary_forward", (np.zeros(3, np.int64), "relu"), {}, TypeError, "x must be a float32 or float64"),
     ("unary_forward", (f32, "softplus"), {}, ValueError, "op must be one of .*got 'softplus'"),
-    ("unary_backward", (np.zeros((3, 5), np.float32), f32, f32, "relu"), {}, ValueError, r"dout must have the shape of x, \(3, 4\)"),
+    (
+        "unary_backward",
+        (np.zeros((3, 5), np.float32), f32, f32, "relu"),
+        {},
+        ValueError,
+        r"dout must have the shape of x, \(3, 4\)",
+    ),
     ("unary_backward", (f32, f32, np.zeros(12, np.float32), "exp"), {}, ValueError, "y must have the shape of x"),
     ("unary_backward", (f64, f32, f32, "exp"), {}, TypeError, "dout has dtype float64 but x has float32"),
-    ("bias_activation_forward", (f32, v5, "relu"), {}, ValueError, r"bias must have shape \(OC,\) with OC = 4 \(from a\), got \(5,\)"),
+    (
+        "bias_activation_forward",
+        (f32, v5, "relu"),
+        {},
+        ValueError,
+        r"bias must have shape \(OC,\) with OC = 4 \(from a\), got \(5,\)",
+    ),
     ("bias_activation_forward", (v4, None, "relu"), {}, ValueError, r"a must have shape \(B, OC\)"),
     ("bias_activation_forward", (f32, None, "swish"), {}, ValueError, "act must be one of"),
     ("activation_backward_inplace", (f32, f32, None, "gelu"), {}, ValueError, "z .* is required for act 'gelu'"),
     ("activation_backward_inplace", (f32, f32, None, "gelu_tanh"), {}, ValueError, "z .* is required"),
     ("activation_backward_inplace", (f32, f32, None, "leaky_relu", -0.5), {}, ValueError, "slope <= 0"),
-    ("activation_backward_inplace", (f32, np.zeros((4, 3), np.float32), None, "relu"), {}, ValueError, "a must have the shape of dz"),
-    ("activation_backward_inplace", (f32, f32, np.zeros((3, 5), np.float32), "gelu"), {}, ValueError, "z must have the shape of dz"),
+    (
+        "activation_backward_inplace",
+        (f32, np.zeros((4, 3), np.float32), None, "relu"),
+        {},
+        ValueError,
+        "a must have the shape of dz",
+    ),
+    (
+        "activation_backward_inplace",
+        (f32, f32, np.zeros((3, 5), np.float32), "gelu"),
+        {},
+        ValueError,
+        "z must have the shape of dz",
+    ),
     ("bias_grad", (f32, v5), {}, ValueError, r"dbias must have shape \(OC,\) with OC = 4"),
     ("bias_grad", (f32, np.zeros(4)), {}, TypeError, "dbias has dtype float64 but dout has float32"),
-    ("dense_forward", (f32, np.zeros((2, 5), np.float32), None), {}, ValueError, r"weight must have shape \(OC, C\) with C = 4 \(from inp\)"),
-    ("dense_forward", (f32, np.zeros((2, 4), np.float32), v4), {}, ValueError, r"bias must have shape \(OC,\) with OC = 2 \(from weight\)"),
+    (
+        "dense_forward",
+        (f32, np.zeros((2, 5), np.float32), None),
+        {},
+        ValueError,
+        r"weight must have shape \(OC, C\) with C = 4 \(from inp\)",
+    ),
+    (
+        "dense_forward",
+        (f32, np.zeros((2, 4), np.float32), v4),
+        {},
+        ValueError,
+        r"bias must have shape \(OC,\) with OC = 2 \(from weight\)",
+    ),
     ("dense_forward", (f32, np.zeros((2, 4), np.float32), None), dict(offset=-1), ValueError, "offset must be >= 0"),
-    ("linear_backward", (np.zeros((3, 3), np.float32), f32, np.zeros((2, 4), np.float32)), {}, ValueError, r"dout must have shape \(B, OC\) with OC = 2"),
-    ("linear_backward", (np.zeros((2, 2), np.float32), f32, np.zeros((2, 4), np.float32)), {}, ValueError, r"with B = 3"),
+    (
+        "linear_backward",
+        (np.zeros((3, 3), np.float32), f32, np.zeros((2, 4), np.float32)),
+        {},
+        ValueError,
+        r"dout must have shape \(B, OC\) with OC = 2",
+    ),
+    (
+        "linear_backward",
+        (np.zeros((2, 2), np.float32), f32, np.zeros((2, 4), np.float32)),
+        {},
+        ValueError,
+        r"with B = 3",
+    ),
     ("loss_forward", (v4, v5, "mse"), {}, ValueError, "target must have the shape of pred"),
     ("loss_forward", (v4, v4, "hinge"), {}, ValueError, "loss must be one of"),
     ("loss_forward", (v4, v4, "huber", 0.0), {}, ValueError, "delta .* must be > 0"),
     ("loss_backward", (np.zeros(2, np.float32), True, v4, v4, "mse"), {}, ValueError, r"dout must have shape \(1,\)"),
     ("loss_backward", (v5, False, v4, v4, "mse"), {}, ValueError, "dout must have the shape of pred"),
-    ("cross_entropy_forward", (f32, np.array([0, 1, 4], np.int64)), {}, ValueError, r"target\[2\] = 4 is not a class index in \[0, 4\)"),
+    (
+        "cross_entropy_forward",
+        (f32, np.array([0, 1, 4], np.int64)),
+        {},
+        ValueError,
+        r"target\[2\] = 4 is not a class index in \[0, 4\)",
+    ),
     ("cross_entropy_forward", (f32, np.array([0, -1, 2], np.int64)), {}, ValueError, r"target\[1\] = -1"),
-    ("cross_entropy_forward", (f32, np.array([0, 1], np.int64)), {}, ValueError, r"target must have shape \(N,\) with N = 3"),
+    (
+        "cross_entropy_forward",
+        (f32, np.array([0, 1], np.int64)),
+        {},
+        ValueError,
+        r"target must have shape \(N,\) with N = 3",
+    ),
     ("cross_entropy_forward", (f32, labels.astype(np.float32)), {}, TypeError, "target must be an int64 array"),
-    ("cross_entropy_backward", (np.zeros(2, np.float32), False, f32, labels), {}, ValueError, r"dout must have shape \(N,\) with N = 3"),
-    ("cross_entropy_backward", (np.zeros(3, np.float32), False, f32, np.array([0, 9, 1], np.int64)), {}, ValueError, "target.1. = 9"),
+    (
+        "cross_entropy_backward",
+        (np.zeros(2, np.float32), False, f32, labels),
+        {},
+        ValueError,
+        r"dout must have shape \(N,\) with N = 3",
+    ),
+    (
+        "cross_entropy_backward",
+        (np.zeros(3, np.float32), False, f32, np.array([0, 9, 1], np.int64)),
+        {},
+        ValueError,
+        "target.1. = 9",
+    ),
     ("sum_all", (np.zeros(3, bool),), {}, TypeError, "x must be a float32 or float64"),
     ("sgd_update", (v4, v5, None, 0.1), {}, ValueError, "grad must have the shape of param"),
     ("sgd_update", (v4, v4, v5, 0.1), dict(momentum=0.9), ValueError, "momentum_buffer must have the shape of param"),
@@ -155,7 +252,13 @@ BAD_ARGUMENTS = [  # (entry point, args, kwargs, exception, message pattern)
     ("sgd_update", (v4, v4, None, 0.1), dict(momentum=-1.0), ValueError, "momentum must be >= 0"),
     ("sgd_update", (v4, v4, None, 0.1), dict(weight_decay=-1.0), ValueError, "weight_decay must be >= 0"),
     ("sgd_update", (v4, v4, None, 0.1), dict(nesterov=True), ValueError, "nesterov needs a momentum"),
-    ("sgd_update", (v4, v4, None, 0.1), dict(momentum=0.9, first_step=False), ValueError, "momentum_buffer is required"),
+    (
+        "sgd_update",
+        (v4, v4, None, 0.1),
+        dict(momentum=0.9, first_step=False),
+        ValueError,
+        "momentum_buffer is required",
+    ),
     ("adam_update", (v4, v4, v4, v5, None), ADAM, ValueError, "exp_avg_sq must have the shape of param"),
     ("adam_update", (v4, v4, v5, v4, None), ADAM, ValueError, "exp_avg must have the shape of param"),
     ("adam_update", (v4, v4, v4, v4, v5), ADAM | dict(amsgrad=True), ValueError, "max_exp_avg_sq must have the shape"),
@@ -164,13 +267,20 @@ BAD_ARGUMENTS = [  # (entry point, args, kwargs, exception, message pattern)
     ("adam_update", (v4, v4, v4, v4, None), ADAM | dict(beta2=1.0), ValueError, r"beta2 must be in \[0, 1\)"),
     ("adam_update", (v4, v4, v4, v4, None), ADAM | dict(eps=-1.0), ValueError, "eps must be >= 0"),
     ("adam_update", (v4, v4.astype(np.float64), v4, v4, None), ADAM, TypeError, "grad has dtype float64"),
-    ("time_dense_layer", (f32, np.zeros((2, 4), np.float32), v4, np.zeros((3, 2), np.float32)), {}, ValueError, "bias must have shape"),
+    (
+        "time_dense_layer",
+        (f32, np.zeros((2, 4), np.float32), v4, np.zeros((3, 2), np.float32)),
+        {},
+        ValueError,
+        "bias must have shape",
+    ),
 ]
 
 
 @built
-@pytest.mark.parametrize("entry, args, kwargs, error, match", BAD_ARGUMENTS,
-                         ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD_ARGUMENTS)])
+@pytest.mark.parametrize(
+    "entry, args, kwargs, error, match", BAD_ARGUMENTS, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD_ARGUMENTS)]
+)
 def test_bad_arguments_raise_before_any_cuda_call(entry, args, kwargs, error, match):
     # Without a driver, any CUDA call would raise RuntimeError first: a ValueError/TypeError here
     # shows the check ran before anything was copied or launched. With a GPU it shows the kernel
@@ -188,8 +298,10 @@ def test_epilogue_paths_start_empty_after_a_reset():
 
 # ---- kernels against the CPU, on a GPU -------------------------------------------------------------
 
-gpu = pytest.mark.skipif(not cr.cuda.is_available(), reason="no CUDA GPU here (or chainrule was built without "
-                         "the CUDA backend): the GPU tests need one")
+gpu = pytest.mark.skipif(
+    not cr.cuda.is_available(),
+    reason="no CUDA GPU here (or chainrule was built without the CUDA backend): the GPU tests need one",
+)
 DTYPES = [np.float32, np.float64]
 # Sizes below, at and above a block of 256 threads, and one that makes the grid-stride loop wrap.
 SIZES = [1, 7, 256, 257, 1000, 300_001]
@@ -197,6 +309,7 @@ SIZES = [1, 7, 256, 257, 1000, 300_001]
 
 def _cuda():
     from chainrule import _cuda
+
     return _cuda
 
 
@@ -275,8 +388,12 @@ def test_unary_forward_backward(name, n, dtype):
 
 
 ACTIVATIONS = {  # name -> CPU op on a Tensor
-    "identity": lambda z: z, "relu": cr.relu, "sigmoid": cr.sigmoid, "tanh": cr.tanh,
-    "leaky_relu": lambda z: F.leaky_relu(z, 0.05), "gelu": F.gelu,
+    "identity": lambda z: z,
+    "relu": cr.relu,
+    "sigmoid": cr.sigmoid,
+    "tanh": cr.tanh,
+    "leaky_relu": lambda z: F.leaky_relu(z, 0.05),
+    "gelu": F.gelu,
     "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"),
 }
 
@@ -388,9 +505,16 @@ def test_epilogue_paths_record_every_cublaslt_epilogue(dtype):
     _cuda().dense_forward(x, w, b, "identity")
     _cuda().linear_backward(rng.standard_normal((16, 4)).astype(dtype), x, w)
     seen = {(p["site"], p["epilogue"], p["dtype"]): p for p in cr.cuda.epilogue_paths()}
-    assert set(seen) == {("dense_forward", "relu_bias", name), ("dense_forward", "gelu", name),
-                         ("linear_forward", "bias", name), ("linear_backward", "bgradb", name)}
-    assert seen[("dense_forward", "relu_bias", name)]["fused"] + seen[("dense_forward", "relu_bias", name)]["fallback"] == 2
+    assert set(seen) == {
+        ("dense_forward", "relu_bias", name),
+        ("dense_forward", "gelu", name),
+        ("linear_forward", "bias", name),
+        ("linear_backward", "bgradb", name),
+    }
+    assert (
+        seen[("dense_forward", "relu_bias", name)]["fused"] + seen[("dense_forward", "relu_bias", name)]["fallback"]
+        == 2
+    )
     for p in seen.values():
         if p["fallback"]:
             assert p["last_refusal"].startswith(("CUBLAS_STATUS_", "no algorithm")), p
@@ -484,8 +608,9 @@ def test_sum_all_is_accurate_and_deterministic(n, dtype):
     x = np.random.default_rng(7).standard_normal(n).astype(dtype)
     s = _cuda().sum_all(x)
     assert s == _cuda().sum_all(x)  # the launch shape depends on n only
-    np.testing.assert_allclose(s, x.astype(np.float64).sum(), rtol=1e-6 if dtype == np.float32 else 1e-12,
-                               atol=1e-6 * np.sqrt(max(n, 1)))
+    np.testing.assert_allclose(
+        s, x.astype(np.float64).sum(), rtol=1e-6 if dtype == np.float32 else 1e-12, atol=1e-6 * np.sqrt(max(n, 1))
+    )
 
 
 def _cpu_step(opt_cls, param, grad, steps, **kw):
@@ -499,8 +624,15 @@ def _cpu_step(opt_cls, param, grad, steps, **kw):
 
 @gpu
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kw", [dict(), dict(momentum=0.9), dict(momentum=0.9, nesterov=True, weight_decay=0.1),
-                                dict(momentum=0.5, dampening=0.3, maximize=True)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(momentum=0.9),
+        dict(momentum=0.9, nesterov=True, weight_decay=0.1),
+        dict(momentum=0.5, dampening=0.3, maximize=True),
+    ],
+)
 def test_sgd_update(kw, dtype):
     rng = np.random.default_rng(8)
     param, grad = (rng.standard_normal(1001).astype(dtype) for _ in range(2))
@@ -522,8 +654,9 @@ def test_adam_update(kw, decoupled, dtype):
     p, m, v = param, np.zeros_like(param), np.zeros_like(param)
     vmax = np.zeros_like(param) if args["amsgrad"] else None
     for step in range(1, 4):
-        p, m, v, vmax = _cuda().adam_update(p, grad, m, v, vmax, 1e-2, 0.9, 0.999, 1e-8, step=step,
-                                            decoupled_weight_decay=decoupled, **args)
+        p, m, v, vmax = _cuda().adam_update(
+            p, grad, m, v, vmax, 1e-2, 0.9, 0.999, 1e-8, step=step, decoupled_weight_decay=decoupled, **args
+        )
     opt_cls = cr.optim.AdamW if decoupled else cr.optim.Adam
     cpu_kw = dict(kw)
     if decoupled and "weight_decay" not in cpu_kw:

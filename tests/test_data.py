@@ -32,6 +32,7 @@ class FakeTensor:
 # TensorDataset
 # --------------------------------------------------------------------------------------------
 
+
 def test_tensor_dataset_rows_and_length():
     inputs, targets, dataset = _dataset()
     assert len(dataset) == 10
@@ -65,12 +66,15 @@ def test_tensor_dataset_length_mismatch_names_the_lengths():
         data.TensorDataset(np.zeros((4, 2)), np.zeros(5))
 
 
-@pytest.mark.parametrize("arrays,error,message", [
-    ((), ValueError, "needs at least one array"),
-    (([1, 2, 3],), TypeError, "argument 0 must be a NumPy array or a Tensor, got list"),
-    ((np.zeros(3), np.float64(1.0)), TypeError, "argument 1 must be a NumPy array"),
-    ((np.array(1.0),), ValueError, "argument 0 is 0-d"),
-])
+@pytest.mark.parametrize(
+    "arrays,error,message",
+    [
+        ((), ValueError, "needs at least one array"),
+        (([1, 2, 3],), TypeError, "argument 0 must be a NumPy array or a Tensor, got list"),
+        ((np.zeros(3), np.float64(1.0)), TypeError, "argument 1 must be a NumPy array"),
+        ((np.array(1.0),), ValueError, "argument 0 is 0-d"),
+    ],
+)
 def test_tensor_dataset_bad_arguments(arrays, error, message):
     with pytest.raises(error, match="^TensorDataset: " + re.escape(message)):
         data.TensorDataset(*arrays)
@@ -80,22 +84,25 @@ def test_tensor_dataset_bad_arguments(arrays, error, message):
 # DataLoader over a TensorDataset
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("rows,batch_size,drop_last,expected_sizes", [
-    (10, 3, False, [3, 3, 3, 1]),
-    (10, 3, True, [3, 3, 3]),
-    (9, 3, False, [3, 3, 3]),
-    (9, 3, True, [3, 3, 3]),
-    (10, 1, False, [1] * 10),
-    (10, 10, True, [10]),
-    (10, 11, False, [10]),
-    (10, 11, True, []),
-    (0, 4, False, []),
-])
+
+@pytest.mark.parametrize(
+    "rows,batch_size,drop_last,expected_sizes",
+    [
+        (10, 3, False, [3, 3, 3, 1]),
+        (10, 3, True, [3, 3, 3]),
+        (9, 3, False, [3, 3, 3]),
+        (9, 3, True, [3, 3, 3]),
+        (10, 1, False, [1] * 10),
+        (10, 10, True, [10]),
+        (10, 11, False, [10]),
+        (10, 11, True, []),
+        (0, 4, False, []),
+    ],
+)
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_batch_shapes_and_len(rows, batch_size, drop_last, expected_sizes, shuffle):
     inputs, targets, dataset = _dataset(rows)
-    loader = data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
-                             drop_last=drop_last, seed=0)
+    loader = data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=0)
     batches = _epoch(loader)
     assert len(loader) == len(expected_sizes) == len(batches)
     for batch, size in zip(batches, expected_sizes):
@@ -110,8 +117,8 @@ def test_in_order_batches_are_contiguous_views_of_the_data():
     for index, (x, y) in enumerate(batches):
         assert np.shares_memory(x, inputs) and np.shares_memory(y, targets)
         assert x.flags.c_contiguous and y.flags.c_contiguous
-        np.testing.assert_array_equal(x, inputs[4 * index:4 * index + 4])
-        np.testing.assert_array_equal(y, targets[4 * index:4 * index + 4])
+        np.testing.assert_array_equal(x, inputs[4 * index : 4 * index + 4])
+        np.testing.assert_array_equal(y, targets[4 * index : 4 * index + 4])
 
 
 def test_shuffled_batches_are_fresh_arrays_that_stay_valid():
@@ -180,7 +187,7 @@ def test_epoch_counter_advances_at_iter_even_if_unconsumed():
 def test_unseeded_shuffle_still_shuffles():
     _, _, dataset = _dataset(rows=100)
     loader = data.DataLoader(dataset, batch_size=100, shuffle=True)
-    (_, y), = _epoch(loader)
+    ((_, y),) = _epoch(loader)
     assert sorted(y.tolist()) == list(range(100)) and y.tolist() != list(range(100))
 
 
@@ -194,6 +201,7 @@ def test_unshuffled_order_is_the_dataset_order_every_epoch():
 # --------------------------------------------------------------------------------------------
 # DataLoader over generic datasets
 # --------------------------------------------------------------------------------------------
+
 
 class PairDataset:
     """A generic dataset: item i is (a feature vector, an int label)."""
@@ -246,13 +254,14 @@ def test_generic_dataset_items_with_numpy_method_are_unwrapped():
             x, y = super().__getitem__(index)
             return FakeTensor(x), y
 
-    (x, y), = _epoch(data.DataLoader(TensorItems(3), batch_size=3))
+    ((x, y),) = _epoch(data.DataLoader(TensorItems(3), batch_size=3))
     assert x.shape == (3, 2)
 
 
 # --------------------------------------------------------------------------------------------
 # Conversion hook and arguments
 # --------------------------------------------------------------------------------------------
+
 
 def test_iter_converts_every_batch_entry_through_from_numpy(monkeypatch):
     seen = []
@@ -263,17 +272,20 @@ def test_iter_converts_every_batch_entry_through_from_numpy(monkeypatch):
     assert len(seen) == 6 and np.shares_memory(seen[0], inputs)
 
 
-@pytest.mark.parametrize("kwargs,error,message", [
-    ({"batch_size": 0}, ValueError, "batch_size must be positive, got 0"),
-    ({"batch_size": -2}, ValueError, "batch_size must be positive, got -2"),
-    ({"batch_size": 2.0}, TypeError, "batch_size must be an int, got float"),
-    ({"batch_size": True}, TypeError, "batch_size must be an int, got bool"),
-    ({"shuffle": 1}, TypeError, "shuffle must be a bool, got int"),
-    ({"shuffle": "yes"}, TypeError, "shuffle must be a bool, got str"),
-    ({"drop_last": None}, TypeError, "drop_last must be a bool, got NoneType"),
-    ({"seed": 1.5}, TypeError, "seed must be an int or None, got float"),
-    ({"seed": -1}, ValueError, "seed must be non-negative, got -1"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"batch_size": 0}, ValueError, "batch_size must be positive, got 0"),
+        ({"batch_size": -2}, ValueError, "batch_size must be positive, got -2"),
+        ({"batch_size": 2.0}, TypeError, "batch_size must be an int, got float"),
+        ({"batch_size": True}, TypeError, "batch_size must be an int, got bool"),
+        ({"shuffle": 1}, TypeError, "shuffle must be a bool, got int"),
+        ({"shuffle": "yes"}, TypeError, "shuffle must be a bool, got str"),
+        ({"drop_last": None}, TypeError, "drop_last must be a bool, got NoneType"),
+        ({"seed": 1.5}, TypeError, "seed must be an int or None, got float"),
+        ({"seed": -1}, ValueError, "seed must be non-negative, got -1"),
+    ],
+)
 def test_loader_bad_arguments(kwargs, error, message):
     _, _, dataset = _dataset()
     with pytest.raises(error, match="^DataLoader: " + re.escape(message)):

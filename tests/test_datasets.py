@@ -63,12 +63,7 @@ def test_split_partitions_rows_consistently():
     X = np.arange(50 * 3).reshape(50, 3)
     y = np.arange(50)
     X_train, X_test, y_train, y_test = datasets.split(X, y, test_fraction=0.2, seed=7)
-    assert (
-        X_train.shape == (40, 3)
-        and X_test.shape == (10, 3)
-        and y_train.shape == (40,)
-        and y_test.shape == (10,)
-    )
+    assert X_train.shape == (40, 3) and X_test.shape == (10, 3) and y_train.shape == (40,) and y_test.shape == (10,)
     # Rows stay paired with their labels, and together the parts are the whole set exactly once.
     np.testing.assert_array_equal(X_train[:, 0] // 3, y_train)
     np.testing.assert_array_equal(X_test[:, 0] // 3, y_test)
@@ -79,9 +74,7 @@ def test_split_partitions_rows_consistently():
     assert not np.array_equal(other[3], y_test)
 
 
-@pytest.mark.parametrize(
-    "count, fraction, test_count", [(2, 0.01, 1), (2, 0.99, 1), (10, 0.25, 2), (1797, 0.2, 359)]
-)
+@pytest.mark.parametrize("count, fraction, test_count", [(2, 0.01, 1), (2, 0.99, 1), (10, 0.25, 2), (1797, 0.2, 359)])
 def test_split_sizes_at_the_edges(count, fraction, test_count):
     X = np.zeros((count, 1))
     y = np.zeros(count)
@@ -106,6 +99,7 @@ def test_split_rejects_bad_arguments(X, y, fraction):
 def test_digits_are_learnable_by_the_baseline():
     # End to end with the NumPy baseline: a small MLP beats chance by far on held-out digits.
     from chainrule import baseline
+
     X, y = datasets.load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = datasets.split(X / 16, y, seed=0)
     model = baseline.MLP.from_sizes([64, 32, 10], dtype=np.float32, rng=0)

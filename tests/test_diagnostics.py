@@ -1,5 +1,6 @@
 """chainrule.diagnostics: gradient health (the seed's vanishing/exploding gradients) and activation
 statistics."""
+
 import math
 
 import numpy as np
@@ -35,6 +36,7 @@ def backward_once(model, d_in=32, d_out=1, n=64, seed=0):
 
 
 # ---- gradient health ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_deep_sigmoid_vanishes_at_first_layer_only(seed):
@@ -185,6 +187,7 @@ def test_bad_input_names_the_argument():
 
 # ---- activation statistics ---------------------------------------------------------------------
 
+
 def test_recording_is_off_by_default():
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.Sigmoid())
     assert not D.is_recording(model)
@@ -216,9 +219,7 @@ def test_dead_relu_from_a_very_negative_bias():
 def test_dead_units_versus_zero_activations():
     # a unit that fires for one sample is alive: dead_fraction counts units, zero_fraction counts values
     relu = nn.ReLU()
-    x = np.array([[1.0, -1.0, -1.0, -2.0],
-                  [-1.0, -1.0, 3.0, -2.0],
-                  [-1.0, -1.0, -1.0, -2.0]], dtype=np.float32)
+    x = np.array([[1.0, -1.0, -1.0, -2.0], [-1.0, -1.0, 3.0, -2.0], [-1.0, -1.0, -1.0, -2.0]], dtype=np.float32)
     D.record_activations(relu)
     relu(cr.tensor(x))
     (s,) = D.activation_stats(relu)
@@ -244,8 +245,7 @@ def test_leaky_relu_and_gelu_dead_units():
 
 
 def test_sigmoid_and_tanh_saturation():
-    x = np.array([[-10.0, -1.0, 0.0, 6.0],
-                  [0.5, 20.0, -4.0, 2.0]], dtype=np.float32)
+    x = np.array([[-10.0, -1.0, 0.0, 6.0], [0.5, 20.0, -4.0, 2.0]], dtype=np.float32)
     sig, tanh = nn.Sigmoid(), nn.Tanh()
     model = nn.Sequential(sig)
     D.record_activations(model)

@@ -1,6 +1,5 @@
 """chainrule.distributions: Normal, Bernoulli, Categorical against torch.distributions."""
 
-
 import numpy as np
 import pytest
 
@@ -15,6 +14,7 @@ def _np(t):
 
 # ---- Normal ------------------------------------------------------------------------------------
 
+
 def test_normal_log_prob_entropy_and_moments_match_torch():
     torch = require("torch")
     loc = np.array([[0.0, 1.5, -2.0]])
@@ -23,11 +23,17 @@ def test_normal_log_prob_entropy_and_moments_match_torch():
     ours = Normal(cr.tensor(loc), cr.tensor(scale))
     theirs = torch.distributions.Normal(torch.tensor(loc), torch.tensor(scale))
     assert ours.batch_shape == tuple(theirs.batch_shape) == (2, 3)
-    np.testing.assert_allclose(_np(ours.log_prob(cr.tensor(value))), theirs.log_prob(torch.tensor(value)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        _np(ours.log_prob(cr.tensor(value))), theirs.log_prob(torch.tensor(value)).numpy(), rtol=1e-12
+    )
     np.testing.assert_allclose(_np(ours.entropy()), theirs.entropy().numpy(), rtol=1e-12)
     np.testing.assert_allclose(_np(ours.mean), theirs.mean.numpy())
     np.testing.assert_allclose(_np(ours.variance), theirs.variance.numpy())
-    np.testing.assert_allclose(_np(Normal(0.0, 2.0).log_prob(1.0)), torch.distributions.Normal(0.0, 2.0).log_prob(torch.tensor(1.0)).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        _np(Normal(0.0, 2.0).log_prob(1.0)),
+        torch.distributions.Normal(0.0, 2.0).log_prob(torch.tensor(1.0)).numpy(),
+        rtol=1e-6,
+    )
 
 
 def test_normal_sampling_shapes_statistics_and_gradients():
@@ -66,6 +72,7 @@ def test_normal_validation():
 
 # ---- Bernoulli ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("by", ["probs", "logits"])
 def test_bernoulli_matches_torch(by):
     torch = require("torch")
@@ -73,7 +80,9 @@ def test_bernoulli_matches_torch(by):
     value = np.array([1.0, 0.0, 1.0])
     ours = Bernoulli(**{by: cr.tensor(parameter)})
     theirs = torch.distributions.Bernoulli(**{by: torch.tensor(parameter)})
-    np.testing.assert_allclose(_np(ours.log_prob(cr.tensor(value))), theirs.log_prob(torch.tensor(value)).numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        _np(ours.log_prob(cr.tensor(value))), theirs.log_prob(torch.tensor(value)).numpy(), rtol=1e-10, atol=1e-12
+    )
     np.testing.assert_allclose(_np(ours.entropy()), theirs.entropy().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(_np(ours.probs), theirs.probs.numpy(), rtol=1e-12)
     np.testing.assert_allclose(_np(ours.logits), theirs.logits.numpy(), rtol=1e-10)
@@ -100,21 +109,28 @@ def test_bernoulli_gradients_and_sampling():
 
 # ---- Categorical -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("by", ["probs", "logits"])
 def test_categorical_matches_torch(by):
     torch = require("torch")
-    parameter = np.array([[1.0, 2.0, 7.0], [0.2, 0.2, 0.6]]) if by == "probs" else np.array([[0.5, -1.0, 2.0], [0.0, 0.0, 0.0]])
+    parameter = (
+        np.array([[1.0, 2.0, 7.0], [0.2, 0.2, 0.6]]) if by == "probs" else np.array([[0.5, -1.0, 2.0], [0.0, 0.0, 0.0]])
+    )
     value = np.array([2, 0])
     ours = Categorical(**{by: cr.tensor(parameter)})
     theirs = torch.distributions.Categorical(**{by: torch.tensor(parameter)})
     assert ours.batch_shape == tuple(theirs.batch_shape) == (2,)
-    np.testing.assert_allclose(_np(ours.log_prob(cr.tensor(value))), theirs.log_prob(torch.tensor(value)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        _np(ours.log_prob(cr.tensor(value))), theirs.log_prob(torch.tensor(value)).numpy(), rtol=1e-12
+    )
     np.testing.assert_allclose(_np(ours.entropy()), theirs.entropy().numpy(), rtol=1e-12)
     np.testing.assert_allclose(_np(ours.probs), theirs.probs.numpy(), rtol=1e-12)
     np.testing.assert_allclose(_np(ours.logits), theirs.logits.numpy(), rtol=1e-12)
     # log_prob broadcasts a batch of values against the batch of distributions
     values = np.array([[0, 1], [2, 2], [1, 0]])
-    np.testing.assert_allclose(_np(ours.log_prob(cr.tensor(values))), theirs.log_prob(torch.tensor(values)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        _np(ours.log_prob(cr.tensor(values))), theirs.log_prob(torch.tensor(values)).numpy(), rtol=1e-12
+    )
 
 
 def test_categorical_sampling_and_policy_gradient():
@@ -134,8 +150,10 @@ def test_categorical_sampling_and_policy_gradient():
     expected = -2.0 * (np.eye(3)[action.tolist()] - probs)
     np.testing.assert_allclose(_np(logits.grad), expected, rtol=1e-10)
     assert cr.autograd.gradcheck(lambda lg: Categorical(logits=lg).entropy(), [logits.detach().requires_grad_()])
-    assert cr.autograd.gradcheck(lambda p: Categorical(probs=p).log_prob(cr.tensor([2])),
-                                 [cr.tensor([[0.2, 0.3, 0.5]], dtype=cr.float64, requires_grad=True)])
+    assert cr.autograd.gradcheck(
+        lambda p: Categorical(probs=p).log_prob(cr.tensor([2])),
+        [cr.tensor([[0.2, 0.3, 0.5]], dtype=cr.float64, requires_grad=True)],
+    )
 
 
 def test_categorical_validation():
@@ -159,7 +177,9 @@ def test_categorical_masked_logits_and_unbatched_match_torch():
     ours = Categorical(logits=cr.tensor(logits, requires_grad=True))
     theirs = torch.distributions.Categorical(logits=torch.tensor(logits))
     np.testing.assert_allclose(_np(ours.entropy()), theirs.entropy().numpy(), rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(_np(ours.log_prob(cr.tensor([2, 1]))), theirs.log_prob(torch.tensor([2, 1])).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        _np(ours.log_prob(cr.tensor([2, 1]))), theirs.log_prob(torch.tensor([2, 1])).numpy(), rtol=1e-12
+    )
     ours.entropy().sum().backward()
     single = Categorical(probs=cr.tensor([0.2, 0.3, 0.5], dtype=cr.float64))
     theirs = torch.distributions.Categorical(probs=torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64))

@@ -3,6 +3,7 @@ reference): accuracy of exp, log, log1p, expm1, sin, cos, tanh and sigmoid in ul
 higher-precision NumPy reference over wide ranges (zeros, denormals, inf, NaN, overflow edges, huge
 arguments of sin/cos), bitwise agreement between the SIMD paths, independence of the thread count,
 and arithmetic, comparisons and broadcasting at sizes around the vector width and the chunk size."""
+
 from __future__ import annotations
 
 import contextlib
@@ -69,8 +70,24 @@ def _ulp_error(got: np.ndarray, want_wide: np.ndarray, dtype) -> np.ndarray:
 def _inputs(name: str, dtype) -> np.ndarray:
     info = np.finfo(dtype)
     rng = np.random.default_rng(12)
-    special = [0.0, -0.0, np.inf, -np.inf, np.nan, info.tiny, -info.tiny, info.smallest_subnormal,
-               -info.smallest_subnormal, info.tiny / 3, info.max, -info.max, 1.0, -1.0, 0.5, 2.0]
+    special = [
+        0.0,
+        -0.0,
+        np.inf,
+        -np.inf,
+        np.nan,
+        info.tiny,
+        -info.tiny,
+        info.smallest_subnormal,
+        -info.smallest_subnormal,
+        info.tiny / 3,
+        info.max,
+        -info.max,
+        1.0,
+        -1.0,
+        0.5,
+        2.0,
+    ]
     # log-uniform magnitudes from denormal to huge, both signs
     lo, hi = np.log10(float(info.smallest_subnormal)), np.log10(float(info.max))
     magnitudes = 10.0 ** rng.uniform(lo, hi, 20000)
@@ -81,13 +98,18 @@ def _inputs(name: str, dtype) -> np.ndarray:
     x = np.concatenate([special, wide, near]).astype(dtype)
     if name in ("exp", "expm1", "sigmoid"):
         # the overflow and underflow edges of exp
-        edges = [88.72, 88.73, -87.33, -103.97, -104.0, -149 * 0.6931] if dtype == np.float32 else \
-            [709.78, 709.79, -708.4, -744.44, -745.2, -746.0]
+        edges = (
+            [88.72, 88.73, -87.33, -103.97, -104.0, -149 * 0.6931]
+            if dtype == np.float32
+            else [709.78, 709.79, -708.4, -744.44, -745.2, -746.0]
+        )
         x = np.concatenate([x, np.array(edges, dtype=dtype)])
     if name in ("sin", "cos"):
         # multiples of pi/2 (the hardest reductions) up to and beyond the vector path's range
-        k = np.concatenate([np.arange(1, 2000), rng.integers(1, 2 ** 15, 2000), rng.integers(2 ** 15, 2 ** 40, 200)])
-        x = np.concatenate([x, (k * (np.pi / 2)).astype(dtype), np.nextafter((k * (np.pi / 2)).astype(dtype), dtype(0))])
+        k = np.concatenate([np.arange(1, 2000), rng.integers(1, 2**15, 2000), rng.integers(2**15, 2**40, 200)])
+        x = np.concatenate(
+            [x, (k * (np.pi / 2)).astype(dtype), np.nextafter((k * (np.pi / 2)).astype(dtype), dtype(0))]
+        )
     if name in ("log1p",):
         x = np.concatenate([x, np.array([-1.0, -0.999999, -0.5, 1e-8, -1e-8], dtype=dtype)])
     return x
@@ -119,8 +141,12 @@ def test_signed_zero_is_kept(isa, name):
 @pytest.mark.parametrize("name", FUNCTIONS + ["sqrt", "rsqrt", "reciprocal", "relu", "abs", "neg"])
 def test_simd_paths_agree_bitwise(dtype, name):
     # Every SIMD path evaluates the same formulas with the same fused multiply-adds.
-    x = np.concatenate([_inputs(name, dtype) if name in FUNCTIONS else np.random.default_rng(1).standard_normal(999),
-                        np.arange(-50, 50, 0.37)]).astype(dtype)
+    x = np.concatenate(
+        [
+            _inputs(name, dtype) if name in FUNCTIONS else np.random.default_rng(1).standard_normal(999),
+            np.arange(-50, 50, 0.37),
+        ]
+    ).astype(dtype)
     results = []
     for isa in SIMD_ISAS:
         with isa_path(isa):
@@ -129,8 +155,9 @@ def test_simd_paths_agree_bitwise(dtype, name):
     first_nan = np.isnan(results[0])
     for isa, other in zip(SIMD_ISAS[1:], results[1:]):
         np.testing.assert_array_equal(np.isnan(other), first_nan, err_msg=f"{isa} vs {SIMD_ISAS[0]}")
-        np.testing.assert_array_equal(other[~first_nan].view(np.uint8), results[0][~first_nan].view(np.uint8),
-                                      err_msg=f"{isa} vs {SIMD_ISAS[0]}")
+        np.testing.assert_array_equal(
+            other[~first_nan].view(np.uint8), results[0][~first_nan].view(np.uint8), err_msg=f"{isa} vs {SIMD_ISAS[0]}"
+        )
 
 
 @pytest.mark.parametrize("name", ["exp", "sin", "tanh", "sigmoid", "log", "add", "mul_scalar", "maximum", "gt"])
@@ -139,8 +166,13 @@ def test_results_do_not_depend_on_thread_count(name):
     n = 3 * (1 << 14) + 1234  # several parallel chunks and a ragged last one
     a = cr.from_numpy(rng.standard_normal(n).astype(np.float32))
     b = cr.from_numpy(rng.standard_normal(n).astype(np.float32))
-    ops = {"add": lambda: a + b, "mul_scalar": lambda: 1.7 * a, "maximum": lambda: a.maximum(b), "gt": lambda: a > b,
-           "log": lambda: a.abs().log()}
+    ops = {
+        "add": lambda: a + b,
+        "mul_scalar": lambda: 1.7 * a,
+        "maximum": lambda: a.maximum(b),
+        "gt": lambda: a > b,
+        "log": lambda: a.abs().log(),
+    }
     fn = ops.get(name, lambda: getattr(a, name)())
     threads = cr.get_num_threads()
     try:
@@ -170,17 +202,40 @@ def test_arithmetic_and_comparisons_at_edge_sizes(isa, dtype):
             a, b = cr.from_numpy(a_np.copy()), cr.from_numpy(b_np.copy())
             with np.errstate(all="ignore"):
                 cases = [
-                    (a + b, a_np + b_np), (a - b, a_np - b_np), (a * b, a_np * b_np), (a / b, a_np / b_np),
-                    (a * 2.5, a_np * dtype(2.5)), (2.5 - a, dtype(2.5) - a_np), (3.0 / a, dtype(3.0) / a_np),
-                    (a.maximum(b), np.maximum(a_np, b_np)), (a.minimum(b), np.minimum(a_np, b_np)),
-                    (-a, -a_np), (a.abs(), np.abs(a_np)), (a.relu(), np.where(a_np > 0, a_np, 0).astype(dtype)),
-                    (a.abs().sqrt(), np.sqrt(np.abs(a_np))), (a.abs().rsqrt(), 1 / np.sqrt(np.abs(a_np))),
-                    (a.square(), a_np * a_np), (a.reciprocal(), 1 / a_np),
+                    (a + b, a_np + b_np),
+                    (a - b, a_np - b_np),
+                    (a * b, a_np * b_np),
+                    (a / b, a_np / b_np),
+                    (a * 2.5, a_np * dtype(2.5)),
+                    (2.5 - a, dtype(2.5) - a_np),
+                    (3.0 / a, dtype(3.0) / a_np),
+                    (a.maximum(b), np.maximum(a_np, b_np)),
+                    (a.minimum(b), np.minimum(a_np, b_np)),
+                    (-a, -a_np),
+                    (a.abs(), np.abs(a_np)),
+                    (a.relu(), np.where(a_np > 0, a_np, 0).astype(dtype)),
+                    (a.abs().sqrt(), np.sqrt(np.abs(a_np))),
+                    (a.abs().rsqrt(), 1 / np.sqrt(np.abs(a_np))),
+                    (a.square(), a_np * a_np),
+                    (a.reciprocal(), 1 / a_np),
                 ]
                 for op in ("eq", "ne", "lt", "le", "gt", "ge"):
-                    cases.append((getattr(a, op)(b), getattr(np, {"eq": "equal", "ne": "not_equal", "lt": "less",
-                                                                  "le": "less_equal", "gt": "greater",
-                                                                  "ge": "greater_equal"}[op])(a_np, b_np)))
+                    cases.append(
+                        (
+                            getattr(a, op)(b),
+                            getattr(
+                                np,
+                                {
+                                    "eq": "equal",
+                                    "ne": "not_equal",
+                                    "lt": "less",
+                                    "le": "less_equal",
+                                    "gt": "greater",
+                                    "ge": "greater_equal",
+                                }[op],
+                            )(a_np, b_np),
+                        )
+                    )
                 cases.append((a.clamp(-0.5, 0.5), np.clip(a_np, dtype(-0.5), dtype(0.5))))
                 cases.append((a.clamp(max=0.1), np.minimum(a_np, dtype(0.1))))
                 cases.append((cr.where(a > b, a, b), np.where(a_np > b_np, a_np, b_np)))
@@ -240,8 +295,9 @@ def test_clamp_second_derivative_and_functional_forms():
         x.clamp()
 
 
-@pytest.mark.parametrize("shapes", [((5, 4), (5, 4), (5, 4)), ((5, 1), (1, 4), (4,)), ((4,), (5, 4), ()),
-                                    ((1,), (3, 1), (1, 2))])
+@pytest.mark.parametrize(
+    "shapes", [((5, 4), (5, 4), (5, 4)), ((5, 1), (1, 4), (4,)), ((4,), (5, 4), ()), ((1,), (3, 1), (1, 2))]
+)
 def test_where_broadcasts_and_sums_gradients_as_pytorch(shapes):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed: the comparison needs it")
     rng = np.random.default_rng(9)

@@ -1,4 +1,5 @@
 """The scripts in examples/ run and do what they say."""
+
 import importlib.util
 from pathlib import Path
 

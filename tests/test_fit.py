@@ -1,5 +1,6 @@
 """chainrule.fit: native C++ loop vs Python loop, History, validation, schedulers, callbacks,
 monitoring, plotting, checkpoints with PyTorch interchange, and the `python -m chainrule` job."""
+
 import subprocess
 import sys
 import warnings
@@ -57,8 +58,19 @@ def test_native_and_python_loops_are_bitwise_identical(make_opt, dtype, threads)
         for native in (True, False):
             model = _model(dtype)
             opt = make_opt(model.parameters())
-            h = cr.fit(model, nn.CrossEntropyLoss(), opt, X, y, epochs=3, batch_size=32, seed=3,
-                       metrics=["accuracy"], progress=False, native=native)
+            h = cr.fit(
+                model,
+                nn.CrossEntropyLoss(),
+                opt,
+                X,
+                y,
+                epochs=3,
+                batch_size=32,
+                seed=3,
+                metrics=["accuracy"],
+                progress=False,
+                native=native,
+            )
             assert h.native is native
             results.append((h.history, _weights(model)))
     finally:
@@ -70,13 +82,16 @@ def test_native_and_python_loops_are_bitwise_identical(make_opt, dtype, threads)
         assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("loss_fn,act,last", [
-    (nn.MSELoss(), nn.Tanh, None),
-    (nn.L1Loss(reduction="sum"), nn.Sigmoid, None),
-    (nn.HuberLoss(delta=0.5), nn.LeakyReLU, None),
-    (nn.BCEWithLogitsLoss(), nn.GELU, None),
-    (nn.BCELoss(), nn.ReLU, nn.Sigmoid),
-])
+@pytest.mark.parametrize(
+    "loss_fn,act,last",
+    [
+        (nn.MSELoss(), nn.Tanh, None),
+        (nn.L1Loss(reduction="sum"), nn.Sigmoid, None),
+        (nn.HuberLoss(delta=0.5), nn.LeakyReLU, None),
+        (nn.BCEWithLogitsLoss(), nn.GELU, None),
+        (nn.BCELoss(), nn.ReLU, nn.Sigmoid),
+    ],
+)
 def test_native_matches_python_for_regression_losses(loss_fn, act, last):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((90, 5)).astype(np.float32)
@@ -86,8 +101,18 @@ def test_native_matches_python_for_regression_losses(loss_fn, act, last):
         model = _model(act=act, sizes=(5, 7, 2))
         if last is not None:
             model.append(last())
-        h = cr.fit(model, loss_fn, optim.SGD(model.parameters(), lr=0.05, momentum=0.9), X, y,
-                   epochs=2, batch_size=16, seed=0, progress=False, native=native)
+        h = cr.fit(
+            model,
+            loss_fn,
+            optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+            X,
+            y,
+            epochs=2,
+            batch_size=16,
+            seed=0,
+            progress=False,
+            native=native,
+        )
         assert h.native is native
         weights.append((h.history["loss"], _weights(model)))
     assert weights[0][0] == weights[1][0]
@@ -98,9 +123,19 @@ def test_native_matches_python_for_regression_losses(loss_fn, act, last):
 def test_fit_trains_and_records_history():
     X, y = _data(400)
     model = _model()
-    h = cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.2, momentum=0.9), X, y,
-               epochs=8, batch_size=32, seed=0, validation_data=(X[:100], y[:100]), metrics=["accuracy"],
-               progress=False)
+    h = cr.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.SGD(model.parameters(), lr=0.2, momentum=0.9),
+        X,
+        y,
+        epochs=8,
+        batch_size=32,
+        seed=0,
+        validation_data=(X[:100], y[:100]),
+        metrics=["accuracy"],
+        progress=False,
+    )
     assert set(h.history) >= {"loss", "val_loss", "accuracy", "val_accuracy", "lr"}
     assert len(h.history["loss"]) == 8 and h.epoch == list(range(8))
     assert h.history["loss"][-1] < h.history["loss"][0] * 0.5
@@ -119,12 +154,19 @@ def test_unshuffled_batches_and_drop_in_python_module():
 
     X, y = _data()
     model = Custom()
-    h = cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=2,
-               shuffle=False, progress=False)
+    h = cr.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.SGD(model.parameters(), lr=0.1),
+        X,
+        y,
+        epochs=2,
+        shuffle=False,
+        progress=False,
+    )
     assert h.native is False
     with pytest.raises(ValueError, match="native=True.*not an nn.Sequential"):
-        cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), X, y, native=True,
-               progress=False)
+        cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), X, y, native=True, progress=False)
 
 
 def test_scheduler_and_callbacks():
@@ -138,8 +180,17 @@ def test_scheduler_and_callbacks():
         seen.append((epoch, logs["lr"]))
         return epoch == 2
 
-    h = cr.fit(model, nn.CrossEntropyLoss(), opt, X, y, epochs=10, scheduler=sched, callbacks=[stop_after_three],
-               progress=False)
+    h = cr.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        X,
+        y,
+        epochs=10,
+        scheduler=sched,
+        callbacks=[stop_after_three],
+        progress=False,
+    )
     assert len(h.epoch) == 3
     assert [lr for _, lr in seen] == [0.1, 0.05, 0.025]
 
@@ -149,8 +200,9 @@ def test_reduce_on_plateau_uses_validation_loss():
     model = _model()
     opt = optim.SGD(model.parameters(), lr=0.1)
     sched = optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5, threshold=10.0)
-    h = cr.fit(model, nn.CrossEntropyLoss(), opt, X, y, epochs=3, validation_data=(X, y), scheduler=sched,
-               progress=False)
+    h = cr.fit(
+        model, nn.CrossEntropyLoss(), opt, X, y, epochs=3, validation_data=(X, y), scheduler=sched, progress=False
+    )
     assert h.history["lr"][0] == 0.1 and h.history["lr"][-1] < 0.1
 
 
@@ -164,8 +216,9 @@ def test_monitor_records_health_and_warns_on_vanishing():
     model = nn.Sequential(*layers, nn.Linear(16, 1))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        h = cr.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), X, y, epochs=2, monitor=True,
-                   progress=False)
+        h = cr.fit(
+            model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), X, y, epochs=2, monitor=True, progress=False
+        )
     entries = h.history["gradient_health"][-1]
     assert entries[0].name == "0.weight" and entries[0].status == "vanishing"
     vanishing_warnings = [w for w in caught if "'0.weight'" in str(w.message) and "vanishing" in str(w.message)]
@@ -185,20 +238,32 @@ def test_history_plot_writes_png(tmp_path):
     require("matplotlib")
     X, y = _data(64)
     model = _model()
-    h = cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=2,
-               validation_data=(X, y), metrics=["accuracy"], progress=False)
+    h = cr.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.SGD(model.parameters(), lr=0.1),
+        X,
+        y,
+        epochs=2,
+        validation_data=(X, y),
+        metrics=["accuracy"],
+        progress=False,
+    )
     path = tmp_path / "curves.png"
     h.plot(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(epochs=-1), ValueError, "epochs"),
-    (dict(batch_size=0), ValueError, "batch_size"),
-    (dict(metrics=["f1"]), ValueError, "unknown metric"),
-    (dict(native="yes"), ValueError, "native"),
-    (dict(validation_data=np.zeros(3)), ValueError, "validation_data"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(epochs=-1), ValueError, "epochs"),
+        (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(metrics=["f1"]), ValueError, "unknown metric"),
+        (dict(native="yes"), ValueError, "native"),
+        (dict(validation_data=np.zeros(3)), ValueError, "validation_data"),
+    ],
+)
 def test_bad_arguments(kwargs, error, match):
     X, y = _data(32)
     model = _model()
@@ -221,6 +286,7 @@ def test_bad_data():
 
 
 # ---- checkpoints ----------------------------------------------------------------------------------
+
 
 def test_checkpoint_round_trip_of_model_and_optimizer(tmp_path):
     X, y = _data()
@@ -278,11 +344,16 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 # ---- the main job -----------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_main_job_runs(tmp_path):
     ckpt = tmp_path / "digits.safetensors"
-    out = subprocess.run([sys.executable, "-m", "chainrule", "--epochs", "3", "--no-progress", "--save", str(ckpt)],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "chainrule", "--epochs", "3", "--no-progress", "--save", str(ckpt)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert "validation accuracy" in out.stdout
     assert "NumPy baseline" in out.stdout
@@ -316,6 +387,7 @@ def test_frozen_parameters_with_stale_gradients_match_the_python_loop():
 
 def test_epoch_orders_are_seeded_permutations():
     from chainrule import _core
+
     a = _core.random_permutation(1000, 42).numpy()
     assert sorted(a.tolist()) == list(range(1000))
     assert np.array_equal(a, _core.random_permutation(1000, 42).numpy())
@@ -330,8 +402,16 @@ def test_same_seed_same_training_different_seed_different():
     runs = []
     for seed in (5, 5, 6):
         model = _model()
-        cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=2, seed=seed,
-               progress=False)
+        cr.fit(
+            model,
+            nn.CrossEntropyLoss(),
+            optim.SGD(model.parameters(), lr=0.1),
+            X,
+            y,
+            epochs=2,
+            seed=seed,
+            progress=False,
+        )
         runs.append(_weights(model))
     assert all(np.array_equal(a, b) for a, b in zip(runs[0], runs[1]))
     assert not all(np.array_equal(a, b) for a, b in zip(runs[0], runs[2]))

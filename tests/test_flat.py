@@ -1,4 +1,5 @@
 """nn.utils.flatten_parameters: one contiguous arena for parameters, one for gradients."""
+
 import os
 import runpy
 
@@ -43,7 +44,7 @@ def test_views_share_memory_and_keep_values_and_identity():
         np.testing.assert_array_equal(p.detach().numpy(), b)
         assert np.shares_memory(p.detach().numpy(), flat.params)
         assert np.shares_memory(p.grad.numpy(), flat.grads)
-        np.testing.assert_array_equal(flat.params[off:off + p.numel()], b.ravel())
+        np.testing.assert_array_equal(flat.params[off : off + p.numel()], b.ravel())
     assert not flat.grads.any()
     # writes through the flat view reach the parameters, and back
     flat.params[0] = 42.0
@@ -77,8 +78,7 @@ def test_existing_grads_are_kept():
     np.testing.assert_array_equal(flat.grads, grads)
 
 
-@pytest.mark.parametrize("opt_cls, kwargs", [(optim.SGD, {"lr": 0.1, "momentum": 0.9}),
-                                             (optim.Adam, {"lr": 0.01})])
+@pytest.mark.parametrize("opt_cls, kwargs", [(optim.SGD, {"lr": 0.1, "momentum": 0.9}), (optim.Adam, {"lr": 0.01})])
 def test_optimizer_after_flattening_updates_the_flat_buffer(opt_cls, kwargs):
     model, reference = small_model(), small_model()
     flat = flatten_parameters(model)

@@ -9,6 +9,7 @@ innermost loop containing FMAs moves a vector register to or from the stack.
 
 Skipped where no C++ compiler or objdump is found. Compiling needs no AVX-512 hardware.
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -41,12 +42,27 @@ def _tool(*names):
 def compile_and_disassemble(source: str, compiler: str, flags: list[str], tmp_path, objdump: str) -> str:
     obj = tmp_path / (pathlib.Path(source).stem + ".o")
     subprocess.run(
-        [compiler, "-std=c++17", "-O3", "-fPIC", "-fno-math-errno", *flags,
-         f"-I{REPOSITORY / 'csrc' / 'include'}", f"-I{REPOSITORY / 'csrc'}",
-         "-c", str(REPOSITORY / "csrc" / "cpu" / "isa" / source), "-o", str(obj)],
-        check=True, capture_output=True, text=True)
-    return subprocess.run([objdump, "-d", "--no-show-raw-insn", "-C", str(obj)],
-                          check=True, capture_output=True, text=True).stdout
+        [
+            compiler,
+            "-std=c++17",
+            "-O3",
+            "-fPIC",
+            "-fno-math-errno",
+            *flags,
+            f"-I{REPOSITORY / 'csrc' / 'include'}",
+            f"-I{REPOSITORY / 'csrc'}",
+            "-c",
+            str(REPOSITORY / "csrc" / "cpu" / "isa" / source),
+            "-o",
+            str(obj),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return subprocess.run(
+        [objdump, "-d", "--no-show-raw-insn", "-C", str(obj)], check=True, capture_output=True, text=True
+    ).stdout
 
 
 def functions(disassembly: str):
@@ -79,22 +95,30 @@ def innermost_fma_loops(body):
 
 
 def stack_vector_moves(body, start, end):
-    return [f"{a:x}: {m} {ops}" for a, m, ops in body
-            if start <= a <= end and X86_VECTOR.search(ops) and STACK_OPERAND.search(ops)]
+    return [
+        f"{a:x}: {m} {ops}"
+        for a, m, ops in body
+        if start <= a <= end and X86_VECTOR.search(ops) and STACK_OPERAND.search(ops)
+    ]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source", sorted(ISA_FLAGS))
 def test_micro_kernel_hot_loops_keep_accumulators_in_registers(source, tmp_path):
     import platform
+
     if platform.machine().lower() not in ("x86_64", "amd64"):
-        pytest.skip("this machine is not x86-64: the AVX2/AVX-512 kernels whose machine code this test reads "
-                    "are compiled only there")
+        pytest.skip(
+            "this machine is not x86-64: the AVX2/AVX-512 kernels whose machine code this test reads "
+            "are compiled only there"
+        )
     compiler = _tool("g++", "c++", "clang++")
     objdump = _tool("objdump")
     if compiler is None or objdump is None:
-        pytest.skip("no C++ compiler (g++, c++ or clang++) or no objdump on PATH: this test compiles the "
-                    "kernels and reads their machine code (apt-get install g++ binutils)")
+        pytest.skip(
+            "no C++ compiler (g++, c++ or clang++) or no objdump on PATH: this test compiles the "
+            "kernels and reads their machine code (apt-get install g++ binutils)"
+        )
     listing = compile_and_disassemble(source, compiler, ISA_FLAGS[source], tmp_path, objdump)
     tiles = {name: body for name, body in functions(listing).items() if "tile<" in name}
     assert tiles, f"no tile functions found in the disassembly of {source}"
@@ -108,4 +132,5 @@ def test_micro_kernel_hot_loops_keep_accumulators_in_registers(source, tmp_path)
     assert checked >= 8, f"found only {checked} FMA loops in {source}; the check no longer sees the kernels"
     assert not spilling, (
         f"{source}: these tiles move vector registers through the stack inside their k-loop "
-        f"(accumulators spilled):\n" + "\n".join(f"{n}\n    " + "\n    ".join(m) for n, m in spilling.items()))
+        f"(accumulators spilled):\n" + "\n".join(f"{n}\n    " + "\n    ".join(m) for n, m in spilling.items())
+    )

@@ -5,6 +5,7 @@ functions alike (an import deferred into a function still ties the two modules t
 import of a package's name that is not a submodule (``from chainrule import tensor``) depends on
 the package's ``__init__``. Parent packages, which Python imports on the way, are not counted.
 """
+
 from __future__ import annotations
 
 import ast

@@ -1,5 +1,6 @@
 """nn.init: every initializer's distribution (moments within sampling error) and shape rules,
 against the formulas PyTorch documents, and calculate_gain against PyTorch's table."""
+
 import math
 
 import numpy as np
@@ -25,8 +26,16 @@ def _check_moments(values, mean, std):
 
 def test_calculate_gain_matches_torch():
     torch = require("torch")
-    for name, param in [("linear", None), ("sigmoid", None), ("tanh", None), ("relu", None),
-                        ("leaky_relu", None), ("leaky_relu", 0.2), ("selu", None), ("conv2d", None)]:
+    for name, param in [
+        ("linear", None),
+        ("sigmoid", None),
+        ("tanh", None),
+        ("relu", None),
+        ("leaky_relu", None),
+        ("leaky_relu", 0.2),
+        ("selu", None),
+        ("conv2d", None),
+    ]:
         assert init.calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param))
     with pytest.raises(ValueError, match="nonlinearity"):
         init.calculate_gain("swish")
@@ -50,8 +59,11 @@ def test_xavier_and_kaiming():
     _check_moments(init.xavier_normal_(_w(ROWS, COLS)).numpy(), 0.0, math.sqrt(2 / (fan_in + fan_out)))
     std = math.sqrt(2) / math.sqrt(fan_in)
     _check_moments(init.kaiming_normal_(_w(ROWS, COLS), nonlinearity="relu").numpy(), 0.0, std)
-    _check_moments(init.kaiming_uniform_(_w(ROWS, COLS), mode="fan_out", nonlinearity="relu").numpy(), 0.0,
-                   math.sqrt(2) / math.sqrt(fan_out))
+    _check_moments(
+        init.kaiming_uniform_(_w(ROWS, COLS), mode="fan_out", nonlinearity="relu").numpy(),
+        0.0,
+        math.sqrt(2) / math.sqrt(fan_out),
+    )
     with pytest.raises(ValueError, match="mode"):
         init.kaiming_normal_(_w(2, 2), mode="fan_avg")
     with pytest.raises(ValueError, match="fewer than 2 dimensions"):
@@ -81,6 +93,7 @@ def test_trunc_normal():
     assert v.min() >= -1.0 and v.max() <= 2.0
     # Moments of N(1, 2) truncated to [-1, 2] (alpha = -1, beta = 0.5 in standard units).
     from math import erf, exp, pi, sqrt
+
     phi = lambda z: exp(-z * z / 2) / sqrt(2 * pi)  # noqa: E731
     cdf = lambda z: 0.5 * (1 + erf(z / sqrt(2)))  # noqa: E731
     alpha, beta = -1.0, 0.5
@@ -107,6 +120,7 @@ def test_init_through_apply_and_seed():
         if isinstance(m, nn.Linear):
             init.xavier_uniform_(m.weight, gain=init.calculate_gain("relu"))
             init.zeros_(m.bias)
+
     cr.manual_seed(5)
     a = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2)).apply(reinit)
     cr.manual_seed(5)

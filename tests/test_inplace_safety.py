@@ -4,6 +4,7 @@ Every in-place write (fill_, zero_, copy_, optimizer steps, `.data =`, gradient 
 through one gate in the core: it refuses memory NumPy marks read-only and moves the version on, so a
 backward that needs the old values raises PyTorch's "modified by an inplace operation" error.
 """
+
 import mmap
 
 import numpy as np
@@ -27,6 +28,7 @@ def _from_numpy(a):
 
 
 # ---- the version counter -------------------------------------------------------------------------
+
 
 def test_version_moves_with_every_inplace_write_and_is_shared_by_views():
     t = cr.zeros(4, 3)
@@ -124,6 +126,7 @@ def test_data_assignment_moves_the_old_memory_on():
 
 # ---- read-only memory --------------------------------------------------------------------------
 
+
 def _read_only_sources(tmp_path):
     a = _read_only_array()
     path = tmp_path / "ro.bin"
@@ -135,8 +138,23 @@ def _read_only_sources(tmp_path):
 
 
 @pytest.mark.parametrize("source", ["flag", "memmap", "bytes"])
-@pytest.mark.parametrize("write", ["fill_", "zero_", "copy_", "uniform_", "normal_", "add_grad", "sgd", "adam",
-                                   "rmsprop", "adagrad", "view", "numpy"])
+@pytest.mark.parametrize(
+    "write",
+    [
+        "fill_",
+        "zero_",
+        "copy_",
+        "uniform_",
+        "normal_",
+        "add_grad",
+        "sgd",
+        "adam",
+        "rmsprop",
+        "adagrad",
+        "view",
+        "numpy",
+    ],
+)
 def test_read_only_tensors_refuse_every_inplace_write(tmp_path, source, write):
     sources, payload = _read_only_sources(tmp_path)
     array = sources[source]
@@ -165,8 +183,12 @@ def test_read_only_tensors_refuse_every_inplace_write(tmp_path, source, write):
             p = t.detach()
             p.requires_grad = True
             p.grad = cr.ones(6)
-            opt = {"sgd": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), "adam": lambda ps: optim.Adam(ps),
-                   "rmsprop": lambda ps: optim.RMSprop(ps), "adagrad": lambda ps: optim.Adagrad(ps)}[write]([p])
+            opt = {
+                "sgd": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+                "adam": lambda ps: optim.Adam(ps),
+                "rmsprop": lambda ps: optim.RMSprop(ps),
+                "adagrad": lambda ps: optim.Adagrad(ps),
+            }[write]([p])
             opt.step()
     np.testing.assert_array_equal(np.array(array), before)
     if source == "bytes":

@@ -37,15 +37,32 @@ def _model_state(rng):
 def _optimizer_state(rng):
     return {
         "state": {
-            0: {"step": 7, "exp_avg": rng.standard_normal((4, 3)).astype(np.float32),
-                "exp_avg_sq": rng.random((4, 3)).astype(np.float32)},
+            0: {
+                "step": 7,
+                "exp_avg": rng.standard_normal((4, 3)).astype(np.float32),
+                "exp_avg_sq": rng.random((4, 3)).astype(np.float32),
+            },
             1: {"step": 7.0, "momentum_buffer": None},
         },
         "param_groups": [
-            {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
-             "amsgrad": False, "params": [0, 1], "name": "main"},
-            {"lr": 0.1, "betas": (0.5, 0.5), "eps": 1e-6, "weight_decay": 0.01,
-             "amsgrad": True, "params": [2], "name": None},
+            {
+                "lr": 1e-3,
+                "betas": (0.9, 0.999),
+                "eps": 1e-8,
+                "weight_decay": 0.0,
+                "amsgrad": False,
+                "params": [0, 1],
+                "name": "main",
+            },
+            {
+                "lr": 0.1,
+                "betas": (0.5, 0.5),
+                "eps": 1e-6,
+                "weight_decay": 0.01,
+                "amsgrad": True,
+                "params": [2],
+                "name": None,
+            },
         ],
     }
 
@@ -72,6 +89,7 @@ def _assert_same(loaded, original, where="obj"):
 # Round trips
 # --------------------------------------------------------------------------------------------
 
+
 def test_flat_state_dict_round_trip(tmp_path):
     state = _model_state(np.random.default_rng(0))
     chainrule_io.save(state, tmp_path / "model.safetensors")
@@ -80,8 +98,14 @@ def test_flat_state_dict_round_trip(tmp_path):
 
 def test_nested_checkpoint_round_trip(tmp_path):
     rng = np.random.default_rng(1)
-    checkpoint = {"model": _model_state(rng), "optimizer": _optimizer_state(rng),
-                  "epoch": 12, "best_loss": 0.125, "worst": float("inf"), "note": "ünïcode ✓"}
+    checkpoint = {
+        "model": _model_state(rng),
+        "optimizer": _optimizer_state(rng),
+        "epoch": 12,
+        "best_loss": 0.125,
+        "worst": float("inf"),
+        "note": "ünïcode ✓",
+    }
     path = str(tmp_path / "checkpoint.safetensors")
     chainrule_io.save(checkpoint, path)
     _assert_same(chainrule_io.load(path), checkpoint)
@@ -93,9 +117,14 @@ def test_tensors_are_stored_under_prefixed_names(tmp_path):
     chainrule_io.save({"model": _model_state(rng), "optimizer": _optimizer_state(rng)}, path)
     header = _read_header(path)
     names = set(header) - {"__metadata__"}
-    assert names == {"model.fc1.weight", "model.fc1.bias", "model.fc2.weight",
-                     "model.embedding.index", "optimizer.state.0.exp_avg",
-                     "optimizer.state.0.exp_avg_sq"}
+    assert names == {
+        "model.fc1.weight",
+        "model.fc1.bias",
+        "model.fc2.weight",
+        "model.embedding.index",
+        "optimizer.state.0.exp_avg",
+        "optimizer.state.0.exp_avg_sq",
+    }
     assert header["model.fc2.weight"]["dtype"] == "F64"
     assert header["model.embedding.index"]["dtype"] == "I64"
     assert header["model.fc1.weight"]["shape"] == [4, 3]
@@ -104,8 +133,12 @@ def test_tensors_are_stored_under_prefixed_names(tmp_path):
 
 def test_header_is_padded_to_8_bytes_and_data_is_aligned(tmp_path):
     path = tmp_path / "aligned.safetensors"
-    state = {"a": np.arange(3, dtype=np.int8), "b": np.arange(5, dtype=np.float64),
-             "c": np.arange(7, dtype=np.float32), "d": np.arange(2, dtype=np.float16)}
+    state = {
+        "a": np.arange(3, dtype=np.int8),
+        "b": np.arange(5, dtype=np.float64),
+        "c": np.arange(7, dtype=np.float32),
+        "d": np.arange(2, dtype=np.float16),
+    }
     chainrule_io.save(state, path)
     raw = path.read_bytes()
     header_size = int.from_bytes(raw[:8], "little")
@@ -114,8 +147,10 @@ def test_header_is_padded_to_8_bytes_and_data_is_aligned(tmp_path):
     for name, array in state.items():
         begin, end = header[name]["data_offsets"]
         assert begin % array.dtype.itemsize == 0  # widest dtypes first keeps every tensor aligned
-        assert raw[8 + header_size + begin:8 + header_size + end] == array.astype(
-            array.dtype.newbyteorder("<")).tobytes()
+        assert (
+            raw[8 + header_size + begin : 8 + header_size + end]
+            == array.astype(array.dtype.newbyteorder("<")).tobytes()
+        )
 
 
 def test_edge_shapes_and_dtypes_round_trip(tmp_path):
@@ -177,16 +212,18 @@ def test_save_overwrites_an_existing_file(tmp_path):
     _assert_same(chainrule_io.load(path), {"v": np.ones(2, dtype=np.float32)})
 
 
-@pytest.mark.parametrize("obj,error,message", [
-    ([np.zeros(2)], TypeError, "save: obj must be a dict"),
-    ({"w": [1, object()]}, TypeError, "save: cannot store object at w.1"),
-    ({"w": np.zeros(2, dtype=np.complex64)}, TypeError, "save: dtype complex64 at w"),
-    ({"w": np.array(["a"])}, TypeError, "save: dtype <U1 at w"),
-    ({("a", "b"): np.zeros(1)}, TypeError, "save: keys must be str or int, got tuple"),
-    ({"a.b": np.zeros(1), "a": {"b": np.ones(1)}}, ValueError,
-     "save: two tensors would both be stored as 'a.b'"),
-    ({"__metadata__": np.zeros(1)}, ValueError, "save: '__metadata__' is reserved"),
-])
+@pytest.mark.parametrize(
+    "obj,error,message",
+    [
+        ([np.zeros(2)], TypeError, "save: obj must be a dict"),
+        ({"w": [1, object()]}, TypeError, "save: cannot store object at w.1"),
+        ({"w": np.zeros(2, dtype=np.complex64)}, TypeError, "save: dtype complex64 at w"),
+        ({"w": np.array(["a"])}, TypeError, "save: dtype <U1 at w"),
+        ({("a", "b"): np.zeros(1)}, TypeError, "save: keys must be str or int, got tuple"),
+        ({"a.b": np.zeros(1), "a": {"b": np.ones(1)}}, ValueError, "save: two tensors would both be stored as 'a.b'"),
+        ({"__metadata__": np.zeros(1)}, ValueError, "save: '__metadata__' is reserved"),
+    ],
+)
 def test_save_bad_objects(tmp_path, obj, error, message):
     path = tmp_path / "bad.safetensors"
     with pytest.raises(error, match="^" + re.escape(message)):
@@ -197,6 +234,7 @@ def test_save_bad_objects(tmp_path, obj, error, message):
 # --------------------------------------------------------------------------------------------
 # Interchange with the safetensors package (optional; not a dependency of chainrule)
 # --------------------------------------------------------------------------------------------
+
 
 def test_files_from_the_safetensors_package_load(tmp_path):
     safetensors_numpy = require("safetensors.numpy")
@@ -236,10 +274,10 @@ def test_nested_checkpoint_loads_in_safetensors_torch_with_prefixed_names(tmp_pa
     loaded = safetensors_torch.load_file(path)
     assert loaded["model.fc2.weight"].dtype == torch.float64
     assert loaded["model.embedding.index"].dtype == torch.int64
-    np.testing.assert_array_equal(loaded["model.fc1.weight"].numpy(),
-                                  checkpoint["model"]["fc1.weight"])
-    np.testing.assert_array_equal(loaded["optimizer.state.0.exp_avg_sq"].numpy(),
-                                  checkpoint["optimizer"]["state"][0]["exp_avg_sq"])
+    np.testing.assert_array_equal(loaded["model.fc1.weight"].numpy(), checkpoint["model"]["fc1.weight"])
+    np.testing.assert_array_equal(
+        loaded["optimizer.state.0.exp_avg_sq"].numpy(), checkpoint["optimizer"]["state"][0]["exp_avg_sq"]
+    )
 
 
 def test_torch_tensors_save_and_bf16_files_load_as_float32(tmp_path):
@@ -247,8 +285,7 @@ def test_torch_tensors_save_and_bf16_files_load_as_float32(tmp_path):
     safetensors_torch = require("safetensors.torch")
     weight = torch.randn(3, 4, requires_grad=True)
     chainrule_io.save({"w": weight}, tmp_path / "from_torch.safetensors")
-    np.testing.assert_array_equal(
-        chainrule_io.load(tmp_path / "from_torch.safetensors")["w"], weight.detach().numpy())
+    np.testing.assert_array_equal(chainrule_io.load(tmp_path / "from_torch.safetensors")["w"], weight.detach().numpy())
 
     half = torch.tensor([1.0, -2.5, 3.140625, 0.0], dtype=torch.bfloat16)
     safetensors_torch.save_file({"h": half}, str(tmp_path / "bf16.safetensors"))
@@ -261,10 +298,11 @@ def test_torch_tensors_save_and_bf16_files_load_as_float32(tmp_path):
 # Damaged files
 # --------------------------------------------------------------------------------------------
 
+
 def _read_header(path):
     raw = pathlib.Path(path).read_bytes()
     size = int.from_bytes(raw[:8], "little")
-    return json.loads(raw[8:8 + size])
+    return json.loads(raw[8 : 8 + size])
 
 
 def _write_raw(path, header, data=b"", pad=True):
@@ -296,51 +334,77 @@ def test_truncated_data_names_the_tensor(tmp_path):
         chainrule_io.load(path)
 
 
-@pytest.mark.parametrize("make,reason", [
-    (lambda p: p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00" + b"\xff" * 16),
-     "header is not UTF-8 JSON"),
-    (lambda p: p.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00" + b"not json"),
-     "header is not UTF-8 JSON"),
-    (lambda p: p.write_bytes((2**32).to_bytes(8, "little") + b"{}"), "header size field is"),
-    (lambda p: p.write_bytes(b"\xff" * 8), "header size field is"),
-    (lambda p: _write_raw(p, [1, 2, 3]), "header is a JSON list, not an object"),
-    (lambda p: _write_raw(p, {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}},
-                          b"\0" * 4), "truncated: tensor 'w'"),
-    (lambda p: _write_raw(p, {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}},
-                          b"\0" * 12), "4 bytes after the last tensor"),
-    (lambda p: _write_raw(p, {"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}},
-                          b"\0" * 8), "needs 12 bytes but data_offsets span 8"),
-    (lambda p: _write_raw(p, {"w": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}},
-                          b"\0" * 8), "unsupported dtype 'Q7'"),
-    (lambda p: _write_raw(p, {"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}},
-                          b"\0" * 8), "bad shape"),
-    (lambda p: _write_raw(p, {"w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}},
-                          b"\0" * 8), "bad data_offsets"),
-    (lambda p: _write_raw(p, {"w": "F32"}), "entry 'w' is not an object"),
-    (lambda p: _write_raw(p, {"a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]},
-                              "b": {"dtype": "U8", "shape": [2], "data_offsets": [1, 3]}},
-                          b"\0" * 3), "tensor 'b' starts at byte 1, expected 2"),
-    (lambda p: _write_raw(p, {"__metadata__": {"k": 1}}), "__metadata__ must map strings"),
-    (lambda p: _write_raw(p, {"__metadata__": {"chainrule.structure": "{oops"}}),
-     "chainrule.structure metadata is not JSON"),
-    (lambda p: _write_raw(p, {"__metadata__": {"chainrule.structure":
-                                                   '{"dict": [["w", {"tensor": "w"}]]}'}}),
-     "refers to a missing tensor 'w'"),
-    (lambda p: _write_raw(p, {"__metadata__": {"chainrule.structure": '{"pickle": 1}'}}),
-     "unknown node kind 'pickle'"),
-])
+@pytest.mark.parametrize(
+    "make,reason",
+    [
+        (lambda p: p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00" + b"\xff" * 16), "header is not UTF-8 JSON"),
+        (lambda p: p.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00" + b"not json"), "header is not UTF-8 JSON"),
+        (lambda p: p.write_bytes((2**32).to_bytes(8, "little") + b"{}"), "header size field is"),
+        (lambda p: p.write_bytes(b"\xff" * 8), "header size field is"),
+        (lambda p: _write_raw(p, [1, 2, 3]), "header is a JSON list, not an object"),
+        (
+            lambda p: _write_raw(p, {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 4),
+            "truncated: tensor 'w'",
+        ),
+        (
+            lambda p: _write_raw(p, {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 12),
+            "4 bytes after the last tensor",
+        ),
+        (
+            lambda p: _write_raw(p, {"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8),
+            "needs 12 bytes but data_offsets span 8",
+        ),
+        (
+            lambda p: _write_raw(p, {"w": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8),
+            "unsupported dtype 'Q7'",
+        ),
+        (
+            lambda p: _write_raw(p, {"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, b"\0" * 8),
+            "bad shape",
+        ),
+        (
+            lambda p: _write_raw(p, {"w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}, b"\0" * 8),
+            "bad data_offsets",
+        ),
+        (lambda p: _write_raw(p, {"w": "F32"}), "entry 'w' is not an object"),
+        (
+            lambda p: _write_raw(
+                p,
+                {
+                    "a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]},
+                    "b": {"dtype": "U8", "shape": [2], "data_offsets": [1, 3]},
+                },
+                b"\0" * 3,
+            ),
+            "tensor 'b' starts at byte 1, expected 2",
+        ),
+        (lambda p: _write_raw(p, {"__metadata__": {"k": 1}}), "__metadata__ must map strings"),
+        (
+            lambda p: _write_raw(p, {"__metadata__": {"chainrule.structure": "{oops"}}),
+            "chainrule.structure metadata is not JSON",
+        ),
+        (
+            lambda p: _write_raw(p, {"__metadata__": {"chainrule.structure": '{"dict": [["w", {"tensor": "w"}]]}'}}),
+            "refers to a missing tensor 'w'",
+        ),
+        (
+            lambda p: _write_raw(p, {"__metadata__": {"chainrule.structure": '{"pickle": 1}'}}),
+            "unknown node kind 'pickle'",
+        ),
+    ],
+)
 def test_garbage_is_a_clear_value_error(tmp_path, make, reason):
     path = tmp_path / "garbage.safetensors"
     make(path)
-    with pytest.raises(ValueError, match=re.escape(f"{path}: not a valid safetensors file: ")
-                       + ".*" + re.escape(reason)):
+    with pytest.raises(
+        ValueError, match=re.escape(f"{path}: not a valid safetensors file: ") + ".*" + re.escape(reason)
+    ):
         chainrule_io.load(path)
 
 
 def test_unpadded_header_from_other_writers_still_loads(tmp_path):
     path = tmp_path / "unpadded.safetensors"
-    _write_raw(path, {"w": {"dtype": "U8", "shape": [3], "data_offsets": [0, 3]}}, b"\1\2\3",
-               pad=False)
+    _write_raw(path, {"w": {"dtype": "U8", "shape": [3], "data_offsets": [0, 3]}}, b"\1\2\3", pad=False)
     np.testing.assert_array_equal(chainrule_io.load(path)["w"], [1, 2, 3])
 
 
@@ -358,6 +422,7 @@ def test_load_bad_hook(tmp_path):
 # --------------------------------------------------------------------------------------------
 # Atomic writes
 # --------------------------------------------------------------------------------------------
+
 
 def test_failed_rename_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
     path = _valid_file(tmp_path)
@@ -409,8 +474,7 @@ def test_interrupt_before_the_rename_keeps_the_old_file(tmp_path, monkeypatch):
     monkeypatch.setattr(chainrule_io._os, "fsync", real_fsync)
     assert calls and path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
-    _assert_same(chainrule_io.load(path),
-                 {"w": np.arange(12, dtype=np.float32), "b": np.arange(3.0)})
+    _assert_same(chainrule_io.load(path), {"w": np.arange(12, dtype=np.float32), "b": np.arange(3.0)})
 
 
 def test_bad_object_never_touches_the_old_file(tmp_path):

@@ -1,6 +1,7 @@
 """The CPU kernels behind Linear and nn.Sequential: every GEMM ISA variant against the reference,
 the fused dense chain (GEMM epilogues) against the unfused ops, determinism across thread counts,
 and the CHAINRULE_ISA override."""
+
 import os
 import platform
 import subprocess
@@ -39,9 +40,11 @@ LARGE = [(131, 517, 301), (300, 70, 520), (7, 1000, 600), (50, 1100, 300)]
 
 def _operands(rng, ta, tb, M, N, K, dtype, pad):
     """A, B, C as (possibly) row-padded views, so leading dimensions exceed the row length."""
+
     def matrix(rows, cols):
         full = rng.uniform(-1, 1, (rows, cols + pad)).astype(dtype)
         return full[:, :cols]
+
     A = matrix(K, M) if ta else matrix(M, K)
     B = matrix(N, K) if tb else matrix(K, N)
     C = matrix(M, N)
@@ -88,9 +91,17 @@ def test_gemm_zero_size_batch_and_vector_shapes(isa):
         pytest.skip(f"this CPU lacks {isa}, so its kernels cannot run here")
     rng = np.random.default_rng(0)
     # The seed net's GEMV-like shapes (direct path), a zero batch, and K = 0 writing zeros.
-    for ta, tb, M, N, K in [(False, True, 100, 1, 5), (True, False, 1, 5, 100), (False, False, 100, 5, 1),
-                            (False, True, 100, 5, 10), (True, False, 5, 10, 100), (False, False, 0, 5, 3),
-                            (True, False, 5, 3, 0), (False, True, 1, 1, 1), (False, False, 129, 1, 127)]:
+    for ta, tb, M, N, K in [
+        (False, True, 100, 1, 5),
+        (True, False, 1, 5, 100),
+        (False, False, 100, 5, 1),
+        (False, True, 100, 5, 10),
+        (True, False, 5, 10, 100),
+        (False, False, 0, 5, 3),
+        (True, False, 5, 3, 0),
+        (False, True, 1, 1, 1),
+        (False, False, 129, 1, 127),
+    ]:
         for dtype in DTYPES:
             for accumulate in (False, True):
                 _check_gemm(isa, ta, tb, M, N, K, dtype, accumulate, pad=2, rng=rng)
@@ -134,6 +145,7 @@ def _chain_and_reference(act, bias, dtype, sizes, seed=0):
         for lin in linears:
             x = functional(F.linear(x, lin.weight, lin.bias))
         return x
+
     return model, linears, unfused
 
 
@@ -155,8 +167,9 @@ def test_fused_chain_matches_unfused_ops(act, bias, dtype):
             p.grad = None
         out = run(x)
         (out * w_out).sum().backward()
-        results.append([out.detach().numpy().copy(), x.grad.numpy().copy()] +
-                       [p.grad.numpy().copy() for p in model.parameters()])
+        results.append(
+            [out.detach().numpy().copy(), x.grad.numpy().copy()] + [p.grad.numpy().copy() for p in model.parameters()]
+        )
     tol = dict(rtol=2e-5, atol=2e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
     names = ["output", "input grad"] + [n for n, _ in model.named_parameters()]
     for name, fused, ref in zip(names, *results):
@@ -192,6 +205,7 @@ def test_gradcheck_through_fused_sequential(act):
 
 
 # ---------------------------------------------------------------- determinism across thread counts
+
 
 def _mlp_run(threads):
     """Forward, grads and three SGD steps of the mlp workload (784-512-512-10, batch 256)."""
@@ -244,10 +258,10 @@ def _run_with_isa(isa):
     env = {k: v for k, v in os.environ.items() if k != "CHAINRULE_ISA"}
     if isa:
         env["CHAINRULE_ISA"] = isa
-    done = subprocess.run([sys.executable, "-c", _ISA_SCRIPT], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([sys.executable, "-c", _ISA_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     import json
+
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -2,6 +2,7 @@
 float64, and errors: NLLLoss, CrossEntropyLoss (weight, ignore_index, label_smoothing,
 probability targets), BCEWithLogitsLoss (weight, pos_weight), BCELoss(weight), SmoothL1Loss,
 KLDivLoss, PoissonNLLLoss, GaussianNLLLoss."""
+
 import numpy as np
 import pytest
 
@@ -32,7 +33,9 @@ VAR = rng.uniform(0.1, 2.0, (N, C))
 
 
 def _t(a, t_dtype):
-    return torch.from_numpy(np.array(a)).to(t_dtype) if np.asarray(a).dtype.kind == "f" else torch.from_numpy(np.array(a))
+    return (
+        torch.from_numpy(np.array(a)).to(t_dtype) if np.asarray(a).dtype.kind == "f" else torch.from_numpy(np.array(a))
+    )
 
 
 def _c(a, c_dtype):
@@ -45,32 +48,62 @@ CASES = [
     ("nll", lambda m, T: m.NLLLoss(), "logp", LABELS),
     ("nll_weight", lambda m, T: m.NLLLoss(weight=T(CLASS_WEIGHT)), "logp", LABELS),
     ("nll_ignore", lambda m, T: m.NLLLoss(ignore_index=-1), "logp", LABELS_IGNORED),
-    ("nll_weight_ignore_sum", lambda m, T: m.NLLLoss(weight=T(CLASS_WEIGHT), ignore_index=-1, reduction="sum"),
-     "logp", LABELS_IGNORED),
-    ("nll_none", lambda m, T: m.NLLLoss(weight=T(CLASS_WEIGHT), ignore_index=-1, reduction="none"), "logp",
-     LABELS_IGNORED),
+    (
+        "nll_weight_ignore_sum",
+        lambda m, T: m.NLLLoss(weight=T(CLASS_WEIGHT), ignore_index=-1, reduction="sum"),
+        "logp",
+        LABELS_IGNORED,
+    ),
+    (
+        "nll_none",
+        lambda m, T: m.NLLLoss(weight=T(CLASS_WEIGHT), ignore_index=-1, reduction="none"),
+        "logp",
+        LABELS_IGNORED,
+    ),
     ("ce_weight", lambda m, T: m.CrossEntropyLoss(weight=T(CLASS_WEIGHT)), LOGITS, LABELS),
     ("ce_ignore", lambda m, T: m.CrossEntropyLoss(ignore_index=3), LOGITS, LABELS),
     ("ce_smooth", lambda m, T: m.CrossEntropyLoss(label_smoothing=0.2), LOGITS, LABELS),
-    ("ce_everything", lambda m, T: m.CrossEntropyLoss(weight=T(CLASS_WEIGHT), ignore_index=-1, label_smoothing=0.1),
-     LOGITS, LABELS_IGNORED),
-    ("ce_everything_sum", lambda m, T: m.CrossEntropyLoss(weight=T(CLASS_WEIGHT), ignore_index=-1,
-                                                           label_smoothing=0.1, reduction="sum"),
-     LOGITS, LABELS_IGNORED),
-    ("ce_everything_none", lambda m, T: m.CrossEntropyLoss(weight=T(CLASS_WEIGHT), ignore_index=-1,
-                                                            label_smoothing=0.1, reduction="none"),
-     LOGITS, LABELS_IGNORED),
+    (
+        "ce_everything",
+        lambda m, T: m.CrossEntropyLoss(weight=T(CLASS_WEIGHT), ignore_index=-1, label_smoothing=0.1),
+        LOGITS,
+        LABELS_IGNORED,
+    ),
+    (
+        "ce_everything_sum",
+        lambda m, T: m.CrossEntropyLoss(weight=T(CLASS_WEIGHT), ignore_index=-1, label_smoothing=0.1, reduction="sum"),
+        LOGITS,
+        LABELS_IGNORED,
+    ),
+    (
+        "ce_everything_none",
+        lambda m, T: m.CrossEntropyLoss(weight=T(CLASS_WEIGHT), ignore_index=-1, label_smoothing=0.1, reduction="none"),
+        LOGITS,
+        LABELS_IGNORED,
+    ),
     ("ce_probs", lambda m, T: m.CrossEntropyLoss(), LOGITS, PROBS),
-    ("ce_probs_weight_smooth", lambda m, T: m.CrossEntropyLoss(weight=T(CLASS_WEIGHT), label_smoothing=0.3),
-     LOGITS, PROBS),
+    (
+        "ce_probs_weight_smooth",
+        lambda m, T: m.CrossEntropyLoss(weight=T(CLASS_WEIGHT), label_smoothing=0.3),
+        LOGITS,
+        PROBS,
+    ),
     ("ce_probs_sum", lambda m, T: m.CrossEntropyLoss(reduction="sum", label_smoothing=0.1), LOGITS, PROBS),
-    ("bcel_pos_weight", lambda m, T: m.BCEWithLogitsLoss(pos_weight=T(np.array([1.0, 2.0, 0.5, 3.0]))), REAL,
-     BINARY),
-    ("bcel_weight", lambda m, T: m.BCEWithLogitsLoss(weight=T(np.linspace(0.5, 1.5, C)), reduction="sum"), REAL,
-     BINARY),
-    ("bcel_both_none", lambda m, T: m.BCEWithLogitsLoss(weight=T(np.linspace(0.5, 1.5, C)),
-                                                         pos_weight=T(np.array([1.0, 2.0, 0.5, 3.0])),
-                                                         reduction="none"), REAL * 10, BINARY),
+    ("bcel_pos_weight", lambda m, T: m.BCEWithLogitsLoss(pos_weight=T(np.array([1.0, 2.0, 0.5, 3.0]))), REAL, BINARY),
+    (
+        "bcel_weight",
+        lambda m, T: m.BCEWithLogitsLoss(weight=T(np.linspace(0.5, 1.5, C)), reduction="sum"),
+        REAL,
+        BINARY,
+    ),
+    (
+        "bcel_both_none",
+        lambda m, T: m.BCEWithLogitsLoss(
+            weight=T(np.linspace(0.5, 1.5, C)), pos_weight=T(np.array([1.0, 2.0, 0.5, 3.0])), reduction="none"
+        ),
+        REAL * 10,
+        BINARY,
+    ),
     ("bce_weight", lambda m, T: m.BCELoss(weight=T(np.linspace(0.5, 1.5, C))), "sigmoid", BINARY),
     ("smooth_l1", lambda m, T: m.SmoothL1Loss(), REAL, TARGET),
     ("smooth_l1_beta", lambda m, T: m.SmoothL1Loss(beta=0.4, reduction="sum"), REAL, TARGET),
@@ -89,8 +122,11 @@ CASES = [
 
 def _input(kind):
     if isinstance(kind, str):
-        return {"logp": LOGITS - np.log(np.exp(LOGITS).sum(1, keepdims=True)),
-                "sigmoid": 1 / (1 + np.exp(-REAL)), "rate": np.exp(REAL)}[kind]
+        return {
+            "logp": LOGITS - np.log(np.exp(LOGITS).sum(1, keepdims=True)),
+            "sigmoid": 1 / (1 + np.exp(-REAL)),
+            "rate": np.exp(REAL),
+        }[kind]
     return kind
 
 
@@ -123,8 +159,10 @@ def test_loss_gradcheck(case):
 
 def test_functional_forms_match_modules():
     x, y = cr.tensor(LOGITS), cr.tensor(LABELS)
-    np.testing.assert_allclose(F.cross_entropy(x, y, weight=cr.tensor(CLASS_WEIGHT), label_smoothing=0.1).item(),
-                               nn.CrossEntropyLoss(weight=cr.tensor(CLASS_WEIGHT), label_smoothing=0.1)(x, y).item())
+    np.testing.assert_allclose(
+        F.cross_entropy(x, y, weight=cr.tensor(CLASS_WEIGHT), label_smoothing=0.1).item(),
+        nn.CrossEntropyLoss(weight=cr.tensor(CLASS_WEIGHT), label_smoothing=0.1)(x, y).item(),
+    )
     logp = F.log_softmax(x, 1)
     np.testing.assert_allclose(F.nll_loss(logp, y).item(), F.cross_entropy(x, y).item(), rtol=1e-12)
     assert F.smooth_l1_loss(x, x * 0, beta=0.5).shape == ()
@@ -133,8 +171,9 @@ def test_functional_forms_match_modules():
     assert F.gaussian_nll_loss(x, x, cr.ones(N, C, dtype=cr.float64)).item() == 0.0
     assert F.binary_cross_entropy_with_logits(x, cr.tensor(BINARY), pos_weight=cr.ones(C, dtype=cr.float64)).shape == ()
     # 1-D input with a 0-d target, as in PyTorch.
-    np.testing.assert_allclose(F.nll_loss(logp[0], cr.tensor(LABELS[0])).item(),
-                               -logp.numpy()[0, LABELS[0]], rtol=1e-12)
+    np.testing.assert_allclose(
+        F.nll_loss(logp[0], cr.tensor(LABELS[0])).item(), -logp.numpy()[0, LABELS[0]], rtol=1e-12
+    )
 
 
 def test_loss_errors_name_the_argument():
@@ -149,9 +188,11 @@ def test_loss_errors_name_the_argument():
         nn.CrossEntropyLoss()(x, cr.tensor([9, 0, 0, 0, 0, 0, 0]))
     # The default ignore_index (-100) drops a sample, as in PyTorch.
     labels = np.array([-100, 0, 1, 2, 3, 0, 1])
-    np.testing.assert_allclose(nn.CrossEntropyLoss()(x, cr.tensor(labels)).item(),
-                               torch.nn.CrossEntropyLoss()(torch.tensor(LOGITS), torch.tensor(labels)).item(),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        nn.CrossEntropyLoss()(x, cr.tensor(labels)).item(),
+        torch.nn.CrossEntropyLoss()(torch.tensor(LOGITS), torch.tensor(labels)).item(),
+        rtol=1e-12,
+    )
     # ignore_index accepts a target equal to it (even out of the class range).
     assert np.isfinite(nn.NLLLoss(ignore_index=10)(x, cr.tensor([10, 0, 1, 0, 0, 0, 0])).item())
     with pytest.raises(ValueError, match="beta"):
@@ -181,7 +222,6 @@ def test_fit_with_weighted_loss_runs_in_python_and_matches():
     cr.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
     opt = cr.optim.SGD(model.parameters(), lr=0.1)
-    history = cr.fit(model, nn.CrossEntropyLoss(label_smoothing=0.1), opt, X, y, epochs=2, batch_size=8,
-                     progress=False)
+    history = cr.fit(model, nn.CrossEntropyLoss(label_smoothing=0.1), opt, X, y, epochs=2, batch_size=8, progress=False)
     assert not history.native
     assert np.all(np.isfinite(history.history["loss"]))

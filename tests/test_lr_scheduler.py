@@ -82,20 +82,19 @@ CASES = [
     ("LinearLR", (), {"start_factor": 0.1, "total_iters": 20}),
     ("LinearLR", (), {"start_factor": 1.0, "end_factor": 0.05, "total_iters": 30}),
     ("LinearLR", (), {"start_factor": 0.25, "end_factor": 0.25, "total_iters": 3}),
-    ("LambdaLR", (), {"lr_lambda": lambda epoch: 0.95 ** epoch}),
+    ("LambdaLR", (), {"lr_lambda": lambda epoch: 0.95**epoch}),
     ("LambdaLR", (), {"lr_lambda": lambda epoch: min(1.0, (epoch + 1) / 10)}),
 ]
 
 
 @pytest.mark.parametrize("lrs", LRS, ids=["1group", "3groups"])
-@pytest.mark.parametrize("name,args,kwargs", CASES,
-                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize("name,args,kwargs", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_matches_torch(name, args, kwargs, lrs):
     _assert_same_trace(*_run_both(name, lrs, args, kwargs))
 
 
 def test_lambda_lr_one_callable_per_group_matches_torch():
-    lambdas = [lambda e: 0.9 ** e, lambda e: 1.0 / (1 + e), lambda e: 1.0 if e < 10 else 0.1]
+    lambdas = [lambda e: 0.9**e, lambda e: 1.0 / (1 + e), lambda e: 1.0 if e < 10 else 0.1]
     _assert_same_trace(*_run_both("LambdaLR", [0.5, 0.01, 3e-4], (), {"lr_lambda": lambdas}))
 
 
@@ -127,6 +126,7 @@ def test_reduce_lr_on_plateau_matches_torch(kwargs, metrics):
 
 def test_reduce_lr_on_plateau_accepts_0d_array_metric():
     import numpy
+
     optimizer = FakeOptimizer([1.0])
     scheduler = lr_scheduler.ReduceLROnPlateau(optimizer, patience=0)
     scheduler.step(numpy.float32(1.0))
@@ -150,18 +150,22 @@ def test_get_last_lr_returns_a_copy():
     assert scheduler.get_last_lr() == [0.1]
 
 
-@pytest.mark.parametrize("make", [
-    lambda opt: lr_scheduler.StepLR(opt, step_size=4, gamma=0.5),
-    lambda opt: lr_scheduler.MultiStepLR(opt, milestones=[3, 9, 9]),
-    lambda opt: lr_scheduler.ExponentialLR(opt, gamma=0.9),
-    lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=6, eta_min=0.01),
-    lambda opt: lr_scheduler.LinearLR(opt, start_factor=0.2, total_iters=8),
-    lambda opt: lr_scheduler.LambdaLR(opt, lambda e: 1.0 / (1 + e)),
-    lambda opt: lr_scheduler.ReduceLROnPlateau(opt, patience=1, factor=0.5),
-], ids=["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "LambdaLR",
-        "ReduceLROnPlateau"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda opt: lr_scheduler.StepLR(opt, step_size=4, gamma=0.5),
+        lambda opt: lr_scheduler.MultiStepLR(opt, milestones=[3, 9, 9]),
+        lambda opt: lr_scheduler.ExponentialLR(opt, gamma=0.9),
+        lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=6, eta_min=0.01),
+        lambda opt: lr_scheduler.LinearLR(opt, start_factor=0.2, total_iters=8),
+        lambda opt: lr_scheduler.LambdaLR(opt, lambda e: 1.0 / (1 + e)),
+        lambda opt: lr_scheduler.ReduceLROnPlateau(opt, patience=1, factor=0.5),
+    ],
+    ids=["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "LambdaLR", "ReduceLROnPlateau"],
+)
 def test_state_dict_resume_continues_the_same_schedule(make):
     """Checkpoint at step 7, restore into a fresh scheduler, and continue identically."""
+
     def advance(scheduler, step):
         if isinstance(scheduler, lr_scheduler.ReduceLROnPlateau):
             scheduler.step(1.0)  # a flat metric: reduces every other step after the first
@@ -252,14 +256,17 @@ BAD_ARGUMENTS = [
     ("LinearLR", {"end_factor": 1.1}, ValueError, "LinearLR: end_factor"),
     ("LinearLR", {"total_iters": 0}, ValueError, "LinearLR: total_iters"),
     ("LambdaLR", {"lr_lambda": 0.5}, TypeError, "LambdaLR: lr_lambda must be a callable"),
-    ("LambdaLR", {"lr_lambda": [lambda e: 1.0] * 2}, ValueError,
-     "LambdaLR: lr_lambda has 2 callables but the optimizer has 1 param groups"),
+    (
+        "LambdaLR",
+        {"lr_lambda": [lambda e: 1.0] * 2},
+        ValueError,
+        "LambdaLR: lr_lambda has 2 callables but the optimizer has 1 param groups",
+    ),
     ("ReduceLROnPlateau", {"mode": "minimum"}, ValueError, "ReduceLROnPlateau: mode"),
     ("ReduceLROnPlateau", {"factor": 1.0}, ValueError, "ReduceLROnPlateau: factor"),
     ("ReduceLROnPlateau", {"patience": -1}, ValueError, "ReduceLROnPlateau: patience"),
     ("ReduceLROnPlateau", {"threshold": -0.1}, ValueError, "ReduceLROnPlateau: threshold"),
-    ("ReduceLROnPlateau", {"threshold_mode": "relative"}, ValueError,
-     "ReduceLROnPlateau: threshold_mode"),
+    ("ReduceLROnPlateau", {"threshold_mode": "relative"}, ValueError, "ReduceLROnPlateau: threshold_mode"),
     ("ReduceLROnPlateau", {"cooldown": 1.5}, ValueError, "ReduceLROnPlateau: cooldown"),
     ("ReduceLROnPlateau", {"min_lr": [0.1, 0.2]}, ValueError, "ReduceLROnPlateau: min_lr has 2"),
     ("ReduceLROnPlateau", {"min_lr": -1e-3}, ValueError, "ReduceLROnPlateau: min_lr"),
@@ -277,8 +284,12 @@ def test_bad_arguments(name, kwargs, error, message):
 
 
 NO_ARGS_NEEDED = {
-    "StepLR": {"step_size": 1}, "MultiStepLR": {"milestones": [1]}, "ExponentialLR": {"gamma": 0.5},
-    "CosineAnnealingLR": {"T_max": 3}, "LinearLR": {}, "LambdaLR": {"lr_lambda": lambda e: 1.0},
+    "StepLR": {"step_size": 1},
+    "MultiStepLR": {"milestones": [1]},
+    "ExponentialLR": {"gamma": 0.5},
+    "CosineAnnealingLR": {"T_max": 3},
+    "LinearLR": {},
+    "LambdaLR": {"lr_lambda": lambda e: 1.0},
     "ReduceLROnPlateau": {},
 }
 
@@ -304,6 +315,7 @@ def test_base_class_requires_get_lr():
 
 # ---- schedulers on real optimizers, lr and momentum together ------------------------------------------
 
+
 def _pair(opt_name="SGD", groups=2, **opt_kwargs):
     """The same optimizer over `groups` one-element groups, in PyTorch and in chainrule."""
     torch = require("torch")
@@ -323,26 +335,69 @@ SCHEDULERS = {
     "polynomial": ("SGD", {}, lambda m, o: m.PolynomialLR(o, total_iters=6, power=2.0), 10),
     "warm_restarts": ("SGD", {}, lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.01), 25),
     "warm_restarts_mult1": ("SGD", {}, lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=4), 12),
-    "cyclic": ("SGD", dict(momentum=0.9), lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=[0.1, 0.2],
-                                                                   step_size_up=3, step_size_down=5), 20),
-    "cyclic_triangular2": ("SGD", dict(momentum=0.9), lambda m, o: m.CyclicLR(o, 0.01, 0.1, step_size_up=2,
-                                                                               mode="triangular2"), 15),
-    "cyclic_exp_range_adam": ("Adam", {}, lambda m, o: m.CyclicLR(o, 0.001, 0.01, step_size_up=4, mode="exp_range",
-                                                                   gamma=0.9), 15),
-    "cyclic_no_momentum": ("Adam", {}, lambda m, o: m.CyclicLR(o, 0.001, 0.01, step_size_up=4,
-                                                                cycle_momentum=False), 10),
+    "cyclic": (
+        "SGD",
+        dict(momentum=0.9),
+        lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=[0.1, 0.2], step_size_up=3, step_size_down=5),
+        20,
+    ),
+    "cyclic_triangular2": (
+        "SGD",
+        dict(momentum=0.9),
+        lambda m, o: m.CyclicLR(o, 0.01, 0.1, step_size_up=2, mode="triangular2"),
+        15,
+    ),
+    "cyclic_exp_range_adam": (
+        "Adam",
+        {},
+        lambda m, o: m.CyclicLR(o, 0.001, 0.01, step_size_up=4, mode="exp_range", gamma=0.9),
+        15,
+    ),
+    "cyclic_no_momentum": (
+        "Adam",
+        {},
+        lambda m, o: m.CyclicLR(o, 0.001, 0.01, step_size_up=4, cycle_momentum=False),
+        10,
+    ),
     "one_cycle": ("SGD", dict(momentum=0.9), lambda m, o: m.OneCycleLR(o, max_lr=[0.5, 1.0], total_steps=20), 19),
-    "one_cycle_linear_adam": ("Adam", {}, lambda m, o: m.OneCycleLR(o, max_lr=0.01, epochs=3, steps_per_epoch=5,
-                                                                     anneal_strategy="linear", pct_start=0.4), 14),
-    "one_cycle_three_phase": ("SGD", dict(momentum=0.9), lambda m, o: m.OneCycleLR(o, 0.3, total_steps=15,
-                                                                                    three_phase=True), 14),
-    "sequential": ("SGD", {}, lambda m, o: m.SequentialLR(
-        o, [m.LinearLR(o, start_factor=0.1, total_iters=3), m.CosineAnnealingLR(o, T_max=5)], milestones=[3]), 12),
-    "sequential_three": ("SGD", {}, lambda m, o: m.SequentialLR(
-        o, [m.ExponentialLR(o, gamma=0.9), m.StepLR(o, step_size=2, gamma=0.5), m.PolynomialLR(o, total_iters=4)],
-        milestones=[2, 6]), 12),
-    "chained": ("SGD", {}, lambda m, o: m.ChainedScheduler(
-        [m.LinearLR(o, start_factor=0.5, total_iters=4), m.ExponentialLR(o, gamma=0.9)]), 10),
+    "one_cycle_linear_adam": (
+        "Adam",
+        {},
+        lambda m, o: m.OneCycleLR(o, max_lr=0.01, epochs=3, steps_per_epoch=5, anneal_strategy="linear", pct_start=0.4),
+        14,
+    ),
+    "one_cycle_three_phase": (
+        "SGD",
+        dict(momentum=0.9),
+        lambda m, o: m.OneCycleLR(o, 0.3, total_steps=15, three_phase=True),
+        14,
+    ),
+    "sequential": (
+        "SGD",
+        {},
+        lambda m, o: m.SequentialLR(
+            o, [m.LinearLR(o, start_factor=0.1, total_iters=3), m.CosineAnnealingLR(o, T_max=5)], milestones=[3]
+        ),
+        12,
+    ),
+    "sequential_three": (
+        "SGD",
+        {},
+        lambda m, o: m.SequentialLR(
+            o,
+            [m.ExponentialLR(o, gamma=0.9), m.StepLR(o, step_size=2, gamma=0.5), m.PolynomialLR(o, total_iters=4)],
+            milestones=[2, 6],
+        ),
+        12,
+    ),
+    "chained": (
+        "SGD",
+        {},
+        lambda m, o: m.ChainedScheduler(
+            [m.LinearLR(o, start_factor=0.5, total_iters=4), m.ExponentialLR(o, gamma=0.9)]
+        ),
+        10,
+    ),
 }
 
 
@@ -360,6 +415,7 @@ def test_scheduler_matches_torch(case):
             if _momentum(t_group) is not None:
                 assert _momentum(c_group) == pytest.approx(_momentum(t_group), rel=1e-12), f"momentum at {step}"
         np.testing.assert_allclose(c_sched.get_last_lr(), t_sched.get_last_lr(), rtol=1e-12)
+
     compare(0)
     for step in range(1, steps + 1):
         t_opt.step()

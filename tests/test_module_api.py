@@ -1,5 +1,6 @@
 """nn.Module's API and the containers, against PyTorch's behaviour: registration, traversal,
 train/eval, apply, buffers (persistent or not), hooks, dtype conversion and load_state_dict."""
+
 import numpy as np
 import pytest
 
@@ -33,9 +34,20 @@ def test_traversal_and_state_dict_keys():
     assert [n for n, _ in net.named_buffers()] == ["counter", "scratch"]
     assert [n for n, _ in net.named_buffers(recurse=False)] == ["counter", "scratch"]
     keys = list(net.state_dict())
-    assert keys == ["counter", "body.0.weight", "body.0.bias", "heads.0.weight", "heads.0.bias",
-                    "heads.1.weight", "heads.1.bias", "extra.a.weight", "extra.a.bias", "scales.0", "scales.1",
-                    "table.x"]
+    assert keys == [
+        "counter",
+        "body.0.weight",
+        "body.0.bias",
+        "heads.0.weight",
+        "heads.0.bias",
+        "heads.1.weight",
+        "heads.1.bias",
+        "extra.a.weight",
+        "extra.a.bias",
+        "scales.0",
+        "scales.1",
+        "table.x",
+    ]
     assert "scratch" not in keys  # non-persistent
     assert len(list(net.parameters())) == 11
     assert isinstance(net.scales[1], nn.Parameter)
@@ -58,8 +70,10 @@ def test_containers_behave_like_lists_and_dicts():
     assert type(md.pop("x")).__name__ == "ReLU" and list(md) == ["y"]
     pl = nn.ParameterList([cr.ones(2)])
     pl.append(cr.zeros(3, 4))
-    assert repr(pl) == ("ParameterList(\n  (0): Parameter containing: [chainrule.float32 of size 2]\n"
-                        "  (1): Parameter containing: [chainrule.float32 of size 3x4]\n)")
+    assert repr(pl) == (
+        "ParameterList(\n  (0): Parameter containing: [chainrule.float32 of size 2]\n"
+        "  (1): Parameter containing: [chainrule.float32 of size 3x4]\n)"
+    )
     pd = nn.ParameterDict({"a": cr.ones(1)})
     pd["b"] = cr.zeros(2)
     assert list(pd.keys()) == ["a", "b"] and isinstance(pd["b"], nn.Parameter)
@@ -89,6 +103,7 @@ def test_train_eval_apply_requires_grad_zero_grad():
         if isinstance(m, nn.Linear):
             nn.init.constant_(m.weight, 0.5)
             nn.init.zeros_(m.bias)
+
     net.apply(init_linear)
     assert np.all(net.heads[0].weight.detach().numpy() == 0.5)
     net.requires_grad_(False)
@@ -173,7 +188,9 @@ def test_full_backward_hook_sees_and_replaces_gradients():
     x = np.random.default_rng(0).standard_normal((5, 3))
     grads, t_grads = [], []
     model[2].register_full_backward_hook(lambda m, gi, go: grads.append((gi[0].numpy().copy(), go[0].numpy().copy())))
-    t_model[2].register_full_backward_hook(lambda m, gi, go: t_grads.append((gi[0].numpy().copy(), go[0].numpy().copy())))
+    t_model[2].register_full_backward_hook(
+        lambda m, gi, go: t_grads.append((gi[0].numpy().copy(), go[0].numpy().copy()))
+    )
     model(cr.tensor(x, requires_grad=True)).sum().backward()
     t_model(torch.tensor(x, requires_grad=True)).sum().backward()
     assert len(grads) == 1

@@ -1,4 +1,5 @@
 """chainrule.nn: Module API, Sequential, Linear, activations, losses, functional and init."""
+
 import math
 from collections import OrderedDict
 
@@ -34,6 +35,7 @@ class Net(nn.Module):
 
 
 # ---- registration and traversal ----------------------------------------------------------------
+
 
 def test_registration_and_traversal():
     net = Net()
@@ -185,6 +187,7 @@ def test_parameter():
 
 # ---- Sequential --------------------------------------------------------------------------------
 
+
 def test_sequential_indexing_len_iteration():
     layers = [nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)]
     seq = nn.Sequential(*layers)
@@ -217,12 +220,16 @@ def test_sequential_ordered_dict_and_bad_arguments():
 
 # ---- state_dict / load_state_dict --------------------------------------------------------------
 
+
 def _architectures(mod):
     return {
         "seed": lambda: _seed_model(mod),
-        "nested": lambda: mod.Sequential(mod.Sequential(mod.Linear(3, 4), mod.GELU()), mod.Identity(),
-                                         mod.Sequential(mod.Linear(4, 4, bias=False), mod.Tanh(),
-                                                        mod.Linear(4, 2)), mod.LogSoftmax(dim=1)),
+        "nested": lambda: mod.Sequential(
+            mod.Sequential(mod.Linear(3, 4), mod.GELU()),
+            mod.Identity(),
+            mod.Sequential(mod.Linear(4, 4, bias=False), mod.Tanh(), mod.Linear(4, 2)),
+            mod.LogSoftmax(dim=1),
+        ),
         "deep": lambda: mod.Sequential(*[m for _ in range(4) for m in (mod.Linear(5, 5), mod.Sigmoid())]),
     }
 
@@ -282,8 +289,12 @@ def test_state_dict_prefix_keep_vars_and_detach():
 def test_load_state_dict_value_kinds(kind):
     torch = _torch() if kind == "torch" else None
     rng = np.random.default_rng(0)
-    source = {"0.weight": rng.standard_normal((5, 10)), "0.bias": rng.standard_normal(5),
-              "2.weight": rng.standard_normal((1, 5)), "2.bias": rng.standard_normal(1)}
+    source = {
+        "0.weight": rng.standard_normal((5, 10)),
+        "0.bias": rng.standard_normal(5),
+        "2.weight": rng.standard_normal((1, 5)),
+        "2.bias": rng.standard_normal(1),
+    }
     convert = {"numpy": lambda a: a, "chainrule": cr.tensor, "torch": lambda a: torch.tensor(a)}[kind]
     model = _seed_model(nn)
     params_before = list(model.parameters())
@@ -370,11 +381,13 @@ def test_torch_loads_chainrule_state_dict():
     c_model, t_model = _seed_model(nn), _seed_model(torch.nn)
     t_model.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in c_model.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((4, 10)).astype(np.float32)
-    np.testing.assert_allclose(c_model(cr.from_numpy(x)).detach().numpy(),
-                               t_model(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        c_model(cr.from_numpy(x)).detach().numpy(), t_model(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 # ---- to(dtype) ---------------------------------------------------------------------------------
+
 
 def test_to_dtype_keeps_parameter_identity():
     model = _seed_model(nn)
@@ -448,16 +461,33 @@ def test_linear_dtype_argument():
 
 # ---- repr --------------------------------------------------------------------------------------
 
+
 def _repr_models(mod):
     return [
         _seed_model(mod),
-        mod.Sequential(mod.Linear(3, 4, bias=False), mod.Sigmoid(), mod.Tanh(), mod.LeakyReLU(),
-                       mod.LeakyReLU(0.2), mod.GELU(), mod.GELU(approximate="tanh"), mod.Identity(),
-                       mod.Softmax(dim=1), mod.LogSoftmax(dim=-1), mod.ReLU(inplace=True)),
+        mod.Sequential(
+            mod.Linear(3, 4, bias=False),
+            mod.Sigmoid(),
+            mod.Tanh(),
+            mod.LeakyReLU(),
+            mod.LeakyReLU(0.2),
+            mod.GELU(),
+            mod.GELU(approximate="tanh"),
+            mod.Identity(),
+            mod.Softmax(dim=1),
+            mod.LogSoftmax(dim=-1),
+            mod.ReLU(inplace=True),
+        ),
         mod.Sequential(mod.Sequential(mod.Linear(2, 3), mod.ReLU()), mod.Sequential(), mod.Linear(3, 1)),
         mod.Sequential(OrderedDict([("fc", mod.Linear(2, 2)), ("act", mod.Softmax())])),
-        mod.Sequential(mod.MSELoss(), mod.L1Loss(reduction="sum"), mod.CrossEntropyLoss(), mod.BCELoss(),
-                       mod.BCEWithLogitsLoss(), mod.HuberLoss(delta=0.5)),
+        mod.Sequential(
+            mod.MSELoss(),
+            mod.L1Loss(reduction="sum"),
+            mod.CrossEntropyLoss(),
+            mod.BCELoss(),
+            mod.BCEWithLogitsLoss(),
+            mod.HuberLoss(delta=0.5),
+        ),
     ]
 
 
@@ -580,10 +610,25 @@ def test_xavier_and_kaiming_statistics(shape):
     assert abs(std - expected) < 0.02 * expected
 
 
-@pytest.mark.parametrize("args", [("linear",), ("conv1d",), ("conv2d",), ("conv3d",), ("conv_transpose1d",),
-                                  ("conv_transpose2d",), ("conv_transpose3d",), ("sigmoid",), ("tanh",),
-                                  ("relu",), ("leaky_relu",), ("leaky_relu", 0.2), ("leaky_relu", 1),
-                                  ("selu",)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("linear",),
+        ("conv1d",),
+        ("conv2d",),
+        ("conv3d",),
+        ("conv_transpose1d",),
+        ("conv_transpose2d",),
+        ("conv_transpose3d",),
+        ("sigmoid",),
+        ("tanh",),
+        ("relu",),
+        ("leaky_relu",),
+        ("leaky_relu", 0.2),
+        ("leaky_relu", 1),
+        ("selu",),
+    ],
+)
 def test_calculate_gain_equals_torch(args):
     torch = _torch()
     assert nn.init.calculate_gain(*args) == pytest.approx(torch.nn.init.calculate_gain(*args), rel=1e-15)
@@ -632,9 +677,18 @@ def test_linear_init_differs_between_layers_and_follows_manual_seed():
 # ---- activations and losses vs torch -----------------------------------------------------------
 
 ACTIVATIONS = [
-    ("ReLU", (), {}), ("Sigmoid", (), {}), ("Tanh", (), {}), ("LeakyReLU", (), {}), ("LeakyReLU", (0.3,), {}),
-    ("GELU", (), {}), ("GELU", (), {"approximate": "tanh"}), ("Identity", (), {}), ("Softmax", (), {"dim": 1}),
-    ("Softmax", (), {"dim": 0}), ("Softmax", (), {"dim": -1}), ("LogSoftmax", (), {"dim": 1}),
+    ("ReLU", (), {}),
+    ("Sigmoid", (), {}),
+    ("Tanh", (), {}),
+    ("LeakyReLU", (), {}),
+    ("LeakyReLU", (0.3,), {}),
+    ("GELU", (), {}),
+    ("GELU", (), {"approximate": "tanh"}),
+    ("Identity", (), {}),
+    ("Softmax", (), {"dim": 1}),
+    ("Softmax", (), {"dim": 0}),
+    ("Softmax", (), {"dim": -1}),
+    ("LogSoftmax", (), {"dim": 1}),
     ("LogSoftmax", (), {"dim": 0}),
 ]
 
@@ -663,14 +717,24 @@ def test_activation_functional_and_numpy_inputs():
     torch = _torch()
     x = np.linspace(-3, 3, 12).reshape(3, 4)
     np.testing.assert_allclose(nn.ReLU()(x).numpy(), np.maximum(x, 0))
-    pairs = [(F.relu, torch.nn.functional.relu, ()), (F.sigmoid, torch.sigmoid, ()), (F.tanh, torch.tanh, ()),
-             (F.leaky_relu, torch.nn.functional.leaky_relu, (0.05,)), (F.gelu, torch.nn.functional.gelu, ()),
-             (F.softmax, torch.softmax, (1,)), (F.log_softmax, torch.log_softmax, (0,))]
+    pairs = [
+        (F.relu, torch.nn.functional.relu, ()),
+        (F.sigmoid, torch.sigmoid, ()),
+        (F.tanh, torch.tanh, ()),
+        (F.leaky_relu, torch.nn.functional.leaky_relu, (0.05,)),
+        (F.gelu, torch.nn.functional.gelu, ()),
+        (F.softmax, torch.softmax, (1,)),
+        (F.log_softmax, torch.log_softmax, (0,)),
+    ]
     for c_fn, t_fn, args in pairs:
-        np.testing.assert_allclose(c_fn(cr.tensor(x), *args).numpy(), t_fn(torch.tensor(x), *args).numpy(),
-                                   rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(F.gelu(cr.tensor(x), approximate="tanh").numpy(),
-                               torch.nn.functional.gelu(torch.tensor(x), approximate="tanh").numpy(), rtol=1e-12)
+        np.testing.assert_allclose(
+            c_fn(cr.tensor(x), *args).numpy(), t_fn(torch.tensor(x), *args).numpy(), rtol=1e-12, atol=1e-15
+        )
+    np.testing.assert_allclose(
+        F.gelu(cr.tensor(x), approximate="tanh").numpy(),
+        torch.nn.functional.gelu(torch.tensor(x), approximate="tanh").numpy(),
+        rtol=1e-12,
+    )
     xt = cr.tensor(x)
     assert F.identity(xt) is xt
     w, b = np.ones((2, 4)), np.arange(2.0)
@@ -707,8 +771,15 @@ def _loss_data(loss, dtype, rng, shape=(8, 4)):
     return x, rng.standard_normal(shape).astype(dtype)
 
 
-LOSSES = [("MSELoss", {}), ("L1Loss", {}), ("HuberLoss", {}), ("HuberLoss", {"delta": 0.4}),
-          ("CrossEntropyLoss", {}), ("BCELoss", {}), ("BCEWithLogitsLoss", {})]
+LOSSES = [
+    ("MSELoss", {}),
+    ("L1Loss", {}),
+    ("HuberLoss", {}),
+    ("HuberLoss", {"delta": 0.4}),
+    ("CrossEntropyLoss", {}),
+    ("BCELoss", {}),
+    ("BCEWithLogitsLoss", {}),
+]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -737,11 +808,15 @@ def test_losses_accept_numpy_and_cast_float_targets():
     y = np.random.default_rng(1).standard_normal((4, 3))  # float64 target, float32 input
     out = nn.MSELoss()(x, y)
     assert out.dtype == cr.float32
-    np.testing.assert_allclose(out.item(), torch.nn.MSELoss()(torch.tensor(x), torch.tensor(y, dtype=torch.float32)).item(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        out.item(), torch.nn.MSELoss()(torch.tensor(x), torch.tensor(y, dtype=torch.float32)).item(), rtol=1e-6
+    )
     labels = np.array([0, 2, 1, 2])
-    np.testing.assert_allclose(nn.CrossEntropyLoss()(x, labels).item(),
-                               torch.nn.CrossEntropyLoss()(torch.tensor(x), torch.tensor(labels)).item(), rtol=1e-6)
+    np.testing.assert_allclose(
+        nn.CrossEntropyLoss()(x, labels).item(),
+        torch.nn.CrossEntropyLoss()(torch.tensor(x), torch.tensor(labels)).item(),
+        rtol=1e-6,
+    )
 
 
 def test_cross_entropy_is_stable_for_huge_logits():

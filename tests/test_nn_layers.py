@@ -1,6 +1,7 @@
 """Layers and activations beyond Linear: Flatten, Unflatten, Dropout, BatchNorm1d, LayerNorm,
 Embedding, PReLU and the activations, against PyTorch (forward, gradients, training steps),
 by gradcheck in float64, and their errors."""
+
 import numpy as np
 import pytest
 
@@ -88,14 +89,21 @@ def test_activation_gradcheck(name):
 
 
 def test_activation_reprs_match_torch():
-    for make in list(ACTIVATIONS.values()) + [lambda m: m.Flatten(), lambda m: m.Unflatten(1, (2, 3)),
-                                              lambda m: m.Dropout(0.2), lambda m: m.BatchNorm1d(3),
-                                              lambda m: m.BatchNorm1d(3, momentum=None, affine=False,
-                                                                      track_running_stats=False),
-                                              lambda m: m.LayerNorm(4), lambda m: m.LayerNorm((2, 3), bias=False),
-                                              lambda m: m.LayerNorm(4, elementwise_affine=False),
-                                              lambda m: m.Embedding(5, 3, padding_idx=1), lambda m: m.PReLU(4),
-                                              lambda m: m.ReLU6(), lambda m: m.Hardtanh(), lambda m: m.ELU()]:
+    for make in list(ACTIVATIONS.values()) + [
+        lambda m: m.Flatten(),
+        lambda m: m.Unflatten(1, (2, 3)),
+        lambda m: m.Dropout(0.2),
+        lambda m: m.BatchNorm1d(3),
+        lambda m: m.BatchNorm1d(3, momentum=None, affine=False, track_running_stats=False),
+        lambda m: m.LayerNorm(4),
+        lambda m: m.LayerNorm((2, 3), bias=False),
+        lambda m: m.LayerNorm(4, elementwise_affine=False),
+        lambda m: m.Embedding(5, 3, padding_idx=1),
+        lambda m: m.PReLU(4),
+        lambda m: m.ReLU6(),
+        lambda m: m.Hardtanh(),
+        lambda m: m.ELU(),
+    ]:
         assert repr(make(nn)) == repr(make(torch.nn))
 
 
@@ -114,6 +122,7 @@ def test_flatten_unflatten():
 
 
 # ---- Dropout ----------------------------------------------------------------------------------------
+
 
 def test_dropout_eval_and_p0_are_identity():
     x = cr.randn(50, 20)
@@ -161,10 +170,20 @@ def test_dropout_bad_p(p):
 
 # ---- BatchNorm1d ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", list(DTYPES))
 @pytest.mark.parametrize("shape", [(16, 5), (6, 5, 4)])
-@pytest.mark.parametrize("options", [dict(), dict(momentum=None), dict(momentum=0.3, eps=1e-3),
-                                     dict(affine=False), dict(track_running_stats=False), dict(bias=False)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(),
+        dict(momentum=None),
+        dict(momentum=0.3, eps=1e-3),
+        dict(affine=False),
+        dict(track_running_stats=False),
+        dict(bias=False),
+    ],
+)
 def test_batchnorm_train_and_eval_match_torch(dtype, shape, options):
     np_dtype, t_dtype, c_dtype, tol = DTYPES[dtype]
     rng = np.random.default_rng(2)
@@ -205,8 +224,7 @@ def test_batchnorm_state_dict_keys_and_errors():
     bn = nn.BatchNorm1d(4)
     assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
     assert bn.state_dict()["num_batches_tracked"].dtype == cr.int64
-    assert list(nn.BatchNorm1d(4, affine=False).state_dict()) == ["running_mean", "running_var",
-                                                                   "num_batches_tracked"]
+    assert list(nn.BatchNorm1d(4, affine=False).state_dict()) == ["running_mean", "running_var", "num_batches_tracked"]
     assert list(nn.BatchNorm1d(4, track_running_stats=False).state_dict()) == ["weight", "bias"]
     with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
         bn(cr.randn(1, 4))
@@ -234,30 +252,35 @@ def test_batchnorm_gradcheck_train_and_eval():
 
 
 def test_batchnorm_running_stats_through_safetensors(tmp_path):
-    t_model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.ReLU(),
-                                  torch.nn.Linear(6, 2))
+    t_model = torch.nn.Sequential(
+        torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.ReLU(), torch.nn.Linear(6, 2)
+    )
     for _ in range(3):
         t_model(torch.randn(10, 4))
     t_model.eval()
     from safetensors.torch import save_file
+
     path = str(tmp_path / "bn.safetensors")
     save_file({k: v.contiguous() for k, v in t_model.state_dict().items()}, path)
     c_model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2))
     c_model.load_state_dict(cr.load(path))
     c_model.eval()
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
-    np.testing.assert_allclose(c_model(cr.from_numpy(x)).detach().numpy(),
-                               t_model(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        c_model(cr.from_numpy(x)).detach().numpy(), t_model(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6
+    )
     # And back: chainrule's file holds PyTorch's keys and loads into PyTorch.
     path2 = str(tmp_path / "bn2.safetensors")
     cr.save(c_model.state_dict(), path2)
     from safetensors.torch import load_file
+
     loaded = load_file(path2)
     assert list(loaded) == list(t_model.state_dict()) or set(loaded) == set(t_model.state_dict())
     t_model.load_state_dict(loaded)
 
 
 # ---- LayerNorm --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", list(DTYPES))
 @pytest.mark.parametrize("shape,normalized", [((6, 5), 5), ((3, 4, 5), (4, 5)), ((2, 3, 4), 4)])
@@ -274,6 +297,7 @@ def test_layernorm_matches_torch(dtype, shape, normalized, options):
                 if mod.bias is not None:
                     mod.bias.uniform_(-1, 1)
         return mod
+
     _compare_module(make, x, dtype)
 
 
@@ -291,6 +315,7 @@ def test_layernorm_gradcheck_and_errors():
 
 
 # ---- Embedding --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", list(DTYPES))
 @pytest.mark.parametrize("padding_idx", [None, 2, -1])
@@ -316,6 +341,7 @@ def test_embedding_matches_torch(dtype, padding_idx):
 
 # ---- PReLU and parameters ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", list(DTYPES))
 def test_prelu_per_channel(dtype):
     x = np.random.default_rng(0).standard_normal((4, 3, 2))
@@ -326,6 +352,7 @@ def test_prelu_per_channel(dtype):
             with torch.no_grad():
                 mod.weight.copy_(torch.tensor([0.1, -0.3, 0.7]))
         return mod
+
     _compare_module(make, x, dtype)
     with pytest.raises(ValueError, match="num_parameters"):
         nn.PReLU(4)(cr.randn(2, 3))
@@ -333,11 +360,21 @@ def test_prelu_per_channel(dtype):
 
 # ---- training a network of the new layers against PyTorch --------------------------------------------
 
+
 def _mlp(m, dtype):
     # No bias before BatchNorm: its true gradient is 0, and Adam would amplify the rounding noise.
-    return m.Sequential(m.Linear(6, 16, bias=False, dtype=dtype), m.BatchNorm1d(16, dtype=dtype), m.SiLU(),
-                        m.Dropout(0.0), m.Linear(16, 16, dtype=dtype), m.LayerNorm(16, dtype=dtype), m.Mish(),
-                        m.Linear(16, 8, dtype=dtype), m.ELU(), m.Linear(8, 3, dtype=dtype))
+    return m.Sequential(
+        m.Linear(6, 16, bias=False, dtype=dtype),
+        m.BatchNorm1d(16, dtype=dtype),
+        m.SiLU(),
+        m.Dropout(0.0),
+        m.Linear(16, 16, dtype=dtype),
+        m.LayerNorm(16, dtype=dtype),
+        m.Mish(),
+        m.Linear(16, 8, dtype=dtype),
+        m.ELU(),
+        m.Linear(8, 3, dtype=dtype),
+    )
 
 
 @pytest.mark.slow
@@ -366,10 +403,14 @@ def test_25_training_steps_match_torch(dtype):
         c_opt.step()
         np.testing.assert_allclose(c_loss.item(), t_loss.item(), **tol)
     for key, value in t_model.state_dict().items():
-        np.testing.assert_allclose(c_model.state_dict()[key].numpy(), value.numpy(),
-                                   rtol=tol["rtol"] * 20, atol=tol["atol"] * 20, err_msg=key)
+        np.testing.assert_allclose(
+            c_model.state_dict()[key].numpy(), value.numpy(), rtol=tol["rtol"] * 20, atol=tol["atol"] * 20, err_msg=key
+        )
     t_model.eval()
     c_model.eval()
-    np.testing.assert_allclose(c_model(cr.from_numpy(x)).detach().numpy(),
-                               t_model(torch.from_numpy(x)).detach().numpy(), rtol=tol["rtol"] * 20,
-                               atol=tol["atol"] * 20)
+    np.testing.assert_allclose(
+        c_model(cr.from_numpy(x)).detach().numpy(),
+        t_model(torch.from_numpy(x)).detach().numpy(),
+        rtol=tol["rtol"] * 20,
+        atol=tol["atol"] * 20,
+    )

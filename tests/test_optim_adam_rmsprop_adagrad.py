@@ -3,6 +3,7 @@
 The same initial weights go into a torch model and a chainrule model; both train on the same data
 and every step's loss, the final weights and the optimizer state must agree to rounding.
 """
+
 import numpy as np
 import pytest
 
@@ -43,16 +44,20 @@ OPTIONS = {
     "rmsprop_weight_decay": ("RMSprop", dict(lr=0.01, weight_decay=0.1)),
     "rmsprop_maximize": ("RMSprop", dict(lr=0.01, maximize=True)),
     "rmsprop_eps": ("RMSprop", dict(lr=0.01, eps=1e-2)),
-    "rmsprop_everything": ("RMSprop", dict(lr=0.005, alpha=0.9, eps=1e-6, weight_decay=0.05, momentum=0.5,
-                                           centered=True, maximize=True)),
+    "rmsprop_everything": (
+        "RMSprop",
+        dict(lr=0.005, alpha=0.9, eps=1e-6, weight_decay=0.05, momentum=0.5, centered=True, maximize=True),
+    ),
     "adagrad": ("Adagrad", dict(lr=0.1)),
     "adagrad_lr_decay": ("Adagrad", dict(lr=0.1, lr_decay=0.05)),
     "adagrad_weight_decay": ("Adagrad", dict(lr=0.1, weight_decay=0.1)),
     "adagrad_initial_accumulator": ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.5)),
     "adagrad_eps": ("Adagrad", dict(lr=0.1, eps=1e-3)),
     "adagrad_maximize": ("Adagrad", dict(lr=0.1, maximize=True)),
-    "adagrad_everything": ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.05, initial_accumulator_value=0.1,
-                                           eps=1e-6, maximize=True)),
+    "adagrad_everything": (
+        "Adagrad",
+        dict(lr=0.1, lr_decay=0.01, weight_decay=0.05, initial_accumulator_value=0.1, eps=1e-6, maximize=True),
+    ),
 }
 
 DTYPES = {
@@ -67,8 +72,9 @@ STEPS = 20
 def _models(dtype, seed=0):
     _, t_dtype, c_dtype, _ = DTYPES[dtype]
     torch.manual_seed(seed)
-    t_model = torch.nn.Sequential(torch.nn.Linear(IN, HIDDEN, dtype=t_dtype), torch.nn.Tanh(),
-                                  torch.nn.Linear(HIDDEN, OUT, dtype=t_dtype))
+    t_model = torch.nn.Sequential(
+        torch.nn.Linear(IN, HIDDEN, dtype=t_dtype), torch.nn.Tanh(), torch.nn.Linear(HIDDEN, OUT, dtype=t_dtype)
+    )
     c_model = nn.Sequential(nn.Linear(IN, HIDDEN, dtype=c_dtype), nn.Tanh(), nn.Linear(HIDDEN, OUT, dtype=c_dtype))
     c_model.load_state_dict({k: v.detach().numpy() for k, v in t_model.state_dict().items()})
     return t_model, c_model
@@ -176,8 +182,9 @@ def test_identical_gradients_give_the_same_updates(option, dtype):
         t_opt.step()
         c_opt.step()
         for i, (tp, cp) in enumerate(zip(t_params, c_params)):
-            np.testing.assert_allclose(cp.detach().numpy(), tp.detach().numpy(), **tol,
-                                       err_msg=f"step {step} parameter {i}")
+            np.testing.assert_allclose(
+                cp.detach().numpy(), tp.detach().numpy(), **tol, err_msg=f"step {step} parameter {i}"
+            )
     for i, (tp, cp) in enumerate(zip(t_params, c_params)):
         t_state, c_state = t_opt.state[tp], c_opt.state[cp]
         assert list(c_state) == list(t_state)
@@ -203,10 +210,14 @@ def test_param_groups_and_params_without_grad_match_torch(option):
     c_extra = nn.Parameter(cr.ones(4, dtype=cr.float64))
     t_layers, c_layers = [t_model[0], t_model[2]], [c_model[0], c_model[2]]
     name, kwargs = OPTIONS[option]
-    t_groups = [{"params": list(t_layers[0].parameters()) + [t_extra]},
-                {"params": list(t_layers[1].parameters()), "lr": kwargs["lr"] / 3}]
-    c_groups = [{"params": list(c_layers[0].parameters()) + [c_extra]},
-                {"params": list(c_layers[1].parameters()), "lr": kwargs["lr"] / 3}]
+    t_groups = [
+        {"params": list(t_layers[0].parameters()) + [t_extra]},
+        {"params": list(t_layers[1].parameters()), "lr": kwargs["lr"] / 3},
+    ]
+    c_groups = [
+        {"params": list(c_layers[0].parameters()) + [c_extra]},
+        {"params": list(c_layers[1].parameters()), "lr": kwargs["lr"] / 3},
+    ]
     t_opt, c_opt = getattr(torch.optim, name)(t_groups, **kwargs), getattr(optim, name)(c_groups, **kwargs)
     x, y = _data(dtype)
     np.testing.assert_allclose(_train(c_model, c_opt, x, y, 10), _train(t_model, t_opt, x, y, 10), **tol)
@@ -280,8 +291,10 @@ def test_load_torch_optimizer_state_dict(option):
     t_opt = getattr(torch.optim, name)(t_params, **kwargs)
     _train(t_model, t_opt, x, y, 5)
     t_saved = t_opt.state_dict()
-    saved = {"param_groups": t_saved["param_groups"],
-             "state": {i: {k: v.numpy() for k, v in s.items()} for i, s in t_saved["state"].items()}}
+    saved = {
+        "param_groups": t_saved["param_groups"],
+        "state": {i: {k: v.numpy() for k, v in s.items()} for i, s in t_saved["state"].items()},
+    }
     _, c_model = _models(dtype)
     c_model.load_state_dict({k: v.detach().numpy() for k, v in t_model.state_dict().items()})
     c_opt = getattr(optim, name)(c_model.parameters())
@@ -308,8 +321,9 @@ def test_lr_scheduler_changes_are_honoured(option, scheduler):
     t_sched = SCHEDULERS[scheduler](torch.optim.lr_scheduler, t_opt)
     c_sched = SCHEDULERS[scheduler](lr_scheduler, c_opt)
     x, y = _data(dtype)
-    np.testing.assert_allclose(_train(c_model, c_opt, x, y, 12, c_sched),
-                               _train(t_model, t_opt, x, y, 12, t_sched), **tol)
+    np.testing.assert_allclose(
+        _train(c_model, c_opt, x, y, 12, c_sched), _train(t_model, t_opt, x, y, 12, t_sched), **tol
+    )
     assert c_opt.param_groups[0]["lr"] < OPTIONS[option][1]["lr"]
     np.testing.assert_allclose(c_sched.get_last_lr(), t_sched.get_last_lr(), rtol=1e-15)
     _assert_same_weights(t_model, c_model, tol)
@@ -379,6 +393,7 @@ def test_edited_group_is_validated_at_step(name):
 
 def test_defaults_and_signatures_match_torch():
     import inspect
+
     for name in ["Adam", "AdamW", "RMSprop", "Adagrad"]:
         ours = inspect.signature(getattr(optim, name)).parameters
         theirs = inspect.signature(getattr(torch.optim, name)).parameters

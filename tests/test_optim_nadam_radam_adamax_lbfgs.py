@@ -1,5 +1,6 @@
 """NAdam, RAdam, Adamax and LBFGS against PyTorch (25 training steps from identical weights, both
 dtypes, per-group options, add_param_group)."""
+
 import contextlib
 
 import numpy as np

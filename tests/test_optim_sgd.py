@@ -1,4 +1,5 @@
 """chainrule.optim: Optimizer base and SGD, step by step against torch.optim.SGD."""
+
 import numpy as np
 import pytest
 
@@ -27,8 +28,9 @@ def _grads(step, arrays, seed=100):
     return [rng.standard_normal(a.shape).astype(a.dtype) for a in arrays]
 
 
-def _numpy_sgd(params, grads, buffers, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-               maximize=False):
+def _numpy_sgd(
+    params, grads, buffers, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False
+):
     """torch.optim.SGD's documented algorithm, in NumPy."""
     for i, (p, g) in enumerate(zip(params, grads)):
         if g is None:
@@ -96,8 +98,9 @@ def test_sgd_matches_torch_step_by_step(options, dtype):
             np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy(), **tol, err_msg=f"step {step}")
         if options.get("momentum"):
             for p, tp in zip(params, t_params):
-                np.testing.assert_allclose(opt.state[p]["momentum_buffer"].numpy(),
-                                           t_opt.state[tp]["momentum_buffer"].numpy(), **tol)
+                np.testing.assert_allclose(
+                    opt.state[p]["momentum_buffer"].numpy(), t_opt.state[tp]["momentum_buffer"].numpy(), **tol
+                )
 
 
 def test_one_sgd_call_updates_params_in_place():
@@ -162,6 +165,7 @@ def test_step_with_closure_returns_its_loss():
 
 # ---- zero_grad ---------------------------------------------------------------------------------
 
+
 def test_zero_grad_set_to_none_and_zero():
     params = _cr_params(_params())
     opt = optim.SGD(params, lr=0.1)
@@ -192,6 +196,7 @@ def test_zero_grad_then_backward_does_not_accumulate():
 
 # ---- param groups ------------------------------------------------------------------------------
 
+
 def test_param_groups_layout_and_defaults():
     model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
@@ -199,7 +204,8 @@ def test_param_groups_layout_and_defaults():
     group = opt.param_groups[0]
     assert len(group["params"]) == 4 and all(a is b for a, b in zip(group["params"], model.parameters()))
     assert {k: group[k] for k in ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")} == dict(
-        lr=0.1, momentum=0.5, dampening=0, weight_decay=0, nesterov=False, maximize=False)
+        lr=0.1, momentum=0.5, dampening=0, weight_decay=0, nesterov=False, maximize=False
+    )
     assert optim.SGD(model.parameters()).param_groups[0]["lr"] == pytest.approx(1e-3)  # PyTorch's default
 
 
@@ -267,8 +273,8 @@ def test_add_param_group_accepts_a_single_tensor_and_rejects_duplicates():
 
 # ---- bad input ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,value", [("lr", -0.1), ("momentum", -0.5), ("weight_decay", -1e-4),
-                                        ("dampening", -0.1)])
+
+@pytest.mark.parametrize("name,value", [("lr", -0.1), ("momentum", -0.5), ("weight_decay", -1e-4), ("dampening", -0.1)])
 def test_negative_hyper_parameters_are_rejected(name, value):
     params = _cr_params(_params())
     kwargs = {"lr": 0.1, name: value}
@@ -276,8 +282,9 @@ def test_negative_hyper_parameters_are_rejected(name, value):
         optim.SGD(params, **kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [dict(lr=0.1, nesterov=True), dict(lr=0.1, momentum=0.9, dampening=0.1,
-                                                                       nesterov=True)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(lr=0.1, nesterov=True), dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True)]
+)
 def test_nesterov_needs_momentum_and_no_dampening(kwargs):
     with pytest.raises(ValueError, match="[Nn]esterov"):
         optim.SGD(_cr_params(_params()), **kwargs)
@@ -328,6 +335,7 @@ def test_base_optimizer_step_is_abstract():
 
 # ---- state_dict --------------------------------------------------------------------------------
 
+
 def _train(model, opt, x, y, steps, losses=None):
     criterion = nn.MSELoss()
     for _ in range(steps):
@@ -348,8 +356,14 @@ def _model_and_data():
     return model, x, y
 
 
-@pytest.mark.parametrize("options", [dict(lr=0.05, momentum=0.9), dict(lr=0.05, momentum=0.9, nesterov=True),
-                                     dict(lr=0.05, momentum=0.5, dampening=0.2, weight_decay=0.01)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(lr=0.05, momentum=0.9),
+        dict(lr=0.05, momentum=0.9, nesterov=True),
+        dict(lr=0.05, momentum=0.5, dampening=0.2, weight_decay=0.01),
+    ],
+)
 def test_state_dict_round_trip_continues_training_exactly(options):
     # Uninterrupted: 10 steps.
     model, x, y = _model_and_data()
@@ -366,9 +380,13 @@ def test_state_dict_round_trip_continues_training_exactly(options):
     _train(model2, opt2, x, y, 4, resumed)
     model_state = {k: v.numpy().copy() for k, v in model2.state_dict().items()}
     opt_state = opt2.state_dict()
-    opt_state = {"state": {i: {k: (v.numpy().copy() if isinstance(v, cr.Tensor) else v) for k, v in s.items()}
-                           for i, s in opt_state["state"].items()},
-                 "param_groups": opt_state["param_groups"]}
+    opt_state = {
+        "state": {
+            i: {k: (v.numpy().copy() if isinstance(v, cr.Tensor) else v) for k, v in s.items()}
+            for i, s in opt_state["state"].items()
+        },
+        "param_groups": opt_state["param_groups"],
+    }
     del model2, opt2
 
     model3 = nn.Sequential(nn.Linear(4, 6, dtype=cr.float64), nn.Tanh(), nn.Linear(6, 2, dtype=cr.float64))
@@ -406,8 +424,9 @@ def test_state_dict_layout_matches_torch():
             assert g[k] == tg[k], k
     assert sorted(sd["state"]) == sorted(t_sd["state"])
     for i in sd["state"]:
-        np.testing.assert_allclose(sd["state"][i]["momentum_buffer"].numpy(),
-                                   t_sd["state"][i]["momentum_buffer"].numpy(), rtol=1e-14)
+        np.testing.assert_allclose(
+            sd["state"][i]["momentum_buffer"].numpy(), t_sd["state"][i]["momentum_buffer"].numpy(), rtol=1e-14
+        )
 
 
 def test_load_state_dict_copies_buffers():
@@ -445,8 +464,9 @@ def test_load_state_dict_bad_input():
     with pytest.raises(ValueError, match="7"):
         opt.load_state_dict(bad)
     # The failed loads left the optimizer's state as it was.
-    np.testing.assert_array_equal(opt.state[params[0]]["momentum_buffer"].numpy(),
-                                  saved["state"][0]["momentum_buffer"].numpy())
+    np.testing.assert_array_equal(
+        opt.state[params[0]]["momentum_buffer"].numpy(), saved["state"][0]["momentum_buffer"].numpy()
+    )
 
 
 def test_load_torch_optimizer_state_dict():

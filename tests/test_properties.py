@@ -1,6 +1,7 @@
 """Property-based tests (hypothesis) over the public API: for generated inputs, each property states
 what must hold - a value equal to NumPy's, or one of the documented exception types. Nothing may
 crash the process. `pytest --fuzz` runs many more examples (see conftest.py)."""
+
 import os
 import warnings
 
@@ -20,8 +21,21 @@ from chainrule import nn, optim  # noqa: E402
 # What the API may raise for bad input; anything else (or a crash) fails the property.
 BAD_INPUT = (ValueError, TypeError, IndexError, RuntimeError, MemoryError)
 
-NUMERIC_DTYPES = [np.float32, np.float64, np.int64, np.int32, np.int16, np.int8, np.uint8, np.uint16,
-                  np.uint32, np.uint64, np.float16, np.bool_, np.complex64]
+NUMERIC_DTYPES = [
+    np.float32,
+    np.float64,
+    np.int64,
+    np.int32,
+    np.int16,
+    np.int8,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.float16,
+    np.bool_,
+    np.complex64,
+]
 small_shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5)
 finite = dict(allow_nan=False, allow_infinity=False)
 
@@ -55,6 +69,7 @@ def odd_layout_arrays(draw):
 
 # ---- tensor creation --------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @given(odd_layout_arrays())
 def test_from_numpy_shares_exactly_or_refuses(a):
@@ -67,7 +82,9 @@ def test_from_numpy_shares_exactly_or_refuses(a):
             t = cr.from_numpy(a)
     except (TypeError, ValueError):
         return
-    assert a.dtype in (np.float32, np.float64, np.int64, np.int32, np.bool_) and a.flags.c_contiguous and a.flags.aligned
+    assert (
+        a.dtype in (np.float32, np.float64, np.int64, np.int32, np.bool_) and a.flags.c_contiguous and a.flags.aligned
+    )
     np.testing.assert_array_equal(t.numpy(), a)
     assert t.shape == a.shape
     if not a.flags.writeable:
@@ -101,6 +118,7 @@ def test_tensor_copies_any_layout_or_refuses_the_dtype(a):
 
 
 # ---- arithmetic, indexing, reductions against NumPy -------------------------------------------
+
 
 @given(st.data(), st.sampled_from(["+", "-", "*", "/"]))
 def test_float_arithmetic_matches_numpy(data, op):
@@ -151,8 +169,9 @@ def test_reductions_match_numpy(a, data, keepdim):
     t = cr.tensor(a)
     np.testing.assert_allclose(t.sum().numpy(), a.sum(), rtol=1e-10, atol=1e-9)
     with np.errstate(all="ignore"):
-        np.testing.assert_allclose(t.mean().numpy(), a.mean() if a.size else np.nan, rtol=1e-10, atol=1e-9,
-                                   equal_nan=True)
+        np.testing.assert_allclose(
+            t.mean().numpy(), a.mean() if a.size else np.nan, rtol=1e-10, atol=1e-9, equal_nan=True
+        )
     nd = max(a.ndim, 1)
     dim = data.draw(st.integers(-nd - 2, nd + 1))
     if not -nd <= dim < nd:
@@ -164,11 +183,13 @@ def test_reductions_match_numpy(a, data, keepdim):
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's "Mean of empty slice"
         expected = a.mean(axis=dim, keepdims=keepdim) if a.ndim else a
-    np.testing.assert_allclose(t.mean(dim=dim, keepdim=keepdim).numpy(), expected, rtol=1e-10, atol=1e-9,
-                               equal_nan=True)
+    np.testing.assert_allclose(
+        t.mean(dim=dim, keepdim=keepdim).numpy(), expected, rtol=1e-10, atol=1e-9, equal_nan=True
+    )
 
 
 # ---- Linear and the losses against NumPy references -------------------------------------------
+
 
 @given(st.data(), st.integers(0, 5), st.integers(0, 5), st.booleans(), st.booleans())
 def test_linear_matches_numpy(data, c, oc, bias, fused):
@@ -187,8 +208,9 @@ def test_linear_matches_numpy(data, c, oc, bias, fused):
     ones = np.ones(lead + (oc,))
     np.testing.assert_allclose(xt.grad.numpy(), ones @ W, rtol=1e-10, atol=1e-10)
     rows = int(np.prod(lead))
-    np.testing.assert_allclose(layer.weight.grad.numpy(), ones.reshape(rows, oc).T @ x.reshape(rows, c),
-                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        layer.weight.grad.numpy(), ones.reshape(rows, oc).T @ x.reshape(rows, c), rtol=1e-10, atol=1e-10
+    )
     wrong = data.draw(st.sampled_from([(), (2, c + 1), (c + 2,)]))
     with pytest.raises(BAD_INPUT):
         model(cr.zeros(*wrong, dtype=cr.float64))
@@ -263,8 +285,9 @@ def test_nll_loss_matches_numpy(n, c, reduction, data):
     kept = labels != ignore
     elems = np.where(kept, -log_probs[np.arange(n), labels], 0.0)
     with np.errstate(all="ignore"):
-        expected = {"none": elems, "sum": elems.sum(),
-                    "mean": elems.sum() / kept.sum() if kept.sum() else np.nan}[reduction]
+        expected = {"none": elems, "sum": elems.sum(), "mean": elems.sum() / kept.sum() if kept.sum() else np.nan}[
+            reduction
+        ]
     got = nn.NLLLoss(reduction=reduction, ignore_index=ignore)(cr.tensor(log_probs), cr.tensor(labels))
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-9, atol=1e-9, equal_nan=True)
     if n:
@@ -295,18 +318,49 @@ def test_gaussian_nll_loss_matches_numpy(n, d, reduction, data):
 
 # ---- optimizers and fit with hostile arguments ------------------------------------------------
 
-hostile_floats = st.one_of(st.floats(), st.sampled_from([0.0, -0.0, -1.0, 1e308, -1e-308, float("nan"),
-                                                         float("inf"), 2.0]), st.integers(-3, 3))
-hostile_values = st.one_of(hostile_floats, st.booleans(), st.none(), st.text(max_size=3),
-                           st.tuples(hostile_floats, hostile_floats), st.tuples(hostile_floats))
+hostile_floats = st.one_of(
+    st.floats(), st.sampled_from([0.0, -0.0, -1.0, 1e308, -1e-308, float("nan"), float("inf"), 2.0]), st.integers(-3, 3)
+)
+hostile_values = st.one_of(
+    hostile_floats,
+    st.booleans(),
+    st.none(),
+    st.text(max_size=3),
+    st.tuples(hostile_floats, hostile_floats),
+    st.tuples(hostile_floats),
+)
 
 
-@given(st.sampled_from(["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax", "LBFGS"]),
-       st.dictionaries(st.sampled_from(["lr", "momentum", "dampening", "weight_decay", "nesterov", "betas", "eps",
-                                        "alpha", "centered", "lr_decay", "initial_accumulator_value", "amsgrad",
-                                        "maximize", "momentum_decay", "decoupled_weight_decay", "max_iter",
-                                        "history_size", "tolerance_grad", "line_search_fn"]),
-                       hostile_values, max_size=4))
+@given(
+    st.sampled_from(["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax", "LBFGS"]),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "lr",
+                "momentum",
+                "dampening",
+                "weight_decay",
+                "nesterov",
+                "betas",
+                "eps",
+                "alpha",
+                "centered",
+                "lr_decay",
+                "initial_accumulator_value",
+                "amsgrad",
+                "maximize",
+                "momentum_decay",
+                "decoupled_weight_decay",
+                "max_iter",
+                "history_size",
+                "tolerance_grad",
+                "line_search_fn",
+            ]
+        ),
+        hostile_values,
+        max_size=4,
+    ),
+)
 def test_optimizer_construction_with_hostile_hyper_parameters(name, kwargs):
     """A constructor either refuses (ValueError/TypeError) or builds an optimizer whose step runs;
     a step never crashes, and it writes each parameter in place (its shape and identity stay)."""
@@ -331,10 +385,13 @@ def test_optimizer_construction_with_hostile_hyper_parameters(name, kwargs):
     assert p.shape == (3, 2)
 
 
-@given(st.one_of(st.integers(-2, 3), st.sampled_from([True, 1.5, None, "2"])),
-       st.one_of(st.integers(-2, 12), st.sampled_from([2**63 - 1, 2**63, 10**20, 0, False, 2.0, None])),
-       st.sampled_from([(10, 3), (10, 0), (0, 3)]), st.sampled_from([(10, 2), (9, 2), (10, 3), (10,)]),
-       st.sampled_from([None, True, False]))
+@given(
+    st.one_of(st.integers(-2, 3), st.sampled_from([True, 1.5, None, "2"])),
+    st.one_of(st.integers(-2, 12), st.sampled_from([2**63 - 1, 2**63, 10**20, 0, False, 2.0, None])),
+    st.sampled_from([(10, 3), (10, 0), (0, 3)]),
+    st.sampled_from([(10, 2), (9, 2), (10, 3), (10,)]),
+    st.sampled_from([None, True, False]),
+)
 def test_fit_with_hostile_arguments(epochs, batch_size, x_shape, y_shape, native):
     """fit returns a History with one loss per epoch, or raises ValueError/TypeError/IndexError."""
     model = nn.Sequential(nn.Linear(x_shape[1], 2))
@@ -342,14 +399,16 @@ def test_fit_with_hostile_arguments(epochs, batch_size, x_shape, y_shape, native
     X = np.ones(x_shape, np.float32)
     y = np.ones(y_shape[:1] and (x_shape[0],) + y_shape[1:] if y_shape[0] == 10 else y_shape, np.float32)
     try:
-        history = cr.fit(model, nn.MSELoss(), opt, X, y, epochs=epochs, batch_size=batch_size, native=native,
-                         progress=False)
+        history = cr.fit(
+            model, nn.MSELoss(), opt, X, y, epochs=epochs, batch_size=batch_size, native=native, progress=False
+        )
     except (ValueError, TypeError, IndexError):
         return
     assert len(history.history.get("loss", [])) == epochs
 
 
 # ---- load on corrupted files ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def checkpoint_bytes(tmp_path_factory):
@@ -377,13 +436,23 @@ def test_load_of_corrupted_files_raises_value_error_naming_the_file(tmp_path_fac
         at = data.draw(st.integers(0, len(raw)))
         raw[at:at] = data.draw(st.binary(min_size=1, max_size=16))
     else:
-        header = data.draw(st.recursive(
-            st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=4)),
-            lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=4), kids, max_size=3)),
-            max_leaves=8))
+        header = data.draw(
+            st.recursive(
+                st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=4)),
+                lambda kids: st.one_of(
+                    st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=4), kids, max_size=3)
+                ),
+                max_leaves=8,
+            )
+        )
         import json
-        encoded = json.dumps({"t": {"dtype": "F32", "shape": header, "data_offsets": header},
-                              "__metadata__": {"chainrule.structure": json.dumps(header)}}).encode()
+
+        encoded = json.dumps(
+            {
+                "t": {"dtype": "F32", "shape": header, "data_offsets": header},
+                "__metadata__": {"chainrule.structure": json.dumps(header)},
+            }
+        ).encode()
         raw = bytearray(len(encoded).to_bytes(8, "little") + encoded + bytes(16))
     path = tmp_path_factory.mktemp("bad") / "damaged.safetensors"
     path.write_bytes(bytes(raw))

@@ -6,6 +6,7 @@ completions, ``dir()`` and documentation tools. Every module whose dotted path h
 starting with an underscore is walked; each public attribute must not be a module from outside
 chainrule nor a ``__future__`` feature, and every name in ``__all__`` must exist.
 """
+
 from __future__ import annotations
 import __future__
 
@@ -36,8 +37,9 @@ def _public_module_names() -> list[str]:
 
 def _import(name: str) -> types.ModuleType:
     if name.startswith("chainrule.sklearn") and importlib.util.find_spec("sklearn") is None:
-        pytest.skip("chainrule.sklearn needs scikit-learn, which is not installed here "
-                    "(pip install 'chainrule[sklearn]')")
+        pytest.skip(
+            "chainrule.sklearn needs scikit-learn, which is not installed here (pip install 'chainrule[sklearn]')"
+        )
     return importlib.import_module(name)
 
 
@@ -56,9 +58,19 @@ def _leaks(module: types.ModuleType) -> set[str]:
 
 def test_the_walk_covers_the_public_namespaces():
     names = set(_public_module_names())
-    for expected in ("chainrule", "chainrule.nn", "chainrule.nn.functional", "chainrule.optim",
-                     "chainrule.optim.lr_scheduler", "chainrule.utils.data", "chainrule.autograd", "chainrule.data",
-                     "chainrule.datasets", "chainrule.distributions", "chainrule.sklearn"):
+    for expected in (
+        "chainrule",
+        "chainrule.nn",
+        "chainrule.nn.functional",
+        "chainrule.optim",
+        "chainrule.optim.lr_scheduler",
+        "chainrule.utils.data",
+        "chainrule.autograd",
+        "chainrule.data",
+        "chainrule.datasets",
+        "chainrule.distributions",
+        "chainrule.sklearn",
+    ):
         assert expected in names
     assert not any(name.startswith("chainrule._") for name in names)
 
@@ -73,7 +85,9 @@ def test_a_leak_is_found_when_there_is_one():
 def test_public_module_exports_only_public_names(name):
     module = _import(name)
     leaked = _leaks(module) - KNOWN_LEAKS.get(name, set())
-    assert not leaked, (f"{name} exposes {sorted(leaked)}: import them under a private name "
-                        "(import numpy as _np, from __future__ import annotations as _annotations)")
+    assert not leaked, (
+        f"{name} exposes {sorted(leaked)}: import them under a private name "
+        "(import numpy as _np, from __future__ import annotations as _annotations)"
+    )
     missing = [entry for entry in getattr(module, "__all__", ()) if not hasattr(module, entry)]
     assert not missing, f"{name}.__all__ names {missing}, which the module does not define"

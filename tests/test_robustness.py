@@ -1,8 +1,7 @@
 """Inputs that could crash the process or run into undefined behaviour: each gives a value or a
 clear Python exception (regression tests for the hostile-input report)."""
+
 import json
-import os
-import pathlib
 import threading
 import time
 
@@ -12,8 +11,8 @@ import pytest
 import chainrule as cr
 from chainrule import nn, optim
 
-
 # ---- zero-size dimensions (an integer division by zero in the fused chain would raise SIGFPE) ----
+
 
 @pytest.mark.parametrize("shape_in", [(5, 0), (0, 0), (2, 3, 0)])
 def test_fused_chain_with_zero_in_features(shape_in):
@@ -27,8 +26,10 @@ def test_fused_chain_with_zero_in_features(shape_in):
     np.testing.assert_array_equal(model[0].bias.grad.numpy(), np.full(4, np.prod(shape_in[:-1])))
 
 
-@pytest.mark.parametrize("layers", [[nn.Linear(0, 4)], [nn.Linear(3, 0), nn.ReLU(), nn.Linear(0, 2)],
-                                    [nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)]])
+@pytest.mark.parametrize(
+    "layers",
+    [[nn.Linear(0, 4)], [nn.Linear(3, 0), nn.ReLU(), nn.Linear(0, 2)], [nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)]],
+)
 @pytest.mark.parametrize("rows", [0, 5])
 def test_fused_chain_zero_size_matches_unfused(layers, rows):
     model = nn.Sequential(*layers)
@@ -52,15 +53,17 @@ def test_fit_with_zero_in_features(native):
 def test_fit_with_zero_samples():
     model = nn.Sequential(nn.Linear(3, 2))
     opt = optim.SGD(model.parameters(), lr=0.1)
-    cr.fit(model, nn.MSELoss(), opt, np.zeros((0, 3), np.float32), np.zeros((0, 2), np.float32), epochs=1,
-           progress=False)
+    cr.fit(
+        model, nn.MSELoss(), opt, np.zeros((0, 3), np.float32), np.zeros((0, 2), np.float32), epochs=1, progress=False
+    )
 
 
 # ---- optimizer state that no longer matches its parameter (unchecked, a heap overflow) ---------
 
+
 def test_sgd_momentum_buffer_shape_is_checked():
     m = nn.Linear(4, 4)
-    o = optim.SGD(m.parameters(), lr=.1, momentum=.9)
+    o = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
     m(cr.randn(2, 4)).sum().backward()
     o.step()
     m.weight.data = cr.randn(4000, 4000)
@@ -69,8 +72,15 @@ def test_sgd_momentum_buffer_shape_is_checked():
         o.step()
 
 
-@pytest.mark.parametrize("make", [lambda ps: optim.Adam(ps), lambda ps: optim.RMSprop(ps, momentum=0.5, centered=True),
-                                  lambda ps: optim.Adagrad(ps), lambda ps: optim.AdamW(ps, amsgrad=True)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.Adam(ps),
+        lambda ps: optim.RMSprop(ps, momentum=0.5, centered=True),
+        lambda ps: optim.Adagrad(ps),
+        lambda ps: optim.AdamW(ps, amsgrad=True),
+    ],
+)
 def test_stateful_optimizers_check_state_shapes(make):
     m = nn.Linear(3, 3)
     o = make(m.parameters())
@@ -83,6 +93,7 @@ def test_stateful_optimizers_check_state_shapes(make):
 
 
 # ---- NumPy buffers at odd addresses --------------------------------------------------------------
+
 
 def _misaligned(dtype, n=7):
     raw = np.zeros(n * np.dtype(dtype).itemsize + 1, np.uint8)
@@ -107,8 +118,9 @@ def test_misaligned_arrays_are_refused_by_from_numpy_and_copied_elsewhere(dtype)
 
 # ---- integer overflow wraps, as in NumPy, without signed-overflow UB ------------------------------
 
+
 def test_int64_arithmetic_wraps_like_numpy():
-    a = np.array([2**62, -2**63, 2**63 - 1, 3], np.int64)
+    a = np.array([2**62, -(2**63), 2**63 - 1, 3], np.int64)
     b = np.array([2, -1, 1, -5], np.int64)
     t, u = cr.from_numpy(a.copy()), cr.from_numpy(b.copy())
     with np.errstate(over="ignore"):
@@ -123,11 +135,12 @@ def test_int64_arithmetic_wraps_like_numpy():
 
 
 def test_randint_over_the_whole_int64_range():
-    t = cr.randint(-2**63, 2**63 - 1, (1000,))
+    t = cr.randint(-(2**63), 2**63 - 1, (1000,))
     assert t.dtype == cr.int64 and t.numpy().min() < 0 < t.numpy().max()
 
 
 # ---- float -> int conversions of NaN and inf -----------------------------------------------------
+
 
 def test_float_to_int_casts_of_non_finite_values_are_defined():
     x = cr.tensor([np.nan, np.inf, -np.inf, 1e300, -2.7, 2.7], dtype=cr.float64)
@@ -139,6 +152,7 @@ def test_float_to_int_casts_of_non_finite_values_are_defined():
 
 # ---- fit's batch arithmetic ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("native", [True, False])
 @pytest.mark.parametrize("batch_size", [2**63 - 1, 2**64, 10**30])
 def test_fit_with_huge_batch_size_is_one_batch(native, batch_size):
@@ -146,12 +160,14 @@ def test_fit_with_huge_batch_size_is_one_batch(native, batch_size):
     model = nn.Sequential(nn.Linear(3, 2))
     opt = optim.SGD(model.parameters(), lr=0.1)
     X, y = np.random.rand(10, 3).astype(np.float32), np.random.rand(10, 2).astype(np.float32)
-    history = cr.fit(model, nn.MSELoss(), opt, X, y, epochs=1, batch_size=batch_size, progress=False,
-                     native=native, shuffle=False)
+    history = cr.fit(
+        model, nn.MSELoss(), opt, X, y, epochs=1, batch_size=batch_size, progress=False, native=native, shuffle=False
+    )
     assert len(history.history["loss"]) == 1
 
 
 # ---- the model's lock is waited for without the GIL ---------------------------------------------
+
 
 def test_forward_during_fit_does_not_freeze_other_threads():
     model = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 128))
@@ -195,8 +211,20 @@ def test_forward_during_fit_does_not_freeze_other_threads():
 
 # ---- 0-d inputs keep their shape -------------------------------------------------------------------
 
-@pytest.mark.parametrize("loss", [nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
-                                  nn.SmoothL1Loss, nn.KLDivLoss, nn.PoissonNLLLoss])
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        nn.MSELoss,
+        nn.L1Loss,
+        nn.HuberLoss,
+        nn.BCELoss,
+        nn.BCEWithLogitsLoss,
+        nn.SmoothL1Loss,
+        nn.KLDivLoss,
+        nn.PoissonNLLLoss,
+    ],
+)
 def test_zero_dim_inputs_keep_their_shape_in_unreduced_losses(loss):
     x, t = cr.tensor(0.25), cr.tensor(1.0)
     out = loss(reduction="none")(x, t)
@@ -207,6 +235,7 @@ def test_zero_dim_inputs_keep_their_shape_in_unreduced_losses(loss):
 def test_zero_dim_numpy_values_stay_zero_dim():
     # np.ascontiguousarray would make them (1,); PyTorch keeps ().
     from chainrule.utils.data import default_convert
+
     assert default_convert(np.array(2.0)).shape == ()
     assert nn.Embedding(5, 3)(np.array(2)).shape == (3,)
     x = cr.tensor(0.5, requires_grad=True)
@@ -228,6 +257,7 @@ def test_linear_rejects_zero_dim_input():
 
 # ---- checkpoints -------------------------------------------------------------------------------------
 
+
 def test_next_save_removes_stale_temporaries(tmp_path):
     path = tmp_path / "model.safetensors"
     stale = tmp_path / ".model.safetensors.0123456789ab.tmp"  # what a killed save leaves
@@ -239,10 +269,19 @@ def test_next_save_removes_stale_temporaries(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, other.name])
 
 
-@pytest.mark.parametrize("array", [np.arange(6, dtype=np.uint8), np.arange(6, dtype=np.int32),
-                                   np.arange(6, dtype=np.float16), np.array([True, False]),
-                                   np.arange(6, dtype=np.int8), np.arange(6, dtype=np.uint64),
-                                   np.arange(6, dtype=np.int16), np.arange(6, dtype=np.uint32)])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(6, dtype=np.uint8),
+        np.arange(6, dtype=np.int32),
+        np.arange(6, dtype=np.float16),
+        np.array([True, False]),
+        np.arange(6, dtype=np.int8),
+        np.arange(6, dtype=np.uint64),
+        np.arange(6, dtype=np.int16),
+        np.arange(6, dtype=np.uint32),
+    ],
+)
 def test_load_reads_every_dtype_save_writes(tmp_path, array):
     path = tmp_path / "a.safetensors"
     cr.save({"a": array}, path)

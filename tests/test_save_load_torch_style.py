@@ -74,5 +74,6 @@ def test_real_pytorch_files_are_recognised_and_the_hint_works(tmp_path):
     ours = nn.Linear(3, 2)
     ours.load_state_dict(cr.load(converted))
     x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
-    np.testing.assert_allclose(ours(cr.tensor(x)).detach().numpy(),
-                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        ours(cr.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-6, atol=1e-6
+    )

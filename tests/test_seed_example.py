@@ -4,6 +4,7 @@ The example is the seed's program with only its three import lines changed (plus
 loss). Running it, the loss falls; and given identical initial weights and data, chainrule's loss
 at each of the 100 epochs equals PyTorch's.
 """
+
 import ast
 import pathlib
 import re
@@ -20,7 +21,7 @@ EXAMPLE = ROOT / "examples" / "seed_example.py"
 SEED_DIR = ROOT.parent / "shared" / "seed"
 
 # The seed document's program, verbatim.
-SEED_PROGRAM = '''\
+SEED_PROGRAM = """\
 import torch
 import torch.nn as nn
 import torch.optim as optim
@@ -50,7 +51,7 @@ for epoch in range(100):
     optimizer.zero_grad()  # 清除之前的梯度
     loss.backward()        # 計算新的梯度
     optimizer.step()       # 更新權重
-'''
+"""
 
 CHAINRULE_IMPORTS = ["import chainrule as torch", "import chainrule.nn as nn", "import chainrule.optim as optim"]
 TORCH_IMPORTS = ["import torch", "import torch.nn as nn", "import torch.optim as optim"]
@@ -59,8 +60,10 @@ TORCH_IMPORTS = ["import torch", "import torch.nn as nn", "import torch.optim as
 def test_seed_program_constant_is_the_seed_documents():
     files = sorted(SEED_DIR.glob("*.txt")) if SEED_DIR.is_dir() else []
     if not files:
-        pytest.skip(f"the seed document (a .txt file in {SEED_DIR}, beside the repository) is not there: it comes "
-                    "with the project's shared folder; place it there to compare the example with it")
+        pytest.skip(
+            f"the seed document (a .txt file in {SEED_DIR}, beside the repository) is not there: it comes "
+            "with the project's shared folder; place it there to compare the example with it"
+        )
     text = files[0].read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert SEED_PROGRAM in blocks
@@ -77,10 +80,11 @@ def test_example_is_the_seed_program_with_only_the_imports_changed():
     # The training loop gains only a print of the loss, as its last statement.
     loop, seed_loop = body[-1], seed.body[-1]
     assert isinstance(loop, ast.For) and isinstance(seed_loop, ast.For)
-    added = loop.body[len(seed_loop.body):]
+    added = loop.body[len(seed_loop.body) :]
     assert len(added) == 1 and "print" in ast.unparse(added[0]) and "loss" in ast.unparse(added[0])
-    loop_without_print = ast.For(target=loop.target, iter=loop.iter, body=loop.body[:len(seed_loop.body)],
-                                 orelse=loop.orelse)
+    loop_without_print = ast.For(
+        target=loop.target, iter=loop.iter, body=loop.body[: len(seed_loop.body)], orelse=loop.orelse
+    )
     assert ast.dump(loop_without_print) == ast.dump(seed_loop)
     assert [ast.dump(s) for s in body[3:-1]] == [ast.dump(s) for s in seed.body[3:-1]]
 

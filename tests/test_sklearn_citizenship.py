@@ -2,9 +2,9 @@
 pickles, pandas, string labels, multi-output, and scikit-learn's errors for bad input."""
 
 import pickle
-import warnings
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -54,10 +54,13 @@ def test_clone_and_set_params(classification):
 def test_pipeline_search_and_cross_validation(classification):
     X, y = classification
     pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0))
-    theirs = make_pipeline(StandardScaler(), reference.MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0))
+    theirs = make_pipeline(
+        StandardScaler(), reference.MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    )
     assert pipe.fit(X, y).score(X, y) == theirs.fit(X, y).score(X, y)
-    search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-1], "mlpclassifier__hidden_layer_sizes": [(4,), (8,)]},
-                          cv=3).fit(X, y)
+    search = GridSearchCV(
+        pipe, {"mlpclassifier__alpha": [1e-4, 1e-1], "mlpclassifier__hidden_layer_sizes": [(4,), (8,)]}, cv=3
+    ).fit(X, y)
     assert set(search.best_params_) == {"mlpclassifier__alpha", "mlpclassifier__hidden_layer_sizes"}
     assert isinstance(search.best_estimator_[-1], MLPClassifier)
     scores = cross_val_score(MLPRegressor(max_iter=20, random_state=0), *make_regression(90, 4, random_state=0), cv=3)
@@ -66,8 +69,10 @@ def test_pipeline_search_and_cross_validation(classification):
 
 def test_pickle_and_joblib_round_trips(tmp_path, classification):
     X, y = classification
-    for est in [MLPClassifier(max_iter=10, random_state=0).fit(X, y),
-                MLPRegressor(solver="lbfgs", max_iter=10, random_state=0).fit(X, y.astype(float))]:
+    for est in [
+        MLPClassifier(max_iter=10, random_state=0).fit(X, y),
+        MLPRegressor(solver="lbfgs", max_iter=10, random_state=0).fit(X, y.astype(float)),
+    ]:
         restored = pickle.loads(pickle.dumps(est))
         np.testing.assert_array_equal(restored.predict(X), est.predict(X))
         joblib.dump(est, tmp_path / "model.joblib")
@@ -117,8 +122,9 @@ def _error(estimator, fit_args, predict_args=None):
     return None
 
 
-@pytest.mark.parametrize("case", ["nan", "inf", "one_sample", "empty", "complex", "features_at_predict",
-                                  "one_class", "bad_param", "3d"])
+@pytest.mark.parametrize(
+    "case", ["nan", "inf", "one_sample", "empty", "complex", "features_at_predict", "one_class", "bad_param", "3d"]
+)
 def test_bad_input_raises_as_scikit_learn_does(case):
     X, y = make_classification(40, 4, random_state=0)
     fit_args, predict_args = (X, y), None
@@ -181,8 +187,11 @@ def _read_only(a):
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
-@pytest.mark.parametrize("layout", [_misaligned, _read_only, np.asfortranarray, lambda a: np.repeat(a, 2, axis=0)[::2]],
-                         ids=["misaligned", "read-only", "fortran", "strided"])
+@pytest.mark.parametrize(
+    "layout",
+    [_misaligned, _read_only, np.asfortranarray, lambda a: np.repeat(a, 2, axis=0)[::2]],
+    ids=["misaligned", "read-only", "fortran", "strided"],
+)
 def test_odd_array_layouts_train_and_predict_like_plain_arrays(solver, layout):
     """The native trainer reads only aligned C-contiguous arrays: any other layout of the same
     values is copied first, and gives exactly the plain array's model and predictions."""
@@ -199,8 +208,11 @@ def test_odd_array_layouts_train_and_predict_like_plain_arrays(solver, layout):
     labels = (X[:, 0] > 0).astype(int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        proba = MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0).fit(
-            layout(X), labels).predict_proba(layout(X))
+        proba = (
+            MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0)
+            .fit(layout(X), labels)
+            .predict_proba(layout(X))
+        )
     assert proba.shape == (40, 2) and np.all(np.isfinite(proba))
 
 

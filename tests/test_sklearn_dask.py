@@ -19,16 +19,18 @@ import chainrule  # noqa: E402
 from chainrule.sklearn import MLPClassifier, NeuralNetClassifier  # noqa: E402
 from chainrule.sklearn._mlp import _ThreadLimit  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning",
-                                        "ignore::DeprecationWarning", "ignore::ResourceWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning", "ignore::DeprecationWarning", "ignore::ResourceWarning"
+)
 # The workers import this module's functions by value (it is not importable in their processes).
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=40)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40
+    )
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
@@ -56,8 +58,9 @@ def test_grid_search_on_the_cluster_matches_sequential(client):
     workers = _pids_of_fits(distributed_search, X, y, client)
     assert workers  # the fits ran as tasks on the cluster's workers
     assert distributed_search.best_params_ == sequential.best_params_
-    np.testing.assert_array_equal(distributed_search.cv_results_["mean_test_score"],
-                                  sequential.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(
+        distributed_search.cv_results_["mean_test_score"], sequential.cv_results_["mean_test_score"]
+    )
 
 
 def test_randomized_search_of_a_wrapped_module_on_the_cluster(client):
@@ -65,8 +68,9 @@ def test_randomized_search_of_a_wrapped_module_on_the_cluster(client):
     X = X.astype(np.float32)
     from chainrule import nn, optim
 
-    est = NeuralNetClassifier(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2)), optimizer=optim.Adam,
-                              max_epochs=4, random_state=0)
+    est = NeuralNetClassifier(
+        nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2)), optimizer=optim.Adam, max_epochs=4, random_state=0
+    )
     params = {"lr": [1e-3, 1e-2, 3e-2], "batch_size": [16, 32]}
     sequential = RandomizedSearchCV(est, params, n_iter=4, cv=2, random_state=0).fit(X, y)
     search = RandomizedSearchCV(est, params, n_iter=4, cv=2, random_state=0, n_jobs=-1)

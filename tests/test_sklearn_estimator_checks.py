@@ -13,7 +13,8 @@ def _expected_failed_checks(estimator):
 
 
 # max_iter=100 as scikit-learn's own test suite configures its MLPs (fewer epochs, same checks).
-@parametrize_with_checks([MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)],
-                         expected_failed_checks=_expected_failed_checks)
+@parametrize_with_checks(
+    [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)], expected_failed_checks=_expected_failed_checks
+)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)

@@ -32,8 +32,11 @@ def _data(kind):
 
 
 def _pair(kind, **params):
-    ours, theirs = (crsk.MLPRegressor, reference.MLPRegressor) if kind == "regression" else \
-        (crsk.MLPClassifier, reference.MLPClassifier)
+    ours, theirs = (
+        (crsk.MLPRegressor, reference.MLPRegressor)
+        if kind == "regression"
+        else (crsk.MLPClassifier, reference.MLPClassifier)
+    )
     X, y = _data(kind)
     return ours(**params).fit(X, y), theirs(**params).fit(X, y)
 
@@ -59,24 +62,49 @@ def _assert_same_model(ours, theirs, rtol):
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
 @pytest.mark.parametrize("solver,learning_rate", [("adam", "constant"), ("sgd", "constant"), ("sgd", "invscaling")])
 def test_stochastic_solvers_match_scikit_learn(kind, activation, solver, learning_rate):
-    ours, theirs = _pair(kind, hidden_layer_sizes=(12, 7), activation=activation, solver=solver,
-                         learning_rate=learning_rate, learning_rate_init=0.01, alpha=1e-3, max_iter=15,
-                         batch_size=50, random_state=3)
+    ours, theirs = _pair(
+        kind,
+        hidden_layer_sizes=(12, 7),
+        activation=activation,
+        solver=solver,
+        learning_rate=learning_rate,
+        learning_rate_init=0.01,
+        alpha=1e-3,
+        max_iter=15,
+        batch_size=50,
+        random_state=3,
+    )
     _assert_same_model(ours, theirs, 1e-6)
 
 
 @pytest.mark.parametrize("nesterov,momentum", [(True, 0.9), (False, 0.5), (True, 0.0)])
 def test_sgd_momentum_variants_match(nesterov, momentum):
-    ours, theirs = _pair("multiclass", hidden_layer_sizes=(10,), solver="sgd", nesterovs_momentum=nesterov,
-                         momentum=momentum, learning_rate_init=0.05, max_iter=12, random_state=0)
+    ours, theirs = _pair(
+        "multiclass",
+        hidden_layer_sizes=(10,),
+        solver="sgd",
+        nesterovs_momentum=nesterov,
+        momentum=momentum,
+        learning_rate_init=0.05,
+        max_iter=12,
+        random_state=0,
+    )
     _assert_same_model(ours, theirs, 1e-6)
 
 
 def test_adaptive_rate_and_convergence_stop_match():
     # A large tol makes the loss "stop improving" early: the adaptive schedule divides the rate
     # by 5 several times and then stops, at the same epoch as scikit-learn's.
-    params = dict(hidden_layer_sizes=(10,), solver="sgd", learning_rate="adaptive", learning_rate_init=0.05,
-                  tol=0.05, n_iter_no_change=2, max_iter=200, random_state=0)
+    params = dict(
+        hidden_layer_sizes=(10,),
+        solver="sgd",
+        learning_rate="adaptive",
+        learning_rate_init=0.05,
+        tol=0.05,
+        n_iter_no_change=2,
+        max_iter=200,
+        random_state=0,
+    )
     ours, theirs = _pair("multiclass", **params)
     assert theirs.n_iter_ < 200
     _assert_same_model(ours, theirs, 1e-6)
@@ -89,8 +117,16 @@ def test_adaptive_rate_and_convergence_stop_match():
 
 @pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel", "regression"])
 def test_early_stopping_matches(kind):
-    ours, theirs = _pair(kind, hidden_layer_sizes=(10,), early_stopping=True, validation_fraction=0.2,
-                         n_iter_no_change=3, max_iter=60, learning_rate_init=0.01, random_state=5)
+    ours, theirs = _pair(
+        kind,
+        hidden_layer_sizes=(10,),
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=3,
+        max_iter=60,
+        learning_rate_init=0.01,
+        random_state=5,
+    )
     _assert_same_model(ours, theirs, 1e-6)
     assert ours.validation_scores_ == pytest.approx(theirs.validation_scores_, rel=1e-6)
     assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=1e-6)
@@ -100,23 +136,26 @@ def test_early_stopping_matches(kind):
 @pytest.mark.parametrize("kind", ["multiclass", "binary", "regression"])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic"])
 def test_lbfgs_matches(kind, activation):
-    ours, theirs = _pair(kind, hidden_layer_sizes=(9,), activation=activation, solver="lbfgs", max_iter=40,
-                         random_state=1)
+    ours, theirs = _pair(
+        kind, hidden_layer_sizes=(9,), activation=activation, solver="lbfgs", max_iter=40, random_state=1
+    )
     _assert_same_model(ours, theirs, 1e-4)
 
 
 def test_lbfgs_max_fun_limits_evaluations():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ours, theirs = _pair("multiclass", hidden_layer_sizes=(9,), solver="lbfgs", max_fun=7, max_iter=500,
-                             random_state=1)
+        ours, theirs = _pair(
+            "multiclass", hidden_layer_sizes=(9,), solver="lbfgs", max_fun=7, max_iter=500, random_state=1
+        )
     assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
     _assert_same_model(ours, theirs, 1e-4)
 
 
 def test_no_shuffle_and_explicit_batch_size_match():
-    ours, theirs = _pair("regression", hidden_layer_sizes=(6,), shuffle=False, batch_size=37, max_iter=10,
-                         random_state=0)
+    ours, theirs = _pair(
+        "regression", hidden_layer_sizes=(6,), shuffle=False, batch_size=37, max_iter=10, random_state=0
+    )
     _assert_same_model(ours, theirs, 1e-6)
     with pytest.warns(UserWarning, match="It is going to be clipped"):
         crsk.MLPRegressor(batch_size=1000, max_iter=2).fit(*_data("regression"))
@@ -127,8 +166,8 @@ def test_partial_fit_and_warm_start_match():
     ours = crsk.MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
     theirs = reference.MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
     for lo in range(0, 240, 60):
-        ours.partial_fit(X[lo:lo + 60], y[lo:lo + 60], classes=np.unique(y))
-        theirs.partial_fit(X[lo:lo + 60], y[lo:lo + 60], classes=np.unique(y))
+        ours.partial_fit(X[lo : lo + 60], y[lo : lo + 60], classes=np.unique(y))
+        theirs.partial_fit(X[lo : lo + 60], y[lo : lo + 60], classes=np.unique(y))
     _assert_same_model(ours, theirs, 1e-6)
     ours = crsk.MLPRegressor(hidden_layer_sizes=(8,), warm_start=True, max_iter=5, random_state=0)
     theirs = reference.MLPRegressor(hidden_layer_sizes=(8,), warm_start=True, max_iter=5, random_state=0)
@@ -222,10 +261,23 @@ def test_native_trainer_checks_its_arguments():
         mlp_activation("swish")
     with pytest.raises(TypeError):  # strings do not cross the binding
         core._mlp_predict(X, coefs, intercepts, "relu", "identity")
-    epoch_args = (mlp_loss("squared_error"), 0.0, mlp_solver("sgd"), [np.zeros((3, 2)), np.zeros(2)], [], 0.1, 0.9,
-                  True, 0.9, 0.999, 1e-8, 0)
+    epoch_args = (
+        mlp_loss("squared_error"),
+        0.0,
+        mlp_solver("sgd"),
+        [np.zeros((3, 2)), np.zeros(2)],
+        [],
+        0.1,
+        0.9,
+        True,
+        0.9,
+        0.999,
+        1e-8,
+        0,
+    )
     with pytest.raises(IndexError, match="order"):
-        core._mlp_train_epoch(X, np.zeros((4, 2)), np.array([0, 1, 2, 9]), 2, coefs, intercepts, relu, identity,
-                              *epoch_args)
+        core._mlp_train_epoch(
+            X, np.zeros((4, 2)), np.array([0, 1, 2, 9]), 2, coefs, intercepts, relu, identity, *epoch_args
+        )
     with pytest.raises(ValueError, match="batch_size"):
         core._mlp_train_epoch(X, np.zeros((4, 2)), None, 0, coefs, intercepts, relu, identity, *epoch_args)

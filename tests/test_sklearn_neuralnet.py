@@ -36,8 +36,9 @@ def classification():
 
 def test_classifier_learns_and_predicts_labels(classification):
     X, y = classification
-    clf = NeuralNetClassifier(MLP, optimizer=optim.Adam, lr=0.01, max_epochs=40, batch_size=32, random_state=0,
-                              module__hidden=32).fit(X, y)
+    clf = NeuralNetClassifier(
+        MLP, optimizer=optim.Adam, lr=0.01, max_epochs=40, batch_size=32, random_state=0, module__hidden=32
+    ).fit(X, y)
     assert clf.module_.net[0].weight.shape == (32, 6)
     np.testing.assert_array_equal(clf.classes_, ["a", "b", "c"])
     proba = clf.predict_proba(X)
@@ -62,8 +63,11 @@ def test_routed_parameters_in_get_set_params_and_clone(classification):
 
 def test_grid_search_over_widths_and_learning_rates(classification):
     X, y = classification
-    search = GridSearchCV(NeuralNetClassifier(MLP, optimizer=optim.Adam, max_epochs=5, random_state=0),
-                          {"module__hidden": [4, 16], "lr": [1e-3, 3e-2]}, cv=2).fit(X, y)
+    search = GridSearchCV(
+        NeuralNetClassifier(MLP, optimizer=optim.Adam, max_epochs=5, random_state=0),
+        {"module__hidden": [4, 16], "lr": [1e-3, 3e-2]},
+        cv=2,
+    ).fit(X, y)
     assert set(search.best_params_) == {"module__hidden", "lr"}
     assert len(search.cv_results_["params"]) == 4
     assert search.best_estimator_.module_.net[0].weight.shape[0] == search.best_params_["module__hidden"]
@@ -80,8 +84,10 @@ def test_regressor_multioutput_pipeline_and_module_instance():
     X, y = make_regression(150, 5, n_targets=2, random_state=0)
     y = y / y.std(axis=0)
     model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2))
-    pipe = make_pipeline(StandardScaler(), NeuralNetRegressor(model, optimizer=optim.Adam, lr=0.01, max_epochs=60,
-                                                              batch_size=16, random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(),
+        NeuralNetRegressor(model, optimizer=optim.Adam, lr=0.01, max_epochs=60, batch_size=16, random_state=0),
+    )
     before = model[0].weight.detach().numpy().copy()
     pipe.fit(X, y)
     assert pipe.predict(X).shape == (150, 2) and pipe.score(X, y) > 0.8

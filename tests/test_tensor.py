@@ -26,6 +26,7 @@ def close(t, expected, dtype=None):
 
 # ---- creation ------------------------------------------------------------------------------------
 
+
 def test_tensor_default_dtypes_follow_pytorch():
     assert cr.tensor([1.0, 2.0]).dtype == cr.float32
     assert cr.tensor([1, 2]).dtype == cr.int64
@@ -152,6 +153,7 @@ def test_dtype_objects():
 
 # ---- conversion ----------------------------------------------------------------------------------
 
+
 def test_item_tolist_float_int_bool():
     assert cr.tensor(2.5).item() == 2.5
     assert isinstance(cr.tensor(3).item(), int)
@@ -213,9 +215,9 @@ OPS = {
 
 BROADCAST_SHAPES = [
     ((3, 4), (3, 4)),
-    ((3, 4), (4,)),       # row-vector bias
+    ((3, 4), (4,)),  # row-vector bias
     ((3, 4), (1, 4)),
-    ((3, 1), (1, 4)),     # both broadcast
+    ((3, 1), (1, 4)),  # both broadcast
     ((3, 4), (3, 1)),
     ((2, 3, 4), (3, 1)),
     ((4,), (2, 3, 4)),
@@ -240,10 +242,10 @@ def test_binary_ops_broadcast_vs_numpy(op, sa, sb, dtype):
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_pow_vs_numpy(dtype):
     a, b = rnd(3, 4, dtype=dtype, low=0.5, high=2.0), rnd(4, dtype=dtype, seed=3)
-    close(cr.from_numpy(a) ** cr.from_numpy(b), a ** b, dtype)
-    close(cr.from_numpy(a) ** 2, a ** 2, dtype)
-    close(cr.from_numpy(a) ** 0.5, a ** 0.5, dtype)
-    close(2.0 ** cr.from_numpy(b), 2.0 ** b, dtype)
+    close(cr.from_numpy(a) ** cr.from_numpy(b), a**b, dtype)
+    close(cr.from_numpy(a) ** 2, a**2, dtype)
+    close(cr.from_numpy(a) ** 0.5, a**0.5, dtype)
+    close(2.0 ** cr.from_numpy(b), 2.0**b, dtype)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -278,8 +280,8 @@ def test_int64_arithmetic_like_pytorch():
     assert (a - b).tolist() == [-3, -3, -3]
     assert (a * b).tolist() == [4, 10, 18]
     assert (a * 2).dtype == cr.int64 and (2 * a).tolist() == [2, 4, 6]
-    assert (a ** 2).tolist() == [1, 4, 9] and (a ** 2).dtype == cr.int64
-    assert (2 ** a).tolist() == [2, 4, 8]
+    assert (a**2).tolist() == [1, 4, 9] and (a**2).dtype == cr.int64
+    assert (2**a).tolist() == [2, 4, 8]
     assert (-a).tolist() == [-1, -2, -3] and (-a).dtype == cr.int64
     # true division of integers gives float32, as torch.div does
     q = a / b
@@ -297,7 +299,7 @@ def test_int64_arithmetic_like_pytorch():
 
 def test_int64_pow_large_exponent_wraps_quickly():
     # exponentiation by squaring; 1 ** huge is 1 without looping huge times
-    assert (cr.tensor([1, -1, 0]) ** (10 ** 15 + 1)).tolist() == [1, -1, 0]
+    assert (cr.tensor([1, -1, 0]) ** (10**15 + 1)).tolist() == [1, -1, 0]
     torch = require("torch")
     x = torch.tensor([3, 7, -5]) ** 40
     assert (cr.tensor([3, 7, -5]) ** 40).tolist() == x.tolist()
@@ -314,13 +316,15 @@ def test_ndarray_operands():
 
 # ---- unary ---------------------------------------------------------------------------------------
 
+
 def _gelu(x):
     from math import erf
+
     return np.array([0.5 * v * (1 + erf(v / math.sqrt(2))) for v in x.reshape(-1)]).reshape(x.shape)
 
 
 def _gelu_tanh(x):
-    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
 
 
 UNARY = {
@@ -367,9 +371,20 @@ def test_unary_on_large_tensors_uses_threads_correctly():
 
 # ---- matmul --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("sa,sb", [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)),
-                                   ((1, 1), (1, 1)), ((65, 33), (33, 70)), ((3, 0), (0, 2))])
+@pytest.mark.parametrize(
+    "sa,sb",
+    [
+        ((3, 4), (4, 5)),
+        ((4,), (4, 5)),
+        ((3, 4), (4,)),
+        ((4,), (4,)),
+        ((1, 1), (1, 1)),
+        ((65, 33), (33, 70)),
+        ((3, 0), (0, 2)),
+    ],
+)
 def test_matmul_vs_numpy(sa, sb, dtype):
     a, b = rnd(*sa, dtype=dtype, seed=5), rnd(*sb, dtype=dtype, seed=6)
     for out in (cr.from_numpy(a) @ cr.from_numpy(b), cr.matmul(cr.from_numpy(a), cr.from_numpy(b))):
@@ -387,6 +402,7 @@ def test_linear_forward():
 
 
 # ---- shape ops -----------------------------------------------------------------------------------
+
 
 def test_reshape_view_and_minus_one():
     a = np.arange(24, dtype=np.float32)
@@ -447,6 +463,7 @@ def test_index_with_int64_arrays():
 
 # ---- reductions ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("dim", [None, 0, 1, 2, -1, (0, 2), (1, -1), (0, 1, 2)])
 @pytest.mark.parametrize("keepdim", [False, True])
@@ -497,6 +514,7 @@ def test_argmax(dtype):
 
 # ---- softmax ------------------------------------------------------------------------------------
 
+
 def _np_softmax(x, axis):
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -523,6 +541,7 @@ def test_softmax_is_stable_for_large_logits():
 
 # ---- torch comparison ---------------------------------------------------------------------------
 
+
 def test_forward_matches_torch():
     torch = require("torch")
     a, b = rnd(4, 6, dtype=cr.float64), rnd(6, dtype=cr.float64, seed=9)
@@ -531,8 +550,9 @@ def test_forward_matches_torch():
     np.testing.assert_allclose(((ca * cb + 1) / (ca.abs() + 1)).numpy(), ((ta * tb + 1) / (ta.abs() + 1)).numpy())
     np.testing.assert_allclose(cr.log_softmax(ca, 0).numpy(), torch.log_softmax(ta, 0).numpy())
     np.testing.assert_allclose(cr.nn.functional.gelu(ca).numpy(), torch.nn.functional.gelu(ta).numpy())
-    np.testing.assert_allclose(cr.nn.functional.gelu(ca, approximate="tanh").numpy(),
-                               torch.nn.functional.gelu(ta, approximate="tanh").numpy())
+    np.testing.assert_allclose(
+        cr.nn.functional.gelu(ca, approximate="tanh").numpy(), torch.nn.functional.gelu(ta, approximate="tanh").numpy()
+    )
     np.testing.assert_allclose(ca.mean(dim=1, keepdim=True).numpy(), ta.mean(dim=1, keepdim=True).numpy())
     i = torch.tensor([3, -2, 7])
     assert (cr.tensor([3, -2, 7]) / cr.tensor([2, 2, 2])).tolist() == pytest.approx((i / 2).tolist())

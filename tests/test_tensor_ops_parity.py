@@ -1,5 +1,6 @@
 """Forward and gradient parity of the tensor ops with PyTorch over shapes (0-size, broadcast)
 and dtypes, plus gradcheck in float64 for every differentiable op."""
+
 import numpy as np
 import pytest
 
@@ -9,8 +10,13 @@ from optional_dependencies import require
 
 torch = require("torch")
 
-DTYPES = {"float32": (cr.float32, torch.float32), "float64": (cr.float64, torch.float64),
-          "int64": (cr.int64, torch.int64), "int32": (cr.int32, torch.int32), "bool": (cr.bool, torch.bool)}
+DTYPES = {
+    "float32": (cr.float32, torch.float32),
+    "float64": (cr.float64, torch.float64),
+    "int64": (cr.int64, torch.int64),
+    "int32": (cr.int32, torch.int32),
+    "bool": (cr.bool, torch.bool),
+}
 
 
 def make(shape, dtype_name, seed=0, positive=False):
@@ -31,8 +37,9 @@ def check(ours, theirs, atol=1e-5):
         assert isinstance(ours, cr.Tensor), type(ours)
         assert tuple(ours.shape) == tuple(theirs.shape), (ours.shape, theirs.shape)
         assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1], (ours.dtype, theirs.dtype)
-        np.testing.assert_allclose(ours.detach().numpy().astype(np.float64),
-                                   theirs.detach().numpy().astype(np.float64), atol=atol, rtol=1e-5)
+        np.testing.assert_allclose(
+            ours.detach().numpy().astype(np.float64), theirs.detach().numpy().astype(np.float64), atol=atol, rtol=1e-5
+        )
     else:
         assert ours == theirs
 
@@ -43,8 +50,17 @@ BINARY = ["add", "sub", "mul", "truediv", "floordiv", "mod", "pow"]
 
 @pytest.mark.parametrize("shapes", SHAPE_PAIRS)
 @pytest.mark.parametrize("op", BINARY)
-@pytest.mark.parametrize("dtypes", [("float32", "float32"), ("float64", "float32"), ("int64", "int64"),
-                                    ("int32", "int64"), ("int64", "float32"), ("int32", "int32")])
+@pytest.mark.parametrize(
+    "dtypes",
+    [
+        ("float32", "float32"),
+        ("float64", "float32"),
+        ("int64", "int64"),
+        ("int32", "int64"),
+        ("int64", "float32"),
+        ("int32", "int32"),
+    ],
+)
 def test_binary_operators(shapes, op, dtypes):
     a, ta = make(shapes[0], dtypes[0], 1, positive=op in ("pow", "floordiv", "mod", "truediv"))
     b, tb = make(shapes[1], dtypes[1], 2, positive=op in ("pow", "floordiv", "mod", "truediv"))
@@ -87,8 +103,31 @@ def test_equality_is_elementwise_and_tensors_stay_hashable():
     assert len({t, t.clone()}) == 2 and {t: 1}[t] == 1
 
 
-UNARY = ["neg", "abs", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan", "tanh", "sigmoid",
-         "relu", "sign", "floor", "ceil", "round", "square", "reciprocal", "log2", "log10", "erf"]
+UNARY = [
+    "neg",
+    "abs",
+    "exp",
+    "log",
+    "log1p",
+    "expm1",
+    "sqrt",
+    "rsqrt",
+    "sin",
+    "cos",
+    "tan",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "sign",
+    "floor",
+    "ceil",
+    "round",
+    "square",
+    "reciprocal",
+    "log2",
+    "log10",
+    "erf",
+]
 
 
 @pytest.mark.parametrize("shape", [(3, 4), (0,), (), (2, 0, 3)])
@@ -125,8 +164,7 @@ def test_unary_gradcheck_and_gradgradcheck(op):
 def test_binary_gradients_match_pytorch_and_gradgradcheck(op, shapes):
     a, ta = make(shapes[0], "float64", 5, positive=True)
     b, tb = make(shapes[1], "float64", 6, positive=True)
-    fn = (lambda u, v: getattr(u, op)(v)) if op in ("maximum", "minimum") else (
-        lambda u, v: getattr(u, f"__{op}__")(v))
+    fn = (lambda u, v: getattr(u, op)(v)) if op in ("maximum", "minimum") else (lambda u, v: getattr(u, f"__{op}__")(v))
     x, y = a.detach().requires_grad_(), b.detach().requires_grad_()
     tx, ty = ta.detach().requires_grad_(), tb.detach().requires_grad_()
     fn(x, y).sum().backward()
@@ -223,7 +261,7 @@ def test_cumsum(dim):
     (x.cumsum(dim) * a).sum().backward()
     (tx.cumsum(dim) * ta).sum().backward()
     check(x.grad, tx.grad)
-    assert gradgradcheck(lambda v: (v.cumsum(dim) ** 2), [x])
+    assert gradgradcheck(lambda v: v.cumsum(dim) ** 2, [x])
     check(cr.cumsum(make((4,), "int32")[0], 0), torch.cumsum(make((4,), "int32")[1], 0))
 
 

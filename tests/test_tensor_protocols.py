@@ -22,7 +22,7 @@ def test_numbers_from_one_element_tensors():
 def test_an_integer_tensor_indexes_a_python_list():
     items = ["a", "b", "c"]
     assert items[cr.tensor(2)] == "c" and items[cr.tensor([1])] == "b"
-    assert items[cr.tensor(1):] == ["b", "c"]
+    assert items[cr.tensor(1) :] == ["b", "c"]
     assert [10, 20, 30][cr.randint(0, 3, (1,))] in (10, 20, 30)
     with pytest.raises(TypeError, match="only integer tensors of a single element"):
         items[cr.tensor(1.0)]
@@ -91,16 +91,33 @@ def test_new_factories():
 
 # ---- repr, as PyTorch prints it --------------------------------------------------------------
 
+
 def _repr_cases(lib):
     return [
-        lib.tensor(3.5), lib.tensor(7), lib.tensor([1.0, 2.0, 3.0]), lib.tensor([0.1, -2.25, 3.0]),
-        lib.tensor([[1.5, 2e-5], [3.0, 4.0]]), lib.tensor([1e9, 1.0]), lib.tensor([123456.789, 1.5]),
-        lib.tensor([[1, -20], [300, 4]]), lib.tensor([], dtype=lib.float32), lib.zeros(0, 3),
-        lib.tensor([], dtype=lib.int64), lib.zeros(2, 3, dtype=lib.float64), lib.arange(2000.0),
-        lib.arange(30.0).reshape(5, 6) / 7, lib.arange(24.0).reshape(2, 3, 4), lib.arange(1500).reshape(15, 100),
-        lib.tensor([float("inf"), float("nan"), 1.5]), lib.tensor([0.0, 0.0]), lib.tensor([float("nan")]),
-        lib.tensor([1.0, 2.0], requires_grad=True), lib.arange(100.0), lib.arange(0.0, 1.0, 0.01, dtype=lib.float64),
-        lib.tensor(-0.0), lib.tensor([1e-5, 1.0]),
+        lib.tensor(3.5),
+        lib.tensor(7),
+        lib.tensor([1.0, 2.0, 3.0]),
+        lib.tensor([0.1, -2.25, 3.0]),
+        lib.tensor([[1.5, 2e-5], [3.0, 4.0]]),
+        lib.tensor([1e9, 1.0]),
+        lib.tensor([123456.789, 1.5]),
+        lib.tensor([[1, -20], [300, 4]]),
+        lib.tensor([], dtype=lib.float32),
+        lib.zeros(0, 3),
+        lib.tensor([], dtype=lib.int64),
+        lib.zeros(2, 3, dtype=lib.float64),
+        lib.arange(2000.0),
+        lib.arange(30.0).reshape(5, 6) / 7,
+        lib.arange(24.0).reshape(2, 3, 4),
+        lib.arange(1500).reshape(15, 100),
+        lib.tensor([float("inf"), float("nan"), 1.5]),
+        lib.tensor([0.0, 0.0]),
+        lib.tensor([float("nan")]),
+        lib.tensor([1.0, 2.0], requires_grad=True),
+        lib.arange(100.0),
+        lib.arange(0.0, 1.0, 0.01, dtype=lib.float64),
+        lib.tensor(-0.0),
+        lib.tensor([1e-5, 1.0]),
     ]
 
 

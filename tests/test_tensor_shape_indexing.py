@@ -1,4 +1,5 @@
 """Shape ops, joining/splitting, indexing (read and write) and in-place ops, against PyTorch."""
+
 import numpy as np
 import pytest
 
@@ -16,8 +17,9 @@ def pair(shape, seed=0, dtype=np.float64):
 
 def check(ours, theirs, atol=1e-6):
     assert tuple(ours.shape) == tuple(theirs.shape), (ours.shape, theirs.shape)
-    np.testing.assert_allclose(ours.detach().numpy().astype(np.float64),
-                               theirs.detach().numpy().astype(np.float64), atol=atol)
+    np.testing.assert_allclose(
+        ours.detach().numpy().astype(np.float64), theirs.detach().numpy().astype(np.float64), atol=atol
+    )
 
 
 def grads_match(fn, shape, seed=1):
@@ -100,6 +102,7 @@ def test_one_hot():
     labels = cr.tensor([0, 2, 1])
     ours = cr.nn.functional.one_hot(labels, 4) if hasattr(cr.nn.functional, "one_hot") else None
     from chainrule._tensor_ops import one_hot
+
     expected = torch.nn.functional.one_hot(torch.tensor([0, 2, 1]), 4)
     check(one_hot(labels, 4), expected)
     check(one_hot(labels), torch.nn.functional.one_hot(torch.tensor([0, 2, 1])))

@@ -5,6 +5,7 @@ through load_state_dict (torch's state_dict converted to NumPy), and both train 
 on the same data. The loss of every step and the final weights must agree, for every activation,
 every loss, every SGD option and both floating dtypes.
 """
+
 import itertools
 
 import numpy as np
@@ -50,9 +51,13 @@ STEPS = 8
 
 
 def _build(mod, activation, loss, torch_dtype_or_cr, container="sequential"):
-    layers = [mod.Linear(IN, HIDDEN, dtype=torch_dtype_or_cr), ACTIVATIONS[activation](mod),
-              mod.Linear(HIDDEN, HIDDEN, dtype=torch_dtype_or_cr), ACTIVATIONS[activation](mod),
-              mod.Linear(HIDDEN, OUT, dtype=torch_dtype_or_cr)]
+    layers = [
+        mod.Linear(IN, HIDDEN, dtype=torch_dtype_or_cr),
+        ACTIVATIONS[activation](mod),
+        mod.Linear(HIDDEN, HIDDEN, dtype=torch_dtype_or_cr),
+        ACTIVATIONS[activation](mod),
+        mod.Linear(HIDDEN, OUT, dtype=torch_dtype_or_cr),
+    ]
     if loss == "bce":
         layers.append(mod.Sigmoid())
     if container == "sequential":

@@ -10,6 +10,7 @@ float32 to 1e-5, relative). Without PyTorch each still runs and must show that i
 - train_physics_informed: a network whose loss uses the second derivative of its output with
   respect to its input, through autograd.grad(..., create_graph=True) twice.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,7 +35,7 @@ def fit_sine_polynomial(torch, dtype_name: str, steps: int = 300) -> list[float]
     learning_rate = 1e-6
     losses = []
     for step in range(steps):
-        y_pred = a + b * x + c * x ** 2 + d * x ** 3
+        y_pred = a + b * x + c * x**2 + d * x**3
         loss = (y_pred - y).pow(2).sum()
         losses.append(loss.item())
         loss.backward()
@@ -56,12 +57,12 @@ def legendre_p3(torch):
         @staticmethod
         def forward(ctx, input):
             ctx.save_for_backward(input)
-            return 0.5 * (5 * input ** 3 - 3 * input)
+            return 0.5 * (5 * input**3 - 3 * input)
 
         @staticmethod
         def backward(ctx, grad_output):
             (input,) = ctx.saved_tensors
-            return grad_output * 1.5 * (5 * input ** 2 - 1)
+            return grad_output * 1.5 * (5 * input**2 - 1)
 
     return LegendrePolynomial3
 
@@ -117,10 +118,12 @@ def train_classifier(torch, dtype_name: str, epochs: int = 4) -> list[float]:
     data = torch.utils.data
     train_x, train_y = _classification_data(512, seed=1)
     test_x, test_y = _classification_data(256, seed=2)
-    train_loader = data.DataLoader(data.TensorDataset(torch.tensor(train_x, dtype=dtype), torch.tensor(train_y)),
-                                   batch_size=32)
-    test_loader = data.DataLoader(data.TensorDataset(torch.tensor(test_x, dtype=dtype), torch.tensor(test_y)),
-                                  batch_size=64)
+    train_loader = data.DataLoader(
+        data.TensorDataset(torch.tensor(train_x, dtype=dtype), torch.tensor(train_y)), batch_size=32
+    )
+    test_loader = data.DataLoader(
+        data.TensorDataset(torch.tensor(test_x, dtype=dtype), torch.tensor(test_y)), batch_size=64
+    )
     nn = torch.nn
     model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 3))
     model = model.to(dtype)
@@ -160,7 +163,7 @@ def train_physics_informed(torch, dtype_name: str, steps: int = 60) -> list[floa
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     x = torch.linspace(0, 1, 64, dtype=dtype).reshape(-1, 1).requires_grad_(True)
     boundary = torch.tensor([[0.0], [1.0]], dtype=dtype)
-    forcing = -(math.pi ** 2) * torch.sin(math.pi * x.detach())
+    forcing = -(math.pi**2) * torch.sin(math.pi * x.detach())
     losses = []
     for step in range(steps):
         u = model(x)

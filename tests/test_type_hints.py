@@ -4,6 +4,7 @@ Every public function and every public method of a public class in the modules b
 each parameter (self and cls aside) and its return (``__init__`` aside). The check reads the
 source, so it sees exactly what a type checker and an editor see.
 """
+
 from __future__ import annotations
 
 import ast
@@ -14,15 +15,51 @@ import pytest
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "python" / "chainrule"
 
 ANNOTATED_MODULES = [
-    "nn/module.py", "nn/layers.py", "nn/loss.py", "nn/normalization.py", "nn/parameter.py",
-    "optim/optimizer.py", "optim/sgd.py", "optim/adam.py", "optim/adam_variants.py", "optim/rmsprop.py",
-    "optim/adagrad.py", "optim/lbfgs.py", "optim/lr_scheduler.py", "autograd.py", "utils/data/dataset.py",
-    "utils/data/sampler.py", "utils/data/dataloader.py", "utils/data/_collate.py", "__init__.py", "_creation.py",
-    "_random.py", "_grad_mode.py", "_device.py", "sklearn/_neuralnet.py", "nn/functional.py", "nn/init.py",
-    "_tensor.py", "_tensor_ops.py", "_indexing.py", "distributions/distribution.py", "distributions/normal.py",
-    "distributions/bernoulli.py", "distributions/categorical.py", "data.py", "diagnostics.py", "baseline.py",
-    "accelerator.py", "io.py", "cuda.py", "datasets/digits.py", "_grads.py", "_variable.py", "_kinds.py",
-    "_printing.py", "_protocols.py",
+    "nn/module.py",
+    "nn/layers.py",
+    "nn/loss.py",
+    "nn/normalization.py",
+    "nn/parameter.py",
+    "optim/optimizer.py",
+    "optim/sgd.py",
+    "optim/adam.py",
+    "optim/adam_variants.py",
+    "optim/rmsprop.py",
+    "optim/adagrad.py",
+    "optim/lbfgs.py",
+    "optim/lr_scheduler.py",
+    "autograd.py",
+    "utils/data/dataset.py",
+    "utils/data/sampler.py",
+    "utils/data/dataloader.py",
+    "utils/data/_collate.py",
+    "__init__.py",
+    "_creation.py",
+    "_random.py",
+    "_grad_mode.py",
+    "_device.py",
+    "sklearn/_neuralnet.py",
+    "nn/functional.py",
+    "nn/init.py",
+    "_tensor.py",
+    "_tensor_ops.py",
+    "_indexing.py",
+    "distributions/distribution.py",
+    "distributions/normal.py",
+    "distributions/bernoulli.py",
+    "distributions/categorical.py",
+    "data.py",
+    "diagnostics.py",
+    "baseline.py",
+    "accelerator.py",
+    "io.py",
+    "cuda.py",
+    "datasets/digits.py",
+    "_grads.py",
+    "_variable.py",
+    "_kinds.py",
+    "_printing.py",
+    "_protocols.py",
 ]
 
 
@@ -51,8 +88,10 @@ def _unannotated(source: str) -> list[str]:
 
 
 def test_the_check_finds_a_missing_hint():
-    source = ("class Layer:\n    def forward(self, x: int):\n        ...\n    def _private(self, x): ...\n"
-              "def scale(x: float, factor) -> float: ...\ndef shift(x: float) -> float: ...\n")
+    source = (
+        "class Layer:\n    def forward(self, x: int):\n        ...\n    def _private(self, x): ...\n"
+        "def scale(x: float, factor) -> float: ...\ndef shift(x: float) -> float: ...\n"
+    )
     assert _unannotated(source) == ["Layer.forward", "scale"]
 
 

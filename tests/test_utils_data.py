@@ -60,6 +60,7 @@ class Squares(Dataset):
 
 # ---- datasets ----------------------------------------------------------------------------------
 
+
 def test_tensor_dataset_items_are_tensors():
     x, y, dataset = _dataset()
     assert len(dataset) == 10
@@ -104,13 +105,16 @@ def test_random_split_fraction_lengths_match_torch():
 
 # ---- collate -----------------------------------------------------------------------------------
 
+
 def test_default_collate_matches_torch():
     torch = require("torch")
     Point = collections.namedtuple("Point", "x y")
     batches = [
         lambda lib: [lib.tensor([1.0, 2.0]), lib.tensor([3.0, 4.0])],
         lambda lib: [np.array([1, 2]), np.array([3, 4])],
-        lambda lib: [1.5, 2.5], lambda lib: [1, 2], lambda lib: ["a", "b"],
+        lambda lib: [1.5, 2.5],
+        lambda lib: [1, 2],
+        lambda lib: ["a", "b"],
         lambda lib: [(lib.tensor(1.0), 2), (lib.tensor(3.0), 4)],
         lambda lib: [{"a": 1, "b": [1.0, 2.0]}, {"a": 2, "b": [3.0, 4.0]}],
         lambda lib: [Point(1, 2.0), Point(3, 4.0)],
@@ -129,6 +133,7 @@ def test_default_collate_matches_torch():
             if isinstance(batch, (list, tuple)):
                 return [dtypes(b) for b in batch]
             return None
+
         assert dtypes(ours) == dtypes(theirs)
 
 
@@ -142,6 +147,7 @@ def test_default_collate_errors():
 
 
 # ---- samplers ----------------------------------------------------------------------------------
+
 
 def test_samplers():
     assert list(SequentialSampler(range(4))) == [0, 1, 2, 3]
@@ -196,8 +202,11 @@ def test_multinomial():
 
 # ---- DataLoader --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("rows,batch_size,drop_last", [(10, 3, False), (10, 3, True), (9, 3, False), (0, 4, False),
-                                                       (10, 11, True), (5, 1, False)])
+
+@pytest.mark.parametrize(
+    "rows,batch_size,drop_last",
+    [(10, 3, False), (10, 3, True), (9, 3, False), (0, 4, False), (10, 11, True), (5, 1, False)],
+)
 def test_batches_of_a_tensor_dataset(rows, batch_size, drop_last):
     x, y, dataset = _dataset(rows)
     loader = DataLoader(dataset, batch_size=batch_size, drop_last=drop_last)
@@ -214,7 +223,7 @@ def test_batches_of_a_tensor_dataset(rows, batch_size, drop_last):
 
 def test_batches_are_fresh_tensors():
     x, _, dataset = _dataset(6)
-    (xb, _), = list(DataLoader(dataset, batch_size=6))
+    ((xb, _),) = list(DataLoader(dataset, batch_size=6))
     with cr.no_grad():
         xb.zero_()
     assert x.sum().item() == sum(range(18))
@@ -265,13 +274,19 @@ def test_subset_batches_match_row_by_row_stacking():
     assert fast == slow
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"batch_size": 0}, "batch_size"), ({"num_workers": -1}, "num_workers"),
-    ({"sampler": [0], "shuffle": True}, "mutually exclusive with shuffle"),
-    ({"batch_sampler": [[0]], "batch_size": 2}, "mutually exclusive"),
-    ({"prefetch_factor": 2}, "prefetch_factor"), ({"persistent_workers": True}, "persistent_workers"),
-    ({"batch_size": None, "drop_last": True}, "drop_last"), ({"timeout": -1}, "timeout"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"num_workers": -1}, "num_workers"),
+        ({"sampler": [0], "shuffle": True}, "mutually exclusive with shuffle"),
+        ({"batch_sampler": [[0]], "batch_size": 2}, "mutually exclusive"),
+        ({"prefetch_factor": 2}, "prefetch_factor"),
+        ({"persistent_workers": True}, "persistent_workers"),
+        ({"batch_size": None, "drop_last": True}, "drop_last"),
+        ({"timeout": -1}, "timeout"),
+    ],
+)
 def test_bad_arguments(kwargs, message):
     _, _, dataset = _dataset()
     with pytest.raises(ValueError, match=message):
@@ -286,6 +301,7 @@ def test_pin_memory_is_accepted_with_a_warning():
 
 
 # ---- workers -----------------------------------------------------------------------------------
+
 
 class SlowThreadRecorder(Dataset):
     """Records which thread fetched each item, and sleeps so that workers overlap."""
@@ -323,8 +339,14 @@ def test_workers_give_the_same_batches(num_workers, shuffle):
 def test_persistent_workers_prefetch_and_worker_init_fn():
     started = []
     dataset = SlowThreadRecorder(10)
-    loader = DataLoader(dataset, batch_size=3, num_workers=2, persistent_workers=True, prefetch_factor=1,
-                        worker_init_fn=lambda worker_id: started.append(worker_id))
+    loader = DataLoader(
+        dataset,
+        batch_size=3,
+        num_workers=2,
+        persistent_workers=True,
+        prefetch_factor=1,
+        worker_init_fn=lambda worker_id: started.append(worker_id),
+    )
     first = [_as_lists(b) for b in loader]
     second = [_as_lists(b) for b in loader]
     assert first == second and sorted(started) == [0, 1]  # the same two workers served both epochs

@@ -1,5 +1,6 @@
 """The fused Sequential reuses its buffers across steps without ever overwriting a tensor the
 caller still holds."""
+
 import numpy as np
 
 import chainrule as cr
@@ -73,8 +74,17 @@ def test_predicting_from_another_thread_while_fit_runs():
 
     def train():
         try:
-            cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.01), X, y, epochs=5,
-                   batch_size=32, progress=False, native=True)
+            cr.fit(
+                model,
+                nn.CrossEntropyLoss(),
+                optim.SGD(model.parameters(), lr=0.01),
+                X,
+                y,
+                epochs=5,
+                batch_size=32,
+                progress=False,
+                native=True,
+            )
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

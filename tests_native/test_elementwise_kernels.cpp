@@ -38,9 +38,11 @@ std::vector<Path> available_paths() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
-    paths.push_back({"avx512", &chainrule::cpu::detail::kElementwiseF32Avx512, &chainrule::cpu::detail::kElementwiseF64Avx512});
+    paths.push_back(
+        {"avx512", &chainrule::cpu::detail::kElementwiseF32Avx512, &chainrule::cpu::detail::kElementwiseF64Avx512});
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    paths.push_back({"avx2", &chainrule::cpu::detail::kElementwiseF32Avx2, &chainrule::cpu::detail::kElementwiseF64Avx2});
+    paths.push_back(
+        {"avx2", &chainrule::cpu::detail::kElementwiseF32Avx2, &chainrule::cpu::detail::kElementwiseF64Avx2});
 #elif defined(__aarch64__)
   paths.push_back({"neon", &chainrule::cpu::detail::kElementwiseF32Neon, &chainrule::cpu::detail::kElementwiseF64Neon});
 #endif
@@ -69,10 +71,14 @@ const Function kFunctions[] = {
     {"sigmoid", Unary::Sigmoid, sigmoid_reference},
 };
 
-template <typename T> std::vector<T> inputs(Unary op) {
+template <typename T>
+std::vector<T> inputs(Unary op) {
   using L = std::numeric_limits<T>;
-  std::vector<T> x = {T(0), -T(0), L::infinity(), -L::infinity(), L::quiet_NaN(), L::min(), -L::min(),
-                      L::denorm_min(), -L::denorm_min(), L::min() / 3, L::max(), -L::max(), T(1), T(-1), T(0.5)};
+  std::vector<T> x = {T(0),           -T(0),           L::infinity(),
+                      -L::infinity(), L::quiet_NaN(),  L::min(),
+                      -L::min(),      L::denorm_min(), -L::denorm_min(),
+                      L::min() / 3,   L::max(),        -L::max(),
+                      T(1),           T(-1),           T(0.5)};
   std::mt19937_64 rng(11);
   const double lo = std::log10(double(L::denorm_min())), hi = std::log10(double(L::max()));
   std::uniform_real_distribution<double> exponent(lo, hi), unit(-1, 1);
@@ -82,15 +88,16 @@ template <typename T> std::vector<T> inputs(Unary op) {
     x.push_back(-magnitude);
   }
   const double range = op == Unary::Exp || op == Unary::Expm1 || op == Unary::Sigmoid ? (sizeof(T) == 4 ? 120 : 800)
-                       : op == Unary::Tanh                                          ? 25
-                                                                                    : 10;
+                       : op == Unary::Tanh                                            ? 25
+                                                                                      : 10;
   for (int i = 0; i < 3000; ++i) x.push_back(T(unit(rng) * range));
   if (op == Unary::Sin || op == Unary::Cos)
     for (int k = 1; k < 3000; k += 7) x.push_back(T(k * 1.5707963267948966));
   return x;
 }
 
-template <typename T> double ulp_error(T got, long double want) {
+template <typename T>
+double ulp_error(T got, long double want) {
   const T rounded = T(want);
   if (std::isnan(rounded)) return std::isnan(got) ? 0 : INFINITY;
   if (std::isinf(rounded)) return got == rounded ? 0 : INFINITY;
@@ -98,12 +105,16 @@ template <typename T> double ulp_error(T got, long double want) {
   return double(fabsl((long double)got - want) / spacing);
 }
 
-template <typename T> const ElementwiseKernels<T>* kernels_of(const Path& p) {
-  if constexpr (sizeof(T) == 4) return p.f32;
-  else return p.f64;
+template <typename T>
+const ElementwiseKernels<T>* kernels_of(const Path& p) {
+  if constexpr (sizeof(T) == 4)
+    return p.f32;
+  else
+    return p.f64;
 }
 
-template <typename T> void check_functions(const std::vector<Path>& paths, const char* type) {
+template <typename T>
+void check_functions(const std::vector<Path>& paths, const char* type) {
   for (const Function& f : kFunctions) {
     const std::vector<T> x = inputs<T>(f.op);
     std::vector<T> first;
@@ -137,9 +148,13 @@ template <typename T> void check_functions(const std::vector<Path>& paths, const
   }
 }
 
-template <typename T> bool same(T a, T b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+template <typename T>
+bool same(T a, T b) {
+  return (std::isnan(a) && std::isnan(b)) || a == b;
+}
 
-template <typename T> void check_arithmetic(const std::vector<Path>& paths, const char* type) {
+template <typename T>
+void check_arithmetic(const std::vector<Path>& paths, const char* type) {
   std::mt19937_64 rng(5);
   std::normal_distribution<double> normal;
   for (const Path& p : paths) {
@@ -158,31 +173,53 @@ template <typename T> void check_arithmetic(const std::vector<Path>& paths, cons
         Binary op;
         T (*ref)(T, T);
       };
-      const Case cases[] = {{Binary::Add, [](T x, T y) { return x + y; }}, {Binary::Sub, [](T x, T y) { return x - y; }},
-                            {Binary::Mul, [](T x, T y) { return x * y; }}, {Binary::Div, [](T x, T y) { return x / y; }},
+      const Case cases[] = {{Binary::Add, [](T x, T y) { return x + y; }},
+                            {Binary::Sub, [](T x, T y) { return x - y; }},
+                            {Binary::Mul, [](T x, T y) { return x * y; }},
+                            {Binary::Div, [](T x, T y) { return x / y; }},
                             {Binary::Maximum, [](T x, T y) { return std::isnan(x) || x > y ? x : y; }},
                             {Binary::Minimum, [](T x, T y) { return std::isnan(x) || x < y ? x : y; }}};
       for (const Case& c : cases) {
         k->binary(out.data(), a.data(), 1, b.data(), 1, n, c.op);
         for (int64_t i = 0; i < n; ++i)
-          if (!same(out[i], c.ref(a[i], b[i]))) { std::printf("FAIL binary %s on %s n=%lld\n", type, p.name, (long long)n); ++failures; break; }
+          if (!same(out[i], c.ref(a[i], b[i]))) {
+            std::printf("FAIL binary %s on %s n=%lld\n", type, p.name, (long long)n);
+            ++failures;
+            break;
+          }
         k->binary(out.data(), &s, 0, b.data(), 1, n, c.op);
         for (int64_t i = 0; i < n; ++i)
-          if (!same(out[i], c.ref(s, b[i]))) { std::printf("FAIL scalar-first binary %s on %s n=%lld\n", type, p.name, (long long)n); ++failures; break; }
+          if (!same(out[i], c.ref(s, b[i]))) {
+            std::printf("FAIL scalar-first binary %s on %s n=%lld\n", type, p.name, (long long)n);
+            ++failures;
+            break;
+          }
       }
       std::unique_ptr<bool[]> flags(new bool[n + 1]);
       k->compare(flags.get(), a.data(), 1, &s, 0, n, Compare::Gt);
       for (int64_t i = 0; i < n; ++i)
-        if (flags[i] != (a[i] > s)) { std::printf("FAIL compare %s on %s n=%lld\n", type, p.name, (long long)n); ++failures; break; }
+        if (flags[i] != (a[i] > s)) {
+          std::printf("FAIL compare %s on %s n=%lld\n", type, p.name, (long long)n);
+          ++failures;
+          break;
+        }
       std::unique_ptr<bool[]> condition(new bool[n + 1]);
       for (int64_t i = 0; i < n; ++i) condition[i] = cond_bytes[i];
       k->where(out.data(), condition.get(), a.data(), b.data(), n);
       for (int64_t i = 0; i < n; ++i)
-        if (!same(out[i], condition[i] ? a[i] : b[i])) { std::printf("FAIL where %s on %s n=%lld\n", type, p.name, (long long)n); ++failures; break; }
+        if (!same(out[i], condition[i] ? a[i] : b[i])) {
+          std::printf("FAIL where %s on %s n=%lld\n", type, p.name, (long long)n);
+          ++failures;
+          break;
+        }
       k->clamp(out.data(), a.data(), n, T(-0.5), T(0.5), true, true);
       for (int64_t i = 0; i < n; ++i) {
         const T want = std::isnan(a[i]) ? a[i] : (a[i] < T(-0.5) ? T(-0.5) : (a[i] > T(0.5) ? T(0.5) : a[i]));
-        if (!same(out[i], want)) { std::printf("FAIL clamp %s on %s n=%lld\n", type, p.name, (long long)n); ++failures; break; }
+        if (!same(out[i], want)) {
+          std::printf("FAIL clamp %s on %s n=%lld\n", type, p.name, (long long)n);
+          ++failures;
+          break;
+        }
       }
     }
   }

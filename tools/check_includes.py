@@ -7,6 +7,7 @@ names each wrong arrow.
 
     python tools/check_includes.py
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -84,12 +85,14 @@ def main() -> int:
         for name in INCLUDE.findall(path.read_text(encoding="utf-8", errors="replace")):
             target = resolve(path, name)
             if target is None:
-                problems.append(f"csrc/{relative}: includes \"{name}\", which is not in the tree")
+                problems.append(f'csrc/{relative}: includes "{name}", which is not in the tree')
                 continue
             target_layer = layer_of(target.relative_to(CSRC).as_posix())
             if target_layer != layer and target_layer not in MAY_INCLUDE[layer]:
-                problems.append(f"csrc/{relative} ({layer}) includes \"{name}\" ({target_layer}): "
-                                f"{layer} may include only {', '.join(sorted(MAY_INCLUDE[layer] | {layer}))}")
+                problems.append(
+                    f'csrc/{relative} ({layer}) includes "{name}" ({target_layer}): '
+                    f"{layer} may include only {', '.join(sorted(MAY_INCLUDE[layer] | {layer}))}"
+                )
     for problem in problems:
         print(problem)
     if problems:

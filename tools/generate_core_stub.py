@@ -21,6 +21,7 @@ built, e.g. by ``pip install -e .``):
 
 tests/test_core_stub.py fails when the stub and the module disagree on a public name.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,14 +35,28 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STUB = REPO / "python" / "chainrule" / "_core.pyi"
-HEADER = ("# The type stub of chainrule._core, written by tools/generate_core_stub.py from the built module:\n"
-          "# change the bindings (csrc/bindings/) or the methods Python adds to Tensor, then rerun it.\n")
+HEADER = (
+    "# The type stub of chainrule._core, written by tools/generate_core_stub.py from the built module:\n"
+    "# change the bindings (csrc/bindings/) or the methods Python adds to Tensor, then rerun it.\n"
+)
 # How the names in the Python methods' annotations are spelled in the stub; an annotation that
 # names anything else is left out (the parameter is then untyped there).
-STUB_NAMES = {"Tensor": "Tensor", "bool": "bool", "int": "int", "float": "float", "str": "str", "None": "None",
-              "dtype": "dtype", "tuple": "tuple", "list": "list", "dict": "dict", "Any": "typing.Any",
-              "Sequence": "typing.Sequence", "Generator": "typing.Any",
-              "TensorLike": "Tensor | _numpy.ndarray | float | int | typing.Sequence[typing.Any]"}
+STUB_NAMES = {
+    "Tensor": "Tensor",
+    "bool": "bool",
+    "int": "int",
+    "float": "float",
+    "str": "str",
+    "None": "None",
+    "dtype": "dtype",
+    "tuple": "tuple",
+    "list": "list",
+    "dict": "dict",
+    "Any": "typing.Any",
+    "Sequence": "typing.Sequence",
+    "Generator": "typing.Any",
+    "TensorLike": "Tensor | _numpy.ndarray | float | int | typing.Sequence[typing.Any]",
+}
 
 
 def _stub_annotation(text: str | None) -> str | None:
@@ -71,14 +86,21 @@ def _stub_annotation(text: str | None) -> str | None:
     renamer = Rename()
     renamed = renamer.visit(tree)
     return None if renamer.failed else ast.unparse(renamed)
+
+
 # Class attributes every Python class has; they are not part of Tensor's interface.
 IGNORED_MEMBERS = {"__module__", "__doc__", "__dict__", "__weakref__", "__qualname__"}
 
 
 def _extension_path() -> str:
     """The built chainrule._core file, found by importing the package in a child process."""
-    out = subprocess.run([sys.executable, "-c", "import chainrule._core as c; print(c.__file__)"],
-                         check=True, capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", "import chainrule._core as c; print(c.__file__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -155,8 +177,9 @@ def _python_signature(record: dict) -> str:
         if annotation is not None:
             piece += f": {annotation}"
         if default is not None:
-            literal = isinstance(default, ast.Constant) and isinstance(default.value,
-                                                                       (bool, int, float, str, type(None)))
+            literal = isinstance(default, ast.Constant) and isinstance(
+                default.value, (bool, int, float, str, type(None))
+            )
             value = ast.unparse(default) if literal else "..."
             piece += f" = {value}" if ":" in piece else f"={value}"
         return piece
@@ -212,8 +235,9 @@ def _rewrite(bare_stub: str, records: list[dict]) -> str:
     text = bare_stub.replace("numpy.dtype[typing.Any]", "dtype")
     # chainrule's ValueError is both a ValueError and a RuntimeError (module.cpp).
     # numpy as _numpy too: inside class Tensor the name numpy is the Tensor.numpy method.
-    text = text.replace("from chainrule import ValueError\n",
-                        "import builtins\nimport chainrule._core\nimport numpy as _numpy\n")
+    text = text.replace(
+        "from chainrule import ValueError\n", "import builtins\nimport chainrule._core\nimport numpy as _numpy\n"
+    )
     lines = text.splitlines()
     tree = ast.parse(text)
     tensor = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Tensor")
@@ -230,7 +254,7 @@ def _rewrite(bare_stub: str, records: list[dict]) -> str:
             doomed.update(range(first - 1, node.end_lineno))
     added = ["    " + line for record in sorted(records, key=lambda r: r["name"]) for line in _member_lines(record)]
     assert tensor.end_lineno is not None
-    body = lines[: tensor.end_lineno] + added + lines[tensor.end_lineno:]
+    body = lines[: tensor.end_lineno] + added + lines[tensor.end_lineno :]
     body = [line for index, line in enumerate(body) if index not in doomed]
     tree = _TypeFixes().visit(ast.parse("\n".join(body) + "\n"))
     out = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
@@ -239,9 +263,11 @@ def _rewrite(bare_stub: str, records: list[dict]) -> str:
     out = out.replace("def grad_fn(self) -> Node:", "def grad_fn(self) -> Node | None:")
     # Tensor's == and != compare elementwise and return a Tensor, as PyTorch's do.
     out = re.sub(r"(def __(?:eq|ne)__\(self.*\) -> Tensor:)", r"\1  # type: ignore[override]", out)
-    value_error = ("class ValueError(builtins.ValueError, builtins.RuntimeError):\n"
-                   "    \"\"\"A bad argument value or shape: both a ValueError and a RuntimeError"
-                   " (as PyTorch raises).\"\"\"\n")
+    value_error = (
+        "class ValueError(builtins.ValueError, builtins.RuntimeError):\n"
+        '    """A bad argument value or shape: both a ValueError and a RuntimeError'
+        ' (as PyTorch raises)."""\n'
+    )
     out = out.replace("__all__: list[str] = [", value_error + "__all__: list[str] = [", 1)
     return HEADER + out
 
@@ -291,8 +317,11 @@ class _TypeFixes(ast.NodeTransformer):
         defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
         for argument, default in [*zip(positional, defaults), *zip(arguments.kwonlyargs, arguments.kw_defaults)]:
             argument.annotation = self._annotation(argument.annotation)
-            admits_none = argument.annotation is None or "None" in ast.unparse(argument.annotation) \
+            admits_none = (
+                argument.annotation is None
+                or "None" in ast.unparse(argument.annotation)
                 or "Any" in ast.unparse(argument.annotation)
+            )
             if isinstance(default, ast.Constant) and default.value is None and not admits_none:
                 assert argument.annotation is not None
                 argument.annotation = ast.BinOp(argument.annotation, ast.BitOr(), ast.Constant(None))

@@ -90,50 +90,56 @@ std::vector<Tensor> tensor_list(py::handle seq, const char* arg, bool allow_none
 }  // namespace
 
 void bind_autograd(py::module_& m) {
-  m.def("_run_backward", [](py::sequence roots, py::sequence grad_roots, py::sequence inputs, bool retain_graph,
-                            bool create_graph, bool accumulate) {
-    BackwardRequest req;
-    req.roots = tensor_list(roots, "outputs", false);
-    req.grad_roots = tensor_list(grad_roots, "grad_outputs", true);
-    req.inputs = tensor_list(inputs, "inputs", false);
-    req.retain_graph = retain_graph;
-    req.create_graph = create_graph;
-    req.accumulate = accumulate;
-    if (req.grad_roots.size() != req.roots.size())
-      throw ValueError("grad_outputs: expected " + std::to_string(req.roots.size()) + " gradients (one per output), got " +
-                       std::to_string(req.grad_roots.size()));
-    for (size_t i = 0; i < req.inputs.size(); ++i)
-      if (!req.inputs[i]->requires_grad)
-        throw RuntimeError("element " + std::to_string(i) + " of the inputs does not require grad");
-    std::vector<Tensor> grads = run_backward(req);
-    py::list out;
-    for (const Tensor& g : grads) out.append(g ? py::cast(g) : py::none());
-    return out;
-  }, py::arg("roots"), py::arg("grad_roots"), py::arg("inputs"), py::arg("retain_graph"), py::arg("create_graph"),
-     py::arg("accumulate"));
+  m.def(
+      "_run_backward",
+      [](py::sequence roots, py::sequence grad_roots, py::sequence inputs, bool retain_graph, bool create_graph,
+         bool accumulate) {
+        BackwardRequest req;
+        req.roots = tensor_list(roots, "outputs", false);
+        req.grad_roots = tensor_list(grad_roots, "grad_outputs", true);
+        req.inputs = tensor_list(inputs, "inputs", false);
+        req.retain_graph = retain_graph;
+        req.create_graph = create_graph;
+        req.accumulate = accumulate;
+        if (req.grad_roots.size() != req.roots.size())
+          throw ValueError("grad_outputs: expected " + std::to_string(req.roots.size()) +
+                           " gradients (one per output), got " + std::to_string(req.grad_roots.size()));
+        for (size_t i = 0; i < req.inputs.size(); ++i)
+          if (!req.inputs[i]->requires_grad)
+            throw RuntimeError("element " + std::to_string(i) + " of the inputs does not require grad");
+        std::vector<Tensor> grads = run_backward(req);
+        py::list out;
+        for (const Tensor& g : grads) out.append(g ? py::cast(g) : py::none());
+        return out;
+      },
+      py::arg("roots"), py::arg("grad_roots"), py::arg("inputs"), py::arg("retain_graph"), py::arg("create_graph"),
+      py::arg("accumulate"));
 
   // Attaches a Python backward to `out` when grad mode is on and an input requires grad; returns
   // whether it did. `inputs` may hold None for arguments that are not tensors.
-  m.def("_record", [](const Tensor& out, py::object fn, py::sequence inputs, const std::string& name) {
-    if (!out) throw TypeError("_record: out must be a Tensor");
-    if (!grad_enabled()) return false;
-    std::vector<Tensor> ins = tensor_list(inputs, "inputs", true);
-    bool any = false;
-    for (const Tensor& t : ins) any = any || (t && t->requires_grad);
-    if (!any) return false;
-    if (!is_floating(out->dtype)) return false;  // integer results carry no gradient
-    auto node = std::make_shared<PyNode>();
-    node->op_name = name;
-    node->fn = std::move(fn);
-    for (const Tensor& t : ins) {
-      node->next.push_back(t ? edge_to(t) : Edge{});
-      node->input_shapes.push_back(t ? t->shape : Shape{});
-      node->input_dtypes.push_back(t ? t->dtype : DType::Float32);
-    }
-    node->inputs = ins;
-    set_history(out, node);
-    return true;
-  }, py::arg("out"), py::arg("backward"), py::arg("inputs"), py::arg("name"));
+  m.def(
+      "_record",
+      [](const Tensor& out, py::object fn, py::sequence inputs, const std::string& name) {
+        if (!out) throw TypeError("_record: out must be a Tensor");
+        if (!grad_enabled()) return false;
+        std::vector<Tensor> ins = tensor_list(inputs, "inputs", true);
+        bool any = false;
+        for (const Tensor& t : ins) any = any || (t && t->requires_grad);
+        if (!any) return false;
+        if (!is_floating(out->dtype)) return false;  // integer results carry no gradient
+        auto node = std::make_shared<PyNode>();
+        node->op_name = name;
+        node->fn = std::move(fn);
+        for (const Tensor& t : ins) {
+          node->next.push_back(t ? edge_to(t) : Edge{});
+          node->input_shapes.push_back(t ? t->shape : Shape{});
+          node->input_dtypes.push_back(t ? t->dtype : DType::Float32);
+        }
+        node->inputs = ins;
+        set_history(out, node);
+        return true;
+      },
+      py::arg("out"), py::arg("backward"), py::arg("inputs"), py::arg("name"));
 
   m.def("_result_type", [](const Tensor& a, const Tensor& b) { return ops::binary_result_dtype(a, b); });
   m.def("_dtype_category", [](DType d) { return dtype_category(d); });

@@ -30,8 +30,8 @@ void bind_tensor(py::module_& m);
 void bind_functions(py::module_& m);
 void bind_optimizers(py::module_& m);  // optim_bindings.cpp: the optimizers' group steps
 void bind_dense_chain(py::module_& m);
-void bind_hooks(py::module_& m);  // hook_bindings.cpp: gradient hooks behind Module.register_full_backward_hook
-void bind_autograd(py::module_& m);     // autograd_bindings.cpp: backward passes, Python-defined nodes
+void bind_hooks(py::module_& m);         // hook_bindings.cpp: gradient hooks behind Module.register_full_backward_hook
+void bind_autograd(py::module_& m);      // autograd_bindings.cpp: backward passes, Python-defined nodes
 void bind_kernel_tests(py::module_& m);  // kernel_test_bindings.cpp: _gemm for tests and benchmarks
 void bind_mlp_trainer(py::module_& m);   // mlp_trainer_bindings.cpp: the trainer behind chainrule.sklearn
 

@@ -5,7 +5,6 @@
 
 namespace chainrule::bindings {
 
-
 void bind_dense_chain(py::module_& m) {
   py::enum_<StageKind>(m, "StageKind", "What a stage of a fused DenseChain does before its activation")
       .value("linear", StageKind::Linear)
@@ -18,8 +17,8 @@ void bind_dense_chain(py::module_& m) {
       .def(py::init([](StageKind kind, std::optional<Tensor> weight, std::optional<Tensor> bias,
                        cpu::Activation activation, double activation_param, double activation_param2,
                        std::optional<Tensor> running_mean, std::optional<Tensor> running_var,
-                       std::optional<Tensor> num_batches_tracked, double eps, std::optional<double> momentum,
-                       double p, int64_t features, bool training) {
+                       std::optional<Tensor> num_batches_tracked, double eps, std::optional<double> momentum, double p,
+                       int64_t features, bool training) {
              ChainStage st;
              st.kind = kind;
              st.weight = weight.value_or(nullptr);
@@ -48,37 +47,43 @@ void bind_dense_chain(py::module_& m) {
   py::class_<DenseChain, std::shared_ptr<DenseChain>>(m, "DenseChain")
       .def(py::init([](std::vector<ChainStage> stages) { return std::make_shared<DenseChain>(std::move(stages)); }),
            py::arg("stages"))
-      .def("forward", [](DenseChain& chain, py::handle input) {
-        Tensor x = as_tensor_arg(input, "input");
-        // Without the GIL: the chain's lock may be held by a native fit in another thread for a
-        // whole epoch, and every other Python thread must keep running while this one waits.
-        py::gil_scoped_release release;
-        return chain.forward(x);
-      }, py::arg("input"))
-      .def("set_training", [](DenseChain& chain, const std::vector<bool>& training) {
-        py::gil_scoped_release release;
-        chain.set_training(training);
-      }, py::arg("training"))
+      .def(
+          "forward",
+          [](DenseChain& chain, py::handle input) {
+            Tensor x = as_tensor_arg(input, "input");
+            // Without the GIL: the chain's lock may be held by a native fit in another thread for a
+            // whole epoch, and every other Python thread must keep running while this one waits.
+            py::gil_scoped_release release;
+            return chain.forward(x);
+          },
+          py::arg("input"))
+      .def(
+          "set_training",
+          [](DenseChain& chain, const std::vector<bool>& training) {
+            py::gil_scoped_release release;
+            chain.set_training(training);
+          },
+          py::arg("training"))
       .def_property_readonly("has_batch_norm", &DenseChain::has_batch_norm)
       .def_property_readonly("in_features", &DenseChain::in_features)
       .def_property_readonly("out_features", &DenseChain::out_features);
 
   // ---- the native fit loop ----
-  m.def("fit_batches", [](DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
-                          int64_t first_batch, int64_t last_batch, ops::LossKind loss, ops::Reduction reduction,
-                          double loss_param, const std::vector<std::shared_ptr<optim::GroupStep>>& steps,
-                          bool count_correct) {
-    ops::LossSpec spec;
-    spec.kind = loss;
-    spec.reduction = reduction;
-    spec.param = loss_param;
-    FitBatchResult r;
-    {
-      py::gil_scoped_release release;
-      r = fit_batches(chain, X, y, order, batch_size, first_batch, last_batch, spec, steps, count_correct);
-    }
-    return py::make_tuple(r.losses, r.sizes, r.correct);
-  });
+  m.def("fit_batches",
+        [](DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
+           int64_t first_batch, int64_t last_batch, ops::LossKind loss, ops::Reduction reduction, double loss_param,
+           const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct) {
+          ops::LossSpec spec;
+          spec.kind = loss;
+          spec.reduction = reduction;
+          spec.param = loss_param;
+          FitBatchResult r;
+          {
+            py::gil_scoped_release release;
+            r = fit_batches(chain, X, y, order, batch_size, first_batch, last_batch, spec, steps, count_correct);
+          }
+          return py::make_tuple(r.losses, r.sizes, r.correct);
+        });
 }
 
 }  // namespace chainrule::bindings

@@ -29,7 +29,9 @@ struct GradHookNode : Node {
 }  // namespace
 
 void bind_hooks(py::module_& m) {
-  m.def("_grad_hook_identity", [](const Tensor& x, py::object callback) {
+  m.def(
+      "_grad_hook_identity",
+      [](const Tensor& x, py::object callback) {
         if (!x) throw TypeError("_grad_hook_identity: input must be a Tensor");
         Tensor out = alias(x, x->shape, 0);
         if (needs_grad({&x})) {
@@ -40,7 +42,8 @@ void bind_hooks(py::module_& m) {
           set_history(out, node);
         }
         return out;
-      }, py::arg("input"), py::arg("callback"),
+      },
+      py::arg("input"), py::arg("callback"),
       "An alias of input whose backward calls callback(grad) and passes on its result (grad when None).");
 }
 

@@ -24,22 +24,27 @@ int64_t leading_dimension(const py::array& x, const char* arg) {
 }  // namespace
 
 void bind_kernel_tests(py::module_& m) {
-  m.def("_gemm", [](const std::string& isa, bool ta, bool tb, py::array a, py::array b, py::array c, bool accumulate) {
-    // C (M, N) writes (or, with accumulate, adds) op(A) op(B), with op = transpose when ta / tb.
-    // isa picks the kernel for this call only; returns the ISA that ran (a lower one when the CPU
-    // lacks the one asked for).
-    if (!c.writeable()) throw ValueError("_gemm: C must be writable");
-    const DType dtype = dtype_from_numpy(c.dtype(), "C");
-    if (dtype_from_numpy(a.dtype(), "A") != dtype || dtype_from_numpy(b.dtype(), "B") != dtype || !is_floating(dtype))
-      throw TypeError("_gemm: A, B and C must all be float32 or all float64");
-    const int64_t M = c.shape(0), N = c.shape(1), K = ta ? a.shape(0) : a.shape(1);
-    if ((ta ? a.shape(1) : a.shape(0)) != M || (tb ? b.shape(1) : b.shape(0)) != K || (tb ? b.shape(0) : b.shape(1)) != N)
-      throw ValueError("_gemm: op(A) (M, K), op(B) (K, N) and C (M, N) do not agree");
-    const std::string ran = ops::gemm_for_testing(isa, ta, tb, M, N, K, dtype, a.data(), leading_dimension(a, "A"), b.data(),
-                                                  leading_dimension(b, "B"), c.mutable_data(), leading_dimension(c, "C"),
-                                                  accumulate);
-    return ran;
-  }, py::arg("isa"), py::arg("ta"), py::arg("tb"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("accumulate"));
+  m.def(
+      "_gemm",
+      [](const std::string& isa, bool ta, bool tb, py::array a, py::array b, py::array c, bool accumulate) {
+        // C (M, N) writes (or, with accumulate, adds) op(A) op(B), with op = transpose when ta / tb.
+        // isa picks the kernel for this call only; returns the ISA that ran (a lower one when the CPU
+        // lacks the one asked for).
+        if (!c.writeable()) throw ValueError("_gemm: C must be writable");
+        const DType dtype = dtype_from_numpy(c.dtype(), "C");
+        if (dtype_from_numpy(a.dtype(), "A") != dtype || dtype_from_numpy(b.dtype(), "B") != dtype ||
+            !is_floating(dtype))
+          throw TypeError("_gemm: A, B and C must all be float32 or all float64");
+        const int64_t M = c.shape(0), N = c.shape(1), K = ta ? a.shape(0) : a.shape(1);
+        if ((ta ? a.shape(1) : a.shape(0)) != M || (tb ? b.shape(1) : b.shape(0)) != K ||
+            (tb ? b.shape(0) : b.shape(1)) != N)
+          throw ValueError("_gemm: op(A) (M, K), op(B) (K, N) and C (M, N) do not agree");
+        const std::string ran =
+            ops::gemm_for_testing(isa, ta, tb, M, N, K, dtype, a.data(), leading_dimension(a, "A"), b.data(),
+                                  leading_dimension(b, "B"), c.mutable_data(), leading_dimension(c, "C"), accumulate);
+        return ran;
+      },
+      py::arg("isa"), py::arg("ta"), py::arg("tb"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("accumulate"));
   // Switches the kernel path of all later ops (tests of the elementwise kernels per ISA); returns
   // the path that runs, a lower one when the CPU lacks the one asked for.
   m.def("_set_isa", [](const std::string& isa) { return ops::select_isa_for_testing(isa); }, py::arg("isa"));

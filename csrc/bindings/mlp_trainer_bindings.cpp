@@ -12,7 +12,8 @@ namespace chainrule::bindings {
 namespace {
 
 // A C-contiguous array of T with `count` elements (and, when writable, one we may write).
-template <typename T> T* array_data(const py::handle& h, int64_t count, bool writable, const std::string& what) {
+template <typename T>
+T* array_data(const py::handle& h, int64_t count, bool writable, const std::string& what) {
   if (!py::isinstance<py::array>(h)) throw TypeError("mlp: " + what + " must be a NumPy array");
   auto a = py::reinterpret_borrow<py::array>(h);
   if (!a.dtype().equal(py::dtype::of<T>()))
@@ -24,13 +25,15 @@ template <typename T> T* array_data(const py::handle& h, int64_t count, bool wri
     throw ValueError("mlp: " + what + " is not aligned to its " + std::to_string(sizeof(T)) +
                      "-byte elements; pass a copy (array.copy())");
   if (a.size() != count)
-    throw ValueError("mlp: " + what + " has " + std::to_string(a.size()) + " elements, expected " + std::to_string(count));
+    throw ValueError("mlp: " + what + " has " + std::to_string(a.size()) + " elements, expected " +
+                     std::to_string(count));
   if (writable && !a.writeable()) throw ValueError("mlp: " + what + " must be writable");
   return static_cast<T*>(const_cast<void*>(a.data()));
 }
 
-template <typename T> std::vector<T*> array_list(const py::list& arrays, const std::vector<int64_t>& counts,
-                                                 bool writable, const char* what) {
+template <typename T>
+std::vector<T*> array_list(const py::list& arrays, const std::vector<int64_t>& counts, bool writable,
+                           const char* what) {
   if (arrays.size() != counts.size())
     throw ValueError(std::string("mlp: ") + what + " has " + std::to_string(arrays.size()) + " arrays, expected " +
                      std::to_string(counts.size()));
@@ -84,9 +87,8 @@ template <typename T>
 py::tuple train_epoch_typed(const py::array& X, const py::array& Y, const py::object& order, int64_t batch_size,
                             const py::list& coefs, const py::list& intercepts, mlp::Activation hidden,
                             mlp::Activation output, mlp::Loss loss, double alpha, mlp::Solver solver,
-                            const py::list& first, const py::list& second,
-                            double learning_rate, double momentum, bool nesterov, double beta_1, double beta_2,
-                            double epsilon, int64_t t) {
+                            const py::list& first, const py::list& second, double learning_rate, double momentum,
+                            bool nesterov, double beta_1, double beta_2, double epsilon, int64_t t) {
   const Shapes s = shapes_of(coefs);
   mlp::Network<T> net = network_of<T>(s, coefs, intercepts, hidden, output, loss, alpha);
   const int64_t n = rows_of(X, s.units.front(), "X");
@@ -129,8 +131,8 @@ double loss_gradient_typed(const py::array& X, const py::array& Y, const py::lis
 }
 
 template <typename T>
-py::array predict_typed(const py::array& X, const py::list& coefs, const py::list& intercepts,
-                        mlp::Activation hidden, mlp::Activation output) {
+py::array predict_typed(const py::array& X, const py::list& coefs, const py::list& intercepts, mlp::Activation hidden,
+                        mlp::Activation output) {
   const Shapes s = shapes_of(coefs);
   mlp::Network<T> net = network_of<T>(s, coefs, intercepts, hidden, output, mlp::Loss::SquaredError, 0);
   const int64_t n = rows_of(X, s.units.front(), "X");
@@ -170,9 +172,9 @@ void bind_mlp_trainer(py::module_& m) {
   m.def(
       "_mlp_train_epoch",
       [](const py::array& X, const py::array& Y, const py::object& order, int64_t batch_size, const py::list& coefs,
-         const py::list& intercepts, mlp::Activation hidden, mlp::Activation output, mlp::Loss loss,
-         double alpha, mlp::Solver solver, const py::list& first, const py::list& second, double learning_rate,
-         double momentum, bool nesterov, double beta_1, double beta_2, double epsilon, int64_t t) {
+         const py::list& intercepts, mlp::Activation hidden, mlp::Activation output, mlp::Loss loss, double alpha,
+         mlp::Solver solver, const py::list& first, const py::list& second, double learning_rate, double momentum,
+         bool nesterov, double beta_1, double beta_2, double epsilon, int64_t t) {
         auto f = is_float32(X) ? &train_epoch_typed<float> : &train_epoch_typed<double>;
         return f(X, Y, order, batch_size, coefs, intercepts, hidden, output, loss, alpha, solver, first, second,
                  learning_rate, momentum, nesterov, beta_1, beta_2, epsilon, t);
@@ -180,20 +182,20 @@ void bind_mlp_trainer(py::module_& m) {
       "One epoch of scikit-learn's MLP minibatch training; returns (sum of batch loss x rows, adam steps, "
       "adam's last bias-corrected learning rate)",
       py::arg("X"), py::arg("Y"), py::arg("order"), py::arg("batch_size"), py::arg("coefs"), py::arg("intercepts"),
-      py::arg("hidden_activation"), py::arg("output_activation"), py::arg("loss"), py::arg("alpha"),
-      py::arg("solver"), py::arg("first"), py::arg("second"), py::arg("learning_rate"), py::arg("momentum"),
-      py::arg("nesterov"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"), py::arg("t"));
+      py::arg("hidden_activation"), py::arg("output_activation"), py::arg("loss"), py::arg("alpha"), py::arg("solver"),
+      py::arg("first"), py::arg("second"), py::arg("learning_rate"), py::arg("momentum"), py::arg("nesterov"),
+      py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"), py::arg("t"));
   m.def(
       "_mlp_loss_gradient",
       [](const py::array& X, const py::array& Y, const py::list& coefs, const py::list& intercepts,
-         mlp::Activation hidden, mlp::Activation output, mlp::Loss loss, double alpha,
-         const py::list& dcoefs, const py::list& dintercepts) {
+         mlp::Activation hidden, mlp::Activation output, mlp::Loss loss, double alpha, const py::list& dcoefs,
+         const py::list& dintercepts) {
         auto f = is_float32(X) ? &loss_gradient_typed<float> : &loss_gradient_typed<double>;
         return f(X, Y, coefs, intercepts, hidden, output, loss, alpha, dcoefs, dintercepts);
       },
-      "The full-batch MLP objective; writes its gradient into dcoefs/dintercepts",
-      py::arg("X"), py::arg("Y"), py::arg("coefs"), py::arg("intercepts"), py::arg("hidden_activation"),
-      py::arg("output_activation"), py::arg("loss"), py::arg("alpha"), py::arg("dcoefs"), py::arg("dintercepts"));
+      "The full-batch MLP objective; writes its gradient into dcoefs/dintercepts", py::arg("X"), py::arg("Y"),
+      py::arg("coefs"), py::arg("intercepts"), py::arg("hidden_activation"), py::arg("output_activation"),
+      py::arg("loss"), py::arg("alpha"), py::arg("dcoefs"), py::arg("dintercepts"));
   m.def(
       "_mlp_predict",
       [](const py::array& X, const py::list& coefs, const py::list& intercepts, mlp::Activation hidden,

@@ -45,12 +45,13 @@ Tensor tensor_from_numpy(const py::array& array, const char* arg) {
                      ": the array is not C-contiguous, so it cannot be shared without copying; pass "
                      "np.ascontiguousarray(array) instead");
   if (array.dtype().byteorder() == '>')
-    throw ValueError(std::string(arg) + ": the array is not in native byte order; use array.astype(array.dtype.newbyteorder('='))");
+    throw ValueError(std::string(arg) +
+                     ": the array is not in native byte order; use array.astype(array.dtype.newbyteorder('='))");
   // A pointer misaligned for its type is undefined behaviour to read through in C++ (and the
   // kernels' vector loads assume at least element alignment): sharing would need one.
   if (reinterpret_cast<uintptr_t>(array.data()) % itemsize(dtype) != 0)
-    throw ValueError(std::string(arg) + ": the array's data is not aligned to its " +
-                     std::to_string(itemsize(dtype)) + "-byte elements (a view at an odd byte offset), so it cannot "
+    throw ValueError(std::string(arg) + ": the array's data is not aligned to its " + std::to_string(itemsize(dtype)) +
+                     "-byte elements (a view at an odd byte offset), so it cannot "
                      "be shared without copying; pass array.copy() instead");
   Shape shape(array.shape(), array.shape() + array.ndim());
   // The storage owns a reference to the array; dropping it may run the array's destructor, so
@@ -94,8 +95,10 @@ Tensor as_tensor_arg(py::handle value, const char* arg) {
     // Other layouts are copied once: non-contiguous strides, and data at an address that is not
     // a multiple of the element size (which cannot be read in place without undefined behaviour).
     const bool misaligned = reinterpret_cast<uintptr_t>(a.data()) % static_cast<uintptr_t>(a.itemsize()) != 0;
-    if (misaligned) a = py::array(a.attr("copy")());
-    else if (!(a.flags() & py::array::c_style)) a = py::array::ensure(a, py::array::c_style);
+    if (misaligned)
+      a = py::array(a.attr("copy")());
+    else if (!(a.flags() & py::array::c_style))
+      a = py::array::ensure(a, py::array::c_style);
     return tensor_from_numpy(a, arg);
   }
   throw TypeError(std::string(arg) + " must be a chainrule.Tensor or a NumPy array, got " +
@@ -135,19 +138,18 @@ Tensor as_operand(py::handle value, const Tensor& like, const char* arg) {
     return clone_data(tensor_from_numpy(c, arg));
   }
   if (py::hasattr(value, "__float__") && !py::isinstance<py::str>(value)) {
-    return full({}, value.attr("__float__")().cast<double>(), is_floating(like->dtype) ? like->dtype : default_float_dtype());
+    return full({}, value.attr("__float__")().cast<double>(),
+                is_floating(like->dtype) ? like->dtype : default_float_dtype());
   }
   throw TypeError(std::string(arg) + ": unsupported operand type " +
                   py::str(py::type::of(value).attr("__name__")).cast<std::string>());
 }
 
-
 int64_t int64_arg(py::handle h, const char* arg) {
   py::int_ v = h.attr("__index__")();
   int overflow = 0;
   const long long r = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
-  if (overflow)
-    throw ValueError(std::string(arg) + ": " + py::str(v).cast<std::string>() + " does not fit in int64");
+  if (overflow) throw ValueError(std::string(arg) + ": " + py::str(v).cast<std::string>() + " does not fit in int64");
   return static_cast<int64_t>(r);
 }
 
@@ -168,9 +170,9 @@ Shape shape_from_args(const py::args& args, const char* arg) {
     const long long d = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
     // A dimension beyond int64 is an absurd size, reported like any other too-large size.
     if (overflow > 0)
-      throw MemoryError(std::string(arg) + ": dimension " + py::str(v).cast<std::string>() + " is too large to allocate");
-    if (overflow < 0)
-      throw ValueError(std::string(arg) + ": negative dimension " + py::str(v).cast<std::string>());
+      throw MemoryError(std::string(arg) + ": dimension " + py::str(v).cast<std::string>() +
+                        " is too large to allocate");
+    if (overflow < 0) throw ValueError(std::string(arg) + ": negative dimension " + py::str(v).cast<std::string>());
     shape.push_back(static_cast<int64_t>(d));
   }
   return shape;

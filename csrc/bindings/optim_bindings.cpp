@@ -12,8 +12,7 @@ using StepCounts = std::vector<int64_t>;
 // A subclass of GroupStep; its constructor takes (params, state, steps) and the optimizer's
 // hyper-parameters as keywords.
 template <typename Step>
-py::class_<Step, optim::GroupStep, std::shared_ptr<Step>> bind_step(py::module_& m, const char* name,
-                                                                     const char* doc) {
+py::class_<Step, optim::GroupStep, std::shared_ptr<Step>> bind_step(py::module_& m, const char* name, const char* doc) {
   return py::class_<Step, optim::GroupStep, std::shared_ptr<Step>>(m, name, doc);
 }
 }  // namespace
@@ -41,9 +40,9 @@ void bind_optimizers(py::module_& m) {
   bind_step<optim::SgdStep>(m, "SgdStep", "SGD; state: momentum_buffer")
       .def(py::init([](std::vector<Tensor> params, StateLists state, StepCounts steps, double lr, double momentum,
                        double dampening, double weight_decay, bool nesterov, bool maximize) {
-             return std::make_shared<optim::SgdStep>(std::move(params), std::move(state), std::move(steps),
-                                                     cpu::SgdOptions{lr, momentum, dampening, weight_decay, nesterov,
-                                                                     maximize});
+             return std::make_shared<optim::SgdStep>(
+                 std::move(params), std::move(state), std::move(steps),
+                 cpu::SgdOptions{lr, momentum, dampening, weight_decay, nesterov, maximize});
            }),
            py::arg("params"), py::arg("state"), py::arg("steps"), py::kw_only(), py::arg("lr"), py::arg("momentum"),
            py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("maximize"));

@@ -63,14 +63,12 @@ Tensor binary_op(Binary op, const Tensor& self, py::handle other, bool reflected
 
 // Indexing beyond an integer or a step-1 slice of rows (those are views, handled here) is
 // implemented in Python (chainrule._indexing), which copies.
-py::object python_indexing(const char* fn) {
-  return py::module_::import("chainrule._indexing").attr(fn);
-}
+py::object python_indexing(const char* fn) { return py::module_::import("chainrule._indexing").attr(fn); }
 
 py::object getitem(const Tensor& self, py::handle index) {
   if (!py::isinstance<py::bool_>(index) &&
-      (py::isinstance<py::int_>(index) || (py::hasattr(index, "__index__") && !py::isinstance<py::array>(index) &&
-                                           !py::isinstance<TensorImpl>(index)))) {
+      (py::isinstance<py::int_>(index) ||
+       (py::hasattr(index, "__index__") && !py::isinstance<py::array>(index) && !py::isinstance<TensorImpl>(index)))) {
     int64_t i = 0;
     try {
       i = int64_arg(index, "index");
@@ -82,8 +80,7 @@ py::object getitem(const Tensor& self, py::handle index) {
   }
   if (py::isinstance<py::slice>(index) && self->dim() > 0) {
     py::ssize_t start, stop, step, length;
-    if (!index.cast<py::slice>().compute(self->shape[0], &start, &stop, &step, &length))
-      throw py::error_already_set();
+    if (!index.cast<py::slice>().compute(self->shape[0], &start, &stop, &step, &length)) throw py::error_already_set();
     if (step == 1) return py::cast(ops::slice_rows(self, start, start + length));
   }
   return python_indexing("getitem")(self, index);
@@ -136,7 +133,8 @@ std::vector<Tensor> tensor_args(const py::object& value, const char* arg) {
   if (value.is_none()) return out;
   if (py::isinstance<TensorImpl>(value)) return {value.cast<Tensor>()};
   for (py::handle h : value) {
-    if (!py::isinstance<TensorImpl>(h)) throw TypeError(std::string(arg) + " must be a Tensor or a sequence of Tensors");
+    if (!py::isinstance<TensorImpl>(h))
+      throw TypeError(std::string(arg) + " must be a Tensor or a sequence of Tensors");
     out.push_back(h.cast<Tensor>());
   }
   return out;
@@ -147,7 +145,8 @@ std::vector<Tensor> tensor_args(const py::object& value, const char* arg) {
 // the core's gate: read-only memory refuses, and the version moves on.
 void check_inplace(const Tensor& s, const char* op) {
   if (grad_enabled() && s->requires_grad && s->is_leaf())
-    throw RuntimeError(std::string(op) + ": a leaf tensor that requires grad is being used in an in-place operation; "
+    throw RuntimeError(std::string(op) +
+                       ": a leaf tensor that requires grad is being used in an in-place operation; "
                        "wrap it in chainrule.no_grad()");
   mark_inplace_write(s, op);
 }
@@ -178,7 +177,8 @@ py::object shape_object(const Shape& shape) {
 void check_cpu_device(py::handle h) {
   std::string d = py::str(h).cast<std::string>();
   if (d != "cpu")
-    throw ValueError("to: device '" + d + "' is not available: tensors live on 'cpu' only; the CUDA backend "
+    throw ValueError("to: device '" + d +
+                     "' is not available: tensors live on 'cpu' only; the CUDA backend "
                      "(chainrule.cuda) cannot yet hold tensors");
 }
 }  // namespace
@@ -215,7 +215,8 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("shape", [](const Tensor& s) { return shape_object(s->shape); })
       .def_property_readonly("ndim", [](const Tensor& s) { return s->dim(); })
       .def_property_readonly("dtype", [](const Tensor& s) { return s->dtype; })
-      .def_property_readonly("device", [](const Tensor&) { return py::module_::import("chainrule").attr("device")("cpu"); })
+      .def_property_readonly("device",
+                             [](const Tensor&) { return py::module_::import("chainrule").attr("device")("cpu"); })
       .def_property_readonly("is_leaf", [](const Tensor& s) { return s->is_leaf(); })
       .def_property_readonly("grad_fn", [](const Tensor& s) { return s->grad_fn; })
       .def_property(
@@ -224,8 +225,9 @@ void bind_tensor(py::module_& m) {
             if (v && !is_floating(s->dtype))
               throw RuntimeError("requires_grad: only floating point tensors can require gradients");
             if (!v && !s->is_leaf())
-              throw RuntimeError("requires_grad: you can only change requires_grad flags of leaf variables; "
-                                 "use .detach() to get a tensor that does not require grad");
+              throw RuntimeError(
+                  "requires_grad: you can only change requires_grad flags of leaf variables; "
+                  "use .detach() to get a tensor that does not require grad");
             s->requires_grad = v;
           })
       .def_property(
@@ -238,16 +240,21 @@ void bind_tensor(py::module_& m) {
           })
       .def("dim", [](const Tensor& s) { return s->dim(); })
       .def("numel", [](const Tensor& s) { return s->numel; })
-      .def("size", [](const Tensor& s, py::object dim) -> py::object {
+      .def(
+          "size",
+          [](const Tensor& s, py::object dim) -> py::object {
             if (dim.is_none()) return shape_object(s->shape);
             return py::cast(s->shape[ops::normalize_dim(dim.cast<int64_t>(), s->dim(), "size: dim")]);
-          }, py::arg("dim") = py::none())
-      .def("__len__", [](const Tensor& s) {
-            if (s->dim() == 0) throw TypeError("len() of a 0-d tensor");
-            return s->shape[0];
-          })
-      .def("backward", [](const Tensor& s, const Tensor& gradient, py::object retain_graph, bool create_graph,
-                          py::object inputs) {
+          },
+          py::arg("dim") = py::none())
+      .def("__len__",
+           [](const Tensor& s) {
+             if (s->dim() == 0) throw TypeError("len() of a 0-d tensor");
+             return s->shape[0];
+           })
+      .def(
+          "backward",
+          [](const Tensor& s, const Tensor& gradient, py::object retain_graph, bool create_graph, py::object inputs) {
             BackwardRequest req;
             req.roots = {s};
             req.grad_roots = {gradient};
@@ -263,58 +270,69 @@ void bind_tensor(py::module_& m) {
             // without freezing Python.
             py::gil_scoped_release release;
             run_backward(req);
-          }, py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
+          },
+          py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
           py::arg("inputs") = py::none())
-      .def("item", [](const Tensor& s) -> py::object {
-            if (s->numel != 1)
-              throw ValueError("item: a Tensor with " + std::to_string(s->numel) +
-                               " elements cannot be converted to a Python number");
-            switch (s->dtype) {
-              case DType::Float32: return py::float_(s->ptr<float>()[0]);
-              case DType::Float64: return py::float_(s->ptr<double>()[0]);
-              case DType::Int64: return py::int_(s->ptr<int64_t>()[0]);
-              case DType::Int32: return py::int_(s->ptr<int32_t>()[0]);
-              case DType::Bool: return py::bool_(s->ptr<bool>()[0]);
-            }
-            return py::none();
-          })
-      .def("numpy", [](const Tensor& s) {
-            if (s->requires_grad)
-              throw RuntimeError("numpy: can't call numpy() on a Tensor that requires grad; use tensor.detach().numpy()");
-            return tensor_to_numpy(s);
-          })
+      .def("item",
+           [](const Tensor& s) -> py::object {
+             if (s->numel != 1)
+               throw ValueError("item: a Tensor with " + std::to_string(s->numel) +
+                                " elements cannot be converted to a Python number");
+             switch (s->dtype) {
+               case DType::Float32: return py::float_(s->ptr<float>()[0]);
+               case DType::Float64: return py::float_(s->ptr<double>()[0]);
+               case DType::Int64: return py::int_(s->ptr<int64_t>()[0]);
+               case DType::Int32: return py::int_(s->ptr<int32_t>()[0]);
+               case DType::Bool: return py::bool_(s->ptr<bool>()[0]);
+             }
+             return py::none();
+           })
+      .def("numpy",
+           [](const Tensor& s) {
+             if (s->requires_grad)
+               throw RuntimeError(
+                   "numpy: can't call numpy() on a Tensor that requires grad; use tensor.detach().numpy()");
+             return tensor_to_numpy(s);
+           })
       .def("detach", &ops::detach)
-      .def_property(
-          "data", &ops::detach,
-          [](const Tensor& s, const Tensor& other_in) {
-            const Tensor& other = not_none(other_in, "data");
-            // PyTorch's `t.data = x`: s now refers to x's memory, shape and dtype, keeping its
-            // identity (and so its place in modules and optimizers).
-            if (other->requires_grad == false && s->requires_grad && !is_floating(other->dtype))
-              throw RuntimeError("data: a tensor that requires grad needs floating point data");
-            // The old memory's version moves on, so a graph that saved s's old values raises
-            // at backward (their shape may no longer be s's) instead of reading the new ones.
-            s->storage->version.fetch_add(1, std::memory_order_relaxed);
-            s->storage = other->storage;
-            s->data = other->data;
-            s->shape = other->shape;
-            s->numel = other->numel;
-            s->dtype = other->dtype;
-          })
+      .def_property("data", &ops::detach,
+                    [](const Tensor& s, const Tensor& other_in) {
+                      const Tensor& other = not_none(other_in, "data");
+                      // PyTorch's `t.data = x`: s now refers to x's memory, shape and dtype, keeping its
+                      // identity (and so its place in modules and optimizers).
+                      if (other->requires_grad == false && s->requires_grad && !is_floating(other->dtype))
+                        throw RuntimeError("data: a tensor that requires grad needs floating point data");
+                      // The old memory's version moves on, so a graph that saved s's old values raises
+                      // at backward (their shape may no longer be s's) instead of reading the new ones.
+                      s->storage->version.fetch_add(1, std::memory_order_relaxed);
+                      s->storage = other->storage;
+                      s->data = other->data;
+                      s->shape = other->shape;
+                      s->numel = other->numel;
+                      s->dtype = other->dtype;
+                    })
       .def("clone", &ops::clone)
-      .def("requires_grad_", [](const Tensor& s, bool v) {
+      .def(
+          "requires_grad_",
+          [](const Tensor& s, bool v) {
             py::cast(s).attr("requires_grad") = v;
             return s;
-          }, py::arg("requires_grad") = true)
-      .def("to", [](const Tensor& s, py::object target, py::object dtype) {
+          },
+          py::arg("requires_grad") = true)
+      .def(
+          "to",
+          [](const Tensor& s, py::object target, py::object dtype) {
             Tensor r = s;
             if (!target.is_none()) {
-              if (py::isinstance<DType>(target)) r = ops::cast(r, target.cast<DType>());
-              else check_cpu_device(target);
+              if (py::isinstance<DType>(target))
+                r = ops::cast(r, target.cast<DType>());
+              else
+                check_cpu_device(target);
             }
             if (!dtype.is_none()) r = ops::cast(r, parse_dtype_arg(dtype, "to: dtype"));
             return r;
-          }, py::arg("target") = py::none(), py::arg("dtype") = py::none())
+          },
+          py::arg("target") = py::none(), py::arg("dtype") = py::none())
       .def("cpu", [](const Tensor& s) { return s; })
       .def("float", [](const Tensor& s) { return ops::cast(s, DType::Float32); })
       .def("double", [](const Tensor& s) { return ops::cast(s, DType::Float64); })
@@ -323,23 +341,34 @@ void bind_tensor(py::module_& m) {
       .def("bool", [](const Tensor& s) { return ops::cast(s, DType::Bool); })
       .def("is_floating_point", [](const Tensor& s) { return is_floating(s->dtype); })
       .def_property_readonly("T", &ops::transpose)
-      .def("t", [](const Tensor& s) {
-            if (s->dim() > 2) throw ValueError("t: expects a tensor with <= 2 dimensions, got shape " + shape_str(s->shape));
-            return ops::transpose(s);
-          })
-      .def("reshape", [](const Tensor& s, py::args shape) { return ops::reshape(s, shape_from_args(shape, "reshape: shape")); })
-      .def("view", [](const Tensor& s, py::args shape) { return ops::reshape(s, shape_from_args(shape, "view: shape")); })
+      .def("t",
+           [](const Tensor& s) {
+             if (s->dim() > 2)
+               throw ValueError("t: expects a tensor with <= 2 dimensions, got shape " + shape_str(s->shape));
+             return ops::transpose(s);
+           })
+      .def("reshape",
+           [](const Tensor& s, py::args shape) { return ops::reshape(s, shape_from_args(shape, "reshape: shape")); })
+      .def("view",
+           [](const Tensor& s, py::args shape) { return ops::reshape(s, shape_from_args(shape, "view: shape")); })
       .def("flatten", [](const Tensor& s) { return ops::reshape(s, {s->numel}); })
-      .def("sum", [](const Tensor& s, py::object dim, bool keepdim) { return ops::sum(s, dims_arg(dim), keepdim); },
-           py::arg("dim") = py::none(), py::arg("keepdim") = false)
-      .def("mean", [](const Tensor& s, py::object dim, bool keepdim) { return ops::mean(s, dims_arg(dim), keepdim); },
-           py::arg("dim") = py::none(), py::arg("keepdim") = false)
-      .def("argmax", [](const Tensor& s, py::object dim, bool keepdim) {
+      .def(
+          "sum", [](const Tensor& s, py::object dim, bool keepdim) { return ops::sum(s, dims_arg(dim), keepdim); },
+          py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def(
+          "mean", [](const Tensor& s, py::object dim, bool keepdim) { return ops::mean(s, dims_arg(dim), keepdim); },
+          py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def(
+          "argmax",
+          [](const Tensor& s, py::object dim, bool keepdim) {
             if (!dim.is_none() && !py::isinstance<py::int_>(dim)) throw TypeError("argmax: dim must be None or an int");
             return ops::argmax(s, dim.is_none() ? std::nullopt : std::optional<int64_t>(dim.cast<int64_t>()), keepdim);
-          }, py::arg("dim") = py::none(), py::arg("keepdim") = false)
-      .def("softmax", [](const Tensor& s, int64_t dim) { return ops::softmax(s, dim, false); }, py::arg("dim"))
-      .def("log_softmax", [](const Tensor& s, int64_t dim) { return ops::softmax(s, dim, true); }, py::arg("dim"))
+          },
+          py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def(
+          "softmax", [](const Tensor& s, int64_t dim) { return ops::softmax(s, dim, false); }, py::arg("dim"))
+      .def(
+          "log_softmax", [](const Tensor& s, int64_t dim) { return ops::softmax(s, dim, true); }, py::arg("dim"))
       .def("exp", [](const Tensor& s) { return ops::unary(Unary::Exp, s); })
       .def("log", [](const Tensor& s) { return ops::unary(Unary::Log, s); })
       .def("relu", [](const Tensor& s) { return ops::unary(Unary::Relu, s); })
@@ -365,18 +394,31 @@ void bind_tensor(py::module_& m) {
       .def("negative", [](const Tensor& s) { return ops::unary(Unary::Neg, s); })
       .def("_round", [](const Tensor& s) { return ops::unary(Unary::Round, s); })
       .def("logical_not", [](const Tensor& s) { return ops::compare(cpu::Compare::Eq, s, full({}, 0, s->dtype)); })
-      .def("__invert__", [](const Tensor& s) {
-            if (s->dtype != DType::Bool)
-              throw TypeError(std::string("operator ~: chainrule supports it on bool tensors only, got ") +
-                              dtype_name(s->dtype));
-            return ops::compare(cpu::Compare::Eq, s, full({}, 0, DType::Bool));
-          })
-      .def("__eq__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Eq, s, o, false); }, py::is_operator())
-      .def("__ne__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Ne, s, o, false); }, py::is_operator())
-      .def("__lt__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Lt, s, o, false); }, py::is_operator())
-      .def("__le__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Le, s, o, false); }, py::is_operator())
-      .def("__gt__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Gt, s, o, false); }, py::is_operator())
-      .def("__ge__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Ge, s, o, false); }, py::is_operator())
+      .def("__invert__",
+           [](const Tensor& s) {
+             if (s->dtype != DType::Bool)
+               throw TypeError(std::string("operator ~: chainrule supports it on bool tensors only, got ") +
+                               dtype_name(s->dtype));
+             return ops::compare(cpu::Compare::Eq, s, full({}, 0, DType::Bool));
+           })
+      .def(
+          "__eq__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Eq, s, o, false); },
+          py::is_operator())
+      .def(
+          "__ne__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Ne, s, o, false); },
+          py::is_operator())
+      .def(
+          "__lt__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Lt, s, o, false); },
+          py::is_operator())
+      .def(
+          "__le__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Le, s, o, false); },
+          py::is_operator())
+      .def(
+          "__gt__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Gt, s, o, false); },
+          py::is_operator())
+      .def(
+          "__ge__", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Ge, s, o, false); },
+          py::is_operator())
       .def("eq", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Eq, s, o, false); })
       .def("ne", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Ne, s, o, false); })
       .def("lt", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Lt, s, o, false); })
@@ -388,16 +430,36 @@ void bind_tensor(py::module_& m) {
       .def("logical_xor", [](const Tensor& s, py::handle o) { return compare_op(cpu::Compare::Xor, s, o, false); })
       // Tensors hash by identity, as in PyTorch (== compares values elementwise).
       .def("__hash__", [](py::handle s) { return py::hash(py::int_(reinterpret_cast<uintptr_t>(s.ptr()))); })
-      .def("__and__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::And, s, o, "&"); }, py::is_operator())
-      .def("__rand__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::And, s, o, "&"); }, py::is_operator())
-      .def("__or__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Or, s, o, "|"); }, py::is_operator())
-      .def("__ror__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Or, s, o, "|"); }, py::is_operator())
-      .def("__xor__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Xor, s, o, "^"); }, py::is_operator())
-      .def("__rxor__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Xor, s, o, "^"); }, py::is_operator())
-      .def("__floordiv__", [](const Tensor& s, py::handle o) { return binary_op(Binary::FloorDiv, s, o, false); }, py::is_operator())
-      .def("__rfloordiv__", [](const Tensor& s, py::handle o) { return binary_op(Binary::FloorDiv, s, o, true); }, py::is_operator())
-      .def("__mod__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Remainder, s, o, false); }, py::is_operator())
-      .def("__rmod__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Remainder, s, o, true); }, py::is_operator())
+      .def(
+          "__and__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::And, s, o, "&"); },
+          py::is_operator())
+      .def(
+          "__rand__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::And, s, o, "&"); },
+          py::is_operator())
+      .def(
+          "__or__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Or, s, o, "|"); },
+          py::is_operator())
+      .def(
+          "__ror__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Or, s, o, "|"); },
+          py::is_operator())
+      .def(
+          "__xor__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Xor, s, o, "^"); },
+          py::is_operator())
+      .def(
+          "__rxor__", [](const Tensor& s, py::handle o) { return logical_op(cpu::Compare::Xor, s, o, "^"); },
+          py::is_operator())
+      .def(
+          "__floordiv__", [](const Tensor& s, py::handle o) { return binary_op(Binary::FloorDiv, s, o, false); },
+          py::is_operator())
+      .def(
+          "__rfloordiv__", [](const Tensor& s, py::handle o) { return binary_op(Binary::FloorDiv, s, o, true); },
+          py::is_operator())
+      .def(
+          "__mod__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Remainder, s, o, false); },
+          py::is_operator())
+      .def(
+          "__rmod__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Remainder, s, o, true); },
+          py::is_operator())
       .def("add", [](const Tensor& s, py::handle o) { return binary_op(Binary::Add, s, o, false); })
       .def("sub", [](const Tensor& s, py::handle o) { return binary_op(Binary::Sub, s, o, false); })
       .def("mul", [](const Tensor& s, py::handle o) { return binary_op(Binary::Mul, s, o, false); })
@@ -405,82 +467,124 @@ void bind_tensor(py::module_& m) {
       .def("pow", [](const Tensor& s, py::handle o) { return binary_op(Binary::Pow, s, o, false); })
       .def("floor_divide", [](const Tensor& s, py::handle o) { return binary_op(Binary::FloorDiv, s, o, false); })
       .def("remainder", [](const Tensor& s, py::handle o) { return binary_op(Binary::Remainder, s, o, false); })
-      .def("fmod", [](const Tensor& s, py::handle o) {
-            // C's fmod: the remainder takes the dividend's sign. a - trunc(a / b) * b.
-            Tensor q = binary_op(Binary::Div, s, o, false);
-            Tensor trunc = ops::binary(Binary::Mul, ops::unary(Unary::Sign, q), ops::unary(Unary::Floor, ops::unary(Unary::Abs, q)));
-            Tensor r = ops::binary(Binary::Sub, s, ops::binary(Binary::Mul, ops::detach(trunc), as_operand(o, s, "other")));
-            return is_floating(s->dtype) ? r : ops::cast(r, s->dtype);
-          })
-      .def("maximum", [](const Tensor& s, const Tensor& o) { return ops::binary(Binary::Maximum, s, not_none(o, "other")); })
-      .def("minimum", [](const Tensor& s, const Tensor& o) { return ops::binary(Binary::Minimum, s, not_none(o, "other")); })
-      .def("expand", [](const Tensor& s, py::args sizes) {
-            Shape shape;
-            py::sequence seq = sizes;
-            if (sizes.size() == 1 && py::isinstance<py::sequence>(sizes[0])) seq = sizes[0].cast<py::sequence>();
-            for (py::handle h : seq) shape.push_back(int64_arg(h, "expand: size"));
-            return ops::expand(s, shape);
-          })
+      .def("fmod",
+           [](const Tensor& s, py::handle o) {
+             // C's fmod: the remainder takes the dividend's sign. a - trunc(a / b) * b.
+             Tensor q = binary_op(Binary::Div, s, o, false);
+             Tensor trunc = ops::binary(Binary::Mul, ops::unary(Unary::Sign, q),
+                                        ops::unary(Unary::Floor, ops::unary(Unary::Abs, q)));
+             Tensor r =
+                 ops::binary(Binary::Sub, s, ops::binary(Binary::Mul, ops::detach(trunc), as_operand(o, s, "other")));
+             return is_floating(s->dtype) ? r : ops::cast(r, s->dtype);
+           })
+      .def("maximum",
+           [](const Tensor& s, const Tensor& o) { return ops::binary(Binary::Maximum, s, not_none(o, "other")); })
+      .def("minimum",
+           [](const Tensor& s, const Tensor& o) { return ops::binary(Binary::Minimum, s, not_none(o, "other")); })
+      .def("expand",
+           [](const Tensor& s, py::args sizes) {
+             Shape shape;
+             py::sequence seq = sizes;
+             if (sizes.size() == 1 && py::isinstance<py::sequence>(sizes[0])) seq = sizes[0].cast<py::sequence>();
+             for (py::handle h : seq) shape.push_back(int64_arg(h, "expand: size"));
+             return ops::expand(s, shape);
+           })
       .def("expand_as", [](const Tensor& s, const Tensor& o) { return ops::expand(s, not_none(o, "other")->shape); })
-      .def("_write_result", [](const Tensor& s, const Tensor& result, const std::string& op) {
-            write_result(s, not_none(result, "result"), op.c_str());
-            return s;
-          })
+      .def("_write_result",
+           [](const Tensor& s, const Tensor& result, const std::string& op) {
+             write_result(s, not_none(result, "result"), op.c_str());
+             return s;
+           })
       .def("_check_inplace", [](const Tensor& s, const std::string& op) { check_inplace(s, op.c_str()); })
-      .def("__neg__", [](const Tensor& s) {
-            return is_floating(s->dtype) ? ops::unary(Unary::Neg, s) : ops::binary(Binary::Mul, s, full({}, -1, s->dtype));
-          })
+      .def("__neg__",
+           [](const Tensor& s) {
+             return is_floating(s->dtype) ? ops::unary(Unary::Neg, s)
+                                          : ops::binary(Binary::Mul, s, full({}, -1, s->dtype));
+           })
       .def("__pos__", [](const Tensor& s) { return s; })
-      .def("__add__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Add, s, o, false); }, py::is_operator())
-      .def("__radd__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Add, s, o, true); }, py::is_operator())
-      .def("__sub__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Sub, s, o, false); }, py::is_operator())
-      .def("__rsub__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Sub, s, o, true); }, py::is_operator())
-      .def("__mul__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Mul, s, o, false); }, py::is_operator())
-      .def("__rmul__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Mul, s, o, true); }, py::is_operator())
-      .def("__truediv__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Div, s, o, false); }, py::is_operator())
-      .def("__rtruediv__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Div, s, o, true); }, py::is_operator())
-      .def("__pow__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Pow, s, o, false); }, py::is_operator())
-      .def("__rpow__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Pow, s, o, true); }, py::is_operator())
-      .def("__matmul__", [](const Tensor& s, py::handle o) { return ops::matmul(s, as_operand(o, s, "other")); }, py::is_operator())
-      .def("__rmatmul__", [](const Tensor& s, py::handle o) { return ops::matmul(as_operand(o, s, "other"), s); }, py::is_operator())
+      .def(
+          "__add__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Add, s, o, false); },
+          py::is_operator())
+      .def(
+          "__radd__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Add, s, o, true); },
+          py::is_operator())
+      .def(
+          "__sub__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Sub, s, o, false); },
+          py::is_operator())
+      .def(
+          "__rsub__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Sub, s, o, true); },
+          py::is_operator())
+      .def(
+          "__mul__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Mul, s, o, false); },
+          py::is_operator())
+      .def(
+          "__rmul__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Mul, s, o, true); },
+          py::is_operator())
+      .def(
+          "__truediv__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Div, s, o, false); },
+          py::is_operator())
+      .def(
+          "__rtruediv__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Div, s, o, true); },
+          py::is_operator())
+      .def(
+          "__pow__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Pow, s, o, false); },
+          py::is_operator())
+      .def(
+          "__rpow__", [](const Tensor& s, py::handle o) { return binary_op(Binary::Pow, s, o, true); },
+          py::is_operator())
+      .def(
+          "__matmul__", [](const Tensor& s, py::handle o) { return ops::matmul(s, as_operand(o, s, "other")); },
+          py::is_operator())
+      .def(
+          "__rmatmul__", [](const Tensor& s, py::handle o) { return ops::matmul(as_operand(o, s, "other"), s); },
+          py::is_operator())
       .def("matmul", [](const Tensor& s, const Tensor& o) { return ops::matmul(s, not_none(o, "other")); })
       .def("__getitem__", &getitem)
       // In-place updates of a tensor's values; refused on tensors that are part of a graph.
-      .def("zero_", [](const Tensor& s) {
-            check_inplace(s, "zero_");
-            std::memset(s->data, 0, s->nbytes());
-            return s;
-          })
-      .def("fill_", [](const Tensor& s, double v) {
-            check_inplace(s, "fill_");
-            Tensor f = full(s->shape, v, s->dtype);
-            std::memcpy(s->data, f->data, s->nbytes());
-            return s;
-          })
-      .def("copy_", [](const Tensor& s, py::handle src) {
-            check_inplace(s, "copy_");
-            Tensor src_t = as_operand(src, s, "src");
-            if (src_t->shape != s->shape)
-              throw ValueError("copy_: src has shape " + shape_str(src_t->shape) + " but the tensor has shape " +
-                               shape_str(s->shape));
-            Tensor c = cast_data(src_t, s->dtype);
-            std::memcpy(s->data, c->data, s->nbytes());
-            return s;
-          })
-      .def("uniform_", [](const Tensor& s, double a, double b) {
+      .def("zero_",
+           [](const Tensor& s) {
+             check_inplace(s, "zero_");
+             std::memset(s->data, 0, s->nbytes());
+             return s;
+           })
+      .def("fill_",
+           [](const Tensor& s, double v) {
+             check_inplace(s, "fill_");
+             Tensor f = full(s->shape, v, s->dtype);
+             std::memcpy(s->data, f->data, s->nbytes());
+             return s;
+           })
+      .def("copy_",
+           [](const Tensor& s, py::handle src) {
+             check_inplace(s, "copy_");
+             Tensor src_t = as_operand(src, s, "src");
+             if (src_t->shape != s->shape)
+               throw ValueError("copy_: src has shape " + shape_str(src_t->shape) + " but the tensor has shape " +
+                                shape_str(s->shape));
+             Tensor c = cast_data(src_t, s->dtype);
+             std::memcpy(s->data, c->data, s->nbytes());
+             return s;
+           })
+      .def(
+          "uniform_",
+          [](const Tensor& s, double a, double b) {
             check_inplace(s, "uniform_");
             fill_uniform(s, a, b);
             return s;
           },
-           py::arg("a") = 0.0, py::arg("b") = 1.0)
-      .def("normal_", [](const Tensor& s, double mean, double std) {
+          py::arg("a") = 0.0, py::arg("b") = 1.0)
+      .def(
+          "normal_",
+          [](const Tensor& s, double mean, double std) {
             check_inplace(s, "normal_");
             if (std < 0) throw ValueError("normal_: std must be non-negative, got " + std::to_string(std));
             fill_normal(s, mean, std);
             return s;
-          }, py::arg("mean") = 0.0, py::arg("std") = 1.0)
-      .def_property_readonly("_version", [](const Tensor& s) { return s->version(); },
-                             "How many in-place writes the tensor's memory has seen (PyTorch's t._version).")
+          },
+          py::arg("mean") = 0.0, py::arg("std") = 1.0)
+      .def_property_readonly(
+          "_version", [](const Tensor& s) { return s->version(); },
+          "How many in-place writes the tensor's memory has seen (PyTorch's t._version).")
       .def("_is_view_of", [](const Tensor& s, const Tensor& o) { return s->storage == not_none(o, "other")->storage; })
       .def("_data_ptr", [](const Tensor& s) { return reinterpret_cast<uintptr_t>(s->data); });
 }

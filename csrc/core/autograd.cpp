@@ -21,9 +21,16 @@ void add_into(const Tensor& dst, const Tensor& src) {
   cpu::Broadcast same;
   cpu::make_broadcast(dst->shape, src->shape, same);
   switch (dst->dtype) {
-    case DType::Float32: cpu::binary_forward<float>(dst->ptr<float>(), dst->ptr<float>(), src->ptr<float>(), same, cpu::Binary::Add); break;
-    case DType::Float64: cpu::binary_forward<double>(dst->ptr<double>(), dst->ptr<double>(), src->ptr<double>(), same, cpu::Binary::Add); break;
-    case DType::Int64: cpu::binary_forward<int64_t>(dst->ptr<int64_t>(), dst->ptr<int64_t>(), src->ptr<int64_t>(), same, cpu::Binary::Add); break;
+    case DType::Float32:
+      cpu::binary_forward<float>(dst->ptr<float>(), dst->ptr<float>(), src->ptr<float>(), same, cpu::Binary::Add);
+      break;
+    case DType::Float64:
+      cpu::binary_forward<double>(dst->ptr<double>(), dst->ptr<double>(), src->ptr<double>(), same, cpu::Binary::Add);
+      break;
+    case DType::Int64:
+      cpu::binary_forward<int64_t>(dst->ptr<int64_t>(), dst->ptr<int64_t>(), src->ptr<int64_t>(), same,
+                                   cpu::Binary::Add);
+      break;
   }
 }
 
@@ -67,11 +74,13 @@ SavedTensor::SavedTensor(const Tensor& t) {
 
 const Tensor& SavedTensor::get() const {
   if (tensor_ && tensor_->version() != version_)
-    throw RuntimeError("one of the variables needed for gradient computation has been modified by an inplace "
-                       "operation: [" + std::string(dtype_name(tensor_->dtype)) + " " + shape_str(tensor_->shape) +
-                       "] is at version " + std::to_string(tensor_->version()) + "; expected version " +
-                       std::to_string(version_) + " instead. Modify it only after backward(), or use a copy "
-                       "(.clone()) in the forward.");
+    throw RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        "operation: [" +
+        std::string(dtype_name(tensor_->dtype)) + " " + shape_str(tensor_->shape) + "] is at version " +
+        std::to_string(tensor_->version()) + "; expected version " + std::to_string(version_) +
+        " instead. Modify it only after backward(), or use a copy "
+        "(.clone()) in the forward.");
   return tensor_;
 }
 
@@ -88,8 +97,10 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
 Edge edge_to(const Tensor& input) {
   Edge e;
   if (!input || !input->requires_grad) return e;
-  if (input->grad_fn) e.node = input->grad_fn;
-  else e.leaf = input;
+  if (input->grad_fn)
+    e.node = input->grad_fn;
+  else
+    e.leaf = input;
   return e;
 }
 
@@ -109,8 +120,9 @@ struct GradModeGuard {
 Tensor seed_gradient(const Tensor& root, Tensor grad_root) {
   if (!grad_root) {
     if (root->numel != 1)
-      throw RuntimeError("backward: grad can be implicitly created only for scalar outputs; pass gradient= with shape " +
-                         shape_str(root->shape));
+      throw RuntimeError(
+          "backward: grad can be implicitly created only for scalar outputs; pass gradient= with shape " +
+          shape_str(root->shape));
     return full(root->shape, 1.0, root->dtype);
   }
   if (grad_root->shape != root->shape)

@@ -41,9 +41,12 @@ void check_shape(const Shape& s, DType d, const char* arg) {
   bool empty = false, too_big = false;
   for (int64_t dim : s) {
     if (dim < 0) throw ValueError(std::string(arg) + ": negative dimension in size " + shape_str(s));
-    if (dim == 0) empty = true;
-    else if (n > max_elements / dim) too_big = true;  // the product would not fit: stop multiplying
-    else n *= dim;
+    if (dim == 0)
+      empty = true;
+    else if (n > max_elements / dim)
+      too_big = true;  // the product would not fit: stop multiplying
+    else
+      n *= dim;
   }
   if (too_big && !empty)
     throw MemoryError(std::string(arg) + ": a tensor of size " + shape_str(s) + " and dtype " + dtype_name(d) +
@@ -55,7 +58,8 @@ Storage::~Storage() { std::free(allocation); }
 void mark_inplace_write(const Tensor& t, const char* op) {
   Storage& s = *t->storage;
   if (!s.writeable)
-    throw ValueError(std::string(op) + ": the tensor's memory is read-only (it comes from a read-only NumPy array, "
+    throw ValueError(std::string(op) +
+                     ": the tensor's memory is read-only (it comes from a read-only NumPy array, "
                      "such as a read-only memmap or an array over bytes); use .clone() to get a writable copy");
   s.version.fetch_add(1, std::memory_order_relaxed);
 }
@@ -99,7 +103,8 @@ Tensor zeros(const Shape& shape, DType dtype) {
   return t;
 }
 
-template <typename T> static void fill_value(T* p, int64_t n, T v) {
+template <typename T>
+static void fill_value(T* p, int64_t n, T v) {
   cpu::parallel_for(n, n > (1 << 18), [&](int64_t i) { p[i] = v; });
 }
 
@@ -147,7 +152,8 @@ Tensor clone_data(const Tensor& t) {
   return out;
 }
 
-template <typename From> static void cast_from(const Tensor& out, const From* x, int64_t n) {
+template <typename From>
+static void cast_from(const Tensor& out, const From* x, int64_t n) {
   switch (out->dtype) {
     case DType::Float32: cpu::cast(out->ptr<float>(), x, n); break;
     case DType::Float64: cpu::cast(out->ptr<double>(), x, n); break;
@@ -185,16 +191,19 @@ inline double uniform01(uint64_t key, uint64_t i) {
   return static_cast<double>(splitmix(key ^ splitmix(i)) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-template <typename T, typename F> void fill_by_index(const Tensor& t, Generator& gen, F f) {
+template <typename T, typename F>
+void fill_by_index(const Tensor& t, Generator& gen, F f) {
   T* p = t->ptr<T>();
   const int64_t n = t->numel;
   const uint64_t start = gen.offset;  // two draws per element (normal needs a pair)
   gen.offset += 2 * static_cast<uint64_t>(n);
   const uint64_t key = gen.key;
-  cpu::parallel_for(n, n > (1 << 16), [&](int64_t i) { p[i] = static_cast<T>(f(key, start + 2 * static_cast<uint64_t>(i))); });
+  cpu::parallel_for(n, n > (1 << 16),
+                    [&](int64_t i) { p[i] = static_cast<T>(f(key, start + 2 * static_cast<uint64_t>(i))); });
 }
 
-template <typename F> void fill_dispatch(const Tensor& t, Generator& gen, F f) {
+template <typename F>
+void fill_dispatch(const Tensor& t, Generator& gen, F f) {
   switch (t->dtype) {
     case DType::Float32: fill_by_index<float>(t, gen, f); break;
     case DType::Float64: fill_by_index<double>(t, gen, f); break;
@@ -252,7 +261,8 @@ DType default_float_dtype() { return g_default_float_dtype; }
 
 void set_default_float_dtype(DType d) {
   if (!is_floating(d))
-    throw TypeError(std::string("set_default_dtype: only floating point dtypes can be the default, got ") + dtype_name(d));
+    throw TypeError(std::string("set_default_dtype: only floating point dtypes can be the default, got ") +
+                    dtype_name(d));
   g_default_float_dtype = d;
 }
 

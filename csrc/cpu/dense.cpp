@@ -4,12 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-
 #include <type_traits>
 
-#include "chainrule/kernels.h"
 #include "chainrule/activation_math.h"
 #include "chainrule/gemm.h"
+#include "chainrule/kernels.h"
 #include "cpu/isa/gelu_kernels.h"
 #include "cpu/parallel.h"
 
@@ -43,7 +42,8 @@ GeluF32Kernels gelu_f32_kernels() {
 }  // namespace
 
 // Applies f to every element of a (rows, n) block with leading dimension ld.
-template <typename T, typename F> inline void map_block(T* c, int64_t ld, int64_t rows, int64_t n, F f) {
+template <typename T, typename F>
+inline void map_block(T* c, int64_t ld, int64_t rows, int64_t n, F f) {
   for (int64_t r = 0; r < rows; ++r) {
     T* row = c + r * ld;
     for (int64_t o = 0; o < n; ++o) row[o] = f(row[o]);
@@ -110,8 +110,7 @@ inline void bias_activation_block(T* c, int64_t ld, T* z, int64_t ldz, const T* 
 // (ld) are the layer's output and pre-activation (z may be null, see
 // activation_derivative_from_output). The activation is chosen once per block, as in the forward.
 template <typename T, typename F>
-inline void map_backward_block(T* dz, int64_t ld_dz, const T* a, const T* z, int64_t ld, int64_t rows, int64_t n,
-                               F f) {
+inline void map_backward_block(T* dz, int64_t ld_dz, const T* a, const T* z, int64_t ld, int64_t rows, int64_t n, F f) {
   for (int64_t r = 0; r < rows; ++r) {
     T* d = dz + r * ld_dz;
     const T* ar = a + r * ld;
@@ -120,11 +119,12 @@ inline void map_backward_block(T* dz, int64_t ld_dz, const T* a, const T* z, int
   }
 }
 
-template <typename T> constexpr const T* kNoZ = nullptr;  // derivatives read from the output alone
+template <typename T>
+constexpr const T* kNoZ = nullptr;  // derivatives read from the output alone
 
 template <typename T>
-inline void activation_backward_block(T* dz, int64_t ld_dz, const T* a, const T* z, int64_t ld, int64_t rows,
-                                      int64_t n, Activation act, T slope, T param2) {
+inline void activation_backward_block(T* dz, int64_t ld_dz, const T* a, const T* z, int64_t ld, int64_t rows, int64_t n,
+                                      Activation act, T slope, T param2) {
   switch (act) {
     case Activation::Identity: return;
     case Activation::Relu:
@@ -161,13 +161,11 @@ inline void activation_backward_block(T* dz, int64_t ld_dz, const T* a, const T*
       map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) { return act::silu_backward(d, v); });
       return;
     case Activation::Elu:
-      map_backward_block(dz, ld_dz, a, z, ld, rows, n,
-                         [slope](T d, T, T v) { return act::elu_backward(d, v, slope); });
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [slope](T d, T, T v) { return act::elu_backward(d, v, slope); });
       return;
     case Activation::Selu:
-      map_backward_block(dz, ld_dz, a, z, ld, rows, n, [](T d, T, T v) {
-        return act::elu_backward(d * T(act::kSeluScale), v, T(act::kSeluAlpha));
-      });
+      map_backward_block(dz, ld_dz, a, z, ld, rows, n,
+                         [](T d, T, T v) { return act::elu_backward(d * T(act::kSeluScale), v, T(act::kSeluAlpha)); });
       return;
     case Activation::Celu:
       map_backward_block(dz, ld_dz, a, z, ld, rows, n,
@@ -233,7 +231,8 @@ void bias_activation_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, 
 // dst[o] += sum over rows of c[r * ldc + o], for a group of W < 16 columns: with W known at
 // compile time the W running sums live in registers and advance side by side, each column still
 // summed in row order (a column at a time, every add would wait for the previous one).
-template <typename T, int W> void add_column_sums(T* dst, const T* c, int64_t ldc, int64_t rows) {
+template <typename T, int W>
+void add_column_sums(T* dst, const T* c, int64_t ldc, int64_t rows) {
   T sums[W];
   for (int o = 0; o < W; ++o) sums[o] = dst[o];
   for (int64_t r = 0; r < rows; ++r)
@@ -288,7 +287,8 @@ void activation_backward_bias_grad(T* dz, T* dbias, const T* a, const T* z, int6
   });
 }
 
-template <typename T> void bias_grad(T* dbias, const T* dout, int64_t B, int64_t OC, bool accumulate) {
+template <typename T>
+void bias_grad(T* dbias, const T* dout, int64_t B, int64_t OC, bool accumulate) {
   // Row after row in a fixed order: the same sums as sum_dim_forward, for any thread count.
   if (!accumulate) std::memset(dbias, 0, sizeof(T) * OC);
   for (int64_t b = 0; b < B; ++b) {
@@ -296,7 +296,6 @@ template <typename T> void bias_grad(T* dbias, const T* dout, int64_t B, int64_t
     for (int64_t o = 0; o < OC; ++o) dbias[o] += row[o];
   }
 }
-
 
 // ---- normalisation and dropout stages ------------------------------------------------------------
 // Column statistics walk the rows in order inside a slice of columns, and threads take whole
@@ -357,8 +356,8 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
     // these sums largely cancel (the batch's dy is centred by the layers above), so float
     // accumulation would leave little of their value.
     double sums[2][kNormSliceCols];
-    double(&sum_dy_d)[kNormSliceCols] = sums[0];
-    double(&sum_dy_xhat_d)[kNormSliceCols] = sums[1];
+    double (&sum_dy_d)[kNormSliceCols] = sums[0];
+    double (&sum_dy_xhat_d)[kNormSliceCols] = sums[1];
     for (int64_t f = 0; f < n; ++f) sum_dy_d[f] = sum_dy_xhat_d[f] = 0;
     for (int64_t b = 0; b < B; ++b) {
       const T* d = dout + b * F + f0;
@@ -398,7 +397,8 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
 // Sums of a row, in double and in eight interleaved partial sums (lanes i mod 8, then a fixed
 // tree): the adds of one sum no longer wait on each other, and the order stays the same for any
 // thread count. row_sum_squares sums (x - center)^2.
-template <typename T> double row_sum(const T* x, int64_t n) {
+template <typename T>
+double row_sum(const T* x, int64_t n) {
   double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -407,7 +407,8 @@ template <typename T> double row_sum(const T* x, int64_t n) {
   return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
 }
 
-template <typename T> double row_sum_squares(const T* x, double center, int64_t n) {
+template <typename T>
+double row_sum_squares(const T* x, double center, int64_t n) {
   double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -509,7 +510,8 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
   });
 }
 
-template <typename T> void dropout_forward(T* out, T* mask, const T* x, int64_t n, double p) {
+template <typename T>
+void dropout_forward(T* out, T* mask, const T* x, int64_t n, double p) {
   // mask holds uniform [0, 1) draws on entry. The comparison and the scale are rounded to T, as
   // the unfused Dropout rounds them, so both keep the same elements with the same factor.
   const T keep_below = static_cast<T>(1.0 - p);
@@ -520,27 +522,27 @@ template <typename T> void dropout_forward(T* out, T* mask, const T* x, int64_t 
   }
 }
 
-template <typename T> void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n) {
+template <typename T>
+void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] = dout[i] * mask[i];
 }
 
-#define CHAINRULE_DENSE(T)                                                                              \
-  template void bias_activation_forward<T>(T*, T*, const T*, int64_t, int64_t, Activation, double, double); \
-  template void activation_backward_inplace<T>(T*, const T*, const T*, int64_t, Activation, double, double); \
-  template void bias_grad<T>(T*, const T*, int64_t, int64_t, bool);                                     \
-  template void bias_activation_epilogue<T>(const void*, T*, int64_t, int64_t, int64_t, int64_t, int64_t); \
-  template void activation_backward_epilogue<T>(const void*, T*, int64_t, int64_t, int64_t, int64_t,      \
-                                                int64_t);                                               \
-  template void activation_backward_bias_grad<T>(T*, T*, const T*, const T*, int64_t, int64_t, Activation, \
-                                                 double, bool, double);                            \
-  template void batch_norm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,  \
-                                      int64_t, int64_t, double, bool);                                         \
-  template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, \
-                                       int64_t, bool, bool);                                           \
-  template void layer_norm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, double); \
-  template void layer_norm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, \
-                                       int64_t, bool);                                                 \
-  template void dropout_forward<T>(T*, T*, const T*, int64_t, double);                                 \
+#define CHAINRULE_DENSE(T)                                                                                             \
+  template void bias_activation_forward<T>(T*, T*, const T*, int64_t, int64_t, Activation, double, double);            \
+  template void activation_backward_inplace<T>(T*, const T*, const T*, int64_t, Activation, double, double);           \
+  template void bias_grad<T>(T*, const T*, int64_t, int64_t, bool);                                                    \
+  template void bias_activation_epilogue<T>(const void*, T*, int64_t, int64_t, int64_t, int64_t, int64_t);             \
+  template void activation_backward_epilogue<T>(const void*, T*, int64_t, int64_t, int64_t, int64_t, int64_t);         \
+  template void activation_backward_bias_grad<T>(T*, T*, const T*, const T*, int64_t, int64_t, Activation, double,     \
+                                                 bool, double);                                                        \
+  template void batch_norm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t,       \
+                                      int64_t, double, bool);                                                          \
+  template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, int64_t, \
+                                       bool, bool);                                                                    \
+  template void layer_norm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, double);             \
+  template void layer_norm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, int64_t, \
+                                       bool);                                                                          \
+  template void dropout_forward<T>(T*, T*, const T*, int64_t, double);                                                 \
   template void dropout_backward<T>(T*, const T*, const T*, int64_t);
 CHAINRULE_DENSE(float)
 CHAINRULE_DENSE(double)

@@ -10,9 +10,9 @@
 #include <cstring>
 #include <type_traits>
 
-#include "chainrule/kernels.h"
 #include "chainrule/activation_math.h"
 #include "chainrule/gemm.h"
+#include "chainrule/kernels.h"
 #include "chainrule/numeric.h"
 #include "cpu/parallel.h"
 #include "isa/elementwise_kernels.h"
@@ -35,7 +35,8 @@
 namespace chainrule::cpu {
 
 namespace {
-template <typename T, typename F> void map_n(T* out, int64_t n, F f) {
+template <typename T, typename F>
+void map_n(T* out, int64_t n, F f) {
   parallel_for(n, n > kParallelElements, [&](int64_t i) { out[i] = f(i); });
 }
 
@@ -47,7 +48,8 @@ constexpr int64_t kParallelTranscendental = 1 << 13;
 
 // f(begin, end) over [0, n) in chunks of kChunkElements, threads sharing the chunks when n
 // exceeds `parallel_above`.
-template <typename F> void for_chunks(int64_t n, int64_t parallel_above, F f) {
+template <typename F>
+void for_chunks(int64_t n, int64_t parallel_above, F f) {
   const int64_t chunks = (n + kChunkElements - 1) / kChunkElements;
   parallel_for(chunks, n > parallel_above, [&](int64_t c) {
     const int64_t begin = c * kChunkElements;
@@ -56,8 +58,12 @@ template <typename F> void for_chunks(int64_t n, int64_t parallel_above, F f) {
 }
 
 // The SIMD kernels of the active ISA, or null on the scalar path.
-template <typename T> const detail::ElementwiseKernels<T>* simd_kernels() { return nullptr; }
-template <> const detail::ElementwiseKernels<float>* simd_kernels<float>() {
+template <typename T>
+const detail::ElementwiseKernels<T>* simd_kernels() {
+  return nullptr;
+}
+template <>
+const detail::ElementwiseKernels<float>* simd_kernels<float>() {
   switch (active_isa()) {
 #if CHAINRULE_HAVE_X86_ISA
     case Isa::Avx512: return &detail::kElementwiseF32Avx512;
@@ -69,7 +75,8 @@ template <> const detail::ElementwiseKernels<float>* simd_kernels<float>() {
     default: return nullptr;
   }
 }
-template <> const detail::ElementwiseKernels<double>* simd_kernels<double>() {
+template <>
+const detail::ElementwiseKernels<double>* simd_kernels<double>() {
   switch (active_isa()) {
 #if CHAINRULE_HAVE_X86_ISA
     case Isa::Avx512: return &detail::kElementwiseF64Avx512;
@@ -117,9 +124,14 @@ const char* unary_name(Unary op) {
 
 bool unary_keeps_integers(Unary op) {
   switch (op) {
-    case Unary::Neg: case Unary::Abs: case Unary::Relu: case Unary::Sign: case Unary::Floor: case Unary::Ceil:
-    case Unary::Round: case Unary::Square:
-      return true;
+    case Unary::Neg:
+    case Unary::Abs:
+    case Unary::Relu:
+    case Unary::Sign:
+    case Unary::Floor:
+    case Unary::Ceil:
+    case Unary::Round:
+    case Unary::Square: return true;
     default: return false;
   }
 }
@@ -129,7 +141,8 @@ bool unary_is_piecewise_constant(Unary op) {
 }
 
 namespace {
-template <typename T> inline T sign_of(T v) {
+template <typename T>
+inline T sign_of(T v) {
   if constexpr (std::is_floating_point_v<T>) {
     if (v != v) return v;  // sign(nan) is nan, as in PyTorch
   }
@@ -137,7 +150,8 @@ template <typename T> inline T sign_of(T v) {
 }
 }  // namespace
 
-template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op, double param) {
+template <typename T>
+void unary_forward(T* out, const T* x, int64_t n, Unary op, double param) {
   if constexpr (std::is_floating_point_v<T>) {
     const detail::ElementwiseKernels<T>* simd = simd_kernels<T>();
     if (simd && detail::unary_has_simd_kernel(op)) {
@@ -232,9 +246,10 @@ void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Una
     case Unary::Log1p: map_n(dx, n, [&](int64_t i) { return dout[i] / (T(1) + x[i]); }); break;
     case Unary::Expm1: map_n(dx, n, [&](int64_t i) { return dout[i] * (y[i] + T(1)); }); break;
     case Unary::Rsqrt: map_n(dx, n, [&](int64_t i) { return T(-0.5) * dout[i] * y[i] * y[i] * y[i]; }); break;
-    case Unary::Sign: case Unary::Floor: case Unary::Ceil: case Unary::Round:
-      map_n(dx, n, [&](int64_t) { return T(0); });
-      break;
+    case Unary::Sign:
+    case Unary::Floor:
+    case Unary::Ceil:
+    case Unary::Round: map_n(dx, n, [&](int64_t) { return T(0); }); break;
     case Unary::Square: map_n(dx, n, [&](int64_t i) { return T(2) * x[i] * dout[i]; }); break;
     case Unary::Reciprocal: map_n(dx, n, [&](int64_t i) { return -dout[i] * y[i] * y[i]; }); break;
     case Unary::Log2: map_n(dx, n, [&](int64_t i) { return dout[i] / (x[i] * T(0.69314718055994530942)); }); break;
@@ -288,10 +303,14 @@ namespace {
 // Visits the output in rows of its last dimension: f(out_offset, a_offset, b_offset, len,
 // a_step, b_step). Rows are independent, so `parallel` may split them across threads when no
 // operand is written through a broadcast (which would make rows collide).
-template <typename F> void for_each_row(const Shape& out_shape, const std::vector<int64_t>& sa,
-                                        const std::vector<int64_t>& sb, bool parallel, F f) {
+template <typename F>
+void for_each_row(const Shape& out_shape, const std::vector<int64_t>& sa, const std::vector<int64_t>& sb, bool parallel,
+                  F f) {
   const int64_t nd = static_cast<int64_t>(out_shape.size());
-  if (nd == 0) { f(0, 0, 0, 1, 0, 0); return; }
+  if (nd == 0) {
+    f(0, 0, 0, 1, 0, 0);
+    return;
+  }
   const int64_t len = out_shape[nd - 1];
   if (len == 0) return;
   int64_t rows = 1;
@@ -328,7 +347,8 @@ inline void zip(R* out, const T* a, int64_t a_step, const T* b, int64_t b_step, 
   }
 }
 
-template <typename T> inline T floor_div(T a, T b) {
+template <typename T>
+inline T floor_div(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
     if (b == 0) return T(0);  // ops::binary refuses integer division by zero before we get here
     T q = a / b;
@@ -339,7 +359,8 @@ template <typename T> inline T floor_div(T a, T b) {
   }
 }
 
-template <typename T> inline T remainder(T a, T b) {
+template <typename T>
+inline T remainder(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
     if (b == 0) return T(0);
     T r = a % b;
@@ -352,7 +373,8 @@ template <typename T> inline T remainder(T a, T b) {
   }
 }
 
-template <typename T> inline T apply(Binary op, T a, T b) {
+template <typename T>
+inline T apply(Binary op, T a, T b) {
   switch (op) {
     case Binary::Add: return wrapping_add(a, b);
     case Binary::Sub: return wrapping_sub(a, b);
@@ -388,7 +410,8 @@ template <typename T> inline T apply(Binary op, T a, T b) {
   return T(0);
 }
 
-template <typename T> inline bool compare(Compare op, T a, T b) {
+template <typename T>
+inline bool compare(Compare op, T a, T b) {
   switch (op) {
     case Compare::Eq: return a == b;
     case Compare::Ne: return a != b;
@@ -404,21 +427,25 @@ template <typename T> inline bool compare(Compare op, T a, T b) {
 }
 
 // out[i] = a[i * a_step] op b[i * b_step] (steps 0 or 1) on the scalar path, one loop per op.
-template <typename T> void binary_run(T* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n,
-                                      Binary op) {
+template <typename T>
+void binary_run(T* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n, Binary op) {
   switch (op) {
     case Binary::Add: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return wrapping_add(x, y); }); return;
     case Binary::Sub: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return wrapping_sub(x, y); }); return;
     case Binary::Mul: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return wrapping_mul(x, y); }); return;
     case Binary::Div: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return x / y; }); return;
-    case Binary::Maximum: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return apply(Binary::Maximum, x, y); }); return;
-    case Binary::Minimum: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return apply(Binary::Minimum, x, y); }); return;
+    case Binary::Maximum:
+      zip(out, a, a_step, b, b_step, n, [](T x, T y) { return apply(Binary::Maximum, x, y); });
+      return;
+    case Binary::Minimum:
+      zip(out, a, a_step, b, b_step, n, [](T x, T y) { return apply(Binary::Minimum, x, y); });
+      return;
     default: zip(out, a, a_step, b, b_step, n, [op](T x, T y) { return apply(op, x, y); }); return;
   }
 }
 
-template <typename T> void compare_run(bool* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n,
-                                       Compare op) {
+template <typename T>
+void compare_run(bool* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n, Compare op) {
   switch (op) {
     case Compare::Eq: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return x == y; }); return;
     case Compare::Ne: zip(out, a, a_step, b, b_step, n, [](T x, T y) { return x != y; }); return;
@@ -449,12 +476,15 @@ void broadcast_run(R* out, const T* a, const T* b, const Broadcast& bc, Kernel k
 }
 }  // namespace
 
-template <typename T> void binary_forward(T* out, const T* a, const T* b, const Broadcast& bc, Binary op) {
+template <typename T>
+void binary_forward(T* out, const T* a, const T* b, const Broadcast& bc, Binary op) {
   const detail::ElementwiseKernels<T>* simd = nullptr;
   if constexpr (std::is_floating_point_v<T>) simd = detail::binary_has_simd_kernel(op) ? simd_kernels<T>() : nullptr;
   broadcast_run(out, a, b, bc, [&](T* o, const T* x, int64_t xs, const T* y, int64_t ys, int64_t n) {
-    if (simd) simd->binary(o, x, xs, y, ys, n, op);
-    else binary_run(o, x, xs, y, ys, n, op);
+    if (simd)
+      simd->binary(o, x, xs, y, ys, n, op);
+    else
+      binary_run(o, x, xs, y, ys, n, op);
   });
 }
 
@@ -488,12 +518,15 @@ const char* compare_name(Compare op) {
   return "?";
 }
 
-template <typename T> void compare_forward(bool* out, const T* a, const T* b, const Broadcast& bc, Compare op) {
+template <typename T>
+void compare_forward(bool* out, const T* a, const T* b, const Broadcast& bc, Compare op) {
   const detail::ElementwiseKernels<T>* simd = nullptr;
   if constexpr (std::is_floating_point_v<T>) simd = simd_kernels<T>();
   broadcast_run(out, a, b, bc, [&](bool* o, const T* x, int64_t xs, const T* y, int64_t ys, int64_t n) {
-    if (simd) simd->compare(o, x, xs, y, ys, n, op);
-    else compare_run(o, x, xs, y, ys, n, op);
+    if (simd)
+      simd->compare(o, x, xs, y, ys, n, op);
+    else
+      compare_run(o, x, xs, y, ys, n, op);
   });
 }
 
@@ -504,25 +537,29 @@ void binary_strided_forward(T* out, const T* a, int64_t a_step, const T* b, int6
   for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
     const T* a_chunk = a + begin * a_step;
     const T* b_chunk = b + begin * b_step;
-    if (simd) simd->binary(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
-    else binary_run(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+    if (simd)
+      simd->binary(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+    else
+      binary_run(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
   });
 }
 
 template <typename T>
-void compare_strided_forward(bool* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n,
-                             Compare op) {
+void compare_strided_forward(bool* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n, Compare op) {
   const detail::ElementwiseKernels<T>* simd = nullptr;
   if constexpr (std::is_floating_point_v<T>) simd = simd_kernels<T>();
   for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
     const T* a_chunk = a + begin * a_step;
     const T* b_chunk = b + begin * b_step;
-    if (simd) simd->compare(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
-    else compare_run(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+    if (simd)
+      simd->compare(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
+    else
+      compare_run(out + begin, a_chunk, a_step, b_chunk, b_step, end - begin, op);
   });
 }
 
-template <typename T> void clamp_forward(T* out, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi) {
+template <typename T>
+void clamp_forward(T* out, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi) {
   const detail::ElementwiseKernels<T>* simd = simd_kernels<T>();
   for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
     if (simd) return simd->clamp(out + begin, x + begin, end - begin, lo, hi, has_lo, has_hi);
@@ -537,14 +574,15 @@ template <typename T>
 void clamp_backward(T* dx, const T* dout, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi) {
   for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const T v = has_lo && x[i] < lo ? lo : x[i];  // what the upper bound saw
+      const T v = has_lo && x[i] < lo ? lo : x[i];                          // what the upper bound saw
       const bool passes = (!has_lo || x[i] >= lo) && (!has_hi || v <= hi);  // false at NaN, as in PyTorch
       dx[i] = passes ? dout[i] : T(0);
     }
   });
 }
 
-template <typename T> void where_forward(T* out, const bool* condition, const T* a, const T* b, int64_t n) {
+template <typename T>
+void where_forward(T* out, const bool* condition, const T* a, const T* b, int64_t n) {
   const detail::ElementwiseKernels<T>* simd = simd_kernels<T>();
   for_chunks(n, kParallelElements, [&](int64_t begin, int64_t end) {
     if (simd) return simd->where(out + begin, condition + begin, a + begin, b + begin, end - begin);
@@ -561,15 +599,19 @@ void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const 
   // Maximum/Minimum split the gradient evenly between equal operands, as PyTorch does.
   auto grad_a = [op](T g, T x, T y) -> T {
     switch (op) {
-      case Binary::Add: case Binary::Sub: case Binary::Remainder: return g;
+      case Binary::Add:
+      case Binary::Sub:
+      case Binary::Remainder: return g;
       case Binary::Mul: return g * y;
       case Binary::Div: return g / y;
       case Binary::FloorDiv: return T(0);
       case Binary::Maximum: return x > y ? g : (x == y ? g / T(2) : T(0));
       case Binary::Minimum: return x < y ? g : (x == y ? g / T(2) : T(0));
       case Binary::Pow:
-        if constexpr (std::is_integral_v<T>) return T(0);
-        else return y == T(0) ? T(0) : g * y * std::pow(x, y - T(1));
+        if constexpr (std::is_integral_v<T>)
+          return T(0);
+        else
+          return y == T(0) ? T(0) : g * y * std::pow(x, y - T(1));
     }
     return T(0);
   };
@@ -581,14 +623,18 @@ void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const 
       case Binary::Div: return -g * x / (y * y);
       case Binary::FloorDiv: return T(0);
       case Binary::Remainder:
-        if constexpr (std::is_integral_v<T>) return T(0);
-        else return -g * std::floor(x / y);
+        if constexpr (std::is_integral_v<T>)
+          return T(0);
+        else
+          return -g * std::floor(x / y);
       case Binary::Maximum: return y > x ? g : (x == y ? g / T(2) : T(0));
       case Binary::Minimum: return y < x ? g : (x == y ? g / T(2) : T(0));
       case Binary::Pow:
         // PyTorch masks 0 ** y (y >= 0), whose log would be -inf, to a zero gradient.
-        if constexpr (std::is_integral_v<T>) return T(0);
-        else return (x == T(0) && y >= T(0)) ? T(0) : g * std::pow(x, y) * std::log(x);
+        if constexpr (std::is_integral_v<T>)
+          return T(0);
+        else
+          return (x == T(0) && y >= T(0)) ? T(0) : g * std::pow(x, y) * std::log(x);
     }
     return T(0);
   };
@@ -602,12 +648,16 @@ void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const 
                  for (int64_t j = 0; j < len; ++j) {
                    const T g = dout[o + j], x = a[ao + j * as], y = b[bo + j * bs];
                    if (da) {
-                     if (bc.a_full) da[o + j] = grad_a(g, x, y);
-                     else da[ao + j * as] += grad_a(g, x, y);
+                     if (bc.a_full)
+                       da[o + j] = grad_a(g, x, y);
+                     else
+                       da[ao + j * as] += grad_a(g, x, y);
                    }
                    if (db) {
-                     if (bc.b_full) db[o + j] = grad_b(g, x, y);
-                     else db[bo + j * bs] += grad_b(g, x, y);
+                     if (bc.b_full)
+                       db[o + j] = grad_b(g, x, y);
+                     else
+                       db[bo + j * bs] += grad_b(g, x, y);
                    }
                  }
                });
@@ -616,10 +666,9 @@ void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const 
 template <typename T>
 void broadcast_to(T* out, const T* x, const Shape& out_shape, const std::vector<int64_t>& x_strides) {
   std::vector<int64_t> zero(out_shape.size(), 0);
-  for_each_row(out_shape, x_strides, zero, true,
-               [&](int64_t o, int64_t xo, int64_t, int64_t len, int64_t xs, int64_t) {
-                 for (int64_t j = 0; j < len; ++j) out[o + j] = x[xo + j * xs];
-               });
+  for_each_row(out_shape, x_strides, zero, true, [&](int64_t o, int64_t xo, int64_t, int64_t len, int64_t xs, int64_t) {
+    for (int64_t j = 0; j < len; ++j) out[o + j] = x[xo + j * xs];
+  });
 }
 
 void gather_rows(void* dst, const void* src, const int64_t* rows, int64_t count, size_t row_bytes) {
@@ -628,11 +677,13 @@ void gather_rows(void* dst, const void* src, const int64_t* rows, int64_t count,
                 row_bytes);
 }
 
-template <typename To, typename From> void cast(To* out, const From* x, int64_t n) {
+template <typename To, typename From>
+void cast(To* out, const From* x, int64_t n) {
   map_n(out, n, [&](int64_t i) { return convert_value<To>(x[i]); });
 }
 
-template <typename T> void transpose2d(T* out, const T* x, int64_t rows, int64_t cols) {
+template <typename T>
+void transpose2d(T* out, const T* x, int64_t rows, int64_t cols) {
   constexpr int64_t kBlock = 32;  // a 32x32 tile of each side stays in L1
   const int64_t row_blocks = (rows + kBlock - 1) / kBlock;
   parallel_for(row_blocks, rows * cols > kParallelElements, [&](int64_t rb) {
@@ -643,20 +694,20 @@ template <typename T> void transpose2d(T* out, const T* x, int64_t rows, int64_t
   });
 }
 
-#define CHAINRULE_FLOAT_ELEMENTWISE(T)                                                                  \
-  template void unary_backward<T>(T*, const T*, const T*, const T*, int64_t, Unary, double);            \
-  template void clamp_forward<T>(T*, const T*, int64_t, T, T, bool, bool);                              \
+#define CHAINRULE_FLOAT_ELEMENTWISE(T)                                                       \
+  template void unary_backward<T>(T*, const T*, const T*, const T*, int64_t, Unary, double); \
+  template void clamp_forward<T>(T*, const T*, int64_t, T, T, bool, bool);                   \
   template void clamp_backward<T>(T*, const T*, const T*, int64_t, T, T, bool, bool);
 CHAINRULE_FLOAT_ELEMENTWISE(float)
 CHAINRULE_FLOAT_ELEMENTWISE(double)
 #undef CHAINRULE_FLOAT_ELEMENTWISE
 
-#define CHAINRULE_NUMERIC_ELEMENTWISE(T)                                                               \
-  template void unary_forward<T>(T*, const T*, int64_t, Unary, double);                                 \
-  template void binary_forward<T>(T*, const T*, const T*, const Broadcast&, Binary);                    \
-  template void binary_backward<T>(T*, T*, const T*, const T*, const T*, const Broadcast&, Binary);     \
-  template void compare_forward<T>(bool*, const T*, const T*, const Broadcast&, Compare);                 \
-  template void binary_strided_forward<T>(T*, const T*, int64_t, const T*, int64_t, int64_t, Binary);    \
+#define CHAINRULE_NUMERIC_ELEMENTWISE(T)                                                              \
+  template void unary_forward<T>(T*, const T*, int64_t, Unary, double);                               \
+  template void binary_forward<T>(T*, const T*, const T*, const Broadcast&, Binary);                  \
+  template void binary_backward<T>(T*, T*, const T*, const T*, const T*, const Broadcast&, Binary);   \
+  template void compare_forward<T>(bool*, const T*, const T*, const Broadcast&, Compare);             \
+  template void binary_strided_forward<T>(T*, const T*, int64_t, const T*, int64_t, int64_t, Binary); \
   template void compare_strided_forward<T>(bool*, const T*, int64_t, const T*, int64_t, int64_t, Compare);
 CHAINRULE_NUMERIC_ELEMENTWISE(float)
 CHAINRULE_NUMERIC_ELEMENTWISE(double)
@@ -666,14 +717,14 @@ CHAINRULE_NUMERIC_ELEMENTWISE(int32_t)
 template void compare_forward<bool>(bool*, const bool*, const bool*, const Broadcast&, Compare);
 template void compare_strided_forward<bool>(bool*, const bool*, int64_t, const bool*, int64_t, int64_t, Compare);
 
-#define CHAINRULE_ALL_ELEMENTWISE(T)                                                                   \
-  template void broadcast_to<T>(T*, const T*, const Shape&, const std::vector<int64_t>&);               \
-  template void where_forward<T>(T*, const bool*, const T*, const T*, int64_t);                         \
-  template void transpose2d<T>(T*, const T*, int64_t, int64_t);                                          \
-  template void cast<float, T>(float*, const T*, int64_t);                                               \
-  template void cast<double, T>(double*, const T*, int64_t);                                             \
-  template void cast<int64_t, T>(int64_t*, const T*, int64_t);                                           \
-  template void cast<int32_t, T>(int32_t*, const T*, int64_t);                                           \
+#define CHAINRULE_ALL_ELEMENTWISE(T)                                                      \
+  template void broadcast_to<T>(T*, const T*, const Shape&, const std::vector<int64_t>&); \
+  template void where_forward<T>(T*, const bool*, const T*, const T*, int64_t);           \
+  template void transpose2d<T>(T*, const T*, int64_t, int64_t);                           \
+  template void cast<float, T>(float*, const T*, int64_t);                                \
+  template void cast<double, T>(double*, const T*, int64_t);                              \
+  template void cast<int64_t, T>(int64_t*, const T*, int64_t);                            \
+  template void cast<int32_t, T>(int32_t*, const T*, int64_t);                            \
   template void cast<bool, T>(bool*, const T*, int64_t);
 CHAINRULE_ALL_ELEMENTWISE(float)
 CHAINRULE_ALL_ELEMENTWISE(double)

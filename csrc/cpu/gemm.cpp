@@ -59,53 +59,52 @@ using detail::MicroTileFn;
 
 Isa best_supported_isa() {
 #if CHAINRULE_HAVE_X86_ISA
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("fma")) {
-        return Isa::Avx512;
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma")) {
+    return Isa::Avx512;
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
 #endif
 #if CHAINRULE_HAVE_NEON_ISA
-    return Isa::Neon;
+  return Isa::Neon;
 #endif
-    return Isa::Scalar;
+  return Isa::Scalar;
 }
 
 bool supported(Isa isa, Isa best) {
-    switch (isa) {
-        case Isa::Scalar: return true;
-        case Isa::Avx2: return best == Isa::Avx2 || best == Isa::Avx512;  // AVX-512 machines have AVX2
-        case Isa::Avx512: return best == Isa::Avx512;
-        case Isa::Neon: return best == Isa::Neon;
-    }
-    return false;
+  switch (isa) {
+    case Isa::Scalar: return true;
+    case Isa::Avx2: return best == Isa::Avx2 || best == Isa::Avx512;  // AVX-512 machines have AVX2
+    case Isa::Avx512: return best == Isa::Avx512;
+    case Isa::Neon: return best == Isa::Neon;
+  }
+  return false;
 }
 
 Isa clamp_to_supported(Isa wanted) {
-    static const Isa best = best_supported_isa();
-    return supported(wanted, best) ? wanted : best;
+  static const Isa best = best_supported_isa();
+  return supported(wanted, best) ? wanted : best;
 }
 
 // CHAINRULE_ISA=avx512|avx2|neon|scalar forces a path for testing; one the CPU lacks falls back
 // to the best it has.
 Isa isa_at_startup() {
-    Isa wanted = best_supported_isa();
-    if (const char* env = std::getenv("CHAINRULE_ISA")) {
-        std::string name(env);
-        for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        if (name == "scalar") wanted = Isa::Scalar;
-        if (name == "avx2") wanted = Isa::Avx2;
-        if (name == "avx512") wanted = Isa::Avx512;
-        if (name == "neon") wanted = Isa::Neon;
-    }
-    return clamp_to_supported(wanted);
+  Isa wanted = best_supported_isa();
+  if (const char* env = std::getenv("CHAINRULE_ISA")) {
+    std::string name(env);
+    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (name == "scalar") wanted = Isa::Scalar;
+    if (name == "avx2") wanted = Isa::Avx2;
+    if (name == "avx512") wanted = Isa::Avx512;
+    if (name == "neon") wanted = Isa::Neon;
+  }
+  return clamp_to_supported(wanted);
 }
 
 std::atomic<int>& isa_slot() {
-    static std::atomic<int> slot{static_cast<int>(isa_at_startup())};
-    return slot;
+  static std::atomic<int> slot{static_cast<int>(isa_at_startup())};
+  return slot;
 }
 
 // ---------------------------------------------------------------- micro-kernels
@@ -115,30 +114,30 @@ std::atomic<int>& isa_slot() {
 constexpr int kScalarRows = 4, kScalarCols = 8;
 
 template <typename T>
-void scalar_tile(int64_t k_len, const T* a, int64_t a_row_stride, int64_t a_k_stride, const T* b,
-                 int64_t b_k_stride, T* c, int64_t ldc, int rows, int cols, bool accumulate) {
-    T acc[kScalarRows][kScalarCols] = {};
-    if (accumulate) {
-        for (int r = 0; r < rows; ++r)
-            for (int j = 0; j < cols; ++j) acc[r][j] = c[r * ldc + j];
-    }
-    for (int64_t k = 0; k < k_len; ++k) {
-        const T* bk = b + k * b_k_stride;
-        for (int r = 0; r < rows; ++r) {
-            const T ar = a[r * a_row_stride + k * a_k_stride];
-            for (int j = 0; j < cols; ++j) acc[r][j] += ar * bk[j];
-        }
-    }
+void scalar_tile(int64_t k_len, const T* a, int64_t a_row_stride, int64_t a_k_stride, const T* b, int64_t b_k_stride,
+                 T* c, int64_t ldc, int rows, int cols, bool accumulate) {
+  T acc[kScalarRows][kScalarCols] = {};
+  if (accumulate) {
     for (int r = 0; r < rows; ++r)
-        for (int j = 0; j < cols; ++j) c[r * ldc + j] = acc[r][j];
+      for (int j = 0; j < cols; ++j) acc[r][j] = c[r * ldc + j];
+  }
+  for (int64_t k = 0; k < k_len; ++k) {
+    const T* bk = b + k * b_k_stride;
+    for (int r = 0; r < rows; ++r) {
+      const T ar = a[r * a_row_stride + k * a_k_stride];
+      for (int j = 0; j < cols; ++j) acc[r][j] += ar * bk[j];
+    }
+  }
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < cols; ++j) c[r * ldc + j] = acc[r][j];
 }
 
 template <typename T>
 struct MicroKernel {
-    MicroTileFn<T> tile;
-    int mr;  // rows of the register tile
-    int nr;  // columns of the register tile
-    detail::PackTransposedFn<T> pack_transposed;  // null: the portable loop in pack_b_block
+  MicroTileFn<T> tile;
+  int mr;                                       // rows of the register tile
+  int nr;                                       // columns of the register tile
+  detail::PackTransposedFn<T> pack_transposed;  // null: the portable loop in pack_b_block
 };
 
 template <typename T>
@@ -147,49 +146,51 @@ MicroKernel<T> micro_kernel_for(Isa isa);
 template <>
 MicroKernel<float> micro_kernel_for<float>(Isa isa) {
 #if CHAINRULE_HAVE_X86_ISA
-    if (isa == Isa::Avx512) return {detail::gemm_f32_6x64__avx512, detail::kAvx512F32Rows, detail::kAvx512F32Cols,
-                                    detail::pack_transposed_f32__avx512};
-    if (isa == Isa::Avx2) return {detail::gemm_f32_6x16__avx2, detail::kAvx2F32Rows, detail::kAvx2F32Cols,
-                                  detail::pack_transposed_f32__avx2};
+  if (isa == Isa::Avx512)
+    return {detail::gemm_f32_6x64__avx512, detail::kAvx512F32Rows, detail::kAvx512F32Cols,
+            detail::pack_transposed_f32__avx512};
+  if (isa == Isa::Avx2)
+    return {detail::gemm_f32_6x16__avx2, detail::kAvx2F32Rows, detail::kAvx2F32Cols, detail::pack_transposed_f32__avx2};
 #endif
 #if CHAINRULE_HAVE_NEON_ISA
-    if (isa == Isa::Neon) return {detail::gemm_f32_8x12__neon, detail::kNeonF32Rows, detail::kNeonF32Cols, nullptr};
+  if (isa == Isa::Neon) return {detail::gemm_f32_8x12__neon, detail::kNeonF32Rows, detail::kNeonF32Cols, nullptr};
 #endif
-    return {scalar_tile<float>, kScalarRows, kScalarCols, nullptr};
+  return {scalar_tile<float>, kScalarRows, kScalarCols, nullptr};
 }
 
 template <>
 MicroKernel<double> micro_kernel_for<double>(Isa isa) {
 #if CHAINRULE_HAVE_X86_ISA
-    if (isa == Isa::Avx512) return {detail::gemm_f64_6x32__avx512, detail::kAvx512F64Rows, detail::kAvx512F64Cols,
-                                    detail::pack_transposed_f64__avx512};
-    if (isa == Isa::Avx2) return {detail::gemm_f64_6x8__avx2, detail::kAvx2F64Rows, detail::kAvx2F64Cols,
-                                  detail::pack_transposed_f64__avx2};
+  if (isa == Isa::Avx512)
+    return {detail::gemm_f64_6x32__avx512, detail::kAvx512F64Rows, detail::kAvx512F64Cols,
+            detail::pack_transposed_f64__avx512};
+  if (isa == Isa::Avx2)
+    return {detail::gemm_f64_6x8__avx2, detail::kAvx2F64Rows, detail::kAvx2F64Cols, detail::pack_transposed_f64__avx2};
 #endif
 #if CHAINRULE_HAVE_NEON_ISA
-    if (isa == Isa::Neon) return {detail::gemm_f64_8x6__neon, detail::kNeonF64Rows, detail::kNeonF64Cols, nullptr};
+  if (isa == Isa::Neon) return {detail::gemm_f64_8x6__neon, detail::kNeonF64Rows, detail::kNeonF64Cols, nullptr};
 #endif
-    return {scalar_tile<double>, kScalarRows, kScalarCols, nullptr};
+  return {scalar_tile<double>, kScalarRows, kScalarCols, nullptr};
 }
 
 // ---------------------------------------------------------------- problem and blocking
 
 template <typename T>
 struct Problem {
-    Trans ta, tb;
-    int64_t M, N, K;
-    const T* A;
-    int64_t lda;
-    const T* B;
-    int64_t ldb;
-    T* C;
-    int64_t ldc;
-    bool accumulate;
-    GemmEpilogue<T> epilogue;
+  Trans ta, tb;
+  int64_t M, N, K;
+  const T* A;
+  int64_t lda;
+  const T* B;
+  int64_t ldb;
+  T* C;
+  int64_t ldc;
+  bool accumulate;
+  GemmEpilogue<T> epilogue;
 
-    // op(A)(i, k) = A[i * a_row_stride() + k * a_k_stride()]
-    int64_t a_row_stride() const { return ta == Trans::No ? lda : 1; }
-    int64_t a_k_stride() const { return ta == Trans::No ? 1 : lda; }
+  // op(A)(i, k) = A[i * a_row_stride() + k * a_k_stride()]
+  int64_t a_row_stride() const { return ta == Trans::No ? lda : 1; }
+  int64_t a_k_stride() const { return ta == Trans::No ? 1 : lda; }
 };
 
 // ---------------------------------------------------------------- cache budgets
@@ -197,56 +198,56 @@ struct Problem {
 // Per-core data cache sizes in bytes, as the OS reports them (sysconf, else sysfs, else macOS's
 // sysctl); a level it does not report gets a size typical of current CPUs.
 struct CacheSizes {
-    int64_t l1d = 32 * 1024, l2 = 512 * 1024, l3 = 8 * 1024 * 1024;
+  int64_t l1d = 32 * 1024, l2 = 512 * 1024, l3 = 8 * 1024 * 1024;
 };
 
 int64_t sysfs_cache_size(int level) {
 #if defined(__linux__)
-    for (int index = 0; index < 8; ++index) {
-        const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
-        std::ifstream level_file(dir + "level"), type_file(dir + "type"), size_file(dir + "size");
-        int found_level = 0;
-        std::string type, size;
-        if (!(level_file >> found_level) || !(type_file >> type) || !(size_file >> size)) continue;
-        if (found_level != level || type == "Instruction" || size.empty()) continue;
-        int64_t bytes = std::atoll(size.c_str());
-        const char unit = size.back();
-        if (unit == 'K') bytes *= 1024;
-        if (unit == 'M') bytes *= 1024 * 1024;
-        return bytes;
-    }
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    std::ifstream level_file(dir + "level"), type_file(dir + "type"), size_file(dir + "size");
+    int found_level = 0;
+    std::string type, size;
+    if (!(level_file >> found_level) || !(type_file >> type) || !(size_file >> size)) continue;
+    if (found_level != level || type == "Instruction" || size.empty()) continue;
+    int64_t bytes = std::atoll(size.c_str());
+    const char unit = size.back();
+    if (unit == 'K') bytes *= 1024;
+    if (unit == 'M') bytes *= 1024 * 1024;
+    return bytes;
+  }
 #endif
-    (void)level;
-    return 0;
+  (void)level;
+  return 0;
 }
 
 CacheSizes query_cache_sizes() {
-    CacheSizes sizes;
-    int64_t reported[3] = {0, 0, 0};
+  CacheSizes sizes;
+  int64_t reported[3] = {0, 0, 0};
 #if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) && defined(_SC_LEVEL3_CACHE_SIZE)
-    reported[0] = sysconf(_SC_LEVEL1_DCACHE_SIZE);
-    reported[1] = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    reported[2] = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  reported[0] = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+  reported[1] = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  reported[2] = sysconf(_SC_LEVEL3_CACHE_SIZE);
 #elif defined(__APPLE__)
-    const char* names[3] = {"hw.l1dcachesize", "hw.l2cachesize", "hw.l3cachesize"};
-    for (int i = 0; i < 3; ++i) {
-        int64_t value = 0;
-        size_t length = sizeof(value);
-        if (sysctlbyname(names[i], &value, &length, nullptr, 0) == 0) reported[i] = value;
-    }
+  const char* names[3] = {"hw.l1dcachesize", "hw.l2cachesize", "hw.l3cachesize"};
+  for (int i = 0; i < 3; ++i) {
+    int64_t value = 0;
+    size_t length = sizeof(value);
+    if (sysctlbyname(names[i], &value, &length, nullptr, 0) == 0) reported[i] = value;
+  }
 #endif
-    for (int level = 1; level <= 3; ++level)
-        if (reported[level - 1] <= 0) reported[level - 1] = sysfs_cache_size(level);
-    // Reject nonsense (some hypervisors report 0 or absurd values) rather than block for it.
-    if (reported[0] >= 8 * 1024 && reported[0] <= 1024 * 1024) sizes.l1d = reported[0];
-    if (reported[1] >= 64 * 1024 && reported[1] <= 64 * 1024 * 1024) sizes.l2 = reported[1];
-    if (reported[2] >= 1024 * 1024 && reported[2] <= 4096ll * 1024 * 1024) sizes.l3 = reported[2];
-    return sizes;
+  for (int level = 1; level <= 3; ++level)
+    if (reported[level - 1] <= 0) reported[level - 1] = sysfs_cache_size(level);
+  // Reject nonsense (some hypervisors report 0 or absurd values) rather than block for it.
+  if (reported[0] >= 8 * 1024 && reported[0] <= 1024 * 1024) sizes.l1d = reported[0];
+  if (reported[1] >= 64 * 1024 && reported[1] <= 64 * 1024 * 1024) sizes.l2 = reported[1];
+  if (reported[2] >= 1024 * 1024 && reported[2] <= 4096ll * 1024 * 1024) sizes.l3 = reported[2];
+  return sizes;
 }
 
 const CacheSizes& cache_sizes() {
-    static const CacheSizes sizes = query_cache_sizes();
-    return sizes;
+  static const CacheSizes sizes = query_cache_sizes();
+  return sizes;
 }
 
 // Blocking from the cache sizes (the Goto/BLIS rules):
@@ -259,62 +260,62 @@ const CacheSizes& cache_sizes() {
 // L2 512 KiB (AVX2 EPYC), so kc is 512 for float on both, and the B block 512 or 256 KiB.
 template <typename T>
 int64_t kc_max(int mr) {
-    const int64_t from_l1 = cache_sizes().l1d / 2 / (int64_t(mr) * int64_t(sizeof(T)));
-    return std::clamp<int64_t>(from_l1 / 16 * 16, 128, 512);
+  const int64_t from_l1 = cache_sizes().l1d / 2 / (int64_t(mr) * int64_t(sizeof(T)));
+  return std::clamp<int64_t>(from_l1 / 16 * 16, 128, 512);
 }
 int64_t b_block_bytes() { return cache_sizes().l2 / 2; }
 // Capped at 2 MiB: A is read from L3 once per B block whatever its size, and a larger block only
 // grows every thread's packing buffer.
 int64_t a_block_bytes() { return std::clamp<int64_t>(cache_sizes().l3 / 16, cache_sizes().l2, 2 * 1024 * 1024); }
 
-constexpr double kParallelMinFlop = 2.0e6;        // below this a fork/join costs more than it saves
-constexpr double kSupMaxFlop = 8.0e6;             // below this, packing overhead would dominate
-constexpr int64_t kPackAMinN = 1024;              // columns that amortise packing A (see below)
+constexpr double kParallelMinFlop = 2.0e6;  // below this a fork/join costs more than it saves
+constexpr double kSupMaxFlop = 8.0e6;       // below this, packing overhead would dominate
+constexpr int64_t kPackAMinN = 1024;        // columns that amortise packing A (see below)
 // Multiply-adds below which a vector-like problem (N or K of 1) runs as plain loops: there a
 // register tile is mostly masked lanes, and the per-tile and packing overheads (about 0.3-0.5 us
 // for the seed net's (100, 1, 5) and (100, 5, 1)) exceed the arithmetic.
 constexpr int64_t kDirectMaxMacs = 1 << 14;
 
 struct Blocking {
-    int64_t kc, nc, mc;
-    bool pack_a, pack_b;
+  int64_t kc, nc, mc;
+  bool pack_a, pack_b;
 };
 
 template <typename T>
 Blocking choose_blocking(const Problem<T>& p, const MicroKernel<T>& kern) {
-    Blocking bl{};
-    // Equal-sized k blocks, so a K just above kc_max does not leave a sliver block. Depends on K
-    // only: the thread count must never change how the reduction is cut.
-    const int64_t kc_limit = kc_max<T>(kern.mr);
-    const int64_t k_blocks = std::max<int64_t>(1, (p.K + kc_limit - 1) / kc_limit);
-    bl.kc = std::max<int64_t>(1, (p.K + k_blocks - 1) / k_blocks);
-    const int64_t nc_from_cache = b_block_bytes() / (bl.kc * int64_t(sizeof(T)));
-    bl.nc = std::max<int64_t>(kern.nr, nc_from_cache / kern.nr * kern.nr);
-    const int64_t mc_from_cache = a_block_bytes() / (bl.kc * int64_t(sizeof(T)));
-    bl.mc = std::max<int64_t>(kern.mr, mc_from_cache / kern.mr * kern.mr);
+  Blocking bl{};
+  // Equal-sized k blocks, so a K just above kc_max does not leave a sliver block. Depends on K
+  // only: the thread count must never change how the reduction is cut.
+  const int64_t kc_limit = kc_max<T>(kern.mr);
+  const int64_t k_blocks = std::max<int64_t>(1, (p.K + kc_limit - 1) / kc_limit);
+  bl.kc = std::max<int64_t>(1, (p.K + k_blocks - 1) / k_blocks);
+  const int64_t nc_from_cache = b_block_bytes() / (bl.kc * int64_t(sizeof(T)));
+  bl.nc = std::max<int64_t>(kern.nr, nc_from_cache / kern.nr * kern.nr);
+  const int64_t mc_from_cache = a_block_bytes() / (bl.kc * int64_t(sizeof(T)));
+  bl.mc = std::max<int64_t>(kern.mr, mc_from_cache / kern.mr * kern.mr);
 
-    const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
-    const bool small = flop < kSupMaxFlop;
-    // The kernel can read op(A) in place (a broadcast per row and k, either layout), and a packed
-    // A block only pays for itself when many B panels sweep it. With the wide AVX-512 tiles,
-    // op(A) = A is read in place: its mr rows are mr sequential streams, and packing them lost
-    // 0-15% on every Linear shape (CPU time, one thread; worst at dX, K = 4096, where each thread
-    // re-packed all of A).
-    // op(A) = A^T is packed once N is large: read in place its panel is one line per k at a
-    // stride of lda, which for a power-of-two lda maps every k to a few L1/L2 sets (the dW shapes
-    // lost 10-15% without it). Below kPackAMinN columns too few B panels sweep the copy.
-    // A narrow register tile (at most one cache line of C per row: AVX2's 6x16 float and 6x8
-    // double, NEON, scalar) sweeps each A panel with several times more B panels, so op(A) = A^T
-    // is packed at any N: on the AVX2 machine the dW shapes with N < 1024 gained up to 2x in
-    // float64 (CPU time, one thread). Packing op(A) = A as well measured mixed there (dX lost
-    // 10-20% in float64), so it stays in place.
-    const bool narrow_tile = int64_t(kern.nr) * int64_t(sizeof(T)) <= 64;
-    bl.pack_a = !small && p.ta == Trans::Yes && (narrow_tile || p.N >= kPackAMinN);
-    // op(B) = B^T must be packed (the kernel wants rows of op(B) contiguous). op(B) = B is read in
-    // place only when small: a B block read in place is kc row runs ldb apart, which thrash L2
-    // sets and the TLB for a power-of-two ldb; the packed copy is one contiguous run.
-    bl.pack_b = p.tb == Trans::Yes || !small;
-    return bl;
+  const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
+  const bool small = flop < kSupMaxFlop;
+  // The kernel can read op(A) in place (a broadcast per row and k, either layout), and a packed
+  // A block only pays for itself when many B panels sweep it. With the wide AVX-512 tiles,
+  // op(A) = A is read in place: its mr rows are mr sequential streams, and packing them lost
+  // 0-15% on every Linear shape (CPU time, one thread; worst at dX, K = 4096, where each thread
+  // re-packed all of A).
+  // op(A) = A^T is packed once N is large: read in place its panel is one line per k at a
+  // stride of lda, which for a power-of-two lda maps every k to a few L1/L2 sets (the dW shapes
+  // lost 10-15% without it). Below kPackAMinN columns too few B panels sweep the copy.
+  // A narrow register tile (at most one cache line of C per row: AVX2's 6x16 float and 6x8
+  // double, NEON, scalar) sweeps each A panel with several times more B panels, so op(A) = A^T
+  // is packed at any N: on the AVX2 machine the dW shapes with N < 1024 gained up to 2x in
+  // float64 (CPU time, one thread). Packing op(A) = A as well measured mixed there (dX lost
+  // 10-20% in float64), so it stays in place.
+  const bool narrow_tile = int64_t(kern.nr) * int64_t(sizeof(T)) <= 64;
+  bl.pack_a = !small && p.ta == Trans::Yes && (narrow_tile || p.N >= kPackAMinN);
+  // op(B) = B^T must be packed (the kernel wants rows of op(B) contiguous). op(B) = B is read in
+  // place only when small: a B block read in place is kc row runs ldb apart, which thrash L2
+  // sets and the TLB for a power-of-two ldb; the packed copy is one contiguous run.
+  bl.pack_b = p.tb == Trans::Yes || !small;
+  return bl;
 }
 
 // ---------------------------------------------------------------- packing buffers
@@ -322,41 +323,41 @@ Blocking choose_blocking(const Problem<T>& p, const MicroKernel<T>& kern) {
 // One grow-only, 64-byte aligned buffer per thread and operand, reused across calls, so the
 // steady state allocates nothing. OpenMP keeps its worker threads alive, so these persist.
 class AlignedBuffer {
-public:
-    AlignedBuffer() = default;
-    AlignedBuffer(const AlignedBuffer&) = delete;
-    AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-    ~AlignedBuffer() { release(); }
+ public:
+  AlignedBuffer() = default;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { release(); }
 
-    template <typename T>
-    T* reserve(int64_t count) {
-        const size_t bytes = size_t(count) * sizeof(T);
-        if (bytes > capacity_) {
-            release();
-            capacity_ = std::max(bytes, 2 * capacity_);
-            data_ = ::operator new(capacity_, std::align_val_t(kAlignment));
-        }
-        return static_cast<T*>(data_);
+  template <typename T>
+  T* reserve(int64_t count) {
+    const size_t bytes = size_t(count) * sizeof(T);
+    if (bytes > capacity_) {
+      release();
+      capacity_ = std::max(bytes, 2 * capacity_);
+      data_ = ::operator new(capacity_, std::align_val_t(kAlignment));
     }
+    return static_cast<T*>(data_);
+  }
 
-private:
-    static constexpr size_t kAlignment = 64;
-    void release() {
-        if (data_) ::operator delete(data_, std::align_val_t(kAlignment));
-        data_ = nullptr;
-        capacity_ = 0;
-    }
-    void* data_ = nullptr;
-    size_t capacity_ = 0;
+ private:
+  static constexpr size_t kAlignment = 64;
+  void release() {
+    if (data_) ::operator delete(data_, std::align_val_t(kAlignment));
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+  void* data_ = nullptr;
+  size_t capacity_ = 0;
 };
 
 struct PackWorkspace {
-    AlignedBuffer a, b;
+  AlignedBuffer a, b;
 };
 
 PackWorkspace& thread_workspace() {
-    thread_local PackWorkspace workspace;
-    return workspace;
+  thread_local PackWorkspace workspace;
+  return workspace;
 }
 
 // op(A) = A^T: for each k, the mr values of a panel are contiguous in A row k. Walk k in the
@@ -365,26 +366,25 @@ PackWorkspace& thread_workspace() {
 // instead reads one line per k at a stride of lda: for a power-of-two lda every k maps to the same
 // L1 and L2 sets, and each line is refetched from L3 by every panel that shares it.
 template <typename T>
-void pack_a_block_transposed(const Problem<T>& p, int64_t i0, int64_t m, int64_t k0, int64_t kc, int mr,
-                             T* dst) {
-    constexpr int64_t kChunkPanels = 32;  // output lines touched per k: a few KiB of L1
-    for (int64_t chunk = 0; chunk < m; chunk += kChunkPanels * mr) {
-        const int64_t chunk_end = std::min(m, chunk + kChunkPanels * mr);
-        for (int64_t k = 0; k < kc; ++k) {
-            const T* src = p.A + (k0 + k) * p.lda + i0;
-            for (int64_t panel = chunk; panel < chunk_end; panel += mr) {
-                const int64_t rows = std::min<int64_t>(mr, m - panel);
-                T* out = dst + panel * kc + k * mr;
-                if (rows == 6) {  // the AVX tiles: a fixed-size copy the compiler inlines
-                    std::memcpy(out, src + panel, 6 * sizeof(T));
-                } else if (rows == 8) {  // the NEON tiles
-                    std::memcpy(out, src + panel, 8 * sizeof(T));
-                } else {
-                    for (int64_t r = 0; r < rows; ++r) out[r] = src[panel + r];
-                }
-            }
+void pack_a_block_transposed(const Problem<T>& p, int64_t i0, int64_t m, int64_t k0, int64_t kc, int mr, T* dst) {
+  constexpr int64_t kChunkPanels = 32;  // output lines touched per k: a few KiB of L1
+  for (int64_t chunk = 0; chunk < m; chunk += kChunkPanels * mr) {
+    const int64_t chunk_end = std::min(m, chunk + kChunkPanels * mr);
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = p.A + (k0 + k) * p.lda + i0;
+      for (int64_t panel = chunk; panel < chunk_end; panel += mr) {
+        const int64_t rows = std::min<int64_t>(mr, m - panel);
+        T* out = dst + panel * kc + k * mr;
+        if (rows == 6) {  // the AVX tiles: a fixed-size copy the compiler inlines
+          std::memcpy(out, src + panel, 6 * sizeof(T));
+        } else if (rows == 8) {  // the NEON tiles
+          std::memcpy(out, src + panel, 8 * sizeof(T));
+        } else {
+          for (int64_t r = 0; r < rows; ++r) out[r] = src[panel + r];
         }
+      }
     }
+  }
 }
 
 // Packs op(A)[i0 : i0+m, k0 : k0+kc] as micro-panels of mr rows, each k-major (mr values per k),
@@ -392,40 +392,40 @@ void pack_a_block_transposed(const Problem<T>& p, int64_t i0, int64_t m, int64_t
 // reads only the rows it is told about.
 template <typename T>
 void pack_a_block(const Problem<T>& p, int64_t i0, int64_t m, int64_t k0, int64_t kc, int mr, T* dst) {
-    if (p.ta == Trans::Yes) return pack_a_block_transposed(p, i0, m, k0, kc, mr, dst);
-    for (int64_t panel = 0; panel < m; panel += mr) {
-        const int rows = int(std::min<int64_t>(mr, m - panel));
-        T* out = dst + panel * kc;
-        // op(A) rows are A rows: read each row along k, scatter into the panel.
-        for (int r = 0; r < rows; ++r) {
-            const T* src = p.A + (i0 + panel + r) * p.lda + k0;
-            for (int64_t k = 0; k < kc; ++k) out[k * mr + r] = src[k];
-        }
+  if (p.ta == Trans::Yes) return pack_a_block_transposed(p, i0, m, k0, kc, mr, dst);
+  for (int64_t panel = 0; panel < m; panel += mr) {
+    const int rows = int(std::min<int64_t>(mr, m - panel));
+    T* out = dst + panel * kc;
+    // op(A) rows are A rows: read each row along k, scatter into the panel.
+    for (int r = 0; r < rows; ++r) {
+      const T* src = p.A + (i0 + panel + r) * p.lda + k0;
+      for (int64_t k = 0; k < kc; ++k) out[k * mr + r] = src[k];
     }
+  }
 }
 
 // Packs op(B)[k0 : k0+kc, j0 : j0+n] as panels of nr columns, each a kc x nr row-major block.
 // A short last panel keeps the nr stride and is not padded (the kernel masks its columns).
 template <typename T>
-void pack_b_block(const Problem<T>& p, const MicroKernel<T>& kern, int64_t k0, int64_t kc, int64_t j0,
-                  int64_t n, T* dst) {
-    const int nr = kern.nr;
-    for (int64_t panel = 0; panel < n; panel += nr) {
-        const int cols = int(std::min<int64_t>(nr, n - panel));
-        T* out = dst + panel * kc;
-        if (p.tb == Trans::Yes && kern.pack_transposed) {
-            kern.pack_transposed(p.B + (j0 + panel) * p.ldb + k0, p.ldb, kc, cols, out, nr);
-        } else if (p.tb == Trans::No) {
-            const T* src = p.B + k0 * p.ldb + (j0 + panel);
-            for (int64_t k = 0; k < kc; ++k) std::memcpy(out + k * nr, src + k * p.ldb, cols * sizeof(T));
-        } else {
-            // op(B) = B^T: each column of the panel is a contiguous run of a B row.
-            for (int j = 0; j < cols; ++j) {
-                const T* src = p.B + (j0 + panel + j) * p.ldb + k0;
-                for (int64_t k = 0; k < kc; ++k) out[k * nr + j] = src[k];
-            }
-        }
+void pack_b_block(const Problem<T>& p, const MicroKernel<T>& kern, int64_t k0, int64_t kc, int64_t j0, int64_t n,
+                  T* dst) {
+  const int nr = kern.nr;
+  for (int64_t panel = 0; panel < n; panel += nr) {
+    const int cols = int(std::min<int64_t>(nr, n - panel));
+    T* out = dst + panel * kc;
+    if (p.tb == Trans::Yes && kern.pack_transposed) {
+      kern.pack_transposed(p.B + (j0 + panel) * p.ldb + k0, p.ldb, kc, cols, out, nr);
+    } else if (p.tb == Trans::No) {
+      const T* src = p.B + k0 * p.ldb + (j0 + panel);
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(out + k * nr, src + k * p.ldb, cols * sizeof(T));
+    } else {
+      // op(B) = B^T: each column of the panel is a contiguous run of a B row.
+      for (int j = 0; j < cols; ++j) {
+        const T* src = p.B + (j0 + panel + j) * p.ldb + k0;
+        for (int64_t k = 0; k < kc; ++k) out[k * nr + j] = src[k];
+      }
     }
+  }
 }
 
 // ---------------------------------------------------------------- the blocked driver
@@ -433,69 +433,68 @@ void pack_b_block(const Problem<T>& p, const MicroKernel<T>& kern, int64_t k0, i
 // Computes C[m0:m1, n0:n1] completely (all of K), so threads that own disjoint rectangles never
 // touch each other's output.
 template <typename T>
-void run_rectangle(const Problem<T>& p, const MicroKernel<T>& kern, const Blocking& bl,
-                   int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-    PackWorkspace& ws = thread_workspace();
-    const int mr = kern.mr, nr = kern.nr;
-    // Panels keep their full mr / nr stride even when short, so round the extents up.
-    const auto round_up = [](int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; };
-    T* packed_a = bl.pack_a ? ws.a.reserve<T>(round_up(std::min(bl.mc, m1 - m0), mr) * bl.kc) : nullptr;
-    T* packed_b = bl.pack_b ? ws.b.reserve<T>(round_up(std::min(bl.nc, n1 - n0), nr) * bl.kc) : nullptr;
+void run_rectangle(const Problem<T>& p, const MicroKernel<T>& kern, const Blocking& bl, int64_t m0, int64_t m1,
+                   int64_t n0, int64_t n1) {
+  PackWorkspace& ws = thread_workspace();
+  const int mr = kern.mr, nr = kern.nr;
+  // Panels keep their full mr / nr stride even when short, so round the extents up.
+  const auto round_up = [](int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; };
+  T* packed_a = bl.pack_a ? ws.a.reserve<T>(round_up(std::min(bl.mc, m1 - m0), mr) * bl.kc) : nullptr;
+  T* packed_b = bl.pack_b ? ws.b.reserve<T>(round_up(std::min(bl.nc, n1 - n0), nr) * bl.kc) : nullptr;
 
-    for (int64_t ic = m0; ic < m1; ic += bl.mc) {
-        const int64_t m = std::min(bl.mc, m1 - ic);
-        for (int64_t pc = 0; pc < p.K; pc += bl.kc) {
-            const int64_t kc = std::min(bl.kc, p.K - pc);
-            const bool accumulate = p.accumulate || pc > 0;
-            const bool last_k_block = pc + kc >= p.K;
+  for (int64_t ic = m0; ic < m1; ic += bl.mc) {
+    const int64_t m = std::min(bl.mc, m1 - ic);
+    for (int64_t pc = 0; pc < p.K; pc += bl.kc) {
+      const int64_t kc = std::min(bl.kc, p.K - pc);
+      const bool accumulate = p.accumulate || pc > 0;
+      const bool last_k_block = pc + kc >= p.K;
 
-            const T* a_block;
-            int64_t a_row_stride, a_k_stride;
-            if (bl.pack_a) {
-                pack_a_block(p, ic, m, pc, kc, mr, packed_a);
-                a_block = packed_a;
-                a_row_stride = 1;
-                a_k_stride = mr;
-            } else {
-                a_row_stride = p.a_row_stride();
-                a_k_stride = p.a_k_stride();
-                a_block = p.A + ic * a_row_stride + pc * a_k_stride;
-            }
-            // Distance between consecutive mr-row panels of A.
-            const int64_t a_panel_step = bl.pack_a ? int64_t(mr) * kc : int64_t(mr) * a_row_stride;
+      const T* a_block;
+      int64_t a_row_stride, a_k_stride;
+      if (bl.pack_a) {
+        pack_a_block(p, ic, m, pc, kc, mr, packed_a);
+        a_block = packed_a;
+        a_row_stride = 1;
+        a_k_stride = mr;
+      } else {
+        a_row_stride = p.a_row_stride();
+        a_k_stride = p.a_k_stride();
+        a_block = p.A + ic * a_row_stride + pc * a_k_stride;
+      }
+      // Distance between consecutive mr-row panels of A.
+      const int64_t a_panel_step = bl.pack_a ? int64_t(mr) * kc : int64_t(mr) * a_row_stride;
 
-            for (int64_t jc = n0; jc < n1; jc += bl.nc) {
-                const int64_t n = std::min(bl.nc, n1 - jc);
-                const T* b_block;
-                int64_t b_k_stride, b_panel_step;
-                if (bl.pack_b) {
-                    pack_b_block(p, kern, pc, kc, jc, n, packed_b);
-                    b_block = packed_b;
-                    b_k_stride = nr;
-                    b_panel_step = int64_t(nr) * kc;
-                } else {
-                    b_block = p.B + pc * p.ldb + jc;
-                    b_k_stride = p.ldb;
-                    b_panel_step = nr;
-                }
-
-                for (int64_t ir = 0; ir < m; ir += mr) {
-                    const int rows = int(std::min<int64_t>(mr, m - ir));
-                    const T* a_panel = a_block + (ir / mr) * a_panel_step;
-                    T* c_row = p.C + (ic + ir) * p.ldc + jc;
-                    for (int64_t jr = 0; jr < n; jr += nr) {
-                        const int cols = int(std::min<int64_t>(nr, n - jr));
-                        kern.tile(kc, a_panel, a_row_stride, a_k_stride, b_block + (jr / nr) * b_panel_step,
-                                  b_k_stride, c_row + jr, p.ldc, rows, cols, accumulate);
-                    }
-                    // The strip (rows x n, at most mr x nc: tens of KiB) was just written: finish
-                    // it while it is in L1/L2 instead of in a later pass over all of C.
-                    if (last_k_block && p.epilogue.apply)
-                        p.epilogue.apply(p.epilogue.ctx, c_row, p.ldc, ic + ir, jc, rows, n);
-                }
-            }
+      for (int64_t jc = n0; jc < n1; jc += bl.nc) {
+        const int64_t n = std::min(bl.nc, n1 - jc);
+        const T* b_block;
+        int64_t b_k_stride, b_panel_step;
+        if (bl.pack_b) {
+          pack_b_block(p, kern, pc, kc, jc, n, packed_b);
+          b_block = packed_b;
+          b_k_stride = nr;
+          b_panel_step = int64_t(nr) * kc;
+        } else {
+          b_block = p.B + pc * p.ldb + jc;
+          b_k_stride = p.ldb;
+          b_panel_step = nr;
         }
+
+        for (int64_t ir = 0; ir < m; ir += mr) {
+          const int rows = int(std::min<int64_t>(mr, m - ir));
+          const T* a_panel = a_block + (ir / mr) * a_panel_step;
+          T* c_row = p.C + (ic + ir) * p.ldc + jc;
+          for (int64_t jr = 0; jr < n; jr += nr) {
+            const int cols = int(std::min<int64_t>(nr, n - jr));
+            kern.tile(kc, a_panel, a_row_stride, a_k_stride, b_block + (jr / nr) * b_panel_step, b_k_stride, c_row + jr,
+                      p.ldc, rows, cols, accumulate);
+          }
+          // The strip (rows x n, at most mr x nc: tens of KiB) was just written: finish
+          // it while it is in L1/L2 instead of in a later pass over all of C.
+          if (last_k_block && p.epilogue.apply) p.epilogue.apply(p.epilogue.ctx, c_row, p.ldc, ic + ir, jc, rows, n);
+        }
+      }
     }
+  }
 }
 
 // Splits C into a grid of tn x tm rectangles for `threads` threads: columns first (each thread
@@ -504,31 +503,31 @@ void run_rectangle(const Problem<T>& p, const MicroKernel<T>& kern, const Blocki
 // rows of A and the duplicated copy is the smaller operand, B (dW 4096x1024x512: +5-10%). A rectangle is a whole
 // number of micro-tiles, so no thread count changes how C is tiled in a way that matters.
 struct Grid {
-    int tn, tm;
+  int tn, tm;
 };
 
 // split_rows == false keeps every column on one thread (an epilogue that sums over rows).
 Grid choose_grid(int64_t M, int64_t N, int mr, int nr, int threads, bool split_rows, bool rows_first) {
-    auto fitting = [](int64_t tiles, int want) {
-        int t = int(std::max<int64_t>(1, std::min<int64_t>(want, tiles)));
-        while (want % t != 0) --t;
-        return t;
-    };
-    // A column slice narrower than two register tiles wastes the A packing it repeats.
-    if (split_rows && rows_first) {
-        const int tm = fitting(M / (2 * int64_t(mr)), threads);
-        return {fitting(N / (2 * int64_t(nr)), threads / tm), tm};
-    }
-    const int tn = fitting(N / (2 * int64_t(nr)), threads);
-    const int tm = split_rows ? fitting(M / (2 * int64_t(mr)), threads / tn) : 1;
-    return {tn, tm};
+  auto fitting = [](int64_t tiles, int want) {
+    int t = int(std::max<int64_t>(1, std::min<int64_t>(want, tiles)));
+    while (want % t != 0) --t;
+    return t;
+  };
+  // A column slice narrower than two register tiles wastes the A packing it repeats.
+  if (split_rows && rows_first) {
+    const int tm = fitting(M / (2 * int64_t(mr)), threads);
+    return {fitting(N / (2 * int64_t(nr)), threads / tm), tm};
+  }
+  const int tn = fitting(N / (2 * int64_t(nr)), threads);
+  const int tm = split_rows ? fitting(M / (2 * int64_t(mr)), threads / tn) : 1;
+  return {tn, tm};
 }
 
 // The [begin, end) share of `part` out of `parts` for a length cut at multiples of `unit`.
 void share(int64_t length, int64_t unit, int part, int parts, int64_t& begin, int64_t& end) {
-    const int64_t units = (length + unit - 1) / unit;
-    begin = std::min(length, units * part / parts * unit);
-    end = std::min(length, units * (part + 1) / parts * unit);
+  const int64_t units = (length + unit - 1) / unit;
+  begin = std::min(length, units * part / parts * unit);
+  end = std::min(length, units * (part + 1) / parts * unit);
 }
 
 // Plain loops for tiny vector-like problems, with the same per-element contract as the tiles:
@@ -539,104 +538,103 @@ void share(int64_t length, int64_t unit, int part, int parts, int64_t& begin, in
 // (M == 1 stays on the tiles: there one tile row already vectorises along N.)
 template <typename T>
 void run_direct(const Problem<T>& p) {
-    const int64_t a_row_stride = p.a_row_stride(), a_k_stride = p.a_k_stride();
-    const int64_t b_k_stride = p.tb == Trans::No ? p.ldb : 1;  // op(B)(k, j) = B[k * b_k_stride + j * b_j_stride]
-    const int64_t b_j_stride = p.tb == Trans::No ? 1 : p.ldb;
-    const T* __restrict b = p.B;
-    if (p.N == 1) {
-        constexpr int kRows = 4;
-        int64_t i = 0;
-        for (; i + kRows <= p.M; i += kRows) {
-            T sum[kRows];
-            for (int r = 0; r < kRows; ++r) sum[r] = p.accumulate ? p.C[(i + r) * p.ldc] : T(0);
-            const T* __restrict a = p.A + i * a_row_stride;
-            for (int64_t k = 0; k < p.K; ++k) {
-                const T bk = b[k * b_k_stride];
-                for (int r = 0; r < kRows; ++r) sum[r] += a[r * a_row_stride + k * a_k_stride] * bk;
-            }
-            for (int r = 0; r < kRows; ++r) p.C[(i + r) * p.ldc] = sum[r];
-        }
-        for (; i < p.M; ++i) {
-            T sum = p.accumulate ? p.C[i * p.ldc] : T(0);
-            const T* __restrict a = p.A + i * a_row_stride;
-            for (int64_t k = 0; k < p.K; ++k) sum += a[k * a_k_stride] * b[k * b_k_stride];
-            p.C[i * p.ldc] = sum;
-        }
-    } else {  // K == 1
-        for (int64_t i = 0; i < p.M; ++i) {
-            const T a = p.A[i * a_row_stride];
-            T* __restrict c = p.C + i * p.ldc;
-            if (p.accumulate) {
-                for (int64_t j = 0; j < p.N; ++j) c[j] += a * b[j * b_j_stride];
-            } else {
-                for (int64_t j = 0; j < p.N; ++j) c[j] = T(0) + a * b[j * b_j_stride];
-            }
-        }
+  const int64_t a_row_stride = p.a_row_stride(), a_k_stride = p.a_k_stride();
+  const int64_t b_k_stride = p.tb == Trans::No ? p.ldb : 1;  // op(B)(k, j) = B[k * b_k_stride + j * b_j_stride]
+  const int64_t b_j_stride = p.tb == Trans::No ? 1 : p.ldb;
+  const T* __restrict b = p.B;
+  if (p.N == 1) {
+    constexpr int kRows = 4;
+    int64_t i = 0;
+    for (; i + kRows <= p.M; i += kRows) {
+      T sum[kRows];
+      for (int r = 0; r < kRows; ++r) sum[r] = p.accumulate ? p.C[(i + r) * p.ldc] : T(0);
+      const T* __restrict a = p.A + i * a_row_stride;
+      for (int64_t k = 0; k < p.K; ++k) {
+        const T bk = b[k * b_k_stride];
+        for (int r = 0; r < kRows; ++r) sum[r] += a[r * a_row_stride + k * a_k_stride] * bk;
+      }
+      for (int r = 0; r < kRows; ++r) p.C[(i + r) * p.ldc] = sum[r];
     }
-    if (p.epilogue.apply) p.epilogue.apply(p.epilogue.ctx, p.C, p.ldc, 0, 0, p.M, p.N);
+    for (; i < p.M; ++i) {
+      T sum = p.accumulate ? p.C[i * p.ldc] : T(0);
+      const T* __restrict a = p.A + i * a_row_stride;
+      for (int64_t k = 0; k < p.K; ++k) sum += a[k * a_k_stride] * b[k * b_k_stride];
+      p.C[i * p.ldc] = sum;
+    }
+  } else {  // K == 1
+    for (int64_t i = 0; i < p.M; ++i) {
+      const T a = p.A[i * a_row_stride];
+      T* __restrict c = p.C + i * p.ldc;
+      if (p.accumulate) {
+        for (int64_t j = 0; j < p.N; ++j) c[j] += a * b[j * b_j_stride];
+      } else {
+        for (int64_t j = 0; j < p.N; ++j) c[j] = T(0) + a * b[j * b_j_stride];
+      }
+    }
+  }
+  if (p.epilogue.apply) p.epilogue.apply(p.epilogue.ctx, p.C, p.ldc, 0, 0, p.M, p.N);
 }
 
 template <typename T>
 void gemm_dispatch(const Problem<T>& p) {
-    if (p.M <= 0 || p.N <= 0) return;
-    if (p.K <= 0) {
-        if (!p.accumulate) {
-            for (int64_t i = 0; i < p.M; ++i) std::fill(p.C + i * p.ldc, p.C + i * p.ldc + p.N, T(0));
-        }
-        if (p.epilogue.apply) p.epilogue.apply(p.epilogue.ctx, p.C, p.ldc, 0, 0, p.M, p.N);
-        return;
+  if (p.M <= 0 || p.N <= 0) return;
+  if (p.K <= 0) {
+    if (!p.accumulate) {
+      for (int64_t i = 0; i < p.M; ++i) std::fill(p.C + i * p.ldc, p.C + i * p.ldc + p.N, T(0));
     }
-    if ((p.N == 1 || p.K == 1) && p.M * p.N * p.K <= kDirectMaxMacs) {
-        run_direct(p);
-        return;
-    }
-    const MicroKernel<T> kern = micro_kernel_for<T>(active_isa());
-    const Blocking bl = choose_blocking(p, kern);
+    if (p.epilogue.apply) p.epilogue.apply(p.epilogue.ctx, p.C, p.ldc, 0, 0, p.M, p.N);
+    return;
+  }
+  if ((p.N == 1 || p.K == 1) && p.M * p.N * p.K <= kDirectMaxMacs) {
+    run_direct(p);
+    return;
+  }
+  const MicroKernel<T> kern = micro_kernel_for<T>(active_isa());
+  const Blocking bl = choose_blocking(p, kern);
 
-    const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
-    const int max_threads = flop < kParallelMinFlop ? 1 : omp_get_max_threads();
-    const bool split_rows = !p.epilogue.sums_over_rows;
-    const bool rows_first = bl.pack_a && p.M >= p.N;
-    const Grid grid = choose_grid(p.M, p.N, kern.mr, kern.nr, max_threads, split_rows, rows_first);
-    const int threads = grid.tn * grid.tm;
-    if (threads <= 1) {
-        run_rectangle(p, kern, bl, 0, p.M, 0, p.N);
-        return;
-    }
-    // Dynamic schedule: the grid's cut along its split dimension is refined into
-    // kChunksPerThread pieces per thread, and the threads take rectangles from a shared counter.
-    // On this shared two-core machine another tenant often holds one core for milliseconds; with
-    // a static split the whole call then waits for the preempted thread, while here the other
-    // thread takes over its remaining pieces. A piece is a whole number of register tiles and
-    // computes all of K, so the schedule changes no result bit (gemm_kernels.h). Cutting N costs
-    // nothing extra (A is read in place, each B column is packed once); cutting M (rows_first,
-    // A packed) re-packs B once per piece, a few percent at most for the shapes that choose it.
-    std::atomic<int> next_piece{0};
+  const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
+  const int max_threads = flop < kParallelMinFlop ? 1 : omp_get_max_threads();
+  const bool split_rows = !p.epilogue.sums_over_rows;
+  const bool rows_first = bl.pack_a && p.M >= p.N;
+  const Grid grid = choose_grid(p.M, p.N, kern.mr, kern.nr, max_threads, split_rows, rows_first);
+  const int threads = grid.tn * grid.tm;
+  if (threads <= 1) {
+    run_rectangle(p, kern, bl, 0, p.M, 0, p.N);
+    return;
+  }
+  // Dynamic schedule: the grid's cut along its split dimension is refined into
+  // kChunksPerThread pieces per thread, and the threads take rectangles from a shared counter.
+  // On this shared two-core machine another tenant often holds one core for milliseconds; with
+  // a static split the whole call then waits for the preempted thread, while here the other
+  // thread takes over its remaining pieces. A piece is a whole number of register tiles and
+  // computes all of K, so the schedule changes no result bit (gemm_kernels.h). Cutting N costs
+  // nothing extra (A is read in place, each B column is packed once); cutting M (rows_first,
+  // A packed) re-packs B once per piece, a few percent at most for the shapes that choose it.
+  std::atomic<int> next_piece{0};
 #pragma omp parallel num_threads(threads)
-    {
-        // The runtime may grant fewer threads than asked (nested regions): re-cut for the team.
-        const int team = omp_get_num_threads();
-        const Grid g =
-            team == threads ? grid : choose_grid(p.M, p.N, kern.mr, kern.nr, team, split_rows, rows_first);
-        constexpr int64_t kChunksPerThread = 4;
-        const bool cut_rows = split_rows && rows_first;
-        int64_t pieces_n = g.tn, pieces_m = g.tm;
-        if (cut_rows) {
-            pieces_m = std::max<int64_t>(g.tm, std::min<int64_t>(g.tm * kChunksPerThread, p.M / (2 * kern.mr)));
-        } else {
-            pieces_n = std::max<int64_t>(g.tn, std::min<int64_t>(g.tn * kChunksPerThread, p.N / (2 * kern.nr)));
-        }
-        const int pieces = int(pieces_n * pieces_m);
-        if (omp_get_thread_num() < g.tn * g.tm) {
-            for (int piece = next_piece.fetch_add(1, std::memory_order_relaxed); piece < pieces;
-                 piece = next_piece.fetch_add(1, std::memory_order_relaxed)) {
-                int64_t n0, n1, m0, m1;
-                share(p.N, kern.nr, int(piece % pieces_n), int(pieces_n), n0, n1);
-                share(p.M, kern.mr, int(piece / pieces_n), int(pieces_m), m0, m1);
-                if (n0 < n1 && m0 < m1) run_rectangle(p, kern, bl, m0, m1, n0, n1);
-            }
-        }
+  {
+    // The runtime may grant fewer threads than asked (nested regions): re-cut for the team.
+    const int team = omp_get_num_threads();
+    const Grid g = team == threads ? grid : choose_grid(p.M, p.N, kern.mr, kern.nr, team, split_rows, rows_first);
+    constexpr int64_t kChunksPerThread = 4;
+    const bool cut_rows = split_rows && rows_first;
+    int64_t pieces_n = g.tn, pieces_m = g.tm;
+    if (cut_rows) {
+      pieces_m = std::max<int64_t>(g.tm, std::min<int64_t>(g.tm * kChunksPerThread, p.M / (2 * kern.mr)));
+    } else {
+      pieces_n = std::max<int64_t>(g.tn, std::min<int64_t>(g.tn * kChunksPerThread, p.N / (2 * kern.nr)));
     }
+    const int pieces = int(pieces_n * pieces_m);
+    if (omp_get_thread_num() < g.tn * g.tm) {
+      for (int piece = next_piece.fetch_add(1, std::memory_order_relaxed); piece < pieces;
+           piece = next_piece.fetch_add(1, std::memory_order_relaxed)) {
+        int64_t n0, n1, m0, m1;
+        share(p.N, kern.nr, int(piece % pieces_n), int(pieces_n), n0, n1);
+        share(p.M, kern.mr, int(piece / pieces_n), int(pieces_m), m0, m1);
+        if (n0 < n1 && m0 < m1) run_rectangle(p, kern, bl, m0, m1, n0, n1);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -644,59 +642,59 @@ void gemm_dispatch(const Problem<T>& p) {
 Isa active_isa() { return static_cast<Isa>(isa_slot().load(std::memory_order_relaxed)); }
 
 const char* isa_name(Isa isa) {
-    switch (isa) {
-        case Isa::Avx512: return "avx512";
-        case Isa::Avx2: return "avx2";
-        case Isa::Neon: return "neon";
-        case Isa::Scalar: return "scalar";
-    }
-    return "unknown";
+  switch (isa) {
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx2: return "avx2";
+    case Isa::Neon: return "neon";
+    case Isa::Scalar: return "scalar";
+  }
+  return "unknown";
 }
 
 void set_isa_for_testing(Isa isa) { isa_slot().store(static_cast<int>(clamp_to_supported(isa))); }
 
 template <typename T>
-void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-          int64_t ldb, T* C, int64_t ldc, bool accumulate) {
-    gemm_dispatch(Problem<T>{ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate, GemmEpilogue<T>{}});
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+          int64_t ldc, bool accumulate) {
+  gemm_dispatch(Problem<T>{ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate, GemmEpilogue<T>{}});
 }
 
 template <typename T>
-void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-          int64_t ldb, T* C, int64_t ldc, bool accumulate, const GemmEpilogue<T>& epilogue) {
-    gemm_dispatch(Problem<T>{ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate, epilogue});
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+          int64_t ldc, bool accumulate, const GemmEpilogue<T>& epilogue) {
+  gemm_dispatch(Problem<T>{ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate, epilogue});
 }
 
 // The oracle: a plain triple loop, summed in double (long double for double) so that it is more
 // accurate than any path it checks.
 template <typename T>
-void gemm_reference(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-                    const T* B, int64_t ldb, T* C, int64_t ldc, bool accumulate) {
-    using Wide = std::conditional_t<std::is_same_v<T, float>, double, long double>;
-    for (int64_t i = 0; i < M; ++i) {
-        for (int64_t j = 0; j < N; ++j) {
-            Wide sum = accumulate ? Wide(C[i * ldc + j]) : Wide(0);
-            for (int64_t k = 0; k < K; ++k) {
-                const T a = ta == Trans::No ? A[i * lda + k] : A[k * lda + i];
-                const T b = tb == Trans::No ? B[k * ldb + j] : B[j * ldb + k];
-                sum += Wide(a) * Wide(b);
-            }
-            C[i * ldc + j] = T(sum);
-        }
+void gemm_reference(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+                    int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+  using Wide = std::conditional_t<std::is_same_v<T, float>, double, long double>;
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      Wide sum = accumulate ? Wide(C[i * ldc + j]) : Wide(0);
+      for (int64_t k = 0; k < K; ++k) {
+        const T a = ta == Trans::No ? A[i * lda + k] : A[k * lda + i];
+        const T b = tb == Trans::No ? B[k * ldb + j] : B[j * ldb + k];
+        sum += Wide(a) * Wide(b);
+      }
+      C[i * ldc + j] = T(sum);
     }
+  }
 }
 
-template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
-                          int64_t, float*, int64_t, bool);
-template void gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
-                           int64_t, double*, int64_t, bool);
-template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
-                          int64_t, float*, int64_t, bool, const GemmEpilogue<float>&);
-template void gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
-                           int64_t, double*, int64_t, bool, const GemmEpilogue<double>&);
-template void gemm_reference<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t,
-                                    const float*, int64_t, float*, int64_t, bool);
-template void gemm_reference<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t,
-                                     const double*, int64_t, double*, int64_t, bool);
+template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*,
+                          int64_t, bool);
+template void gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*, int64_t,
+                           double*, int64_t, bool);
+template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*,
+                          int64_t, bool, const GemmEpilogue<float>&);
+template void gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*, int64_t,
+                           double*, int64_t, bool, const GemmEpilogue<double>&);
+template void gemm_reference<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
+                                    int64_t, float*, int64_t, bool);
+template void gemm_reference<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
+                                     int64_t, double*, int64_t, bool);
 
 }  // namespace chainrule::cpu

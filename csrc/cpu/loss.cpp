@@ -14,9 +14,13 @@ constexpr double kBceLogClamp = -100.0;
 // ... and its gradient divides by max(p (1 - p), 1e-12) (PyTorch's binary_cross_entropy_backward).
 constexpr double kBceGradEps = 1e-12;
 
-template <typename T> inline T loss_at(Loss loss, T p, T t, T delta) {
+template <typename T>
+inline T loss_at(Loss loss, T p, T t, T delta) {
   switch (loss) {
-    case Loss::MSE: { T d = p - t; return d * d; }
+    case Loss::MSE: {
+      T d = p - t;
+      return d * d;
+    }
     case Loss::L1: return std::abs(p - t);
     case Loss::Huber: {
       T z = std::abs(p - t);
@@ -37,10 +41,14 @@ template <typename T> inline T loss_at(Loss loss, T p, T t, T delta) {
 }
 
 // d loss / d pred at one element.
-template <typename T> inline T dloss_dpred(Loss loss, T p, T t, T delta) {
+template <typename T>
+inline T dloss_dpred(Loss loss, T p, T t, T delta) {
   switch (loss) {
     case Loss::MSE: return T(2) * (p - t);
-    case Loss::L1: { T d = p - t; return d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0)); }
+    case Loss::L1: {
+      T d = p - t;
+      return d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0));
+    }
     case Loss::Huber: {
       T d = p - t;
       return d < -delta ? -delta : (d > delta ? delta : d);
@@ -52,9 +60,12 @@ template <typename T> inline T dloss_dpred(Loss loss, T p, T t, T delta) {
 }
 
 // d loss / d target at one element (BCE's is not defined; its op refuses a target needing grad).
-template <typename T> inline T dloss_dtarget(Loss loss, T p, T t, T delta) {
+template <typename T>
+inline T dloss_dtarget(Loss loss, T p, T t, T delta) {
   switch (loss) {
-    case Loss::MSE: case Loss::L1: case Loss::Huber: return -dloss_dpred(loss, p, t, delta);
+    case Loss::MSE:
+    case Loss::L1:
+    case Loss::Huber: return -dloss_dpred(loss, p, t, delta);
     case Loss::BCEWithLogits: return -p;
     case Loss::BCE: return T(0);
   }
@@ -62,14 +73,15 @@ template <typename T> inline T dloss_dtarget(Loss loss, T p, T t, T delta) {
 }
 }  // namespace
 
-template <typename T> void loss_forward(T* out, const T* pred, const T* target, int64_t n, Loss loss, double param) {
+template <typename T>
+void loss_forward(T* out, const T* pred, const T* target, int64_t n, Loss loss, double param) {
   const T delta = static_cast<T>(param);
   parallel_for(n, n > kParallelElements, [&](int64_t i) { out[i] = loss_at(loss, pred[i], target[i], delta); });
 }
 
 template <typename T>
-void loss_backward(T* dpred, T* dtarget, const T* dout, bool dout_is_scalar, const T* pred, const T* target,
-                   int64_t n, Loss loss, double param) {
+void loss_backward(T* dpred, T* dtarget, const T* dout, bool dout_is_scalar, const T* pred, const T* target, int64_t n,
+                   Loss loss, double param) {
   const T delta = static_cast<T>(param);
   parallel_for(n, n > kParallelElements, [&](int64_t i) {
     const T g = dout_is_scalar ? dout[0] : dout[i];
@@ -85,8 +97,8 @@ void cross_entropy_forward(T* losses, T* log_probs, const T* logits, const int64
 }
 
 template <typename T>
-void cross_entropy_backward(T* dlogits, const T* dout, bool dout_is_scalar, const T* log_probs,
-                            const int64_t* target, int64_t N, int64_t C) {
+void cross_entropy_backward(T* dlogits, const T* dout, bool dout_is_scalar, const T* log_probs, const int64_t* target,
+                            int64_t N, int64_t C) {
   parallel_for(N, N * C > kParallelElements, [&](int64_t i) {
     const T g = dout_is_scalar ? dout[0] : dout[i];
     T* row = dlogits + i * C;
@@ -96,10 +108,10 @@ void cross_entropy_backward(T* dlogits, const T* dout, bool dout_is_scalar, cons
   });
 }
 
-#define CHAINRULE_LOSS(T)                                                                                    \
-  template void loss_forward<T>(T*, const T*, const T*, int64_t, Loss, double);                              \
-  template void loss_backward<T>(T*, T*, const T*, bool, const T*, const T*, int64_t, Loss, double);         \
-  template void cross_entropy_forward<T>(T*, T*, const T*, const int64_t*, int64_t, int64_t);                \
+#define CHAINRULE_LOSS(T)                                                                            \
+  template void loss_forward<T>(T*, const T*, const T*, int64_t, Loss, double);                      \
+  template void loss_backward<T>(T*, T*, const T*, bool, const T*, const T*, int64_t, Loss, double); \
+  template void cross_entropy_forward<T>(T*, T*, const T*, const int64_t*, int64_t, int64_t);        \
   template void cross_entropy_backward<T>(T*, const T*, bool, const T*, const int64_t*, int64_t, int64_t);
 CHAINRULE_LOSS(float)
 CHAINRULE_LOSS(double)

@@ -44,12 +44,16 @@ template void sgd_update<double>(double*, const double*, double*, int64_t, const
 namespace {
 
 // ATen's lerp: the formula is picked by |weight| < 0.5 so the result is exact at both ends.
-template <typename T> inline T lerp(T self, T end, T weight) {
+template <typename T>
+inline T lerp(T self, T end, T weight) {
   return std::abs(weight) < T(0.5) ? self + weight * (end - self) : end - (end - self) * (T(1) - weight);
 }
 
 // torch.maximum propagates NaN; std::max would drop a NaN in its second argument.
-template <typename T> inline T maximum(T a, T b) { return (a != a || b != b) ? a + b : std::max(a, b); }
+template <typename T>
+inline T maximum(T a, T b) {
+  return (a != a || b != b) ? a + b : std::max(a, b);
+}
 
 }  // namespace
 
@@ -71,8 +75,10 @@ void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_
   parallel_for(n, n > (1 << 16), [&](int64_t i) {
     T g = opt.maximize ? -grad[i] : grad[i];
     if (decay) {
-      if (opt.decoupled_weight_decay) param[i] = param[i] * param_scale;
-      else g = g + wd * param[i];
+      if (opt.decoupled_weight_decay)
+        param[i] = param[i] * param_scale;
+      else
+        g = g + wd * param[i];
     }
     exp_avg[i] = lerp(exp_avg[i], g, one_minus_beta1);
     exp_avg_sq[i] = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g;
@@ -136,8 +142,7 @@ template void adam_update<float>(float*, const float*, float*, float*, float*, i
 template void adam_update<double>(double*, const double*, double*, double*, double*, int64_t, const AdamOptions&,
                                   int64_t);
 template void rmsprop_update<float>(float*, const float*, float*, float*, float*, int64_t, const RmspropOptions&);
-template void rmsprop_update<double>(double*, const double*, double*, double*, double*, int64_t,
-                                     const RmspropOptions&);
+template void rmsprop_update<double>(double*, const double*, double*, double*, double*, int64_t, const RmspropOptions&);
 template void adagrad_update<float>(float*, const float*, float*, int64_t, const AdagradOptions&, int64_t);
 template void adagrad_update<double>(double*, const double*, double*, int64_t, const AdagradOptions&, int64_t);
 

@@ -13,7 +13,8 @@ constexpr int64_t kParallelElements = 1 << 15;
 // else on the calling thread. The serial branch never enters the OpenMP runtime: libgomp makes
 // a futex system call even for a region whose if() clause is false, which costs more than the
 // whole kernel on a small network.
-template <typename F> inline void parallel_for(int64_t n, bool parallel, F&& body) {
+template <typename F>
+inline void parallel_for(int64_t n, bool parallel, F&& body) {
   if (parallel && n > 1) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) body(i);

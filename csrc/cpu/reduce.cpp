@@ -17,13 +17,24 @@ constexpr int64_t kSumBlock = 4096;  // sum_all's block: partial sums per block,
 // Accumulator type: float sums run in double, which keeps large float32 losses accurate; integer
 // sums run unsigned, so an overflowing sum wraps (as in NumPy and PyTorch) instead of being
 // undefined behaviour.
-template <typename T> struct accumulator { using type = T; };
-template <> struct accumulator<float> { using type = double; };
-template <> struct accumulator<int64_t> { using type = uint64_t; };
-template <typename T> using acc_t = typename accumulator<T>::type;
+template <typename T>
+struct accumulator {
+  using type = T;
+};
+template <>
+struct accumulator<float> {
+  using type = double;
+};
+template <>
+struct accumulator<int64_t> {
+  using type = uint64_t;
+};
+template <typename T>
+using acc_t = typename accumulator<T>::type;
 }  // namespace
 
-template <typename T> T sum_all(const T* x, int64_t n) {
+template <typename T>
+T sum_all(const T* x, int64_t n) {
   using A = acc_t<T>;
   const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
   if (blocks <= 1) {
@@ -43,7 +54,8 @@ template <typename T> T sum_all(const T* x, int64_t n) {
   return static_cast<T>(s);
 }
 
-template <typename T> void sum_dim_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner) {
+template <typename T>
+void sum_dim_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner) {
   using A = acc_t<T>;
   if (inner == 1) {  // reduce contiguous rows
     parallel_for(outer, outer * n > kParallelElements, [&](int64_t o) {
@@ -64,72 +76,74 @@ template <typename T> void sum_dim_forward(T* out, const T* x, int64_t outer, in
   });
 }
 
-template <typename T> void argmax_dim(int64_t* out, const T* x, int64_t outer, int64_t n, int64_t inner) {
+template <typename T>
+void argmax_dim(int64_t* out, const T* x, int64_t outer, int64_t n, int64_t inner) {
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t k = 0; k < inner; ++k) {
       const T* p = x + o * n * inner + k;
       int64_t best = 0;
       for (int64_t j = 1; j < n; ++j)
-        if (p[j * inner] > p[best * inner] || (std::isnan(static_cast<double>(p[j * inner])) &&
-                                               !std::isnan(static_cast<double>(p[best * inner]))))
+        if (p[j * inner] > p[best * inner] ||
+            (std::isnan(static_cast<double>(p[j * inner])) && !std::isnan(static_cast<double>(p[best * inner]))))
           best = j;
       out[o * inner + k] = best;
     }
 }
 
-template <typename T> void softmax_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner, bool log) {
+template <typename T>
+void softmax_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner, bool log) {
   parallel_for(outer * inner, outer * n * inner > kParallelElements, [&](int64_t row) {
-      const int64_t o = row / inner, k = row % inner;
-      const T* px = x + o * n * inner + k;
-      T* py = out + o * n * inner + k;
-      // Subtracting the maximum keeps exp() from overflowing (the usual log-sum-exp shift).
-      T mx = -std::numeric_limits<T>::infinity();
-      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, px[j * inner]);
-      acc_t<T> s = 0;
-      for (int64_t j = 0; j < n; ++j) s += std::exp(px[j * inner] - mx);
-      if (log) {
-        // (x - max) - log(s), as PyTorch computes it: folding max + log(s) into one number first
-        // would round log(s) away next to a large max (e.g. logits ~5000 in float32).
-        const T log_s = static_cast<T>(std::log(s));
-        for (int64_t j = 0; j < n; ++j) py[j * inner] = (px[j * inner] - mx) - log_s;
-      } else {
-        const T inv = static_cast<T>(1.0 / s);
-        for (int64_t j = 0; j < n; ++j) py[j * inner] = std::exp(px[j * inner] - mx) * inv;
-      }
+    const int64_t o = row / inner, k = row % inner;
+    const T* px = x + o * n * inner + k;
+    T* py = out + o * n * inner + k;
+    // Subtracting the maximum keeps exp() from overflowing (the usual log-sum-exp shift).
+    T mx = -std::numeric_limits<T>::infinity();
+    for (int64_t j = 0; j < n; ++j) mx = std::max(mx, px[j * inner]);
+    acc_t<T> s = 0;
+    for (int64_t j = 0; j < n; ++j) s += std::exp(px[j * inner] - mx);
+    if (log) {
+      // (x - max) - log(s), as PyTorch computes it: folding max + log(s) into one number first
+      // would round log(s) away next to a large max (e.g. logits ~5000 in float32).
+      const T log_s = static_cast<T>(std::log(s));
+      for (int64_t j = 0; j < n; ++j) py[j * inner] = (px[j * inner] - mx) - log_s;
+    } else {
+      const T inv = static_cast<T>(1.0 / s);
+      for (int64_t j = 0; j < n; ++j) py[j * inner] = std::exp(px[j * inner] - mx) * inv;
+    }
   });
 }
 
 template <typename T>
 void softmax_backward(T* dx, const T* dout, const T* y, int64_t outer, int64_t n, int64_t inner, bool log) {
   parallel_for(outer * inner, outer * n * inner > kParallelElements, [&](int64_t row) {
-      const int64_t o = row / inner, k = row % inner;
-      const int64_t base = o * n * inner + k;
-      acc_t<T> s = 0;
-      if (log) {
-        // y = log_softmax(x): dx = dout - softmax(x) * sum(dout)
-        for (int64_t j = 0; j < n; ++j) s += dout[base + j * inner];
-        for (int64_t j = 0; j < n; ++j)
-          dx[base + j * inner] = dout[base + j * inner] - std::exp(y[base + j * inner]) * static_cast<T>(s);
-      } else {
-        // y = softmax(x): dx = y * (dout - sum(dout * y))
-        for (int64_t j = 0; j < n; ++j) s += dout[base + j * inner] * y[base + j * inner];
-        for (int64_t j = 0; j < n; ++j)
-          dx[base + j * inner] = y[base + j * inner] * (dout[base + j * inner] - static_cast<T>(s));
-      }
+    const int64_t o = row / inner, k = row % inner;
+    const int64_t base = o * n * inner + k;
+    acc_t<T> s = 0;
+    if (log) {
+      // y = log_softmax(x): dx = dout - softmax(x) * sum(dout)
+      for (int64_t j = 0; j < n; ++j) s += dout[base + j * inner];
+      for (int64_t j = 0; j < n; ++j)
+        dx[base + j * inner] = dout[base + j * inner] - std::exp(y[base + j * inner]) * static_cast<T>(s);
+    } else {
+      // y = softmax(x): dx = y * (dout - sum(dout * y))
+      for (int64_t j = 0; j < n; ++j) s += dout[base + j * inner] * y[base + j * inner];
+      for (int64_t j = 0; j < n; ++j)
+        dx[base + j * inner] = y[base + j * inner] * (dout[base + j * inner] - static_cast<T>(s));
+    }
   });
 }
 
-#define CHAINRULE_REDUCE(T)                                                                    \
-  template T sum_all<T>(const T*, int64_t);                                                    \
-  template void sum_dim_forward<T>(T*, const T*, int64_t, int64_t, int64_t);                   \
+#define CHAINRULE_REDUCE(T)                                                  \
+  template T sum_all<T>(const T*, int64_t);                                  \
+  template void sum_dim_forward<T>(T*, const T*, int64_t, int64_t, int64_t); \
   template void argmax_dim<T>(int64_t*, const T*, int64_t, int64_t, int64_t);
 CHAINRULE_REDUCE(float)
 CHAINRULE_REDUCE(double)
 CHAINRULE_REDUCE(int64_t)
 CHAINRULE_REDUCE(int32_t)
 #undef CHAINRULE_REDUCE
-#define CHAINRULE_SOFTMAX(T)                                                                      \
-  template void softmax_forward<T>(T*, const T*, int64_t, int64_t, int64_t, bool);                \
+#define CHAINRULE_SOFTMAX(T)                                                       \
+  template void softmax_forward<T>(T*, const T*, int64_t, int64_t, int64_t, bool); \
   template void softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, bool);
 CHAINRULE_SOFTMAX(float)
 CHAINRULE_SOFTMAX(double)

@@ -45,7 +45,8 @@ inline void check(cublasStatus_t status, const char* call, const char* file, int
 #define CHAINRULE_CUDA_CHECK_LAUNCH(name) ::chainrule::cuda::check(cudaGetLastError(), name, __FILE__, __LINE__)
 
 // Owns n elements of device memory (cudaMalloc/cudaFree). Move-only.
-template <typename T> class DeviceBuffer {
+template <typename T>
+class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(int64_t n) : n_(n) {
@@ -57,7 +58,10 @@ template <typename T> class DeviceBuffer {
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), n_(o.n_) { o.ptr_ = nullptr; o.n_ = 0; }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), n_(o.n_) {
+    o.ptr_ = nullptr;
+    o.n_ = 0;
+  }
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     std::swap(ptr_, o.ptr_);
     std::swap(n_, o.n_);
@@ -71,8 +75,7 @@ template <typename T> class DeviceBuffer {
   int64_t size() const { return n_; }
 
   void upload(const T* host, cudaStream_t stream = nullptr) {
-    if (n_ > 0)
-      CHAINRULE_CUDA_CHECK(cudaMemcpyAsync(ptr_, host, sizeof(T) * n_, cudaMemcpyHostToDevice, stream));
+    if (n_ > 0) CHAINRULE_CUDA_CHECK(cudaMemcpyAsync(ptr_, host, sizeof(T) * n_, cudaMemcpyHostToDevice, stream));
   }
   void download(T* host, cudaStream_t stream = nullptr) const {
     if (n_ > 0) {

@@ -42,8 +42,8 @@ template <typename T>
 void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, Activation act, double param,
                              cudaStream_t stream) {
   if (B * OC <= 0) return;
-  bias_activation_kernel<T><<<grid_for(B * OC), kThreadsPerBlock, 0, stream>>>(a, z, bias, B, OC, act,
-                                                                               static_cast<T>(param));
+  bias_activation_kernel<T>
+      <<<grid_for(B * OC), kThreadsPerBlock, 0, stream>>>(a, z, bias, B, OC, act, static_cast<T>(param));
   CHAINRULE_CUDA_CHECK_LAUNCH("bias_activation_kernel");
 }
 
@@ -54,8 +54,7 @@ void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activ
   // A kernel reading through a null z would fault and poison the CUDA context for the process.
   if (!z && !cpu::activation_derivative_from_output(act, param))
     throw ValueError("activation_backward_inplace: this activation's derivative needs the pre-activation z");
-  activation_backward_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(dz, a, z, n, act,
-                                                                              static_cast<T>(param));
+  activation_backward_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(dz, a, z, n, act, static_cast<T>(param));
   CHAINRULE_CUDA_CHECK_LAUNCH("activation_backward_kernel");
 }
 
@@ -66,10 +65,9 @@ void bias_grad(T* dbias, const T* dout, int64_t B, int64_t OC, bool accumulate, 
   CHAINRULE_CUDA_CHECK_LAUNCH("bias_grad_kernel");
 }
 
-#define CHAINRULE_CUDA_DENSE(T)                                                                                   \
-  template void bias_activation_forward<T>(T*, T*, const T*, int64_t, int64_t, Activation, double, cudaStream_t); \
-  template void activation_backward_inplace<T>(T*, const T*, const T*, int64_t, Activation, double,               \
-                                               cudaStream_t);                                                     \
+#define CHAINRULE_CUDA_DENSE(T)                                                                                    \
+  template void bias_activation_forward<T>(T*, T*, const T*, int64_t, int64_t, Activation, double, cudaStream_t);  \
+  template void activation_backward_inplace<T>(T*, const T*, const T*, int64_t, Activation, double, cudaStream_t); \
   template void bias_grad<T>(T*, const T*, int64_t, int64_t, bool, cudaStream_t);
 CHAINRULE_CUDA_DENSE(float)
 CHAINRULE_CUDA_DENSE(double)

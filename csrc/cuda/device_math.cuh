@@ -5,18 +5,19 @@
 
 #include <cstdint>
 
-#include "chainrule/kernel_types.h"
 #include "chainrule/activation_math.h"
+#include "chainrule/kernel_types.h"
 
 namespace chainrule::cuda::detail {
 
 // Grid-stride loop over [0, n): each thread takes i, i + stride, ...
-#define CHAINRULE_GRID_STRIDE(i, n)                                                              \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);          \
+#define CHAINRULE_GRID_STRIDE(i, n)                                                      \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
 // act(v) for the fused chain's activations (cpu::bias_activation_block).
-template <typename T> __device__ inline T activate(cpu::Activation act, T v, T slope) {
+template <typename T>
+__device__ inline T activate(cpu::Activation act, T v, T slope) {
   switch (act) {
     case cpu::Activation::Identity: return v;
     case cpu::Activation::Relu: return cpu::act::relu(v);

@@ -8,7 +8,8 @@ namespace chainrule::cuda {
 namespace {
 using namespace detail;
 
-template <typename T> __device__ inline T unary_at(Unary op, T x, T slope) {
+template <typename T>
+__device__ inline T unary_at(Unary op, T x, T slope) {
   switch (op) {
     case Unary::Neg: return -x;
     case Unary::Exp: return exp(x);
@@ -25,7 +26,8 @@ template <typename T> __device__ inline T unary_at(Unary op, T x, T slope) {
   return x;
 }
 
-template <typename T> __device__ inline T dunary_at(Unary op, T g, T x, T y, T slope) {
+template <typename T>
+__device__ inline T dunary_at(Unary op, T g, T x, T y, T slope) {
   switch (op) {
     case Unary::Neg: return -g;
     case Unary::Exp: return g * y;
@@ -42,7 +44,8 @@ template <typename T> __device__ inline T dunary_at(Unary op, T g, T x, T y, T s
   return g;
 }
 
-template <typename T> __global__ void unary_forward_kernel(T* out, const T* x, int64_t n, Unary op, T slope) {
+template <typename T>
+__global__ void unary_forward_kernel(T* out, const T* x, int64_t n, Unary op, T slope) {
   CHAINRULE_GRID_STRIDE(i, n) out[i] = unary_at(op, x[i], slope);
 }
 
@@ -64,13 +67,12 @@ template <typename T>
 void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Unary op, double param,
                     cudaStream_t stream) {
   if (n <= 0) return;
-  unary_backward_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(dx, dout, x, y, n, op,
-                                                                          static_cast<T>(param));
+  unary_backward_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(dx, dout, x, y, n, op, static_cast<T>(param));
   CHAINRULE_CUDA_CHECK_LAUNCH("unary_backward_kernel");
 }
 
-#define CHAINRULE_CUDA_UNARY(T)                                                                        \
-  template void unary_forward<T>(T*, const T*, int64_t, Unary, double, cudaStream_t);                  \
+#define CHAINRULE_CUDA_UNARY(T)                                                       \
+  template void unary_forward<T>(T*, const T*, int64_t, Unary, double, cudaStream_t); \
   template void unary_backward<T>(T*, const T*, const T*, const T*, int64_t, Unary, double, cudaStream_t);
 CHAINRULE_CUDA_UNARY(float)
 CHAINRULE_CUDA_UNARY(double)

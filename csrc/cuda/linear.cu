@@ -45,19 +45,26 @@ LtContext& lt_context() {
   return *ctx;
 }
 
-template <typename T> struct LtTypes;
-template <> struct LtTypes<float> {
+template <typename T>
+struct LtTypes;
+template <>
+struct LtTypes<float> {
   static constexpr cudaDataType_t data = CUDA_R_32F;
   static constexpr cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
 };
-template <> struct LtTypes<double> {
+template <>
+struct LtTypes<double> {
   static constexpr cudaDataType_t data = CUDA_R_64F;
   static constexpr cublasComputeType_t compute = CUBLAS_COMPUTE_64F;
 };
 
 // Owning wrappers for cuBLASLt's descriptors.
-struct MatmulDescDeleter { void operator()(cublasLtMatmulDescOpaque_t* d) const { cublasLtMatmulDescDestroy(d); } };
-struct LayoutDeleter { void operator()(cublasLtMatrixLayoutOpaque_t* d) const { cublasLtMatrixLayoutDestroy(d); } };
+struct MatmulDescDeleter {
+  void operator()(cublasLtMatmulDescOpaque_t* d) const { cublasLtMatmulDescDestroy(d); }
+};
+struct LayoutDeleter {
+  void operator()(cublasLtMatrixLayoutOpaque_t* d) const { cublasLtMatrixLayoutDestroy(d); }
+};
 struct PreferenceDeleter {
   void operator()(cublasLtMatmulPreferenceOpaque_t* d) const { cublasLtMatmulPreferenceDestroy(d); }
 };
@@ -65,7 +72,8 @@ using MatmulDesc = std::unique_ptr<cublasLtMatmulDescOpaque_t, MatmulDescDeleter
 using Layout = std::unique_ptr<cublasLtMatrixLayoutOpaque_t, LayoutDeleter>;
 using Preference = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, PreferenceDeleter>;
 
-template <typename T> Layout make_layout(uint64_t rows, uint64_t cols, int64_t ld) {
+template <typename T>
+Layout make_layout(uint64_t rows, uint64_t cols, int64_t ld) {
   cublasLtMatrixLayout_t layout = nullptr;
   CHAINRULE_CUDA_CHECK(cublasLtMatrixLayoutCreate(&layout, LtTypes<T>::data, rows, cols, ld));
   return Layout(layout);
@@ -111,7 +119,8 @@ TallyBook& tally_book() {
   return *book;
 }
 
-template <typename T> EpilogueRun record(const char* site, EpilogueRun run) {
+template <typename T>
+EpilogueRun record(const char* site, EpilogueRun run) {
   if (std::string_view(run.epilogue) == "none") return run;
   const char* dtype = std::is_same_v<T, float> ? "float32" : "float64";
   TallyBook& book = tally_book();
@@ -166,8 +175,10 @@ std::string lt_matmul(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int
   CHAINRULE_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.get(), CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                             &workspace_bytes, sizeof(workspace_bytes)));
   const std::pair<cublasLtMatmulPreferenceAttributes_t, const void*> alignments[] = {
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, A}, {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, B},
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, D}, {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, D}};
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, A},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, B},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, D},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, D}};
   for (const auto& [attribute, pointer] : alignments) {
     const uint32_t bytes = alignment_of(pointer);
     CHAINRULE_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.get(), attribute, &bytes, sizeof(bytes)));
@@ -187,19 +198,21 @@ std::string lt_matmul(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int
 
   const T alpha = T(1), beta = T(0);
   const cublasStatus_t run =
-      cublasLtMatmul(ctx.handle, desc.get(), &alpha, A, a_layout.get(), B, b_layout.get(), &beta, D, d_layout.get(),
-                     D, d_layout.get(), &heuristic.algo, ctx.workspace.get(), workspace_bytes, stream);
+      cublasLtMatmul(ctx.handle, desc.get(), &alpha, A, a_layout.get(), B, b_layout.get(), &beta, D, d_layout.get(), D,
+                     d_layout.get(), &heuristic.algo, ctx.workspace.get(), workspace_bytes, stream);
   if (fused && is_refusal(run)) return cublas_status_name(run);
   CHAINRULE_CUDA_CHECK(run);
   return {};
 }
 
-template <typename T> void zero(T* p, int64_t n, cudaStream_t stream) {
+template <typename T>
+void zero(T* p, int64_t n, cudaStream_t stream) {
   if (n > 0) CHAINRULE_CUDA_CHECK(cudaMemsetAsync(p, 0, sizeof(T) * n, stream));
 }
 
 // A GEMM with `epilogue` (not DEFAULT): whether cuBLASLt ran it, and if not, why.
-template <typename T, typename Gemm> EpilogueRun try_epilogue(cublasLtEpilogue_t epilogue, Gemm gemm) {
+template <typename T, typename Gemm>
+EpilogueRun try_epilogue(cublasLtEpilogue_t epilogue, Gemm gemm) {
   EpilogueRun run;
   run.epilogue = epilogue_name(epilogue);
   run.refusal = gemm(epilogue);
@@ -217,8 +230,7 @@ std::string forward_gemm(T* out, const T* inp, const T* weight, const T* bias, i
 // dense_forward, without recording the path it took.
 template <typename T>
 EpilogueRun dense_forward_untallied(T* a, T* z, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C,
-                                    int64_t OC, Activation act, double param, bool lt_epilogue,
-                                    cudaStream_t stream) {
+                                    int64_t OC, Activation act, double param, bool lt_epilogue, cudaStream_t stream) {
   if (B <= 0 || OC <= 0) return {};
   if (C <= 0) {  // an empty product: cuBLASLt refuses k = 0, and the answer is act(bias)
     zero(a, B * OC, stream);
@@ -245,9 +257,8 @@ EpilogueRun dense_forward_untallied(T* a, T* z, const T* inp, const T* weight, c
   }
   EpilogueRun run;
   if (epilogue != CUBLASLT_EPILOGUE_DEFAULT) {
-    run = try_epilogue<T>(epilogue, [&](cublasLtEpilogue_t e) {
-      return forward_gemm<T>(a, inp, weight, bias, B, C, OC, e, stream);
-    });
+    run = try_epilogue<T>(
+        epilogue, [&](cublasLtEpilogue_t e) { return forward_gemm<T>(a, inp, weight, bias, B, C, OC, e, stream); });
     if (run.fused) {
       if (!fused_act) cuda::bias_activation_forward<T>(a, z, nullptr, B, OC, act, param, stream);  // bias already in
       return run;
@@ -280,8 +291,8 @@ EpilogueRun linear_forward(T* out, const T* inp, const T* weight, const T* bias,
 }
 
 template <typename T>
-EpilogueRun dense_forward(T* a, T* z, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C,
-                          int64_t OC, Activation act, double param, bool lt_epilogue, cudaStream_t stream) {
+EpilogueRun dense_forward(T* a, T* z, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
+                          Activation act, double param, bool lt_epilogue, cudaStream_t stream) {
   return record<T>("dense_forward",
                    dense_forward_untallied<T>(a, z, inp, weight, bias, B, C, OC, act, param, lt_epilogue, stream));
 }
@@ -291,9 +302,11 @@ EpilogueRun linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const 
                             int64_t C, int64_t OC, bool lt_epilogue, cudaStream_t stream) {
   // dinp^T (C, B) = W^T (C, OC) . dout^T (OC, B)
   if (dinp && B > 0 && C > 0) {
-    if (OC > 0) lt_matmul<T>(CUBLAS_OP_N, CUBLAS_OP_N, C, B, OC, weight, C, dout, OC, dinp, C,
-                             CUBLASLT_EPILOGUE_DEFAULT, nullptr, stream);
-    else zero(dinp, B * C, stream);
+    if (OC > 0)
+      lt_matmul<T>(CUBLAS_OP_N, CUBLAS_OP_N, C, B, OC, weight, C, dout, OC, dinp, C, CUBLASLT_EPILOGUE_DEFAULT, nullptr,
+                   stream);
+    else
+      zero(dinp, B * C, stream);
   }
   EpilogueRun run;
   // dW^T (C, OC) = inp^T (C, B) . dout (B, OC); BGRADB sums op(B) = dout over k = B: the bias gradient.
@@ -314,13 +327,12 @@ EpilogueRun linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const 
   return record<T>("linear_backward", std::move(run));
 }
 
-#define CHAINRULE_CUDA_LINEAR(T)                                                                                \
-  template EpilogueRun linear_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,             \
-                                         cudaStream_t);                                                         \
-  template EpilogueRun dense_forward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,         \
-                                        Activation, double, bool, cudaStream_t);                                \
-  template EpilogueRun linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,   \
-                                          bool, cudaStream_t);
+#define CHAINRULE_CUDA_LINEAR(T)                                                                                     \
+  template EpilogueRun linear_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, cudaStream_t); \
+  template EpilogueRun dense_forward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, Activation, \
+                                        double, bool, cudaStream_t);                                                 \
+  template EpilogueRun linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, bool, \
+                                          cudaStream_t);
 CHAINRULE_CUDA_LINEAR(float)
 CHAINRULE_CUDA_LINEAR(double)
 #undef CHAINRULE_CUDA_LINEAR

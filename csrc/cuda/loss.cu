@@ -16,11 +16,18 @@ constexpr double kBceLogClamp = -100.0;
 constexpr double kBceGradEps = 1e-12;
 
 // std::max's semantics ((a < b) ? b : a; a NaN in `a` survives), unlike fmax, which drops NaNs.
-template <typename T> __device__ inline T max_like_std(T a, T b) { return a < b ? b : a; }
+template <typename T>
+__device__ inline T max_like_std(T a, T b) {
+  return a < b ? b : a;
+}
 
-template <typename T> __device__ inline T loss_at(Loss loss, T p, T t, T delta) {
+template <typename T>
+__device__ inline T loss_at(Loss loss, T p, T t, T delta) {
   switch (loss) {
-    case Loss::MSE: { T d = p - t; return d * d; }
+    case Loss::MSE: {
+      T d = p - t;
+      return d * d;
+    }
     case Loss::L1: return abs(p - t);
     case Loss::Huber: {
       T z = abs(p - t);
@@ -40,20 +47,30 @@ template <typename T> __device__ inline T loss_at(Loss loss, T p, T t, T delta) 
   return T(0);
 }
 
-template <typename T> __device__ inline T dloss_dpred(Loss loss, T p, T t, T delta) {
+template <typename T>
+__device__ inline T dloss_dpred(Loss loss, T p, T t, T delta) {
   switch (loss) {
     case Loss::MSE: return T(2) * (p - t);
-    case Loss::L1: { T d = p - t; return d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0)); }
-    case Loss::Huber: { T d = p - t; return d < -delta ? -delta : (d > delta ? delta : d); }
+    case Loss::L1: {
+      T d = p - t;
+      return d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0));
+    }
+    case Loss::Huber: {
+      T d = p - t;
+      return d < -delta ? -delta : (d > delta ? delta : d);
+    }
     case Loss::BCE: return (p - t) / max_like_std((T(1) - p) * p, T(kBceGradEps));
     case Loss::BCEWithLogits: return T(1) / (T(1) + exp(-p)) - t;
   }
   return T(0);
 }
 
-template <typename T> __device__ inline T dloss_dtarget(Loss loss, T p, T t, T delta) {
+template <typename T>
+__device__ inline T dloss_dtarget(Loss loss, T p, T t, T delta) {
   switch (loss) {
-    case Loss::MSE: case Loss::L1: case Loss::Huber: return -dloss_dpred(loss, p, t, delta);
+    case Loss::MSE:
+    case Loss::L1:
+    case Loss::Huber: return -dloss_dpred(loss, p, t, delta);
     case Loss::BCEWithLogits: return -p;
     case Loss::BCE: return T(0);
   }
@@ -76,14 +93,15 @@ __global__ void loss_backward_kernel(T* dpred, T* dtarget, const T* dout, bool d
 }
 
 // Float sums run in double, as the CPU's softmax does (acc_t in csrc/cpu/reduce.cpp).
-template <typename T> using acc_t = std::conditional_t<std::is_same_v<T, float>, double, T>;
+template <typename T>
+using acc_t = std::conditional_t<std::is_same_v<T, float>, double, T>;
 
 // One thread per row: the CPU's loop (max, then the sum of exp(x - max) in row order, then
 // (x - max) - log(s)), which keeps the sum's order, and so its rounding, the CPU's. Rows of many
 // thousands of classes would want a block per row; dense nets' heads are small.
 template <typename T>
-__global__ void cross_entropy_forward_kernel(T* losses, T* log_probs, const T* logits, const int64_t* target,
-                                             int64_t N, int64_t C) {
+__global__ void cross_entropy_forward_kernel(T* losses, T* log_probs, const T* logits, const int64_t* target, int64_t N,
+                                             int64_t C) {
   CHAINRULE_GRID_STRIDE(i, N) {
     const T* x = logits + i * C;
     T* lp = log_probs + i * C;
@@ -113,14 +131,14 @@ __global__ void cross_entropy_backward_kernel(T* dlogits, const T* dout, bool do
 template <typename T>
 void loss_forward(T* out, const T* pred, const T* target, int64_t n, Loss loss, double param, cudaStream_t stream) {
   if (n <= 0) return;
-  loss_forward_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(out, pred, target, n, loss,
-                                                                       static_cast<T>(param));
+  loss_forward_kernel<T>
+      <<<grid_for(n), kThreadsPerBlock, 0, stream>>>(out, pred, target, n, loss, static_cast<T>(param));
   CHAINRULE_CUDA_CHECK_LAUNCH("loss_forward_kernel");
 }
 
 template <typename T>
-void loss_backward(T* dpred, T* dtarget, const T* dout, bool dout_is_scalar, const T* pred, const T* target,
-                   int64_t n, Loss loss, double param, cudaStream_t stream) {
+void loss_backward(T* dpred, T* dtarget, const T* dout, bool dout_is_scalar, const T* pred, const T* target, int64_t n,
+                   Loss loss, double param, cudaStream_t stream) {
   if (n <= 0 || (!dpred && !dtarget)) return;
   loss_backward_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(dpred, dtarget, dout, dout_is_scalar, pred,
                                                                         target, n, loss, static_cast<T>(param));
@@ -131,27 +149,25 @@ template <typename T>
 void cross_entropy_forward(T* losses, T* log_probs, const T* logits, const int64_t* target, int64_t N, int64_t C,
                            cudaStream_t stream) {
   if (N <= 0 || C <= 0) return;
-  cross_entropy_forward_kernel<T><<<grid_for(N), kThreadsPerBlock, 0, stream>>>(losses, log_probs, logits, target,
-                                                                                N, C);
+  cross_entropy_forward_kernel<T>
+      <<<grid_for(N), kThreadsPerBlock, 0, stream>>>(losses, log_probs, logits, target, N, C);
   CHAINRULE_CUDA_CHECK_LAUNCH("cross_entropy_forward_kernel");
 }
 
 template <typename T>
-void cross_entropy_backward(T* dlogits, const T* dout, bool dout_is_scalar, const T* log_probs,
-                            const int64_t* target, int64_t N, int64_t C, cudaStream_t stream) {
+void cross_entropy_backward(T* dlogits, const T* dout, bool dout_is_scalar, const T* log_probs, const int64_t* target,
+                            int64_t N, int64_t C, cudaStream_t stream) {
   if (N <= 0 || C <= 0) return;
-  cross_entropy_backward_kernel<T><<<grid_for(N * C), kThreadsPerBlock, 0, stream>>>(
-      dlogits, dout, dout_is_scalar, log_probs, target, N, C);
+  cross_entropy_backward_kernel<T>
+      <<<grid_for(N * C), kThreadsPerBlock, 0, stream>>>(dlogits, dout, dout_is_scalar, log_probs, target, N, C);
   CHAINRULE_CUDA_CHECK_LAUNCH("cross_entropy_backward_kernel");
 }
 
-#define CHAINRULE_CUDA_LOSS(T)                                                                                  \
-  template void loss_forward<T>(T*, const T*, const T*, int64_t, Loss, double, cudaStream_t);                   \
-  template void loss_backward<T>(T*, T*, const T*, bool, const T*, const T*, int64_t, Loss, double,             \
-                                 cudaStream_t);                                                                 \
-  template void cross_entropy_forward<T>(T*, T*, const T*, const int64_t*, int64_t, int64_t, cudaStream_t);     \
-  template void cross_entropy_backward<T>(T*, const T*, bool, const T*, const int64_t*, int64_t, int64_t,       \
-                                          cudaStream_t);
+#define CHAINRULE_CUDA_LOSS(T)                                                                                     \
+  template void loss_forward<T>(T*, const T*, const T*, int64_t, Loss, double, cudaStream_t);                      \
+  template void loss_backward<T>(T*, T*, const T*, bool, const T*, const T*, int64_t, Loss, double, cudaStream_t); \
+  template void cross_entropy_forward<T>(T*, T*, const T*, const int64_t*, int64_t, int64_t, cudaStream_t);        \
+  template void cross_entropy_backward<T>(T*, const T*, bool, const T*, const int64_t*, int64_t, int64_t, cudaStream_t);
 CHAINRULE_CUDA_LOSS(float)
 CHAINRULE_CUDA_LOSS(double)
 #undef CHAINRULE_CUDA_LOSS

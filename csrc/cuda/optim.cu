@@ -11,14 +11,19 @@ namespace chainrule::cuda {
 
 namespace {
 // ATen's lerp: the formula is picked by |weight| < 0.5 so the result is exact at both ends.
-template <typename T> __device__ inline T lerp(T self, T end, T weight) {
+template <typename T>
+__device__ inline T lerp(T self, T end, T weight) {
   return abs(weight) < T(0.5) ? self + weight * (end - self) : end - (end - self) * (T(1) - weight);
 }
 
 // torch.maximum propagates NaN.
-template <typename T> __device__ inline T maximum(T a, T b) { return (a != a || b != b) ? a + b : (a < b ? b : a); }
+template <typename T>
+__device__ inline T maximum(T a, T b) {
+  return (a != a || b != b) ? a + b : (a < b ? b : a);
+}
 
-template <typename T> struct SgdScalars {
+template <typename T>
+struct SgdScalars {
   T lr, wd, mom, one_minus_damp, sign;
   bool use_momentum, nesterov, first_step;
 };
@@ -37,7 +42,8 @@ __global__ void sgd_kernel(T* param, const T* grad, T* momentum_buffer, int64_t 
   }
 }
 
-template <typename T> struct AdamScalars {
+template <typename T>
+struct AdamScalars {
   T neg_step_size, bias_correction2_sqrt, one_minus_beta1, beta2, one_minus_beta2, eps, wd, param_scale;
   bool decay, decoupled, amsgrad, maximize;
 };
@@ -48,8 +54,10 @@ __global__ void adam_kernel(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, 
   CHAINRULE_GRID_STRIDE(i, n) {
     T g = s.maximize ? -grad[i] : grad[i];
     if (s.decay) {
-      if (s.decoupled) param[i] = param[i] * s.param_scale;
-      else g = g + s.wd * param[i];
+      if (s.decoupled)
+        param[i] = param[i] * s.param_scale;
+      else
+        g = g + s.wd * param[i];
     }
     exp_avg[i] = lerp(exp_avg[i], g, s.one_minus_beta1);
     exp_avg_sq[i] = exp_avg_sq[i] * s.beta2 + s.one_minus_beta2 * g * g;
@@ -65,9 +73,14 @@ template <typename T>
 void sgd_update(T* param, const T* grad, T* momentum_buffer, int64_t n, const SgdOptions& opt, bool first_step,
                 cudaStream_t stream) {
   if (n <= 0) return;
-  const SgdScalars<T> s{static_cast<T>(opt.lr), static_cast<T>(opt.weight_decay), static_cast<T>(opt.momentum),
-                        static_cast<T>(1.0 - opt.dampening), opt.maximize ? T(-1) : T(1),
-                        opt.momentum != 0.0, opt.nesterov, first_step};
+  const SgdScalars<T> s{static_cast<T>(opt.lr),
+                        static_cast<T>(opt.weight_decay),
+                        static_cast<T>(opt.momentum),
+                        static_cast<T>(1.0 - opt.dampening),
+                        opt.maximize ? T(-1) : T(1),
+                        opt.momentum != 0.0,
+                        opt.nesterov,
+                        first_step};
   sgd_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(param, grad, momentum_buffer, n, s);
   CHAINRULE_CUDA_CHECK_LAUNCH("sgd_kernel");
 }
@@ -90,8 +103,7 @@ void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_
                          opt.decoupled_weight_decay,
                          opt.amsgrad,
                          opt.maximize};
-  adam_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n,
-                                                               s);
+  adam_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, stream>>>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, s);
   CHAINRULE_CUDA_CHECK_LAUNCH("adam_kernel");
 }
 

@@ -9,13 +9,15 @@ namespace chainrule::cuda {
 
 namespace {
 // Float sums run in double, as on the CPU (acc_t in csrc/cpu/reduce.cpp).
-template <typename T> using acc_t = std::conditional_t<std::is_same_v<T, float>, double, T>;
+template <typename T>
+using acc_t = std::conditional_t<std::is_same_v<T, float>, double, T>;
 
-constexpr int kSumThreads = 256;   // a power of two: the tree below halves it
+constexpr int kSumThreads = 256;  // a power of two: the tree below halves it
 constexpr int kSumMaxBlocks = 1024;
 
 // Block-wide sum of one value per thread in shared memory, in a fixed tree order; thread 0 gets it.
-template <typename A> __device__ A block_sum(A v) {
+template <typename A>
+__device__ A block_sum(A v) {
   __shared__ A shared[kSumThreads];
   shared[threadIdx.x] = v;
   __syncthreads();
@@ -27,7 +29,8 @@ template <typename A> __device__ A block_sum(A v) {
 }
 
 // Pass 1: block b writes partial[b], the sum of its grid-stride share of x.
-template <typename T, typename A> __global__ void sum_partial_kernel(A* partial, const T* x, int64_t n) {
+template <typename T, typename A>
+__global__ void sum_partial_kernel(A* partial, const T* x, int64_t n) {
   A s = 0;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * kSumThreads + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * kSumThreads)
@@ -37,7 +40,8 @@ template <typename T, typename A> __global__ void sum_partial_kernel(A* partial,
 }
 
 // Pass 2: one block sums the partials into out[0].
-template <typename T, typename A> __global__ void sum_final_kernel(T* out, const A* partial, int blocks) {
+template <typename T, typename A>
+__global__ void sum_final_kernel(T* out, const A* partial, int blocks) {
   A s = 0;
   for (int i = threadIdx.x; i < blocks; i += kSumThreads) s += partial[i];
   const A total = block_sum(s);
@@ -45,7 +49,8 @@ template <typename T, typename A> __global__ void sum_final_kernel(T* out, const
 }
 }  // namespace
 
-template <typename T> T sum_all(const T* x, int64_t n, cudaStream_t stream) {
+template <typename T>
+T sum_all(const T* x, int64_t n, cudaStream_t stream) {
   using A = acc_t<T>;
   if (n <= 0) return T(0);
   // The launch shape depends on n only, so the summation order (and the result) is fixed.

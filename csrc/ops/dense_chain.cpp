@@ -136,8 +136,9 @@ void DenseChain::check_input(const Tensor& input) const {
                         dtype_name((*t)->dtype) + " but an earlier one is " + dtype_name(params_dtype));
       }
     }
-    const bool linear_ok = st.kind != StageKind::Linear ||
-                           (st.weight->dim() == 2 && (!st.bias || (st.bias->dim() == 1 && st.bias->shape[0] == st.weight->shape[0])));
+    const bool linear_ok =
+        st.kind != StageKind::Linear ||
+        (st.weight->dim() == 2 && (!st.bias || (st.bias->dim() == 1 && st.bias->shape[0] == st.weight->shape[0])));
     bool norm_ok = true;
     if (is_norm(st.kind))
       for (const Tensor* t : {&st.weight, &st.bias, &st.running_mean, &st.running_var})
@@ -161,10 +162,10 @@ void DenseChain::check_input(const Tensor& input) const {
     const ChainStage& first = stages_.front();
     if (first.kind == StageKind::Linear)
       throw ValueError("linear: input has shape " + shape_str(input->shape) + " but weight has shape " +
-                       shape_str(first.weight->shape) + "; the input's last dimension must be in_features=" +
-                       std::to_string(C));
-    throw ValueError("Sequential: input has shape " + shape_str(input->shape) +
-                     " but the first layer takes " + std::to_string(C) + " features in its last dimension");
+                       shape_str(first.weight->shape) +
+                       "; the input's last dimension must be in_features=" + std::to_string(C));
+    throw ValueError("Sequential: input has shape " + shape_str(input->shape) + " but the first layer takes " +
+                     std::to_string(C) + " features in its last dimension");
   }
   if (have_dtype && input->dtype != params_dtype)
     throw TypeError(std::string("linear: input is ") + dtype_name(input->dtype) + " but weight is " +
@@ -219,12 +220,12 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input) {
         const int64_t C = st.weight->shape[1], OC = st.weight->shape[0];
         width = OC;
         Tensor out = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kOutput), {B, OC}, dtype);
-        Tensor z = keep_z ? workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kPreActivation), {B, OC}, dtype)
-                          : nullptr;
+        Tensor z =
+            keep_z ? workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kPreActivation), {B, OC}, dtype) : nullptr;
         // out (B, OC) = act(x (B, C) W^T + bias), with z = the pre-activation when it is kept: bias,
         // copy and activation run in the GEMM's epilogue on each strip of out while it is in cache.
-        const cpu::BiasActivationEpilogue<T> finish{st.bias ? st.bias->ptr<T>() : nullptr, z ? z->ptr<T>() : nullptr,
-                                                    OC, st.act, st.act_param, st.act_param2};
+        const cpu::BiasActivationEpilogue<T> finish{
+            st.bias ? st.bias->ptr<T>() : nullptr, z ? z->ptr<T>() : nullptr, OC, st.act, st.act_param, st.act_param2};
         cpu::GemmEpilogue<T> epilogue;
         if (finish.bias || finish.z || finish.act != Activation::Identity) {
           epilogue.apply = cpu::bias_activation_epilogue<T>;
@@ -253,8 +254,8 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input) {
       } else if (st.kind == StageKind::LayerNorm) {
         Tensor stats = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kStatistics), {2, B}, dtype);
         out = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kOutput), {B, F}, dtype);
-        cpu::layer_norm_forward<T>(out->ptr<T>(), stats->ptr<T>(), stats->ptr<T>() + B, x->ptr<T>(), gamma, beta, B,
-                                   F, st.eps);
+        cpu::layer_norm_forward<T>(out->ptr<T>(), stats->ptr<T>(), stats->ptr<T>() + B, x->ptr<T>(), gamma, beta, B, F,
+                                   st.eps);
         acts.stats[s] = stats;
       } else if (!st.is_identity()) {  // Dropout while training: the mask from chainrule's generator
         Tensor mask = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kStatistics), {B, F}, dtype);
@@ -273,8 +274,8 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input) {
         acts.z[s] = keep_z ? x : nullptr;
         cpu::bias_activation_forward<T>(out->ptr<T>(), nullptr, nullptr, B, F, st.act, st.act_param, st.act_param2);
       } else {
-        Tensor z = keep_z ? workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kPreActivation), {B, F}, dtype)
-                          : nullptr;
+        Tensor z =
+            keep_z ? workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kPreActivation), {B, F}, dtype) : nullptr;
         cpu::bias_activation_forward<T>(out->ptr<T>(), z ? z->ptr<T>() : nullptr, nullptr, B, F, st.act, st.act_param,
                                         st.act_param2);
         acts.z[s] = z;
@@ -323,8 +324,8 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
           T* db = param_grad(s, ChainSlots::kBias, st.bias, acc);
           if (db || st.act != Activation::Identity)
             cpu::activation_backward_bias_grad<T>(delta->ptr<T>(), db, acts.a[s + 1]->ptr<T>(),
-                                                  acts.z[s] ? acts.z[s]->ptr<T>() : nullptr, B, F, st.act,
-                                                  st.act_param, acc, st.act_param2);
+                                                  acts.z[s] ? acts.z[s]->ptr<T>() : nullptr, B, F, st.act, st.act_param,
+                                                  acc, st.act_param2);
         } else if (st.act != Activation::Identity) {
           cpu::activation_backward_inplace<T>(delta->ptr<T>(), acts.a[s + 1]->ptr<T>(),
                                               acts.z[s] ? acts.z[s]->ptr<T>() : nullptr, B * F, st.act, st.act_param,
@@ -347,9 +348,9 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
           bool db_acc = false;
           T* db = prev.kind == StageKind::Linear ? param_grad(s - 1, ChainSlots::kBias, prev.bias, db_acc) : nullptr;
           if (db && !db_acc) std::memset(db, 0, sizeof(T) * C);
-          const cpu::ActivationBackwardEpilogue<T> finish{acts.a[s]->ptr<T>(),
-                                                          acts.z[s - 1] ? acts.z[s - 1]->ptr<T>() : nullptr,
-                                                          C, prev.act, prev.act_param, db, prev.act_param2};
+          const cpu::ActivationBackwardEpilogue<T> finish{
+              acts.a[s]->ptr<T>(), acts.z[s - 1] ? acts.z[s - 1]->ptr<T>() : nullptr, C, prev.act, prev.act_param, db,
+              prev.act_param2};
           cpu::GemmEpilogue<T> epilogue;
           if (db || prev.act != Activation::Identity) {
             epilogue.apply = cpu::activation_backward_epilogue<T>;
@@ -363,8 +364,8 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
           activated = true;
         } else if (dinput) {
           // dL/dx = delta W
-          cpu::gemm<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, st.weight->ptr<T>(), C,
-                       dinput->ptr<T>(), C, false);
+          cpu::gemm<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, st.weight->ptr<T>(), C, dinput->ptr<T>(), C,
+                       false);
         }
         continue;
       }
@@ -389,8 +390,8 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
           cpu::batch_norm_backward<T>(dx, dgamma, dbeta, delta->ptr<T>(), acts.a[s]->ptr<T>(), mean, mean + F, gamma, B,
                                       F, acts.batch_statistics[s], acc);
         else
-          cpu::layer_norm_backward<T>(dx, dgamma, dbeta, delta->ptr<T>(), acts.a[s]->ptr<T>(), mean, mean + B, gamma,
-                                      B, F, acc);
+          cpu::layer_norm_backward<T>(dx, dgamma, dbeta, delta->ptr<T>(), acts.a[s]->ptr<T>(), mean, mean + B, gamma, B,
+                                      F, acc);
       } else if (want_input_grad) {
         if (!acts.stats.empty() && acts.stats[s])  // a Dropout that dropped (its mode may have changed since)
           cpu::dropout_backward<T>(dx, delta->ptr<T>(), acts.stats[s]->ptr<T>(), B * F);
@@ -432,9 +433,13 @@ Tensor softplus_graph(const Tensor& x, double beta, double threshold) {
 
 Tensor activation_graph(const Tensor& x, Activation act, double p1, double p2) {
   switch (act) {
-    case Activation::Identity: case Activation::Relu: case Activation::Sigmoid: case Activation::Tanh:
-    case Activation::LeakyRelu: case Activation::Gelu: case Activation::GeluTanh:
-      return ops::activation(x, act, p1);
+    case Activation::Identity:
+    case Activation::Relu:
+    case Activation::Sigmoid:
+    case Activation::Tanh:
+    case Activation::LeakyRelu:
+    case Activation::Gelu:
+    case Activation::GeluTanh: return ops::activation(x, act, p1);
     case Activation::Silu: return mul(x, unary(cpu::Unary::Sigmoid, x));
     case Activation::Elu: return elu_graph(x, p1, 1.0);
     case Activation::Selu: return mul(elu_graph(x, cpu::act::kSeluAlpha, 1.0), constant(cpu::act::kSeluScale, x));
@@ -463,7 +468,8 @@ Tensor activation_graph(const Tensor& x, Activation act, double p1, double p2) {
 
 // (x - mean) * rstd * gamma + beta along `dim` (0: BatchNorm's columns, 1: LayerNorm's rows), with
 // the biased variance; the statistics of a BatchNorm in eval mode are the running ones (constants).
-Tensor norm_graph(const ChainStage& st, bool batch_statistics, const Tensor& x, const Tensor& gamma, const Tensor& beta) {
+Tensor norm_graph(const ChainStage& st, bool batch_statistics, const Tensor& x, const Tensor& gamma,
+                  const Tensor& beta) {
   Tensor out;
   if (st.kind == StageKind::BatchNorm && !batch_statistics) {
     Tensor rstd = unary(cpu::Unary::Rsqrt, add(ops::cast(st.running_var, x->dtype), constant(st.eps, x)));
@@ -500,7 +506,11 @@ struct DenseChainNode : Node {
     uint64_t version = 0;
 
     explicit ParamSnapshot(const Tensor& p)
-        : live(p), storage(p->storage.get()), data(p->data), ndim(p->shape.size()), dtype(p->dtype),
+        : live(p),
+          storage(p->storage.get()),
+          data(p->data),
+          ndim(p->shape.size()),
+          dtype(p->dtype),
           version(p->version()) {
       if (ndim > kMaxDims) throw std::logic_error("DenseChain: a parameter of more than 4 dimensions");
       std::copy(p->shape.begin(), p->shape.end(), dims);
@@ -522,9 +532,11 @@ struct DenseChainNode : Node {
     saved_output.get();
     for (const ParamSnapshot& p : params)
       if (!p.unchanged())
-        throw RuntimeError("one of the variables needed for gradient computation has been modified by an inplace "
-                           "operation: a parameter of the Sequential (" + std::string(dtype_name(p.dtype)) + " " +
-                           shape_str(p.shape()) + " in the forward) was written or replaced before backward()");
+        throw RuntimeError(
+            "one of the variables needed for gradient computation has been modified by an inplace "
+            "operation: a parameter of the Sequential (" +
+            std::string(dtype_name(p.dtype)) + " " + shape_str(p.shape()) +
+            " in the forward) was written or replaced before backward()");
   }
   std::vector<Tensor> backward(const Tensor& g) override {
     std::lock_guard<std::mutex> lock(chain->mutex());

@@ -94,7 +94,10 @@ struct UnaryNode : Node {
         Tensor r = unary(Unary::Rsqrt, v);
         return {mul(mul(c(-0.5), g), mul(r, mul(r, r)))};
       }
-      case Unary::Sign: case Unary::Floor: case Unary::Ceil: case Unary::Round: return {mul(g, c(0))};
+      case Unary::Sign:
+      case Unary::Floor:
+      case Unary::Ceil:
+      case Unary::Round: return {mul(g, c(0))};
       case Unary::Square: return {mul(g, mul(c(2), v))};
       case Unary::Reciprocal: {
         Tensor r = unary(Unary::Reciprocal, v);
@@ -106,7 +109,10 @@ struct UnaryNode : Node {
     }
     return {nullptr};
   }
-  void release_saved() override { x.reset(); y.reset(); }
+  void release_saved() override {
+    x.reset();
+    y.reset();
+  }
 };
 }  // namespace
 
@@ -119,8 +125,10 @@ Tensor unary(cpu::Unary op, const Tensor& x_in, double param) {
                         " does not support; convert it with .long() or .float() first");
       Tensor x = x_in->dtype == DType::Bool ? cast_data(x_in, DType::Int64) : x_in;
       Tensor out = empty_like(x);
-      if (x->dtype == DType::Int64) cpu::unary_forward<int64_t>(out->ptr<int64_t>(), x->ptr<int64_t>(), x->numel, op, param);
-      else cpu::unary_forward<int32_t>(out->ptr<int32_t>(), x->ptr<int32_t>(), x->numel, op, param);
+      if (x->dtype == DType::Int64)
+        cpu::unary_forward<int64_t>(out->ptr<int64_t>(), x->ptr<int64_t>(), x->numel, op, param);
+      else
+        cpu::unary_forward<int32_t>(out->ptr<int32_t>(), x->ptr<int32_t>(), x->numel, op, param);
       return x_in->dtype == DType::Bool ? cast_data(out, DType::Bool) : out;
     }
     // Integer inputs of floating functions (exp, sin, sqrt, ...) give float32, as in PyTorch;
@@ -174,8 +182,8 @@ struct BinaryNode : Node {
     Tensor db = wants(*this, 1) ? empty(b_shape, g->dtype) : nullptr;
     dispatch_floating(g->dtype, "backward", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      cpu::binary_backward<T>(da ? da->ptr<T>() : nullptr, db ? db->ptr<T>() : nullptr, g->ptr<T>(),
-                              a->ptr<T>(), b->ptr<T>(), bc, op);
+      cpu::binary_backward<T>(da ? da->ptr<T>() : nullptr, db ? db->ptr<T>() : nullptr, g->ptr<T>(), a->ptr<T>(),
+                              b->ptr<T>(), bc, op);
     });
     return {da, db};
   }
@@ -184,10 +192,22 @@ struct BinaryNode : Node {
     const Tensor& y = inputs[1];
     Tensor dx, dy;
     switch (op) {
-      case Binary::Add: dx = g; dy = g; break;
-      case Binary::Sub: dx = g; dy = unary(Unary::Neg, g); break;
-      case Binary::Mul: dx = mul(g, y); dy = mul(g, x); break;
-      case Binary::Div: dx = div(g, y); dy = unary(Unary::Neg, div(mul(g, x), mul(y, y))); break;
+      case Binary::Add:
+        dx = g;
+        dy = g;
+        break;
+      case Binary::Sub:
+        dx = g;
+        dy = unary(Unary::Neg, g);
+        break;
+      case Binary::Mul:
+        dx = mul(g, y);
+        dy = mul(g, x);
+        break;
+      case Binary::Div:
+        dx = div(g, y);
+        dy = unary(Unary::Neg, div(mul(g, x), mul(y, y)));
+        break;
       case Binary::Pow: {
         // d/dx = y x^(y-1); d/dy = x^y log(x), with log(0) read as 0 (PyTorch's masking of 0^y).
         Tensor one = scalar(1, x);
@@ -196,12 +216,16 @@ struct BinaryNode : Node {
         dy = mul(g, mul(binary(Binary::Pow, x, y), unary(Unary::Log, safe_x)));
         break;
       }
-      case Binary::FloorDiv: dx = mul(g, scalar(0, g)); dy = dx; break;
+      case Binary::FloorDiv:
+        dx = mul(g, scalar(0, g));
+        dy = dx;
+        break;
       case Binary::Remainder:
         dx = g;
         dy = unary(Unary::Neg, mul(g, unary(Unary::Floor, div(x, y))));
         break;
-      case Binary::Maximum: case Binary::Minimum: {
+      case Binary::Maximum:
+      case Binary::Minimum: {
         const cpu::Compare wins = op == Binary::Maximum ? cpu::Compare::Gt : cpu::Compare::Lt;
         Tensor half_ties = mul(scalar(0.5, x), mask(cpu::Compare::Eq, x, y));
         dx = mul(g, add(mask(wins, x, y), half_ties));
@@ -209,9 +233,13 @@ struct BinaryNode : Node {
         break;
       }
     }
-    return {wants(*this, 0) ? sum_to_shape(dx, a_shape) : nullptr, wants(*this, 1) ? sum_to_shape(dy, b_shape) : nullptr};
+    return {wants(*this, 0) ? sum_to_shape(dx, a_shape) : nullptr,
+            wants(*this, 1) ? sum_to_shape(dy, b_shape) : nullptr};
   }
-  void release_saved() override { a.reset(); b.reset(); }
+  void release_saved() override {
+    a.reset();
+    b.reset();
+  }
 };
 
 // The dtype of a op b under PyTorch's promotion: a 0-d operand beside a dimensioned one only
@@ -241,16 +269,18 @@ Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
     return out;
   }
   if (op == Binary::Sub && (a_in->dtype == DType::Bool || b_in->dtype == DType::Bool))
-    throw TypeError("sub: subtraction, the `-` operator, with a bool tensor is not supported; to invert a mask use "
-                    "the `~` or logical_not() operator instead");
+    throw TypeError(
+        "sub: subtraction, the `-` operator, with a bool tensor is not supported; to invert a mask use "
+        "the `~` or logical_not() operator instead");
   DType dtype = result_dtype(a_in, b_in);
   if (dtype == DType::Bool) {
     // bool + bool is logical or, bool * bool logical and (as in PyTorch); the rest count as int64.
     if (op == Binary::Add || op == Binary::Maximum) return compare(cpu::Compare::Or, a_in, b_in);
     if (op == Binary::Mul || op == Binary::Minimum) return compare(cpu::Compare::And, a_in, b_in);
     if (op == Binary::Sub)
-      throw TypeError("sub: subtraction, the `-` operator, with two bool tensors is not supported; use the `^` or "
-                      "logical_xor() operator instead");
+      throw TypeError(
+          "sub: subtraction, the `-` operator, with two bool tensors is not supported; use the `^` or "
+          "logical_xor() operator instead");
     dtype = op == Binary::Div ? DType::Float32 : DType::Int64;
   }
   if (op == Binary::Div && !is_floating(dtype)) dtype = DType::Float32;  // true division
@@ -269,8 +299,10 @@ Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
           throw ZeroDivisionError(std::string(cpu::binary_name(op)) + ": integer division by zero");
       }
     };
-    if (dtype == DType::Int64) check(type_tag<int64_t>{});
-    else check(type_tag<int32_t>{});
+    if (dtype == DType::Int64)
+      check(type_tag<int64_t>{});
+    else
+      check(type_tag<int32_t>{});
   }
   cpu::Broadcast bc = broadcast_shapes(a->shape, b->shape);
   Tensor out = empty(bc.out_shape, dtype);
@@ -322,8 +354,10 @@ Tensor binary_with_scalar(cpu::Binary op, const Tensor& t, double s, bool scalar
     using T = typename decltype(tag)::type;
     const T value = static_cast<T>(s);
     const T* x = t->ptr<T>();
-    if (scalar_first) cpu::binary_strided_forward<T>(out->ptr<T>(), &value, 0, x, 1, t->numel, op);
-    else cpu::binary_strided_forward<T>(out->ptr<T>(), x, 1, &value, 0, t->numel, op);
+    if (scalar_first)
+      cpu::binary_strided_forward<T>(out->ptr<T>(), &value, 0, x, 1, t->numel, op);
+    else
+      cpu::binary_strided_forward<T>(out->ptr<T>(), x, 1, &value, 0, t->numel, op);
   });
   return out;
 }
@@ -335,8 +369,10 @@ Tensor compare_with_scalar(cpu::Compare op, const Tensor& t, double s, bool scal
     using T = typename decltype(tag)::type;
     const T value = static_cast<T>(s);
     const T* x = t->ptr<T>();
-    if (scalar_first) cpu::compare_strided_forward<T>(out->ptr<bool>(), &value, 0, x, 1, t->numel, op);
-    else cpu::compare_strided_forward<T>(out->ptr<bool>(), x, 1, &value, 0, t->numel, op);
+    if (scalar_first)
+      cpu::compare_strided_forward<T>(out->ptr<bool>(), &value, 0, x, 1, t->numel, op);
+    else
+      cpu::compare_strided_forward<T>(out->ptr<bool>(), x, 1, &value, 0, t->numel, op);
   });
   return out;
 }

@@ -64,8 +64,8 @@ void check_fit_arguments(DenseChain& chain, const Tensor& X, const Tensor& y, co
 
 }  // namespace
 
-FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order,
-                           int64_t batch_size, int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
+FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
+                           int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
                            const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct) {
   check_fit_arguments(chain, X, y, order, batch_size, first_batch, last_batch, loss, steps);
   std::lock_guard<std::mutex> lock(chain.mutex());

@@ -45,8 +45,10 @@ std::string gemm_for_testing(const std::string& isa, bool ta, bool tb, int64_t M
     ran = cpu::isa_name(previous);
   }
   try {
-    if (dtype == DType::Float32) run_gemm<float>(isa, ta, tb, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
-    else run_gemm<double>(isa, ta, tb, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
+    if (dtype == DType::Float32)
+      run_gemm<float>(isa, ta, tb, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
+    else
+      run_gemm<double>(isa, ta, tb, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
   } catch (...) {
     cpu::set_isa_for_testing(previous);
     throw;

@@ -6,7 +6,7 @@ namespace chainrule::ops {
 namespace {
 struct LinearNode : Node {
   SavedTensor input, weight;  // input (B, C), weight (OC, C)
-  Shape input_shape;     // the caller's shape, possibly (..., C)
+  Shape input_shape;          // the caller's shape, possibly (..., C)
   int64_t B = 0, C = 0, OC = 0;
   bool has_bias = false;
   const char* name() const override { return "LinearBackward"; }
@@ -30,7 +30,10 @@ struct LinearNode : Node {
     Tensor dbias = wants(*this, 2) ? sum(g2d, {0}, false) : nullptr;
     return {dinput, dweight, dbias};
   }
-  void release_saved() override { input.reset(); weight.reset(); }
+  void release_saved() override {
+    input.reset();
+    weight.reset();
+  }
 };
 
 struct MatmulNode : Node {
@@ -52,7 +55,10 @@ struct MatmulNode : Node {
     return {wants(*this, 0) ? matmul(g, transpose(inputs[1])) : nullptr,
             wants(*this, 1) ? matmul(transpose(inputs[0]), g) : nullptr};
   }
-  void release_saved() override { a.reset(); b.reset(); }
+  void release_saved() override {
+    a.reset();
+    b.reset();
+  }
 };
 
 void check_same_dtype(const Tensor& a, const Tensor& b, const char* op, const char* a_name, const char* b_name) {
@@ -72,18 +78,20 @@ Tensor linear_unfused(const Tensor& input, const Tensor& weight, const Tensor& b
 }
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
-  if (weight->dim() != 2) throw ValueError("linear: weight must be 2-D (out_features, in_features), got shape " +
-                                           shape_str(weight->shape));
+  if (weight->dim() != 2)
+    throw ValueError("linear: weight must be 2-D (out_features, in_features), got shape " + shape_str(weight->shape));
   const int64_t OC = weight->shape[0], C = weight->shape[1];
   if (input->dim() < 1 || input->shape.back() != C)
     throw ValueError("linear: input has shape " + shape_str(input->shape) + " but weight has shape " +
-                     shape_str(weight->shape) + "; the input's last dimension must be in_features=" + std::to_string(C));
+                     shape_str(weight->shape) +
+                     "; the input's last dimension must be in_features=" + std::to_string(C));
   if (bias && (bias->dim() != 1 || bias->shape[0] != OC))
     throw ValueError("linear: bias has shape " + shape_str(bias->shape) + " but weight has shape " +
                      shape_str(weight->shape) + "; expected bias of shape (" + std::to_string(OC) + ",)");
   check_same_dtype(input, weight, "linear", "input", "weight");
   if (bias) check_same_dtype(bias, weight, "linear", "bias", "weight");
-  const int64_t B = C ? input->numel / C : (input->dim() > 1 ? shape_numel(Shape(input->shape.begin(), input->shape.end() - 1)) : 1);
+  const int64_t B =
+      C ? input->numel / C : (input->dim() > 1 ? shape_numel(Shape(input->shape.begin(), input->shape.end() - 1)) : 1);
   Shape out_shape = input->shape;
   out_shape.back() = OC;
   Tensor out = empty(out_shape, input->dtype);

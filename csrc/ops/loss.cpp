@@ -27,7 +27,8 @@ void loss_values(const LossSpec& spec, T* values, T* log_probs, const T* pred, c
   }
 }
 
-template <typename T> T reduce_loss(const T* values, int64_t count, Reduction reduction) {
+template <typename T>
+T reduce_loss(const T* values, int64_t count, Reduction reduction) {
   const T sum = cpu::sum_all<T>(values, count);
   return reduction == Reduction::Mean ? sum / static_cast<T>(count) : sum;
 }
@@ -48,9 +49,9 @@ void loss_grad(const LossSpec& spec, T* dpred, T* dtarget, const T* dout, const 
   }
 }
 
-#define CHAINRULE_INSTANTIATE_LOSS(T)                                                                          \
-  template void loss_values<T>(const LossSpec&, T*, T*, const T*, const void*, int64_t, int64_t);              \
-  template T reduce_loss<T>(const T*, int64_t, Reduction);                                                     \
+#define CHAINRULE_INSTANTIATE_LOSS(T)                                                             \
+  template void loss_values<T>(const LossSpec&, T*, T*, const T*, const void*, int64_t, int64_t); \
+  template T reduce_loss<T>(const T*, int64_t, Reduction);                                        \
   template void loss_grad<T>(const LossSpec&, T*, T*, const T*, const T*, const T*, const void*, int64_t, int64_t);
 CHAINRULE_INSTANTIATE_LOSS(float)
 CHAINRULE_INSTANTIATE_LOSS(double)

@@ -52,7 +52,10 @@ struct ElementwiseLossNode : Node {
     });
     return {dpred, dtarget};
   }
-  void release_saved() override { pred.reset(); target.reset(); }
+  void release_saved() override {
+    pred.reset();
+    target.reset();
+  }
 };
 
 struct CrossEntropyNode : Node {
@@ -65,12 +68,15 @@ struct CrossEntropyNode : Node {
     Tensor dlogits = empty(input_shape, g->dtype);
     dispatch_floating(g->dtype, "cross_entropy", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      loss_grad<T>(spec, dlogits->ptr<T>(), nullptr, g->ptr<T>(), nullptr, log_probs->ptr<T>(),
-                   target->ptr<int64_t>(), N, C);
+      loss_grad<T>(spec, dlogits->ptr<T>(), nullptr, g->ptr<T>(), nullptr, log_probs->ptr<T>(), target->ptr<int64_t>(),
+                   N, C);
     });
     return {dlogits};
   }
-  void release_saved() override { log_probs.reset(); target.reset(); }
+  void release_saved() override {
+    log_probs.reset();
+    target.reset();
+  }
 };
 
 // The losses again from differentiable elementwise ops, for recorded backwards (create_graph).

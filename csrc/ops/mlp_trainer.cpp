@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-
 #include <string>
 
 #include "chainrule/errors.h"
@@ -18,10 +17,14 @@ using cpu::Trans;
 
 namespace {
 
-template <typename T> bool worth_threads(int64_t elements) { return elements >= cpu::kParallelElements; }
+template <typename T>
+bool worth_threads(int64_t elements) {
+  return elements >= cpu::kParallelElements;
+}
 
 // a (B, K) = act(a + bias) in place, row by row.
-template <typename T> void bias_activation_forward(T* a, const T* bias, int64_t B, int64_t K, Activation act) {
+template <typename T>
+void bias_activation_forward(T* a, const T* bias, int64_t B, int64_t K, Activation act) {
   cpu::parallel_for(B, worth_threads<T>(B * K), [&](int64_t r) {
     T* row = a + r * K;
     for (int64_t k = 0; k < K; ++k) row[k] += bias[k];
@@ -53,7 +56,8 @@ template <typename T> void bias_activation_forward(T* a, const T* bias, int64_t 
 
 // delta (B, K) *= act'(z), the derivative taken from the activation's output a (B, K), as
 // scikit-learn does: relu zeroes where a == 0, tanh multiplies by 1 - a^2, logistic by a (1 - a).
-template <typename T> void activation_backward(T* delta, const T* a, int64_t B, int64_t K, Activation act) {
+template <typename T>
+void activation_backward(T* delta, const T* a, int64_t B, int64_t K, Activation act) {
   if (act == Activation::Identity) return;
   const int64_t n = B * K;
   cpu::parallel_for(B, worth_threads<T>(n), [&](int64_t r) {
@@ -79,7 +83,8 @@ template <typename T> void activation_backward(T* delta, const T* a, int64_t B, 
 }
 
 // The data term of the batch objective (see mlp_trainer.h) for outputs p and targets y (B, K).
-template <typename T> double data_loss(const T* p, const T* y, int64_t B, int64_t K, Loss loss) {
+template <typename T>
+double data_loss(const T* p, const T* y, int64_t B, int64_t K, Loss loss) {
   const int64_t n = B * K;
   const T eps = std::numeric_limits<T>::epsilon();
   double sum = 0;
@@ -92,7 +97,8 @@ template <typename T> double data_loss(const T* p, const T* y, int64_t B, int64_
       return 0.5 * sum / static_cast<double>(n);
     case Loss::LogLoss:
       for (int64_t i = 0; i < n; ++i)
-        if (y[i] != T(0)) sum += static_cast<double>(y[i]) * std::log(static_cast<double>(std::clamp(p[i], eps, T(1) - eps)));
+        if (y[i] != T(0))
+          sum += static_cast<double>(y[i]) * std::log(static_cast<double>(std::clamp(p[i], eps, T(1) - eps)));
       return -sum / static_cast<double>(B);
     case Loss::BinaryLogLoss:
       for (int64_t i = 0; i < n; ++i) {
@@ -105,18 +111,20 @@ template <typename T> double data_loss(const T* p, const T* y, int64_t B, int64_
   return 0;
 }
 
-template <typename T> double squared_norm(const T* w, int64_t n) {
+template <typename T>
+double squared_norm(const T* w, int64_t n) {
   double s = 0;
   for (int64_t i = 0; i < n; ++i) s += static_cast<double>(w[i]) * static_cast<double>(w[i]);
   return s;
 }
 
 // Buffers of one batch size, reused across the batches of a call.
-template <typename T> struct Workspace {
+template <typename T>
+struct Workspace {
   std::vector<std::vector<T>> acts;    // acts[i] (B, units[i]); acts[0] only when rows are gathered
   std::vector<std::vector<T>> deltas;  // deltas[i] (B, units[i + 1]): dL/dz of layer i
   std::vector<std::vector<T>> dcoefs, dintercepts;
-  std::vector<T> targets;              // gathered Y rows
+  std::vector<T> targets;  // gathered Y rows
   Workspace(const Network<T>& net, int64_t B, bool gather, bool own_grads) {
     const size_t L = net.layers();
     acts.resize(L + 1);
@@ -137,7 +145,8 @@ template <typename T> struct Workspace {
 };
 
 // acts[L] = the network's output for the B rows at x; acts[i] for i >= 1 hold the layer outputs.
-template <typename T> void forward(const Network<T>& net, std::vector<std::vector<T>>& acts, const T* x, int64_t B) {
+template <typename T>
+void forward(const Network<T>& net, std::vector<std::vector<T>>& acts, const T* x, int64_t B) {
   const size_t L = net.layers();
   const T* in = x;
   for (size_t i = 0; i < L; ++i) {
@@ -167,7 +176,7 @@ double backward(const Network<T>& net, std::vector<std::vector<T>>& acts, std::v
   for (size_t i = L; i-- > 0;) {
     const int64_t C = net.units[i], OC = net.units[i + 1];
     const T* a = i == 0 ? x : acts[i].data();  // (B, C): the layer's input
-    const T* d = deltas[i].data();              // (B, OC)
+    const T* d = deltas[i].data();             // (B, OC)
     // dcoefs[i] (C, OC) = (a^T delta + alpha coefs[i]) / B
     T* dW = dcoefs[i];
     cpu::gemm<T>(Trans::Yes, Trans::No, C, OC, B, a, C, d, OC, dW, OC, false);
@@ -195,7 +204,8 @@ double backward(const Network<T>& net, std::vector<std::vector<T>>& acts, std::v
 }
 
 // scikit-learn's update of one parameter array p (n) from its gradient g.
-template <typename T> void sgd_update(T* p, T* velocity, const T* g, int64_t n, const SolverState<T>& s) {
+template <typename T>
+void sgd_update(T* p, T* velocity, const T* g, int64_t n, const SolverState<T>& s) {
   const T mu = static_cast<T>(s.momentum), lr = static_cast<T>(s.learning_rate);
   cpu::parallel_for((n + 4095) / 4096, worth_threads<T>(n), [&](int64_t chunk) {
     const int64_t hi = std::min(n, (chunk + 1) * 4096);
@@ -206,7 +216,8 @@ template <typename T> void sgd_update(T* p, T* velocity, const T* g, int64_t n, 
   });
 }
 
-template <typename T> void adam_update(T* p, T* m, T* v, const T* g, int64_t n, double step_size, const SolverState<T>& s) {
+template <typename T>
+void adam_update(T* p, T* m, T* v, const T* g, int64_t n, double step_size, const SolverState<T>& s) {
   const T b1 = static_cast<T>(s.beta_1), b2 = static_cast<T>(s.beta_2);
   const T one_minus_b1 = static_cast<T>(1 - s.beta_1), one_minus_b2 = static_cast<T>(1 - s.beta_2);
   cpu::parallel_for((n + 4095) / 4096, worth_threads<T>(n), [&](int64_t chunk) {
@@ -215,8 +226,8 @@ template <typename T> void adam_update(T* p, T* m, T* v, const T* g, int64_t n, 
       m[k] = b1 * m[k] + one_minus_b1 * g[k];
       v[k] = b2 * v[k] + one_minus_b2 * (g[k] * g[k]);
       // The rate is a double (as in scikit-learn, where it is a NumPy float64 scalar).
-      p[k] += static_cast<T>(-step_size * static_cast<double>(m[k]) /
-                             (static_cast<double>(std::sqrt(v[k])) + s.epsilon));
+      p[k] +=
+          static_cast<T>(-step_size * static_cast<double>(m[k]) / (static_cast<double>(std::sqrt(v[k])) + s.epsilon));
     }
   });
 }
@@ -244,7 +255,8 @@ void optimizer_step(const Network<T>& net, SolverState<T>& s, Workspace<T>& ws) 
   }
 }
 
-template <typename T> std::vector<T*> pointers(std::vector<std::vector<T>>& buffers) {
+template <typename T>
+std::vector<T*> pointers(std::vector<std::vector<T>>& buffers) {
   std::vector<T*> out;
   for (auto& b : buffers) out.push_back(b.data());
   return out;
@@ -314,7 +326,8 @@ double loss_and_gradient(const Network<T>& net, const T* X, const T* Y, int64_t 
   return backward<T>(net, ws.acts, ws.deltas, X, Y, n, dcoefs.data(), dintercepts.data());
 }
 
-template <typename T> void predict(const Network<T>& net, const T* X, int64_t n, T* out) {
+template <typename T>
+void predict(const Network<T>& net, const T* X, int64_t n, T* out) {
   // In blocks of rows, so the hidden activations of a large X never all exist at once.
   constexpr int64_t kRows = 4096;
   const int64_t F = net.units.front(), K = net.units.back();

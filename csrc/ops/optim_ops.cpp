@@ -1,13 +1,15 @@
 // The optimizers' group steps (optim.h): the walk over a group is shared, each optimizer adds its
 // per-parameter update.
 #include "chainrule/optim.h"
-
 #include "op_utils.h"
 
 namespace chainrule::optim {
 
 namespace {
-template <typename T> T* data_or_null(const Tensor& t) { return t ? t->ptr<T>() : nullptr; }
+template <typename T>
+T* data_or_null(const Tensor& t) {
+  return t ? t->ptr<T>() : nullptr;
+}
 }  // namespace
 
 GroupStep::GroupStep(const char* name, std::vector<const char*> state_names, std::vector<Tensor> params,

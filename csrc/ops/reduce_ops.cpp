@@ -19,9 +19,7 @@ struct SumNode : Node {
     });
     return {dx};
   }
-  std::vector<Tensor> backward_graph(const Tensor& g) override {
-    return {expand(reshape(g, kept_shape), input_shape)};
-  }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return {expand(reshape(g, kept_shape), input_shape)}; }
 };
 
 struct SoftmaxNode : Node {
@@ -133,8 +131,10 @@ Tensor argmax(const Tensor& x_in, std::optional<int64_t> dim, bool keepdim) {
     split_at(x->shape, d, outer, n, inner);
     Shape shape = x->shape;
     if (!shape.empty()) {
-      if (keepdim) shape[d] = 1;
-      else shape.erase(shape.begin() + d);
+      if (keepdim)
+        shape[d] = 1;
+      else
+        shape.erase(shape.begin() + d);
     }
     out = empty(shape, DType::Int64);
     cpu::argmax_dim<T>(out->ptr<int64_t>(), x->ptr<T>(), outer, n, inner);

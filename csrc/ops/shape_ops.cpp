@@ -47,7 +47,9 @@ struct SliceRowsNode : Node {
 struct PadRowsNode : Node {
   int64_t start = 0, rows = 0;
   const char* name() const override { return "SliceBackwardBackward"; }
-  std::vector<Tensor> backward(const Tensor& g) override { return {clone_data(slice_rows(detach(g), start, start + rows))}; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    return {clone_data(slice_rows(detach(g), start, start + rows))};
+  }
   std::vector<Tensor> backward_graph(const Tensor& g) override { return {slice_rows(g, start, start + rows)}; }
 };
 
@@ -156,7 +158,8 @@ Tensor reshape(const Tensor& x, const Shape& shape_in) {
 Tensor transpose(const Tensor& x) {
   if (x->dim() < 2) return x;
   if (x->dim() != 2)
-    throw ValueError("transpose: .T is supported for tensors of at most 2 dimensions, got shape " + shape_str(x->shape));
+    throw ValueError("transpose: .T is supported for tensors of at most 2 dimensions, got shape " +
+                     shape_str(x->shape));
   const int64_t rows = x->shape[0], cols = x->shape[1];
   Tensor out = empty({cols, rows}, x->dtype);
   dispatch_any(x->dtype, [&](auto tag) {
@@ -248,15 +251,16 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   for (size_t k = 0; k < shape.size(); ++k) {
     const int64_t have = k >= lead ? x->shape[k - lead] : 1;
     if (target[k] == -1) {
-      if (k < lead) throw ValueError("expand: -1 is not allowed in a leading, non-existing dimension " + std::to_string(k));
+      if (k < lead)
+        throw ValueError("expand: -1 is not allowed in a leading, non-existing dimension " + std::to_string(k));
       target[k] = have;
     }
     if (target[k] < 0) throw ValueError("expand: size " + shape_str(shape) + " has a negative dimension");
     if (have != target[k] && have != 1)
       throw ValueError("expand: the expanded size of the tensor (" + std::to_string(target[k]) +
                        ") must match the existing size (" + std::to_string(have) + ") at non-singleton dimension " +
-                       std::to_string(k) + ".  Target sizes: " + shape_str(shape) + ".  Tensor sizes: " +
-                       shape_str(x->shape));
+                       std::to_string(k) + ".  Target sizes: " + shape_str(shape) +
+                       ".  Tensor sizes: " + shape_str(x->shape));
   }
   if (target == x->shape) return x;
   check_shape(target, x->dtype, "expand: size");

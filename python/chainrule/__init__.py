@@ -6,6 +6,7 @@ A C++ core (tensors, autograd, SIMD/OpenMP kernels) under a PyTorch-shaped API:
     import chainrule.nn as nn
     import chainrule.optim as optim
 """
+
 from __future__ import annotations as _annotations
 
 import os as _os
@@ -35,13 +36,40 @@ from chainrule._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad
 from chainrule._tensor import float32, float64, int32, int64
 from chainrule._tensor import numpy_dtype  # noqa: F401  (chainrule.numpy_dtype: a dtype's NumPy dtype)
 from chainrule._random import (
-    Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
 )
 from chainrule._device import device, get_default_device, set_default_device
 from chainrule._creation import (
-    arange, as_tensor, empty, empty_like, eye, full, full_like,
-    get_default_dtype, linspace, logspace, multinomial, normal, ones, ones_like, rand, rand_like, randint,
-    randint_like, randn, randn_like, randperm, set_default_dtype, tensor, zeros,
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    get_default_dtype,
+    linspace,
+    logspace,
+    multinomial,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    set_default_dtype,
+    tensor,
+    zeros,
     zeros_like,
 )
 from chainrule import _device, _protocols
@@ -51,18 +79,99 @@ FloatTensor = _protocols.FloatTensor
 DoubleTensor = _protocols.DoubleTensor
 LongTensor = _protocols.LongTensor
 globals().update(_protocols.legacy_types)  # IntTensor, BoolTensor where the dtypes exist
+from chainrule._size import Size  # noqa: E402, F401
 from chainrule._tensor_ops import (  # noqa: E402, F401  (tensor ops written in Python)
-    Size, absolute, add, allclose, amax, amin, argmin, can_cast, cat, chunk, clamp, clip, count_nonzero, cumsum,
-    div, divide, equal, flatten, flip, gather, index_select, isclose, isfinite, isinf, isnan, lerp, logical_and,
-    logical_not, logical_or, logical_xor, logsumexp, maximum, minimum, narrow, nonzero, norm, permute, prod,
-    promote_types, result_type, scatter_add, select, split, squeeze, stack, std, sub, subtract, transpose,
-    true_divide, unbind, unflatten, unsqueeze, var, where,
+    absolute,
+    add,
+    allclose,
+    amax,
+    amin,
+    argmin,
+    can_cast,
+    cat,
+    chunk,
+    clamp,
+    clip,
+    count_nonzero,
+    cumsum,
+    div,
+    divide,
+    equal,
+    flatten,
+    flip,
+    gather,
+    index_select,
+    isclose,
+    isfinite,
+    isinf,
+    isnan,
+    lerp,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    logsumexp,
+    maximum,
+    minimum,
+    narrow,
+    nonzero,
+    norm,
+    permute,
+    prod,
+    promote_types,
+    result_type,
+    scatter_add,
+    select,
+    split,
+    squeeze,
+    stack,
+    std,
+    sub,
+    subtract,
+    transpose,
+    true_divide,
+    unbind,
+    unflatten,
+    unsqueeze,
+    var,
+    where,
 )
+
 # The functional forms of Tensor methods (torch.sin(x) is x.sin()), which _tensor_ops makes in a loop
 # that type checkers cannot follow.
 from chainrule._tensor_ops import (  # type: ignore[attr-defined]  # noqa: E402, F401
-    cos, eq, erf, expm1, floor, floor_divide, fmod, ge, gt, le, log1p, log2, log10, lt, mul, multiply, ne, neg,
-    negative, numel, reciprocal, remainder, reshape, rsqrt, sign, sin, square, t, tan, ceil, clone, detach,
+    cos,
+    eq,
+    erf,
+    expm1,
+    floor,
+    floor_divide,
+    fmod,
+    ge,
+    gt,
+    le,
+    log1p,
+    log2,
+    log10,
+    lt,
+    mul,
+    multiply,
+    ne,
+    neg,
+    negative,
+    numel,
+    reciprocal,
+    remainder,
+    reshape,
+    rsqrt,
+    sign,
+    sin,
+    square,
+    t,
+    tan,
+    ceil,
+    clone,
+    detach,
 )
 
 __version__ = _core.__version__
@@ -88,8 +197,17 @@ def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
 # __getattr__, so that code inside this module keeps the builtins.
 def _builtin_shadowing_names() -> dict:
     from chainrule import _tensor_ops as ops
-    return {"int": int32, "bool": _core.dtype.bool, "max": ops.max, "min": ops.min, "any": ops.any,
-            "all": ops.all, "round": ops.round, "pow": ops.pow}
+
+    return {
+        "int": int32,
+        "bool": _core.dtype.bool,
+        "max": ops.max,
+        "min": ops.min,
+        "any": ops.any,
+        "all": ops.all,
+        "round": ops.round,
+        "pow": ops.pow,
+    }
 
 
 _SHADOWING = None
@@ -125,8 +243,15 @@ from chainrule import io as _io  # noqa: E402
 from chainrule.io import save  # noqa: E402
 
 
-def load(f: str | _os.PathLike | _typing.BinaryIO, map_location: _typing.Any = None, pickle_module: _typing.Any = None,
-         *, weights_only: bool | None = None, mmap: bool | None = None, **pickle_load_args: _typing.Any) -> _typing.Any:
+def load(
+    f: str | _os.PathLike | _typing.BinaryIO,
+    map_location: _typing.Any = None,
+    pickle_module: _typing.Any = None,
+    *,
+    weights_only: bool | None = None,
+    mmap: bool | None = None,
+    **pickle_load_args: _typing.Any,
+) -> _typing.Any:
     """Read a file written by chainrule.save (or any safetensors file); arrays come back as Tensors.
 
     Every dtype ``save`` writes loads: arrays of a dtype chainrule tensors hold are shared as they
@@ -154,8 +279,9 @@ def load(f: str | _os.PathLike | _typing.BinaryIO, map_location: _typing.Any = N
         if array.dtype.kind == "f":
             return from_numpy(array.astype(_np.float32))
         if array.dtype == _np.uint64 and array.size and int(array.max()) > _np.iinfo(_np.int64).max:
-            raise ValueError(f"{source}: a uint64 tensor holds values beyond int64, "
-                             "which chainrule tensors cannot hold")
+            raise ValueError(
+                f"{source}: a uint64 tensor holds values beyond int64, which chainrule tensors cannot hold"
+            )
         return from_numpy(array.astype(_np.int64))
 
     return _io.load(f, to_tensor=to_tensor)
@@ -164,16 +290,97 @@ def load(f: str | _os.PathLike | _typing.BinaryIO, map_location: _typing.Any = N
 from chainrule.fit import History, fit  # noqa: E402
 
 __all__ = [
-    "Tensor", "dtype", "float32", "float64", "int64", "float", "double", "long", "device",
-    "FloatTensor", "DoubleTensor", "LongTensor", *_protocols.legacy_types,
-    "get_default_dtype", "set_default_dtype", "get_default_device", "set_default_device",
-    "tensor", "as_tensor", "from_numpy", "empty", "zeros", "ones", "full", "zeros_like", "ones_like",
-    "empty_like", "full_like", "eye", "arange", "linspace", "logspace",
-    "randn", "rand", "randn_like", "rand_like", "randint", "randint_like", "randperm", "normal", "multinomial",
-    "Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
-    "set_rng_state", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "get_num_threads", "set_num_threads", "matmul", "exp", "log", "relu", "sigmoid", "tanh", "abs",
-    "sqrt", "softmax", "log_softmax", "sum", "mean", "argmax", "is_tensor", "config",
-    "accelerator", "autograd", "cuda", "data", "distributions", "utils", "diagnostics", "nn", "optim", "save", "load", "fit", "History",
-    "int32", "int", "bool", "Size", "max", "min", "any", "all", "round", "pow", "inference_mode",
+    "Tensor",
+    "dtype",
+    "float32",
+    "float64",
+    "int64",
+    "float",
+    "double",
+    "long",
+    "device",
+    "FloatTensor",
+    "DoubleTensor",
+    "LongTensor",
+    *_protocols.legacy_types,
+    "get_default_dtype",
+    "set_default_dtype",
+    "get_default_device",
+    "set_default_device",
+    "tensor",
+    "as_tensor",
+    "from_numpy",
+    "empty",
+    "zeros",
+    "ones",
+    "full",
+    "zeros_like",
+    "ones_like",
+    "empty_like",
+    "full_like",
+    "eye",
+    "arange",
+    "linspace",
+    "logspace",
+    "randn",
+    "rand",
+    "randn_like",
+    "rand_like",
+    "randint",
+    "randint_like",
+    "randperm",
+    "normal",
+    "multinomial",
+    "Generator",
+    "default_generator",
+    "manual_seed",
+    "seed",
+    "initial_seed",
+    "get_rng_state",
+    "set_rng_state",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+    "get_num_threads",
+    "set_num_threads",
+    "matmul",
+    "exp",
+    "log",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "abs",
+    "sqrt",
+    "softmax",
+    "log_softmax",
+    "sum",
+    "mean",
+    "argmax",
+    "is_tensor",
+    "config",
+    "accelerator",
+    "autograd",
+    "cuda",
+    "data",
+    "distributions",
+    "utils",
+    "diagnostics",
+    "nn",
+    "optim",
+    "save",
+    "load",
+    "fit",
+    "History",
+    "int32",
+    "int",
+    "bool",
+    "Size",
+    "max",
+    "min",
+    "any",
+    "all",
+    "round",
+    "pow",
+    "inference_mode",
 ]

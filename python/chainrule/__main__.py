@@ -5,6 +5,7 @@ It trains a 64-128-10 ReLU network with cross-entropy and SGD on the 8x8 handwri
 loss and validation accuracy per epoch, then trains the same network from the same weights with
 the NumPy baseline and prints the time per epoch of both.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,9 @@ from chainrule.datasets import load_digits, split
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m chainrule", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m chainrule", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--epochs", type=int, default=20, help="passes over the training set (default 20)")
     p.add_argument("--batch-size", type=int, default=32, help="minibatch size (default 32)")
     p.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (default 0.05)")
@@ -28,10 +30,15 @@ def parse_args(argv):
     p.add_argument("--hidden", type=int, default=128, help="hidden layer width (default 128)")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, split and shuffling (default 0)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
-    p.add_argument("--save", metavar="PATH", default=None,
-                   help="write the trained model's state_dict here (safetensors format)")
-    p.add_argument("--plot", metavar="PATH", default=None,
-                   help="write a PNG of the loss and accuracy curves here (needs matplotlib)")
+    p.add_argument(
+        "--save", metavar="PATH", default=None, help="write the trained model's state_dict here (safetensors format)"
+    )
+    p.add_argument(
+        "--plot",
+        metavar="PATH",
+        default=None,
+        help="write a PNG of the loss and accuracy curves here (needs matplotlib)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-baseline", action="store_true", help="skip the NumPy baseline comparison")
     args = p.parse_args(argv)
@@ -69,8 +76,13 @@ def train_baseline(weights, biases, X, y, orders, args):
         Xs, ys = X[order], y[order]
         start = time.perf_counter()
         for lo in range(0, len(order), args.batch_size):
-            net.train_step(Xs[lo:lo + args.batch_size], ys[lo:lo + args.batch_size], "cross_entropy",
-                           lr=args.lr, momentum=args.momentum)
+            net.train_step(
+                Xs[lo : lo + args.batch_size],
+                ys[lo : lo + args.batch_size],
+                "cross_entropy",
+                lr=args.lr,
+                momentum=args.momentum,
+            )
         times.append(time.perf_counter() - start)
     return times
 
@@ -92,16 +104,30 @@ def main(argv=None):
     print(f"digits: {len(X_train)} training / {len(X_val)} validation images\n{model}\n")
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     timer = EpochTimer()
-    history = chainrule.fit(model, nn.CrossEntropyLoss(), optimizer, X_train, y_train, epochs=args.epochs,
-                            batch_size=args.batch_size, seed=args.seed, validation_data=(X_val, y_val),
-                            metrics=["accuracy"], callbacks=[timer], progress=not args.no_progress)
+    history = chainrule.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optimizer,
+        X_train,
+        y_train,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        validation_data=(X_val, y_val),
+        metrics=["accuracy"],
+        callbacks=[timer],
+        progress=not args.no_progress,
+    )
     times = timer.times  # includes validation and the progress bar
     print(f"\n{'epoch':>5}  {'loss':>8}  {'val loss':>8}  {'val acc':>8}  {'time':>9}")
-    for epoch, (loss, val_loss, val_acc, seconds) in enumerate(zip(
-            history.history["loss"], history.history["val_loss"], history.history["val_accuracy"], times), 1):
+    for epoch, (loss, val_loss, val_acc, seconds) in enumerate(
+        zip(history.history["loss"], history.history["val_loss"], history.history["val_accuracy"], times), 1
+    ):
         print(f"{epoch:5d}  {loss:8.4f}  {val_loss:8.4f}  {val_acc:8.2%}  {seconds * 1e3:7.2f} ms")
-    print(f"\n{'native C++' if history.native else 'Python'} loop; final validation accuracy "
-          f"{history.history['val_accuracy'][-1]:.2%}")
+    print(
+        f"\n{'native C++' if history.native else 'Python'} loop; final validation accuracy "
+        f"{history.history['val_accuracy'][-1]:.2%}"
+    )
 
     if args.save:
         chainrule.save(model.state_dict(), args.save)
@@ -119,9 +145,18 @@ def main(argv=None):
         timed = nn.Sequential(nn.Linear(64, args.hidden), nn.ReLU(), nn.Linear(args.hidden, 10))
         timed.load_state_dict(initial)
         timer = EpochTimer()
-        chainrule.fit(timed, nn.CrossEntropyLoss(), optim.SGD(timed.parameters(), lr=args.lr, momentum=args.momentum),
-                      X_train, y_train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                      callbacks=[timer], progress=False)
+        chainrule.fit(
+            timed,
+            nn.CrossEntropyLoss(),
+            optim.SGD(timed.parameters(), lr=args.lr, momentum=args.momentum),
+            X_train,
+            y_train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            callbacks=[timer],
+            progress=False,
+        )
         ours = float(np.median(timer.times))
         weights = [initial["0.weight"], initial["2.weight"]]
         biases = [initial["0.bias"], initial["2.bias"]]
@@ -129,8 +164,10 @@ def main(argv=None):
         base = float(np.median(train_baseline(weights, biases, X_train, y_train, orders, args)))
         # "2.0x faster" or "1.4x slower": a ratio below 1 is never called faster.
         verdict = f"{base / ours:.1f}x faster" if base >= ours else f"{ours / base:.1f}x slower"
-        print(f"\ntime per epoch (median of {args.epochs}): chainrule.fit {ours * 1e3:.2f} ms, "
-              f"NumPy baseline {base * 1e3:.2f} ms -> chainrule is {verdict}")
+        print(
+            f"\ntime per epoch (median of {args.epochs}): chainrule.fit {ours * 1e3:.2f} ms, "
+            f"NumPy baseline {base * 1e3:.2f} ms -> chainrule is {verdict}"
+        )
     return 0
 
 

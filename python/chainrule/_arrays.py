@@ -1,4 +1,5 @@
 """NumPy array helpers shared by the Python layer."""
+
 from __future__ import annotations
 
 import numpy as _np

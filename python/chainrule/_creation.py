@@ -4,6 +4,7 @@ Each factory checks its arguments here (size, dtype, device, generator) and hand
 C++ call. Random factories take ``generator=`` (a chainrule.Generator) and otherwise draw from the
 default generator that ``manual_seed`` seeds.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -39,6 +40,7 @@ def get_default_dtype() -> _core.dtype:
 # ---------------------------------------------------------------------------------------------
 # argument checks shared by the factories
 # ---------------------------------------------------------------------------------------------
+
 
 def _dtype_arg(dtype, where: str):
     if dtype is None or isinstance(dtype, _core.dtype):
@@ -84,8 +86,10 @@ def _shape_or_keyword(size, size_keyword, where):
 def _finish(t: Tensor, requires_grad: bool, where: str) -> Tensor:
     if requires_grad:
         if not t.dtype.is_floating_point:
-            raise RuntimeError(f"{where}: requires_grad=True needs a floating point dtype (only those "
-                               f"can require gradients), got {t.dtype!r}")
+            raise RuntimeError(
+                f"{where}: requires_grad=True needs a floating point dtype (only those "
+                f"can require gradients), got {t.dtype!r}"
+            )
         t.requires_grad = True
     return t
 
@@ -94,8 +98,15 @@ def _finish(t: Tensor, requires_grad: bool, where: str) -> Tensor:
 # from data
 # ---------------------------------------------------------------------------------------------
 
-def tensor(data: Any, *, dtype: _core.dtype | None = None, device: DeviceLike = None, requires_grad: bool = False,
-           pin_memory: bool = False) -> Tensor:
+
+def tensor(
+    data: Any,
+    *,
+    dtype: _core.dtype | None = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+    pin_memory: bool = False,
+) -> Tensor:
     """A new tensor holding a copy of `data` (nested lists, a number, an array or a Tensor)."""
     _check_device(device, "tensor")
     return _tensor.tensor(data, dtype=_dtype_arg(dtype, "tensor"), requires_grad=requires_grad)
@@ -111,10 +122,19 @@ def as_tensor(data: Any, dtype: _core.dtype | None = None, device: DeviceLike = 
 # filled
 # ---------------------------------------------------------------------------------------------
 
+
 def _filled(core_factory: Callable[..., Tensor], where: str) -> Callable[..., Tensor]:
-    def factory(*size: Any, out: Tensor | None = None, dtype: _core.dtype | None = None, layout: Any = None,
-                device: DeviceLike = None, requires_grad: bool = False, pin_memory: bool = False,
-                memory_format: Any = None, **keywords: Any) -> Tensor:
+    def factory(
+        *size: Any,
+        out: Tensor | None = None,
+        dtype: _core.dtype | None = None,
+        layout: Any = None,
+        device: DeviceLike = None,
+        requires_grad: bool = False,
+        pin_memory: bool = False,
+        memory_format: Any = None,
+        **keywords: Any,
+    ) -> Tensor:
         size_keyword = keywords.pop("size", None)
         if keywords:
             raise TypeError(f"{where}() got an unexpected keyword argument '{next(iter(keywords))}'")
@@ -155,9 +175,17 @@ def _scalar_arg(value, where):
     return value
 
 
-def full(size: ShapeLike | None, fill_value: float, *, out: Tensor | None = None, dtype: _core.dtype | None = None,
-         layout: Any = None, device: DeviceLike = None, requires_grad: bool = False,
-         pin_memory: bool = False) -> Tensor:
+def full(
+    size: ShapeLike | None,
+    fill_value: float,
+    *,
+    out: Tensor | None = None,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+    pin_memory: bool = False,
+) -> Tensor:
     """A tensor of `size` filled with `fill_value` (dtype inferred from it when not given)."""
     if out is not None:
         raise TypeError("full: out= is not supported; assign the result instead")
@@ -169,8 +197,16 @@ def full(size: ShapeLike | None, fill_value: float, *, out: Tensor | None = None
 
 
 def _like(where: str, make: Callable[..., Tensor]) -> Callable[..., Tensor]:
-    def factory(input: Tensor, *, dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
-                requires_grad: bool = False, memory_format: Any = None, **keywords: Any) -> Tensor:
+    def factory(
+        input: Tensor,
+        *,
+        dtype: _core.dtype | None = None,
+        layout: Any = None,
+        device: DeviceLike = None,
+        requires_grad: bool = False,
+        memory_format: Any = None,
+        **keywords: Any,
+    ) -> Tensor:
         if not isinstance(input, Tensor):
             raise TypeError(f"{where}: input must be a Tensor, got {type(input).__name__}")
         _check_device(device, where)
@@ -186,8 +222,16 @@ ones_like = _like("ones_like", lambda shape, dtype: _core.ones(*shape, dtype=dty
 empty_like = _like("empty_like", lambda shape, dtype: _core.empty(*shape, dtype=dtype))
 
 
-def full_like(input: Tensor, fill_value: float, *, dtype: _core.dtype | None = None, layout: Any = None,
-              device: DeviceLike = None, requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+def full_like(
+    input: Tensor,
+    fill_value: float,
+    *,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+    memory_format: Any = None,
+) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"full_like: input must be a Tensor, got {type(input).__name__}")
     _check_device(device, "full_like")
@@ -196,8 +240,16 @@ def full_like(input: Tensor, fill_value: float, *, dtype: _core.dtype | None = N
     return _finish(_core.full(tuple(input.shape), fill_value, dtype=dtype), requires_grad, "full_like")
 
 
-def eye(n: int, m: int | None = None, *, out: Tensor | None = None, dtype: _core.dtype | None = None,
-        layout: Any = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+def eye(
+    n: int,
+    m: int | None = None,
+    *,
+    out: Tensor | None = None,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """The n x m identity matrix (m defaults to n)."""
     if out is not None:
         raise TypeError("eye: out= is not supported; assign the result instead")
@@ -216,6 +268,7 @@ def eye(n: int, m: int | None = None, *, out: Tensor | None = None, dtype: _core
 # ranges
 # ---------------------------------------------------------------------------------------------
 
+
 def _number_arg(value, where):
     value = _scalar_arg(value, where)
     if isinstance(value, complex):
@@ -225,9 +278,17 @@ def _number_arg(value, where):
     return value
 
 
-def arange(start: float, end: float | None = None, step: float = 1, *, out: Tensor | None = None,
-           dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
-           requires_grad: bool = False) -> Tensor:
+def arange(
+    start: float,
+    end: float | None = None,
+    step: float = 1,
+    *,
+    out: Tensor | None = None,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Values from start (default 0) up to, not including, end, spaced by step.
 
     The dtype is int64 when start, end and step are all ints, else get_default_dtype().
@@ -237,13 +298,15 @@ def arange(start: float, end: float | None = None, step: float = 1, *, out: Tens
     _check_device(device, "arange")
     if end is None:
         start, end = 0, start
-    start, end, step = (_number_arg(v, f"arange: {name}") for v, name in
-                        ((start, "start"), (end, "end"), (step, "step")))
+    start, end, step = (
+        _number_arg(v, f"arange: {name}") for v, name in ((start, "start"), (end, "end"), (step, "step"))
+    )
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     if (end - start) / step < 0:
-        raise ValueError(f"arange: upper bound and larger bound inconsistent with step sign "
-                           f"(start={start}, end={end}, step={step})")
+        raise ValueError(
+            f"arange: upper bound and larger bound inconsistent with step sign (start={start}, end={end}, step={step})"
+        )
     all_ints = builtins.all(isinstance(v, numbers.Integral) for v in (start, end, step))
     dtype = _dtype_arg(dtype, "arange") or (_tensor.int64 if all_ints else get_default_dtype())
     count = math.ceil((end - start) / step) if not all_ints else -((start - end) // step)
@@ -268,12 +331,20 @@ def _spaced_args(fn: str, start, end, steps, out, dtype, device):
     return start, end, steps, _dtype_arg(dtype, fn) or get_default_dtype()
 
 
-def linspace(start: float, end: float, steps: int, *, out: Tensor | None = None, dtype: _core.dtype | None = None,
-             layout: Any = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+def linspace(
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    out: Tensor | None = None,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """`steps` values evenly spaced from start to end, both included."""
     start, end, steps, dtype = _spaced_args("linspace", start, end, steps, out, dtype, device)
-    return _finish(_tensor.tensor(_linspace_values(start, end, steps, dtype), dtype=dtype),
-                   requires_grad, "linspace")
+    return _finish(_tensor.tensor(_linspace_values(start, end, steps, dtype), dtype=dtype), requires_grad, "linspace")
 
 
 def _linspace_values(start, end, steps, dtype):
@@ -291,9 +362,18 @@ def _linspace_values(start, end, steps, dtype):
     return values.astype(compute)
 
 
-def logspace(start: float, end: float, steps: int, base: float = 10.0, *, out: Tensor | None = None,
-             dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
-             requires_grad: bool = False) -> Tensor:
+def logspace(
+    start: float,
+    end: float,
+    steps: int,
+    base: float = 10.0,
+    *,
+    out: Tensor | None = None,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """base ** linspace(start, end, steps)."""
     start, end, steps, dtype = _spaced_args("logspace", start, end, steps, out, dtype, device)
     base = _number_arg(base, "logspace: base")
@@ -306,10 +386,19 @@ def logspace(start: float, end: float, steps: int, base: float = 10.0, *, out: T
 # random
 # ---------------------------------------------------------------------------------------------
 
+
 def _random(core_factory: Callable[..., Tensor], where: str) -> Callable[..., Tensor]:
-    def factory(*size: Any, generator: Generator | None = None, out: Tensor | None = None,
-                dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
-                requires_grad: bool = False, pin_memory: bool = False, **keywords: Any) -> Tensor:
+    def factory(
+        *size: Any,
+        generator: Generator | None = None,
+        out: Tensor | None = None,
+        dtype: _core.dtype | None = None,
+        layout: Any = None,
+        device: DeviceLike = None,
+        requires_grad: bool = False,
+        pin_memory: bool = False,
+        **keywords: Any,
+    ) -> Tensor:
         size_keyword = keywords.pop("size", None)
         if keywords:
             raise TypeError(f"{where}() got an unexpected keyword argument '{next(iter(keywords))}'")
@@ -320,8 +409,7 @@ def _random(core_factory: Callable[..., Tensor], where: str) -> Callable[..., Te
         dtype = _dtype_arg(dtype, where)
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"{where}: dtype must be a floating point dtype, got {dtype!r}")
-        return core_factory(*shape, dtype=dtype, requires_grad=requires_grad,
-                            generator=_stream_arg(generator, where))
+        return core_factory(*shape, dtype=dtype, requires_grad=requires_grad, generator=_stream_arg(generator, where))
 
     factory.__name__ = factory.__qualname__ = where
     return factory
@@ -333,25 +421,58 @@ rand.__doc__ = "Uniform random values in [0, 1): rand(2, 3, generator=None, dtyp
 randn.__doc__ = "Standard normal random values: randn(2, 3, generator=None, dtype=None)."
 
 
-def rand_like(input: Tensor, *, dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
-              requires_grad: bool = False, memory_format: Any = None, generator: Generator | None = None) -> Tensor:
+def rand_like(
+    input: Tensor,
+    *,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+    memory_format: Any = None,
+    generator: Generator | None = None,
+) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"rand_like: input must be a Tensor, got {type(input).__name__}")
-    return rand(*input.shape, dtype=_dtype_arg(dtype, "rand_like") or input.dtype, device=device,
-                requires_grad=requires_grad, generator=generator)
+    return rand(
+        *input.shape,
+        dtype=_dtype_arg(dtype, "rand_like") or input.dtype,
+        device=device,
+        requires_grad=requires_grad,
+        generator=generator,
+    )
 
 
-def randn_like(input: Tensor, *, dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
-               requires_grad: bool = False, memory_format: Any = None, generator: Generator | None = None) -> Tensor:
+def randn_like(
+    input: Tensor,
+    *,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+    memory_format: Any = None,
+    generator: Generator | None = None,
+) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"randn_like: input must be a Tensor, got {type(input).__name__}")
-    return randn(*input.shape, dtype=_dtype_arg(dtype, "randn_like") or input.dtype, device=device,
-                 requires_grad=requires_grad, generator=generator)
+    return randn(
+        *input.shape,
+        dtype=_dtype_arg(dtype, "randn_like") or input.dtype,
+        device=device,
+        requires_grad=requires_grad,
+        generator=generator,
+    )
 
 
-def randint(*args: Any, size: ShapeLike | None = None, generator: Generator | None = None, out: Tensor | None = None,
-            dtype: _core.dtype | None = None, layout: Any = None, device: DeviceLike = None,
-            requires_grad: bool = False) -> Tensor:
+def randint(
+    *args: Any,
+    size: ShapeLike | None = None,
+    generator: Generator | None = None,
+    out: Tensor | None = None,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """randint(high, size) or randint(low, high, size): uniform integers in [low, high)."""
     if out is not None:
         raise TypeError("randint: out= is not supported; assign the result instead")
@@ -362,8 +483,7 @@ def randint(*args: Any, size: ShapeLike | None = None, generator: Generator | No
     elif len(args) == 3:
         low, high, size = args
     else:
-        raise TypeError("randint: expected randint(high, size) or randint(low, high, size), "
-                        "e.g. randint(0, 10, (3,))")
+        raise TypeError("randint: expected randint(high, size) or randint(low, high, size), e.g. randint(0, 10, (3,))")
     if not isinstance(size, (tuple, list)):
         raise TypeError(f"randint: size must be a tuple of ints, got {type(size).__name__}")
     _check_device(device, "randint")
@@ -375,20 +495,44 @@ def randint(*args: Any, size: ShapeLike | None = None, generator: Generator | No
     return _finish(result, requires_grad, "randint")
 
 
-def randint_like(input: Tensor, low: int = 0, high: int | None = None, *, dtype: _core.dtype | None = None,
-                 layout: Any = None, device: DeviceLike = None, requires_grad: bool = False, memory_format: Any = None,
-                 generator: Generator | None = None) -> Tensor:
+def randint_like(
+    input: Tensor,
+    low: int = 0,
+    high: int | None = None,
+    *,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+    memory_format: Any = None,
+    generator: Generator | None = None,
+) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"randint_like: input must be a Tensor, got {type(input).__name__}")
     if high is None:
         low, high = 0, low
-    return randint(low, high, tuple(input.shape), dtype=_dtype_arg(dtype, "randint_like") or input.dtype,
-                   device=device, requires_grad=requires_grad, generator=generator)
+    return randint(
+        low,
+        high,
+        tuple(input.shape),
+        dtype=_dtype_arg(dtype, "randint_like") or input.dtype,
+        device=device,
+        requires_grad=requires_grad,
+        generator=generator,
+    )
 
 
-def randperm(n: int, *, generator: Generator | None = None, out: Tensor | None = None, dtype: _core.dtype | None = None,
-             layout: Any = None, device: DeviceLike = None, requires_grad: bool = False,
-             pin_memory: bool = False) -> Tensor:
+def randperm(
+    n: int,
+    *,
+    generator: Generator | None = None,
+    out: Tensor | None = None,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+    pin_memory: bool = False,
+) -> Tensor:
     """A random permutation of 0..n-1 (int64 unless dtype says otherwise)."""
     if out is not None:
         raise TypeError("randperm: out= is not supported; assign the result instead")
@@ -403,9 +547,18 @@ def randperm(n: int, *, generator: Generator | None = None, out: Tensor | None =
     return _finish(result, requires_grad, "randperm")
 
 
-def normal(mean: float | Tensor = 0.0, std: float | Tensor = 1.0, size: ShapeLike | None = None, *,
-           generator: Generator | None = None, out: Tensor | None = None, dtype: _core.dtype | None = None,
-           layout: Any = None, device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+def normal(
+    mean: float | Tensor = 0.0,
+    std: float | Tensor = 1.0,
+    size: ShapeLike | None = None,
+    *,
+    generator: Generator | None = None,
+    out: Tensor | None = None,
+    dtype: _core.dtype | None = None,
+    layout: Any = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Normal samples: normal(mean, std, size) with numbers, or elementwise with tensor mean/std."""
     if out is not None:
         raise TypeError("normal: out= is not supported; assign the result instead")
@@ -414,8 +567,9 @@ def normal(mean: float | Tensor = 0.0, std: float | Tensor = 1.0, size: ShapeLik
     mean_is_tensor, std_is_tensor = isinstance(mean, Tensor), isinstance(std, Tensor)
     if not (mean_is_tensor or std_is_tensor):
         if size is None:
-            raise TypeError("normal: size must be given when mean and std are numbers, "
-                            "e.g. normal(0.0, 1.0, size=(3,))")
+            raise TypeError(
+                "normal: size must be given when mean and std are numbers, e.g. normal(0.0, 1.0, size=(3,))"
+            )
         mean, std = _number_arg(mean, "normal: mean"), _number_arg(std, "normal: std")
         if std < 0:
             raise ValueError(f"normal: std must be >= 0.0, got {std}")
@@ -441,12 +595,17 @@ def normal(mean: float | Tensor = 0.0, std: float | Tensor = 1.0, size: ShapeLik
     standard = _core.empty(*shape, dtype=like.dtype)
     _core._fill_normal(standard, 0.0, 1.0, generator=stream)
     values = np.asarray(mean_values) + np.asarray(std_values) * standard.numpy()
-    return _finish(_tensor.tensor(values.astype(standard.numpy().dtype), dtype=like.dtype),
-                   requires_grad, "normal")
+    return _finish(_tensor.tensor(values.astype(standard.numpy().dtype), dtype=like.dtype), requires_grad, "normal")
 
 
-def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator: Generator | None = None,
-                out: Tensor | None = None) -> Tensor:
+def multinomial(
+    input: Tensor,
+    num_samples: int,
+    replacement: bool = False,
+    *,
+    generator: Generator | None = None,
+    out: Tensor | None = None,
+) -> Tensor:
     """Indices drawn with probability proportional to the (non-negative) weights in each row of `input`.
 
     Without replacement the draws are an exponential race (each category's key -log(u) / weight,
@@ -471,11 +630,15 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
         raise ValueError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
     if not replacement:
         if num_samples > categories:
-            raise ValueError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples without "
-                             f"replacement ({num_samples} > {categories})")
+            raise ValueError(
+                f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples without "
+                f"replacement ({num_samples} > {categories})"
+            )
         if np.any((weights > 0).sum(axis=1) < num_samples):
-            raise ValueError("multinomial: invalid multinomial distribution (with replacement=False, not "
-                             "enough non-negative category to sample)")
+            raise ValueError(
+                "multinomial: invalid multinomial distribution (with replacement=False, not "
+                "enough non-negative category to sample)"
+            )
     stream = _stream_arg(generator, "multinomial")
     rows = weights.shape[0]
     uniforms = _core.empty(rows, num_samples if replacement else categories, dtype=_tensor.float64)

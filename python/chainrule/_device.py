@@ -2,6 +2,7 @@
 
 Tensors live on the CPU; every factory checks its ``device=`` argument with ``_check_device``.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -68,8 +69,10 @@ class device:
 
 
 def _cuda_refusal(where: str, name) -> ValueError:
-    return ValueError(f"{where}: device '{name}' is not available: tensors live on 'cpu' only; the "
-                      "CUDA backend (chainrule.cuda) cannot yet hold tensors")
+    return ValueError(
+        f"{where}: device '{name}' is not available: tensors live on 'cpu' only; the "
+        "CUDA backend (chainrule.cuda) cannot yet hold tensors"
+    )
 
 
 def _check_device(value, where: str) -> None:
@@ -81,8 +84,9 @@ def _check_device(value, where: str) -> None:
     elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
         parsed = device("cuda", int(value))  # PyTorch reads a bare int as a CUDA device index
     else:
-        raise TypeError(f"{where}: device must be a string like 'cpu' or a chainrule.device, "
-                        f"got {type(value).__name__}")
+        raise TypeError(
+            f"{where}: device must be a string like 'cpu' or a chainrule.device, got {type(value).__name__}"
+        )
     if parsed.type != "cpu":
         raise _cuda_refusal(where, parsed)
 

@@ -1,4 +1,5 @@
 """Grad-mode switches, usable as context managers and decorators like PyTorch's."""
+
 from __future__ import annotations
 
 import functools
@@ -31,6 +32,7 @@ class _GradModeContext:
         def wrapper(*args, **kwargs):
             with self._fresh():
                 return fn(*args, **kwargs)
+
         return wrapper  # type: ignore[return-value]  # the same signature as fn
 
 
@@ -44,6 +46,7 @@ class _NoParamContext(_GradModeContext):
 
 class no_grad(_NoParamContext):
     """Records nothing inside the block: results have no grad_fn (inference, weight updates)."""
+
     _enabled = False
 
 

@@ -1,6 +1,7 @@
 """What zero_grad does, for Module.zero_grad and Optimizer.zero_grad alike, and the registry of
 gradients that live in a flat parameter arena (nn.utils.flatten_parameters), which zero_grad
 zeroes in place instead of dropping."""
+
 from __future__ import annotations
 
 import weakref

@@ -6,6 +6,7 @@ C++ fast paths return views); gradients flow back through a scatter-add, which i
 differentiable, so indexing works inside a recorded backward (create_graph=True).
 Assignment (`t[index] = value`) writes into t's own memory.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,8 +33,10 @@ def _index_component(item):
     if isinstance(item, Tensor):
         array = item.detach().numpy()
         if item.dtype.is_floating_point:
-            raise IndexError("tensors used as indices must be long, int or bool tensors, got a float tensor "
-                             f"({item.dtype!r}); convert it with .long()")
+            raise IndexError(
+                "tensors used as indices must be long, int or bool tensors, got a float tensor "
+                f"({item.dtype!r}); convert it with .long()"
+            )
         if array.ndim == 0 and array.dtype != np.bool_:
             return int(array)
         return array
@@ -50,8 +53,9 @@ def _index_component(item):
         return array
     if hasattr(item, "__index__"):
         return int(item.__index__())
-    raise IndexError(f"index: unsupported index type {type(item).__name__}; use ints, slices, None, ..., "
-                     "or int64/bool tensors")
+    raise IndexError(
+        f"index: unsupported index type {type(item).__name__}; use ints, slices, None, ..., or int64/bool tensors"
+    )
 
 
 def numpy_index(index: Any) -> Any:
@@ -69,10 +73,12 @@ def _check_bool_masks(shape, idx) -> None:
     dim = 0
     for part in parts:
         if isinstance(part, np.ndarray) and part.dtype == np.bool_:
-            covered = shape[dim:dim + part.ndim]
+            covered = shape[dim : dim + part.ndim]
             if tuple(covered) != part.shape:
-                raise IndexError(f"index: the shape of the mask {part.shape} does not match the shape of the "
-                                 f"indexed tensor {tuple(shape)} starting at dimension {dim}")
+                raise IndexError(
+                    f"index: the shape of the mask {part.shape} does not match the shape of the "
+                    f"indexed tensor {tuple(shape)} starting at dimension {dim}"
+                )
             dim += part.ndim
         elif part is None or isinstance(part, bool):
             continue
@@ -109,8 +115,11 @@ def getitem_np(t: Tensor, idx: Any) -> Tensor:
 
 
 def getitem(t: Tensor, index: Any) -> Tensor:
-    if t.ndim == 0 and not isinstance(index, (tuple, type(None), type(Ellipsis), bool)) and not (
-            isinstance(index, Tensor) and index.dtype == _core.dtype.bool):
+    if (
+        t.ndim == 0
+        and not isinstance(index, (tuple, type(None), type(Ellipsis), bool))
+        and not (isinstance(index, Tensor) and index.dtype == _core.dtype.bool)
+    ):
         raise IndexError("index: invalid index of a 0-d tensor; use tensor.item() for its value")
     return getitem_np(t, numpy_index(index))
 
@@ -124,8 +133,9 @@ def setitem(t: Tensor, index: Any, value: Any) -> None:
     target = t.detach().numpy()
     if isinstance(value, Tensor):
         if value.dtype.is_floating_point and not t.dtype.is_floating_point:
-            raise RuntimeError(f"index_put_: a {value.dtype!r} value can't be written into a tensor of dtype "
-                               f"{t.dtype!r}")
+            raise RuntimeError(
+                f"index_put_: a {value.dtype!r} value can't be written into a tensor of dtype {t.dtype!r}"
+            )
         value_np = value.detach().numpy()
     else:
         value_np = np.asarray(value)
@@ -138,8 +148,10 @@ def setitem(t: Tensor, index: Any, value: Any) -> None:
     except IndexError as e:
         raise IndexError(f"index: {e}") from None
     except ValueError as e:
-        raise RuntimeError(f"index_put_: shape mismatch: value of shape {tuple(np.shape(value_np))} cannot be "
-                           f"broadcast to indexing result: {e}") from None
+        raise RuntimeError(
+            f"index_put_: shape mismatch: value of shape {tuple(np.shape(value_np))} cannot be "
+            f"broadcast to indexing result: {e}"
+        ) from None
     if recording:
         keep_np = np.ones(tuple(t.shape), dtype=target.dtype)
         keep_np[idx] = 0

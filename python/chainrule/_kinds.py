@@ -4,6 +4,7 @@ C++ never parses these strings: a reduction ('mean', 'sum', 'none') crosses the 
 ``_core.Reduction``, a fused activation as a ``_core.Activation``, a native loss as a
 ``_core.LossKind``.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ number, elements right-aligned to one width, rows wrapped at 80 columns, and ten
 1000 elements summarized by their first and last 3 entries along each dimension. The dtype is named
 unless it is the default floating dtype, int64 or bool.
 """
+
 from __future__ import annotations
 
 import math
@@ -90,12 +91,15 @@ def _body(values: np.ndarray, indent: int, summarize: bool, fmt: _ElementFormat)
         else:
             texts = [fmt(v) for v in items]
         per_line = max(1, (LINE_WIDTH - indent) // (fmt.width + 2))
-        lines = [", ".join(texts[i:i + per_line]) for i in range(0, len(texts), per_line)]
+        lines = [", ".join(texts[i : i + per_line]) for i in range(0, len(texts), per_line)]
         return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
     rows = range(count)
     if cut:
-        parts = ([_body(values[i], indent + 1, summarize, fmt) for i in rows[:EDGE_ITEMS]] + ["..."] +
-                 [_body(values[i], indent + 1, summarize, fmt) for i in rows[-EDGE_ITEMS:]])
+        parts = (
+            [_body(values[i], indent + 1, summarize, fmt) for i in rows[:EDGE_ITEMS]]
+            + ["..."]
+            + [_body(values[i], indent + 1, summarize, fmt) for i in rows[-EDGE_ITEMS:]]
+        )
     else:
         parts = [_body(values[i], indent + 1, summarize, fmt) for i in rows]
     return "[" + ("," + "\n" * (values.ndim - 1) + " " * (indent + 1)).join(parts) + "]"

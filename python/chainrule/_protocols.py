@@ -4,6 +4,7 @@ Conversions to Python numbers (``__index__`` lets a one-element integer tensor i
 ``format(t, ".4f")``, pickling and deep copies, ``.to``/``.cpu``/``.cuda``/``.type``, the legacy
 ``FloatTensor``-style names and the ``new_*`` factories.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -20,6 +21,7 @@ _native_to = Tensor.to  # the C++ conversion; the Python .to below sorts out its
 # numbers, formatting, printing
 # ---------------------------------------------------------------------------------------------
 
+
 def _index(self: Tensor) -> int:
     if self.dtype.is_floating_point or self.numel() != 1:
         raise TypeError("only integer tensors of a single element can be converted to an index")
@@ -31,8 +33,10 @@ def _format(self: Tensor, spec: str) -> str:
     if self.ndim == 0:
         return format(self.item(), spec)
     if spec:
-        raise TypeError(f"unsupported format string passed to Tensor.__format__: {spec!r} "
-                        f"(only 0-d tensors format as numbers; use t.item() or t.tolist())")
+        raise TypeError(
+            f"unsupported format string passed to Tensor.__format__: {spec!r} "
+            f"(only 0-d tensors format as numbers; use t.item() or t.tolist())"
+        )
     return _printing.tensor_repr(self)
 
 
@@ -44,6 +48,7 @@ def _repr(self: Tensor) -> str:
 # pickling and copies (DataLoader workers, copy.deepcopy of a model)
 # ---------------------------------------------------------------------------------------------
 
+
 def _rebuild(array, requires_grad):
     t = _core.from_numpy(array)
     if requires_grad:
@@ -53,15 +58,18 @@ def _rebuild(array, requires_grad):
 
 def _reduce(self: Tensor):
     if not self.is_leaf:
-        raise RuntimeError("can't pickle a tensor that is part of a graph (it has a grad_fn); "
-                           "pickle t.detach() instead")
+        raise RuntimeError(
+            "can't pickle a tensor that is part of a graph (it has a grad_fn); pickle t.detach() instead"
+        )
     return _rebuild, (np.array(self.detach().numpy(), copy=True), self.requires_grad)
 
 
 def _deepcopy(self: Tensor, memo):
     if not self.is_leaf:
-        raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
-                           "deepcopy protocol at the moment; deepcopy t.detach() instead")
+        raise RuntimeError(
+            "Only Tensors created explicitly by the user (graph leaves) support the "
+            "deepcopy protocol at the moment; deepcopy t.detach() instead"
+        )
     copied = _rebuild(np.array(self.detach().numpy(), copy=True), self.requires_grad)
     if self.grad is not None:
         copied.grad = _rebuild(np.array(self.grad.numpy(), copy=True), False)
@@ -72,6 +80,7 @@ def _deepcopy(self: Tensor, memo):
 # ---------------------------------------------------------------------------------------------
 # devices and types
 # ---------------------------------------------------------------------------------------------
+
 
 def _split_to_arguments(args, kwargs):
     """(device, dtype, copy) from the forms of Tensor.to: (dtype), (device), (device, dtype), (tensor)."""
@@ -91,8 +100,9 @@ def _split_to_arguments(args, kwargs):
     for value in positional:
         if isinstance(value, _core.dtype):
             dtype = value
-        elif isinstance(value, (str, _device.device)) or (isinstance(value, numbers.Integral)
-                                                             and not isinstance(value, bool)):
+        elif isinstance(value, (str, _device.device)) or (
+            isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        ):
             device = value
         elif isinstance(value, bool):  # to(dtype, non_blocking, copy) passes them positionally
             continue
@@ -132,12 +142,14 @@ def _type(self: Tensor, dtype=None, non_blocking: bool = False, **kwargs):
     elif isinstance(dtype, str):
         name = dtype.rsplit(".", 1)[-1]
         if name not in _TYPE_NAMES:
-            raise ValueError(f"type: invalid type {dtype!r}; expected one of "
-                             f"{', '.join('torch.' + n for n in _TYPE_NAMES)}")
+            raise ValueError(
+                f"type: invalid type {dtype!r}; expected one of {', '.join('torch.' + n for n in _TYPE_NAMES)}"
+            )
         dtype = _TYPE_NAMES[name]
     elif not isinstance(dtype, _core.dtype):
-        raise TypeError(f"type: dtype must be a dtype, a tensor type like torch.FloatTensor or its "
-                        f"name, got {type(dtype).__name__}")
+        raise TypeError(
+            f"type: dtype must be a dtype, a tensor type like torch.FloatTensor or its name, got {type(dtype).__name__}"
+        )
     return self if dtype == self.dtype else _native_to(self, dtype)
 
 
@@ -181,6 +193,7 @@ for _name, _dtype_name in (("IntTensor", "int32"), ("BoolTensor", "bool")):
 # ---------------------------------------------------------------------------------------------
 # new_* factories: same dtype as the tensor unless told otherwise
 # ---------------------------------------------------------------------------------------------
+
 
 def _new_factory(make, where):
     def method(self: Tensor, *size, dtype=None, device=None, requires_grad: bool = False, **kwargs):

@@ -4,6 +4,7 @@ A Generator is a SplitMix64 stream (csrc/core/tensor.cpp): a key derived from it
 count of the draws handed out. Every draw that is given no generator comes from the default one,
 which ``manual_seed`` seeds. The numbers differ from PyTorch's for the same seed.
 """
+
 from __future__ import annotations
 
 import operator
@@ -28,8 +29,7 @@ def _seed_arg(seed, where: str) -> int:
     except TypeError:
         raise TypeError(f"{where}: seed must be an int, got {type(seed).__name__}") from None
     if not -(1 << 63) <= seed < _UINT64:
-        raise ValueError(f"{where}: seed must be within [-0x8000_0000_0000_0000, "
-                         f"0xffff_ffff_ffff_ffff], got {seed}")
+        raise ValueError(f"{where}: seed must be within [-0x8000_0000_0000_0000, 0xffff_ffff_ffff_ffff], got {seed}")
     return seed % _UINT64
 
 
@@ -46,8 +46,9 @@ class Generator:
 
     def __init__(self, device: DeviceLike = "cpu") -> None:
         if _device_type(device) != "cpu":
-            raise RuntimeError(f"Generator: device '{device}' has no random generator: chainrule's "
-                               "random numbers come from the CPU")
+            raise RuntimeError(
+                f"Generator: device '{device}' has no random generator: chainrule's random numbers come from the CPU"
+            )
         self._stream = _core._Generator()  # the C++ state that random functions advance
 
     @property
@@ -69,6 +70,7 @@ class Generator:
 
     def get_state(self) -> Tensor:
         """The stream position as an int64 tensor [initial seed, key, offset] (bit patterns)."""
+
         def signed(value: int) -> int:
             return value - _UINT64 if value >= 1 << 63 else value
 
@@ -77,10 +79,14 @@ class Generator:
         return _core.from_numpy(_np.array(state, dtype=_np.int64))
 
     def set_state(self, new_state: Tensor) -> Generator:
-        if (not isinstance(new_state, _core.Tensor) or new_state.dtype != _core.dtype.int64
-                or tuple(new_state.shape) != (3,)):
-            raise TypeError("set_state: new_state must be a state from Generator.get_state() "
-                            "(an int64 tensor of 3 values)")
+        if (
+            not isinstance(new_state, _core.Tensor)
+            or new_state.dtype != _core.dtype.int64
+            or tuple(new_state.shape) != (3,)
+        ):
+            raise TypeError(
+                "set_state: new_state must be a state from Generator.get_state() (an int64 tensor of 3 values)"
+            )
         initial_seed, key, offset = (value % _UINT64 for value in new_state.tolist())
         self._stream._initial_seed, self._stream._key, self._stream._offset = initial_seed, key, offset
         return self
@@ -107,8 +113,7 @@ def _stream_arg(generator, where: str):
     if generator is None:
         return None
     if not isinstance(generator, Generator):
-        raise TypeError(f"{where}: generator must be a chainrule.Generator or None, "
-                        f"got {type(generator).__name__}")
+        raise TypeError(f"{where}: generator must be a chainrule.Generator or None, got {type(generator).__name__}")
     return generator._stream
 
 
@@ -117,8 +122,7 @@ def _draw_seed(generator, where: str) -> int:
     if generator is None:
         return default_generator._draw_seed()
     if not isinstance(generator, Generator):
-        raise TypeError(f"{where}: generator must be a chainrule.Generator or None, "
-                        f"got {type(generator).__name__}")
+        raise TypeError(f"{where}: generator must be a chainrule.Generator or None, got {type(generator).__name__}")
     return generator._draw_seed()
 
 

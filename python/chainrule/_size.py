@@ -3,6 +3,7 @@
 Its own module so that both chainrule._tensor (which registers it with the C++ core) and
 chainrule._tensor_ops import it without importing each other.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

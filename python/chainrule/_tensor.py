@@ -2,6 +2,7 @@
 
 The Tensor class itself, its operators and autograd live in the C++ core (chainrule._core).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,7 +27,9 @@ def numpy_dtype(dtype: _core.dtype) -> type:
     try:
         return _NUMPY_OF[dtype]
     except (KeyError, TypeError):
-        raise TypeError(f"dtype must be a chainrule dtype (float32, float64, int64, int32, bool), got {dtype!r}") from None
+        raise TypeError(
+            f"dtype must be a chainrule dtype (float32, float64, int64, int32, bool), got {dtype!r}"
+        ) from None
 
 
 def dtype_of_numpy(np_dtype: Any) -> _core.dtype:
@@ -142,20 +145,79 @@ Tensor._grad_in_arena = False
 
 # ---- ops written in Python (chainrule._tensor_ops) become methods, as in PyTorch -----------------
 def _install_tensor_ops() -> None:
-    from chainrule import _indexing, _tensor_ops as ops
+    from chainrule import _indexing
+    from chainrule import _tensor_ops as ops
 
     # the C++ in-place fills, kept under private names for the Python forms that check arguments
     Tensor._fill = Tensor.fill_
     Tensor._normal = Tensor.normal_
     Tensor._uniform = Tensor.uniform_
     Tensor._flatten_all = Tensor.flatten
-    for name in ("size", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "transpose",
-                 "contiguous", "repeat", "flip", "split", "chunk", "unbind", "select", "narrow", "index_select",
-                 "gather", "scatter_add", "max", "min", "amax", "amin", "argmin", "prod", "var", "std", "norm",
-                 "logsumexp", "cumsum", "any", "all", "count_nonzero", "isnan", "isinf", "isfinite", "equal",
-                 "allclose", "isclose", "clamp", "lerp", "round", "add_", "sub_", "mul_", "div_", "pow_",
-                 "clamp_", "neg_", "abs_", "relu_", "sqrt_", "exp_", "retain_grad", "fill_", "copy_",
-                 "normal_", "uniform_", "div", "add", "sub", "where", "nonzero"):
+    for name in (
+        "size",
+        "view",
+        "flatten",
+        "unflatten",
+        "squeeze",
+        "unsqueeze",
+        "permute",
+        "transpose",
+        "contiguous",
+        "repeat",
+        "flip",
+        "split",
+        "chunk",
+        "unbind",
+        "select",
+        "narrow",
+        "index_select",
+        "gather",
+        "scatter_add",
+        "max",
+        "min",
+        "amax",
+        "amin",
+        "argmin",
+        "prod",
+        "var",
+        "std",
+        "norm",
+        "logsumexp",
+        "cumsum",
+        "any",
+        "all",
+        "count_nonzero",
+        "isnan",
+        "isinf",
+        "isfinite",
+        "equal",
+        "allclose",
+        "isclose",
+        "clamp",
+        "lerp",
+        "round",
+        "add_",
+        "sub_",
+        "mul_",
+        "div_",
+        "pow_",
+        "clamp_",
+        "neg_",
+        "abs_",
+        "relu_",
+        "sqrt_",
+        "exp_",
+        "retain_grad",
+        "fill_",
+        "copy_",
+        "normal_",
+        "uniform_",
+        "div",
+        "add",
+        "sub",
+        "where",
+        "nonzero",
+    ):
         setattr(Tensor, name, getattr(ops, name))
     Tensor.clip = ops.clamp
     Tensor.clip_ = ops.clamp_
@@ -177,6 +239,7 @@ def _install_tensor_ops() -> None:
 
 def _where_method(self, condition, other):
     from chainrule._tensor_ops import where
+
     return where(condition, self, other)
 
 

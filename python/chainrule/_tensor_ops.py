@@ -6,6 +6,7 @@ gradient, come for free) or computes its forward with NumPy on the tensor's memo
 backward built from differentiable ops with `_core._record`. Either way a recorded backward
 (create_graph=True) can be differentiated again. Results are fresh, contiguous tensors.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -20,7 +21,6 @@ from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._indexing import getitem_np
 from chainrule._random import Generator
-from chainrule._size import Size
 from chainrule._typing import TensorLike
 
 _bool = _core.dtype.bool
@@ -95,8 +95,6 @@ def _float_mask(mask: Tensor, like: Tensor) -> Tensor:
     return mask.to(like.dtype)
 
 
-
-
 # ---- shape ----------------------------------------------------------------------------------------
 def size(self: Tensor, dim: int | None = None) -> Any:
     shape = self.shape
@@ -118,14 +116,17 @@ def flatten(self: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if start > end:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     shape = tuple(self.shape)
-    return self.reshape(shape[:start] + (-1 if 0 not in shape[start:end + 1] else 0,) + shape[end + 1:]) \
-        if 0 not in shape else self.reshape(shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:])
+    return (
+        self.reshape(shape[:start] + (-1 if 0 not in shape[start : end + 1] else 0,) + shape[end + 1 :])
+        if 0 not in shape
+        else self.reshape(shape[:start] + (int(np.prod(shape[start : end + 1])),) + shape[end + 1 :])
+    )
 
 
 def unflatten(self: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     d = _dim(dim, self.ndim)
     shape = tuple(self.shape)
-    return self.reshape(shape[:d] + tuple(sizes) + shape[d + 1:])
+    return self.reshape(shape[:d] + tuple(sizes) + shape[d + 1 :])
 
 
 def squeeze(self: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
@@ -149,9 +150,11 @@ def permute(self: Tensor, *dims: Any) -> Tensor:
     if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
         dims = tuple(dims[0])
     if len(dims) != self.ndim:
-        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the length "
-                           f"of the desired ordering of dimensions i.e. input.dim() = {self.ndim} is not equal to "
-                           f"len(dims) = {len(dims)}")
+        raise RuntimeError(
+            f"permute(sparse_coo): number of dimensions in the tensor input does not match the length "
+            f"of the desired ordering of dimensions i.e. input.dim() = {self.ndim} is not equal to "
+            f"len(dims) = {len(dims)}"
+        )
     dims = tuple(_dim(d, self.ndim) for d in dims)
     if len(set(dims)) != len(dims):
         raise RuntimeError("permute(): duplicate dims are not allowed")
@@ -221,8 +224,10 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
             raise RuntimeError(f"cat(): Tensors must have same number of dimensions: got {ref.ndim} and {t.ndim}")
         for k in range(ref.ndim):
             if k != d and t.shape[k] != ref.shape[k]:
-                raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {d}. Expected size "
-                                   f"{ref.shape[k]} but got size {t.shape[k]} for tensor number {i} in the list.")
+                raise RuntimeError(
+                    f"cat(): Sizes of tensors must match except in dimension {d}. Expected size "
+                    f"{ref.shape[k]} but got size {t.shape[k]} for tensor number {i} in the list."
+                )
     dtype = ref.dtype
     for t in joined[1:]:
         dtype = result_type(dtype, t.dtype)
@@ -248,8 +253,10 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     shape = tuple(tensors[0].shape)
     for i, t in enumerate(tensors):
         if tuple(t.shape) != shape:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
-                               f"{list(t.shape)} at entry {i}")
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 and "
+                f"{list(t.shape)} at entry {i}"
+            )
     n = len(shape) + 1
     if dim < -n or dim >= n:
         raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
@@ -262,8 +269,10 @@ def split(self: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tens
     if isinstance(split_size_or_sections, (list, tuple)):
         sizes = [int(s) for s in split_size_or_sections]
         if builtins.sum(sizes) != n:
-            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
-                               f"dimension {d}), but got split_sizes={sizes}")
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
+                f"dimension {d}), but got split_sizes={sizes}"
+            )
     else:
         step = int(split_size_or_sections)
         if step <= 0 and n > 0:
@@ -272,7 +281,7 @@ def split(self: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tens
     out, start = [], 0
     for s in sizes:
         index = (slice(None),) * d + (slice(start, start + s),)
-        out.append(self[index] if d else self[start:start + s])
+        out.append(self[index] if d else self[start : start + s])
         start += s
     return tuple(out)
 
@@ -330,8 +339,10 @@ def gather(self: Tensor, dim: int, index: Tensor) -> Tensor:
         raise RuntimeError("gather(): Index tensor must have the same number of dimensions as input tensor")
     for k in range(idx.ndim):
         if k != d and idx.shape[k] > self.shape[k]:
-            raise RuntimeError(f"Size does not match at dimension {k} expected index {list(idx.shape)} to be smaller "
-                               f"than self {list(self.shape)} apart from dimension {d}")
+            raise RuntimeError(
+                f"Size does not match at dimension {k} expected index {list(idx.shape)} to be smaller "
+                f"than self {list(self.shape)} apart from dimension {d}"
+            )
     n = self.shape[d] if self.ndim else 1
     if idx.size and (idx.min() < -n or idx.max() >= n):
         bad = int(idx.max()) if idx.max() >= n else int(idx.min())
@@ -404,9 +415,12 @@ def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
 def clamp(input: Tensor, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-    if (type(input) is Tensor and (min is None or type(min) in _NUMBER_BOUNDS or _is_real_number(min))
-            and (max is None or type(max) in _NUMBER_BOUNDS or _is_real_number(max))
-            and input.dtype.is_floating_point):
+    if (
+        type(input) is Tensor
+        and (min is None or type(min) in _NUMBER_BOUNDS or _is_real_number(min))
+        and (max is None or type(max) in _NUMBER_BOUNDS or _is_real_number(max))
+        and input.dtype.is_floating_point
+    ):
         # number bounds on a floating tensor: one C++ op (the gradient passes where min <= x <= max)
         lo = 0.0 if min is None else float(cast(SupportsFloat, min))
         hi = 0.0 if max is None else float(cast(SupportsFloat, max))
@@ -429,8 +443,9 @@ def _is_real_number(value) -> bool:
 def _clamp_scalar(x: Tensor, bound, lower: bool) -> Tensor:
     # The gradient passes where the bound is not active (x inside, or equal to the bound), as
     # in PyTorch; it does not split at ties like maximum/minimum.
-    b = _core.full((), bound, dtype=x.dtype if (x.dtype.is_floating_point or isinstance(bound, int))
-                   else _core.dtype.float32)
+    b = _core.full(
+        (), bound, dtype=x.dtype if (x.dtype.is_floating_point or isinstance(bound, int)) else _core.dtype.float32
+    )
     values = _np(x)
     clipped = np.maximum(values, _np(b)) if lower else np.minimum(values, _np(b))
     if np.issubdtype(values.dtype, np.floating):
@@ -462,7 +477,7 @@ def lerp(input: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
 def round(input: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
     if decimals == 0:
         return input._round()
-    scale = 10.0 ** decimals
+    scale = 10.0**decimals
     return (input * scale)._round() / scale
 
 
@@ -472,6 +487,7 @@ ReturnTypes = collections.namedtuple("return_types", ["values", "indices"])  # t
 
 class _MinMax(tuple):
     """torch.return_types.max / min: a (values, indices) named tuple."""
+
     __slots__ = ()
     _fields = ("values", "indices")
 
@@ -488,8 +504,11 @@ class _MinMax(tuple):
 
 def _arg_extreme(x: Tensor, dim, keepdim: bool, largest: bool, name: str) -> Tensor:
     if x.numel() == 0:
-        raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
-                         if dim is None else f"{name}(): cannot perform reduction on a zero-size dimension")
+        raise IndexError(
+            f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
+            if dim is None
+            else f"{name}(): cannot perform reduction on a zero-size dimension"
+        )
     values = _np(x)
     if values.dtype == np.bool_:
         values = values.astype(np.int64)
@@ -527,8 +546,10 @@ def _extreme(x: Tensor, dim, keepdim: bool, largest: bool, name: str):
         return maximum(x, dim) if largest else minimum(x, dim)
     if dim is None:
         if x.numel() == 0:
-            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
-                               "Specify the reduction dim with the 'dim' argument.")
+            raise RuntimeError(
+                f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                "Specify the reduction dim with the 'dim' argument."
+            )
         return _amax(x, None, False, largest)
     if x.ndim == 0:
         d = _dim(dim, 0)
@@ -543,13 +564,15 @@ def _extreme(x: Tensor, dim, keepdim: bool, largest: bool, name: str):
     return _MinMax(values, idx, name)
 
 
-def max(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
-        out: Tensor | None = None) -> Any:  # noqa: A001
+def max(
+    input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, out: Tensor | None = None
+) -> Any:  # noqa: A001
     return _extreme(input, dim, keepdim, True, "max")
 
 
-def min(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
-        out: Tensor | None = None) -> Any:  # noqa: A001
+def min(
+    input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, out: Tensor | None = None
+) -> Any:  # noqa: A001
     return _extreme(input, dim, keepdim, False, "min")
 
 
@@ -558,8 +581,9 @@ def _amax(x: Tensor, dim, keepdim: bool, largest: bool) -> Tensor:
     values = _np(x)
     fn = np.max if largest else np.min
     if x.numel() == 0 and (dim is None or builtins.any(x.shape[d] == 0 for d in dims)):
-        raise RuntimeError(f"{'amax' if largest else 'amin'}(): Expected reduction dim to be specified for "
-                           "input.numel() == 0.")
+        raise RuntimeError(
+            f"{'amax' if largest else 'amin'}(): Expected reduction dim to be specified for input.numel() == 0."
+        )
     out_np = fn(values, axis=dims if x.ndim else None, keepdims=keepdim)
     out = _wrap(out_np)
     if x.requires_grad:
@@ -583,15 +607,19 @@ def amin(input: Tensor, dim: int | Sequence[int] = (), keepdim: bool = False) ->
     return _amax(input, None if dim == () else dim, keepdim, False)
 
 
-def prod(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
-         dtype: _core.dtype | None = None) -> Tensor:
+def prod(
+    input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, dtype: _core.dtype | None = None
+) -> Tensor:
     x = input if dtype is None else input.to(dtype)
     if not x.dtype.is_floating_point and x.dtype != _int64:
         x = x.to(_int64)
     dims = _dims(dim, x.ndim) if dim is not None else None
     values = _np(x)
-    out = _wrap(np.prod(values, axis=dims if x.ndim else None, keepdims=keepdim if dims is not None else False)
-                .astype(values.dtype))
+    out = _wrap(
+        np.prod(values, axis=dims if x.ndim else None, keepdims=keepdim if dims is not None else False).astype(
+            values.dtype
+        )
+    )
     if x.requires_grad:
         d = dims if dims is not None else tuple(range(x.ndim))
 
@@ -609,8 +637,8 @@ def prod(input: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = 
 
 def _prod_of_others(values: np.ndarray, dims) -> np.ndarray:
     moved = np.moveaxis(values, dims, list(range(len(dims)))) if values.ndim else values.reshape(1)
-    lead = moved.shape[:len(dims)] if values.ndim else (1,)
-    flat = moved.reshape((int(np.prod(lead)),) + moved.shape[len(dims) if values.ndim else 1:])
+    lead = moved.shape[: len(dims)] if values.ndim else (1,)
+    flat = moved.reshape((int(np.prod(lead)),) + moved.shape[len(dims) if values.ndim else 1 :])
     before = np.cumprod(np.concatenate([np.ones_like(flat[:1]), flat[:-1]]), axis=0)
     after = np.cumprod(np.concatenate([np.ones_like(flat[:1]), flat[::-1][:-1]]), axis=0)[::-1]
     result = (before * after).reshape(moved.shape)
@@ -619,8 +647,14 @@ def _prod_of_others(values: np.ndarray, dims) -> np.ndarray:
     return np.moveaxis(result, list(range(len(dims))), dims)
 
 
-def var(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *,
-        correction: int | None = None) -> Tensor:
+def var(
+    input: Tensor,
+    dim: int | Sequence[int] | None = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: int | None = None,
+) -> Tensor:
     if isinstance(dim, bool):  # var(x, False): the positional `unbiased` of the dim-less overload
         unbiased, dim = dim, None
     if correction is None:
@@ -635,13 +669,24 @@ def var(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | 
     return squares / builtins.max(n - correction, 0) if n - correction > 0 else squares / 0.0
 
 
-def std(input: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool | None = None, keepdim: bool = False, *,
-        correction: int | None = None) -> Tensor:
+def std(
+    input: Tensor,
+    dim: int | Sequence[int] | None = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: int | None = None,
+) -> Tensor:
     return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
 
 
-def norm(input: Tensor, p: float | str = "fro", dim: int | Sequence[int] | None = None, keepdim: bool = False,
-         dtype: _core.dtype | None = None) -> Tensor:
+def norm(
+    input: Tensor,
+    p: float | str = "fro",
+    dim: int | Sequence[int] | None = None,
+    keepdim: bool = False,
+    dtype: _core.dtype | None = None,
+) -> Tensor:
     x = input if dtype is None else input.to(dtype)
     if not x.dtype.is_floating_point:
         raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as input.")
@@ -651,12 +696,14 @@ def norm(input: Tensor, p: float | str = "fro", dim: int | Sequence[int] | None 
         values = _np(squares)
         out = _wrap(np.sqrt(values))
         if x.requires_grad:
+
             def backward(g):
                 # x / ||x||, with 0 where the norm is 0 (PyTorch's subgradient)
                 kept = out.reshape(_keep_shape(x.shape, dims or ())) if x.ndim else out
                 safe = kept + _float_mask(kept == 0, kept)
                 gk = g.reshape(_keep_shape(x.shape, dims or ())) if x.ndim else g
                 return (gk * x / safe,)
+
             _core._record(out, backward, [x], "NormBackward")
         return out
     if p in (float("inf"), "inf"):
@@ -675,8 +722,11 @@ def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) ->
     x = input if input.dtype.is_floating_point else input.to(_core.dtype.float32)
     dims = list(_dims(dim, x.ndim)) if x.ndim else None
     with _no_grad():
-        m = x.amax(dim=dims if dims is not None else (), keepdim=True) if x.numel() else _core.zeros(
-            *_keep_shape(x.shape, dims or ()), dtype=x.dtype)
+        m = (
+            x.amax(dim=dims if dims is not None else (), keepdim=True)
+            if x.numel()
+            else _core.zeros(*_keep_shape(x.shape, dims or ()), dtype=x.dtype)
+        )
         m = where(m.abs() == float("inf"), _core.zeros(1, dtype=x.dtype).reshape(()), m)
     s = (x - m).exp().sum(dim=dims, keepdim=True).log() + m
     if not keepdim and x.ndim:
@@ -740,8 +790,9 @@ def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e
     return bool(isclose(input, other, rtol, atol, equal_nan).all())
 
 
-def isclose(input: Tensor, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08,
-            equal_nan: bool = False) -> Tensor:
+def isclose(
+    input: Tensor, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> Tensor:
     b = _np(other) if isinstance(other, Tensor) else np.asarray(other)
     return _wrap(np.isclose(_np(input), b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
@@ -763,18 +814,25 @@ def logical_xor(input: Tensor, other: TensorLike) -> Tensor:
 
 
 # ---- dtypes ----------------------------------------------------------------------------------------
-_NUMPY = {_core.dtype.float32: np.float32, _core.dtype.float64: np.float64, _int64: np.int64,
-          _core.dtype.int32: np.int32, _bool: np.bool_}
+_NUMPY = {
+    _core.dtype.float32: np.float32,
+    _core.dtype.float64: np.float64,
+    _int64: np.int64,
+    _core.dtype.int32: np.int32,
+    _bool: np.bool_,
+}
 
 
 def result_type(a: Any, b: Any) -> _core.dtype:
     """The dtype of a binary op between a and b (tensors, numbers or dtypes), as PyTorch promotes."""
+
     def as_probe(v):
         if isinstance(v, _core.dtype):
             return _core.zeros(1, dtype=v)
         if isinstance(v, Tensor):
             return v.reshape(tuple(v.shape)) if v.numel() == 0 else v
         return v
+
     pa, pb = as_probe(a), as_probe(b)
     if not isinstance(pa, Tensor):
         pa, pb = pb, pa
@@ -844,7 +902,7 @@ def div_(self: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tenso
 
 
 def pow_(self: Tensor, exponent: Any) -> Tensor:
-    return _inplace(self, lambda s: s ** exponent, "pow_")
+    return _inplace(self, lambda s: s**exponent, "pow_")
 
 
 def clamp_(self: Tensor, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
@@ -896,7 +954,7 @@ def imod(self: Tensor, other: Any) -> Tensor:
 
 
 def ipow(self: Tensor, other: Any) -> Tensor:
-    return _inplace(self, lambda s: s ** other, "pow_")
+    return _inplace(self, lambda s: s**other, "pow_")
 
 
 def div(input: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tensor:
@@ -907,27 +965,34 @@ def div(input: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tenso
     if rounding_mode == "trunc":
         q = input / other
         t = q.sign() * q.abs().floor()
-        return t if input.dtype.is_floating_point or (isinstance(other, Tensor) and other.dtype.is_floating_point) \
+        return (
+            t
+            if input.dtype.is_floating_point or (isinstance(other, Tensor) and other.dtype.is_floating_point)
             else t.to(result_type(input, other))
+        )
     raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
 
 
 def add(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
     if not isinstance(input, Tensor):
-        return _as_tensor(input, other if isinstance(other, Tensor) else None) + (other if alpha == 1 else other * alpha)
+        return _as_tensor(input, other if isinstance(other, Tensor) else None) + (
+            other if alpha == 1 else other * alpha
+        )
     return input + (other if alpha == 1 else other * alpha)
 
 
 def sub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
     if not isinstance(input, Tensor):
-        return _as_tensor(input, other if isinstance(other, Tensor) else None) - (other if alpha == 1 else other * alpha)
+        return _as_tensor(input, other if isinstance(other, Tensor) else None) - (
+            other if alpha == 1 else other * alpha
+        )
     return input - (other if alpha == 1 else other * alpha)
 
 
 def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001
     if not isinstance(input, Tensor):
         return exponent.__rpow__(input)
-    return input ** exponent
+    return input**exponent
 
 
 def retain_grad(self: Tensor) -> None:
@@ -941,8 +1006,9 @@ def retain_grad(self: Tensor) -> None:
 def fill_(self: Tensor, value: float) -> Tensor:
     if isinstance(value, Tensor):
         if value.ndim:
-            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
-                               "dimensions.")
+            raise RuntimeError(
+                f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions."
+            )
         value = value.item()
     return self._fill(value)
 
@@ -955,8 +1021,10 @@ def copy_(self: Tensor, src: TensorLike, non_blocking: bool = False) -> Tensor:
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"copy_: src has shape {tuple(src_t.shape)} but the tensor has shape {tuple(self.shape)}; "
-                         "src must broadcast to it")
+        raise ValueError(
+            f"copy_: src has shape {tuple(src_t.shape)} but the tensor has shape {tuple(self.shape)}; "
+            "src must broadcast to it"
+        )
 
     def values(_):
         v = src_t if tuple(src_t.shape) == tuple(self.shape) else src_t.expand(*self.shape)
@@ -981,15 +1049,57 @@ def _method_as_function(name: str):
         if not isinstance(input, Tensor):
             raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}")
         return getattr(input, name)(*args, **kwargs)
+
     function.__name__ = name
     function.__doc__ = f"torch.{name}(input, ...): the same as input.{name}(...)."
     return function
 
 
-for _name in ("sin", "cos", "tan", "log1p", "expm1", "rsqrt", "sign", "floor", "ceil", "square", "reciprocal",
-              "log2", "log10", "erf", "neg", "negative", "eq", "ne", "lt", "le", "gt", "ge", "mul", "multiply",
-              "floor_divide", "remainder", "fmod", "t", "reshape", "numel", "exp", "log", "sqrt", "abs",
-              "sigmoid", "tanh", "relu", "softmax", "log_softmax", "detach", "clone", "sum", "mean"):
+for _name in (
+    "sin",
+    "cos",
+    "tan",
+    "log1p",
+    "expm1",
+    "rsqrt",
+    "sign",
+    "floor",
+    "ceil",
+    "square",
+    "reciprocal",
+    "log2",
+    "log10",
+    "erf",
+    "neg",
+    "negative",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "mul",
+    "multiply",
+    "floor_divide",
+    "remainder",
+    "fmod",
+    "t",
+    "reshape",
+    "numel",
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "softmax",
+    "log_softmax",
+    "detach",
+    "clone",
+    "sum",
+    "mean",
+):
     globals()[_name] = _method_as_function(_name)
 # The common float functions go to C++ in one call (a Python wrapper costs as much as the op on a
 # small tensor).

@@ -1,4 +1,5 @@
 """Type aliases used in the public API's annotations."""
+
 from __future__ import annotations as _annotations
 
 from collections.abc import Iterable, Sequence

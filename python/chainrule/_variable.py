@@ -3,6 +3,7 @@
 As in PyTorch today, ``Variable(t)`` is just a Tensor: a new tensor over ``t``'s memory, without
 its history, that requires grad when asked; ``isinstance(t, Variable)`` holds for every tensor.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -22,8 +23,11 @@ class Variable(metaclass=_VariableMeta):
         if not isinstance(data, Tensor):
             raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
         if volatile:
-            warnings.warn("volatile was removed and now has no effect. Use `with chainrule.no_grad():` "
-                          "instead.", UserWarning, stacklevel=2)
+            warnings.warn(
+                "volatile was removed and now has no effect. Use `with chainrule.no_grad():` instead.",
+                UserWarning,
+                stacklevel=2,
+            )
         result = data.detach()
         if requires_grad:
             result.requires_grad = True

@@ -4,12 +4,19 @@ Tensors live on the CPU in this version (the CUDA backend cannot hold tensors ye
 accelerator to place them on: ``current_accelerator()`` is None, ``is_available()`` False and
 ``device_count()`` 0, which sends PyTorch programs down their CPU path.
 """
+
 from __future__ import annotations as _annotations
 
 from chainrule._typing import DeviceLike
 
-__all__ = ["current_accelerator", "is_available", "device_count", "current_device_index",
-           "set_device_index", "synchronize"]
+__all__ = [
+    "current_accelerator",
+    "is_available",
+    "device_count",
+    "current_device_index",
+    "set_device_index",
+    "synchronize",
+]
 
 
 def current_accelerator(check_available: bool = False) -> None:

@@ -1,4 +1,5 @@
 """chainrule.autograd: gradcheck by finite differences, and the grad-mode switches."""
+
 from __future__ import annotations as _annotations
 
 from collections.abc import Sequence
@@ -6,8 +7,8 @@ from typing import Any, Callable
 
 import numpy as _np
 
-from chainrule._arrays import c_contiguous
 from chainrule import _core
+from chainrule._arrays import c_contiguous
 from chainrule._core import Tensor, from_numpy
 from chainrule._grad_mode import _GradModeContext, enable_grad, no_grad, set_grad_enabled  # noqa: F401
 from chainrule._tensor import float64
@@ -21,8 +22,14 @@ def _as_tuple(x):
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
-def gradcheck(fn: Callable, inputs: Tensor | Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-5,
-              rtol: float = 1e-3, raise_exception: bool = True) -> bool:
+def gradcheck(
+    fn: Callable,
+    inputs: Tensor | Sequence[Tensor],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
     """Compare autograd's gradients of `fn` with central finite differences.
 
     Every input that requires grad must be float64 (finite differences in float32 are too noisy to
@@ -79,9 +86,11 @@ def gradcheck(fn: Callable, inputs: Tensor | Sequence[Tensor], eps: float = 1e-6
         numeric = numeric.reshape(values.shape)
         if not _np.allclose(grad, numeric, atol=atol, rtol=rtol):
             worst = _np.unravel_index(_np.argmax(_np.abs(grad - numeric)), grad.shape) if grad.size else ()
-            message = (f"gradcheck: analytic and numerical gradients differ for an input of shape {tuple(t.shape)}; "
-                       f"largest difference at index {tuple(int(i) for i in worst)}: analytic "
-                       f"{grad[worst]!r} vs numerical {numeric[worst]!r}")
+            message = (
+                f"gradcheck: analytic and numerical gradients differ for an input of shape {tuple(t.shape)}; "
+                f"largest difference at index {tuple(int(i) for i in worst)}: analytic "
+                f"{grad[worst]!r} vs numerical {numeric[worst]!r}"
+            )
             if raise_exception:
                 raise GradcheckError(message)
             return False
@@ -90,10 +99,17 @@ def gradcheck(fn: Callable, inputs: Tensor | Sequence[Tensor], eps: float = 1e-6
     return True
 
 
-def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
-         grad_outputs: Tensor | Sequence[Tensor | None] | None = None, retain_graph: bool | None = None,
-         create_graph: bool = False, only_inputs: bool = True, allow_unused: bool | None = None,
-         is_grads_batched: bool = False, materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    only_inputs: bool = True,
+    allow_unused: bool | None = None,
+    is_grads_batched: bool = False,
+    materialize_grads: bool = False,
+) -> tuple[Tensor | None, ...]:
     """Gradients of `outputs` with respect to `inputs`, returned instead of accumulated into .grad.
 
     create_graph=True records the backward itself, so the returned gradients can be
@@ -112,8 +128,10 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     else:
         grad_outputs = _as_tuple(grad_outputs)
         if len(grad_outputs) != len(outputs):
-            raise RuntimeError(f"grad requires one grad_output per output: got {len(grad_outputs)} grad_outputs and "
-                               f"{len(outputs)} outputs")
+            raise RuntimeError(
+                f"grad requires one grad_output per output: got {len(grad_outputs)} grad_outputs and "
+                f"{len(outputs)} outputs"
+            )
     if allow_unused is None:
         allow_unused = materialize_grads
     retain = create_graph if retain_graph is None else retain_graph
@@ -122,28 +140,46 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     for i, (t, g) in enumerate(zip(inputs, grads)):
         if g is None:
             if not allow_unused:
-                raise RuntimeError(f"One of the differentiated Tensors (inputs[{i}]) appears to not have been used "
-                                   "in the graph. Set allow_unused=True if this is the desired behavior.")
+                raise RuntimeError(
+                    f"One of the differentiated Tensors (inputs[{i}]) appears to not have been used "
+                    "in the graph. Set allow_unused=True if this is the desired behavior."
+                )
             if materialize_grads:
                 g = zeros_like(t)
         result.append(g)
     return tuple(result)
 
 
-def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Tensor | Sequence[Tensor | None] | None = None,
-             retain_graph: bool | None = None, create_graph: bool = False,
-             inputs: Tensor | Sequence[Tensor] | None = None) -> None:
+def backward(
+    tensors: Tensor | Sequence[Tensor],
+    grad_tensors: Tensor | Sequence[Tensor | None] | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs: Tensor | Sequence[Tensor] | None = None,
+) -> None:
     """torch.autograd.backward: backward() from several outputs at once."""
     tensors = _as_tuple(tensors)
     grad_tensors = _as_tuple(grad_tensors) if grad_tensors is not None else (None,) * len(tensors)
     retain = create_graph if retain_graph is None else retain_graph
-    _core._run_backward(list(tensors), list(grad_tensors), list(_as_tuple(inputs)) if inputs is not None else [],
-                        retain, create_graph, True)
+    _core._run_backward(
+        list(tensors),
+        list(grad_tensors),
+        list(_as_tuple(inputs)) if inputs is not None else [],
+        retain,
+        create_graph,
+        True,
+    )
 
 
-def gradgradcheck(fn: Callable, inputs: Tensor | Sequence[Tensor],
-                  grad_outputs: Tensor | Sequence[Tensor | None] | None = None, eps: float = 1e-6, atol: float = 1e-5,
-                  rtol: float = 1e-3, raise_exception: bool = True) -> bool:
+def gradgradcheck(
+    fn: Callable,
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
     """Checks second derivatives: gradcheck of the function x -> d/dx sum(w * fn(x)), whose
     gradient comes from a recorded backward (create_graph=True)."""
     inputs = _as_tuple(inputs)
@@ -156,8 +192,14 @@ def gradgradcheck(fn: Callable, inputs: Tensor | Sequence[Tensor],
         with enable_grad():
             outs = [o for o in _as_tuple(fn(*xs)) if isinstance(o, Tensor) and o.requires_grad]
             wanted = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
-            grads = grad(outs, wanted, [w.to(o.dtype) for w, o in zip(weights, outs)], create_graph=True,
-                         allow_unused=True, materialize_grads=True)
+            grads = grad(
+                outs,
+                wanted,
+                [w.to(o.dtype) for w, o in zip(weights, outs)],
+                create_graph=True,
+                allow_unused=True,
+                materialize_grads=True,
+            )
         return tuple(grads)
 
     return gradcheck(first_derivatives, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception)
@@ -175,8 +217,9 @@ class FunctionCtx:
     def save_for_backward(self, *tensors: Tensor | None) -> None:
         for t in tensors:
             if t is not None and not isinstance(t, Tensor):
-                raise TypeError("save_for_backward can only save variables, but argument is of type "
-                                f"{type(t).__name__}")
+                raise TypeError(
+                    f"save_for_backward can only save variables, but argument is of type {type(t).__name__}"
+                )
         self.saved_tensors = tuple(tensors)
 
     def mark_non_differentiable(self, *tensors: Tensor) -> None:
@@ -205,8 +248,10 @@ class Function:
 
     @staticmethod
     def backward(ctx: Any, *grad_outputs: Any) -> Any:
-        raise NotImplementedError("You must implement either the backward or vjp method for your custom "
-                                  "autograd.Function to use it with backward mode AD.")
+        raise NotImplementedError(
+            "You must implement either the backward or vjp method for your custom "
+            "autograd.Function to use it with backward mode AD."
+        )
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
@@ -234,14 +279,19 @@ class Function:
 def _function_backward(cls, ctx, outputs, k, nargs):
     def backward(g):
         # One node per output: the others' gradients are zeros here (backward is linear in them).
-        grads_in = [g if j == k else (zeros_like(o) if isinstance(o, Tensor) and ctx._materialize else None)
-                    for j, o in enumerate(outputs)]
+        grads_in = [
+            g if j == k else (zeros_like(o) if isinstance(o, Tensor) and ctx._materialize else None)
+            for j, o in enumerate(outputs)
+        ]
         result = cls.backward(ctx, *grads_in)
         result = result if isinstance(result, tuple) else (result,)
         if len(result) < nargs:
-            raise RuntimeError(f"function {cls.__name__}Backward returned an incorrect number of gradients "
-                               f"(expected {nargs}, got {len(result)})")
+            raise RuntimeError(
+                f"function {cls.__name__}Backward returned an incorrect number of gradients "
+                f"(expected {nargs}, got {len(result)})"
+            )
         return tuple(result[:nargs]) if all(r is None for r in result[nargs:]) else result
+
     return backward
 
 

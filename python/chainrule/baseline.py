@@ -211,8 +211,9 @@ def l1_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean") -
     return _reduce(_np.abs(diff), _np.sign(diff), reduction, diff.size)
 
 
-def huber_loss(output: _np.ndarray, target: _np.ndarray, reduction: str = "mean",
-               delta: float = 1.0) -> tuple[float, _np.ndarray]:
+def huber_loss(
+    output: _np.ndarray, target: _np.ndarray, reduction: str = "mean", delta: float = 1.0
+) -> tuple[float, _np.ndarray]:
     """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta); d = output - target. torch.nn.HuberLoss."""
     _check_reduction(reduction)
     if delta <= 0:
@@ -235,9 +236,7 @@ def cross_entropy_loss(logits: _np.ndarray, labels: _np.ndarray, reduction: str 
         raise ValueError(f"cross_entropy expects (B, C) logits, got shape {logits.shape}")
     batch, classes = logits.shape
     if labels.shape != (batch,) or labels.dtype.kind not in "iu":
-        raise ValueError(
-            f"cross_entropy expects ({batch},) integer labels, got {labels.shape} {labels.dtype}"
-        )
+        raise ValueError(f"cross_entropy expects ({batch},) integer labels, got {labels.shape} {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
         raise ValueError(f"labels must lie in [0, {classes})")
     # Subtracting the row maximum keeps exp() from overflowing; log_softmax is unchanged by it.
@@ -249,8 +248,9 @@ def cross_entropy_loss(logits: _np.ndarray, labels: _np.ndarray, reduction: str 
     return _reduce(-log_probs[rows, labels], dlogits, reduction, batch)
 
 
-def bce_with_logits_loss(logits: _np.ndarray, target: _np.ndarray,
-                         reduction: str = "mean") -> tuple[float, _np.ndarray]:
+def bce_with_logits_loss(
+    logits: _np.ndarray, target: _np.ndarray, reduction: str = "mean"
+) -> tuple[float, _np.ndarray]:
     """-(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))), like torch.nn.BCEWithLogitsLoss."""
     _check_reduction(reduction)
     target = _regression_target(logits, target)
@@ -325,13 +325,10 @@ class MLP:
         for layer, (weight, bias) in enumerate(zip(weights, biases)):
             weight, bias = _np.asarray(weight), _np.asarray(bias)
             if weight.dtype != dtype or bias.dtype != dtype:
-                raise TypeError(
-                    f"layer {layer}: parameters must all be {dtype}, got {weight.dtype}, {bias.dtype}"
-                )
+                raise TypeError(f"layer {layer}: parameters must all be {dtype}, got {weight.dtype}, {bias.dtype}")
             if weight.ndim != 2 or bias.shape != (weight.shape[0],):
                 raise ValueError(
-                    f"layer {layer}: weight must be (out, in) and bias (out,), "
-                    f"got {weight.shape} and {bias.shape}"
+                    f"layer {layer}: weight must be (out, in) and bias (out,), got {weight.shape} and {bias.shape}"
                 )
             if layer and weight.shape[1] != self.weights[-1].shape[0]:
                 raise ValueError(
@@ -413,9 +410,7 @@ class MLP:
             raise RuntimeError("backward() needs a forward() first")
         doutput = _np.asarray(doutput)
         if doutput.shape != self.a[-1].shape or doutput.dtype != self.dtype:
-            raise ValueError(
-                f"doutput must be {self.a[-1].shape} {self.dtype}, got {doutput.shape} {doutput.dtype}"
-            )
+            raise ValueError(f"doutput must be {self.a[-1].shape} {self.dtype}, got {doutput.shape} {doutput.dtype}")
         layers = len(self.weights)
         dweights: list[_np.ndarray] = [None] * layers  # type: ignore[list-item]
         dbiases: list[_np.ndarray] = [None] * layers  # type: ignore[list-item]

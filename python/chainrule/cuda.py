@@ -13,18 +13,28 @@ RuntimeError with the reason, instead of every GPU code path quietly being skipp
 Status: the kernels are compiled and can be run on NumPy arrays (``chainrule._cuda``'s test entry
 points), but tensors cannot yet live on a GPU: ``Tensor.to('cuda')`` raises.
 """
+
 from __future__ import annotations as _annotations
 
 import ctypes as _ctypes
 import importlib as _importlib
 import operator as _operator
 
-__all__ = ["is_built", "is_available", "device_count", "synchronize", "manual_seed", "manual_seed_all",
-           "initial_seed", "epilogue_paths", "reset_epilogue_paths"]
+__all__ = [
+    "is_built",
+    "is_available",
+    "device_count",
+    "synchronize",
+    "manual_seed",
+    "manual_seed_all",
+    "initial_seed",
+    "epilogue_paths",
+    "reset_epilogue_paths",
+]
 
-_module = None           # chainrule._cuda once imported
-_import_error = None     # why it could not be, once tried
-_driver_devices = None   # what the driver said, once asked
+_module = None  # chainrule._cuda once imported
+_import_error = None  # why it could not be, once tried
+_driver_devices = None  # what the driver said, once asked
 _seed = 0
 
 # The NVIDIA driver's library on Linux and on Windows.
@@ -34,6 +44,7 @@ _DRIVER_LIBRARIES = ("libcuda.so.1", "libcuda.so", "nvcuda.dll")
 def _built_into_core() -> bool:
     """Whether CMake built the backend alongside this installation's _core (config()['cuda_built'])."""
     from chainrule import _core
+
     return bool(_core._cuda_built)
 
 

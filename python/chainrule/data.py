@@ -15,6 +15,7 @@ Every batch is a tuple with one entry per field, even when there is a single fie
 of what a loop receives never depends on the dataset. Entries become chainrule Tensors through
 ``_to_tensor``, the one place where this module touches the compiled package.
 """
+
 from __future__ import annotations as _annotations
 
 import math as _math
@@ -24,10 +25,10 @@ from typing import Any
 
 import numpy as _np
 
+from chainrule._arrays import c_contiguous
 from chainrule._core import Tensor
 from chainrule._core import from_numpy as _from_numpy
 from chainrule._typing import TensorOrArray
-from chainrule._arrays import c_contiguous
 from chainrule.utils.data import (  # noqa: F401 - PyTorch's names, forwarded
     BatchSampler,
     ConcatDataset,
@@ -45,10 +46,24 @@ from chainrule.utils.data import (  # noqa: F401 - PyTorch's names, forwarded
     random_split,
 )
 
-__all__ = ["TensorDataset", "DataLoader", "Dataset", "IterableDataset", "Subset", "ConcatDataset",
-           "random_split", "default_collate", "default_convert", "get_worker_info", "Sampler",
-           "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
-           "BatchSampler"]
+__all__ = [
+    "TensorDataset",
+    "DataLoader",
+    "Dataset",
+    "IterableDataset",
+    "Subset",
+    "ConcatDataset",
+    "random_split",
+    "default_collate",
+    "default_convert",
+    "get_worker_info",
+    "Sampler",
+    "SequentialSampler",
+    "RandomSampler",
+    "SubsetRandomSampler",
+    "WeightedRandomSampler",
+    "BatchSampler",
+]
 
 
 def _as_array(value, what):
@@ -59,8 +74,10 @@ def _as_array(value, what):
         if hasattr(value, "detach"):  # a tensor that requires grad refuses .numpy() in PyTorch
             value = value.detach()
         return _np.asarray(value.numpy())
-    raise TypeError(f"{what} must be a NumPy array or a Tensor, got {type(value).__name__}; "
-                    "wrap Python lists with np.asarray(..., dtype=...) to choose the dtype")
+    raise TypeError(
+        f"{what} must be a NumPy array or a Tensor, got {type(value).__name__}; "
+        "wrap Python lists with np.asarray(..., dtype=...) to choose the dtype"
+    )
 
 
 def _to_tensor(array):
@@ -82,15 +99,15 @@ class TensorDataset(Dataset):
         for position, value in enumerate(arrays):
             array = _as_array(value, f"TensorDataset: argument {position}")
             if array.ndim == 0:
-                raise ValueError(f"TensorDataset: argument {position} is 0-d; every array needs a "
-                                 "first dimension to index rows by")
+                raise ValueError(
+                    f"TensorDataset: argument {position} is 0-d; every array needs a first dimension to index rows by"
+                )
             # Made C-contiguous once here (a no-op for the usual case) so that every later batch
             # slice is itself a contiguous view that from_numpy can wrap without a copy.
             checked.append(c_contiguous(array))
         lengths = [len(array) for array in checked]
         if len(set(lengths)) != 1:
-            raise ValueError(f"TensorDataset: all arrays must have the same first dimension, got "
-                             f"lengths {lengths}")
+            raise ValueError(f"TensorDataset: all arrays must have the same first dimension, got lengths {lengths}")
         self.arrays = tuple(checked)
 
     def __len__(self) -> int:
@@ -125,25 +142,22 @@ class DataLoader:
     drop_last: bool
     _epoch: int
 
-    def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self, dataset: Any, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, seed: int | None = None
+    ) -> None:
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
-            raise TypeError(f"DataLoader: dataset must define __len__ and __getitem__, got "
-                            f"{type(dataset).__name__}")
+            raise TypeError(f"DataLoader: dataset must define __len__ and __getitem__, got {type(dataset).__name__}")
         if not isinstance(batch_size, _numbers.Integral) or isinstance(batch_size, bool):
-            raise TypeError(f"DataLoader: batch_size must be an int, got "
-                            f"{type(batch_size).__name__}")
+            raise TypeError(f"DataLoader: batch_size must be an int, got {type(batch_size).__name__}")
         if batch_size <= 0:
             raise ValueError(f"DataLoader: batch_size must be positive, got {batch_size}")
         if not isinstance(shuffle, bool):
             raise TypeError(f"DataLoader: shuffle must be a bool, got {type(shuffle).__name__}")
         if not isinstance(drop_last, bool):
-            raise TypeError(f"DataLoader: drop_last must be a bool, got "
-                            f"{type(drop_last).__name__}")
+            raise TypeError(f"DataLoader: drop_last must be a bool, got {type(drop_last).__name__}")
         if seed is not None:
             if not isinstance(seed, _numbers.Integral) or isinstance(seed, bool):
-                raise TypeError(f"DataLoader: seed must be an int or None, got "
-                                f"{type(seed).__name__}")
+                raise TypeError(f"DataLoader: seed must be an int or None, got {type(seed).__name__}")
             if seed < 0:
                 raise ValueError(f"DataLoader: seed must be non-negative, got {seed}")
         self.dataset = dataset
@@ -195,8 +209,7 @@ class DataLoader:
     def _batch_bounds(self):
         count = len(self.dataset)
         stop = count - count % self.batch_size if self.drop_last else count
-        return [(start, min(start + self.batch_size, stop))
-                for start in range(0, stop, self.batch_size)]
+        return [(start, min(start + self.batch_size, stop)) for start in range(0, stop, self.batch_size)]
 
     @staticmethod
     def _tensor_batches(arrays, order, bounds):
@@ -216,18 +229,24 @@ class DataLoader:
             items = [self._item_fields(int(index)) for index in indices]
             width = len(items[0])
             if any(len(fields) != width for fields in items):
-                raise ValueError(f"DataLoader: dataset items in rows {start}..{stop - 1} have "
-                                 "different numbers of fields")
+                raise ValueError(
+                    f"DataLoader: dataset items in rows {start}..{stop - 1} have different numbers of fields"
+                )
             yield tuple(_np.stack([fields[k] for fields in items]) for k in range(width))
 
     def _item_fields(self, index):
         item = self.dataset[index]
         fields = item if isinstance(item, (tuple, list)) else (item,)
         # Tensors go through their zero-copy .numpy(); numbers and arrays through np.asarray.
-        return [_as_array(field, f"DataLoader: a field of dataset[{index}]")
-                if hasattr(field, "numpy") else _np.asarray(field)
-                for field in fields]
+        return [
+            _as_array(field, f"DataLoader: a field of dataset[{index}]")
+            if hasattr(field, "numpy")
+            else _np.asarray(field)
+            for field in fields
+        ]
 
     def __repr__(self) -> str:
-        return (f"DataLoader(batches={len(self)}, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, drop_last={self.drop_last})")
+        return (
+            f"DataLoader(batches={len(self)}, batch_size={self.batch_size}, "
+            f"shuffle={self.shuffle}, drop_last={self.drop_last})"
+        )

@@ -25,6 +25,7 @@ Usage::
     print(diagnostics.format_health(diagnostics.gradient_health(model)))
     print(diagnostics.format_activation_stats(diagnostics.activation_stats(model)))
 """
+
 from __future__ import annotations as _annotations
 
 import enum as _enum
@@ -88,6 +89,7 @@ class Status(str, _enum.Enum):
     NONFINITE = "nonfinite"
 
     __str__ = str.__str__
+
     def __format__(self, format_spec: str) -> str:
         return str.__format__(self, format_spec)
 
@@ -188,12 +190,15 @@ def gradient_health(model: Module, anchor: str | None = None) -> list[GradientHe
     if anchor is not None:
         modules = dict(model.named_modules())
         if anchor not in modules:
-            raise KeyError(f"gradient_health: anchor {anchor!r} is not a module of the model; "
-                           f"modules with parameters are {sorted({_owner(r[0]) for r in rows})}")
+            raise KeyError(
+                f"gradient_health: anchor {anchor!r} is not a module of the model; "
+                f"modules with parameters are {sorted({_owner(r[0]) for r in rows})}"
+            )
         pool = [row for row in rows if _owner(row[0]) == anchor]
         if not any(usable(row) for row in pool):
-            raise ValueError(f"gradient_health: anchor {anchor!r} has no parameter with a finite nonzero "
-                             "gradient to compare with")
+            raise ValueError(
+                f"gradient_health: anchor {anchor!r} has no parameter with a finite nonzero gradient to compare with"
+            )
     matrices = [row[5] for row in pool if usable(row) and row[1].ndim >= 2]
     vectors = [row[5] for row in pool if usable(row) and row[1].ndim < 2]
     matrix_ref = matrices[-1] if matrices else (vectors[-1] if vectors else None)
@@ -208,16 +213,26 @@ def gradient_health(model: Module, anchor: str | None = None) -> list[GradientHe
             status = Status.NO_GRAD
         elif not (_math.isfinite(grad_norm) and _math.isfinite(weight_norm)):
             status = Status.NONFINITE
-        elif (reference and rms > reference * EXPLODING_FACTOR) or \
-                (p.ndim >= 2 and weight_norm > 0.0 and ratio > EXPLODING_RATIO):
+        elif (reference and rms > reference * EXPLODING_FACTOR) or (
+            p.ndim >= 2 and weight_norm > 0.0 and ratio > EXPLODING_RATIO
+        ):
             status = Status.EXPLODING
         elif rms == 0.0 or (reference and rms < reference * VANISHING_FACTOR):
             status = Status.VANISHING
         else:
             status = Status.OK
-        entries.append(GradientHealth(name=name, shape=tuple(p.shape), grad_norm=grad_norm,
-                                      weight_norm=weight_norm, ratio=ratio, grad_rms=rms,
-                                      relative=relative, status=status))
+        entries.append(
+            GradientHealth(
+                name=name,
+                shape=tuple(p.shape),
+                grad_norm=grad_norm,
+                weight_norm=weight_norm,
+                ratio=ratio,
+                grad_rms=rms,
+                relative=relative,
+                status=status,
+            )
+        )
     return entries
 
 
@@ -250,8 +265,18 @@ def _table(header, rows) -> str:
 def format_health(entries: Iterable[GradientHealth]) -> str:
     """A text table of gradient_health() entries, one line per parameter."""
     header = ("name", "shape", "grad_norm", "weight_norm", "ratio", "relative", "status")
-    rows = [(e.name, "x".join(map(str, e.shape)) or "()", _fmt(e.grad_norm), _fmt(e.weight_norm), _fmt(e.ratio),
-             _fmt(e.relative), str(e.status)) for e in entries]
+    rows = [
+        (
+            e.name,
+            "x".join(map(str, e.shape)) or "()",
+            _fmt(e.grad_norm),
+            _fmt(e.weight_norm),
+            _fmt(e.ratio),
+            _fmt(e.relative),
+            str(e.status),
+        )
+        for e in entries
+    ]
     return _table(header, rows)
 
 
@@ -310,7 +335,9 @@ def _record_output(module, output) -> None:
         dead = float(inactive.all(axis=0).mean()) if rows.size else 0.0
         zero = float(inactive.mean()) if rows.size else 0.0
     elif isinstance(module, Sigmoid):
-        saturated = float(((rows < SIGMOID_SATURATION) | (rows > 1.0 - SIGMOID_SATURATION)).mean()) if rows.size else 0.0
+        saturated = (
+            float(((rows < SIGMOID_SATURATION) | (rows > 1.0 - SIGMOID_SATURATION)).mean()) if rows.size else 0.0
+        )
     else:
         saturated = float((_np.abs(rows) > TANH_SATURATION).mean()) if rows.size else 0.0
     stats = {
@@ -387,18 +414,45 @@ def activation_stats(model: Module) -> list[ActivationStats]:
 
 def format_activation_stats(entries: Iterable[ActivationStats]) -> str:
     """A text table of activation_stats() entries."""
+
     def opt(x):
         return "-" if x is None else f"{x:.3f}"
 
     header = ("name", "kind", "samples", "units", "mean", "std", "dead", "zero", "saturated")
-    rows = [(e.name or "(model)", e.kind, e.num_samples, e.num_units, _fmt(e.mean), _fmt(e.std),
-             opt(e.dead_fraction), opt(e.zero_fraction), opt(e.saturation_fraction)) for e in entries]
+    rows = [
+        (
+            e.name or "(model)",
+            e.kind,
+            e.num_samples,
+            e.num_units,
+            _fmt(e.mean),
+            _fmt(e.std),
+            opt(e.dead_fraction),
+            opt(e.zero_fraction),
+            opt(e.saturation_fraction),
+        )
+        for e in entries
+    ]
     return _table(header, rows)
 
 
 __all__ = [
-    "Status", "GradientHealth", "ActivationStats", "ActivationRecording", "gradient_health", "check_gradients",
-    "worst_status", "format_health", "record_activations", "is_recording", "activation_stats",
-    "format_activation_stats", "VANISHING_FACTOR", "EXPLODING_FACTOR", "EXPLODING_RATIO",
-    "SIGMOID_SATURATION", "TANH_SATURATION", "GELU_INACTIVE",
+    "Status",
+    "GradientHealth",
+    "ActivationStats",
+    "ActivationRecording",
+    "gradient_health",
+    "check_gradients",
+    "worst_status",
+    "format_health",
+    "record_activations",
+    "is_recording",
+    "activation_stats",
+    "format_activation_stats",
+    "VANISHING_FACTOR",
+    "EXPLODING_FACTOR",
+    "EXPLODING_RATIO",
+    "SIGMOID_SATURATION",
+    "TANH_SATURATION",
+    "GELU_INACTIVE",
 ]

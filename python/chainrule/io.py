@@ -19,6 +19,7 @@ nesting, int dict keys, the scalars — goes into ``__metadata__["chainrule.stru
 and ``load`` uses it to rebuild the same object. Files without that entry (e.g. written by the
 ``safetensors`` package) load as a flat dict name -> array.
 """
+
 from __future__ import annotations as _annotations
 
 import json as _json
@@ -41,11 +42,17 @@ _MAX_HEADER_BYTES = 100_000_000
 
 _DTYPE_TO_CODE = {
     _np.dtype(_np.bool_): "BOOL",
-    _np.dtype(_np.uint8): "U8", _np.dtype(_np.int8): "I8",
-    _np.dtype(_np.uint16): "U16", _np.dtype(_np.int16): "I16",
-    _np.dtype(_np.uint32): "U32", _np.dtype(_np.int32): "I32",
-    _np.dtype(_np.uint64): "U64", _np.dtype(_np.int64): "I64",
-    _np.dtype(_np.float16): "F16", _np.dtype(_np.float32): "F32", _np.dtype(_np.float64): "F64",
+    _np.dtype(_np.uint8): "U8",
+    _np.dtype(_np.int8): "I8",
+    _np.dtype(_np.uint16): "U16",
+    _np.dtype(_np.int16): "I16",
+    _np.dtype(_np.uint32): "U32",
+    _np.dtype(_np.int32): "I32",
+    _np.dtype(_np.uint64): "U64",
+    _np.dtype(_np.int64): "I64",
+    _np.dtype(_np.float16): "F16",
+    _np.dtype(_np.float32): "F32",
+    _np.dtype(_np.float64): "F64",
 }
 _CODE_TO_DTYPE = {code: dtype.newbyteorder("<") for dtype, code in _DTYPE_TO_CODE.items()}
 # NumPy has no bfloat16. BF16 tensors (common in PyTorch files) load as float32: a bfloat16 is
@@ -61,6 +68,7 @@ class _FormatError(Exception):
 # save
 # ---------------------------------------------------------------------------------------------
 
+
 def save(obj: Mapping[str, Any], path: str | _os.PathLike | BinaryIO) -> None:
     """Write ``obj`` (a dict, see the module docstring) to ``path`` atomically.
 
@@ -71,8 +79,10 @@ def save(obj: Mapping[str, Any], path: str | _os.PathLike | BinaryIO) -> None:
     """
     if not isinstance(obj, dict):
         hint = " (save model.state_dict(), not the model)" if hasattr(obj, "state_dict") else ""
-        raise TypeError(f"save: obj must be a dict (e.g. a state_dict){hint}, got {type(obj).__name__}; "
-                        "chainrule stores no pickled objects")
+        raise TypeError(
+            f"save: obj must be a dict (e.g. a state_dict){hint}, got {type(obj).__name__}; "
+            "chainrule stores no pickled objects"
+        )
     file_object = path if hasattr(path, "write") else None
     if file_object is None:
         path = _os.fspath(path)  # type: ignore[arg-type]  # a path here: file objects have write()
@@ -100,8 +110,7 @@ def _describe(value, key_path, tensors):
         items = []
         for key, item in value.items():
             if isinstance(key, bool) or not isinstance(key, (str, int)):
-                raise TypeError(f"save: keys must be str or int, got {type(key).__name__} "
-                                f"{key!r} in {where}")
+                raise TypeError(f"save: keys must be str or int, got {type(key).__name__} {key!r} in {where}")
             items.append([key, _describe(item, key_path + (key,), tensors)])
         return {"dict": items}
     if isinstance(value, (list, tuple)):
@@ -116,8 +125,9 @@ def _describe(value, key_path, tensors):
     if name == "__metadata__":
         raise ValueError("save: '__metadata__' is reserved by the safetensors format")
     if name in tensors:
-        raise ValueError(f"save: two tensors would both be stored as {name!r}; rename a key "
-                         "(nested keys are joined with '.')")
+        raise ValueError(
+            f"save: two tensors would both be stored as {name!r}; rename a key (nested keys are joined with '.')"
+        )
     tensors[name] = array
     return {"tensor": name}
 
@@ -130,11 +140,15 @@ def _leaf_array(value, where):
             value = value.detach()
         array = _np.asarray(value.numpy())
     else:
-        raise TypeError(f"save: cannot store {type(value).__name__} at {where}; values must be "
-                        "arrays, tensors, dicts, lists, tuples, or None/bool/int/float/str")
+        raise TypeError(
+            f"save: cannot store {type(value).__name__} at {where}; values must be "
+            "arrays, tensors, dicts, lists, tuples, or None/bool/int/float/str"
+        )
     if array.dtype.newbyteorder("=") not in _DTYPE_TO_CODE:
-        raise TypeError(f"save: dtype {array.dtype} at {where} has no safetensors code; "
-                        f"supported: {sorted(str(d) for d in _DTYPE_TO_CODE)}")
+        raise TypeError(
+            f"save: dtype {array.dtype} at {where} has no safetensors code; "
+            f"supported: {sorted(str(d) for d in _DTYPE_TO_CODE)}"
+        )
     return array
 
 
@@ -150,9 +164,11 @@ def _build_header(tensors, metadata):
         array = tensors[name]
         # astype, not ascontiguousarray, because the latter turns 0-d arrays into 1-d ones.
         little = array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
-        header[name] = {"dtype": _DTYPE_TO_CODE[array.dtype.newbyteorder("=")],
-                        "shape": list(little.shape),
-                        "data_offsets": [offset, offset + little.nbytes]}
+        header[name] = {
+            "dtype": _DTYPE_TO_CODE[array.dtype.newbyteorder("=")],
+            "shape": list(little.shape),
+            "data_offsets": [offset, offset + little.nbytes],
+        }
         offset += little.nbytes
         ordered.append(little)
     encoded = _json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -263,6 +279,7 @@ def _fsync_directory(directory):
 # load
 # ---------------------------------------------------------------------------------------------
 
+
 def load(path: str | _os.PathLike | BinaryIO, to_tensor: Callable[[_np.ndarray], Any] | None = None) -> Any:
     """Read a safetensors file and rebuild what ``save`` stored.
 
@@ -302,26 +319,36 @@ def load(path: str | _os.PathLike | BinaryIO, to_tensor: Callable[[_np.ndarray],
         raise ValueError(f"{path}: not a valid safetensors file: the header is nested too deeply") from None
 
 
-_CONVERT_HINT = ("chainrule never unpickles (a pickle can run any code). If you trust the file, convert "
-                 "it once with PyTorch: `chainrule.save(torch.load(path, weights_only=True), new_path)` "
-                 "writes its state dict as safetensors, which chainrule.load reads")
+_CONVERT_HINT = (
+    "chainrule never unpickles (a pickle can run any code). If you trust the file, convert "
+    "it once with PyTorch: `chainrule.save(torch.load(path, weights_only=True), new_path)` "
+    "writes its state dict as safetensors, which chainrule.load reads"
+)
 
 
 def _foreign_format(contents):
     """What a file that is not safetensors is, judged by its first bytes; None when unknown."""
     head = bytes(contents[:16])
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return ("this is a zip archive, the format of torch.save (a PyTorch checkpoint holding "
-                "pickled data), not a chainrule file. " + _CONVERT_HINT)
+        return (
+            "this is a zip archive, the format of torch.save (a PyTorch checkpoint holding "
+            "pickled data), not a chainrule file. " + _CONVERT_HINT
+        )
     if head.startswith(b"\x80") and len(head) > 1 and 2 <= head[1] <= 5:
-        return ("this is a Python pickle (PyTorch's legacy torch.save format, or pickle.dump), "
-                "not a chainrule file. " + _CONVERT_HINT)
+        return (
+            "this is a Python pickle (PyTorch's legacy torch.save format, or pickle.dump), "
+            "not a chainrule file. " + _CONVERT_HINT
+        )
     if head.startswith(b"\x93NUMPY"):
-        return ("this is a NumPy .npy file, not a chainrule file: read it with numpy.load and wrap "
-                "the array with chainrule.from_numpy")
+        return (
+            "this is a NumPy .npy file, not a chainrule file: read it with numpy.load and wrap "
+            "the array with chainrule.from_numpy"
+        )
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return ("this is an HDF5 file (e.g. Keras weights), not a chainrule file: read it with h5py "
-                "and save the arrays with chainrule.save")
+        return (
+            "this is an HDF5 file (e.g. Keras weights), not a chainrule file: read it with h5py "
+            "and save the arrays with chainrule.save"
+        )
     return None
 
 
@@ -331,13 +358,13 @@ def _parse(contents):
         raise _FormatError(f"file is {len(contents)} bytes, shorter than the 8-byte header size")
     header_size = int.from_bytes(contents[:8], "little")
     if header_size > _MAX_HEADER_BYTES:
-        raise _FormatError(f"header size field is {header_size} bytes, over the "
-                           f"{_MAX_HEADER_BYTES}-byte limit")
+        raise _FormatError(f"header size field is {header_size} bytes, over the {_MAX_HEADER_BYTES}-byte limit")
     if 8 + header_size > len(contents):
-        raise _FormatError(f"truncated: header of {header_size} bytes but only "
-                           f"{len(contents) - 8} bytes follow the size field")
+        raise _FormatError(
+            f"truncated: header of {header_size} bytes but only {len(contents) - 8} bytes follow the size field"
+        )
     try:
-        header = _json.loads(bytes(contents[8:8 + header_size]).decode("utf-8"))
+        header = _json.loads(bytes(contents[8 : 8 + header_size]).decode("utf-8"))
     except (UnicodeDecodeError, _json.JSONDecodeError) as error:
         raise _FormatError(f"header is not UTF-8 JSON ({error})") from None
     if not isinstance(header, dict):
@@ -345,21 +372,25 @@ def _parse(contents):
 
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
         raise _FormatError("__metadata__ must map strings to strings")
 
-    data = memoryview(contents)[8 + header_size:]
-    entries = sorted(((name, _check_entry(name, entry)) for name, entry in header.items()),
-                     key=lambda item: item[1][2])  # by (begin, end): empty tensors first
+    data = memoryview(contents)[8 + header_size :]
+    entries = sorted(
+        ((name, _check_entry(name, entry)) for name, entry in header.items()), key=lambda item: item[1][2]
+    )  # by (begin, end): empty tensors first
     arrays = {}
     expected_begin = 0
     for name, (code, shape, (begin, end)) in entries:
         if begin != expected_begin:
-            raise _FormatError(f"tensor {name!r} starts at byte {begin}, expected "
-                               f"{expected_begin}; tensors must be back to back")
+            raise _FormatError(
+                f"tensor {name!r} starts at byte {begin}, expected {expected_begin}; tensors must be back to back"
+            )
         if end > len(data):
-            raise _FormatError(f"truncated: tensor {name!r} ends at byte {end} but the data "
-                               f"section has {len(data)} bytes")
+            raise _FormatError(
+                f"truncated: tensor {name!r} ends at byte {end} but the data section has {len(data)} bytes"
+            )
         arrays[name] = _decode(code, shape, data[begin:end])
         expected_begin = end
     if expected_begin != len(data):
@@ -375,19 +406,23 @@ def _check_entry(name, entry):
     code, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
     if code not in _CODE_TO_DTYPE and code != _BF16:
         raise _FormatError(f"tensor {name!r} has unsupported dtype {code!r}")
-    if not (isinstance(shape, list)
-            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+    if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
         raise _FormatError(f"tensor {name!r} has a bad shape {shape!r}")
-    if not (isinstance(offsets, list) and len(offsets) == 2
-            and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-            and 0 <= offsets[0] <= offsets[1]):
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        and 0 <= offsets[0] <= offsets[1]
+    ):
         raise _FormatError(f"tensor {name!r} has bad data_offsets {offsets!r}")
     itemsize = 2 if code == _BF16 else _CODE_TO_DTYPE[code].itemsize
     expected_bytes = _math.prod(shape) * itemsize
     if offsets[1] - offsets[0] != expected_bytes:
-        raise _FormatError(f"tensor {name!r} of shape {shape} and dtype {code} needs "
-                           f"{expected_bytes} bytes but data_offsets span "
-                           f"{offsets[1] - offsets[0]}")
+        raise _FormatError(
+            f"tensor {name!r} of shape {shape} and dtype {code} needs "
+            f"{expected_bytes} bytes but data_offsets span "
+            f"{offsets[1] - offsets[0]}"
+        )
     return code, tuple(shape), tuple(offsets)
 
 
@@ -403,7 +438,7 @@ def _decode(code, shape, raw):
 def _rebuild(node, arrays, convert):
     if not isinstance(node, dict) or len(node) != 1:
         raise _FormatError(f"{_STRUCTURE_KEY} has a malformed node {node!r:.80}")
-    (kind, payload), = node.items()
+    ((kind, payload),) = node.items()
     if kind == "tensor":
         if payload not in arrays:
             raise _FormatError(f"{_STRUCTURE_KEY} refers to a missing tensor {payload!r}")

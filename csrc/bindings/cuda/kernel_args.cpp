@@ -38,9 +38,12 @@ KernelArgs& KernelArgs::require(bool ok, const std::string& what) {
 
 void KernelArgs::check_float_dtype(const py::array& a, const char* name) {
   Float f;
-  if (py::isinstance<py::array_t<float>>(a)) f = Float::F32;
-  else if (py::isinstance<py::array_t<double>>(a)) f = Float::F64;
-  else throw TypeError(entry_point_ + ": " + name + " must be a float32 or float64 array, got dtype " + dtype_string(a));
+  if (py::isinstance<py::array_t<float>>(a))
+    f = Float::F32;
+  else if (py::isinstance<py::array_t<double>>(a))
+    f = Float::F64;
+  else
+    throw TypeError(entry_point_ + ": " + name + " must be a float32 or float64 array, got dtype " + dtype_string(a));
   if (dtype_ == Float::Unset) {
     dtype_ = f;
     dtype_from_ = name;
@@ -102,8 +105,8 @@ KernelArgs& KernelArgs::class_indices(const py::array& target, const char* name,
   const int64_t* v = values.data();
   for (py::ssize_t i = 0; i < values.size(); ++i)
     if (v[i] < 0 || v[i] >= C)
-      fail(std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(v[i]) + " is not a class index in [0, " +
-           std::to_string(C) + ") (" + classes + " = " + std::to_string(C) + ")");
+      fail(std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(v[i]) +
+           " is not a class index in [0, " + std::to_string(C) + ") (" + classes + " = " + std::to_string(C) + ")");
   return *this;
 }
 

@@ -30,7 +30,7 @@ namespace py = pybind11;
 // One dimension of an expected shape: a named size ("B", bound where it is first seen) or a fixed one.
 struct Dim {
   Dim(const char* name) : name(name) {}  // NOLINT: implicit, so shapes read {"B", "OC"}
-  Dim(int64_t size) : size(size) {}       // NOLINT
+  Dim(int64_t size) : size(size) {}      // NOLINT
   const char* name = nullptr;
   int64_t size = -1;
 };
@@ -68,7 +68,11 @@ class KernelArgs {
   std::string entry_point_;
   Float dtype_ = Float::Unset;
   std::string dtype_from_;  // the argument that fixed the dtype
-  struct Bound { std::string name; int64_t size; std::string from; };
+  struct Bound {
+    std::string name;
+    int64_t size;
+    std::string from;
+  };
   std::vector<Bound> sizes_;
 };
 

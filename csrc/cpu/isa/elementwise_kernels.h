@@ -20,22 +20,38 @@ namespace chainrule::cpu::detail {
 
 inline bool unary_has_simd_kernel(Unary op) {
   switch (op) {
-    case Unary::Neg: case Unary::Abs: case Unary::Relu: case Unary::Sqrt: case Unary::Rsqrt: case Unary::Square:
-    case Unary::Reciprocal: case Unary::Exp: case Unary::Log: case Unary::Log1p: case Unary::Expm1: case Unary::Sin:
-    case Unary::Cos: case Unary::Tanh: case Unary::Sigmoid:
-      return true;
+    case Unary::Neg:
+    case Unary::Abs:
+    case Unary::Relu:
+    case Unary::Sqrt:
+    case Unary::Rsqrt:
+    case Unary::Square:
+    case Unary::Reciprocal:
+    case Unary::Exp:
+    case Unary::Log:
+    case Unary::Log1p:
+    case Unary::Expm1:
+    case Unary::Sin:
+    case Unary::Cos:
+    case Unary::Tanh:
+    case Unary::Sigmoid: return true;
     default: return false;
   }
 }
 inline bool binary_has_simd_kernel(Binary op) {
   switch (op) {
-    case Binary::Add: case Binary::Sub: case Binary::Mul: case Binary::Div: case Binary::Maximum: case Binary::Minimum:
-      return true;
+    case Binary::Add:
+    case Binary::Sub:
+    case Binary::Mul:
+    case Binary::Div:
+    case Binary::Maximum:
+    case Binary::Minimum: return true;
     default: return false;
   }
 }
 
-template <typename T> using UnaryKernelFn = void (*)(T* out, const T* x, int64_t n, Unary op);
+template <typename T>
+using UnaryKernelFn = void (*)(T* out, const T* x, int64_t n, Unary op);
 template <typename T>
 using BinaryKernelFn = void (*)(T* out, const T* a, int64_t a_step, const T* b, int64_t b_step, int64_t n, Binary op);
 template <typename T>
@@ -44,10 +60,12 @@ using CompareKernelFn = void (*)(bool* out, const T* a, int64_t a_step, const T*
 
 template <typename T>
 using ClampKernelFn = void (*)(T* out, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi);
-template <typename T> using WhereKernelFn = void (*)(T* out, const bool* condition, const T* a, const T* b, int64_t n);
+template <typename T>
+using WhereKernelFn = void (*)(T* out, const bool* condition, const T* a, const T* b, int64_t n);
 
 // One ISA's kernels for one element type.
-template <typename T> struct ElementwiseKernels {
+template <typename T>
+struct ElementwiseKernels {
   UnaryKernelFn<T> unary;
   BinaryKernelFn<T> binary;
   CompareKernelFn<T> compare;

@@ -13,7 +13,8 @@
 namespace chainrule::cpu::detail {
 namespace {
 
-template <class K, class F> inline void map_vectors(typename K::S* out, const typename K::S* x, int64_t n, F f) {
+template <class K, class F>
+inline void map_vectors(typename K::S* out, const typename K::S* x, int64_t n, F f) {
   using V = typename K::V;
   constexpr int64_t kLanes = K::kLanes;
   int64_t i = 0;
@@ -31,7 +32,8 @@ template <class K, class F> inline void map_vectors(typename K::S* out, const ty
   }
 }
 
-template <typename S, class F> inline void map_scalars(S* out, const S* x, int64_t n, F f) {
+template <typename S, class F>
+inline void map_scalars(S* out, const S* x, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
 }
 
@@ -52,7 +54,8 @@ inline void zip(R* out, const S* a, int64_t a_step, const S* b, int64_t b_step, 
   }
 }
 
-template <class K> void unary_kernel(typename K::S* out, const typename K::S* x, int64_t n, Unary op) {
+template <class K>
+void unary_kernel(typename K::S* out, const typename K::S* x, int64_t n, Unary op) {
   using S = typename K::S;
   using V = typename K::V;
   switch (op) {
@@ -106,15 +109,9 @@ void compare_kernel(bool* out, const typename K::S* a, int64_t a_step, const typ
     case Compare::Le: zip(out, a, a_step, b, b_step, n, [](S x, S y) { return x <= y; }); return;
     case Compare::Gt: zip(out, a, a_step, b, b_step, n, [](S x, S y) { return x > y; }); return;
     case Compare::Ge: zip(out, a, a_step, b, b_step, n, [](S x, S y) { return x >= y; }); return;
-    case Compare::And:
-      zip(out, a, a_step, b, b_step, n, [](S x, S y) { return (x != S(0)) & (y != S(0)); });
-      return;
-    case Compare::Or:
-      zip(out, a, a_step, b, b_step, n, [](S x, S y) { return (x != S(0)) | (y != S(0)); });
-      return;
-    case Compare::Xor:
-      zip(out, a, a_step, b, b_step, n, [](S x, S y) { return (x != S(0)) != (y != S(0)); });
-      return;
+    case Compare::And: zip(out, a, a_step, b, b_step, n, [](S x, S y) { return (x != S(0)) & (y != S(0)); }); return;
+    case Compare::Or: zip(out, a, a_step, b, b_step, n, [](S x, S y) { return (x != S(0)) | (y != S(0)); }); return;
+    case Compare::Xor: zip(out, a, a_step, b, b_step, n, [](S x, S y) { return (x != S(0)) != (y != S(0)); }); return;
   }
 }
 
@@ -158,7 +155,8 @@ void where_kernel(typename K::S* out, const bool* condition, const typename K::S
   for (; i < n; ++i) out[i] = condition[i] ? a[i] : b[i];
 }
 
-template <class K> constexpr ElementwiseKernels<typename K::S> kernels_of() {
+template <class K>
+constexpr ElementwiseKernels<typename K::S> kernels_of() {
   return {unary_kernel<K>, binary_kernel<K>, compare_kernel<K>, clamp_kernel<K>, where_kernel<K>};
 }
 

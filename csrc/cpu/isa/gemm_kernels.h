@@ -16,9 +16,8 @@
 namespace chainrule::cpu::detail {
 
 template <typename T>
-using MicroTileFn = void (*)(int64_t k_len, const T* a, int64_t a_row_stride, int64_t a_k_stride,
-                             const T* b, int64_t b_k_stride, T* c, int64_t ldc, int rows, int cols,
-                             bool accumulate);
+using MicroTileFn = void (*)(int64_t k_len, const T* a, int64_t a_row_stride, int64_t a_k_stride, const T* b,
+                             int64_t b_k_stride, T* c, int64_t ldc, int rows, int cols, bool accumulate);
 
 // Register tiles (rows x cols). The name says ISA and tile, XNNPACK style.
 constexpr int kAvx512F32Rows = 6, kAvx512F32Cols = 64;  // 24 zmm accumulators
@@ -28,38 +27,30 @@ constexpr int kAvx2F64Rows = 6, kAvx2F64Cols = 8;       // 12 ymm accumulators
 constexpr int kNeonF32Rows = 8, kNeonF32Cols = 12;      // 24 q-register accumulators
 constexpr int kNeonF64Rows = 8, kNeonF64Cols = 6;       // 24 q-register accumulators
 
-void gemm_f32_6x64__avx512(int64_t k_len, const float* a, int64_t a_row_stride, int64_t a_k_stride,
-                           const float* b, int64_t b_k_stride, float* c, int64_t ldc, int rows,
-                           int cols, bool accumulate);
-void gemm_f64_6x32__avx512(int64_t k_len, const double* a, int64_t a_row_stride, int64_t a_k_stride,
-                           const double* b, int64_t b_k_stride, double* c, int64_t ldc, int rows,
-                           int cols, bool accumulate);
-void gemm_f32_6x16__avx2(int64_t k_len, const float* a, int64_t a_row_stride, int64_t a_k_stride,
-                         const float* b, int64_t b_k_stride, float* c, int64_t ldc, int rows,
-                         int cols, bool accumulate);
-void gemm_f64_6x8__avx2(int64_t k_len, const double* a, int64_t a_row_stride, int64_t a_k_stride,
-                        const double* b, int64_t b_k_stride, double* c, int64_t ldc, int rows,
-                        int cols, bool accumulate);
-void gemm_f32_8x12__neon(int64_t k_len, const float* a, int64_t a_row_stride, int64_t a_k_stride,
-                         const float* b, int64_t b_k_stride, float* c, int64_t ldc, int rows,
-                         int cols, bool accumulate);
-void gemm_f64_8x6__neon(int64_t k_len, const double* a, int64_t a_row_stride, int64_t a_k_stride,
-                        const double* b, int64_t b_k_stride, double* c, int64_t ldc, int rows,
-                        int cols, bool accumulate);
+void gemm_f32_6x64__avx512(int64_t k_len, const float* a, int64_t a_row_stride, int64_t a_k_stride, const float* b,
+                           int64_t b_k_stride, float* c, int64_t ldc, int rows, int cols, bool accumulate);
+void gemm_f64_6x32__avx512(int64_t k_len, const double* a, int64_t a_row_stride, int64_t a_k_stride, const double* b,
+                           int64_t b_k_stride, double* c, int64_t ldc, int rows, int cols, bool accumulate);
+void gemm_f32_6x16__avx2(int64_t k_len, const float* a, int64_t a_row_stride, int64_t a_k_stride, const float* b,
+                         int64_t b_k_stride, float* c, int64_t ldc, int rows, int cols, bool accumulate);
+void gemm_f64_6x8__avx2(int64_t k_len, const double* a, int64_t a_row_stride, int64_t a_k_stride, const double* b,
+                        int64_t b_k_stride, double* c, int64_t ldc, int rows, int cols, bool accumulate);
+void gemm_f32_8x12__neon(int64_t k_len, const float* a, int64_t a_row_stride, int64_t a_k_stride, const float* b,
+                         int64_t b_k_stride, float* c, int64_t ldc, int rows, int cols, bool accumulate);
+void gemm_f64_8x6__neon(int64_t k_len, const double* a, int64_t a_row_stride, int64_t a_k_stride, const double* b,
+                        int64_t b_k_stride, double* c, int64_t ldc, int rows, int cols, bool accumulate);
 
 // Transposing pack of one B panel for op(B) = B^T: out[k * out_k_stride + j] = b[j * ldb + k] for
 // j < cols, k < k_len. Register-block transposes read whole cache lines of B rows; the plain loop
 // instead touches one element per row per step, and rows ldb apart alias in the L1 sets.
 template <typename T>
-using PackTransposedFn = void (*)(const T* b, int64_t ldb, int64_t k_len, int cols, T* out,
-                                  int64_t out_k_stride);
+using PackTransposedFn = void (*)(const T* b, int64_t ldb, int64_t k_len, int cols, T* out, int64_t out_k_stride);
 
 void pack_transposed_f32__avx512(const float* b, int64_t ldb, int64_t k_len, int cols, float* out,
                                  int64_t out_k_stride);
 void pack_transposed_f64__avx512(const double* b, int64_t ldb, int64_t k_len, int cols, double* out,
                                  int64_t out_k_stride);
-void pack_transposed_f32__avx2(const float* b, int64_t ldb, int64_t k_len, int cols, float* out,
-                               int64_t out_k_stride);
+void pack_transposed_f32__avx2(const float* b, int64_t ldb, int64_t k_len, int cols, float* out, int64_t out_k_stride);
 void pack_transposed_f64__avx2(const double* b, int64_t ldb, int64_t k_len, int cols, double* out,
                                int64_t out_k_stride);
 

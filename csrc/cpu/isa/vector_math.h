@@ -26,7 +26,8 @@
 namespace chainrule::cpu::detail {
 namespace {
 
-template <typename To, typename From> inline To bits_as(From v) {
+template <typename To, typename From>
+inline To bits_as(From v) {
   static_assert(sizeof(To) == sizeof(From), "bits_as reinterprets vectors of the same size");
   To out;
   std::memcpy(&out, &v, sizeof out);
@@ -36,8 +37,10 @@ template <typename To, typename From> inline To bits_as(From v) {
 // The constants of each element type. kRoundMagic (1.5 * 2^mantissa_bits) rounds a value below
 // 2^(mantissa_bits - 1) in magnitude to the nearest integer when added and subtracted, and its
 // low bits then hold that integer: no float-to-int conversion is needed (AVX2 has none for int64).
-template <typename S> struct MathConstants;
-template <> struct MathConstants<float> {
+template <typename S>
+struct MathConstants;
+template <>
+struct MathConstants<float> {
   static constexpr int kMantissaBits = 23;
   static constexpr int32_t kExponentBias = 127;
   static constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23
@@ -52,7 +55,8 @@ template <> struct MathConstants<float> {
   static constexpr float kTanhOne = 10.0f;
   static constexpr int32_t kSqrtHalfBits = 0x3f3504f3;  // sqrt(1/2), where log's mantissa range starts
 };
-template <> struct MathConstants<double> {
+template <>
+struct MathConstants<double> {
   static constexpr int kMantissaBits = 52;
   static constexpr int64_t kExponentBias = 1023;
   static constexpr double kRoundMagic = 6755399441055744.0;  // 1.5 * 2^52
@@ -68,11 +72,14 @@ template <> struct MathConstants<double> {
 constexpr double kLog2e = 1.44269504088896340736;
 // ln 2 = kLn2Hi + kLn2Lo. kLn2Hi has 16 significant bits (float) / 32 (double), so n * kLn2Hi is
 // exact for every n the exponent range produces.
-template <typename S> struct Ln2Split;
-template <> struct Ln2Split<float> {
+template <typename S>
+struct Ln2Split;
+template <>
+struct Ln2Split<float> {
   static constexpr float kHi = 0x1.62e4p-1f, kLo = 1.4286068203094173e-06f;
 };
-template <> struct Ln2Split<double> {
+template <>
+struct Ln2Split<double> {
   static constexpr double kHi = 0x1.62e42feep-1, kLo = 1.9082149292705877e-10;
 };
 // pi/2 = kPio2A + kPio2B + kPio2C (to about 5e-40). A and B have 38 significant bits, so n * A and
@@ -87,25 +94,30 @@ constexpr double kRoundMagicDouble = 6755399441055744.0;  // 1.5 * 2^52
 // arguments, inf and NaN take the C library's sin/cos lane by lane.
 constexpr double kTrigReduceMax = 32768.0;
 
-template <class K> inline typename K::V splat(typename K::S v) {
+template <class K>
+inline typename K::V splat(typename K::S v) {
   typename K::V out;
   for (int i = 0; i < K::kLanes; ++i) out[i] = v;
   return out;
 }
-template <class K, typename Int> inline typename K::I splat_int(Int v) {
+template <class K, typename Int>
+inline typename K::I splat_int(Int v) {
   typename K::I out;
   for (int i = 0; i < K::kLanes; ++i) out[i] = static_cast<decltype(out[0] + 0)>(v);
   return out;
 }
-template <class K> inline typename K::I sign_bits() {
+template <class K>
+inline typename K::I sign_bits() {
   return splat_int<K>(bits_as<decltype(splat_int<K>(0)[0] + 0)>(typename K::S(-0.0)));
 }
-template <class K> inline typename K::V abs(typename K::V x) {
+template <class K>
+inline typename K::V abs(typename K::V x) {
   return bits_as<typename K::V>(bits_as<typename K::I>(x) & ~sign_bits<K>());
 }
 
 // Horner's rule with fused multiply-adds: c[0] + r (c[1] + r (c[2] + ...)).
-template <class K, size_t N> inline typename K::V horner(typename K::V r, const typename K::S (&c)[N]) {
+template <class K, size_t N>
+inline typename K::V horner(typename K::V r, const typename K::S (&c)[N]) {
   typename K::V p = splat<K>(c[N - 1]);
   for (size_t k = N - 1; k-- > 0;) p = K::fma(p, r, splat<K>(c[k]));
   return p;
@@ -113,7 +125,8 @@ template <class K, size_t N> inline typename K::V horner(typename K::V r, const 
 
 // 2^n for integer lanes n whose biased exponent is in the normal range. Unsigned arithmetic: the
 // lanes of a NaN input hold garbage n, whose result the NaN overrides anyway.
-template <class K> inline typename K::V pow2(typename K::I n) {
+template <class K>
+inline typename K::V pow2(typename K::I n) {
   using C = MathConstants<typename K::S>;
   using U = typename K::U;
   return bits_as<typename K::V>((bits_as<U>(n) + bits_as<U>(splat_int<K>(C::kExponentBias))) << C::kMantissaBits);
@@ -121,28 +134,35 @@ template <class K> inline typename K::V pow2(typename K::I n) {
 
 // Taylor coefficients 1/k! of exp on |r| <= ln2/2 (+ rounding slack). The truncation error is
 // below r^8/8! < 6e-9 (float, degree 7) and r^14/14! < 5e-18 (double, degree 13), relative.
-template <typename S> struct ExpSeries;
-template <> struct ExpSeries<float> {
+template <typename S>
+struct ExpSeries;
+template <>
+struct ExpSeries<float> {
   static constexpr float c[] = {1.0f, 1.0f, 1.0f / 2, 1.0f / 6, 1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040};
 };
-template <> struct ExpSeries<double> {
-  static constexpr double c[] = {1.0,         1.0,           1.0 / 2,        1.0 / 6,         1.0 / 24,
-                                 1.0 / 120,   1.0 / 720,     1.0 / 5040,     1.0 / 40320,     1.0 / 362880,
-                                 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0};
+template <>
+struct ExpSeries<double> {
+  static constexpr double c[] = {
+      1.0,        1.0,         1.0 / 2,      1.0 / 6,       1.0 / 24,       1.0 / 120,       1.0 / 720,
+      1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0};
 };
 // expm1(r) = r + r^2 (1/2 + r/6 + ...): the coefficients from 1/2! on, truncated as exp's.
-template <typename S> struct Expm1Series;
-template <> struct Expm1Series<float> {
+template <typename S>
+struct Expm1Series;
+template <>
+struct Expm1Series<float> {
   static constexpr float c[] = {1.0f / 2, 1.0f / 6, 1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040};
 };
-template <> struct Expm1Series<double> {
+template <>
+struct Expm1Series<double> {
   static constexpr double c[] = {1.0 / 2,       1.0 / 6,        1.0 / 24,        1.0 / 120,
                                  1.0 / 720,     1.0 / 5040,     1.0 / 40320,     1.0 / 362880,
                                  1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0};
 };
 
 // n = round(x / ln2) and r = x - n ln2 (Cody-Waite, two parts); ni holds n as integer lanes.
-template <class K> inline typename K::V reduce_ln2(typename K::V x, typename K::I& ni) {
+template <class K>
+inline typename K::V reduce_ln2(typename K::V x, typename K::I& ni) {
   using S = typename K::S;
   using V = typename K::V;
   using I = typename K::I;
@@ -154,7 +174,8 @@ template <class K> inline typename K::V reduce_ln2(typename K::V x, typename K::
   return K::fma(n, splat<K>(-Ln2Split<S>::kLo), r);
 }
 
-template <class K> inline typename K::V vexp(typename K::V x) {
+template <class K>
+inline typename K::V vexp(typename K::V x) {
   using S = typename K::S;
   using V = typename K::V;
   using I = typename K::I;
@@ -171,7 +192,8 @@ template <class K> inline typename K::V vexp(typename K::V x) {
   return p * pow2<K>(n1) * pow2<K>(n - n1);
 }
 
-template <class K> inline typename K::V vexpm1(typename K::V x) {
+template <class K>
+inline typename K::V vexpm1(typename K::V x) {
   using S = typename K::S;
   using V = typename K::V;
   using I = typename K::I;
@@ -193,16 +215,20 @@ template <class K> inline typename K::V vexpm1(typename K::V x) {
 // log(x) for x = m 2^e, m in [sqrt(1/2), sqrt(2)): e ln2 + 2 atanh(s) with s = (m - 1) / (m + 1),
 // |s| <= 0.1716. The series 2 (s + s^3/3 + s^5/5 + ...) stops where the next term is below
 // 1e-8 (float: through s^9) or 1e-17 (double: through s^21) of the sum.
-template <typename S> struct LogSeries;  // 2/3, 2/5, 2/7, ...: the coefficients of s^3, s^5, ... over s
-template <> struct LogSeries<float> {
+template <typename S>
+struct LogSeries;  // 2/3, 2/5, 2/7, ...: the coefficients of s^3, s^5, ... over s
+template <>
+struct LogSeries<float> {
   static constexpr float c[] = {2.0f / 3, 2.0f / 5, 2.0f / 7, 2.0f / 9};
 };
-template <> struct LogSeries<double> {
+template <>
+struct LogSeries<double> {
   static constexpr double c[] = {2.0 / 3,  2.0 / 5,  2.0 / 7,  2.0 / 9,  2.0 / 11,
                                  2.0 / 13, 2.0 / 15, 2.0 / 17, 2.0 / 19, 2.0 / 21};
 };
 
-template <class K> inline typename K::V vlog(typename K::V x) {
+template <class K>
+inline typename K::V vlog(typename K::V x) {
   using S = typename K::S;
   using V = typename K::V;
   using I = typename K::I;
@@ -237,7 +263,8 @@ template <class K> inline typename K::V vlog(typename K::V x) {
 
 // log1p(x) = log(u) * x / (u - 1) with u = 1 + x rounded (Kahan's formula: the factor corrects
 // for the rounding of u), and x itself where u == 1.
-template <class K> inline typename K::V vlog1p(typename K::V x) {
+template <class K>
+inline typename K::V vlog1p(typename K::V x) {
   using S = typename K::S;
   using V = typename K::V;
   const V one = splat<K>(S(1));
@@ -251,33 +278,46 @@ template <class K> inline typename K::V vlog1p(typename K::V x) {
 
 // sin r and cos r on |r| <= pi/4: r + r^3 (c0 + c1 r^2 + ...) and 1 + r^2 (c0 + c1 r^2 + ...),
 // Taylor series stopped where the next term is below 3e-9 (float) / 1e-17 (double), relative.
-template <typename S> struct SinSeries;
-template <> struct SinSeries<float> {
+template <typename S>
+struct SinSeries;
+template <>
+struct SinSeries<float> {
   static constexpr float c[] = {-1.0f / 6, 1.0f / 120, -1.0f / 5040, 1.0f / 362880};
 };
-template <> struct SinSeries<double> {
-  static constexpr double c[] = {-1.0 / 6,         1.0 / 120,         -1.0 / 5040,           1.0 / 362880,
-                                 -1.0 / 39916800,  1.0 / 6227020800.0, -1.0 / 1307674368000.0, 1.0 / 355687428096000.0};
+template <>
+struct SinSeries<double> {
+  static constexpr double c[] = {-1.0 / 6,
+                                 1.0 / 120,
+                                 -1.0 / 5040,
+                                 1.0 / 362880,
+                                 -1.0 / 39916800,
+                                 1.0 / 6227020800.0,
+                                 -1.0 / 1307674368000.0,
+                                 1.0 / 355687428096000.0};
 };
-template <typename S> struct CosSeries;
-template <> struct CosSeries<float> {
+template <typename S>
+struct CosSeries;
+template <>
+struct CosSeries<float> {
   static constexpr float c[] = {-1.0f / 2, 1.0f / 24, -1.0f / 720, 1.0f / 40320, -1.0f / 3628800};
 };
-template <> struct CosSeries<double> {
-  static constexpr double c[] = {-1.0 / 2,        1.0 / 24,          -1.0 / 720,            1.0 / 40320,
-                                 -1.0 / 3628800,  1.0 / 479001600.0, -1.0 / 87178291200.0,  1.0 / 20922789888000.0};
+template <>
+struct CosSeries<double> {
+  static constexpr double c[] = {-1.0 / 2,       1.0 / 24,          -1.0 / 720,           1.0 / 40320,
+                                 -1.0 / 3628800, 1.0 / 479001600.0, -1.0 / 87178291200.0, 1.0 / 20922789888000.0};
 };
 
 // sin(x) (cos_shift 0) or cos(x) (cos_shift 1, since cos x = sin(x + pi/2)). The reduction
 // r = x - n pi/2 runs in double for both element types (exact, see kPio2A); the series run in S.
-template <class K> inline typename K::V vsincos(typename K::V x, int cos_shift) {
+template <class K>
+inline typename K::V vsincos(typename K::V x, int cos_shift) {
   using S = typename K::S;
   using V = typename K::V;
   using I = typename K::I;
   using VD = typename K::VD;
   using ID = typename K::ID;
   const auto outside = ~(abs<K>(x) <= splat<K>(S(kTrigReduceMax)));  // NaN lanes too
-  const V inside = outside ? splat<K>(S(0)) : x;  // so the quadrant below is always small
+  const V inside = outside ? splat<K>(S(0)) : x;                     // so the quadrant below is always small
   const VD xd = __builtin_convertvector(inside, VD);
   VD magic;
   for (int i = 0; i < K::kLanes; ++i) magic[i] = kRoundMagicDouble;
@@ -304,7 +344,8 @@ template <class K> inline typename K::V vsincos(typename K::V x, int cos_shift) 
 
 // tanh(x) = sign(x) e / (e + 2) with e = expm1(2|x|): no cancellation near 0, and |x| is capped
 // where tanh rounds to 1.
-template <class K> inline typename K::V vtanh(typename K::V x) {
+template <class K>
+inline typename K::V vtanh(typename K::V x) {
   using S = typename K::S;
   using V = typename K::V;
   using I = typename K::I;
@@ -318,7 +359,8 @@ template <class K> inline typename K::V vtanh(typename K::V x) {
 
 // sigmoid(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below: one exp of -|x|, which
 // never overflows, and full relative accuracy deep in the negative tail.
-template <class K> inline typename K::V vsigmoid(typename K::V x) {
+template <class K>
+inline typename K::V vsigmoid(typename K::V x) {
   using S = typename K::S;
   using V = typename K::V;
   const V e = vexp<K>(-abs<K>(x));

@@ -71,9 +71,9 @@ struct EpilogueRun {
 // Every epilogue asked for since the last reset, by call site, epilogue and type: how often it was
 // fused, how often it fell back, and the last refusal (chainrule.cuda.epilogue_paths()).
 struct EpilogueTally {
-  std::string site;     // "linear_forward", "dense_forward", "linear_backward"
+  std::string site;  // "linear_forward", "dense_forward", "linear_backward"
   std::string epilogue;
-  std::string dtype;    // "float32", "float64"
+  std::string dtype;  // "float32", "float64"
   int64_t fused = 0, fallback = 0;
   std::string last_refusal;
 };
@@ -84,7 +84,7 @@ void reset_epilogue_tally();
 // rides the GEMM as a cuBLASLt epilogue where cuBLASLt offers one for the type.
 template <typename T>
 EpilogueRun linear_forward(T* out, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
-                    cudaStream_t stream = nullptr);
+                           cudaStream_t stream = nullptr);
 // One layer of the fused dense chain: a (B, OC) writes act(inp weight^T + bias), z (B, OC, or null)
 // the pre-activation. Bias + ReLU and bias + GELU(tanh) run as cuBLASLt epilogues when z is null and
 // `lt_epilogue` is true; every other case (and any cuBLASLt refusal) runs a plain GEMM and then
@@ -92,14 +92,14 @@ EpilogueRun linear_forward(T* out, const T* inp, const T* weight, const T* bias,
 // Returns which path ran.
 template <typename T>
 EpilogueRun dense_forward(T* a, T* z, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
-                   Activation act, double param, bool lt_epilogue = true, cudaStream_t stream = nullptr);
+                          Activation act, double param, bool lt_epilogue = true, cudaStream_t stream = nullptr);
 // dinp (B, C) writes dout weight; dweight (OC, C) writes dout^T inp; dbias (OC) writes the column
 // sums of dout (the cuBLASLt BGRADB epilogue of the dweight GEMM where offered, else bias_grad).
 // Any of the three may be null. lt_epilogue = false forces bias_grad. Returns which path computed
 // dbias (epilogue "none" when bias_grad was the only route asked for).
 template <typename T>
 EpilogueRun linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, int64_t B,
-                     int64_t C, int64_t OC, bool lt_epilogue = true, cudaStream_t stream = nullptr);
+                            int64_t C, int64_t OC, bool lt_epilogue = true, cudaStream_t stream = nullptr);
 
 // ---- losses (loss.cu) -----------------------------------------------------------------------------
 // out (n) writes the per-element loss l(pred, target). param: Huber's delta.
@@ -109,8 +109,8 @@ void loss_forward(T* out, const T* pred, const T* target, int64_t n, Loss loss, 
 // dpred / dtarget (n) write dout_i * dl/dpred_i (and dl/dtarget_i); dout has n elements, or 1 when
 // dout_is_scalar. Either output may be null.
 template <typename T>
-void loss_backward(T* dpred, T* dtarget, const T* dout, bool dout_is_scalar, const T* pred, const T* target,
-                   int64_t n, Loss loss, double param, cudaStream_t stream = nullptr);
+void loss_backward(T* dpred, T* dtarget, const T* dout, bool dout_is_scalar, const T* pred, const T* target, int64_t n,
+                   Loss loss, double param, cudaStream_t stream = nullptr);
 // logits (N, C), target (N) in [0, C) (device int64); losses (N) writes -log_softmax[i, target[i]];
 // log_probs (N, C) writes log_softmax(logits). Out-of-range targets are not checked here (the op checks).
 template <typename T>
@@ -118,14 +118,15 @@ void cross_entropy_forward(T* losses, T* log_probs, const T* logits, const int64
                            cudaStream_t stream = nullptr);
 // dlogits (N, C) writes dout_i * (softmax - onehot(target)); dout has N elements or 1 (scalar).
 template <typename T>
-void cross_entropy_backward(T* dlogits, const T* dout, bool dout_is_scalar, const T* log_probs,
-                            const int64_t* target, int64_t N, int64_t C, cudaStream_t stream = nullptr);
+void cross_entropy_backward(T* dlogits, const T* dout, bool dout_is_scalar, const T* log_probs, const int64_t* target,
+                            int64_t N, int64_t C, cudaStream_t stream = nullptr);
 
 // ---- reductions (reduce.cu) -----------------------------------------------------------------------
 // Sum of all n elements (float sums in double, as on the CPU), returned to the host. Two passes with
 // a launch shape fixed by n alone, so the result is the same on every run (not necessarily equal to
 // the CPU's, whose blocking differs).
-template <typename T> T sum_all(const T* x, int64_t n, cudaStream_t stream = nullptr);
+template <typename T>
+T sum_all(const T* x, int64_t n, cudaStream_t stream = nullptr);
 
 // ---- optimizers (optim.cu) ------------------------------------------------------------------------
 // PyTorch's SGD step, as cpu::sgd_update: param adds the update; momentum_buffer (n, or null when

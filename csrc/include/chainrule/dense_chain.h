@@ -24,15 +24,15 @@ struct ChainStage {
   Tensor weight;  // Linear: (OC, C), a leaf (Parameter); BatchNorm/LayerNorm: gamma (F) or null
   Tensor bias;    // Linear: (OC); BatchNorm/LayerNorm: beta (F); or null
   cpu::Activation act = cpu::Activation::Identity;  // applied to the stage's output
-  double act_param = 0, act_param2 = 0;              // see cpu::Activation
+  double act_param = 0, act_param2 = 0;             // see cpu::Activation
   // BatchNorm's running statistics (F) and its int64 0-d batch counter; all null when the module
   // does not track running statistics.
   Tensor running_mean, running_var, num_batches_tracked;
-  double eps = 1e-5;       // BatchNorm, LayerNorm
-  double momentum = 0.1;   // BatchNorm; negative: the cumulative average (PyTorch's momentum=None)
-  double p = 0;            // Dropout's probability
-  int64_t features = 0;    // BatchNorm, LayerNorm: the normalised width
-  bool training = true;    // BatchNorm: batch statistics (and running updates); Dropout: drops
+  double eps = 1e-5;      // BatchNorm, LayerNorm
+  double momentum = 0.1;  // BatchNorm; negative: the cumulative average (PyTorch's momentum=None)
+  double p = 0;           // Dropout's probability
+  int64_t features = 0;   // BatchNorm, LayerNorm: the normalised width
+  bool training = true;   // BatchNorm: batch statistics (and running updates); Dropout: drops
 
   bool is_identity() const {  // passes its input on unchanged (before the activation)
     return kind == StageKind::Activation || (kind == StageKind::Dropout && (!training || p == 0));
@@ -85,8 +85,8 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
   // the backward from dL/d(output), adding into or creating each parameter's .grad by the
   // gradient-ownership rule (chainrule::leaf_grad_destination).
   struct Activations {
-    std::vector<Tensor> a;      // a[0] input (B, C0), a[s + 1] output of stage s
-    std::vector<Tensor> z;      // z[s] stage s's output before its activation, or null when not needed
+    std::vector<Tensor> a;  // a[0] input (B, C0), a[s + 1] output of stage s
+    std::vector<Tensor> z;  // z[s] stage s's output before its activation, or null when not needed
     // Per stage, or empty when the chain has no normalisation or Dropout stage: BatchNorm/LayerNorm
     // mean and rstd, Dropout's mask, or null; and whether a BatchNorm used the batch's statistics.
     std::vector<Tensor> stats;

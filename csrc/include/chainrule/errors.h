@@ -7,12 +7,24 @@
 
 namespace chainrule {
 
-struct ValueError : std::invalid_argument { using std::invalid_argument::invalid_argument; };
-struct TypeError : std::invalid_argument { using std::invalid_argument::invalid_argument; };
-struct IndexError : std::out_of_range { using std::out_of_range::out_of_range; };
-struct RuntimeError : std::runtime_error { using std::runtime_error::runtime_error; };
-struct ZeroDivisionError : std::domain_error { using std::domain_error::domain_error; };
+struct ValueError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+struct TypeError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+struct IndexError : std::out_of_range {
+  using std::out_of_range::out_of_range;
+};
+struct RuntimeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct ZeroDivisionError : std::domain_error {
+  using std::domain_error::domain_error;
+};
 // An allocation that cannot succeed (or did not); unlike std::bad_alloc it says what was asked for.
-struct MemoryError : std::runtime_error { using std::runtime_error::runtime_error; };
+struct MemoryError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 }  // namespace chainrule

@@ -13,15 +13,15 @@
 namespace chainrule {
 
 struct FitBatchResult {
-  std::vector<double> losses;   // one per minibatch
-  std::vector<int64_t> sizes;   // rows per minibatch
-  int64_t correct = 0;          // argmax == label (cross-entropy with class labels only)
+  std::vector<double> losses;  // one per minibatch
+  std::vector<int64_t> sizes;  // rows per minibatch
+  int64_t correct = 0;         // argmax == label (cross-entropy with class labels only)
 };
 
 // Runs minibatches [first_batch, last_batch) of one epoch. X (N, C0); y (N, ...) targets
 // (int64 class labels for cross-entropy); order (N) int64 row order or null for 0..N-1.
-FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order,
-                           int64_t batch_size, int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
+FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
+                           int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
                            const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct);
 
 }  // namespace chainrule

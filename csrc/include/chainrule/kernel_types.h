@@ -9,8 +9,32 @@ namespace chainrule::cpu {
 
 // ---- elementwise ----------------------------------------------------------------------------
 enum class Unary : uint8_t {
-  Neg, Exp, Log, Relu, Sigmoid, Tanh, Abs, Sqrt, LeakyRelu, Gelu, GeluTanh,
-  Sin, Cos, Tan, Log1p, Expm1, Rsqrt, Sign, Floor, Ceil, Round, Square, Reciprocal, Log2, Log10, Erf
+  Neg,
+  Exp,
+  Log,
+  Relu,
+  Sigmoid,
+  Tanh,
+  Abs,
+  Sqrt,
+  LeakyRelu,
+  Gelu,
+  GeluTanh,
+  Sin,
+  Cos,
+  Tan,
+  Log1p,
+  Expm1,
+  Rsqrt,
+  Sign,
+  Floor,
+  Ceil,
+  Round,
+  Square,
+  Reciprocal,
+  Log2,
+  Log10,
+  Erf
 };
 // FloorDiv and Remainder follow Python (and PyTorch): the quotient rounds down, the remainder
 // takes the divisor's sign. Maximum/Minimum propagate NaN.
@@ -23,8 +47,23 @@ enum class Compare : uint8_t { Eq, Ne, Lt, Le, Gt, Ge, And, Or, Xor };
 // Parameters: LeakyRelu (slope), Elu and Celu (alpha), Softplus (beta, threshold), Hardtanh
 // (min_val, max_val; ReLU6 is Hardtanh(0, 6)); Selu has its constants built in.
 enum class Activation : uint8_t {
-  Identity, Relu, Sigmoid, Tanh, LeakyRelu, Gelu, GeluTanh,
-  Silu, Elu, Selu, Celu, Softplus, Mish, Hardtanh, Hardswish, LogSigmoid, Softsign
+  Identity,
+  Relu,
+  Sigmoid,
+  Tanh,
+  LeakyRelu,
+  Gelu,
+  GeluTanh,
+  Silu,
+  Elu,
+  Selu,
+  Celu,
+  Softplus,
+  Mish,
+  Hardtanh,
+  Hardswish,
+  LogSigmoid,
+  Softsign
 };
 enum class Loss : uint8_t { MSE, L1, Huber, BCE, BCEWithLogits };
 
@@ -32,12 +71,15 @@ enum class Loss : uint8_t { MSE, L1, Huber, BCE, BCEWithLogits };
 // Inline so the CUDA module, which links no CPU kernel, applies the same rule.
 inline bool activation_derivative_from_output(Activation act, double param) {
   switch (act) {
-    case Activation::Gelu: case Activation::GeluTanh: return false;
+    case Activation::Gelu:
+    case Activation::GeluTanh: return false;
     // a > 0 tells z > 0 only when the negative side keeps its sign.
     case Activation::LeakyRelu: return param > 0;
-    case Activation::Identity: case Activation::Relu: case Activation::Sigmoid: case Activation::Tanh:
-    case Activation::Hardtanh:
-      return true;
+    case Activation::Identity:
+    case Activation::Relu:
+    case Activation::Sigmoid:
+    case Activation::Tanh:
+    case Activation::Hardtanh: return true;
     default: return false;
   }
 }

@@ -26,11 +26,11 @@ bool unary_is_piecewise_constant(Unary op);
 
 // out (n) writes f(x). `param` is LeakyRelu's negative slope (unused otherwise). For integer T
 // only the ops of unary_keeps_integers are valid.
-template <typename T> void unary_forward(T* out, const T* x, int64_t n, Unary op, double param);
+template <typename T>
+void unary_forward(T* out, const T* x, int64_t n, Unary op, double param);
 // dx (n) writes dout * f'(x); y = f(x) is passed because some derivatives are cheaper from it.
 template <typename T>
 void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Unary op, double param);
-
 
 // NumPy broadcasting of two operands: every operand gets per-dimension strides over the output
 // shape, 0 where it is broadcast. Built once per op call by make_broadcast.
@@ -48,14 +48,16 @@ bool make_broadcast(const Shape& a, const Shape& b, Broadcast& out, size_t* bad_
 std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out_shape);
 
 // out (out_shape) writes a op b.
-template <typename T> void binary_forward(T* out, const T* a, const T* b, const Broadcast& bc, Binary op);
+template <typename T>
+void binary_forward(T* out, const T* a, const T* b, const Broadcast& bc, Binary op);
 // da / db (their own shapes) write the gradient of a op b; either may be null (not needed).
 // For broadcast operands the gradient is summed over the broadcast dimensions.
 template <typename T>
 void binary_backward(T* da, T* db, const T* dout, const T* a, const T* b, const Broadcast& bc, Binary op);
 
 // out (out_shape) writes a `op` b as bool.
-template <typename T> void compare_forward(bool* out, const T* a, const T* b, const Broadcast& bc, Compare op);
+template <typename T>
+void compare_forward(bool* out, const T* a, const T* b, const Broadcast& bc, Compare op);
 
 // out (n) writes a[i * a_step] op b[i * b_step] for steps of 0 (one value for every element) or 1:
 // two operands of one shape, or a tensor and a scalar on either side, without a Broadcast.
@@ -67,12 +69,14 @@ void compare_strided_forward(bool* out, const T* a, int64_t a_step, const T* b, 
 
 // out (n) writes x clamped to [lo, hi] (each bound only when has_lo / has_hi; lo first, so hi
 // wins when lo > hi); NaN stays NaN.
-template <typename T> void clamp_forward(T* out, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi);
+template <typename T>
+void clamp_forward(T* out, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi);
 // dx (n) writes dout where the clamp passed x through (lo <= x <= hi), else 0 (also at NaN).
 template <typename T>
 void clamp_backward(T* dx, const T* dout, const T* x, int64_t n, T lo, T hi, bool has_lo, bool has_hi);
 // out (n) writes condition ? a : b, all three of n elements.
-template <typename T> void where_forward(T* out, const bool* condition, const T* a, const T* b, int64_t n);
+template <typename T>
+void where_forward(T* out, const bool* condition, const T* a, const T* b, int64_t n);
 
 // out (out_shape) writes x (shape given by x_strides over out_shape) repeated along its
 // broadcast dimensions: the backward of a sum, and the forward of expand.
@@ -82,14 +86,18 @@ void broadcast_to(T* out, const T* x, const Shape& out_shape, const std::vector<
 // ---- reductions -------------------------------------------------------------------------------
 // x viewed as (outer, n, inner); out (outer, inner) writes the sum over n. The summation order
 // is fixed by the shape alone, so the result does not depend on the thread count.
-template <typename T> void sum_dim_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner);
+template <typename T>
+void sum_dim_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner);
 // Sum of all n elements in a fixed, thread-count-independent blocked order.
-template <typename T> T sum_all(const T* x, int64_t n);
+template <typename T>
+T sum_all(const T* x, int64_t n);
 // out (outer, inner) writes the index of the maximum over n (first one on ties).
-template <typename T> void argmax_dim(int64_t* out, const T* x, int64_t outer, int64_t n, int64_t inner);
+template <typename T>
+void argmax_dim(int64_t* out, const T* x, int64_t outer, int64_t n, int64_t inner);
 
 // ---- softmax over (outer, n, inner), normalised along n ---------------------------------------
-template <typename T> void softmax_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner, bool log);
+template <typename T>
+void softmax_forward(T* out, const T* x, int64_t outer, int64_t n, int64_t inner, bool log);
 // y is the forward output (softmax or log-softmax); dx writes.
 template <typename T>
 void softmax_backward(T* dx, const T* dout, const T* y, int64_t outer, int64_t n, int64_t inner, bool log);
@@ -101,10 +109,11 @@ void linear_forward(T* out, const T* inp, const T* weight, const T* bias, int64_
 // dinp (B, C) writes dout weight; dweight (OC, C) writes dout^T inp; dbias (OC) writes the
 // column sums of dout. Any of the three may be null when that gradient is not needed.
 template <typename T>
-void linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, int64_t B,
-                     int64_t C, int64_t OC);
+void linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, int64_t B, int64_t C,
+                     int64_t OC);
 // out (M, N) writes a (M, K) @ b (K, N).
-template <typename T> void matmul_forward(T* out, const T* a, const T* b, int64_t M, int64_t K, int64_t N);
+template <typename T>
+void matmul_forward(T* out, const T* a, const T* b, int64_t M, int64_t K, int64_t N);
 // da (M, K) writes dout b^T, db (K, N) writes a^T dout; either may be null.
 template <typename T>
 void matmul_backward(T* da, T* db, const T* dout, const T* a, const T* b, int64_t M, int64_t K, int64_t N);
@@ -121,7 +130,8 @@ template <typename T>
 void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activation act, double param,
                                  double param2 = 0);
 // dbias (OC) writes (accumulate == false) or adds (accumulate == true) the column sums of dout (B, OC).
-template <typename T> void bias_grad(T* dbias, const T* dout, int64_t B, int64_t OC, bool accumulate);
+template <typename T>
+void bias_grad(T* dbias, const T* dout, int64_t B, int64_t OC, bool accumulate);
 // The two in one pass over dz (B, OC): activation_backward_inplace, then dbias (OC, or null)
 // writes/adds the column sums of the resulting dL/dz, summed in row order like bias_grad.
 template <typename T>
@@ -132,7 +142,8 @@ void activation_backward_bias_grad(T* dz, T* dbias, const T* a, const T* z, int6
 // the passes above to a finished block C[row0 : row0 + rows, col0 : col0 + cols] of a GEMM.
 // Forward, on out = x W^T (B, OC): adds bias (OC, or null), writes the pre-activation into z
 // (B, OC, row stride ldz, or null), then writes act(.) into the block.
-template <typename T> struct BiasActivationEpilogue {
+template <typename T>
+struct BiasActivationEpilogue {
   const T* bias;
   T* z;
   int64_t ldz;
@@ -147,7 +158,8 @@ void bias_activation_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, 
 // pre-activation z (both (B, OC), row stride ld; z may be null), then adds each block's column
 // sums of dL/dz into dbias (OC, or null; zeroed by the caller first when it is to be written).
 // With dbias, the GEMM must run with sums_over_rows so every column sums in row order.
-template <typename T> struct ActivationBackwardEpilogue {
+template <typename T>
+struct ActivationBackwardEpilogue {
   const T* a;
   const T* z;
   int64_t ld;
@@ -181,25 +193,28 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
                          const T* gamma, int64_t B, int64_t F, bool accumulate);
 // mask (n) holds uniform [0, 1) draws on entry and becomes 1 / (1 - p) where kept, 0 where dropped;
 // out (n) writes x * mask.
-template <typename T> void dropout_forward(T* out, T* mask, const T* x, int64_t n, double p);
-template <typename T> void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n);
+template <typename T>
+void dropout_forward(T* out, T* mask, const T* x, int64_t n, double p);
+template <typename T>
+void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n);
 
 // ---- losses -------------------------------------------------------------------------------------
 // out (n) writes the per-element loss l(pred, target). param: Huber's delta.
-template <typename T> void loss_forward(T* out, const T* pred, const T* target, int64_t n, Loss loss, double param);
+template <typename T>
+void loss_forward(T* out, const T* pred, const T* target, int64_t n, Loss loss, double param);
 // dpred / dtarget (n) write dout_i * dl/dpred_i (and dl/dtarget_i); dout has n elements, or 1
 // element broadcast to all (reduced losses). Either output may be null.
 template <typename T>
-void loss_backward(T* dpred, T* dtarget, const T* dout, bool dout_is_scalar, const T* pred, const T* target,
-                   int64_t n, Loss loss, double param);
+void loss_backward(T* dpred, T* dtarget, const T* dout, bool dout_is_scalar, const T* pred, const T* target, int64_t n,
+                   Loss loss, double param);
 // Cross-entropy with class indices. logits (N, C), target (N) in [0, C); losses (N) writes
 // -log_softmax(logits)[i, target[i]]; log_probs (N, C) writes log_softmax(logits), saved for backward.
 template <typename T>
 void cross_entropy_forward(T* losses, T* log_probs, const T* logits, const int64_t* target, int64_t N, int64_t C);
 // dlogits (N, C) writes dout_i * (softmax - onehot(target)); dout has N elements or 1 (scalar).
 template <typename T>
-void cross_entropy_backward(T* dlogits, const T* dout, bool dout_is_scalar, const T* log_probs,
-                            const int64_t* target, int64_t N, int64_t C);
+void cross_entropy_backward(T* dlogits, const T* dout, bool dout_is_scalar, const T* log_probs, const int64_t* target,
+                            int64_t N, int64_t C);
 
 // ---- optimizers ----------------------------------------------------------------------------------
 // One parameter's SGD step with PyTorch's rule. param adds the update; momentum_buffer (n or
@@ -228,8 +243,10 @@ void adagrad_update(T* param, const T* grad, T* sum, int64_t n, const AdagradOpt
 // dst (count rows of row_bytes) writes the rows src[rows[i]] (a gather of minibatch rows).
 void gather_rows(void* dst, const void* src, const int64_t* rows, int64_t count, size_t row_bytes);
 // out (n) writes x converted to the output type.
-template <typename To, typename From> void cast(To* out, const From* x, int64_t n);
+template <typename To, typename From>
+void cast(To* out, const From* x, int64_t n);
 // out (cols, rows) writes the transpose of x (rows, cols).
-template <typename T> void transpose2d(T* out, const T* x, int64_t rows, int64_t cols);
+template <typename T>
+void transpose2d(T* out, const T* x, int64_t rows, int64_t cols);
 
 }  // namespace chainrule::cpu

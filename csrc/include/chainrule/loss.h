@@ -37,7 +37,8 @@ void loss_values(const LossSpec& spec, T* values, T* log_probs, const T* pred, c
                  int64_t C);
 
 // The reduced loss of `count` values: their sum, or the sum divided by count for the mean.
-template <typename T> T reduce_loss(const T* values, int64_t count, Reduction reduction);
+template <typename T>
+T reduce_loss(const T* values, int64_t count, Reduction reduction);
 
 // dpred (N, C) writes d(loss)/d(pred) and dtarget (elementwise losses only; may be null)
 // d(loss)/d(target), given dout: d(objective)/d(loss), one element when the loss is reduced

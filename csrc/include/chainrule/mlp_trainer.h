@@ -24,14 +24,15 @@ namespace chainrule::mlp {
 enum class Activation { Identity, Logistic, Tanh, Relu, Softmax };
 enum class Loss { SquaredError, LogLoss, BinaryLogLoss };
 
-template <typename T> struct Network {
-  std::vector<int64_t> units;     // n_features, hidden sizes..., n_outputs
-  std::vector<T*> coefs;          // coefs[i] is (units[i], units[i + 1]), updated in place
-  std::vector<T*> intercepts;     // intercepts[i] is (units[i + 1])
+template <typename T>
+struct Network {
+  std::vector<int64_t> units;  // n_features, hidden sizes..., n_outputs
+  std::vector<T*> coefs;       // coefs[i] is (units[i], units[i + 1]), updated in place
+  std::vector<T*> intercepts;  // intercepts[i] is (units[i + 1])
   Activation hidden = Activation::Relu;
   Activation output = Activation::Identity;
   Loss loss = Loss::SquaredError;
-  double alpha = 0;               // L2 strength on the coefs (intercepts are not penalised)
+  double alpha = 0;  // L2 strength on the coefs (intercepts are not penalised)
   std::size_t layers() const { return coefs.size(); }
 };
 
@@ -39,13 +40,14 @@ template <typename T> struct Network {
 // (coefs[0..L), then intercepts[0..L)): sgd keeps its velocities in `first`; adam its first and
 // second moments in `first` and `second`. All are updated in place.
 enum class Solver { Sgd, Adam };
-template <typename T> struct SolverState {
+template <typename T>
+struct SolverState {
   Solver kind = Solver::Adam;
-  double learning_rate = 1e-3;    // sgd: the current rate (the schedule runs between epochs)
+  double learning_rate = 1e-3;  // sgd: the current rate (the schedule runs between epochs)
   double momentum = 0.9;
   bool nesterov = true;
   double learning_rate_init = 1e-3, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-8;
-  int64_t t = 0;                  // adam: steps taken so far
+  int64_t t = 0;                       // adam: steps taken so far
   double last_adam_learning_rate = 0;  // adam: the bias-corrected rate of the last step
   std::vector<T*> first, second;
 };
@@ -72,6 +74,7 @@ double loss_and_gradient(const Network<T>& net, const T* X, const T* Y, int64_t 
                          const std::vector<T*>& dintercepts);
 
 // out (n, units[L]) = the network's output activation for X (n, units[0]).
-template <typename T> void predict(const Network<T>& net, const T* X, int64_t n, T* out);
+template <typename T>
+void predict(const Network<T>& net, const T* X, int64_t n, T* out);
 
 }  // namespace chainrule::mlp

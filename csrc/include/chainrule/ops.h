@@ -43,7 +43,7 @@ cpu::Broadcast broadcast_shapes(const Shape& a, const Shape& b);
 void add_(const Tensor& dst, const Tensor& src);
 
 // linear algebra
-Tensor matmul(const Tensor& a, const Tensor& b);                         // (M,K)@(K,N), (K,)@(K,N), (M,K)@(K,)
+Tensor matmul(const Tensor& a, const Tensor& b);                               // (M,K)@(K,N), (K,)@(K,N), (M,K)@(K,)
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias);  // bias may be null
 // The same from matmul, transpose and add: every step has a recordable backward.
 Tensor linear_unfused(const Tensor& input, const Tensor& weight, const Tensor& bias);
@@ -51,11 +51,11 @@ Tensor linear_unfused(const Tensor& input, const Tensor& weight, const Tensor& b
 Tensor activation(const Tensor& x, cpu::Activation act, double param);
 
 // shape
-Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed; always a view
-Tensor transpose(const Tensor& x);                    // 2-D (copy); 0-D and 1-D return x itself
+Tensor reshape(const Tensor& x, const Shape& shape);              // one -1 allowed; always a view
+Tensor transpose(const Tensor& x);                                // 2-D (copy); 0-D and 1-D return x itself
 Tensor slice_rows(const Tensor& x, int64_t start, int64_t stop);  // view of rows [start, stop)
-Tensor select_row(const Tensor& x, int64_t index);               // view of row `index`, first dim dropped
-Tensor index_rows(const Tensor& x, const Tensor& indices);       // gather rows (copy), int64 indices
+Tensor select_row(const Tensor& x, int64_t index);                // view of row `index`, first dim dropped
+Tensor index_rows(const Tensor& x, const Tensor& indices);        // gather rows (copy), int64 indices
 Tensor cast(const Tensor& x, DType dtype);
 Tensor detach(const Tensor& x);
 Tensor clone(const Tensor& x);

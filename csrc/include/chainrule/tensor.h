@@ -17,14 +17,14 @@
 #include <string>
 #include <vector>
 
-#include "chainrule/numeric.h"
 #include "chainrule/errors.h"
+#include "chainrule/numeric.h"
 #include "chainrule/types.h"
 
 namespace chainrule {
 
-std::string shape_str(const Shape& s);       // "(3, 4)"
-int64_t shape_numel(const Shape& s);          // product; validated non-negative dims
+std::string shape_str(const Shape& s);  // "(3, 4)"
+int64_t shape_numel(const Shape& s);    // product; validated non-negative dims
 // Checks every dim is >= 0 and the byte size fits; `arg` names the argument in the message.
 void check_shape(const Shape& s, DType d, const char* arg);
 
@@ -34,9 +34,9 @@ using Tensor = std::shared_ptr<TensorImpl>;
 
 // The memory block behind a tensor and all of its views.
 struct Storage {
-  void* allocation = nullptr;    // our own block, released with std::free (null for foreign memory)
-  std::shared_ptr<void> owner;   // keeps foreign memory (a NumPy array) alive
-  bool writeable = true;         // false for memory NumPy marks read-only (memmap, bytes)
+  void* allocation = nullptr;   // our own block, released with std::free (null for foreign memory)
+  std::shared_ptr<void> owner;  // keeps foreign memory (a NumPy array) alive
+  bool writeable = true;        // false for memory NumPy marks read-only (memmap, bytes)
   // In-place writes so far (mark_inplace_write). Atomic: the native fit loop steps parameters
   // without the GIL while another thread may read the version.
   std::atomic<uint64_t> version{0};
@@ -49,19 +49,22 @@ struct Storage {
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;  // owns (or keeps alive) the memory block
-  void* data = nullptr;           // first element of this tensor inside the block
+  void* data = nullptr;              // first element of this tensor inside the block
   Shape shape;
   int64_t numel = 0;
   DType dtype = DType::Float32;
 
   // autograd
   bool requires_grad = false;
-  Tensor grad;                     // accumulated gradient of a leaf (or nullptr)
-  std::shared_ptr<Node> grad_fn;   // the op that produced this tensor (nullptr for leaves)
+  Tensor grad;                    // accumulated gradient of a leaf (or nullptr)
+  std::shared_ptr<Node> grad_fn;  // the op that produced this tensor (nullptr for leaves)
 
   int64_t dim() const { return static_cast<int64_t>(shape.size()); }
   size_t nbytes() const { return static_cast<size_t>(numel) * itemsize(dtype); }
-  template <typename T> T* ptr() const { return static_cast<T*>(data); }
+  template <typename T>
+  T* ptr() const {
+    return static_cast<T*>(data);
+  }
   bool is_leaf() const { return grad_fn == nullptr; }
   uint64_t version() const { return storage->version.load(std::memory_order_relaxed); }
 };
@@ -85,8 +88,8 @@ Tensor zeros_like(const Tensor& t);
 Tensor from_blob(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner, bool writeable = true);
 // A new TensorImpl over the same memory (no autograd history): detach(), views.
 Tensor alias(const Tensor& t, const Shape& shape, int64_t element_offset);
-Tensor clone_data(const Tensor& t);            // deep copy, no autograd history
-Tensor cast_data(const Tensor& t, DType to);   // converted copy, no autograd history
+Tensor clone_data(const Tensor& t);           // deep copy, no autograd history
+Tensor cast_data(const Tensor& t, DType to);  // converted copy, no autograd history
 
 // ---- random numbers ------------------------------------------------------------------------
 // A random stream: each draw is a pure function of (key, position), so a fill gives the same

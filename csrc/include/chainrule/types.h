@@ -12,7 +12,8 @@ enum class DType : uint8_t { Float32 = 0, Float64 = 1, Int64 = 2, Int32 = 3, Boo
 
 inline size_t itemsize(DType d) {
   switch (d) {
-    case DType::Float32: case DType::Int32: return 4;
+    case DType::Float32:
+    case DType::Int32: return 4;
     case DType::Bool: return 1;
     default: return 8;
   }

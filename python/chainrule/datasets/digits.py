@@ -28,8 +28,9 @@ class Dataset:
     description: str
 
 
-def load_digits(return_X_y: bool = False,
-                dtype: _npt.DTypeLike = _np.float32) -> Dataset | tuple[_np.ndarray, _np.ndarray]:
+def load_digits(
+    return_X_y: bool = False, dtype: _npt.DTypeLike = _np.float32
+) -> Dataset | tuple[_np.ndarray, _np.ndarray]:
     """The 1797 digits: data (1797, 64) of pixel counts 0..16 in `dtype`, target (1797,) int64 in 0..9.
 
     Returns a Dataset (with images, the same pixels as (1797, 8, 8)), or (data, target) when
@@ -58,8 +59,9 @@ def load_digits(return_X_y: bool = False,
     )
 
 
-def split(X: _np.ndarray, y: _np.ndarray, test_fraction: float = 0.2,
-          seed: int = 0) -> tuple[_np.ndarray, _np.ndarray, _np.ndarray, _np.ndarray]:
+def split(
+    X: _np.ndarray, y: _np.ndarray, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[_np.ndarray, _np.ndarray, _np.ndarray, _np.ndarray]:
     """Shuffle the rows of X and y together and cut them: (X_train, X_test, y_train, y_test).
 
     The test part has round(test_fraction * N) rows, at least one, and so does the training part.

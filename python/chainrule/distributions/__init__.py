@@ -5,6 +5,7 @@ networks use, with PyTorch's names and semantics (torch.distributions).
 samples carry gradients to the parameters; ``log_prob`` and ``entropy`` are differentiable in the
 parameters wherever PyTorch's are. Random draws come from chainrule's generator (``manual_seed``).
 """
+
 from chainrule.distributions.bernoulli import Bernoulli
 from chainrule.distributions.categorical import Categorical
 from chainrule.distributions.distribution import Distribution

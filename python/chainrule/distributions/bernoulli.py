@@ -1,4 +1,5 @@
 """Bernoulli(probs=... | logits=...): 1 with probability p, else 0."""
+
 from __future__ import annotations as _annotations
 
 from collections.abc import Sequence
@@ -31,8 +32,9 @@ class Bernoulli(Distribution):
     _probs: Tensor | None
     _logits: Tensor | None
 
-    def __init__(self, probs: TensorLike | None = None, logits: TensorLike | None = None,
-                 validate_args: bool | None = None) -> None:
+    def __init__(
+        self, probs: TensorLike | None = None, logits: TensorLike | None = None, validate_args: bool | None = None
+    ) -> None:
         name, parameter = _one_of(probs, logits)
         parameter = _as_parameter(parameter, name)
         self._param_name, self._param = name, parameter
@@ -44,7 +46,13 @@ class Bernoulli(Distribution):
         if self._validate_args:
             values = _values(parameter)
             if name == "probs":
-                _check(((values >= 0) & (values <= 1)).all(), "probs", parameter, "Interval(lower_bound=0.0, upper_bound=1.0)", self)
+                _check(
+                    ((values >= 0) & (values <= 1)).all(),
+                    "probs",
+                    parameter,
+                    "Interval(lower_bound=0.0, upper_bound=1.0)",
+                    self,
+                )
             else:
                 _check((values == values).all(), "logits", parameter, "Real()", self)
 

@@ -1,4 +1,5 @@
 """Categorical(probs=... | logits=...): one of K categories."""
+
 from __future__ import annotations as _annotations
 
 import math as _math
@@ -33,8 +34,9 @@ class Categorical(Distribution):
     _probs: Tensor | None
     _logits: Tensor | None
 
-    def __init__(self, probs: TensorLike | None = None, logits: TensorLike | None = None,
-                 validate_args: bool | None = None) -> None:
+    def __init__(
+        self, probs: TensorLike | None = None, logits: TensorLike | None = None, validate_args: bool | None = None
+    ) -> None:
         name, parameter = _one_of(probs, logits)
         parameter = _as_parameter(parameter, name)
         if parameter.ndim < 1:
@@ -86,7 +88,7 @@ class Categorical(Distribution):
     def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         """int64 category indices of shape sample_shape + batch_shape."""
         shape = self._extended_shape(sample_shape)
-        count = int(_np.prod(shape[:len(shape) - len(self.batch_shape)], dtype=_np.int64))
+        count = int(_np.prod(shape[: len(shape) - len(self.batch_shape)], dtype=_np.int64))
         with no_grad():
             probs_2d = self.probs.reshape(-1, self._num_events)
             if count == 0:
@@ -106,8 +108,9 @@ class Categorical(Distribution):
         indices: _np.ndarray = _values(value).astype(_np.int64)
         shape = tuple(_np.broadcast_shapes(indices.shape, self.batch_shape))
         logits = _broadcast(self.logits, shape + (self._num_events,))
-        flat = _np.arange(int(_np.prod(shape, dtype=_np.int64))) * self._num_events + \
-            _np.broadcast_to(indices, shape).reshape(-1)
+        flat = _np.arange(int(_np.prod(shape, dtype=_np.int64))) * self._num_events + _np.broadcast_to(
+            indices, shape
+        ).reshape(-1)
         return logits.reshape(-1)[from_numpy(flat)].reshape(shape)
 
     def entropy(self) -> Tensor:

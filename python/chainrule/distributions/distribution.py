@@ -1,4 +1,5 @@
 """The Distribution base class: shapes, argument checks and the sample/rsample split."""
+
 from __future__ import annotations as _annotations
 
 import numbers as _numbers
@@ -21,8 +22,9 @@ class Distribution:
     has_rsample = False
     _validate_default = True
 
-    def __init__(self, batch_shape: Sequence[int] = (), event_shape: Sequence[int] = (),
-                 validate_args: bool | None = None) -> None:
+    def __init__(
+        self, batch_shape: Sequence[int] = (), event_shape: Sequence[int] = (), validate_args: bool | None = None
+    ) -> None:
         self._batch_shape = tuple(batch_shape)
         self._event_shape = tuple(event_shape)
         self._validate_args = self._validate_default if validate_args is None else bool(validate_args)
@@ -59,8 +61,10 @@ class Distribution:
             return self.rsample(sample_shape)
 
     def rsample(self, sample_shape: Sequence[int] = ()) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} has no reparameterized sampling (rsample); "
-                                  "use sample(), and a score-function estimator with log_prob for gradients")
+        raise NotImplementedError(
+            f"{type(self).__name__} has no reparameterized sampling (rsample); "
+            "use sample(), and a score-function estimator with log_prob for gradients"
+        )
 
     def sample_n(self, n: int) -> Tensor:
         return self.sample((n,))
@@ -117,9 +121,11 @@ def _broadcast_shape(*tensors) -> tuple:
 def _check(ok: bool, name: str, value, constraint: str, distribution) -> None:
     """PyTorch's argument-validation error when `ok` is false."""
     if not ok:
-        raise ValueError(f"Expected parameter {name} ({type(value).__name__} of shape {tuple(value.shape)}) "
-                         f"of distribution {type(distribution).__name__} to satisfy the constraint "
-                         f"{constraint}, but found invalid values:\n{value}")
+        raise ValueError(
+            f"Expected parameter {name} ({type(value).__name__} of shape {tuple(value.shape)}) "
+            f"of distribution {type(distribution).__name__} to satisfy the constraint "
+            f"{constraint}, but found invalid values:\n{value}"
+        )
 
 
 def _describe_parameter(name: str, value) -> str:

@@ -1,4 +1,5 @@
 """Normal(loc, scale): the Gaussian, with reparameterized samples."""
+
 from __future__ import annotations as _annotations
 
 import math as _math
@@ -52,7 +53,7 @@ class Normal(Distribution):
 
     @property
     def variance(self) -> Tensor:
-        return self.scale ** 2
+        return self.scale**2
 
     def rsample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         """loc + scale * eps with eps ~ N(0, 1): differentiable in loc and scale."""

@@ -7,6 +7,7 @@ keeps the number it saw when it was built and rebuilds once the number has moved
 attributes (a loss's reduction, a counter) leave it alone, so building e.g. a loss module per
 step costs no rebuild.
 """
+
 from __future__ import annotations
 
 version = 0

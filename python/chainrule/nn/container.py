@@ -1,5 +1,6 @@
 """Containers: Sequential (modules applied one after another), ModuleList, ModuleDict,
 ParameterList and ParameterDict."""
+
 from __future__ import annotations as _annotations
 
 import operator as _operator
@@ -38,8 +39,21 @@ _Stage = _core.StageKind
 # Plain attributes the fused chain reads when it is built: activation, dropout and normalisation
 # settings, and the diagnostics recording switch that turns the fused path off. Assigning one
 # rebuilds the chain.
-_FUSED_PATH_ATTRIBUTES = frozenset({"negative_slope", "approximate", "alpha", "beta", "threshold", "min_val",
-                                    "max_val", "p", "eps", "momentum", "_record"})
+_FUSED_PATH_ATTRIBUTES = frozenset(
+    {
+        "negative_slope",
+        "approximate",
+        "alpha",
+        "beta",
+        "threshold",
+        "min_val",
+        "max_val",
+        "p",
+        "eps",
+        "momentum",
+        "_record",
+    }
+)
 _structure.watched_attributes.update(_FUSED_PATH_ATTRIBUTES)
 
 
@@ -48,9 +62,9 @@ class _ChainPlan:
     stage follows (BatchNorm1d, Dropout; None for the others), and whether input must be 2-D."""
 
     def __init__(self):
-        self.stages = []        # keyword arguments of _core.ChainStage, one dict per stage
+        self.stages = []  # keyword arguments of _core.ChainStage, one dict per stage
         self.mode_modules = []  # per stage: the module whose .training it follows, or None
-        self.needs_2d = False   # a BatchNorm1d stage: 3-D input keeps the module-by-module path
+        self.needs_2d = False  # a BatchNorm1d stage: 3-D input keeps the module-by-module path
 
     def add(self, kind, module=None, **kwargs):
         self.stages.append(dict(kind=kind, **kwargs))
@@ -70,6 +84,7 @@ def _chain_plan(modules):
     BatchNorm1d or LayerNorm over the last dimension (Identity anywhere), their widths chain and
     at least one of them sets a width; else None (the module-by-module path)."""
     from chainrule.nn import normalization
+
     plan = _ChainPlan()
     width = None  # the width flowing between stages, once a stage has set it
     for m in modules:
@@ -90,9 +105,19 @@ def _chain_plan(modules):
             continue
         elif kind is normalization.BatchNorm1d:
             takes = width_out = m.num_features
-            plan.add(_Stage.batch_norm, m, weight=m.weight, bias=m.bias, running_mean=m.running_mean,
-                     running_var=m.running_var, num_batches_tracked=m.num_batches_tracked, eps=m.eps,
-                     momentum=m.momentum, features=m.num_features, training=m.training)
+            plan.add(
+                _Stage.batch_norm,
+                m,
+                weight=m.weight,
+                bias=m.bias,
+                running_mean=m.running_mean,
+                running_var=m.running_var,
+                num_batches_tracked=m.num_batches_tracked,
+                eps=m.eps,
+                momentum=m.momentum,
+                features=m.num_features,
+                training=m.training,
+            )
             plan.needs_2d = True
         elif kind is normalization.LayerNorm and len(m.normalized_shape) == 1:
             takes = width_out = m.normalized_shape[0]
@@ -162,8 +187,10 @@ class Sequential(Module):
                 chain = _core.DenseChain([_core.ChainStage(**stage) for stage in plan.stages])
             dtype_source = None
             if plan is not None:
-                dtype_source = next((st[k] for st in plan.stages for k in ("weight", "bias", "running_mean")
-                                     if st.get(k) is not None), None)
+                dtype_source = next(
+                    (st[k] for st in plan.stages for k in ("weight", "bias", "running_mean") if st.get(k) is not None),
+                    None,
+                )
             d = self.__dict__
             object.__setattr__(self, "_chain_dtype_source", dtype_source)
             object.__setattr__(self, "_chain", chain)
@@ -235,16 +262,16 @@ class Sequential(Module):
             raise IndexError(f"index {index} is out of range")
         return keys[index]
 
-    def append(self, module: Module) -> "Sequential":
+    def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, sequential: Iterable[Module]) -> "Sequential":
+    def extend(self, sequential: Iterable[Module]) -> Sequential:
         for m in sequential:
             self.append(m)
         return self
 
-    def insert(self, index: int, module: Module) -> "Sequential":
+    def insert(self, index: int, module: Module) -> Sequential:
         if not isinstance(module, Module):
             raise AssertionError(f"module should be of type: {Module}")
         n = len(self._modules)
@@ -325,7 +352,7 @@ class ModuleList(Module):
         for i, m in enumerate(modules):
             self.add_module(str(i), m)
 
-    def append(self, module: Module) -> "ModuleList":
+    def append(self, module: Module) -> ModuleList:
         self.add_module(str(len(self)), module)
         return self
 
@@ -334,7 +361,7 @@ class ModuleList(Module):
         del self[key]
         return module
 
-    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
         if not isinstance(modules, Iterable) or isinstance(modules, Module) and not hasattr(modules, "__iter__"):
             raise TypeError("ModuleList.extend should be called with an iterable, but got " + type(modules).__name__)
         for m in list(modules):
@@ -396,8 +423,10 @@ class ModuleDict(Module):
                 self[key] = module
             return
         if not isinstance(modules, Iterable):
-            raise TypeError("ModuleDict.update should be called with an iterable of key/value pairs, but got "
-                            + type(modules).__name__)
+            raise TypeError(
+                "ModuleDict.update should be called with an iterable of key/value pairs, but got "
+                + type(modules).__name__
+            )
         for index, pair in enumerate(modules):
             if not isinstance(pair, Iterable) or isinstance(pair, str) or len(pair) != 2:
                 raise ValueError(f"ModuleDict update sequence element #{index} should be an iterable of length 2")
@@ -440,11 +469,11 @@ class ParameterList(Module):
     def __iadd__(self, parameters: Iterable[Tensor]) -> ParameterList:
         return self.extend(parameters)
 
-    def append(self, value: Tensor) -> "ParameterList":
+    def append(self, value: Tensor) -> ParameterList:
         self.register_parameter(str(len(self)), _as_parameter(value))
         return self
 
-    def extend(self, values: Iterable[Tensor]) -> "ParameterList":
+    def extend(self, values: Iterable[Tensor]) -> ParameterList:
         if not isinstance(values, Iterable) or isinstance(values, Tensor):
             raise TypeError("ParameterList.extend should be called with an iterable, but got " + type(values).__name__)
         for v in list(values):

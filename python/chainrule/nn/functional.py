@@ -1,12 +1,13 @@
 """chainrule.nn.functional: the stateless functions behind the modules (all computed in C++)."""
+
 from __future__ import annotations as _annotations
 
 from collections.abc import Sequence
 
 import numpy as _np
 
-from chainrule._arrays import c_contiguous
 from chainrule import _core
+from chainrule._arrays import c_contiguous
 from chainrule._core import Tensor
 from chainrule._kinds import reduction_kind
 from chainrule._tensor import numpy_dtype
@@ -27,13 +28,12 @@ def identity(input: Tensor) -> Tensor:
     return input
 
 
-
-
 # ---- activations built from the core ops -----------------------------------------------------------
 # Each is a composition of differentiable C++ ops whose gradient equals the activation's own
 # derivative (checked by gradcheck and against PyTorch in tests/test_nn_layers.py). Branches that
 # PyTorch takes per element (Softplus' threshold) use a constant 0/1 mask built from the input's
 # values: the mask carries no gradient, as a branch would not.
+
 
 def _check_tensor(x, fn: str, arg: str = "input") -> Tensor:
     if not isinstance(x, Tensor):
@@ -154,14 +154,17 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     if n != 1:
         channels = x.shape[1] if x.ndim >= 2 else (x.shape[0] if x.ndim == 1 else 1)
         if channels != n:
-            raise ValueError(f"prelu: weight has {n} entries (num_parameters) but the input has {channels} "
-                             f"channels (shape {tuple(x.shape)}); num_parameters must be 1 or the channel count")
+            raise ValueError(
+                f"prelu: weight has {n} entries (num_parameters) but the input has {channels} "
+                f"channels (shape {tuple(x.shape)}); num_parameters must be 1 or the channel count"
+            )
         if x.ndim >= 2:
             weight = weight.reshape(n, *([1] * (x.ndim - 2)))
     return _core.relu(x) + _negative_part(x) * weight
 
 
 # ---- dropout and normalisation ---------------------------------------------------------------------
+
 
 def _check_probability(p, fn: str) -> float:
     if isinstance(p, bool) or not isinstance(p, (int, float, _np.floating, _np.integer)) or not 0.0 <= float(p) <= 1.0:
@@ -189,9 +192,17 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return x * dropout_mask(tuple(x.shape), p, x.dtype)
 
 
-def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
-               bias: Tensor | None = None, training: bool = False, momentum: float | None = 0.1, eps: float = 1e-5,
-               num_batches_tracked: Tensor | None = None) -> Tensor:
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+    num_batches_tracked: Tensor | None = None,
+) -> Tensor:
     """Normalises each channel (dim 1) of (N, C) or (N, C, L) input over the other dims.
 
     training=True uses the batch statistics and, when running_mean/running_var are given, updates
@@ -205,8 +216,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     channels = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (channels,):
-            raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)} but the input has {channels} channels "
-                             f"(shape {tuple(x.shape)})")
+            raise ValueError(
+                f"batch_norm: {name} has shape {tuple(t.shape)} but the input has {channels} channels "
+                f"(shape {tuple(x.shape)})"
+            )
     dims = [0] if x.ndim == 2 else [0, 2]
     channel_shape = (channels,) if x.ndim == 2 else (channels, 1)
     if training:
@@ -225,9 +238,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             rm, rv = running_mean.numpy(), running_var.numpy()
             batch_mean = mean.detach().numpy().reshape(channels)
             batch_var = var.detach().numpy().reshape(channels) * (count / (count - 1))
-            rm *= (1.0 - factor)
+            rm *= 1.0 - factor
             rm += factor * batch_mean
-            rv *= (1.0 - factor)
+            rv *= 1.0 - factor
             rv += factor * batch_var
     else:
         if running_mean is None or running_var is None:
@@ -243,16 +256,23 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     return output
 
 
-def layer_norm(input: Tensor, normalized_shape: ShapeLike, weight: Tensor | None = None, bias: Tensor | None = None,
-               eps: float = 1e-5) -> Tensor:
+def layer_norm(
+    input: Tensor,
+    normalized_shape: ShapeLike,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
     """Normalises over the trailing dims given by normalized_shape (Ba et al. 2016), with the
     biased variance, then scales by weight and shifts by bias (both of normalized_shape)."""
     x = _check_tensor(input, "layer_norm")
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, _np.integer)) else tuple(normalized_shape)
     k = len(shape)
-    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
-        raise ValueError(f"layer_norm: normalized_shape={list(shape)} does not match the input: expected input "
-                         f"with shape [*, {', '.join(str(s) for s in shape)}], but got input of size {list(x.shape)}")
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k :]) != shape:
+        raise ValueError(
+            f"layer_norm: normalized_shape={list(shape)} does not match the input: expected input "
+            f"with shape [*, {', '.join(str(s) for s in shape)}], but got input of size {list(x.shape)}"
+        )
     dims = list(range(x.ndim - k, x.ndim))
     mean = x.mean(dims, keepdim=True)
     centered = x - mean
@@ -290,17 +310,18 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     start = start_dim + nd if start_dim < 0 else start_dim
     end = end_dim + nd if end_dim < 0 else end_dim
     if not (0 <= start < nd and 0 <= end < nd):
-        raise IndexError(f"flatten: dimension out of range (start_dim={start_dim}, end_dim={end_dim} "
-                         f"for a {x.ndim}-D input)")
+        raise IndexError(
+            f"flatten: dimension out of range (start_dim={start_dim}, end_dim={end_dim} for a {x.ndim}-D input)"
+        )
     if start > end:
         raise ValueError(f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim})")
     if x.ndim == 0:
         return x.reshape(1)
     shape = list(x.shape)
     merged = 1
-    for s in shape[start:end + 1]:
+    for s in shape[start : end + 1]:
         merged *= s
-    return x.reshape(*(shape[:start] + [merged] + shape[end + 1:]))
+    return x.reshape(*(shape[:start] + [merged] + shape[end + 1 :]))
 
 
 def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
@@ -318,13 +339,17 @@ def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
             known *= s
     if -1 in sizes:
         if known == 0 or x.shape[d] % known:
-            raise ValueError(f"unflatten: unflattened_size {tuple(sizes)} does not divide dim {dim} of size {x.shape[d]}")
+            raise ValueError(
+                f"unflatten: unflattened_size {tuple(sizes)} does not divide dim {dim} of size {x.shape[d]}"
+            )
         sizes[sizes.index(-1)] = x.shape[d] // known
     elif known != x.shape[d]:
-        raise ValueError(f"unflatten: provided sizes {tuple(sizes)} don't multiply up to the size of dim {dim} "
-                         f"({x.shape[d]}) in the input tensor")
+        raise ValueError(
+            f"unflatten: provided sizes {tuple(sizes)} don't multiply up to the size of dim {dim} "
+            f"({x.shape[d]}) in the input tensor"
+        )
     shape = list(x.shape)
-    return x.reshape(*(shape[:d] + sizes + shape[d + 1:]))
+    return x.reshape(*(shape[:d] + sizes + shape[d + 1 :]))
 
 
 # ---- losses with options -------------------------------------------------------------------------------
@@ -362,8 +387,11 @@ def _as_input(x, fn: str, arg: str = "input", like: Tensor | None = None) -> Ten
         array = _np.asarray(x)
         if array.dtype.kind in "iub":
             return _core.from_numpy(c_contiguous(array, dtype=_np.int64))
-        dtype = like.dtype if like is not None else (_core.dtype.float64 if array.dtype == _np.float64
-                                                     else _core.dtype.float32)
+        dtype = (
+            like.dtype
+            if like is not None
+            else (_core.dtype.float64 if array.dtype == _np.float64 else _core.dtype.float32)
+        )
         return _core.from_numpy(c_contiguous(array, dtype=numpy_dtype(dtype)))
     raise TypeError(f"{fn}: {arg} must be a chainrule.Tensor or a NumPy array, got {type(x).__name__}")
 
@@ -383,19 +411,23 @@ def _class_targets(target: Tensor, input: Tensor, fn: str, ignore_index: int):
         raise TypeError(f"{fn}: target must hold int64 class indices, got {target.dtype!r}")
     expected = (input.shape[0],) if input.ndim == 2 else ()
     if tuple(target.shape) != expected:
-        raise ValueError(f"{fn}: target has shape {tuple(target.shape)}, expected {expected} for input of shape "
-                         f"{tuple(input.shape)}")
+        raise ValueError(
+            f"{fn}: target has shape {tuple(target.shape)}, expected {expected} for input of shape {tuple(input.shape)}"
+        )
     classes = input.shape[-1]
     t = target.numpy().reshape(-1)
     bad = (t != ignore_index) & ((t < 0) | (t >= classes))
     if bad.any():
-        raise IndexError(f"{fn}: target {int(t[bad][0])} is out of bounds: class indices must be in [0, {classes}) "
-                         f"or equal ignore_index={ignore_index}")
+        raise IndexError(
+            f"{fn}: target {int(t[bad][0])} is out of bounds: class indices must be in [0, {classes}) "
+            f"or equal ignore_index={ignore_index}"
+        )
     return t
 
 
-def _indexed_log_prob_loss(log_probs: Tensor, t: _np.ndarray, weight, ignore_index: int, reduction: str,
-                           label_smoothing: float, squeeze: bool) -> Tensor:
+def _indexed_log_prob_loss(
+    log_probs: Tensor, t: _np.ndarray, weight, ignore_index: int, reduction: str, label_smoothing: float, squeeze: bool
+) -> Tensor:
     """-sum_c A[i, c] log_probs[i, c] per sample, with A the (label-smoothed, weighted) one-hot
     coefficients of the targets; mean divides by the total weight of the non-ignored targets, as
     PyTorch does."""
@@ -423,13 +455,21 @@ def _class_input(input, fn: str) -> tuple[Tensor, bool]:
     if x.ndim == 1:
         return x.reshape(1, x.shape[0]), True
     if x.ndim != 2:
-        raise ValueError(f"{fn}: input must be (N, C) or (C,) (got shape {tuple(x.shape)}); "
-                         "more dimensions are not supported")
+        raise ValueError(
+            f"{fn}: input must be (N, C) or (C,) (got shape {tuple(x.shape)}); more dimensions are not supported"
+        )
     return x, False
 
 
-def nll_loss(input: TensorLike, target: TensorLike, weight: TensorLike | None = None, size_average: bool | None = None,
-             ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+def nll_loss(
+    input: TensorLike,
+    target: TensorLike,
+    weight: TensorLike | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """Negative log-likelihood of class indices given log-probabilities input (N, C) or (C,)."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "nll_loss")
     x, squeeze = _class_input(input, "nll_loss")
@@ -439,15 +479,25 @@ def nll_loss(input: TensorLike, target: TensorLike, weight: TensorLike | None = 
     return _indexed_log_prob_loss(x, t, w, ignore_index, reduction, 0.0, squeeze)
 
 
-def cross_entropy(input: TensorLike, target: TensorLike, weight: TensorLike | None = None,
-                  size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(
+    input: TensorLike,
+    target: TensorLike,
+    weight: TensorLike | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """log_softmax over classes + negative log-likelihood; target holds class indices (N,) or class
     probabilities (N, C). weight rescales classes, ignore_index drops samples, label_smoothing
     mixes the targets with the uniform distribution (Szegedy et al. 2016)."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "cross_entropy")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
-            or not 0.0 <= label_smoothing <= 1.0:
+    if (
+        isinstance(label_smoothing, bool)
+        or not isinstance(label_smoothing, (int, float))
+        or not 0.0 <= label_smoothing <= 1.0
+    ):
         raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing!r}")
     x = _as_input(input, "cross_entropy")
     target = _as_input(target, "cross_entropy", "target", like=x if isinstance(x, Tensor) else None)
@@ -462,8 +512,10 @@ def cross_entropy(input: TensorLike, target: TensorLike, weight: TensorLike | No
     w = _class_weight(weight, x.shape[1], x, "cross_entropy")
     if target.is_floating_point():
         if tuple(target.shape) != tuple(x.shape) and not (squeeze and target.ndim == 1):
-            raise ValueError(f"cross_entropy: probability targets must have the input's shape {tuple(x.shape)}, "
-                             f"got {tuple(target.shape)}")
+            raise ValueError(
+                f"cross_entropy: probability targets must have the input's shape {tuple(x.shape)}, "
+                f"got {tuple(target.shape)}"
+            )
         probs = target.reshape(*x.shape)
         if label_smoothing > 0:
             probs = probs * (1.0 - label_smoothing) + label_smoothing / x.shape[1]
@@ -473,8 +525,7 @@ def cross_entropy(input: TensorLike, target: TensorLike, weight: TensorLike | No
         if reduction == "none":
             return per_sample.reshape(()) if squeeze else per_sample
         return per_sample.sum() if reduction == "sum" else per_sample.sum() * (1.0 / x.shape[0])
-    t = _class_targets(target.reshape(1) if squeeze and target.ndim == 0 else target, x, "cross_entropy",
-                       ignore_index)
+    t = _class_targets(target.reshape(1) if squeeze and target.ndim == 0 else target, x, "cross_entropy", ignore_index)
     return _indexed_log_prob_loss(log_probs, t, w, ignore_index, reduction, float(label_smoothing), squeeze)
 
 
@@ -488,37 +539,63 @@ def _pointwise_pair(input, target, fn: str) -> tuple[Tensor, Tensor]:
     return x, y
 
 
-def mse_loss(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
-             reduction: str = "mean") -> Tensor:
+def mse_loss(
+    input: TensorLike,
+    target: TensorLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     return _core.mse_loss(input, target, reduction_kind(_legacy_reduction(size_average, reduce, reduction, "mse_loss")))
 
 
-def l1_loss(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
-            reduction: str = "mean") -> Tensor:
+def l1_loss(
+    input: TensorLike,
+    target: TensorLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     return _core.l1_loss(input, target, reduction_kind(_legacy_reduction(size_average, reduce, reduction, "l1_loss")))
 
 
-def huber_loss(input: TensorLike, target: TensorLike, reduction: str = "mean", delta: float = 1.0,
-               weight: TensorLike | None = None) -> Tensor:
+def huber_loss(
+    input: TensorLike, target: TensorLike, reduction: str = "mean", delta: float = 1.0, weight: TensorLike | None = None
+) -> Tensor:
     if weight is not None:
         raise ValueError("huber_loss: weight is not supported")
-    return _core.huber_loss(input, target, reduction_kind(_legacy_reduction(None, None, reduction, "huber_loss")), delta)
+    return _core.huber_loss(
+        input, target, reduction_kind(_legacy_reduction(None, None, reduction, "huber_loss")), delta
+    )
 
 
-def binary_cross_entropy(input: TensorLike, target: TensorLike, weight: TensorLike | None = None,
-                         size_average: bool | None = None, reduce: bool | None = None,
-                         reduction: str = "mean") -> Tensor:
+def binary_cross_entropy(
+    input: TensorLike,
+    target: TensorLike,
+    weight: TensorLike | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy")
     if weight is None:
         return _core.binary_cross_entropy(input, target, reduction_kind(reduction))
     x, y = _pointwise_pair(input, target, "binary_cross_entropy")
-    loss = _core.binary_cross_entropy(x, y, _core.Reduction.none) * _as_input(weight, "binary_cross_entropy", "weight", like=x)
+    loss = _core.binary_cross_entropy(x, y, _core.Reduction.none) * _as_input(
+        weight, "binary_cross_entropy", "weight", like=x
+    )
     return _reduce(loss, reduction)
 
 
-def binary_cross_entropy_with_logits(input: TensorLike, target: TensorLike, weight: TensorLike | None = None,
-                                     size_average: bool | None = None, reduce: bool | None = None,
-                                     reduction: str = "mean", pos_weight: TensorLike | None = None) -> Tensor:
+def binary_cross_entropy_with_logits(
+    input: TensorLike,
+    target: TensorLike,
+    weight: TensorLike | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    pos_weight: TensorLike | None = None,
+) -> Tensor:
     """-w [pos_weight y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))], computed stably as
     (1 - y) x + (1 + (pos_weight - 1) y) softplus(-x)."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
@@ -536,8 +613,14 @@ def binary_cross_entropy_with_logits(input: TensorLike, target: TensorLike, weig
     return _reduce(loss, reduction)
 
 
-def smooth_l1_loss(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
-                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+def smooth_l1_loss(
+    input: TensorLike,
+    target: TensorLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta = 0 is L1.
     Equal to huber_loss(delta=beta) / beta."""
     reduction = _legacy_reduction(size_average, reduce, reduction, "smooth_l1_loss")
@@ -550,8 +633,14 @@ def smooth_l1_loss(input: TensorLike, target: TensorLike, size_average: bool | N
     return _core.huber_loss(input, target, reduction_kind(reduction), float(beta)) * (1.0 / float(beta))
 
 
-def kl_div(input: TensorLike, target: TensorLike, size_average: bool | None = None, reduce: bool | None = None,
-           reduction: str = "mean", log_target: bool = False) -> Tensor:
+def kl_div(
+    input: TensorLike,
+    target: TensorLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
     """Pointwise target * (log(target) - input) with input log-probabilities (target as
     log-probabilities too when log_target). reduction='batchmean' divides the sum by the batch
     size (the mathematically correct KL divergence); 'mean' divides by the element count."""
@@ -572,9 +661,16 @@ def kl_div(input: TensorLike, target: TensorLike, size_average: bool | None = No
     return _reduce(loss, reduction)
 
 
-def poisson_nll_loss(input: TensorLike, target: TensorLike, log_input: bool = True, full: bool = False,
-                     size_average: bool | None = None, eps: float = 1e-8, reduce: bool | None = None,
-                     reduction: str = "mean") -> Tensor:
+def poisson_nll_loss(
+    input: TensorLike,
+    target: TensorLike,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: bool | None = None,
+    eps: float = 1e-8,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """Negative log-likelihood of target ~ Poisson(rate): exp(input) - target * input when
     log_input (input is log(rate)), else input - target * log(input + eps); full adds Stirling's
     approximation of log(target!) for target > 1."""
@@ -587,14 +683,23 @@ def poisson_nll_loss(input: TensorLike, target: TensorLike, log_input: bool = Tr
     if full:
         t: _np.ndarray = y.detach().numpy().astype(_np.float64)
         with _np.errstate(divide="ignore", invalid="ignore"):
-            stirling = _np.where(t > 1, t * _np.log(_np.where(t > 1, t, 1.0)) - t
-                                + 0.5 * _np.log(2 * _np.pi * _np.where(t > 1, t, 1.0)), 0.0)
+            stirling = _np.where(
+                t > 1,
+                t * _np.log(_np.where(t > 1, t, 1.0)) - t + 0.5 * _np.log(2 * _np.pi * _np.where(t > 1, t, 1.0)),
+                0.0,
+            )
         loss = loss + _constant(stirling, x)
     return _reduce(loss, reduction)
 
 
-def gaussian_nll_loss(input: TensorLike, target: TensorLike, var: TensorLike | float, full: bool = False,
-                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+def gaussian_nll_loss(
+    input: TensorLike,
+    target: TensorLike,
+    var: TensorLike | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> Tensor:
     """0.5 (log(max(var, eps)) + (input - target)^2 / max(var, eps)) (+ 0.5 log(2 pi) when full).
     var has the input's shape, or one dim fewer / a last dim of 1 (one variance per sample), or
     is a number; its clamping to eps carries no gradient, as in PyTorch."""
@@ -607,8 +712,10 @@ def gaussian_nll_loss(input: TensorLike, target: TensorLike, var: TensorLike | f
         if tuple(x.shape[:-1]) == tuple(v.shape):
             v = v.reshape(*v.shape, 1)
         elif not (x.ndim and v.ndim == x.ndim and tuple(v.shape[:-1]) == tuple(x.shape[:-1]) and v.shape[-1] == 1):
-            raise ValueError(f"gaussian_nll_loss: var of shape {tuple(v.shape)} does not match input of shape "
-                             f"{tuple(x.shape)} (expected the same shape, or one variance per sample)")
+            raise ValueError(
+                f"gaussian_nll_loss: var of shape {tuple(v.shape)} does not match input of shape "
+                f"{tuple(x.shape)} (expected the same shape, or one variance per sample)"
+            )
     values = v.detach().numpy()
     if (values < 0).any():
         raise ValueError("gaussian_nll_loss: var has negative entry/entries")

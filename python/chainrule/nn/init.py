@@ -3,6 +3,7 @@
 Random draws come from chainrule's generator (chainrule.manual_seed), not PyTorch's, so the
 values differ from PyTorch's for the same seed; the distributions are the same.
 """
+
 from __future__ import annotations as _annotations
 
 import math as _math
@@ -14,8 +15,16 @@ from chainrule._core import Tensor
 from chainrule._grad_mode import no_grad
 from chainrule._tensor import float64
 
-_LINEAR_LIKE = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-                "conv_transpose3d", "sigmoid")
+_LINEAR_LIKE = (
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+)
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -33,7 +42,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
             slope = param
         else:
             raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
-        return _math.sqrt(2.0 / (1 + slope ** 2))
+        return _math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4  # PyTorch's value, chosen empirically for self-normalising networks
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
@@ -41,8 +50,10 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 def _fans(tensor: Tensor) -> tuple[int, int]:
     if tensor.ndim < 2:
-        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions "
-                         f"(got shape {tuple(tensor.shape)})")
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions "
+            f"(got shape {tuple(tensor.shape)})"
+        )
     receptive = 1
     for d in tensor.shape[2:]:
         receptive *= d
@@ -200,5 +211,3 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
     with no_grad():
         tensor.detach().numpy()[...] = values
     return tensor
-
-

@@ -1,4 +1,5 @@
 """Layers: Linear, the activations, Softmax/LogSoftmax, PReLU, Flatten and Unflatten."""
+
 from __future__ import annotations as _annotations
 
 import math as _math
@@ -6,8 +7,8 @@ from typing import Any
 
 import numpy as _np
 
-from chainrule._arrays import c_contiguous
 from chainrule import _core
+from chainrule._arrays import c_contiguous
 from chainrule._core import Tensor
 from chainrule._tensor import as_tensor
 from chainrule._typing import DeviceLike, TensorOrArray
@@ -33,15 +34,23 @@ def _input(x: TensorOrArray, like_dtype: _core.dtype | None = None) -> Tensor:
 class Linear(Module):
     """y = x W^T + b with W (out_features, in_features), initialised like PyTorch's Linear."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: _core.dtype | None = None,
-                 device: DeviceLike = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype: _core.dtype | None = None,
+        device: DeviceLike = None,
+    ) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, (int, _np.integer)) or value < 0:
                 raise ValueError(f"Linear: {name} must be a non-negative int, got {value!r}")
         if device is not None and str(device) != "cpu":
-            raise ValueError(f"Linear: device '{device}' is not available: tensors live on 'cpu' only; "
-                             "the CUDA backend (chainrule.cuda) cannot yet hold tensors")
+            raise ValueError(
+                f"Linear: device '{device}' is not available: tensors live on 'cpu' only; "
+                "the CUDA backend (chainrule.cuda) cannot yet hold tensors"
+            )
         dtype = _core.dtype.float32 if dtype is None else dtype
         if not isinstance(dtype, _core.dtype) or not dtype.is_floating_point:
             raise TypeError(f"Linear: dtype must be chainrule.float32 or chainrule.float64, got {dtype!r}")
@@ -165,6 +174,7 @@ def _implicit_dim(x: Tensor) -> int:
 
 # ---- more activations -----------------------------------------------------------------------------
 
+
 class SiLU(_Activation):
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -267,8 +277,9 @@ class Softsign(_Activation):
 class PReLU(Module):
     """x for x > 0, a * x otherwise, with a learnable a: one value, or one per channel (dim 1)."""
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, device: DeviceLike = None,
-                 dtype: _core.dtype | None = None) -> None:
+    def __init__(
+        self, num_parameters: int = 1, init: float = 0.25, device: DeviceLike = None, dtype: _core.dtype | None = None
+    ) -> None:
         super().__init__()
         if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, _np.integer)) or num_parameters < 1:
             raise ValueError(f"PReLU: num_parameters must be a positive int, got {num_parameters!r}")
@@ -307,7 +318,8 @@ class Unflatten(Module):
     def __init__(self, dim: int, unflattened_size: tuple[int, ...] | list[int]) -> None:
         super().__init__()
         if not isinstance(unflattened_size, (tuple, list)) or not all(
-                isinstance(s, (int, _np.integer)) and not isinstance(s, bool) for s in unflattened_size):
+            isinstance(s, (int, _np.integer)) and not isinstance(s, bool) for s in unflattened_size
+        ):
             raise TypeError(f"Unflatten: unflattened_size must be a tuple of ints, got {unflattened_size!r}")
         self.dim = dim
         self.unflattened_size = tuple(unflattened_size)

@@ -1,12 +1,13 @@
 """Loss modules. Each accepts Tensors or NumPy arrays and reduction='mean'|'sum'|'none'."""
+
 from __future__ import annotations as _annotations
 
 from typing import Callable
 
 import numpy as _np
 
-from chainrule._arrays import c_contiguous
 from chainrule import _core
+from chainrule._arrays import c_contiguous
 from chainrule._core import Tensor
 from chainrule._kinds import reduction_kind
 from chainrule._typing import TensorOrArray
@@ -64,8 +65,10 @@ class _Loss(Module):
             # Targets follow the input's dtype (integer class labels stay int64 where needed).
             return x, _input(target, x.dtype if target.dtype.kind == "f" else None)
         if not isinstance(target, Tensor):
-            raise TypeError(f"{type(self).__name__}: target must be a chainrule.Tensor or a NumPy array, "
-                            f"got {type(target).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}: target must be a chainrule.Tensor or a NumPy array, "
+                f"got {type(target).__name__}"
+            )
         return x, target
 
 
@@ -97,8 +100,13 @@ class HuberLoss(_Loss):
 class BCELoss(_Loss):
     _functional = staticmethod(_core.binary_cross_entropy)
 
-    def __init__(self, weight: TensorOrArray | None = None, size_average: bool | None = None,
-                 reduce: bool | None = None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: TensorOrArray | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "BCELoss"))
         self.register_buffer("weight", _optional_tensor(weight))
         if weight is not None:
@@ -115,8 +123,14 @@ class BCEWithLogitsLoss(_Loss):
 
     _functional = staticmethod(_core.binary_cross_entropy_with_logits)
 
-    def __init__(self, weight: TensorOrArray | None = None, size_average: bool | None = None,
-                 reduce: bool | None = None, reduction: str = "mean", pos_weight: TensorOrArray | None = None) -> None:
+    def __init__(
+        self,
+        weight: TensorOrArray | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        pos_weight: TensorOrArray | None = None,
+    ) -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "BCEWithLogitsLoss"))
         self.register_buffer("weight", _optional_tensor(weight))
         self.register_buffer("pos_weight", _optional_tensor(pos_weight))
@@ -124,8 +138,9 @@ class BCEWithLogitsLoss(_Loss):
             self._functional = None  # type: ignore[assignment]
 
     def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
-        return F.binary_cross_entropy_with_logits(*self._prepare(input, target), weight=self.weight,
-                                                  reduction=self.reduction, pos_weight=self.pos_weight)
+        return F.binary_cross_entropy_with_logits(
+            *self._prepare(input, target), weight=self.weight, reduction=self.reduction, pos_weight=self.pos_weight
+        )
 
 
 class CrossEntropyLoss(_Loss):
@@ -139,12 +154,21 @@ class CrossEntropyLoss(_Loss):
 
     _functional = staticmethod(_core.cross_entropy)
 
-    def __init__(self, weight: TensorOrArray | None = None, size_average: bool | None = None, ignore_index: int = -100,
-                 reduce: bool | None = None,
-                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        weight: TensorOrArray | None = None,
+        size_average: bool | None = None,
+        ignore_index: int = -100,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "CrossEntropyLoss"))
-        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
-                or not 0.0 <= label_smoothing <= 1.0:
+        if (
+            isinstance(label_smoothing, bool)
+            or not isinstance(label_smoothing, (int, float))
+            or not 0.0 <= label_smoothing <= 1.0
+        ):
             raise ValueError(f"CrossEntropyLoss: label_smoothing must be between 0.0 and 1.0, got {label_smoothing!r}")
         self.register_buffer("weight", _optional_tensor(weight))
         self.ignore_index = int(ignore_index)
@@ -167,22 +191,33 @@ class CrossEntropyLoss(_Loss):
                 return x, _input(target.astype(_np.int64, copy=False), _core.dtype.int64)
             return x, _input(target, x.dtype)
         if not isinstance(target, Tensor):
-            raise TypeError(f"CrossEntropyLoss: target must be a chainrule.Tensor or a NumPy array, "
-                            f"got {type(target).__name__}")
+            raise TypeError(
+                f"CrossEntropyLoss: target must be a chainrule.Tensor or a NumPy array, got {type(target).__name__}"
+            )
         return x, target
 
     def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
-        return F.cross_entropy(*self._prepare(input, target), weight=self.weight, ignore_index=self.ignore_index,
-                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+        return F.cross_entropy(
+            *self._prepare(input, target),
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
 
 
 class NLLLoss(_Loss):
     """Negative log-likelihood of class indices given log-probabilities (N, C) (e.g. LogSoftmax's
     output), with class weight and ignore_index."""
 
-    def __init__(self, weight: TensorOrArray | None = None, size_average: bool | None = None, ignore_index: int = -100,
-                 reduce: bool | None = None,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: TensorOrArray | None = None,
+        size_average: bool | None = None,
+        ignore_index: int = -100,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "NLLLoss"))
         self.register_buffer("weight", _optional_tensor(weight))
         self.ignore_index = int(ignore_index)
@@ -191,21 +226,25 @@ class NLLLoss(_Loss):
         return CrossEntropyLoss._prepare(self, input, target)  # type: ignore[arg-type]  # the same conversion
 
     def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
-        return F.nll_loss(*self._prepare(input, target), weight=self.weight, ignore_index=self.ignore_index,
-                          reduction=self.reduction)
+        return F.nll_loss(
+            *self._prepare(input, target), weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction
+        )
 
 
 class SmoothL1Loss(_Loss):
     """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target)."""
 
-    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean",
-                 beta: float = 1.0) -> None:
+    def __init__(
+        self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean", beta: float = 1.0
+    ) -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "SmoothL1Loss"))
         if isinstance(beta, bool) or not isinstance(beta, (int, float)):
             raise TypeError(f"SmoothL1Loss: beta must be a number, got {type(beta).__name__}")
         if beta < 0:
-            raise ValueError(f"SmoothL1Loss: beta must be non-negative (smooth_l1_loss does not support negative "
-                             f"values for beta), got beta={beta}")
+            raise ValueError(
+                f"SmoothL1Loss: beta must be non-negative (smooth_l1_loss does not support negative "
+                f"values for beta), got beta={beta}"
+            )
         self.beta = float(beta)
 
     def forward(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
@@ -219,8 +258,13 @@ class KLDivLoss(_Loss):
     _REDUCTIONS = ("mean", "sum", "none", "batchmean")
     _extra_reductions = ("batchmean",)
 
-    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean",
-                 log_target: bool = False) -> None:
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        log_target: bool = False,
+    ) -> None:
         if reduction == "batchmean" and size_average is None and reduce is None:
             super().__init__("mean")
             self.reduction = "batchmean"
@@ -233,16 +277,28 @@ class KLDivLoss(_Loss):
 
 
 class PoissonNLLLoss(_Loss):
-    def __init__(self, log_input: bool = True, full: bool = False, size_average: bool | None = None, eps: float = 1e-8,
-                 reduce: bool | None = None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        log_input: bool = True,
+        full: bool = False,
+        size_average: bool | None = None,
+        eps: float = 1e-8,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(F._legacy_reduction(size_average, reduce, reduction, "PoissonNLLLoss"))
         self.log_input = bool(log_input)
         self.full = bool(full)
         self.eps = float(eps)
 
     def forward(self, log_input: TensorOrArray, target: TensorOrArray) -> Tensor:
-        return F.poisson_nll_loss(*self._prepare(log_input, target), log_input=self.log_input, full=self.full,
-                                  eps=self.eps, reduction=self.reduction)
+        return F.poisson_nll_loss(
+            *self._prepare(log_input, target),
+            log_input=self.log_input,
+            full=self.full,
+            eps=self.eps,
+            reduction=self.reduction,
+        )
 
 
 class GaussianNLLLoss(_Loss):
@@ -255,7 +311,8 @@ class GaussianNLLLoss(_Loss):
 
     # The variance is a third argument, as in PyTorch, which other losses do not take.
     def __call__(  # type: ignore[override]
-            self, input: TensorOrArray, target: TensorOrArray, var: TensorOrArray | float) -> Tensor:
+        self, input: TensorOrArray, target: TensorOrArray, var: TensorOrArray | float
+    ) -> Tensor:
         return self.forward(input, target, var)
 
     def forward(self, input: TensorOrArray, target: TensorOrArray, var: TensorOrArray | float) -> Tensor:

@@ -1,4 +1,5 @@
 """nn.Module: the base of every layer, with PyTorch's registration, traversal and state_dict."""
+
 from __future__ import annotations as _annotations
 
 import itertools as _itertools
@@ -47,8 +48,13 @@ class Module:
             raise AttributeError("cannot assign attributes before Module.__init__() call")
         params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
         buffers = self.__dict__["_buffers"]
-        if (isinstance(value, (Parameter, Module)) or name in params or name in modules or name in buffers
-                or name in _structure.watched_attributes):
+        if (
+            isinstance(value, (Parameter, Module))
+            or name in params
+            or name in modules
+            or name in buffers
+            or name in _structure.watched_attributes
+        ):
             _structure.bump()
         if isinstance(value, (Parameter, Module)):
             # As in PyTorch: the name leaves every other registry and the plain attributes, so
@@ -59,18 +65,19 @@ class Module:
             (params if isinstance(value, Parameter) else modules)[name] = value
         elif name in params:
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
-                                "(nn.Parameter or None expected)")
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as parameter '{name}' (nn.Parameter or None expected)"
+                )
             params[name] = None
         elif name in modules:
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
-                                "(nn.Module or None expected)")
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as child module '{name}' (nn.Module or None expected)"
+                )
             modules[name] = None
         elif name in buffers:
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
-                                "(Tensor or None expected)")
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
             buffers[name] = value
         else:
             object.__setattr__(self, name, value)
@@ -95,7 +102,9 @@ class Module:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
         _check_member_name(self, "register_parameter", "parameter", name)
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"register_parameter: expected nn.Parameter or None for '{name}', got {type(param).__name__}")
+            raise TypeError(
+                f"register_parameter: expected nn.Parameter or None for '{name}', got {type(param).__name__}"
+            )
         _structure.bump()
         self._parameters[name] = param
 
@@ -141,7 +150,7 @@ class Module:
 
     # ---- calling -------------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
@@ -155,8 +164,9 @@ class Module:
                 result = hook(self, args, kwargs)
                 if result is not None:
                     if not (isinstance(result, tuple) and len(result) == 2):
-                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
-                                           f"but got {result}.")
+                        raise RuntimeError(
+                            f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), but got {result}."
+                        )
                     args, kwargs = result
             else:
                 result = hook(self, args)
@@ -178,14 +188,16 @@ class Module:
         return output
 
     # ---- hooks ---------------------------------------------------------------------------------
-    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
-                                  with_kwargs: bool = False) -> RemovableHandle:
+    def register_forward_pre_hook(
+        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
         """hook(module, args) -> None or new args, called before forward() (with_kwargs:
         hook(module, args, kwargs) -> None or (args, kwargs))."""
         return self._add_hook("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", hook, prepend, with_kwargs)
 
-    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False,
-                              always_call: bool = False) -> RemovableHandle:
+    def register_forward_hook(
+        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False, always_call: bool = False
+    ) -> RemovableHandle:
         """hook(module, args, output) -> None or a replacement output, called after forward()
         (with_kwargs: hook(module, args, kwargs, output))."""
         return self._add_hook("_forward_hooks", "_forward_hooks_with_kwargs", hook, prepend, with_kwargs)
@@ -216,8 +228,9 @@ class Module:
         return bool(d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"])
 
     # ---- traversal -----------------------------------------------------------------------------
-    def named_modules(self, memo: set[int] | None = None, prefix: str = "",
-                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+    def named_modules(
+        self, memo: set[int] | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
         if memo is None:
             memo = set()
         if remove_duplicate:
@@ -242,8 +255,9 @@ class Module:
         for _, child in self.named_children():
             yield child
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True,
-                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
         seen = set()
         modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mod_prefix, module in modules:
@@ -257,8 +271,9 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True,
-                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
         seen = set()
         modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mod_prefix, module in modules:
@@ -324,8 +339,10 @@ class Module:
             else:
                 device = a
         if device is not None and device_cls(device).type != "cpu":
-            raise ValueError(f"to: device '{device}' is not available: tensors live on 'cpu' only; "
-                             "the CUDA backend (chainrule.cuda) cannot yet hold tensors")
+            raise ValueError(
+                f"to: device '{device}' is not available: tensors live on 'cpu' only; "
+                "the CUDA backend (chainrule.cuda) cannot yet hold tensors"
+            )
         if dtype is not None:
             if not isinstance(dtype, _core.dtype) or not dtype.is_floating_point:
                 raise TypeError(f"to: dtype must be a floating point chainrule dtype, got {dtype!r}")
@@ -342,8 +359,9 @@ class Module:
         return self
 
     # ---- state_dict ----------------------------------------------------------------------------
-    def state_dict(self, destination: OrderedDict[str, Tensor] | None = None, prefix: str = "",
-                   keep_vars: bool = False) -> OrderedDict[str, Tensor]:
+    def state_dict(
+        self, destination: OrderedDict[str, Tensor] | None = None, prefix: str = "", keep_vars: bool = False
+    ) -> OrderedDict[str, Tensor]:
         """Parameters and buffers by PyTorch's dotted names ('0.weight', 'fc.bias'), detached."""
         if destination is None:
             destination = OrderedDict()
@@ -372,7 +390,9 @@ class Module:
         into the existing parameters, so optimizers holding them keep working.
         """
         if not hasattr(state_dict, "keys"):
-            raise TypeError(f"load_state_dict: expected a dict of name -> Tensor/array, got {type(state_dict).__name__}")
+            raise TypeError(
+                f"load_state_dict: expected a dict of name -> Tensor/array, got {type(state_dict).__name__}"
+            )
         own = OrderedDict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -396,11 +416,14 @@ class Module:
             elif hasattr(value, "detach") and hasattr(value, "numpy"):  # e.g. a torch tensor
                 array = value.detach().cpu().numpy()
             else:
-                raise TypeError(f"load_state_dict: value for '{key}' must be a Tensor or NumPy array, "
-                                f"got {type(value).__name__}")
+                raise TypeError(
+                    f"load_state_dict: value for '{key}' must be a Tensor or NumPy array, got {type(value).__name__}"
+                )
             if tuple(array.shape) != tuple(target.shape):
-                raise ValueError(f"load_state_dict: size mismatch for '{key}': copying a param with shape "
-                                 f"{tuple(array.shape)}, the parameter in the current model has shape {tuple(target.shape)}")
+                raise ValueError(
+                    f"load_state_dict: size mismatch for '{key}': copying a param with shape "
+                    f"{tuple(array.shape)}, the parameter in the current model has shape {tuple(target.shape)}"
+                )
             if array.dtype.kind not in "fiub":
                 raise TypeError(f"load_state_dict: value for '{key}' has unsupported dtype {array.dtype}")
             staged.append((target, array))
@@ -455,8 +478,12 @@ def _check_member_name(module: Module, fn: str, kind: str, name) -> None:
     if not name or "." in name:
         raise KeyError(f"{fn}: {kind} name must be a non-empty string without '.', got {name!r}")
     registries = {"parameter": "_parameters", "buffer": "_buffers"}
-    if name in module.__dict__ or (kind == "parameter" and name in module._buffers) \
-            or (kind == "buffer" and name in module._parameters) or name in module._modules:
+    if (
+        name in module.__dict__
+        or (kind == "parameter" and name in module._buffers)
+        or (kind == "buffer" and name in module._parameters)
+        or name in module._modules
+    ):
         raise KeyError(f"{fn}: attribute '{name}' already exists")
     del registries
 
@@ -556,8 +583,10 @@ class _BackwardHookState:
             if out is not None:
                 out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
                 if len(out) != len(grad_input):
-                    raise RuntimeError(f"backward hook returned an invalid number of grad_input, got {len(out)}, "
-                                       f"but expected {len(grad_input)}")
+                    raise RuntimeError(
+                        f"backward hook returned an invalid number of grad_input, got {len(out)}, "
+                        f"but expected {len(grad_input)}"
+                    )
                 result = out
         self._replaced = result
         return result

@@ -1,4 +1,5 @@
 """Dropout, BatchNorm1d, LayerNorm and Embedding with PyTorch's arguments, buffers and modes."""
+
 from __future__ import annotations as _annotations
 
 import numbers as _numbers
@@ -53,9 +54,18 @@ class BatchNorm1d(Module):
     weight: Parameter | None
     bias: Parameter | None
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device: DeviceLike = None, dtype: _core.dtype | None = None, *,
-                 bias: bool = True) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: DeviceLike = None,
+        dtype: _core.dtype | None = None,
+        *,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         self.num_features = _positive_int("BatchNorm1d", "num_features", num_features)
         if not isinstance(eps, _numbers.Real) or not eps >= 0:
@@ -103,22 +113,33 @@ class BatchNorm1d(Module):
         if x.ndim not in (2, 3):
             raise ValueError(f"BatchNorm1d: expected 2D or 3D input (got {x.ndim}D input)")
         if x.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm1d: the input has {x.shape[1]} features (dim 1 of shape {tuple(x.shape)}) "
-                             f"but num_features={self.num_features}")
+            raise ValueError(
+                f"BatchNorm1d: the input has {x.shape[1]} features (dim 1 of shape {tuple(x.shape)}) "
+                f"but num_features={self.num_features}"
+            )
         use_batch_stats = self.training or self.running_mean is None
         if self.training and self.track_running_stats:
             count = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
             if count > 1:
                 self.num_batches_tracked.numpy()[...] += 1
         update = self.training and self.track_running_stats
-        return F.batch_norm(x, self.running_mean if update or not use_batch_stats else None,
-                            self.running_var if update or not use_batch_stats else None,
-                            self.weight, self.bias, use_batch_stats, self.momentum, self.eps,
-                            self.num_batches_tracked)
+        return F.batch_norm(
+            x,
+            self.running_mean if update or not use_batch_stats else None,
+            self.running_var if update or not use_batch_stats else None,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            self.momentum,
+            self.eps,
+            self.num_batches_tracked,
+        )
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
+        )
 
 
 class LayerNorm(Module):
@@ -131,15 +152,29 @@ class LayerNorm(Module):
     weight: Parameter | None
     bias: Parameter | None
 
-    def __init__(self, normalized_shape: ShapeLike, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, device: DeviceLike = None, dtype: _core.dtype | None = None) -> None:
+    def __init__(
+        self,
+        normalized_shape: ShapeLike,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device: DeviceLike = None,
+        dtype: _core.dtype | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(normalized_shape, (int, _np.integer)) and not isinstance(normalized_shape, bool):
             normalized_shape = (int(normalized_shape),)
-        if not isinstance(normalized_shape, (tuple, list)) or not normalized_shape or not all(
-                isinstance(s, (int, _np.integer)) and not isinstance(s, bool) and s > 0 for s in normalized_shape):
-            raise ValueError(f"LayerNorm: normalized_shape must be a positive int or a non-empty tuple of positive "
-                             f"ints, got {normalized_shape!r}")
+        if (
+            not isinstance(normalized_shape, (tuple, list))
+            or not normalized_shape
+            or not all(
+                isinstance(s, (int, _np.integer)) and not isinstance(s, bool) and s > 0 for s in normalized_shape
+            )
+        ):
+            raise ValueError(
+                f"LayerNorm: normalized_shape must be a positive int or a non-empty tuple of positive "
+                f"ints, got {normalized_shape!r}"
+            )
         if not isinstance(eps, _numbers.Real) or not eps >= 0:
             raise ValueError(f"LayerNorm: eps must be a non-negative number, got {eps!r}")
         dtype = _float_dtype("LayerNorm", dtype)
@@ -167,8 +202,10 @@ class LayerNorm(Module):
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
-                f"bias={self.bias is not None}")
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 class Embedding(Module):
@@ -179,17 +216,28 @@ class Embedding(Module):
     raise ValueError when set.
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
-                 sparse: bool = False, _weight: TensorOrArray | None = None, _freeze: bool = False,
-                 device: DeviceLike = None, dtype: _core.dtype | None = None) -> None:
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+        _weight: TensorOrArray | None = None,
+        _freeze: bool = False,
+        device: DeviceLike = None,
+        dtype: _core.dtype | None = None,
+    ) -> None:
         super().__init__()
         self.num_embeddings = _positive_int("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _positive_int("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-                raise ValueError(f"Embedding: padding_idx must be within num_embeddings ({self.num_embeddings}), "
-                                 f"got {padding_idx}")
+                raise ValueError(
+                    f"Embedding: padding_idx must be within num_embeddings ({self.num_embeddings}), got {padding_idx}"
+                )
             padding_idx = int(padding_idx) % self.num_embeddings
         if max_norm is not None:
             raise ValueError("Embedding: max_norm is not supported by chainrule")
@@ -204,8 +252,9 @@ class Embedding(Module):
         self.sparse = False
         dtype = _float_dtype("Embedding", dtype)
         if _weight is None:
-            self.weight = Parameter(_core.empty(self.num_embeddings, self.embedding_dim, dtype=dtype),
-                                    requires_grad=not _freeze)
+            self.weight = Parameter(
+                _core.empty(self.num_embeddings, self.embedding_dim, dtype=dtype), requires_grad=not _freeze
+            )
             self.reset_parameters()
         else:
             if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):
@@ -218,14 +267,30 @@ class Embedding(Module):
             self.weight.detach().numpy()[self.padding_idx] = 0
 
     @classmethod
-    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None,
-                        max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
-                        sparse: bool = False) -> Embedding:
+    def from_pretrained(
+        cls,
+        embeddings: Tensor,
+        freeze: bool = True,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+    ) -> Embedding:
         if embeddings.ndim != 2:
             raise ValueError("Embedding.from_pretrained: embeddings parameter is expected to be 2-dimensional")
         rows, cols = embeddings.shape
-        return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
-                   _weight=embeddings.detach().clone(), _freeze=freeze)
+        return cls(
+            rows,
+            cols,
+            padding_idx,
+            max_norm,
+            norm_type,
+            scale_grad_by_freq,
+            sparse,
+            _weight=embeddings.detach().clone(),
+            _freeze=freeze,
+        )
 
     def forward(self, input: TensorOrArray) -> Tensor:
         return F.embedding(input, self.weight, self.padding_idx)

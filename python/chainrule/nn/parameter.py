@@ -1,4 +1,5 @@
 """nn.Parameter: a leaf Tensor that a Module registers as one of its weights."""
+
 from __future__ import annotations as _annotations
 
 from typing import NoReturn, SupportsIndex

@@ -1,4 +1,5 @@
 """Adagrad with PyTorch's update rule (one fused C++ update per parameter group)."""
+
 from __future__ import annotations as _annotations
 
 import numpy as _np
@@ -18,11 +19,28 @@ class Adagrad(Optimizer):
     accepted so PyTorch code runs unchanged; they do not change the math.
     """
 
-    def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
-                 initial_accumulator_value: float = 0, eps: float = 1e-10, foreach: bool | None = None, *,
-                 maximize: bool = False, differentiable: bool = False, fused: bool | None = None) -> None:
-        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict) -> None:
@@ -31,8 +49,9 @@ class Adagrad(Optimizer):
         for p in group["params"]:
             state = self.state[p]
             state["step"] = 0
-            state["sum"] = as_tensor(_np.full(tuple(p.shape), float(group["initial_accumulator_value"]),
-                                             dtype=numpy_dtype(p.dtype)))
+            state["sum"] = as_tensor(
+                _np.full(tuple(p.shape), float(group["initial_accumulator_value"]), dtype=numpy_dtype(p.dtype))
+            )
 
     def _validate_group(self, group):
         _check_non_negative("Adagrad", group, ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"))
@@ -40,7 +59,14 @@ class Adagrad(Optimizer):
     state_keys = ("sum",)
 
     def _make_group_step(self, group, params, state, steps):
-        return _core.AdagradStep(params, state, steps, lr=float(group["lr"]), lr_decay=float(group["lr_decay"]),
-                                 weight_decay=float(group["weight_decay"]),
-                                 initial_accumulator_value=float(group["initial_accumulator_value"]),
-                                 eps=float(group["eps"]), maximize=bool(group["maximize"]))
+        return _core.AdagradStep(
+            params,
+            state,
+            steps,
+            lr=float(group["lr"]),
+            lr_decay=float(group["lr_decay"]),
+            weight_decay=float(group["weight_decay"]),
+            initial_accumulator_value=float(group["initial_accumulator_value"]),
+            eps=float(group["eps"]),
+            maximize=bool(group["maximize"]),
+        )

@@ -4,6 +4,7 @@ Their updates run as NumPy array expressions on each parameter's memory (in the 
 dtype, in PyTorch's operation order), not yet as C++ group steps like SGD/Adam/RMSprop/Adagrad, so
 chainrule.fit trains with them in its Python loop.
 """
+
 from __future__ import annotations as _annotations
 
 from typing import Any, Callable
@@ -30,6 +31,7 @@ class _NumpyStepOptimizer(Optimizer):
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         from chainrule._grad_mode import enable_grad
+
         loss = None
         if closure is not None:
             with enable_grad():
@@ -70,12 +72,30 @@ class NAdam(_NumpyStepOptimizer):
 
     state_keys = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, params: ParamsT, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0,
-                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
-                 maximize: bool = False, capturable: bool = False, differentiable: bool = False) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
-                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
@@ -89,7 +109,7 @@ class NAdam(_NumpyStepOptimizer):
         beta1, beta2 = group["betas"]
         lr, wd, step = group["lr"], group["weight_decay"], state["step"]
         exp_avg, exp_avg_sq = state["exp_avg"].numpy(), state["exp_avg_sq"].numpy()
-        bias_correction2 = 1 - beta2 ** step
+        bias_correction2 = 1 - beta2**step
         if wd != 0:
             if group["decoupled_weight_decay"]:
                 param *= 1 - lr * wd
@@ -112,12 +132,28 @@ class RAdam(_NumpyStepOptimizer):
 
     state_keys = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0,
-                 decoupled_weight_decay: bool = False, *, foreach: bool | None = None, maximize: bool = False,
-                 capturable: bool = False, differentiable: bool = False) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     _validate_group = Adam._validate_group
@@ -133,14 +169,14 @@ class RAdam(_NumpyStepOptimizer):
                 grad = grad + wd * param
         exp_avg[...] = _lerp(exp_avg, grad, 1 - beta1)
         exp_avg_sq[...] = exp_avg_sq * beta2 + (1 - beta2) * grad * grad
-        bias_correction1 = 1 - beta1 ** step
-        bias_correction2 = 1 - beta2 ** step
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
         corrected = exp_avg / bias_correction1
         rho_inf = 2 / (1 - beta2) - 1
-        rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
+        rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
         if rho_t > 5.0:
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-            adaptive = (bias_correction2 ** 0.5) / (_np.sqrt(exp_avg_sq) + group["eps"])
+            adaptive = (bias_correction2**0.5) / (_np.sqrt(exp_avg_sq) + group["eps"])
             param += -1.0 * (corrected * lr * adaptive * rect)
         else:
             param += -1.0 * (corrected * lr)
@@ -152,9 +188,19 @@ class Adamax(_NumpyStepOptimizer):
 
     state_keys = ("exp_avg", "exp_inf")
 
-    def __init__(self, params: ParamsT, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *,
-                 maximize: bool = False, differentiable: bool = False, capturable: bool = False):
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+    ):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
@@ -168,5 +214,5 @@ class Adamax(_NumpyStepOptimizer):
             grad = grad + wd * param
         exp_avg[...] = _lerp(exp_avg, grad, 1 - beta1)
         _np.maximum(exp_inf * beta2, _np.abs(grad) + group["eps"], out=exp_inf)
-        clr = lr / (1 - beta1 ** step)
+        clr = lr / (1 - beta1**step)
         param += -clr * exp_avg / exp_inf

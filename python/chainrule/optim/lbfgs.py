@@ -1,6 +1,7 @@
 """L-BFGS (Nocedal & Wright, Numerical Optimization, Algorithm 7.4/7.5) with PyTorch's rules:
 several inner iterations per step(closure), an optional strong-Wolfe line search (Algorithms 3.5
 and 3.6, cubic interpolation), and the same stopping tests and state."""
+
 from __future__ import annotations as _annotations
 
 from typing import Any, Callable
@@ -17,7 +18,7 @@ def _cubic_minimum(x1, f1, g1, x2, f2, g2, bounds=None):
     (Nocedal & Wright eq. 3.59); the midpoint when the cubic has no minimum."""
     low, high = bounds if bounds is not None else ((x1, x2) if x1 <= x2 else (x2, x1))
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1 ** 2 - g1 * g2
+    d2_square = d1**2 - g1 * g2
     if d2_square >= 0:
         d2 = _np.sqrt(d2_square)
         if x1 <= x2:
@@ -107,13 +108,28 @@ class LBFGS(Optimizer):
     a fixed step lr or line_search_fn='strong_wolfe'. One parameter group only, as in PyTorch.
     Meant for full-batch problems (small regressions, physics-informed networks)."""
 
-    def __init__(self, params: ParamsT, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
-                 tolerance_grad: float = 1e-7,
-                 tolerance_change: float = 1e-9, history_size: int = 100, line_search_fn: str | None = None) -> None:
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1,
+        max_iter: int = 20,
+        max_eval: int | None = None,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
+        history_size: int = 100,
+        line_search_fn: str | None = None,
+    ) -> None:
         if max_eval is None:
             max_eval = max_iter * 5 // 4
-        defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
-                        tolerance_change=tolerance_change, history_size=history_size, line_search_fn=line_search_fn)
+        defaults = dict(
+            lr=lr,
+            max_iter=max_iter,
+            max_eval=max_eval,
+            tolerance_grad=tolerance_grad,
+            tolerance_change=tolerance_change,
+            history_size=history_size,
+            line_search_fn=line_search_fn,
+        )
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
@@ -137,8 +153,9 @@ class LBFGS(Optimizer):
     def _flat_grad(self) -> _np.ndarray:
         views = []
         for p in self._params:
-            views.append(_np.zeros(p.numel(), dtype=p.detach().numpy().dtype) if p.grad is None
-                         else p.grad.numpy().reshape(-1))
+            views.append(
+                _np.zeros(p.numel(), dtype=p.detach().numpy().dtype) if p.grad is None else p.grad.numpy().reshape(-1)
+            )
         return _np.concatenate(views)
 
     def _add_to_params(self, step_size, direction: _np.ndarray) -> None:
@@ -146,7 +163,9 @@ class LBFGS(Optimizer):
         for p in self._params:
             values = p.detach().numpy()
             n = values.size
-            values += (step_size * direction[offset:offset + n]).reshape(values.shape).astype(values.dtype, copy=False)
+            values += (
+                (step_size * direction[offset : offset + n]).reshape(values.shape).astype(values.dtype, copy=False)
+            )
             offset += n
 
     def _copy_params(self) -> list:
@@ -240,8 +259,10 @@ class LBFGS(Optimizer):
                         gradient = self._flat_grad()
                         self._set_params(start)
                         return value, gradient
-                    loss, flat_grad, t, evaluations = _strong_wolfe(directional, t, d, loss, flat_grad, gtd,
-                                                                    max_ls=max_eval - current_evals)
+
+                    loss, flat_grad, t, evaluations = _strong_wolfe(
+                        directional, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals
+                    )
                     self._add_to_params(t, d)
                     optimal = _np.abs(flat_grad).max() <= tolerance_grad
                 else:
@@ -258,6 +279,14 @@ class LBFGS(Optimizer):
                     break
                 if _np.abs(d * t).max() <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
                     break
-        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
-                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        state.update(
+            d=d,
+            t=t,
+            old_dirs=old_dirs,
+            old_stps=old_stps,
+            ro=ro,
+            H_diag=H_diag,
+            prev_flat_grad=prev_flat_grad,
+            prev_loss=prev_loss,
+        )
         return orig_loss

@@ -16,6 +16,7 @@ The semantics follow https://pytorch.org/docs/stable/optim.html#how-to-adjust-le
 ReduceLROnPlateau differs, as in PyTorch: it starts at ``last_epoch == 0`` without an initial step
 and its ``step(metrics)`` takes the monitored value.
 """
+
 from __future__ import annotations as _annotations
 
 import bisect as _bisect
@@ -50,6 +51,7 @@ __all__ = [
 # Argument checks, shared by every scheduler. Each message starts with the scheduler's class name
 # and names the argument, e.g. "StepLR: step_size must be a positive int, got 0".
 # ---------------------------------------------------------------------------------------------
+
 
 def _is_int(value):
     # bool is an int subclass, but step_size=True is a bug, not a 1.
@@ -96,6 +98,7 @@ def _current_lrs(optimizer):
 # ---------------------------------------------------------------------------------------------
 # Base class
 # ---------------------------------------------------------------------------------------------
+
 
 class LRScheduler:
     """Base class: subclasses implement ``get_lr()``, the lrs for the epoch ``last_epoch``.
@@ -185,6 +188,7 @@ class LRScheduler:
 # Epoch-driven schedules
 # ---------------------------------------------------------------------------------------------
 
+
 class StepLR(LRScheduler):
     """Multiply lr by ``gamma`` every ``step_size`` epochs.
 
@@ -211,39 +215,37 @@ class MultiStepLR(LRScheduler):
     A milestone listed n times multiplies by ``gamma ** n`` (PyTorch counts repeats).
     """
 
-    def __init__(self, optimizer: OptimizerLike, milestones: Iterable[int], gamma: float = 0.1,
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self, optimizer: OptimizerLike, milestones: Iterable[int], gamma: float = 0.1, last_epoch: int = -1
+    ) -> None:
         try:
             milestone_list = list(milestones)
         except TypeError:
             raise TypeError(
-                f"MultiStepLR: milestones must be an iterable of ints, got "
-                f"{type(milestones).__name__}"
+                f"MultiStepLR: milestones must be an iterable of ints, got {type(milestones).__name__}"
             ) from None
         for milestone in milestone_list:
             _check_int("MultiStepLR", "each of milestones", milestone, 0)
         self.milestones = Counter(int(m) for m in milestone_list)
-        self.gamma = _check_real("MultiStepLR", "gamma", gamma, "a finite number > 0",
-                                 lambda g: g > 0)
+        self.gamma = _check_real("MultiStepLR", "gamma", gamma, "a finite number > 0", lambda g: g > 0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
         hits = self.milestones.get(self.last_epoch, 0)
         if hits == 0:
             return _current_lrs(self.optimizer)
-        return [lr * self.gamma ** hits for lr in _current_lrs(self.optimizer)]
+        return [lr * self.gamma**hits for lr in _current_lrs(self.optimizer)]
 
     def _get_closed_form_lr(self):
         passed = sum(count for milestone, count in self.milestones.items() if milestone <= self.last_epoch)
-        return [base_lr * self.gamma ** passed for base_lr in self.base_lrs]
+        return [base_lr * self.gamma**passed for base_lr in self.base_lrs]
 
 
 class ExponentialLR(LRScheduler):
     """Multiply lr by ``gamma`` every epoch: lr = base_lr * gamma ** epoch."""
 
     def __init__(self, optimizer: OptimizerLike, gamma: float, last_epoch: int = -1) -> None:
-        self.gamma = _check_real("ExponentialLR", "gamma", gamma, "a finite number > 0",
-                                 lambda g: g > 0)
+        self.gamma = _check_real("ExponentialLR", "gamma", gamma, "a finite number > 0", lambda g: g > 0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -252,7 +254,7 @@ class ExponentialLR(LRScheduler):
         return [lr * self.gamma for lr in _current_lrs(self.optimizer)]
 
     def _get_closed_form_lr(self):
-        return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
+        return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -268,8 +270,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: OptimizerLike, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
         self.T_max = _check_int("CosineAnnealingLR", "T_max", T_max, 1)
-        self.eta_min = _check_real("CosineAnnealingLR", "eta_min", eta_min, "a finite number >= 0",
-                                   lambda e: e >= 0)
+        self.eta_min = _check_real("CosineAnnealingLR", "eta_min", eta_min, "a finite number >= 0", lambda e: e >= 0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -280,27 +281,35 @@ class CosineAnnealingLR(LRScheduler):
             # The previous epoch sat at the bottom of the cosine (lr == eta_min), where the ratio
             # below would divide by zero; add the first step's increment instead.
             rise = (1 - _math.cos(_math.pi / period)) / 2
-            return [lr + (base_lr - self.eta_min) * rise
-                    for lr, base_lr in zip(_current_lrs(self.optimizer), self.base_lrs)]
-        ratio = ((1 + _math.cos(_math.pi * epoch / period))
-                 / (1 + _math.cos(_math.pi * (epoch - 1) / period)))
+            return [
+                lr + (base_lr - self.eta_min) * rise for lr, base_lr in zip(_current_lrs(self.optimizer), self.base_lrs)
+            ]
+        ratio = (1 + _math.cos(_math.pi * epoch / period)) / (1 + _math.cos(_math.pi * (epoch - 1) / period))
         return [ratio * (lr - self.eta_min) + self.eta_min for lr in _current_lrs(self.optimizer)]
 
     def _get_closed_form_lr(self):
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + _math.cos(_math.pi * self.last_epoch / self.T_max)) / 2
-                for base_lr in self.base_lrs]
+        return [
+            self.eta_min + (base_lr - self.eta_min) * (1 + _math.cos(_math.pi * self.last_epoch / self.T_max)) / 2
+            for base_lr in self.base_lrs
+        ]
 
 
 class LinearLR(LRScheduler):
     """Scale lr linearly from ``start_factor * base_lr`` to ``end_factor * base_lr`` over
     ``total_iters`` epochs, then hold it (a common warm-up)."""
 
-    def __init__(self, optimizer: OptimizerLike, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
-                 total_iters: int = 5, last_epoch: int = -1) -> None:
-        self.start_factor = _check_real("LinearLR", "start_factor", start_factor,
-                                        "a number in (0, 1]", lambda f: 0 < f <= 1)
-        self.end_factor = _check_real("LinearLR", "end_factor", end_factor,
-                                      "a number in [0, 1]", lambda f: 0 <= f <= 1)
+    def __init__(
+        self,
+        optimizer: OptimizerLike,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        self.start_factor = _check_real(
+            "LinearLR", "start_factor", start_factor, "a number in (0, 1]", lambda f: 0 < f <= 1
+        )
+        self.end_factor = _check_real("LinearLR", "end_factor", end_factor, "a number in [0, 1]", lambda f: 0 <= f <= 1)
         self.total_iters = _check_int("LinearLR", "total_iters", total_iters, 1)
         super().__init__(optimizer, last_epoch)
 
@@ -313,14 +322,15 @@ class LinearLR(LRScheduler):
         # Ratio of this epoch's factor to the previous one, so the update is chainable:
         # factor(t) = start + (end - start) * t / total_iters.
         slope = self.end_factor - self.start_factor
-        ratio = 1.0 + slope / (self.total_iters * self.start_factor
-                               + (self.last_epoch - 1) * slope)
+        ratio = 1.0 + slope / (self.total_iters * self.start_factor + (self.last_epoch - 1) * slope)
         return [lr * ratio for lr in lrs]
 
     def _get_closed_form_lr(self):
         progress = min(self.total_iters, self.last_epoch) / self.total_iters
-        return [base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
-                for base_lr in self.base_lrs]
+        return [
+            base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
+            for base_lr in self.base_lrs
+        ]
 
 
 class LambdaLR(LRScheduler):
@@ -330,8 +340,12 @@ class LambdaLR(LRScheduler):
     like PyTorch it stores None for them and the ``__dict__`` of callable objects.
     """
 
-    def __init__(self, optimizer: OptimizerLike, lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: OptimizerLike,
+        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
         groups = _check_optimizer("LambdaLR", optimizer)
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != len(groups):
@@ -345,22 +359,20 @@ class LambdaLR(LRScheduler):
         for function in lambdas:
             if not callable(function):
                 raise TypeError(
-                    f"LambdaLR: lr_lambda must be a callable or a list of callables, got "
-                    f"{type(function).__name__}"
+                    f"LambdaLR: lr_lambda must be a callable or a list of callables, got {type(function).__name__}"
                 )
         self.lr_lambdas = lambdas
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        return [base_lr * function(self.last_epoch)
-                for function, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+        return [base_lr * function(self.last_epoch) for function, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
     def state_dict(self) -> dict[str, Any]:
-        state = {key: value for key, value in self.__dict__.items()
-                 if key not in ("optimizer", "lr_lambdas")}
-        state["lr_lambdas"] = [None if isinstance(function, _types.FunctionType)
-                               else dict(function.__dict__)
-                               for function in self.lr_lambdas]
+        state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "lr_lambdas")}
+        state["lr_lambdas"] = [
+            None if isinstance(function, _types.FunctionType) else dict(function.__dict__)
+            for function in self.lr_lambdas
+        ]
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -375,6 +387,7 @@ class LambdaLR(LRScheduler):
 # ---------------------------------------------------------------------------------------------
 # Metric-driven schedule
 # ---------------------------------------------------------------------------------------------
+
 
 class ReduceLROnPlateau(LRScheduler):
     """Multiply lr by ``factor`` once the monitored metric has not improved for more than
@@ -392,32 +405,42 @@ class ReduceLROnPlateau(LRScheduler):
         eps: a reduction smaller than eps is skipped.
     """
 
-    def __init__(self, optimizer: OptimizerLike, mode: str = "min", factor: float = 0.1, patience: int = 10,
-                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-                 min_lr: float | Sequence[float] = 0, eps: float = 1e-8) -> None:
+    def __init__(
+        self,
+        optimizer: OptimizerLike,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float | Sequence[float] = 0,
+        eps: float = 1e-8,
+    ) -> None:
         owner = "ReduceLROnPlateau"
         groups = _check_optimizer(owner, optimizer)
         if mode not in ("min", "max"):
             raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"{owner}: threshold_mode must be 'rel' or 'abs', got "
-                             f"{threshold_mode!r}")
-        self.factor = _check_real(owner, "factor", factor, "a number in [0, 1)",
-                                  lambda f: 0 <= f < 1)
+            raise ValueError(f"{owner}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        self.factor = _check_real(owner, "factor", factor, "a number in [0, 1)", lambda f: 0 <= f < 1)
         self.patience = _check_int(owner, "patience", patience, 0)
-        self.threshold = _check_real(owner, "threshold", threshold, "a finite number >= 0",
-                                     lambda t: t >= 0)
+        self.threshold = _check_real(owner, "threshold", threshold, "a finite number >= 0", lambda t: t >= 0)
         self.cooldown = _check_int(owner, "cooldown", cooldown, 0)
         self.eps = _check_real(owner, "eps", eps, "a finite number >= 0", lambda e: e >= 0)
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(groups):
-                raise ValueError(f"{owner}: min_lr has {len(min_lr)} entries but the optimizer "
-                                 f"has {len(groups)} param groups")
-            self.min_lrs = [_check_real(owner, "each of min_lr", value, "a finite number >= 0",
-                                        lambda m: m >= 0) for value in min_lr]
+                raise ValueError(
+                    f"{owner}: min_lr has {len(min_lr)} entries but the optimizer has {len(groups)} param groups"
+                )
+            self.min_lrs = [
+                _check_real(owner, "each of min_lr", value, "a finite number >= 0", lambda m: m >= 0)
+                for value in min_lr
+            ]
         else:
-            self.min_lrs = [_check_real(owner, "min_lr", min_lr, "a finite number >= 0",
-                                        lambda m: m >= 0)] * len(groups)
+            self.min_lrs = [_check_real(owner, "min_lr", min_lr, "a finite number >= 0", lambda m: m >= 0)] * len(
+                groups
+            )
         self.mode = mode
         self.threshold_mode = threshold_mode
         self.optimizer = optimizer
@@ -434,11 +457,9 @@ class ReduceLROnPlateau(LRScheduler):
 
     def _is_improvement(self, metric):
         if self.mode == "min":
-            bar = (self.best * (1 - self.threshold) if self.threshold_mode == "rel"
-                   else self.best - self.threshold)
+            bar = self.best * (1 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold
             return metric < bar
-        bar = (self.best * (1 + self.threshold) if self.threshold_mode == "rel"
-               else self.best + self.threshold)
+        bar = self.best * (1 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold
         return metric > bar
 
     def step(self, metrics: SupportsFloat) -> None:  # type: ignore[override]  # the metric, as in PyTorch
@@ -482,6 +503,7 @@ class ReduceLROnPlateau(LRScheduler):
 # Schedules driven per iteration, and schedulers made of schedulers
 # ---------------------------------------------------------------------------------------------
 
+
 def _per_group(owner, name, value, groups):
     """One value per param group: a number for all, or a list/tuple with one per group."""
     if isinstance(value, (list, tuple)):
@@ -515,8 +537,9 @@ class PolynomialLR(LRScheduler):
     """Decay lr to 0 over ``total_iters`` steps: lr = base_lr * (1 - t / total_iters) ** power,
     then hold it."""
 
-    def __init__(self, optimizer: OptimizerLike, total_iters: int = 5, power: float = 1.0,
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self, optimizer: OptimizerLike, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1
+    ) -> None:
         self.total_iters = _check_int("PolynomialLR", "total_iters", total_iters, 1)
         self.power = _check_real("PolynomialLR", "power", power, "a finite number", lambda p: True)
         super().__init__(optimizer, last_epoch)
@@ -524,13 +547,16 @@ class PolynomialLR(LRScheduler):
     def get_lr(self) -> list[float]:
         if self._is_initial or self.last_epoch > self.total_iters:
             return _current_lrs(self.optimizer)
-        decay = ((1.0 - self.last_epoch / self.total_iters)
-                 / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        decay = (
+            (1.0 - self.last_epoch / self.total_iters) / (1.0 - (self.last_epoch - 1) / self.total_iters)
+        ) ** self.power
         return [lr * decay for lr in _current_lrs(self.optimizer)]
 
     def _get_closed_form_lr(self):
-        return [base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
-                for base_lr in self.base_lrs]
+        return [
+            base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+            for base_lr in self.base_lrs
+        ]
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
@@ -540,8 +566,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     T_cur: float  # epochs since the last restart; fractional when step() is given a fractional epoch
 
-    def __init__(self, optimizer: OptimizerLike, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self, optimizer: OptimizerLike, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1
+    ) -> None:
         owner = "CosineAnnealingWarmRestarts"
         self.T_0 = _check_int(owner, "T_0", T_0, 1)
         self.T_mult = _check_int(owner, "T_mult", T_mult, 1)
@@ -551,8 +578,10 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + _math.cos(_math.pi * self.T_cur / self.T_i)) / 2
-                for base_lr in self.base_lrs]
+        return [
+            self.eta_min + (base_lr - self.eta_min) * (1 + _math.cos(_math.pi * self.T_cur / self.T_i)) / 2
+            for base_lr in self.base_lrs
+        ]
 
     def step(self, epoch: float | None = None) -> None:
         if epoch is None and self.last_epoch < 0:
@@ -572,8 +601,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 else:
                     # Which period the epoch falls in: T_0 (T_mult^n - 1) / (T_mult - 1) <= epoch.
                     n = int(_math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
-                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
-                    self.T_i = self.T_0 * self.T_mult ** n
+                    self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult**n
             else:
                 self.T_i = self.T_0
                 self.T_cur = epoch
@@ -593,11 +622,22 @@ class CyclicLR(LRScheduler):
     (scaled by gamma ** iteration); scale_fn overrides it (scale_mode 'cycle' or 'iterations').
     """
 
-    def __init__(self, optimizer: OptimizerLike, base_lr: float | Sequence[float], max_lr: float | Sequence[float],
-                 step_size_up: int = 2000, step_size_down: int | None = None, mode: str = "triangular",
-                 gamma: float = 1.0, scale_fn: Callable[[float], float] | None = None, scale_mode: str = "cycle",
-                 cycle_momentum: bool = True, base_momentum: float | Sequence[float] = 0.8,
-                 max_momentum: float | Sequence[float] = 0.9, last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: OptimizerLike,
+        base_lr: float | Sequence[float],
+        max_lr: float | Sequence[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[float], float] | None = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | Sequence[float] = 0.8,
+        max_momentum: float | Sequence[float] = 0.9,
+        last_epoch: int = -1,
+    ) -> None:
         owner = "CyclicLR"
         groups = _check_optimizer(owner, optimizer)
         base_lrs = _per_group(owner, "base_lr", base_lr, groups)
@@ -606,20 +646,27 @@ class CyclicLR(LRScheduler):
                 group["lr"] = lr
         self.max_lrs = _per_group(owner, "max_lr", max_lr, groups)
         up = _check_real(owner, "step_size_up", step_size_up, "a positive number", lambda s: s > 0)
-        down = up if step_size_down is None else _check_real(owner, "step_size_down", step_size_down,
-                                                             "a positive number", lambda s: s > 0)
+        down = (
+            up
+            if step_size_down is None
+            else _check_real(owner, "step_size_down", step_size_down, "a positive number", lambda s: s > 0)
+        )
         self.total_size = up + down
         self.step_ratio = up / self.total_size
         if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
-            raise ValueError(f"{owner}: mode must be 'triangular', 'triangular2' or 'exp_range' (or give "
-                             f"scale_fn), got {mode!r}")
+            raise ValueError(
+                f"{owner}: mode must be 'triangular', 'triangular2' or 'exp_range' (or give scale_fn), got {mode!r}"
+            )
         if scale_mode not in ("cycle", "iterations"):
             raise ValueError(f"{owner}: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
         self.mode = mode
         self.gamma = _check_real(owner, "gamma", gamma, "a finite number", lambda g: True)
         self._scale_fn_custom = scale_fn
-        self.scale_mode = scale_mode if scale_fn is not None else \
-            {"triangular": "cycle", "triangular2": "cycle", "exp_range": "iterations"}[mode]
+        self.scale_mode = (
+            scale_mode
+            if scale_fn is not None
+            else {"triangular": "cycle", "triangular2": "cycle", "exp_range": "iterations"}[mode]
+        )
         self.cycle_momentum = bool(cycle_momentum)
         if self.cycle_momentum:
             self._momentum_key = _momentum_key(owner, optimizer)
@@ -641,7 +688,7 @@ class CyclicLR(LRScheduler):
             return 1.0
         if self.mode == "triangular2":
             return 1 / (2.0 ** (x - 1))
-        return self.gamma ** x
+        return self.gamma**x
 
     def get_lr(self) -> list[float]:
         cycle = _math.floor(1 + self.last_epoch / self.total_size)
@@ -650,8 +697,7 @@ class CyclicLR(LRScheduler):
         scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
         # base_lrs is set after the initial step (which runs inside LRScheduler.__init__), as in PyTorch.
         base_lrs = getattr(self, "base_lrs", None) or _current_lrs(self.optimizer)
-        lrs = [base_lr + (max_lr - base_lr) * scale_factor * scale
-               for base_lr, max_lr in zip(base_lrs, self.max_lrs)]
+        lrs = [base_lr + (max_lr - base_lr) * scale_factor * scale for base_lr, max_lr in zip(base_lrs, self.max_lrs)]
         if self.cycle_momentum:
             for group, low, high in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
                 _set_momentum(group, self._momentum_key, high - (high - low) * scale_factor * scale)
@@ -678,19 +724,31 @@ class OneCycleLR(LRScheduler):
     stepping past total_steps raises, as in PyTorch. three_phase adds a symmetric descent to
     initial_lr before the final annealing."""
 
-    def __init__(self, optimizer: OptimizerLike, max_lr: float | Sequence[float], total_steps: int | None = None,
-                 epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
-                 anneal_strategy: str = "cos", cycle_momentum: bool = True,
-                 base_momentum: float | Sequence[float] = 0.85, max_momentum: float | Sequence[float] = 0.95,
-                 div_factor: float = 25.0, final_div_factor: float = 1e4, three_phase: bool = False,
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: OptimizerLike,
+        max_lr: float | Sequence[float],
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        cycle_momentum: bool = True,
+        base_momentum: float | Sequence[float] = 0.85,
+        max_momentum: float | Sequence[float] = 0.95,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+        last_epoch: int = -1,
+    ) -> None:
         owner = "OneCycleLR"
         groups = _check_optimizer(owner, optimizer)
         if total_steps is not None:
             self.total_steps = _check_int(owner, "total_steps", total_steps, 1)
         elif epochs is not None and steps_per_epoch is not None:
-            self.total_steps = (_check_int(owner, "epochs", epochs, 1)
-                                * _check_int(owner, "steps_per_epoch", steps_per_epoch, 1))
+            self.total_steps = _check_int(owner, "epochs", epochs, 1) * _check_int(
+                owner, "steps_per_epoch", steps_per_epoch, 1
+            )
         else:
             raise ValueError(f"{owner}: You must define either total_steps OR (epochs AND steps_per_epoch)")
         pct_start = _check_real(owner, "pct_start", pct_start, "a number in [0, 1]", lambda p: 0 <= p <= 1)
@@ -700,8 +758,7 @@ class OneCycleLR(LRScheduler):
         if three_phase:
             self._phases = [
                 (float(pct_start * self.total_steps) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
-                 "max_momentum"),
+                (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
                 (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
             ]
         else:
@@ -711,8 +768,9 @@ class OneCycleLR(LRScheduler):
             ]
         max_lrs = _per_group(owner, "max_lr", max_lr, groups)
         div_factor = _check_real(owner, "div_factor", div_factor, "a positive number", lambda d: d > 0)
-        final_div_factor = _check_real(owner, "final_div_factor", final_div_factor, "a positive number",
-                                       lambda d: d > 0)
+        final_div_factor = _check_real(
+            owner, "final_div_factor", final_div_factor, "a positive number", lambda d: d > 0
+        )
         if last_epoch == -1:
             for group, top in zip(groups, max_lrs):
                 group["initial_lr"] = top / div_factor
@@ -739,8 +797,9 @@ class OneCycleLR(LRScheduler):
     def get_lr(self) -> list[float]:
         step = self.last_epoch
         if step > self.total_steps:
-            raise ValueError(f"OneCycleLR: Tried to step {step} times. The specified number of total steps is "
-                             f"{self.total_steps}")
+            raise ValueError(
+                f"OneCycleLR: Tried to step {step} times. The specified number of total steps is {self.total_steps}"
+            )
         lrs = []
         for group in self.optimizer.param_groups:
             start_step = 0.0
@@ -759,8 +818,13 @@ class SequentialLR(LRScheduler):
     """Runs ``schedulers[0]`` until ``milestones[0]``, then ``schedulers[1]`` (restarted at its
     epoch 0) until ``milestones[1]``, and so on; e.g. a LinearLR warm-up followed by cosine decay."""
 
-    def __init__(self, optimizer: OptimizerLike, schedulers: Sequence[LRScheduler], milestones: Sequence[int],
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: OptimizerLike,
+        schedulers: Sequence[LRScheduler],
+        milestones: Sequence[int],
+        last_epoch: int = -1,
+    ) -> None:
         owner = "SequentialLR"
         groups = _check_optimizer(owner, optimizer)
         schedulers = list(schedulers)
@@ -770,9 +834,11 @@ class SequentialLR(LRScheduler):
             _check_child(owner, index, scheduler, optimizer)
         milestones = list(milestones)
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"{owner}: expects number of schedulers provided to be one more than the number of "
-                             f"milestone points, but got number of schedulers {len(schedulers)} and the number of "
-                             f"milestones to be equal to {len(milestones)}")
+            raise ValueError(
+                f"{owner}: expects number of schedulers provided to be one more than the number of "
+                f"milestone points, but got number of schedulers {len(schedulers)} and the number of "
+                f"milestones to be equal to {len(milestones)}"
+            )
         self._schedulers = schedulers
         self._milestones = milestones
         self.last_epoch = _check_int(owner, "last_epoch", last_epoch, -1) + 1
@@ -835,12 +901,16 @@ def _check_child(owner, index, scheduler, optimizer):
     if not hasattr(scheduler, "optimizer"):
         raise TypeError(f"{owner}: the scheduler at index {index} should have `optimizer` as its attribute.")
     if isinstance(scheduler, ReduceLROnPlateau):
-        raise ValueError(f"{owner} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs "
-                         f"to be specified when calling `step`, but got one at index {index} in the given "
-                         "schedulers sequence.")
+        raise ValueError(
+            f"{owner} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs "
+            f"to be specified when calling `step`, but got one at index {index} in the given "
+            "schedulers sequence."
+        )
     if scheduler.optimizer is not optimizer:
-        raise ValueError(f"{owner} expects all schedulers to belong to the same optimizer, but got scheduler "
-                         f"{type(scheduler).__name__} at index {index} with a different optimizer")
+        raise ValueError(
+            f"{owner} expects all schedulers to belong to the same optimizer, but got scheduler "
+            f"{type(scheduler).__name__} at index {index} with a different optimizer"
+        )
 
 
 def _leaves(scheduler):

@@ -1,4 +1,5 @@
 """Optimizer base class with PyTorch's param_groups / state / state_dict layout."""
+
 from __future__ import annotations as _annotations
 
 import copy as _copy
@@ -55,8 +56,9 @@ class Optimizer:
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
-            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
-                            "but got a Tensor")
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or dicts, but got a Tensor"
+            )
         param_groups: list = list(params)
         if not param_groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -185,8 +187,9 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p in self.state and self.state[p]:
-                    state[index_of[id(p)]] = {k: (v.detach() if isinstance(v, Tensor) else v)
-                                              for k, v in self.state[p].items()}
+                    state[index_of[id(p)]] = {
+                        k: (v.detach() if isinstance(v, Tensor) else v) for k, v in self.state[p].items()
+                    }
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -194,12 +197,16 @@ class Optimizer:
             raise ValueError("load_state_dict: expected a dict with 'state' and 'param_groups' (from state_dict())")
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"load_state_dict: loaded state has {len(saved_groups)} parameter groups, "
-                             f"this optimizer has {len(self.param_groups)}")
+            raise ValueError(
+                f"load_state_dict: loaded state has {len(saved_groups)} parameter groups, "
+                f"this optimizer has {len(self.param_groups)}"
+            )
         for i, (mine, saved) in enumerate(zip(self.param_groups, saved_groups)):
             if len(mine["params"]) != len(saved["params"]):
-                raise ValueError(f"load_state_dict: group {i} has {len(saved['params'])} parameters in the loaded "
-                                 f"state but {len(mine['params'])} here")
+                raise ValueError(
+                    f"load_state_dict: group {i} has {len(saved['params'])} parameters in the loaded "
+                    f"state but {len(mine['params'])} here"
+                )
         param_of = {}
         for mine, saved in zip(self.param_groups, saved_groups):
             for p, idx in zip(mine["params"], saved["params"]):
@@ -220,8 +227,10 @@ class Optimizer:
                     # A copy in the parameter's dtype (the 'step' counter keeps its own).
                     restored[k] = as_tensor(_np.array(v, dtype=None if k == "step" else numpy_dtype(p.dtype)))
                     if k != "step" and tuple(v.shape) != tuple(p.shape):
-                        raise ValueError(f"load_state_dict: state '{k}' of parameter {idx} has shape "
-                                         f"{tuple(v.shape)}, the parameter has shape {tuple(p.shape)}")
+                        raise ValueError(
+                            f"load_state_dict: state '{k}' of parameter {idx} has shape "
+                            f"{tuple(v.shape)}, the parameter has shape {tuple(p.shape)}"
+                        )
                 else:
                     restored[k] = _copy.deepcopy(v)
             new_state[p] = restored

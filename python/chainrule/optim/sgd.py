@@ -1,4 +1,5 @@
 """Stochastic gradient descent, the seed's W <- W - lr dL/dW, with PyTorch's options."""
+
 from __future__ import annotations as _annotations
 
 from chainrule import _core
@@ -12,11 +13,28 @@ class SGD(Optimizer):
     One C++ call per parameter group updates every parameter of the group.
     """
 
-    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
-                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None) -> None:
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, maximize=maximize)
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
@@ -29,6 +47,14 @@ class SGD(Optimizer):
     records_step = False  # PyTorch's SGD keeps no step count
 
     def _make_group_step(self, group, params, state, steps):
-        return _core.SgdStep(params, state, steps, lr=float(group["lr"]), momentum=float(group["momentum"]),
-                             dampening=float(group["dampening"]), weight_decay=float(group["weight_decay"]),
-                             nesterov=bool(group["nesterov"]), maximize=bool(group["maximize"]))
+        return _core.SgdStep(
+            params,
+            state,
+            steps,
+            lr=float(group["lr"]),
+            momentum=float(group["momentum"]),
+            dampening=float(group["dampening"]),
+            weight_decay=float(group["weight_decay"]),
+            nesterov=bool(group["nesterov"]),
+            maximize=bool(group["maximize"]),
+        )

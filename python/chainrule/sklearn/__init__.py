@@ -7,8 +7,7 @@
 try:
     import sklearn as _sklearn  # noqa: F401
 except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        'chainrule.sklearn needs scikit-learn: pip install "chainrule[sklearn]"') from error
+    raise ImportError('chainrule.sklearn needs scikit-learn: pip install "chainrule[sklearn]"') from error
 
 from ._mlp import MLPClassifier, MLPRegressor
 from ._neuralnet import NeuralNetClassifier, NeuralNetRegressor

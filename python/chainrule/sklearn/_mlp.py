@@ -74,8 +74,12 @@ class _ThreadLimit:
 
 def _contiguous_parameters(arrays, dtype):
     """The arrays as C-contiguous, aligned, writable arrays of dtype (the trainer updates them in place)."""
-    return [a if (a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned and a.flags.writeable)
-            else np.array(a, dtype=dtype, order="C") for a in arrays]
+    return [
+        a
+        if (a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned and a.flags.writeable)
+        else np.array(a, dtype=dtype, order="C")
+        for a in arrays
+    ]
 
 
 def _native_input(array, dtype=None):
@@ -115,22 +119,29 @@ class _NativeTrainer:
         with _ThreadLimit():
             return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
 
-    def _fit_stochastic(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units,
-                        incremental):
+    def _fit_stochastic(
+        self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
+    ):
         if not self._native_fit_supported(X, sample_weight):
-            return super()._fit_stochastic(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads,
-                                           layer_units, incremental)
+            return super()._fit_stochastic(
+                X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
+            )
         self._native_parameters(X.dtype)
         params = self.coefs_ + self.intercepts_
         if not incremental or not hasattr(self, "_optimizer"):
             # scikit-learn's optimizer objects hold the state (velocities, moments, step count,
             # current rate), so a fit can continue in either implementation.
             if self.solver == "sgd":
-                self._optimizer = SGDOptimizer(params, self.learning_rate_init, self.learning_rate, self.momentum,
-                                               self.nesterovs_momentum, self.power_t)
+                self._optimizer = SGDOptimizer(
+                    params,
+                    self.learning_rate_init,
+                    self.learning_rate,
+                    self.momentum,
+                    self.nesterovs_momentum,
+                    self.power_t,
+                )
             else:
-                self._optimizer = AdamOptimizer(params, self.learning_rate_init, self.beta_1, self.beta_2,
-                                                self.epsilon)
+                self._optimizer = AdamOptimizer(params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
         optimizer = self._optimizer
         if self.solver == "sgd":
             optimizer.velocities = _contiguous_parameters(optimizer.velocities, X.dtype)
@@ -148,11 +159,13 @@ class _NativeTrainer:
             # The same split scikit-learn makes: stratified for single-output classification,
             # drawn from the estimator's random state after the initialisation.
             stratify = y if (is_classifier(self) and self.n_outputs_ == 1) else None
-            X, X_val, y, y_val = train_test_split(X, y, random_state=self._random_state,
-                                                  test_size=self.validation_fraction, stratify=stratify)
+            X, X_val, y, y_val = train_test_split(
+                X, y, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify
+            )
             if X_val.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction' "
-                                 "or the size of your dataset.")
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
+                )
             if is_classifier(self):
                 y_val = self._label_binarizer.inverse_transform(y_val)
 
@@ -181,11 +194,27 @@ class _NativeTrainer:
                     sample_idx = sample_idx[permutation]
                 order = np.ascontiguousarray(sample_idx, dtype=np.int64) if self.shuffle else None
                 accumulated_loss, steps, adam_rate = _core._mlp_train_epoch(
-                    X_native, Y_native, order, batch_size, self.coefs_, self.intercepts_, hidden, output, loss_kind,
-                    float(self.alpha), solver, first, second,
+                    X_native,
+                    Y_native,
+                    order,
+                    batch_size,
+                    self.coefs_,
+                    self.intercepts_,
+                    hidden,
+                    output,
+                    loss_kind,
+                    float(self.alpha),
+                    solver,
+                    first,
+                    second,
                     float(optimizer.learning_rate if self.solver == "sgd" else optimizer.learning_rate_init),
-                    float(self.momentum), bool(self.nesterovs_momentum), float(self.beta_1), float(self.beta_2),
-                    float(self.epsilon), int(getattr(optimizer, "t", 0)))
+                    float(self.momentum),
+                    bool(self.nesterovs_momentum),
+                    float(self.beta_1),
+                    float(self.beta_2),
+                    float(self.epsilon),
+                    int(getattr(optimizer, "t", 0)),
+                )
                 if self.solver == "adam":
                     optimizer.t = steps
                     optimizer.learning_rate = np.float64(adam_rate)
@@ -202,11 +231,15 @@ class _NativeTrainer:
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
-                        msg = ("Validation score did not improve more than tol=%f for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
+                        msg = "Validation score did not improve more than tol=%f for %d consecutive epochs." % (
+                            self.tol,
+                            self.n_iter_no_change,
+                        )
                     else:
-                        msg = ("Training loss did not improve more than tol=%f for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
+                        msg = "Training loss did not improve more than tol=%f for %d consecutive epochs." % (
+                            self.tol,
+                            self.n_iter_no_change,
+                        )
                     if optimizer.trigger_stopping(msg, self.verbose):
                         break
                     self._no_improvement_count = 0
@@ -214,8 +247,11 @@ class _NativeTrainer:
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:
-                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
-                                  "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+                        "hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                    )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
 
@@ -225,8 +261,9 @@ class _NativeTrainer:
 
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units):
         if not self._native_fit_supported(X, sample_weight):
-            return super()._fit_lbfgs(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads,
-                                      layer_units)
+            return super()._fit_lbfgs(
+                X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units
+            )
         dtype = X.dtype
         # The flat parameter vector L-BFGS works on: all coefs (row-major), then all intercepts,
         # the layout scikit-learn packs (its _coef_indptr/_intercept_indptr describe it).
@@ -248,22 +285,42 @@ class _NativeTrainer:
 
         def objective(packed):
             self._unpack_as(packed, dtype)
-            loss = _core._mlp_loss_gradient(X_native, Y_native, self.coefs_, self.intercepts_, hidden, output,
-                                            loss_kind, float(self.alpha), dcoefs, dintercepts)
+            loss = _core._mlp_loss_gradient(
+                X_native,
+                Y_native,
+                self.coefs_,
+                self.intercepts_,
+                hidden,
+                output,
+                loss_kind,
+                float(self.alpha),
+                dcoefs,
+                dintercepts,
+            )
             return loss, gradient.astype(np.float64)
 
         packed = np.hstack([p.ravel() for p in self.coefs_ + self.intercepts_]).astype(np.float64)
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
         result = scipy.optimize.minimize(
-            objective, packed, method="L-BFGS-B", jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
-                     **_lbfgs_verbosity_options(iprint)})
+            objective,
+            packed,
+            method="L-BFGS-B",
+            jac=True,
+            options={
+                "maxfun": self.max_fun,
+                "maxiter": self.max_iter,
+                "gtol": self.tol,
+                **_lbfgs_verbosity_options(iprint),
+            },
+        )
         self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
         self.loss_ = result.fun
         self._unpack_as(result.x, dtype)
 
     def _unpack_as(self, packed, dtype):
-        self.coefs_ = [np.ascontiguousarray(packed[a:b], dtype=dtype).reshape(shape) for a, b, shape in self._coef_indptr]
+        self.coefs_ = [
+            np.ascontiguousarray(packed[a:b], dtype=dtype).reshape(shape) for a, b, shape in self._coef_indptr
+        ]
         self.intercepts_ = [np.ascontiguousarray(packed[a:b], dtype=dtype) for a, b in self._intercept_indptr]
 
     # ---- predict --------------------------------------------------------------------------------
@@ -272,15 +329,20 @@ class _NativeTrainer:
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         dtype = self.coefs_[0].dtype
-        if (scipy.sparse.issparse(X) or self.out_activation_ not in ("identity", "logistic", "softmax")
-                or dtype not in _FLOAT_DTYPES or any(p.dtype != dtype for p in self.coefs_ + self.intercepts_)
-                or (X.dtype in _FLOAT_DTYPES and X.dtype != dtype)):
+        if (
+            scipy.sparse.issparse(X)
+            or self.out_activation_ not in ("identity", "logistic", "softmax")
+            or dtype not in _FLOAT_DTYPES
+            or any(p.dtype != dtype for p in self.coefs_ + self.intercepts_)
+            or (X.dtype in _FLOAT_DTYPES and X.dtype != dtype)
+        ):
             return super()._forward_pass_fast(X, check_input=False)
         X = _native_input(X, dtype=dtype)
         coefs = _contiguous_parameters(self.coefs_, dtype)
         intercepts = _contiguous_parameters(self.intercepts_, dtype)
-        return _core._mlp_predict(X, coefs, intercepts, mlp_activation(self.activation),
-                                  mlp_activation(self.out_activation_))
+        return _core._mlp_predict(
+            X, coefs, intercepts, mlp_activation(self.activation), mlp_activation(self.out_activation_)
+        )
 
 
 def _lbfgs_verbosity_options(iprint):
@@ -293,12 +355,16 @@ def _lbfgs_verbosity_options(iprint):
 
 
 class MLPClassifier(_NativeTrainer, _SklearnMLPClassifier):
-    __doc__ = ("Multi-layer perceptron classifier trained by chainrule's native loop; a drop-in replacement for "
-               "sklearn.neural_network.MLPClassifier (same parameters, attributes and results for the same "
-               "random_state).\n\n" + (_SklearnMLPClassifier.__doc__ or "").split("\n", 2)[-1])
+    __doc__ = (
+        "Multi-layer perceptron classifier trained by chainrule's native loop; a drop-in replacement for "
+        "sklearn.neural_network.MLPClassifier (same parameters, attributes and results for the same "
+        "random_state).\n\n" + (_SklearnMLPClassifier.__doc__ or "").split("\n", 2)[-1]
+    )
 
 
 class MLPRegressor(_NativeTrainer, _SklearnMLPRegressor):
-    __doc__ = ("Multi-layer perceptron regressor trained by chainrule's native loop; a drop-in replacement for "
-               "sklearn.neural_network.MLPRegressor (same parameters, attributes and results for the same "
-               "random_state).\n\n" + (_SklearnMLPRegressor.__doc__ or "").split("\n", 2)[-1])
+    __doc__ = (
+        "Multi-layer perceptron regressor trained by chainrule's native loop; a drop-in replacement for "
+        "sklearn.neural_network.MLPRegressor (same parameters, attributes and results for the same "
+        "random_state).\n\n" + (_SklearnMLPRegressor.__doc__ or "").split("\n", 2)[-1]
+    )

@@ -38,6 +38,7 @@ _PREFIXES = ("module__", "criterion__", "optimizer__")
 
 # ---- pickling modules: chainrule never pickles tensors, so their values travel as arrays ----------
 
+
 class _ModulePickler(pickle.Pickler):
     def persistent_id(self, obj):
         if isinstance(obj, _core.Tensor):
@@ -76,10 +77,20 @@ def _load_module(data):
 class _NeuralNet(BaseEstimator):
     """The shared estimator; see the module docstring."""
 
-    def __init__(self, module: nn.Module | Callable[..., nn.Module], criterion: Any = None,
-                 optimizer: Callable[..., optim.Optimizer] = optim.SGD, lr: float = 0.01, max_epochs: int = 10,
-                 batch_size: int = 128, shuffle: bool = True, random_state: int | None = None, warm_start: bool = False,
-                 verbose: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        module: nn.Module | Callable[..., nn.Module],
+        criterion: Any = None,
+        optimizer: Callable[..., optim.Optimizer] = optim.SGD,
+        lr: float = 0.01,
+        max_epochs: int = 10,
+        batch_size: int = 128,
+        shuffle: bool = True,
+        random_state: int | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        **kwargs: Any,
+    ) -> None:
         self.module = module
         self.criterion = criterion
         self.optimizer = optimizer
@@ -92,8 +103,10 @@ class _NeuralNet(BaseEstimator):
         self.verbose = verbose
         unknown = sorted(k for k in kwargs if not k.startswith(_PREFIXES))
         if unknown:
-            raise TypeError(f"{type(self).__name__}.__init__() got unexpected argument(s) {', '.join(unknown)}; "
-                            f"routed parameters start with one of {', '.join(_PREFIXES)}")
+            raise TypeError(
+                f"{type(self).__name__}.__init__() got unexpected argument(s) {', '.join(unknown)}; "
+                f"routed parameters start with one of {', '.join(_PREFIXES)}"
+            )
         for key, value in kwargs.items():
             setattr(self, key, value)
 
@@ -115,17 +128,26 @@ class _NeuralNet(BaseEstimator):
         return super().set_params(**rest) if rest else self
 
     def _routed(self, prefix):
-        return {k[len(prefix):]: getattr(self, k) for k in self._routed_keys() if k.startswith(prefix)}
+        return {k[len(prefix) :]: getattr(self, k) for k in self._routed_keys() if k.startswith(prefix)}
 
     # ---- building the module, criterion and optimizer -------------------------------------------
 
     def _check_parameters(self):
         for name in ("max_epochs", "batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "max_epochs" else 1):
-                raise ValueError(f"{name} must be a {'non-negative' if name == 'max_epochs' else 'positive'} int, "
-                                 f"got {value!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float, np.floating, np.integer)) or not self.lr > 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, np.integer))
+                or value < (0 if name == "max_epochs" else 1)
+            ):
+                raise ValueError(
+                    f"{name} must be a {'non-negative' if name == 'max_epochs' else 'positive'} int, got {value!r}"
+                )
+        if (
+            isinstance(self.lr, bool)
+            or not isinstance(self.lr, (int, float, np.floating, np.integer))
+            or not self.lr > 0
+        ):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
 
     def _build(self, n_features, n_outputs):
@@ -166,9 +188,18 @@ class _NeuralNet(BaseEstimator):
         seed = None
         if self.random_state is not None:
             seed = int(np.random.RandomState(self.random_state).randint(2**31 - 1)) + len(getattr(self, "history_", []))
-        history = _fit_loop(self.module_, self.criterion_, self.optimizer_, X, y, epochs=epochs,
-                            batch_size=int(self.batch_size), shuffle=bool(self.shuffle), seed=seed,
-                            progress=bool(self.verbose))
+        history = _fit_loop(
+            self.module_,
+            self.criterion_,
+            self.optimizer_,
+            X,
+            y,
+            epochs=epochs,
+            batch_size=int(self.batch_size),
+            shuffle=bool(self.shuffle),
+            seed=seed,
+            progress=bool(self.verbose),
+        )
         self.history_ = list(getattr(self, "history_", [])) + list(history.history.get("loss", []))
         self.n_iter_ = len(self.history_)
         return self
@@ -176,8 +207,15 @@ class _NeuralNet(BaseEstimator):
     def _fit(self, X, y, epochs, partial, classes=None):
         self._check_parameters()
         first = not hasattr(self, "module_") or not (partial or self.warm_start)
-        X, y = validate_data(self, X, y, reset=first, dtype=(np.float32, np.float64), multi_output=True,
-                             y_numeric=not isinstance(self, ClassifierMixin))
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=first,
+            dtype=(np.float32, np.float64),
+            multi_output=True,
+            y_numeric=not isinstance(self, ClassifierMixin),
+        )
         y = self._encode_targets(y, first, classes)
         if first:
             self.history_ = []
@@ -236,7 +274,9 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             self.classes_ = self._label_encoder.classes_
             self._n_outputs = len(self.classes_)
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"classes={classes!r} is not the same as on the first call to partial_fit, {self.classes_!r}")
+            raise ValueError(
+                f"classes={classes!r} is not the same as on the first call to partial_fit, {self.classes_!r}"
+            )
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if unseen.size:
             raise ValueError(f"y contains previously unseen labels: {unseen.tolist()}")

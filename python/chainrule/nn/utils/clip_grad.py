@@ -2,6 +2,7 @@
 
 Both functions work on NumPy views of the gradients, so no gradient is copied.
 """
+
 from __future__ import annotations as _annotations
 
 import math as _math
@@ -18,8 +19,9 @@ def _grads(parameters):
     return [p.grad for p in parameters if p.grad is not None]
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
-                    foreach=None) -> Tensor:
+def clip_grad_norm_(
+    parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None
+) -> Tensor:
     """Scale all gradients together so their joint norm is at most max_norm; returns the norm.
 
     Matches torch.nn.utils.clip_grad_norm_: the scale is max_norm / (total_norm + 1e-6), clamped
@@ -45,8 +47,10 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         total = float(_np.linalg.norm(_np.asarray(per_tensor), norm_type))
     total = float(dtype.type(total))
     if error_if_nonfinite and not _math.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is non-finite, "
-                           "so it cannot be clipped; pass error_if_nonfinite=False to clip anyway")
+        raise RuntimeError(
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is non-finite, "
+            "so it cannot be clipped; pass error_if_nonfinite=False to clip anyway"
+        )
     clip_coef = dtype.type(max_norm) / (dtype.type(total) + dtype.type(1e-6))
     # "not >= 1" rather than "< 1": a NaN norm scales the gradients to NaN, as torch's clamp does.
     if not clip_coef >= 1:

@@ -24,6 +24,7 @@ set_to_none=False. Parameters with requires_grad=False get no gradient view: the
 What breaks the arena: anything that re-points a parameter (``p.data = other``, Module.to(dtype),
 or assigning ``p.grad = other``). ``flat.is_intact()`` says whether every view is still in place.
 """
+
 from __future__ import annotations as _annotations
 
 import numpy as _np
@@ -39,13 +40,17 @@ def _named_tensors(model_or_params):
     if isinstance(model_or_params, Module):
         return list(model_or_params.named_parameters())
     if isinstance(model_or_params, Tensor):
-        raise TypeError("flatten_parameters: model_or_params must be an nn.Module or an iterable of Tensors, "
-                        "got a single Tensor; pass [tensor]")
+        raise TypeError(
+            "flatten_parameters: model_or_params must be an nn.Module or an iterable of Tensors, "
+            "got a single Tensor; pass [tensor]"
+        )
     try:
         items = list(model_or_params)
     except TypeError:
-        raise TypeError("flatten_parameters: model_or_params must be an nn.Module or an iterable of Tensors, "
-                        f"got {type(model_or_params).__name__}") from None
+        raise TypeError(
+            "flatten_parameters: model_or_params must be an nn.Module or an iterable of Tensors, "
+            f"got {type(model_or_params).__name__}"
+        ) from None
     named, seen = [], set()
     for i, p in enumerate(items):
         if not isinstance(p, Tensor):
@@ -69,8 +74,10 @@ class FlatParameters:
             raise ValueError("flatten_parameters: model_or_params has no parameters")
         for name, p in named:
             if not p.is_floating_point():
-                raise TypeError(f"flatten_parameters: parameter '{name}' is {p.dtype!r}; only floating point "
-                                "parameters can be flattened")
+                raise TypeError(
+                    f"flatten_parameters: parameter '{name}' is {p.dtype!r}; only floating point "
+                    "parameters can be flattened"
+                )
             if not p.is_leaf:
                 raise ValueError(f"flatten_parameters: parameter '{name}' is not a leaf tensor")
         dtypes = {p.dtype for _, p in named}
@@ -79,8 +86,10 @@ class FlatParameters:
             for name, p in named:
                 by_dtype.setdefault(repr(p.dtype), []).append(name)
             listing = "; ".join(f"{d}: {', '.join(names)}" for d, names in by_dtype.items())
-            raise TypeError("flatten_parameters: model_or_params mixes dtypes, one arena holds one dtype "
-                            f"(convert with model.to(dtype) first): {listing}")
+            raise TypeError(
+                "flatten_parameters: model_or_params mixes dtypes, one arena holds one dtype "
+                f"(convert with model.to(dtype) first): {listing}"
+            )
         self.dtype = named[0][1].dtype
         self.names = tuple(name for name, _ in named)
         self.tensors = tuple(p for _, p in named)
@@ -94,12 +103,12 @@ class FlatParameters:
         self.grad_buffer = _core.zeros(self.numel, dtype=self.dtype) if with_grads else None
         self.grads = self.grad_buffer.numpy() if self.grad_buffer is not None else None
         for p, offset, n, shape in zip(self.tensors, self.offsets, sizes, self.shapes):
-            self.params[offset:offset + n] = p.detach().numpy().ravel()
-            p.data = self.param_buffer[offset:offset + n].reshape(*shape)
+            self.params[offset : offset + n] = p.detach().numpy().ravel()
+            p.data = self.param_buffer[offset : offset + n].reshape(*shape)
             if self.grad_buffer is not None and self.grads is not None and p.requires_grad:
                 if p.grad is not None:  # keep what has been accumulated so far
-                    self.grads[offset:offset + n] = p.grad.numpy().ravel()
-                p.grad = self.grad_buffer[offset:offset + n].reshape(*shape)
+                    self.grads[offset : offset + n] = p.grad.numpy().ravel()
+                p.grad = self.grad_buffer[offset : offset + n].reshape(*shape)
                 mark_in_arena(p, True)
 
     # ---- whole-model vector ----------------------------------------------------------------------
@@ -136,8 +145,9 @@ class FlatParameters:
         itemsize = self.dtype.itemsize
         base = self.param_buffer._data_ptr()
         for p, offset in zip(self.tensors, self.offsets):
-            if not (p._is_view_of(self.param_buffer) and p._data_ptr() == base + offset * itemsize
-                    and p.dtype == self.dtype):
+            if not (
+                p._is_view_of(self.param_buffer) and p._data_ptr() == base + offset * itemsize and p.dtype == self.dtype
+            ):
                 return False
         if self.grad_buffer is not None:
             gbase = self.grad_buffer._data_ptr()
@@ -153,8 +163,10 @@ class FlatParameters:
         return len(self.tensors)
 
     def __repr__(self) -> str:
-        return (f"FlatParameters(tensors={len(self.tensors)}, numel={self.numel}, dtype={self.dtype!r}, "
-                f"grads={'yes' if self.grads is not None else 'no'})")
+        return (
+            f"FlatParameters(tensors={len(self.tensors)}, numel={self.numel}, dtype={self.dtype!r}, "
+            f"grads={'yes' if self.grads is not None else 'no'})"
+        )
 
 
 def flatten_parameters(model_or_params, with_grads: bool = True) -> FlatParameters:

@@ -1,4 +1,5 @@
 """default_collate and default_convert: how a list of dataset items becomes one batch."""
+
 from __future__ import annotations
 
 import collections.abc
@@ -16,8 +17,7 @@ from chainrule._tensor_ops import stack
 
 __all__ = ["default_collate", "default_convert"]
 
-_NOT_COLLATABLE = ("default_collate: batch must contain tensors, numpy arrays, numbers, dicts or "
-                   "lists; found {}")
+_NOT_COLLATABLE = "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
 
 
 def _stack(tensors):
@@ -25,8 +25,10 @@ def _stack(tensors):
     first = tensors[0]
     for position, t in enumerate(tensors):
         if tuple(t.shape) != tuple(first.shape):
-            raise RuntimeError(f"default_collate: stack expects each tensor to be equal size, but got "
-                               f"{list(first.shape)} at entry 0 and {list(t.shape)} at entry {position}")
+            raise RuntimeError(
+                f"default_collate: stack expects each tensor to be equal size, but got "
+                f"{list(first.shape)} at entry 0 and {list(t.shape)} at entry {position}"
+            )
     return stack(tensors, 0)
 
 

@@ -13,6 +13,7 @@ For a ``TensorDataset`` (or a ``Subset`` of one) with the default collate functi
 gathered with one indexing call per tensor instead of stacking rows one by one; the result is the
 same list of tensors.
 """
+
 from __future__ import annotations as _annotations
 
 import itertools as _itertools
@@ -166,8 +167,9 @@ class _WorkerPool:
         except _queue.Empty:
             raise RuntimeError(f"DataLoader timed out after {timeout} seconds waiting for a batch") from None
         if isinstance(result, _WorkerFailure):
-            raise RuntimeError(f"DataLoader worker {result.worker_id} raised "
-                               f"{type(result.error).__name__}: {result.error}") from result.error
+            raise RuntimeError(
+                f"DataLoader worker {result.worker_id} raised {type(result.error).__name__}: {result.error}"
+            ) from result.error
         return number, result
 
     def close(self):
@@ -195,24 +197,44 @@ class DataLoader:
     warns and loads as without it.
     """
 
-    def __init__(self, dataset: Any, batch_size: int | None = 1, shuffle: bool | None = None,
-                 sampler: Sampler | Iterable[Any] | None = None,
-                 batch_sampler: Sampler | Iterable[list[int]] | None = None, num_workers: int = 0,
-                 collate_fn: Callable[[list[Any]], Any] | None = None, pin_memory: bool = False,
-                 drop_last: bool = False, timeout: float = 0, worker_init_fn: Callable[[int], None] | None = None,
-                 multiprocessing_context: Any = None, generator: Generator | None = None, *,
-                 prefetch_factor: int | None = None, persistent_workers: bool = False, pin_memory_device: str = "",
-                 in_order: bool = True) -> None:
-        if not hasattr(dataset, "__getitem__") and not isinstance(dataset, IterableDataset) \
-                and not hasattr(dataset, "__iter__"):
-            raise TypeError(f"DataLoader: dataset must define __getitem__ (map-style) or be an "
-                            f"IterableDataset, got {type(dataset).__name__}")
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int | None = 1,
+        shuffle: bool | None = None,
+        sampler: Sampler | Iterable[Any] | None = None,
+        batch_sampler: Sampler | Iterable[list[int]] | None = None,
+        num_workers: int = 0,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+        pin_memory: bool = False,
+        drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Callable[[int], None] | None = None,
+        multiprocessing_context: Any = None,
+        generator: Generator | None = None,
+        *,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
+        pin_memory_device: str = "",
+        in_order: bool = True,
+    ) -> None:
+        if (
+            not hasattr(dataset, "__getitem__")
+            and not isinstance(dataset, IterableDataset)
+            and not hasattr(dataset, "__iter__")
+        ):
+            raise TypeError(
+                f"DataLoader: dataset must define __getitem__ (map-style) or be an "
+                f"IterableDataset, got {type(dataset).__name__}"
+            )
         self.num_workers = _check_int(num_workers, "num_workers", 0)
         if timeout < 0:
             raise ValueError(f"DataLoader: timeout option should be non-negative, got {timeout}")
         if self.num_workers == 0 and prefetch_factor is not None:
-            raise ValueError("DataLoader: prefetch_factor option could only be specified in multiprocessing; "
-                             "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None.")
+            raise ValueError(
+                "DataLoader: prefetch_factor option could only be specified in multiprocessing; "
+                "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None."
+            )
         if prefetch_factor is None:
             prefetch_factor = 2 if self.num_workers > 0 else None
         else:
@@ -220,8 +242,10 @@ class DataLoader:
         if persistent_workers and self.num_workers == 0:
             raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
         if multiprocessing_context is not None:
-            raise ValueError("DataLoader: multiprocessing_context is not supported: chainrule's workers "
-                             "are threads of this process (leave it None)")
+            raise ValueError(
+                "DataLoader: multiprocessing_context is not supported: chainrule's workers "
+                "are threads of this process (leave it None)"
+            )
         if not in_order:
             raise ValueError("DataLoader: in_order=False is not supported; batches always come back in order")
         if worker_init_fn is not None and not callable(worker_init_fn):
@@ -229,13 +253,17 @@ class DataLoader:
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError("DataLoader: collate_fn must be callable or None")
         if pin_memory:
-            _warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device "
-                          "pinned memory won't be used.", stacklevel=2)
+            _warnings.warn(
+                "'pin_memory' argument is set as true but no accelerator is found, then device "
+                "pinned memory won't be used.",
+                stacklevel=2,
+            )
 
         if isinstance(dataset, IterableDataset):
             if shuffle not in (None, False):
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle option, "
-                                 f"but got shuffle={shuffle}")
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle}"
+                )
             if sampler is not None:
                 raise ValueError("DataLoader with IterableDataset: expected unspecified sampler option")
             if batch_sampler is not None:
@@ -245,14 +273,17 @@ class DataLoader:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("DataLoader: batch_sampler option is mutually exclusive with batch_size, "
-                                 "shuffle, sampler, and drop_last")
+                raise ValueError(
+                    "DataLoader: batch_sampler option is mutually exclusive with batch_size, "
+                    "shuffle, sampler, and drop_last"
+                )
             batch_size = None
             drop_last = False
         elif batch_size is None:
             if drop_last:
-                raise ValueError("DataLoader: batch_size=None option disables auto-batching and is mutually "
-                                 "exclusive with drop_last")
+                raise ValueError(
+                    "DataLoader: batch_size=None option disables auto-batching and is mutually exclusive with drop_last"
+                )
         else:
             batch_size = _check_int(batch_size, "batch_size", 1)
         if not isinstance(drop_last, bool):
@@ -270,8 +301,11 @@ class DataLoader:
         self.sampler = sampler
         self.batch_sampler = batch_sampler
         self.generator = generator
-        self.collate_fn = collate_fn if collate_fn is not None else (
-            default_collate if batch_size is not None or batch_sampler is not None else default_convert)
+        self.collate_fn = (
+            collate_fn
+            if collate_fn is not None
+            else (default_collate if batch_size is not None or batch_sampler is not None else default_convert)
+        )
         self._default_collate = collate_fn is None
         self.pin_memory = pin_memory
         self.pin_memory_device = pin_memory_device
@@ -285,8 +319,9 @@ class DataLoader:
 
     @property
     def _auto_collation(self) -> bool:
-        return self.batch_sampler is not None or (isinstance(self.dataset, IterableDataset)
-                                                  and self.batch_size is not None)
+        return self.batch_sampler is not None or (
+            isinstance(self.dataset, IterableDataset) and self.batch_size is not None
+        )
 
     @property
     def _index_sampler(self):
@@ -319,8 +354,9 @@ class DataLoader:
 
     def _single_thread_batches(self):
         if isinstance(self.dataset, IterableDataset):
-            yield from _iterable_batches(self.dataset, self._auto_collation, self.batch_size,
-                                         self.drop_last, self.collate_fn)
+            yield from _iterable_batches(
+                self.dataset, self._auto_collation, self.batch_size, self.drop_last, self.collate_fn
+            )
             return
         fetch = _MapFetcher(self.dataset, self._auto_collation, self.collate_fn, self._default_collate)
         for index in self._index_sampler:
@@ -383,8 +419,15 @@ class DataLoader:
         streams = {}
         for worker_id in range(self.num_workers):
             streams[worker_id] = None
-            pool.submit(worker_id, worker_id, lambda: iter(_iterable_batches(
-                self.dataset, self._auto_collation, self.batch_size, self.drop_last, self.collate_fn)))
+            pool.submit(
+                worker_id,
+                worker_id,
+                lambda: iter(
+                    _iterable_batches(
+                        self.dataset, self._auto_collation, self.batch_size, self.drop_last, self.collate_fn
+                    )
+                ),
+            )
         for _ in range(self.num_workers):
             worker_id, stream = pool.get(self.timeout)
             streams[worker_id] = stream

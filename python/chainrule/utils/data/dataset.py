@@ -1,4 +1,5 @@
 """Datasets: the map-style base class, TensorDataset, Subset, ConcatDataset, random_split."""
+
 from __future__ import annotations as _annotations
 
 import bisect as _bisect
@@ -41,14 +42,18 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors: Tensor) -> None:
         for position, t in enumerate(tensors):
             if not isinstance(t, Tensor):
-                raise TypeError(f"TensorDataset: argument {position} must be a Tensor, got "
-                                f"{type(t).__name__} (convert arrays with chainrule.as_tensor)")
+                raise TypeError(
+                    f"TensorDataset: argument {position} must be a Tensor, got "
+                    f"{type(t).__name__} (convert arrays with chainrule.as_tensor)"
+                )
             if t.ndim == 0:
-                raise ValueError(f"TensorDataset: argument {position} is 0-d; every tensor needs a "
-                                 "first dimension to index rows by")
+                raise ValueError(
+                    f"TensorDataset: argument {position} is 0-d; every tensor needs a first dimension to index rows by"
+                )
         if tensors and any(t.shape[0] != tensors[0].shape[0] for t in tensors):
-            raise ValueError("TensorDataset: size mismatch between tensors: first dimensions are "
-                             f"{[t.shape[0] for t in tensors]}")
+            raise ValueError(
+                f"TensorDataset: size mismatch between tensors: first dimensions are {[t.shape[0] for t in tensors]}"
+            )
         self.tensors = tensors
 
     def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
@@ -106,8 +111,12 @@ class ConcatDataset(Dataset):
 def _split_lengths(lengths, total):
     """Integer lengths; fractions summing to 1 become floors with the remainder dealt round-robin."""
     lengths = list(lengths)
-    if lengths and all(isinstance(x, _numbers.Real) and not isinstance(x, _numbers.Integral) for x in lengths) \
-            and _math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+    if (
+        lengths
+        and all(isinstance(x, _numbers.Real) and not isinstance(x, _numbers.Integral) for x in lengths)
+        and _math.isclose(sum(lengths), 1)
+        and sum(lengths) <= 1
+    ):
         counts = []
         for i, fraction in enumerate(lengths):
             if fraction < 0 or fraction > 1:
@@ -117,16 +126,21 @@ def _split_lengths(lengths, total):
             counts[i % len(counts)] += 1
         for i, count in enumerate(counts):
             if count == 0:
-                _warnings.warn(f"random_split: length of split at index {i} is 0; this might result in "
-                              "an empty dataset", stacklevel=3)
+                _warnings.warn(
+                    f"random_split: length of split at index {i} is 0; this might result in an empty dataset",
+                    stacklevel=3,
+                )
         return counts
     for i, x in enumerate(lengths):
         if isinstance(x, bool) or not isinstance(x, _numbers.Integral) or x < 0:
-            raise ValueError(f"random_split: lengths must be non-negative ints or fractions summing to "
-                             f"1, got {x!r} at index {i}")
+            raise ValueError(
+                f"random_split: lengths must be non-negative ints or fractions summing to 1, got {x!r} at index {i}"
+            )
     if sum(lengths) != total:
-        raise ValueError("random_split: sum of input lengths does not equal the length of the input "
-                         f"dataset ({sum(lengths)} vs {total})")
+        raise ValueError(
+            "random_split: sum of input lengths does not equal the length of the input "
+            f"dataset ({sum(lengths)} vs {total})"
+        )
     return [int(x) for x in lengths]
 
 
@@ -138,6 +152,6 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], generator: Ge
     order = randperm(sum(counts), generator=generator).tolist()
     subsets, start = [], 0
     for count in counts:
-        subsets.append(Subset(dataset, order[start:start + count]))
+        subsets.append(Subset(dataset, order[start : start + count]))
         start += count
     return subsets

@@ -3,6 +3,7 @@
 Random samplers draw from their ``generator`` (a chainrule.Generator); without one they seed a
 private generator from the default one each epoch, so ``chainrule.manual_seed`` makes them repeat.
 """
+
 from __future__ import annotations as _annotations
 
 import numbers as _numbers
@@ -14,8 +15,14 @@ import numpy as _np
 from chainrule._core import Tensor
 from chainrule._random import Generator
 
-__all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-           "WeightedRandomSampler", "BatchSampler"]
+__all__ = [
+    "Sampler",
+    "SequentialSampler",
+    "RandomSampler",
+    "SubsetRandomSampler",
+    "WeightedRandomSampler",
+    "BatchSampler",
+]
 
 
 class Sampler:
@@ -61,8 +68,13 @@ class SequentialSampler(Sampler):
 class RandomSampler(Sampler):
     """A random order of the indices (a new one each epoch), or draws with replacement."""
 
-    def __init__(self, data_source: Sized, replacement: bool = False, num_samples: int | None = None,
-                 generator: Generator | None = None) -> None:
+    def __init__(
+        self,
+        data_source: Sized,
+        replacement: bool = False,
+        num_samples: int | None = None,
+        generator: Generator | None = None,
+    ) -> None:
         if not isinstance(replacement, bool):
             raise TypeError(f"replacement should be a boolean value, but got replacement={replacement!r}")
         self.data_source = data_source
@@ -89,7 +101,7 @@ class RandomSampler(Sampler):
         for _ in range(self.num_samples // n if n else 0):
             yield from randperm(n, generator=generator).tolist()
         if n:
-            yield from randperm(n, generator=generator).tolist()[:self.num_samples % n]
+            yield from randperm(n, generator=generator).tolist()[: self.num_samples % n]
 
     def __len__(self) -> int:
         return self.num_samples
@@ -115,8 +127,13 @@ class SubsetRandomSampler(Sampler):
 class WeightedRandomSampler(Sampler):
     """num_samples indices drawn with probability proportional to `weights`."""
 
-    def __init__(self, weights: Sequence[float] | Tensor, num_samples: int, replacement: bool = True,
-                 generator: Generator | None = None) -> None:
+    def __init__(
+        self,
+        weights: Sequence[float] | Tensor,
+        num_samples: int,
+        replacement: bool = True,
+        generator: Generator | None = None,
+    ) -> None:
         num_samples = _positive_int(num_samples, "num_samples")
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got replacement={replacement!r}")
