@@ -105,11 +105,20 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        # group_steps() inlined: this runs on every training step.
+        cache, hyper_parameters = self._step_cache()
+        state_id = id(self.state)
         records_step = self.records_step
-        for group, native in zip(self.param_groups, self.group_steps()):
+        for group in self.param_groups:
+            params = group["params"]
+            key = (hyper_parameters(group), tuple(map(id, params)), state_id)
+            cached = cache.get(id(group))
+            if cached is None or cached[0] != key:
+                cached = self._build_group_step(group, key, cache)
+            native = cached[1]
             created = native.step()
             if created or records_step:
-                self._record(group["params"], native, created)
+                self._record(params, native, created)
         return loss
 
     def group_steps(self) -> list:
@@ -117,30 +126,44 @@ class Optimizer:
         built when the group is new or its hyper-parameters, parameters or state were replaced.
         ``step()`` runs them; ``chainrule.fit`` hands them to its native loop and then calls
         ``publish_state()``."""
-        cache = self.__dict__.setdefault("_native_steps", {})
-        state = self.state
-        # The hyper-parameters' values, read by one C-level call (this runs on every step).
+        cache, hyper_parameters = self._step_cache()
+        state_id = id(self.state)
+        steps = []
+        for group in self.param_groups:
+            key = (hyper_parameters(group), tuple(map(id, group["params"])), state_id)
+            cached = cache.get(id(group))
+            if cached is None or cached[0] != key:
+                cached = self._build_group_step(group, key, cache)
+            steps.append(cached[1])
+        return steps
+
+    def _step_cache(self) -> tuple:
+        """(the cache of built group steps by id(group), a function reading a group's
+        hyper-parameter values with one C-level call)."""
+        d = self.__dict__
+        cache = d.get("_native_steps")
+        if cache is None:
+            cache = d["_native_steps"] = {}
         defaults = self.defaults
         getter = cache.get("hyper-parameters")
         if getter is None or getter[0] is not defaults or getter[1] != len(defaults):
             names = tuple(defaults)
             getter = (defaults, len(names), _operator.itemgetter(*names) if names else (lambda group: ()))
             cache["hyper-parameters"] = getter
-        hyper_parameters = getter[2]
-        steps = []
-        for group in self.param_groups:
-            params = group["params"]
-            key = (hyper_parameters(group), tuple(map(id, params)), id(state))
-            cached = cache.get(id(group))
-            if cached is None or cached[0] != key:
-                self._validate_group(group)
-                entries = [state[p] if p in state else {} for p in params]
-                counts = [int(entry.get("step", 0)) for entry in entries]
-                lists = [[entry.get(name) for entry in entries] for name in self.state_keys]
-                cached = (key, self._make_group_step(group, params, lists, counts))
-                cache[id(group)] = cached
-            steps.append(cached[1])
-        return steps
+        return cache, getter[2]
+
+    def _build_group_step(self, group: dict, key: tuple, cache: dict) -> tuple:
+        # A new or edited group (e.g. a scheduler changed lr): validate it and build its C++ step
+        # from the state its parameters already have.
+        self._validate_group(group)
+        state = self.state
+        params = group["params"]
+        entries = [state[p] if p in state else {} for p in params]
+        counts = [int(entry.get("step", 0)) for entry in entries]
+        lists = [[entry.get(name) for entry in entries] for name in self.state_keys]
+        cached = (key, self._make_group_step(group, params, lists, counts))
+        cache[id(group)] = cached
+        return cached
 
     def publish_state(self) -> None:
         """Record in ``self.state`` what the group steps created or advanced since they were built
