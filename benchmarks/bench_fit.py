@@ -2,7 +2,7 @@
 PyTorch-style loop written with PyTorch (eager) and with chainrule, in one run.
 
 Each epoch shuffles the rows, gathers every minibatch, and runs forward, loss, zero_grad,
-backward and an optimizer step. Workloads: PERF.md's seed (10-5-1, batch 100, MSE) and mnist
+backward and an optimizer step. Workloads: the standard seed (10-5-1, batch 100, MSE) and mnist
 (784-256-10, batch 128, cross-entropy) with SGD, and the tabular (BatchNorm1d + ReLU + Dropout) and
 deep (20 x Linear + LayerNorm + GELU) models of benchmarks/_models.py with AdamW; 64 minibatches
 per epoch. chainrule and PyTorch start from the same weights.

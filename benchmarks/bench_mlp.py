@@ -1,7 +1,7 @@
 """Time one training step of the standard MLP workloads: chainrule against NumPy and PyTorch.
 
 A step is what a PyTorch training loop does per batch: forward, loss, zero_grad, backward, SGD step.
-The workloads are those of /work/shared/PERF.md:
+The standard workloads:
 
     seed   10-5-1 ReLU,              batch 100, MSE
     mnist  784-256-10 ReLU,          batch 128, cross-entropy
@@ -72,7 +72,7 @@ class Workload:
 
     @property
     def flop(self) -> int:
-        """FLOP per step as PERF.md counts them: three GEMMs of 2 B in out per Linear layer."""
+        """Nominal FLOP per step: three GEMMs (forward, input gradient, weight gradient) of 2 B in out per Linear layer."""
         shapes = self.model.linear_shapes if self.model else list(zip(self.sizes[:-1], self.sizes[1:]))
         return 3 * 2 * self.batch * sum(a * b for a, b in shapes)
 
@@ -582,7 +582,7 @@ def main() -> int:
     for row in (header, *rows):
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
     print(
-        "\nnominal GFLOP/s (PERF.md count, 3 GEMMs per layer): "
+        "\nnominal GFLOP/s (3 GEMMs of 2 B in out per Linear layer): "
         + "; ".join(f"{r['workload']} {r['library']} {r['gflops']:.1f}" for r in results)
     )
 
