@@ -290,9 +290,17 @@ def test_load_reads_every_dtype_save_writes(tmp_path, array):
     np.testing.assert_array_equal(back.numpy().astype(np.float64), array.astype(np.float64))
 
 
-def test_load_refuses_uint64_values_beyond_int64(tmp_path):
+def test_uint64_values_beyond_int64_are_refused_by_save_and_load(tmp_path):
     path = tmp_path / "a.safetensors"
-    cr.save({"a": np.array([2**64 - 1], np.uint64)}, path)
+    # save refuses what load could not return ...
+    with pytest.raises(ValueError, match="uint64 array at a"):
+        cr.save({"a": np.array([2**64 - 1], np.uint64)}, path)
+    assert not path.exists()
+    cr.save({"a": np.array([2**63 - 1], np.uint64)}, path)
+    assert cr.load(path)["a"].tolist() == [2**63 - 1]
+    # ... and load names the file when another writer stored such values.
+    header = json.dumps({"a": {"dtype": "U64", "shape": [1], "data_offsets": [0, 8]}}).encode()
+    path.write_bytes(len(header).to_bytes(8, "little") + header + (2**64 - 1).to_bytes(8, "little"))
     with pytest.raises(ValueError, match=str(path).replace("\\", "\\\\")):
         cr.load(path)
 

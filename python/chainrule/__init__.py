@@ -240,7 +240,13 @@ def config() -> dict:
 from chainrule import accelerator, autograd, cuda, data, diagnostics, distributions, nn, optim, utils  # noqa: E402  (they import the names above)
 from chainrule.autograd import inference_mode  # noqa: E402
 from chainrule import io as _io  # noqa: E402
-from chainrule.io import save  # noqa: E402
+
+
+def save(obj: _typing.Any, f: _typing.Any) -> None:
+    """Write ``obj`` (tensors, arrays and nested dicts/lists of them, e.g. a state dict) to ``f``
+    atomically, as safetensors whatever the extension (chainrule.io.save). Only what
+    ``chainrule.load`` can return is written: uint64 values beyond int64 raise ValueError."""
+    _io.save(obj, f, for_tensors=True)
 
 
 def load(

@@ -69,7 +69,10 @@ class _FormatError(Exception):
 # ---------------------------------------------------------------------------------------------
 
 
-def save(obj: Mapping[str, Any], path: str | _os.PathLike | BinaryIO) -> None:
+_INT64_MAX = int(_np.iinfo(_np.int64).max)
+
+
+def save(obj: Mapping[str, Any], path: str | _os.PathLike | BinaryIO, *, for_tensors: bool = False) -> None:
     """Write ``obj`` (a dict, see the module docstring) to ``path`` atomically.
 
     The bytes go to a temporary file in the same directory, are flushed and fsync'ed, and only
@@ -88,6 +91,15 @@ def save(obj: Mapping[str, Any], path: str | _os.PathLike | BinaryIO) -> None:
         path = _os.fspath(path)  # type: ignore[arg-type]  # a path here: file objects have write()
     tensors: dict[str, Any] = {}
     structure = _describe(obj, (), tensors)
+    if for_tensors:
+        # Everything chainrule.save writes must load as tensors: chainrule.load widens unsigned
+        # integers to int64, which uint64 values beyond int64 do not fit.
+        for name, array in tensors.items():
+            if array.dtype.kind == "u" and array.dtype.itemsize == 8 and array.size and int(array.max()) > _INT64_MAX:
+                raise ValueError(
+                    f"save: the uint64 array at {name} holds values beyond int64, which chainrule.load could not "
+                    "return as a tensor; store them as another dtype (or write arrays with chainrule.io.save)"
+                )
     header, ordered = _build_header(tensors, {_STRUCTURE_KEY: _json.dumps(structure)})
     if file_object is None:
         _write_atomically(path, header, ordered)
