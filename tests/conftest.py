@@ -22,6 +22,6 @@ def pytest_configure(config):
     )
     # The normal suite: a few thousand examples over all properties, derandomized so CI is
     # reproducible. --fuzz: fresh random examples, many more of them.
-    settings.register_profile("chainrule-default", max_examples=60, **common)
+    settings.register_profile("chainrule-default", max_examples=200, **common)
     settings.register_profile("chainrule-fuzz", max_examples=2000, **common)
     settings.load_profile("chainrule-fuzz" if config.getoption("--fuzz") else "chainrule-default")
