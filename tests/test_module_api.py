@@ -180,6 +180,23 @@ def test_forward_hooks_and_pre_hooks():
     assert kwargs_seen == [{}]
 
 
+@pytest.mark.parametrize("loss_cls", [nn.MSELoss, nn.L1Loss, nn.CrossEntropyLoss, nn.HuberLoss])
+def test_hooks_on_loss_modules_see_every_call(loss_cls):
+    # As in PyTorch, a loss is a Module: its hooks run, on the fast two-tensor path too.
+    loss_fn = loss_cls()
+    x = cr.randn(4, 3)
+    target = cr.tensor([0, 2, 1, 0]) if loss_cls is nn.CrossEntropyLoss else cr.randn(4, 3)
+    plain = loss_fn(x, target).item()
+    seen = []
+    with loss_fn.register_forward_hook(lambda m, args, out: seen.append(out.item())):
+        handle = loss_fn.register_forward_pre_hook(lambda m, args: (args[0] * 2, args[1]))
+        doubled = loss_fn(x, target).item()
+        handle.remove()
+    assert seen == [doubled]
+    assert doubled != plain
+    assert loss_fn(x, target).item() == plain and seen == [doubled]  # removed hooks run no more
+
+
 def test_full_backward_hook_sees_and_replaces_gradients():
     torch = require("torch")
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))

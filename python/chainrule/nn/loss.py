@@ -54,10 +54,16 @@ class _Loss(Module):
             cls._functional = None
 
     def __call__(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
-        # The training-loop fast path: two Tensors go straight to C++.
-        if type(input) is Tensor and type(target) is Tensor and self._functional is not None:
+        # The training-loop fast path: two Tensors go straight to C++ (unless a hook must see the call).
+        d = self.__dict__
+        if (
+            type(input) is Tensor
+            and type(target) is Tensor
+            and self._functional is not None
+            and not (d["_forward_hooks"] or d["_forward_pre_hooks"] or d["_backward_hooks"])
+        ):
             return self._functional(input, target, self._reduction_kind)
-        return self.forward(input, target)
+        return Module.__call__(self, input, target)
 
     def _prepare(self, input: TensorOrArray, target: TensorOrArray) -> tuple[Tensor, Tensor]:
         x = _input(input, None)
@@ -177,12 +183,18 @@ class CrossEntropyLoss(_Loss):
             self._functional = None  # type: ignore[assignment]
 
     def __call__(self, input: TensorOrArray, target: TensorOrArray) -> Tensor:
-        if self._functional is not None and type(input) is Tensor and type(target) is Tensor:
+        d = self.__dict__
+        if (
+            self._functional is not None
+            and type(input) is Tensor
+            and type(target) is Tensor
+            and not (d["_forward_hooks"] or d["_forward_pre_hooks"] or d["_backward_hooks"])
+        ):
             try:
                 return _core.cross_entropy(input, target, self._reduction_kind)
             except IndexError:
                 pass  # a target equal to the default ignore_index (-100) is dropped, not an error
-        return self.forward(input, target)
+        return Module.__call__(self, input, target)
 
     def _prepare(self, input: TensorOrArray, target: TensorOrArray) -> tuple[Tensor, Tensor]:
         x = _input(input, None)
@@ -313,7 +325,7 @@ class GaussianNLLLoss(_Loss):
     def __call__(  # type: ignore[override]
         self, input: TensorOrArray, target: TensorOrArray, var: TensorOrArray | float
     ) -> Tensor:
-        return self.forward(input, target, var)
+        return Module.__call__(self, input, target, var)
 
     def forward(self, input: TensorOrArray, target: TensorOrArray, var: TensorOrArray | float) -> Tensor:
         x, y = self._prepare(input, target)
