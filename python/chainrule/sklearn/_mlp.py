@@ -32,6 +32,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import validate_data
 
 from .. import _core
+from .._arrays import c_contiguous
 from .._kinds import mlp_activation, mlp_loss, mlp_solver
 from ._threadpool import register as _register_threadpool_controller
 
@@ -80,13 +81,6 @@ def _contiguous_parameters(arrays, dtype):
         else np.array(a, dtype=dtype, order="C")
         for a in arrays
     ]
-
-
-def _native_input(array, dtype=None):
-    """`array` as the C++ trainer reads it: C-contiguous and aligned to its elements (a view at an
-    odd byte offset is copied), of `dtype` when given; no copy when it already is."""
-    array = np.asarray(array, dtype=dtype)
-    return array if (array.flags.c_contiguous and array.flags.aligned) else np.array(array, order="C")
 
 
 class _NativeTrainer:
@@ -170,8 +164,8 @@ class _NativeTrainer:
                 y_val = self._label_binarizer.inverse_transform(y_val)
 
         n_samples = X.shape[0]
-        X_native = _native_input(X)
-        Y_native = _native_input(y, dtype=X.dtype)  # (n, n_outputs); booleans for classifiers
+        X_native = c_contiguous(X)
+        Y_native = c_contiguous(y, dtype=X.dtype)  # (n, n_outputs); booleans for classifiers
         sample_idx = np.arange(n_samples, dtype=np.int64)
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -278,8 +272,8 @@ class _NativeTrainer:
         gradient = np.empty(start, dtype=dtype)
         dcoefs = [gradient[a:b].reshape(shape) for a, b, shape in self._coef_indptr]
         dintercepts = [gradient[a:b] for a, b in self._intercept_indptr]
-        X_native = _native_input(X)
-        Y_native = _native_input(y, dtype=dtype)
+        X_native = c_contiguous(X)
+        Y_native = c_contiguous(y, dtype=dtype)
         hidden, output = mlp_activation(self.activation), mlp_activation(self.out_activation_)
         loss_kind = mlp_loss(self._loss_function_name())
 
@@ -337,7 +331,7 @@ class _NativeTrainer:
             or (X.dtype in _FLOAT_DTYPES and X.dtype != dtype)
         ):
             return super()._forward_pass_fast(X, check_input=False)
-        X = _native_input(X, dtype=dtype)
+        X = c_contiguous(X, dtype=dtype)
         coefs = _contiguous_parameters(self.coefs_, dtype)
         intercepts = _contiguous_parameters(self.intercepts_, dtype)
         return _core._mlp_predict(
