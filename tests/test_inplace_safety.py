@@ -124,6 +124,27 @@ def test_data_assignment_moves_the_old_memory_on():
         y.backward()
 
 
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda x, w: (x * w).sum(),
+        lambda x, w: (x - w).exp().sum(),
+        lambda x, w: cr.nn.functional.mse_loss(x, w),
+        lambda x, w: (x @ w).sum(),
+    ],
+    ids=["mul", "sub-exp", "mse_loss", "matmul"],
+)
+def test_data_assignment_of_any_saved_input_raises_at_backward(op):
+    # Inputs are saved as themselves (outputs as aliases): re-pointing one with `.data =`, even at
+    # a block of the same shape, must still be caught.
+    w = cr.randn(3, 3, requires_grad=True)
+    x = cr.randn(3, 3, requires_grad=True)
+    y = op(x, w)
+    w.data = cr.randn(3, 3)
+    with pytest.raises(RuntimeError, match=MODIFIED):
+        y.backward()
+
+
 # ---- read-only memory --------------------------------------------------------------------------
 
 

@@ -209,6 +209,33 @@ def test_forward_during_fit_does_not_freeze_other_threads():
     assert window[1] - window[0] > 3
 
 
+def test_long_forward_and_backward_let_other_threads_run():
+    # Small calls keep the GIL (letting it go costs more than their work); long ones let it go.
+    model = nn.Sequential(nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1024))
+    x = cr.randn(1024, 1024)
+    stop = threading.Event()
+    beats = []
+
+    def heartbeat():
+        while not stop.is_set():
+            beats.append(None)
+            time.sleep(0.0002)
+
+    thread = threading.Thread(target=heartbeat)
+    thread.start()
+    try:
+        time.sleep(0.01)
+        during = []
+        for _ in range(3):
+            before = len(beats)
+            model(x).sum().backward()  # about 13 GFLOP: tens of milliseconds or more
+            during.append(len(beats) - before)
+    finally:
+        stop.set()
+        thread.join()
+    assert max(during) > 3
+
+
 # ---- 0-d inputs keep their shape -------------------------------------------------------------------
 
 

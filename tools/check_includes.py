@@ -29,6 +29,7 @@ LAYERS = [
     ("include/chainrule/cuda_kernels.h", "cuda"),
     ("include/chainrule/tensor.h", "core"),
     ("include/chainrule/autograd.h", "core"),
+    ("include/chainrule/letting_others_run.h", "core"),
     ("include/chainrule/workspace.h", "core"),
     ("include/chainrule/generator.h", "core"),
     ("include/chainrule/", "ops"),

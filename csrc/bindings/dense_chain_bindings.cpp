@@ -50,19 +50,13 @@ void bind_dense_chain(py::module_& m) {
       .def(
           "forward",
           [](DenseChain& chain, py::handle input) {
-            Tensor x = as_tensor_arg(input, "input");
-            // Without the GIL: the chain's lock may be held by a native fit in another thread for a
-            // whole epoch, and every other Python thread must keep running while this one waits.
-            py::gil_scoped_release release;
-            return chain.forward(x);
+            // A wait for the chain's lock (a native fit in another thread holds it for a whole epoch)
+            // and a long forward let other Python threads run (letting_others_run.h).
+            return chain.forward(as_tensor_arg(input, "input"));
           },
           py::arg("input"))
       .def(
-          "set_training",
-          [](DenseChain& chain, const std::vector<bool>& training) {
-            py::gil_scoped_release release;
-            chain.set_training(training);
-          },
+          "set_training", [](DenseChain& chain, const std::vector<bool>& training) { chain.set_training(training); },
           py::arg("training"))
       .def_property_readonly("has_batch_norm", &DenseChain::has_batch_norm)
       .def_property_readonly("in_features", &DenseChain::in_features)

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "bindings.h"
+#include "chainrule/letting_others_run.h"
 
 namespace chainrule::bindings {
 
@@ -316,6 +317,11 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "chainrule's C++ core: tensors, autograd and CPU kernels";
   m.attr("__version__") = CHAINRULE_VERSION;
   m.attr("_cuda_built") = static_cast<bool>(CHAINRULE_CUDA_BUILT);
+
+  // How core's long calls and lock waits let other Python threads run (letting_others_run.h):
+  // they let go of the GIL only when this thread holds it.
+  interpreter_lock().let_go = []() -> void* { return PyGILState_Check() ? PyEval_SaveThread() : nullptr; };
+  interpreter_lock().take_back = [](void* token) { PyEval_RestoreThread(static_cast<PyThreadState*>(token)); };
 
   // Our error types become the Python exception of the same name. A ValueError (bad shapes, bad
   // values) is also a RuntimeError, the class PyTorch raises for most of them, so code written

@@ -21,11 +21,7 @@ void bind_optimizers(py::module_& m) {
   py::class_<optim::GroupStep, std::shared_ptr<optim::GroupStep>>(
       m, "GroupStep", "One parameter group's update: owns the parameters, their state and step counts.")
       .def(
-          "step",
-          [](optim::GroupStep& s) {
-            py::gil_scoped_release release;
-            return s.step();
-          },
+          "step", [](optim::GroupStep& s) { return s.step(); },
           "Update every parameter that has a .grad; True when a state tensor was created.")
       .def_property_readonly("name", [](const optim::GroupStep& s) { return std::string(s.name()); })
       .def_property_readonly("state_names",

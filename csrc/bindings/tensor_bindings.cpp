@@ -265,10 +265,9 @@ void bind_tensor(py::module_& m) {
               throw RuntimeError("backward: 'inputs' argument to backward() cannot be empty");
             for (const Tensor& t : req.inputs)
               if (!t->requires_grad) throw RuntimeError("backward: one of the inputs does not require grad");
-            // Nodes written in Python take the GIL themselves, so the pass runs without it: a fused
-            // node may wait for its chain's lock (held by a native fit in another thread)
-            // without freezing Python.
-            py::gil_scoped_release release;
+            // Long nodes, and a fused node's wait for its chain's lock (held by a native fit in
+            // another thread), let other Python threads run (letting_others_run.h); nodes written in
+            // Python take the GIL back themselves.
             run_backward(req);
           },
           py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "chainrule/kernels.h"
+#include "chainrule/letting_others_run.h"
 
 namespace chainrule {
 
@@ -44,6 +45,13 @@ struct GraphTask {
   std::vector<Tensor> grads;
   std::unordered_map<Node*, int> index;
 
+  // A training step's graph fits without regrowing the vectors.
+  GraphTask() {
+    nodes.reserve(8);
+    pending.reserve(8);
+    grads.reserve(8);
+  }
+
   int find(Node* n) const {
     if (nodes.size() <= kScanLimit) {
       for (size_t i = 0; i < nodes.size(); ++i)
@@ -66,22 +74,42 @@ struct GraphTask {
 };
 }  // namespace
 
-SavedTensor::SavedTensor(const Tensor& t) {
-  if (!t) return;
-  tensor_ = alias(t, t->shape, 0);
-  version_ = t->version();
+SavedTensor SavedTensor::input(const Tensor& t) {
+  SavedTensor saved;
+  if (!t) return saved;
+  saved.tensor_ = t;
+  saved.memory_ = t->storage;
+  saved.version_ = t->version();
+  return saved;
+}
+
+SavedTensor SavedTensor::output(const Tensor& t) {
+  SavedTensor saved;
+  if (!t) return saved;
+  saved.tensor_ = alias(t, t->shape, 0);
+  saved.memory_ = t->storage;
+  saved.version_ = t->version();
+  return saved;
 }
 
 const Tensor& SavedTensor::get() const {
-  if (tensor_ && tensor_->version() != version_)
-    throw RuntimeError(
-        "one of the variables needed for gradient computation has been modified by an inplace "
-        "operation: [" +
-        std::string(dtype_name(tensor_->dtype)) + " " + shape_str(tensor_->shape) + "] is at version " +
-        std::to_string(tensor_->version()) + "; expected version " + std::to_string(version_) +
-        " instead. Modify it only after backward(), or use a copy "
-        "(.clone()) in the forward.");
+  if (memory_) {
+    const uint64_t now = memory_->version.load(std::memory_order_relaxed);
+    if (now != version_)
+      throw RuntimeError(
+          "one of the variables needed for gradient computation has been modified by an inplace "
+          "operation: [" +
+          std::string(dtype_name(tensor_->dtype)) + " " + shape_str(tensor_->shape) + "] is at version " +
+          std::to_string(now) + "; expected version " + std::to_string(version_) +
+          " instead. Modify it only after backward(), or use a copy "
+          "(.clone()) in the forward.");
+  }
   return tensor_;
+}
+
+InterpreterLock& interpreter_lock() {
+  static InterpreterLock lock;
+  return lock;
 }
 
 bool grad_enabled() { return g_grad_enabled; }
@@ -215,6 +243,7 @@ std::vector<Tensor> run_backward(const BackwardRequest& req) {
 
   GraphTask task;
   std::vector<Node*> stack;
+  stack.reserve(8);
   for (size_t r = 0; r < req.roots.size(); ++r) {
     const Tensor& root = req.roots[r];
     if (!root->requires_grad)
@@ -287,6 +316,7 @@ std::vector<Tensor> run_backward(const BackwardRequest& req) {
   }
 
   std::vector<int> ready;
+  ready.reserve(8);
   for (size_t i = 0; i < task.nodes.size(); ++i)
     if (task.pending[i] == 0) ready.push_back(static_cast<int>(i));
   while (!ready.empty()) {
@@ -302,6 +332,7 @@ std::vector<Tensor> run_backward(const BackwardRequest& req) {
     std::vector<Tensor> input_grads;
     if (g && runs[at_node]) {
       const bool graph_path = req.create_graph || (node->writes_leaf_grads && (restricted || !req.accumulate));
+      LettingOthersRun others(!graph_path && node->backward_flops(g) > kLongCallFlops);
       input_grads = graph_path ? node->backward_graph(g) : node->backward(g);
       g.reset();
       if (!req.retain_graph) {

@@ -9,6 +9,7 @@
 
 #include "chainrule/activation_math.h"
 #include "chainrule/gemm.h"
+#include "chainrule/letting_others_run.h"
 #include "op_utils.h"
 
 namespace chainrule {
@@ -83,6 +84,7 @@ DenseChain::DenseChain(std::vector<ChainStage> stages) : stages_(std::move(stage
     } else if (st.kind == StageKind::Dropout && !(st.p >= 0 && st.p <= 1)) {
       throw ValueError(where + ": p must be in [0, 1]");
     }
+    flops_per_row_ += st.kind == StageKind::Linear ? 2 * takes * gives : 8 * std::max<int64_t>(width, 0);
     if (takes >= 0) {
       if (width >= 0 && takes != width)
         throw ValueError(where + " takes " + std::to_string(takes) + " features but the stage before gives " +
@@ -110,7 +112,7 @@ void DenseChain::set_training(const std::vector<bool>& training) {
   if (training.size() != stages_.size())
     throw ValueError("DenseChain.set_training: one flag per stage expected (" + std::to_string(stages_.size()) +
                      "), got " + std::to_string(training.size()));
-  std::lock_guard<std::mutex> lock(mutex_);
+  auto lock = lock_letting_others_run(mutex_);
   for (size_t s = 0; s < stages_.size(); ++s) stages_[s].training = training[s];
 }
 
@@ -488,8 +490,8 @@ Tensor norm_graph(const ChainStage& st, bool batch_statistics, const Tensor& x, 
 struct DenseChainNode : Node {
   std::shared_ptr<DenseChain> chain;
   DenseChain::Activations acts;  // aliases of the workspace buffers, released after backward
-  Shape input_shape, output_shape;
-  // The input and the output the caller holds, as the forward saw them.
+  // The input as the forward saw it, and the output's memory through the workspace's own tensor
+  // over it (the output itself holds this node).
   SavedTensor saved_input, saved_output;
   // Every parameter as the forward read it. The backward reads the chain's parameters, so each must
   // still be the same memory, of the same shape, with no in-place write since (an optimizer step,
@@ -538,11 +540,13 @@ struct DenseChainNode : Node {
             std::string(dtype_name(p.dtype)) + " " + shape_str(p.shape()) +
             " in the forward) was written or replaced before backward()");
   }
+  int64_t backward_flops(const Tensor& g) const override { return 2 * leading_rows(g->shape) * chain->flops_per_row(); }
   std::vector<Tensor> backward(const Tensor& g) override {
-    std::lock_guard<std::mutex> lock(chain->mutex());
+    auto lock = lock_letting_others_run(chain->mutex());
     check_unchanged();
+    const Shape& input_shape = saved_input.get()->shape;
     const int64_t B = leading_rows(input_shape);
-    Tensor dout = alias(g, {B, chain->out_features()}, 0);
+    Tensor dout = g->dim() == 2 ? g : alias(g, {B, chain->out_features()}, 0);
     Tensor dinput = ops::wants(*this, 0) ? empty(input_shape, g->dtype) : nullptr;
     chain->backward_from(acts, dout, dinput);
     return {dinput};
@@ -606,10 +610,11 @@ Tensor DenseChain::forward(const Tensor& input) {
   if (has_batch_norm() && input->dim() != 2)
     throw ValueError("Sequential: BatchNorm1d in a fused chain takes 2-D input (batch, features), got shape " +
                      shape_str(input->shape));
-  std::lock_guard<std::mutex> lock(mutex_);
+  auto lock = lock_letting_others_run(mutex_);
+  LettingOthersRun others(B * flops_per_row_ > kLongCallFlops);
   check_batch_rows(B, input->shape);
   Activations acts;
-  forward_into(acts, alias(input, {B, in_features()}, 0));
+  forward_into(acts, input->dim() == 2 ? input : alias(input, {B, in_features()}, 0));
   Shape out_shape = input->shape;
   out_shape.back() = out_features();
   // The caller gets its own TensorImpl over the workspace block; while it is alive the workspace
@@ -629,10 +634,8 @@ Tensor DenseChain::forward(const Tensor& input) {
     node->inputs = {input};
     node->writes_leaf_grads = true;
     node->chain = shared_from_this();
-    node->input_shape = input->shape;
-    node->output_shape = out_shape;
-    node->saved_input = SavedTensor(input);
-    node->saved_output = SavedTensor(out);
+    node->saved_input = SavedTensor::input(input);
+    node->saved_output = SavedTensor::input(acts.a.back());
     node->params.reserve(2 * stages_.size());
     for (const ChainStage& st : stages_) {
       if (st.weight) node->params.emplace_back(st.weight);

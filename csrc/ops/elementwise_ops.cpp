@@ -147,8 +147,8 @@ Tensor unary(cpu::Unary op, const Tensor& x_in, double param) {
     auto node = make_node<UnaryNode>({&x});
     node->op = op;
     node->param = param;
-    node->x = saved(x);
-    node->y = saved(out);
+    node->x = saved_input(x);
+    node->y = saved_output(out);
     node->inputs = {x};
     set_history(out, node);
   }
@@ -314,8 +314,8 @@ Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
     auto node = make_node<BinaryNode>({&a, &b});
     node->op = op;
     node->bc = std::move(bc);
-    node->a = saved(a);
-    node->b = saved(b);
+    node->a = saved_input(a);
+    node->b = saved_input(b);
     node->a_shape = a->shape;
     node->b_shape = b->shape;
     node->inputs = {a, b};
@@ -439,7 +439,7 @@ Tensor clamp(const Tensor& x, double lo, double hi, bool has_lo, bool has_hi) {
     node->hi = hi;
     node->has_lo = has_lo;
     node->has_hi = has_hi;
-    node->x = saved(x);
+    node->x = saved_input(x);
     node->inputs = {x};
     set_history(out, node);
   }
@@ -467,7 +467,7 @@ Tensor where(const Tensor& condition, const Tensor& a_in, const Tensor& b_in) {
   });
   if (is_floating(a->dtype) && needs_grad({&a, &b})) {
     auto node = make_node<WhereNode>({&a, &b});
-    node->condition = saved(condition);
+    node->condition = saved_input(condition);
     node->a_shape = a->shape;
     node->b_shape = b->shape;
     node->inputs = {a, b};

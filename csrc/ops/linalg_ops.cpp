@@ -10,6 +10,7 @@ struct LinearNode : Node {
   int64_t B = 0, C = 0, OC = 0;
   bool has_bias = false;
   const char* name() const override { return "LinearBackward"; }
+  int64_t backward_flops(const Tensor&) const override { return 4 * B * C * OC; }
   std::vector<Tensor> backward(const Tensor& g) override {  // g is (..., OC)
     Tensor dinput = wants(*this, 0) ? empty(input_shape, g->dtype) : nullptr;
     Tensor dweight = wants(*this, 1) ? empty({OC, C}, g->dtype) : nullptr;
@@ -40,6 +41,7 @@ struct MatmulNode : Node {
   SavedTensor a, b;  // a (M, K), b (K, N)
   int64_t M = 0, K = 0, N = 0;
   const char* name() const override { return "MmBackward"; }
+  int64_t backward_flops(const Tensor&) const override { return 4 * M * K * N; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor da = wants(*this, 0) ? empty({M, K}, g->dtype) : nullptr;
     Tensor db = wants(*this, 1) ? empty({K, N}, g->dtype) : nullptr;
@@ -101,8 +103,8 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   });
   if (needs_grad({&input, &weight, &bias})) {
     auto node = make_node<LinearNode>({&input, &weight, &bias});
-    node->input = saved(input);
-    node->weight = saved(weight);
+    node->input = saved_input(input);
+    node->weight = saved_input(weight);
     node->input_shape = input->shape;
     node->B = B;
     node->C = C;
@@ -133,8 +135,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   });
   if (needs_grad({&a, &b})) {
     auto node = make_node<MatmulNode>({&a, &b});
-    node->a = saved(a);
-    node->b = saved(b);
+    node->a = saved_input(a);
+    node->b = saved_input(b);
     node->M = M;
     node->K = K;
     node->N = N;

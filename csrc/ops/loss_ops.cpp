@@ -159,8 +159,8 @@ Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target
     auto node = make_node<ElementwiseLossNode>({&pred, &target});
     node->loss = loss;
     node->spec = spec;
-    node->pred = saved(pred);
-    node->target = saved(target);
+    node->pred = saved_input(pred);
+    node->target = saved_input(target);
     node->inputs = {pred, target};
     node->regraph = [loss, reduction, param](const std::vector<Tensor>& in) {
       return loss_graph(loss, in[0], in[1], reduction, param);

@@ -45,9 +45,10 @@ auto dispatch_any(DType d, F f) {
   return dispatch_all(d, f);
 }
 
-// A tensor a node keeps for its backward (see SavedTensor): backward reads it back through
-// get() / ->, which raises if an in-place write changed it after the forward.
-inline SavedTensor saved(const Tensor& t) { return SavedTensor(t); }
+// Tensors a node keeps for its backward (see SavedTensor): backward reads them back through
+// get() / ->, which raises if an in-place write changed them after the forward.
+inline SavedTensor saved_input(const Tensor& t) { return SavedTensor::input(t); }
+inline SavedTensor saved_output(const Tensor& t) { return SavedTensor::output(t); }
 
 // The output of an op, with a node attached when a gradient is needed.
 template <typename NodeT>

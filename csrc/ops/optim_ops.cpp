@@ -1,5 +1,6 @@
 // The optimizers' group steps (optim.h): the walk over a group is shared, each optimizer adds its
 // per-parameter update.
+#include "chainrule/letting_others_run.h"
 #include "chainrule/optim.h"
 #include "op_utils.h"
 
@@ -38,8 +39,14 @@ bool GroupStep::step() {
   created_ = false;
   // The parameters this step writes (those with a gradient) pass the in-place gate before any is
   // updated, so a read-only one stops the step before it changes anything.
+  int64_t elements = 0;
   for (const Tensor& p : params_)
-    if (p->grad) mark_inplace_write(p, name_);
+    if (p->grad) {
+      mark_inplace_write(p, name_);
+      elements += p->numel;
+    }
+  // A few operations per element; a large model's step lets other Python threads run.
+  LettingOthersRun others(8 * elements > kLongCallFlops);
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     const Tensor& g = p->grad;

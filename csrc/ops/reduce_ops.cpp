@@ -154,7 +154,7 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log) {
   });
   if (needs_grad({&x})) {
     auto node = make_node<SoftmaxNode>({&x});
-    node->y = saved(out);
+    node->y = saved_output(out);
     node->inputs = {x};
     node->dim = d;
     node->outer = outer;

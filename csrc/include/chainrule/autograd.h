@@ -17,22 +17,31 @@ struct Edge {
   bool active() const { return node || leaf; }
 };
 
-// A tensor a node keeps for its backward: an alias of the same memory without autograd history
-// (saving the output itself would make output -> node -> output a reference cycle), with the
-// memory's version at the time it was saved. Reading it back checks that no in-place write
-// happened in between and raises PyTorch's "modified by an inplace operation" error if one did,
-// so a backward never computes with values (or a shape) other than the forward's.
+// A tensor a node keeps for its backward, with the version its memory had when it was saved.
+// Reading it back checks that no in-place write happened in between and raises PyTorch's
+// "modified by an inplace operation" error if one did, so a backward never computes with values
+// (or a shape) other than the forward's.
+//
+// An op's input is kept itself, with its memory block pinned: `.data =`, the only way to move a
+// tensor to other memory, bumps the old block's version, so one version check covers writes and
+// replacements alike. The op's own output cannot be kept itself (output -> node -> output would be
+// a reference cycle), so an alias of its memory without autograd history is kept instead.
 class SavedTensor {
  public:
   SavedTensor() = default;
-  explicit SavedTensor(const Tensor& t);
-  const Tensor& get() const;  // the checked tensor; RuntimeError if it was written since saving
+  static SavedTensor input(const Tensor& t);   // t must not hold the saving node
+  static SavedTensor output(const Tensor& t);  // the node's own output
+  const Tensor& get() const;                   // the checked tensor; RuntimeError if it was written since saving
   const TensorImpl* operator->() const { return get().get(); }
   explicit operator bool() const { return static_cast<bool>(tensor_); }
-  void reset() { tensor_.reset(); }
+  void reset() {
+    tensor_.reset();
+    memory_.reset();
+  }
 
  private:
   Tensor tensor_;
+  std::shared_ptr<Storage> memory_;  // the block tensor_ was over when saved
   uint64_t version_ = 0;
 };
 
@@ -59,6 +68,9 @@ struct Node {
   // them in place, so they must not share memory with each other; one of them may be (a view
   // of) grad_output itself, which the node receives as its only holder.
   virtual std::vector<Tensor> backward(const Tensor& grad_output) = 0;
+  // About how many floating-point operations backward(grad_output) costs: the engine lets other
+  // Python threads run through long ones (letting_others_run.h). Elementwise by default.
+  virtual int64_t backward_flops(const Tensor& grad_output) const { return 4 * grad_output->numel; }
   // The same gradients built from differentiable ops while grad mode is on, so that they have a
   // graph of their own (create_graph=True: higher-order derivatives). The default
   // differentiates `regraph`; nodes without either raise.

@@ -75,6 +75,8 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
   const std::vector<ChainStage>& stages() const { return stages_; }
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
+  // About how many floating-point operations the forward costs per input row (the backward twice that).
+  int64_t flops_per_row() const { return flops_per_row_; }
   // Whether a stage computes batch statistics, so a batch needs 2-D input of at least 2 rows.
   bool uses_batch_statistics() const;
   bool has_batch_norm() const { return has_batch_norm_; }
@@ -111,7 +113,7 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
   void update_running_stats(const ChainStage& stage, const Tensor& mean_var, int64_t rows);
 
   std::vector<ChainStage> stages_;
-  int64_t in_features_ = 0, out_features_ = 0;
+  int64_t in_features_ = 0, out_features_ = 0, flops_per_row_ = 0;
   bool has_batch_norm_ = false;
   bool has_statistics_ = false;  // a normalisation or Dropout stage (Activations::stats is kept)
   Workspace workspace_;

@@ -50,6 +50,9 @@ class Optimizer:
     state_keys: tuple = ()
     #: Whether self.state[p] holds a 'step' count (PyTorch's SGD keeps none).
     records_step: bool = True
+    #: (the built group steps by id(group), a function reading a group's hyper-parameter values
+    #: with one C-level call), made by the first step; None until then.
+    _step_cache: tuple | None = None
 
     def __init__(self, params: ParamsT, defaults: dict) -> None:
         self.defaults = defaults
@@ -106,7 +109,7 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         # group_steps() inlined: this runs on every training step.
-        cache, hyper_parameters = self._step_cache()
+        cache, hyper_parameters = self._step_cache or self._new_step_cache()
         state_id = id(self.state)
         records_step = self.records_step
         for group in self.param_groups:
@@ -126,7 +129,7 @@ class Optimizer:
         built when the group is new or its hyper-parameters, parameters or state were replaced.
         ``step()`` runs them; ``chainrule.fit`` hands them to its native loop and then calls
         ``publish_state()``."""
-        cache, hyper_parameters = self._step_cache()
+        cache, hyper_parameters = self._step_cache or self._new_step_cache()
         state_id = id(self.state)
         steps = []
         for group in self.param_groups:
@@ -137,20 +140,12 @@ class Optimizer:
             steps.append(cached[1])
         return steps
 
-    def _step_cache(self) -> tuple:
-        """(the cache of built group steps by id(group), a function reading a group's
-        hyper-parameter values with one C-level call)."""
-        d = self.__dict__
-        cache = d.get("_native_steps")
-        if cache is None:
-            cache = d["_native_steps"] = {}
-        defaults = self.defaults
-        getter = cache.get("hyper-parameters")
-        if getter is None or getter[0] is not defaults or getter[1] != len(defaults):
-            names = tuple(defaults)
-            getter = (defaults, len(names), _operator.itemgetter(*names) if names else (lambda group: ()))
-            cache["hyper-parameters"] = getter
-        return cache, getter[2]
+    def _new_step_cache(self) -> tuple:
+        # The hyper-parameters are the names of `defaults` (the class's own, which its C++ step
+        # reads); a key added to `defaults` later only fills new groups and changes no step.
+        names = tuple(self.defaults)
+        self._step_cache = ({}, _operator.itemgetter(*names) if names else (lambda group: ()))
+        return self._step_cache
 
     def _build_group_step(self, group: dict, key: tuple, cache: dict) -> tuple:
         # A new or edited group (e.g. a scheduler changed lr): validate it and build its C++ step
@@ -258,7 +253,7 @@ class Optimizer:
                     restored[k] = _copy.deepcopy(v)
             new_state[p] = restored
         self.state = new_state
-        self.__dict__.pop("_native_steps", None)  # cached C++ steps hold the old state's tensors
+        self._step_cache = None  # the built C++ steps hold the old state's tensors
         for mine, saved in zip(self.param_groups, saved_groups):
             for k, v in saved.items():
                 if k != "params":
