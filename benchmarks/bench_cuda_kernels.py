@@ -46,7 +46,7 @@ def time_chainrule(cuda, B, C, OC, act, lt_epilogue, warmup, iters, rng):
     w = (rng.standard_normal((OC, C)) / np.sqrt(C)).astype(np.float32)
     b = rng.standard_normal(OC).astype(np.float32)
     dout = rng.standard_normal((B, OC)).astype(np.float32)
-    return cuda.time_dense_layer(x, w, b, dout, act, 0.0, lt_epilogue, warmup, iters)
+    return cuda.time_dense_layer(x, w, b, dout, cuda.Activation.__members__[act], 0.0, lt_epilogue, warmup, iters)
 
 
 def time_torch(torch, B, C, OC, act, warmup, iters):

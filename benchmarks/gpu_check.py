@@ -245,8 +245,8 @@ def step_epilogue_paths():
                 x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((B, C), (OC, C), (OC,)))
                 dout = rng.standard_normal((B, OC)).astype(dtype)
                 for activation in ("relu", "gelu_tanh", "identity"):
-                    _cuda.dense_forward(x, w, b, activation)
-                _cuda.dense_forward(x, w, b, "relu", offset=1)  # an arena slice's alignment
+                    _cuda.dense_forward(x, w, b, _cuda.Activation.__members__[activation])
+                _cuda.dense_forward(x, w, b, _cuda.Activation.relu, offset=1)  # an arena slice's alignment
                 _cuda.linear_backward(dout, x, w)
     paths = cr.cuda.epilogue_paths()
     for p in paths:

@@ -135,6 +135,36 @@ built = pytest.mark.skipif(
     reason="chainrule was built without the CUDA backend (rebuild with CHAINRULE_CUDA=ON; README, CUDA backend)",
 )
 
+
+class Kind:
+    """A kind named as PyTorch names it, resolved to chainrule._cuda's enum (Unary, Activation or
+    Loss: kinds cross the binding as enum values, never as strings) when a test runs; "core"
+    names a value of chainrule._core.Activation instead."""
+
+    def __init__(self, enum, name):
+        self.enum, self.name = enum, name
+
+    def value(self):
+        if self.enum == "core":
+            return cr._core.Activation.__members__[self.name]
+        return _kind(self.enum, self.name)
+
+    def __repr__(self):
+        return f"{self.enum}.{self.name}"
+
+
+def OP(name):
+    return Kind("Unary", name)
+
+
+def ACT(name):
+    return Kind("Activation", name)
+
+
+def LOSS(name):
+    return Kind("Loss", name)
+
+
 f32 = np.zeros((3, 4), np.float32)
 f64 = np.zeros((3, 4), np.float64)
 v4, v5 = np.zeros(4, np.float32), np.zeros(5, np.float32)
@@ -142,39 +172,44 @@ labels = np.array([0, 1, 3], np.int64)
 ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
 
 BAD_ARGUMENTS = [  # (entry point, args, kwargs, exception, message pattern)
-    ("unary_forward", (np.zeros(3, np.int64), "relu"), {}, TypeError, "x must be a float32 or float64"),
-    ("unary_forward", (f32, "softplus"), {}, ValueError, "op must be one of .*got 'softplus'"),
+    ("unary_forward", (np.zeros(3, np.int64), OP("relu")), {}, TypeError, "x must be a float32 or float64"),
     (
         "unary_backward",
-        (np.zeros((3, 5), np.float32), f32, f32, "relu"),
+        (np.zeros((3, 5), np.float32), f32, f32, OP("relu")),
         {},
         ValueError,
         r"dout must have the shape of x, \(3, 4\)",
     ),
-    ("unary_backward", (f32, f32, np.zeros(12, np.float32), "exp"), {}, ValueError, "y must have the shape of x"),
-    ("unary_backward", (f64, f32, f32, "exp"), {}, TypeError, "dout has dtype float64 but x has float32"),
+    ("unary_backward", (f32, f32, np.zeros(12, np.float32), OP("exp")), {}, ValueError, "y must have the shape of x"),
+    ("unary_backward", (f64, f32, f32, OP("exp")), {}, TypeError, "dout has dtype float64 but x has float32"),
     (
         "bias_activation_forward",
-        (f32, v5, "relu"),
+        (f32, v5, ACT("relu")),
         {},
         ValueError,
         r"bias must have shape \(OC,\) with OC = 4 \(from a\), got \(5,\)",
     ),
-    ("bias_activation_forward", (v4, None, "relu"), {}, ValueError, r"a must have shape \(B, OC\)"),
-    ("bias_activation_forward", (f32, None, "swish"), {}, ValueError, "act must be one of"),
-    ("activation_backward_inplace", (f32, f32, None, "gelu"), {}, ValueError, "z .* is required for act 'gelu'"),
-    ("activation_backward_inplace", (f32, f32, None, "gelu_tanh"), {}, ValueError, "z .* is required"),
-    ("activation_backward_inplace", (f32, f32, None, "leaky_relu", -0.5), {}, ValueError, "slope <= 0"),
+    ("bias_activation_forward", (v4, None, ACT("relu")), {}, ValueError, r"a must have shape \(B, OC\)"),
+    (
+        "bias_activation_forward",
+        (f32, None, Kind("core", "silu")),
+        {},
+        ValueError,
+        r"act must be one of the kinds the CUDA kernels implement \(identity, relu",
+    ),
+    ("activation_backward_inplace", (f32, f32, None, ACT("gelu")), {}, ValueError, "z .* is required for act 'gelu'"),
+    ("activation_backward_inplace", (f32, f32, None, ACT("gelu_tanh")), {}, ValueError, "z .* is required"),
+    ("activation_backward_inplace", (f32, f32, None, ACT("leaky_relu"), -0.5), {}, ValueError, "slope <= 0"),
     (
         "activation_backward_inplace",
-        (f32, np.zeros((4, 3), np.float32), None, "relu"),
+        (f32, np.zeros((4, 3), np.float32), None, ACT("relu")),
         {},
         ValueError,
         "a must have the shape of dz",
     ),
     (
         "activation_backward_inplace",
-        (f32, f32, np.zeros((3, 5), np.float32), "gelu"),
+        (f32, f32, np.zeros((3, 5), np.float32), ACT("gelu")),
         {},
         ValueError,
         "z must have the shape of dz",
@@ -210,11 +245,16 @@ BAD_ARGUMENTS = [  # (entry point, args, kwargs, exception, message pattern)
         ValueError,
         r"with B = 3",
     ),
-    ("loss_forward", (v4, v5, "mse"), {}, ValueError, "target must have the shape of pred"),
-    ("loss_forward", (v4, v4, "hinge"), {}, ValueError, "loss must be one of"),
-    ("loss_forward", (v4, v4, "huber", 0.0), {}, ValueError, "delta .* must be > 0"),
-    ("loss_backward", (np.zeros(2, np.float32), True, v4, v4, "mse"), {}, ValueError, r"dout must have shape \(1,\)"),
-    ("loss_backward", (v5, False, v4, v4, "mse"), {}, ValueError, "dout must have the shape of pred"),
+    ("loss_forward", (v4, v5, LOSS("mse")), {}, ValueError, "target must have the shape of pred"),
+    ("loss_forward", (v4, v4, LOSS("huber"), 0.0), {}, ValueError, "delta .* must be > 0"),
+    (
+        "loss_backward",
+        (np.zeros(2, np.float32), True, v4, v4, LOSS("mse")),
+        {},
+        ValueError,
+        r"dout must have shape \(1,\)",
+    ),
+    ("loss_backward", (v5, False, v4, v4, LOSS("mse")), {}, ValueError, "dout must have the shape of pred"),
     (
         "cross_entropy_forward",
         (f32, np.array([0, 1, 4], np.int64)),
@@ -285,9 +325,28 @@ def test_bad_arguments_raise_before_any_cuda_call(entry, args, kwargs, error, ma
     # Without a driver, any CUDA call would raise RuntimeError first: a ValueError/TypeError here
     # shows the check ran before anything was copied or launched. With a GPU it shows the kernel
     # never saw the bad sizes (which would write out of bounds and poison the context).
+    args = tuple(a.value() if isinstance(a, Kind) else a for a in args)
     with pytest.raises(error, match=match) as info:
         getattr(_cuda(), entry)(*args, **kwargs)
     assert str(info.value).startswith(entry + ": ")
+
+
+@built
+def test_kinds_cross_the_binding_as_enums():
+    # Each enum names exactly the kinds the kernels implement; a string is no kind.
+    cuda = _cuda()
+    assert sorted(cuda.Activation.__members__) == sorted(
+        ["identity", "relu", "sigmoid", "tanh", "leaky_relu", "gelu", "gelu_tanh"]
+    )
+    assert "gelu_tanh" in cuda.Unary.__members__ and "bce_with_logits" in cuda.Loss.__members__
+    with pytest.raises(TypeError):
+        cuda.unary_forward(f32, "relu")
+    with pytest.raises(TypeError):
+        cuda.loss_forward(v4, v4, "mse")
+    # chainrule._core's Activation is the same C++ type, so its values convert: relu reaches the
+    # argument checks (which then refuse the bias) instead of raising a TypeError.
+    with pytest.raises(ValueError, match="bias must have shape"):
+        cuda.bias_activation_forward(f32, v5, cr._core.Activation.relu)
 
 
 @built
@@ -311,6 +370,11 @@ def _cuda():
     from chainrule import _cuda
 
     return _cuda
+
+
+def _kind(enum, name):
+    """chainrule._cuda's value of enum `enum` named `name`, e.g. _kind("Activation", "relu")."""
+    return getattr(_cuda(), enum).__members__[name]
 
 
 def _tol(dtype):
@@ -376,10 +440,10 @@ def test_unary_forward_backward(name, n, dtype):
     xt = _t(x, requires_grad=True)
     yt = op(xt, param)
     yt.backward(_t(dout))
-    y = _cuda().unary_forward(x, name, param)
+    y = _cuda().unary_forward(x, _kind("Unary", name), param)
     assert y.dtype == dtype
     np.testing.assert_allclose(y, _np(yt), **_tol(dtype))
-    dx = _cuda().unary_backward(dout, x, _np(yt), name, param)
+    dx = _cuda().unary_backward(dout, x, _np(yt), _kind("Unary", name), param)
     if name == "gelu_tanh":
         reference, tol = _gelu_tanh_grad_reference(x, dout, dtype)
         np.testing.assert_allclose(dx, reference, **tol)
@@ -409,23 +473,23 @@ def test_bias_activation_forward_and_backward(act, shape, dtype):
     bias = rng.standard_normal(OC).astype(dtype)
     zt = _t(a + bias, requires_grad=True)
     yt = ACTIVATIONS[act](zt)
-    out, z = _cuda().bias_activation_forward(a, bias, act, 0.05, keep_z=True)
+    out, z = _cuda().bias_activation_forward(a, bias, _kind("Activation", act), 0.05, keep_z=True)
     np.testing.assert_allclose(z, a + bias, **_tol(dtype))
     np.testing.assert_allclose(out, _np(yt), **_tol(dtype))
-    out2, none = _cuda().bias_activation_forward(a, None, act, 0.05, keep_z=False)
+    out2, none = _cuda().bias_activation_forward(a, None, _kind("Activation", act), 0.05, keep_z=False)
     assert none is None
     np.testing.assert_allclose(out2, _np(ACTIVATIONS[act](_t(a))), **_tol(dtype))
 
     dout = rng.standard_normal(shape).astype(dtype)
     yt.backward(_t(dout))
-    dz = _cuda().activation_backward_inplace(dout, _np(yt), _np(zt), act, 0.05)
+    dz = _cuda().activation_backward_inplace(dout, _np(yt), _np(zt), _kind("Activation", act), 0.05)
     if act == "gelu_tanh":
         reference, tol = _gelu_tanh_grad_reference(_np(zt), dout, dtype)
         np.testing.assert_allclose(dz, reference, **tol)
     else:
         np.testing.assert_allclose(dz, _np(zt.grad), **_tol(dtype))
     if act in ("identity", "relu", "sigmoid", "tanh", "leaky_relu"):  # derivable from the output alone
-        dz = _cuda().activation_backward_inplace(dout, _np(yt), None, act, 0.05)
+        dz = _cuda().activation_backward_inplace(dout, _np(yt), None, _kind("Activation", act), 0.05)
         np.testing.assert_allclose(dz, _np(zt.grad), **_tol(dtype))
 
 
@@ -462,11 +526,11 @@ def test_dense_forward(act, shape, dtype, lt_epilogue):
     a_cpu = _np(ACTIVATIONS[act](z_cpu))
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else _tol(dtype)  # GEMM summation order
     for keep_z in (False, True):
-        a, z = _cuda().dense_forward(x, w, b, act, 0.05, keep_z=keep_z, lt_epilogue=lt_epilogue)
+        a, z = _cuda().dense_forward(x, w, b, _kind("Activation", act), 0.05, keep_z=keep_z, lt_epilogue=lt_epilogue)
         np.testing.assert_allclose(a, a_cpu, **tol)
         if keep_z:
             np.testing.assert_allclose(z, _np(z_cpu), **tol)
-    a, _ = _cuda().dense_forward(x, w, None, act, 0.05, lt_epilogue=lt_epilogue)
+    a, _ = _cuda().dense_forward(x, w, None, _kind("Activation", act), 0.05, lt_epilogue=lt_epilogue)
     np.testing.assert_allclose(a, _np(ACTIVATIONS[act](F.linear(_t(x), _t(w)))), **tol)
 
 
@@ -482,8 +546,8 @@ def test_dense_layer_on_pointers_less_aligned_than_256_bytes(offset, dtype):
     dout = rng.standard_normal((B, OC)).astype(dtype)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else _tol(dtype)
     for act in ("identity", "relu", "gelu_tanh", "sigmoid"):
-        aligned, _ = _cuda().dense_forward(x, w, b, act, lt_epilogue=False)
-        shifted, _ = _cuda().dense_forward(x, w, b, act, offset=offset)
+        aligned, _ = _cuda().dense_forward(x, w, b, _kind("Activation", act), lt_epilogue=False)
+        shifted, _ = _cuda().dense_forward(x, w, b, _kind("Activation", act), offset=offset)
         np.testing.assert_allclose(shifted, aligned, **tol)
     reference = _cuda().linear_backward(dout, x, w, lt_epilogue=False)
     for got, want in zip(_cuda().linear_backward(dout, x, w, offset=offset), reference):
@@ -497,12 +561,14 @@ def test_epilogue_paths_record_every_cublaslt_epilogue(dtype):
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((16, 8), (4, 8), (4,)))
     name = np.dtype(dtype).name
     cr.cuda.reset_epilogue_paths()
-    _cuda().dense_forward(x, w, b, "relu", lt_epilogue=False)  # the reference path asks cuBLASLt for nothing
+    _cuda().dense_forward(
+        x, w, b, _kind("Activation", "relu"), lt_epilogue=False
+    )  # the reference path asks cuBLASLt for nothing
     assert cr.cuda.epilogue_paths() == []
-    _cuda().dense_forward(x, w, b, "relu")
-    _cuda().dense_forward(x, w, b, "relu")
-    _cuda().dense_forward(x, w, None, "gelu_tanh")
-    _cuda().dense_forward(x, w, b, "identity")
+    _cuda().dense_forward(x, w, b, _kind("Activation", "relu"))
+    _cuda().dense_forward(x, w, b, _kind("Activation", "relu"))
+    _cuda().dense_forward(x, w, None, _kind("Activation", "gelu_tanh"))
+    _cuda().dense_forward(x, w, b, _kind("Activation", "identity"))
     _cuda().linear_backward(rng.standard_normal((16, 4)).astype(dtype), x, w)
     seen = {(p["site"], p["epilogue"], p["dtype"]): p for p in cr.cuda.epilogue_paths()}
     assert set(seen) == {
@@ -564,17 +630,17 @@ def test_losses(name, n, dtype):
     pred, target = pred.astype(dtype), target.astype(dtype)
     pt, tt = _t(pred, True), _t(target, name != "bce")
     lt = op(pt, tt, param)
-    np.testing.assert_allclose(_cuda().loss_forward(pred, target, name, param), _np(lt), **_tol(dtype))
+    np.testing.assert_allclose(_cuda().loss_forward(pred, target, _kind("Loss", name), param), _np(lt), **_tol(dtype))
     dout = rng.standard_normal(n).astype(dtype)
     lt.backward(_t(dout))
-    dpred, dtarget = _cuda().loss_backward(dout, False, pred, target, name, param)
+    dpred, dtarget = _cuda().loss_backward(dout, False, pred, target, _kind("Loss", name), param)
     np.testing.assert_allclose(dpred, _np(pt.grad), **_tol(dtype))
     if name != "bce":
         np.testing.assert_allclose(dtarget, _np(tt.grad), **_tol(dtype))
     # A scalar dout (a reduced loss) broadcasts to every element.
     g = np.array([0.25], dtype)
-    dpred_s, _ = _cuda().loss_backward(g, True, pred, target, name, param)
-    dpred_v, _ = _cuda().loss_backward(np.full(n, 0.25, dtype), False, pred, target, name, param)
+    dpred_s, _ = _cuda().loss_backward(g, True, pred, target, _kind("Loss", name), param)
+    dpred_v, _ = _cuda().loss_backward(np.full(n, 0.25, dtype), False, pred, target, _kind("Loss", name), param)
     np.testing.assert_array_equal(dpred_s, dpred_v)
 
 

@@ -26,43 +26,42 @@ namespace {
 template <typename T>
 using HostArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
-// Looks `name` up in a table of (name, value); an unknown name is a ValueError listing the known ones.
+// The kinds the CUDA kernels implement, named as PyTorch names them. They cross the binding as
+// this module's enums (chainrule._cuda.Unary, .Activation, .Loss), never as strings.
+constexpr std::pair<const char*, Unary> kUnaryOps[] = {
+    {"neg", Unary::Neg},   {"exp", Unary::Exp},           {"log", Unary::Log},
+    {"relu", Unary::Relu}, {"sigmoid", Unary::Sigmoid},   {"tanh", Unary::Tanh},
+    {"abs", Unary::Abs},   {"sqrt", Unary::Sqrt},         {"leaky_relu", Unary::LeakyRelu},
+    {"gelu", Unary::Gelu}, {"gelu_tanh", Unary::GeluTanh}};
+constexpr std::pair<const char*, Activation> kActivations[] = {
+    {"identity", Activation::Identity},    {"relu", Activation::Relu},
+    {"sigmoid", Activation::Sigmoid},      {"tanh", Activation::Tanh},
+    {"leaky_relu", Activation::LeakyRelu}, {"gelu", Activation::Gelu},
+    {"gelu_tanh", Activation::GeluTanh}};
+constexpr std::pair<const char*, Loss> kLosses[] = {{"mse", Loss::MSE},
+                                                    {"l1", Loss::L1},
+                                                    {"huber", Loss::Huber},
+                                                    {"bce", Loss::BCE},
+                                                    {"bce_with_logits", Loss::BCEWithLogits}};
+
 template <typename E, size_t N>
-E parse_name(const std::pair<const char*, E> (&table)[N], const std::string& name, const char* entry_point,
-             const char* what) {
+void bind_kinds(py::module_& m, const char* name, const char* doc, const std::pair<const char*, E> (&kinds)[N]) {
+  // Module-local: chainrule._core binds the CPU's Activation under the same C++ type.
+  py::enum_<E> e(m, name, doc, py::module_local());
+  for (const auto& [kind_name, value] : kinds) e.value(kind_name, value);
+}
+
+// The name of `kind` when these kernels implement it. A value of another module's enum of the same
+// C++ type (chainrule._core.Activation.silu) converts too, so this is checked before any launch.
+template <typename E, size_t N>
+const char* implemented(const std::pair<const char*, E> (&kinds)[N], E kind, KernelArgs& args, const char* what) {
   std::string known;
-  for (const auto& [n, value] : table) {
-    if (name == n) return value;
-    known += (known.empty() ? "" : ", ") + std::string(n);
+  for (const auto& [kind_name, value] : kinds) {
+    if (value == kind) return kind_name;
+    known += (known.empty() ? "" : ", ") + std::string(kind_name);
   }
-  throw ValueError(std::string(entry_point) + ": " + what + " must be one of " + known + "; got '" + name + "'");
-}
-
-Unary parse_unary(const std::string& name, const char* entry_point) {
-  static const std::pair<const char*, Unary> table[] = {
-      {"neg", Unary::Neg},   {"exp", Unary::Exp},           {"log", Unary::Log},
-      {"relu", Unary::Relu}, {"sigmoid", Unary::Sigmoid},   {"tanh", Unary::Tanh},
-      {"abs", Unary::Abs},   {"sqrt", Unary::Sqrt},         {"leaky_relu", Unary::LeakyRelu},
-      {"gelu", Unary::Gelu}, {"gelu_tanh", Unary::GeluTanh}};
-  return parse_name(table, name, entry_point, "op");
-}
-
-Activation parse_activation(const std::string& name, const char* entry_point) {
-  static const std::pair<const char*, Activation> table[] = {
-      {"identity", Activation::Identity},    {"relu", Activation::Relu},
-      {"sigmoid", Activation::Sigmoid},      {"tanh", Activation::Tanh},
-      {"leaky_relu", Activation::LeakyRelu}, {"gelu", Activation::Gelu},
-      {"gelu_tanh", Activation::GeluTanh}};
-  return parse_name(table, name, entry_point, "act");
-}
-
-Loss parse_loss(const std::string& name, const char* entry_point) {
-  static const std::pair<const char*, Loss> table[] = {{"mse", Loss::MSE},
-                                                       {"l1", Loss::L1},
-                                                       {"huber", Loss::Huber},
-                                                       {"bce", Loss::BCE},
-                                                       {"bce_with_logits", Loss::BCEWithLogits}};
-  return parse_name(table, name, entry_point, "loss");
+  args.fail(std::string(what) + " must be one of the kinds the CUDA kernels implement (" + known + "); got value " +
+            std::to_string(static_cast<int>(kind)));
 }
 
 // Runs f(T{}) with T the float type the checked arguments share.
@@ -138,10 +137,10 @@ std::string number(double v) { return py::str(py::float_(v)).cast<std::string>()
 void bind_kernels(py::module_& m) {
   m.def(
       "unary_forward",
-      [](py::array x, const std::string& op, double param) {
+      [](py::array x, Unary unary, double param) {
         KernelArgs args("unary_forward");
         args.floats_any_shape(x, "x");
-        const Unary unary = parse_unary(op, "unary_forward");
+        implemented(kUnaryOps, unary, args, "op");
         return with_float_type(args, [&](auto t) -> py::object {
           using T = decltype(t);
           auto dx = upload<T>(x);
@@ -154,11 +153,11 @@ void bind_kernels(py::module_& m) {
 
   m.def(
       "unary_backward",
-      [](py::array dout, py::array x, py::array y, const std::string& op, double param) {
+      [](py::array dout, py::array x, py::array y, Unary unary, double param) {
         // y = op(x), read by the ops whose derivative uses the output.
         KernelArgs args("unary_backward");
         args.floats_any_shape(x, "x").floats_like(dout, "dout", x, "x").floats_like(y, "y", x, "x");
-        const Unary unary = parse_unary(op, "unary_backward");
+        implemented(kUnaryOps, unary, args, "op");
         return with_float_type(args, [&](auto t) -> py::object {
           using T = decltype(t);
           auto ddout = upload<T>(dout), dx_in = upload<T>(x), dy = upload<T>(y);
@@ -171,11 +170,11 @@ void bind_kernels(py::module_& m) {
 
   m.def(
       "bias_activation_forward",
-      [](py::array a, std::optional<py::array> bias, const std::string& act, double param, bool keep_z) {
+      [](py::array a, std::optional<py::array> bias, Activation activation, double param, bool keep_z) {
         // a (B, OC) holds x W^T; returns (act(a + bias), z or None).
         KernelArgs args("bias_activation_forward");
         args.floats(a, "a", {"B", "OC"}).optional_floats(bias, "bias", {"OC"});
-        const Activation activation = parse_activation(act, "bias_activation_forward");
+        implemented(kActivations, activation, args, "act");
         const int64_t B = args.size("B"), OC = args.size("OC");
         return with_float_type(args, [&](auto t) -> py::object {
           using T = decltype(t);
@@ -192,14 +191,14 @@ void bind_kernels(py::module_& m) {
 
   m.def(
       "activation_backward_inplace",
-      [](py::array dz, py::array a, std::optional<py::array> z, const std::string& act, double param) {
+      [](py::array dz, py::array a, std::optional<py::array> z, Activation activation, double param) {
         // dz holds dL/da, a = act(z); returns dL/dz.
         KernelArgs args("activation_backward_inplace");
         args.floats_any_shape(dz, "dz").floats_like(a, "a", dz, "dz");
         if (z) args.floats_like(*z, "z", dz, "dz");
-        const Activation activation = parse_activation(act, "activation_backward_inplace");
+        const char* act_name = implemented(kActivations, activation, args, "act");
         args.require(z || cpu::activation_derivative_from_output(activation, param),
-                     "z (the pre-activation) is required for act '" + act + "'" +
+                     "z (the pre-activation) is required for act '" + std::string(act_name) + "'" +
                          (activation == Activation::LeakyRelu ? " with a slope <= 0" : "") +
                          ": its derivative cannot be told from the output a alone");
         return with_float_type(args, [&](auto t) -> py::object {
@@ -232,7 +231,7 @@ void bind_kernels(py::module_& m) {
 
   m.def(
       "dense_forward",
-      [](py::array inp, py::array weight, std::optional<py::array> bias, const std::string& act, double param,
+      [](py::array inp, py::array weight, std::optional<py::array> bias, Activation activation, double param,
          bool keep_z, bool lt_epilogue, int64_t offset) {
         // act(inp (B, C) weight^T (C, OC) + bias (OC)) and the pre-activation (or None); act "identity"
         // without z is linear_forward's product. chainrule.cuda.epilogue_paths() tells which path ran.
@@ -242,7 +241,7 @@ void bind_kernels(py::module_& m) {
             .floats(weight, "weight", {"OC", "C"})
             .optional_floats(bias, "bias", {"OC"})
             .require(offset >= 0, "offset must be >= 0, got " + std::to_string(offset));
-        const Activation activation = parse_activation(act, "dense_forward");
+        implemented(kActivations, activation, args, "act");
         const int64_t B = args.size("B"), C = args.size("C"), OC = args.size("OC");
         return with_float_type(args, [&](auto t) -> py::object {
           using T = decltype(t);
@@ -258,7 +257,7 @@ void bind_kernels(py::module_& m) {
           return py::make_tuple(download(a, {B, OC}), zo);
         });
       },
-      py::arg("inp"), py::arg("weight"), py::arg("bias"), py::arg("act") = "identity", py::arg("param") = 0.0,
+      py::arg("inp"), py::arg("weight"), py::arg("bias"), py::arg("act") = Activation::Identity, py::arg("param") = 0.0,
       py::arg("keep_z") = false, py::arg("lt_epilogue") = true, py::arg("offset") = 0);
 
   m.def(
@@ -287,17 +286,17 @@ void bind_kernels(py::module_& m) {
       py::arg("offset") = 0);
 
   // Huber's delta is the only loss parameter; PyTorch refuses a non-positive one.
-  const auto check_loss_param = [](KernelArgs& args, Loss loss, double param) {
+  const auto check_loss_param = [](KernelArgs& args, Loss kind, double param) {
     if (loss == Loss::Huber)
       args.require(param > 0, "delta (param) must be > 0 for the huber loss, got " + number(param));
   };
 
   m.def(
       "loss_forward",
-      [check_loss_param](py::array pred, py::array target, const std::string& loss, double param) {
+      [check_loss_param](py::array pred, py::array target, Loss kind, double param) {
         KernelArgs args("loss_forward");
         args.floats_any_shape(pred, "pred").floats_like(target, "target", pred, "pred");
-        const Loss kind = parse_loss(loss, "loss_forward");
+        implemented(kLosses, kind, args, "loss");
         check_loss_param(args, kind, param);
         return with_float_type(args, [&](auto t) -> py::object {
           using T = decltype(t);
@@ -311,7 +310,7 @@ void bind_kernels(py::module_& m) {
 
   m.def(
       "loss_backward",
-      [check_loss_param](py::array dout, bool dout_is_scalar, py::array pred, py::array target, const std::string& loss,
+      [check_loss_param](py::array dout, bool dout_is_scalar, py::array pred, py::array target, Loss kind,
                          double param) {
         // dout has pred's shape, or is (1,) when dout_is_scalar. Returns (dpred, dtarget).
         KernelArgs args("loss_backward");
@@ -320,7 +319,7 @@ void bind_kernels(py::module_& m) {
           args.floats(dout, "dout", {1});
         else
           args.floats_like(dout, "dout", pred, "pred");
-        const Loss kind = parse_loss(loss, "loss_backward");
+        implemented(kLosses, kind, args, "loss");
         check_loss_param(args, kind, param);
         return with_float_type(args, [&](auto t) -> py::object {
           using T = decltype(t);
@@ -511,7 +510,7 @@ double time_on_device(int warmup, int iters, F f) {
 void bind_timing(py::module_& m) {
   m.def(
       "time_dense_layer",
-      [](py::array inp, py::array weight, py::array bias, py::array dout, const std::string& act, double param,
+      [](py::array inp, py::array weight, py::array bias, py::array dout, Activation activation, double param,
          bool lt_epilogue, int warmup, int iters) {
         // One dense layer's training pair, device-resident (the arrays are copied to the device once):
         // forward = dense_forward (keeping z only when the activation's derivative needs it), backward =
@@ -522,7 +521,7 @@ void bind_timing(py::module_& m) {
             .floats(bias, "bias", {"OC"})
             .floats(dout, "dout", {"B", "OC"})
             .require(warmup >= 0 && iters >= 1, "warmup must be >= 0 and iters >= 1");
-        const Activation activation = parse_activation(act, "time_dense_layer");
+        implemented(kActivations, activation, args, "act");
         const int64_t B = args.size("B"), C = args.size("C"), OC = args.size("OC");
         return with_float_type(args, [&](auto t) -> py::object {
           using T = decltype(t);
@@ -546,7 +545,7 @@ void bind_timing(py::module_& m) {
           return out;
         });
       },
-      py::arg("inp"), py::arg("weight"), py::arg("bias"), py::arg("dout"), py::arg("act") = "relu",
+      py::arg("inp"), py::arg("weight"), py::arg("bias"), py::arg("dout"), py::arg("act") = Activation::Relu,
       py::arg("param") = 0.0, py::arg("lt_epilogue") = true, py::arg("warmup") = 10, py::arg("iters") = 100);
 }
 
@@ -580,6 +579,9 @@ PYBIND11_MODULE(_cuda, m) {
   m.def(
       "cublaslt_version", [] { return static_cast<int64_t>(cublasLtGetVersion()); },
       "The version of the cuBLASLt library loaded at run time.");
+  cuda::bind_kinds(m, "Unary", "An elementwise op of unary_forward / unary_backward", cuda::kUnaryOps);
+  cuda::bind_kinds(m, "Activation", "The activation of the dense-layer kernels", cuda::kActivations);
+  cuda::bind_kinds(m, "Loss", "An elementwise loss of loss_forward / loss_backward", cuda::kLosses);
   cuda::bind_kernels(m);
   cuda::bind_timing(m);
 }
