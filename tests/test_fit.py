@@ -43,6 +43,10 @@ OPTIMIZERS = [
     lambda p: optim.AdamW(p, lr=0.01, betas=(0.8, 0.99)),
     lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True),
     lambda p: optim.Adagrad(p, lr=0.05, lr_decay=1e-3, initial_accumulator_value=0.1),
+    lambda p: optim.NAdam(p, lr=0.01, weight_decay=1e-3),
+    lambda p: optim.NAdam(p, lr=0.01, weight_decay=1e-3, decoupled_weight_decay=True),
+    lambda p: optim.RAdam(p, lr=0.01, weight_decay=1e-3),
+    lambda p: optim.Adamax(p, lr=0.01, weight_decay=1e-3),
 ]
 
 

@@ -55,6 +55,41 @@ void bind_optimizers(py::module_& m) {
            py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("amsgrad"), py::arg("maximize"),
            py::arg("decoupled_weight_decay"));
 
+  bind_step<optim::NadamStep>(m, "NadamStep", "NAdam; state: exp_avg, exp_avg_sq (and mu_products, one per parameter)")
+      .def(py::init([](std::vector<Tensor> params, StateLists state, StepCounts steps, std::vector<double> mu_products,
+                       double lr, double beta1, double beta2, double eps, double weight_decay, double momentum_decay,
+                       bool maximize, bool decoupled_weight_decay) {
+             return std::make_shared<optim::NadamStep>(
+                 std::move(params), std::move(state), std::move(steps), std::move(mu_products),
+                 cpu::AdamOptions{lr, beta1, beta2, eps, weight_decay, false, maximize, decoupled_weight_decay},
+                 momentum_decay);
+           }),
+           py::arg("params"), py::arg("state"), py::arg("steps"), py::arg("mu_products"), py::kw_only(), py::arg("lr"),
+           py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("momentum_decay"),
+           py::arg("maximize"), py::arg("decoupled_weight_decay"))
+      .def_property_readonly("mu_products", &optim::NadamStep::mu_products);
+
+  bind_step<optim::RadamStep>(m, "RadamStep", "RAdam; state: exp_avg, exp_avg_sq")
+      .def(py::init([](std::vector<Tensor> params, StateLists state, StepCounts steps, double lr, double beta1,
+                       double beta2, double eps, double weight_decay, bool maximize, bool decoupled_weight_decay) {
+             return std::make_shared<optim::RadamStep>(
+                 std::move(params), std::move(state), std::move(steps),
+                 cpu::AdamOptions{lr, beta1, beta2, eps, weight_decay, false, maximize, decoupled_weight_decay});
+           }),
+           py::arg("params"), py::arg("state"), py::arg("steps"), py::kw_only(), py::arg("lr"), py::arg("beta1"),
+           py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("maximize"),
+           py::arg("decoupled_weight_decay"));
+
+  bind_step<optim::AdamaxStep>(m, "AdamaxStep", "Adamax; state: exp_avg, exp_inf")
+      .def(py::init([](std::vector<Tensor> params, StateLists state, StepCounts steps, double lr, double beta1,
+                       double beta2, double eps, double weight_decay, bool maximize) {
+             return std::make_shared<optim::AdamaxStep>(
+                 std::move(params), std::move(state), std::move(steps),
+                 cpu::AdamOptions{lr, beta1, beta2, eps, weight_decay, false, maximize, false});
+           }),
+           py::arg("params"), py::arg("state"), py::arg("steps"), py::kw_only(), py::arg("lr"), py::arg("beta1"),
+           py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("maximize"));
+
   bind_step<optim::RmspropStep>(m, "RmspropStep", "RMSprop; state: square_avg, momentum_buffer, grad_avg")
       .def(py::init([](std::vector<Tensor> params, StateLists state, StepCounts steps, double lr, double alpha,
                        double eps, double weight_decay, double momentum, bool centered, bool maximize) {

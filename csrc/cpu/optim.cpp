@@ -55,6 +55,36 @@ inline T maximum(T a, T b) {
   return (a != a || b != b) ? a + b : std::max(a, b);
 }
 
+// Adam's first lines, shared by Adam, NAdam and RAdam: the signed gradient with weight decay (coupled, or
+// applied to the parameter for decoupled_weight_decay), then the two moment averages.
+template <typename T>
+struct AdamMoments {
+  T one_minus_beta1, beta2, one_minus_beta2, wd, param_scale;
+  bool decay, decoupled, maximize;
+  explicit AdamMoments(const AdamOptions& opt)
+      : one_minus_beta1(static_cast<T>(1.0 - opt.beta1)),
+        beta2(static_cast<T>(opt.beta2)),
+        one_minus_beta2(static_cast<T>(1.0 - opt.beta2)),
+        wd(static_cast<T>(opt.weight_decay)),
+        param_scale(static_cast<T>(1.0 - opt.lr * opt.weight_decay)),
+        decay(opt.weight_decay != 0.0),
+        decoupled(opt.decoupled_weight_decay),
+        maximize(opt.maximize) {}
+  // Updates param (decoupled decay), exp_avg and exp_avg_sq at i; returns the gradient used.
+  T apply(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, int64_t i) const {
+    T g = maximize ? -grad[i] : grad[i];
+    if (decay) {
+      if (decoupled)
+        param[i] = param[i] * param_scale;
+      else
+        g = g + wd * param[i];
+    }
+    exp_avg[i] = lerp(exp_avg[i], g, one_minus_beta1);
+    exp_avg_sq[i] = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g;
+    return g;
+  }
+};
+
 }  // namespace
 
 template <typename T>
@@ -68,24 +98,85 @@ void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_
   const double bias_correction2 = 1.0 - std::pow(opt.beta2, static_cast<double>(step));
   const T neg_step_size = static_cast<T>(-(opt.lr / bias_correction1));
   const T bias_correction2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
-  const T one_minus_beta1 = static_cast<T>(1.0 - opt.beta1), beta2 = static_cast<T>(opt.beta2);
-  const T one_minus_beta2 = static_cast<T>(1.0 - opt.beta2), eps = static_cast<T>(opt.eps);
-  const bool decay = opt.weight_decay != 0.0;
-  const T wd = static_cast<T>(opt.weight_decay), param_scale = static_cast<T>(1.0 - opt.lr * opt.weight_decay);
+  const AdamMoments<T> moments(opt);
+  const T eps = static_cast<T>(opt.eps);
   parallel_for(n, n > (1 << 16), [&](int64_t i) {
-    T g = opt.maximize ? -grad[i] : grad[i];
-    if (decay) {
-      if (opt.decoupled_weight_decay)
-        param[i] = param[i] * param_scale;
-      else
-        g = g + wd * param[i];
-    }
-    exp_avg[i] = lerp(exp_avg[i], g, one_minus_beta1);
-    exp_avg_sq[i] = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g;
+    moments.apply(param, grad, exp_avg, exp_avg_sq, i);
     T second = exp_avg_sq[i];
     if (opt.amsgrad) second = max_exp_avg_sq[i] = maximum(max_exp_avg_sq[i], second);
     const T denom = std::sqrt(second) / bias_correction2_sqrt + eps;
     param[i] = param[i] + neg_step_size * exp_avg[i] / denom;
+  });
+}
+
+template <typename T>
+void nadam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, int64_t n, const AdamOptions& opt, int64_t step,
+                  const NadamFactors& factors) {
+  // torch/optim/nadam.py, _single_tensor_nadam: Adam's moments, then
+  //   denom = sqrt(v / (1 - beta2^t)) + eps
+  //   p += (-lr (1 - mu_t) / (1 - mu_product)) g / denom
+  //   p += (-lr mu_{t+1} / (1 - mu_product mu_{t+1})) m / denom
+  const AdamMoments<T> moments(opt);
+  const T bias_correction2 = static_cast<T>(1.0 - std::pow(opt.beta2, static_cast<double>(step)));
+  const T eps = static_cast<T>(opt.eps);
+  const T grad_coef = static_cast<T>(-opt.lr * (1.0 - factors.mu) / (1.0 - factors.mu_product));
+  const T avg_coef = static_cast<T>((-opt.lr * factors.mu_next) / (1.0 - factors.mu_product * factors.mu_next));
+  parallel_for(n, n > (1 << 16), [&](int64_t i) {
+    const T g = moments.apply(param, grad, exp_avg, exp_avg_sq, i);
+    const T denom = std::sqrt(exp_avg_sq[i] / bias_correction2) + eps;
+    param[i] = param[i] + grad_coef * g / denom;
+    param[i] = param[i] + avg_coef * exp_avg[i] / denom;
+  });
+}
+
+template <typename T>
+void radam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, int64_t n, const AdamOptions& opt, int64_t step) {
+  // torch/optim/radam.py, _single_tensor_radam: Adam's moments; m_hat = m / (1 - beta1^t); with
+  // rho_inf = 2 / (1 - beta2) - 1 and rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t):
+  //   rho_t > 5:  p -= m_hat lr sqrt(1 - beta2^t) / (sqrt(v) + eps) rect, where rect =
+  //               ((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))^0.5
+  //   otherwise:  p -= m_hat lr (plain momentum while the adaptive rate's variance is intractable)
+  // The scalars are computed in double as Python does (x ** 0.5 is pow, not sqrt).
+  const AdamMoments<T> moments(opt);
+  const double t = static_cast<double>(step);
+  const double bias_correction2 = 1.0 - std::pow(opt.beta2, t);
+  const double rho_inf = 2.0 / (1.0 - opt.beta2) - 1.0;
+  const double rho_t = rho_inf - 2.0 * t * std::pow(opt.beta2, t) / bias_correction2;
+  const bool rectified = rho_t > 5.0;
+  const T rect = rectified
+                     ? static_cast<T>(std::pow(
+                           (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t), 0.5))
+                     : T(0);
+  const T bias_correction1 = static_cast<T>(1.0 - std::pow(opt.beta1, t));
+  const T bias_correction2_sqrt = static_cast<T>(std::pow(bias_correction2, 0.5));
+  const T lr = static_cast<T>(opt.lr), eps = static_cast<T>(opt.eps);
+  parallel_for(n, n > (1 << 16), [&](int64_t i) {
+    moments.apply(param, grad, exp_avg, exp_avg_sq, i);
+    const T corrected = exp_avg[i] / bias_correction1;
+    if (rectified) {
+      const T adaptive = bias_correction2_sqrt / (std::sqrt(exp_avg_sq[i]) + eps);
+      param[i] = param[i] + T(-1) * (corrected * lr * adaptive * rect);
+    } else {
+      param[i] = param[i] + T(-1) * (corrected * lr);
+    }
+  });
+}
+
+template <typename T>
+void adamax_update(T* param, const T* grad, T* exp_avg, T* exp_inf, int64_t n, const AdamOptions& opt, int64_t step) {
+  // torch/optim/adamax.py, _single_tensor_adamax:
+  //   g = ±grad + weight_decay * p;  m = lerp(m, g, 1 - beta1);  u = max(beta2 u, |g| + eps)
+  //   p += (-lr / (1 - beta1^t)) m / u
+  const T one_minus_beta1 = static_cast<T>(1.0 - opt.beta1), beta2 = static_cast<T>(opt.beta2);
+  const T eps = static_cast<T>(opt.eps), wd = static_cast<T>(opt.weight_decay);
+  const T neg_clr = static_cast<T>(-(opt.lr / (1.0 - std::pow(opt.beta1, static_cast<double>(step)))));
+  const bool decay = opt.weight_decay != 0.0;
+  parallel_for(n, n > (1 << 16), [&](int64_t i) {
+    T g = opt.maximize ? -grad[i] : grad[i];
+    if (decay) g = g + wd * param[i];
+    exp_avg[i] = lerp(exp_avg[i], g, one_minus_beta1);
+    exp_inf[i] = maximum(exp_inf[i] * beta2, std::abs(g) + eps);
+    param[i] = param[i] + neg_clr * exp_avg[i] / exp_inf[i];
   });
 }
 
@@ -141,6 +232,14 @@ void adagrad_update(T* param, const T* grad, T* sum, int64_t n, const AdagradOpt
 template void adam_update<float>(float*, const float*, float*, float*, float*, int64_t, const AdamOptions&, int64_t);
 template void adam_update<double>(double*, const double*, double*, double*, double*, int64_t, const AdamOptions&,
                                   int64_t);
+template void nadam_update<float>(float*, const float*, float*, float*, int64_t, const AdamOptions&, int64_t,
+                                  const NadamFactors&);
+template void nadam_update<double>(double*, const double*, double*, double*, int64_t, const AdamOptions&, int64_t,
+                                   const NadamFactors&);
+template void radam_update<float>(float*, const float*, float*, float*, int64_t, const AdamOptions&, int64_t);
+template void radam_update<double>(double*, const double*, double*, double*, int64_t, const AdamOptions&, int64_t);
+template void adamax_update<float>(float*, const float*, float*, float*, int64_t, const AdamOptions&, int64_t);
+template void adamax_update<double>(double*, const double*, double*, double*, int64_t, const AdamOptions&, int64_t);
 template void rmsprop_update<float>(float*, const float*, float*, float*, float*, int64_t, const RmspropOptions&);
 template void rmsprop_update<double>(double*, const double*, double*, double*, double*, int64_t, const RmspropOptions&);
 template void adagrad_update<float>(float*, const float*, float*, int64_t, const AdagradOptions&, int64_t);

@@ -1,5 +1,7 @@
 // The optimizers' group steps (optim.h): the walk over a group is shared, each optimizer adds its
 // per-parameter update.
+#include <cmath>
+
 #include "chainrule/letting_others_run.h"
 #include "chainrule/optim.h"
 #include "op_utils.h"
@@ -125,6 +127,65 @@ void AdamStep::update(size_t i, const Tensor& p, const Tensor& grad, int64_t ste
     using T = typename decltype(tag)::type;
     cpu::adam_update<T>(p->ptr<T>(), grad->ptr<T>(), exp_avg->ptr<T>(), exp_avg_sq->ptr<T>(),
                         data_or_null<T>(max_exp_avg_sq), p->numel, options, step);
+  });
+}
+
+// ---- NAdam, RAdam, Adamax ----------------------------------------------------------------------
+NadamStep::NadamStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+                     std::vector<double> mu_products, const cpu::AdamOptions& options, double momentum_decay)
+    : GroupStep("NAdam", {"exp_avg", "exp_avg_sq"}, std::move(params), std::move(state), std::move(steps)),
+      options(options),
+      momentum_decay(momentum_decay),
+      mu_products_(std::move(mu_products)) {
+  if (mu_products_.size() != this->params().size())
+    throw ValueError("NAdam: mu_products has " + std::to_string(mu_products_.size()) + " entries for " +
+                     std::to_string(this->params().size()) + " parameters");
+}
+
+void NadamStep::update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) {
+  // mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay)), in double as PyTorch computes it.
+  auto mu_at = [&](int64_t t) {
+    return options.beta1 * (1.0 - 0.5 * std::pow(0.96, static_cast<double>(t) * momentum_decay));
+  };
+  cpu::NadamFactors factors;
+  factors.mu = mu_at(step);
+  factors.mu_next = mu_at(step + 1);
+  factors.mu_product = mu_products_[i] * factors.mu;
+  Tensor& exp_avg = state_for(0, i);
+  Tensor& exp_avg_sq = state_for(1, i);
+  ops::dispatch_floating(p->dtype, "NAdam", "params", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::nadam_update<T>(p->ptr<T>(), grad->ptr<T>(), exp_avg->ptr<T>(), exp_avg_sq->ptr<T>(), p->numel, options, step,
+                         factors);
+  });
+  mu_products_[i] = factors.mu_product;
+}
+
+RadamStep::RadamStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+                     const cpu::AdamOptions& options)
+    : GroupStep("RAdam", {"exp_avg", "exp_avg_sq"}, std::move(params), std::move(state), std::move(steps)),
+      options(options) {}
+
+void RadamStep::update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) {
+  Tensor& exp_avg = state_for(0, i);
+  Tensor& exp_avg_sq = state_for(1, i);
+  ops::dispatch_floating(p->dtype, "RAdam", "params", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::radam_update<T>(p->ptr<T>(), grad->ptr<T>(), exp_avg->ptr<T>(), exp_avg_sq->ptr<T>(), p->numel, options, step);
+  });
+}
+
+AdamaxStep::AdamaxStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+                       const cpu::AdamOptions& options)
+    : GroupStep("Adamax", {"exp_avg", "exp_inf"}, std::move(params), std::move(state), std::move(steps)),
+      options(options) {}
+
+void AdamaxStep::update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) {
+  Tensor& exp_avg = state_for(0, i);
+  Tensor& exp_inf = state_for(1, i);
+  ops::dispatch_floating(p->dtype, "Adamax", "params", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::adamax_update<T>(p->ptr<T>(), grad->ptr<T>(), exp_avg->ptr<T>(), exp_inf->ptr<T>(), p->numel, options, step);
   });
 }
 

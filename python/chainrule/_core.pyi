@@ -12,7 +12,7 @@ import numpy
 import typing
 class ValueError(builtins.ValueError, builtins.RuntimeError):
     """A bad argument value or shape: both a ValueError and a RuntimeError (as PyTorch raises)."""
-__all__: list[str] = ['Activation', 'AdagradStep', 'AdamStep', 'ChainStage', 'DenseChain', 'GroupStep', 'LossKind', 'MlpActivation', 'MlpLoss', 'MlpSolver', 'Node', 'Reduction', 'RmspropStep', 'SgdStep', 'StageKind', 'Tensor', 'ValueError', 'abs', 'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'cos', 'cross_entropy', 'dtype', 'empty', 'exp', 'expm1', 'fit_batches', 'from_numpy', 'full', 'gelu', 'get_num_threads', 'huber_loss', 'is_grad_enabled', 'l1_loss', 'leaky_relu', 'linear', 'log', 'log1p', 'log_softmax', 'manual_seed', 'matmul', 'mse_loss', 'ones', 'rand', 'randn', 'random_permutation', 'relu', 'rsqrt', 'set_num_threads', 'sigmoid', 'sin', 'softmax', 'sqrt', 'tan', 'tanh', 'zeros']
+__all__: list[str] = ['Activation', 'AdagradStep', 'AdamStep', 'AdamaxStep', 'ChainStage', 'DenseChain', 'GroupStep', 'LossKind', 'MlpActivation', 'MlpLoss', 'MlpSolver', 'NadamStep', 'Node', 'RadamStep', 'Reduction', 'RmspropStep', 'SgdStep', 'StageKind', 'Tensor', 'ValueError', 'abs', 'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'cos', 'cross_entropy', 'dtype', 'empty', 'exp', 'expm1', 'fit_batches', 'from_numpy', 'full', 'gelu', 'get_num_threads', 'huber_loss', 'is_grad_enabled', 'l1_loss', 'leaky_relu', 'linear', 'log', 'log1p', 'log_softmax', 'manual_seed', 'matmul', 'mse_loss', 'ones', 'rand', 'randn', 'random_permutation', 'relu', 'rsqrt', 'set_num_threads', 'sigmoid', 'sin', 'softmax', 'sqrt', 'tan', 'tanh', 'zeros']
 
 class dtype:
     """
@@ -1107,6 +1107,34 @@ class AdamStep(GroupStep):
     """
 
     def __init__(self, params: collections.abc.Sequence[Tensor], state: collections.abc.Sequence[collections.abc.Sequence[Tensor]], steps: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], *, lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, amsgrad: builtins.bool, maximize: builtins.bool, decoupled_weight_decay: builtins.bool) -> None:
+        ...
+
+class NadamStep(GroupStep):
+    """
+    NAdam; state: exp_avg, exp_avg_sq (and mu_products, one per parameter)
+    """
+
+    def __init__(self, params: collections.abc.Sequence[Tensor], state: collections.abc.Sequence[collections.abc.Sequence[Tensor]], steps: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], mu_products: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], *, lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, momentum_decay: typing.SupportsFloat | typing.SupportsIndex, maximize: builtins.bool, decoupled_weight_decay: builtins.bool) -> None:
+        ...
+
+    @property
+    def mu_products(self) -> list[builtins.float]:
+        ...
+
+class RadamStep(GroupStep):
+    """
+    RAdam; state: exp_avg, exp_avg_sq
+    """
+
+    def __init__(self, params: collections.abc.Sequence[Tensor], state: collections.abc.Sequence[collections.abc.Sequence[Tensor]], steps: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], *, lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, maximize: builtins.bool, decoupled_weight_decay: builtins.bool) -> None:
+        ...
+
+class AdamaxStep(GroupStep):
+    """
+    Adamax; state: exp_avg, exp_inf
+    """
+
+    def __init__(self, params: collections.abc.Sequence[Tensor], state: collections.abc.Sequence[collections.abc.Sequence[Tensor]], steps: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], *, lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, maximize: builtins.bool) -> None:
         ...
 
 class RmspropStep(GroupStep):

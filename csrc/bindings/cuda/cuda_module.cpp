@@ -287,7 +287,7 @@ void bind_kernels(py::module_& m) {
 
   // Huber's delta is the only loss parameter; PyTorch refuses a non-positive one.
   const auto check_loss_param = [](KernelArgs& args, Loss kind, double param) {
-    if (loss == Loss::Huber)
+    if (kind == Loss::Huber)
       args.require(param > 0, "delta (param) must be > 0 for the huber loss, got " + number(param));
   };
 

@@ -96,6 +96,12 @@ struct AdamOptions {
   bool decoupled_weight_decay = false;  // AdamW: decay the parameter, not the gradient
 };
 
+// NAdam's momentum factors for one step t (PyTorch's names): mu_t, mu_{t+1}, and the product of
+// mu_1 ... mu_t kept per parameter.
+struct NadamFactors {
+  double mu = 0, mu_next = 0, mu_product = 1;
+};
+
 struct RmspropOptions {
   double lr = 0, alpha = 0, eps = 0, weight_decay = 0, momentum = 0;
   bool centered = false, maximize = false;

@@ -228,6 +228,17 @@ template <typename T>
 void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, int64_t n,
                  const AdamOptions& opt, int64_t step);
 
+// One parameter's NAdam step number `step` with `factors` (the caller keeps mu_product), RAdam
+// step and Adamax step; options as Adam's (amsgrad unused; Adamax has no decoupled decay). param
+// and the two state arrays (n) are updated in place.
+template <typename T>
+void nadam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, int64_t n, const AdamOptions& opt, int64_t step,
+                  const NadamFactors& factors);
+template <typename T>
+void radam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, int64_t n, const AdamOptions& opt, int64_t step);
+template <typename T>
+void adamax_update(T* param, const T* grad, T* exp_avg, T* exp_inf, int64_t n, const AdamOptions& opt, int64_t step);
+
 // One parameter's RMSprop step. param and square_avg (n) are updated in place, as are
 // momentum_buffer (n, null unless momentum > 0) and grad_avg (n, null unless centered).
 template <typename T>

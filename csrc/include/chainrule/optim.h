@@ -79,6 +79,45 @@ class AdamStep final : public GroupStep {
   void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) override;
 };
 
+// NAdam; state: exp_avg, exp_avg_sq, and mu_product (a number per parameter: the product of the
+// momentum factors of its steps so far, 1 before the first).
+class NadamStep final : public GroupStep {
+ public:
+  NadamStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+            std::vector<double> mu_products, const cpu::AdamOptions& options, double momentum_decay);
+  cpu::AdamOptions options;
+  double momentum_decay = 0;
+  const std::vector<double>& mu_products() const { return mu_products_; }
+
+ protected:
+  void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) override;
+
+ private:
+  std::vector<double> mu_products_;
+};
+
+// RAdam; state: exp_avg, exp_avg_sq.
+class RadamStep final : public GroupStep {
+ public:
+  RadamStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+            const cpu::AdamOptions& options);
+  cpu::AdamOptions options;
+
+ protected:
+  void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) override;
+};
+
+// Adamax; state: exp_avg, exp_inf.
+class AdamaxStep final : public GroupStep {
+ public:
+  AdamaxStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
+             const cpu::AdamOptions& options);
+  cpu::AdamOptions options;
+
+ protected:
+  void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) override;
+};
+
 // state: square_avg, momentum_buffer (momentum > 0), grad_avg (centered).
 class RmspropStep final : public GroupStep {
  public:
