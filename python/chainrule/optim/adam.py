@@ -9,6 +9,19 @@ from chainrule._typing import ParamsT
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
+def adam_options(group: dict) -> dict:
+    """The hyper-parameters the Adam family's C++ steps share, read from a parameter group."""
+    beta1, beta2 = group["betas"]
+    return dict(
+        lr=float(group["lr"]),
+        beta1=float(beta1),
+        beta2=float(beta2),
+        eps=float(group["eps"]),
+        weight_decay=float(group["weight_decay"]),
+        maximize=bool(group["maximize"]),
+    )
+
+
 class Adam(Optimizer):
     """torch.optim.Adam's exact rule (weight decay, AMSGrad, maximize).
 
@@ -58,18 +71,12 @@ class Adam(Optimizer):
     state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def _make_group_step(self, group, params, state, steps):
-        beta1, beta2 = group["betas"]
         return _core.AdamStep(
             params,
             state,
             steps,
-            lr=float(group["lr"]),
-            beta1=float(beta1),
-            beta2=float(beta2),
-            eps=float(group["eps"]),
-            weight_decay=float(group["weight_decay"]),
+            **adam_options(group),
             amsgrad=bool(group["amsgrad"]),
-            maximize=bool(group["maximize"]),
             decoupled_weight_decay=bool(group["decoupled_weight_decay"]),
         )
 

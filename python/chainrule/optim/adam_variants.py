@@ -5,7 +5,7 @@ from __future__ import annotations as _annotations
 
 from chainrule import _core
 from chainrule._typing import ParamsT
-from chainrule.optim.adam import Adam
+from chainrule.optim.adam import Adam, adam_options
 from chainrule.optim.optimizer import Optimizer, _check_non_negative
 
 
@@ -47,7 +47,6 @@ class NAdam(Optimizer):
         _check_non_negative(type(self).__name__, group, ("momentum_decay",))
 
     def _make_group_step(self, group, params, state, steps):
-        beta1, beta2 = group["betas"]
         # mu_product: 1 before a parameter's first step; PyTorch keeps it as a 0-d tensor.
         mu_products = [
             float(self.state[p]["mu_product"]) if "mu_product" in self.state.get(p, ()) else 1.0 for p in params
@@ -57,13 +56,8 @@ class NAdam(Optimizer):
             state,
             steps,
             mu_products,
-            lr=float(group["lr"]),
-            beta1=float(beta1),
-            beta2=float(beta2),
-            eps=float(group["eps"]),
-            weight_decay=float(group["weight_decay"]),
+            **adam_options(group),
             momentum_decay=float(group["momentum_decay"]),
-            maximize=bool(group["maximize"]),
             decoupled_weight_decay=bool(group["decoupled_weight_decay"]),
         )
 
@@ -109,18 +103,8 @@ class RAdam(Optimizer):
     _validate_group = Adam._validate_group
 
     def _make_group_step(self, group, params, state, steps):
-        beta1, beta2 = group["betas"]
         return _core.RadamStep(
-            params,
-            state,
-            steps,
-            lr=float(group["lr"]),
-            beta1=float(beta1),
-            beta2=float(beta2),
-            eps=float(group["eps"]),
-            weight_decay=float(group["weight_decay"]),
-            maximize=bool(group["maximize"]),
-            decoupled_weight_decay=bool(group["decoupled_weight_decay"]),
+            params, state, steps, **adam_options(group), decoupled_weight_decay=bool(group["decoupled_weight_decay"])
         )
 
 
@@ -149,15 +133,4 @@ class Adamax(Optimizer):
     _validate_group = Adam._validate_group
 
     def _make_group_step(self, group, params, state, steps):
-        beta1, beta2 = group["betas"]
-        return _core.AdamaxStep(
-            params,
-            state,
-            steps,
-            lr=float(group["lr"]),
-            beta1=float(beta1),
-            beta2=float(beta2),
-            eps=float(group["eps"]),
-            weight_decay=float(group["weight_decay"]),
-            maximize=bool(group["maximize"]),
-        )
+        return _core.AdamaxStep(params, state, steps, **adam_options(group))
