@@ -92,17 +92,18 @@ SavedTensor SavedTensor::output(const Tensor& t) {
   return saved;
 }
 
+bool SavedTensor::unchanged() const { return !memory_ || memory_->version.load(std::memory_order_relaxed) == version_; }
+
 const Tensor& SavedTensor::get() const {
-  if (memory_) {
+  if (!unchanged()) {
     const uint64_t now = memory_->version.load(std::memory_order_relaxed);
-    if (now != version_)
-      throw RuntimeError(
-          "one of the variables needed for gradient computation has been modified by an inplace "
-          "operation: [" +
-          std::string(dtype_name(tensor_->dtype)) + " " + shape_str(tensor_->shape) + "] is at version " +
-          std::to_string(now) + "; expected version " + std::to_string(version_) +
-          " instead. Modify it only after backward(), or use a copy "
-          "(.clone()) in the forward.");
+    throw RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        "operation: [" +
+        std::string(dtype_name(tensor_->dtype)) + " " + shape_str(tensor_->shape) + "] is at version " +
+        std::to_string(now) + "; expected version " + std::to_string(version_) +
+        " instead. Modify it only after backward(), or use a copy "
+        "(.clone()) in the forward.");
   }
   return tensor_;
 }

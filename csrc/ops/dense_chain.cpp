@@ -493,52 +493,22 @@ struct DenseChainNode : Node {
   // The input as the forward saw it, and the output's memory through the workspace's own tensor
   // over it (the output itself holds this node).
   SavedTensor saved_input, saved_output;
-  // Every parameter as the forward read it. The backward reads the chain's parameters, so each must
-  // still be the same memory, of the same shape, with no in-place write since (an optimizer step,
-  // fill_, `.data =`). A snapshot of those facts, not a saved alias: a training step creates one
-  // per parameter, and an alias would cost two allocations each.
-  struct ParamSnapshot {
-    static constexpr size_t kMaxDims = 4;  // chain parameters are 1-D or 2-D
-    Tensor live;
-    const Storage* storage = nullptr;
-    const void* data = nullptr;
-    int64_t dims[kMaxDims] = {};
-    size_t ndim = 0;
-    DType dtype = DType::Float32;
-    uint64_t version = 0;
-
-    explicit ParamSnapshot(const Tensor& p)
-        : live(p),
-          storage(p->storage.get()),
-          data(p->data),
-          ndim(p->shape.size()),
-          dtype(p->dtype),
-          version(p->version()) {
-      if (ndim > kMaxDims) throw std::logic_error("DenseChain: a parameter of more than 4 dimensions");
-      std::copy(p->shape.begin(), p->shape.end(), dims);
-    }
-    bool unchanged() const {
-      const TensorImpl& now = *live;
-      if (now.storage.get() != storage || now.data != data || now.dtype != dtype || now.shape.size() != ndim)
-        return false;
-      return std::equal(now.shape.begin(), now.shape.end(), dims) && now.version() == version;
-    }
-    Shape shape() const { return Shape(dims, dims + ndim); }
-  };
-  std::vector<ParamSnapshot> params;
+  // Every parameter as the forward read it: the backward reads the chain's parameters, so none may
+  // have been written or replaced since (an optimizer step, fill_, `.data =`).
+  std::vector<SavedTensor> params;
 
   const char* name() const override { return "DenseChainBackward"; }
   // Raises unless the input, the output and every parameter are as the forward saw them.
   void check_unchanged() const {
     saved_input.get();  // each raises after an in-place write
     saved_output.get();
-    for (const ParamSnapshot& p : params)
+    for (const SavedTensor& p : params)
       if (!p.unchanged())
         throw RuntimeError(
             "one of the variables needed for gradient computation has been modified by an inplace "
-            "operation: a parameter of the Sequential (" +
-            std::string(dtype_name(p.dtype)) + " " + shape_str(p.shape()) +
-            " in the forward) was written or replaced before backward()");
+            "operation: a parameter of the Sequential (now " +
+            std::string(dtype_name(p.tensor()->dtype)) + " " + shape_str(p.tensor()->shape) +
+            ") was written or replaced before backward()");
   }
   int64_t backward_flops(const Tensor& g) const override { return 2 * leading_rows(g->shape) * chain->flops_per_row(); }
   std::vector<Tensor> backward(const Tensor& g) override {
@@ -638,8 +608,8 @@ Tensor DenseChain::forward(const Tensor& input) {
     node->saved_output = SavedTensor::input(acts.a.back());
     node->params.reserve(2 * stages_.size());
     for (const ChainStage& st : stages_) {
-      if (st.weight) node->params.emplace_back(st.weight);
-      if (st.bias) node->params.emplace_back(st.bias);
+      if (st.weight) node->params.push_back(SavedTensor::input(st.weight));
+      if (st.bias) node->params.push_back(SavedTensor::input(st.bias));
     }
     node->acts = std::move(acts);  // the node now holds the activations until its backward
     set_history(out, node);

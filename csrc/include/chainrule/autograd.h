@@ -31,7 +31,10 @@ class SavedTensor {
   SavedTensor() = default;
   static SavedTensor input(const Tensor& t);   // t must not hold the saving node
   static SavedTensor output(const Tensor& t);  // the node's own output
-  const Tensor& get() const;                   // the checked tensor; RuntimeError if it was written since saving
+  // The checked tensor: RuntimeError if it was written (or replaced) since saving.
+  const Tensor& get() const;
+  bool unchanged() const;
+  const Tensor& tensor() const { return tensor_; }  // unchecked, for messages
   const TensorImpl* operator->() const { return get().get(); }
   explicit operator bool() const { return static_cast<bool>(tensor_); }
   void reset() {
