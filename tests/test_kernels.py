@@ -34,8 +34,9 @@ def _supported(isa):
 TILE_MS = [0, 1, 5, 6, 7, 13]
 TILE_NS = [1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97]
 TILE_KS = [0, 1, 7, 97]
-# Big enough for packing, threading and more than one reduction block.
-LARGE = [(131, 517, 301), (300, 70, 520), (7, 1000, 600), (50, 1100, 300)]
+# Big enough for packing, threading and more than one reduction block; (61, 140, 1030) has rows of
+# op(A) = A a page apart in float32 too (so the AVX2 path packs them) and a short last row panel.
+LARGE = [(131, 517, 301), (300, 70, 520), (7, 1000, 600), (50, 1100, 300), (61, 140, 1030)]
 
 
 def _operands(rng, ta, tb, M, N, K, dtype, pad):
