@@ -119,6 +119,18 @@ def test_gemm_binding_restores_the_active_isa():
         _core._gemm("", False, False, probe, np.zeros((3, 2), np.float32), probe.copy(), False)
 
 
+def test_gemm_thread_threshold_is_measured_once_within_its_bounds():
+    # The work from which a GEMM splits across threads comes from a one-time measurement (an
+    # empty parallel region's fork/join times the micro-kernel's rate); a busy machine reads a slow
+    # fork/join, so only the clamp to [0.25, 8] MFLOP and the one-time caching are certain.
+    for dtype in DTYPES:
+        first = _core._gemm_parallel_min_flop(np.dtype(dtype))
+        assert 0.25e6 <= first <= 8e6
+        assert _core._gemm_parallel_min_flop(np.dtype(dtype)) == first
+    with pytest.raises(TypeError):
+        _core._gemm_parallel_min_flop(np.dtype(np.int32))
+
+
 # ---------------------------------------------------------------- fused dense chain vs unfused ops
 
 ACTIVATIONS = {

@@ -781,6 +781,11 @@ void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64
   gemm_dispatch(Problem<T>{ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate, epilogue});
 }
 
+template <typename T>
+double gemm_parallel_min_flop() {
+  return parallel_min_flop(micro_kernel_for<T>(active_isa()), omp_get_max_threads());
+}
+
 // The oracle: a plain triple loop, summed in double (long double for double) so that it is more
 // accurate than any path it checks.
 template <typename T>
@@ -808,6 +813,8 @@ template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*,
                           int64_t, bool, const GemmEpilogue<float>&);
 template void gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*, int64_t,
                            double*, int64_t, bool, const GemmEpilogue<double>&);
+template double gemm_parallel_min_flop<float>();
+template double gemm_parallel_min_flop<double>();
 template void gemm_reference<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
                                     int64_t, float*, int64_t, bool);
 template void gemm_reference<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
