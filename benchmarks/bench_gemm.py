@@ -51,8 +51,9 @@ import numpy as np  # noqa: E402
 
 # (batch, out features, in features) of each layer, by --shapes:
 #   mlp      the standard MLP workloads (bench_mlp.py)
-#   sklearn  what chainrule.sklearn's trainer runs in float64 (batches of 200): 50->256->256->1 and
-#            64->100->10, the small-M/N shapes where per-tile and packing overheads show
+#   sklearn  the layers chainrule.sklearn's trainer runs in float64 (batches of 200): 50->256->256->1
+#            and 64->100->10, small-M/N shapes where per-tile and packing overheads show (the trainer
+#            keeps W as (in, out), so its fwd reads W and its dX W^T: same sizes, other operand packed)
 SHAPE_SETS = {
     "mlp": [(256, 512, 784), (512, 4096, 1024), (512, 4096, 4096), (128, 256, 784)],
     "sklearn": [(200, 256, 50), (200, 256, 256), (200, 1, 256), (200, 100, 64), (200, 10, 100)],
