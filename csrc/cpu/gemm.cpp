@@ -480,7 +480,7 @@ void pack_b_block(const Problem<T>& p, const MicroKernel<T>& kern, int64_t k0, i
 //              first region starts the threads), so a try that the OS preempted does not count;
 //   rate       the micro-kernel on an L1-resident tile (packed A panel, B panel, C tile), one thread.
 // On the machines this was tuned on (Zen 4, 2 cores: fork/join 1-2 us, about 110 GFLOP/s float and
-// 55 double per core) that gives 0.5-1 MFLOP in double and twice that in float. The result is
+// 55 double per core) that gives 0.25-0.5 MFLOP in double and twice that in float. The result is
 // clamped to [kParallelMinFlopFloor, kParallelMinFlopCeiling]: a measurement taken while another
 // process holds a core reads a long fork/join, and the ceiling keeps that from disabling threads
 // for the process's lifetime. The thread count never changes a result bit (see gemm_dispatch), so
