@@ -15,6 +15,7 @@ table gives median GFLOP/s and the ratio chainrule / NumPy (above 1: chainrule f
     python benchmarks/bench_gemm.py                      # 2 threads, float32, JSON to bench_gemm.json
     python benchmarks/bench_gemm.py --threads 1 --dtype float64 --json out.json
     python benchmarks/bench_gemm.py --threads 1 --clock cpu   # on a busy machine, see below
+    CHAINRULE_ISA=avx2 python benchmarks/bench_gemm.py --openblas-coretype Haswell   # both on AVX2 kernels
 
 --clock cpu times each call in the calling thread's CPU time (time.thread_time) instead of wall
 time: with one thread that is all the work of both libraries, and it does not count the time
@@ -32,6 +33,14 @@ if __name__ == "__main__":
     import _environment  # noqa: E402  (before NumPy: see its docstring)
 
     _environment.prepare(pin_openmp=True)
+    # --openblas-coretype forces OpenBLAS's kernels (prepare() removed any inherited setting, and
+    # OpenBLAS reads it once, when NumPy loads): Haswell compares chainrule's AVX2 path on an
+    # AVX-512 machine with OpenBLAS's AVX2 kernels.
+    for _index, _argument in enumerate(sys.argv):
+        if _argument == "--openblas-coretype" and _index + 1 < len(sys.argv):
+            os.environ["OPENBLAS_CORETYPE"] = sys.argv[_index + 1]
+        elif _argument.startswith("--openblas-coretype="):
+            os.environ["OPENBLAS_CORETYPE"] = _argument.split("=", 1)[1]
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -40,7 +49,15 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-SHAPES = [(256, 512, 784), (512, 4096, 1024), (512, 4096, 4096), (128, 256, 784)]
+# (batch, out features, in features) of each layer, by --shapes:
+#   mlp      the standard MLP workloads (bench_mlp.py)
+#   sklearn  the layers chainrule.sklearn's trainer runs in float64 (batches of 200): 50->256->256->1
+#            and 64->100->10, small-M/N shapes where per-tile and packing overheads show (the trainer
+#            keeps W as (in, out), so its fwd reads W and its dX W^T: same sizes, other operand packed)
+SHAPE_SETS = {
+    "mlp": [(256, 512, 784), (512, 4096, 1024), (512, 4096, 4096), (128, 256, 784)],
+    "sklearn": [(200, 256, 50), (200, 256, 256), (200, 1, 256), (200, 100, 64), (200, 10, 100)],
+}
 
 
 def _openblas_kernel() -> str:
@@ -55,10 +72,10 @@ def _openblas_kernel() -> str:
     return "unknown (threadpoolctl not installed)"
 
 
-def _cases(dtype, rng):
+def _cases(dtype, rng, shapes):
     """(name, M, N, K, chainrule call, numpy call) for every shape and Linear GEMM."""
     cases = []
-    for batch, out_f, in_f in SHAPES:
+    for batch, out_f, in_f in shapes:
         X = rng.standard_normal((batch, in_f)).astype(dtype)
         W = rng.standard_normal((out_f, in_f)).astype(dtype)
         dY = rng.standard_normal((batch, out_f)).astype(dtype)
@@ -106,11 +123,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--shapes", choices=sorted(SHAPE_SETS), default="mlp", help="which layers' GEMMs to time")
     parser.add_argument(
         "--clock",
         choices=["wall", "cpu"],
         default="wall",
         help="cpu: the calling thread's CPU time (with --threads 1 only)",
+    )
+    parser.add_argument(
+        "--openblas-coretype",
+        default="",
+        help="force OpenBLAS's kernels (e.g. Haswell, to compare with CHAINRULE_ISA=avx2); default: its own choice",
     )
     parser.add_argument("--json", default="bench_gemm.json", help="where to write the results ('' for none)")
     args = parser.parse_args()
@@ -133,13 +156,13 @@ def main() -> None:
     removed = _environment.removed_variables()
     print(
         f"chainrule {cr.config()['cpu_isa']} GEMM vs NumPy {np.__version__} OpenBLAS {_openblas_kernel()}; "
-        f"{args.threads} threads, {args.dtype}, median of {args.rounds} interleaved rounds, {args.clock} clock; "
+        f"{args.threads} threads, {args.dtype}, {args.shapes} shapes, median of {args.rounds} interleaved rounds, {args.clock} clock; "
         f"{_environment.machine()}"
     )
     if removed:
         print(f"(unset for this run: {removed})")
 
-    cases = _cases(np.dtype(args.dtype), np.random.default_rng(0))
+    cases = _cases(np.dtype(args.dtype), np.random.default_rng(0), SHAPE_SETS[args.shapes])
     times = {index: ([], []) for index in range(len(cases))}
     for _ in range(args.rounds):
         for index, (_, _, _, _, _, ours, numpy_call) in enumerate(cases):
@@ -179,6 +202,7 @@ def main() -> None:
                 dict(
                     threads=args.threads,
                     dtype=args.dtype,
+                    shapes=args.shapes,
                     isa=cr.config()["cpu_isa"],
                     cpu=_environment.machine(),
                     clock=args.clock,

@@ -34,8 +34,9 @@ def _supported(isa):
 TILE_MS = [0, 1, 5, 6, 7, 13]
 TILE_NS = [1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97]
 TILE_KS = [0, 1, 7, 97]
-# Big enough for packing, threading and more than one reduction block.
-LARGE = [(131, 517, 301), (300, 70, 520), (7, 1000, 600), (50, 1100, 300)]
+# Big enough for packing, threading and more than one reduction block; (61, 140, 1030) has rows of
+# op(A) = A a page apart in float32 too (so the AVX2 path packs them) and a short last row panel.
+LARGE = [(131, 517, 301), (300, 70, 520), (7, 1000, 600), (50, 1100, 300), (61, 140, 1030)]
 
 
 def _operands(rng, ta, tb, M, N, K, dtype, pad):
@@ -116,6 +117,18 @@ def test_gemm_binding_restores_the_active_isa():
         _core._gemm("sse9", False, False, probe, probe, probe.copy(), False)
     with pytest.raises(ValueError):
         _core._gemm("", False, False, probe, np.zeros((3, 2), np.float32), probe.copy(), False)
+
+
+def test_gemm_thread_threshold_is_measured_once_within_its_bounds():
+    # The work from which a GEMM splits across threads comes from a one-time measurement (an
+    # empty parallel region's fork/join times the micro-kernel's rate); a busy machine reads a slow
+    # fork/join, so only the clamp to [0.25, 8] MFLOP and the one-time caching are certain.
+    for dtype in DTYPES:
+        first = _core._gemm_parallel_min_flop(np.dtype(dtype))
+        assert 0.25e6 <= first <= 8e6
+        assert _core._gemm_parallel_min_flop(np.dtype(dtype)) == first
+    with pytest.raises(TypeError):
+        _core._gemm_parallel_min_flop(np.dtype(np.int32))
 
 
 # ---------------------------------------------------------------- fused dense chain vs unfused ops

@@ -45,9 +45,20 @@ void bind_kernel_tests(py::module_& m) {
         return ran;
       },
       py::arg("isa"), py::arg("ta"), py::arg("tb"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("accumulate"));
+  // The work (2 M N K flop) from which a GEMM of this dtype splits across threads, measured on
+  // this machine at the first call that could split.
+  m.def(
+      "_gemm_parallel_min_flop",
+      [](const py::dtype& dtype) {
+        const DType type = dtype_from_numpy(dtype, "dtype");
+        if (!is_floating(type)) throw TypeError("_gemm_parallel_min_flop: dtype must be float32 or float64");
+        return ops::gemm_parallel_min_flop(type);
+      },
+      py::arg("dtype"));
   // Switches the kernel path of all later ops (tests of the elementwise kernels per ISA); returns
   // the path that runs, a lower one when the CPU lacks the one asked for.
-  m.def("_set_isa", [](const std::string& isa) { return ops::select_isa_for_testing(isa); }, py::arg("isa"));
+  m.def(
+      "_set_isa", [](const std::string& isa) { return ops::select_isa_for_testing(isa); }, py::arg("isa"));
 }
 
 }  // namespace chainrule::bindings

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -138,6 +139,7 @@ struct MicroKernel {
   int mr;                                       // rows of the register tile
   int nr;                                       // columns of the register tile
   detail::PackTransposedFn<T> pack_transposed;  // null: the portable loop in pack_b_block
+  detail::PackRowsFn<T> pack_rows;              // null: the portable loop in pack_a_block
 };
 
 template <typename T>
@@ -148,14 +150,16 @@ MicroKernel<float> micro_kernel_for<float>(Isa isa) {
 #if CHAINRULE_HAVE_X86_ISA
   if (isa == Isa::Avx512)
     return {detail::gemm_f32_6x64__avx512, detail::kAvx512F32Rows, detail::kAvx512F32Cols,
-            detail::pack_transposed_f32__avx512};
+            detail::pack_transposed_f32__avx512, nullptr};
   if (isa == Isa::Avx2)
-    return {detail::gemm_f32_6x16__avx2, detail::kAvx2F32Rows, detail::kAvx2F32Cols, detail::pack_transposed_f32__avx2};
+    return {detail::gemm_f32_6x16__avx2, detail::kAvx2F32Rows, detail::kAvx2F32Cols, detail::pack_transposed_f32__avx2,
+            detail::pack_a_rows_f32__avx2};
 #endif
 #if CHAINRULE_HAVE_NEON_ISA
-  if (isa == Isa::Neon) return {detail::gemm_f32_8x12__neon, detail::kNeonF32Rows, detail::kNeonF32Cols, nullptr};
+  if (isa == Isa::Neon)
+    return {detail::gemm_f32_8x12__neon, detail::kNeonF32Rows, detail::kNeonF32Cols, nullptr, nullptr};
 #endif
-  return {scalar_tile<float>, kScalarRows, kScalarCols, nullptr};
+  return {scalar_tile<float>, kScalarRows, kScalarCols, nullptr, nullptr};
 }
 
 template <>
@@ -163,14 +167,16 @@ MicroKernel<double> micro_kernel_for<double>(Isa isa) {
 #if CHAINRULE_HAVE_X86_ISA
   if (isa == Isa::Avx512)
     return {detail::gemm_f64_6x32__avx512, detail::kAvx512F64Rows, detail::kAvx512F64Cols,
-            detail::pack_transposed_f64__avx512};
+            detail::pack_transposed_f64__avx512, nullptr};
   if (isa == Isa::Avx2)
-    return {detail::gemm_f64_6x8__avx2, detail::kAvx2F64Rows, detail::kAvx2F64Cols, detail::pack_transposed_f64__avx2};
+    return {detail::gemm_f64_6x8__avx2, detail::kAvx2F64Rows, detail::kAvx2F64Cols, detail::pack_transposed_f64__avx2,
+            detail::pack_a_rows_f64__avx2};
 #endif
 #if CHAINRULE_HAVE_NEON_ISA
-  if (isa == Isa::Neon) return {detail::gemm_f64_8x6__neon, detail::kNeonF64Rows, detail::kNeonF64Cols, nullptr};
+  if (isa == Isa::Neon)
+    return {detail::gemm_f64_8x6__neon, detail::kNeonF64Rows, detail::kNeonF64Cols, nullptr, nullptr};
 #endif
-  return {scalar_tile<double>, kScalarRows, kScalarCols, nullptr};
+  return {scalar_tile<double>, kScalarRows, kScalarCols, nullptr, nullptr};
 }
 
 // ---------------------------------------------------------------- problem and blocking
@@ -268,9 +274,8 @@ int64_t b_block_bytes() { return cache_sizes().l2 / 2; }
 // grows every thread's packing buffer.
 int64_t a_block_bytes() { return std::clamp<int64_t>(cache_sizes().l3 / 16, cache_sizes().l2, 2 * 1024 * 1024); }
 
-constexpr double kParallelMinFlop = 2.0e6;  // below this a fork/join costs more than it saves
-constexpr double kSupMaxFlop = 8.0e6;       // below this, packing overhead would dominate
-constexpr int64_t kPackAMinN = 1024;        // columns that amortise packing A (see below)
+constexpr double kSupMaxFlop = 8.0e6;  // below this, packing overhead would dominate
+constexpr int64_t kPackAMinN = 1024;   // columns that amortise packing A (see below)
 // Multiply-adds below which a vector-like problem (N or K of 1) runs as plain loops: there a
 // register tile is mostly masked lanes, and the per-tile and packing overheads (about 0.3-0.5 us
 // for the seed net's (100, 1, 5) and (100, 5, 1)) exceed the arithmetic.
@@ -306,11 +311,17 @@ Blocking choose_blocking(const Problem<T>& p, const MicroKernel<T>& kern) {
   // lost 10-15% without it). Below kPackAMinN columns too few B panels sweep the copy.
   // A narrow register tile (at most one cache line of C per row: AVX2's 6x16 float and 6x8
   // double, NEON, scalar) sweeps each A panel with several times more B panels, so op(A) = A^T
-  // is packed at any N: on the AVX2 machine the dW shapes with N < 1024 gained up to 2x in
-  // float64 (CPU time, one thread). Packing op(A) = A as well measured mixed there (dX lost
-  // 10-20% in float64), so it stays in place.
+  // is packed at any N: on an AVX2 machine the dW shapes with N < 1024 gained up to 2x in
+  // float64 (CPU time, one thread).
+  // op(A) = A is packed for the narrow tile when its rows lie a page or more apart (lda of 4 KiB
+  // and up): read in place, each of the mr rows is then its own page and, for a power-of-two
+  // lda, its own conflict in the same L1 set. With a vectorised row-panel pack (kern.pack_rows)
+  // that gained 2-5% in float32 and 4-9% in float64 on the fwd and dX shapes of bench_gemm.py
+  // (AVX2 path, Zen 4, CPU time, one thread); with closer rows it measured within noise.
   const bool narrow_tile = int64_t(kern.nr) * int64_t(sizeof(T)) <= 64;
-  bl.pack_a = !small && p.ta == Trans::Yes && (narrow_tile || p.N >= kPackAMinN);
+  const bool rows_a_page_apart = p.lda * int64_t(sizeof(T)) >= 4096;
+  bl.pack_a = !small && (p.ta == Trans::Yes ? narrow_tile || p.N >= kPackAMinN
+                                            : narrow_tile && kern.pack_rows != nullptr && rows_a_page_apart);
   // op(B) = B^T must be packed (the kernel wants rows of op(B) contiguous). op(B) = B is read in
   // place only when small: a B block read in place is kc row runs ldb apart, which thrash L2
   // sets and the TLB for a power-of-two ldb; the packed copy is one contiguous run.
@@ -391,17 +402,47 @@ void pack_a_block_transposed(const Problem<T>& p, int64_t i0, int64_t m, int64_t
 // so the kernel broadcasts consecutive addresses. A short last panel is not padded: the kernel
 // reads only the rows it is told about.
 template <typename T>
-void pack_a_block(const Problem<T>& p, int64_t i0, int64_t m, int64_t k0, int64_t kc, int mr, T* dst) {
+void pack_a_block(const Problem<T>& p, const MicroKernel<T>& kern, int64_t i0, int64_t m, int64_t k0, int64_t kc,
+                  T* dst) {
+  const int mr = kern.mr;
   if (p.ta == Trans::Yes) return pack_a_block_transposed(p, i0, m, k0, kc, mr, dst);
   for (int64_t panel = 0; panel < m; panel += mr) {
     const int rows = int(std::min<int64_t>(mr, m - panel));
     T* out = dst + panel * kc;
+    if (kern.pack_rows) {
+      kern.pack_rows(p.A + (i0 + panel) * p.lda + k0, p.lda, kc, rows, out);
+      continue;
+    }
     // op(A) rows are A rows: read each row along k, scatter into the panel.
     for (int r = 0; r < rows; ++r) {
       const T* src = p.A + (i0 + panel + r) * p.lda + k0;
       for (int64_t k = 0; k < kc; ++k) out[k * mr + r] = src[k];
     }
   }
+}
+
+// out[k * nr + j] = src[k * ldb + j] for k < kc, j < cols. A full panel copies a compile-time
+// number of bytes per k, which the compiler turns into a few vector moves; a memcpy of a run-time
+// size is a library call per k, which cost the float64 dX shapes (8-column panels) about 10%.
+template <int NR, typename T>
+void copy_full_panel(const T* src, int64_t ldb, int64_t kc, T* out) {
+  for (int64_t k = 0; k < kc; ++k) std::memcpy(out + k * NR, src + k * ldb, NR * sizeof(T));
+}
+
+template <typename T>
+void copy_panel_rows(const T* src, int64_t ldb, int64_t kc, int cols, int nr, T* out) {
+  if (cols == nr) {
+    switch (nr) {  // the register tiles' widths (micro_kernel_for)
+      case 6: return copy_full_panel<6>(src, ldb, kc, out);
+      case 8: return copy_full_panel<8>(src, ldb, kc, out);
+      case 12: return copy_full_panel<12>(src, ldb, kc, out);
+      case 16: return copy_full_panel<16>(src, ldb, kc, out);
+      case 32: return copy_full_panel<32>(src, ldb, kc, out);
+      case 64: return copy_full_panel<64>(src, ldb, kc, out);
+      default: break;
+    }
+  }
+  for (int64_t k = 0; k < kc; ++k) std::memcpy(out + k * nr, src + k * ldb, cols * sizeof(T));
 }
 
 // Packs op(B)[k0 : k0+kc, j0 : j0+n] as panels of nr columns, each a kc x nr row-major block.
@@ -416,8 +457,7 @@ void pack_b_block(const Problem<T>& p, const MicroKernel<T>& kern, int64_t k0, i
     if (p.tb == Trans::Yes && kern.pack_transposed) {
       kern.pack_transposed(p.B + (j0 + panel) * p.ldb + k0, p.ldb, kc, cols, out, nr);
     } else if (p.tb == Trans::No) {
-      const T* src = p.B + k0 * p.ldb + (j0 + panel);
-      for (int64_t k = 0; k < kc; ++k) std::memcpy(out + k * nr, src + k * p.ldb, cols * sizeof(T));
+      copy_panel_rows(p.B + k0 * p.ldb + (j0 + panel), p.ldb, kc, cols, nr, out);
     } else {
       // op(B) = B^T: each column of the panel is a contiguous run of a B row.
       for (int j = 0; j < cols; ++j) {
@@ -426,6 +466,78 @@ void pack_b_block(const Problem<T>& p, const MicroKernel<T>& kern, int64_t k0, i
       }
     }
   }
+}
+
+// ---------------------------------------------------------------- thread threshold
+
+// The work below which a GEMM stays on one thread, measured once per element type on the machine
+// it runs on instead of fixed for one. Cutting W flop over T threads saves W / rate * (1 - 1/T)
+// and costs one fork/join, so the split pays from W = fork_join * rate * T / (T - 1); twice that is
+// used, as a split never scales perfectly (each thread packs its own part of B, the threads share
+// L3 and memory bandwidth) and a barrier waits for the slower thread. Both inputs are timed at the
+// first GEMM that could split:
+//   fork_join  an empty parallel region of the team, the fastest of several after a warm-up (the
+//              first region starts the threads), so a try that the OS preempted does not count;
+//   rate       the micro-kernel on an L1-resident tile (packed A panel, B panel, C tile), one thread.
+// On the machines this was tuned on (Zen 4, 2 cores: fork/join 1-2 us, about 110 GFLOP/s float and
+// 55 double per core) that gives 0.25-0.5 MFLOP in double and twice that in float. The result is
+// clamped to [kParallelMinFlopFloor, kParallelMinFlopCeiling]: a measurement taken while another
+// process holds a core reads a long fork/join, and the ceiling keeps that from disabling threads
+// for the process's lifetime. The thread count never changes a result bit (see gemm_dispatch), so
+// neither does this threshold.
+constexpr double kParallelMinFlopFloor = 0.25e6;
+constexpr double kParallelMinFlopCeiling = 8.0e6;
+
+double fork_join_seconds(int threads) {
+  using Clock = std::chrono::steady_clock;
+  std::atomic<int> sink{0};
+  double fastest = 1.0;
+  for (int attempt = 0; attempt < 12; ++attempt) {
+    const auto start = Clock::now();
+#pragma omp parallel num_threads(threads)
+    sink.fetch_add(1, std::memory_order_relaxed);
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (attempt >= 2) fastest = std::min(fastest, seconds);  // the first two start and wake the team
+  }
+  return fastest;
+}
+
+template <typename T>
+double micro_kernel_flop_per_second(const MicroKernel<T>& kern) {
+  using Clock = std::chrono::steady_clock;
+  constexpr int64_t kDepth = 256;  // A panel + B panel + C tile: at most 6 * 256 + 256 * 64 + 6 * 64 values
+  AlignedBuffer a_buffer, b_buffer, c_buffer;
+  T* a = a_buffer.reserve<T>(int64_t(kern.mr) * kDepth);
+  T* b = b_buffer.reserve<T>(kDepth * int64_t(kern.nr));
+  T* c = c_buffer.reserve<T>(int64_t(kern.mr) * kern.nr);
+  std::fill(a, a + int64_t(kern.mr) * kDepth, T(0.5));
+  std::fill(b, b + kDepth * int64_t(kern.nr), T(0.25));
+  std::fill(c, c + int64_t(kern.mr) * kern.nr, T(0));
+  double fastest = 1.0;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    constexpr int kCalls = 8;
+    const auto start = Clock::now();
+    for (int call = 0; call < kCalls; ++call)
+      kern.tile(kDepth, a, 1, kern.mr, b, kern.nr, c, kern.nr, kern.mr, kern.nr, call > 0);
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count() / kCalls;
+    if (attempt >= 1) fastest = std::min(fastest, seconds);  // the first one warms caches and the clock
+  }
+  return 2.0 * double(kern.mr) * double(kern.nr) * double(kDepth) / std::max(fastest, 1e-9);
+}
+
+template <typename T>
+double measure_parallel_min_flop(const MicroKernel<T>& kern, int threads) {
+  const double split_pays_from =
+      fork_join_seconds(threads) * micro_kernel_flop_per_second(kern) * double(threads) / double(threads - 1);
+  return std::clamp(2.0 * split_pays_from, kParallelMinFlopFloor, kParallelMinFlopCeiling);
+}
+
+// Measured at the first call with more than one thread available, with the team size of that
+// call; kept for the process (the kernel and the fork/join cost change little with the team).
+template <typename T>
+double parallel_min_flop(const MicroKernel<T>& kern, int threads) {
+  static const double measured = measure_parallel_min_flop(kern, std::max(threads, 2));
+  return measured;
 }
 
 // ---------------------------------------------------------------- the blocked driver
@@ -452,7 +564,7 @@ void run_rectangle(const Problem<T>& p, const MicroKernel<T>& kern, const Blocki
       const T* a_block;
       int64_t a_row_stride, a_k_stride;
       if (bl.pack_a) {
-        pack_a_block(p, ic, m, pc, kc, mr, packed_a);
+        pack_a_block(p, kern, ic, m, pc, kc, packed_a);
         a_block = packed_a;
         a_row_stride = 1;
         a_k_stride = mr;
@@ -590,10 +702,14 @@ void gemm_dispatch(const Problem<T>& p) {
     return;
   }
   const MicroKernel<T> kern = micro_kernel_for<T>(active_isa());
-  const Blocking bl = choose_blocking(p, kern);
+  Blocking bl = choose_blocking(p, kern);
 
   const double flop = 2.0 * double(p.M) * double(p.N) * double(p.K);
-  const int max_threads = flop < kParallelMinFlop ? 1 : omp_get_max_threads();
+  const int available_threads = omp_get_max_threads();
+  // The floor test first: the seed-sized calls never wait for the one-time measurement.
+  const bool worth_splitting =
+      available_threads > 1 && flop >= kParallelMinFlopFloor && flop >= parallel_min_flop(kern, available_threads);
+  const int max_threads = worth_splitting ? available_threads : 1;
   const bool split_rows = !p.epilogue.sums_over_rows;
   const bool rows_first = bl.pack_a && p.M >= p.N;
   const Grid grid = choose_grid(p.M, p.N, kern.mr, kern.nr, max_threads, split_rows, rows_first);
@@ -602,6 +718,10 @@ void gemm_dispatch(const Problem<T>& p) {
     run_rectangle(p, kern, bl, 0, p.M, 0, p.N);
     return;
   }
+  // Cut by columns, every piece packs its A rows again. op(A) = A is packed only to keep its rows
+  // out of each other's L1 sets (choose_blocking), a gain of a few percent that one re-pack per
+  // piece more than spends, so the pieces read it in place.
+  if (p.ta == Trans::No && !(split_rows && rows_first)) bl.pack_a = false;
   // Dynamic schedule: the grid's cut along its split dimension is refined into
   // kChunksPerThread pieces per thread, and the threads take rectangles from a shared counter.
   // On this shared two-core machine another tenant often holds one core for milliseconds; with
@@ -665,6 +785,11 @@ void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64
   gemm_dispatch(Problem<T>{ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate, epilogue});
 }
 
+template <typename T>
+double gemm_parallel_min_flop() {
+  return parallel_min_flop(micro_kernel_for<T>(active_isa()), omp_get_max_threads());
+}
+
 // The oracle: a plain triple loop, summed in double (long double for double) so that it is more
 // accurate than any path it checks.
 template <typename T>
@@ -692,6 +817,8 @@ template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*,
                           int64_t, bool, const GemmEpilogue<float>&);
 template void gemm<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*, int64_t,
                            double*, int64_t, bool, const GemmEpilogue<double>&);
+template double gemm_parallel_min_flop<float>();
+template double gemm_parallel_min_flop<double>();
 template void gemm_reference<float>(Trans, Trans, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
                                     int64_t, float*, int64_t, bool);
 template void gemm_reference<double>(Trans, Trans, int64_t, int64_t, int64_t, const double*, int64_t, const double*,

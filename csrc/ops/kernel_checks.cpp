@@ -57,6 +57,10 @@ std::string gemm_for_testing(const std::string& isa, bool ta, bool tb, int64_t M
   return ran;
 }
 
+double gemm_parallel_min_flop(DType dtype) {
+  return dtype == DType::Float32 ? cpu::gemm_parallel_min_flop<float>() : cpu::gemm_parallel_min_flop<double>();
+}
+
 std::string select_isa_for_testing(const std::string& isa) {
   cpu::set_isa_for_testing(parse_isa(isa));
   return cpu::isa_name(cpu::active_isa());

@@ -1485,6 +1485,9 @@ def _fill_uniform(tensor: Tensor, low: typing.SupportsFloat | typing.SupportsInd
 def _gemm(isa: str, ta: bool, tb: bool, a: numpy.ndarray, b: numpy.ndarray, c: numpy.ndarray, accumulate: bool) -> str:
     ...
 
+def _gemm_parallel_min_flop(dtype: numpy.dtype) -> float:
+    ...
+
 def _get_default_dtype() -> dtype:
     ...
 

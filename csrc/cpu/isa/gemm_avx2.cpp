@@ -208,7 +208,67 @@ void pack_transposed(const T* b, int64_t ldb, int64_t k_len, int cols, T* out, i
   }
 }
 
+// One A micro-panel for op(A) = A, k-major: out[k * kTileRows + r] = a[r * lda + k] for r < rows.
+// The rows are read along k in 8-float (4-double) runs and turned into k-major columns by the
+// register transposes above, where a scalar gather would read one element per row per step. A short
+// panel (rows < kTileRows, only at the bottom edge of C) takes the plain loop.
+void pack_row_panel(const float* a, int64_t lda, int64_t k_len, int rows, float* out) {
+  constexpr int L = Ymm<float>::kLanes;
+  int64_t k = 0;
+  if (rows == kTileRows) {
+    for (; k + L <= k_len; k += L) {
+      __m256 block[L];
+#pragma GCC unroll 8
+      for (int r = 0; r < L; ++r) block[r] = r < kTileRows ? _mm256_loadu_ps(a + r * lda + k) : _mm256_setzero_ps();
+      transpose_square(block);
+      // block[q] holds rows 0..5 of column k + q in lanes 0..5: store those six lanes as 4 + 2.
+#pragma GCC unroll 8
+      for (int q = 0; q < L; ++q) {
+        float* dst = out + (k + q) * kTileRows;
+        _mm_storeu_ps(dst, _mm256_castps256_ps128(block[q]));
+        _mm_storel_pi(reinterpret_cast<__m64*>(dst + 4), _mm256_extractf128_ps(block[q], 1));
+      }
+    }
+  }
+  for (; k < k_len; ++k)
+    for (int r = 0; r < rows; ++r) out[k * kTileRows + r] = a[r * lda + k];
+}
+
+void pack_row_panel(const double* a, int64_t lda, int64_t k_len, int rows, double* out) {
+  constexpr int L = Ymm<double>::kLanes;
+  int64_t k = 0;
+  if (rows == kTileRows) {
+    for (; k + L <= k_len; k += L) {
+      // Rows 0..3 in one 4x4 transpose, rows 4..5 (and two zero rows) in another.
+      __m256d upper[L], lower[L];
+#pragma GCC unroll 4
+      for (int r = 0; r < L; ++r) {
+        upper[r] = _mm256_loadu_pd(a + r * lda + k);
+        lower[r] = r + L < kTileRows ? _mm256_loadu_pd(a + (r + L) * lda + k) : _mm256_setzero_pd();
+      }
+      transpose_square(upper);
+      transpose_square(lower);
+#pragma GCC unroll 4
+      for (int q = 0; q < L; ++q) {
+        double* dst = out + (k + q) * kTileRows;
+        _mm256_storeu_pd(dst, upper[q]);
+        _mm_storeu_pd(dst + L, _mm256_castpd256_pd128(lower[q]));
+      }
+    }
+  }
+  for (; k < k_len; ++k)
+    for (int r = 0; r < rows; ++r) out[k * kTileRows + r] = a[r * lda + k];
+}
+
 }  // namespace
+
+void pack_a_rows_f32__avx2(const float* a, int64_t lda, int64_t k_len, int rows, float* out) {
+  pack_row_panel(a, lda, k_len, rows, out);
+}
+
+void pack_a_rows_f64__avx2(const double* a, int64_t lda, int64_t k_len, int rows, double* out) {
+  pack_row_panel(a, lda, k_len, rows, out);
+}
 
 void pack_transposed_f32__avx2(const float* b, int64_t ldb, int64_t k_len, int cols, float* out, int64_t out_k_stride) {
   pack_transposed<float>(b, ldb, k_len, cols, out, out_k_stride);

@@ -54,4 +54,12 @@ void pack_transposed_f32__avx2(const float* b, int64_t ldb, int64_t k_len, int c
 void pack_transposed_f64__avx2(const double* b, int64_t ldb, int64_t k_len, int cols, double* out,
                                int64_t out_k_stride);
 
+// Pack of one A micro-panel for op(A) = A (rows of A contiguous along k): out[k * MR + r] =
+// a[r * lda + k] for r < rows, k < k_len, where MR is the kernel's full tile height.
+template <typename T>
+using PackRowsFn = void (*)(const T* a, int64_t lda, int64_t k_len, int rows, T* out);
+
+void pack_a_rows_f32__avx2(const float* a, int64_t lda, int64_t k_len, int rows, float* out);
+void pack_a_rows_f64__avx2(const double* a, int64_t lda, int64_t k_len, int rows, double* out);
+
 }  // namespace chainrule::cpu::detail

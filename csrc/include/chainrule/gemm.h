@@ -34,6 +34,10 @@ void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64
 template <typename T>
 void gemm_reference(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
                     int64_t ldb, T* C, int64_t ldc, bool accumulate);
+// The work (2 M N K flop) from which a GEMM of T splits across threads. Measured once per type, on
+// the first call that could split (a fork/join and the micro-kernel's rate, see gemm.cpp).
+template <typename T>
+double gemm_parallel_min_flop();
 Isa active_isa();
 const char* isa_name(Isa);
 void set_isa_for_testing(Isa);

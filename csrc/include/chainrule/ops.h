@@ -83,6 +83,8 @@ std::string cpu_isa();
 std::string gemm_for_testing(const std::string& isa, bool ta, bool tb, int64_t M, int64_t N, int64_t K, DType dtype,
                              const void* a, int64_t lda, const void* b, int64_t ldb, void* c, int64_t ldc,
                              bool accumulate);
+// The work (flop) from which a GEMM of dtype runs on more than one thread (measured once).
+double gemm_parallel_min_flop(DType dtype);
 // Makes `isa` ('avx512', 'avx2', 'neon', 'scalar') the kernel path of every later op (GEMM and
 // elementwise), or the best the CPU has when it lacks that one; returns the path now active.
 std::string select_isa_for_testing(const std::string& isa);
