@@ -1485,7 +1485,7 @@ def _fill_uniform(tensor: Tensor, low: typing.SupportsFloat | typing.SupportsInd
 def _gemm(isa: str, ta: bool, tb: bool, a: numpy.ndarray, b: numpy.ndarray, c: numpy.ndarray, accumulate: bool) -> str:
     ...
 
-def _gemm_parallel_min_flop(dtype: numpy.dtype) -> float:
+def _gemm_parallel_min_flop(dtype: dtype) -> float:
     ...
 
 def _get_default_dtype() -> dtype:
