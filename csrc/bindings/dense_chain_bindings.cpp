@@ -11,7 +11,9 @@ void bind_dense_chain(py::module_& m) {
       .value("batch_norm", StageKind::BatchNorm)
       .value("layer_norm", StageKind::LayerNorm)
       .value("dropout", StageKind::Dropout)
-      .value("activation", StageKind::Activation);
+      .value("activation", StageKind::Activation)
+      .value("softmax", StageKind::Softmax)
+      .value("log_softmax", StageKind::LogSoftmax);
 
   py::class_<ChainStage>(m, "ChainStage", "One stage of a fused DenseChain (see dense_chain.h)")
       .def(py::init([](StageKind kind, std::optional<Tensor> weight, std::optional<Tensor> bias,

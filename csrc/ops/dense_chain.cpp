@@ -53,11 +53,14 @@ const char* stage_name(StageKind kind) {
     case StageKind::LayerNorm: return "LayerNorm";
     case StageKind::Dropout: return "Dropout";
     case StageKind::Activation: return "activation";
+    case StageKind::Softmax: return "Softmax";
+    case StageKind::LogSoftmax: return "LogSoftmax";
   }
   return "stage";
 }
 
 bool is_norm(StageKind kind) { return kind == StageKind::BatchNorm || kind == StageKind::LayerNorm; }
+bool is_softmax(StageKind kind) { return kind == StageKind::Softmax || kind == StageKind::LogSoftmax; }
 }  // namespace
 
 DenseChain::DenseChain(std::vector<ChainStage> stages) : stages_(std::move(stages)) {
@@ -215,7 +218,10 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input) {
     for (size_t s = 0; s < S; ++s) {
       const ChainStage& st = stages_[s];
       const Tensor& x = acts.a[s];
-      const bool keep_z = !cpu::activation_derivative_from_output(st.act, st.act_param);
+      // A (log-)softmax's backward reads its own output: with an activation after it, that output
+      // is the activation's input, kept as z.
+      const bool keep_z = !cpu::activation_derivative_from_output(st.act, st.act_param) ||
+                          (is_softmax(st.kind) && st.act != Activation::Identity);
       const T* gamma = st.weight && st.kind != StageKind::Linear ? st.weight->ptr<T>() : nullptr;
       const T* beta = st.bias && st.kind != StageKind::Linear ? st.bias->ptr<T>() : nullptr;
       if (st.kind == StageKind::Linear) {
@@ -259,6 +265,9 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input) {
         cpu::layer_norm_forward<T>(out->ptr<T>(), stats->ptr<T>(), stats->ptr<T>() + B, x->ptr<T>(), gamma, beta, B, F,
                                    st.eps);
         acts.stats[s] = stats;
+      } else if (is_softmax(st.kind)) {
+        out = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kOutput), {B, F}, dtype);
+        cpu::softmax_forward<T>(out->ptr<T>(), x->ptr<T>(), B, F, 1, st.kind == StageKind::LogSoftmax);
       } else if (!st.is_identity()) {  // Dropout while training: the mask from chainrule's generator
         Tensor mask = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kStatistics), {B, F}, dtype);
         fill_uniform(mask, 0.0, 1.0);
@@ -394,6 +403,11 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
         else
           cpu::layer_norm_backward<T>(dx, dgamma, dbeta, delta->ptr<T>(), acts.a[s]->ptr<T>(), mean, mean + B, gamma, B,
                                       F, acc);
+      } else if (is_softmax(st.kind)) {
+        if (dx) {  // y: the stage's output before its activation
+          const Tensor& y = st.act == Activation::Identity ? acts.a[s + 1] : acts.z[s];
+          cpu::softmax_backward<T>(dx, delta->ptr<T>(), y->ptr<T>(), B, F, 1, st.kind == StageKind::LogSoftmax);
+        }
       } else if (want_input_grad) {
         if (!acts.stats.empty() && acts.stats[s])  // a Dropout that dropped (its mode may have changed since)
           cpu::dropout_backward<T>(dx, delta->ptr<T>(), acts.stats[s]->ptr<T>(), B * F);
@@ -544,6 +558,8 @@ struct DenseChainNode : Node {
           x = ops::linear_unfused(x, weight, bias);
         else if (st.kind == StageKind::BatchNorm || st.kind == StageKind::LayerNorm)
           x = norm_graph(st, saved.batch_statistics[s], x, weight, bias);
+        else if (is_softmax(st.kind))
+          x = ops::softmax(x, 1, st.kind == StageKind::LogSoftmax);
         else if (!saved.stats.empty() && saved.stats[s])  // the forward's dropout mask
           x = mul(x, saved.stats[s]);
         x = activation_graph(x, st.act, st.act_param, st.act_param2);

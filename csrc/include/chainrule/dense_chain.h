@@ -1,5 +1,6 @@
 // A chain of dense-network stages run as ONE op: Linear layers, BatchNorm1d (2-D input), LayerNorm
-// (over the last dimension) and Dropout, each followed by at most one activation, in any order. The
+// (over the last dimension), Dropout, and Softmax / LogSoftmax over the features (each row of the
+// (B, F) view), each followed by at most one activation, in any order. The
 // forward is one call that keeps every stage's output, the backward is one graph node that runs the
 // seed's delta recursion stage by stage and writes the parameter gradients.
 //
@@ -16,8 +17,8 @@
 namespace chainrule {
 
 // What a stage does before its activation. Activation: nothing (an activation that follows a
-// stage which already has one, or that starts the chain).
-enum class StageKind : uint8_t { Linear, BatchNorm, LayerNorm, Dropout, Activation };
+// stage which already has one, or that starts the chain). Softmax, LogSoftmax: along each row.
+enum class StageKind : uint8_t { Linear, BatchNorm, LayerNorm, Dropout, Activation, Softmax, LogSoftmax };
 
 struct ChainStage {
   StageKind kind = StageKind::Linear;
