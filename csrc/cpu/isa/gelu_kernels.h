@@ -35,8 +35,8 @@ inline typename Lanes<W>::D horner(const double (&c)[N], typename Lanes<W>::D x)
 }
 
 // exp(y) for -700 <= y <= 0 (callers cap their arguments): y = n ln2 + r with |r| <= ln2 / 2, exp(r)
-// by its Taylor series to r^11 (truncation below 1e-14), times 2^n built in the exponent bits; n
-// is rounded by adding 1.5 * 2^52, which also leaves it in the low bits of the sum.
+// by its Taylor polynomial of degree 11 (truncation below 1e-14), times 2^n built in the exponent
+// bits; n is rounded by adding 1.5 * 2^52, which also leaves it in the low bits of the sum.
 template <int W>
 inline typename Lanes<W>::D exp_nonpositive(typename Lanes<W>::D y) {
   using D = typename Lanes<W>::D;
@@ -45,8 +45,11 @@ inline typename Lanes<W>::D exp_nonpositive(typename Lanes<W>::D y) {
   const D shifted = y * 1.4426950408889634 + round;
   const D n = shifted - round;
   const D r = (y - n * 0.693147180369123816490) - n * 1.90821492927058770002e-10;  // ln 2 in two parts
-  D p = D{} + 1.0;  // 1 + r (1 + r/2 (1 + r/3 (... (1 + r/11))))
-  for (int k = 11; k >= 1; --k) p = 1.0 + r * p * (1.0 / k);
+  // sum_k r^k / k! for k <= 11, by Horner's rule: one multiply-add per term.
+  constexpr double kInverseFactorials[12] = {1.0,         1.0,          1.0 / 2,       1.0 / 6,
+                                             1.0 / 24,    1.0 / 120,    1.0 / 720,     1.0 / 5040,
+                                             1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800};
+  const D p = horner<W>(kInverseFactorials, r);
   const I exponent = (((I)shifted) - ((I)round) + 1023) << 52;
   return p * ((D)exponent);
 }
