@@ -226,6 +226,35 @@ def test_one_and_two_threads_give_the_same_bits():
         assert np.array_equal(states[0][key], states[1][key]), key
 
 
+def test_a_chain_of_small_layers_keeps_the_callers_thread_count():
+    """Small chains run their calls on the calling thread alone; the thread count the caller set
+    comes back afterwards, and the results are those of a chain that uses both threads."""
+    previous = cr.get_num_threads()
+    rng = np.random.default_rng(0)
+    x = cr.from_numpy(rng.standard_normal((64, 32)).astype(np.float32))
+    try:
+        cr.set_num_threads(2)
+        small = _deep(blocks=2, width=32, classes=4)
+        assert small.fused_chain().runs_serially(64)
+        big = _deep(blocks=1, width=2048, classes=4)
+        assert not big.fused_chain().runs_serially(64)
+        small(x).sum().backward()
+        assert cr.get_num_threads() == 2
+        cr.fit(
+            small,
+            nn.CrossEntropyLoss(),
+            optim.SGD(small.parameters(), lr=0.1),
+            x.numpy(),
+            rng.integers(0, 4, 64),
+            batch_size=16,
+            progress=False,
+            native=True,
+        )
+        assert cr.get_num_threads() == 2
+    finally:
+        cr.set_num_threads(previous)
+
+
 def test_batch_norm_train_and_eval_modes_and_running_statistics():
     model = _build("batch_norm_cumulative", cr.float64)
     reference = _build("batch_norm_cumulative", cr.float64)

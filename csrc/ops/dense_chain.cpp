@@ -10,6 +10,7 @@
 #include "chainrule/activation_math.h"
 #include "chainrule/gemm.h"
 #include "chainrule/letting_others_run.h"
+#include "cpu/parallel.h"
 #include "op_utils.h"
 
 namespace chainrule {
@@ -88,6 +89,9 @@ DenseChain::DenseChain(std::vector<ChainStage> stages) : stages_(std::move(stage
       throw ValueError(where + ": p must be in [0, 1]");
     }
     flops_per_row_ += st.kind == StageKind::Linear ? 2 * takes * gives : 8 * std::max<int64_t>(width, 0);
+    if (st.kind == StageKind::Linear)
+      largest_gemm_flops_per_row_ = std::max(largest_gemm_flops_per_row_, 2 * takes * gives);
+    widest_stage_ = std::max({widest_stage_, takes, gives});
     if (takes >= 0) {
       if (width >= 0 && takes != width)
         throw ValueError(where + " takes " + std::to_string(takes) + " features but the stage before gives " +
@@ -102,6 +106,18 @@ DenseChain::DenseChain(std::vector<ChainStage> stages) : stages_(std::move(stage
     has_batch_norm_ = has_batch_norm_ || st.kind == StageKind::BatchNorm;
     has_statistics_ = has_statistics_ || (st.kind != StageKind::Linear && st.kind != StageKind::Activation);
   }
+}
+
+namespace {
+// Below these, a chain's call runs serially (DenseChain::runs_serially): a GEMM of 8 MFLOP takes
+// well under 100 us on one core, and elementwise passes of up to 2^17 elements a few tens of us.
+constexpr double kSerialChainGemmFlops = 8.0e6;
+constexpr int64_t kSerialChainElements = int64_t(1) << 17;
+}  // namespace
+
+bool DenseChain::runs_serially(int64_t rows) const {
+  return static_cast<double>(rows) * static_cast<double>(largest_gemm_flops_per_row_) < kSerialChainGemmFlops &&
+         static_cast<double>(rows) * static_cast<double>(widest_stage_) < static_cast<double>(kSerialChainElements);
 }
 
 bool DenseChain::uses_batch_statistics() const {
@@ -212,6 +228,7 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input) {
   acts.stats.assign(has_statistics_ ? S : 0, nullptr);
   acts.batch_statistics.assign(has_statistics_ ? S : 0, false);
   acts.a[0] = input;
+  const cpu::SerialRegions serial(runs_serially(B));
   ops::dispatch_floating(dtype, "Sequential", "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
     int64_t width = in_features_;
@@ -311,6 +328,7 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
   const size_t S = stages_.size();
   const DType dtype = dout->dtype;
   const int64_t B = acts.a[0]->shape[0];
+  const cpu::SerialRegions serial(runs_serially(B));
   ops::dispatch_floating(dtype, "Sequential backward", "grad", [&](auto tag) {
     using T = typename decltype(tag)::type;
     // Where a parameter's gradient goes: null when it is not wanted; acc says write or add.

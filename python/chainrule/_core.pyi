@@ -1257,6 +1257,11 @@ class DenseChain:
     def forward(self, input: typing.Any) -> Tensor:
         ...
 
+    def runs_serially(self, rows: typing.SupportsInt | typing.SupportsIndex) -> builtins.bool:
+        """
+        Whether a call on `rows` rows runs on the calling thread alone (all its layers are small)
+        """
+
     def set_training(self, training: collections.abc.Sequence[builtins.bool]) -> None:
         ...
 
