@@ -60,6 +60,10 @@ MODELS = {
         nn.Linear(12, 3),
     ),
     "dropout": lambda: nn.Sequential(nn.Dropout(0.2), nn.Linear(6, 12), nn.ReLU(), nn.Dropout(0.5), nn.Linear(12, 3)),
+    "log_softmax_head": lambda: nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 3), nn.LogSoftmax(dim=1)),
+    "softmax_inside": lambda: nn.Sequential(
+        nn.Softmax(dim=-1), nn.Linear(6, 12), nn.Softmax(dim=1), nn.GELU(), nn.Linear(12, 3), nn.LogSoftmax(dim=-1)
+    ),
     "everything": lambda: nn.Sequential(
         nn.Linear(6, 12),
         nn.BatchNorm1d(12),
@@ -155,7 +159,9 @@ def test_gradcheck_of_fused_chains(name):
     assert gradcheck(fn, (x, *params), eps=1e-6, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["activation7", "activation13", "layer_norm", "batch_norm", "dropout", "everything"])
+@pytest.mark.parametrize(
+    "name", ["activation7", "activation13", "layer_norm", "batch_norm", "dropout", "everything", "softmax_inside"]
+)
 def test_autograd_grad_with_create_graph_matches_unfused(name):
     """autograd.grad and double backward go through the chain's recordable replay."""
     results = []
@@ -220,6 +226,35 @@ def test_one_and_two_threads_give_the_same_bits():
         assert np.array_equal(states[0][key], states[1][key]), key
 
 
+def test_a_chain_of_small_layers_keeps_the_callers_thread_count():
+    """Small chains run their calls on the calling thread alone; the thread count the caller set
+    comes back afterwards, and the results are those of a chain that uses both threads."""
+    previous = cr.get_num_threads()
+    rng = np.random.default_rng(0)
+    x = cr.from_numpy(rng.standard_normal((64, 32)).astype(np.float32))
+    try:
+        cr.set_num_threads(2)
+        small = _deep(blocks=2, width=32, classes=4)
+        assert small.fused_chain().runs_serially(64)
+        big = _deep(blocks=1, width=2048, classes=4)
+        assert not big.fused_chain().runs_serially(64)
+        small(x).sum().backward()
+        assert cr.get_num_threads() == 2
+        cr.fit(
+            small,
+            nn.CrossEntropyLoss(),
+            optim.SGD(small.parameters(), lr=0.1),
+            x.numpy(),
+            rng.integers(0, 4, 64),
+            batch_size=16,
+            progress=False,
+            native=True,
+        )
+        assert cr.get_num_threads() == 2
+    finally:
+        cr.set_num_threads(previous)
+
+
 def test_batch_norm_train_and_eval_modes_and_running_statistics():
     model = _build("batch_norm_cumulative", cr.float64)
     reference = _build("batch_norm_cumulative", cr.float64)
@@ -275,6 +310,55 @@ def test_modules_the_chain_cannot_take_keep_the_module_path():
         bad(cr.randn(3, 4))
 
 
+@pytest.mark.parametrize("module", [nn.Softmax, nn.LogSoftmax])
+def test_softmax_dims_that_name_the_features_fuse_and_the_others_fall_back(module):
+    """dim=1 (and None, 1 for 2-D input) and dim=-1 normalise the features of 2-D input and fuse;
+    on 3-D input only dim=-1 still does (dim=1 runs module by module); other dims never fuse."""
+    x2, x3 = cr.randn(5, 4), cr.randn(2, 5, 4)
+    for dim in (1, -1, None):
+        model = nn.Sequential(nn.Linear(4, 3), module(dim=dim))
+        assert model.fused_chain() is not None
+        out = model(x2)
+        assert out.grad_fn.name() == "DenseChainBackward"
+        np.testing.assert_allclose(out.detach().numpy(), _unfused(model, x2).detach().numpy(), rtol=1e-6, atol=1e-7)
+        out3 = model(x3)  # dim=1 of 3-D input is not the features: the modules' own calls
+        np.testing.assert_allclose(out3.detach().numpy(), _unfused(model, x3).detach().numpy(), rtol=1e-6, atol=1e-7)
+        assert (out3.grad_fn.name() == "DenseChainBackward") == (dim == -1)
+    for dim in (0, 2, -2, -3):
+        assert nn.Sequential(nn.Linear(4, 3), module(dim=dim)).fused_chain() is None
+    # Changing dim rebuilds the chain.
+    model = nn.Sequential(nn.Linear(4, 3), module(dim=1))
+    model(x2)
+    model[1].dim = 0
+    assert model.fused_chain() is None
+    np.testing.assert_allclose(model(x2).detach().numpy(), _unfused(model, x2).detach().numpy(), rtol=1e-6)
+
+
+def test_softmax_stages_give_the_same_bits_on_one_and_two_threads():
+    """Rows x features above the serial cutoff, so the softmax kernels take their parallel branch."""
+    rng = np.random.default_rng(0)
+    x = cr.from_numpy(rng.standard_normal((256, 64)).astype(np.float32))
+    y = cr.from_numpy(rng.integers(0, 300, 256))
+    previous = cr.get_num_threads()
+    states = []
+    try:
+        for threads in (1, 2):
+            cr.set_num_threads(threads)
+            cr.manual_seed(0)
+            model = nn.Sequential(nn.Linear(64, 512), nn.Softmax(dim=1), nn.Linear(512, 300), nn.LogSoftmax(dim=1))
+            opt = optim.AdamW(model.parameters(), lr=1e-3)
+            for _ in range(3):
+                loss = nn.NLLLoss()(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            states.append(_state(model))
+    finally:
+        cr.set_num_threads(previous)
+    for key in states[0]:
+        assert np.array_equal(states[0][key], states[1][key]), key
+
+
 def test_changing_a_setting_reaches_the_fused_chain():
     model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.0), nn.Softplus())
     x = cr.randn(50, 4)
@@ -305,6 +389,16 @@ FIT_MODELS = {
         1,
     ),
     "deep": (lambda: nn.Sequential(nn.Linear(6, 16), *_deep(blocks=3, width=16, classes=3)), nn.CrossEntropyLoss, 3),
+    "log_softmax_nll": (
+        lambda: nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3), nn.LogSoftmax(dim=1)),
+        nn.NLLLoss,
+        3,
+    ),
+    "softmax_inside": (
+        lambda: nn.Sequential(nn.Linear(6, 16), nn.Softmax(dim=-1), nn.Linear(16, 3)),
+        nn.CrossEntropyLoss,
+        3,
+    ),
 }
 
 
@@ -440,6 +534,50 @@ def test_benchmark_models_train_as_in_pytorch(kind, dtype, optimizer):
         _assert_close_normwise(state[key].numpy().astype(np.float64), value.numpy().astype(np.float64), rtol, key)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_and_log_softmax_stages_train_as_in_pytorch(dtype):
+    """A Softmax inside the chain and the classic Linear + LogSoftmax head with NLLLoss: forward,
+    gradients and 25 SGD steps against PyTorch."""
+    torch = _torch()
+    cr_dtype, t_dtype = (cr.float64, torch.float64) if dtype == "float64" else (cr.float32, torch.float32)
+    np_dtype = np.float64 if dtype == "float64" else np.float32
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 6)).astype(np_dtype)
+    y = rng.integers(0, 4, 64)
+
+    def build(lib):
+        return lib.Sequential(
+            lib.Linear(6, 16), lib.Softmax(dim=-1), lib.Tanh(), lib.Linear(16, 4), lib.LogSoftmax(dim=1)
+        )
+
+    cr.manual_seed(0)
+    model = build(nn).to(cr_dtype)
+    assert model.fused_chain() is not None
+    t_model = _torch_copy(torch, model, lambda: build(torch.nn).to(t_dtype))
+    opt = optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    t_opt = torch.optim.SGD(t_model.parameters(), lr=0.5, momentum=0.9)
+    x, target = cr.from_numpy(X), cr.from_numpy(y)
+    tx, t_target = torch.from_numpy(X), torch.from_numpy(y)
+    rtol = 1e-5 if dtype == "float32" else 1e-10
+    for step in range(25):
+        out, t_out = model(x), t_model(tx)
+        loss, t_loss = nn.NLLLoss()(out, target), torch.nn.NLLLoss()(t_out, t_target)
+        opt.zero_grad()
+        loss.backward()
+        t_opt.zero_grad()
+        t_loss.backward()
+        if step == 0:
+            _assert_close_normwise(out.detach().numpy(), t_out.detach().numpy(), rtol, "output")
+            for (name, p), t_p in zip(model.named_parameters(), t_model.parameters()):
+                _assert_close_normwise(p.grad.numpy(), t_p.grad.numpy(), rtol, name)
+        opt.step()
+        t_opt.step()
+    np.testing.assert_allclose(float(loss.item()), float(t_loss.item()), rtol=rtol * 10)
+    state = model.state_dict()
+    for key, value in t_model.state_dict().items():
+        _assert_close_normwise(state[key].numpy().astype(np.float64), value.numpy().astype(np.float64), rtol, key)
+
+
 # ---- the vectorised float GELU of the fused chain, on every ISA path -----------------------------------
 _GELU_SCRIPT = """
 import json, math, numpy as np, chainrule as cr, chainrule.nn as nn
@@ -483,3 +621,28 @@ def test_fused_float32_gelu_is_exact_to_float_rounding_on_every_isa(isa):
     # inf, -inf, nan: as the formula x Phi(x) gives them (the derivative NaN at both infinities).
     assert out[n] == np.inf and np.isnan(out[n + 1]) and np.isnan(out[n + 2])
     assert np.isnan(grad[n:]).all()
+
+
+def test_fused_float32_gelu_of_an_element_does_not_depend_on_its_neighbours():
+    """The vector GELU takes a cheaper route for groups whose elements all lie near zero: an element
+    gets the same bits whether or not a far-out value shares its group."""
+    rng = np.random.default_rng(3)
+    central = (rng.standard_normal((64, 24)) * 0.8).astype(np.float32)
+    mixed = central.copy()
+    mixed[:, ::5] = np.float32(9.5)  # one far value in every group of 4, 8 or 16 lanes
+    mixed[1::3, 2::7] = -np.float32(6.0)
+    keep = np.ones_like(central, dtype=bool)
+    keep[:, ::5] = False
+    keep[1::3, 2::7] = False
+    model = nn.Sequential(nn.Linear(24, 24, bias=False), nn.GELU())
+    with cr.no_grad():
+        model[0].weight.copy_(cr.from_numpy(np.eye(24, dtype=np.float32)))
+    results = []
+    for values in (central, mixed):
+        x = cr.from_numpy(values.copy())
+        x.requires_grad = True
+        out = model(x)
+        out.backward(cr.from_numpy(np.linspace(-1, 1, values.size, dtype=np.float32).reshape(values.shape)))
+        results.append((out.detach().numpy().copy(), x.grad.numpy().copy()))
+    for a, b in zip(results[0], results[1]):
+        assert np.array_equal(a[keep].view(np.uint32), b[keep].view(np.uint32))

@@ -11,7 +11,9 @@ void bind_dense_chain(py::module_& m) {
       .value("batch_norm", StageKind::BatchNorm)
       .value("layer_norm", StageKind::LayerNorm)
       .value("dropout", StageKind::Dropout)
-      .value("activation", StageKind::Activation);
+      .value("activation", StageKind::Activation)
+      .value("softmax", StageKind::Softmax)
+      .value("log_softmax", StageKind::LogSoftmax);
 
   py::class_<ChainStage>(m, "ChainStage", "One stage of a fused DenseChain (see dense_chain.h)")
       .def(py::init([](StageKind kind, std::optional<Tensor> weight, std::optional<Tensor> bias,
@@ -60,7 +62,9 @@ void bind_dense_chain(py::module_& m) {
           py::arg("training"))
       .def_property_readonly("has_batch_norm", &DenseChain::has_batch_norm)
       .def_property_readonly("in_features", &DenseChain::in_features)
-      .def_property_readonly("out_features", &DenseChain::out_features);
+      .def_property_readonly("out_features", &DenseChain::out_features)
+      .def("runs_serially", &DenseChain::runs_serially, py::arg("rows"),
+           "Whether a call on `rows` rows runs on the calling thread alone (all its layers are small)");
 
   // ---- the native fit loop ----
   m.def("fit_batches",

@@ -64,7 +64,8 @@ void bind_functions(py::module_& m) {
       .value("huber", ops::LossKind::Huber)
       .value("bce", ops::LossKind::BCE)
       .value("bce_with_logits", ops::LossKind::BCEWithLogits)
-      .value("cross_entropy", ops::LossKind::CrossEntropy);
+      .value("cross_entropy", ops::LossKind::CrossEntropy)
+      .value("nll", ops::LossKind::NLL);
   py::enum_<cpu::Activation>(m, "Activation", "The activation that follows a stage of a fused DenseChain")
       .value("identity", cpu::Activation::Identity)
       .value("relu", cpu::Activation::Relu)

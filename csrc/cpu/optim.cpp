@@ -87,6 +87,62 @@ struct AdamMoments {
 
 }  // namespace
 
+namespace {
+// Adam's element loop with opt's choices as template arguments: no branch in the loop, so the
+// compiler vectorises it; square roots and divisions round the same in every lane, so each element
+// gets the bits of AdamMoments::apply and the update below, element by element.
+template <typename T, bool kMaximize, bool kCoupledDecay, bool kDecoupledDecay, bool kAmsgrad>
+void adam_elements(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, int64_t n,
+                   const AdamOptions& opt, T neg_step_size, T bias_correction2_sqrt) {
+  const AdamMoments<T> moments(opt);
+  const T one_minus_beta1 = moments.one_minus_beta1, beta2 = moments.beta2, one_minus_beta2 = moments.one_minus_beta2;
+  const T wd = moments.wd, param_scale = moments.param_scale, eps = static_cast<T>(opt.eps);
+  // lerp(m, g, 1 - beta1) with its side (see lerp()) chosen once: a select per element.
+  const bool lerp_from_start = std::abs(one_minus_beta1) < T(0.5);
+  const T beta1 = T(1) - one_minus_beta1;
+  parallel_for(n, n > (1 << 16), [&](int64_t i) {
+    T g = grad[i];
+    if constexpr (kMaximize) g = -g;
+    T p = param[i];
+    if constexpr (kDecoupledDecay) p = p * param_scale;
+    if constexpr (kCoupledDecay) g = g + wd * p;
+    const T m = exp_avg[i];
+    const T m_next = lerp_from_start ? m + one_minus_beta1 * (g - m) : g - (g - m) * beta1;
+    exp_avg[i] = m_next;
+    T second = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g;
+    exp_avg_sq[i] = second;
+    if constexpr (kAmsgrad) second = max_exp_avg_sq[i] = maximum(max_exp_avg_sq[i], second);
+    const T denom = std::sqrt(second) / bias_correction2_sqrt + eps;
+    param[i] = p + neg_step_size * m_next / denom;
+  });
+}
+
+template <typename T, bool kMaximize, bool kCoupledDecay, bool kDecoupledDecay>
+void adam_elements_amsgrad(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, int64_t n,
+                           const AdamOptions& opt, T neg_step_size, T bias_correction2_sqrt) {
+  if (opt.amsgrad)
+    adam_elements<T, kMaximize, kCoupledDecay, kDecoupledDecay, true>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq,
+                                                                      n, opt, neg_step_size, bias_correction2_sqrt);
+  else
+    adam_elements<T, kMaximize, kCoupledDecay, kDecoupledDecay, false>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq,
+                                                                       n, opt, neg_step_size, bias_correction2_sqrt);
+}
+
+template <typename T, bool kMaximize>
+void adam_elements_decay(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, int64_t n,
+                         const AdamOptions& opt, T neg_step_size, T bias_correction2_sqrt) {
+  if (opt.weight_decay == 0.0)
+    adam_elements_amsgrad<T, kMaximize, false, false>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, opt,
+                                                      neg_step_size, bias_correction2_sqrt);
+  else if (opt.decoupled_weight_decay)
+    adam_elements_amsgrad<T, kMaximize, false, true>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, opt,
+                                                     neg_step_size, bias_correction2_sqrt);
+  else
+    adam_elements_amsgrad<T, kMaximize, true, false>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, opt,
+                                                     neg_step_size, bias_correction2_sqrt);
+}
+}  // namespace
+
 template <typename T>
 void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, int64_t n,
                  const AdamOptions& opt, int64_t step) {
@@ -98,15 +154,12 @@ void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_
   const double bias_correction2 = 1.0 - std::pow(opt.beta2, static_cast<double>(step));
   const T neg_step_size = static_cast<T>(-(opt.lr / bias_correction1));
   const T bias_correction2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
-  const AdamMoments<T> moments(opt);
-  const T eps = static_cast<T>(opt.eps);
-  parallel_for(n, n > (1 << 16), [&](int64_t i) {
-    moments.apply(param, grad, exp_avg, exp_avg_sq, i);
-    T second = exp_avg_sq[i];
-    if (opt.amsgrad) second = max_exp_avg_sq[i] = maximum(max_exp_avg_sq[i], second);
-    const T denom = std::sqrt(second) / bias_correction2_sqrt + eps;
-    param[i] = param[i] + neg_step_size * exp_avg[i] / denom;
-  });
+  if (opt.maximize)
+    adam_elements_decay<T, true>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, opt, neg_step_size,
+                                 bias_correction2_sqrt);
+  else
+    adam_elements_decay<T, false>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, opt, neg_step_size,
+                                  bias_correction2_sqrt);
 }
 
 template <typename T>

@@ -1,6 +1,8 @@
 // The one way kernels outside the GEMM use threads.
 #pragma once
 
+#include <omp.h>
+
 #include <cstdint>
 
 namespace chainrule::cpu {
@@ -22,5 +24,25 @@ inline void parallel_for(int64_t n, bool parallel, F&& body) {
     for (int64_t i = 0; i < n; ++i) body(i);
   }
 }
+
+// While alive and `serial` holds, every OpenMP region the calling thread opens (the GEMM's
+// included) runs on that thread alone; the thread count it had comes back at the end. For a call
+// made of many small regions: each region's closing barrier waits for every thread of its team,
+// and on a machine shared with other work a team thread that is not running can hold the caller
+// there for a whole scheduler time slice, far longer than the region's work.
+class SerialRegions {
+ public:
+  explicit SerialRegions(bool serial) : previous_(serial ? omp_get_max_threads() : 0) {
+    if (serial) omp_set_num_threads(1);
+  }
+  ~SerialRegions() {
+    if (previous_ > 0) omp_set_num_threads(previous_);
+  }
+  SerialRegions(const SerialRegions&) = delete;
+  SerialRegions& operator=(const SerialRegions&) = delete;
+
+ private:
+  int previous_;
+};
 
 }  // namespace chainrule::cpu

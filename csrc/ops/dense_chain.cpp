@@ -10,6 +10,7 @@
 #include "chainrule/activation_math.h"
 #include "chainrule/gemm.h"
 #include "chainrule/letting_others_run.h"
+#include "cpu/parallel.h"
 #include "op_utils.h"
 
 namespace chainrule {
@@ -53,11 +54,14 @@ const char* stage_name(StageKind kind) {
     case StageKind::LayerNorm: return "LayerNorm";
     case StageKind::Dropout: return "Dropout";
     case StageKind::Activation: return "activation";
+    case StageKind::Softmax: return "Softmax";
+    case StageKind::LogSoftmax: return "LogSoftmax";
   }
   return "stage";
 }
 
 bool is_norm(StageKind kind) { return kind == StageKind::BatchNorm || kind == StageKind::LayerNorm; }
+bool is_softmax(StageKind kind) { return kind == StageKind::Softmax || kind == StageKind::LogSoftmax; }
 }  // namespace
 
 DenseChain::DenseChain(std::vector<ChainStage> stages) : stages_(std::move(stages)) {
@@ -85,6 +89,9 @@ DenseChain::DenseChain(std::vector<ChainStage> stages) : stages_(std::move(stage
       throw ValueError(where + ": p must be in [0, 1]");
     }
     flops_per_row_ += st.kind == StageKind::Linear ? 2 * takes * gives : 8 * std::max<int64_t>(width, 0);
+    if (st.kind == StageKind::Linear)
+      largest_gemm_flops_per_row_ = std::max(largest_gemm_flops_per_row_, 2 * takes * gives);
+    widest_stage_ = std::max({widest_stage_, takes, gives});
     if (takes >= 0) {
       if (width >= 0 && takes != width)
         throw ValueError(where + " takes " + std::to_string(takes) + " features but the stage before gives " +
@@ -99,6 +106,18 @@ DenseChain::DenseChain(std::vector<ChainStage> stages) : stages_(std::move(stage
     has_batch_norm_ = has_batch_norm_ || st.kind == StageKind::BatchNorm;
     has_statistics_ = has_statistics_ || (st.kind != StageKind::Linear && st.kind != StageKind::Activation);
   }
+}
+
+namespace {
+// Below these, a chain's call runs serially (DenseChain::runs_serially): a GEMM of 8 MFLOP takes
+// well under 100 us on one core, and elementwise passes of up to 2^17 elements a few tens of us.
+constexpr double kSerialChainGemmFlops = 8.0e6;
+constexpr int64_t kSerialChainElements = int64_t(1) << 17;
+}  // namespace
+
+bool DenseChain::runs_serially(int64_t rows) const {
+  return static_cast<double>(rows) * static_cast<double>(largest_gemm_flops_per_row_) < kSerialChainGemmFlops &&
+         static_cast<double>(rows) * static_cast<double>(widest_stage_) < static_cast<double>(kSerialChainElements);
 }
 
 bool DenseChain::uses_batch_statistics() const {
@@ -209,13 +228,17 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input) {
   acts.stats.assign(has_statistics_ ? S : 0, nullptr);
   acts.batch_statistics.assign(has_statistics_ ? S : 0, false);
   acts.a[0] = input;
+  const cpu::SerialRegions serial(runs_serially(B));
   ops::dispatch_floating(dtype, "Sequential", "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
     int64_t width = in_features_;
     for (size_t s = 0; s < S; ++s) {
       const ChainStage& st = stages_[s];
       const Tensor& x = acts.a[s];
-      const bool keep_z = !cpu::activation_derivative_from_output(st.act, st.act_param);
+      // A (log-)softmax's backward reads its own output: with an activation after it, that output
+      // is the activation's input, kept as z.
+      const bool keep_z = !cpu::activation_derivative_from_output(st.act, st.act_param) ||
+                          (is_softmax(st.kind) && st.act != Activation::Identity);
       const T* gamma = st.weight && st.kind != StageKind::Linear ? st.weight->ptr<T>() : nullptr;
       const T* beta = st.bias && st.kind != StageKind::Linear ? st.bias->ptr<T>() : nullptr;
       if (st.kind == StageKind::Linear) {
@@ -259,6 +282,9 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input) {
         cpu::layer_norm_forward<T>(out->ptr<T>(), stats->ptr<T>(), stats->ptr<T>() + B, x->ptr<T>(), gamma, beta, B, F,
                                    st.eps);
         acts.stats[s] = stats;
+      } else if (is_softmax(st.kind)) {
+        out = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kOutput), {B, F}, dtype);
+        cpu::softmax_forward<T>(out->ptr<T>(), x->ptr<T>(), B, F, 1, st.kind == StageKind::LogSoftmax);
       } else if (!st.is_identity()) {  // Dropout while training: the mask from chainrule's generator
         Tensor mask = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kStatistics), {B, F}, dtype);
         fill_uniform(mask, 0.0, 1.0);
@@ -302,6 +328,7 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
   const size_t S = stages_.size();
   const DType dtype = dout->dtype;
   const int64_t B = acts.a[0]->shape[0];
+  const cpu::SerialRegions serial(runs_serially(B));
   ops::dispatch_floating(dtype, "Sequential backward", "grad", [&](auto tag) {
     using T = typename decltype(tag)::type;
     // Where a parameter's gradient goes: null when it is not wanted; acc says write or add.
@@ -394,6 +421,11 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
         else
           cpu::layer_norm_backward<T>(dx, dgamma, dbeta, delta->ptr<T>(), acts.a[s]->ptr<T>(), mean, mean + B, gamma, B,
                                       F, acc);
+      } else if (is_softmax(st.kind)) {
+        if (dx) {  // y: the stage's output before its activation
+          const Tensor& y = st.act == Activation::Identity ? acts.a[s + 1] : acts.z[s];
+          cpu::softmax_backward<T>(dx, delta->ptr<T>(), y->ptr<T>(), B, F, 1, st.kind == StageKind::LogSoftmax);
+        }
       } else if (want_input_grad) {
         if (!acts.stats.empty() && acts.stats[s])  // a Dropout that dropped (its mode may have changed since)
           cpu::dropout_backward<T>(dx, delta->ptr<T>(), acts.stats[s]->ptr<T>(), B * F);
@@ -544,6 +576,8 @@ struct DenseChainNode : Node {
           x = ops::linear_unfused(x, weight, bias);
         else if (st.kind == StageKind::BatchNorm || st.kind == StageKind::LayerNorm)
           x = norm_graph(st, saved.batch_statistics[s], x, weight, bias);
+        else if (is_softmax(st.kind))
+          x = ops::softmax(x, 1, st.kind == StageKind::LogSoftmax);
         else if (!saved.stats.empty() && saved.stats[s])  // the forward's dropout mask
           x = mul(x, saved.stats[s]);
         x = activation_graph(x, st.act, st.act_param, st.act_param2);

@@ -32,9 +32,10 @@ void check_fit_arguments(DenseChain& chain, const Tensor& X, const Tensor& y, co
     throw ValueError("fit: X has shape " + shape_str(X->shape) + " but y has shape " + shape_str(y->shape) +
                      "; they need the same number of rows");
   const int64_t N = X->shape[0], OC = chain.out_features();
-  if (loss.kind == ops::LossKind::CrossEntropy) {
+  if (ops::takes_class_indices(loss.kind)) {
     if (y->dtype != DType::Int64 || y->dim() != 1)
-      throw TypeError("fit: cross-entropy targets must be int64 class labels of shape (N,)");
+      throw TypeError(std::string("fit: ") + (loss.kind == ops::LossKind::NLL ? "NLLLoss" : "cross-entropy") +
+                      " targets must be int64 class labels of shape (N,)");
     const int64_t* t = y->ptr<int64_t>();
     for (int64_t i = 0; i < N; ++i)
       if (t[i] < 0 || t[i] >= OC)
@@ -102,16 +103,17 @@ FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, 
       // The loss and dL/d(output) of the loss ops, with dL/d(loss) = 1.
       const int64_t C = out->shape[1];
       const bool cross_entropy = loss.kind == ops::LossKind::CrossEntropy;
-      const Shape values_shape = cross_entropy ? Shape{B} : out->shape;
+      const bool class_indices = ops::takes_class_indices(loss.kind);
+      const Shape values_shape = class_indices ? Shape{B} : out->shape;
       Tensor values = batch_space.acquire(kLossValues, values_shape, dtype);
       Tensor log_probs = cross_entropy ? batch_space.acquire(kLogProbs, {B, C}, dtype) : nullptr;
       const T* pred = out->ptr<T>();
       T* log_probs_data = log_probs ? log_probs->ptr<T>() : nullptr;
       ops::loss_values<T>(loss, values->ptr<T>(), log_probs_data, pred, yb->data, B, C);
-      batch_loss = static_cast<double>(ops::reduce_loss<T>(values->ptr<T>(), values->numel, loss.reduction));
+      batch_loss = static_cast<double>(ops::reduce_loss<T>(loss, values->ptr<T>(), values->numel));
       const T one = T(1);
       ops::loss_grad<T>(loss, dout->ptr<T>(), nullptr, &one, pred, log_probs_data, yb->data, B, C);
-      if (cross_entropy && count_correct) {
+      if (class_indices && count_correct) {
         const int64_t* t = yb->ptr<int64_t>();
         for (int64_t i = 0; i < B; ++i) {
           const T* row = pred + i * C;

@@ -895,6 +895,8 @@ class LossKind:
       bce_with_logits
     
       cross_entropy
+    
+      nll
     """
     __members__: typing.ClassVar[dict[builtins.str, LossKind]]
     bce: typing.ClassVar[LossKind]
@@ -903,6 +905,7 @@ class LossKind:
     huber: typing.ClassVar[LossKind]
     l1: typing.ClassVar[LossKind]
     mse: typing.ClassVar[LossKind]
+    nll: typing.ClassVar[LossKind]
 
     @typing.overload
     def __eq__(self, other: LossKind) -> builtins.bool:
@@ -1168,6 +1171,10 @@ class StageKind:
       dropout
     
       activation
+    
+      softmax
+    
+      log_softmax
     """
     __members__: typing.ClassVar[dict[builtins.str, StageKind]]
     activation: typing.ClassVar[StageKind]
@@ -1175,6 +1182,8 @@ class StageKind:
     dropout: typing.ClassVar[StageKind]
     layer_norm: typing.ClassVar[StageKind]
     linear: typing.ClassVar[StageKind]
+    log_softmax: typing.ClassVar[StageKind]
+    softmax: typing.ClassVar[StageKind]
 
     @typing.overload
     def __eq__(self, other: StageKind) -> builtins.bool:
@@ -1247,6 +1256,11 @@ class DenseChain:
 
     def forward(self, input: typing.Any) -> Tensor:
         ...
+
+    def runs_serially(self, rows: typing.SupportsInt | typing.SupportsIndex) -> builtins.bool:
+        """
+        Whether a call on `rows` rows runs on the calling thread alone (all its layers are small)
+        """
 
     def set_training(self, training: collections.abc.Sequence[builtins.bool]) -> None:
         ...

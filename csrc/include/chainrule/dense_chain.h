@@ -1,5 +1,6 @@
 // A chain of dense-network stages run as ONE op: Linear layers, BatchNorm1d (2-D input), LayerNorm
-// (over the last dimension) and Dropout, each followed by at most one activation, in any order. The
+// (over the last dimension), Dropout, and Softmax / LogSoftmax over the features (each row of the
+// (B, F) view), each followed by at most one activation, in any order. The
 // forward is one call that keeps every stage's output, the backward is one graph node that runs the
 // seed's delta recursion stage by stage and writes the parameter gradients.
 //
@@ -16,8 +17,8 @@
 namespace chainrule {
 
 // What a stage does before its activation. Activation: nothing (an activation that follows a
-// stage which already has one, or that starts the chain).
-enum class StageKind : uint8_t { Linear, BatchNorm, LayerNorm, Dropout, Activation };
+// stage which already has one, or that starts the chain). Softmax, LogSoftmax: along each row.
+enum class StageKind : uint8_t { Linear, BatchNorm, LayerNorm, Dropout, Activation, Softmax, LogSoftmax };
 
 struct ChainStage {
   StageKind kind = StageKind::Linear;
@@ -77,6 +78,10 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
   int64_t out_features() const { return out_features_; }
   // About how many floating-point operations the forward costs per input row (the backward twice that).
   int64_t flops_per_row() const { return flops_per_row_; }
+  // Whether a forward or backward of `rows` rows runs on the calling thread alone: when every GEMM
+  // and every elementwise pass is small, threads would open one short parallel region per layer,
+  // each a chance to wait on a team thread that another process holds (cpu::SerialRegions).
+  bool runs_serially(int64_t rows) const;
   // Whether a stage computes batch statistics, so a batch needs 2-D input of at least 2 rows.
   bool uses_batch_statistics() const;
   bool has_batch_norm() const { return has_batch_norm_; }
@@ -114,6 +119,9 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
 
   std::vector<ChainStage> stages_;
   int64_t in_features_ = 0, out_features_ = 0, flops_per_row_ = 0;
+  // Per input row: the largest Linear stage's GEMM (2 C OC floating-point operations) and the
+  // widest stage output.
+  int64_t largest_gemm_flops_per_row_ = 0, widest_stage_ = 0;
   bool has_batch_norm_ = false;
   bool has_statistics_ = false;  // a normalisation or Dropout stage (Activations::stats is kept)
   Workspace workspace_;

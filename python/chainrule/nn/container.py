@@ -35,6 +35,7 @@ _FUSABLE_ACTIVATIONS = {
     layers.Softsign: lambda m: (_Activation.softsign, 0.0, 0.0),
 }
 _Stage = _core.StageKind
+_SOFTMAX_STAGES = {layers.Softmax: _Stage.softmax, layers.LogSoftmax: _Stage.log_softmax}
 
 # Plain attributes the fused chain reads when it is built: activation, dropout and normalisation
 # settings, and the diagnostics recording switch that turns the fused path off. Assigning one
@@ -51,6 +52,7 @@ _FUSED_PATH_ATTRIBUTES = frozenset(
         "p",
         "eps",
         "momentum",
+        "dim",
         "_record",
     }
 )
@@ -64,7 +66,9 @@ class _ChainPlan:
     def __init__(self):
         self.stages = []  # keyword arguments of _core.ChainStage, one dict per stage
         self.mode_modules = []  # per stage: the module whose .training it follows, or None
-        self.needs_2d = False  # a BatchNorm1d stage: 3-D input keeps the module-by-module path
+        # A BatchNorm1d stage, or a (Log)Softmax over dim 1: other input ranks keep the
+        # module-by-module path.
+        self.needs_2d = False
 
     def add(self, kind, module=None, **kwargs):
         self.stages.append(dict(kind=kind, **kwargs))
@@ -81,8 +85,9 @@ class _ChainPlan:
 
 def _chain_plan(modules):
     """The _ChainPlan of `modules` when each is a Linear, a built-in activation, Dropout,
-    BatchNorm1d or LayerNorm over the last dimension (Identity anywhere), their widths chain and
-    at least one of them sets a width; else None (the module-by-module path)."""
+    BatchNorm1d, LayerNorm over the last dimension, or Softmax / LogSoftmax over the features
+    (Identity anywhere), their widths chain and at least one of them sets a width; else None (the
+    module-by-module path)."""
     from chainrule.nn import normalization
 
     plan = _ChainPlan()
@@ -102,6 +107,14 @@ def _chain_plan(modules):
             continue
         elif kind is normalization.Dropout:
             plan.add(_Stage.dropout, m, p=m.p, training=m.training)
+            continue
+        elif kind in _SOFTMAX_STAGES and getattr(m, "_record", None) is None:
+            # The chain normalises each row of its (rows, features) view: dim=-1 for any rank;
+            # dim=1 (and None, which means 1 for 2-D input) only for 2-D input.
+            if m.dim not in (-1, 1, None):
+                return None
+            plan.add(_SOFTMAX_STAGES[kind])
+            plan.needs_2d = plan.needs_2d or m.dim != -1
             continue
         elif kind is normalization.BatchNorm1d:
             takes = width_out = m.num_features
@@ -133,8 +146,9 @@ def _chain_plan(modules):
 class Sequential(Module):
     """Sequential(m1, m2, ...) or Sequential(OrderedDict(name=module, ...)).
 
-    A Sequential of Linear layers, built-in activations, Dropout, BatchNorm1d (2-D input) and
-    LayerNorm (over the last dimension), in any order, runs as one fused C++ op: see fused_chain().
+    A Sequential of Linear layers, built-in activations, Dropout, BatchNorm1d (2-D input),
+    LayerNorm (over the last dimension) and Softmax / LogSoftmax over the features (dim=-1, or
+    dim=1 on 2-D input), in any order, runs as one fused C++ op: see fused_chain().
     """
 
     def __init__(self, *args):

@@ -27,7 +27,7 @@ def model_dtype(model):
 
 def prepare_data(model, loss_fn, X, y, name_x="X", name_y="y"):
     """NumPy arrays in the layout the loops use: X (N, features) in the model's dtype, y int64
-    class labels for cross-entropy, else in the model's dtype. Copies only when needed."""
+    class labels for cross-entropy and NLL, else in the model's dtype. Copies only when needed."""
     from chainrule import nn
 
     X, y = as_array(X, name_x), as_array(y, name_y)
@@ -40,7 +40,7 @@ def prepare_data(model, loss_fn, X, y, name_x="X", name_y="y"):
     dtype = numpy_dtype(model_dtype(model))
     # C-contiguous and aligned ("CA"): the tensors share these arrays, so odd layouts are copied.
     X = np.require(X, dtype=dtype, requirements="CA")
-    if isinstance(loss_fn, nn.CrossEntropyLoss) and y.dtype.kind in "iub":
+    if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) and y.dtype.kind in "iub":
         y = np.require(y, dtype=np.int64, requirements="CA")
     else:
         y = np.require(y, dtype=dtype, requirements="CA")

@@ -50,7 +50,7 @@ def fit(
     - validation_data: (X_val, y_val), evaluated after every epoch ('val_loss', 'val_accuracy').
     - scheduler: stepped once per epoch (ReduceLROnPlateau with val_loss, or loss without
       validation data).
-    - metrics: ['accuracy'] for classification with CrossEntropyLoss and class labels.
+    - metrics: ['accuracy'] for classification with CrossEntropyLoss or NLLLoss and class labels.
     - callbacks: callables cb(epoch, logs) (or objects with on_epoch_end(epoch, logs)) run after
       each epoch; one returning True stops training.
     - progress: a tqdm bar per epoch showing the running loss.
@@ -87,8 +87,8 @@ def fit(
         if m not in _METRICS:
             raise ValueError(f"fit: unknown metric {m!r}; supported: {', '.join(_METRICS)}")
     count_correct = "accuracy" in metrics
-    if count_correct and not isinstance(loss_fn, nn.CrossEntropyLoss):
-        raise ValueError("fit: the 'accuracy' metric needs CrossEntropyLoss with class labels")
+    if count_correct and not isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
+        raise ValueError("fit: the 'accuracy' metric needs CrossEntropyLoss or NLLLoss with class labels")
     callbacks = list(callbacks or [])
 
     X, y = prepare_data(model, loss_fn, X, y)

@@ -23,7 +23,8 @@ def native_reason(model, loss_fn, optimizer, y):
     if model.fused_chain() is None:
         return (
             "the Sequential has a module the fused chain cannot take (only Linear, built-in activations, "
-            "Dropout, BatchNorm1d on 2-D input and LayerNorm over the last dimension)"
+            "Dropout, BatchNorm1d on 2-D input, LayerNorm over the last dimension and Softmax or LogSoftmax over "
+            "the features)"
         )
     loss_kind = native_loss_kind(loss_fn)
     if loss_kind is None:
@@ -38,6 +39,8 @@ def native_reason(model, loss_fn, optimizer, y):
         return "the loss's weight, pos_weight, ignore_index or label_smoothing run in the Python loop"
     if loss_kind == _core.LossKind.cross_entropy and y.dtype != np.int64:
         return "cross-entropy with probability targets runs in the Python loop"
+    if loss_kind == _core.LossKind.nll and y.dtype != np.int64:
+        return "NLLLoss natively needs integer class labels as y"
     if loss_kind == _core.LossKind.bce:
         last = [m for m in model if type(m) is not nn.Identity][-1]
         if type(last) is not nn.Sigmoid:
@@ -63,6 +66,7 @@ def native_loss_kind(loss_fn):
         nn.BCELoss: kind.bce,
         nn.BCEWithLogitsLoss: kind.bce_with_logits,
         nn.CrossEntropyLoss: kind.cross_entropy,
+        nn.NLLLoss: kind.nll,
     }
     return kinds.get(type(loss_fn))
 
