@@ -57,8 +57,7 @@ void bind_kernel_tests(py::module_& m) {
       py::arg("dtype"));
   // Switches the kernel path of all later ops (tests of the elementwise kernels per ISA); returns
   // the path that runs, a lower one when the CPU lacks the one asked for.
-  m.def(
-      "_set_isa", [](const std::string& isa) { return ops::select_isa_for_testing(isa); }, py::arg("isa"));
+  m.def("_set_isa", [](const std::string& isa) { return ops::select_isa_for_testing(isa); }, py::arg("isa"));
 }
 
 }  // namespace chainrule::bindings
