@@ -1,0 +1,35 @@
+// Tiny-layer kernels for AVX-512 (F, BW, DQ, VL): 16 floats / 8 doubles per zmm register, row tails
+// by mask registers. Compiled with the AVX-512 flags only; entered after the run-time CPUID check.
+#include <immintrin.h>
+
+#include "small_dense_kernels.h"
+
+namespace chainrule::cpu::detail {
+namespace {
+
+struct Avx512F32 {
+  using S = float;
+  using V = float __attribute__((vector_size(64)));
+  static constexpr int kLanes = 16;
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static __mmask16 first(int n) { return __mmask16((1u << n) - 1); }
+  static V load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
+  static void store_first(float* p, V v, int n) { _mm512_mask_storeu_ps(p, first(n), v); }
+};
+
+struct Avx512F64 {
+  using S = double;
+  using V = double __attribute__((vector_size(64)));
+  static constexpr int kLanes = 8;
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static __mmask8 first(int n) { return __mmask8((1u << n) - 1); }
+  static V load_first(const double* p, int n) { return _mm512_maskz_loadu_pd(first(n), p); }
+  static void store_first(double* p, V v, int n) { _mm512_mask_storeu_pd(p, first(n), v); }
+};
+
+}  // namespace
+
+const SmallDenseKernels<float> kSmallDenseF32Avx512 = small_dense_kernels_of<Avx512F32>();
+const SmallDenseKernels<double> kSmallDenseF64Avx512 = small_dense_kernels_of<Avx512F64>();
+
+}  // namespace chainrule::cpu::detail

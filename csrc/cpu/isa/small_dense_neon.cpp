@@ -1,0 +1,38 @@
+// Tiny-layer kernels for AArch64 Advanced SIMD: 4 floats / 2 doubles per q register; a row tail
+// moves lane by lane (NEON has no masked load or store). Built on AArch64 only.
+#include <arm_neon.h>
+
+#include "small_dense_kernels.h"
+
+namespace chainrule::cpu::detail {
+namespace {
+
+template <typename S_, int kLanes_>
+struct NeonTails {
+  using S = S_;
+  using V = S __attribute__((vector_size(16)));
+  static constexpr int kLanes = kLanes_;
+  static V load_first(const S* p, int n) {
+    V v = {};
+    for (int i = 0; i < n; ++i) v[i] = p[i];
+    return v;
+  }
+  static void store_first(S* p, V v, int n) {
+    for (int i = 0; i < n; ++i) p[i] = v[i];
+  }
+};
+
+struct NeonF32 : NeonTails<float, 4> {
+  static V fma(V a, V b, V c) { return V(vfmaq_f32(float32x4_t(c), float32x4_t(a), float32x4_t(b))); }
+};
+
+struct NeonF64 : NeonTails<double, 2> {
+  static V fma(V a, V b, V c) { return V(vfmaq_f64(float64x2_t(c), float64x2_t(a), float64x2_t(b))); }
+};
+
+}  // namespace
+
+const SmallDenseKernels<float> kSmallDenseF32Neon = small_dense_kernels_of<NeonF32>();
+const SmallDenseKernels<double> kSmallDenseF64Neon = small_dense_kernels_of<NeonF64>();
+
+}  // namespace chainrule::cpu::detail
