@@ -12,6 +12,7 @@ struct Avx2F32 {
   using V = float __attribute__((vector_size(32)));
   static constexpr int kLanes = 8;
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V broadcast(float s) { return _mm256_set1_ps(s); }
   // Lane i is on when i < n.
   static __m256i first(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -25,6 +26,7 @@ struct Avx2F64 {
   using V = double __attribute__((vector_size(32)));
   static constexpr int kLanes = 4;
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V broadcast(double s) { return _mm256_set1_pd(s); }
   static __m256i first(int n) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)); }
   static V load_first(const double* p, int n) { return _mm256_maskload_pd(p, first(n)); }
   static void store_first(double* p, V v, int n) { _mm256_maskstore_pd(p, first(n), v); }

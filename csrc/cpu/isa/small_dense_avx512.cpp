@@ -12,6 +12,7 @@ struct Avx512F32 {
   using V = float __attribute__((vector_size(64)));
   static constexpr int kLanes = 16;
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V broadcast(float s) { return _mm512_set1_ps(s); }
   static __mmask16 first(int n) { return __mmask16((1u << n) - 1); }
   static V load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
   static void store_first(float* p, V v, int n) { _mm512_mask_storeu_ps(p, first(n), v); }
@@ -22,6 +23,7 @@ struct Avx512F64 {
   using V = double __attribute__((vector_size(64)));
   static constexpr int kLanes = 8;
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V broadcast(double s) { return _mm512_set1_pd(s); }
   static __mmask8 first(int n) { return __mmask8((1u << n) - 1); }
   static V load_first(const double* p, int n) { return _mm512_maskz_loadu_pd(first(n), p); }
   static void store_first(double* p, V v, int n) { _mm512_mask_storeu_pd(p, first(n), v); }

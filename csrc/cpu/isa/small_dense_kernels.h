@@ -15,7 +15,7 @@
 // (small_dense_avx512.cpp, small_dense_avx2.cpp, small_dense_neon.cpp) with its own traits K:
 //   K::S            the element type (float or double)
 //   K::V            a vector of K::kLanes elements
-//   K::fma(a, b, c) a * b + c with one rounding
+//   K::fma(a, b, c) a * b + c with one rounding; K::broadcast(s) s in every lane
 //   K::load_first(p, n) / K::store_first(p, v, n)   the first n < K::kLanes lanes only (the
 //                   other lanes read as 0 / are not written): row tails without touching memory
 //                   past the row, which may be the end of the buffer.
@@ -53,13 +53,6 @@ extern const SmallDenseKernels<float> kSmallDenseF32Neon;
 extern const SmallDenseKernels<double> kSmallDenseF64Neon;
 
 namespace {
-
-template <class K>
-inline typename K::V small_splat(typename K::S s) {
-  typename K::V out;
-  for (int i = 0; i < K::kLanes; ++i) out[i] = s;
-  return out;
-}
 
 template <class K>
 inline typename K::V small_load(const typename K::S* p) {
@@ -103,9 +96,11 @@ inline typename K::V small_relu_backward(typename K::V d, typename K::V a) {
 
 // ROWS rows starting at x: each row's NV accumulators take C broadcasts of x times a row of wt.
 template <class K, int NV, int ROWS>
-inline void forward_rows(typename K::S* out, typename K::S* z, const typename K::S* x, const typename K::V (*wt)[NV],
-                         const typename K::V* bias, int64_t C, int64_t OC, bool relu) {
+inline void forward_rows(typename K::S* out, typename K::S* z, const typename K::S* x,
+                         const typename K::S (*wt)[NV * K::kLanes], const typename K::S* bias, int64_t C, int64_t OC,
+                         bool relu) {
   using V = typename K::V;
+  constexpr int L = K::kLanes;
   V acc[ROWS][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r)
@@ -114,16 +109,16 @@ inline void forward_rows(typename K::S* out, typename K::S* z, const typename K:
   for (int64_t c = 0; c < C; ++c) {
 #pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r) {
-      const V xs = small_splat<K>(x[r * C + c]);
+      const V xs = K::broadcast(x[r * C + c]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = K::fma(xs, wt[c][v], acc[r][v]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = K::fma(xs, small_load<K>(&wt[c][v * L]), acc[r][v]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r) {
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      V y = acc[r][v] + bias[v];
+      V y = acc[r][v] + small_load<K>(bias + v * L);
       if (z) small_store_part<K>(z + r * OC, v, OC, y);
       if (relu) y = small_relu<K>(y);
       small_store_part<K>(out + r * OC, v, OC, y);
@@ -137,15 +132,14 @@ void forward_vectors(typename K::S* out, typename K::S* z, const typename K::S* 
   using S = typename K::S;
   using V = typename K::V;
   constexpr int L = K::kLanes;
-  // wt (C, NV vectors) = weight^T with zeros past OC; b likewise.
-  V wt[kSmallDenseMaxFeatures][NV];
-  V b[NV];
-  for (int v = 0; v < NV; ++v) {
-    for (int lane = 0; lane < L; ++lane) {
-      const int64_t o = int64_t(v) * L + lane;
-      for (int64_t c = 0; c < C; ++c) wt[c][v][lane] = o < OC ? weight[o * C + c] : S(0);
-      b[v][lane] = o < OC && bias ? bias[o] : S(0);
-    }
+  // wt (C, NV * L) = weight^T with zeros past OC; b likewise.
+  alignas(64) S wt[kSmallDenseMaxFeatures][NV * L];
+  alignas(64) S b[NV * L];
+  std::memset(wt, 0, sizeof(S) * NV * L * C);
+  std::memset(b, 0, sizeof b);
+  for (int64_t o = 0; o < OC; ++o) {
+    for (int64_t c = 0; c < C; ++c) wt[c][o] = weight[o * C + c];
+    if (bias) b[o] = bias[o];
   }
   // Four rows at a time give four independent chains of multiply-adds per vector (two when a row
   // spans more vectors), so the FMA latency is hidden without spilling accumulators.
@@ -174,7 +168,7 @@ inline void weight_grad_rows(typename K::S* dweight, const typename K::S* delta,
     for (int v = 0; v < NV; ++v) xv[v] = small_load_part<K>(x + b * C, v, C);
 #pragma GCC unroll 8
     for (int o = 0; o < OB; ++o) {
-      const V d = small_splat<K>(delta[b * OC + o0 + o]);
+      const V d = K::broadcast(delta[b * OC + o0 + o]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[o][v] = K::fma(d, xv[v], acc[o][v]);
     }
@@ -208,8 +202,10 @@ void weight_grad_vectors(typename K::S* dweight, const typename K::S* delta, con
 
 template <class K, int NV, int ROWS>
 inline void input_grad_rows(typename K::S* dx, typename K::V* dbias_sums, const typename K::S* delta,
-                            const typename K::V (*w)[NV], const typename K::S* relu_out, int64_t C, int64_t OC) {
+                            const typename K::S (*w)[NV * K::kLanes], const typename K::S* relu_out, int64_t C,
+                            int64_t OC) {
   using V = typename K::V;
+  constexpr int L = K::kLanes;
   V acc[ROWS][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r)
@@ -218,9 +214,9 @@ inline void input_grad_rows(typename K::S* dx, typename K::V* dbias_sums, const 
   for (int64_t o = 0; o < OC; ++o) {
 #pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r) {
-      const V d = small_splat<K>(delta[r * OC + o]);
+      const V d = K::broadcast(delta[r * OC + o]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = K::fma(d, w[o][v], acc[r][v]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = K::fma(d, small_load<K>(&w[o][v * L]), acc[r][v]);
     }
   }
 #pragma GCC unroll 8
@@ -241,14 +237,10 @@ void input_grad_vectors(typename K::S* dx, typename K::S* dbias, const typename 
   using S = typename K::S;
   using V = typename K::V;
   constexpr int L = K::kLanes;
-  // w (OC, NV vectors) = weight's rows with zeros past C.
-  V w[kSmallDenseMaxFeatures][NV];
-  for (int64_t o = 0; o < OC; ++o)
-    for (int v = 0; v < NV; ++v)
-      for (int lane = 0; lane < L; ++lane) {
-        const int64_t c = int64_t(v) * L + lane;
-        w[o][v][lane] = c < C ? weight[o * C + c] : S(0);
-      }
+  // w (OC, NV * L) = weight's rows with zeros past C.
+  alignas(64) S w[kSmallDenseMaxFeatures][NV * L];
+  std::memset(w, 0, sizeof(S) * NV * L * OC);
+  for (int64_t o = 0; o < OC; ++o) std::memcpy(w[o], weight + o * C, sizeof(S) * C);
   V sums[NV];
   for (int v = 0; v < NV; ++v) sums[v] = dbias ? small_load_part<K>(dbias, v, C) : V{};
   V* dbias_sums = dbias ? sums : nullptr;

@@ -24,10 +24,12 @@ struct NeonTails {
 
 struct NeonF32 : NeonTails<float, 4> {
   static V fma(V a, V b, V c) { return V(vfmaq_f32(float32x4_t(c), float32x4_t(a), float32x4_t(b))); }
+  static V broadcast(float s) { return V(vdupq_n_f32(s)); }
 };
 
 struct NeonF64 : NeonTails<double, 2> {
   static V fma(V a, V b, V c) { return V(vfmaq_f64(float64x2_t(c), float64x2_t(a), float64x2_t(b))); }
+  static V broadcast(double s) { return V(vdupq_n_f64(s)); }
 };
 
 }  // namespace
