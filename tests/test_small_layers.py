@@ -19,8 +19,9 @@ ISAS = ["scalar", "neon"] if platform.machine().lower() in ("aarch64", "arm64") 
 # Around every vector width (2 and 4 doubles on NEON, 4 to 16 lanes on x86), the most vectors a
 # row may span, and the 32-feature limit (33 takes the GEMM).
 WIDTHS = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33]
-# Batches around the kernels' row blocks (4 rows, or 2), and no rows at all.
-BATCHES = [0, 1, 3, 4, 5, 9]
+# Batches around the kernels' row blocks (8, 4 or 2 rows by the vectors a row spans, then pairs,
+# then single rows), and no rows at all.
+BATCHES = [0, 1, 2, 3, 5, 8, 11, 17]
 
 ACTIVATIONS = {
     "relu": (nn.ReLU, lambda z: np.maximum(z, 0), lambda z, a: (a > 0).astype(np.float64)),

@@ -130,7 +130,6 @@ template <class K, int NV>
 void forward_vectors(typename K::S* out, typename K::S* z, const typename K::S* x, const typename K::S* weight,
                      const typename K::S* bias, int64_t B, int64_t C, int64_t OC, bool relu) {
   using S = typename K::S;
-  using V = typename K::V;
   constexpr int L = K::kLanes;
   // wt (C, NV * L) = weight^T with zeros past OC; b likewise.
   alignas(64) S wt[kSmallDenseMaxFeatures][NV * L];
@@ -141,12 +140,16 @@ void forward_vectors(typename K::S* out, typename K::S* z, const typename K::S* 
     for (int64_t c = 0; c < C; ++c) wt[c][o] = weight[o * C + c];
     if (bias) b[o] = bias[o];
   }
-  // Four rows at a time give four independent chains of multiply-adds per vector (two when a row
-  // spans more vectors), so the FMA latency is hidden without spilling accumulators.
-  constexpr int kRows = NV <= 2 ? 4 : 2;
+  // Several rows at a time give independent chains of multiply-adds (8 accumulators: AVX2 has 16
+  // registers), so the FMA latency is hidden and each load of wt serves them all.
+  constexpr int kRows = 8 / NV;
   int64_t i = 0;
   for (; i + kRows <= B; i += kRows)
     forward_rows<K, NV, kRows>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu);
+  if constexpr (kRows > 2) {
+    for (; i + 2 <= B; i += 2)
+      forward_rows<K, NV, 2>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu);
+  }
   for (; i < B; ++i) forward_rows<K, NV, 1>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu);
 }
 
@@ -244,11 +247,16 @@ void input_grad_vectors(typename K::S* dx, typename K::S* dbias, const typename 
   V sums[NV];
   for (int v = 0; v < NV; ++v) sums[v] = dbias ? small_load_part<K>(dbias, v, C) : V{};
   V* dbias_sums = dbias ? sums : nullptr;
-  constexpr int kRows = NV <= 2 ? 4 : 2;
+  constexpr int kRows = 8 / NV;
   int64_t i = 0;
   for (; i + kRows <= B; i += kRows)
     input_grad_rows<K, NV, kRows>(dx + i * C, dbias_sums, delta + i * OC, w, relu_out ? relu_out + i * C : nullptr, C,
                                   OC);
+  if constexpr (kRows > 2) {
+    for (; i + 2 <= B; i += 2)
+      input_grad_rows<K, NV, 2>(dx + i * C, dbias_sums, delta + i * OC, w, relu_out ? relu_out + i * C : nullptr, C,
+                                OC);
+  }
   for (; i < B; ++i)
     input_grad_rows<K, NV, 1>(dx + i * C, dbias_sums, delta + i * OC, w, relu_out ? relu_out + i * C : nullptr, C, OC);
   if (dbias)
