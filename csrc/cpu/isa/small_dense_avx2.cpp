@@ -1,5 +1,6 @@
-// Tiny-layer kernels for AVX2 + FMA: 8 floats / 4 doubles per ymm register, row tails by
-// vmaskmov lane masks. Compiled with -mavx2 -mfma only; entered after the run-time CPUID check.
+// Tiny-layer kernels for AVX2 + FMA: 8 floats / 4 doubles per ymm register. Row tails load by
+// vmaskmov lane masks and store whole into the next row where one follows (AMD's Zen cores
+// microcode the vmaskmov store). Compiled with -mavx2 -mfma only; entered after the CPUID check.
 #include <immintrin.h>
 
 #include "small_dense_kernels.h"
@@ -10,6 +11,7 @@ namespace {
 struct Avx2F32 {
   using S = float;
   using V = float __attribute__((vector_size(32)));
+  static constexpr bool kSlowPartialLoads = false, kSlowPartialStores = true;
   static constexpr int kLanes = 8;
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V broadcast(float s) { return _mm256_set1_ps(s); }
@@ -24,6 +26,7 @@ struct Avx2F32 {
 struct Avx2F64 {
   using S = double;
   using V = double __attribute__((vector_size(32)));
+  static constexpr bool kSlowPartialLoads = false, kSlowPartialStores = true;
   static constexpr int kLanes = 4;
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V broadcast(double s) { return _mm256_set1_pd(s); }

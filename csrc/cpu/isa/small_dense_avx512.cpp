@@ -10,6 +10,7 @@ namespace {
 struct Avx512F32 {
   using S = float;
   using V = float __attribute__((vector_size(64)));
+  static constexpr bool kSlowPartialLoads = false, kSlowPartialStores = false;
   static constexpr int kLanes = 16;
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V broadcast(float s) { return _mm512_set1_ps(s); }
@@ -21,6 +22,7 @@ struct Avx512F32 {
 struct Avx512F64 {
   using S = double;
   using V = double __attribute__((vector_size(64)));
+  static constexpr bool kSlowPartialLoads = false, kSlowPartialStores = false;
   static constexpr int kLanes = 8;
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V broadcast(double s) { return _mm512_set1_pd(s); }

@@ -19,6 +19,7 @@
 //   K::load_first(p, n) / K::store_first(p, v, n)   the first n < K::kLanes lanes only (the
 //                   other lanes read as 0 / are not written): row tails without touching memory
 //                   past the row, which may be the end of the buffer.
+//   K::kSlowPartialLoads / K::kSlowPartialStores   whether those cost more than whole vectors.
 // Everything here has internal linkage, so each ISA file keeps its own copy.
 #include <cstdint>
 #include <cstring>
@@ -81,6 +82,31 @@ inline void small_store_part(typename K::S* row, int v, int64_t width, typename 
     K::store_first(row + v * K::kLanes, value, int(left));
 }
 
+// The same for a row followed, up to `end`, by more rows of its matrix, on an ISA whose partial
+// loads (K::kSlowPartialLoads) or stores (K::kSlowPartialStores) cost more than a whole vector's:
+// AVX2's vmaskmov store is microcoded on AMD's Zen cores, NEON moves a tail lane by lane. A row
+// tail is then loaded or stored whole. A load's extra lanes read the next row and only feed lanes
+// that are never stored; a store's extra lanes land in later rows, which the kernel writes
+// afterwards (rows go in increasing order). Only the last rows, where a whole vector would cross
+// `end`, take the partial forms.
+template <class K>
+inline typename K::V small_load_row_part(const typename K::S* row, int v, int64_t width, const typename K::S* end) {
+  const typename K::S* p = row + v * K::kLanes;
+  const int64_t left = width - int64_t(v) * K::kLanes;
+  return left >= K::kLanes || (K::kSlowPartialLoads && p + K::kLanes <= end) ? small_load<K>(p)
+                                                                             : K::load_first(p, int(left));
+}
+template <class K>
+inline void small_store_row_part(typename K::S* row, int v, int64_t width, typename K::V value,
+                                 const typename K::S* end) {
+  typename K::S* p = row + v * K::kLanes;
+  const int64_t left = width - int64_t(v) * K::kLanes;
+  if (left >= K::kLanes || (K::kSlowPartialStores && p + K::kLanes <= end))
+    small_store<K>(p, value);
+  else
+    K::store_first(p, value, int(left));
+}
+
 // ReLU as act::relu has it: v > 0 ? v : 0 (NaN and -0 give +0).
 template <class K>
 inline typename K::V small_relu(typename K::V v) {
@@ -98,7 +124,7 @@ inline typename K::V small_relu_backward(typename K::V d, typename K::V a) {
 template <class K, int NV, int ROWS>
 inline void forward_rows(typename K::S* out, typename K::S* z, const typename K::S* x,
                          const typename K::S (*wt)[NV * K::kLanes], const typename K::S* bias, int64_t C, int64_t OC,
-                         bool relu) {
+                         bool relu, const typename K::S* out_end, const typename K::S* z_end) {
   using V = typename K::V;
   constexpr int L = K::kLanes;
   V acc[ROWS][NV];
@@ -119,9 +145,9 @@ inline void forward_rows(typename K::S* out, typename K::S* z, const typename K:
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       V y = acc[r][v] + small_load<K>(bias + v * L);
-      if (z) small_store_part<K>(z + r * OC, v, OC, y);
+      if (z) small_store_row_part<K>(z + r * OC, v, OC, y, z_end);
       if (relu) y = small_relu<K>(y);
-      small_store_part<K>(out + r * OC, v, OC, y);
+      small_store_row_part<K>(out + r * OC, v, OC, y, out_end);
     }
   }
 }
@@ -142,15 +168,18 @@ void forward_vectors(typename K::S* out, typename K::S* z, const typename K::S* 
   }
   // Several rows at a time give independent chains of multiply-adds (8 accumulators: AVX2 has 16
   // registers), so the FMA latency is hidden and each load of wt serves them all.
+  const S* out_end = out + B * OC;
+  const S* z_end = z ? z + B * OC : nullptr;
   constexpr int kRows = 8 / NV;
   int64_t i = 0;
   for (; i + kRows <= B; i += kRows)
-    forward_rows<K, NV, kRows>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu);
+    forward_rows<K, NV, kRows>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu, out_end, z_end);
   if constexpr (kRows > 2) {
     for (; i + 2 <= B; i += 2)
-      forward_rows<K, NV, 2>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu);
+      forward_rows<K, NV, 2>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu, out_end, z_end);
   }
-  for (; i < B; ++i) forward_rows<K, NV, 1>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu);
+  for (; i < B; ++i)
+    forward_rows<K, NV, 1>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu, out_end, z_end);
 }
 
 // ---- weight gradient: dweight (OC, C) = delta^T x, NV vectors across C ----
@@ -159,6 +188,7 @@ void forward_vectors(typename K::S* out, typename K::S* z, const typename K::S* 
 template <class K, int NV, int OB>
 inline void weight_grad_rows(typename K::S* dweight, const typename K::S* delta, const typename K::S* x, int64_t B,
                              int64_t C, int64_t OC, int64_t o0, bool accumulate) {
+  const typename K::S* x_end = x + B * C;
   using V = typename K::V;
   V acc[OB][NV];
 #pragma GCC unroll 8
@@ -168,7 +198,7 @@ inline void weight_grad_rows(typename K::S* dweight, const typename K::S* delta,
   for (int64_t b = 0; b < B; ++b) {
     V xv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) xv[v] = small_load_part<K>(x + b * C, v, C);
+    for (int v = 0; v < NV; ++v) xv[v] = small_load_row_part<K>(x + b * C, v, C, x_end);
 #pragma GCC unroll 8
     for (int o = 0; o < OB; ++o) {
       const V d = K::broadcast(delta[b * OC + o0 + o]);
@@ -206,7 +236,7 @@ void weight_grad_vectors(typename K::S* dweight, const typename K::S* delta, con
 template <class K, int NV, int ROWS>
 inline void input_grad_rows(typename K::S* dx, typename K::V* dbias_sums, const typename K::S* delta,
                             const typename K::S (*w)[NV * K::kLanes], const typename K::S* relu_out, int64_t C,
-                            int64_t OC) {
+                            int64_t OC, const typename K::S* dx_end, const typename K::S* relu_end) {
   using V = typename K::V;
   constexpr int L = K::kLanes;
   V acc[ROWS][NV];
@@ -227,9 +257,9 @@ inline void input_grad_rows(typename K::S* dx, typename K::V* dbias_sums, const 
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       V g = acc[r][v];
-      if (relu_out) g = small_relu_backward<K>(g, small_load_part<K>(relu_out + r * C, v, C));
+      if (relu_out) g = small_relu_backward<K>(g, small_load_row_part<K>(relu_out + r * C, v, C, relu_end));
       if (dbias_sums) dbias_sums[v] += g;  // rows in order
-      small_store_part<K>(dx + r * C, v, C, g);
+      small_store_row_part<K>(dx + r * C, v, C, g, dx_end);
     }
   }
 }
@@ -247,18 +277,21 @@ void input_grad_vectors(typename K::S* dx, typename K::S* dbias, const typename 
   V sums[NV];
   for (int v = 0; v < NV; ++v) sums[v] = dbias ? small_load_part<K>(dbias, v, C) : V{};
   V* dbias_sums = dbias ? sums : nullptr;
+  const S* dx_end = dx + B * C;
+  const S* relu_end = relu_out ? relu_out + B * C : nullptr;
   constexpr int kRows = 8 / NV;
   int64_t i = 0;
   for (; i + kRows <= B; i += kRows)
     input_grad_rows<K, NV, kRows>(dx + i * C, dbias_sums, delta + i * OC, w, relu_out ? relu_out + i * C : nullptr, C,
-                                  OC);
+                                  OC, dx_end, relu_end);
   if constexpr (kRows > 2) {
     for (; i + 2 <= B; i += 2)
-      input_grad_rows<K, NV, 2>(dx + i * C, dbias_sums, delta + i * OC, w, relu_out ? relu_out + i * C : nullptr, C,
-                                OC);
+      input_grad_rows<K, NV, 2>(dx + i * C, dbias_sums, delta + i * OC, w, relu_out ? relu_out + i * C : nullptr, C, OC,
+                                dx_end, relu_end);
   }
   for (; i < B; ++i)
-    input_grad_rows<K, NV, 1>(dx + i * C, dbias_sums, delta + i * OC, w, relu_out ? relu_out + i * C : nullptr, C, OC);
+    input_grad_rows<K, NV, 1>(dx + i * C, dbias_sums, delta + i * OC, w, relu_out ? relu_out + i * C : nullptr, C, OC,
+                              dx_end, relu_end);
   if (dbias)
     for (int v = 0; v < NV; ++v) small_store_part<K>(dbias, v, C, sums[v]);
 }

@@ -22,6 +22,7 @@ void store_first_lanes(S* p, V v, int n) {
 struct NeonF32 {
   using S = float;
   using V = float __attribute__((vector_size(16)));
+  static constexpr bool kSlowPartialLoads = true, kSlowPartialStores = true;
   static constexpr int kLanes = 4;
   static V fma(V a, V b, V c) { return V(vfmaq_f32(float32x4_t(c), float32x4_t(a), float32x4_t(b))); }
   static V broadcast(float s) { return V(vdupq_n_f32(s)); }
@@ -32,6 +33,7 @@ struct NeonF32 {
 struct NeonF64 {
   using S = double;
   using V = double __attribute__((vector_size(16)));
+  static constexpr bool kSlowPartialLoads = true, kSlowPartialStores = true;
   static constexpr int kLanes = 2;
   static V fma(V a, V b, V c) { return V(vfmaq_f64(float64x2_t(c), float64x2_t(a), float64x2_t(b))); }
   static V broadcast(double s) { return V(vdupq_n_f64(s)); }
