@@ -21,8 +21,10 @@
 //                   past the row, which may be the end of the buffer.
 //   K::kSlowPartialLoads / K::kSlowPartialStores   whether those cost more than whole vectors.
 // Everything here has internal linkage, so each ISA file keeps its own copy.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace chainrule::cpu::detail {
 
@@ -67,44 +69,31 @@ inline void small_store(typename K::S* p, typename K::V v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-// Vector v of a row of `width` elements: whole, or the row's tail.
+// Vector v of a row of `width` elements: whole, or the row's tail. `whole` says that the row is
+// followed by more rows of its matrix for at least a vector: then, on an ISA whose partial loads
+// (K::kSlowPartialLoads) or stores (K::kSlowPartialStores) cost more than a whole vector's (AVX2's
+// vmaskmov store is microcoded on AMD's Zen cores; NEON moves a tail lane by lane), the tail is
+// loaded or stored whole. A load's extra lanes read the next row and feed only lanes that are
+// never stored; a store's extra lanes land in later rows, which the kernels write afterwards (rows
+// go in increasing order). The last rows of a matrix take the partial forms.
 template <class K>
-inline typename K::V small_load_part(const typename K::S* row, int v, int64_t width) {
+inline typename K::V small_load_part(const typename K::S* row, int v, int64_t width, bool whole = false) {
   const int64_t left = width - int64_t(v) * K::kLanes;
-  return left >= K::kLanes ? small_load<K>(row + v * K::kLanes) : K::load_first(row + v * K::kLanes, int(left));
+  return left >= K::kLanes || (K::kSlowPartialLoads && whole) ? small_load<K>(row + v * K::kLanes)
+                                                              : K::load_first(row + v * K::kLanes, int(left));
 }
 template <class K>
-inline void small_store_part(typename K::S* row, int v, int64_t width, typename K::V value) {
+inline void small_store_part(typename K::S* row, int v, int64_t width, typename K::V value, bool whole = false) {
   const int64_t left = width - int64_t(v) * K::kLanes;
-  if (left >= K::kLanes)
+  if (left >= K::kLanes || (K::kSlowPartialStores && whole))
     small_store<K>(row + v * K::kLanes, value);
   else
     K::store_first(row + v * K::kLanes, value, int(left));
 }
-
-// The same for a row followed, up to `end`, by more rows of its matrix, on an ISA whose partial
-// loads (K::kSlowPartialLoads) or stores (K::kSlowPartialStores) cost more than a whole vector's:
-// AVX2's vmaskmov store is microcoded on AMD's Zen cores, NEON moves a tail lane by lane. A row
-// tail is then loaded or stored whole. A load's extra lanes read the next row and only feed lanes
-// that are never stored; a store's extra lanes land in later rows, which the kernel writes
-// afterwards (rows go in increasing order). Only the last rows, where a whole vector would cross
-// `end`, take the partial forms.
-template <class K>
-inline typename K::V small_load_row_part(const typename K::S* row, int v, int64_t width, const typename K::S* end) {
-  const typename K::S* p = row + v * K::kLanes;
-  const int64_t left = width - int64_t(v) * K::kLanes;
-  return left >= K::kLanes || (K::kSlowPartialLoads && p + K::kLanes <= end) ? small_load<K>(p)
-                                                                             : K::load_first(p, int(left));
-}
-template <class K>
-inline void small_store_row_part(typename K::S* row, int v, int64_t width, typename K::V value,
-                                 const typename K::S* end) {
-  typename K::S* p = row + v * K::kLanes;
-  const int64_t left = width - int64_t(v) * K::kLanes;
-  if (left >= K::kLanes || (K::kSlowPartialStores && p + K::kLanes <= end))
-    small_store<K>(p, value);
-  else
-    K::store_first(p, value, int(left));
+// Whether every row of [row, row + rows) of a (B, width) matrix may be read or written as `span`
+// elements from its start without passing the matrix's end.
+inline bool small_rows_have_slack(int64_t row, int64_t rows, int64_t B, int64_t width, int64_t span) {
+  return (row + rows - 1) * width + span <= B * width;
 }
 
 // ReLU as act::relu has it: v > 0 ? v : 0 (NaN and -0 give +0).
@@ -118,13 +107,28 @@ inline typename K::V small_relu_backward(typename K::V d, typename K::V a) {
   return a > typename K::V{} ? d : typename K::V{};
 }
 
+template <int N>
+using SmallRows = std::integral_constant<int, N>;
+
+// Calls body(SmallRows<ROWS>{}, i) for row blocks covering [0, B): blocks of kRows, then of two,
+// then single rows, in increasing order.
+template <int kRows, typename F>
+inline void small_row_blocks(int64_t B, F&& body) {
+  int64_t i = 0;
+  for (; i + kRows <= B; i += kRows) body(SmallRows<kRows>{}, i);
+  if constexpr (kRows > 2) {
+    for (; i + 2 <= B; i += 2) body(SmallRows<2>{}, i);
+  }
+  for (; i < B; ++i) body(SmallRows<1>{}, i);
+}
+
 // ---- forward: out (B, OC) = act(x (B, C) weight^T + bias), NV vectors across OC ----
 
 // ROWS rows starting at x: each row's NV accumulators take C broadcasts of x times a row of wt.
-template <class K, int NV, int ROWS>
+template <class K, int NV, int ROWS, bool kZ, bool kRelu>
 inline void forward_rows(typename K::S* out, typename K::S* z, const typename K::S* x,
                          const typename K::S (*wt)[NV * K::kLanes], const typename K::S* bias, int64_t C, int64_t OC,
-                         bool relu, const typename K::S* out_end, const typename K::S* z_end) {
+                         bool whole) {
   using V = typename K::V;
   constexpr int L = K::kLanes;
   V acc[ROWS][NV];
@@ -145,16 +149,16 @@ inline void forward_rows(typename K::S* out, typename K::S* z, const typename K:
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       V y = acc[r][v] + small_load<K>(bias + v * L);
-      if (z) small_store_row_part<K>(z + r * OC, v, OC, y, z_end);
-      if (relu) y = small_relu<K>(y);
-      small_store_row_part<K>(out + r * OC, v, OC, y, out_end);
+      if constexpr (kZ) small_store_part<K>(z + r * OC, v, OC, y, whole);
+      if constexpr (kRelu) y = small_relu<K>(y);
+      small_store_part<K>(out + r * OC, v, OC, y, whole);
     }
   }
 }
 
-template <class K, int NV>
+template <class K, int NV, bool kZ, bool kRelu>
 void forward_vectors(typename K::S* out, typename K::S* z, const typename K::S* x, const typename K::S* weight,
-                     const typename K::S* bias, int64_t B, int64_t C, int64_t OC, bool relu) {
+                     const typename K::S* bias, int64_t B, int64_t C, int64_t OC) {
   using S = typename K::S;
   constexpr int L = K::kLanes;
   // wt (C, NV * L) = weight^T with zeros past OC; b likewise.
@@ -168,37 +172,25 @@ void forward_vectors(typename K::S* out, typename K::S* z, const typename K::S* 
   }
   // Several rows at a time give independent chains of multiply-adds (8 accumulators: AVX2 has 16
   // registers), so the FMA latency is hidden and each load of wt serves them all.
-  const S* out_end = out + B * OC;
-  const S* z_end = z ? z + B * OC : nullptr;
-  constexpr int kRows = 8 / NV;
-  int64_t i = 0;
-  for (; i + kRows <= B; i += kRows)
-    forward_rows<K, NV, kRows>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu, out_end, z_end);
-  if constexpr (kRows > 2) {
-    for (; i + 2 <= B; i += 2)
-      forward_rows<K, NV, 2>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu, out_end, z_end);
-  }
-  for (; i < B; ++i)
-    forward_rows<K, NV, 1>(out + i * OC, z ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, relu, out_end, z_end);
+  small_row_blocks<8 / NV>(B, [&](auto rows, int64_t i) {
+    constexpr int ROWS = decltype(rows)::value;
+    const bool whole = small_rows_have_slack(i, ROWS, B, OC, NV * L);
+    forward_rows<K, NV, ROWS, kZ, kRelu>(out + i * OC, kZ ? z + i * OC : nullptr, x + i * C, wt, b, C, OC, whole);
+  });
 }
 
 // ---- weight gradient: dweight (OC, C) = delta^T x, NV vectors across C ----
 
-// OB rows of dweight from o0: each takes, per batch row, a broadcast of delta times that row of x.
+// Rows [b0, b1) of the batch into OB rows of dweight from o0: a broadcast of delta times the row
+// of x each.
 template <class K, int NV, int OB>
-inline void weight_grad_rows(typename K::S* dweight, const typename K::S* delta, const typename K::S* x, int64_t B,
-                             int64_t C, int64_t OC, int64_t o0, bool accumulate) {
-  const typename K::S* x_end = x + B * C;
+inline void weight_grad_batch_rows(typename K::V (&acc)[OB][NV], const typename K::S* delta, const typename K::S* x,
+                                   int64_t b0, int64_t b1, int64_t C, int64_t OC, int64_t o0, bool whole) {
   using V = typename K::V;
-  V acc[OB][NV];
-#pragma GCC unroll 8
-  for (int o = 0; o < OB; ++o)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[o][v] = accumulate ? small_load_part<K>(dweight + (o0 + o) * C, v, C) : V{};
-  for (int64_t b = 0; b < B; ++b) {
+  for (int64_t b = b0; b < b1; ++b) {
     V xv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) xv[v] = small_load_row_part<K>(x + b * C, v, C, x_end);
+    for (int v = 0; v < NV; ++v) xv[v] = small_load_part<K>(x + b * C, v, C, whole);
 #pragma GCC unroll 8
     for (int o = 0; o < OB; ++o) {
       const V d = K::broadcast(delta[b * OC + o0 + o]);
@@ -206,6 +198,23 @@ inline void weight_grad_rows(typename K::S* dweight, const typename K::S* delta,
       for (int v = 0; v < NV; ++v) acc[o][v] = K::fma(d, xv[v], acc[o][v]);
     }
   }
+}
+
+template <class K, int NV, int OB>
+inline void weight_grad_rows(typename K::S* dweight, const typename K::S* delta, const typename K::S* x, int64_t B,
+                             int64_t C, int64_t OC, int64_t o0, bool accumulate) {
+  using V = typename K::V;
+  V acc[OB][NV];
+#pragma GCC unroll 8
+  for (int o = 0; o < OB; ++o)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[o][v] = accumulate ? small_load_part<K>(dweight + (o0 + o) * C, v, C) : V{};
+  // The rows of x with a whole vector of x after them, then the last ones: the same b order.
+  int64_t with_slack = 0;
+  if (K::kSlowPartialLoads && B * C >= NV * K::kLanes) with_slack = (B * C - NV * K::kLanes) / C + 1;
+  with_slack = std::min(with_slack, B);
+  weight_grad_batch_rows<K, NV, OB>(acc, delta, x, 0, with_slack, C, OC, o0, true);
+  weight_grad_batch_rows<K, NV, OB>(acc, delta, x, with_slack, B, C, OC, o0, false);
 #pragma GCC unroll 8
   for (int o = 0; o < OB; ++o)
 #pragma GCC unroll 4
@@ -233,10 +242,10 @@ void weight_grad_vectors(typename K::S* dweight, const typename K::S* delta, con
 
 // ---- input gradient: dx (B, C) = (delta W) * relu'(.), dbias += column sums, NV vectors across C ----
 
-template <class K, int NV, int ROWS>
+template <class K, int NV, int ROWS, bool kRelu, bool kDbias>
 inline void input_grad_rows(typename K::S* dx, typename K::V* dbias_sums, const typename K::S* delta,
                             const typename K::S (*w)[NV * K::kLanes], const typename K::S* relu_out, int64_t C,
-                            int64_t OC, const typename K::S* dx_end, const typename K::S* relu_end) {
+                            int64_t OC, bool whole) {
   using V = typename K::V;
   constexpr int L = K::kLanes;
   V acc[ROWS][NV];
@@ -257,14 +266,14 @@ inline void input_grad_rows(typename K::S* dx, typename K::V* dbias_sums, const 
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       V g = acc[r][v];
-      if (relu_out) g = small_relu_backward<K>(g, small_load_row_part<K>(relu_out + r * C, v, C, relu_end));
-      if (dbias_sums) dbias_sums[v] += g;  // rows in order
-      small_store_row_part<K>(dx + r * C, v, C, g, dx_end);
+      if constexpr (kRelu) g = small_relu_backward<K>(g, small_load_part<K>(relu_out + r * C, v, C, whole));
+      if constexpr (kDbias) dbias_sums[v] += g;  // rows in order
+      small_store_part<K>(dx + r * C, v, C, g, whole);
     }
   }
 }
 
-template <class K, int NV>
+template <class K, int NV, bool kRelu, bool kDbias>
 void input_grad_vectors(typename K::S* dx, typename K::S* dbias, const typename K::S* delta,
                         const typename K::S* weight, const typename K::S* relu_out, int64_t B, int64_t C, int64_t OC) {
   using S = typename K::S;
@@ -275,40 +284,39 @@ void input_grad_vectors(typename K::S* dx, typename K::S* dbias, const typename 
   std::memset(w, 0, sizeof(S) * NV * L * OC);
   for (int64_t o = 0; o < OC; ++o) std::memcpy(w[o], weight + o * C, sizeof(S) * C);
   V sums[NV];
-  for (int v = 0; v < NV; ++v) sums[v] = dbias ? small_load_part<K>(dbias, v, C) : V{};
-  V* dbias_sums = dbias ? sums : nullptr;
-  const S* dx_end = dx + B * C;
-  const S* relu_end = relu_out ? relu_out + B * C : nullptr;
-  constexpr int kRows = 8 / NV;
-  int64_t i = 0;
-  for (; i + kRows <= B; i += kRows)
-    input_grad_rows<K, NV, kRows>(dx + i * C, dbias_sums, delta + i * OC, w, relu_out ? relu_out + i * C : nullptr, C,
-                                  OC, dx_end, relu_end);
-  if constexpr (kRows > 2) {
-    for (; i + 2 <= B; i += 2)
-      input_grad_rows<K, NV, 2>(dx + i * C, dbias_sums, delta + i * OC, w, relu_out ? relu_out + i * C : nullptr, C, OC,
-                                dx_end, relu_end);
-  }
-  for (; i < B; ++i)
-    input_grad_rows<K, NV, 1>(dx + i * C, dbias_sums, delta + i * OC, w, relu_out ? relu_out + i * C : nullptr, C, OC,
-                              dx_end, relu_end);
-  if (dbias)
+  for (int v = 0; v < NV; ++v) sums[v] = kDbias ? small_load_part<K>(dbias, v, C) : V{};
+  small_row_blocks<8 / NV>(B, [&](auto rows, int64_t i) {
+    constexpr int ROWS = decltype(rows)::value;
+    const bool whole = small_rows_have_slack(i, ROWS, B, C, NV * L);
+    input_grad_rows<K, NV, ROWS, kRelu, kDbias>(dx + i * C, sums, delta + i * OC, w, kRelu ? relu_out + i * C : nullptr,
+                                                C, OC, whole);
+  });
+  if constexpr (kDbias)
     for (int v = 0; v < NV; ++v) small_store_part<K>(dbias, v, C, sums[v]);
 }
 
-// ---- entry points: the number of vectors a row spans, chosen once per call ----
+// ---- entry points: the number of vectors a row spans and the options, chosen once per call ----
 
 inline int small_vectors(int64_t width, int lanes) { return int((width + lanes - 1) / lanes); }
+
+template <class K, bool kZ, bool kRelu>
+void small_forward_with(typename K::S* out, typename K::S* z, const typename K::S* x, const typename K::S* weight,
+                        const typename K::S* bias, int64_t B, int64_t C, int64_t OC) {
+  switch (small_vectors(OC, K::kLanes)) {
+    case 1: return forward_vectors<K, 1, kZ, kRelu>(out, z, x, weight, bias, B, C, OC);
+    case 2: return forward_vectors<K, 2, kZ, kRelu>(out, z, x, weight, bias, B, C, OC);
+    case 3: return forward_vectors<K, 3, kZ, kRelu>(out, z, x, weight, bias, B, C, OC);
+    default: return forward_vectors<K, 4, kZ, kRelu>(out, z, x, weight, bias, B, C, OC);
+  }
+}
 
 template <class K>
 void small_forward(typename K::S* out, typename K::S* z, const typename K::S* x, const typename K::S* weight,
                    const typename K::S* bias, int64_t B, int64_t C, int64_t OC, bool relu) {
-  switch (small_vectors(OC, K::kLanes)) {
-    case 1: return forward_vectors<K, 1>(out, z, x, weight, bias, B, C, OC, relu);
-    case 2: return forward_vectors<K, 2>(out, z, x, weight, bias, B, C, OC, relu);
-    case 3: return forward_vectors<K, 3>(out, z, x, weight, bias, B, C, OC, relu);
-    default: return forward_vectors<K, 4>(out, z, x, weight, bias, B, C, OC, relu);
-  }
+  if (z && relu) return small_forward_with<K, true, true>(out, z, x, weight, bias, B, C, OC);
+  if (z) return small_forward_with<K, true, false>(out, z, x, weight, bias, B, C, OC);
+  if (relu) return small_forward_with<K, false, true>(out, z, x, weight, bias, B, C, OC);
+  small_forward_with<K, false, false>(out, z, x, weight, bias, B, C, OC);
 }
 
 template <class K>
@@ -322,15 +330,25 @@ void small_weight_grad(typename K::S* dweight, const typename K::S* delta, const
   }
 }
 
+template <class K, bool kRelu, bool kDbias>
+void small_input_grad_with(typename K::S* dx, typename K::S* dbias, const typename K::S* delta,
+                           const typename K::S* weight, const typename K::S* relu_out, int64_t B, int64_t C,
+                           int64_t OC) {
+  switch (small_vectors(C, K::kLanes)) {
+    case 1: return input_grad_vectors<K, 1, kRelu, kDbias>(dx, dbias, delta, weight, relu_out, B, C, OC);
+    case 2: return input_grad_vectors<K, 2, kRelu, kDbias>(dx, dbias, delta, weight, relu_out, B, C, OC);
+    case 3: return input_grad_vectors<K, 3, kRelu, kDbias>(dx, dbias, delta, weight, relu_out, B, C, OC);
+    default: return input_grad_vectors<K, 4, kRelu, kDbias>(dx, dbias, delta, weight, relu_out, B, C, OC);
+  }
+}
+
 template <class K>
 void small_input_grad(typename K::S* dx, typename K::S* dbias, const typename K::S* delta, const typename K::S* weight,
                       const typename K::S* relu_out, int64_t B, int64_t C, int64_t OC) {
-  switch (small_vectors(C, K::kLanes)) {
-    case 1: return input_grad_vectors<K, 1>(dx, dbias, delta, weight, relu_out, B, C, OC);
-    case 2: return input_grad_vectors<K, 2>(dx, dbias, delta, weight, relu_out, B, C, OC);
-    case 3: return input_grad_vectors<K, 3>(dx, dbias, delta, weight, relu_out, B, C, OC);
-    default: return input_grad_vectors<K, 4>(dx, dbias, delta, weight, relu_out, B, C, OC);
-  }
+  if (relu_out && dbias) return small_input_grad_with<K, true, true>(dx, dbias, delta, weight, relu_out, B, C, OC);
+  if (relu_out) return small_input_grad_with<K, true, false>(dx, dbias, delta, weight, relu_out, B, C, OC);
+  if (dbias) return small_input_grad_with<K, false, true>(dx, dbias, delta, weight, relu_out, B, C, OC);
+  small_input_grad_with<K, false, false>(dx, dbias, delta, weight, relu_out, B, C, OC);
 }
 
 template <class K>
