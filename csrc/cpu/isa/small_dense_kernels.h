@@ -232,8 +232,9 @@ inline void weight_grad_tail(typename K::S* dweight, const typename K::S* delta,
 template <class K, int NV>
 void weight_grad_vectors(typename K::S* dweight, const typename K::S* delta, const typename K::S* x, int64_t B,
                          int64_t C, int64_t OC, bool accumulate) {
-  // Blocks of rows of dweight with at most 8 accumulators (AVX2 has 16 registers).
-  constexpr int kBlock = NV == 1 ? 8 : NV == 2 ? 4 : 2;
+  // Blocks of rows of dweight with at most 12 accumulators: with the row of x and a broadcast they
+  // fit AVX2's 16 registers, and most tiny layers take one pass over the batch.
+  constexpr int kBlock = NV == 1 ? 12 : NV == 2 ? 6 : NV == 3 ? 3 : 2;
   int64_t o0 = 0;
   for (; o0 + kBlock <= OC; o0 += kBlock) weight_grad_rows<K, NV, kBlock>(dweight, delta, x, B, C, OC, o0, accumulate);
   if constexpr (kBlock > 1)
