@@ -94,6 +94,34 @@ void scalar_input_grad(T* dx, T* dbias, const T* delta, const T* weight, const T
 
 // Multiply-adds above which the GEMM's blocking and threads pay for their overhead.
 constexpr int64_t kSmallDenseMaxMacs = 1 << 18;
+// Output features up to which the weight-gradient kernel beats the GEMM's tiles.
+constexpr int64_t kSmallDenseMaxWeightGradOutputs = 8;
+
+// A layer with one output (a regression head): rows as dot products, four at a time so four
+// independent sums hide the add latency; a vector across one output would be mostly empty lanes.
+// Each sum starts at 0 and adds x * w in increasing c, then the bias, as the GEMM's vector path;
+// z (or null) gets that, out its ReLU when relu is set.
+template <typename T>
+void single_output_forward(T* out, T* z, const T* x, const T* weight, const T* bias, int64_t B, int64_t C, bool relu) {
+  const T b = bias ? bias[0] : T(0);
+  const auto finish = [&](int64_t i, T sum) {
+    const T y = sum + b;
+    if (z) z[i] = y;
+    out[i] = relu ? (y > T(0) ? y : T(0)) : y;
+  };
+  int64_t i = 0;
+  for (; i + 4 <= B; i += 4) {
+    T sum[4] = {T(0), T(0), T(0), T(0)};
+    for (int64_t c = 0; c < C; ++c)
+      for (int r = 0; r < 4; ++r) sum[r] += x[(i + r) * C + c] * weight[c];
+    for (int r = 0; r < 4; ++r) finish(i + r, sum[r]);
+  }
+  for (; i < B; ++i) {
+    T sum = T(0);
+    for (int64_t c = 0; c < C; ++c) sum += x[i * C + c] * weight[c];
+    finish(i, sum);
+  }
+}
 
 }  // namespace
 
@@ -107,13 +135,20 @@ bool small_linear_fits(int64_t B, int64_t C, int64_t OC) {
 }
 
 template <typename T>
+bool small_linear_weight_grad_fits(int64_t B, int64_t C, int64_t OC) {
+  return OC <= kSmallDenseMaxWeightGradOutputs && small_linear_fits<T>(B, C, OC);
+}
+
+template <typename T>
 void small_linear_forward(T* out, T* z, const T* x, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
                           Activation act, double param, double param2) {
   const bool fused = act == Activation::Identity || act == Activation::Relu;
   const detail::SmallDenseKernels<T>* k = small_dense_kernels<T>(active_isa());
   T* z_now = fused ? z : nullptr;
   const bool relu = act == Activation::Relu;
-  if (k)
+  if (OC == 1)
+    single_output_forward(out, z_now, x, weight, bias, B, C, relu);
+  else if (k)
     k->forward(out, z_now, x, weight, bias, B, C, OC, relu);
   else
     scalar_forward(out, z_now, x, weight, bias, B, C, OC, relu);
@@ -144,6 +179,8 @@ void small_linear_input_grad(T* dx, T* dbias, const T* delta, const T* weight, c
 
 template bool small_linear_fits<float>(int64_t, int64_t, int64_t);
 template bool small_linear_fits<double>(int64_t, int64_t, int64_t);
+template bool small_linear_weight_grad_fits<float>(int64_t, int64_t, int64_t);
+template bool small_linear_weight_grad_fits<double>(int64_t, int64_t, int64_t);
 template void small_linear_forward<float>(float*, float*, const float*, const float*, const float*, int64_t, int64_t,
                                           int64_t, Activation, double, double);
 template void small_linear_forward<double>(double*, double*, const double*, const double*, const double*, int64_t,

@@ -350,7 +350,7 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
         bool acc = false;
         const bool small = cpu::small_linear_fits<T>(B, C, OC);
         if (T* dW = param_grad(s, ChainSlots::kWeight, st.weight, acc)) {
-          if (small)
+          if (cpu::small_linear_weight_grad_fits<T>(B, C, OC))
             cpu::small_linear_weight_grad<T>(dW, delta->ptr<T>(), acts.a[s]->ptr<T>(), B, C, OC, acc);
           else
             cpu::gemm<T>(Trans::Yes, Trans::No, OC, C, B, delta->ptr<T>(), OC, acts.a[s]->ptr<T>(), C, dW, C, acc);
