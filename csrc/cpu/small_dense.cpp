@@ -97,9 +97,11 @@ constexpr int64_t kSmallDenseMaxMacs = 1 << 18;
 // Output features up to which the weight-gradient kernel beats the GEMM's tiles.
 constexpr int64_t kSmallDenseMaxWeightGradOutputs = 8;
 
-// The scalar path's layer with one output (a regression head): rows as dot products, four at a
-// time so four independent sums hide the add latency. Each sum starts at 0 and adds x * w in
-// increasing c, then the bias; z (or null) gets that, out its ReLU when relu is set.
+// A layer with one output (a regression head): rows as dot products, four at a time so four
+// independent sums hide the add latency; a vector across one output would be all empty lanes.
+// Each sum starts at 0 and adds x * w in increasing c, then the bias: the GEMM's plain-loop path
+// for a one-column product does the same, so the fused chain and an unfused Linear agree bit for
+// bit. z (or null) gets the sum, out its ReLU when relu is set.
 template <typename T>
 void single_output_forward(T* out, T* z, const T* x, const T* weight, const T* bias, int64_t B, int64_t C, bool relu) {
   const T b = bias ? bias[0] : T(0);
@@ -145,10 +147,10 @@ void small_linear_forward(T* out, T* z, const T* x, const T* weight, const T* bi
   const detail::SmallDenseKernels<T>* k = small_dense_kernels<T>(active_isa());
   T* z_now = fused ? z : nullptr;
   const bool relu = act == Activation::Relu;
-  if (k)
-    k->forward(out, z_now, x, weight, bias, B, C, OC, relu);
-  else if (OC == 1)
+  if (OC == 1)
     single_output_forward(out, z_now, x, weight, bias, B, C, relu);
+  else if (k)
+    k->forward(out, z_now, x, weight, bias, B, C, OC, relu);
   else
     scalar_forward(out, z_now, x, weight, bias, B, C, OC, relu);
   if (!fused) bias_activation_forward<T>(out, z, nullptr, B, OC, act, param, param2);

@@ -8,17 +8,6 @@
 namespace chainrule::cpu::detail {
 namespace {
 
-// The lanes of a ymm register summed by halves: 8 -> 4 -> 2 -> 1 (float), 4 -> 2 -> 1 (double).
-inline float sum_lanes_f32(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
-inline double sum_lanes_f64(__m256d v) {
-  const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
-}
-
 struct Avx2F32 {
   using S = float;
   using V = float __attribute__((vector_size(32)));
@@ -26,7 +15,6 @@ struct Avx2F32 {
   static constexpr int kLanes = 8;
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V broadcast(float s) { return _mm256_set1_ps(s); }
-  static float sum_lanes(V v) { return sum_lanes_f32(v); }
   // Lane i is on when i < n.
   static __m256i first(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -42,7 +30,6 @@ struct Avx2F64 {
   static constexpr int kLanes = 4;
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V broadcast(double s) { return _mm256_set1_pd(s); }
-  static double sum_lanes(V v) { return sum_lanes_f64(v); }
   static __m256i first(int n) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)); }
   static V load_first(const double* p, int n) { return _mm256_maskload_pd(p, first(n)); }
   static void store_first(double* p, V v, int n) { _mm256_maskstore_pd(p, first(n), v); }

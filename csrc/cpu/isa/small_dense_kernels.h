@@ -16,7 +16,6 @@
 //   K::S            the element type (float or double)
 //   K::V            a vector of K::kLanes elements
 //   K::fma(a, b, c) a * b + c with one rounding; K::broadcast(s) s in every lane
-//   K::sum_lanes(v)  the sum of v's lanes, in an order fixed per ISA
 //   K::load_first(p, n) / K::store_first(p, v, n)   the first n < K::kLanes lanes only (the
 //                   other lanes read as 0 / are not written): row tails without touching memory
 //                   past the row, which may be the end of the buffer.
@@ -180,33 +179,6 @@ void forward_vectors(typename K::S* out, typename K::S* z, const typename K::S* 
   });
 }
 
-// ---- forward with one output (a regression head): out (B) = act(x (B, C) w + bias) ----
-
-// Each row is a dot product: the products of x's row and w lane by lane (fused into one
-// accumulator per lane when the row spans several vectors), summed across the lanes by the ISA's
-// fixed reduction (K::sum_lanes), then the bias. A vector across one output would be all empty
-// lanes. Row tails always load partially: lanes past the row must read as 0, as 0 times a
-// neighbour's inf would not.
-template <class K, int NV, bool kZ, bool kRelu>
-void single_output_vectors(typename K::S* out, typename K::S* z, const typename K::S* x, const typename K::S* weight,
-                           const typename K::S* bias, int64_t B, int64_t C) {
-  using S = typename K::S;
-  using V = typename K::V;
-  V w[NV];
-  for (int v = 0; v < NV; ++v) w[v] = small_load_part<K>(weight, v, C);
-  const S b = bias ? bias[0] : S(0);
-  for (int64_t i = 0; i < B; ++i) {
-    const S* row = x + i * C;
-    V acc = small_load_part<K>(row, 0, C) * w[0];
-#pragma GCC unroll 4
-    for (int v = 1; v < NV; ++v) acc = K::fma(small_load_part<K>(row, v, C), w[v], acc);
-    S y = K::sum_lanes(acc) + b;
-    if constexpr (kZ) z[i] = y;
-    if constexpr (kRelu) y = y > S(0) ? y : S(0);
-    out[i] = y;
-  }
-}
-
 // ---- weight gradient: dweight (OC, C) = delta^T x, NV vectors across C ----
 
 // Rows [b0, b1) of the batch into OB rows of dweight from o0: a broadcast of delta times the row
@@ -331,14 +303,6 @@ inline int small_vectors(int64_t width, int lanes) { return int((width + lanes -
 template <class K, bool kZ, bool kRelu>
 void small_forward_with(typename K::S* out, typename K::S* z, const typename K::S* x, const typename K::S* weight,
                         const typename K::S* bias, int64_t B, int64_t C, int64_t OC) {
-  if (OC == 1) {
-    switch (small_vectors(C, K::kLanes)) {
-      case 1: return single_output_vectors<K, 1, kZ, kRelu>(out, z, x, weight, bias, B, C);
-      case 2: return single_output_vectors<K, 2, kZ, kRelu>(out, z, x, weight, bias, B, C);
-      case 3: return single_output_vectors<K, 3, kZ, kRelu>(out, z, x, weight, bias, B, C);
-      default: return single_output_vectors<K, 4, kZ, kRelu>(out, z, x, weight, bias, B, C);
-    }
-  }
   switch (small_vectors(OC, K::kLanes)) {
     case 1: return forward_vectors<K, 1, kZ, kRelu>(out, z, x, weight, bias, B, C, OC);
     case 2: return forward_vectors<K, 2, kZ, kRelu>(out, z, x, weight, bias, B, C, OC);
@@ -400,9 +364,7 @@ template <class Narrow, class Wide>
 void small_forward_by_width(typename Wide::S* out, typename Wide::S* z, const typename Wide::S* x,
                             const typename Wide::S* weight, const typename Wide::S* bias, int64_t B, int64_t C,
                             int64_t OC, bool relu) {
-  // One output: a dot product per row, across C.
-  if (OC == 1 ? C <= Narrow::kLanes : OC <= Narrow::kLanes)
-    return small_forward<Narrow>(out, z, x, weight, bias, B, C, OC, relu);
+  if (OC <= Narrow::kLanes) return small_forward<Narrow>(out, z, x, weight, bias, B, C, OC, relu);
   small_forward<Wide>(out, z, x, weight, bias, B, C, OC, relu);
 }
 template <class Narrow, class Wide>

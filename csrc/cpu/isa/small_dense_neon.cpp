@@ -26,7 +26,6 @@ struct NeonF32 {
   static constexpr int kLanes = 4;
   static V fma(V a, V b, V c) { return V(vfmaq_f32(float32x4_t(c), float32x4_t(a), float32x4_t(b))); }
   static V broadcast(float s) { return V(vdupq_n_f32(s)); }
-  static float sum_lanes(V v) { return vaddvq_f32(float32x4_t(v)); }
   static V load_first(const float* p, int n) { return load_first_lanes<V>(p, n); }
   static void store_first(float* p, V v, int n) { store_first_lanes(p, v, n); }
 };
@@ -38,7 +37,6 @@ struct NeonF64 {
   static constexpr int kLanes = 2;
   static V fma(V a, V b, V c) { return V(vfmaq_f64(float64x2_t(c), float64x2_t(a), float64x2_t(b))); }
   static V broadcast(double s) { return V(vdupq_n_f64(s)); }
-  static double sum_lanes(V v) { return vaddvq_f64(float64x2_t(v)); }
   static V load_first(const double* p, int n) { return load_first_lanes<V>(p, n); }
   static void store_first(double* p, V v, int n) { store_first_lanes(p, v, n); }
 };
