@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds and runs tests_native/test_gemm_kernels.cpp (the GEMM and the dense epilogues against the
+# reference), tests_native/test_small_dense_kernels.cpp (the tiny-layer kernels against a double
 # reference) and tests_native/test_elementwise_kernels.cpp (the SIMD elementwise kernels against a
 # long double reference) on every ISA path the target CPU runs, without Python.
 #   tests_native/run.sh            this machine's compiler and CPU (x86-64: AVX-512/AVX2 + scalar)
@@ -21,7 +22,8 @@ need() {  # need COMMAND DEBIAN-PACKAGE...
   $sudo apt-get update -qq && $sudo apt-get install -y -qq "${@:2}" >/dev/null
 }
 
-sources=(tests_native/test_gemm_kernels.cpp csrc/cpu/gemm.cpp csrc/cpu/dense.cpp)
+kernel_sources=(csrc/cpu/gemm.cpp csrc/cpu/dense.cpp csrc/cpu/small_dense.cpp)
+sources=(tests_native/test_gemm_kernels.cpp "${kernel_sources[@]}")
 flags=(-std=c++17 -O2 -fopenmp -fno-math-errno -Icsrc/include -Icsrc -Wall -Wextra -Wno-unused-parameter)
 # As CMakeLists.txt builds them: multiply-adds fuse only where the kernels say so.
 elementwise_flags=(-ffp-contract=off -Wno-psabi)
@@ -43,11 +45,13 @@ case "$target" in
       objects+=("$object")
     done
     if [ "$(uname -m)" = aarch64 ]; then
-      sources+=(csrc/cpu/isa/gemm_neon.cpp)
-      objects+=(csrc/cpu/isa/elementwise_neon.cpp)
+      objects+=(csrc/cpu/isa/elementwise_neon.cpp csrc/cpu/isa/gemm_neon.cpp csrc/cpu/isa/small_dense_neon.cpp)
     fi
     g++ "${flags[@]}" "${sources[@]}" "${objects[@]}" -o "$out/test_gemm_kernels"
     "$out/test_gemm_kernels"
+    g++ "${flags[@]}" tests_native/test_small_dense_kernels.cpp "${kernel_sources[@]}" "${objects[@]}" \
+        -o "$out/test_small_dense_kernels"
+    "$out/test_small_dense_kernels"
     g++ "${flags[@]}" "${elementwise_flags[@]}" tests_native/test_elementwise_kernels.cpp "${objects[@]}" \
         -o "$out/test_elementwise_kernels"
     "$out/test_elementwise_kernels"
@@ -55,8 +59,12 @@ case "$target" in
   aarch64)
     need aarch64-linux-gnu-g++ g++-aarch64-linux-gnu
     need qemu-aarch64 qemu-user
-    aarch64-linux-gnu-g++ "${flags[@]}" "${sources[@]}" csrc/cpu/isa/gemm_neon.cpp -o "$out/test_gemm_kernels"
+    neon_sources=(csrc/cpu/isa/gemm_neon.cpp csrc/cpu/isa/small_dense_neon.cpp)
+    aarch64-linux-gnu-g++ "${flags[@]}" "${sources[@]}" "${neon_sources[@]}" -o "$out/test_gemm_kernels"
     OMP_NUM_THREADS=2 qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/test_gemm_kernels"
+    aarch64-linux-gnu-g++ "${flags[@]}" tests_native/test_small_dense_kernels.cpp "${kernel_sources[@]}" \
+        "${neon_sources[@]}" -o "$out/test_small_dense_kernels"
+    qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/test_small_dense_kernels"
     aarch64-linux-gnu-g++ "${flags[@]}" "${elementwise_flags[@]}" tests_native/test_elementwise_kernels.cpp \
         csrc/cpu/isa/elementwise_neon.cpp -o "$out/test_elementwise_kernels"
     qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/test_elementwise_kernels"

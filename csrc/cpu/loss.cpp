@@ -73,21 +73,54 @@ inline T dloss_dtarget(Loss loss, T p, T t, T delta) {
 }
 }  // namespace
 
+// Each loop is instantiated per loss, so the formula is chosen once per call instead of once per
+// element (and MSE's loop vectorises); every element still gets the same expression.
+template <Loss kLoss, typename T>
+void loss_forward_of(T* out, const T* pred, const T* target, int64_t n, T delta) {
+  parallel_for(n, n > kParallelElements, [&](int64_t i) { out[i] = loss_at(kLoss, pred[i], target[i], delta); });
+}
+
+template <Loss kLoss, typename T>
+void loss_backward_of(T* dpred, T* dtarget, const T* dout, bool dout_is_scalar, const T* pred, const T* target,
+                      int64_t n, T delta) {
+  if (dout_is_scalar && dpred && !dtarget) {  // a reduced loss's gradient for its prediction alone
+    const T g = dout[0];
+    parallel_for(n, n > kParallelElements,
+                 [&](int64_t i) { dpred[i] = g * dloss_dpred(kLoss, pred[i], target[i], delta); });
+    return;
+  }
+  parallel_for(n, n > kParallelElements, [&](int64_t i) {
+    const T g = dout_is_scalar ? dout[0] : dout[i];
+    if (dpred) dpred[i] = g * dloss_dpred(kLoss, pred[i], target[i], delta);
+    if (dtarget) dtarget[i] = g * dloss_dtarget(kLoss, pred[i], target[i], delta);
+  });
+}
+
 template <typename T>
 void loss_forward(T* out, const T* pred, const T* target, int64_t n, Loss loss, double param) {
   const T delta = static_cast<T>(param);
-  parallel_for(n, n > kParallelElements, [&](int64_t i) { out[i] = loss_at(loss, pred[i], target[i], delta); });
+  switch (loss) {
+    case Loss::MSE: return loss_forward_of<Loss::MSE>(out, pred, target, n, delta);
+    case Loss::L1: return loss_forward_of<Loss::L1>(out, pred, target, n, delta);
+    case Loss::Huber: return loss_forward_of<Loss::Huber>(out, pred, target, n, delta);
+    case Loss::BCE: return loss_forward_of<Loss::BCE>(out, pred, target, n, delta);
+    case Loss::BCEWithLogits: return loss_forward_of<Loss::BCEWithLogits>(out, pred, target, n, delta);
+  }
 }
 
 template <typename T>
 void loss_backward(T* dpred, T* dtarget, const T* dout, bool dout_is_scalar, const T* pred, const T* target, int64_t n,
                    Loss loss, double param) {
   const T delta = static_cast<T>(param);
-  parallel_for(n, n > kParallelElements, [&](int64_t i) {
-    const T g = dout_is_scalar ? dout[0] : dout[i];
-    if (dpred) dpred[i] = g * dloss_dpred(loss, pred[i], target[i], delta);
-    if (dtarget) dtarget[i] = g * dloss_dtarget(loss, pred[i], target[i], delta);
-  });
+  switch (loss) {
+    case Loss::MSE: return loss_backward_of<Loss::MSE>(dpred, dtarget, dout, dout_is_scalar, pred, target, n, delta);
+    case Loss::L1: return loss_backward_of<Loss::L1>(dpred, dtarget, dout, dout_is_scalar, pred, target, n, delta);
+    case Loss::Huber:
+      return loss_backward_of<Loss::Huber>(dpred, dtarget, dout, dout_is_scalar, pred, target, n, delta);
+    case Loss::BCE: return loss_backward_of<Loss::BCE>(dpred, dtarget, dout, dout_is_scalar, pred, target, n, delta);
+    case Loss::BCEWithLogits:
+      return loss_backward_of<Loss::BCEWithLogits>(dpred, dtarget, dout, dout_is_scalar, pred, target, n, delta);
+  }
 }
 
 template <typename T>

@@ -18,6 +18,10 @@ void sgd_update(T* param, const T* grad, T* momentum_buffer, int64_t n, const Sg
   const T mom = static_cast<T>(opt.momentum), one_minus_damp = static_cast<T>(1.0 - opt.dampening);
   const T sign = opt.maximize ? T(-1) : T(1);
   const bool use_momentum = opt.momentum != 0.0;
+  if (!use_momentum && wd == T(0)) {  // plain SGD: the same expression, in a loop that vectorises
+    parallel_for(n, n > (1 << 16), [&](int64_t i) { param[i] = param[i] - lr * (sign * grad[i]); });
+    return;
+  }
   parallel_for(n, n > (1 << 16), [&](int64_t i) {
     T g = sign * grad[i];
     if (wd != T(0)) g = g + wd * param[i];

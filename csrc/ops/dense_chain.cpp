@@ -248,7 +248,16 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input) {
         Tensor z =
             keep_z ? workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kPreActivation), {B, OC}, dtype) : nullptr;
         // out (B, OC) = act(x (B, C) W^T + bias), with z = the pre-activation when it is kept: bias,
-        // copy and activation run in the GEMM's epilogue on each strip of out while it is in cache.
+        // copy and activation run in the GEMM's epilogue on each strip of out while it is in cache,
+        // or, for a layer of a few features, in registers in one small-layer call.
+        if (cpu::small_linear_fits<T>(B, C, OC)) {
+          cpu::small_linear_forward<T>(out->ptr<T>(), z ? z->ptr<T>() : nullptr, x->ptr<T>(), st.weight->ptr<T>(),
+                                       st.bias ? st.bias->ptr<T>() : nullptr, B, C, OC, st.act, st.act_param,
+                                       st.act_param2);
+          acts.a[s + 1] = out;
+          acts.z[s] = z;
+          continue;
+        }
         const cpu::BiasActivationEpilogue<T> finish{
             st.bias ? st.bias->ptr<T>() : nullptr, z ? z->ptr<T>() : nullptr, OC, st.act, st.act_param, st.act_param2};
         cpu::GemmEpilogue<T> epilogue;
@@ -368,8 +377,13 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
         const int64_t OC = F;
         // dL/dW = delta^T x
         bool acc = false;
-        if (T* dW = param_grad(s, ChainSlots::kWeight, st.weight, acc))
-          cpu::gemm<T>(Trans::Yes, Trans::No, OC, C, B, delta->ptr<T>(), OC, acts.a[s]->ptr<T>(), C, dW, C, acc);
+        const bool small = cpu::small_linear_fits<T>(B, C, OC);
+        if (T* dW = param_grad(s, ChainSlots::kWeight, st.weight, acc)) {
+          if (cpu::small_linear_weight_grad_fits<T>(B, C, OC))
+            cpu::small_linear_weight_grad<T>(dW, delta->ptr<T>(), acts.a[s]->ptr<T>(), B, C, OC, acc);
+          else
+            cpu::gemm<T>(Trans::Yes, Trans::No, OC, C, B, delta->ptr<T>(), OC, acts.a[s]->ptr<T>(), C, dW, C, acc);
+        }
         if (s > 0) {
           // dL/d(output of s-1) = delta W, with stage s-1's activation derivative (and, for a
           // Linear, its bias gradient as column sums) in the epilogue of that GEMM.
@@ -377,6 +391,15 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
           bool db_acc = false;
           T* db = prev.kind == StageKind::Linear ? param_grad(s - 1, ChainSlots::kBias, prev.bias, db_acc) : nullptr;
           if (db && !db_acc) std::memset(db, 0, sizeof(T) * C);
+          Tensor next = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kDelta), {B, C}, dtype);
+          if (small) {
+            cpu::small_linear_input_grad<T>(next->ptr<T>(), db, delta->ptr<T>(), st.weight->ptr<T>(),
+                                            acts.a[s]->ptr<T>(), acts.z[s - 1] ? acts.z[s - 1]->ptr<T>() : nullptr, B,
+                                            C, OC, prev.act, prev.act_param, prev.act_param2);
+            delta = next;
+            activated = true;
+            continue;
+          }
           const cpu::ActivationBackwardEpilogue<T> finish{
               acts.a[s]->ptr<T>(), acts.z[s - 1] ? acts.z[s - 1]->ptr<T>() : nullptr, C, prev.act, prev.act_param, db,
               prev.act_param2};
@@ -386,15 +409,18 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
             epilogue.ctx = &finish;
             epilogue.sums_over_rows = db != nullptr;
           }
-          Tensor next = workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kDelta), {B, C}, dtype);
           gemm_and_finish<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, st.weight->ptr<T>(), C,
                              next->ptr<T>(), C, epilogue);
           delta = next;
           activated = true;
         } else if (dinput) {
           // dL/dx = delta W
-          cpu::gemm<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, st.weight->ptr<T>(), C, dinput->ptr<T>(), C,
-                       false);
+          if (small)
+            cpu::small_linear_input_grad<T>(dinput->ptr<T>(), nullptr, delta->ptr<T>(), st.weight->ptr<T>(), nullptr,
+                                            nullptr, B, C, OC, Activation::Identity, 0);
+          else
+            cpu::gemm<T>(Trans::No, Trans::No, B, C, OC, delta->ptr<T>(), OC, st.weight->ptr<T>(), C, dinput->ptr<T>(),
+                         C, false);
         }
         continue;
       }

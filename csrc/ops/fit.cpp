@@ -76,14 +76,14 @@ FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, 
   Workspace batch_space;  // per call: gathered minibatches and the loss gradient
   FitBatchResult result;
   DenseChain::Activations acts;
-  Shape x_row(X->shape.begin() + 1, X->shape.end()), y_row(y->shape.begin() + 1, y->shape.end());
+  // The minibatch shapes, (B, ...) with B set per batch (only the last one may be shorter): built
+  // once, as for a small network the allocations would cost as much as a layer.
+  Shape xs = X->shape, ys = y->shape;
   for (int64_t bi = first_batch; bi < last_batch; ++bi) {
     // lo < N here (the caller checks the batch range), so hi never overflows, whatever batch_size.
     const int64_t lo = bi * batch_size, B = std::min(batch_size, N - lo), hi = lo + B;
     // The minibatch: a view of consecutive rows, or a gather into a reused buffer.
-    Shape xs = x_row, ys = y_row;
-    xs.insert(xs.begin(), B);
-    ys.insert(ys.begin(), B);
+    xs[0] = ys[0] = B;
     Tensor xb, yb;
     if (ord) {
       xb = batch_space.acquire(kInputs, xs, dtype);
@@ -94,7 +94,7 @@ FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, 
       xb = alias(X, xs, lo * (N ? X->numel / N : 0));
       yb = alias(y, ys, lo * (N ? y->numel / N : 0));
     }
-    chain.forward_into(acts, alias(xb, {B, chain.in_features()}, 0));
+    chain.forward_into(acts, xb);       // xb is (B, C0): X is 2-D
     const Tensor& out = acts.a.back();  // (B, OC)
     Tensor dout = batch_space.acquire(kOutputGrad, out->shape, dtype);
     double batch_loss = 0;
@@ -104,8 +104,8 @@ FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, 
       const int64_t C = out->shape[1];
       const bool cross_entropy = loss.kind == ops::LossKind::CrossEntropy;
       const bool class_indices = ops::takes_class_indices(loss.kind);
-      const Shape values_shape = class_indices ? Shape{B} : out->shape;
-      Tensor values = batch_space.acquire(kLossValues, values_shape, dtype);
+      Tensor values = class_indices ? batch_space.acquire(kLossValues, Shape{B}, dtype)
+                                    : batch_space.acquire(kLossValues, out->shape, dtype);
       Tensor log_probs = cross_entropy ? batch_space.acquire(kLogProbs, {B, C}, dtype) : nullptr;
       const T* pred = out->ptr<T>();
       T* log_probs_data = log_probs ? log_probs->ptr<T>() : nullptr;

@@ -172,6 +172,36 @@ template <typename T>
 void activation_backward_epilogue(const void* ctx, T* c, int64_t ldc, int64_t row0, int64_t col0, int64_t rows,
                                   int64_t cols);
 
+// ---- tiny Linear layers (csrc/cpu/small_dense.cpp) --------------------------------------------
+// A layer of a few features (a 10-5-1 network's) as one call per pass, with the weight, the bias and
+// the bias-gradient sums held in SIMD registers across the batch: for such layers a GEMM's per-call
+// decisions and per-block epilogue calls cost more than the arithmetic. Each element is summed in
+// the GEMM's order (increasing reduction index, one accumulator from 0, then the bias; bias
+// gradients in row order), on one thread, so results do not depend on the thread count.
+// Whether the kernels take (B, C) -> (B, OC): in and out features at most 32 and a few vectors of
+// the active ISA, and a batch small enough that the GEMM would run on one thread as well.
+template <typename T>
+bool small_linear_fits(int64_t B, int64_t C, int64_t OC);
+// Whether small_linear_weight_grad pays too: it makes one pass over x per block of a few output
+// features, so from 16 outputs on the GEMM's tiles are faster (measured, AVX2 and AVX-512).
+template <typename T>
+bool small_linear_weight_grad_fits(int64_t B, int64_t C, int64_t OC);
+// out (B, OC) writes act(x (B, C) weight^T + bias); weight is (OC, C), bias (OC) or null; z (B, OC,
+// or null) writes the pre-activation.
+template <typename T>
+void small_linear_forward(T* out, T* z, const T* x, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
+                          Activation act, double param, double param2 = 0);
+// dweight (OC, C) writes (accumulate == false) or adds (accumulate == true) delta^T x, for delta (B, OC), x (B, C).
+template <typename T>
+void small_linear_weight_grad(T* dweight, const T* delta, const T* x, int64_t B, int64_t C, int64_t OC,
+                              bool accumulate);
+// dx (B, C) writes (delta (B, OC) weight) * act'(z), where a = act(z) is the previous layer's output
+// (B, C) and z its pre-activation (null when activation_derivative_from_output(act)); dbias (C, or
+// null; zeroed by the caller when it is to be written) adds the column sums of dx in row order.
+template <typename T>
+void small_linear_input_grad(T* dx, T* dbias, const T* delta, const T* weight, const T* a, const T* z, int64_t B,
+                             int64_t C, int64_t OC, Activation act, double param, double param2 = 0);
+
 // ---- normalisation and dropout stages of the fused chain ------------------------------------------
 // BatchNorm over the rows of x (B, F), per column: out = (x - mean) * rstd * gamma + beta (gamma,
 // beta (F) or null). With use_batch_stats, mean and rstd (F) are written from the batch (biased
