@@ -300,56 +300,67 @@ void input_grad_vectors(typename K::S* dx, typename K::S* dbias, const typename 
 
 inline int small_vectors(int64_t width, int lanes) { return int((width + lanes - 1) / lanes); }
 
-template <class K, bool kZ, bool kRelu>
+// The most vectors a row of `lanes`-wide vectors can need (rows have at most kSmallDenseMaxFeatures).
+constexpr int small_max_vectors(int lanes) {
+  return std::min(kSmallDenseMaxVectors, int((kSmallDenseMaxFeatures + lanes - 1) / lanes));
+}
+
+// Calls body(std::integral_constant<int, NV>{}) with NV the vectors `width` takes, instantiating
+// only NV <= kMaxNV: a kernel set that never sees wider rows compiles no code for them.
+template <int kMaxNV, typename F>
+void small_with_vectors(int64_t width, int lanes, F&& body) {
+  const int nv = small_vectors(width, lanes);
+  if constexpr (kMaxNV >= 4)
+    if (nv >= 4) return body(std::integral_constant<int, 4>{});
+  if constexpr (kMaxNV >= 3)
+    if (nv == 3) return body(std::integral_constant<int, 3>{});
+  if constexpr (kMaxNV >= 2)
+    if (nv == 2) return body(std::integral_constant<int, 2>{});
+  body(std::integral_constant<int, 1>{});
+}
+
+template <class K, int kMaxNV, bool kZ, bool kRelu>
 void small_forward_with(typename K::S* out, typename K::S* z, const typename K::S* x, const typename K::S* weight,
                         const typename K::S* bias, int64_t B, int64_t C, int64_t OC) {
-  switch (small_vectors(OC, K::kLanes)) {
-    case 1: return forward_vectors<K, 1, kZ, kRelu>(out, z, x, weight, bias, B, C, OC);
-    case 2: return forward_vectors<K, 2, kZ, kRelu>(out, z, x, weight, bias, B, C, OC);
-    case 3: return forward_vectors<K, 3, kZ, kRelu>(out, z, x, weight, bias, B, C, OC);
-    default: return forward_vectors<K, 4, kZ, kRelu>(out, z, x, weight, bias, B, C, OC);
-  }
+  small_with_vectors<kMaxNV>(OC, K::kLanes, [&](auto nv) {
+    forward_vectors<K, decltype(nv)::value, kZ, kRelu>(out, z, x, weight, bias, B, C, OC);
+  });
 }
 
-template <class K>
+template <class K, int kMaxNV = small_max_vectors(K::kLanes)>
 void small_forward(typename K::S* out, typename K::S* z, const typename K::S* x, const typename K::S* weight,
                    const typename K::S* bias, int64_t B, int64_t C, int64_t OC, bool relu) {
-  if (z && relu) return small_forward_with<K, true, true>(out, z, x, weight, bias, B, C, OC);
-  if (z) return small_forward_with<K, true, false>(out, z, x, weight, bias, B, C, OC);
-  if (relu) return small_forward_with<K, false, true>(out, z, x, weight, bias, B, C, OC);
-  small_forward_with<K, false, false>(out, z, x, weight, bias, B, C, OC);
+  if (z && relu) return small_forward_with<K, kMaxNV, true, true>(out, z, x, weight, bias, B, C, OC);
+  if (z) return small_forward_with<K, kMaxNV, true, false>(out, z, x, weight, bias, B, C, OC);
+  if (relu) return small_forward_with<K, kMaxNV, false, true>(out, z, x, weight, bias, B, C, OC);
+  small_forward_with<K, kMaxNV, false, false>(out, z, x, weight, bias, B, C, OC);
 }
 
-template <class K>
+template <class K, int kMaxNV = small_max_vectors(K::kLanes)>
 void small_weight_grad(typename K::S* dweight, const typename K::S* delta, const typename K::S* x, int64_t B, int64_t C,
                        int64_t OC, bool accumulate) {
-  switch (small_vectors(C, K::kLanes)) {
-    case 1: return weight_grad_vectors<K, 1>(dweight, delta, x, B, C, OC, accumulate);
-    case 2: return weight_grad_vectors<K, 2>(dweight, delta, x, B, C, OC, accumulate);
-    case 3: return weight_grad_vectors<K, 3>(dweight, delta, x, B, C, OC, accumulate);
-    default: return weight_grad_vectors<K, 4>(dweight, delta, x, B, C, OC, accumulate);
-  }
+  small_with_vectors<kMaxNV>(C, K::kLanes, [&](auto nv) {
+    weight_grad_vectors<K, decltype(nv)::value>(dweight, delta, x, B, C, OC, accumulate);
+  });
 }
 
-template <class K, bool kRelu, bool kDbias>
+template <class K, int kMaxNV, bool kRelu, bool kDbias>
 void small_input_grad_with(typename K::S* dx, typename K::S* dbias, const typename K::S* delta,
                            const typename K::S* weight, const typename K::S* relu_out, int64_t B, int64_t C,
                            int64_t OC) {
-  switch (small_vectors(C, K::kLanes)) {
-    case 1: return input_grad_vectors<K, 1, kRelu, kDbias>(dx, dbias, delta, weight, relu_out, B, C, OC);
-    case 2: return input_grad_vectors<K, 2, kRelu, kDbias>(dx, dbias, delta, weight, relu_out, B, C, OC);
-    case 3: return input_grad_vectors<K, 3, kRelu, kDbias>(dx, dbias, delta, weight, relu_out, B, C, OC);
-    default: return input_grad_vectors<K, 4, kRelu, kDbias>(dx, dbias, delta, weight, relu_out, B, C, OC);
-  }
+  small_with_vectors<kMaxNV>(C, K::kLanes, [&](auto nv) {
+    input_grad_vectors<K, decltype(nv)::value, kRelu, kDbias>(dx, dbias, delta, weight, relu_out, B, C, OC);
+  });
 }
 
-template <class K>
+template <class K, int kMaxNV = small_max_vectors(K::kLanes)>
 void small_input_grad(typename K::S* dx, typename K::S* dbias, const typename K::S* delta, const typename K::S* weight,
                       const typename K::S* relu_out, int64_t B, int64_t C, int64_t OC) {
-  if (relu_out && dbias) return small_input_grad_with<K, true, true>(dx, dbias, delta, weight, relu_out, B, C, OC);
-  if (relu_out) return small_input_grad_with<K, true, false>(dx, dbias, delta, weight, relu_out, B, C, OC);
-  if (dbias) return small_input_grad_with<K, false, true>(dx, dbias, delta, weight, relu_out, B, C, OC);
-  small_input_grad_with<K, false, false>(dx, dbias, delta, weight, relu_out, B, C, OC);
+  if (relu_out && dbias)
+    return small_input_grad_with<K, kMaxNV, true, true>(dx, dbias, delta, weight, relu_out, B, C, OC);
+  if (relu_out) return small_input_grad_with<K, kMaxNV, true, false>(dx, dbias, delta, weight, relu_out, B, C, OC);
+  if (dbias) return small_input_grad_with<K, kMaxNV, false, true>(dx, dbias, delta, weight, relu_out, B, C, OC);
+  small_input_grad_with<K, kMaxNV, false, false>(dx, dbias, delta, weight, relu_out, B, C, OC);
 }
 
 template <class K>
@@ -364,20 +375,20 @@ template <class Narrow, class Wide>
 void small_forward_by_width(typename Wide::S* out, typename Wide::S* z, const typename Wide::S* x,
                             const typename Wide::S* weight, const typename Wide::S* bias, int64_t B, int64_t C,
                             int64_t OC, bool relu) {
-  if (OC <= Narrow::kLanes) return small_forward<Narrow>(out, z, x, weight, bias, B, C, OC, relu);
+  if (OC <= Narrow::kLanes) return small_forward<Narrow, 1>(out, z, x, weight, bias, B, C, OC, relu);
   small_forward<Wide>(out, z, x, weight, bias, B, C, OC, relu);
 }
 template <class Narrow, class Wide>
 void small_weight_grad_by_width(typename Wide::S* dweight, const typename Wide::S* delta, const typename Wide::S* x,
                                 int64_t B, int64_t C, int64_t OC, bool accumulate) {
-  if (C <= Narrow::kLanes) return small_weight_grad<Narrow>(dweight, delta, x, B, C, OC, accumulate);
+  if (C <= Narrow::kLanes) return small_weight_grad<Narrow, 1>(dweight, delta, x, B, C, OC, accumulate);
   small_weight_grad<Wide>(dweight, delta, x, B, C, OC, accumulate);
 }
 template <class Narrow, class Wide>
 void small_input_grad_by_width(typename Wide::S* dx, typename Wide::S* dbias, const typename Wide::S* delta,
                                const typename Wide::S* weight, const typename Wide::S* relu_out, int64_t B, int64_t C,
                                int64_t OC) {
-  if (C <= Narrow::kLanes) return small_input_grad<Narrow>(dx, dbias, delta, weight, relu_out, B, C, OC);
+  if (C <= Narrow::kLanes) return small_input_grad<Narrow, 1>(dx, dbias, delta, weight, relu_out, B, C, OC);
   small_input_grad<Wide>(dx, dbias, delta, weight, relu_out, B, C, OC);
 }
 template <class Narrow, class Wide>
