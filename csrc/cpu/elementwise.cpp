@@ -14,23 +14,9 @@
 #include "chainrule/gemm.h"
 #include "chainrule/kernels.h"
 #include "chainrule/numeric.h"
+#include "cpu/isa_builds.h"
 #include "cpu/parallel.h"
 #include "isa/elementwise_kernels.h"
-
-#ifndef CHAINRULE_HAVE_X86_ISA
-#if defined(__x86_64__) || defined(_M_X64)
-#define CHAINRULE_HAVE_X86_ISA 1
-#else
-#define CHAINRULE_HAVE_X86_ISA 0
-#endif
-#endif
-#ifndef CHAINRULE_HAVE_NEON_ISA
-#if defined(__aarch64__) || defined(_M_ARM64)
-#define CHAINRULE_HAVE_NEON_ISA 1
-#else
-#define CHAINRULE_HAVE_NEON_ISA 0
-#endif
-#endif
 
 namespace chainrule::cpu {
 

@@ -26,6 +26,7 @@
 #include <string>
 #include <type_traits>
 
+#include "cpu/isa_builds.h"
 #include "isa/gemm_kernels.h"
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -33,22 +34,6 @@
 #endif
 #if defined(__APPLE__)
 #include <sys/sysctl.h>
-#endif
-
-#ifndef CHAINRULE_HAVE_X86_ISA
-#if defined(__x86_64__) || defined(_M_X64)
-#define CHAINRULE_HAVE_X86_ISA 1
-#else
-#define CHAINRULE_HAVE_X86_ISA 0
-#endif
-#endif
-// Advanced SIMD is part of every AArch64 CPU: the NEON kernels need no run-time check.
-#ifndef CHAINRULE_HAVE_NEON_ISA
-#if defined(__aarch64__) || defined(_M_ARM64)
-#define CHAINRULE_HAVE_NEON_ISA 1
-#else
-#define CHAINRULE_HAVE_NEON_ISA 0
-#endif
 #endif
 
 namespace chainrule::cpu {

@@ -7,21 +7,7 @@
 #include "chainrule/gemm.h"
 #include "chainrule/kernels.h"
 #include "cpu/isa/small_dense_kernels.h"
-
-#ifndef CHAINRULE_HAVE_X86_ISA  // as gemm.cpp decides it when the build does not say
-#if defined(__x86_64__) || defined(_M_X64)
-#define CHAINRULE_HAVE_X86_ISA 1
-#else
-#define CHAINRULE_HAVE_X86_ISA 0
-#endif
-#endif
-#ifndef CHAINRULE_HAVE_NEON_ISA
-#if defined(__aarch64__) || defined(_M_ARM64)
-#define CHAINRULE_HAVE_NEON_ISA 1
-#else
-#define CHAINRULE_HAVE_NEON_ISA 0
-#endif
-#endif
+#include "cpu/isa_builds.h"
 
 namespace chainrule::cpu {
 
