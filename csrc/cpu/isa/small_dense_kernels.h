@@ -124,6 +124,28 @@ inline void small_row_blocks(int64_t B, F&& body) {
 
 // ---- forward: out (B, OC) = act(x (B, C) weight^T + bias), NV vectors across OC ----
 
+// acc[r] (NV vectors) = the sum over k < depth of a[r * lda + k] times row k of b, for ROWS rows
+// of a: each term a broadcast times a row, in k order. The forward (x W^T) and the input gradient
+// (delta W) both take their products this way.
+template <class K, int NV, int ROWS>
+inline void small_row_products(typename K::V (&acc)[ROWS][NV], const typename K::S* a, int64_t lda,
+                               const typename K::S (*b)[NV * K::kLanes], int64_t depth) {
+  using V = typename K::V;
+  constexpr int L = K::kLanes;
+#pragma GCC unroll 8
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
+  for (int64_t k = 0; k < depth; ++k) {
+#pragma GCC unroll 8
+    for (int r = 0; r < ROWS; ++r) {
+      const V s = K::broadcast(a[r * lda + k]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = K::fma(s, small_load<K>(&b[k][v * L]), acc[r][v]);
+    }
+  }
+}
+
 // ROWS rows starting at x: each row's NV accumulators take C broadcasts of x times a row of wt.
 template <class K, int NV, int ROWS, bool kZ, bool kRelu>
 inline void forward_rows(typename K::S* out, typename K::S* z, const typename K::S* x,
@@ -132,18 +154,7 @@ inline void forward_rows(typename K::S* out, typename K::S* z, const typename K:
   using V = typename K::V;
   constexpr int L = K::kLanes;
   V acc[ROWS][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < ROWS; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
-  for (int64_t c = 0; c < C; ++c) {
-#pragma GCC unroll 8
-    for (int r = 0; r < ROWS; ++r) {
-      const V xs = K::broadcast(x[r * C + c]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = K::fma(xs, small_load<K>(&wt[c][v * L]), acc[r][v]);
-    }
-  }
+  small_row_products<K, NV, ROWS>(acc, x, C, wt, C);
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r) {
 #pragma GCC unroll 4
@@ -248,20 +259,8 @@ inline void input_grad_rows(typename K::S* dx, typename K::V* dbias_sums, const 
                             const typename K::S (*w)[NV * K::kLanes], const typename K::S* relu_out, int64_t C,
                             int64_t OC, bool whole) {
   using V = typename K::V;
-  constexpr int L = K::kLanes;
   V acc[ROWS][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < ROWS; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
-  for (int64_t o = 0; o < OC; ++o) {
-#pragma GCC unroll 8
-    for (int r = 0; r < ROWS; ++r) {
-      const V d = K::broadcast(delta[r * OC + o]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = K::fma(d, small_load<K>(&w[o][v * L]), acc[r][v]);
-    }
-  }
+  small_row_products<K, NV, ROWS>(acc, delta, OC, w, OC);
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r) {
 #pragma GCC unroll 4
