@@ -4,10 +4,22 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
+
+#include "chainrule/types.h"
 
 namespace chainrule::cpu {
 
 // ---- elementwise ----------------------------------------------------------------------------
+// NumPy broadcasting of two operands: every operand gets per-dimension strides over the output
+// shape, 0 where it is broadcast. Built once per op call by make_broadcast.
+struct Broadcast {
+  Shape out_shape;
+  std::vector<int64_t> a_strides, b_strides;
+  int64_t numel = 0;
+  int64_t a_numel = 0, b_numel = 0;
+  bool a_full = false, b_full = false;  // the operand already has the output's shape
+};
 enum class Unary : uint8_t {
   Neg,
   Exp,

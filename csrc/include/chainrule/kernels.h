@@ -32,15 +32,6 @@ void unary_forward(T* out, const T* x, int64_t n, Unary op, double param);
 template <typename T>
 void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Unary op, double param);
 
-// NumPy broadcasting of two operands: every operand gets per-dimension strides over the output
-// shape, 0 where it is broadcast. Built once per op call by make_broadcast.
-struct Broadcast {
-  Shape out_shape;
-  std::vector<int64_t> a_strides, b_strides;
-  int64_t numel = 0;
-  int64_t a_numel = 0, b_numel = 0;
-  bool a_full = false, b_full = false;  // the operand already has the output's shape
-};
 // Fills `out` for operands of shapes a and b; false (out unspecified) when they do not
 // broadcast, with *bad_dim the output dimension where they disagree.
 bool make_broadcast(const Shape& a, const Shape& b, Broadcast& out, size_t* bad_dim = nullptr);
