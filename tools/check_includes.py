@@ -24,6 +24,7 @@ LAYERS = [
     ("include/chainrule/types.h", "base"),
     ("include/chainrule/kernel_types.h", "base"),
     ("include/chainrule/activation_math.h", "base"),
+    ("include/chainrule/device.h", "base"),
     ("include/chainrule/kernels.h", "cpu"),
     ("include/chainrule/gemm.h", "cpu"),
     ("include/chainrule/cuda_kernels.h", "cuda"),
