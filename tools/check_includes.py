@@ -33,6 +33,7 @@ LAYERS = [
     ("include/chainrule/letting_others_run.h", "core"),
     ("include/chainrule/workspace.h", "core"),
     ("include/chainrule/generator.h", "core"),
+    ("include/chainrule/device_memory.h", "core"),
     ("include/chainrule/", "ops"),
     ("cpu/", "cpu"),
     ("cuda/", "cuda"),

@@ -6,6 +6,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <string>
+
 #include "chainrule/ops.h"
 
 namespace py = pybind11;
@@ -26,7 +28,11 @@ Tensor as_tensor_arg(py::handle value, const char* arg);
 Shape shape_from_args(const py::args& args, const char* arg);  // f(2, 3) or f((2, 3))
 int64_t int64_arg(py::handle h, const char* arg);              // an __index__ value; ValueError if out of range
 
+// The Device named by chainrule.device's (type, index); ValueError for an unknown type.
+Device parse_device(const std::string& type, int64_t index);
+
 void bind_tensor(py::module_& m);
+void bind_devices(py::module_& m);  // device_bindings.cpp: backend registration, device memory
 void bind_functions(py::module_& m);
 void bind_optimizers(py::module_& m);  // optim_bindings.cpp: the optimizers' group steps
 void bind_dense_chain(py::module_& m);

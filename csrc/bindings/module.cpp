@@ -347,9 +347,12 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     } catch (const MemoryError& e) {
       PyErr_SetString(PyExc_MemoryError, e.what());
+    } catch (const NotImplementedError& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what());
     }
   });
   bindings::bind_tensor(m);
+  bindings::bind_devices(m);
   bindings::bind_functions(m);
   bindings::bind_optimizers(m);
   bindings::bind_dense_chain(m);

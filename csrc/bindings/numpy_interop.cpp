@@ -66,6 +66,9 @@ Tensor tensor_from_numpy(const py::array& array, const char* arg) {
 }
 
 py::array tensor_to_numpy(const Tensor& t) {
+  if (!t->on_cpu())
+    throw TypeError("can't convert " + device_str(t->device()) +
+                    " device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first.");
   std::vector<py::ssize_t> shape(t->shape.begin(), t->shape.end());
   std::vector<py::ssize_t> strides(shape.size());
   py::ssize_t stride = static_cast<py::ssize_t>(itemsize(t->dtype));

@@ -174,14 +174,24 @@ py::object shape_object(const Shape& shape) {
   return py::reinterpret_steal<py::object>(size);
 }
 
-void check_cpu_device(py::handle h) {
-  std::string d = py::str(h).cast<std::string>();
-  if (d != "cpu")
-    throw ValueError("to: device '" + d +
-                     "' is not available: tensors live on 'cpu' only; the CUDA backend "
-                     "(chainrule.cuda) cannot yet hold tensors");
+// The chainrule.device for d, made once per device (the property is read on every Module.to).
+py::object device_object(Device d) {
+  // Leaked on purpose: a static py::object would be released after the interpreter has gone.
+  static py::object* cpu_device = nullptr;
+  if (d.is_cpu()) {
+    if (!cpu_device) cpu_device = new py::object(py::module_::import("chainrule._device").attr("device")("cpu"));
+    return *cpu_device;
+  }
+  return py::module_::import("chainrule._device").attr("device")(device_type_name(d.type), d.index);
 }
 }  // namespace
+
+Device parse_device(const std::string& type, int64_t index) {
+  if (type == "cpu") return Device{};
+  if (type != "cuda") throw ValueError("device: unknown device type '" + type + "'; expected 'cpu' or 'cuda'");
+  if (index < 0 || index > 32767) throw ValueError("device: invalid device index " + std::to_string(index));
+  return Device{DeviceType::CUDA, static_cast<int16_t>(index)};
+}
 
 void bind_tensor(py::module_& m) {
   py::enum_<DType> dtype(m, "dtype");
@@ -215,8 +225,15 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("shape", [](const Tensor& s) { return shape_object(s->shape); })
       .def_property_readonly("ndim", [](const Tensor& s) { return s->dim(); })
       .def_property_readonly("dtype", [](const Tensor& s) { return s->dtype; })
-      .def_property_readonly("device",
-                             [](const Tensor&) { return py::module_::import("chainrule").attr("device")("cpu"); })
+      .def_property_readonly("device", [](const Tensor& s) { return device_object(s->device()); })
+      .def_property_readonly("is_cuda", [](const Tensor& s) { return s->device().type == DeviceType::CUDA; })
+      .def_property_readonly("is_cpu", [](const Tensor& s) { return s->on_cpu(); })
+      .def(
+          "_to_device",
+          [](const Tensor& s, const std::string& type, int64_t index) {
+            return ops::to_device(s, parse_device(type, index));
+          },
+          py::arg("type"), py::arg("index"), "This tensor on the device (type, index), differentiably.")
       .def_property_readonly("is_leaf", [](const Tensor& s) { return s->is_leaf(); })
       .def_property_readonly("grad_fn", [](const Tensor& s) { return s->grad_fn; })
       .def_property(
@@ -273,10 +290,11 @@ void bind_tensor(py::module_& m) {
           py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
           py::arg("inputs") = py::none())
       .def("item",
-           [](const Tensor& s) -> py::object {
-             if (s->numel != 1)
-               throw ValueError("item: a Tensor with " + std::to_string(s->numel) +
+           [](const Tensor& self) -> py::object {
+             if (self->numel != 1)
+               throw ValueError("item: a Tensor with " + std::to_string(self->numel) +
                                 " elements cannot be converted to a Python number");
+             const Tensor s = to_device(self, Device{});  // one element copied back (and waited for)
              switch (s->dtype) {
                case DType::Float32: return py::float_(s->ptr<float>()[0]);
                case DType::Float64: return py::float_(s->ptr<double>()[0]);
@@ -291,6 +309,10 @@ void bind_tensor(py::module_& m) {
              if (s->requires_grad)
                throw RuntimeError(
                    "numpy: can't call numpy() on a Tensor that requires grad; use tensor.detach().numpy()");
+             if (!s->on_cpu())
+               throw TypeError(
+                   "can't convert " + device_str(s->device()) +
+                   " device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first.");
              return tensor_to_numpy(s);
            })
       .def("detach", &ops::detach)
@@ -323,16 +345,14 @@ void bind_tensor(py::module_& m) {
           [](const Tensor& s, py::object target, py::object dtype) {
             Tensor r = s;
             if (!target.is_none()) {
-              if (py::isinstance<DType>(target))
-                r = ops::cast(r, target.cast<DType>());
-              else
-                check_cpu_device(target);
+              if (!py::isinstance<DType>(target))
+                throw TypeError("to: the compiled conversion takes a dtype; devices go through Tensor.to");
+              r = ops::cast(r, target.cast<DType>());
             }
             if (!dtype.is_none()) r = ops::cast(r, parse_dtype_arg(dtype, "to: dtype"));
             return r;
           },
           py::arg("target") = py::none(), py::arg("dtype") = py::none())
-      .def("cpu", [](const Tensor& s) { return s; })
       .def("float", [](const Tensor& s) { return ops::cast(s, DType::Float32); })
       .def("double", [](const Tensor& s) { return ops::cast(s, DType::Float64); })
       .def("long", [](const Tensor& s) { return ops::cast(s, DType::Int64); })

@@ -10,6 +10,7 @@
 #include <new>
 #include <sstream>
 
+#include "chainrule/device_memory.h"
 #include "chainrule/kernels.h"
 #include "cpu/parallel.h"
 
@@ -53,7 +54,17 @@ void check_shape(const Shape& s, DType d, const char* arg) {
                       " is too large to allocate");
 }
 
-Storage::~Storage() { std::free(allocation); }
+Storage::~Storage() {
+  if (device.is_cpu())
+    std::free(allocation);
+  else
+    device_release(device, allocation);
+}
+
+void TensorImpl::throw_not_on_cpu() const {
+  throw NotImplementedError("this operation has no implementation for tensors on " + device_str(device()) +
+                            " yet; move them to the CPU with .cpu() first");
+}
 
 void mark_inplace_write(const Tensor& t, const char* op) {
   Storage& s = *t->storage;
@@ -120,8 +131,77 @@ Tensor full(const Shape& shape, double value, DType dtype) {
   return t;
 }
 
-Tensor empty_like(const Tensor& t) { return empty(t->shape, t->dtype); }
-Tensor zeros_like(const Tensor& t) { return zeros(t->shape, t->dtype); }
+Tensor empty(const Shape& shape, DType dtype, Device device) {
+  if (device.is_cpu()) return empty(shape, dtype);
+  check_shape(shape, dtype, "size");
+  auto t = std::make_shared<TensorImpl>();
+  t->shape = shape;
+  t->numel = shape_numel(shape);
+  t->dtype = dtype;
+  auto storage = std::make_shared<Storage>();
+  storage->device = device;
+  storage->allocation = device_allocate(device, t->nbytes());
+  t->data = storage->allocation;
+  t->storage = std::move(storage);
+  return t;
+}
+
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  if (device.is_cpu()) return full(shape, value, dtype);
+  Tensor t = empty(shape, dtype, device);
+  if (t->numel) device_kernels(t, "full").fill(dtype, t->data, t->numel, value);
+  return t;
+}
+
+Tensor zeros(const Shape& shape, DType dtype, Device device) {
+  return device.is_cpu() ? zeros(shape, dtype) : full(shape, 0.0, dtype, device);
+}
+
+Tensor empty_like(const Tensor& t) { return empty(t->shape, t->dtype, t->device()); }
+Tensor zeros_like(const Tensor& t) { return zeros(t->shape, t->dtype, t->device()); }
+
+// ---- devices ---------------------------------------------------------------------------------------
+void check_same_device(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : tensors) {
+    if (!t || !*t) continue;
+    if (!first) {
+      first = t;
+    } else if ((*t)->device() != (*first)->device()) {
+      throw RuntimeError(
+          std::string("Expected all tensors to be on the same device, but found at least two devices, ") +
+          device_str((*first)->device()) + " and " + device_str((*t)->device()) + "! (in " + op + ")");
+    }
+  }
+}
+
+const DeviceKernels& device_kernels(const Tensor& t, const char* op) { return backend_for(t->device(), op).kernels(); }
+
+void copy_data(const Tensor& dst, const Tensor& src) {
+  const size_t nbytes = src->nbytes();
+  if (nbytes == 0 || dst->data == src->data) return;
+  const Device to = dst->device(), from = src->device();
+  if (to.is_cpu() && from.is_cpu()) {
+    std::memmove(dst->data, src->data, nbytes);
+  } else if (from.is_cpu()) {
+    backend_for(to, "copy").copy_from_host(to.index, dst->data, src->data, nbytes);
+  } else if (to.is_cpu()) {
+    backend_for(from, "copy").copy_to_host(from.index, dst->data, src->data, nbytes);
+  } else if (to == from) {
+    backend_for(to, "copy").copy_on_device(to.index, dst->data, src->data, nbytes);
+  } else {  // between two devices: through the host
+    Tensor host = empty(src->shape, src->dtype);
+    copy_data(host, src);
+    copy_data(dst, host);
+  }
+}
+
+Tensor to_device(const Tensor& t, Device device) {
+  if (t->device() == device) return t;
+  Tensor out = empty(t->shape, t->dtype, device);
+  copy_data(out, t);
+  return out;
+}
 
 Tensor from_blob(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner, bool writeable) {
   auto storage = std::make_shared<Storage>();
@@ -148,7 +228,7 @@ Tensor alias(const Tensor& t, const Shape& shape, int64_t element_offset) {
 
 Tensor clone_data(const Tensor& t) {
   Tensor out = empty_like(t);
-  if (t->nbytes()) std::memcpy(out->data, t->data, t->nbytes());
+  copy_data(out, t);
   return out;
 }
 
@@ -165,6 +245,11 @@ static void cast_from(const Tensor& out, const From* x, int64_t n) {
 
 Tensor cast_data(const Tensor& t, DType to) {
   if (t->dtype == to) return clone_data(t);
+  if (!t->on_cpu()) {
+    Tensor out = empty(t->shape, to, t->device());
+    if (t->numel) device_kernels(t, "to").cast(to, out->data, t->dtype, t->data, t->numel);
+    return out;
+  }
   Tensor out = empty(t->shape, to);
   switch (t->dtype) {
     case DType::Float32: cast_from(out, t->ptr<float>(), t->numel); break;
@@ -204,6 +289,13 @@ void fill_by_index(const Tensor& t, Generator& gen, F f) {
 
 template <typename F>
 void fill_dispatch(const Tensor& t, Generator& gen, F f) {
+  if (!t->on_cpu()) {
+    // Drawn on the host and copied: a seed gives the same numbers on every device.
+    Tensor host = empty(t->shape, t->dtype);
+    fill_dispatch(host, gen, f);
+    copy_data(t, host);
+    return;
+  }
   switch (t->dtype) {
     case DType::Float32: fill_by_index<float>(t, gen, f); break;
     case DType::Float64: fill_by_index<double>(t, gen, f); break;

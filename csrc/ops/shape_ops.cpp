@@ -112,6 +112,13 @@ struct CastNode : Node {
   std::vector<Tensor> backward_graph(const Tensor& g) override { return {cast(g, input_dtype)}; }
 };
 
+struct ToDeviceNode : Node {
+  Device input_device;
+  const char* name() const override { return "ToCopyBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {chainrule::to_device(g, input_device)}; }
+  std::vector<Tensor> backward_graph(const Tensor& g) override { return {ops::to_device(g, input_device)}; }
+};
+
 struct CloneNode : Node {
   const char* name() const override { return "CloneBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override { return {g}; }
@@ -236,6 +243,17 @@ Tensor cast(const Tensor& x, DType dtype) {
   if (is_floating(dtype) && needs_grad({&x})) {
     auto node = make_node<CastNode>({&x});
     node->input_dtype = x->dtype;
+    set_history(out, node);
+  }
+  return out;
+}
+
+Tensor to_device(const Tensor& x, Device device) {
+  if (x->device() == device) return x;
+  Tensor out = chainrule::to_device(x, device);
+  if (needs_grad({&x})) {
+    auto node = make_node<ToDeviceNode>({&x});
+    node->input_device = x->device();
     set_history(out, node);
   }
   return out;

@@ -223,6 +223,11 @@ class Tensor:
     def _round(self) -> Tensor:
         ...
 
+    def _to_device(self, type: builtins.str, index: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
+        """
+        This tensor on the device (type, index), differentiably.
+        """
+
     def _write_result(self, arg0: Tensor, arg1: builtins.str) -> Tensor:
         ...
 
@@ -1487,6 +1492,25 @@ def _cpu_isa() -> str:
 def _default_generator() -> _Generator:
     ...
 
+def _device_count(type: str) -> int:
+    """
+    Devices the registered backend of `type` sees; -1 when no backend is registered.
+    """
+
+def _device_empty_cache(type: str, index: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+
+def _device_memory_stats(type: str, index: typing.SupportsInt | typing.SupportsIndex) -> dict:
+    """
+    The caching allocator's byte counts for one device: allocated, peak_allocated, reserved, backend_allocations.
+    """
+
+def _device_reset_peak(type: str, index: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+
+def _device_synchronize(type: str, index: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+
 def _dtype_category(arg0: dtype) -> int:
     ...
 
@@ -1673,3 +1697,4 @@ def zeros(*args, dtype: typing.Any=None, requires_grad: bool=False) -> Tensor:
     ...
 __version__: str = '0.1.0'
 _cuda_built: bool = False
+_device_backend_registrar: typing.Any

@@ -31,6 +31,11 @@ struct CHAINRULE_ERROR_TYPE RuntimeError : std::runtime_error {
 struct CHAINRULE_ERROR_TYPE ZeroDivisionError : std::domain_error {
   using std::domain_error::domain_error;
 };
+// An operation that exists but has no implementation for its arguments' device (PyTorch raises
+// NotImplementedError for an op a backend lacks).
+struct CHAINRULE_ERROR_TYPE NotImplementedError : std::logic_error {
+  using std::logic_error::logic_error;
+};
 // An allocation that cannot succeed (or did not); unlike std::bad_alloc it says what was asked for.
 struct CHAINRULE_ERROR_TYPE MemoryError : std::runtime_error {
   using std::runtime_error::runtime_error;

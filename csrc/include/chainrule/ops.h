@@ -57,6 +57,8 @@ Tensor slice_rows(const Tensor& x, int64_t start, int64_t stop);  // view of row
 Tensor select_row(const Tensor& x, int64_t index);                // view of row `index`, first dim dropped
 Tensor index_rows(const Tensor& x, const Tensor& indices);        // gather rows (copy), int64 indices
 Tensor cast(const Tensor& x, DType dtype);
+// x on `device` (x itself when it is there); the gradient flows back to x's device.
+Tensor to_device(const Tensor& x, Device device);
 Tensor detach(const Tensor& x);
 Tensor clone(const Tensor& x);
 // g summed over the dimensions broadcasting added or stretched, back to `shape` (differentiable).

@@ -1,6 +1,11 @@
 // chainrule's tensor: a dense, row-major, contiguous block of bool, int32, int64, float32 or
 // float64 values.
 //
+// A tensor lives on one device (device.h): the CPU, or a device whose backend module registered
+// itself. Its memory is then device memory: `ptr<T>()` refuses it (the CPU kernels cannot read it),
+// so an op without a device path raises NotImplementedError instead of reading a device address;
+// ops with one take `device_ptr<T>()` and run the backend's kernels.
+//
 // A TensorImpl is always contiguous; views (reshape, first-dimension slices, detach, NumPy
 // arrays) share the memory block through `storage` and differ only in `data`, `shape`.
 // The block carries what every view must agree on: whether it may be written, and how many
@@ -12,11 +17,13 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "chainrule/device.h"
 #include "chainrule/errors.h"
 #include "chainrule/numeric.h"
 #include "chainrule/types.h"
@@ -34,9 +41,12 @@ using Tensor = std::shared_ptr<TensorImpl>;
 
 // The memory block behind a tensor and all of its views.
 struct Storage {
-  void* allocation = nullptr;   // our own block, released with std::free (null for foreign memory)
+  // Our own block: on the CPU released with std::free, on another device given back to its
+  // caching allocator (device_memory.h). Null for foreign memory.
+  void* allocation = nullptr;
   std::shared_ptr<void> owner;  // keeps foreign memory (a NumPy array) alive
   bool writeable = true;        // false for memory NumPy marks read-only (memmap, bytes)
+  Device device;                // where the block is
   // In-place writes so far (mark_inplace_write). Atomic: the native fit loop steps parameters
   // without the GIL while another thread may read the version.
   std::atomic<uint64_t> version{0};
@@ -61,10 +71,20 @@ struct TensorImpl {
 
   int64_t dim() const { return static_cast<int64_t>(shape.size()); }
   size_t nbytes() const { return static_cast<size_t>(numel) * itemsize(dtype); }
+  Device device() const { return storage->device; }
+  bool on_cpu() const { return storage->device.is_cpu(); }
+  // The data for the CPU kernels; NotImplementedError when the tensor is on another device.
   template <typename T>
   T* ptr() const {
+    if (!on_cpu()) throw_not_on_cpu();
     return static_cast<T*>(data);
   }
+  // The data wherever it lives: for device kernels, and for code that checked the device itself.
+  template <typename T>
+  T* device_ptr() const {
+    return static_cast<T*>(data);
+  }
+  [[noreturn]] void throw_not_on_cpu() const;
   bool is_leaf() const { return grad_fn == nullptr; }
   uint64_t version() const { return storage->version.load(std::memory_order_relaxed); }
 };
@@ -77,10 +97,14 @@ struct TensorImpl {
 // block's version so that a backward needing the old values raises instead of using new ones.
 void mark_inplace_write(const Tensor& t, const char* op);
 
-// ---- creation (all results are fresh, 64-byte aligned, contiguous) --------------------------
+// ---- creation (all results are fresh, 64-byte aligned on the CPU, contiguous) --------------
+// Without a device: on the CPU. The *_like functions keep t's device.
 Tensor empty(const Shape& shape, DType dtype);
 Tensor zeros(const Shape& shape, DType dtype);
 Tensor full(const Shape& shape, double value, DType dtype);
+Tensor empty(const Shape& shape, DType dtype, Device device);
+Tensor zeros(const Shape& shape, DType dtype, Device device);
+Tensor full(const Shape& shape, double value, DType dtype, Device device);
 Tensor empty_like(const Tensor& t);
 Tensor zeros_like(const Tensor& t);
 // A tensor over memory someone else owns; `owner` keeps it alive. `data` must be aligned to the
@@ -88,8 +112,19 @@ Tensor zeros_like(const Tensor& t);
 Tensor from_blob(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner, bool writeable = true);
 // A new TensorImpl over the same memory (no autograd history): detach(), views.
 Tensor alias(const Tensor& t, const Shape& shape, int64_t element_offset);
-Tensor clone_data(const Tensor& t);           // deep copy, no autograd history
-Tensor cast_data(const Tensor& t, DType to);  // converted copy, no autograd history
+Tensor clone_data(const Tensor& t);           // deep copy on t's device, no autograd history
+Tensor cast_data(const Tensor& t, DType to);  // converted copy on t's device, no autograd history
+// A copy of t on `device` (t itself when it is there already), no autograd history.
+Tensor to_device(const Tensor& t, Device device);
+// Copies src's elements into dst (same dtype and numel), across devices when they differ.
+void copy_data(const Tensor& dst, const Tensor& src);
+
+// ---- devices ---------------------------------------------------------------------------------
+// RuntimeError, in PyTorch's words, unless every non-null tensor is on the same device. `op`
+// names the operation.
+void check_same_device(const char* op, std::initializer_list<const Tensor*> tensors);
+// The kernels of t's device, activated for it (t must not be on the CPU).
+const DeviceKernels& device_kernels(const Tensor& t, const char* op);
 
 // ---- random numbers ------------------------------------------------------------------------
 // A random stream: each draw is a pure function of (key, position), so a fill gives the same
