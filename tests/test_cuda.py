@@ -87,11 +87,16 @@ def test_an_unbuilt_backend_is_unavailable_even_with_a_gpu(monkeypatch):
     assert cr.cuda.is_available() is False and cr.cuda.device_count() == 0
 
 
-def test_tensors_cannot_move_to_cuda_yet():
-    with pytest.raises(ValueError, match="CUDA backend .* cannot yet hold tensors"):
+def test_without_a_gpu_tensors_and_modules_cannot_move_to_cuda():
+    if cr.cuda.is_available():
+        pytest.skip("a CUDA device is available here")
+    reason = "(this chainrule was built without its CUDA backend|no CUDA GPU is available)"
+    with pytest.raises(RuntimeError, match=f"to: cannot place a tensor on 'cuda': {reason}"):
         cr.zeros(2).to("cuda")
-    with pytest.raises(ValueError, match="cannot yet hold tensors"):
-        cr.nn.Linear(2, 3).to("cuda")
+    layer = cr.nn.Linear(2, 3)
+    with pytest.raises(RuntimeError, match="cannot place a tensor on 'cuda'"):
+        layer.to("cuda")
+    assert layer.weight.device == "cpu"
 
 
 def test_backend_module_surface():

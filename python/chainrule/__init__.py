@@ -265,18 +265,22 @@ def load(
     uint64 values beyond int64 raise ValueError naming the file.
 
     PyTorch's torch.load arguments are accepted: the file is never unpickled, so weights_only
-    (True or False) changes nothing; map_location may name the CPU only; pickle_module is refused.
+    (True or False) changes nothing; map_location names the device the tensors go to (a dict or callable is accepted and loads onto the CPU); pickle_module is refused.
     """
     if pickle_module is not None:
         raise TypeError("load: pickle_module is not supported: chainrule files hold no pickled data")
     if pickle_load_args:
         raise TypeError(f"load() got an unexpected keyword argument '{next(iter(pickle_load_args))}'")
+    target = None  # where the tensors go: map_location's device; the CPU when it names none
     if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
-        _device._check_device(map_location, "load: map_location")
+        target = _device._check_device(map_location, "load: map_location")
     # The path, or an open file's name, for error messages.
     source = _os.fspath(f) if isinstance(f, (str, bytes, _os.PathLike)) else getattr(f, "name", f)
 
     def to_tensor(array):
+        return _device._place(host_tensor(array), target)
+
+    def host_tensor(array):
         try:
             # Aligned (the file's own layout may not be): from_numpy shares only aligned memory.
             return from_numpy(array if array.flags.aligned else array.copy())

@@ -449,6 +449,14 @@ class Tensor:
         ...
 
     @property
+    def is_cpu(self) -> builtins.bool:
+        ...
+
+    @property
+    def is_cuda(self) -> builtins.bool:
+        ...
+
+    @property
     def is_leaf(self) -> builtins.bool:
         ...
 
@@ -622,14 +630,6 @@ class Tensor:
         ...
 
     def index_select(self: Tensor, dim: builtins.int, index: Tensor) -> Tensor:
-        ...
-
-    @property
-    def is_cpu(self) -> typing.Any:
-        ...
-
-    @property
-    def is_cuda(self) -> typing.Any:
         ...
 
     def isclose(input: Tensor, other: Tensor | _numpy.ndarray | builtins.float | builtins.int | typing.Sequence[typing.Any], rtol: builtins.float=1e-05, atol: builtins.float=1e-08, equal_nan: builtins.bool=False) -> Tensor:

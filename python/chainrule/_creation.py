@@ -17,7 +17,7 @@ import numpy as np
 
 from chainrule import _core, _tensor
 from chainrule._core import Tensor
-from chainrule._device import _check_device
+from chainrule._device import _check_device, _place
 from chainrule._random import Generator, _stream_arg
 from chainrule._typing import DeviceLike, ShapeLike
 
@@ -83,7 +83,9 @@ def _shape_or_keyword(size, size_keyword, where):
     return _size_arg(size, where)
 
 
-def _finish(t: Tensor, requires_grad: bool, where: str) -> Tensor:
+def _finish(t: Tensor, requires_grad: bool, where: str, target=None) -> Tensor:
+    """t moved to `target` (from _check_device; None for the CPU), then made to require grad if asked."""
+    t = _place(t, target)
     if requires_grad:
         if not t.dtype.is_floating_point:
             raise RuntimeError(
@@ -108,14 +110,25 @@ def tensor(
     pin_memory: bool = False,
 ) -> Tensor:
     """A new tensor holding a copy of `data` (nested lists, a number, an array or a Tensor)."""
-    _check_device(device, "tensor")
-    return _tensor.tensor(data, dtype=_dtype_arg(dtype, "tensor"), requires_grad=requires_grad)
+    target = _check_device(device, "tensor")
+    if target is None:
+        return _tensor.tensor(data, dtype=_dtype_arg(dtype, "tensor"), requires_grad=requires_grad)
+    if isinstance(data, Tensor):
+        data = data.detach()
+        made = data.to(target) if _dtype_arg(dtype, "tensor") is None else data.to(target, _dtype_arg(dtype, "tensor"))
+        made = made.clone() if made is data else made
+        return _finish(made, requires_grad, "tensor")
+    return _finish(_tensor.tensor(data, dtype=_dtype_arg(dtype, "tensor")), requires_grad, "tensor", target)
 
 
 def as_tensor(data: Any, dtype: _core.dtype | None = None, device: DeviceLike = None) -> Tensor:
     """Like tensor(), but shares memory with a Tensor or a C-contiguous NumPy array when the dtype matches."""
-    _check_device(device, "as_tensor")
-    return _tensor.as_tensor(data, dtype=_dtype_arg(dtype, "as_tensor"))
+    if isinstance(data, Tensor) and device is None:  # stays where it is, as in PyTorch
+        return _tensor.as_tensor(data, dtype=_dtype_arg(dtype, "as_tensor"))
+    target = _check_device(device, "as_tensor")
+    if isinstance(data, Tensor):
+        return _tensor.as_tensor(_place(data, target) if target else data.cpu(), dtype=_dtype_arg(dtype, "as_tensor"))
+    return _place(_tensor.as_tensor(data, dtype=_dtype_arg(dtype, "as_tensor")), target)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,9 +153,9 @@ def _filled(core_factory: Callable[..., Tensor], where: str) -> Callable[..., Te
             raise TypeError(f"{where}() got an unexpected keyword argument '{next(iter(keywords))}'")
         if out is not None:
             raise TypeError(f"{where}: out= is not supported; assign the result instead")
-        _check_device(device, where)
+        target = _check_device(device, where)
         shape = _shape_or_keyword(size, size_keyword, where)
-        return _finish(core_factory(*shape, dtype=_dtype_arg(dtype, where)), requires_grad, where)
+        return _finish(core_factory(*shape, dtype=_dtype_arg(dtype, where)), requires_grad, where, target)
 
     factory.__name__ = factory.__qualname__ = where
     return factory
@@ -189,11 +202,16 @@ def full(
     """A tensor of `size` filled with `fill_value` (dtype inferred from it when not given)."""
     if out is not None:
         raise TypeError("full: out= is not supported; assign the result instead")
-    _check_device(device, "full")
+    target = _check_device(device, "full")
     shape = _size_arg((size,), "full")
     fill_value = _scalar_arg(fill_value, "full: fill_value")
     dtype = _dtype_arg(dtype, "full") or _fill_dtype(fill_value)
-    return _finish(_core.full(shape, fill_value, dtype=dtype), requires_grad, "full")
+    return _finish(_core.full(shape, fill_value, dtype=dtype), requires_grad, "full", target)
+
+
+def _like_target(input: Tensor, device: DeviceLike, where: str):
+    """Where a *_like factory puts its result: `device` when given, else input's device."""
+    return _check_device(input.device if device is None else device, where)
 
 
 def _like(where: str, make: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -209,9 +227,9 @@ def _like(where: str, make: Callable[..., Tensor]) -> Callable[..., Tensor]:
     ) -> Tensor:
         if not isinstance(input, Tensor):
             raise TypeError(f"{where}: input must be a Tensor, got {type(input).__name__}")
-        _check_device(device, where)
+        target = _like_target(input, device, where)
         dtype = _dtype_arg(dtype, where) or input.dtype
-        return _finish(make(tuple(input.shape), dtype, **keywords), requires_grad, where)
+        return _finish(make(tuple(input.shape), dtype, **keywords), requires_grad, where, target)
 
     factory.__name__ = factory.__qualname__ = where
     return factory
@@ -234,10 +252,10 @@ def full_like(
 ) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"full_like: input must be a Tensor, got {type(input).__name__}")
-    _check_device(device, "full_like")
+    target = _like_target(input, device, "full_like")
     fill_value = _scalar_arg(fill_value, "full_like: fill_value")
     dtype = _dtype_arg(dtype, "full_like") or input.dtype
-    return _finish(_core.full(tuple(input.shape), fill_value, dtype=dtype), requires_grad, "full_like")
+    return _finish(_core.full(tuple(input.shape), fill_value, dtype=dtype), requires_grad, "full_like", target)
 
 
 def eye(
@@ -253,7 +271,7 @@ def eye(
     """The n x m identity matrix (m defaults to n)."""
     if out is not None:
         raise TypeError("eye: out= is not supported; assign the result instead")
-    _check_device(device, "eye")
+    target = _check_device(device, "eye")
     n = _int_arg(n, "eye: n")
     m = n if m is None else _int_arg(m, "eye: m")
     if n < 0 or m < 0:
@@ -261,7 +279,7 @@ def eye(
     dtype = _dtype_arg(dtype, "eye") or get_default_dtype()
     result = _core.zeros(n, m, dtype=dtype)
     np.fill_diagonal(result.numpy(), 1)
-    return _finish(result, requires_grad, "eye")
+    return _finish(result, requires_grad, "eye", target)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +313,7 @@ def arange(
     """
     if out is not None:
         raise TypeError("arange: out= is not supported; assign the result instead")
-    _check_device(device, "arange")
+    target = _check_device(device, "arange")
     if end is None:
         start, end = 0, start
     start, end, step = (
@@ -315,20 +333,19 @@ def arange(
         values = start + step * np.arange(count, dtype=np.int64)
     else:
         values = start + step * np.arange(count, dtype=np.float64)
-    return _finish(_tensor.tensor(values, dtype=dtype), requires_grad, "arange")
+    return _finish(_tensor.tensor(values, dtype=dtype), requires_grad, "arange", target)
 
 
 def _spaced_args(fn: str, start, end, steps, out, dtype, device):
-    """The checked (start, end, steps, dtype) of linspace and logspace."""
+    """The checked (start, end, steps, dtype, target device) of linspace and logspace."""
     if out is not None:
         raise TypeError(f"{fn}: out= is not supported; assign the result instead")
-    _check_device(device, fn)
     start = _number_arg(start, f"{fn}: start")
     end = _number_arg(end, f"{fn}: end")
     steps = _int_arg(steps, f"{fn}: steps")
     if steps < 0:
         raise ValueError(f"{fn}: number of steps must be non-negative, got {steps}")
-    return start, end, steps, _dtype_arg(dtype, fn) or get_default_dtype()
+    return start, end, steps, _dtype_arg(dtype, fn) or get_default_dtype(), _check_device(device, fn)
 
 
 def linspace(
@@ -343,8 +360,9 @@ def linspace(
     requires_grad: bool = False,
 ) -> Tensor:
     """`steps` values evenly spaced from start to end, both included."""
-    start, end, steps, dtype = _spaced_args("linspace", start, end, steps, out, dtype, device)
-    return _finish(_tensor.tensor(_linspace_values(start, end, steps, dtype), dtype=dtype), requires_grad, "linspace")
+    start, end, steps, dtype, target = _spaced_args("linspace", start, end, steps, out, dtype, device)
+    values = _tensor.tensor(_linspace_values(start, end, steps, dtype), dtype=dtype)
+    return _finish(values, requires_grad, "linspace", target)
 
 
 def _linspace_values(start, end, steps, dtype):
@@ -375,11 +393,11 @@ def logspace(
     requires_grad: bool = False,
 ) -> Tensor:
     """base ** linspace(start, end, steps)."""
-    start, end, steps, dtype = _spaced_args("logspace", start, end, steps, out, dtype, device)
+    start, end, steps, dtype, target = _spaced_args("logspace", start, end, steps, out, dtype, device)
     base = _number_arg(base, "logspace: base")
     exponents = _linspace_values(start, end, steps, dtype)
     values = np.power(exponents.dtype.type(base), exponents)
-    return _finish(_tensor.tensor(values, dtype=dtype), requires_grad, "logspace")
+    return _finish(_tensor.tensor(values, dtype=dtype), requires_grad, "logspace", target)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,12 +422,17 @@ def _random(core_factory: Callable[..., Tensor], where: str) -> Callable[..., Te
             raise TypeError(f"{where}() got an unexpected keyword argument '{next(iter(keywords))}'")
         if out is not None:
             raise TypeError(f"{where}: out= is not supported; assign the result instead")
-        _check_device(device, where)
+        target = _check_device(device, where)
         shape = _shape_or_keyword(size, size_keyword, where)
         dtype = _dtype_arg(dtype, where)
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"{where}: dtype must be a floating point dtype, got {dtype!r}")
-        return core_factory(*shape, dtype=dtype, requires_grad=requires_grad, generator=_stream_arg(generator, where))
+        if target is None:
+            return core_factory(
+                *shape, dtype=dtype, generator=_stream_arg(generator, where), requires_grad=requires_grad
+            )
+        drawn = core_factory(*shape, dtype=dtype, generator=_stream_arg(generator, where))
+        return _finish(drawn, requires_grad, where, target)
 
     factory.__name__ = factory.__qualname__ = where
     return factory
@@ -486,13 +509,13 @@ def randint(
         raise TypeError("randint: expected randint(high, size) or randint(low, high, size), e.g. randint(0, 10, (3,))")
     if not isinstance(size, (tuple, list)):
         raise TypeError(f"randint: size must be a tuple of ints, got {type(size).__name__}")
-    _check_device(device, "randint")
+    target = _check_device(device, "randint")
     low = _int_arg(low, "randint: low")
     high = _int_arg(high, "randint: high")
     shape = _size_arg((size,), "randint")
     dtype = _dtype_arg(dtype, "randint") or _tensor.int64
     result = _core._randint(low, high, shape, dtype=dtype, generator=_stream_arg(generator, "randint"))
-    return _finish(result, requires_grad, "randint")
+    return _finish(result, requires_grad, "randint", target)
 
 
 def randint_like(
@@ -536,7 +559,7 @@ def randperm(
     """A random permutation of 0..n-1 (int64 unless dtype says otherwise)."""
     if out is not None:
         raise TypeError("randperm: out= is not supported; assign the result instead")
-    _check_device(device, "randperm")
+    target = _check_device(device, "randperm")
     n = _int_arg(n, "randperm: n")
     if n < 0:
         raise ValueError(f"randperm: n must be non-negative, got {n}")
@@ -544,7 +567,7 @@ def randperm(
     dtype = _dtype_arg(dtype, "randperm")
     if dtype is not None and dtype != _tensor.int64:
         result = result.to(dtype)
-    return _finish(result, requires_grad, "randperm")
+    return _finish(result, requires_grad, "randperm", target)
 
 
 def normal(
@@ -562,7 +585,7 @@ def normal(
     """Normal samples: normal(mean, std, size) with numbers, or elementwise with tensor mean/std."""
     if out is not None:
         raise TypeError("normal: out= is not supported; assign the result instead")
-    _check_device(device, "normal")
+    target = _check_device(device, "normal")
     stream = _stream_arg(generator, "normal")
     mean_is_tensor, std_is_tensor = isinstance(mean, Tensor), isinstance(std, Tensor)
     if not (mean_is_tensor or std_is_tensor):
@@ -578,7 +601,7 @@ def normal(
             raise TypeError(f"normal: dtype must be a floating point dtype, got {dtype!r}")
         result = _core.empty(*_size_arg((size,), "normal"), dtype=dtype)
         _core._fill_normal(result, float(mean), float(std), generator=stream)
-        return _finish(result, requires_grad, "normal")
+        return _finish(result, requires_grad, "normal", target)
     if size is not None:
         raise TypeError("normal: size cannot be given with tensor mean or std (their shape is the size)")
     for value, name in ((mean, "mean"), (std, "std")):
@@ -595,7 +618,8 @@ def normal(
     standard = _core.empty(*shape, dtype=like.dtype)
     _core._fill_normal(standard, 0.0, 1.0, generator=stream)
     values = np.asarray(mean_values) + np.asarray(std_values) * standard.numpy()
-    return _finish(_tensor.tensor(values.astype(standard.numpy().dtype), dtype=like.dtype), requires_grad, "normal")
+    values_tensor = _tensor.tensor(values.astype(standard.numpy().dtype), dtype=like.dtype)
+    return _finish(values_tensor, requires_grad, "normal", target)
 
 
 def multinomial(

@@ -1,6 +1,7 @@
 """Devices as PyTorch spells them: ``chainrule.device`` and the default device.
 
-Tensors live on the CPU; every factory checks its ``device=`` argument with ``_check_device``.
+Every factory resolves its ``device=`` argument with ``_check_device`` and moves its result there
+with ``_place``; naming a CUDA device loads the backend (chainrule.cuda).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ _DEVICE_TYPES = ("cpu", "cuda")
 class device:
     """A device: ``device("cpu")``, ``device("cuda:0")`` or ``device("cuda", 0)``.
 
-    Tensors live on the CPU; naming 'cuda' is allowed here (as in PyTorch, where a device object
-    may name hardware that is absent) and refused where a tensor would have to be placed there.
+    Naming 'cuda' is allowed here even where there is no GPU (as in PyTorch, a device object may
+    name hardware that is absent); placing a tensor there is what needs the backend.
     """
 
     __slots__ = ("type", "index")
@@ -68,37 +69,48 @@ class device:
         return device, (self.type, self.index)
 
 
-def _cuda_refusal(where: str, name) -> ValueError:
-    return ValueError(
-        f"{where}: device '{name}' is not available: tensors live on 'cpu' only; the "
-        "CUDA backend (chainrule.cuda) cannot yet hold tensors"
-    )
-
-
-def _check_device(value, where: str) -> None:
-    """Accept None and the CPU in any spelling; refuse 'cuda' with the reason."""
-    if value is None:
-        return
+def _parse(value, where: str) -> device:
+    """A device from any of PyTorch's spellings: 'cuda:0', device('cuda'), or a bare int (a CUDA index)."""
     if isinstance(value, str) or isinstance(value, device):
-        parsed = device(value)
-    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        parsed = device("cuda", int(value))  # PyTorch reads a bare int as a CUDA device index
-    else:
-        raise TypeError(
-            f"{where}: device must be a string like 'cpu' or a chainrule.device, got {type(value).__name__}"
-        )
-    if parsed.type != "cpu":
-        raise _cuda_refusal(where, parsed)
+        return device(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return device("cuda", int(value))  # PyTorch reads a bare int as a CUDA device index
+    raise TypeError(f"{where}: device must be a string like 'cpu' or a chainrule.device, got {type(value).__name__}")
+
+
+def _check_device(value, where: str) -> device | None:
+    """Where a tensor made by `where` goes: None for the CPU, else the CUDA device (index filled in).
+
+    ``None`` means the default device (set_default_device). Naming CUDA loads the backend; a
+    device that cannot hold tensors here raises RuntimeError saying why.
+    """
+    if value is None:
+        return _default_target
+    parsed = _parse(value, where)
+    if parsed.type == "cpu":
+        return None
+    from chainrule import cuda  # deferred: loading the backend is the first CUDA placement's job
+
+    return device("cuda", cuda._ready_index(parsed, where))
+
+
+def _place(t, target: device | None):
+    """t on `target` (the result of _check_device); t itself for the CPU."""
+    if target is None:
+        return t
+    return t._to_device(target.type, target.index or 0)
 
 
 _default_device = device("cpu")
+_default_target: device | None = None  # _default_device as _check_device returns it
 
 
 def set_default_device(device_arg: str | int | device | None) -> None:
-    """Where factories put tensors that name no device. Only the CPU can hold tensors."""
-    global _default_device
-    _check_device(device_arg, "set_default_device")
-    _default_device = device("cpu")
+    """Where factories put tensors that name no device (None or 'cpu': the CPU)."""
+    global _default_device, _default_target
+    target = None if device_arg is None else _check_device(device_arg, "set_default_device")
+    _default_target = target
+    _default_device = device("cpu") if target is None else target
 
 
 def get_default_device() -> device:

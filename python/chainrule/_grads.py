@@ -16,6 +16,14 @@ from chainrule._core import Tensor
 _plain_in_arena: dict = {}
 # Whether any tensor was ever put in an arena: until then zero_grad need not look for one.
 _arena_ever_used = False
+# Moves on whenever Module.to / .cuda() / .cpu() moves parameters between devices: an optimizer that
+# sees it change moves its state tensors to their parameters' devices before its next step.
+placement_version = 0
+
+
+def parameters_moved() -> None:
+    global placement_version
+    placement_version += 1
 
 
 def grad_in_arena(tensor: Tensor) -> bool:

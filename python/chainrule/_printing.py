@@ -124,9 +124,11 @@ def _names_dtype(dtype) -> bool:
 
 
 def tensor_repr(t: Tensor, prefix: str = "tensor(") -> str:
-    values = t.detach().numpy()
+    values = t.detach().cpu().numpy()
     indent = len(prefix)
     suffixes = []
+    if t.device.type != "cpu":  # PyTorch names the device first: tensor([1.], device='cuda:0')
+        suffixes.append(f"device='{t.device}'")
     if values.size == 0:
         if values.ndim != 1:
             suffixes.append(f"size={tuple(values.shape)}")

@@ -113,18 +113,31 @@ def _split_to_arguments(args, kwargs):
 
 def _to(self: Tensor, *args, **kwargs) -> Tensor:
     device, dtype, copy = _split_to_arguments(args, kwargs)
-    _device._check_device(device, "to")
-    if dtype is not None and dtype != self.dtype:
-        return _native_to(self, dtype)
-    return self.clone() if copy else self
+    result = self
+    if device is not None:
+        target = _device._check_device(device, "to")
+        result = result._to_device("cpu", 0) if target is None else result._to_device(target.type, target.index or 0)
+    if dtype is not None and dtype != result.dtype:
+        return _native_to(result, dtype)
+    return result.clone() if copy and result is self else result
 
 
 def _cpu(self: Tensor, memory_format=None) -> Tensor:
-    return self
+    return self._to_device("cpu", 0)
 
 
 def _cuda(self: Tensor, device=None, non_blocking: bool = False, memory_format=None) -> Tensor:
-    raise _device._cuda_refusal("cuda", "cuda" if device is None else device)
+    target = _device._check_device("cuda" if device is None else _cuda_device_arg(device), "cuda")
+    assert target is not None  # a CUDA device: _check_device returns None only for the CPU
+    return self._to_device(target.type, target.index or 0)
+
+
+def _cuda_device_arg(device):
+    """Tensor.cuda(device): an index or a CUDA device; refuses 'cpu' as PyTorch does."""
+    parsed = _device._parse(device, "cuda")
+    if parsed.type != "cuda":
+        raise RuntimeError(f"Invalid device, must be cuda device, got '{parsed}'")
+    return parsed
 
 
 _TYPE_NAMES: dict[str, _core.dtype] = {}  # "FloatTensor" -> dtype, filled below with the dtypes this build has
@@ -162,13 +175,13 @@ class _LegacyTensorType(type):
         return isinstance(obj, Tensor) and obj.dtype == cls.dtype
 
     def __call__(cls, *args, device=None):
-        _device._check_device(device, cls.__name__)
+        target = _device._check_device(device, cls.__name__)
         if not args:
-            return _core.empty(0, dtype=cls.dtype)
+            return _device._place(_core.empty(0, dtype=cls.dtype), target)
         if all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in args):
-            return _creation.zeros(*args, dtype=cls.dtype)  # FloatTensor(2, 3): a (2, 3) tensor
+            return _device._place(_creation.zeros(*args, dtype=cls.dtype), target)  # FloatTensor(2, 3): (2, 3)
         if len(args) == 1:
-            return _tensor.tensor(args[0], dtype=cls.dtype)
+            return _device._place(_tensor.tensor(args[0], dtype=cls.dtype), target)
         raise TypeError(f"{cls.__name__}: expected sizes (ints) or one sequence of data")
 
     def __repr__(cls):
@@ -224,8 +237,6 @@ def install() -> None:
     Tensor.to = _to
     Tensor.cpu = _cpu
     Tensor.cuda = _cuda
-    Tensor.is_cuda = property(lambda self: False)
-    Tensor.is_cpu = property(lambda self: True)
     Tensor.type = _type
     Tensor.new_zeros = _new_factory(_creation.zeros, "new_zeros")
     Tensor.new_ones = _new_factory(_creation.ones, "new_ones")

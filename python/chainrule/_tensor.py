@@ -100,7 +100,7 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
 
 
 def tolist(self: Tensor) -> Any:
-    return self.detach().numpy().tolist()
+    return self.detach().cpu().numpy().tolist()  # from a device: copied back first, as in PyTorch
 
 
 def _array(self: Tensor, dtype=None, copy=None):

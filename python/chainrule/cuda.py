@@ -10,8 +10,11 @@ A backend that was built but cannot be loaded (a missing ``libcublasLt``, say) i
 "no GPU": on a machine whose driver reports a GPU, ``is_available()`` and ``device_count()`` raise
 RuntimeError with the reason, instead of every GPU code path quietly being skipped.
 
-Status: the kernels are compiled and can be run on NumPy arrays (``chainrule._cuda``'s test entry
-points), but tensors cannot yet live on a GPU: ``Tensor.to('cuda')`` raises.
+Tensors live on a GPU once the backend is loaded: ``Tensor.to('cuda')``, ``device='cuda'`` in a
+factory, or ``Module.to('cuda')`` import ``chainrule._cuda``, which registers its device backend with
+``chainrule._core``. Device memory comes from a caching allocator (``memory_allocated``,
+``max_memory_allocated``, ``memory_reserved``, ``empty_cache``), so a training loop does not ask the
+driver for memory at every step.
 """
 
 from __future__ import annotations as _annotations
@@ -19,6 +22,7 @@ from __future__ import annotations as _annotations
 import ctypes as _ctypes
 import importlib as _importlib
 import operator as _operator
+import typing as _typing
 
 __all__ = [
     "is_built",
@@ -30,6 +34,12 @@ __all__ = [
     "initial_seed",
     "epilogue_paths",
     "reset_epilogue_paths",
+    "current_device",
+    "memory_allocated",
+    "max_memory_allocated",
+    "memory_reserved",
+    "reset_peak_memory_stats",
+    "empty_cache",
 ]
 
 _module = None  # chainrule._cuda once imported
@@ -98,16 +108,53 @@ def is_built() -> bool:
     return _built_into_core()
 
 
+def _registered_device_count() -> int:
+    """Devices of the CUDA backend registered with _core; -1 when none is (the module registers on import)."""
+    from chainrule import _core
+
+    return int(_core._device_count("cuda"))
+
+
 def device_count() -> int:
     """Number of visible CUDA devices; 0 when the backend, the driver or a GPU is missing.
 
     Raises RuntimeError when the backend was built and a GPU is present but chainrule._cuda cannot
     be imported (the message gives the import error).
     """
+    registered = _registered_device_count()
+    if registered >= 0:
+        return registered
     backend = _backend()
     if backend is None:
         return 0
-    return int(backend.device_count())  # 0, never an error, without a driver or device
+    registered = _registered_device_count()  # importing the module registered its backend
+    return registered if registered >= 0 else int(backend.device_count())
+
+
+def _ready_index(requested: _typing.Any, where: str) -> int:
+    """The index of the CUDA device a tensor goes to for `requested` (a chainrule.device of type
+    'cuda'; its index may be None, meaning the current device).
+
+    RuntimeError, saying why, when no CUDA device can hold tensors here.
+    """
+    count = device_count()
+    index = current_device() if requested.index is None else requested.index
+    if count <= 0:
+        if not is_built():
+            reason = "this chainrule was built without its CUDA backend (README, 'CUDA backend')"
+        else:
+            reason = "no CUDA GPU is available (no driver, or no device visible)"
+        raise RuntimeError(f"{where}: cannot place a tensor on '{requested}': {reason}")
+    if _registered_device_count() < 0:
+        raise RuntimeError(
+            f"{where}: cannot place a tensor on '{requested}': chainrule._cuda was loaded but registered no "
+            "device backend (a module from another chainrule version?)"
+        )
+    if index >= count:
+        raise RuntimeError(
+            f"{where}: CUDA error: invalid device ordinal: device cuda:{index} requested, {count} visible"
+        )
+    return index
 
 
 def is_available() -> bool:
@@ -139,10 +186,75 @@ def reset_epilogue_paths() -> None:
         backend.reset_epilogue_paths()
 
 
-def synchronize() -> None:
-    """Waits for all queued GPU work. Does nothing where no GPU is available."""
+def synchronize(device: _typing.Any = None) -> None:
+    """Waits for all queued work on a GPU (the current one by default). Does nothing where no GPU is available."""
     if is_available():
-        _backend().synchronize()
+        from chainrule import _core
+
+        _core._device_synchronize("cuda", _index(device, "synchronize"))
+
+
+def current_device() -> int:
+    """The index of the device that device='cuda' means: 0 (chainrule has no per-thread current device)."""
+    return 0
+
+
+def _index(device: _typing.Any, where: str) -> int:
+    """The CUDA device index that `device` (None, an int, 'cuda', 'cuda:1', a chainrule.device) names."""
+    if device is None:
+        return current_device()
+    if isinstance(device, int) and not isinstance(device, bool):
+        index = device
+    else:
+        name = device if isinstance(device, str) else str(device)  # a chainrule.device prints as 'cuda:1'
+        kind, _, suffix = name.partition(":")
+        if kind != "cuda" or (suffix and not suffix.isdigit()):
+            raise ValueError(f"{where}: expected a CUDA device such as 'cuda:0' or an index, got {device!r}")
+        index = int(suffix) if suffix else current_device()
+    if index < 0:
+        raise ValueError(f"{where}: device index must be non-negative, got {index}")
+    return index
+
+
+def _memory_stats(device: _typing.Any, where: str) -> dict:
+    from chainrule import _core
+
+    index = _index(device, where)
+    if _registered_device_count() < 0:  # no backend, so nothing was ever allocated
+        return {"allocated": 0, "peak_allocated": 0, "reserved": 0, "backend_allocations": 0}
+    return dict(_core._device_memory_stats("cuda", index))
+
+
+def memory_allocated(device: _typing.Any = None) -> int:
+    """Bytes of GPU memory that tensors hold now (in the caching allocator's blocks)."""
+    return int(_memory_stats(device, "memory_allocated")["allocated"])
+
+
+def max_memory_allocated(device: _typing.Any = None) -> int:
+    """The most memory_allocated() has been since the start or reset_peak_memory_stats()."""
+    return int(_memory_stats(device, "max_memory_allocated")["peak_allocated"])
+
+
+def memory_reserved(device: _typing.Any = None) -> int:
+    """Bytes the caching allocator holds from the driver: what tensors hold plus its cache."""
+    return int(_memory_stats(device, "memory_reserved")["reserved"])
+
+
+def reset_peak_memory_stats(device: _typing.Any = None) -> None:
+    """Starts max_memory_allocated() afresh from what is allocated now."""
+    from chainrule import _core
+
+    index = _index(device, "reset_peak_memory_stats")
+    if _registered_device_count() >= 0:
+        _core._device_reset_peak("cuda", index)
+
+
+def empty_cache() -> None:
+    """Gives the cached, unused GPU blocks back to the driver (tensors keep theirs)."""
+    from chainrule import _core
+
+    for index in range(max(_registered_device_count(), 0)):
+        _core._device_empty_cache("cuda", index)
 
 
 def manual_seed(seed: int) -> None:

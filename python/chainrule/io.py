@@ -150,7 +150,7 @@ def _leaf_array(value, where):
     elif hasattr(value, "numpy"):  # a chainrule (or PyTorch) Tensor
         if hasattr(value, "detach"):
             value = value.detach()
-        array = _np.asarray(value.numpy())
+        array = _np.asarray(value.cpu().numpy())  # a device tensor is written from a host copy
     else:
         raise TypeError(
             f"save: cannot store {type(value).__name__} at {where}; values must be "

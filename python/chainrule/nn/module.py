@@ -11,8 +11,9 @@ import numpy as _np
 
 from chainrule import _core
 from chainrule._core import Tensor
+from chainrule._device import _check_device, _place
 from chainrule._device import device as device_cls
-from chainrule._grads import zero_grads
+from chainrule._grads import parameters_moved, zero_grads
 from chainrule._tensor import numpy_dtype
 from chainrule.nn import _structure
 from chainrule.nn.parameter import Parameter
@@ -323,7 +324,10 @@ class Module:
             for p in module._parameters.values():
                 if p is None:
                     continue
-                p.data = fn(p.detach())
+                data = p.detach()
+                converted = fn(data)
+                if converted is not data:  # unchanged tensors keep their memory (and saved graphs stay valid)
+                    p.data = converted
                 if p.grad is not None:
                     p.grad = fn(p.grad)
             for name, b in module._buffers.items():
@@ -331,22 +335,49 @@ class Module:
                     module._buffers[name] = fn(b)
         return self
 
-    def to(self: _M, *args: Any, dtype: _core.dtype | None = None, device: Any = None) -> _M:
-        """to(dtype), to(device) or to(device, dtype): converts floating parameters in place."""
+    def to(self: _M, *args: Any, dtype: _core.dtype | None = None, device: Any = None, **kwargs: Any) -> _M:
+        """to(device), to(dtype), to(device, dtype) or to(tensor): moves parameters, buffers and
+        gradients to the device and converts the floating ones to the dtype, in place (parameters
+        keep their identity, so optimizers built before still hold them)."""
+        kwargs.pop("non_blocking", None)
+        if kwargs:
+            raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
         for a in args:
             if isinstance(a, _core.dtype):
                 dtype = a
-            else:
+            elif isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+            elif not isinstance(a, bool):  # to(device, dtype, non_blocking) passes the flag positionally
                 device = a
-        if device is not None and device_cls(device).type != "cpu":
-            raise ValueError(
-                f"to: device '{device}' is not available: tensors live on 'cpu' only; "
-                "the CUDA backend (chainrule.cuda) cannot yet hold tensors"
-            )
+        if dtype is not None and (not isinstance(dtype, _core.dtype) or not dtype.is_floating_point):
+            raise TypeError(f"to: dtype must be a floating point chainrule dtype, got {dtype!r}")
+        if device is not None:
+            target = _check_device(device, "to")
+            self._move_to(target)
         if dtype is not None:
-            if not isinstance(dtype, _core.dtype) or not dtype.is_floating_point:
-                raise TypeError(f"to: dtype must be a floating point chainrule dtype, got {dtype!r}")
             self._apply_to_tensors(lambda t: t.to(dtype) if t.is_floating_point() else t)
+        return self
+
+    def _move_to(self, target: Any) -> None:
+        """Parameters, gradients and buffers onto `target` (from _check_device: None is the CPU)."""
+        moved = False
+
+        def move(t: Tensor) -> Tensor:
+            nonlocal moved
+            placed = t.cpu() if target is None else _place(t, target)
+            moved = moved or placed is not t
+            return placed
+
+        self._apply_to_tensors(move)
+        if moved:
+            parameters_moved()
+
+    def cuda(self: _M, device: Any = None) -> _M:
+        """Moves every parameter and buffer to a CUDA device (the current one by default)."""
+        requested = "cuda" if device is None else device
+        if isinstance(requested, int) and not isinstance(requested, bool):
+            requested = device_cls("cuda", requested)
+        self._move_to(_check_device(requested, "cuda"))
         return self
 
     def float(self: _M) -> _M:
@@ -356,6 +387,8 @@ class Module:
         return self.to(_core.dtype.float64)
 
     def cpu(self: _M) -> _M:
+        """Moves every parameter and buffer to the CPU."""
+        self._move_to(None)
         return self
 
     # ---- state_dict ----------------------------------------------------------------------------

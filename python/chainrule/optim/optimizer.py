@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as _np
 
+from chainrule import _grads
 from chainrule._core import Tensor
 from chainrule._grad_mode import enable_grad
 from chainrule._grads import zero_grads
@@ -53,6 +54,7 @@ class Optimizer:
     #: (the built group steps by id(group), a function reading a group's hyper-parameter values
     #: with one C-level call), made by the first step; None until then.
     _step_cache: tuple | None = None
+    _placement_seen = 0  # _grads.placement_version when the state was last put beside its parameters
 
     def __init__(self, params: ParamsT, defaults: dict) -> None:
         self.defaults = defaults
@@ -108,6 +110,8 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        if self._placement_seen != _grads.placement_version:
+            self._state_to_parameter_devices()
         # group_steps() inlined: this runs on every training step.
         cache, hyper_parameters = self._step_cache or self._new_step_cache()
         state_id = id(self.state)
@@ -124,11 +128,22 @@ class Optimizer:
                 self._record(params, native, created)
         return loss
 
+    def _state_to_parameter_devices(self) -> None:
+        """Moves every state tensor to its parameter's device (after Module.to moved parameters).
+        In place (`.data`), so the built C++ steps, which hold the same tensor objects, see them moved."""
+        for p, entries in self.state.items():
+            for k, v in entries.items():
+                if k != "step" and isinstance(v, Tensor) and v.device != p.device:
+                    v.data = v.to(p.device)
+        self._placement_seen = _grads.placement_version
+
     def group_steps(self) -> list:
         """The C++ object that updates each parameter group (a ``chainrule._core.GroupStep``),
         built when the group is new or its hyper-parameters, parameters or state were replaced.
         ``step()`` runs them; ``chainrule.fit`` hands them to its native loop and then calls
         ``publish_state()``."""
+        if self._placement_seen != _grads.placement_version:
+            self._state_to_parameter_devices()
         cache, hyper_parameters = self._step_cache or self._new_step_cache()
         state_id = id(self.state)
         steps = []
@@ -238,12 +253,14 @@ class Optimizer:
             restored = {}
             for k, v in entries.items():
                 if isinstance(v, Tensor):
-                    v = v.detach().numpy()
+                    v = v.detach().cpu().numpy()
                 elif hasattr(v, "detach") and hasattr(v, "numpy"):  # e.g. a torch tensor
                     v = v.detach().cpu().numpy()
                 if isinstance(v, _np.ndarray):
                     # A copy in the parameter's dtype (the 'step' counter keeps its own).
                     restored[k] = as_tensor(_np.array(v, dtype=None if k == "step" else numpy_dtype(p.dtype)))
+                    if k != "step" and p.device.type != "cpu":  # state lives beside its parameter
+                        restored[k] = restored[k].to(p.device)
                     if k != "step" and tuple(v.shape) != tuple(p.shape):
                         raise ValueError(
                             f"load_state_dict: state '{k}' of parameter {idx} has shape "
