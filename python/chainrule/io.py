@@ -150,7 +150,9 @@ def _leaf_array(value, where):
     elif hasattr(value, "numpy"):  # a chainrule (or PyTorch) Tensor
         if hasattr(value, "detach"):
             value = value.detach()
-        array = _np.asarray(value.cpu().numpy())  # a device tensor is written from a host copy
+        if hasattr(value, "cpu"):  # a tensor on a device is written from a host copy
+            value = value.cpu()
+        array = _np.asarray(value.numpy())
     else:
         raise TypeError(
             f"save: cannot store {type(value).__name__} at {where}; values must be "
