@@ -116,8 +116,7 @@ def test_optimizer_state_follows_its_parameters(cuda_stand_in):
     opt.step()
     state = opt.state[model.weight]
     assert state["exp_avg"].device == "cpu"
-    model.cuda()
-    opt.group_steps()  # what step() does first: the state moves beside its moved parameters
+    model.cuda()  # moves the state of every optimizer beside the parameters
     assert state["exp_avg"].is_cuda and state["exp_avg_sq"].is_cuda
     saved = opt.state_dict()
     model.cpu()

@@ -16,14 +16,19 @@ from chainrule._core import Tensor
 _plain_in_arena: dict = {}
 # Whether any tensor was ever put in an arena: until then zero_grad need not look for one.
 _arena_ever_used = False
-# Moves on whenever Module.to / .cuda() / .cpu() moves parameters between devices: an optimizer that
-# sees it change moves its state tensors to their parameters' devices before its next step.
-placement_version = 0
+# Every live optimizer, so that Module.to / .cuda() / .cpu() can have them move their state tensors
+# beside the parameters they moved (nothing per step: the steps never look).
+_optimizers: weakref.WeakSet = weakref.WeakSet()
+
+
+def register_optimizer(optimizer) -> None:
+    _optimizers.add(optimizer)
 
 
 def parameters_moved() -> None:
-    global placement_version
-    placement_version += 1
+    """Called after parameters moved between devices: every optimizer's state follows them."""
+    for optimizer in list(_optimizers):
+        optimizer._state_to_parameter_devices()
 
 
 def grad_in_arena(tensor: Tensor) -> bool:

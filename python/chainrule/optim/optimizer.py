@@ -54,7 +54,6 @@ class Optimizer:
     #: (the built group steps by id(group), a function reading a group's hyper-parameter values
     #: with one C-level call), made by the first step; None until then.
     _step_cache: tuple | None = None
-    _placement_seen = 0  # _grads.placement_version when the state was last put beside its parameters
 
     def __init__(self, params: ParamsT, defaults: dict) -> None:
         self.defaults = defaults
@@ -71,6 +70,7 @@ class Optimizer:
             param_groups = [{"params": param_groups}]
         for group in param_groups:
             self.add_param_group(group)
+        _grads.register_optimizer(self)  # its state follows its parameters when Module.to moves them
 
     def add_param_group(self, param_group: dict) -> None:
         if not isinstance(param_group, dict):
@@ -110,8 +110,6 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        if self._placement_seen != _grads.placement_version:
-            self._state_to_parameter_devices()
         # group_steps() inlined: this runs on every training step.
         cache, hyper_parameters = self._step_cache or self._new_step_cache()
         state_id = id(self.state)
@@ -129,21 +127,19 @@ class Optimizer:
         return loss
 
     def _state_to_parameter_devices(self) -> None:
-        """Moves every state tensor to its parameter's device (after Module.to moved parameters).
-        In place (`.data`), so the built C++ steps, which hold the same tensor objects, see them moved."""
+        """Moves every state tensor to its parameter's device (Module.to calls this after moving
+        parameters). In place (`.data`), so the built C++ steps, which hold the same tensor objects,
+        see them moved."""
         for p, entries in self.state.items():
             for k, v in entries.items():
                 if k != "step" and isinstance(v, Tensor) and v.device != p.device:
                     v.data = v.to(p.device)
-        self._placement_seen = _grads.placement_version
 
     def group_steps(self) -> list:
         """The C++ object that updates each parameter group (a ``chainrule._core.GroupStep``),
         built when the group is new or its hyper-parameters, parameters or state were replaced.
         ``step()`` runs them; ``chainrule.fit`` hands them to its native loop and then calls
         ``publish_state()``."""
-        if self._placement_seen != _grads.placement_version:
-            self._state_to_parameter_devices()
         cache, hyper_parameters = self._step_cache or self._new_step_cache()
         state_id = id(self.state)
         steps = []
