@@ -4,6 +4,7 @@
 #include <string>
 
 #include "bindings.h"
+#include "chainrule/host_device.h"
 
 namespace chainrule::bindings {
 
@@ -24,6 +25,11 @@ int64_t leading_dimension(const py::array& x, const char* arg) {
 }  // namespace
 
 void bind_kernel_tests(py::module_& m) {
+  m.def("_use_host_device_as_cuda", &ops::use_host_device_as_cuda, py::arg("device_count"),
+        py::arg("capacity_bytes") = -1,
+        "Registers the host-backed stand-in as the CUDA backend with that many devices (0 unregisters it); for tests.");
+  m.def("_host_device_is_cuda", &ops::host_device_is_cuda);
+  m.def("_host_device_raw_allocations", &ops::host_device_raw_allocations);
   m.def(
       "_gemm",
       [](const std::string& isa, bool ta, bool tb, py::array a, py::array b, py::array c, bool accumulate) {

@@ -1534,6 +1534,12 @@ def _grad_hook_identity(input: Tensor, callback: typing.Any) -> Tensor:
     An alias of input whose backward calls callback(grad) and passes on its result (grad when None).
     """
 
+def _host_device_is_cuda() -> bool:
+    ...
+
+def _host_device_raw_allocations() -> int:
+    ...
+
 def _mlp_loss_gradient(X: numpy.ndarray, Y: numpy.ndarray, coefs: list, intercepts: list, hidden_activation: MlpActivation, output_activation: MlpActivation, loss: MlpLoss, alpha: typing.SupportsFloat | typing.SupportsIndex, dcoefs: list, dintercepts: list) -> float:
     """
     The full-batch MLP objective; writes its gradient into dcoefs/dintercepts
@@ -1578,6 +1584,11 @@ def _set_isa(isa: str) -> str:
 
 def _set_size_type(arg0: typing.Any) -> None:
     ...
+
+def _use_host_device_as_cuda(device_count: typing.SupportsInt | typing.SupportsIndex, capacity_bytes: typing.SupportsInt | typing.SupportsIndex=-1) -> None:
+    """
+    Registers the host-backed stand-in as the CUDA backend with that many devices (0 unregisters it); for tests.
+    """
 
 def _where(condition: Tensor, input: Tensor, other: Tensor) -> Tensor:
     ...
