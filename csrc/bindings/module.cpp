@@ -204,7 +204,10 @@ void bind_functions(py::module_& m) {
             p->grad.reset();
           else {
             mark_inplace_write(p->grad, "zero_grad");
-            std::memset(p->grad->data, 0, p->grad->nbytes());
+            if (!p->grad->on_cpu())
+              device_kernels(p->grad, "zero_grad").fill(p->grad->dtype, p->grad->data, p->grad->numel, 0.0);
+            else
+              std::memset(p->grad->data, 0, p->grad->nbytes());
           }
         }
       },

@@ -121,7 +121,7 @@ void write_result(const Tensor& self, const Tensor& result, const char* op) {
     throw RuntimeError(std::string(op) + ": result type " + dtype_name(result->dtype) +
                        " can't be cast to the desired output type " + dtype_name(self->dtype));
   Tensor values = result->dtype == self->dtype ? result : cast_data(result, self->dtype);
-  if (values->data != self->data && self->nbytes()) std::memmove(self->data, values->data, self->nbytes());
+  copy_data(self, values);
   if (result->grad_fn && is_floating(self->dtype)) {
     self->grad_fn = result->grad_fn;
     self->requires_grad = true;
@@ -563,14 +563,16 @@ void bind_tensor(py::module_& m) {
       .def("zero_",
            [](const Tensor& s) {
              check_inplace(s, "zero_");
-             std::memset(s->data, 0, s->nbytes());
+             if (!s->on_cpu())
+               device_kernels(s, "zero_").fill(s->dtype, s->data, s->numel, 0.0);
+             else
+               std::memset(s->data, 0, s->nbytes());
              return s;
            })
       .def("fill_",
            [](const Tensor& s, double v) {
              check_inplace(s, "fill_");
-             Tensor f = full(s->shape, v, s->dtype);
-             std::memcpy(s->data, f->data, s->nbytes());
+             copy_data(s, full(s->shape, v, s->dtype, s->device()));
              return s;
            })
       .def("copy_",
@@ -580,8 +582,8 @@ void bind_tensor(py::module_& m) {
              if (src_t->shape != s->shape)
                throw ValueError("copy_: src has shape " + shape_str(src_t->shape) + " but the tensor has shape " +
                                 shape_str(s->shape));
-             Tensor c = cast_data(src_t, s->dtype);
-             std::memcpy(s->data, c->data, s->nbytes());
+             // Across devices too, as PyTorch's copy_ does.
+             copy_data(s, src_t->dtype == s->dtype ? src_t : cast_data(src_t, s->dtype));
              return s;
            })
       .def(

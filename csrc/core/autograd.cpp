@@ -18,9 +18,17 @@ void add_into(const Tensor& dst, const Tensor& src) {
   if (dst->shape != src->shape || dst->dtype != src->dtype)
     throw ValueError("add_: tensor has shape " + shape_str(dst->shape) + " " + dtype_name(dst->dtype) +
                      " but other has shape " + shape_str(src->shape) + " " + dtype_name(src->dtype));
+  check_same_device("backward", {&dst, &src});
   mark_inplace_write(dst, "add_");
   cpu::Broadcast same;
   cpu::make_broadcast(dst->shape, src->shape, same);
+  if (!dst->on_cpu()) {
+    if (!is_floating(dst->dtype))
+      throw NotImplementedError(std::string("backward: accumulating ") + dtype_name(dst->dtype) + " gradients on " +
+                                device_str(dst->device()) + " is not supported");
+    device_kernels(dst, "backward").binary_forward(dst->dtype, dst->data, dst->data, src->data, same, cpu::Binary::Add);
+    return;
+  }
   switch (dst->dtype) {
     case DType::Float32:
       cpu::binary_forward<float>(dst->ptr<float>(), dst->ptr<float>(), src->ptr<float>(), same, cpu::Binary::Add);
@@ -152,8 +160,9 @@ Tensor seed_gradient(const Tensor& root, Tensor grad_root) {
       throw RuntimeError(
           "backward: grad can be implicitly created only for scalar outputs; pass gradient= with shape " +
           shape_str(root->shape));
-    return full(root->shape, 1.0, root->dtype);
+    return full(root->shape, 1.0, root->dtype, root->device());
   }
+  check_same_device("backward", {&root, &grad_root});
   if (grad_root->shape != root->shape)
     throw ValueError("backward: gradient has shape " + shape_str(grad_root->shape) + " but the tensor has shape " +
                      shape_str(root->shape));

@@ -16,7 +16,7 @@ void check_floating(const Tensor& t, const char* op, const char* arg) {
     throw TypeError(std::string(op) + ": " + arg + " must be a floating point tensor, got " + dtype_name(t->dtype));
 }
 
-Tensor scalar_like(double value, const Tensor& like) { return full({}, value, like->dtype); }
+Tensor scalar_like(double value, const Tensor& like) { return full({}, value, like->dtype, like->device()); }
 
 // ---- differentiable building blocks for recorded backwards --------------------------------------
 namespace {
@@ -40,6 +40,10 @@ struct UnaryNode : Node {
   const char* name() const override { return "UnaryBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor dx = empty_like(x.get());
+    if (!dx->on_cpu()) {
+      float_kernels(dx, "backward").unary_backward(dx->dtype, dx->data, g->data, x->data, y->data, x->numel, op, param);
+      return {dx};
+    }
     dispatch_floating(x->dtype, "backward", "input", [&](auto tag) {
       using T = typename decltype(tag)::type;
       cpu::unary_backward<T>(dx->ptr<T>(), g->ptr<T>(), x->ptr<T>(), y->ptr<T>(), x->numel, op, param);
@@ -139,10 +143,14 @@ Tensor unary(cpu::Unary op, const Tensor& x_in, double param) {
   }
   const Tensor& x = x_in;
   Tensor out = empty_like(x);
-  dispatch_floating(x->dtype, name, "input", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::unary_forward<T>(out->ptr<T>(), x->ptr<T>(), x->numel, op, param);
-  });
+  if (!x->on_cpu()) {
+    float_kernels(x, name).unary_forward(x->dtype, out->data, x->data, x->numel, op, param);
+  } else {
+    dispatch_floating(x->dtype, name, "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::unary_forward<T>(out->ptr<T>(), x->ptr<T>(), x->numel, op, param);
+    });
+  }
   if (needs_grad({&x})) {
     auto node = make_node<UnaryNode>({&x});
     node->op = op;
@@ -178,8 +186,13 @@ struct BinaryNode : Node {
   Shape a_shape, b_shape;
   const char* name() const override { return "BinaryBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor da = wants(*this, 0) ? empty(a_shape, g->dtype) : nullptr;
-    Tensor db = wants(*this, 1) ? empty(b_shape, g->dtype) : nullptr;
+    Tensor da = wants(*this, 0) ? empty(a_shape, g->dtype, g->device()) : nullptr;
+    Tensor db = wants(*this, 1) ? empty(b_shape, g->dtype, g->device()) : nullptr;
+    if (!g->on_cpu()) {
+      float_kernels(g, "backward").binary_backward(g->dtype, da ? da->data : nullptr, db ? db->data : nullptr, g->data,
+                                                   a->data, b->data, bc, op);
+      return {da, db};
+    }
     dispatch_floating(g->dtype, "backward", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       cpu::binary_backward<T>(da ? da->ptr<T>() : nullptr, db ? db->ptr<T>() : nullptr, g->ptr<T>(), a->ptr<T>(),
@@ -258,9 +271,14 @@ DType result_dtype(const Tensor& a, const Tensor& b) {
 DType binary_result_dtype(const Tensor& a, const Tensor& b) { return result_dtype(a, b); }
 
 Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
+  if (a_in->device() != b_in->device()) {
+    Tensor a = a_in, b = b_in;
+    join_devices(cpu::binary_name(op), a, b);
+    return binary(op, a, b);
+  }
   // Two floating tensors of one shape and dtype, nothing recorded: no promotion, no Broadcast.
   if (a_in->dtype == b_in->dtype && is_floating(a_in->dtype) && a_in->shape == b_in->shape &&
-      !needs_grad({&a_in, &b_in})) {
+      !needs_grad({&a_in, &b_in}) && a_in->on_cpu()) {
     Tensor out = empty(a_in->shape, a_in->dtype);
     dispatch_floating(a_in->dtype, cpu::binary_name(op), "input", [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -305,11 +323,15 @@ Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
       check(type_tag<int32_t>{});
   }
   cpu::Broadcast bc = broadcast_shapes(a->shape, b->shape);
-  Tensor out = empty(bc.out_shape, dtype);
-  dispatch_all(dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::binary_forward<T>(out->ptr<T>(), a->ptr<T>(), b->ptr<T>(), bc, op);
-  });
+  Tensor out = empty(bc.out_shape, dtype, a->device());
+  if (!a->on_cpu()) {
+    float_kernels(a, cpu::binary_name(op)).binary_forward(dtype, out->data, a->data, b->data, bc, op);
+  } else {
+    dispatch_all(dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::binary_forward<T>(out->ptr<T>(), a->ptr<T>(), b->ptr<T>(), bc, op);
+    });
+  }
   if (is_floating(dtype) && needs_grad({&a, &b})) {
     auto node = make_node<BinaryNode>({&a, &b});
     node->op = op;
@@ -325,7 +347,12 @@ Tensor binary(cpu::Binary op, const Tensor& a_in, const Tensor& b_in) {
 }
 
 Tensor compare(cpu::Compare op, const Tensor& a_in, const Tensor& b_in) {
-  if (a_in->dtype == b_in->dtype && a_in->shape == b_in->shape) {  // no promotion, no Broadcast
+  if (a_in->device() != b_in->device()) {
+    Tensor a = a_in, b = b_in;
+    join_devices(cpu::compare_name(op), a, b);
+    return compare(op, a, b);
+  }
+  if (a_in->dtype == b_in->dtype && a_in->shape == b_in->shape && a_in->on_cpu()) {  // no promotion, no Broadcast
     Tensor out = empty(a_in->shape, DType::Bool);
     dispatch_any(a_in->dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -338,7 +365,11 @@ Tensor compare(cpu::Compare op, const Tensor& a_in, const Tensor& b_in) {
   Tensor a = a_in->dtype == dtype ? a_in : cast_data(a_in, dtype);
   Tensor b = b_in->dtype == dtype ? b_in : cast_data(b_in, dtype);
   cpu::Broadcast bc = broadcast_shapes(a->shape, b->shape);
-  Tensor out = empty(bc.out_shape, DType::Bool);
+  Tensor out = empty(bc.out_shape, DType::Bool, a->device());
+  if (!a->on_cpu()) {
+    device_kernels(a, cpu::compare_name(op)).compare_forward(dtype, out->device_ptr<bool>(), a->data, b->data, bc, op);
+    return out;
+  }
   dispatch_any(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     cpu::compare_forward<T>(out->ptr<bool>(), a->ptr<T>(), b->ptr<T>(), bc, op);
@@ -348,7 +379,7 @@ Tensor compare(cpu::Compare op, const Tensor& a_in, const Tensor& b_in) {
 
 Tensor binary_with_scalar(cpu::Binary op, const Tensor& t, double s, bool scalar_first) {
   const bool arithmetic = op == Binary::Add || op == Binary::Sub || op == Binary::Mul || op == Binary::Div;
-  if (!arithmetic || !is_floating(t->dtype) || needs_grad({&t})) return nullptr;
+  if (!arithmetic || !is_floating(t->dtype) || needs_grad({&t}) || !t->on_cpu()) return nullptr;
   Tensor out = empty(t->shape, t->dtype);
   dispatch_floating(t->dtype, cpu::binary_name(op), "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -363,7 +394,7 @@ Tensor binary_with_scalar(cpu::Binary op, const Tensor& t, double s, bool scalar
 }
 
 Tensor compare_with_scalar(cpu::Compare op, const Tensor& t, double s, bool scalar_first) {
-  if (!is_floating(t->dtype)) return nullptr;
+  if (!is_floating(t->dtype) || !t->on_cpu()) return nullptr;
   Tensor out = empty(t->shape, DType::Bool);
   dispatch_floating(t->dtype, cpu::compare_name(op), "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -399,6 +430,10 @@ struct ClampNode : Node {
   std::vector<Tensor> backward(const Tensor& g) override {
     const Tensor& v = x.get();
     Tensor dx = empty_like(v);
+    if (!v->on_cpu()) {
+      float_kernels(v, "backward").clamp_backward(v->dtype, dx->data, g->data, v->data, v->numel, lo, hi, has_lo, has_hi);
+      return {dx};
+    }
     dispatch_floating(v->dtype, "backward", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       cpu::clamp_backward<T>(dx->ptr<T>(), g->ptr<T>(), v->ptr<T>(), v->numel, static_cast<T>(lo), static_cast<T>(hi),
@@ -429,10 +464,15 @@ Tensor clamp(const Tensor& x, double lo, double hi, bool has_lo, bool has_hi) {
   if (!has_lo && !has_hi) throw RuntimeError("clamp: at least one of 'min' or 'max' must not be None");
   check_floating(x, "clamp", "input");
   Tensor out = empty_like(x);
-  dispatch_floating(x->dtype, "clamp", "input", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::clamp_forward<T>(out->ptr<T>(), x->ptr<T>(), x->numel, static_cast<T>(lo), static_cast<T>(hi), has_lo, has_hi);
-  });
+  if (!x->on_cpu()) {
+    float_kernels(x, "clamp").clamp_forward(x->dtype, out->data, x->data, x->numel, lo, hi, has_lo, has_hi);
+  } else {
+    dispatch_floating(x->dtype, "clamp", "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::clamp_forward<T>(out->ptr<T>(), x->ptr<T>(), x->numel, static_cast<T>(lo), static_cast<T>(hi), has_lo,
+                            has_hi);
+    });
+  }
   if (needs_grad({&x})) {
     auto node = make_node<ClampNode>({&x});
     node->lo = lo;
@@ -493,8 +533,13 @@ void add_(const Tensor& dst, const Tensor& src) {
   if (dst->shape != src->shape || dst->dtype != src->dtype)
     throw ValueError("add_: tensor has shape " + shape_str(dst->shape) + " " + dtype_name(dst->dtype) +
                      " but other has shape " + shape_str(src->shape) + " " + dtype_name(src->dtype));
+  check_same_device("add_", {&dst, &src});
   mark_inplace_write(dst, "add_");
   cpu::Broadcast bc = broadcast_shapes(dst->shape, src->shape);
+  if (!dst->on_cpu()) {
+    float_kernels(dst, "add_").binary_forward(dst->dtype, dst->data, dst->data, src->data, bc, cpu::Binary::Add);
+    return;
+  }
   dispatch_all(dst->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     cpu::binary_forward<T>(dst->ptr<T>(), dst->ptr<T>(), src->ptr<T>(), bc, cpu::Binary::Add);

@@ -12,9 +12,15 @@ struct LinearNode : Node {
   const char* name() const override { return "LinearBackward"; }
   int64_t backward_flops(const Tensor&) const override { return 4 * B * C * OC; }
   std::vector<Tensor> backward(const Tensor& g) override {  // g is (..., OC)
-    Tensor dinput = wants(*this, 0) ? empty(input_shape, g->dtype) : nullptr;
-    Tensor dweight = wants(*this, 1) ? empty({OC, C}, g->dtype) : nullptr;
-    Tensor dbias = wants(*this, 2) ? empty({OC}, g->dtype) : nullptr;
+    Tensor dinput = wants(*this, 0) ? empty(input_shape, g->dtype, g->device()) : nullptr;
+    Tensor dweight = wants(*this, 1) ? empty({OC, C}, g->dtype, g->device()) : nullptr;
+    Tensor dbias = wants(*this, 2) ? empty({OC}, g->dtype, g->device()) : nullptr;
+    if (!g->on_cpu()) {
+      float_kernels(g, "linear backward")
+          .linear_backward(g->dtype, dinput ? dinput->data : nullptr, dweight ? dweight->data : nullptr,
+                           dbias ? dbias->data : nullptr, g->data, input->data, weight->data, B, C, OC);
+      return {dinput, dweight, dbias};
+    }
     dispatch_floating(g->dtype, "linear backward", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       cpu::linear_backward<T>(dinput ? dinput->ptr<T>() : nullptr, dweight ? dweight->ptr<T>() : nullptr,
@@ -43,8 +49,13 @@ struct MatmulNode : Node {
   const char* name() const override { return "MmBackward"; }
   int64_t backward_flops(const Tensor&) const override { return 4 * M * K * N; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor da = wants(*this, 0) ? empty({M, K}, g->dtype) : nullptr;
-    Tensor db = wants(*this, 1) ? empty({K, N}, g->dtype) : nullptr;
+    Tensor da = wants(*this, 0) ? empty({M, K}, g->dtype, g->device()) : nullptr;
+    Tensor db = wants(*this, 1) ? empty({K, N}, g->dtype, g->device()) : nullptr;
+    if (!g->on_cpu()) {
+      float_kernels(g, "matmul backward")
+          .matmul_backward(g->dtype, da ? da->data : nullptr, db ? db->data : nullptr, g->data, a->data, b->data, M, K, N);
+      return {da, db};
+    }
     dispatch_floating(g->dtype, "matmul backward", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       cpu::matmul_backward<T>(da ? da->ptr<T>() : nullptr, db ? db->ptr<T>() : nullptr, g->ptr<T>(), a->ptr<T>(),
@@ -92,15 +103,22 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
                      shape_str(weight->shape) + "; expected bias of shape (" + std::to_string(OC) + ",)");
   check_same_dtype(input, weight, "linear", "input", "weight");
   if (bias) check_same_dtype(bias, weight, "linear", "bias", "weight");
+  check_same_device("linear", {&input, &weight, &bias});
   const int64_t B =
       C ? input->numel / C : (input->dim() > 1 ? shape_numel(Shape(input->shape.begin(), input->shape.end() - 1)) : 1);
   Shape out_shape = input->shape;
   out_shape.back() = OC;
-  Tensor out = empty(out_shape, input->dtype);
-  dispatch_floating(input->dtype, "linear", "input", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::linear_forward<T>(out->ptr<T>(), input->ptr<T>(), weight->ptr<T>(), bias ? bias->ptr<T>() : nullptr, B, C, OC);
-  });
+  Tensor out = empty(out_shape, input->dtype, input->device());
+  if (!input->on_cpu()) {
+    float_kernels(input, "linear")
+        .linear_forward(input->dtype, out->data, input->data, weight->data, bias ? bias->data : nullptr, B, C, OC);
+  } else {
+    dispatch_floating(input->dtype, "linear", "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::linear_forward<T>(out->ptr<T>(), input->ptr<T>(), weight->ptr<T>(), bias ? bias->ptr<T>() : nullptr, B, C,
+                             OC);
+    });
+  }
   if (needs_grad({&input, &weight, &bias})) {
     auto node = make_node<LinearNode>({&input, &weight, &bias});
     node->input = saved_input(input);
@@ -121,6 +139,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     throw ValueError("matmul: both operands must be 1-D or 2-D, got shapes " + shape_str(a_in->shape) + " and " +
                      shape_str(b_in->shape));
   check_same_dtype(a_in, b_in, "matmul", "input", "other");
+  check_same_device("matmul", {&a_in, &b_in});
   // 1-D operands become a row (left) or a column (right) and the extra dimension is dropped after.
   Tensor a = a_in->dim() == 1 ? reshape(a_in, {1, a_in->shape[0]}) : a_in;
   Tensor b = b_in->dim() == 1 ? reshape(b_in, {b_in->shape[0], 1}) : b_in;
@@ -128,11 +147,15 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   if (b->shape[0] != K)
     throw ValueError("matmul: shapes " + shape_str(a_in->shape) + " and " + shape_str(b_in->shape) +
                      " cannot be multiplied (" + std::to_string(K) + " != " + std::to_string(b->shape[0]) + ")");
-  Tensor out = empty({M, N}, a->dtype);
-  dispatch_floating(a->dtype, "matmul", "input", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::matmul_forward<T>(out->ptr<T>(), a->ptr<T>(), b->ptr<T>(), M, K, N);
-  });
+  Tensor out = empty({M, N}, a->dtype, a->device());
+  if (!a->on_cpu()) {
+    float_kernels(a, "matmul").matmul_forward(a->dtype, out->data, a->data, b->data, M, K, N);
+  } else {
+    dispatch_floating(a->dtype, "matmul", "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::matmul_forward<T>(out->ptr<T>(), a->ptr<T>(), b->ptr<T>(), M, K, N);
+    });
+  }
   if (needs_grad({&a, &b})) {
     auto node = make_node<MatmulNode>({&a, &b});
     node->a = saved_input(a);

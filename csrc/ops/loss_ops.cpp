@@ -26,9 +26,32 @@ const char* loss_name(cpu::Loss loss) {
   return "loss";
 }
 
+// ---- the device path: the same steps as loss.cpp's, through the device kernels -----------------
+// x (0-d, on a device) divided in place by count, rounded to the dtype as the CPU's sum / T(count).
+void divide_by_count(const Tensor& x, int64_t count) {
+  Tensor divisor = full({}, static_cast<double>(count), x->dtype, x->device());
+  cpu::Broadcast scalar;
+  cpu::make_broadcast({}, {}, scalar);
+  float_kernels(x, "loss").binary_forward(x->dtype, x->data, x->data, divisor->data, scalar, cpu::Binary::Div);
+}
+
+// The gradient each value of a reduced loss receives: g, divided by the count for the mean.
+Tensor upstream_gradient(const Tensor& g, Reduction reduction, int64_t count) {
+  if (reduction != Reduction::Mean) return g;
+  Tensor scaled = clone_data(g);
+  divide_by_count(scaled, count);
+  return scaled;
+}
+
 // Per-element losses -> output of the requested reduction.
 Tensor reduced_output(const Tensor& elems, Reduction reduction) {
   if (reduction == Reduction::None) return elems;
+  if (!elems->on_cpu()) {
+    Tensor out = empty({}, elems->dtype, elems->device());
+    float_kernels(elems, "loss").sum_all(elems->dtype, out->data, elems->data, elems->numel);
+    if (reduction == Reduction::Mean) divide_by_count(out, elems->numel);
+    return out;
+  }
   Tensor out = empty({}, elems->dtype);
   dispatch_floating(elems->dtype, "loss", "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -45,6 +68,13 @@ struct ElementwiseLossNode : Node {
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor dpred = wants(*this, 0) ? empty_like(pred.get()) : nullptr;
     Tensor dtarget = wants(*this, 1) ? empty_like(target.get()) : nullptr;
+    if (!g->on_cpu()) {
+      const Tensor upstream = upstream_gradient(g, spec.reduction, pred->numel);
+      float_kernels(g, loss_name(loss))
+          .loss_backward(g->dtype, dpred ? dpred->data : nullptr, dtarget ? dtarget->data : nullptr, upstream->data,
+                         spec.reduction != Reduction::None, pred->data, target->data, pred->numel, loss, spec.param);
+      return {dpred, dtarget};
+    }
     dispatch_floating(g->dtype, loss_name(loss), "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       loss_grad<T>(spec, dpred ? dpred->ptr<T>() : nullptr, dtarget ? dtarget->ptr<T>() : nullptr, g->ptr<T>(),
@@ -65,7 +95,14 @@ struct CrossEntropyNode : Node {
   int64_t N = 0, C = 0;
   const char* name() const override { return "CrossEntropyBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor dlogits = empty(input_shape, g->dtype);
+    Tensor dlogits = empty(input_shape, g->dtype, g->device());
+    if (!g->on_cpu()) {
+      const Tensor upstream = upstream_gradient(g, spec.reduction, N);
+      float_kernels(g, "cross_entropy")
+          .cross_entropy_backward(g->dtype, dlogits->data, upstream->data, spec.reduction != Reduction::None,
+                                  log_probs->data, target->device_ptr<int64_t>(), N, C);
+      return {dlogits};
+    }
     dispatch_floating(g->dtype, "cross_entropy", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       loss_grad<T>(spec, dlogits->ptr<T>(), nullptr, g->ptr<T>(), nullptr, log_probs->ptr<T>(), target->ptr<int64_t>(),
@@ -134,14 +171,16 @@ Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target
                      shape_str(target_in->shape) + "; they must be equal");
   if (loss == cpu::Loss::Huber && !(param > 0))
     throw ValueError("huber_loss: delta must be positive, got " + std::to_string(param));
+  check_same_device(name, {&pred, &target_in});
   // An integer or other-precision target is converted to the input's dtype (labels 0/1 for BCE).
   Tensor target = target_in->dtype == pred->dtype ? target_in : cast(target_in, pred->dtype);
   if (loss == cpu::Loss::BCE) {
     if (needs_grad({&target}))
       throw RuntimeError("binary_cross_entropy: the derivative for 'target' is not implemented");
+    const Tensor pred_on_host = chainrule::to_device(pred, Device{});  // checked on the host, wherever it lives
     dispatch_floating(pred->dtype, name, "input", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      const T* p = pred->ptr<T>();
+      const T* p = pred_on_host->ptr<T>();
       for (int64_t i = 0; i < pred->numel; ++i)
         if (!(p[i] >= T(0) && p[i] <= T(1)))
           throw ValueError("binary_cross_entropy: all elements of input should be between 0 and 1 (element " +
@@ -150,10 +189,14 @@ Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target
   }
   const LossSpec spec{elementwise_loss_kind(loss), reduction, param};
   Tensor elems = empty_like(pred);
-  dispatch_floating(pred->dtype, name, "input", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    loss_values<T>(spec, elems->ptr<T>(), nullptr, pred->ptr<T>(), target->ptr<T>(), pred->numel, 1);
-  });
+  if (!pred->on_cpu()) {
+    float_kernels(pred, name).loss_forward(pred->dtype, elems->data, pred->data, target->data, pred->numel, loss, param);
+  } else {
+    dispatch_floating(pred->dtype, name, "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      loss_values<T>(spec, elems->ptr<T>(), nullptr, pred->ptr<T>(), target->ptr<T>(), pred->numel, 1);
+    });
+  }
   Tensor out = reduced_output(elems, reduction);
   if (needs_grad({&pred, &target})) {
     auto node = make_node<ElementwiseLossNode>({&pred, &target});
@@ -193,18 +236,26 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   if (target->shape != expected)
     throw ValueError("cross_entropy: target has shape " + shape_str(target->shape) + " but input has shape " +
                      shape_str(logits->shape) + "; expected class indices of shape " + shape_str(expected));
-  const int64_t* t = target->ptr<int64_t>();
+  check_same_device("cross_entropy", {&logits, &target});
+  const Tensor target_on_host = chainrule::to_device(target, Device{});  // checked on the host, wherever it lives
+  const int64_t* t = target_on_host->ptr<int64_t>();
   for (int64_t i = 0; i < N; ++i)
     if (t[i] < 0 || t[i] >= C)
       throw IndexError("cross_entropy: target " + std::to_string(t[i]) + " at index " + std::to_string(i) +
                        " is out of bounds for " + std::to_string(C) + " classes");
-  Tensor log_probs = empty(logits->shape, logits->dtype);
-  Tensor losses = empty(expected, logits->dtype);
-  dispatch_floating(logits->dtype, "cross_entropy", "input", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    loss_values<T>(LossSpec{LossKind::CrossEntropy, reduction, 0.0}, losses->ptr<T>(), log_probs->ptr<T>(),
-                   logits->ptr<T>(), t, N, C);
-  });
+  Tensor log_probs = empty(logits->shape, logits->dtype, logits->device());
+  Tensor losses = empty(expected, logits->dtype, logits->device());
+  if (!logits->on_cpu()) {
+    float_kernels(logits, "cross_entropy")
+        .cross_entropy_forward(logits->dtype, losses->data, log_probs->data, logits->data, target->device_ptr<int64_t>(),
+                               N, C);
+  } else {
+    dispatch_floating(logits->dtype, "cross_entropy", "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      loss_values<T>(LossSpec{LossKind::CrossEntropy, reduction, 0.0}, losses->ptr<T>(), log_probs->ptr<T>(),
+                     logits->ptr<T>(), t, N, C);
+    });
+  }
   Tensor out = reduced_output(losses, reduction);
   if (needs_grad({&logits})) {
     auto node = make_node<CrossEntropyNode>({&logits});

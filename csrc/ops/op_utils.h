@@ -45,6 +45,29 @@ auto dispatch_any(DType d, F f) {
   return dispatch_all(d, f);
 }
 
+// ---- devices -------------------------------------------------------------------------------------
+// a and b brought to one device for a binary op: a 0-d CPU tensor (what a Python number becomes)
+// joins the other operand's device, as PyTorch lets CPU scalars mix with tensors anywhere; any
+// other mix raises PyTorch's "Expected all tensors to be on the same device" error.
+inline void join_devices(const char* op, Tensor& a, Tensor& b) {
+  if (a->device() == b->device()) return;
+  if (a->on_cpu() && a->dim() == 0)
+    a = ops::to_device(a, b->device());
+  else if (b->on_cpu() && b->dim() == 0)
+    b = ops::to_device(b, a->device());
+  else
+    check_same_device(op, {&a, &b});
+}
+
+// The device kernels for an op on x, whose tensors are not on the CPU; NotImplementedError unless
+// the op supports x's dtype there (the device kernels take float32 and float64).
+inline const DeviceKernels& float_kernels(const Tensor& x, const char* op) {
+  if (!is_floating(x->dtype))
+    throw NotImplementedError(std::string(op) + ": " + dtype_name(x->dtype) + " tensors on " + device_str(x->device()) +
+                              " are not supported yet; only float32 and float64 are");
+  return device_kernels(x, op);
+}
+
 // Tensors a node keeps for its backward (see SavedTensor): backward reads them back through
 // get() / ->, which raises if an in-place write changed them after the forward.
 inline SavedTensor saved_input(const Tensor& t) { return SavedTensor::input(t); }

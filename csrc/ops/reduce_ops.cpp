@@ -11,8 +11,12 @@ struct SumNode : Node {
   Shape input_shape, kept_shape;  // kept_shape: the output shape with reduced dims kept as 1
   const char* name() const override { return "SumBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor dx = empty(input_shape, g->dtype);
+    Tensor dx = empty(input_shape, g->dtype, g->device());
     auto strides = cpu::broadcast_strides(kept_shape, input_shape);
+    if (!g->on_cpu()) {
+      float_kernels(g, "sum backward").broadcast_to(g->dtype, dx->data, g->data, input_shape, strides);
+      return {dx};
+    }
     dispatch_floating(g->dtype, "sum backward", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       cpu::broadcast_to<T>(dx->ptr<T>(), g->ptr<T>(), input_shape, strides);
@@ -29,6 +33,10 @@ struct SoftmaxNode : Node {
   const char* name() const override { return log ? "LogSoftmaxBackward" : "SoftmaxBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor dx = empty_like(y.get());
+    if (!dx->on_cpu()) {
+      float_kernels(g, "softmax backward").softmax_backward(g->dtype, dx->data, g->data, y->data, outer, n, inner, log);
+      return {dx};
+    }
     dispatch_floating(g->dtype, "softmax backward", "grad", [&](auto tag) {
       using T = typename decltype(tag)::type;
       cpu::softmax_backward<T>(dx->ptr<T>(), g->ptr<T>(), y->ptr<T>(), outer, n, inner, log);
@@ -71,7 +79,28 @@ Tensor sum(const Tensor& x_in, const std::vector<int64_t>& dims_in, bool keepdim
     kept_shape.push_back(reduce[k] ? 1 : x->shape[k]);
     if (!reduce[k] || keepdim) out_shape.push_back(reduce[k] ? 1 : x->shape[k]);
   }
-  Tensor out = empty(out_shape, x->dtype);
+  Tensor out = empty(out_shape, x->dtype, x->device());
+  if (!x->on_cpu()) {
+    const DeviceKernels& k = float_kernels(x, "sum");
+    if (dims_in.empty() || std::all_of(reduce.begin(), reduce.end(), [](bool r) { return r; })) {
+      k.sum_all(x->dtype, out->data, x->data, x->numel);
+    } else {
+      // One dimension at a time, last first, as on the CPU; the last step writes the output.
+      Tensor cur = x;
+      Shape cur_shape = x->shape;
+      int64_t first_reduced = 0;
+      while (!reduce[first_reduced]) ++first_reduced;
+      for (int64_t k_dim = nd - 1; k_dim >= 0; --k_dim) {
+        if (!reduce[k_dim]) continue;
+        int64_t outer, n, inner;
+        split_at(cur_shape, k_dim, outer, n, inner);
+        cur_shape[k_dim] = 1;
+        Tensor next = k_dim == first_reduced ? out : empty(cur_shape, x->dtype, x->device());
+        k.sum_dim_forward(x->dtype, next->data, cur->data, outer, n, inner);
+        cur = next;
+      }
+    }
+  } else {
   dispatch_all(x->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (dims_in.empty() || std::all_of(reduce.begin(), reduce.end(), [](bool r) { return r; })) {
@@ -92,6 +121,7 @@ Tensor sum(const Tensor& x_in, const std::vector<int64_t>& dims_in, bool keepdim
     }
     std::copy(cur->ptr<T>(), cur->ptr<T>() + cur->numel, out->ptr<T>());
   });
+  }
   if (needs_grad({&x})) {
     auto node = make_node<SumNode>({&x});
     node->input_shape = x->shape;
@@ -118,6 +148,27 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor argmax(const Tensor& x_in, std::optional<int64_t> dim, bool keepdim) {
   const Tensor x = x_in->dtype == DType::Bool ? cast_data(x_in, DType::Int64) : x_in;
   if (x->numel == 0) throw ValueError("argmax: expected a non-empty tensor");
+  if (!x->on_cpu()) {
+    const DeviceKernels& k = float_kernels(x, "argmax");
+    if (!dim) {
+      Tensor out = empty(keepdim ? Shape(x->dim(), 1) : Shape{}, DType::Int64, x->device());
+      k.argmax_dim(x->dtype, out->device_ptr<int64_t>(), x->data, 1, x->numel, 1);
+      return out;
+    }
+    const int64_t d = normalize_dim(*dim, x->dim(), "argmax: dim");
+    int64_t outer, n, inner;
+    split_at(x->shape, d, outer, n, inner);
+    Shape shape = x->shape;
+    if (!shape.empty()) {
+      if (keepdim)
+        shape[d] = 1;
+      else
+        shape.erase(shape.begin() + d);
+    }
+    Tensor out = empty(shape, DType::Int64, x->device());
+    k.argmax_dim(x->dtype, out->device_ptr<int64_t>(), x->data, outer, n, inner);
+    return out;
+  }
   Tensor out;
   dispatch_all(x->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -148,10 +199,14 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log) {
   int64_t outer, n, inner;
   split_at(x->shape, d, outer, n, inner);
   Tensor out = empty_like(x);
-  dispatch_floating(x->dtype, name, "input", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::softmax_forward<T>(out->ptr<T>(), x->ptr<T>(), outer, n, inner, log);
-  });
+  if (!x->on_cpu()) {
+    float_kernels(x, name).softmax_forward(x->dtype, out->data, x->data, outer, n, inner, log);
+  } else {
+    dispatch_floating(x->dtype, name, "input", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::softmax_forward<T>(out->ptr<T>(), x->ptr<T>(), outer, n, inner, log);
+    });
+  }
   if (needs_grad({&x})) {
     auto node = make_node<SoftmaxNode>({&x});
     node->y = saved_output(out);

@@ -34,9 +34,9 @@ struct SliceRowsNode : Node {
   int64_t start = 0;
   const char* name() const override { return "SliceBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor dx = zeros(input_shape, g->dtype);
+    Tensor dx = zeros(input_shape, g->dtype, g->device());
     const int64_t row = input_shape.empty() ? 1 : shape_numel(input_shape) / std::max<int64_t>(input_shape[0], 1);
-    std::memcpy(static_cast<char*>(dx->data) + start * row * itemsize(g->dtype), g->data, g->nbytes());
+    copy_data(alias(dx, g->shape, start * row), g);  // g's rows into place, on whatever device they live
     return {dx};
   }
   std::vector<Tensor> backward_graph(const Tensor& g) override;
@@ -168,11 +168,15 @@ Tensor transpose(const Tensor& x) {
     throw ValueError("transpose: .T is supported for tensors of at most 2 dimensions, got shape " +
                      shape_str(x->shape));
   const int64_t rows = x->shape[0], cols = x->shape[1];
-  Tensor out = empty({cols, rows}, x->dtype);
-  dispatch_any(x->dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::transpose2d<T>(out->ptr<T>(), x->ptr<T>(), rows, cols);
-  });
+  Tensor out = empty({cols, rows}, x->dtype, x->device());
+  if (!x->on_cpu()) {
+    device_kernels(x, "transpose").transpose2d(x->dtype, out->data, x->data, rows, cols);
+  } else {
+    dispatch_any(x->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::transpose2d<T>(out->ptr<T>(), x->ptr<T>(), rows, cols);
+    });
+  }
   if (needs_grad({&x})) set_history(out, make_node<TransposeNode>({&x}));
   return out;
 }
@@ -220,13 +224,20 @@ Tensor index_rows(const Tensor& x, const Tensor& indices_in) {
   if (x->dim() == 0) throw IndexError("index: cannot index a 0-d tensor");
   const int64_t n = x->shape[0], count = indices_in->numel;
   const int64_t row = n ? x->numel / n : 0;
-  Tensor indices = clone_data(indices_in);
+  Tensor indices = clone_data(chainrule::to_device(indices_in, Device{}));  // checked (and normalised) on the host
   int64_t* idx = indices->ptr<int64_t>();
   for (int64_t i = 0; i < count; ++i) idx[i] = normalize_row_index(idx[i], n);
   Shape shape = x->shape;
   shape[0] = count;
-  Tensor out = empty(shape, x->dtype);
-  cpu::gather_rows(out->data, x->data, idx, count, static_cast<size_t>(row) * itemsize(x->dtype));
+  Tensor out = empty(shape, x->dtype, x->device());
+  if (!x->on_cpu()) {
+    const Tensor rows_on_device = chainrule::to_device(indices, x->device());
+    device_kernels(x, "index")
+        .gather_rows(out->data, x->data, rows_on_device->device_ptr<int64_t>(), count,
+                     static_cast<size_t>(row) * itemsize(x->dtype));
+  } else {
+    cpu::gather_rows(out->data, x->data, idx, count, static_cast<size_t>(row) * itemsize(x->dtype));
+  }
   if (needs_grad({&x})) {
     auto node = make_node<IndexRowsNode>({&x});
     node->input_shape = x->shape;
@@ -282,12 +293,16 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   }
   if (target == x->shape) return x;
   check_shape(target, x->dtype, "expand: size");
-  Tensor out = empty(target, x->dtype);
+  Tensor out = empty(target, x->dtype, x->device());
   auto strides = cpu::broadcast_strides(x->shape, target);
-  dispatch_any(x->dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::broadcast_to<T>(out->ptr<T>(), x->ptr<T>(), target, strides);
-  });
+  if (!x->on_cpu()) {
+    device_kernels(x, "expand").broadcast_to(x->dtype, out->data, x->data, target, strides);
+  } else {
+    dispatch_any(x->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::broadcast_to<T>(out->ptr<T>(), x->ptr<T>(), target, strides);
+    });
+  }
   if (is_floating(x->dtype) && needs_grad({&x})) {
     auto node = make_node<ExpandNode>({&x});
     node->input_shape = x->shape;

@@ -29,6 +29,11 @@ _int64 = _core.dtype.int64
 
 # ---- helpers ------------------------------------------------------------------------------------
 def _np(t: Tensor) -> np.ndarray:
+    """The values of a CPU tensor for the ops written with NumPy; those have no device path yet."""
+    if t.device.type != "cpu":
+        raise NotImplementedError(
+            f"this operation has no implementation for tensors on {t.device} yet; move them to the CPU with .cpu() first"
+        )
     return t.detach().numpy()
 
 

@@ -505,7 +505,7 @@ def cross_entropy(
         try:
             return _core.cross_entropy(x, target, reduction_kind(reduction))  # the plain case: one fused C++ op
         except IndexError:
-            if target.is_floating_point() or not (target.numpy() == -100).any():
+            if target.is_floating_point() or not (target.cpu().numpy() == -100).any():
                 raise
     x, squeeze = _class_input(x, "cross_entropy")
     log_probs = _core.log_softmax(x, 1)

@@ -443,7 +443,7 @@ class Module:
                 continue
             value = state_dict[key]
             if isinstance(value, Tensor):
-                array = value.detach().numpy()
+                array = value.detach().cpu().numpy()
             elif isinstance(value, _np.ndarray) or _np.isscalar(value):
                 array = _np.asarray(value)
             elif hasattr(value, "detach") and hasattr(value, "numpy"):  # e.g. a torch tensor
