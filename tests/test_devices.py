@@ -198,3 +198,126 @@ def test_gradient_accumulates_on_the_device(cuda):
     (w * 3).sum().backward()
     assert w.grad.is_cuda
     np.testing.assert_array_equal(w.grad.cpu().numpy(), [5.0, 5.0, 5.0])
+
+
+# ---- whole training runs -----------------------------------------------------------------------
+
+
+class _Unfused(nn.Module):
+    """Module by module: every op its own device path (no fused chain)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(6, 16)
+        self.fc2 = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x).tanh())
+
+
+def _train(make_model, make_optimizer, criterion, device, steps=25, dtype=cr.float64):
+    cr.manual_seed(11)
+    model = make_model().to(dtype)
+    x = cr.randn(40, 6, dtype=dtype)
+    y = cr.randint(0, 3, (40,)) if isinstance(criterion, nn.CrossEntropyLoss) else cr.randn(40, 3, dtype=dtype)
+    model.to(device)
+    x, y = x.to(device), y.to(device)
+    optimizer = make_optimizer(model.parameters())
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses, [p.detach().cpu().numpy() for p in model.parameters()], model
+
+
+MODELS = {
+    "fused": lambda: nn.Sequential(nn.Linear(6, 40), nn.ReLU(), nn.Linear(40, 40), nn.Tanh(), nn.Linear(40, 3)),
+    "fused with layer norm and softmax": lambda: nn.Sequential(
+        nn.Linear(6, 40), nn.LayerNorm(40), nn.GELU(), nn.Linear(40, 3), nn.LogSoftmax(dim=1)
+    ),
+    "unfused": _Unfused,
+}
+OPTIMIZERS = {
+    "sgd momentum": lambda params: optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "adam": lambda params: optim.Adam(params, lr=0.01),
+    "adamw amsgrad": lambda params: optim.AdamW(params, lr=0.01, amsgrad=True),
+}
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("criterion", [nn.MSELoss(), nn.CrossEntropyLoss()], ids=["mse", "cross_entropy"])
+def test_training_on_the_device_agrees_with_the_cpu(cuda, model, opt, criterion):
+    if model.endswith("softmax") and isinstance(criterion, nn.CrossEntropyLoss):
+        criterion = nn.NLLLoss() if False else criterion  # log-probabilities into cross-entropy: still a valid loss
+    cpu_losses, cpu_params, _ = _train(MODELS[model], OPTIMIZERS[opt], criterion, "cpu")
+    dev_losses, dev_params, trained = _train(MODELS[model], OPTIMIZERS[opt], criterion, cuda)
+    assert all(p.is_cuda for p in trained.parameters())
+    if model == "unfused":  # the same kernels in the same order: the same bits
+        assert dev_losses == cpu_losses
+        for a, b in zip(dev_params, cpu_params):
+            np.testing.assert_array_equal(a, b)
+    else:  # the fused chain's CPU path uses its own GEMM epilogues and small-layer kernels
+        np.testing.assert_allclose(dev_losses, cpu_losses, rtol=1e-12, atol=1e-12)
+        for a, b in zip(dev_params, cpu_params):
+            np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
+    again, again_params, _ = _train(MODELS[model], OPTIMIZERS[opt], criterion, cuda)
+    assert again == dev_losses  # run to run on one device: the same bits
+    for a, b in zip(again_params, dev_params):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_float32_training_agrees_within_float32_rounding(cuda):
+    cpu_losses, cpu_params, _ = _train(MODELS["fused"], OPTIMIZERS["adam"], nn.MSELoss(), "cpu", dtype=cr.float32)
+    dev_losses, dev_params, _ = _train(MODELS["fused"], OPTIMIZERS["adam"], nn.MSELoss(), cuda, dtype=cr.float32)
+    np.testing.assert_allclose(dev_losses, cpu_losses, rtol=1e-5)
+    for a, b in zip(dev_params, cpu_params):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_training_step_allocates_nothing_after_the_first(cuda):
+    cr.manual_seed(0)
+    model = MODELS["fused"]().to(cuda)
+    optimizer = optim.Adam(model.parameters(), lr=0.01)
+    x, y = cr.randn(32, 6, device=cuda), cr.randn(32, 3, device=cuda)
+
+    def step():
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    before = _core._host_device_raw_allocations()
+    held = cr.cuda.memory_allocated()
+    for _ in range(10):
+        step()
+    assert _core._host_device_raw_allocations() == before  # every block came from the cache
+    assert cr.cuda.memory_allocated() == held
+
+
+def test_out_of_memory_empties_the_cache_then_raises(cuda):
+    _core._use_host_device_as_cuda(1, 1 << 20)  # a 1 MiB device
+    cr.cuda.empty_cache()
+    a = cr.empty(100_000, device=cuda)  # 400 kB
+    del a  # cached, not given back
+    b = cr.empty(150_000, device=cuda)  # 600 kB: fits only once the cache is given back
+    assert b.is_cuda and cr.cuda.memory_reserved() <= 1 << 20
+    with pytest.raises(MemoryError, match="out of memory"):
+        cr.empty(200_000, device=cuda)
+    del b
+
+
+def test_unsupported_chain_stages_are_refused_before_any_work(cuda):
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)).to(cuda)
+    with pytest.raises(NotImplementedError, match="BatchNorm1d in training mode"):
+        model(cr.randn(5, 4, device=cuda))
+    model.eval()
+    cpu_model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    cpu_model.load_state_dict(model.state_dict())
+    cpu_model.eval()
+    x = cr.randn(5, 4)
+    np.testing.assert_allclose(model(x.to(cuda)).detach().cpu().numpy(), cpu_model(x).detach().numpy(), rtol=1e-6)

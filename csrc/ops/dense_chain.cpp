@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 
 #include "chainrule/activation_math.h"
@@ -37,12 +39,14 @@ void gemm_and_finish(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const 
 }
 }  // namespace
 
-Tensor Workspace::acquire(size_t slot, const Shape& shape, DType dtype) {
+Tensor Workspace::acquire(size_t slot, const Shape& shape, DType dtype, Device device) {
   if (slot >= slots_.size()) slots_.resize(slot + 1);
   Tensor& t = slots_[slot];
   // use_count == 1: only this workspace refers to the block (no saved graph, no user view).
-  if (t && t->dtype == dtype && t->shape == shape && t.use_count() == 1 && t->storage.use_count() == 1) return t;
-  t = empty(shape, dtype);
+  if (t && t->dtype == dtype && t->shape == shape && t.use_count() == 1 && t->storage.use_count() == 1 &&
+      t->device() == device)
+    return t;
+  t = empty(shape, dtype, device);
   return t;
 }
 
@@ -218,6 +222,7 @@ void DenseChain::update_running_stats(const ChainStage& st, const Tensor& stats,
 }
 
 void DenseChain::forward_into(Activations& acts, const Tensor& input) {
+  if (!input->on_cpu()) return forward_on_device(acts, input);
   const size_t S = stages_.size();
   const DType dtype = input->dtype;
   const int64_t B = input->shape[0];  // input is (B, C0); C0 may be 0
@@ -322,18 +327,211 @@ void DenseChain::forward_into(Activations& acts, const Tensor& input) {
   });
 }
 
+namespace {
+// The elementwise op that computes `act` on a device, for the activations that have one.
+std::optional<cpu::Unary> unary_of(Activation act) {
+  switch (act) {
+    case Activation::Relu: return cpu::Unary::Relu;
+    case Activation::Sigmoid: return cpu::Unary::Sigmoid;
+    case Activation::Tanh: return cpu::Unary::Tanh;
+    case Activation::LeakyRelu: return cpu::Unary::LeakyRelu;
+    case Activation::Gelu: return cpu::Unary::Gelu;
+    case Activation::GeluTanh: return cpu::Unary::GeluTanh;
+    default: return std::nullopt;
+  }
+}
+}  // namespace
+
+void DenseChain::forward_on_device(Activations& acts, const Tensor& input) {
+  const size_t S = stages_.size();
+  const DType dtype = input->dtype;
+  const Device device = input->device();
+  const int64_t B = input->shape[0];
+  const DeviceKernels& k = ops::float_kernels(input, "Sequential");
+  // What has no device path yet is refused before any work.
+  for (const ChainStage& st : stages_) {
+    for (const Tensor* t : {&st.weight, &st.bias, &st.running_mean, &st.running_var})
+      if (*t) check_same_device("Sequential", {&input, t});
+    if (st.kind == StageKind::BatchNorm && st.training && st.running_mean)
+      throw NotImplementedError("Sequential: BatchNorm1d in training mode has no implementation on " +
+                                device_str(device) + " yet (its running statistics); use eval() or the CPU");
+    if (st.kind != StageKind::Linear && st.act != Activation::Identity && !unary_of(st.act))
+      throw NotImplementedError("Sequential: this activation after a " + std::string(stage_name(st.kind)) +
+                                " stage has no implementation on " + device_str(device) + " yet");
+  }
+  acts.a.assign(S + 1, nullptr);
+  acts.z.assign(S, nullptr);
+  acts.stats.assign(has_statistics_ ? S : 0, nullptr);
+  acts.batch_statistics.assign(has_statistics_ ? S : 0, false);
+  acts.a[0] = input;
+  auto buffer = [&](size_t s, ChainSlots::Buffer kind, const Shape& shape) {
+    return workspace_.acquire(ChainSlots::buffer(s, kind), shape, dtype, device);
+  };
+  auto data = [](const Tensor& t) -> void* { return t ? t->data : nullptr; };
+  int64_t width = in_features_;
+  for (size_t s = 0; s < S; ++s) {
+    const ChainStage& st = stages_[s];
+    const Tensor& x = acts.a[s];
+    const bool keep_z = !cpu::activation_derivative_from_output(st.act, st.act_param) ||
+                        (is_softmax(st.kind) && st.act != Activation::Identity);
+    if (st.kind == StageKind::Linear) {
+      const int64_t C = st.weight->shape[1], OC = st.weight->shape[0];
+      width = OC;
+      Tensor out = buffer(s, ChainSlots::kOutput, {B, OC});
+      Tensor z = keep_z ? buffer(s, ChainSlots::kPreActivation, {B, OC}) : nullptr;
+      k.dense_forward(dtype, out->data, data(z), x->data, st.weight->data, data(st.bias), B, C, OC, st.act,
+                      st.act_param, st.act_param2);
+      acts.a[s + 1] = out;
+      acts.z[s] = z;
+      continue;
+    }
+    const int64_t F = width;
+    Tensor out;  // the stage's output before its activation
+    if (st.kind == StageKind::BatchNorm) {
+      Tensor stats = buffer(s, ChainSlots::kStatistics, {3, F});
+      out = buffer(s, ChainSlots::kOutput, {B, F});
+      char* mean = static_cast<char*>(stats->data);
+      const size_t row = static_cast<size_t>(F) * itemsize(dtype);
+      const bool batch_stats = st.training || !st.running_mean;
+      k.batch_norm_forward(dtype, out->data, mean, mean + row, mean + 2 * row, x->data, data(st.weight), data(st.bias),
+                           data(st.running_mean), data(st.running_var), B, F, st.eps, batch_stats);
+      acts.stats[s] = stats;
+      acts.batch_statistics[s] = batch_stats;
+    } else if (st.kind == StageKind::LayerNorm) {
+      Tensor stats = buffer(s, ChainSlots::kStatistics, {2, B});
+      out = buffer(s, ChainSlots::kOutput, {B, F});
+      char* mean = static_cast<char*>(stats->data);
+      k.layer_norm_forward(dtype, out->data, mean, mean + static_cast<size_t>(B) * itemsize(dtype), x->data,
+                           data(st.weight), data(st.bias), B, F, st.eps);
+      acts.stats[s] = stats;
+    } else if (is_softmax(st.kind)) {
+      out = buffer(s, ChainSlots::kOutput, {B, F});
+      k.softmax_forward(dtype, out->data, x->data, B, F, 1, st.kind == StageKind::LogSoftmax);
+    } else if (!st.is_identity()) {  // Dropout while training: the mask drawn on the host, as on the CPU
+      Tensor mask = buffer(s, ChainSlots::kStatistics, {B, F});
+      fill_uniform(mask, 0.0, 1.0);
+      out = buffer(s, ChainSlots::kOutput, {B, F});
+      k.dropout_forward(dtype, out->data, mask->data, x->data, B * F, st.p);
+      acts.stats[s] = mask;
+    }
+    if (st.act == Activation::Identity) {
+      acts.a[s + 1] = out ? out : x;
+      continue;
+    }
+    // The activation after a stage without a GEMM: its own pass, the stage's result kept as z.
+    const Tensor& pre = out ? out : x;
+    Tensor activated = buffer(s, out ? ChainSlots::kPreActivation : ChainSlots::kOutput, {B, F});
+    k.unary_forward(dtype, activated->data, pre->data, B * F, *unary_of(st.act), st.act_param);
+    acts.z[s] = keep_z ? pre : nullptr;
+    acts.a[s + 1] = activated;
+  }
+}
+
+void DenseChain::backward_on_device(const Activations& acts, const Tensor& dout, const Tensor& dinput) {
+  const size_t S = stages_.size();
+  const DType dtype = dout->dtype;
+  const Device device = dout->device();
+  const int64_t B = acts.a[0]->shape[0];
+  const DeviceKernels& k = ops::float_kernels(dout, "Sequential backward");
+  auto data = [](const Tensor& t) -> void* { return t ? t->data : nullptr; };
+  // Where a parameter's gradient goes (null when not wanted); acc says whether to add into it.
+  auto param_grad = [&](size_t s, ChainSlots::Param which, const Tensor& param, bool& acc) -> Tensor {
+    acc = false;
+    if (!param || !param->requires_grad) return nullptr;
+    return grad_target(s, which, param, acc);
+  };
+  // dst (+)= the gradient a kernel writes into `fresh`, for kernels that only write.
+  auto write_or_add = [&](const Tensor& dst, bool acc, const std::function<void(void*)>& compute) {
+    if (!acc) return compute(dst->data);
+    Tensor fresh = empty(dst->shape, dtype, device);
+    compute(fresh->data);
+    cpu::Broadcast same;
+    cpu::make_broadcast(dst->shape, dst->shape, same);
+    k.binary_forward(dtype, dst->data, dst->data, fresh->data, same, cpu::Binary::Add);
+  };
+  Tensor delta = dout;
+  bool owns_delta = false;  // delta is ours to overwrite (not the caller's gradient)
+  for (size_t s = S; s-- > 0;) {
+    const ChainStage& st = stages_[s];
+    const int64_t F = acts.a[s + 1]->shape[1];
+    const int64_t C = acts.a[s]->shape[1];
+    if (st.act != Activation::Identity) {
+      if (!owns_delta) {  // the caller's gradient: copied into a slot past the last stage's
+        Tensor copy = workspace_.acquire(ChainSlots::buffer(S, ChainSlots::kDelta), {B, F}, dtype, device);
+        copy_data(copy, delta);
+        delta = copy;
+        owns_delta = true;
+      }
+      k.activation_backward_inplace(dtype, delta->data, acts.a[s + 1]->data, data(acts.z[s]), B * F, st.act,
+                                    st.act_param, st.act_param2);
+    }
+    const bool want_input_grad = s > 0 || dinput;
+    if (st.kind == StageKind::Linear) {
+      bool acc = false;
+      if (Tensor db = param_grad(s, ChainSlots::kBias, st.bias, acc))
+        k.bias_grad(dtype, db->data, delta->data, B, F, acc);
+      if (Tensor dW = param_grad(s, ChainSlots::kWeight, st.weight, acc))
+        write_or_add(dW, acc, [&](void* out) {
+          k.linear_backward(dtype, nullptr, out, nullptr, delta->data, acts.a[s]->data, st.weight->data, B, C, F);
+        });
+      if (!want_input_grad) continue;
+      Tensor next =
+          s > 0 ? workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kDelta), {B, C}, dtype, device) : dinput;
+      k.linear_backward(dtype, next->data, nullptr, nullptr, delta->data, acts.a[s]->data, st.weight->data, B, C, F);
+      delta = next;
+      owns_delta = s > 0;
+      continue;
+    }
+    Tensor dx = s > 0 ? workspace_.acquire(ChainSlots::buffer(s, ChainSlots::kDelta), {B, F}, dtype, device) : dinput;
+    if (is_norm(st.kind)) {
+      bool g_acc = false, b_acc = false;
+      Tensor dgamma = param_grad(s, ChainSlots::kWeight, st.weight, g_acc);
+      Tensor dbeta = param_grad(s, ChainSlots::kBias, st.bias, b_acc);
+      if (dgamma && dbeta && g_acc != b_acc) {  // the kernels write or add both alike
+        if (!g_acc) k.fill(dtype, dgamma->data, F, 0.0);
+        if (!b_acc) k.fill(dtype, dbeta->data, F, 0.0);
+        g_acc = b_acc = true;
+      }
+      const bool acc = dgamma ? g_acc : b_acc;
+      const char* mean = static_cast<const char*>(acts.stats[s]->data);
+      if (st.kind == StageKind::BatchNorm)
+        k.batch_norm_backward(dtype, data(dx), data(dgamma), data(dbeta), delta->data, acts.a[s]->data, mean,
+                              mean + static_cast<size_t>(F) * itemsize(dtype), data(st.weight), B, F,
+                              acts.batch_statistics[s], acc);
+      else
+        k.layer_norm_backward(dtype, data(dx), data(dgamma), data(dbeta), delta->data, acts.a[s]->data, mean,
+                              mean + static_cast<size_t>(B) * itemsize(dtype), data(st.weight), B, F, acc);
+    } else if (is_softmax(st.kind)) {
+      if (dx) {  // y: the stage's output before its activation
+        const Tensor& y = st.act == Activation::Identity ? acts.a[s + 1] : acts.z[s];
+        k.softmax_backward(dtype, dx->data, delta->data, y->data, B, F, 1, st.kind == StageKind::LogSoftmax);
+      }
+    } else if (want_input_grad) {
+      if (!acts.stats.empty() && acts.stats[s])
+        k.dropout_backward(dtype, dx->data, delta->data, acts.stats[s]->data, B * F);
+      else
+        copy_data(dx, delta);
+    }
+    if (!want_input_grad) continue;
+    delta = dx;
+    owns_delta = s > 0;
+  }
+}
+
 Tensor DenseChain::grad_target(size_t stage, ChainSlots::Param which, const Tensor& param, bool& accumulate) {
   // A gradient that zero_grad() dropped comes back from the workspace: no allocation per step,
   // and for big layers no fresh pages to fault in. One still referenced elsewhere (a NumPy view,
   // a name the caller kept) is never handed out again.
-  const LeafGradDestination dest = leaf_grad_destination(
-      param, [&] { return grad_workspace_.acquire(ChainSlots::param(stage, which), param->shape, param->dtype); });
+  const LeafGradDestination dest = leaf_grad_destination(param, [&] {
+    return grad_workspace_.acquire(ChainSlots::param(stage, which), param->shape, param->dtype, param->device());
+  });
   accumulate = dest.add;
   mark_inplace_write(dest.grad, "Sequential backward");
   return dest.grad;
 }
 
 void DenseChain::backward_from(const Activations& acts, const Tensor& dout, const Tensor& dinput) {
+  if (!dout->on_cpu()) return backward_on_device(acts, dout, dinput);
   const size_t S = stages_.size();
   const DType dtype = dout->dtype;
   const int64_t B = acts.a[0]->shape[0];

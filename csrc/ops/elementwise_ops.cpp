@@ -189,8 +189,9 @@ struct BinaryNode : Node {
     Tensor da = wants(*this, 0) ? empty(a_shape, g->dtype, g->device()) : nullptr;
     Tensor db = wants(*this, 1) ? empty(b_shape, g->dtype, g->device()) : nullptr;
     if (!g->on_cpu()) {
-      float_kernels(g, "backward").binary_backward(g->dtype, da ? da->data : nullptr, db ? db->data : nullptr, g->data,
-                                                   a->data, b->data, bc, op);
+      float_kernels(g, "backward")
+          .binary_backward(g->dtype, da ? da->data : nullptr, db ? db->data : nullptr, g->data, a->data, b->data, bc,
+                           op);
       return {da, db};
     }
     dispatch_floating(g->dtype, "backward", "grad", [&](auto tag) {
@@ -431,7 +432,8 @@ struct ClampNode : Node {
     const Tensor& v = x.get();
     Tensor dx = empty_like(v);
     if (!v->on_cpu()) {
-      float_kernels(v, "backward").clamp_backward(v->dtype, dx->data, g->data, v->data, v->numel, lo, hi, has_lo, has_hi);
+      float_kernels(v, "backward")
+          .clamp_backward(v->dtype, dx->data, g->data, v->data, v->numel, lo, hi, has_lo, has_hi);
       return {dx};
     }
     dispatch_floating(v->dtype, "backward", "grad", [&](auto tag) {

@@ -53,7 +53,8 @@ struct MatmulNode : Node {
     Tensor db = wants(*this, 1) ? empty({K, N}, g->dtype, g->device()) : nullptr;
     if (!g->on_cpu()) {
       float_kernels(g, "matmul backward")
-          .matmul_backward(g->dtype, da ? da->data : nullptr, db ? db->data : nullptr, g->data, a->data, b->data, M, K, N);
+          .matmul_backward(g->dtype, da ? da->data : nullptr, db ? db->data : nullptr, g->data, a->data, b->data, M, K,
+                           N);
       return {da, db};
     }
     dispatch_floating(g->dtype, "matmul backward", "grad", [&](auto tag) {

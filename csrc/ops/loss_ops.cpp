@@ -190,7 +190,8 @@ Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target
   const LossSpec spec{elementwise_loss_kind(loss), reduction, param};
   Tensor elems = empty_like(pred);
   if (!pred->on_cpu()) {
-    float_kernels(pred, name).loss_forward(pred->dtype, elems->data, pred->data, target->data, pred->numel, loss, param);
+    float_kernels(pred, name)
+        .loss_forward(pred->dtype, elems->data, pred->data, target->data, pred->numel, loss, param);
   } else {
     dispatch_floating(pred->dtype, name, "input", [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -247,8 +248,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   Tensor losses = empty(expected, logits->dtype, logits->device());
   if (!logits->on_cpu()) {
     float_kernels(logits, "cross_entropy")
-        .cross_entropy_forward(logits->dtype, losses->data, log_probs->data, logits->data, target->device_ptr<int64_t>(),
-                               N, C);
+        .cross_entropy_forward(logits->dtype, losses->data, log_probs->data, logits->data,
+                               target->device_ptr<int64_t>(), N, C);
   } else {
     dispatch_floating(logits->dtype, "cross_entropy", "input", [&](auto tag) {
       using T = typename decltype(tag)::type;

@@ -47,6 +47,11 @@ bool GroupStep::step() {
       mark_inplace_write(p, name_);
       elements += p->numel;
     }
+  for (const Tensor& p : params_)
+    if (p->grad && !p->on_cpu()) {
+      step_on_device();
+      return created_;
+    }
   // A few operations per element; a large model's step lets other Python threads run.
   LettingOthersRun others(8 * elements > kLongCallFlops);
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -60,6 +65,52 @@ bool GroupStep::step() {
     ++steps_[i];
   }
   return created_;
+}
+
+void GroupStep::step_on_device() {
+  // Checked first, then one multi-tensor launch per group of parameters at the same step number
+  // (all of them, unless some missed gradients in earlier steps).
+  std::vector<std::vector<size_t>> by_step;
+  std::vector<int64_t> step_numbers;
+  const Tensor* first = nullptr;  // the first parameter with a gradient: the others must share its device
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    const Tensor& g = p->grad;
+    if (!g) continue;
+    if (!first) first = &p;
+    check_same_device(name_, {first, &p, &g});
+    if (g->shape != p->shape || g->dtype != p->dtype)
+      throw ValueError(std::string(name_) + ": parameter " + std::to_string(i) + " is " + dtype_name(p->dtype) + " " +
+                       shape_str(p->shape) + " but its grad is " + dtype_name(g->dtype) + " " + shape_str(g->shape));
+    const int64_t step = steps_[i] + 1;
+    size_t bucket = 0;
+    while (bucket < step_numbers.size() && step_numbers[bucket] != step) ++bucket;
+    if (bucket == step_numbers.size()) {
+      step_numbers.push_back(step);
+      by_step.emplace_back();
+    }
+    by_step[bucket].push_back(i);
+  }
+  for (size_t b = 0; b < by_step.size(); ++b) {
+    update_on_device(by_step[b], step_numbers[b]);
+    for (size_t i : by_step[b]) ++steps_[i];
+  }
+}
+
+void GroupStep::update_on_device(const std::vector<size_t>& indices, int64_t) {
+  throw NotImplementedError(std::string(name_) + ": the optimizer step has no implementation for parameters on " +
+                            device_str(params_[indices.front()]->device()) +
+                            " yet (SGD, Adam and AdamW have one); move the model to the CPU");
+}
+
+TensorGroup GroupStep::device_group(const std::vector<size_t>& indices) const {
+  TensorGroup group;
+  for (size_t i : indices) {
+    group.params.push_back(params_[i]->data);
+    group.grads.push_back(params_[i]->grad->data);
+    group.n.push_back(params_[i]->numel);
+  }
+  return group;
 }
 
 Tensor& GroupStep::state_for(size_t k, size_t i, double init_value) {
@@ -112,6 +163,26 @@ void SgdStep::update(size_t i, const Tensor& p, const Tensor& grad, int64_t) {
   });
 }
 
+void SgdStep::update_on_device(const std::vector<size_t>& indices, int64_t) {
+  // The momentum buffers are written (not read) by the step that creates them: the parameters
+  // with and without one go in separate launches.
+  std::vector<size_t> parts[2];  // [0]: buffers to create (first step), [1]: the others; decided before any is made
+  for (size_t i : indices) parts[options.momentum != 0.0 && !state()[0][i] ? 0 : 1].push_back(i);
+  for (const bool first : {true, false}) {
+    const std::vector<size_t>& part = parts[first ? 0 : 1];
+    if (part.empty()) continue;
+    TensorGroup group = device_group(part);
+    group.states.emplace_back();
+    for (size_t i : part) {
+      Tensor buffer = options.momentum != 0.0 ? state_uninitialised(0, i) : state()[0][i];
+      if (buffer) check_same_device(name(), {&params()[i], &buffer});
+      group.states[0].push_back(buffer ? buffer->data : nullptr);
+    }
+    const Tensor& p = params()[part.front()];
+    ops::float_kernels(p, name()).sgd_update(p->dtype, group, options, first);
+  }
+}
+
 // ---- Adam / AdamW -------------------------------------------------------------------------------
 AdamStep::AdamStep(std::vector<Tensor> params, std::vector<std::vector<Tensor>> state, std::vector<int64_t> steps,
                    const cpu::AdamOptions& options)
@@ -128,6 +199,23 @@ void AdamStep::update(size_t i, const Tensor& p, const Tensor& grad, int64_t ste
     cpu::adam_update<T>(p->ptr<T>(), grad->ptr<T>(), exp_avg->ptr<T>(), exp_avg_sq->ptr<T>(),
                         data_or_null<T>(max_exp_avg_sq), p->numel, options, step);
   });
+}
+
+void AdamStep::update_on_device(const std::vector<size_t>& indices, int64_t step) {
+  TensorGroup group = device_group(indices);
+  group.states.resize(3);
+  for (size_t i : indices) {
+    const Tensor& p = params()[i];
+    Tensor& exp_avg = state_for(0, i);
+    Tensor& exp_avg_sq = state_for(1, i);
+    Tensor max_exp_avg_sq = options.amsgrad ? state_for(2, i) : nullptr;
+    check_same_device(name(), {&p, &exp_avg, &exp_avg_sq, &max_exp_avg_sq});
+    group.states[0].push_back(exp_avg->data);
+    group.states[1].push_back(exp_avg_sq->data);
+    group.states[2].push_back(max_exp_avg_sq ? max_exp_avg_sq->data : nullptr);
+  }
+  const Tensor& p = params()[indices.front()];
+  ops::float_kernels(p, name()).adam_update(p->dtype, group, options, step);
 }
 
 // ---- NAdam, RAdam, Adamax ----------------------------------------------------------------------

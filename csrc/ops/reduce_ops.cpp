@@ -101,26 +101,26 @@ Tensor sum(const Tensor& x_in, const std::vector<int64_t>& dims_in, bool keepdim
       }
     }
   } else {
-  dispatch_all(x->dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (dims_in.empty() || std::all_of(reduce.begin(), reduce.end(), [](bool r) { return r; })) {
-      out->ptr<T>()[0] = cpu::sum_all<T>(x->ptr<T>(), x->numel);
-      return;
-    }
-    // Reduce one dimension at a time, last first, through temporaries.
-    Tensor cur = x;
-    Shape cur_shape = x->shape;
-    for (int64_t k = nd - 1; k >= 0; --k) {
-      if (!reduce[k]) continue;
-      int64_t outer, n, inner;
-      split_at(cur_shape, k, outer, n, inner);
-      cur_shape[k] = 1;
-      Tensor next = empty(cur_shape, x->dtype);
-      cpu::sum_dim_forward<T>(next->ptr<T>(), cur->ptr<T>(), outer, n, inner);
-      cur = next;
-    }
-    std::copy(cur->ptr<T>(), cur->ptr<T>() + cur->numel, out->ptr<T>());
-  });
+    dispatch_all(x->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      if (dims_in.empty() || std::all_of(reduce.begin(), reduce.end(), [](bool r) { return r; })) {
+        out->ptr<T>()[0] = cpu::sum_all<T>(x->ptr<T>(), x->numel);
+        return;
+      }
+      // Reduce one dimension at a time, last first, through temporaries.
+      Tensor cur = x;
+      Shape cur_shape = x->shape;
+      for (int64_t k = nd - 1; k >= 0; --k) {
+        if (!reduce[k]) continue;
+        int64_t outer, n, inner;
+        split_at(cur_shape, k, outer, n, inner);
+        cur_shape[k] = 1;
+        Tensor next = empty(cur_shape, x->dtype);
+        cpu::sum_dim_forward<T>(next->ptr<T>(), cur->ptr<T>(), outer, n, inner);
+        cur = next;
+      }
+      std::copy(cur->ptr<T>(), cur->ptr<T>() + cur->numel, out->ptr<T>());
+    });
   }
   if (needs_grad({&x})) {
     auto node = make_node<SumNode>({&x});

@@ -45,7 +45,8 @@ struct ChainStage {
 // tensor the caller still holds is never overwritten.
 class Workspace {
  public:
-  Tensor acquire(size_t slot, const Shape& shape, DType dtype);
+  // A buffer of `shape` on `device` in `slot`, reused when nothing else refers to it.
+  Tensor acquire(size_t slot, const Shape& shape, DType dtype, Device device = Device{});
 
  private:
   std::vector<Tensor> slots_;
@@ -100,6 +101,11 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
     std::vector<bool> batch_statistics;
   };
   void forward_into(Activations& acts, const Tensor& input);
+  // The same two passes on a device (the input's), through its kernel table: every Linear stage is
+  // one dense_forward (GEMM, bias and activation), its backward one activation-derivative pass,
+  // one bias-gradient reduction and the two gradient GEMMs of linear_backward.
+  void forward_on_device(Activations& acts, const Tensor& input);
+  void backward_on_device(const Activations& acts, const Tensor& dout, const Tensor& dinput);
   // dout (B, OC_last) is overwritten. dinput (B, C0) is written when not null.
   void backward_from(const Activations& acts, const Tensor& dout, const Tensor& dinput);
 

@@ -40,6 +40,12 @@ class GroupStep {
  protected:
   // One parameter's update, step = its step number (1 on the first). grad is checked to match p.
   virtual void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) = 0;
+  // The parameters `indices` (all on one device that is not the CPU, each with a gradient, all at
+  // step number `step`) updated by one multi-tensor kernel launch. NotImplementedError unless the
+  // optimizer has a device kernel.
+  virtual void update_on_device(const std::vector<size_t>& indices, int64_t step);
+  // The device pointers of the parameters `indices`, their gradients and element counts.
+  TensorGroup device_group(const std::vector<size_t>& indices) const;
   // State tensor k of parameter i: created filled with init_value when null, else checked
   // against the parameter (it may have come from load_state_dict).
   Tensor& state_for(size_t k, size_t i, double init_value = 0.0);
@@ -55,6 +61,8 @@ class GroupStep {
   std::vector<std::vector<Tensor>> state_;
   std::vector<int64_t> steps_;
   bool created_ = false;
+
+  void step_on_device();
 };
 
 // state: momentum_buffer (created by the first step when momentum != 0).
@@ -66,6 +74,7 @@ class SgdStep final : public GroupStep {
 
  protected:
   void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) override;
+  void update_on_device(const std::vector<size_t>& indices, int64_t step) override;
 };
 
 // Adam and AdamW (options.decoupled_weight_decay). state: exp_avg, exp_avg_sq, max_exp_avg_sq.
@@ -77,6 +86,7 @@ class AdamStep final : public GroupStep {
 
  protected:
   void update(size_t i, const Tensor& p, const Tensor& grad, int64_t step) override;
+  void update_on_device(const std::vector<size_t>& indices, int64_t step) override;
 };
 
 // NAdam; state: exp_avg, exp_avg_sq, and mu_product (a number per parameter: the product of the
