@@ -311,13 +311,62 @@ def test_out_of_memory_empties_the_cache_then_raises(cuda):
     del b
 
 
+def test_batch_norm_trains_in_the_chain_on_the_device(cuda):
+    # Training mode: batch statistics, and the running statistics and batch counter updated on the
+    # device by the CPU's arithmetic.
+    def make():
+        cr.manual_seed(3)
+        return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+
+    cpu_model, model = make(), make().to(cuda)
+    for step in range(3):
+        x = _rand(6, 4, grad=False, seed=step, dtype=cr.float32)
+        cpu_out, dev_out = cpu_model(x), model(x.to(cuda))
+        np.testing.assert_allclose(dev_out.detach().cpu().numpy(), cpu_out.detach().numpy(), rtol=1e-5, atol=1e-6)
+        cpu_out.sum().backward()
+        dev_out.sum().backward()
+    cpu_bn, dev_bn = cpu_model[1], model[1]
+    assert dev_bn.running_mean.is_cuda and dev_bn.num_batches_tracked.is_cuda
+    assert dev_bn.num_batches_tracked.item() == cpu_bn.num_batches_tracked.item() == 3
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(_values(getattr(dev_bn, name)), _values(getattr(cpu_bn, name)), rtol=1e-6)
+    for p_cpu, p_dev in zip(cpu_model.parameters(), model.parameters()):
+        np.testing.assert_allclose(_values(p_dev.grad), _values(p_cpu.grad), rtol=1e-4, atol=1e-5)
+
+
 def test_unsupported_chain_stages_are_refused_before_any_work(cuda):
-    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)).to(cuda)
-    with pytest.raises(NotImplementedError, match="BatchNorm1d in training mode"):
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8, momentum=None), nn.ReLU(), nn.Linear(8, 2)).to(cuda)
+    with pytest.raises(NotImplementedError, match=r"BatchNorm1d\(momentum=None\) in training mode"):
         model(cr.randn(5, 4, device=cuda))
+    assert model[1].num_batches_tracked.item() == 0  # refused before any work
     model.eval()
     cpu_model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
     cpu_model.load_state_dict(model.state_dict())
     cpu_model.eval()
     x = cr.randn(5, 4)
     np.testing.assert_allclose(model(x.to(cuda)).detach().cpu().numpy(), cpu_model(x).detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_where_matches_the_cpu(cuda, dtype):
+    _assert_same(
+        lambda: [_rand(3, 4, dtype=dtype), _rand(4, dtype=dtype, seed=5)],
+        lambda a, b: cr.where(a > 0, a * 2.0, b),
+        cuda,
+    )
+    x = cr.tensor([-1.0, 2.0], device=cuda)
+    np.testing.assert_array_equal(cr.where(x > 0, x, 0.0).cpu().numpy(), [0.0, 2.0])  # a number joins the device
+    with pytest.raises(RuntimeError, match="same device"):
+        cr.where(x > 0, x, cr.zeros(2))
+
+
+def test_a_fused_chain_given_data_from_another_device_raises_pytorchs_error(cuda):
+    model = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
+    with pytest.raises(RuntimeError, match="same device, but found at least two devices, cuda:0 and cpu"):
+        model(cr.randn(4, 3, device=cuda))
+    model.to(cuda)
+    with pytest.raises(RuntimeError, match="same device, but found at least two devices, cpu and cuda:0"):
+        model(cr.randn(4, 3))
+    model[2].bias.data = cr.zeros(2)  # one parameter left behind
+    with pytest.raises(RuntimeError, match="same device"):
+        model(cr.randn(4, 3, device=cuda))

@@ -182,6 +182,10 @@ void DenseChain::check_input(const Tensor& input) const {
                        shape_str(st.weight->shape) + " and no longer chains with its neighbours");
     width = st.weight->shape[0];
   }
+  // Every parameter and running statistic on the input's device, or PyTorch's error (a device
+  // model given host data would otherwise fail in the first kernel that reads a parameter).
+  for (const ChainStage& st : stages_)
+    check_same_device("Sequential", {&input, &st.weight, &st.bias, &st.running_mean, &st.running_var});
   const int64_t C = in_features();
   if (input->dim() < 1 || input->shape.back() != C) {
     const ChainStage& first = stages_.front();
@@ -200,6 +204,7 @@ void DenseChain::check_input(const Tensor& input) const {
 }
 
 void DenseChain::update_running_stats(const ChainStage& st, const Tensor& stats, int64_t rows) {
+  if (!stats->on_cpu()) return update_running_stats_on_device(st, stats, rows);
   // PyTorch's update, in the parameters' dtype: running = (1 - f) running + f batch, with the
   // unbiased batch variance; f = momentum, or 1 / num_batches_tracked for the cumulative average.
   int64_t& batches = *st.num_batches_tracked->ptr<int64_t>();
@@ -219,6 +224,31 @@ void DenseChain::update_running_stats(const ChainStage& st, const Tensor& stats,
       rv[i] = rv[i] * keep + f * (var[i] * unbias);
     }
   });
+}
+
+void DenseChain::update_running_stats_on_device(const ChainStage& st, const Tensor& stats, int64_t rows) {
+  // The host loop's arithmetic, operation for operation, as elementwise ops on the device (so the
+  // same bits): running = running (1 - f) + f batch, with the unbiased batch variance. Nothing
+  // is read back: the batch counter is incremented on the device too, through float64 (exact
+  // below 2^53 batches), as the device has no int64 arithmetic. The cumulative average (momentum
+  // < 0) needs the counter on the host and is refused before the forward.
+  using cpu::Binary;
+  const int64_t F = st.features;
+  const double factor = st.momentum;
+  const Tensor mean = alias(stats, {F}, 0);
+  const Tensor var = alias(stats, {F}, 2 * F);  // the biased batch variance
+  const Tensor keep = ops::scalar_like(1.0 - factor, stats), f = ops::scalar_like(factor, stats);
+  const Tensor unbias = ops::scalar_like(static_cast<double>(rows) / static_cast<double>(rows - 1), stats);
+  const Tensor new_mean =
+      ops::binary(Binary::Add, ops::binary(Binary::Mul, st.running_mean, keep), ops::binary(Binary::Mul, f, mean));
+  const Tensor new_var = ops::binary(Binary::Add, ops::binary(Binary::Mul, st.running_var, keep),
+                                     ops::binary(Binary::Mul, f, ops::binary(Binary::Mul, var, unbias)));
+  copy_data(st.running_mean, new_mean);
+  copy_data(st.running_var, new_var);
+  const Tensor& batches = st.num_batches_tracked;
+  const Tensor counted =
+      ops::binary(Binary::Add, ops::cast(batches, DType::Float64), full({}, 1.0, DType::Float64, batches->device()));
+  copy_data(batches, ops::cast(counted, DType::Int64));
 }
 
 void DenseChain::forward_into(Activations& acts, const Tensor& input) {
@@ -349,12 +379,11 @@ void DenseChain::forward_on_device(Activations& acts, const Tensor& input) {
   const int64_t B = input->shape[0];
   const DeviceKernels& k = ops::float_kernels(input, "Sequential");
   // What has no device path yet is refused before any work.
-  for (const ChainStage& st : stages_) {
-    for (const Tensor* t : {&st.weight, &st.bias, &st.running_mean, &st.running_var})
-      if (*t) check_same_device("Sequential", {&input, t});
-    if (st.kind == StageKind::BatchNorm && st.training && st.running_mean)
-      throw NotImplementedError("Sequential: BatchNorm1d in training mode has no implementation on " +
-                                device_str(device) + " yet (its running statistics); use eval() or the CPU");
+  for (const ChainStage& st : stages_) {  // (check_input has checked their devices)
+    if (st.kind == StageKind::BatchNorm && st.training && st.running_mean && st.momentum < 0)
+      throw NotImplementedError("Sequential: BatchNorm1d(momentum=None) in training mode has no implementation on " +
+                                device_str(device) +
+                                " yet (its cumulative average); use a momentum, eval() or the CPU");
     if (st.kind != StageKind::Linear && st.act != Activation::Identity && !unary_of(st.act))
       throw NotImplementedError("Sequential: this activation after a " + std::string(stage_name(st.kind)) +
                                 " stage has no implementation on " + device_str(device) + " yet");
@@ -395,6 +424,7 @@ void DenseChain::forward_on_device(Activations& acts, const Tensor& input) {
       const bool batch_stats = st.training || !st.running_mean;
       k.batch_norm_forward(dtype, out->data, mean, mean + row, mean + 2 * row, x->data, data(st.weight), data(st.bias),
                            data(st.running_mean), data(st.running_var), B, F, st.eps, batch_stats);
+      if (st.training && st.running_mean) update_running_stats(st, stats, B);
       acts.stats[s] = stats;
       acts.batch_statistics[s] = batch_stats;
     } else if (st.kind == StageKind::LayerNorm) {

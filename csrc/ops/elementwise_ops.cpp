@@ -494,19 +494,31 @@ Tensor where(const Tensor& condition, const Tensor& a_in, const Tensor& b_in) {
                        dtype_name(condition->dtype));
   // input and other promote as for a binary op (a 0-d operand decides only by category).
   const DType dtype = result_dtype(a_in, b_in);
-  const Tensor a = a_in->dtype == dtype ? a_in : cast(a_in, dtype);
-  const Tensor b = b_in->dtype == dtype ? b_in : cast(b_in, dtype);
-  const Shape shape = broadcast_shapes(condition->shape, broadcast_shapes(a->shape, b->shape).out_shape).out_shape;
+  Tensor a = a_in->dtype == dtype ? a_in : cast(a_in, dtype);
+  Tensor b = b_in->dtype == dtype ? b_in : cast(b_in, dtype);
+  Tensor cond = condition;
+  if (cond->device() != a->device() || a->device() != b->device()) {
+    // 0-d CPU operands (Python numbers) join the others' device; any other mix raises.
+    join_devices("where", a, b);
+    join_devices("where", cond, a);
+    join_devices("where", cond, b);
+    check_same_device("where", {&cond, &a, &b});
+  }
+  const Shape shape = broadcast_shapes(cond->shape, broadcast_shapes(a->shape, b->shape).out_shape).out_shape;
   // Operands of another shape are expanded to the output's first (copies without history: the
   // node below sums their gradients back).
-  Tensor c = condition->shape == shape ? condition : expand(detach(condition), shape);
+  Tensor c = cond->shape == shape ? cond : expand(detach(cond), shape);
   Tensor av = a->shape == shape ? a : expand(detach(a), shape);
   Tensor bv = b->shape == shape ? b : expand(detach(b), shape);
-  Tensor out = empty(shape, a->dtype);
-  dispatch_any(a->dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    cpu::where_forward<T>(out->ptr<T>(), c->ptr<bool>(), av->ptr<T>(), bv->ptr<T>(), out->numel);
-  });
+  Tensor out = empty(shape, a->dtype, a->device());
+  if (!a->on_cpu()) {
+    float_kernels(a, "where").where_forward(a->dtype, out->data, c->device_ptr<bool>(), av->data, bv->data, out->numel);
+  } else {
+    dispatch_any(a->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cpu::where_forward<T>(out->ptr<T>(), c->ptr<bool>(), av->ptr<T>(), bv->ptr<T>(), out->numel);
+    });
+  }
   if (is_floating(a->dtype) && needs_grad({&a, &b})) {
     auto node = make_node<WhereNode>({&a, &b});
     node->condition = saved_input(condition);

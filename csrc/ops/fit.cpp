@@ -27,6 +27,12 @@ void check_fit_arguments(DenseChain& chain, const Tensor& X, const Tensor& y, co
   for (const auto& step : steps)
     if (!step) throw TypeError("fit_batches: steps must be optimizer group steps, got None");
   chain.check_input(X);
+  // The loop's own buffers, minibatch gathers and losses are host code: a model on a device
+  // trains through its ops instead (the chain, losses and optimizer steps each have device paths).
+  for (const Tensor* t : {&X, &y})
+    if (!(*t)->on_cpu())
+      throw NotImplementedError("fit_batches: the native loop runs on the CPU; " + std::string(t == &X ? "X" : "y") +
+                                " is on " + device_str((*t)->device()));
   if (X->dim() != 2) throw ValueError("fit: X must be 2-D (samples, features), got shape " + shape_str(X->shape));
   if (y->dim() < 1 || y->shape[0] != X->shape[0])
     throw ValueError("fit: X has shape " + shape_str(X->shape) + " but y has shape " + shape_str(y->shape) +

@@ -122,6 +122,7 @@ class DenseChain : public std::enable_shared_from_this<DenseChain> {
   // a fresh one comes from the gradient workspace.
   Tensor grad_target(size_t stage, ChainSlots::Param which, const Tensor& param, bool& accumulate);
   void update_running_stats(const ChainStage& stage, const Tensor& mean_var, int64_t rows);
+  void update_running_stats_on_device(const ChainStage& stage, const Tensor& mean_var, int64_t rows);
 
   std::vector<ChainStage> stages_;
   int64_t in_features_ = 0, out_features_ = 0, flops_per_row_ = 0;
