@@ -370,3 +370,18 @@ def test_a_fused_chain_given_data_from_another_device_raises_pytorchs_error(cuda
     model[2].bias.data = cr.zeros(2)  # one parameter left behind
     with pytest.raises(RuntimeError, match="same device"):
         model(cr.randn(4, 3, device=cuda))
+
+
+def test_indexing_beyond_rows_says_it_has_no_device_path(cuda):
+    x = cr.arange(12.0).reshape(4, 3).to(cuda)
+    np.testing.assert_array_equal(x[1].cpu().numpy(), [3.0, 4.0, 5.0])  # rows have a device path
+    for index in ([0, 2], cr.tensor([0, 2]), cr.tensor([0, 2], device=cuda), x > 3, (slice(None), 1)):
+        with pytest.raises(NotImplementedError, match="index: .* on cuda:0"):
+            x[index]
+    with pytest.raises(NotImplementedError, match="index_put_: .* on cuda:0"):
+        x[0] = 1.0
+    cpu = cr.zeros(3)
+    with pytest.raises(NotImplementedError, match="index_put_: .* on cuda:0"):
+        cpu[0] = cr.ones((), device=cuda)
+    with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy"):
+        x.numpy()

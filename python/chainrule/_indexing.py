@@ -114,7 +114,19 @@ def getitem_np(t: Tensor, idx: Any) -> Tensor:
     return out
 
 
+def _refuse_devices(op: str, t: Tensor, index: Any, value: Any = None) -> None:
+    """The indexing written with NumPy reads host memory: a device tensor gets a clear error."""
+    parts = index if isinstance(index, tuple) else (index,)
+    for x in (t, value, *parts):
+        if isinstance(x, Tensor) and x.device.type != "cpu":
+            raise NotImplementedError(
+                f"{op}: this index has no implementation for tensors on {x.device} yet (integers and slices of the "
+                "first dimension do); move the tensors to the CPU with .cpu() first"
+            )
+
+
 def getitem(t: Tensor, index: Any) -> Tensor:
+    _refuse_devices("index", t, index)
     if (
         t.ndim == 0
         and not isinstance(index, (tuple, type(None), type(Ellipsis), bool))
@@ -126,6 +138,7 @@ def getitem(t: Tensor, index: Any) -> Tensor:
 
 def setitem(t: Tensor, index: Any, value: Any) -> None:
     """t[index] = value, written into t's memory; recorded when autograd is on."""
+    _refuse_devices("index_put_", t, index, value)
     idx = numpy_index(index)
     _check_bool_masks(t.shape, idx)
     t._check_inplace("index_put_")
