@@ -385,3 +385,19 @@ def test_indexing_beyond_rows_says_it_has_no_device_path(cuda):
         cpu[0] = cr.ones((), device=cuda)
     with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy"):
         x.numpy()
+
+
+def test_the_native_loop_refuses_device_data(cuda):
+    # chainrule.fit keeps a device model out of the native loop; called directly, the loop refuses
+    # device tensors before gathering a minibatch.
+    from chainrule._kinds import reduction_kind
+
+    model = nn.Sequential(nn.Linear(3, 2)).to(cuda)
+    steps = optim.SGD(model.parameters(), lr=0.1).group_steps()
+    X, y = cr.zeros(4, 3, device=cuda), cr.zeros(4, 2, device=cuda)
+    args = (None, 2, 0, 2, _core.LossKind.mse, reduction_kind("mean"), 0.0, steps, False)
+    with pytest.raises(NotImplementedError, match="the native loop runs on the CPU; X is on cuda:0"):
+        _core.fit_batches(model.fused_chain(), X, y, *args)
+    with pytest.raises(RuntimeError, match="same device"):  # host data for a device model
+        _core.fit_batches(model.fused_chain(), X.cpu(), y.cpu(), *args)
+    assert all(p.grad is None for p in model.parameters())
