@@ -387,17 +387,110 @@ def test_indexing_beyond_rows_says_it_has_no_device_path(cuda):
         x.numpy()
 
 
-def test_the_native_loop_refuses_device_data(cuda):
-    # chainrule.fit keeps a device model out of the native loop; called directly, the loop refuses
-    # device tensors before gathering a minibatch.
+def test_the_native_loop_refuses_mixed_devices_and_losses_without_a_device_path(cuda):
     from chainrule._kinds import reduction_kind
 
     model = nn.Sequential(nn.Linear(3, 2)).to(cuda)
     steps = optim.SGD(model.parameters(), lr=0.1).group_steps()
     X, y = cr.zeros(4, 3, device=cuda), cr.zeros(4, 2, device=cuda)
     args = (None, 2, 0, 2, _core.LossKind.mse, reduction_kind("mean"), 0.0, steps, False)
-    with pytest.raises(NotImplementedError, match="the native loop runs on the CPU; X is on cuda:0"):
-        _core.fit_batches(model.fused_chain(), X, y, *args)
     with pytest.raises(RuntimeError, match="same device"):  # host data for a device model
         _core.fit_batches(model.fused_chain(), X.cpu(), y.cpu(), *args)
+    with pytest.raises(RuntimeError, match="same device"):
+        _core.fit_batches(model.fused_chain(), X, y.cpu(), *args)
+    labels = cr.zeros(4, dtype=cr.int64, device=cuda)
+    nll = (None, 2, 0, 2, _core.LossKind.nll, reduction_kind("mean"), 0.0, steps, False)
+    with pytest.raises(NotImplementedError, match="NLLLoss has no implementation on cuda:0"):
+        _core.fit_batches(model.fused_chain(), X, labels, *nll)
+    with pytest.raises(IndexError, match="target 2 at index 0 is out of bounds"):  # labels checked on the host
+        cross_entropy = (None, 2, 0, 2, _core.LossKind.cross_entropy, reduction_kind("mean"), 0.0, steps, False)
+        _core.fit_batches(model.fused_chain(), X, cr.full((4,), 2, dtype=cr.int64, device=cuda), *cross_entropy)
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_native_fit_on_the_device_agrees_with_the_cpu(cuda, loss, shuffle, dtype):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((70, 6)).astype(np.float32 if dtype == cr.float32 else np.float64)
+    y = rng.integers(0, 3, 70) if loss == "cross_entropy" else rng.standard_normal((70, 3)).astype(X.dtype)
+    metrics = ["accuracy"] if loss == "cross_entropy" else None
+    runs = []
+    for where in ("cpu", cuda):
+        cr.manual_seed(5)
+        model = MODELS["fused"]().to(dtype).to(where)
+        optimizer = optim.Adam(model.parameters(), lr=0.01)
+        criterion = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
+        history = cr.fit(
+            model,
+            criterion,
+            optimizer,
+            X,
+            y,
+            epochs=3,
+            batch_size=16,
+            shuffle=shuffle,
+            seed=1,
+            metrics=metrics,
+            progress=False,
+        )
+        assert history.native
+        assert all(p.device.type == ("cpu" if where == "cpu" else "cuda") for p in model.parameters())
+        runs.append((history.history, [p.detach().cpu().numpy() for p in model.parameters()]))
+    (cpu_logs, cpu_params), (dev_logs, dev_params) = runs
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == cr.float32 else dict(rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(dev_logs["loss"], cpu_logs["loss"], **tol)
+    if metrics:
+        assert dev_logs["accuracy"] == cpu_logs["accuracy"]
+    for a, b in zip(dev_params, cpu_params):
+        np.testing.assert_allclose(a, b, **tol)
+
+
+def test_fit_says_what_keeps_a_device_model_out_of_the_native_loop(cuda):
+    X, y = np.zeros((8, 3), np.float32), np.zeros((8, 2), np.float32)
+    model = nn.Sequential(nn.Linear(3, 2)).to(cuda)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    for kwargs, why in (
+        (dict(native=False), "native=False"),
+        (dict(validation_data=(X, y)), "validation_data"),
+        (dict(monitor=True), "monitor=True"),
+    ):
+        with pytest.raises(NotImplementedError, match=f"fit: the model is on cuda:0.*here: {why}"):
+            cr.fit(model, nn.MSELoss(), optimizer, X, y, epochs=1, progress=False, **kwargs)
+    with pytest.raises(NotImplementedError, match="the model is a _Unfused"):
+        unfused = _Unfused().to(cuda)
+        cr.fit(
+            unfused,
+            nn.MSELoss(),
+            optim.SGD(unfused.parameters(), lr=0.1),
+            np.zeros((8, 6), np.float32),
+            np.zeros((8, 3), np.float32),
+            epochs=1,
+            progress=False,
+        )
+
+
+def test_native_fit_on_the_device_allocates_nothing_after_its_first_epoch(cuda):
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((64, 6)).astype(np.float32), rng.integers(0, 3, 64)
+    model = MODELS["fused"]().to(cuda)
+    optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    def run(epochs):
+        cr.fit(
+            model,
+            nn.CrossEntropyLoss(),
+            optimizer,
+            X,
+            y,
+            epochs=epochs,
+            batch_size=16,
+            metrics=["accuracy"],
+            progress=False,
+        )
+
+    run(1)
+    before = _core._host_device_raw_allocations()
+    run(3)
+    assert _core._host_device_raw_allocations() == before  # data, batches and losses all from the cache

@@ -11,7 +11,20 @@ namespace chainrule {
 
 namespace {
 // The loop's own buffers, in a workspace of its own (the chain's hold its stages' buffers).
-enum BatchSlot : size_t { kInputs, kTargets, kOutputGrad, kLossValues, kLogProbs };
+enum BatchSlot : size_t {
+  kInputs,
+  kTargets,
+  kOutputGrad,
+  kLossValues,
+  kLogProbs,
+  // the device loop's scalars and accuracy buffers
+  kUpstream,
+  kDivisor,
+  kPredicted,
+  kPredictedFloat,
+  kLabelsFloat,
+  kHits
+};
 
 // Rows order[lo:hi] of src into dst.
 void gather_minibatch(const Tensor& dst, const Tensor& src, const int64_t* order, int64_t lo, int64_t hi) {
@@ -27,12 +40,9 @@ void check_fit_arguments(DenseChain& chain, const Tensor& X, const Tensor& y, co
   for (const auto& step : steps)
     if (!step) throw TypeError("fit_batches: steps must be optimizer group steps, got None");
   chain.check_input(X);
-  // The loop's own buffers, minibatch gathers and losses are host code: a model on a device
-  // trains through its ops instead (the chain, losses and optimizer steps each have device paths).
-  for (const Tensor* t : {&X, &y})
-    if (!(*t)->on_cpu())
-      throw NotImplementedError("fit_batches: the native loop runs on the CPU; " + std::string(t == &X ? "X" : "y") +
-                                " is on " + device_str((*t)->device()));
+  check_same_device("fit_batches", {&X, &y});  // (check_input checked the model's against X's)
+  if (!X->on_cpu() && loss.kind == ops::LossKind::NLL)
+    throw NotImplementedError("fit_batches: NLLLoss has no implementation on " + device_str(X->device()) + " yet");
   if (X->dim() != 2) throw ValueError("fit: X must be 2-D (samples, features), got shape " + shape_str(X->shape));
   if (y->dim() < 1 || y->shape[0] != X->shape[0])
     throw ValueError("fit: X has shape " + shape_str(X->shape) + " but y has shape " + shape_str(y->shape) +
@@ -42,7 +52,9 @@ void check_fit_arguments(DenseChain& chain, const Tensor& X, const Tensor& y, co
     if (y->dtype != DType::Int64 || y->dim() != 1)
       throw TypeError(std::string("fit: ") + (loss.kind == ops::LossKind::NLL ? "NLLLoss" : "cross-entropy") +
                       " targets must be int64 class labels of shape (N,)");
-    const int64_t* t = y->ptr<int64_t>();
+    // Labels on a device are checked from a host copy: the device kernels trust their indices.
+    const Tensor labels = to_device(y, Device{});
+    const int64_t* t = labels->ptr<int64_t>();
     for (int64_t i = 0; i < N; ++i)
       if (t[i] < 0 || t[i] >= OC)
         throw IndexError("fit: target " + std::to_string(t[i]) + " at index " + std::to_string(i) +
@@ -71,11 +83,133 @@ void check_fit_arguments(DenseChain& chain, const Tensor& X, const Tensor& y, co
 
 }  // namespace
 
+namespace {
+// The device kernels' name for an elementwise LossKind (cross-entropy and NLL are not elementwise).
+cpu::Loss elementwise_kernel_loss(ops::LossKind kind) {
+  switch (kind) {
+    case ops::LossKind::MSE: return cpu::Loss::MSE;
+    case ops::LossKind::L1: return cpu::Loss::L1;
+    case ops::LossKind::Huber: return cpu::Loss::Huber;
+    case ops::LossKind::BCE: return cpu::Loss::BCE;
+    default: break;
+  }
+  return cpu::Loss::BCEWithLogits;
+}
+
+// fit_batches for X and y on a device (checked): the same steps as the host loop, through the
+// device's kernels. The row order goes to the device once per call, minibatches are gathered
+// there, and each batch's loss (and correct count) stays there until one copy back at the end:
+// nothing waits for the device between batches.
+FitBatchResult fit_batches_on_device(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order,
+                                     int64_t batch_size, int64_t first_batch, int64_t last_batch,
+                                     const ops::LossSpec& loss,
+                                     const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct) {
+  const int64_t N = X->shape[0];
+  const DType dtype = X->dtype;
+  const Device device = X->device();
+  const DeviceKernels& k = ops::float_kernels(X, "fit_batches");
+  const Tensor rows = order ? to_device(order, device) : nullptr;
+  const int64_t count = last_batch - first_batch;
+  const Tensor losses = empty({count}, dtype, device);
+  const Tensor correct = count_correct ? zeros({count}, DType::Float64, device) : nullptr;
+  const size_t item = itemsize(dtype);
+  cpu::Broadcast scalar;
+  cpu::make_broadcast({}, {}, scalar);
+  Workspace batch_space;
+  DenseChain::Activations acts;
+  FitBatchResult result;
+  Shape xs = X->shape, ys = y->shape;
+  const bool cross_entropy = loss.kind == ops::LossKind::CrossEntropy;
+  for (int64_t bi = first_batch; bi < last_batch; ++bi) {
+    const int64_t lo = bi * batch_size, B = std::min(batch_size, N - lo);
+    xs[0] = ys[0] = B;
+    Tensor xb, yb;
+    if (rows) {
+      xb = batch_space.acquire(kInputs, xs, dtype, device);
+      yb = batch_space.acquire(kTargets, ys, y->dtype, device);
+      const int64_t* batch_rows = rows->device_ptr<int64_t>() + lo;
+      k.gather_rows(xb->data, X->data, batch_rows, B, N ? X->nbytes() / N : 0);
+      k.gather_rows(yb->data, y->data, batch_rows, B, N ? y->nbytes() / N : 0);
+    } else {
+      xb = alias(X, xs, lo * (N ? X->numel / N : 0));
+      yb = alias(y, ys, lo * (N ? y->numel / N : 0));
+    }
+    chain.forward_into(acts, xb);
+    const Tensor& out = acts.a.back();  // (B, OC)
+    const int64_t C = out->shape[1];
+    const int64_t values_count = ops::loss_value_count(loss, B, C);
+    Tensor values = batch_space.acquire(kLossValues, cross_entropy ? Shape{B} : out->shape, dtype, device);
+    Tensor log_probs = cross_entropy ? batch_space.acquire(kLogProbs, {B, C}, dtype, device) : nullptr;
+    if (cross_entropy)
+      k.cross_entropy_forward(dtype, values->data, log_probs->data, out->data, yb->device_ptr<int64_t>(), B, C);
+    else
+      k.loss_forward(dtype, values->data, out->data, yb->data, B * C, elementwise_kernel_loss(loss.kind), loss.param);
+    // The batch's loss as the loss ops reduce it: the sum, divided by the count for the mean.
+    char* batch_loss = static_cast<char*>(losses->data) + static_cast<size_t>(bi - first_batch) * item;
+    k.sum_all(dtype, batch_loss, values->data, values_count);
+    // dL/d(output) with dL/d(loss) = 1: each value's upstream gradient, 1 / count for the mean,
+    // computed on the host in the loss's dtype as the loss ops compute it.
+    Tensor upstream = batch_space.acquire(kUpstream, {}, dtype, device);
+    ops::dispatch_floating(dtype, "fit", "X", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T one = T(1);
+      const T scaled = loss.reduction == ops::Reduction::Mean ? one / static_cast<T>(values_count) : one;
+      k.fill(dtype, upstream->data, 1, static_cast<double>(scaled));
+    });
+    if (loss.reduction == ops::Reduction::Mean) {
+      Tensor divisor = batch_space.acquire(kDivisor, {}, dtype, device);
+      k.fill(dtype, divisor->data, 1, static_cast<double>(values_count));
+      k.binary_forward(dtype, batch_loss, batch_loss, divisor->data, scalar, cpu::Binary::Div);
+    }
+    Tensor dout = batch_space.acquire(kOutputGrad, out->shape, dtype, device);
+    if (cross_entropy)
+      k.cross_entropy_backward(dtype, dout->data, upstream->data, true, log_probs->data, yb->device_ptr<int64_t>(), B,
+                               C);
+    else
+      k.loss_backward(dtype, dout->data, nullptr, upstream->data, true, out->data, yb->data, B * C,
+                      elementwise_kernel_loss(loss.kind), loss.param);
+    if (count_correct) {
+      // argmax == label, compared as float64 (the device compares floating-point values only),
+      // summed into this batch's entry.
+      Tensor predicted = batch_space.acquire(kPredicted, {B}, DType::Int64, device);
+      Tensor predicted_f = batch_space.acquire(kPredictedFloat, {B}, DType::Float64, device);
+      Tensor labels_f = batch_space.acquire(kLabelsFloat, {B}, DType::Float64, device);
+      Tensor hits = batch_space.acquire(kHits, {B}, DType::Bool, device);
+      k.argmax_dim(dtype, predicted->device_ptr<int64_t>(), out->data, B, C, 1);
+      k.cast(DType::Float64, predicted_f->data, DType::Int64, predicted->data, B);
+      k.cast(DType::Float64, labels_f->data, DType::Int64, yb->data, B);
+      cpu::Broadcast same;
+      cpu::make_broadcast({B}, {B}, same);
+      k.compare_forward(DType::Float64, hits->device_ptr<bool>(), predicted_f->data, labels_f->data, same,
+                        cpu::Compare::Eq);
+      k.cast(DType::Float64, predicted_f->data, DType::Bool, hits->data, B);
+      k.sum_all(DType::Float64, static_cast<double*>(correct->data) + (bi - first_batch), predicted_f->data, B);
+    }
+    for (const ChainStage& st : chain.stages())
+      for (const Tensor* p : {&st.weight, &st.bias})
+        if (*p && (*p)->requires_grad) (*p)->grad = nullptr;
+    chain.backward_from(acts, dout, nullptr);
+    for (const auto& s : steps) s->step();
+    result.sizes.push_back(B);
+  }
+  // The one wait: every batch's loss (and correct count) back to the host.
+  const Tensor host_losses = cast_data(to_device(losses, Device{}), DType::Float64);
+  result.losses.assign(host_losses->ptr<double>(), host_losses->ptr<double>() + count);
+  if (correct) {
+    const Tensor host_correct = to_device(correct, Device{});
+    for (int64_t i = 0; i < count; ++i) result.correct += static_cast<int64_t>(host_correct->ptr<double>()[i]);
+  }
+  return result;
+}
+}  // namespace
+
 FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
                            int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
                            const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct) {
   check_fit_arguments(chain, X, y, order, batch_size, first_batch, last_batch, loss, steps);
   std::lock_guard<std::mutex> lock(chain.mutex());
+  if (!X->on_cpu())
+    return fit_batches_on_device(chain, X, y, order, batch_size, first_batch, last_batch, loss, steps, count_correct);
   const int64_t N = X->shape[0];
   const DType dtype = X->dtype;
   const int64_t* ord = order ? order->ptr<int64_t>() : nullptr;

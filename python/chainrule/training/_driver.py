@@ -105,6 +105,22 @@ def fit(
     if native is True and reason is not None:
         raise ValueError(f"fit: native=True but the native loop cannot run: {reason}")
     use_native = native is not False and reason is None
+    device = next((p.device for p in model.parameters() if p.device.type != "cpu"), None)
+    if device is not None:
+        # On a device only the native loop runs (the Python loop gathers minibatches through
+        # NumPy), and validation and gradient monitoring read the model on the host.
+        why = (
+            reason
+            or ("native=False" if native is False else None)
+            or ("validation_data" if validation_data is not None else None)
+            or ("monitor=True" if monitor else None)
+        )
+        if why is not None:
+            raise NotImplementedError(
+                f"fit: the model is on {device}, where fit runs only the native loop, without validation_data "
+                f"or monitor; here: {why}. Move the model to the CPU with model.cpu(), or train with a loop "
+                "of your own"
+            )
 
     if use_native:
         # The Python loop's first zero_grad drops every gradient, and frozen parameters never get
@@ -113,6 +129,8 @@ def fit(
             if not p.requires_grad:
                 p.grad = None
     Xt, yt = from_numpy(X), from_numpy(y)
+    if device is not None:  # moved once: the native loop gathers each minibatch on the device
+        Xt, yt = Xt.to(device), yt.to(device)
     base_seed = int(np.random.default_rng(seed).integers(2**63))
     history = History()
     history.native = use_native
