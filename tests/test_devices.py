@@ -494,3 +494,48 @@ def test_native_fit_on_the_device_allocates_nothing_after_its_first_epoch(cuda):
     before = _core._host_device_raw_allocations()
     run(3)
     assert _core._host_device_raw_allocations() == before  # data, batches and losses all from the cache
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_the_input_gradient_of_a_model_on_the_device(cuda, model):
+    # The fused chain's backward writes dL/d(input) into a buffer on the input's device.
+    def run(where):
+        cr.manual_seed(2)
+        net = MODELS[model]().to(cr.float64).to(where)
+        x = _rand(5, 6).to(where).detach().requires_grad_()
+        net(x).sum().backward()
+        return x.grad
+
+    cpu_grad, dev_grad = run("cpu"), run(cuda)
+    assert dev_grad.is_cuda
+    np.testing.assert_allclose(_values(dev_grad), _values(cpu_grad), rtol=1e-12, atol=1e-13)
+
+
+def test_row_indexing_backward_on_the_device(cuda):
+    _assert_same(lambda: [_rand(4, 3)], lambda x: x[2] * 2.0, cuda)
+
+
+def test_unfused_dropout_draws_its_mask_on_the_host_and_matches_the_cpu(cuda):
+    def run(where):
+        cr.manual_seed(9)
+        x = cr.ones(4, 5, dtype=cr.float64, device=where, requires_grad=True)
+        F.dropout(x, 0.4, training=True).sum().backward()
+        return x.grad
+
+    cpu_grad, dev_grad = run("cpu"), run(cuda)
+    assert dev_grad.is_cuda
+    np.testing.assert_array_equal(_values(dev_grad), _values(cpu_grad))
+
+
+@pytest.mark.parametrize(
+    "name,fn",
+    [
+        ("softplus", lambda x: F.softplus(x)),
+        ("hardtanh", lambda x: F.hardtanh(x)),
+        ("batch_norm", lambda x: nn.BatchNorm1d(3).to(x.device)(x)),
+        ("class-index targets", lambda x: F.nll_loss(x, cr.tensor([0, 1, 2, 0], device=x.device))),
+    ],
+)
+def test_functions_written_with_numpy_say_they_have_no_device_path(cuda, name, fn):
+    with pytest.raises(NotImplementedError, match=f"{name}: no implementation for tensors on cuda:0"):
+        fn(cr.randn(4, 3, device=cuda))

@@ -803,7 +803,7 @@ struct DenseChainNode : Node {
     const Shape& input_shape = saved_input.get()->shape;
     const int64_t B = leading_rows(input_shape);
     Tensor dout = g->dim() == 2 ? g : alias(g, {B, chain->out_features()}, 0);
-    Tensor dinput = ops::wants(*this, 0) ? empty(input_shape, g->dtype) : nullptr;
+    Tensor dinput = ops::wants(*this, 0) ? empty(input_shape, g->dtype, g->device()) : nullptr;
     chain->backward_from(acts, dout, dinput);
     return {dinput};
   }

@@ -93,6 +93,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     bx = x * beta
     # log(1 + exp(t)) = max(t, 0) + log(1 + exp(-|t|)) never overflows.
     smooth = (_core.relu(bx) + ((-bx.abs()).exp() + 1.0).log()) * (1.0 / beta)
+    _on_host("softplus", bx)
     linear = bx.detach().numpy() > threshold
     if not linear.any():
         return smooth
@@ -112,6 +113,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     min_val, max_val = float(min_val), float(max_val)
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) must be <= max_val ({max_val})")
+    _on_host("hardtanh", x)
     values = x.detach().numpy()
     inside = (values > min_val) & (values < max_val)
     clamped = _np.where(values >= max_val, max_val, _np.where(values <= min_val, min_val, 0.0))
@@ -125,6 +127,7 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * relu6(x + 3) / 6 (Howard et al. 2019, MobileNetV3)."""
     x = _check_tensor(input, "hardswish")
+    _on_host("hardswish", x)
     values = x.detach().numpy()
     # PyTorch's derivative: 0 for x < -3, (2x + 3) / 6 for -3 <= x <= 3, 1 above.
     middle = _mask((values >= -3.0) & (values <= 3.0), x)
@@ -172,6 +175,15 @@ def _check_probability(p, fn: str) -> float:
     return float(p)
 
 
+def _on_host(op: str, *tensors: object) -> None:
+    """The functions here written with NumPy read host memory: a tensor on a device gets a clear error."""
+    for t in tensors:
+        if isinstance(t, Tensor) and t.device.type != "cpu":
+            raise NotImplementedError(
+                f"{op}: no implementation for tensors on {t.device} yet; move them to the CPU with .cpu() first"
+            )
+
+
 def dropout_mask(shape: Sequence[int], p: float, dtype: _core.dtype) -> Tensor:
     """keep / (1 - p) per element, keep ~ Bernoulli(1 - p), drawn from chainrule's generator
     (chainrule.manual_seed makes it reproducible)."""
@@ -189,7 +201,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     x = _check_tensor(input, "dropout")
     if not training or p == 0.0:
         return x
-    return x * dropout_mask(tuple(x.shape), p, x.dtype)
+    mask = dropout_mask(tuple(x.shape), p, x.dtype)  # drawn on the host: one seed, one mask, on every device
+    return x * (mask if x.device.type == "cpu" else mask.to(x.device))
 
 
 def batch_norm(
@@ -235,6 +248,7 @@ def batch_norm(
                 factor = 1.0 / float(num_batches_tracked.item()) if num_batches_tracked is not None else 0.0
             else:
                 factor = float(momentum)
+            _on_host("batch_norm", running_mean, running_var)
             rm, rv = running_mean.numpy(), running_var.numpy()
             batch_mean = mean.detach().numpy().reshape(channels)
             batch_var = var.detach().numpy().reshape(channels) * (count / (count - 1))
@@ -245,6 +259,7 @@ def batch_norm(
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
+        _on_host("batch_norm", running_mean, running_var)
         rm = running_mean.detach().numpy().astype(numpy_dtype(x.dtype)).reshape(channel_shape)
         rv = running_var.detach().numpy().astype(numpy_dtype(x.dtype)).reshape(channel_shape)
         inv_std = 1.0 / _np.sqrt(rv + eps)
@@ -292,6 +307,7 @@ def embedding(input: TensorLike, weight: Tensor, padding_idx: int | None = None)
     if indices.is_floating_point():
         raise TypeError(f"embedding: indices must be an integer tensor, got {indices.dtype!r}")
     num, dim = weight.shape
+    _on_host("embedding", indices)
     flat_values = indices.numpy().reshape(-1)
     if flat_values.size and (flat_values.min() < 0 or flat_values.max() >= num):
         bad = flat_values[(flat_values < 0) | (flat_values >= num)][0]
@@ -399,6 +415,7 @@ def _as_input(x, fn: str, arg: str = "input", like: Tensor | None = None) -> Ten
 def _class_weight(weight, classes: int, like: Tensor, fn: str):
     if weight is None:
         return None
+    _on_host("class weights", weight)
     w = weight.detach().numpy() if isinstance(weight, Tensor) else _np.asarray(weight)
     if w.shape != (classes,):
         raise ValueError(f"{fn}: weight must have one entry per class, shape ({classes},), got {tuple(w.shape)}")
@@ -415,6 +432,7 @@ def _class_targets(target: Tensor, input: Tensor, fn: str, ignore_index: int):
             f"{fn}: target has shape {tuple(target.shape)}, expected {expected} for input of shape {tuple(input.shape)}"
         )
     classes = input.shape[-1]
+    _on_host("class-index targets", target, input)
     t = target.numpy().reshape(-1)
     bad = (t != ignore_index) & ((t < 0) | (t >= classes))
     if bad.any():
@@ -649,6 +667,7 @@ def kl_div(
     if log_target:
         loss = y.exp() * (y - x)
     elif y.requires_grad:
+        _on_host("kl_div", y)
         zero = _mask(y.detach().numpy() == 0, y)
         loss = y * (y + zero).log() - y * x
     else:
@@ -681,6 +700,7 @@ def poisson_nll_loss(
     else:
         loss = x - y * (x + float(eps)).log()
     if full:
+        _on_host("poisson_nll_loss", y)
         t: _np.ndarray = y.detach().numpy().astype(_np.float64)
         with _np.errstate(divide="ignore", invalid="ignore"):
             stirling = _np.where(
@@ -716,6 +736,7 @@ def gaussian_nll_loss(
                 f"gaussian_nll_loss: var of shape {tuple(v.shape)} does not match input of shape "
                 f"{tuple(x.shape)} (expected the same shape, or one variance per sample)"
             )
+    _on_host("gaussian_nll_loss", v)
     values = v.detach().numpy()
     if (values < 0).any():
         raise ValueError("gaussian_nll_loss: var has negative entry/entries")

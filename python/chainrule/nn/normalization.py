@@ -121,6 +121,7 @@ class BatchNorm1d(Module):
         if self.training and self.track_running_stats:
             count = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
             if count > 1:
+                F._on_host("batch_norm", x, self.num_batches_tracked)
                 self.num_batches_tracked.numpy()[...] += 1
         update = self.training and self.track_running_stats
         return F.batch_norm(
