@@ -321,3 +321,10 @@ def test_unsupported_chain_stages_are_refused_before_any_work(cuda):
     cpu_model.eval()
     x = cr.randn(5, 4)
     np.testing.assert_allclose(model(x.to(cuda)).detach().cpu().numpy(), cpu_model(x).detach().numpy(), rtol=1e-6)
+
+
+def test_fit_refuses_a_model_on_a_device_with_the_reason(cuda):
+    model = nn.Sequential(nn.Linear(3, 2)).to(cuda)
+    X, y = np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32)
+    with pytest.raises(NotImplementedError, match="fit: the model's parameters are on cuda:0"):
+        cr.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), X, y, epochs=1)

@@ -21,7 +21,7 @@ _arena_ever_used = False
 _optimizers: weakref.WeakSet = weakref.WeakSet()
 
 
-def register_optimizer(optimizer) -> None:
+def register_optimizer(optimizer: object) -> None:
     _optimizers.add(optimizer)
 
 

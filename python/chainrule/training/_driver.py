@@ -101,6 +101,13 @@ def fit(
             model, loss_fn, validation_data[0], validation_data[1], name_x="X_val", name_y="y_val"
         )
 
+    on_a_device = next((p.device for p in model.parameters() if p.device.type != "cpu"), None)
+    if on_a_device is not None:
+        raise NotImplementedError(
+            f"fit: the model's parameters are on {on_a_device}; chainrule.fit runs on the CPU for now. "
+            "Train there with a loop of your own (model(x), loss.backward(), optimizer.step()), "
+            "or move the model with model.cpu()"
+        )
     reason = native_reason(model, loss_fn, optimizer, y)
     if native is True and reason is not None:
         raise ValueError(f"fit: native=True but the native loop cannot run: {reason}")
