@@ -430,12 +430,40 @@ void copy_panel_rows(const T* src, int64_t ldb, int64_t kc, int cols, int nr, T*
   for (int64_t k = 0; k < kc; ++k) std::memcpy(out + k * nr, src + k * ldb, cols * sizeof(T));
 }
 
+// op(B) = B into panels of NR columns, walking k in the outer loop: row k of the block is one
+// contiguous run of n values, cut into the panels' k-th rows. Panel by panel instead, a panel
+// of a narrow tile (one cache line per k) reads one line per k at a stride of ldb, each from its
+// own page and, for a power-of-two ldb, all in the same L1 set; the row walk reads whole rows
+// that the hardware prefetcher follows (AVX2 path, Zen 4, CPU time, one thread: the float32 dX
+// shape 512x4096x4096 went from 0.94-0.95x to 0.96-0.98x OpenBLAS's Haswell kernels, the float64
+// dX shapes gained 0-4%, the others measured within noise). The values and their places are the
+// same as the panel-by-panel copy's, so no result changes.
+template <int NR, typename T>
+void pack_b_rows_across_panels(const T* src, int64_t ldb, int64_t kc, int64_t n, T* dst) {
+  const int64_t full = n / NR * NR;
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* row = src + k * ldb;
+    T* out = dst + k * NR;  // panel j starts at dst + j * kc
+    for (int64_t j = 0; j < full; j += NR) std::memcpy(out + j * kc, row + j, NR * sizeof(T));
+    for (int64_t j = full; j < n; ++j) out[full * kc + (j - full)] = row[j];
+  }
+}
+
 // Packs op(B)[k0 : k0+kc, j0 : j0+n] as panels of nr columns, each a kc x nr row-major block.
 // A short last panel keeps the nr stride and is not padded (the kernel masks its columns).
 template <typename T>
 void pack_b_block(const Problem<T>& p, const MicroKernel<T>& kern, int64_t k0, int64_t kc, int64_t j0, int64_t n,
                   T* dst) {
   const int nr = kern.nr;
+  // Narrow tiles (a panel row of at most one cache line) take the row walk when the block spans
+  // several panels; wider panels already read several lines of a row per k.
+  if (p.tb == Trans::No && n > nr) {
+    const T* src = p.B + k0 * p.ldb + j0;
+    if (nr * sizeof(T) == 64) {
+      if constexpr (sizeof(T) == 4) return pack_b_rows_across_panels<16>(src, p.ldb, kc, n, dst);
+      if constexpr (sizeof(T) == 8) return pack_b_rows_across_panels<8>(src, p.ldb, kc, n, dst);
+    }
+  }
   for (int64_t panel = 0; panel < n; panel += nr) {
     const int cols = int(std::min<int64_t>(nr, n - panel));
     T* out = dst + panel * kc;

@@ -42,16 +42,17 @@ bool GroupStep::step() {
   // The parameters this step writes (those with a gradient) pass the in-place gate before any is
   // updated, so a read-only one stops the step before it changes anything.
   int64_t elements = 0;
+  bool on_a_device = false;
   for (const Tensor& p : params_)
     if (p->grad) {
       mark_inplace_write(p, name_);
       elements += p->numel;
+      on_a_device |= !p->on_cpu();
     }
-  for (const Tensor& p : params_)
-    if (p->grad && !p->on_cpu()) {
-      step_on_device();
-      return created_;
-    }
+  if (on_a_device) {
+    step_on_device();
+    return created_;
+  }
   // A few operations per element; a large model's step lets other Python threads run.
   LettingOthersRun others(8 * elements > kLongCallFlops);
   for (size_t i = 0; i < params_.size(); ++i) {
