@@ -1068,7 +1068,7 @@ struct CudaBackend final : DeviceBackend {
 
 }  // namespace
 
-const DeviceBackend& device_backend() {
+const DeviceBackend& the_cuda_backend() {
   static const CudaBackend* backend = new CudaBackend();  // never destroyed: tensors may be freed at exit
   return *backend;
 }

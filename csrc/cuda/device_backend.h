@@ -11,7 +11,7 @@ namespace chainrule::cuda {
 
 // The process's CUDA backend: a static object, never destroyed (the module is never unloaded).
 // Creating it touches no GPU, so the module imports (and registers) on a machine without one.
-const DeviceBackend& device_backend();
+const DeviceBackend& the_cuda_backend();
 
 // A NumPy broadcast of up to two operands over an output shape, packed into a fixed-size kernel
 // argument: per output dimension its extent and each operand's stride (0 where broadcast).

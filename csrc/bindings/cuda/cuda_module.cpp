@@ -621,6 +621,6 @@ PYBIND11_MODULE(_cuda, m) {
   void* registrar_pointer = PyCapsule_GetPointer(registrar.ptr(), "chainrule._core.device_backend_registrar");
   if (!registrar_pointer) throw py::error_already_set();  // not the capsule this module was built against
   using Registrar = void (*)(DeviceType, const DeviceBackend*);
-  reinterpret_cast<Registrar>(registrar_pointer)(DeviceType::CUDA, &cuda::device_backend());
+  reinterpret_cast<Registrar>(registrar_pointer)(DeviceType::CUDA, &cuda::the_cuda_backend());
   m.attr("_backend_registered") = true;
 }
