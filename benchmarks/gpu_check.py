@@ -1,7 +1,8 @@
 """The GPU check's steps (run through benchmarks/gpu_check.sh, which says what it proves).
 
 Each step is recorded in one JSON report: the machine, the build, the import of chainrule._cuda,
-the CUDA tests, which cuBLASLt epilogue paths ran, and the kernel benchmark against PyTorch CUDA.
+the CUDA tests, which cuBLASLt epilogue paths ran, the kernel benchmark and the training-step
+benchmark (model and data on the GPU), both against PyTorch CUDA.
 A failed step fails the check (exit status 1); later steps that need it are recorded as skipped.
 
     python benchmarks/gpu_check.py --out DIR [--arch 90] [--no-gpu] [--skip-build]
@@ -213,6 +214,16 @@ def step_tests(expect_gpu, out_dir):
         for key in ("tests", "failures", "errors", "skipped"):
             report[key] = int(suite.get(key, 0))
         skipped = [case.get("name") for case in suite.iter("testcase") if case.find("skipped") is not None]
+        # Skipped for want of a GPU or of the backend: on a GPU machine, each is a check that did not
+        # run. (Tests of the GPU-less behaviour skip where a GPU is present, as they should.)
+        skipped_for_no_gpu = [
+            case.get("name")
+            for case in suite.iter("testcase")
+            if case.find("skipped") is not None
+            and re.search(r"no CUDA GPU here|built without the CUDA backend", case.find("skipped").get("message", ""))
+        ]
+        report["skipped_for_no_gpu_count"] = len(skipped_for_no_gpu)
+        report["skipped_for_no_gpu"] = skipped_for_no_gpu[:50]
         failed = [
             case.get("name")
             for case in suite.iter("testcase")
@@ -222,8 +233,8 @@ def step_tests(expect_gpu, out_dir):
         report["skipped_tests"] = skipped[:50]
     if status != 0:
         raise StepFailed(f"tests/test_cuda.py failed (exit status {status})", report)
-    if expect_gpu and report.get("skipped", 0):
-        raise StepFailed(f"{report['skipped']} CUDA tests skipped on a machine with a GPU", report)
+    if expect_gpu and report.get("skipped_for_no_gpu_count"):
+        raise StepFailed(f"{report['skipped_for_no_gpu_count']} CUDA tests skipped on a machine with a GPU", report)
     return report
 
 
@@ -269,6 +280,108 @@ def step_benchmark():
         torch_version = None
     rows = bench_cuda_kernels.run(list(bench_cuda_kernels.WORKLOADS), log=lambda line: log("  " + line))
     return {"torch": torch_version, "rows": rows}
+
+
+TRAINING_WORKLOADS = ("seed", "mnist", "mlp", "wide")
+TRAINING_SECONDS = 3.0  # per library and workload, after the warm-up
+TRAINING_MAX_STEPS = 2000
+
+
+def time_training_steps(step, synchronize):
+    """Seconds per step of `step` after a warm-up: as many steps as fit in TRAINING_SECONDS."""
+    for _ in range(5):
+        step()
+    synchronize()
+    steps, start = 0, time.perf_counter()
+    while steps < TRAINING_MAX_STEPS and time.perf_counter() - start < TRAINING_SECONDS:
+        for _ in range(10):
+            step()
+        steps += 10
+        synchronize()
+    return (time.perf_counter() - start) / steps
+
+
+def step_training_benchmark():
+    """One SGD training step of the standard workloads with model and data on the GPU: chainrule
+    against PyTorch CUDA eager (the same initial parameters and data) when torch sees a GPU."""
+    import numpy as np
+
+    import chainrule as cr
+
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    import bench_mlp
+
+    try:
+        import torch
+
+        torch = torch if torch.cuda.is_available() else None
+    except ImportError:
+        torch = None
+    rows = []
+    for name in TRAINING_WORKLOADS:
+        workload = bench_mlp.WORKLOADS[name]
+        X, target = bench_mlp.make_data(workload, np.float32)
+        # bench_mlp's model: Linear + ReLU layers of the workload's sizes, SGD, float32.
+        cr.manual_seed(0)
+        layers = []
+        for index, (fan_in, fan_out) in enumerate(zip(workload.sizes[:-1], workload.sizes[1:])):
+            layers.append(cr.nn.Linear(fan_in, fan_out))
+            if index < len(workload.sizes) - 2:
+                layers.append(cr.nn.ReLU())
+        model = cr.nn.Sequential(*layers)
+        initial = [p.detach().numpy().copy() for p in model.parameters()]
+        model.to("cuda")
+        criterion = cr.nn.MSELoss() if workload.loss == "mse" else cr.nn.CrossEntropyLoss()
+        optimizer = cr.optim.SGD(model.parameters(), lr=bench_mlp.LEARNING_RATE)
+        x, y = cr.from_numpy(X).to("cuda"), cr.from_numpy(target).to("cuda")
+
+        def chainrule_step(model=model, criterion=criterion, optimizer=optimizer, x=x, y=y):
+            loss = criterion(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        first_loss = float(chainrule_step().item())
+        row = {"workload": name, "layers": workload.layers, "batch": workload.batch, "first_loss": first_loss}
+        row["chainrule_ms"] = 1e3 * time_training_steps(chainrule_step, cr.cuda.synchronize)
+        if torch is not None:
+            layers = []
+            for index, (fan_in, fan_out) in enumerate(zip(workload.sizes[:-1], workload.sizes[1:])):
+                layers.append(torch.nn.Linear(fan_in, fan_out))
+                if index < len(workload.sizes) - 2:
+                    layers.append(torch.nn.ReLU())
+            torch_model = torch.nn.Sequential(*layers).cuda()
+            with torch.no_grad():
+                for parameter, value in zip(torch_model.parameters(), initial):
+                    parameter.copy_(torch.from_numpy(value))
+            torch_criterion = torch.nn.MSELoss() if workload.loss == "mse" else torch.nn.CrossEntropyLoss()
+            torch_optimizer = torch.optim.SGD(torch_model.parameters(), lr=bench_mlp.LEARNING_RATE)
+            tx, ty = torch.from_numpy(X).cuda(), torch.from_numpy(target).cuda()
+
+            def torch_step(
+                torch_model=torch_model, torch_criterion=torch_criterion, torch_optimizer=torch_optimizer, tx=tx, ty=ty
+            ):
+                loss = torch_criterion(torch_model(tx), ty)
+                torch_optimizer.zero_grad()
+                loss.backward()
+                torch_optimizer.step()
+                return loss
+
+            row["torch_first_loss"] = float(torch_step().item())
+            row["torch_ms"] = 1e3 * time_training_steps(torch_step, torch.cuda.synchronize)
+            row["speedup_vs_torch"] = row["torch_ms"] / row["chainrule_ms"]
+        log(
+            f"  {name:>6} {workload.layers:>20} B={workload.batch:<4} chainrule {row['chainrule_ms']:8.3f} ms"
+            + (
+                f"  torch {row['torch_ms']:8.3f} ms  x{row['speedup_vs_torch']:.2f}"
+                f"  (first loss {first_loss:.6g} vs {row['torch_first_loss']:.6g})"
+                if "torch_ms" in row
+                else "  (no PyTorch CUDA)"
+            )
+        )
+        rows.append(row)
+    return {"torch": torch.__version__ if torch is not None else None, "rows": rows}
 
 
 # ---- the report -----------------------------------------------------------------------------------
@@ -352,8 +465,9 @@ def main(argv=None):
     if expect_gpu:
         record("epilogue_paths", step_epilogue_paths, needs=("import",))
         record("benchmark", step_benchmark, needs=("import",))
+        record("training_benchmark", step_training_benchmark, needs=("import",))
     else:
-        for name in ("epilogue_paths", "benchmark"):
+        for name in ("epilogue_paths", "benchmark", "training_benchmark"):
             report["steps"][name] = {"status": "skipped", "reason": "--no-gpu"}
             log(f"== {name}: skipped (--no-gpu)")
 

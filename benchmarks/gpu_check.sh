@@ -6,9 +6,12 @@
 # On a fresh machine with a GPU, nvcc and a Python with pip (and scikit-build-core, pybind11,
 # cmake, ninja, numpy), it installs nvidia-cublas if no cuBLASLt is found, builds chainrule with
 # CHAINRULE_CUDA=ON for this GPU's architecture only (nvidia-smi's compute capability), fails
-# loudly if chainrule._cuda does not import or sees no device, runs tests/test_cuda.py, prints
-# which cuBLASLt epilogue paths ran (fused or fallback), and times the CUDA kernels of the standard
-# workloads' dense layers against PyTorch CUDA when torch is importable. Everything goes to
+# loudly if chainrule._cuda does not import or sees no device, runs tests/test_cuda.py (the kernel
+# twins, and tensors, autograd, the fused chain, optimizers, 25-step training and run-to-run bits on
+# the GPU against the CPU), prints which cuBLASLt epilogue paths ran (fused or fallback), times the
+# CUDA kernels of the standard workloads' dense layers, and times one SGD training step of seed,
+# mnist, mlp and wide with model and data on the GPU, each against PyTorch CUDA eager when torch is
+# importable and sees the GPU. Everything goes to
 # OUTPUT_DIR/gpu_check.json and OUTPUT_DIR/gpu_check.log (OUTPUT_DIR: the first argument, else
 # $OUT, else build/gpu-check). The exit status is 0 only if every step passed.
 #

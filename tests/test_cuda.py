@@ -13,6 +13,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.nn.functional as F
+from chainrule import nn, optim
 
 # ---- the API, on any machine ---------------------------------------------------------------------
 
@@ -59,6 +60,8 @@ def broken_backend(monkeypatch):
         ImportError("libcublasLt.so.13: cannot open shared object file: No such file or directory"),
     )
     monkeypatch.setattr(cr.cuda, "_built_into_core", lambda: True)
+    # A module that failed to import registered no backend (even if an earlier test imported it here).
+    monkeypatch.setattr(cr.cuda, "_registered_device_count", lambda: -1)
     return monkeypatch
 
 
@@ -83,6 +86,7 @@ def test_an_unbuilt_backend_is_unavailable_even_with_a_gpu(monkeypatch):
     monkeypatch.setattr(cr.cuda, "_module", None)
     monkeypatch.setattr(cr.cuda, "_import_error", ModuleNotFoundError("No module named 'chainrule._cuda'"))
     monkeypatch.setattr(cr.cuda, "_built_into_core", lambda: False)
+    monkeypatch.setattr(cr.cuda, "_registered_device_count", lambda: -1)
     monkeypatch.setattr(cr.cuda, "_driver_device_count", lambda: 2)
     assert cr.cuda.is_available() is False and cr.cuda.device_count() == 0
 
@@ -733,3 +737,421 @@ def test_adam_update(kw, decoupled, dtype):
     if decoupled and "weight_decay" not in cpu_kw:
         cpu_kw["weight_decay"] = 0.0  # AdamW's default is 0.01
     np.testing.assert_allclose(p, _cpu_step(opt_cls, param, grad, 3, lr=1e-2, **cpu_kw), **_tol(dtype))
+
+
+# ---- registration, on any machine with the backend ------------------------------------------------
+
+
+@built
+def test_importing_the_backend_registers_it_without_needing_a_gpu():
+    # A fresh process: importing chainrule._cuda registers CUDA with _core (0 devices where there
+    # is no GPU), and availability still follows the devices the backend sees.
+    code = (
+        "import chainrule as cr, chainrule._cuda as m\n"
+        "from chainrule import _core\n"
+        "print(m._backend_registered, _core._device_count('cuda') == m.device_count(),"
+        " cr.cuda.is_available() == (m.device_count() > 0))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "True"]
+
+
+# ---- tensors on the GPU through the PyTorch-shaped API, against the CPU -----------------------------
+
+device_tests = pytest.mark.skipif(
+    not cr.cuda.is_available(),
+    reason="no CUDA GPU here (or chainrule was built without the CUDA backend): device tensors need one",
+)
+CR_DTYPES = [cr.float32, cr.float64]
+
+
+def _device_tol(dtype):
+    """The agreement asked of the GPU with the CPU: 1e-5 in float32, 1e-12 in float64."""
+    return dict(rtol=1e-5, atol=1e-6) if dtype == cr.float32 else dict(rtol=1e-12, atol=1e-13)
+
+
+def _values(t):
+    return None if t is None else t.detach().cpu().numpy()
+
+
+def _randn(*shape, dtype=cr.float64, seed=0, grad=True):
+    cr.manual_seed(seed + 13 * len(shape))
+    return cr.randn(*shape, dtype=dtype, requires_grad=grad)
+
+
+def _compare_devices(make_inputs, fn, dtype, exact=False):
+    """fn on CPU tensors and on copies moved with .to("cuda"): outputs and input gradients agree."""
+    runs = []
+    for where in ("cpu", "cuda"):
+        inputs = [t.to(where).detach().requires_grad_(t.requires_grad) for t in make_inputs()]
+        out = fn(*inputs)
+        assert out.device.type == where
+        if out.requires_grad:
+            (out * cr.ones_like(out)).sum().backward()
+        runs.append((out, [t.grad for t in inputs]))
+    (cpu_out, cpu_grads), (dev_out, dev_grads) = runs
+    assert dev_out.dtype == cpu_out.dtype and tuple(dev_out.shape) == tuple(cpu_out.shape)
+    check = (
+        np.testing.assert_array_equal if exact else lambda a, b: np.testing.assert_allclose(a, b, **_device_tol(dtype))
+    )
+    check(_values(dev_out), _values(cpu_out))
+    for g_cpu, g_dev in zip(cpu_grads, dev_grads):
+        assert (g_cpu is None) == (g_dev is None)
+        if g_dev is not None:
+            assert g_dev.is_cuda
+            check(_values(g_dev), _values(g_cpu))
+
+
+ONE_TENSOR_OPS = {
+    "neg": lambda x: -x,
+    "exp": lambda x: x.exp(),
+    "log": lambda x: (x.abs() + 0.1).log(),
+    "relu": lambda x: x.relu(),
+    "sigmoid": lambda x: x.sigmoid(),
+    "tanh": lambda x: x.tanh(),
+    "abs": lambda x: x.abs(),
+    "sqrt": lambda x: (x.abs() + 0.1).sqrt(),
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.1),
+    "gelu": lambda x: F.gelu(x),
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "sin": lambda x: cr.sin(x),
+    "cos": lambda x: cr.cos(x),
+    "tan": lambda x: cr.tan(x * 0.3),
+    "log1p": lambda x: cr.log1p(x.abs()),
+    "expm1": lambda x: cr.expm1(x),
+    "rsqrt": lambda x: cr.rsqrt(x.abs() + 0.1),
+    "sign": lambda x: cr.sign(x) * x,
+    "floor": lambda x: cr.floor(x * 3) + x,
+    "ceil": lambda x: cr.ceil(x * 3) + x,
+    "round": lambda x: cr.round(x * 3) + x,
+    "square": lambda x: cr.square(x),
+    "reciprocal": lambda x: cr.reciprocal(x.abs() + 0.5),
+    "log2": lambda x: cr.log2(x.abs() + 0.1),
+    "log10": lambda x: cr.log10(x.abs() + 0.1),
+    "erf": lambda x: cr.erf(x),
+    "clamp": lambda x: x.clamp(-0.5, 0.5),
+    "clamp min": lambda x: x.clamp(min=0.1),
+    "sum": lambda x: x.sum(),
+    "sum dim 0": lambda x: x.sum(0),
+    "sum dim 1": lambda x: x.sum(1),
+    "sum inner dim": lambda x: x.reshape(2, 3, 10).sum(1),
+    "mean": lambda x: x.mean(),
+    "softmax": lambda x: x.softmax(1),
+    "softmax dim 0": lambda x: x.softmax(0),
+    "log_softmax": lambda x: F.log_softmax(x, dim=1),
+    "log_softmax inner": lambda x: F.log_softmax(x.reshape(2, 3, 10), dim=1),
+    "transpose": lambda x: x.t() * 1.0,
+    "expand": lambda x: x[:1].expand(6, 10) * 1.0,
+    "matmul": lambda x: x @ x.t(),
+}
+
+
+@device_tests
+@pytest.mark.parametrize("dtype", CR_DTYPES)
+@pytest.mark.parametrize("name", sorted(ONE_TENSOR_OPS))
+def test_one_tensor_ops_on_cuda_match_the_cpu(name, dtype):
+    _compare_devices(lambda: [_randn(6, 10, dtype=dtype)], ONE_TENSOR_OPS[name], dtype)
+
+
+BINARY_OPS = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / (b.abs() + 1),
+    "pow": lambda a, b: (a.abs() + 0.5) ** b,
+    "floor_divide": lambda a, b: cr.floor_divide(a, b.abs() + 0.5) + a * b,
+    "remainder": lambda a, b: cr.remainder(a, b.abs() + 0.5),
+    "maximum": lambda a, b: cr.maximum(a, b),
+    "minimum": lambda a, b: cr.minimum(a, b),
+}
+BROADCAST_SHAPES = [
+    ((3, 4), (3, 4)),
+    ((3, 4), (4,)),
+    ((3, 1), (1, 4)),
+    ((2, 3, 4), (3, 1)),
+    ((5,), ()),
+    ((2, 1, 3, 1, 2), (3, 4, 1)),
+    ((1, 2, 1, 2, 1, 2, 1, 2), (2, 1, 2, 1, 2, 1, 2, 1)),  # eight dimensions: the most a kernel takes
+]
+
+
+@device_tests
+@pytest.mark.parametrize("dtype", CR_DTYPES)
+@pytest.mark.parametrize("shapes", BROADCAST_SHAPES)
+@pytest.mark.parametrize("op", sorted(BINARY_OPS))
+def test_broadcast_binary_ops_on_cuda_match_the_cpu(op, shapes, dtype):
+    _compare_devices(
+        lambda: [_randn(*shapes[0], dtype=dtype), _randn(*shapes[1], dtype=dtype, seed=7)], BINARY_OPS[op], dtype
+    )
+
+
+@device_tests
+def test_more_than_eight_broadcast_dimensions_raise_on_cuda():
+    a = cr.ones(*([1] * 9), 2, device="cuda")
+    b = cr.ones(2, 1, device="cuda")
+    with pytest.raises(RuntimeError, match="at most 8 dimensions"):
+        a + b
+
+
+@device_tests
+@pytest.mark.parametrize("dtype", [cr.float32, cr.float64, cr.int64, cr.int32, cr.bool])
+def test_comparisons_fill_and_casts_on_cuda(dtype):
+    x = cr.tensor([[0.0, -1.5, 2.5, float("nan")], [3.0, 0.0, -7.9, 1e30]])
+    xd = x.to("cuda")
+    for to in [cr.float32, cr.float64, cr.int64, cr.int32, cr.bool]:  # every cast, both ways
+        cast = xd.to(to)
+        assert cast.is_cuda and cast.dtype == to
+        np.testing.assert_array_equal(cast.cpu().numpy(), x.to(to).numpy())
+        back = cast.to(dtype)
+        np.testing.assert_array_equal(back.cpu().numpy(), x.to(to).to(dtype).numpy())
+    a, b = x.to(dtype), x.flip(1).to(dtype)
+    ad, bd = a.to("cuda"), b.to("cuda")
+    for cmp in (cr.eq, cr.ne, cr.logical_and, cr.logical_xor):
+        np.testing.assert_array_equal(cmp(ad, bd).cpu().numpy(), cmp(a, b).numpy())
+    np.testing.assert_array_equal((ad > bd).cpu().numpy(), (a > b).numpy())
+    full = cr.full((3, 5), 2.0, dtype=dtype, device="cuda")
+    np.testing.assert_array_equal(full.cpu().numpy(), cr.full((3, 5), 2.0, dtype=dtype).numpy())
+    np.testing.assert_array_equal(
+        cr.zeros(4, dtype=dtype, device="cuda").cpu().numpy(), cr.zeros(4, dtype=dtype).numpy()
+    )
+
+
+@device_tests
+@pytest.mark.parametrize("dtype", CR_DTYPES)
+def test_argmax_on_cuda(dtype):
+    x = _randn(7, 5, dtype=dtype, grad=False)
+    x[2, 1] = float("nan")
+    for dim in (0, 1):
+        got = x.to("cuda").argmax(dim)
+        assert got.is_cuda and got.dtype == cr.int64
+        np.testing.assert_array_equal(got.cpu().numpy(), x.argmax(dim).numpy())
+
+
+@device_tests
+@pytest.mark.parametrize("dtype", CR_DTYPES)
+def test_linear_matmul_and_losses_on_cuda(dtype):
+    _compare_devices(
+        lambda: [_randn(5, 3, dtype=dtype), _randn(4, 3, dtype=dtype, seed=1), _randn(4, dtype=dtype, seed=2)],
+        lambda x, w, b: F.linear(x, w, b),
+        dtype,
+    )
+    _compare_devices(lambda: [_randn(5, 3, dtype=dtype), _randn(3, 7, dtype=dtype, seed=1)], lambda a, b: a @ b, dtype)
+    for loss in (F.mse_loss, F.l1_loss, F.huber_loss):
+        _compare_devices(lambda: [_randn(6, 4, dtype=dtype), _randn(6, 4, dtype=dtype, seed=3)], loss, dtype)
+    _compare_devices(
+        lambda: [_randn(6, 4, dtype=dtype), (_randn(6, 4, dtype=dtype, seed=3, grad=False) > 0).to(dtype)],
+        F.binary_cross_entropy_with_logits,
+        dtype,
+    )
+    labels = cr.tensor([0, 2, 1, 2, 0])
+    for reduction in ("mean", "sum", "none"):
+        _compare_devices(
+            lambda: [_randn(5, 3, dtype=dtype), labels],
+            lambda x, y, reduction=reduction: F.cross_entropy(x, y, reduction=reduction),
+            dtype,
+        )
+
+
+@device_tests
+@pytest.mark.parametrize("dtype", CR_DTYPES)
+@pytest.mark.parametrize("layer", ["batch_norm eval", "layer_norm", "dropout"])
+def test_normalisation_and_dropout_stages_on_cuda(layer, dtype):
+    # Behind a Linear layer, as the fused chain runs them on a device. BatchNorm1d in eval mode
+    # normalises with its running statistics (here the initial ones: its train-mode statistics have
+    # no device path yet).
+    def make():
+        cr.manual_seed(5)
+        stage = {"batch_norm eval": nn.BatchNorm1d(10), "layer_norm": nn.LayerNorm(10), "dropout": nn.Dropout(0.3)}
+        model = nn.Sequential(nn.Linear(8, 10), stage[layer]).to(dtype)
+        if layer == "batch_norm eval":
+            model.eval()
+        return model
+
+    cpu_model, dev_model = make(), make().to("cuda")
+
+    def run(where):
+        x = _randn(6, 8, dtype=dtype, grad=False).to(where)
+        cr.manual_seed(21)  # the same dropout mask on both devices
+        out = (cpu_model if where == "cpu" else dev_model)(x)
+        (out * out).sum().backward()
+        return out, cpu_model[0].weight.grad if where == "cpu" else dev_model[0].weight.grad
+
+    (out_c, gx_c), (out_d, gx_d) = run("cpu"), run("cuda")
+    tol = _device_tol(dtype)
+    np.testing.assert_allclose(_values(out_d), _values(out_c), **tol)
+    np.testing.assert_allclose(_values(gx_d), _values(gx_c), **tol)
+    for p_c, p_d in zip(cpu_model.parameters(), dev_model.parameters()):
+        assert p_d.is_cuda
+        np.testing.assert_allclose(_values(p_d.grad), _values(p_c.grad), **tol)
+    for b_c, b_d in zip(cpu_model.buffers(), dev_model.buffers()):
+        np.testing.assert_allclose(_values(b_d), _values(b_c), **tol)
+
+
+ACTIVATION_LAYERS = {
+    "relu": lambda: nn.ReLU(),
+    "sigmoid": lambda: nn.Sigmoid(),
+    "tanh": lambda: nn.Tanh(),
+    "leaky_relu": lambda: nn.LeakyReLU(0.1),
+    "gelu": lambda: nn.GELU(),
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
+    "silu": lambda: nn.SiLU(),
+    "elu": lambda: nn.ELU(0.7),
+    "selu": lambda: nn.SELU(),
+    "celu": lambda: nn.CELU(1.3),
+    "softplus": lambda: nn.Softplus(2.0, 5.0),
+    "mish": lambda: nn.Mish(),
+    "hardtanh": lambda: nn.Hardtanh(-0.5, 0.7),
+    "hardswish": lambda: nn.Hardswish(),
+    "logsigmoid": lambda: nn.LogSigmoid(),
+    "softsign": lambda: nn.Softsign(),
+}
+
+
+@device_tests
+@pytest.mark.parametrize("dtype", CR_DTYPES)
+@pytest.mark.parametrize("act", sorted(ACTIVATION_LAYERS))
+def test_fused_chain_activations_on_cuda(act, dtype):
+    # A Sequential of Linear + activation layers runs as the fused chain: dense_forward, then
+    # activation_backward_inplace, bias_grad and linear_backward on the way back.
+    def make():
+        cr.manual_seed(3)
+        return nn.Sequential(nn.Linear(7, 33), ACTIVATION_LAYERS[act](), nn.Linear(33, 4)).to(dtype)
+
+    cpu_model, dev_model = make(), make().to("cuda")
+    x = _randn(19, 7, dtype=dtype, grad=False)
+    out_c, out_d = cpu_model(x), dev_model(x.to("cuda"))
+    out_c.sum().backward()
+    out_d.sum().backward()
+    tol = _device_tol(dtype)
+    np.testing.assert_allclose(_values(out_d), _values(out_c), **tol)
+    for p_c, p_d in zip(cpu_model.parameters(), dev_model.parameters()):
+        np.testing.assert_allclose(_values(p_d.grad), _values(p_c.grad), **tol)
+
+
+class _TwoLayer(nn.Module):
+    """Linear / ReLU / Linear module by module (no fused chain): every op its own device path."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(6, 32)
+        self.fc2 = nn.Linear(32, 3)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x).relu())
+
+
+CUDA_MODELS = {
+    "fused": lambda: nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 3)),
+    "unfused": _TwoLayer,
+}
+CUDA_OPTIMIZERS = {
+    "sgd momentum": lambda params: optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "adam": lambda params: optim.Adam(params, lr=0.01),
+    "adamw amsgrad": lambda params: optim.AdamW(params, lr=0.01, amsgrad=True),
+}
+
+
+def _train_on(device, make_model, make_optimizer, criterion, dtype, steps=25):
+    cr.manual_seed(11)
+    model = make_model().to(dtype)
+    x = cr.randn(64, 6, dtype=dtype)
+    y = cr.randint(0, 3, (64,)) if isinstance(criterion, nn.CrossEntropyLoss) else cr.randn(64, 3, dtype=dtype)
+    model.to(device)
+    x, y = x.to(device), y.to(device)
+    optimizer = make_optimizer(model.parameters())
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(p.device.type == device for p in model.parameters())
+    return np.array(losses), [p.detach().cpu().numpy() for p in model.parameters()]
+
+
+@device_tests
+@pytest.mark.parametrize("dtype", CR_DTYPES)
+@pytest.mark.parametrize("model", sorted(CUDA_MODELS))
+@pytest.mark.parametrize("opt", sorted(CUDA_OPTIMIZERS))
+@pytest.mark.parametrize("criterion", [nn.MSELoss(), nn.CrossEntropyLoss()], ids=["mse", "cross_entropy"])
+def test_training_on_cuda_agrees_with_the_cpu_and_repeats_bit_for_bit(model, opt, criterion, dtype):
+    args = (CUDA_MODELS[model], CUDA_OPTIMIZERS[opt], criterion, dtype)
+    cpu_losses, cpu_params = _train_on("cpu", *args)
+    dev_losses, dev_params = _train_on("cuda", *args)
+    tol = _device_tol(dtype)
+    np.testing.assert_allclose(dev_losses, cpu_losses, **tol)
+    for a, b in zip(dev_params, cpu_params):
+        np.testing.assert_allclose(a, b, **tol)
+    again_losses, again_params = _train_on("cuda", *args)
+    np.testing.assert_array_equal(again_losses, dev_losses)  # no atomics: the same bits every run
+    for a, b in zip(again_params, dev_params):
+        np.testing.assert_array_equal(a, b)
+
+
+@device_tests
+def test_cuda_memory_returns_to_its_start_when_tensors_are_dropped():
+    import gc
+
+    gc.collect()  # tensors earlier tests left for the collector
+    start = cr.cuda.memory_allocated()
+    model = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 3)).to("cuda")
+    optimizer = optim.Adam(model.parameters(), lr=0.01)
+    x, y = cr.randn(64, 6, device="cuda"), cr.randn(64, 3, device="cuda")
+    for _ in range(3):
+        optimizer.zero_grad()
+        F.mse_loss(model(x), y).backward()
+        optimizer.step()
+    assert cr.cuda.memory_allocated() > start
+    assert cr.cuda.max_memory_allocated() >= cr.cuda.memory_allocated()
+    del model, optimizer, x, y
+    gc.collect()
+    assert cr.cuda.memory_allocated() == start
+    cr.cuda.empty_cache()
+    assert cr.cuda.memory_allocated() == start
+
+
+@device_tests
+def test_device_tensors_report_their_device_and_refuse_numpy():
+    t = cr.tensor([1.0, 2.0], device="cuda")
+    assert t.is_cuda and t.device.type == "cuda" and str(t.device) == "cuda:0"
+    with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy"):
+        t.numpy()
+    np.testing.assert_array_equal(t.cpu().numpy(), [1.0, 2.0])
+    assert t.sum().item() == 3.0
+
+
+# ---- the backend's host-side argument packing, on any machine with the backend ----------------------
+
+
+@built
+def test_broadcasts_pack_into_a_fixed_size_kernel_argument():
+    from chainrule import _cuda
+
+    packed = _cuda._pack_broadcast([2, 3, 4], [0, 4, 1], [12, 0, 1])
+    assert packed == {"ndim": 3, "numel": 24, "shape": [2, 3, 4], "a_stride": [0, 4, 1], "b_stride": [12, 0, 1]}
+    assert _cuda._pack_broadcast([], [], [])["numel"] == 1  # a 0-d output is one element
+    assert _cuda._pack_broadcast([5, 0], [0, 1], [])["b_stride"] == [0, 0]  # one operand (broadcast_to)
+    eight = [2] * 8
+    assert _cuda._pack_broadcast(eight, [0] * 8, [1] * 8)["numel"] == 256
+    with pytest.raises(RuntimeError, match="at most 8 dimensions here, got 9"):
+        _cuda._pack_broadcast([1] * 9, [0] * 9, [0] * 9)
+    with pytest.raises(ValueError, match="strides do not match"):
+        _cuda._pack_broadcast([2, 3], [1], [3, 1])
+
+
+@built
+def test_multi_tensor_groups_launch_in_chunks_of_pointers():
+    from chainrule import _cuda
+
+    per_launch = _cuda._group_chunk_tensors
+    assert _cuda._chunk_group([]) == []
+    assert _cuda._chunk_group([5, 300, 0]) == [(0, 3, 300)]  # a small network's group: one launch
+    sizes = list(range(1, 2 * per_launch + 4))
+    chunks = _cuda._chunk_group(sizes)
+    assert [(first, count) for first, count, _ in chunks] == [
+        (0, per_launch),
+        (per_launch, per_launch),
+        (2 * per_launch, 3),
+    ]
+    assert [max_n for _, _, max_n in chunks] == [per_launch, 2 * per_launch, 2 * per_launch + 3]

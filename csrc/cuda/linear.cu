@@ -230,11 +230,12 @@ std::string forward_gemm(T* out, const T* inp, const T* weight, const T* bias, i
 // dense_forward, without recording the path it took.
 template <typename T>
 EpilogueRun dense_forward_untallied(T* a, T* z, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C,
-                                    int64_t OC, Activation act, double param, bool lt_epilogue, cudaStream_t stream) {
+                                    int64_t OC, Activation act, double param, double param2, bool lt_epilogue,
+                                    cudaStream_t stream) {
   if (B <= 0 || OC <= 0) return {};
   if (C <= 0) {  // an empty product: cuBLASLt refuses k = 0, and the answer is act(bias)
     zero(a, B * OC, stream);
-    cuda::bias_activation_forward<T>(a, z, bias, B, OC, act, param, stream);
+    cuda::bias_activation_forward<T>(a, z, bias, B, OC, act, param, param2, stream);
     return {};
   }
   // The epilogue cuBLASLt can fuse for this case, if any. Its GELU is the tanh approximation
@@ -260,12 +261,13 @@ EpilogueRun dense_forward_untallied(T* a, T* z, const T* inp, const T* weight, c
     run = try_epilogue<T>(
         epilogue, [&](cublasLtEpilogue_t e) { return forward_gemm<T>(a, inp, weight, bias, B, C, OC, e, stream); });
     if (run.fused) {
-      if (!fused_act) cuda::bias_activation_forward<T>(a, z, nullptr, B, OC, act, param, stream);  // bias already in
+      if (!fused_act)
+        cuda::bias_activation_forward<T>(a, z, nullptr, B, OC, act, param, param2, stream);  // bias already in
       return run;
     }
   }
   forward_gemm<T>(a, inp, weight, nullptr, B, C, OC, CUBLASLT_EPILOGUE_DEFAULT, stream);
-  cuda::bias_activation_forward<T>(a, z, bias, B, OC, act, param, stream);
+  cuda::bias_activation_forward<T>(a, z, bias, B, OC, act, param, param2, stream);
   return run;
 }
 
@@ -287,14 +289,14 @@ template <typename T>
 EpilogueRun linear_forward(T* out, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
                            cudaStream_t stream) {
   return record<T>("linear_forward", dense_forward_untallied<T>(out, nullptr, inp, weight, bias, B, C, OC,
-                                                                Activation::Identity, 0.0, true, stream));
+                                                                Activation::Identity, 0.0, 0.0, true, stream));
 }
 
 template <typename T>
 EpilogueRun dense_forward(T* a, T* z, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
-                          Activation act, double param, bool lt_epilogue, cudaStream_t stream) {
-  return record<T>("dense_forward",
-                   dense_forward_untallied<T>(a, z, inp, weight, bias, B, C, OC, act, param, lt_epilogue, stream));
+                          Activation act, double param, double param2, bool lt_epilogue, cudaStream_t stream) {
+  return record<T>("dense_forward", dense_forward_untallied<T>(a, z, inp, weight, bias, B, C, OC, act, param, param2,
+                                                               lt_epilogue, stream));
 }
 
 template <typename T>
@@ -327,12 +329,43 @@ EpilogueRun linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const 
   return record<T>("linear_backward", std::move(run));
 }
 
+// Row-major matrices are their column-major transposes, so out (M, N) = a b is out^T (N, M) = b^T a^T.
+template <typename T>
+void matmul_forward(T* out, const T* a, const T* b, int64_t M, int64_t K, int64_t N, cudaStream_t stream) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return zero(out, M * N, stream);  // an empty product; cuBLASLt refuses k = 0
+  lt_matmul<T>(CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, b, N, a, K, out, N, CUBLASLT_EPILOGUE_DEFAULT, nullptr, stream);
+}
+
+template <typename T>
+void matmul_backward(T* da, T* db, const T* dout, const T* a, const T* b, int64_t M, int64_t K, int64_t N,
+                     cudaStream_t stream) {
+  if (M <= 0 || K <= 0) da = nullptr;
+  if (K <= 0 || N <= 0) db = nullptr;
+  // da^T (K, M) = b (K, N) . dout^T (N, M)
+  if (da) {
+    if (N > 0)
+      lt_matmul<T>(CUBLAS_OP_T, CUBLAS_OP_N, K, M, N, b, N, dout, N, da, K, CUBLASLT_EPILOGUE_DEFAULT, nullptr, stream);
+    else
+      zero(da, M * K, stream);
+  }
+  // db^T (N, K) = dout^T (N, M) . a (M, K)
+  if (db) {
+    if (M > 0)
+      lt_matmul<T>(CUBLAS_OP_N, CUBLAS_OP_T, N, K, M, dout, N, a, K, db, N, CUBLASLT_EPILOGUE_DEFAULT, nullptr, stream);
+    else
+      zero(db, K * N, stream);
+  }
+}
+
 #define CHAINRULE_CUDA_LINEAR(T)                                                                                     \
   template EpilogueRun linear_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, cudaStream_t); \
   template EpilogueRun dense_forward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, Activation, \
-                                        double, bool, cudaStream_t);                                                 \
+                                        double, double, bool, cudaStream_t);                                         \
   template EpilogueRun linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, bool, \
-                                          cudaStream_t);
+                                          cudaStream_t);                                                             \
+  template void matmul_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, cudaStream_t);                  \
+  template void matmul_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, cudaStream_t);
 CHAINRULE_CUDA_LINEAR(float)
 CHAINRULE_CUDA_LINEAR(double)
 #undef CHAINRULE_CUDA_LINEAR

@@ -13,10 +13,12 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bindings/cuda/kernel_args.h"
 #include "chainrule/cuda_kernels.h"
 #include "cuda/cuda_check.h"
+#include "cuda/device_backend.h"
 
 namespace py = pybind11;
 
@@ -252,7 +254,7 @@ void bind_kernels(py::module_& m) {
             cuda::linear_forward<T>(a.get(), dinp.get(), dw.get(), db.get(), B, C, OC);
           else
             cuda::dense_forward<T>(a.get(), keep_z ? z.get() : nullptr, dinp.get(), dw.get(), db.get(), B, C, OC,
-                                   activation, param, lt_epilogue);
+                                   activation, param, /*param2=*/0.0, lt_epilogue);
           py::object zo = keep_z ? py::object(download(z, {B, OC})) : py::none();
           return py::make_tuple(download(a, {B, OC}), zo);
         });
@@ -530,7 +532,7 @@ void bind_timing(py::module_& m) {
           DeviceBuffer<T> a(B * OC), z(keep_z ? B * OC : 0), dz(B * OC), dx(B * C), dweight(OC * C), dbias(OC);
           const double forward_us = time_on_device(warmup, iters, [&] {
             cuda::dense_forward<T>(a.get(), keep_z ? z.get() : nullptr, dinp.get(), dw.get(), db.get(), B, C, OC,
-                                   activation, param, lt_epilogue);
+                                   activation, param, /*param2=*/0.0, lt_epilogue);
           });
           const double backward_us = time_on_device(warmup, iters, [&] {
             CHAINRULE_CUDA_CHECK(cudaMemcpyAsync(dz.get(), ddout.get(), sizeof(T) * B * OC, cudaMemcpyDeviceToDevice));
@@ -584,4 +586,41 @@ PYBIND11_MODULE(_cuda, m) {
   cuda::bind_kinds(m, "Loss", "An elementwise loss of loss_forward / loss_backward", cuda::kLosses);
   cuda::bind_kernels(m);
   cuda::bind_timing(m);
+
+  // The backend's host-side argument packing, for tests on any machine (no GPU involved).
+  m.def(
+      "_pack_broadcast",
+      [](const Shape& out_shape, const std::vector<int64_t>& a_strides, const std::vector<int64_t>& b_strides) {
+        const cuda::BroadcastArgs args = cuda::pack_broadcast(out_shape, a_strides, b_strides, "_pack_broadcast");
+        py::dict out;
+        out["ndim"] = args.ndim;
+        out["numel"] = args.numel;
+        out["shape"] = std::vector<int64_t>(args.shape, args.shape + args.ndim);
+        out["a_stride"] = std::vector<int64_t>(args.a_stride, args.a_stride + args.ndim);
+        out["b_stride"] = std::vector<int64_t>(args.b_stride, args.b_stride + args.ndim);
+        return out;
+      },
+      py::arg("out_shape"), py::arg("a_strides"), py::arg("b_strides"),
+      "The kernel argument a broadcast over out_shape packs into (a dict of its fields).");
+  m.def(
+      "_chunk_group",
+      [](const std::vector<int64_t>& sizes) {
+        py::list out;
+        for (const cuda::GroupChunk& c : cuda::chunk_group(sizes))
+          out.append(py::make_tuple(c.first, c.count, c.max_n));
+        return out;
+      },
+      py::arg("sizes"),
+      "(first, count, max_n) of each launch a multi-tensor optimizer step makes for tensors of these sizes.");
+  m.attr("_group_chunk_tensors") = cuda::kGroupChunkTensors;
+
+  // Registers CUDA as a device with _core (device.h), through the function _core hands out in a
+  // capsule, so that tensors can live on the GPU from now on. Needs no GPU: the backend reports 0
+  // devices where there is none, and touches the driver only when asked for memory or work.
+  py::object registrar = py::module_::import("chainrule._core").attr("_device_backend_registrar");
+  void* registrar_pointer = PyCapsule_GetPointer(registrar.ptr(), "chainrule._core.device_backend_registrar");
+  if (!registrar_pointer) throw py::error_already_set();  // not the capsule this module was built against
+  using Registrar = void (*)(DeviceType, const DeviceBackend*);
+  reinterpret_cast<Registrar>(registrar_pointer)(DeviceType::CUDA, &cuda::the_cuda_backend());
+  m.attr("_backend_registered") = true;
 }

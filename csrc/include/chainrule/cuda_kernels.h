@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "chainrule/device.h"
 #include "chainrule/kernel_types.h"
 
 namespace chainrule::cuda {
@@ -46,13 +47,13 @@ void unary_backward(T* dx, const T* dout, const T* x, const T* y, int64_t n, Una
 // when z is not null, then writes act(.) into a.
 template <typename T>
 void bias_activation_forward(T* a, T* z, const T* bias, int64_t B, int64_t OC, Activation act, double param,
-                             cudaStream_t stream = nullptr);
+                             double param2 = 0.0, cudaStream_t stream = nullptr);
 // dz (n) holds dL/da on entry and is overwritten by dL/dz = dL/da * act'(z). a is act(z); z may be
 // null when cpu::activation_derivative_from_output(act, param) holds; otherwise a null z throws
 // ValueError before anything is launched (the kernel would read through it).
 template <typename T>
 void activation_backward_inplace(T* dz, const T* a, const T* z, int64_t n, Activation act, double param,
-                                 cudaStream_t stream = nullptr);
+                                 double param2 = 0.0, cudaStream_t stream = nullptr);
 // dbias (OC) writes (accumulate == false) or adds (accumulate == true) the column sums of dout (B, OC).
 // Each column is summed in row order, as on the CPU, so the result is deterministic (and equal to
 // the CPU's bit for bit).
@@ -80,6 +81,9 @@ struct EpilogueTally {
 std::vector<EpilogueTally> epilogue_tally();
 void reset_epilogue_tally();
 
+// The activations' parameters: param is LeakyRelu's slope, Elu's and Celu's alpha, Softplus's beta or
+// Hardtanh's min_val; param2 is Softplus's threshold or Hardtanh's max_val (cpu::Activation).
+//
 // out (B, OC) writes inp (B, C) weight^T + bias; weight is (OC, C), bias is (OC) or null. The bias
 // rides the GEMM as a cuBLASLt epilogue where cuBLASLt offers one for the type.
 template <typename T>
@@ -92,7 +96,8 @@ EpilogueRun linear_forward(T* out, const T* inp, const T* weight, const T* bias,
 // Returns which path ran.
 template <typename T>
 EpilogueRun dense_forward(T* a, T* z, const T* inp, const T* weight, const T* bias, int64_t B, int64_t C, int64_t OC,
-                          Activation act, double param, bool lt_epilogue = true, cudaStream_t stream = nullptr);
+                          Activation act, double param, double param2 = 0.0, bool lt_epilogue = true,
+                          cudaStream_t stream = nullptr);
 // dinp (B, C) writes dout weight; dweight (OC, C) writes dout^T inp; dbias (OC) writes the column
 // sums of dout (the cuBLASLt BGRADB epilogue of the dweight GEMM where offered, else bias_grad).
 // Any of the three may be null. lt_epilogue = false forces bias_grad. Returns which path computed
@@ -100,6 +105,14 @@ EpilogueRun dense_forward(T* a, T* z, const T* inp, const T* weight, const T* bi
 template <typename T>
 EpilogueRun linear_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, int64_t B,
                             int64_t C, int64_t OC, bool lt_epilogue = true, cudaStream_t stream = nullptr);
+
+// out (M, N) writes a (M, K) @ b (K, N), all row-major (matmul_forward of kernels.h).
+template <typename T>
+void matmul_forward(T* out, const T* a, const T* b, int64_t M, int64_t K, int64_t N, cudaStream_t stream = nullptr);
+// da (M, K) writes dout b^T, db (K, N) writes a^T dout; either may be null.
+template <typename T>
+void matmul_backward(T* da, T* db, const T* dout, const T* a, const T* b, int64_t M, int64_t K, int64_t N,
+                     cudaStream_t stream = nullptr);
 
 // ---- losses (loss.cu) -----------------------------------------------------------------------------
 // out (n) writes the per-element loss l(pred, target). param: Huber's delta.
@@ -139,5 +152,21 @@ void sgd_update(T* param, const T* grad, T* momentum_buffer, int64_t n, const Sg
 template <typename T>
 void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, int64_t n,
                  const AdamOptions& opt, int64_t step, cudaStream_t stream = nullptr);
+
+// ---- multi-tensor optimizer steps (optim.cu) ----------------------------------------------------
+// A group's tensors are stepped kGroupChunkTensors at a time, each chunk one launch whose pointers
+// and sizes ride in the kernel's argument (well under the 4 KiB every architecture accepts).
+constexpr int64_t kGroupChunkTensors = 32;
+struct GroupChunk {
+  int64_t first = 0, count = 0;  // tensors [first, first + count) of the group
+  int64_t max_n = 0;             // the largest of them, which sizes the launch
+};
+// The chunks a group of tensors with these element counts is launched in.
+std::vector<GroupChunk> chunk_group(const std::vector<int64_t>& sizes);
+// sgd_update / adam_update on every tensor of the group (states as in device.h's TensorGroup).
+template <typename T>
+void sgd_update_group(const TensorGroup& group, const SgdOptions& opt, bool first_step, cudaStream_t stream = nullptr);
+template <typename T>
+void adam_update_group(const TensorGroup& group, const AdamOptions& opt, int64_t step, cudaStream_t stream = nullptr);
 
 }  // namespace chainrule::cuda
