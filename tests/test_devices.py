@@ -16,8 +16,8 @@ from chainrule.nn import functional as F
 
 @pytest.fixture
 def cuda():
-    if _core._device_count("cuda") >= 0 and not _core._host_device_is_cuda():
-        pytest.skip("a real CUDA backend is registered; the stand-in cannot replace it")
+    if _core._device_count("cuda") > 0 and not _core._host_device_is_cuda():
+        pytest.skip("a CUDA backend with a GPU is registered; the stand-in cannot replace it")
     _core._use_host_device_as_cuda(1)
     try:
         yield "cuda"
@@ -539,3 +539,13 @@ def test_unfused_dropout_draws_its_mask_on_the_host_and_matches_the_cpu(cuda):
 def test_functions_written_with_numpy_say_they_have_no_device_path(cuda, name, fn):
     with pytest.raises(NotImplementedError, match=f"{name}: no implementation for tensors on cuda:0"):
         fn(cr.randn(4, 3, device=cuda))
+
+
+def test_a_chain_built_on_the_cpu_follows_its_buffers_to_the_device(cuda):
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Linear(6, 2))
+    model(cr.randn(8, 4))  # builds the fused chain over the CPU's running statistics
+    model.eval().to(cuda)
+    x = cr.randn(5, 4)
+    expected = model.cpu()(x).detach().numpy()
+    model.to(cuda)
+    np.testing.assert_allclose(model(x.to(cuda)).detach().cpu().numpy(), expected, rtol=1e-6)

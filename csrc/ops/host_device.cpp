@@ -376,15 +376,24 @@ HostBackend& stand_in() {
 }
 }  // namespace
 
+// The backend the stand-in displaced: a CUDA module loaded on a machine without a GPU registers
+// one with no devices, which the stand-in may replace for a test and then puts back.
+const DeviceBackend* g_displaced = nullptr;
+
 void use_host_device_as_cuda(int device_count, int64_t capacity_bytes) {
   HostBackend& backend = stand_in();
-  const DeviceBackend* registered = device_backend(DeviceType::CUDA);
-  if (registered && registered != &backend)
-    throw RuntimeError("_use_host_device_as_cuda: a real CUDA backend is registered; the stand-in cannot replace it");
   if (device_count < 0) throw ValueError("_use_host_device_as_cuda: device_count must be >= 0");
+  const DeviceBackend* registered = device_backend(DeviceType::CUDA);
+  if (registered && registered != &backend) {
+    if (registered->device_count() > 0)
+      throw RuntimeError(
+          "_use_host_device_as_cuda: a CUDA backend with a GPU is registered; the stand-in cannot replace it");
+    g_displaced = registered;
+  }
   backend.devices = device_count;
   backend.capacity = capacity_bytes < 0 ? SIZE_MAX : static_cast<size_t>(capacity_bytes);
-  register_device_backend(DeviceType::CUDA, device_count > 0 ? &backend : nullptr);
+  register_device_backend(DeviceType::CUDA, device_count > 0 ? &backend : g_displaced);
+  if (device_count == 0) g_displaced = nullptr;
 }
 
 bool host_device_is_cuda() { return device_backend(DeviceType::CUDA) == &stand_in(); }

@@ -332,7 +332,10 @@ class Module:
                     p.grad = fn(p.grad)
             for name, b in module._buffers.items():
                 if b is not None:
-                    module._buffers[name] = fn(b)
+                    converted = fn(b)
+                    if converted is not b:
+                        module._buffers[name] = converted
+                        _structure.bump()  # a fused chain holds the old buffer (BatchNorm1d's statistics)
         return self
 
     def to(self: _M, *args: Any, dtype: _core.dtype | None = None, device: Any = None, **kwargs: Any) -> _M:
