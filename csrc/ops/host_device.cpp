@@ -13,6 +13,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "chainrule/device_memory.h"
 #include "chainrule/kernels.h"
 #include "op_utils.h"
 
@@ -390,6 +391,9 @@ void use_host_device_as_cuda(int device_count, int64_t capacity_bytes) {
           "_use_host_device_as_cuda: a CUDA backend with a GPU is registered; the stand-in cannot replace it");
     g_displaced = registered;
   }
+  // Leaving: its cached blocks go back, so the figures of whatever is registered next start clean.
+  if (device_count == 0 && registered == &backend)
+    for (int i = 0; i < backend.devices; ++i) device_empty_cache(Device{DeviceType::CUDA, static_cast<int16_t>(i)});
   backend.devices = device_count;
   backend.capacity = capacity_bytes < 0 ? SIZE_MAX : static_cast<size_t>(capacity_bytes);
   register_device_backend(DeviceType::CUDA, device_count > 0 ? &backend : g_displaced);
