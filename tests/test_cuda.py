@@ -14,6 +14,7 @@ import pytest
 import chainrule as cr
 import chainrule.nn.functional as F
 from chainrule import nn, optim
+from training_runs import train
 
 # ---- the API, on any machine ---------------------------------------------------------------------
 
@@ -1052,22 +1053,9 @@ CUDA_OPTIMIZERS = {
 
 
 def _train_on(device, make_model, make_optimizer, criterion, dtype, steps=25):
-    cr.manual_seed(11)
-    model = make_model().to(dtype)
-    x = cr.randn(64, 6, dtype=dtype)
-    y = cr.randint(0, 3, (64,)) if isinstance(criterion, nn.CrossEntropyLoss) else cr.randn(64, 3, dtype=dtype)
-    model.to(device)
-    x, y = x.to(device), y.to(device)
-    optimizer = make_optimizer(model.parameters())
-    losses = []
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss = criterion(model(x), y)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses, params, model = train(make_model, make_optimizer, criterion, device, dtype=dtype, rows=64, steps=steps)
     assert all(p.device.type == device for p in model.parameters())
-    return np.array(losses), [p.detach().cpu().numpy() for p in model.parameters()]
+    return np.array(losses), params
 
 
 @device_tests

@@ -12,6 +12,7 @@ import pytest
 import chainrule as cr
 from chainrule import _core, nn, optim
 from chainrule.nn import functional as F
+from training_runs import train
 
 
 @pytest.fixture
@@ -215,24 +216,6 @@ class _Unfused(nn.Module):
         return self.fc2(self.fc1(x).tanh())
 
 
-def _train(make_model, make_optimizer, criterion, device, steps=25, dtype=cr.float64):
-    cr.manual_seed(11)
-    model = make_model().to(dtype)
-    x = cr.randn(40, 6, dtype=dtype)
-    y = cr.randint(0, 3, (40,)) if isinstance(criterion, nn.CrossEntropyLoss) else cr.randn(40, 3, dtype=dtype)
-    model.to(device)
-    x, y = x.to(device), y.to(device)
-    optimizer = make_optimizer(model.parameters())
-    losses = []
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss = criterion(model(x), y)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses, [p.detach().cpu().numpy() for p in model.parameters()], model
-
-
 MODELS = {
     "fused": lambda: nn.Sequential(nn.Linear(6, 40), nn.ReLU(), nn.Linear(40, 40), nn.Tanh(), nn.Linear(40, 3)),
     "fused with layer norm and softmax": lambda: nn.Sequential(
@@ -253,8 +236,8 @@ OPTIMIZERS = {
 def test_training_on_the_device_agrees_with_the_cpu(cuda, model, opt, criterion):
     if model.endswith("softmax") and isinstance(criterion, nn.CrossEntropyLoss):
         criterion = nn.NLLLoss() if False else criterion  # log-probabilities into cross-entropy: still a valid loss
-    cpu_losses, cpu_params, _ = _train(MODELS[model], OPTIMIZERS[opt], criterion, "cpu")
-    dev_losses, dev_params, trained = _train(MODELS[model], OPTIMIZERS[opt], criterion, cuda)
+    cpu_losses, cpu_params, _ = train(MODELS[model], OPTIMIZERS[opt], criterion, "cpu")
+    dev_losses, dev_params, trained = train(MODELS[model], OPTIMIZERS[opt], criterion, cuda)
     assert all(p.is_cuda for p in trained.parameters())
     if model == "unfused":  # the same kernels in the same order: the same bits
         assert dev_losses == cpu_losses
@@ -264,15 +247,15 @@ def test_training_on_the_device_agrees_with_the_cpu(cuda, model, opt, criterion)
         np.testing.assert_allclose(dev_losses, cpu_losses, rtol=1e-12, atol=1e-12)
         for a, b in zip(dev_params, cpu_params):
             np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
-    again, again_params, _ = _train(MODELS[model], OPTIMIZERS[opt], criterion, cuda)
+    again, again_params, _ = train(MODELS[model], OPTIMIZERS[opt], criterion, cuda)
     assert again == dev_losses  # run to run on one device: the same bits
     for a, b in zip(again_params, dev_params):
         np.testing.assert_array_equal(a, b)
 
 
 def test_float32_training_agrees_within_float32_rounding(cuda):
-    cpu_losses, cpu_params, _ = _train(MODELS["fused"], OPTIMIZERS["adam"], nn.MSELoss(), "cpu", dtype=cr.float32)
-    dev_losses, dev_params, _ = _train(MODELS["fused"], OPTIMIZERS["adam"], nn.MSELoss(), cuda, dtype=cr.float32)
+    cpu_losses, cpu_params, _ = train(MODELS["fused"], OPTIMIZERS["adam"], nn.MSELoss(), "cpu", dtype=cr.float32)
+    dev_losses, dev_params, _ = train(MODELS["fused"], OPTIMIZERS["adam"], nn.MSELoss(), cuda, dtype=cr.float32)
     np.testing.assert_allclose(dev_losses, cpu_losses, rtol=1e-5)
     for a, b in zip(dev_params, cpu_params):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -50,24 +50,6 @@ template <typename T>
 using acc_t = std::conditional_t<std::is_same_v<T, float>, double, T>;
 
 // ---- which C++ type a dtype is ----------------------------------------------------------------
-template <typename F>
-void any_dtype(DType d, F f) {
-  switch (d) {
-    case DType::Float32: f(float{}); break;
-    case DType::Float64: f(double{}); break;
-    case DType::Int64: f(int64_t{}); break;
-    case DType::Int32: f(int32_t{}); break;
-    case DType::Bool: f(bool{}); break;
-  }
-}
-// The floating-point entries see only float32 and float64 (device.h).
-template <typename F>
-void float_dtype(DType d, F f) {
-  if (d == DType::Float64)
-    f(double{});
-  else
-    f(float{});
-}
 // Same-sized unsigned words for kernels that only move elements.
 template <typename F>
 void word_of_dtype(DType d, F f) {
@@ -635,7 +617,7 @@ const T* as(const void* p) {
 struct CudaKernels final : DeviceKernels {
   void fill(DType dtype, void* out, int64_t n, double value) const override {
     if (n <= 0) return;
-    any_dtype(dtype, [&](auto t) {
+    for_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       // As the CPU fills: anything nonzero is true; out-of-range values become an integer's minimum.
       T v;
@@ -649,9 +631,9 @@ struct CudaKernels final : DeviceKernels {
   }
   void cast(DType to, void* out, DType from, const void* x, int64_t n) const override {
     if (n <= 0) return;
-    any_dtype(to, [&](auto o) {
+    for_dtype(to, [&](auto o) {
       using To = decltype(o);
-      any_dtype(from, [&](auto f) {
+      for_dtype(from, [&](auto f) {
         using From = decltype(f);
         cast_kernel<To, From><<<grid_for(n), kThreadsPerBlock, 0, current_stream()>>>(as<To>(out), as<From>(x), n);
       });
@@ -696,14 +678,14 @@ struct CudaKernels final : DeviceKernels {
   }
 
   void unary_forward(DType dtype, void* out, const void* x, int64_t n, cpu::Unary op, double param) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::unary_forward<T>(as<T>(out), as<T>(x), n, op, param, current_stream());
     });
   }
   void unary_backward(DType dtype, void* dx, const void* dout, const void* x, const void* y, int64_t n, cpu::Unary op,
                       double param) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::unary_backward<T>(as<T>(dx), as<T>(dout), as<T>(x), as<T>(y), n, op, param, current_stream());
     });
@@ -712,7 +694,7 @@ struct CudaKernels final : DeviceKernels {
                       cpu::Binary op) const override {
     const BroadcastArgs args = pack_broadcast(bc.out_shape, bc.a_strides, bc.b_strides, "binary_forward");
     if (args.numel <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       binary_forward_kernel<T>
           <<<grid_for(args.numel), kThreadsPerBlock, 0, current_stream()>>>(as<T>(out), as<T>(a), as<T>(b), args, op);
@@ -722,7 +704,7 @@ struct CudaKernels final : DeviceKernels {
   void binary_backward(DType dtype, void* da, void* db, const void* dout, const void* a, const void* b,
                        const cpu::Broadcast& bc, cpu::Binary op) const override {
     const BroadcastArgs args = pack_broadcast(bc.out_shape, bc.a_strides, bc.b_strides, "binary_backward");
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       const cudaStream_t stream = current_stream();
       auto one_side = [&](void* grad, bool of_a, bool full, int64_t grad_numel) {
@@ -746,7 +728,7 @@ struct CudaKernels final : DeviceKernels {
                        cpu::Compare op) const override {
     const BroadcastArgs args = pack_broadcast(bc.out_shape, bc.a_strides, bc.b_strides, "compare_forward");
     if (args.numel <= 0) return;
-    any_dtype(dtype, [&](auto t) {
+    for_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       compare_kernel<T>
           <<<grid_for(args.numel), kThreadsPerBlock, 0, current_stream()>>>(out, as<T>(a), as<T>(b), args, op);
@@ -756,7 +738,7 @@ struct CudaKernels final : DeviceKernels {
   void where_forward(DType dtype, void* out, const bool* condition, const void* a, const void* b,
                      int64_t n) const override {
     if (n <= 0) return;
-    any_dtype(dtype, [&](auto t) {
+    for_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       where_kernel<T>
           <<<grid_for(n), kThreadsPerBlock, 0, current_stream()>>>(as<T>(out), condition, as<T>(a), as<T>(b), n);
@@ -766,7 +748,7 @@ struct CudaKernels final : DeviceKernels {
   void clamp_forward(DType dtype, void* out, const void* x, int64_t n, double lo, double hi, bool has_lo,
                      bool has_hi) const override {
     if (n <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       clamp_forward_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, current_stream()>>>(
           as<T>(out), as<T>(x), n, static_cast<T>(lo), static_cast<T>(hi), has_lo, has_hi);
@@ -776,7 +758,7 @@ struct CudaKernels final : DeviceKernels {
   void clamp_backward(DType dtype, void* dx, const void* dout, const void* x, int64_t n, double lo, double hi,
                       bool has_lo, bool has_hi) const override {
     if (n <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       clamp_backward_kernel<T><<<grid_for(n), kThreadsPerBlock, 0, current_stream()>>>(
           as<T>(dx), as<T>(dout), as<T>(x), n, static_cast<T>(lo), static_cast<T>(hi), has_lo, has_hi);
@@ -786,7 +768,7 @@ struct CudaKernels final : DeviceKernels {
 
   void sum_dim_forward(DType dtype, void* out, const void* x, int64_t outer, int64_t n, int64_t inner) const override {
     if (outer * inner <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       sum_dim_kernel<T>
           <<<grid_for(outer * inner), kThreadsPerBlock, 0, current_stream()>>>(as<T>(out), as<T>(x), outer, n, inner);
@@ -794,7 +776,7 @@ struct CudaKernels final : DeviceKernels {
     check_launch("sum_dim_kernel");
   }
   void sum_all(DType dtype, void* out, const void* x, int64_t n) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       sum_all_kernel<T><<<1, kSumThreads, 0, current_stream()>>>(as<T>(out), as<T>(x), n);
     });
@@ -802,7 +784,7 @@ struct CudaKernels final : DeviceKernels {
   }
   void argmax_dim(DType dtype, int64_t* out, const void* x, int64_t outer, int64_t n, int64_t inner) const override {
     if (outer * inner <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       argmax_kernel<T>
           <<<grid_for(outer * inner), kThreadsPerBlock, 0, current_stream()>>>(out, as<T>(x), outer, n, inner);
@@ -812,7 +794,7 @@ struct CudaKernels final : DeviceKernels {
   void softmax_forward(DType dtype, void* out, const void* x, int64_t outer, int64_t n, int64_t inner,
                        bool log) const override {
     if (outer * inner <= 0 || n <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       softmax_forward_kernel<T><<<grid_for(outer * inner), kThreadsPerBlock, 0, current_stream()>>>(
           as<T>(out), as<T>(x), outer, n, inner, log);
@@ -822,7 +804,7 @@ struct CudaKernels final : DeviceKernels {
   void softmax_backward(DType dtype, void* dx, const void* dout, const void* y, int64_t outer, int64_t n, int64_t inner,
                         bool log) const override {
     if (outer * inner <= 0 || n <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       softmax_backward_kernel<T><<<grid_for(outer * inner), kThreadsPerBlock, 0, current_stream()>>>(
           as<T>(dx), as<T>(dout), as<T>(y), outer, n, inner, log);
@@ -832,14 +814,14 @@ struct CudaKernels final : DeviceKernels {
 
   void linear_forward(DType dtype, void* out, const void* inp, const void* weight, const void* bias, int64_t B,
                       int64_t C, int64_t OC) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::linear_forward<T>(as<T>(out), as<T>(inp), as<T>(weight), as<T>(bias), B, C, OC, current_stream());
     });
   }
   void linear_backward(DType dtype, void* dinp, void* dweight, void* dbias, const void* dout, const void* inp,
                        const void* weight, int64_t B, int64_t C, int64_t OC) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::linear_backward<T>(as<T>(dinp), as<T>(dweight), as<T>(dbias), as<T>(dout), as<T>(inp), as<T>(weight), B, C,
                                OC, /*lt_epilogue=*/true, current_stream());
@@ -847,21 +829,21 @@ struct CudaKernels final : DeviceKernels {
   }
   void matmul_forward(DType dtype, void* out, const void* a, const void* b, int64_t M, int64_t K,
                       int64_t N) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::matmul_forward<T>(as<T>(out), as<T>(a), as<T>(b), M, K, N, current_stream());
     });
   }
   void matmul_backward(DType dtype, void* da, void* db, const void* dout, const void* a, const void* b, int64_t M,
                        int64_t K, int64_t N) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::matmul_backward<T>(as<T>(da), as<T>(db), as<T>(dout), as<T>(a), as<T>(b), M, K, N, current_stream());
     });
   }
   void dense_forward(DType dtype, void* a, void* z, const void* inp, const void* weight, const void* bias, int64_t B,
                      int64_t C, int64_t OC, cpu::Activation act, double param, double param2) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::dense_forward<T>(as<T>(a), as<T>(z), as<T>(inp), as<T>(weight), as<T>(bias), B, C, OC, act, param, param2,
                              /*lt_epilogue=*/true, current_stream());
@@ -869,13 +851,13 @@ struct CudaKernels final : DeviceKernels {
   }
   void activation_backward_inplace(DType dtype, void* dz, const void* a, const void* z, int64_t n, cpu::Activation act,
                                    double param, double param2) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::activation_backward_inplace<T>(as<T>(dz), as<T>(a), as<T>(z), n, act, param, param2, current_stream());
     });
   }
   void bias_grad(DType dtype, void* dbias, const void* dout, int64_t B, int64_t OC, bool accumulate) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::bias_grad<T>(as<T>(dbias), as<T>(dout), B, OC, accumulate, current_stream());
     });
@@ -884,7 +866,7 @@ struct CudaKernels final : DeviceKernels {
                           const void* gamma, const void* beta, const void* running_mean, const void* running_var,
                           int64_t B, int64_t F, double eps, bool use_batch_stats) const override {
     if (F <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       batch_norm_forward_kernel<T><<<grid_for(F), kThreadsPerBlock, 0, current_stream()>>>(
           as<T>(out), as<T>(mean), as<T>(rstd), as<T>(batch_var), as<T>(x), as<T>(gamma), as<T>(beta),
@@ -896,7 +878,7 @@ struct CudaKernels final : DeviceKernels {
                            const void* mean, const void* rstd, const void* gamma, int64_t B, int64_t F,
                            bool use_batch_stats, bool accumulate) const override {
     if (F <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       batch_norm_backward_kernel<T><<<grid_for(F), kThreadsPerBlock, 0, current_stream()>>>(
           as<T>(dx), as<T>(dgamma), as<T>(dbeta), as<T>(dout), as<T>(x), as<T>(mean), as<T>(rstd), as<T>(gamma), B, F,
@@ -907,7 +889,7 @@ struct CudaKernels final : DeviceKernels {
   void layer_norm_forward(DType dtype, void* out, void* mean, void* rstd, const void* x, const void* gamma,
                           const void* beta, int64_t B, int64_t F, double eps) const override {
     if (B <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       layer_norm_forward_kernel<T><<<grid_for(B), kThreadsPerBlock, 0, current_stream()>>>(
           as<T>(out), as<T>(mean), as<T>(rstd), as<T>(x), as<T>(gamma), as<T>(beta), B, F, eps);
@@ -917,7 +899,7 @@ struct CudaKernels final : DeviceKernels {
   void layer_norm_backward(DType dtype, void* dx, void* dgamma, void* dbeta, const void* dout, const void* x,
                            const void* mean, const void* rstd, const void* gamma, int64_t B, int64_t F,
                            bool accumulate) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       const cudaStream_t stream = current_stream();
       if ((dgamma || dbeta) && F > 0) {
@@ -934,7 +916,7 @@ struct CudaKernels final : DeviceKernels {
   }
   void dropout_forward(DType dtype, void* out, void* mask, const void* x, int64_t n, double p) const override {
     if (n <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       const T keep_below = static_cast<T>(1.0 - p);
       const T scale = p >= 1.0 ? T(0) : static_cast<T>(1.0 / (1.0 - p));
@@ -945,7 +927,7 @@ struct CudaKernels final : DeviceKernels {
   }
   void dropout_backward(DType dtype, void* dx, const void* dout, const void* mask, int64_t n) const override {
     if (n <= 0) return;
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       dropout_backward_kernel<T>
           <<<grid_for(n), kThreadsPerBlock, 0, current_stream()>>>(as<T>(dx), as<T>(dout), as<T>(mask), n);
@@ -955,14 +937,14 @@ struct CudaKernels final : DeviceKernels {
 
   void loss_forward(DType dtype, void* out, const void* pred, const void* target, int64_t n, cpu::Loss loss,
                     double param) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::loss_forward<T>(as<T>(out), as<T>(pred), as<T>(target), n, loss, param, current_stream());
     });
   }
   void loss_backward(DType dtype, void* dpred, void* dtarget, const void* dout, bool dout_is_scalar, const void* pred,
                      const void* target, int64_t n, cpu::Loss loss, double param) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::loss_backward<T>(as<T>(dpred), as<T>(dtarget), as<T>(dout), dout_is_scalar, as<T>(pred), as<T>(target), n,
                              loss, param, current_stream());
@@ -970,14 +952,14 @@ struct CudaKernels final : DeviceKernels {
   }
   void cross_entropy_forward(DType dtype, void* losses, void* log_probs, const void* logits, const int64_t* target,
                              int64_t N, int64_t C) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::cross_entropy_forward<T>(as<T>(losses), as<T>(log_probs), as<T>(logits), target, N, C, current_stream());
     });
   }
   void cross_entropy_backward(DType dtype, void* dlogits, const void* dout, bool dout_is_scalar, const void* log_probs,
                               const int64_t* target, int64_t N, int64_t C) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::cross_entropy_backward<T>(as<T>(dlogits), as<T>(dout), dout_is_scalar, as<T>(log_probs), target, N, C,
                                       current_stream());
@@ -986,14 +968,14 @@ struct CudaKernels final : DeviceKernels {
 
   void sgd_update(DType dtype, const TensorGroup& group, const cpu::SgdOptions& opt, bool first_step) const override {
     check_group(group, opt.momentum != 0.0 ? 1 : 0, "sgd_update");
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::sgd_update_group<T>(group, opt, first_step, current_stream());
     });
   }
   void adam_update(DType dtype, const TensorGroup& group, const cpu::AdamOptions& opt, int64_t step) const override {
     check_group(group, opt.amsgrad ? 3 : 2, "adam_update");
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cuda::adam_update_group<T>(group, opt, step, current_stream());
     });

@@ -34,28 +34,9 @@ const T* host(const void* p) {
 }
 void* device_address(void* p) { return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) + kDeviceOffset); }
 
-// f(T{}) for the dtype's C++ type.
-template <typename F>
-void any_dtype(DType d, F f) {
-  switch (d) {
-    case DType::Float32: f(float{}); break;
-    case DType::Float64: f(double{}); break;
-    case DType::Int64: f(int64_t{}); break;
-    case DType::Int32: f(int32_t{}); break;
-    case DType::Bool: f(bool{}); break;
-  }
-}
-template <typename F>
-void float_dtype(DType d, F f) {
-  if (d == DType::Float64)
-    f(double{});
-  else
-    f(float{});
-}
-
 struct HostKernels final : DeviceKernels {
   void fill(DType dtype, void* out, int64_t n, double value) const override {
-    any_dtype(dtype, [&](auto t) {
+    for_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       T* o = host<T>(out);
       const T v = dtype == DType::Bool ? static_cast<T>(value != 0.0) : convert_value<T>(value);
@@ -63,9 +44,9 @@ struct HostKernels final : DeviceKernels {
     });
   }
   void cast(DType to, void* out, DType from, const void* x, int64_t n) const override {
-    any_dtype(to, [&](auto o) {
+    for_dtype(to, [&](auto o) {
       using To = decltype(o);
-      any_dtype(from, [&](auto f) {
+      for_dtype(from, [&](auto f) {
         using From = decltype(f);
         cpu::cast<To, From>(host<To>(out), host<From>(x), n);
       });
@@ -75,70 +56,70 @@ struct HostKernels final : DeviceKernels {
     cpu::gather_rows(host<char>(dst), host<char>(src), host<int64_t>(rows), count, row_bytes);
   }
   void transpose2d(DType dtype, void* out, const void* x, int64_t rows, int64_t cols) const override {
-    any_dtype(dtype, [&](auto t) {
+    for_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::transpose2d<T>(host<T>(out), host<T>(x), rows, cols);
     });
   }
   void broadcast_to(DType dtype, void* out, const void* x, const Shape& out_shape,
                     const std::vector<int64_t>& x_strides) const override {
-    any_dtype(dtype, [&](auto t) {
+    for_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::broadcast_to<T>(host<T>(out), host<T>(x), out_shape, x_strides);
     });
   }
 
   void unary_forward(DType dtype, void* out, const void* x, int64_t n, cpu::Unary op, double param) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::unary_forward<T>(host<T>(out), host<T>(x), n, op, param);
     });
   }
   void unary_backward(DType dtype, void* dx, const void* dout, const void* x, const void* y, int64_t n, cpu::Unary op,
                       double param) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::unary_backward<T>(host<T>(dx), host<T>(dout), host<T>(x), host<T>(y), n, op, param);
     });
   }
   void binary_forward(DType dtype, void* out, const void* a, const void* b, const cpu::Broadcast& bc,
                       cpu::Binary op) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::binary_forward<T>(host<T>(out), host<T>(a), host<T>(b), bc, op);
     });
   }
   void binary_backward(DType dtype, void* da, void* db, const void* dout, const void* a, const void* b,
                        const cpu::Broadcast& bc, cpu::Binary op) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::binary_backward<T>(host<T>(da), host<T>(db), host<T>(dout), host<T>(a), host<T>(b), bc, op);
     });
   }
   void compare_forward(DType dtype, bool* out, const void* a, const void* b, const cpu::Broadcast& bc,
                        cpu::Compare op) const override {
-    any_dtype(dtype, [&](auto t) {
+    for_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::compare_forward<T>(host<bool>(out), host<T>(a), host<T>(b), bc, op);
     });
   }
   void where_forward(DType dtype, void* out, const bool* condition, const void* a, const void* b,
                      int64_t n) const override {
-    any_dtype(dtype, [&](auto t) {
+    for_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::where_forward<T>(host<T>(out), host<bool>(condition), host<T>(a), host<T>(b), n);
     });
   }
   void clamp_forward(DType dtype, void* out, const void* x, int64_t n, double lo, double hi, bool has_lo,
                      bool has_hi) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::clamp_forward<T>(host<T>(out), host<T>(x), n, static_cast<T>(lo), static_cast<T>(hi), has_lo, has_hi);
     });
   }
   void clamp_backward(DType dtype, void* dx, const void* dout, const void* x, int64_t n, double lo, double hi,
                       bool has_lo, bool has_hi) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::clamp_backward<T>(host<T>(dx), host<T>(dout), host<T>(x), n, static_cast<T>(lo), static_cast<T>(hi), has_lo,
                              has_hi);
@@ -146,33 +127,33 @@ struct HostKernels final : DeviceKernels {
   }
 
   void sum_dim_forward(DType dtype, void* out, const void* x, int64_t outer, int64_t n, int64_t inner) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::sum_dim_forward<T>(host<T>(out), host<T>(x), outer, n, inner);
     });
   }
   void sum_all(DType dtype, void* out, const void* x, int64_t n) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       host<T>(out)[0] = cpu::sum_all<T>(host<T>(x), n);
     });
   }
   void argmax_dim(DType dtype, int64_t* out, const void* x, int64_t outer, int64_t n, int64_t inner) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::argmax_dim<T>(host<int64_t>(out), host<T>(x), outer, n, inner);
     });
   }
   void softmax_forward(DType dtype, void* out, const void* x, int64_t outer, int64_t n, int64_t inner,
                        bool log) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::softmax_forward<T>(host<T>(out), host<T>(x), outer, n, inner, log);
     });
   }
   void softmax_backward(DType dtype, void* dx, const void* dout, const void* y, int64_t outer, int64_t n, int64_t inner,
                         bool log) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::softmax_backward<T>(host<T>(dx), host<T>(dout), host<T>(y), outer, n, inner, log);
     });
@@ -180,14 +161,14 @@ struct HostKernels final : DeviceKernels {
 
   void linear_forward(DType dtype, void* out, const void* inp, const void* weight, const void* bias, int64_t B,
                       int64_t C, int64_t OC) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::linear_forward<T>(host<T>(out), host<T>(inp), host<T>(weight), host<T>(bias), B, C, OC);
     });
   }
   void linear_backward(DType dtype, void* dinp, void* dweight, void* dbias, const void* dout, const void* inp,
                        const void* weight, int64_t B, int64_t C, int64_t OC) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::linear_backward<T>(host<T>(dinp), host<T>(dweight), host<T>(dbias), host<T>(dout), host<T>(inp),
                               host<T>(weight), B, C, OC);
@@ -195,21 +176,21 @@ struct HostKernels final : DeviceKernels {
   }
   void matmul_forward(DType dtype, void* out, const void* a, const void* b, int64_t M, int64_t K,
                       int64_t N) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::matmul_forward<T>(host<T>(out), host<T>(a), host<T>(b), M, K, N);
     });
   }
   void matmul_backward(DType dtype, void* da, void* db, const void* dout, const void* a, const void* b, int64_t M,
                        int64_t K, int64_t N) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::matmul_backward<T>(host<T>(da), host<T>(db), host<T>(dout), host<T>(a), host<T>(b), M, K, N);
     });
   }
   void dense_forward(DType dtype, void* a, void* z, const void* inp, const void* weight, const void* bias, int64_t B,
                      int64_t C, int64_t OC, cpu::Activation act, double param, double param2) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::linear_forward<T>(host<T>(a), host<T>(inp), host<T>(weight), nullptr, B, C, OC);
       cpu::bias_activation_forward<T>(host<T>(a), host<T>(z), host<T>(bias), B, OC, act, param, param2);
@@ -217,13 +198,13 @@ struct HostKernels final : DeviceKernels {
   }
   void activation_backward_inplace(DType dtype, void* dz, const void* a, const void* z, int64_t n, cpu::Activation act,
                                    double param, double param2) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::activation_backward_inplace<T>(host<T>(dz), host<T>(a), host<T>(z), n, act, param, param2);
     });
   }
   void bias_grad(DType dtype, void* dbias, const void* dout, int64_t B, int64_t OC, bool accumulate) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::bias_grad<T>(host<T>(dbias), host<T>(dout), B, OC, accumulate);
     });
@@ -231,7 +212,7 @@ struct HostKernels final : DeviceKernels {
   void batch_norm_forward(DType dtype, void* out, void* mean, void* rstd, void* batch_var, const void* x,
                           const void* gamma, const void* beta, const void* running_mean, const void* running_var,
                           int64_t B, int64_t F, double eps, bool use_batch_stats) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::batch_norm_forward<T>(host<T>(out), host<T>(mean), host<T>(rstd), host<T>(batch_var), host<T>(x),
                                  host<T>(gamma), host<T>(beta), host<T>(running_mean), host<T>(running_var), B, F, eps,
@@ -241,7 +222,7 @@ struct HostKernels final : DeviceKernels {
   void batch_norm_backward(DType dtype, void* dx, void* dgamma, void* dbeta, const void* dout, const void* x,
                            const void* mean, const void* rstd, const void* gamma, int64_t B, int64_t F,
                            bool use_batch_stats, bool accumulate) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::batch_norm_backward<T>(host<T>(dx), host<T>(dgamma), host<T>(dbeta), host<T>(dout), host<T>(x),
                                   host<T>(mean), host<T>(rstd), host<T>(gamma), B, F, use_batch_stats, accumulate);
@@ -249,7 +230,7 @@ struct HostKernels final : DeviceKernels {
   }
   void layer_norm_forward(DType dtype, void* out, void* mean, void* rstd, const void* x, const void* gamma,
                           const void* beta, int64_t B, int64_t F, double eps) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::layer_norm_forward<T>(host<T>(out), host<T>(mean), host<T>(rstd), host<T>(x), host<T>(gamma), host<T>(beta),
                                  B, F, eps);
@@ -258,20 +239,20 @@ struct HostKernels final : DeviceKernels {
   void layer_norm_backward(DType dtype, void* dx, void* dgamma, void* dbeta, const void* dout, const void* x,
                            const void* mean, const void* rstd, const void* gamma, int64_t B, int64_t F,
                            bool accumulate) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::layer_norm_backward<T>(host<T>(dx), host<T>(dgamma), host<T>(dbeta), host<T>(dout), host<T>(x),
                                   host<T>(mean), host<T>(rstd), host<T>(gamma), B, F, accumulate);
     });
   }
   void dropout_forward(DType dtype, void* out, void* mask, const void* x, int64_t n, double p) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::dropout_forward<T>(host<T>(out), host<T>(mask), host<T>(x), n, p);
     });
   }
   void dropout_backward(DType dtype, void* dx, const void* dout, const void* mask, int64_t n) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::dropout_backward<T>(host<T>(dx), host<T>(dout), host<T>(mask), n);
     });
@@ -279,14 +260,14 @@ struct HostKernels final : DeviceKernels {
 
   void loss_forward(DType dtype, void* out, const void* pred, const void* target, int64_t n, cpu::Loss loss,
                     double param) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::loss_forward<T>(host<T>(out), host<T>(pred), host<T>(target), n, loss, param);
     });
   }
   void loss_backward(DType dtype, void* dpred, void* dtarget, const void* dout, bool dout_is_scalar, const void* pred,
                      const void* target, int64_t n, cpu::Loss loss, double param) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::loss_backward<T>(host<T>(dpred), host<T>(dtarget), host<T>(dout), dout_is_scalar, host<T>(pred),
                             host<T>(target), n, loss, param);
@@ -294,14 +275,14 @@ struct HostKernels final : DeviceKernels {
   }
   void cross_entropy_forward(DType dtype, void* losses, void* log_probs, const void* logits, const int64_t* target,
                              int64_t N, int64_t C) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::cross_entropy_forward<T>(host<T>(losses), host<T>(log_probs), host<T>(logits), host<int64_t>(target), N, C);
     });
   }
   void cross_entropy_backward(DType dtype, void* dlogits, const void* dout, bool dout_is_scalar, const void* log_probs,
                               const int64_t* target, int64_t N, int64_t C) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       cpu::cross_entropy_backward<T>(host<T>(dlogits), host<T>(dout), dout_is_scalar, host<T>(log_probs),
                                      host<int64_t>(target), N, C);
@@ -309,7 +290,7 @@ struct HostKernels final : DeviceKernels {
   }
 
   void sgd_update(DType dtype, const TensorGroup& group, const cpu::SgdOptions& opt, bool first_step) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       for (size_t k = 0; k < group.params.size(); ++k)
         cpu::sgd_update<T>(host<T>(group.params[k]), host<T>(group.grads[k]), host<T>(group.states[0][k]), group.n[k],
@@ -317,7 +298,7 @@ struct HostKernels final : DeviceKernels {
     });
   }
   void adam_update(DType dtype, const TensorGroup& group, const cpu::AdamOptions& opt, int64_t step) const override {
-    float_dtype(dtype, [&](auto t) {
+    for_float_dtype(dtype, [&](auto t) {
       using T = decltype(t);
       for (size_t k = 0; k < group.params.size(); ++k)
         cpu::adam_update<T>(host<T>(group.params[k]), host<T>(group.grads[k]), host<T>(group.states[0][k]),

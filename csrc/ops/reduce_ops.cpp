@@ -148,46 +148,28 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor argmax(const Tensor& x_in, std::optional<int64_t> dim, bool keepdim) {
   const Tensor x = x_in->dtype == DType::Bool ? cast_data(x_in, DType::Int64) : x_in;
   if (x->numel == 0) throw ValueError("argmax: expected a non-empty tensor");
-  if (!x->on_cpu()) {
-    const DeviceKernels& k = float_kernels(x, "argmax");
-    if (!dim) {
-      Tensor out = empty(keepdim ? Shape(x->dim(), 1) : Shape{}, DType::Int64, x->device());
-      k.argmax_dim(x->dtype, out->device_ptr<int64_t>(), x->data, 1, x->numel, 1);
-      return out;
-    }
+  // The result's shape and the (outer, n, inner) view of x around the reduced dimension; without
+  // a dim, x is one run of numel values.
+  int64_t outer = 1, n = x->numel, inner = 1;
+  Shape shape = keepdim ? Shape(x->dim(), 1) : Shape{};
+  if (dim) {
     const int64_t d = normalize_dim(*dim, x->dim(), "argmax: dim");
-    int64_t outer, n, inner;
     split_at(x->shape, d, outer, n, inner);
-    Shape shape = x->shape;
+    shape = x->shape;
     if (!shape.empty()) {
       if (keepdim)
         shape[d] = 1;
       else
         shape.erase(shape.begin() + d);
     }
-    Tensor out = empty(shape, DType::Int64, x->device());
-    k.argmax_dim(x->dtype, out->device_ptr<int64_t>(), x->data, outer, n, inner);
+  }
+  Tensor out = empty(shape, DType::Int64, x->device());
+  if (!x->on_cpu()) {
+    float_kernels(x, "argmax").argmax_dim(x->dtype, out->device_ptr<int64_t>(), x->data, outer, n, inner);
     return out;
   }
-  Tensor out;
   dispatch_all(x->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (!dim) {
-      out = empty(keepdim ? Shape(x->dim(), 1) : Shape{}, DType::Int64);
-      cpu::argmax_dim<T>(out->ptr<int64_t>(), x->ptr<T>(), 1, x->numel, 1);
-      return;
-    }
-    const int64_t d = normalize_dim(*dim, x->dim(), "argmax: dim");
-    int64_t outer, n, inner;
-    split_at(x->shape, d, outer, n, inner);
-    Shape shape = x->shape;
-    if (!shape.empty()) {
-      if (keepdim)
-        shape[d] = 1;
-      else
-        shape.erase(shape.begin() + d);
-    }
-    out = empty(shape, DType::Int64);
     cpu::argmax_dim<T>(out->ptr<int64_t>(), x->ptr<T>(), outer, n, inner);
   });
   return out;

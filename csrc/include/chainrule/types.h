@@ -48,4 +48,25 @@ inline DType promote(DType a, DType b) { return promotion_rank(a) >= promotion_r
 
 using Shape = std::vector<int64_t>;
 
+// f(T{}) with T the C++ type of dtype d: for code that picks a typed kernel by a run-time dtype.
+template <typename F>
+void for_dtype(DType d, F f) {
+  switch (d) {
+    case DType::Float32: f(float{}); break;
+    case DType::Float64: f(double{}); break;
+    case DType::Int64: f(int64_t{}); break;
+    case DType::Int32: f(int32_t{}); break;
+    case DType::Bool: f(bool{}); break;
+  }
+}
+// f(T{}) for the floating dtypes only (float64: double, otherwise float), for callers that checked
+// the dtype is floating before, as the device kernels' callers do (device.h).
+template <typename F>
+void for_float_dtype(DType d, F f) {
+  if (d == DType::Float64)
+    f(double{});
+  else
+    f(float{});
+}
+
 }  // namespace chainrule
