@@ -153,6 +153,9 @@ void DenseChain::check_input(const Tensor& input) const {
     const ChainStage& st = stages_[s];
     for (const Tensor* t : {&st.weight, &st.bias, &st.running_mean, &st.running_var}) {
       if (!*t) continue;
+      // Every parameter and running statistic on the input's device, or PyTorch's error (a device
+      // model given host data would otherwise fail in the first kernel that reads a parameter).
+      if ((*t)->device() != input->device()) check_same_device("Sequential", {&input, t});
       if (!have_dtype) {
         params_dtype = (*t)->dtype;
         have_dtype = true;
@@ -182,10 +185,6 @@ void DenseChain::check_input(const Tensor& input) const {
                        shape_str(st.weight->shape) + " and no longer chains with its neighbours");
     width = st.weight->shape[0];
   }
-  // Every parameter and running statistic on the input's device, or PyTorch's error (a device
-  // model given host data would otherwise fail in the first kernel that reads a parameter).
-  for (const ChainStage& st : stages_)
-    check_same_device("Sequential", {&input, &st.weight, &st.bias, &st.running_mean, &st.running_var});
   const int64_t C = in_features();
   if (input->dim() < 1 || input->shape.back() != C) {
     const ChainStage& first = stages_.front();
