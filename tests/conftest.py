@@ -1,4 +1,7 @@
-"""Shared pytest configuration: the --fuzz option and the hypothesis profiles it picks."""
+"""Shared pytest configuration: the --fuzz option and the hypothesis profiles it picks, and the
+`cuda` fixture (the stand-in device) of the device tests."""
+
+import pytest
 
 try:
     from hypothesis import HealthCheck, settings
@@ -25,3 +28,20 @@ def pytest_configure(config):
     settings.register_profile("chainrule-default", max_examples=200, **common)
     settings.register_profile("chainrule-fuzz", max_examples=2000, **common)
     settings.load_profile("chainrule-fuzz" if config.getoption("--fuzz") else "chainrule-default")
+
+
+@pytest.fixture
+def cuda():
+    """The host-backed stand-in device registered as CUDA (two devices) for one test: every device
+    path runs without a GPU (csrc/ops/host_device.cpp). Yields the device name, 'cuda'."""
+    import chainrule as cr
+    from chainrule import _core
+
+    if _core._device_count("cuda") > 0 and not _core._host_device_is_cuda():
+        pytest.skip("a CUDA backend with a GPU is registered; the stand-in cannot replace it")
+    _core._use_host_device_as_cuda(2)
+    try:
+        yield "cuda"
+    finally:
+        cr.set_default_device(None)
+        _core._use_host_device_as_cuda(0)

@@ -15,17 +15,6 @@ from chainrule.nn import functional as F
 from training_runs import train
 
 
-@pytest.fixture
-def cuda():
-    if _core._device_count("cuda") > 0 and not _core._host_device_is_cuda():
-        pytest.skip("a CUDA backend with a GPU is registered; the stand-in cannot replace it")
-    _core._use_host_device_as_cuda(1)
-    try:
-        yield "cuda"
-    finally:
-        _core._use_host_device_as_cuda(0)
-
-
 def _values(t):
     return None if t is None else t.detach().cpu().numpy()
 

@@ -8,7 +8,6 @@
 namespace chainrule::bindings {
 namespace {
 // What a backend module calls, through the capsule below, to register its backend.
-void register_backend(DeviceType type, const DeviceBackend* backend) { register_device_backend(type, backend); }
 using Registrar = void (*)(DeviceType, const DeviceBackend*);
 
 DeviceType device_type_arg(const std::string& type) {
@@ -19,7 +18,7 @@ DeviceType device_type_arg(const std::string& type) {
 
 void bind_devices(py::module_& m) {
   // chainrule._cuda takes this capsule and calls the function in it with its backend (device.h).
-  Registrar registrar = &register_backend;
+  Registrar registrar = &register_device_backend;
   m.attr("_device_backend_registrar") =
       py::capsule(reinterpret_cast<void*>(registrar), "chainrule._core.device_backend_registrar");
 

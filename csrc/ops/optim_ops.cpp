@@ -59,13 +59,19 @@ bool GroupStep::step() {
     const Tensor& p = params_[i];
     const Tensor& g = p->grad;
     if (!g) continue;  // PyTorch skips parameters that received no gradient, step count included
-    if (g->shape != p->shape || g->dtype != p->dtype)
-      throw ValueError(std::string(name_) + ": parameter " + std::to_string(i) + " is " + dtype_name(p->dtype) + " " +
-                       shape_str(p->shape) + " but its grad is " + dtype_name(g->dtype) + " " + shape_str(g->shape));
+    check_grad(i);
     update(i, p, g, steps_[i] + 1);
     ++steps_[i];
   }
   return created_;
+}
+
+void GroupStep::check_grad(size_t i) const {
+  const Tensor& p = params_[i];
+  const Tensor& g = p->grad;
+  if (g->shape != p->shape || g->dtype != p->dtype)
+    throw ValueError(std::string(name_) + ": parameter " + std::to_string(i) + " is " + dtype_name(p->dtype) + " " +
+                     shape_str(p->shape) + " but its grad is " + dtype_name(g->dtype) + " " + shape_str(g->shape));
 }
 
 void GroupStep::step_on_device() {
@@ -80,9 +86,7 @@ void GroupStep::step_on_device() {
     if (!g) continue;
     if (!first) first = &p;
     check_same_device(name_, {first, &p, &g});
-    if (g->shape != p->shape || g->dtype != p->dtype)
-      throw ValueError(std::string(name_) + ": parameter " + std::to_string(i) + " is " + dtype_name(p->dtype) + " " +
-                       shape_str(p->shape) + " but its grad is " + dtype_name(g->dtype) + " " + shape_str(g->shape));
+    check_grad(i);
     const int64_t step = steps_[i] + 1;
     size_t bucket = 0;
     while (bucket < step_numbers.size() && step_numbers[bucket] != step) ++bucket;

@@ -111,14 +111,14 @@ def tensor(
 ) -> Tensor:
     """A new tensor holding a copy of `data` (nested lists, a number, an array or a Tensor)."""
     target = _check_device(device, "tensor")
+    dtype = _dtype_arg(dtype, "tensor")
     if target is None:
-        return _tensor.tensor(data, dtype=_dtype_arg(dtype, "tensor"), requires_grad=requires_grad)
-    if isinstance(data, Tensor):
+        return _tensor.tensor(data, dtype=dtype, requires_grad=requires_grad)
+    if isinstance(data, Tensor):  # copied straight to the device (a copy even when it is there already)
         data = data.detach()
-        made = data.to(target) if _dtype_arg(dtype, "tensor") is None else data.to(target, _dtype_arg(dtype, "tensor"))
-        made = made.clone() if made is data else made
-        return _finish(made, requires_grad, "tensor")
-    return _finish(_tensor.tensor(data, dtype=_dtype_arg(dtype, "tensor")), requires_grad, "tensor", target)
+        made = data.to(target, dtype) if dtype is not None else data.to(target)
+        return _finish(made.clone() if made is data else made, requires_grad, "tensor")
+    return _finish(_tensor.tensor(data, dtype=dtype), requires_grad, "tensor", target)
 
 
 def as_tensor(data: Any, dtype: _core.dtype | None = None, device: DeviceLike = None) -> Tensor:

@@ -63,6 +63,8 @@ class GroupStep {
   bool created_ = false;
 
   void step_on_device();
+  // ValueError unless params[i]'s gradient has its shape and dtype.
+  void check_grad(size_t i) const;
 };
 
 // state: momentum_buffer (created by the first step when momentum != 0).

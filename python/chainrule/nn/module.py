@@ -12,7 +12,6 @@ import numpy as _np
 from chainrule import _core
 from chainrule._core import Tensor
 from chainrule._device import _check_device, _place
-from chainrule._device import device as device_cls
 from chainrule._grads import parameters_moved, zero_grads
 from chainrule._tensor import numpy_dtype
 from chainrule.nn import _structure
@@ -377,10 +376,7 @@ class Module:
 
     def cuda(self: _M, device: Any = None) -> _M:
         """Moves every parameter and buffer to a CUDA device (the current one by default)."""
-        requested = "cuda" if device is None else device
-        if isinstance(requested, int) and not isinstance(requested, bool):
-            requested = device_cls("cuda", requested)
-        self._move_to(_check_device(requested, "cuda"))
+        self._move_to(_check_device("cuda" if device is None else device, "cuda"))  # an int is a CUDA index
         return self
 
     def float(self: _M) -> _M:
