@@ -9,12 +9,13 @@ per epoch. chainrule and PyTorch start from the same weights.
 
     python benchmarks/bench_fit.py --workloads tabular,deep
 
-    python benchmarks/bench_fit.py [--threads 2] [--epochs 5] [--json fit.json]
+    python benchmarks/bench_fit.py [--threads 2] [--epochs 7] [--seconds 0.5] [--json fit.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -33,6 +34,8 @@ WORKLOADS = {
     **{spec.name: ((spec.features, spec.outputs), spec.batch, spec.loss) for spec in _models.MODELS.values()},
 }
 BATCHES_PER_EPOCH = 64
+ROUNDS = 3
+MAX_EPOCHS = 5000
 
 
 def make_data(sizes, batch, loss, rng):
@@ -122,7 +125,10 @@ def torch_epoch_times(torch, name, sizes, batch, loss, X, y, epochs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=7, help="the fewest epochs per loop and round")
+    parser.add_argument(
+        "--seconds", type=float, default=0.5, help="time per loop and round (more epochs for fast loops)"
+    )
     parser.add_argument("--json", default=None)
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {','.join(WORKLOADS)}")
     args = parser.parse_args()
@@ -157,22 +163,25 @@ def main():
     for name in args.workloads.split(","):
         sizes, batch, loss = WORKLOADS[name]
         X, y = make_data(sizes, batch, loss, np.random.default_rng(1))
+        loops = {
+            "native": functools.partial(chainrule_epoch_times, name, sizes, batch, loss, X, y, native=True),
+            "python": functools.partial(chainrule_epoch_times, name, sizes, batch, loss, X, y, native=False),
+        }
+        if torch is not None:
+            loops["torch"] = functools.partial(torch_epoch_times, torch, name, sizes, batch, loss, X, y)
+        # Each loop runs about --seconds per round (at least --epochs epochs): a native seed epoch
+        # takes about 0.15 ms, so a fixed handful of epochs would time a millisecond just after a
+        # pause, on cold caches, while PyTorch's loop is timed over a tenth of a second.
+        epochs = {}
+        for library, run in loops.items():
+            estimate = statistics.median(run(3)[1:])
+            epochs[library] = max(args.epochs, min(MAX_EPOCHS, round(args.seconds / estimate)))
         rows = {}
         # Interleave the three so machine noise hits them alike; the first epoch of each is warm-up.
-        for _ in range(2):
-            _environment.settle()
-            rows.setdefault("native", []).extend(
-                chainrule_epoch_times(name, sizes, batch, loss, X, y, args.epochs, True)[1:]
-            )
-            _environment.settle()
-            rows.setdefault("python", []).extend(
-                chainrule_epoch_times(name, sizes, batch, loss, X, y, args.epochs, False)[1:]
-            )
-            if torch is not None:
+        for _ in range(ROUNDS):
+            for library, run in loops.items():
                 _environment.settle()
-                rows.setdefault("torch", []).extend(
-                    torch_epoch_times(torch, name, sizes, batch, loss, X, y, args.epochs)[1:]
-                )
+                rows.setdefault(library, []).extend(run(epochs[library])[1:])
         sps = {k: BATCHES_PER_EPOCH / statistics.median(v) for k, v in rows.items()}
         t = sps.get("torch")
         print(

@@ -331,10 +331,16 @@ def chainrule_peak_memory(workload: Workload, dtype: np.dtype, threads: int, ste
     }
 
 
+# Steps per library at most (a 7 us seed step fills --seconds with about 200,000) and turns per
+# library: blocks of similar length for every library, however fast its step.
+MAX_STEPS = 200_000
+MAX_ROUNDS = 25
+
+
 def _default_steps(estimate: float, seconds_per_library: float) -> int:
     """About seconds_per_library worth of steps; fewer, down to one, for a step of seconds."""
     fewest = 5 if estimate < 0.2 else 3 if estimate < 5 else 1
-    return max(fewest, min(2000, round(seconds_per_library / estimate)))
+    return max(fewest, min(MAX_STEPS, round(seconds_per_library / estimate)))
 
 
 def time_runners(runners: list[Runner], repeat: int | None, seconds_per_library: float) -> dict[str, dict]:
@@ -357,7 +363,9 @@ def time_runners(runners: list[Runner], repeat: int | None, seconds_per_library:
         rewarm[runner.library] = estimate < 0.01
         # A long step is its own warm-up's equal: keep it rather than pay for another.
         samples[runner.library] = [estimate] if estimate > 0.1 else []
-    rounds = min(5, max(steps.values()))
+    # Up to MAX_ROUNDS turns of a few tens of milliseconds each: a shared machine's slow spells
+    # last seconds, and with a few long turns one library could sit out a spell another caught.
+    rounds = min(MAX_ROUNDS, max(steps.values()))
     for round_index in range(rounds):
         for runner in runners:
             wanted = steps[runner.library] - len(samples[runner.library])
