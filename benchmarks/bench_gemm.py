@@ -10,7 +10,8 @@ chainrule is called through the test-only binding _core._gemm (one Python call a
 kernel, nothing else); NumPy through np.matmul(..., out=) on the same (transposed-view) operands.
 Both use the same thread count, interleaved in rounds so a noisy machine slows them alike (each
 block of calls starts after the other library's idle threads have gone to sleep); the
-table gives median GFLOP/s and the ratio chainrule / NumPy (above 1: chainrule faster).
+table gives median GFLOP/s and the median over the rounds of each round's ratio chainrule / NumPy
+(above 1: chainrule faster).
 
     python benchmarks/bench_gemm.py                      # 2 threads, float32, JSON to bench_gemm.json
     python benchmarks/bench_gemm.py --threads 1 --dtype float64 --json out.json
@@ -122,7 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--shapes", choices=sorted(SHAPE_SETS), default="mlp", help="which layers' GEMMs to time")
     parser.add_argument(
         "--clock",
@@ -178,6 +179,10 @@ def main() -> None:
         flop = 2.0 * M * N * K
         ours = statistics.median(times[index][0])
         theirs = statistics.median(times[index][1])
+        # The ratio is the median of each round's pair (the two libraries timed back to back), not
+        # the ratio of the medians: a slow spell of a shared machine that lasts a few rounds then
+        # slows both halves of the pairs it covers instead of whichever library it happened to hit.
+        paired = statistics.median(t / o for o, t in zip(*times[index]))
         rows.append(
             dict(
                 gemm=name.strip(),
@@ -187,12 +192,12 @@ def main() -> None:
                 K=K,
                 chainrule_gflops=flop / ours * 1e-9,
                 numpy_gflops=flop / theirs * 1e-9,
-                ratio=theirs / ours,
+                ratio=paired,
             )
         )
         print(
             f"{str(layer):>20s}  {name} {M:5d} {N:5d} {K:5d}  {flop / ours * 1e-9:8.1f} G "
-            f"{flop / theirs * 1e-9:8.1f} G  {theirs / ours:6.2f}"
+            f"{flop / theirs * 1e-9:8.1f} G  {paired:6.2f}"
         )
     geo = float(np.exp(np.mean([np.log(r["ratio"]) for r in rows])))
     print(f"geometric mean ratio chainrule/numpy: {geo:.2f}")

@@ -19,7 +19,7 @@ equations with NumPy arrays), PyTorch eager when it is importable, and JAX with 
 (forward, loss, gradients, SGD update) under one jax.jit when jax is importable (never a dependency).
 All run in one process with the same thread count, interleaved in rounds so that a noisy machine
 slows them alike; the table gives median step times and the ratios t(peer)/t(chainrule) (above 1:
-chainrule faster). The header names the machine: CPU model, chainrule's ISA path, threads and the
+chainrule faster), each the median over the turns of the two libraries' back-to-back blocks. The header names the machine: CPU model, chainrule's ISA path, threads and the
 peers' versions, with the kernel OpenBLAS chose (threadpoolctl).
 
     python benchmarks/bench_mlp.py                       # all workloads, 2 threads, float32
@@ -355,6 +355,7 @@ def time_runners(runners: list[Runner], repeat: int | None, seconds_per_library:
     samples: dict[str, list[float]] = {}
     steps: dict[str, int] = {}
     rewarm: dict[str, bool] = {}
+    turns: dict[str, list[float]] = {runner.library: [] for runner in runners}
     for runner in runners:
         start = time.perf_counter()
         runner.step()
@@ -378,10 +379,29 @@ def time_runners(runners: list[Runner], repeat: int | None, seconds_per_library:
                 start = time.perf_counter()
                 runner.step()
                 samples[runner.library].append(time.perf_counter() - start)
+            if block:
+                turns[runner.library].append(statistics.median(samples[runner.library][-block:]))
     return {
-        library: {"median_s": statistics.median(times), "min_s": min(times), "steps": len(times)}
+        library: {
+            "median_s": statistics.median(times),
+            "min_s": min(times),
+            "steps": len(times),
+            "turn_medians_s": turns[library],
+        }
         for library, times in samples.items()
     }
+
+
+def paired_ratio(peer: dict | None, ours: dict | None) -> float | None:
+    """t(peer) / t(chainrule): the median of the turns' ratios when both took the same turns (each
+    pair ran back to back, so a slow spell of the machine slows both halves of the pairs it
+    covers), else the ratio of the medians."""
+    if peer is None or ours is None:
+        return None
+    a, b = peer.get("turn_medians_s", []), ours.get("turn_medians_s", [])
+    if len(a) == len(b) >= 3:
+        return statistics.median(x / y for x, y in zip(a, b))
+    return peer["median_s"] / ours["median_s"]
 
 
 def blas_report(threads: int) -> tuple[str, list[dict]]:
@@ -556,6 +576,7 @@ def main() -> int:
         print(f"{name}: done", file=sys.stderr)
 
     median = {(r["workload"], r["library"]): r["median_s"] for r in results}
+    by_library = {(r["workload"], r["library"]): r for r in results}
     header = (
         "workload",
         "layers",
@@ -577,9 +598,10 @@ def main() -> int:
                 WORKLOADS[name].layers,
                 str(WORKLOADS[name].batch),
                 *(format_seconds(times[library]) for library in LIBRARIES),
-                format_ratio(times["numpy"], times["chainrule"]),
-                format_ratio(times["torch"], times["chainrule"]),
-                format_ratio(times["jax"], times["chainrule"]),
+                *(
+                    format_ratio(paired_ratio(by_library.get((name, peer)), by_library.get((name, "chainrule"))), 1.0)
+                    for peer in ("numpy", "torch", "jax")
+                ),
             )
         )
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
