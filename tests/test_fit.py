@@ -173,6 +173,46 @@ def test_unshuffled_batches_and_drop_in_python_module():
         cr.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), X, y, native=True, progress=False)
 
 
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_epoch_loss_is_the_sample_weighted_mean_of_the_batch_losses(native, reduction):
+    # 50 rows in batches of 16: three of 16 and a short one of 2, unshuffled, so the batch losses
+    # can be recomputed from the weights before the epoch (one epoch, lr=0: nothing moves).
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((50, 4)).astype(np.float32)
+    y = rng.standard_normal((50, 1)).astype(np.float32)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1))
+    loss_fn = nn.MSELoss(reduction=reduction)
+    h = cr.fit(
+        model,
+        loss_fn,
+        optim.SGD(model.parameters(), lr=0.0),
+        X,
+        y,
+        epochs=1,
+        batch_size=16,
+        shuffle=False,
+        progress=False,
+        native=native,
+    )
+    assert h.native is native
+    with cr.no_grad():
+        batch_losses = [
+            float(loss_fn(model(cr.tensor(X[lo : lo + 16])), cr.tensor(y[lo : lo + 16]))) for lo in (0, 16, 32, 48)
+        ]
+    sizes = [16, 16, 16, 2]
+    expected = np.dot(batch_losses, sizes) / 50 if reduction == "mean" else np.sum(batch_losses) / 50
+    assert h.history["loss"][0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_epoch_loss_of_opposite_infinities_is_nan():
+    from chainrule.training._driver import _sum
+
+    assert _sum([1.0, float("inf")]) == float("inf")
+    assert np.isnan(_sum([float("inf"), float("-inf"), 1.0]))
+    assert _sum([0.1] * 10) == 1.0  # correctly rounded, where a running sum gives 0.9999999999999999
+
+
 def test_scheduler_and_callbacks():
     X, y = _data()
     model = _model()
