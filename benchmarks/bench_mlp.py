@@ -19,8 +19,9 @@ equations with NumPy arrays), PyTorch eager when it is importable, and JAX with 
 (forward, loss, gradients, SGD update) under one jax.jit when jax is importable (never a dependency).
 All run in one process with the same thread count, interleaved in rounds so that a noisy machine
 slows them alike; the table gives median step times and the ratios t(peer)/t(chainrule) (above 1:
-chainrule faster), each the median over the turns of the two libraries' back-to-back blocks. The header names the machine: CPU model, chainrule's ISA path, threads and the
-peers' versions, with the kernel OpenBLAS chose (threadpoolctl).
+chainrule faster), each the median over the turns of the two libraries' back-to-back blocks. The
+header names the machine: CPU model, chainrule's ISA path, threads and the peers' versions, with
+the kernel OpenBLAS chose (threadpoolctl).
 
     python benchmarks/bench_mlp.py                       # all workloads, 2 threads, float32
     python benchmarks/bench_mlp.py --workloads seed,mnist --threads 1 --json results.json
@@ -575,7 +576,6 @@ def main() -> int:
             )
         print(f"{name}: done", file=sys.stderr)
 
-    median = {(r["workload"], r["library"]): r["median_s"] for r in results}
     by_library = {(r["workload"], r["library"]): r for r in results}
     header = (
         "workload",
@@ -591,15 +591,15 @@ def main() -> int:
     )
     rows = []
     for name in arguments.workloads.split(","):
-        times = {library: median.get((name, library)) for library in LIBRARIES}
+        timed = {library: by_library.get((name, library)) for library in LIBRARIES}
         rows.append(
             (
                 name,
                 WORKLOADS[name].layers,
                 str(WORKLOADS[name].batch),
-                *(format_seconds(times[library]) for library in LIBRARIES),
+                *(format_seconds(timed[library] and timed[library]["median_s"]) for library in LIBRARIES),
                 *(
-                    format_ratio(paired_ratio(by_library.get((name, peer)), by_library.get((name, "chainrule"))), 1.0)
+                    format_ratio(paired_ratio(timed[peer], timed["chainrule"]), 1.0)
                     for peer in ("numpy", "torch", "jax")
                 ),
             )
