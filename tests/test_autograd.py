@@ -493,6 +493,13 @@ def test_gradient_argument():
     z = (x * 2).sum()
     z.backward(cr.tensor(2.0))
     assert x.grad.tolist() == [6.0, 6.0, 4.0]
+    # None is the default; anything but a Tensor or None is refused by name, as PyTorch does.
+    (x * 1).sum().backward(None)
+    assert x.grad.tolist() == [7.0, 7.0, 5.0]
+    for not_a_tensor in (1.0, np.ones(3, np.float32), [1.0, 1.0, 1.0]):
+        with pytest.raises(TypeError, match="gradient must be a Tensor or None"):
+            (x * 1).backward(not_a_tensor)
+    assert x.grad.tolist() == [7.0, 7.0, 5.0]
 
 
 def test_gradient_argument_is_not_modified():

@@ -530,8 +530,15 @@ def test_benchmark_models_train_as_in_pytorch(kind, dtype, optimizer):
     rtol = 1e-5 if dtype == "float32" else 1e-10
     np.testing.assert_allclose(float(loss.item()), float(t_loss.item()), rtol=rtol)
     state = model.state_dict()
+    batch_norm_biases = {f"{i}.bias" for i, m in enumerate(t_model) if isinstance(m, torch.nn.BatchNorm1d)}
     for key, value in t_model.state_dict().items():
-        _assert_close_normwise(state[key].numpy().astype(np.float64), value.numpy().astype(np.float64), rtol, key)
+        # A BatchNorm bias starts at 0 and moves by lr times a batch sum of gradients of both signs:
+        # its value (norm about 0.01 here against 20 for the weights) is a small difference of
+        # float32 sums, whose rounding depends on each library's summation order (PyTorch's
+        # AVX-512 reductions on one CPU, AVX2 on another). Measured: 4-7e-5 relative on a Xeon,
+        # under 1e-5 on an EPYC, while every other entry stays within 3e-6.
+        tolerance = 2e-4 if dtype == "float32" and key in batch_norm_biases else rtol
+        _assert_close_normwise(state[key].numpy().astype(np.float64), value.numpy().astype(np.float64), tolerance, key)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
