@@ -254,6 +254,36 @@ def test_mlp_bitwise_identical_for_1_and_2_threads():
         assert np.array_equal(a.view(np.uint8), b.view(np.uint8))
 
 
+@pytest.mark.parametrize("isa", [isa for isa in ISAS if isa != "scalar"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_gradient_gemm_bitwise_identical_for_1_and_2_threads(isa, dtype):
+    """The dW products (op(A) = A^T) with more columns than rows are cut by columns across
+    threads, and the team packs op(A) once for all its pieces. K = 512 is one reduction block, so
+    1100 rows span several row blocks of the packed copy (two in float32, three in float64 on the
+    machines measured); (97, 200, 600) has two reduction blocks and a short last row panel."""
+    if not _supported(isa):
+        pytest.skip(f"this CPU lacks {isa}, so its kernels cannot run here")
+    rng = np.random.default_rng(zlib.crc32(f"dw-threads-{isa}".encode()))
+    previous = cr.get_num_threads()
+    try:
+        for M, N, K in [(1100, 1200, 512), (97, 200, 600)]:
+            A = rng.uniform(-1, 1, (K, M)).astype(dtype)
+            B = rng.uniform(-1, 1, (K, N)).astype(dtype)
+            results = []
+            for threads in (1, 2):
+                cr.set_num_threads(threads)
+                C = np.full((M, N), np.nan, dtype)
+                _core._gemm(isa, True, False, A, B, C, False)
+                results.append(C)
+            assert np.array_equal(results[0].view(np.uint8), results[1].view(np.uint8)), (isa, M, N, K)
+            expected = np.empty((M, N), dtype)
+            _core._gemm("reference", True, False, A, B, expected, False)
+            rel = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(results[1], expected, rtol=0, atol=rel * K)
+    finally:
+        cr.set_num_threads(previous)
+
+
 # ---------------------------------------------------------------- CHAINRULE_ISA
 
 _ISA_SCRIPT = textwrap.dedent("""
