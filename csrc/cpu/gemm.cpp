@@ -458,8 +458,10 @@ void copy_panel_rows(const T* src, int64_t ldb, int64_t kc, int cols, int nr, T*
 // prefetch_rows (the rows come from beyond L2): the row kPackPrefetchRows ahead is requested
 // while this one is copied. The rows lie ldb apart, each on its own page for the 4096-wide
 // layers, a stride the hardware prefetcher follows late; the float32 dX and dW shapes with
-// 4096-wide B gained 1-4% (AVX2 path, Zen 4, one thread, interleaved A/B runs), while B blocks
-// from L2 lost about 1%, so they go without.
+// 4096-wide B gained 1-4% (AVX2 path, Zen 4 with a 1 MiB L2, one thread, interleaved A/B runs),
+// while B blocks from L2 lost about 1%, so they go without. On a Xeon with a 2 MiB L2 the same
+// prefetch cost 4% (float64 dX and dW 512x4096x4096, float32 dX), so it is used only where L2
+// is at most 1 MiB.
 constexpr int64_t kPackPrefetchRows = 4;
 
 template <int NR, typename T>
@@ -488,7 +490,8 @@ void pack_b_block(const Problem<T>& p, const MicroKernel<T>& kern, int64_t k0, i
   if (p.tb == Trans::No && n > nr) {
     const T* src = p.B + k0 * p.ldb + j0;
     // B spans several L2s: its rows come from L3 or memory.
-    const bool prefetch_rows = p.K * p.ldb * int64_t(sizeof(T)) > 4 * cache_sizes().l2;
+    const bool prefetch_rows =
+        cache_sizes().l2 <= (int64_t(1) << 20) && p.K * p.ldb * int64_t(sizeof(T)) > 4 * cache_sizes().l2;
     if (nr * sizeof(T) == 64) {
       if constexpr (sizeof(T) == 4) return pack_b_rows_across_panels<16>(src, p.ldb, kc, n, dst, prefetch_rows);
       if constexpr (sizeof(T) == 8) return pack_b_rows_across_panels<8>(src, p.ldb, kc, n, dst, prefetch_rows);
