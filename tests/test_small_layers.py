@@ -213,8 +213,11 @@ def test_small_layer_forward_is_bitwise_the_unfused_linear(isa, dtype):
         for sizes in ((width, 5, 1), (10, width, 3), (1, 7, width)):
             model = nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]))
             model = model.to(getattr(cr, np.dtype(dtype).name))
-            x = cr.from_numpy(rng.standard_normal((11, sizes[0])).astype(dtype))
-            h = F.relu(F.linear(x, model[0].weight, model[0].bias))
-            unfused = F.linear(h, model[2].weight, model[2].bias).detach().numpy()
-            fused = model(x).detach().numpy()
-            assert np.array_equal(fused.view(np.uint8), unfused.view(np.uint8)), f"sizes={sizes}"
+            # 11 rows: one 8-lane group and a tail; 37: two 16-lane groups and a tail (the one-output
+            # layer puts a row in each lane).
+            for batch in (11, 37):
+                x = cr.from_numpy(rng.standard_normal((batch, sizes[0])).astype(dtype))
+                h = F.relu(F.linear(x, model[0].weight, model[0].bias))
+                unfused = F.linear(h, model[2].weight, model[2].bias).detach().numpy()
+                fused = model(x).detach().numpy()
+                assert np.array_equal(fused.view(np.uint8), unfused.view(np.uint8)), f"sizes={sizes} batch={batch}"

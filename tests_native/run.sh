@@ -38,7 +38,7 @@ case "$target" in
         *) isa_flags=(-mavx2 -mfma) ;;
       esac
       case "$isa_source" in
-        */elementwise_*) isa_flags+=("${elementwise_flags[@]}") ;;
+        */elementwise_* | */small_dense_*) isa_flags+=("${elementwise_flags[@]}") ;;
       esac
       object="$out/$(basename "$isa_source" .cpp).o"
       g++ "${flags[@]}" "${isa_flags[@]}" -c "$isa_source" -o "$object"

@@ -142,7 +142,7 @@ void check_path(const char* isa_name) {
       // Every pair once with a batch of 11 (a block of 8 rows, a pair and one row left, or
       // blocks of 4 or 2), and the narrow and edge widths with every batch around the blocks.
       const bool edge = C <= 3 || OC <= 3 || C % 8 <= 1 || OC % 8 <= 1;
-      for (int64_t B : {0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 17}) {
+      for (int64_t B : {0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 17, 33}) {
         if (B != 11 && !edge) continue;
         if (!cpu::small_linear_fits<T>(B, C, OC)) continue;
         ++taken;

@@ -133,7 +133,9 @@ void small_linear_forward(T* out, T* z, const T* x, const T* weight, const T* bi
   const detail::SmallDenseKernels<T>* k = small_dense_kernels<T>(active_isa());
   T* z_now = fused ? z : nullptr;
   const bool relu = act == Activation::Relu;
-  if (OC == 1)
+  if (OC == 1 && k && k->single_output_forward)
+    k->single_output_forward(out, z_now, x, weight, bias, B, C, relu);
+  else if (OC == 1)
     single_output_forward(out, z_now, x, weight, bias, B, C, relu);
   else if (k)
     k->forward(out, z_now, x, weight, bias, B, C, OC, relu);

@@ -21,6 +21,15 @@ struct Avx2F32 {
   }
   static V load_first(const float* p, int n) { return _mm256_maskload_ps(p, first(n)); }
   static void store_first(float* p, V v, int n) { _mm256_maskstore_ps(p, first(n), v); }
+  // p[lane * stride] in each lane (stride at most the 32 features a small layer takes). The masked
+  // form with a zero source and every lane on: the plain one leaves GCC 12 warning about its
+  // undefined source vector.
+  static V gather_rows(const float* p, int64_t stride) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 all = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, _mm256_mullo_epi32(lanes, _mm256_set1_epi32(int(stride))),
+                                    all, 4);
+  }
 };
 
 struct Avx2F64 {
@@ -33,6 +42,12 @@ struct Avx2F64 {
   static __m256i first(int n) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)); }
   static V load_first(const double* p, int n) { return _mm256_maskload_pd(p, first(n)); }
   static void store_first(double* p, V v, int n) { _mm256_maskstore_pd(p, first(n), v); }
+  static V gather_rows(const double* p, int64_t stride) {
+    const __m128i lanes = _mm_setr_epi32(0, 1, 2, 3);
+    const __m256d all = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
+    return _mm256_mask_i32gather_pd(_mm256_setzero_pd(), p, _mm_mullo_epi32(lanes, _mm_set1_epi32(int(stride))), all,
+                                    8);
+  }
 };
 
 }  // namespace

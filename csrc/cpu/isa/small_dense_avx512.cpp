@@ -18,6 +18,13 @@ struct Avx512F32 {
   static __mmask16 first(int n) { return __mmask16((1u << n) - 1); }
   static V load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
   static void store_first(float* p, V v, int n) { _mm512_mask_storeu_ps(p, first(n), v); }
+  // p[lane * stride] in each lane (stride at most the 32 features a small layer takes); the masked
+  // form with a zero source, as in small_dense_avx2.cpp.
+  static V gather_rows(const float* p, int64_t stride) {
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), __mmask16(0xFFFF),
+                                    _mm512_mullo_epi32(lanes, _mm512_set1_epi32(int(stride))), p, 4);
+  }
 };
 
 struct Avx512F64 {
@@ -30,6 +37,11 @@ struct Avx512F64 {
   static __mmask8 first(int n) { return __mmask8((1u << n) - 1); }
   static V load_first(const double* p, int n) { return _mm512_maskz_loadu_pd(first(n), p); }
   static void store_first(double* p, V v, int n) { _mm512_mask_storeu_pd(p, first(n), v); }
+  static V gather_rows(const double* p, int64_t stride) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm512_mask_i32gather_pd(_mm512_setzero_pd(), __mmask8(0xFF),
+                                    _mm256_mullo_epi32(lanes, _mm256_set1_epi32(int(stride))), p, 8);
+  }
 };
 
 // The ymm halves, with AVX-512VL's mask registers for row tails: rows of up to 8 floats / 4
