@@ -87,7 +87,8 @@ constexpr int64_t kSmallDenseMaxWeightGradOutputs = 8;
 // independent sums hide the add latency; a vector across one output would be all empty lanes.
 // Each sum starts at 0 and adds x * w in increasing c, then the bias: the GEMM's plain-loop path
 // for a one-column product does the same, so the fused chain and an unfused Linear agree bit for
-// bit. z (or null) gets the sum, out its ReLU when relu is set.
+// bit. z (or null) gets the sum, out its ReLU when relu is set. On AVX2 and AVX-512 the rows that
+// fill whole vectors go a row per lane first (small_dense_kernels.h); this loop takes the rest.
 template <typename T>
 void single_output_forward(T* out, T* z, const T* x, const T* weight, const T* bias, int64_t B, int64_t C, bool relu) {
   const T b = bias ? bias[0] : T(0);
@@ -133,11 +134,11 @@ void small_linear_forward(T* out, T* z, const T* x, const T* weight, const T* bi
   const detail::SmallDenseKernels<T>* k = small_dense_kernels<T>(active_isa());
   T* z_now = fused ? z : nullptr;
   const bool relu = act == Activation::Relu;
-  if (OC == 1 && k && k->single_output_forward)
-    k->single_output_forward(out, z_now, x, weight, bias, B, C, relu);
-  else if (OC == 1)
-    single_output_forward(out, z_now, x, weight, bias, B, C, relu);
-  else if (k)
+  if (OC == 1) {
+    const int64_t done =
+        k && k->single_output_forward_rows ? k->single_output_forward_rows(out, z_now, x, weight, bias, B, C, relu) : 0;
+    single_output_forward(out + done, z_now ? z_now + done : nullptr, x + done * C, weight, bias, B - done, C, relu);
+  } else if (k)
     k->forward(out, z_now, x, weight, bias, B, C, OC, relu);
   else
     scalar_forward(out, z_now, x, weight, bias, B, C, OC, relu);

@@ -46,10 +46,12 @@ struct SmallDenseKernels {
   // column sums of dx.
   void (*input_grad)(T* dx, T* dbias, const T* delta, const T* weight, const T* relu_out, int64_t B, int64_t C,
                      int64_t OC);
-  // forward for one output feature (OC = 1, weight of C values), or null where the ISA has no
-  // gather (NEON): then the portable loop of small_dense.cpp, which gives the same bits.
-  void (*single_output_forward)(T* out, T* z, const T* x, const T* weight, const T* bias, int64_t B, int64_t C,
-                                bool relu);
+  // forward for one output feature (OC = 1, weight of C values) over the rows that fill whole
+  // vectors; returns how many rows it did (a multiple of lanes). The rest, and every row where the
+  // ISA has no gather (null here: NEON), take the portable loop of small_dense.cpp, which sums in
+  // the same order.
+  int64_t (*single_output_forward_rows)(T* out, T* z, const T* x, const T* weight, const T* bias, int64_t B, int64_t C,
+                                        bool relu);
 };
 
 extern const SmallDenseKernels<float> kSmallDenseF32Avx512;
@@ -381,37 +383,31 @@ struct SmallHasGather<K, std::void_t<decltype(K::gather_rows(static_cast<const t
     : std::true_type {};
 
 template <class K>
-void small_single_output_forward(typename K::S* out, typename K::S* z, const typename K::S* x,
-                                 const typename K::S* weight, const typename K::S* bias, int64_t B, int64_t C,
-                                 bool relu) {
+int64_t small_single_output_forward_rows(typename K::S* out, typename K::S* z, const typename K::S* x,
+                                         const typename K::S* weight, const typename K::S* bias, int64_t B, int64_t C,
+                                         bool relu) {
   using S = typename K::S;
   using V = typename K::V;
   constexpr int L = K::kLanes;
-  const S b = bias ? bias[0] : S(0);
+  const V b = K::broadcast(bias ? bias[0] : S(0));
   int64_t i = 0;
   for (; i + L <= B; i += L) {
     const S* rows = x + i * C;
     V sum = K::broadcast(S(0));
     for (int64_t c = 0; c < C; ++c) sum = sum + K::gather_rows(rows + c, C) * K::broadcast(weight[c]);
-    const V y = sum + K::broadcast(b);
+    const V y = sum + b;
     if (z) small_store<K>(z + i, y);
     small_store<K>(out + i, relu ? small_relu<K>(y) : y);
   }
-  for (; i < B; ++i) {  // the last rows, one at a time in the same order
-    S sum = S(0);
-    for (int64_t c = 0; c < C; ++c) sum += x[i * C + c] * weight[c];
-    const S y = sum + b;
-    if (z) z[i] = y;
-    out[i] = relu ? (y > S(0) ? y : S(0)) : y;
-  }
+  return i;
 }
 
 template <class K>
 constexpr auto small_single_output_of() {
   using S = typename K::S;
-  using Fn = void (*)(S*, S*, const S*, const S*, const S*, int64_t, int64_t, bool);
+  using Fn = int64_t (*)(S*, S*, const S*, const S*, const S*, int64_t, int64_t, bool);
   if constexpr (SmallHasGather<K>::value)
-    return Fn(small_single_output_forward<K>);
+    return Fn(small_single_output_forward_rows<K>);
   else
     return Fn(nullptr);
 }
