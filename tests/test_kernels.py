@@ -258,9 +258,10 @@ def test_mlp_bitwise_identical_for_1_and_2_threads():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_weight_gradient_gemm_bitwise_identical_for_1_and_2_threads(isa, dtype):
     """The dW products (op(A) = A^T) with more columns than rows are cut by columns across
-    threads, and the team packs op(A) once for all its pieces. K = 512 is one reduction block, so
-    1100 rows span several row blocks of the packed copy (two in float32, three in float64 on the
-    machines measured); (97, 200, 600) has two reduction blocks and a short last row panel."""
+    threads, and the team packs op(A) once for all its pieces. With K = 512 a row block holds at
+    most 2 MiB / (kc x element size) rows, so 1100 rows span two or more row blocks of the packed
+    copy (float32: one reduction block of 512; float64: two of 256 on a 48 KiB L1); (97, 200, 600)
+    has two reduction blocks and a short last row panel."""
     if not _supported(isa):
         pytest.skip(f"this CPU lacks {isa}, so its kernels cannot run here")
     rng = np.random.default_rng(zlib.crc32(f"dw-threads-{isa}".encode()))
