@@ -806,9 +806,10 @@ void gemm_dispatch(const Problem<T>& p) {
   // place; a shared pack of it measured -5% to +4% across the fwd and dX shapes, so it is not used.
   const bool cut_rows = split_rows && rows_first;
   if (p.ta == Trans::No && !cut_rows) bl.pack_a = false;
+  const int64_t shared_a_values = round_up(p.M, kern.mr) * p.K;  // all of op(A), panels rounded up
   const bool share_packed_a = bl.pack_a && p.ta == Trans::Yes && !cut_rows && grid.tm == 1 &&
-                              round_up(p.M, kern.mr) * p.K * int64_t(sizeof(T)) <= kSharedPackAMaxBytes;
-  T* shared_a = share_packed_a ? thread_workspace().shared_a.reserve<T>(round_up(p.M, kern.mr) * p.K) : nullptr;
+                              shared_a_values * int64_t(sizeof(T)) <= kSharedPackAMaxBytes;
+  T* shared_a = share_packed_a ? thread_workspace().shared_a.reserve<T>(shared_a_values) : nullptr;
   // Dynamic schedule: the grid's cut along its split dimension is refined into
   // kChunksPerThread pieces per thread, and the threads take rectangles from a shared counter.
   // On this shared two-core machine another tenant often holds one core for milliseconds; with
