@@ -605,3 +605,15 @@ def test_optimizer_steps_and_fit_loop_refuse_missing_tensors():
             [None],
             False,
         )
+    # A row order must be a permutation's entries, each in [0, N): out-of-range ones (negative,
+    # N, the int64 extremes) are refused before any batch runs.
+    X, y = cr.zeros(4, 2), cr.zeros(4, 2)
+    for bad in (-1, 4, -(2**63), 2**63 - 1):
+        order = cr.tensor([0, 1, bad, 3], dtype=cr.int64)
+        with pytest.raises(IndexError, match="order entry out of range"):
+            _core.fit_batches(chain, X, y, order, 2, 0, 2, _core.LossKind.mse, _core.Reduction.mean, 0.0, [], False)
+    order = cr.tensor([3, 1, 2, 0], dtype=cr.int64)
+    losses, sizes, _ = _core.fit_batches(
+        chain, X, y, order, 2, 0, 2, _core.LossKind.mse, _core.Reduction.mean, 0.0, [], False
+    )
+    assert sizes == [2, 2] and len(losses) == 2 and losses[0] == losses[1]  # all rows alike

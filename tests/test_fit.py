@@ -441,6 +441,43 @@ def test_epoch_orders_are_seeded_permutations():
         _core.random_permutation(-1, 1)
 
 
+def test_epoch_orders_are_uniform():
+    """Every element lands in every position equally often over many seeds: the multiply-shift
+    draw redraws the biased sliver, so a skew (e.g. a draw reduced modulo the count, or a j taken
+    from [0, i) instead of [0, i]) shows up as counts far from the expected one."""
+    from chainrule import _core
+
+    n, seeds = 6, 30000
+    counts = np.zeros((n, n))
+    for seed in range(seeds):
+        counts[np.arange(n), _core.random_permutation(n, seed).numpy()] += 1
+    expected = seeds / n
+    sigma = np.sqrt(seeds * (1 / n) * (1 - 1 / n))
+    assert np.abs(counts - expected).max() < 5 * sigma
+    # Sattolo's variant (j in [0, i)) never leaves an element in place: make sure some stay.
+    assert counts.diagonal().min() > expected - 5 * sigma
+    for n in (1, 2, 3):
+        assert sorted(_core.random_permutation(n, 7).numpy().tolist()) == list(range(n))
+
+
+def test_native_loop_publishes_state_it_created_once():
+    """The optimizer's state after a native fit holds the momentum buffers the C++ loop created,
+    as the Python loop leaves them; a later fit that creates none keeps them current."""
+    X, y = _data()
+    states = []
+    for native in (True, False):
+        model = _model()
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        cr.fit(model, nn.CrossEntropyLoss(), opt, X, y, epochs=1, seed=3, progress=False, native=native)
+        first = [opt.state[p]["momentum_buffer"] for p in model.parameters()]
+        cr.fit(model, nn.CrossEntropyLoss(), opt, X, y, epochs=1, seed=4, progress=False, native=native)
+        second = [opt.state[p]["momentum_buffer"] for p in model.parameters()]
+        assert all(a is b for a, b in zip(first, second))  # updated in place, not replaced
+        states.append([b.numpy().copy() for b in second])
+    for a, b in zip(*states):
+        assert np.array_equal(a, b)
+
+
 def test_same_seed_same_training_different_seed_different():
     X, y = _data()
     runs = []

@@ -23,6 +23,8 @@ void bind_optimizers(py::module_& m) {
       .def(
           "step", [](optim::GroupStep& s) { return s.step(); },
           "Update every parameter that has a .grad; True when a state tensor was created.")
+      .def("take_created_since", &optim::GroupStep::take_created_since,
+           "True when a step since the last call created a state tensor; clears that.")
       .def_property_readonly("name", [](const optim::GroupStep& s) { return std::string(s.name()); })
       .def_property_readonly("state_names",
                              [](const optim::GroupStep& s) {

@@ -72,7 +72,12 @@ void mark_inplace_write(const Tensor& t, const char* op) {
     throw ValueError(std::string(op) +
                      ": the tensor's memory is read-only (it comes from a read-only NumPy array, "
                      "such as a read-only memmap or an array over bytes); use .clone() to get a writable copy");
-  s.version.fetch_add(1, std::memory_order_relaxed);
+  // A load and a store, not a locked read-modify-write (fetch_add costs ~20 cycles, and a small
+  // network's step makes a dozen of these calls). A reader on another thread sees the old or the
+  // new count, never a torn one. Two threads writing one block at once (the native loop without
+  // the GIL and a Python thread) race on its data anyway; even then the count moves past every
+  // value saved before either write, which is all that the saved-tensor check compares.
+  s.version.store(s.version.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 namespace {
@@ -363,14 +368,41 @@ Tensor random_permutation(int64_t n, uint64_t seed) {
   Tensor t = empty({n}, DType::Int64);
   int64_t* p = t->ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i) p[i] = i;
-  // Fisher-Yates over one sequential SplitMix64 stream; j uniform in [0, i] from 53 random bits.
+  // Fisher-Yates over one sequential SplitMix64 stream. j, uniform in [0, count) with count =
+  // i + 1, comes from Lemire's multiply-shift: the high half of draw * count, no division and no
+  // float conversion. Below 2^32 elements each 64-bit draw serves two positions as two 32-bit
+  // halves (chainrule.fit draws a permutation every epoch; the multiplies bound this loop), and
+  // the rare low half below 2^32 mod count is redrawn, so every j is exactly uniform. Beyond
+  // 2^32 a 64-bit draw per position leaves a bias below count / 2^64.
   uint64_t state = seed;
-  for (int64_t i = n - 1; i > 0; --i) {
+  auto next_draw = [&state] {
     state += 0x9e3779b97f4a7c15ULL;
-    const uint64_t draw = splitmix(state);
-    const double u = static_cast<double>(draw >> 11) * (1.0 / 9007199254740992.0);
-    const int64_t j = std::min(i, static_cast<int64_t>(u * static_cast<double>(i + 1)));
-    std::swap(p[i], p[j]);
+    return splitmix(state);
+  };
+  uint64_t count = static_cast<uint64_t>(n);
+  for (; count > 0xFFFFFFFFULL; --count) {
+    const auto j = static_cast<uint64_t>((static_cast<unsigned __int128>(next_draw()) * count) >> 64);
+    std::swap(p[count - 1], p[j]);
+  }
+  uint64_t spare = 0;  // the unused high half of the last draw, when have_spare
+  bool have_spare = false;
+  auto next_half = [&]() -> uint32_t {
+    if (have_spare) {
+      have_spare = false;
+      return static_cast<uint32_t>(spare);
+    }
+    const uint64_t draw = next_draw();
+    spare = draw >> 32;
+    have_spare = true;
+    return static_cast<uint32_t>(draw);
+  };
+  for (; count > 1; --count) {
+    uint64_t product = uint64_t{next_half()} * count;
+    if (static_cast<uint32_t>(product) < count) {  // maybe in the biased sliver: 2^32 mod count
+      const auto threshold = static_cast<uint32_t>((uint64_t{1} << 32) % count);
+      while (static_cast<uint32_t>(product) < threshold) product = uint64_t{next_half()} * count;
+    }
+    std::swap(p[count - 1], p[product >> 32]);
   }
   return t;
 }

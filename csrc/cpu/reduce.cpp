@@ -33,22 +33,35 @@ template <typename T>
 using acc_t = typename accumulator<T>::type;
 }  // namespace
 
+namespace {
+// x[begin, end) summed in acc_t<T> by four running sums (element i into sum i % 4 of its group
+// of four), combined as (s0 + s1) + (s2 + s3), then the tail in order. One running sum would wait
+// out the adder's latency (4 cycles) at every element: a 100-value loss took 400 cycles.
+template <typename T>
+acc_t<T> sum_range(const T* x, int64_t begin, int64_t end) {
+  using A = acc_t<T>;
+  A s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = begin;
+  for (; i + 4 <= end; i += 4) {
+    s0 += x[i];
+    s1 += x[i + 1];
+    s2 += x[i + 2];
+    s3 += x[i + 3];
+  }
+  A s = (s0 + s1) + (s2 + s3);
+  for (; i < end; ++i) s += x[i];
+  return s;
+}
+}  // namespace
+
 template <typename T>
 T sum_all(const T* x, int64_t n) {
   using A = acc_t<T>;
   const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
-  if (blocks <= 1) {
-    A s = 0;
-    for (int64_t i = 0; i < n; ++i) s += x[i];
-    return static_cast<T>(s);
-  }
+  if (blocks <= 1) return static_cast<T>(sum_range(x, 0, n));
   std::vector<A> partial(static_cast<size_t>(blocks));
-  parallel_for(blocks, n > kParallelElements, [&](int64_t bi) {
-    A s = 0;
-    const int64_t end = std::min(n, (bi + 1) * kSumBlock);
-    for (int64_t i = bi * kSumBlock; i < end; ++i) s += x[i];
-    partial[bi] = s;
-  });
+  parallel_for(blocks, n > kParallelElements,
+               [&](int64_t bi) { partial[bi] = sum_range(x, bi * kSumBlock, std::min(n, (bi + 1) * kSumBlock)); });
   A s = 0;
   for (A p : partial) s += p;
   return static_cast<T>(s);

@@ -39,14 +39,14 @@ void gemm_and_finish(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const 
 }
 }  // namespace
 
-Tensor Workspace::acquire(size_t slot, const Shape& shape, DType dtype, Device device) {
+Tensor Workspace::acquire(size_t slot, const int64_t* dims, size_t ndim, DType dtype, Device device) {
   if (slot >= slots_.size()) slots_.resize(slot + 1);
   Tensor& t = slots_[slot];
   // use_count == 1: only this workspace refers to the block (no saved graph, no user view).
-  if (t && t->dtype == dtype && t->shape == shape && t.use_count() == 1 && t->storage.use_count() == 1 &&
-      t->device() == device)
+  if (t && t->dtype == dtype && t.use_count() == 1 && t->storage.use_count() == 1 && t->device() == device &&
+      same_shape(t->shape, dims, ndim))
     return t;
-  t = empty(shape, dtype, device);
+  t = empty(Shape(dims, dims + ndim), dtype, device);
   return t;
 }
 

@@ -66,9 +66,18 @@ void check_fit_arguments(DenseChain& chain, const Tensor& X, const Tensor& y, co
   if (order) {
     if (order->dtype != DType::Int64 || order->numel != N)
       throw ValueError("fit_batches: order must be an int64 permutation of length " + std::to_string(N));
+    // An entry v is in [0, N) exactly when neither v nor (N - 1) - v has the top bit set (in
+    // unsigned arithmetic: a negative v has it, and so does the wrapped difference for v > N - 1).
+    // OR-ing those folds the check into one branch-free pass that vectorises: fit checks a fresh
+    // order every epoch.
     const int64_t* o = order->ptr<int64_t>();
-    for (int64_t i = 0; i < N; ++i)
-      if (o[i] < 0 || o[i] >= N) throw IndexError("fit_batches: order entry out of range");
+    const uint64_t last = static_cast<uint64_t>(N) - 1;
+    uint64_t bits = 0;
+    for (int64_t i = 0; i < N; ++i) {
+      const auto v = static_cast<uint64_t>(o[i]);
+      bits |= v | (last - v);
+    }
+    if (bits >> 63) throw IndexError("fit_batches: order entry out of range");
   }
   if (batch_size <= 0) throw ValueError("fit: batch_size must be positive");
   const int64_t batches = N / batch_size + (N % batch_size != 0);  // no N + batch_size: it can overflow
@@ -190,6 +199,7 @@ FitBatchResult fit_batches_on_device(DenseChain& chain, const Tensor& X, const T
         if (*p && (*p)->requires_grad) (*p)->grad = nullptr;
     chain.backward_from(acts, dout, nullptr);
     for (const auto& s : steps) s->step();
+    acts.a.front() = nullptr;  // the minibatch buffer, free for the next batch (as on the host)
     result.sizes.push_back(B);
   }
   // The one wait: every batch's loss (and correct count) back to the host.
@@ -271,6 +281,9 @@ FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, 
         if (*p && (*p)->requires_grad) (*p)->grad = nullptr;
     chain.backward_from(acts, dout, nullptr);
     for (const auto& s : steps) s->step();
+    // The activations hold the minibatch as their input: let go of it, or the next batch would
+    // find its buffer still referenced and allocate a new one.
+    acts.a.front() = nullptr;
     result.losses.push_back(batch_loss);
     result.sizes.push_back(B);
   }

@@ -51,6 +51,7 @@ bool GroupStep::step() {
     }
   if (on_a_device) {
     step_on_device();
+    created_since_ |= created_;
     return created_;
   }
   // A few operations per element; a large model's step lets other Python threads run.
@@ -63,13 +64,14 @@ bool GroupStep::step() {
     update(i, p, g, steps_[i] + 1);
     ++steps_[i];
   }
+  created_since_ |= created_;
   return created_;
 }
 
 void GroupStep::check_grad(size_t i) const {
   const Tensor& p = params_[i];
   const Tensor& g = p->grad;
-  if (g->shape != p->shape || g->dtype != p->dtype)
+  if (!same_shape(g->shape, p->shape) || g->dtype != p->dtype)
     throw ValueError(std::string(name_) + ": parameter " + std::to_string(i) + " is " + dtype_name(p->dtype) + " " +
                      shape_str(p->shape) + " but its grad is " + dtype_name(g->dtype) + " " + shape_str(g->shape));
 }

@@ -237,7 +237,7 @@ class Tensor:
     def argmax(self, dim: typing.Any=None, keepdim: builtins.bool=False) -> Tensor:
         ...
 
-    def backward(self, gradient: Tensor | None=None, retain_graph: typing.Any=None, create_graph: builtins.bool=False, inputs: typing.Any=None) -> None:
+    def backward(self, gradient: typing.Any=None, retain_graph: typing.Any=None, create_graph: builtins.bool=False, inputs: typing.Any=None) -> None:
         ...
 
     def bool(self) -> Tensor:
@@ -1075,6 +1075,11 @@ class GroupStep:
     def step(self) -> builtins.bool:
         """
         Update every parameter that has a .grad; True when a state tensor was created.
+        """
+
+    def take_created_since(self) -> builtins.bool:
+        """
+        True when a step since the last call created a state tensor; clears that.
         """
 
     @property

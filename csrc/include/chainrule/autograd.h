@@ -95,7 +95,7 @@ struct LeafGradDestination {
 template <typename MakeGrad>  // Tensor make_grad(); a template, so a call costs no std::function
 LeafGradDestination leaf_grad_destination(const Tensor& leaf, MakeGrad&& make_grad) {
   const Tensor& grad = leaf->grad;
-  if (grad && grad->shape == leaf->shape && grad->dtype == leaf->dtype) return {grad, true};
+  if (grad && same_shape(grad->shape, leaf->shape) && grad->dtype == leaf->dtype) return {grad, true};
   leaf->grad = make_grad();
   return {leaf->grad, false};
 }

@@ -8,6 +8,7 @@
 // Python -> C++ calls, and what the native fit loop runs without Python at all.
 #pragma once
 
+#include <initializer_list>
 #include <mutex>
 #include <vector>
 
@@ -46,9 +47,18 @@ struct ChainStage {
 class Workspace {
  public:
   // A buffer of `shape` on `device` in `slot`, reused when nothing else refers to it.
-  Tensor acquire(size_t slot, const Shape& shape, DType dtype, Device device = Device{});
+  Tensor acquire(size_t slot, const Shape& shape, DType dtype, Device device = Device{}) {
+    return acquire(slot, shape.data(), shape.size(), dtype, device);
+  }
+  // The same for a braced shape ({B, F}): compared in place, so a reused buffer costs no Shape
+  // (a heap vector) per call; the small-network step makes a dozen of these calls.
+  Tensor acquire(size_t slot, std::initializer_list<int64_t> shape, DType dtype, Device device = Device{}) {
+    return acquire(slot, shape.begin(), shape.size(), dtype, device);
+  }
 
  private:
+  Tensor acquire(size_t slot, const int64_t* dims, size_t ndim, DType dtype, Device device);
+
   std::vector<Tensor> slots_;
 };
 

@@ -32,6 +32,14 @@ class GroupStep {
   // Updates every parameter that has a .grad (others keep their state untouched, as in
   // PyTorch). Returns true when it created a state tensor the caller has not seen yet.
   bool step();
+  // Whether any step since the last call created a state tensor (then clears that). The native
+  // loop ignores step()'s answers; after it, Optimizer.publish_state asks this once, so an
+  // epoch that created nothing costs no copy of the state lists into Python.
+  bool take_created_since() {
+    const bool created = created_since_;
+    created_since_ = false;
+    return created;
+  }
 
   const std::vector<Tensor>& params() const { return params_; }
   const std::vector<std::vector<Tensor>>& state() const { return state_; }
@@ -61,6 +69,7 @@ class GroupStep {
   std::vector<std::vector<Tensor>> state_;
   std::vector<int64_t> steps_;
   bool created_ = false;
+  bool created_since_ = false;  // created_ of any step since take_created_since()
 
   void step_on_device();
   // ValueError unless params[i]'s gradient has its shape and dtype.

@@ -48,6 +48,17 @@ inline DType promote(DType a, DType b) { return promotion_rank(a) >= promotion_r
 
 using Shape = std::vector<int64_t>;
 
+// Whether a shape equals dims[0, ndim): a loop over the few extents. (Shape's operator== calls
+// memcmp, a library call that costs more than the compare on the per-step paths of a small
+// network: workspace reuse, gradient checks.)
+inline bool same_shape(const Shape& shape, const int64_t* dims, size_t ndim) {
+  if (shape.size() != ndim) return false;
+  for (size_t d = 0; d < ndim; ++d)
+    if (shape[d] != dims[d]) return false;
+  return true;
+}
+inline bool same_shape(const Shape& a, const Shape& b) { return same_shape(a, b.data(), b.size()); }
+
 // f(T{}) with T the C++ type of dtype d: for code that picks a typed kernel by a run-time dtype.
 template <typename F>
 void for_dtype(DType d, F f) {

@@ -176,7 +176,9 @@ class Optimizer:
         (``chainrule.fit`` calls this after running them in its native loop, passing the steps it
         ran, which ``group_steps()`` returned)."""
         for group, native in zip(self.param_groups, self.group_steps() if steps is None else steps):
-            self._record(group["params"], native, True)
+            created = native.take_created_since()
+            if created or self.records_step:
+                self._record(group["params"], native, created)
 
     def _record(self, params: list, native, created: bool) -> None:
         # Parameters without a gradient were skipped, so their state (or its absence) stays as it

@@ -37,6 +37,18 @@ def _sum(values) -> float:
         return math.nan
 
 
+def _epoch_total(losses: list, sizes: list, mean: bool) -> float:
+    """The epoch's summed loss: each batch's mean times its size (or the batches' sums). When every
+    batch has one size (all epochs whose rows divide evenly), that is the sum of the batch losses
+    times the size: one fsum instead of a product per batch."""
+    if not mean:
+        return _sum(losses)
+    size = sizes[0] if sizes else 0
+    if sizes.count(size) == len(sizes):
+        return _sum(losses) * size
+    return _sum(map(operator.mul, losses, sizes))
+
+
 def fit(
     model,
     loss_fn,
@@ -183,7 +195,7 @@ def fit(
                 model, loss_fn, optimizer, Xt, yt, order, rows_per_batch, count_correct, report
             )
         n = max(sum(sizes), 1)
-        total = _sum(map(operator.mul, losses, sizes)) if loss_fn.reduction == "mean" else _sum(losses)
+        total = _epoch_total(losses, sizes, loss_fn.reduction == "mean")
         logs = {"loss": total / n}
         if count_correct:
             logs["accuracy"] = correct / n

@@ -82,7 +82,8 @@ def native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_cor
     called with each batch's loss and size after its chunk."""
     chain = model.fused_chain()  # set to the modules' current (training) modes
     loss_kind = native_loss_kind(loss_fn)
-    delta = float(getattr(loss_fn, "delta", 0.0))
+    # Only HuberLoss has a delta (a getattr that fails costs a microsecond in Module.__getattr__).
+    delta = float(loss_fn.delta) if loss_kind == _core.LossKind.huber else 0.0
     steps = optimizer.group_steps()
     batches = batch_count(Xt.shape[0], batch_size)
     chunks = max(1, min(chunks, batches))
