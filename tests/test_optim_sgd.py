@@ -180,6 +180,51 @@ def test_zero_grad_set_to_none_and_zero():
     assert all(p.grad is None for p in params)
 
 
+def test_built_steps_follow_edits_of_the_parameter_list():
+    """After a first step the optimizer keeps a C++ step per group that holds the group's
+    parameters; step() and zero_grad() act through it only while the group's list holds exactly
+    those. A list edited in place (an entry replaced, one appended, the order changed) must reach
+    the new parameters, as in PyTorch, and never the ones the list held before."""
+    arrays = _params()
+    params = _cr_params(arrays)
+    spare = nn.Parameter(cr.tensor(np.ones((2, 3))))
+    opt = optim.SGD(params, lr=0.5)
+    _set_grads(params, _grads(0, arrays))
+    opt.step()
+    opt.zero_grad(set_to_none=False)  # through the built step: zeroed in place
+    assert all(p.grad is not None and not p.grad.numpy().any() for p in params)
+    opt.zero_grad()
+    assert all(p.grad is None for p in params)
+
+    group = opt.param_groups[0]["params"]
+    group[2] = spare  # replaced in place: the built step no longer holds the list
+    for p in (*params, spare):
+        p.grad = cr.ones(*p.shape, dtype=p.dtype)
+    opt.zero_grad()  # before any step rebuilt it
+    assert spare.grad is None and params[2].grad is not None
+    assert params[0].grad is None and params[1].grad is None
+    before_old = params[2].detach().numpy().copy()
+    before_spare = spare.detach().numpy().copy()
+    for p in (*params, spare):
+        p.grad = cr.ones(*p.shape, dtype=p.dtype)
+    opt.step()
+    np.testing.assert_array_equal(params[2].detach().numpy(), before_old)  # no longer in the optimizer
+    np.testing.assert_array_equal(spare.detach().numpy(), before_spare - 0.5)
+    opt.zero_grad()
+    assert spare.grad is None and params[2].grad is not None  # zero_grad follows the list too
+
+    group.append(params[2])  # appended
+    group.reverse()  # and reordered
+    for p in (*params, spare):
+        p.grad = cr.ones(*p.shape, dtype=p.dtype)
+    values = [p.detach().numpy().copy() for p in (*params, spare)]
+    opt.step()
+    for p, value in zip((*params, spare), values):
+        np.testing.assert_array_equal(p.detach().numpy(), value - 0.5)
+    opt.zero_grad()
+    assert all(p.grad is None for p in (*params, spare))
+
+
 def test_zero_grad_then_backward_does_not_accumulate():
     model = nn.Linear(3, 1, dtype=cr.float64)
     opt = optim.SGD(model.parameters(), lr=0.1)

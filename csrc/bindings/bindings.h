@@ -13,6 +13,44 @@
 namespace py = pybind11;
 
 namespace chainrule::bindings {
+extern PyTypeObject* g_tensor_type;
+}
+
+// Every Tensor parameter of a binding (self included) loads through tensor_holder_of first, and
+// through pybind11's own holder caster only when that declines. Returning a Tensor is unchanged.
+// Declared here, before any binding, so every translation unit uses this one specialisation.
+namespace pybind11::detail {
+template <>
+class type_caster<std::shared_ptr<chainrule::TensorImpl>>
+    : public copyable_holder_caster<chainrule::TensorImpl, std::shared_ptr<chainrule::TensorImpl>> {
+  using Base = copyable_holder_caster<chainrule::TensorImpl, std::shared_ptr<chainrule::TensorImpl>>;
+
+ public:
+  bool load(handle src, bool convert);
+};
+}  // namespace pybind11::detail
+
+namespace chainrule::bindings {
+
+// ---- Tensor arguments without pybind11's type lookups -----------------------------------------
+// pybind11 finds the C++ object of an argument through hash lookups of the bound type and of the
+// instance's type (a few hundred instructions), and a small network's training step passes a
+// dozen Tensors and optimizer steps. A Tensor instance, or one of a Python subclass such as
+// nn.Parameter, holds exactly one C++ object (pybind11's simple layout), so once the Python type
+// is known the holder is read in place.
+
+// chainrule._core.Tensor's Python type, set by bind_tensor when it registers the class.
+extern PyTypeObject* g_tensor_type;
+
+// The holder inside `object` when it is an initialised Tensor (or subclass instance) in the
+// simple layout; null otherwise (then pybind11's general path decides, and raises its errors).
+inline const Tensor* tensor_holder_of(PyObject* object) {
+  PyTypeObject* type = Py_TYPE(object);
+  if (!g_tensor_type || (type != g_tensor_type && !PyType_IsSubtype(type, g_tensor_type))) return nullptr;
+  auto* instance = reinterpret_cast<py::detail::instance*>(object);
+  if (!instance->simple_layout || !instance->simple_holder_constructed) return nullptr;
+  return &instance->get_value_and_holder().holder<Tensor>();
+}
 
 // NumPy <-> Tensor without copying (numpy_interop.cpp).
 Tensor tensor_from_numpy(const py::array& array, const char* arg);
@@ -42,3 +80,12 @@ void bind_kernel_tests(py::module_& m);  // kernel_test_bindings.cpp: _gemm for 
 void bind_mlp_trainer(py::module_& m);   // mlp_trainer_bindings.cpp: the trainer behind chainrule.sklearn
 
 }  // namespace chainrule::bindings
+
+inline bool pybind11::detail::type_caster<std::shared_ptr<chainrule::TensorImpl>>::load(handle src, bool convert) {
+  if (const chainrule::Tensor* held = chainrule::bindings::tensor_holder_of(src.ptr())) {
+    value = held->get();
+    shared_ptr_storage = *held;
+    return true;
+  }
+  return Base::load(src, convert);
+}

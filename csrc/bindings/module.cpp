@@ -199,16 +199,7 @@ void bind_functions(py::module_& m) {
         for (size_t i = 0; i < params.size(); ++i) {
           const Tensor& p = params[i];
           if (!p) throw TypeError("zero_grad: params[" + std::to_string(i) + "] must be a Tensor, got None");
-          if (!p->grad) continue;
-          if (set_to_none)
-            p->grad.reset();
-          else {
-            mark_inplace_write(p->grad, "zero_grad");
-            if (!p->grad->on_cpu())
-              device_kernels(p->grad, "zero_grad").fill(p->grad->dtype, p->grad->data, p->grad->numel, 0.0);
-            else
-              std::memset(p->grad->data, 0, p->grad->nbytes());
-          }
+          clear_grad(p, set_to_none);
         }
       },
       py::arg("params"), py::arg("set_to_none"));

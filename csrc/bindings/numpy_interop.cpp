@@ -86,6 +86,7 @@ py::array tensor_to_numpy(const Tensor& t) {
 }
 
 Tensor as_tensor_arg(py::handle value, const char* arg) {
+  if (const Tensor* held = tensor_holder_of(value.ptr())) return *held;
   if (py::isinstance<TensorImpl>(value)) return value.cast<Tensor>();
   if (py::isinstance<py::array>(value)) {
     py::array a = py::reinterpret_borrow<py::array>(value);
@@ -109,6 +110,7 @@ Tensor as_tensor_arg(py::handle value, const char* arg) {
 }
 
 Tensor as_operand(py::handle value, const Tensor& like, const char* arg) {
+  if (const Tensor* held = tensor_holder_of(value.ptr())) return *held;
   if (py::isinstance<TensorImpl>(value)) return value.cast<Tensor>();
   // Python numbers are 0-d tensors that keep the tensor's dtype within its category and lift
   // it to the default float32 (a float beside integers) or int64 (an int beside bools).

@@ -17,6 +17,21 @@ py::class_<Step, optim::GroupStep, std::shared_ptr<Step>> bind_step(py::module_&
 }
 }  // namespace
 
+namespace {
+// Whether `params` is a Python list of exactly the tensors `step` updates, in order: the check an
+// optimizer's cached step needs on every call, made without converting the list.
+bool holds_params(const optim::GroupStep& step, py::handle params) {
+  if (!PyList_Check(params.ptr())) return false;
+  const std::vector<Tensor>& mine = step.params();
+  if (static_cast<size_t>(PyList_GET_SIZE(params.ptr())) != mine.size()) return false;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    const Tensor* held = tensor_holder_of(PyList_GET_ITEM(params.ptr(), static_cast<Py_ssize_t>(i)));
+    if (!held || held->get() != mine[i].get()) return false;
+  }
+  return true;
+}
+}  // namespace
+
 void bind_optimizers(py::module_& m) {
   py::class_<optim::GroupStep, std::shared_ptr<optim::GroupStep>>(
       m, "GroupStep", "One parameter group's update: owns the parameters, their state and step counts.")
@@ -25,6 +40,28 @@ void bind_optimizers(py::module_& m) {
           "Update every parameter that has a .grad; True when a state tensor was created.")
       .def("take_created_since", &optim::GroupStep::take_created_since,
            "True when a step since the last call created a state tensor; clears that.")
+      .def(
+          "holds", [](const optim::GroupStep& s, py::handle params) { return holds_params(s, params); },
+          py::arg("params"), "Whether `params` is a list of exactly this step's parameters, in order.")
+      .def(
+          "step_if_holds",
+          [](optim::GroupStep& s, py::handle params) -> py::object {
+            if (!holds_params(s, params)) return py::none();
+            return py::bool_(s.step());
+          },
+          py::arg("params"),
+          "step() when `params` is a list of exactly this step's parameters; None (and no update) when "
+          "it is not, so the optimizer rebuilds the step. One call in place of a key built per step.")
+      .def(
+          "clear_grads_if_holds",
+          [](const optim::GroupStep& s, py::handle params, bool set_to_none) {
+            if (!holds_params(s, params)) return false;
+            for (const Tensor& p : s.params()) clear_grad(p, set_to_none);
+            return true;
+          },
+          py::arg("params"), py::arg("set_to_none"),
+          "zero_grad for `params` when it is a list of exactly this step's parameters (True); False, "
+          "clearing nothing, when it is not.")
       .def_property_readonly("name", [](const optim::GroupStep& s) { return std::string(s.name()); })
       .def_property_readonly("state_names",
                              [](const optim::GroupStep& s) {

@@ -193,6 +193,8 @@ Device parse_device(const std::string& type, int64_t index) {
   return Device{DeviceType::CUDA, static_cast<int16_t>(index)};
 }
 
+PyTypeObject* g_tensor_type = nullptr;
+
 void bind_tensor(py::module_& m) {
   py::enum_<DType> dtype(m, "dtype");
   dtype.value("float32", DType::Float32)
@@ -220,6 +222,7 @@ void bind_tensor(py::module_& m) {
   });
 
   py::class_<TensorImpl, std::shared_ptr<TensorImpl>> t(m, "Tensor");
+  g_tensor_type = reinterpret_cast<PyTypeObject*>(t.ptr());
   t.def(py::init([](const Tensor& other) { return ops::detach(not_none(other, "data")); }), py::arg("data"),
         "A new tensor sharing `data`'s memory, without its autograd history.")
       .def_property_readonly("shape", [](const Tensor& s) { return shape_object(s->shape); })

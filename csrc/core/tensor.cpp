@@ -80,6 +80,20 @@ void mark_inplace_write(const Tensor& t, const char* op) {
   s.version.store(s.version.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
+void clear_grad(const Tensor& param, bool set_to_none) {
+  Tensor& grad = param->grad;
+  if (!grad) return;
+  if (set_to_none) {
+    grad.reset();
+    return;
+  }
+  mark_inplace_write(grad, "zero_grad");
+  if (!grad->on_cpu())
+    device_kernels(grad, "zero_grad").fill(grad->dtype, grad->data, grad->numel, 0.0);
+  else
+    std::memset(grad->data, 0, grad->nbytes());
+}
+
 namespace {
 // 64-byte alignment: one cache line, and aligned zmm loads for the kernels.
 std::shared_ptr<Storage> allocate(size_t nbytes) {

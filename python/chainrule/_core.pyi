@@ -1072,9 +1072,24 @@ class GroupStep:
     One parameter group's update: owns the parameters, their state and step counts.
     """
 
+    def clear_grads_if_holds(self, params: typing.Any, set_to_none: builtins.bool) -> builtins.bool:
+        """
+        zero_grad for `params` when it is a list of exactly this step's parameters (True); False, clearing nothing, when it is not.
+        """
+
+    def holds(self, params: typing.Any) -> builtins.bool:
+        """
+        Whether `params` is a list of exactly this step's parameters, in order.
+        """
+
     def step(self) -> builtins.bool:
         """
         Update every parameter that has a .grad; True when a state tensor was created.
+        """
+
+    def step_if_holds(self, params: typing.Any) -> typing.Any:
+        """
+        step() when `params` is a list of exactly this step's parameters; None (and no update) when it is not, so the optimizer rebuilds the step. One call in place of a key built per step.
         """
 
     def take_created_since(self) -> builtins.bool:

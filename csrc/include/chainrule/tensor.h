@@ -97,6 +97,9 @@ struct TensorImpl {
 // block's version so that a backward needing the old values raises instead of using new ones.
 void mark_inplace_write(const Tensor& t, const char* op);
 
+// zero_grad for one parameter: drop its .grad (set_to_none) or zero it in place.
+void clear_grad(const Tensor& param, bool set_to_none);
+
 // ---- creation (all results are fresh, 64-byte aligned on the CPU, contiguous) --------------
 // Without a device: on the CPU. The *_like functions keep t's device.
 Tensor empty(const Shape& shape, DType dtype);
