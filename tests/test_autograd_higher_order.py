@@ -165,6 +165,52 @@ def test_custom_function_matches_pytorch_in_a_training_step():
     np.testing.assert_allclose(ours[1].grad.numpy(), theirs[1].grad.numpy(), rtol=1e-10)
 
 
+def test_backward_inside_a_backward_and_after_a_failed_one():
+    """The engine keeps its working lists per thread between passes. A backward run from inside
+    another one (here from a custom Function's backward, while the outer pass still holds pending
+    nodes) must get lists of its own, and a pass that raised must leave them empty for the next."""
+    inner_grads = []
+
+    class Doubles(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            inner = x.detach().requires_grad_()
+            with cr.enable_grad():  # backward runs without recording, as PyTorch's does
+                ((inner * inner * inner).sum() + (inner * 0).sum()).backward()  # a pass of its own
+            inner_grads.append(inner.grad.numpy().copy())
+            return g * 2
+
+    class Fails(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            raise ValueError("backward failed on purpose")
+
+    values = np.array([1.0, -2.0, 0.5])
+    for _ in range(2):  # the second pass reuses the lists the first one left
+        x = cr.tensor(values, requires_grad=True)
+        y = (Doubles.apply(x * 3) * x).sum() + (x * x).sum()
+        y.backward()
+        # d/dx [(2 * 3x) * x + x^2] = 12x + 2x
+        np.testing.assert_allclose(x.grad.numpy(), 14 * values)
+        np.testing.assert_allclose(inner_grads.pop(), 3 * (3 * values) ** 2)
+    x = cr.tensor(values, requires_grad=True)
+    with pytest.raises(ValueError, match="on purpose"):
+        (Fails.apply(x * 2) * x).sum().backward()
+    x = cr.tensor(values, requires_grad=True)
+    (x * x * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * values)
+
+
 def test_grad_mode_switches():
     x = cr.ones(2, requires_grad=True)
     with cr.no_grad():

@@ -691,7 +691,16 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
 
 namespace {
 // The layers' rows of (B, C) views: the product of every dimension but the last, which may be 0.
-int64_t leading_rows(const Shape& shape) { return shape_numel(Shape(shape.begin(), shape.end() - 1)); }
+// The product of all but the last extent (0 when any of them is 0), without building that shape.
+int64_t leading_rows(const Shape& shape) {
+  const size_t leading = shape.empty() ? 0 : shape.size() - 1;
+  // As shape_numel: a 0 extent makes 0 before any product of the others (which may be huge).
+  for (size_t d = 0; d < leading; ++d)
+    if (shape[d] == 0) return 0;
+  int64_t rows = 1;
+  for (size_t d = 0; d < leading; ++d) rows *= shape[d];
+  return rows;
+}
 
 // ---- the chain again from recordable ops, for backward_graph ------------------------------------
 Tensor constant(double v, const Tensor& like) { return ops::scalar_like(v, like); }

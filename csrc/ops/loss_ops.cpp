@@ -1,4 +1,6 @@
 // Losses: elementwise ones (MSE, L1, Huber, BCE, BCE with logits) and fused cross-entropy.
+#include <vector>
+
 #include "op_utils.h"
 
 namespace chainrule::ops {
@@ -44,6 +46,10 @@ Tensor upstream_gradient(const Tensor& g, Reduction reduction, int64_t count) {
 }
 
 // Per-element losses -> output of the requested reduction.
+// Reduced losses of up to this many elements compute their values in a per-thread buffer (kept
+// between calls, so bounded) rather than in a tensor allocated per call.
+constexpr int64_t kLossScratchElements = int64_t{1} << 16;
+
 Tensor reduced_output(const Tensor& elems, Reduction reduction) {
   if (reduction == Reduction::None) return elems;
   if (!elems->on_cpu()) {
@@ -188,17 +194,30 @@ Tensor elementwise_loss(cpu::Loss loss, const Tensor& pred, const Tensor& target
     });
   }
   const LossSpec spec{elementwise_loss_kind(loss), reduction, param};
-  Tensor elems = empty_like(pred);
-  if (!pred->on_cpu()) {
-    float_kernels(pred, name)
-        .loss_forward(pred->dtype, elems->data, pred->data, target->data, pred->numel, loss, param);
-  } else {
+  Tensor out;
+  if (pred->on_cpu() && reduction != Reduction::None && pred->numel <= kLossScratchElements) {
+    // The per-element values only feed the sum: a per-thread buffer instead of a tensor.
+    out = empty({}, pred->dtype);
     dispatch_floating(pred->dtype, name, "input", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      loss_values<T>(spec, elems->ptr<T>(), nullptr, pred->ptr<T>(), target->ptr<T>(), pred->numel, 1);
+      thread_local std::vector<T> values;
+      values.resize(static_cast<size_t>(pred->numel));
+      loss_values<T>(spec, values.data(), nullptr, pred->ptr<T>(), target->ptr<T>(), pred->numel, 1);
+      out->ptr<T>()[0] = reduce_loss<T>(values.data(), pred->numel, reduction);
     });
+  } else {
+    Tensor elems = empty_like(pred);
+    if (!pred->on_cpu()) {
+      float_kernels(pred, name)
+          .loss_forward(pred->dtype, elems->data, pred->data, target->data, pred->numel, loss, param);
+    } else {
+      dispatch_floating(pred->dtype, name, "input", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        loss_values<T>(spec, elems->ptr<T>(), nullptr, pred->ptr<T>(), target->ptr<T>(), pred->numel, 1);
+      });
+    }
+    out = reduced_output(elems, reduction);
   }
-  Tensor out = reduced_output(elems, reduction);
   if (needs_grad({&pred, &target})) {
     auto node = make_node<ElementwiseLossNode>({&pred, &target});
     node->loss = loss;

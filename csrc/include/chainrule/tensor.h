@@ -41,8 +41,9 @@ using Tensor = std::shared_ptr<TensorImpl>;
 
 // The memory block behind a tensor and all of its views.
 struct Storage {
-  // Our own block: on the CPU released with std::free, on another device given back to its
-  // caching allocator (device_memory.h). Null for foreign memory.
+  // Our own block on another device, given back to its caching allocator (device_memory.h) with
+  // the Storage. Null on the CPU, where our own elements share the Storage's allocation (freed
+  // with it), and for foreign memory.
   void* allocation = nullptr;
   std::shared_ptr<void> owner;  // keeps foreign memory (a NumPy array) alive
   bool writeable = true;        // false for memory NumPy marks read-only (memmap, bytes)
