@@ -12,6 +12,9 @@
 
 namespace py = pybind11;
 
+namespace chainrule::optim {
+class GroupStep;
+}
 namespace chainrule::bindings {
 extern PyTypeObject* g_tensor_type;
 }
@@ -69,6 +72,10 @@ int64_t int64_arg(py::handle h, const char* arg);              // an __index__ v
 // The Device named by chainrule.device's (type, index); ValueError for an unknown type.
 Device parse_device(const std::string& type, int64_t index);
 
+// Whether `params` is a Python list of exactly the tensors `step` updates, in order: the check an
+// optimizer's cached step needs on every call, made without converting the list.
+bool holds_params(const optim::GroupStep& step, py::handle params);
+
 void bind_tensor(py::module_& m);
 void bind_devices(py::module_& m);  // device_bindings.cpp: backend registration, device memory
 void bind_functions(py::module_& m);
@@ -78,6 +85,9 @@ void bind_hooks(py::module_& m);         // hook_bindings.cpp: gradient hooks be
 void bind_autograd(py::module_& m);      // autograd_bindings.cpp: backward passes, Python-defined nodes
 void bind_kernel_tests(py::module_& m);  // kernel_test_bindings.cpp: _gemm for tests and benchmarks
 void bind_mlp_trainer(py::module_& m);   // mlp_trainer_bindings.cpp: the trainer behind chainrule.sklearn
+// fast_calls.cpp: the training step's per-batch calls as CPython fastcall functions, installed
+// over their pybind11 definitions (after every bind_* above).
+void install_fast_calls(py::module_& m);
 
 }  // namespace chainrule::bindings
 

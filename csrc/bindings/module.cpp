@@ -354,4 +354,5 @@ PYBIND11_MODULE(_core, m) {
   bindings::bind_autograd(m);
   bindings::bind_kernel_tests(m);
   bindings::bind_mlp_trainer(m);
+  bindings::install_fast_calls(m);
 }

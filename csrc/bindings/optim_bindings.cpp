@@ -17,9 +17,6 @@ py::class_<Step, optim::GroupStep, std::shared_ptr<Step>> bind_step(py::module_&
 }
 }  // namespace
 
-namespace {
-// Whether `params` is a Python list of exactly the tensors `step` updates, in order: the check an
-// optimizer's cached step needs on every call, made without converting the list.
 bool holds_params(const optim::GroupStep& step, py::handle params) {
   if (!PyList_Check(params.ptr())) return false;
   const std::vector<Tensor>& mine = step.params();
@@ -30,7 +27,6 @@ bool holds_params(const optim::GroupStep& step, py::handle params) {
   }
   return true;
 }
-}  // namespace
 
 void bind_optimizers(py::module_& m) {
   py::class_<optim::GroupStep, std::shared_ptr<optim::GroupStep>>(
