@@ -460,6 +460,37 @@ def test_epoch_orders_are_uniform():
         assert sorted(_core.random_permutation(n, 7).numpy().tolist()) == list(range(n))
 
 
+def test_fit_batches_draws_a_seeded_order_as_the_given_one():
+    """fit_batches takes the epoch's order as a tensor or as the seed random_permutation draws it
+    from (then drawn in C++, unchecked): both train the same weights."""
+    from chainrule import _core
+
+    X, y = _data(300)
+    results = []
+    for order in (_core.random_permutation(300, 11), 11):
+        model = _model()
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+        losses, sizes, _ = _core.fit_batches(
+            model.fused_chain(),
+            cr.from_numpy(X),
+            cr.from_numpy(y),
+            order,
+            32,
+            0,
+            10,
+            _core.LossKind.cross_entropy,
+            _core.Reduction.mean,
+            0.0,
+            opt.group_steps(),
+            False,
+        )
+        assert sizes == [32] * 9 + [12]
+        results.append((losses, _weights(model)))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1]):
+        assert np.array_equal(a, b)
+
+
 def test_native_loop_publishes_state_it_created_once():
     """The optimizer's state after a native fit holds the momentum buffers the C++ loop created,
     as the Python loop leaves them; a later fit that creates none keeps them current."""

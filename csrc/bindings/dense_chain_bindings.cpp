@@ -67,18 +67,26 @@ void bind_dense_chain(py::module_& m) {
            "Whether a call on `rows` rows runs on the calling thread alone (all its layers are small)");
 
   // ---- the native fit loop ----
+  // order: the epoch's row order as an int64 Tensor (checked), None for 0..N-1, or an int: the
+  // seed of random_permutation(N, seed), drawn here without a round trip through Python and
+  // without the check a given order needs.
   m.def("fit_batches",
-        [](DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
+        [](DenseChain& chain, const Tensor& X, const Tensor& y, py::handle order, int64_t batch_size,
            int64_t first_batch, int64_t last_batch, ops::LossKind loss, ops::Reduction reduction, double loss_param,
            const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct) {
           ops::LossSpec spec;
           spec.kind = loss;
           spec.reduction = reduction;
           spec.param = loss_param;
+          const bool seeded = py::isinstance<py::int_>(order) && !py::isinstance<py::bool_>(order);
+          const uint64_t seed = seeded ? order.cast<uint64_t>() : 0;
+          Tensor rows = order.is_none() || seeded ? nullptr : as_tensor_arg(order, "order");
+          if (seeded && !X) throw TypeError("fit_batches: X must be a Tensor, got None");
           FitBatchResult r;
           {
             py::gil_scoped_release release;
-            r = fit_batches(chain, X, y, order, batch_size, first_batch, last_batch, spec, steps, count_correct);
+            if (seeded) rows = random_permutation(X->dim() > 0 ? X->shape[0] : 0, seed);
+            r = fit_batches(chain, X, y, rows, batch_size, first_batch, last_batch, spec, steps, count_correct, seeded);
           }
           return py::make_tuple(r.losses, r.sizes, r.correct);
         });

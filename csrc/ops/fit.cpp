@@ -215,8 +215,10 @@ FitBatchResult fit_batches_on_device(DenseChain& chain, const Tensor& X, const T
 
 FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
                            int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
-                           const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct) {
-  check_fit_arguments(chain, X, y, order, batch_size, first_batch, last_batch, loss, steps);
+                           const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct,
+                           bool order_is_permutation) {
+  check_fit_arguments(chain, X, y, order_is_permutation ? nullptr : order, batch_size, first_batch, last_batch, loss,
+                      steps);
   std::lock_guard<std::mutex> lock(chain.mutex());
   if (!X->on_cpu())
     return fit_batches_on_device(chain, X, y, order, batch_size, first_batch, last_batch, loss, steps, count_correct);

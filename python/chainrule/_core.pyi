@@ -1637,7 +1637,7 @@ def exp(input: typing.Any) -> Tensor:
 def expm1(input: typing.Any) -> Tensor:
     ...
 
-def fit_batches(arg0: DenseChain, arg1: Tensor, arg2: Tensor, arg3: Tensor, arg4: typing.SupportsInt | typing.SupportsIndex, arg5: typing.SupportsInt | typing.SupportsIndex, arg6: typing.SupportsInt | typing.SupportsIndex, arg7: LossKind, arg8: Reduction, arg9: typing.SupportsFloat | typing.SupportsIndex, arg10: collections.abc.Sequence[GroupStep], arg11: bool) -> tuple[list[float], list[int], int]:
+def fit_batches(arg0: DenseChain, arg1: Tensor, arg2: Tensor, arg3: typing.Any, arg4: typing.SupportsInt | typing.SupportsIndex, arg5: typing.SupportsInt | typing.SupportsIndex, arg6: typing.SupportsInt | typing.SupportsIndex, arg7: LossKind, arg8: Reduction, arg9: typing.SupportsFloat | typing.SupportsIndex, arg10: collections.abc.Sequence[GroupStep], arg11: bool) -> tuple[list[float], list[int], int]:
     ...
 
 def from_numpy(ndarray: typing.Any) -> Tensor:

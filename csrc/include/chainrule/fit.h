@@ -19,9 +19,11 @@ struct FitBatchResult {
 };
 
 // Runs minibatches [first_batch, last_batch) of one epoch. X (N, C0); y (N, ...) targets
-// (int64 class labels for cross-entropy); order (N) int64 row order or null for 0..N-1.
+// (int64 class labels for cross-entropy); order (N) int64 row order or null for 0..N-1, checked
+// unless order_is_permutation says it came from random_permutation(N, ...).
 FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
                            int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
-                           const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct);
+                           const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct,
+                           bool order_is_permutation = false);
 
 }  // namespace chainrule

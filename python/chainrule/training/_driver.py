@@ -163,8 +163,16 @@ def fit(
     bar_factory = progress_bar if progress else None
     model.train()
     for epoch in range(int(epochs)):
-        order = _core.random_permutation(X.shape[0], (base_seed + epoch) % 2**64) if shuffle else None
         bar = bar_factory(epoch, int(epochs), batch_count(X.shape[0], batch_size)) if bar_factory else None
+        order = None
+        if shuffle:
+            epoch_seed = (base_seed + epoch) % 2**64
+            # The native loop without a progress bar (one call per epoch) draws the same order
+            # from the seed itself; the others get it as a tensor.
+            if use_native and bar is None:
+                order = epoch_seed
+            else:
+                order = _core.random_permutation(X.shape[0], epoch_seed)
         running = [0.0, 0]
 
         def on_batch(value, size, bar=bar, running=running):

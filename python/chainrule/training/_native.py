@@ -79,7 +79,8 @@ def native_loss_kind(loss_fn):
 
 def native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_correct, on_batch, chunks):
     """One epoch in C++: in `chunks` calls (for a progress bar), or one. on_batch is None or
-    called with each batch's loss and size after its chunk."""
+    called with each batch's loss and size after its chunk. order: the row order as a tensor,
+    None, or the int seed that random_permutation draws it from (one call: fit_batches draws it)."""
     chain = model.fused_chain()  # set to the modules' current (training) modes
     loss_kind = native_loss_kind(loss_fn)
     # Only HuberLoss has a delta (a getattr that fails costs a microsecond in Module.__getattr__).
@@ -87,6 +88,8 @@ def native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_cor
     steps = optimizer.group_steps()
     batches = batch_count(Xt.shape[0], batch_size)
     chunks = max(1, min(chunks, batches))
+    if isinstance(order, int) and chunks > 1:  # drawn once, not once per chunk
+        order = _core.random_permutation(Xt.shape[0], order)
     losses, sizes, correct = [], [], 0
     try:
         for chunk in range(chunks):
