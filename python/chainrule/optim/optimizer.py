@@ -135,7 +135,7 @@ class Optimizer:
             if cached is not None and cached[1] is state and cached[0] == hyper_parameters(group):
                 created = cached[2].step_if_holds(params)  # None: the parameters changed
             if created is None:
-                cached = self._build_group_step(group, cache)
+                cached = self._build_group_step(group, cache, hyper_parameters)
                 created = cached[2].step()
             if created or records_step:
                 self._record(params, cached[2], created)
@@ -166,7 +166,7 @@ class Optimizer:
                 or cached[0] != hyper_parameters(group)
                 or not cached[2].holds(group["params"])
             ):
-                cached = self._build_group_step(group, cache)
+                cached = self._build_group_step(group, cache, hyper_parameters)
             steps.append(cached[2])
         return steps
 
@@ -177,7 +177,7 @@ class Optimizer:
         self._step_cache = ({}, _operator.itemgetter(*names) if names else (lambda group: ()))
         return self._step_cache
 
-    def _build_group_step(self, group: dict, cache: dict) -> tuple:
+    def _build_group_step(self, group: dict, cache: dict, hyper_parameters: Callable[[dict], tuple]) -> tuple:
         # A new or edited group (e.g. a scheduler changed lr): validate it and build its C++ step
         # from the state its parameters already have. Cached as (the hyper-parameter values, the
         # state dict, the step): what decides whether it is still current, beside its parameters.
@@ -187,7 +187,6 @@ class Optimizer:
         entries = [state[p] if p in state else {} for p in params]
         counts = [int(entry.get("step", 0)) for entry in entries]
         lists = [[entry.get(name) for entry in entries] for name in self.state_keys]
-        hyper_parameters = self._step_cache[1]
         cached = (hyper_parameters(group), state, self._make_group_step(group, params, lists, counts))
         cache[id(group)] = cached
         return cached

@@ -15,6 +15,7 @@ import operator
 import numpy as np
 
 from chainrule import _core
+from chainrule._core import Tensor
 from chainrule.training._data import batch_count, prepare_data
 from chainrule.training._history import History
 from chainrule.training._loops import evaluate, python_epoch
@@ -164,7 +165,7 @@ def fit(
     model.train()
     for epoch in range(int(epochs)):
         bar = bar_factory(epoch, int(epochs), batch_count(X.shape[0], batch_size)) if bar_factory else None
-        order = None
+        order: int | Tensor | None = None
         if shuffle:
             epoch_seed = (base_seed + epoch) % 2**64
             # The native loop without a progress bar (one call per epoch) draws the same order
