@@ -15,9 +15,6 @@ namespace py = pybind11;
 namespace chainrule::optim {
 class GroupStep;
 }
-namespace chainrule::bindings {
-extern PyTypeObject* g_tensor_type;
-}
 
 // Every Tensor parameter of a binding (self included) loads through tensor_holder_of first, and
 // through pybind11's own holder caster only when that declines. Returning a Tensor is unchanged.

@@ -690,8 +690,8 @@ void DenseChain::backward_from(const Activations& acts, const Tensor& dout, cons
 }
 
 namespace {
-// The layers' rows of (B, C) views: the product of every dimension but the last, which may be 0.
-// The product of all but the last extent (0 when any of them is 0), without building that shape.
+// The layers' rows of (B, C) views: the product of every dimension but the last, which may be 0
+// (computed in place: building the shape of the leading dimensions cost an allocation per call).
 int64_t leading_rows(const Shape& shape) {
   const size_t leading = shape.empty() ? 0 : shape.size() - 1;
   // As shape_numel: a 0 extent makes 0 before any product of the others (which may be huge).

@@ -45,11 +45,11 @@ Tensor upstream_gradient(const Tensor& g, Reduction reduction, int64_t count) {
   return scaled;
 }
 
-// Per-element losses -> output of the requested reduction.
 // Reduced losses of up to this many elements compute their values in a per-thread buffer (kept
 // between calls, so bounded) rather than in a tensor allocated per call.
 constexpr int64_t kLossScratchElements = int64_t{1} << 16;
 
+// Per-element losses -> output of the requested reduction.
 Tensor reduced_output(const Tensor& elems, Reduction reduction) {
   if (reduction == Reduction::None) return elems;
   if (!elems->on_cpu()) {
