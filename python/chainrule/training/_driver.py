@@ -115,7 +115,8 @@ def fit(
     count_correct = "accuracy" in metrics
     if count_correct and not isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
         raise ValueError("fit: the 'accuracy' metric needs CrossEntropyLoss or NLLLoss with class labels")
-    callbacks = list(callbacks or [])
+    # Each callback's hook, looked up once (an object's on_epoch_end, or the callable itself).
+    hooks = [getattr(cb, "on_epoch_end", cb) for cb in (callbacks or [])]
 
     X, y = prepare_data(model, loss_fn, X, y)
     if count_correct and y.dtype != np.int64:
@@ -226,8 +227,7 @@ def fit(
             else:
                 scheduler.step()
         stop = False
-        for cb in callbacks:
-            hook = getattr(cb, "on_epoch_end", cb)
+        for hook in hooks:
             stop = bool(hook(epoch, logs)) or stop
         if stop:
             break

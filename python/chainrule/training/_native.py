@@ -86,7 +86,7 @@ def native_epoch(model, loss_fn, optimizer, Xt, yt, order, batch_size, count_cor
     # Only HuberLoss has a delta (a getattr that fails costs a microsecond in Module.__getattr__).
     delta = float(loss_fn.delta) if loss_kind == _core.LossKind.huber else 0.0
     steps = optimizer.group_steps()
-    batches = batch_count(Xt.shape[0], batch_size)
+    batches = batch_count(len(Xt), batch_size)
     chunks = max(1, min(chunks, batches))
     if isinstance(order, int) and chunks > 1:  # drawn once, not once per chunk
         order = _core.random_permutation(Xt.shape[0], order)
