@@ -72,6 +72,11 @@ Device parse_device(const std::string& type, int64_t index);
 // Whether `params` is a Python list of exactly the tensors `step` updates, in order: the check an
 // optimizer's cached step needs on every call, made without converting the list.
 bool holds_params(const optim::GroupStep& step, py::handle params);
+// GroupStep.step_if_holds: step.step() when holds_params (its True/False), else None and no update.
+py::object step_if_holds(optim::GroupStep& step, py::handle params);
+// GroupStep.clear_grads_if_holds: zero_grad of step's parameters when holds_params (True), else
+// False and nothing cleared.
+bool clear_grads_if_holds(const optim::GroupStep& step, py::handle params, bool set_to_none);
 
 void bind_tensor(py::module_& m);
 void bind_devices(py::module_& m);  // device_bindings.cpp: backend registration, device memory

@@ -74,7 +74,7 @@ PyObject* guarded(F&& body) {
   return nullptr;
 }
 
-PyObject* tensor_backward(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+PyObject* fast_tensor_backward(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   const Tensor* root = tensor_holder_of(self);
   if (nargs != 0 || kwnames || !root) return call_full(g_full.tensor_backward, self, args, nargs, kwnames);
   return guarded([&]() -> PyObject* {
@@ -86,7 +86,7 @@ PyObject* tensor_backward(PyObject* self, PyObject* const* args, Py_ssize_t narg
   });
 }
 
-PyObject* chain_forward(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+PyObject* fast_chain_forward(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   DenseChain* chain = instance_value<DenseChain>(self, g_chain_type);
   const Tensor* input = nargs == 1 && !kwnames ? tensor_holder_of(args[0]) : nullptr;
   if (!chain || !input) return call_full(g_full.chain_forward, self, args, nargs, kwnames);
@@ -101,24 +101,17 @@ optim::GroupStep* group_step_of(PyObject* self) {
   return static_cast<optim::GroupStep*>(caster.value);
 }
 
-PyObject* step_if_holds(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+PyObject* fast_step_if_holds(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   optim::GroupStep* step = nargs == 1 && !kwnames ? group_step_of(self) : nullptr;
   if (!step) return call_full(g_full.step_if_holds, self, args, nargs, kwnames);
-  return guarded([&]() -> PyObject* {
-    if (!holds_params(*step, args[0])) Py_RETURN_NONE;
-    return PyBool_FromLong(step->step());
-  });
+  return guarded([&]() -> PyObject* { return step_if_holds(*step, args[0]).release().ptr(); });
 }
 
-PyObject* clear_grads_if_holds(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+PyObject* fast_clear_grads_if_holds(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   optim::GroupStep* step = nargs == 2 && !kwnames && PyBool_Check(args[1]) ? group_step_of(self) : nullptr;
   if (!step) return call_full(g_full.clear_grads_if_holds, self, args, nargs, kwnames);
-  return guarded([&]() -> PyObject* {
-    if (!holds_params(*step, args[0])) Py_RETURN_FALSE;
-    const bool set_to_none = args[1] == Py_True;
-    for (const Tensor& p : step->params()) clear_grad(p, set_to_none);
-    Py_RETURN_TRUE;
-  });
+  return guarded(
+      [&]() -> PyObject* { return PyBool_FromLong(clear_grads_if_holds(*step, args[0], args[1] == Py_True)); });
 }
 
 // Losses f(input, target, reduction) with two Tensors and a Reduction: one fast function per
@@ -129,9 +122,6 @@ struct FastLoss {
   LossFunction compute;
   PyObject* full;
 };
-
-template <size_t kIndex>
-PyObject* loss_call(PyObject* module, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames);
 
 template <cpu::Loss kLoss>
 Tensor elementwise(const Tensor& input, const Tensor& target, ops::Reduction reduction) {
@@ -167,6 +157,12 @@ const char* doc_of(const py::object& owner, const char* name) {
   return g_docs.back().c_str();
 }
 
+// A fastcall function as the PyCFunction a PyMethodDef holds (METH_FASTCALL says how it is called).
+template <typename F>
+PyCFunction as_cfunction(F* f) {
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
+}
+
 // Installs `def` on `owner` (a class: as a method; the module: as a function) over the pybind11
 // definition of that name; returns that definition, kept (one reference) for the module's life.
 PyObject* install(py::object owner, PyMethodDef* def, bool method) {
@@ -180,18 +176,12 @@ PyObject* install(py::object owner, PyMethodDef* def, bool method) {
 
 template <size_t... kIndex>
 void install_losses(py::module_& m, std::index_sequence<kIndex...>) {
-  static PyMethodDef defs[] = {{g_losses[kIndex].name,
-                                reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&loss_call<kIndex>)),
-                                METH_FASTCALL | METH_KEYWORDS, nullptr}...};
+  static PyMethodDef defs[] = {
+      {g_losses[kIndex].name, as_cfunction(&loss_call<kIndex>), METH_FASTCALL | METH_KEYWORDS, nullptr}...};
   for (size_t i = 0; i < sizeof...(kIndex); ++i) {
     defs[i].ml_doc = doc_of(m, defs[i].ml_name);
     g_losses[i].full = install(m, &defs[i], false);
   }
-}
-
-template <typename F>
-PyCFunction as_cfunction(F* f) {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
 }
 
 }  // namespace
@@ -200,11 +190,11 @@ void install_fast_calls(py::module_& m) {
   py::object tensor = m.attr("Tensor"), chain = m.attr("DenseChain"), group_step = m.attr("GroupStep");
   g_chain_type = reinterpret_cast<PyTypeObject*>(chain.ptr());
   g_reduction_type = reinterpret_cast<PyTypeObject*>(m.attr("Reduction").ptr());
-  static PyMethodDef backward{"backward", as_cfunction(&tensor_backward), METH_FASTCALL | METH_KEYWORDS, nullptr};
-  static PyMethodDef forward{"forward", as_cfunction(&chain_forward), METH_FASTCALL | METH_KEYWORDS, nullptr};
-  static PyMethodDef step{"step_if_holds", as_cfunction(&step_if_holds), METH_FASTCALL | METH_KEYWORDS, nullptr};
-  static PyMethodDef clear{"clear_grads_if_holds", as_cfunction(&clear_grads_if_holds), METH_FASTCALL | METH_KEYWORDS,
-                           nullptr};
+  static PyMethodDef backward{"backward", as_cfunction(&fast_tensor_backward), METH_FASTCALL | METH_KEYWORDS, nullptr};
+  static PyMethodDef forward{"forward", as_cfunction(&fast_chain_forward), METH_FASTCALL | METH_KEYWORDS, nullptr};
+  static PyMethodDef step{"step_if_holds", as_cfunction(&fast_step_if_holds), METH_FASTCALL | METH_KEYWORDS, nullptr};
+  static PyMethodDef clear{"clear_grads_if_holds", as_cfunction(&fast_clear_grads_if_holds),
+                           METH_FASTCALL | METH_KEYWORDS, nullptr};
   backward.ml_doc = doc_of(tensor, "backward");
   forward.ml_doc = doc_of(chain, "forward");
   step.ml_doc = doc_of(group_step, "step_if_holds");

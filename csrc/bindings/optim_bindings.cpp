@@ -28,6 +28,17 @@ bool holds_params(const optim::GroupStep& step, py::handle params) {
   return true;
 }
 
+py::object step_if_holds(optim::GroupStep& step, py::handle params) {
+  if (!holds_params(step, params)) return py::none();
+  return py::bool_(step.step());
+}
+
+bool clear_grads_if_holds(const optim::GroupStep& step, py::handle params, bool set_to_none) {
+  if (!holds_params(step, params)) return false;
+  for (const Tensor& p : step.params()) clear_grad(p, set_to_none);
+  return true;
+}
+
 void bind_optimizers(py::module_& m) {
   py::class_<optim::GroupStep, std::shared_ptr<optim::GroupStep>>(
       m, "GroupStep", "One parameter group's update: owns the parameters, their state and step counts.")
@@ -39,25 +50,12 @@ void bind_optimizers(py::module_& m) {
       .def(
           "holds", [](const optim::GroupStep& s, py::handle params) { return holds_params(s, params); },
           py::arg("params"), "Whether `params` is a list of exactly this step's parameters, in order.")
-      .def(
-          "step_if_holds",
-          [](optim::GroupStep& s, py::handle params) -> py::object {
-            if (!holds_params(s, params)) return py::none();
-            return py::bool_(s.step());
-          },
-          py::arg("params"),
-          "step() when `params` is a list of exactly this step's parameters; None (and no update) when "
-          "it is not, so the optimizer rebuilds the step. One call in place of a key built per step.")
-      .def(
-          "clear_grads_if_holds",
-          [](const optim::GroupStep& s, py::handle params, bool set_to_none) {
-            if (!holds_params(s, params)) return false;
-            for (const Tensor& p : s.params()) clear_grad(p, set_to_none);
-            return true;
-          },
-          py::arg("params"), py::arg("set_to_none"),
-          "zero_grad for `params` when it is a list of exactly this step's parameters (True); False, "
-          "clearing nothing, when it is not.")
+      .def("step_if_holds", &step_if_holds, py::arg("params"),
+           "step() when `params` is a list of exactly this step's parameters; None (and no update) when "
+           "it is not, so the optimizer rebuilds the step. One call in place of a key built per step.")
+      .def("clear_grads_if_holds", &clear_grads_if_holds, py::arg("params"), py::arg("set_to_none"),
+           "zero_grad for `params` when it is a list of exactly this step's parameters (True); False, "
+           "clearing nothing, when it is not.")
       .def_property_readonly("name", [](const optim::GroupStep& s) { return std::string(s.name()); })
       .def_property_readonly("state_names",
                              [](const optim::GroupStep& s) {
