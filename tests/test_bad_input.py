@@ -612,6 +612,9 @@ def test_optimizer_steps_and_fit_loop_refuse_missing_tensors():
         order = cr.tensor([0, 1, bad, 3], dtype=cr.int64)
         with pytest.raises(IndexError, match="order entry out of range"):
             _core.fit_batches(chain, X, y, order, 2, 0, 2, _core.LossKind.mse, _core.Reduction.mean, 0.0, [], False)
+    for bad in (-1, 2**64):  # a seed of the order fit_batches draws itself
+        with pytest.raises(ValueError, match=r"order, given as a seed, must be an int in \[0, 2\*\*64\)"):
+            _core.fit_batches(chain, X, y, bad, 2, 0, 2, _core.LossKind.mse, _core.Reduction.mean, 0.0, [], False)
     order = cr.tensor([3, 1, 2, 0], dtype=cr.int64)
     losses, sizes, _ = _core.fit_batches(
         chain, X, y, order, 2, 0, 2, _core.LossKind.mse, _core.Reduction.mean, 0.0, [], False

@@ -79,7 +79,15 @@ void bind_dense_chain(py::module_& m) {
           spec.reduction = reduction;
           spec.param = loss_param;
           const bool seeded = py::isinstance<py::int_>(order) && !py::isinstance<py::bool_>(order);
-          const uint64_t seed = seeded ? order.cast<uint64_t>() : 0;
+          uint64_t seed = 0;
+          if (seeded) {
+            seed = PyLong_AsUnsignedLongLong(order.ptr());
+            if (PyErr_Occurred()) {  // negative, or 2**64 and beyond
+              PyErr_Clear();
+              throw ValueError("fit_batches: order, given as a seed, must be an int in [0, 2**64), got " +
+                               py::repr(order).cast<std::string>());
+            }
+          }
           Tensor rows = order.is_none() || seeded ? nullptr : as_tensor_arg(order, "order");
           if (seeded && !X) throw TypeError("fit_batches: X must be a Tensor, got None");
           FitBatchResult r;
