@@ -78,23 +78,22 @@ void bind_dense_chain(py::module_& m) {
           spec.kind = loss;
           spec.reduction = reduction;
           spec.param = loss_param;
-          const bool seeded = py::isinstance<py::int_>(order) && !py::isinstance<py::bool_>(order);
-          uint64_t seed = 0;
-          if (seeded) {
+          std::optional<uint64_t> seed;
+          Tensor rows;
+          if (py::isinstance<py::int_>(order) && !py::isinstance<py::bool_>(order)) {
             seed = PyLong_AsUnsignedLongLong(order.ptr());
             if (PyErr_Occurred()) {  // negative, or 2**64 and beyond
               PyErr_Clear();
               throw ValueError("fit_batches: order, given as a seed, must be an int in [0, 2**64), got " +
                                py::repr(order).cast<std::string>());
             }
+          } else if (!order.is_none()) {
+            rows = as_tensor_arg(order, "order");
           }
-          Tensor rows = order.is_none() || seeded ? nullptr : as_tensor_arg(order, "order");
-          if (seeded && !X) throw TypeError("fit_batches: X must be a Tensor, got None");
           FitBatchResult r;
           {
             py::gil_scoped_release release;
-            if (seeded) rows = random_permutation(X->dim() > 0 ? X->shape[0] : 0, seed);
-            r = fit_batches(chain, X, y, rows, batch_size, first_batch, last_batch, spec, steps, count_correct, seeded);
+            r = fit_batches(chain, X, y, rows, batch_size, first_batch, last_batch, spec, steps, count_correct, seed);
           }
           return py::make_tuple(r.losses, r.sizes, r.correct);
         });

@@ -213,12 +213,13 @@ FitBatchResult fit_batches_on_device(DenseChain& chain, const Tensor& X, const T
 }
 }  // namespace
 
-FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& order, int64_t batch_size,
-                           int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
+FitBatchResult fit_batches(DenseChain& chain, const Tensor& X, const Tensor& y, const Tensor& given_order,
+                           int64_t batch_size, int64_t first_batch, int64_t last_batch, const ops::LossSpec& loss,
                            const std::vector<std::shared_ptr<optim::GroupStep>>& steps, bool count_correct,
-                           bool order_is_permutation) {
-  check_fit_arguments(chain, X, y, order_is_permutation ? nullptr : order, batch_size, first_batch, last_batch, loss,
+                           std::optional<uint64_t> order_seed) {
+  check_fit_arguments(chain, X, y, order_seed ? nullptr : given_order, batch_size, first_batch, last_batch, loss,
                       steps);
+  const Tensor order = order_seed ? random_permutation(X->shape[0], *order_seed) : given_order;
   std::lock_guard<std::mutex> lock(chain.mutex());
   if (!X->on_cpu())
     return fit_batches_on_device(chain, X, y, order, batch_size, first_batch, last_batch, loss, steps, count_correct);
